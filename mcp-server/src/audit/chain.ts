@@ -1,0 +1,142 @@
+/**
+ * The audit chain, as pure functions. Entry i stores `seq`, its fields, `prev` (the hash of entry i-1, or the
+ * genesis value) and `hash = sha256(prev + "\n" + canonical(fields + seq))`. Verification recomputes every hash,
+ * checks every `prev` link and the contiguity of `seq`, and compares the result with anchors kept outside the
+ * log, which is what catches truncation and full rewrites.
+ */
+import crypto from 'node:crypto';
+
+export const GENESIS = '0'.repeat(64);
+
+export interface AuditFields {
+  ts: string;
+  actor: string;
+  action: string;
+  target?: string;
+  data?: unknown;
+}
+
+export interface AuditEntry extends AuditFields {
+  seq: number;
+  prev: string;
+  hash: string;
+}
+
+export interface Anchor {
+  count: number;
+  head: string;
+}
+
+/** JSON with sorted object keys and no insignificant whitespace; the input must be plain JSON data. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError('non-finite number in audit data');
+    if (value === undefined) return 'null';
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
+  const keys = Object.keys(value as Record<string, unknown>)
+    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+    .sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+}
+
+export function entryHash(prev: string, seq: number, fields: AuditFields): string {
+  const body = canonicalJson({ seq, ts: fields.ts, actor: fields.actor, action: fields.action, target: fields.target, data: fields.data });
+  return crypto.createHash('sha256').update(prev).update('\n').update(body).digest('hex');
+}
+
+export function makeEntry(prevHash: string, seq: number, fields: AuditFields): AuditEntry {
+  return { seq, ...fields, prev: prevHash, hash: entryHash(prevHash, seq, fields) };
+}
+
+/** The line written for an entry (with its trailing newline). */
+export function serializeEntry(entry: AuditEntry): string {
+  return `${canonicalJson(entry)}\n`;
+}
+
+export interface ChainBreak {
+  /** 0-based index of the first bad line (or, for an anchor mismatch, the anchored position). */
+  index: number;
+  reason: string;
+}
+
+export interface ChainReport {
+  ok: boolean;
+  count: number;
+  head: string;
+  /** The final line had no newline: a crash during an append, tolerated and repaired on the next append. */
+  tornTail: boolean;
+  firstBreak?: ChainBreak;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Verify a whole log text. Stops at the first break. */
+export function verifyChainText(text: string, onEntry?: (entry: AuditEntry) => void): ChainReport {
+  let tornTail = false;
+  let body = text;
+  if (body.length > 0 && !body.endsWith('\n')) {
+    tornTail = true;
+    body = body.slice(0, body.lastIndexOf('\n') + 1);
+  }
+  let prev = GENESIS;
+  let count = 0;
+  let start = 0;
+  while (start < body.length) {
+    const end = body.indexOf('\n', start);
+    const line = body.slice(start, end);
+    start = end + 1;
+    const problem = checkLine(line, count, prev);
+    if (typeof problem === 'string') {
+      return { ok: false, count, head: prev, tornTail, firstBreak: { index: count, reason: problem } };
+    }
+    onEntry?.(problem);
+    prev = problem.hash;
+    count++;
+  }
+  return { ok: true, count, head: prev, tornTail };
+}
+
+function checkLine(line: string, index: number, prev: string): string | AuditEntry {
+  let e: AuditEntry;
+  try {
+    e = JSON.parse(line) as AuditEntry;
+  } catch {
+    return 'not valid JSON';
+  }
+  if (e === null || typeof e !== 'object' || Array.isArray(e)) return 'not an object';
+  if (e.seq !== index) return `sequence number ${String(e.seq)} where ${index} was expected (entry deleted, inserted or reordered)`;
+  if (typeof e.prev !== 'string' || !HEX64.test(e.prev)) return 'malformed prev hash';
+  if (typeof e.hash !== 'string' || !HEX64.test(e.hash)) return 'malformed hash';
+  if (e.prev !== prev) return 'prev does not match the hash of the entry before it (entry removed, replaced or forked)';
+  if (typeof e.ts !== 'string' || typeof e.actor !== 'string' || typeof e.action !== 'string') return 'missing ts, actor or action';
+  let expected: string;
+  try {
+    expected = entryHash(e.prev, e.seq, e);
+  } catch {
+    return 'data cannot be hashed';
+  }
+  if (expected !== e.hash) return 'hash does not match the entry contents (entry edited)';
+  if (serializeEntry(e) !== `${line}\n`) return 'entry is not in canonical form (edited by hand)';
+  return e;
+}
+
+/**
+ * Compare an anchor (count and head recorded when the log had `count` entries) with the verified log.
+ * The log may have grown since; it must not be shorter, and its entry at count-1 must be the anchored head.
+ * `hashAt(i)` returns the hash of entry i of the verified log.
+ */
+export function checkAnchor(report: ChainReport, anchor: Anchor, hashAt: (i: number) => string | undefined, label: string): ChainBreak | undefined {
+  if (anchor.count === 0) return undefined;
+  if (report.count < anchor.count) {
+    return {
+      index: report.count,
+      reason: `${label} records ${anchor.count} entries but the log has ${report.count}: entries from ${report.count} on were truncated or removed`,
+    };
+  }
+  if (hashAt(anchor.count - 1) !== anchor.head) {
+    return { index: anchor.count - 1, reason: `entry ${anchor.count - 1} does not match the head hash in ${label}: the log was rewritten` };
+  }
+  return undefined;
+}

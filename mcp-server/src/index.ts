@@ -1,0 +1,17 @@
+/**
+ * Library entry: the server factory plus the storage primitives, for embedding and for the multi-process tests.
+ */
+export { SafeDir, PathError, splitRelativePath, checkId, isWithin, ID_PATTERN } from './store/paths.js';
+export {
+  readFileIfExists,
+  writeFileAtomic,
+  createExclusive,
+  openForAppend,
+  removeFile,
+  moveFile,
+  listNames,
+  sweepOrphanTemps,
+} from './store/fsx.js';
+export { LockManager, Mutex, LockTimeoutError, inspectLocks, clearStaleLocks, processAlive } from './store/lock.js';
+export { AuditLog, AUDIT_LOG, LOCAL_ANCHOR, externalAnchorName } from './audit/log.js';
+export { verifyChainText, canonicalJson, makeEntry, serializeEntry, entryHash, GENESIS } from './audit/chain.js';

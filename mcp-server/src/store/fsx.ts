@@ -1,0 +1,260 @@
+/**
+ * File operations under a SafeDir. Nothing here follows a symlink, opens a special file, or leaves a
+ * half-written file behind: reads use O_NOFOLLOW plus an inode check, replacements are temp + fsync + rename +
+ * directory fsync, creates are exclusive, and appends refuse hard-linked files.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { PathError, type SafeDir, isNotFound, printable } from './paths.js';
+import { faultPoint } from './fault.js';
+
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
+
+export const DEFAULT_MAX_READ_BYTES = 8 * 1024 * 1024;
+
+export class FileTooLargeError extends Error {
+  constructor(rel: string, max: number) {
+    super(`"${printable(rel)}" is larger than ${max} bytes`);
+    this.name = 'FileTooLargeError';
+  }
+}
+
+/** Read a regular file under `dir`, or return undefined when it does not exist. */
+export function readFileIfExists(dir: SafeDir, rel: string, maxBytes = DEFAULT_MAX_READ_BYTES): Buffer | undefined {
+  let resolved;
+  try {
+    resolved = dir.resolve(rel, { leaf: 'file' });
+  } catch (err) {
+    if (err instanceof PathError && err.code === 'PATH_MISSING') return undefined;
+    throw err;
+  }
+  let fd: number;
+  try {
+    fd = fs.openSync(resolved.absolute, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') {
+      throw new PathError('PATH_SYMLINK', `"${printable(rel)}" became a symbolic link while being opened`);
+    }
+    throw err;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.ino !== resolved.stat!.ino || st.dev !== resolved.stat!.dev) {
+      throw new PathError('PATH_NOT_FILE', `"${printable(rel)}" was replaced while being opened`);
+    }
+    dir.assertDescriptorInside(fd, rel);
+    if (st.size > maxBytes) throw new FileTooLargeError(rel, maxBytes);
+    return readAll(fd, st.size, maxBytes, rel);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function readAll(fd: number, sizeHint: number, maxBytes: number, rel: string): Buffer {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const chunkSize = Math.max(4096, Math.min(sizeHint + 1, maxBytes + 1));
+  for (;;) {
+    const buf = Buffer.allocUnsafe(chunkSize);
+    const n = fs.readSync(fd, buf, 0, buf.length, null);
+    if (n === 0) break;
+    total += n;
+    if (total > maxBytes) throw new FileTooLargeError(rel, maxBytes);
+    chunks.push(n === buf.length ? buf : buf.subarray(0, n));
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+}
+
+export interface WriteOptions {
+  /** fsync the file and its directory (default true). */
+  durable?: boolean;
+  mode?: number;
+}
+
+/**
+ * Replace (or create) a file atomically: random temp name opened exclusively in the same directory, write,
+ * fsync, rename over the target (a rename replaces a link, it never writes through one), fsync the directory.
+ */
+export function writeFileAtomic(dir: SafeDir, rel: string, data: string | Buffer, opts: WriteOptions = {}): void {
+  const durable = opts.durable ?? true;
+  const { absolute } = dir.resolve(rel, { leaf: 'file', allowMissing: true, createParents: true });
+  const parent = path.dirname(absolute);
+  const temp = path.join(parent, `.${path.basename(absolute)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
+  const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, opts.mode ?? 0o644);
+  let renamed = false;
+  try {
+    writeAll(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    faultPoint('atomic-after-temp-write');
+    if (durable) fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    faultPoint('atomic-before-rename');
+    fs.renameSync(temp, absolute);
+    renamed = true;
+    faultPoint('atomic-after-rename');
+    if (durable) fsyncDir(parent);
+  } catch (err) {
+    if (!renamed) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* already closed */
+      }
+      try {
+        fs.unlinkSync(temp);
+      } catch {
+        /* never created or already gone */
+      }
+    }
+    throw err;
+  }
+}
+
+/**
+ * Create a new file, failing with EEXIST when anything (a file, a directory, a link, a dangling link) is
+ * already at that name. Returns false instead of throwing on EEXIST.
+ */
+export function createExclusive(dir: SafeDir, rel: string, data: string | Buffer, opts: WriteOptions = {}): boolean {
+  const { absolute } = dir.resolve(rel, { leaf: 'file', allowMissing: true, createParents: true });
+  let fd: number;
+  try {
+    fd = fs.openSync(absolute, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, opts.mode ?? 0o644);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    writeAll(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    if (opts.durable ?? true) fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (opts.durable ?? true) fsyncDir(path.dirname(absolute));
+  return true;
+}
+
+export interface AppendTarget {
+  fd: number;
+  size: number;
+  ino: number;
+}
+
+/**
+ * Open a file for durable appends (read-write, so the caller can also read its tail). Refuses links (symbolic or hard) so an append can never modify a file
+ * outside `dir`.
+ */
+export function openForAppend(dir: SafeDir, rel: string): AppendTarget {
+  const { absolute } = dir.resolve(rel, { leaf: 'file', allowMissing: true, createParents: true });
+  const fd = fs.openSync(absolute, fs.constants.O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW, 0o644);
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new PathError('PATH_NOT_FILE', `"${printable(rel)}" is not a regular file`);
+    if (st.nlink > 1) {
+      throw new PathError('PATH_SYMLINK', `"${printable(rel)}" has ${st.nlink} hard links; refusing to append to a shared inode`);
+    }
+    dir.assertDescriptorInside(fd, rel);
+    return { fd, size: st.size, ino: st.ino };
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
+  }
+}
+
+export function writeAll(fd: number, buf: Buffer, position: number | null = null): void {
+  let off = 0;
+  while (off < buf.length) {
+    const n = fs.writeSync(fd, buf, off, buf.length - off, position === null ? null : position + off);
+    off += n;
+  }
+}
+
+export function fsyncDir(dirPath: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(dirPath, O_RDONLY | O_DIRECTORY);
+  } catch {
+    return; // Platforms that cannot open directories (Windows) have no directory fsync.
+  }
+  try {
+    fs.fsyncSync(fd);
+  } catch {
+    /* some file systems refuse fsync on directories */
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Remove a file under `dir`; returns false when it was not there. */
+export function removeFile(dir: SafeDir, rel: string, durable = true): boolean {
+  let resolved;
+  try {
+    resolved = dir.resolve(rel, { leaf: 'file' });
+  } catch (err) {
+    if (err instanceof PathError && err.code === 'PATH_MISSING') return false;
+    throw err;
+  }
+  try {
+    fs.unlinkSync(resolved.absolute);
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+  if (durable) fsyncDir(path.dirname(resolved.absolute));
+  return true;
+}
+
+/** Atomically move a file inside `dir` (both ends validated). Returns false when the source is gone. */
+export function moveFile(dir: SafeDir, fromRel: string, toRel: string, durable = true): boolean {
+  let from;
+  try {
+    from = dir.resolve(fromRel, { leaf: 'file' });
+  } catch (err) {
+    if (err instanceof PathError && err.code === 'PATH_MISSING') return false;
+    throw err;
+  }
+  const to = dir.resolve(toRel, { leaf: 'file', allowMissing: true, createParents: true });
+  try {
+    fs.renameSync(from.absolute, to.absolute);
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+  if (durable) {
+    fsyncDir(path.dirname(to.absolute));
+    if (path.dirname(to.absolute) !== path.dirname(from.absolute)) fsyncDir(path.dirname(from.absolute));
+  }
+  return true;
+}
+
+/** Names of the entries of a directory under `dir` ([] when it does not exist). */
+export function listNames(dir: SafeDir, rel: string): string[] {
+  let resolved;
+  try {
+    resolved = dir.resolve(rel, { leaf: 'dir' });
+  } catch (err) {
+    if (err instanceof PathError && err.code === 'PATH_MISSING') return [];
+    throw err;
+  }
+  return fs.readdirSync(resolved.absolute);
+}
+
+/** Remove temp files older than `maxAgeMs` that a crash left behind in a directory under `dir`. */
+export function sweepOrphanTemps(dir: SafeDir, rel: string, maxAgeMs: number, now = Date.now()): number {
+  let removed = 0;
+  for (const name of listNames(dir, rel)) {
+    if (!name.startsWith('.') || !name.endsWith('.tmp')) continue;
+    const abs = path.join(dir.root, rel, name);
+    try {
+      const st = fs.lstatSync(abs);
+      if (st.isFile() && now - st.mtimeMs > maxAgeMs) {
+        fs.unlinkSync(abs);
+        removed++;
+      }
+    } catch {
+      /* raced with another sweeper */
+    }
+  }
+  return removed;
+}

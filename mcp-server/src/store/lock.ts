@@ -1,0 +1,301 @@
+/**
+ * Locks for read-modify-write: an in-process FIFO mutex per name (the SDK runs tool calls concurrently), then a
+ * cross-process lock file created with O_EXCL under `.loki/locks/`.
+ *
+ * Why not proper-lockfile: after a SIGKILL it needs at least 2.7 s (10.5 s by default) to see the lock as stale,
+ * its stale reclaim can let two waiters through (moxystudio/node-proper-lockfile#121) and its default
+ * onCompromised throws (research/reliability-perf.md §A2.2). Here a lock records its owner's pid and host, so a
+ * holder that died on this host is detected at once; an age limit covers pid reuse. A stale lock is removed only
+ * by whoever holds the short-lived `<name>.reclaim` lock and has re-read the lock file under it, so a waiter can
+ * never remove a lock that someone else has just taken.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { checkId, type SafeDir } from './paths.js';
+import { faultPoint } from './fault.js';
+
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+const HOST = os.hostname();
+
+export interface LockOptions {
+  /** A lock older than this is stale even if its owner pid looks alive (pid reuse, another host). */
+  staleMs: number;
+  /** Give up waiting after this long. */
+  timeoutMs: number;
+}
+
+export const DEFAULT_LOCK_OPTIONS: LockOptions = { staleMs: 10_000, timeoutMs: 15_000 };
+
+export class LockTimeoutError extends Error {
+  constructor(name: string, owner: LockOwner | undefined, waitedMs: number) {
+    const who = owner ? `pid ${owner.pid} on ${owner.host} since ${new Date(owner.at).toISOString()}` : 'an unknown holder';
+    super(
+      `timed out after ${waitedMs} ms waiting for the "${name}" lock held by ${who}; ` +
+        'if no loki process is still running, run `loki doctor` to see and clear it',
+    );
+    this.name = 'LockTimeoutError';
+  }
+}
+
+export interface LockOwner {
+  pid: number;
+  host: string;
+  token: string;
+  at: number;
+}
+
+/** Serialises async critical sections in one process, first come first served. */
+export class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+  private waiting = 0;
+
+  get pending(): number {
+    return this.waiting;
+  }
+
+  async run<T>(fn: () => Promise<T> | T): Promise<T> {
+    const previous = this.tail;
+    let release!: () => void;
+    this.tail = new Promise<void>((resolve) => (release = resolve));
+    this.waiting++;
+    try {
+      await previous;
+      return await fn();
+    } finally {
+      this.waiting--;
+      release();
+    }
+  }
+}
+
+export class LockManager {
+  private readonly mutexes = new Map<string, Mutex>();
+  private readonly held = new Map<string, LockOwner>();
+  private readonly options: LockOptions;
+
+  constructor(
+    private readonly dir: SafeDir,
+    options: Partial<LockOptions> = {},
+  ) {
+    this.options = { ...DEFAULT_LOCK_OPTIONS, ...options };
+  }
+
+  /** Run `fn` holding the named lock, in this process and across processes. */
+  async withLock<T>(name: string, fn: () => Promise<T> | T): Promise<T> {
+    checkId(name, 'lock name');
+    let mutex = this.mutexes.get(name);
+    if (!mutex) {
+      mutex = new Mutex();
+      this.mutexes.set(name, mutex);
+    }
+    return mutex.run(async () => {
+      const owner = await this.acquire(name);
+      try {
+        return await fn();
+      } finally {
+        this.release(name, owner);
+      }
+    });
+  }
+
+  /** Names of the locks this process holds right now. */
+  heldNames(): string[] {
+    return [...this.held.keys()];
+  }
+
+  /** Release every lock this process holds (shutdown path; synchronous on purpose). */
+  releaseAll(): void {
+    for (const [name, owner] of this.held) this.release(name, owner);
+  }
+
+  private lockPath(name: string): string {
+    return path.join(this.dir.root, `${name}.lock`);
+  }
+
+  private async acquire(name: string): Promise<LockOwner> {
+    const file = this.lockPath(name);
+    const started = Date.now();
+    let attempt = 0;
+    for (;;) {
+      const owner: LockOwner = { pid: process.pid, host: HOST, token: crypto.randomBytes(8).toString('hex'), at: Date.now() };
+      if (tryCreate(file, owner)) {
+        this.held.set(name, owner);
+        faultPoint('lock-acquired');
+        return owner;
+      }
+      const current = readOwner(file);
+      if (current === 'missing') continue;
+      if (isStale(current, this.options.staleMs, file)) {
+        this.reclaim(name, file, current);
+        continue;
+      }
+      const waited = Date.now() - started;
+      if (waited > this.options.timeoutMs) {
+        throw new LockTimeoutError(name, current === 'unreadable' ? undefined : current, waited);
+      }
+      attempt++;
+      // Short, jittered waits: critical sections here last about a millisecond.
+      const ceiling = Math.min(2 ** Math.min(attempt, 4), 12);
+      await sleep(Math.random() * ceiling);
+    }
+  }
+
+  /** Remove a stale lock, but only after re-reading it under the reclaim lock. */
+  private reclaim(name: string, file: string, seen: LockOwner | 'unreadable'): void {
+    const guard = `${file}.reclaim`;
+    const me: LockOwner = { pid: process.pid, host: HOST, token: crypto.randomBytes(8).toString('hex'), at: Date.now() };
+    if (!tryCreate(guard, me)) {
+      const guardOwner = readOwner(guard);
+      // The guard is held for microseconds; a guard that is old or whose owner died is itself stale.
+      if (guardOwner !== 'missing' && isStale(guardOwner, 2_000, guard)) removeIfSame(guard, guardOwner);
+      return;
+    }
+    try {
+      const again = readOwner(file);
+      if (again === 'missing') return;
+      const same = seen === 'unreadable' ? again === 'unreadable' : again !== 'unreadable' && again.token === seen.token;
+      if (same && isStale(again, this.options.staleMs, file)) {
+        fs.unlinkSync(file);
+        process.emitWarning(`loki: removed a stale "${name}" lock left by ${describeOwner(again)}`, { code: 'LOKI_STALE_LOCK' });
+      }
+    } finally {
+      removeIfSame(guard, me);
+    }
+  }
+
+  private release(name: string, owner: LockOwner): void {
+    this.held.delete(name);
+    const file = this.lockPath(name);
+    const current = readOwner(file);
+    if (current !== 'missing' && current !== 'unreadable' && current.token === owner.token) {
+      try {
+        fs.unlinkSync(file);
+      } catch {
+        /* already gone */
+      }
+    } else {
+      process.emitWarning(`loki: the "${name}" lock was taken over while held (held longer than ${this.options.staleMs} ms?)`, {
+        code: 'LOKI_LOCK_COMPROMISED',
+      });
+    }
+  }
+}
+
+function tryCreate(file: string, owner: LockOwner): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    faultPoint('lock-created-empty');
+    fs.writeSync(fd, JSON.stringify(owner));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return true;
+}
+
+/** The owner recorded in a lock file; 'unreadable' while it is being written or when it is garbage. */
+export function readOwner(file: string): LockOwner | 'missing' | 'unreadable' {
+  let text: string;
+  try {
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | O_NOFOLLOW);
+    try {
+      text = fs.readFileSync(fd, 'utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return 'missing';
+    return 'unreadable';
+  }
+  try {
+    const v = JSON.parse(text) as LockOwner;
+    if (typeof v.pid === 'number' && typeof v.token === 'string' && typeof v.at === 'number' && typeof v.host === 'string') return v;
+  } catch {
+    /* fall through */
+  }
+  return 'unreadable';
+}
+
+export function isStale(owner: LockOwner | 'unreadable', staleMs: number, file: string): boolean {
+  if (owner === 'unreadable') {
+    // A lock file is written right after creation; one still empty after a second belongs to a dead writer.
+    try {
+      return Date.now() - fs.lstatSync(file).mtimeMs > 1_000;
+    } catch {
+      return false;
+    }
+  }
+  if (Date.now() - owner.at > staleMs) return true;
+  return owner.host === HOST && !processAlive(owner.pid);
+}
+
+export function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function removeIfSame(file: string, owner: LockOwner | 'unreadable'): void {
+  const current = readOwner(file);
+  if (current === 'missing') return;
+  const same = owner === 'unreadable' ? current === 'unreadable' : current !== 'unreadable' && current.token === owner.token;
+  if (same) {
+    try {
+      fs.unlinkSync(file);
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+export function describeOwner(owner: LockOwner | 'unreadable'): string {
+  if (owner === 'unreadable') return 'a writer that died before recording itself';
+  return `pid ${owner.pid} on ${owner.host} (${Math.round((Date.now() - owner.at) / 1000)} s ago)`;
+}
+
+/** Inspect the lock files of a lock directory, for `loki doctor`. */
+export function inspectLocks(dir: SafeDir, staleMs = DEFAULT_LOCK_OPTIONS.staleMs): { name: string; owner: string; stale: boolean }[] {
+  const out: { name: string; owner: string; stale: boolean }[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir.root);
+  } catch {
+    return out;
+  }
+  for (const entry of names) {
+    if (!entry.endsWith('.lock')) continue;
+    const file = path.join(dir.root, entry);
+    const owner = readOwner(file);
+    if (owner === 'missing') continue;
+    out.push({ name: entry.slice(0, -'.lock'.length), owner: describeOwner(owner), stale: isStale(owner, staleMs, file) });
+  }
+  return out;
+}
+
+/** Remove the stale lock files of a lock directory; returns the names removed. */
+export function clearStaleLocks(dir: SafeDir, staleMs = DEFAULT_LOCK_OPTIONS.staleMs): string[] {
+  const removed: string[] = [];
+  for (const lock of inspectLocks(dir, staleMs)) {
+    if (!lock.stale) continue;
+    const file = path.join(dir.root, `${lock.name}.lock`);
+    const owner = readOwner(file);
+    if (owner !== 'missing' && isStale(owner, staleMs, file)) {
+      removeIfSame(file, owner);
+      removed.push(lock.name);
+    }
+  }
+  return removed;
+}
