@@ -15,3 +15,6 @@ export {
 export { LockManager, Mutex, LockTimeoutError, inspectLocks, clearStaleLocks, processAlive } from './store/lock.js';
 export { AuditLog, AUDIT_LOG, LOCAL_ANCHOR, externalAnchorName } from './audit/log.js';
 export { verifyChainText, canonicalJson, makeEntry, serializeEntry, entryHash, GENESIS } from './audit/chain.js';
+export { createServer, SERVER_INSTRUCTIONS, type LokiServer } from './server.js';
+export { Project, resolveProjectRoot, ProjectRootError } from './project.js';
+export { ALL_TOOLS } from './tools/index.js';

@@ -1,2 +1,82 @@
 #!/usr/bin/env node
-export {};
+/**
+ * `loki-mcp`: the stdio MCP server. Resolves the project root, answers `initialize` without touching .loki/,
+ * and on stdin close or a signal marks its session stopped, releases its locks and exits.
+ */
+import { parseArgs } from 'node:util';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { Project, ProjectRootError, resolveProjectRoot } from '../project.js';
+import { createServer } from '../server.js';
+import { log, routeWarnings } from '../log.js';
+import { VERSION } from '../version.js';
+
+const USAGE = `loki-mcp ${VERSION}: the Loki Mode MCP server (stdio)
+
+Usage: loki-mcp [--project-dir DIR]
+
+  --project-dir DIR   the project to work on (default: $LOKI_PROJECT_DIR, $CLAUDE_PROJECT_DIR, then the
+                      working directory). Hosts that start servers in / (Cline) need this or LOKI_PROJECT_DIR.
+  -h, --help          show this help
+  -v, --version       print the version
+
+Register it: claude mcp add loki -- npx -y loki-mcp   |   codex mcp add loki -- npx -y loki-mcp
+`;
+
+function main(): void {
+  let values: { 'project-dir'?: string; help?: boolean; version?: boolean };
+  try {
+    ({ values } = parseArgs({
+      options: { 'project-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },
+      strict: true,
+    }));
+  } catch (err) {
+    process.stderr.write(`loki-mcp: ${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (values.help) {
+    process.stderr.write(USAGE);
+    return;
+  }
+  if (values.version) {
+    process.stderr.write(`${VERSION}\n`);
+    return;
+  }
+  routeWarnings();
+  let root: string;
+  try {
+    root = resolveProjectRoot(values['project-dir'], process.env, process.cwd()).root;
+  } catch (err) {
+    if (err instanceof ProjectRootError) {
+      log.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const project = new Project({ root, actor: `mcp:${process.pid}` });
+  const loki = createServer(project);
+  const transport = new StdioServerTransport();
+
+  const exit = (reason: string, code = 0) => {
+    loki.shutdown(reason);
+    void loki.server.close().finally(() => process.exit(code));
+    setTimeout(() => process.exit(code), 1000).unref();
+  };
+  // The SDK's stdio transport does not notice the client going away; stdin closing is how we learn it.
+  process.stdin.on('end', () => exit('client disconnected'));
+  process.stdin.on('close', () => exit('client disconnected'));
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => exit(`received ${signal}`));
+  process.on('uncaughtException', (err) => {
+    log.error('uncaught exception:', err);
+    exit('crashed', 1);
+  });
+
+  loki.server.connect(transport).then(
+    () => log.info(`serving ${root}`),
+    (err) => {
+      log.error('could not start:', err);
+      process.exit(1);
+    },
+  );
+}
+
+main();

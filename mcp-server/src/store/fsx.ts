@@ -86,6 +86,7 @@ export function writeFileAtomic(dir: SafeDir, rel: string, data: string | Buffer
   const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, opts.mode ?? 0o644);
   let renamed = false;
   try {
+    assertCreatedInside(dir, fd, rel);
     writeAll(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
     faultPoint('atomic-after-temp-write');
     if (durable) fs.fsyncSync(fd);
@@ -126,6 +127,7 @@ export function createExclusive(dir: SafeDir, rel: string, data: string | Buffer
     throw err;
   }
   try {
+    assertCreatedInside(dir, fd, rel);
     writeAll(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
     if (opts.durable ?? true) fs.fsyncSync(fd);
   } finally {
@@ -133,6 +135,25 @@ export function createExclusive(dir: SafeDir, rel: string, data: string | Buffer
   }
   if (opts.durable ?? true) fsyncDir(path.dirname(absolute));
   return true;
+}
+
+/**
+ * O_NOFOLLOW only guards the last component: a directory above it can be swapped for a symlink between
+ * `resolve` and the open. After an exclusive create, make sure the new file is inside `dir`; if it is not,
+ * remove the file we just made (best effort) and refuse, so no data is ever written outside.
+ */
+function assertCreatedInside(dir: SafeDir, fd: number, rel: string): void {
+  try {
+    dir.assertDescriptorInside(fd, rel);
+  } catch (err) {
+    try {
+      const real = fs.readlinkSync(`/proc/self/fd/${fd}`);
+      if (fs.lstatSync(real).ino === fs.fstatSync(fd).ino) fs.unlinkSync(real);
+    } catch {
+      /* already gone */
+    }
+    throw err;
+  }
 }
 
 export interface AppendTarget {

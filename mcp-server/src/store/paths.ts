@@ -40,9 +40,11 @@ export const MAX_PATH_BYTES = 4096;
 export const MAX_COMPONENT_BYTES = 255;
 export const MAX_COMPONENTS = 64;
 
-const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(\..*)?$/i;
-// Control, format (zero-width, BIDI overrides), line/paragraph separators, private use, unassigned.
-const INVISIBLE_OR_CONTROL = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}]/u;
+// Windows ignores spaces between a device name and its extension: `nul .txt` is NUL too.
+const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$) *(\..*)?$/i;
+// Control, format (zero-width, BIDI overrides), line/paragraph separators, private use, unassigned, and lone
+// surrogates (UTF-8 encoding turns every one into U+FFFD, so distinct strings would name the same file).
+const INVISIBLE_OR_CONTROL = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}\p{Co}\p{Cn}]/u;
 // Characters that look like a dot, a slash or a backslash, or that a file system may translate into one.
 const LOOKALIKES = /[\u2024\u2025\u2026\u2215\u2044\u29F8\u29F9\u2216\uFE52\uFE68\uFF0E\uFF0F\uFF3C\u3002\uFF61]/u;
 const FORBIDDEN_ASCII = /[\\:*?"<>|~]/;
@@ -118,7 +120,8 @@ export function printable(s: string): string {
 /** True when `child` is `parent` or below it. Both must be absolute and canonical. Separator-aware. */
 export function isWithin(parent: string, child: string): boolean {
   const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  // Only a `..` *component* leaves the parent: a child named `..foo` (rel "..foo") is inside.
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }
 
 /** A strict id usable as a file name: cannot contain a separator, cannot be `.`/`..`, cannot start with `-`. */

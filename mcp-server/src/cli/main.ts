@@ -1,0 +1,99 @@
+/** `loki`: the command for people. Parses arguments, resolves the project, dispatches. */
+import { parseArgs } from 'node:util';
+import { Project, ProjectRootError, resolveProjectRoot } from '../project.js';
+import { routeWarnings } from '../log.js';
+import { VERSION } from '../version.js';
+import { auditVerifyCommand } from './audit.js';
+import { configCommand } from './config.js';
+import { doctorCommand } from './doctor.js';
+import { CliError, print } from './output.js';
+import { signalCommand } from './signals.js';
+import { statusCommand } from './status.js';
+
+export const HELP = `loki ${VERSION}: Loki Mode for people
+
+Usage: loki <command> [options]
+
+Commands:
+  status [--json]        the run at a glance: phase, tier, turns, signals, sessions, next step
+  pause                  ask the agent to hold (writes .loki/PAUSE)
+  resume                 clear PAUSE and STOP
+  stop                   ask the agent to end the run (writes .loki/STOP)
+  audit verify [--json]  re-hash the audit log; exit 1 and name the first bad entry on any break
+  config [--json]        every setting, its effective value and its source (config.yaml or LOKI_*)
+  doctor [--fix] [--json]  check Node, the project root, .loki/, locks and the audit chain
+
+Options:
+  --project-dir DIR      the project (default: $LOKI_PROJECT_DIR, $CLAUDE_PROJECT_DIR, then .)
+  -h, --help             show this help
+  -v, --version          print the version
+
+Exit codes: 0 ok, 1 a check failed, 2 usage error.
+`;
+
+export async function runCli(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        'project-dir': { type: 'string' },
+        json: { type: 'boolean' },
+        fix: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\nRun \`loki --help\` for usage.`, 2);
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    print(VERSION);
+    return 0;
+  }
+  const [command, ...rest] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    print(HELP);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  const expectArgs = (n: number, usage: string) => {
+    if (rest.length !== n) throw new CliError(`usage: loki ${usage}`, 2);
+  };
+  routeWarnings();
+  let resolved;
+  try {
+    resolved = resolveProjectRoot(values['project-dir'], process.env, process.cwd());
+  } catch (err) {
+    if (err instanceof ProjectRootError) throw new CliError(err.message, 2);
+    throw err;
+  }
+  const project = new Project({ root: resolved.root, actor: `cli:${process.pid}` });
+  try {
+    switch (command) {
+      case 'status':
+        expectArgs(0, 'status [--json]');
+        return await statusCommand(project, values.json ?? false);
+      case 'pause':
+      case 'resume':
+      case 'stop':
+        expectArgs(0, command);
+        return await signalCommand(project, command);
+      case 'audit':
+        if (rest[0] !== 'verify' || rest.length !== 1) throw new CliError('usage: loki audit verify [--json]', 2);
+        return auditVerifyCommand(project, values.json ?? false);
+      case 'config':
+        expectArgs(0, 'config [--json]');
+        return configCommand(project, values.json ?? false);
+      case 'doctor':
+        expectArgs(0, 'doctor [--fix] [--json]');
+        return doctorCommand(project, resolved.source, values.fix ?? false, values.json ?? false);
+      default:
+        throw new CliError(`unknown command "${command}"; run \`loki --help\` for the list`, 2);
+    }
+  } finally {
+    project.close();
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * The project a server or a CLI invocation works on: where its root is, where `~/.loki` is, and the lazily
+ * opened `.loki/` store. Nothing here scans or writes until a tool needs it, so `initialize` stays fast.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { resolveConfig, typedConfig, CONFIG_FILE, ConfigError, type EffectiveConfig, type LokiConfig } from './config/load.js';
+import { Store } from './store/store.js';
+import { readFileIfExists } from './store/fsx.js';
+
+export class ProjectRootError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProjectRootError';
+  }
+}
+
+export type RootSource = '--project-dir' | 'LOKI_PROJECT_DIR' | 'CLAUDE_PROJECT_DIR' | 'working directory';
+
+/**
+ * Resolve the project root: `--project-dir`, then LOKI_PROJECT_DIR, then CLAUDE_PROJECT_DIR, then the working
+ * directory. Refuses `/` (Cline starts servers there) and the home directory (unless it already has `.loki/`).
+ */
+export function resolveProjectRoot(flag: string | undefined, env: NodeJS.ProcessEnv, cwd: string): { root: string; source: RootSource } {
+  const candidates: [string | undefined, RootSource][] = [
+    [flag, '--project-dir'],
+    [env.LOKI_PROJECT_DIR, 'LOKI_PROJECT_DIR'],
+    [env.CLAUDE_PROJECT_DIR, 'CLAUDE_PROJECT_DIR'],
+    [cwd, 'working directory'],
+  ];
+  const [given, source] = candidates.find(([v]) => v !== undefined && v.trim() !== '')!;
+  const how = 'pass --project-dir /path/to/project or set LOKI_PROJECT_DIR';
+  if (given!.includes('\0')) throw new ProjectRootError(`the project root from ${source} contains a NUL byte; ${how}`);
+  const absolute = path.resolve(cwd, given!);
+  let real: string;
+  try {
+    real = fs.realpathSync.native(absolute);
+  } catch {
+    throw new ProjectRootError(`the project root ${absolute} (from ${source}) does not exist; ${how}`);
+  }
+  if (!fs.statSync(real).isDirectory()) throw new ProjectRootError(`the project root ${real} (from ${source}) is not a directory; ${how}`);
+  if (real === path.parse(real).root) {
+    throw new ProjectRootError(
+      `the project root resolved to ${real} (from ${source}), which is refused: hosts such as Cline start servers in /. ${how}`,
+    );
+  }
+  let home: string | undefined;
+  try {
+    home = fs.realpathSync.native(os.homedir());
+  } catch {
+    home = undefined;
+  }
+  if (home && real === home && !fs.existsSync(path.join(real, '.loki'))) {
+    throw new ProjectRootError(`the project root resolved to your home directory ${real} (from ${source}); ${how}`);
+  }
+  return { root: real, source };
+}
+
+export function lokiHomeDir(env: NodeJS.ProcessEnv): string {
+  return env.LOKI_HOME && env.LOKI_HOME.trim() !== '' ? path.resolve(env.LOKI_HOME) : path.join(os.homedir(), '.loki');
+}
+
+export interface ProjectOptions {
+  root: string;
+  env?: NodeJS.ProcessEnv;
+  /** Who writes audit entries: "mcp:<pid>", "cli:<pid>", "hook:<pid>". */
+  actor: string;
+}
+
+export class Project {
+  readonly root: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly actor: string;
+  private store: Store | undefined;
+  private configCache: { key: string; config: EffectiveConfig } | undefined;
+
+  constructor(opts: ProjectOptions) {
+    this.root = opts.root;
+    this.env = opts.env ?? process.env;
+    this.actor = opts.actor;
+  }
+
+  get lokiHome(): string {
+    return lokiHomeDir(this.env);
+  }
+
+  /** True when `.loki/` exists (it may still be empty). */
+  hasStore(): boolean {
+    try {
+      return fs.lstatSync(path.join(this.root, '.loki')).isDirectory();
+    } catch {
+      return false;
+    }
+  }
+
+  /** The `.loki/` store; created on first use by a mutation. */
+  openStore(): Store {
+    if (!this.store) this.store = Store.open(this.root, this.lokiHome, this.actor);
+    return this.store;
+  }
+
+  /** The store if `.loki/` already exists, without creating anything. */
+  existingStore(): Store | undefined {
+    if (this.store) return this.store;
+    return this.hasStore() ? this.openStore() : undefined;
+  }
+
+  /** Effective configuration, re-read only when config.yaml changes. */
+  effectiveConfig(): EffectiveConfig {
+    const store = this.existingStore();
+    let text: string | undefined;
+    let key = 'none';
+    if (store) {
+      const file = path.join(store.loki.root, CONFIG_FILE);
+      try {
+        const st = fs.lstatSync(file);
+        key = `${st.ino}:${st.size}:${st.mtimeMs}`;
+      } catch {
+        key = 'missing';
+      }
+      if (this.configCache?.key === key) return this.configCache.config;
+      if (key !== 'missing') text = readFileIfExists(store.loki, CONFIG_FILE, 1024 * 1024)?.toString('utf8');
+    } else if (this.configCache?.key === key) {
+      return this.configCache.config;
+    }
+    const config = resolveConfig(text, this.env);
+    this.configCache = { key, config };
+    return config;
+  }
+
+  /** The typed configuration; throws ConfigError (naming each problem and its fix) when it is invalid. */
+  config(): LokiConfig {
+    const c = this.effectiveConfig();
+    if (c.problems.length > 0) throw new ConfigError(c.problems);
+    return typedConfig(c);
+  }
+
+  close(): void {
+    this.store?.close();
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Schema-versioned JSON records. Each record file carries `kind` and `schemaVersion` next to its fields and is
+ * validated on every read. A file that cannot be parsed or does not match its schema is moved to
+ * `.loki/quarantine/` and reported; it never takes the server down.
+ */
+import crypto from 'node:crypto';
+import type { z } from 'zod';
+import { readFileIfExists, moveFile, writeFileAtomic, type WriteOptions } from './fsx.js';
+import type { SafeDir } from './paths.js';
+
+export interface RecordType<T> {
+  kind: string;
+  version: number;
+  schema: z.ZodType<T>;
+}
+
+export interface Quarantined {
+  file: string;
+  movedTo: string | null;
+  reason: string;
+  at: string;
+}
+
+export class NewerSchemaError extends Error {
+  constructor(file: string, found: number, supported: number) {
+    super(`.loki/${file} was written by a newer loki-mode (schemaVersion ${found}, this one reads ${supported}); upgrade loki-mode`);
+    this.name = 'NewerSchemaError';
+  }
+}
+
+export function encodeRecord<T>(type: RecordType<T>, value: T): string {
+  return `${JSON.stringify({ kind: type.kind, schemaVersion: type.version, ...(value as object) }, null, 2)}\n`;
+}
+
+/** Parse a record's text; returns the value or the reason it is not valid. */
+export function decodeRecord<T>(type: RecordType<T>, text: string, file: string): { value: T } | { problem: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    return { problem: `not valid JSON (${(err as Error).message})` };
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { problem: 'not a JSON object' };
+  const { kind, schemaVersion, ...fields } = raw as Record<string, unknown>;
+  if (kind !== type.kind) return { problem: `kind is ${JSON.stringify(kind)}, expected "${type.kind}"` };
+  if (typeof schemaVersion !== 'number') return { problem: 'schemaVersion is missing' };
+  if (schemaVersion > type.version) throw new NewerSchemaError(file, schemaVersion, type.version);
+  if (schemaVersion !== type.version) return { problem: `schemaVersion ${schemaVersion} is not supported (expected ${type.version})` };
+  const parsed = type.schema.safeParse(fields);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return { problem: `${issue?.path.join('.') || 'record'}: ${issue?.message ?? 'invalid'}` };
+  }
+  return { value: parsed.data };
+}
+
+export class RecordIO {
+  /** Problems found since this process started (shown by loki_status and loki doctor). */
+  readonly quarantined: Quarantined[] = [];
+
+  constructor(private readonly loki: SafeDir) {}
+
+  read<T>(rel: string, type: RecordType<T>): T | undefined {
+    const buf = readFileIfExists(this.loki, rel);
+    if (!buf) return undefined;
+    const result = decodeRecord(type, buf.toString('utf8'), rel);
+    if ('value' in result) return result.value;
+    this.quarantine(rel, result.problem);
+    return undefined;
+  }
+
+  write<T>(rel: string, type: RecordType<T>, value: T, opts?: WriteOptions): void {
+    writeFileAtomic(this.loki, rel, encodeRecord(type, value), opts);
+  }
+
+  /** Move a bad file aside so every later read starts clean, and remember why. */
+  quarantine(rel: string, reason: string): Quarantined {
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-').toLowerCase();
+    const flat = rel.replace(/\//g, '__');
+    const target = `quarantine/${stamp}-${crypto.randomBytes(3).toString('hex')}-${flat}`;
+    let movedTo: string | null = null;
+    try {
+      if (moveFile(this.loki, rel, target)) movedTo = target;
+    } catch {
+      movedTo = null;
+    }
+    const q: Quarantined = { file: rel, movedTo, reason, at: new Date().toISOString() };
+    this.quarantined.push(q);
+    process.emitWarning(`loki: quarantined .loki/${rel}: ${reason}${movedTo ? ` (moved to .loki/${movedTo})` : ''}`, { code: 'LOKI_QUARANTINE' });
+    return q;
+  }
+}

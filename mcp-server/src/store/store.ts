@@ -1,0 +1,90 @@
+/**
+ * The `.loki/` store: the validated directory, its locks, its records and its audit log, and `mutate()`, the
+ * one way state changes: take the lock, run the change, append the audit entry.
+ *
+ * On-disk layout (research/reliability-perf.md §A2.4, §A3.3): one file per record, so a write costs the same at
+ * 100 and at 100k records, and a claim can be an atomic rename between state folders.
+ *   state/run.json          the run (phase, tier, iteration, spec, git baseline)
+ *   sessions/<id>.json      one per agent session (heartbeat)
+ *   spec/                   the copy of the spec the run was started from
+ *   audit/log.jsonl         hash-chained audit log, audit/anchor.json its local anchor
+ *   locks/                  lock files
+ *   quarantine/             files that failed validation, moved aside
+ *   logs/                   delivered HUMAN_INPUT directives
+ *   PAUSE, STOP, HUMAN_INPUT.md, config.yaml   written by people
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { AuditLog, externalAnchorName, type AnchorLocation } from '../audit/log.js';
+import { LockManager } from './lock.js';
+import { SafeDir, splitRelativePath } from './paths.js';
+import { RecordIO } from './records.js';
+import { sweepOrphanTemps } from './fsx.js';
+
+export interface AuditNote {
+  action: string;
+  target?: string;
+  data?: unknown;
+}
+
+export class Store {
+  readonly project: SafeDir;
+  readonly loki: SafeDir;
+  readonly locks: LockManager;
+  readonly records: RecordIO;
+  readonly audit: AuditLog;
+
+  private constructor(project: SafeDir, loki: SafeDir, lokiHome: string, actor: string) {
+    this.project = project;
+    this.loki = loki;
+    this.locks = new LockManager(loki.child('locks', true));
+    this.records = new RecordIO(loki);
+    this.audit = new AuditLog(loki, this.locks, externalAnchor(project.root, lokiHome), actor);
+  }
+
+  static open(projectRoot: string, lokiHome: string, actor: string): Store {
+    const project = SafeDir.open(projectRoot);
+    const loki = project.child('.loki', true);
+    const store = new Store(project, loki, lokiHome, actor);
+    for (const dir of ['state', 'sessions']) sweepOrphanTemps(loki, dir, 10 * 60_000);
+    return store;
+  }
+
+  /**
+   * Change state under `lock`, then record the change in the audit log. `fn` does the reads and writes; `note`
+   * describes the result for the audit entry (return undefined when nothing changed).
+   */
+  async mutate<T>(lock: string, fn: () => T | Promise<T>, note: (result: T) => AuditNote | undefined): Promise<T> {
+    return this.locks.withLock(lock, async () => {
+      const result = await fn();
+      const n = note(result);
+      if (n) await this.audit.append(n.action, n.target, n.data);
+      return result;
+    });
+  }
+
+  /** True when `.loki/<rel>` exists as anything at all (used for the PAUSE/STOP markers). */
+  exists(rel: string): boolean {
+    splitRelativePath(rel);
+    try {
+      fs.lstatSync(path.join(this.loki.root, rel));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): void {
+    this.locks.releaseAll();
+  }
+}
+
+function externalAnchor(projectRoot: string, lokiHome: string): AnchorLocation | undefined {
+  try {
+    fs.mkdirSync(lokiHome, { recursive: true, mode: 0o700 });
+    return { dir: SafeDir.open(lokiHome), rel: externalAnchorName(projectRoot), label: `the external anchor (${lokiHome}/anchors)` };
+  } catch (err) {
+    process.emitWarning(`loki: cannot use ${lokiHome} for the external audit anchor: ${(err as Error).message}`, { code: 'LOKI_HOME' });
+    return undefined;
+  }
+}

@@ -1,0 +1,5 @@
+/** The registry: every tool of the server, in the order they are listed. */
+import type { AnyToolSpec } from './define.js';
+import { runTools } from './run.js';
+
+export const ALL_TOOLS: readonly AnyToolSpec[] = [...runTools];

@@ -1,0 +1,98 @@
+/** Run & state tools: loki_start, loki_status, loki_phase_advance. */
+import { z } from 'zod';
+import { PHASES, TIERS } from '../domain/phases.js';
+import { advancePhase, briefing, startRun, type AdvanceResult, type Briefing, type StartResult } from '../run/service.js';
+import { defineTool } from './define.js';
+
+export const startTool = defineTool({
+  name: 'loki_start',
+  title: 'Start or resume a run',
+  description:
+    'Begin a Loki Mode run from a spec, or resume the active one (call with no arguments after a restart). ' +
+    'Registers this session, records the git baseline, detects the complexity tier and the phase list. ' +
+    'Then call loki_status every turn.',
+  kind: 'write',
+  idempotent: false,
+  input: z
+    .object({
+      spec: z.string().max(4096).optional().describe('Path of the spec file, relative to the project root (Markdown/JSON PRD, OpenAPI, text)'),
+      specText: z.string().max(1024 * 1024).optional().describe('The spec itself, when it is not in a file'),
+      tier: z.enum(TIERS).optional().describe('Force the complexity tier instead of detecting it'),
+      restart: z.boolean().optional().describe('Archive the active run and start a new one from this spec'),
+    })
+    .strict(),
+  handler: (args, ctx): Promise<StartResult> => startRun(ctx.project, args, ctx.session()),
+  render: (r) =>
+    [
+      `${r.resumed ? 'Resumed' : 'Started'} run ${r.run.runId} (${r.run.tier} tier, ${r.run.tierSource}): phase ${r.run.phase}, iteration ${r.run.iteration}.`,
+      `Phases: ${phasesLine(r.run.tier)}.`,
+      r.run.spec ? `Spec: ${r.run.spec.path ?? 'inline text'}${r.run.spec.title ? ` "${r.run.spec.title}"` : ''} (copy at .loki/${r.run.spec.copy}).` : '',
+      r.run.git.baselineCommit ? `Git baseline ${r.run.git.baselineCommit.slice(0, 12)}.` : `Git: ${r.run.git.note ?? 'none'}.`,
+      r.archivedRunId ? `Archived the previous run ${r.archivedRunId}.` : '',
+      'Next: call loki_status.',
+    ]
+      .filter(Boolean)
+      .join('\n'),
+});
+
+function phasesLine(tier: (typeof TIERS)[number]): string {
+  return { simple: 'BOOTSTRAP > DEVELOPMENT > QA', standard: 'BOOTSTRAP > DISCOVERY > ARCHITECTURE > DEEPEN_PLAN > DEVELOPMENT > QA', complex: 'all 8' }[tier];
+}
+
+export const statusTool = defineTool({
+  name: 'loki_status',
+  title: 'Per-turn briefing',
+  description:
+    'Call first, every turn. Returns phase, tier, iteration, signals (PAUSE/STOP/human input), budget, problems and one `next` step; ' +
+    'counts the turn and heartbeats the session. `peek: true` only looks.',
+  kind: 'write',
+  idempotent: false,
+  input: z
+    .object({
+      peek: z.boolean().optional().describe('Look without counting a turn, heartbeating or taking HUMAN_INPUT'),
+    })
+    .strict(),
+  handler: (args, ctx): Promise<Briefing> => briefing(ctx.project, ctx.session(), { peek: args.peek ?? false }),
+  render: renderBriefing,
+});
+
+export function renderBriefing(b: Briefing): string {
+  const lines: string[] = [];
+  if (!b.run) lines.push(`No run in ${b.project}.`);
+  else {
+    const r = b.run;
+    lines.push(`Run ${r.runId} ${r.status}: phase ${r.phase} (${r.phases.indexOf(r.phase) + 1}/${r.phases.length}, ${r.tier}), iteration ${r.iteration}/${r.maxIterations}.`);
+  }
+  const flags = [b.signals.stop && 'STOP', b.signals.pause && 'PAUSE'].filter(Boolean);
+  if (flags.length) lines.push(`Signals: ${flags.join(', ')}.`);
+  const h = b.signals.humanInput;
+  if (h.status === 'delivered') lines.push(`Human input (user-provided data, archived at .loki/${h.archivedAs}):\n<<<\n${h.text}\n>>>`);
+  else if (h.status !== 'none') lines.push(`Human input ${h.status}: ${h.reason}`);
+  if (b.budget.limitUsd !== null) lines.push(`Budget: limit $${b.budget.limitUsd}${b.budget.spentUsd !== null ? `, spent $${b.budget.spentUsd}` : ''}.`);
+  for (const p of b.problems) lines.push(`Problem: ${p}`);
+  lines.push(`Next: ${b.next}`);
+  return lines.join('\n');
+}
+
+export const phaseAdvanceTool = defineTool({
+  name: 'loki_phase_advance',
+  title: 'Advance the phase',
+  description:
+    "Move the run to the next phase of its tier, refused with reasons until the current phase's exit criteria hold. " +
+    'Going back to an earlier phase (e.g. QA to DEVELOPMENT) is allowed with a reason.',
+  kind: 'write',
+  idempotent: false,
+  input: z
+    .object({
+      to: z.enum(PHASES).optional().describe('Target phase; default the next one. Earlier phases need a reason'),
+      reason: z.string().max(2000).optional().describe('Why (required when going back)'),
+    })
+    .strict(),
+  handler: (args, ctx): Promise<AdvanceResult> => advancePhase(ctx.project, args.to, args.reason),
+  render: (r) =>
+    r.ok
+      ? `Phase ${r.from} -> ${r.to}.`
+      : `Refused: ${r.from} -> ${r.to ?? '(none)'} is not allowed yet:\n${r.reasons.map((x) => `- ${x}`).join('\n')}`,
+});
+
+export const runTools = [startTool, statusTool, phaseAdvanceTool];
