@@ -71,6 +71,8 @@ export interface ChainReport {
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
+/** The only keys an entry may have; anything else would be outside the hash and could be added undetected. */
+const ENTRY_KEYS = new Set(['seq', 'ts', 'actor', 'action', 'target', 'data', 'prev', 'hash']);
 
 /** Verify a whole log text. Stops at the first break. */
 export function verifyChainText(text: string, onEntry?: (entry: AuditEntry) => void): ChainReport {
@@ -106,6 +108,8 @@ function checkLine(line: string, index: number, prev: string): string | AuditEnt
     return 'not valid JSON';
   }
   if (e === null || typeof e !== 'object' || Array.isArray(e)) return 'not an object';
+  const extra = Object.keys(e).find((k) => !ENTRY_KEYS.has(k));
+  if (extra !== undefined) return `unexpected field ${JSON.stringify(extra)} (not covered by the hash: added by hand)`;
   if (e.seq !== index) return `sequence number ${String(e.seq)} where ${index} was expected (entry deleted, inserted or reordered)`;
   if (typeof e.prev !== 'string' || !HEX64.test(e.prev)) return 'malformed prev hash';
   if (typeof e.hash !== 'string' || !HEX64.test(e.hash)) return 'malformed hash';

@@ -140,9 +140,19 @@ function checkValue(s: Setting, v: unknown): SettingValue | { problem: string } 
 }
 
 function suggest(key: string): string {
-  const last = key.split('.').pop()!.toLowerCase();
-  const near = SETTINGS.find((s) => s.key.toLowerCase().endsWith(`.${last}`) || s.key.toLowerCase() === key.toLowerCase());
-  return near ? ` (did you mean "${near.key}"?)` : `; known settings: ${SETTINGS.map((s) => s.key).join(', ')}`;
+  const scored = SETTINGS.map((s) => ({ key: s.key, d: editDistance(s.key.toLowerCase(), key.toLowerCase()) })).sort((a, b) => a.d - b.d);
+  const best = scored[0]!;
+  return best.d <= 3 ? ` (did you mean "${best.key}"?)` : `; known settings: ${SETTINGS.map((s) => s.key).join(', ')}`;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }
 
 /** Typed view of the settings the code reads. */

@@ -36,7 +36,7 @@ export const SETTINGS: readonly Setting[] = [
     description: 'Require a completion council vote before completion' },
   { key: 'council.size', env: 'LOKI_COUNCIL_SIZE', type: 'integer', min: 3, max: 9, default: 3,
     description: 'Council members' },
-  { key: 'council.threshold', env: 'LOKI_COUNCIL_THRESHOLD', type: 'integer', min: 2, max: 9, default: 2,
+  { key: 'council.threshold', env: 'LOKI_COUNCIL_THRESHOLD', type: 'integer', min: 1, max: 9, default: 2,
     description: 'Approvals needed; may only be raised (at least two thirds of the council, at most its size)' },
   { key: 'council.checkInterval', env: 'LOKI_COUNCIL_CHECK_INTERVAL', type: 'integer', min: 1, max: 1000, default: 5,
     description: 'Iterations between council checks' },

@@ -1,0 +1,134 @@
+/** Shared test fixtures: real temp projects, a real SDK client over the in-memory transport, disk snapshots. */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { createServer, type LokiServer } from '../mcp-server/src/server.js';
+import { Project } from '../mcp-server/src/project.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
+export const DIST = path.join(REPO_ROOT, 'mcp-server', 'dist');
+
+export interface TempProject {
+  root: string;
+  home: string;
+  env: NodeJS.ProcessEnv;
+  cleanup(): void;
+}
+
+/** A fresh project directory (optionally a git repository with one commit) and its own LOKI_HOME. */
+export function tempProject(opts: { git?: boolean; files?: Record<string, string> } = {}): TempProject {
+  const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loki-test-')));
+  const root = path.join(base, 'project');
+  const home = path.join(base, 'home');
+  fs.mkdirSync(root);
+  fs.mkdirSync(home);
+  for (const [rel, text] of Object.entries(opts.files ?? {})) {
+    fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+    fs.writeFileSync(path.join(root, rel), text);
+  }
+  if (opts.git) {
+    git(root, 'init', '-q', '-b', 'main');
+    git(root, 'add', '-A');
+    git(root, 'commit', '-q', '--allow-empty', '-m', 'initial');
+  }
+  const env: NodeJS.ProcessEnv = { ...cleanEnv(), LOKI_HOME: home };
+  return { root, home, env, cleanup: () => fs.rmSync(base, { recursive: true, force: true }) };
+}
+
+/** The process environment without any LOKI_* or project variables leaking in from the developer's shell. */
+export function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('LOKI_') && k !== 'CLAUDE_PROJECT_DIR') env[k] = v;
+  return env;
+}
+
+export function git(cwd: string, ...args: string[]): string {
+  const r = spawnSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' },
+  });
+  if (r.status !== 0) throw new Error(`git ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+export interface Connected {
+  client: Client;
+  loki: LokiServer;
+  project: Project;
+  call(name: string, args?: Record<string, unknown>): Promise<CallToolResult>;
+  close(): Promise<void>;
+}
+
+/** A real SDK Client connected to createServer() over the linked in-memory transport. */
+export async function connect(p: TempProject, extraEnv: NodeJS.ProcessEnv = {}, clientName = 'test-client'): Promise<Connected> {
+  const project = new Project({ root: p.root, env: { ...p.env, ...extraEnv }, actor: 'test' });
+  const loki = createServer(project);
+  const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
+  const client = new Client({ name: clientName, version: '1.0.0' });
+  await Promise.all([loki.server.connect(serverTransport), client.connect(clientTransport)]);
+  return {
+    client,
+    loki,
+    project,
+    call: async (name, args = {}) => (await client.callTool({ name, arguments: args })) as CallToolResult,
+    close: async () => {
+      await client.close();
+      loki.shutdown('test finished');
+    },
+  };
+}
+
+export function text(result: CallToolResult): string {
+  const first = result.content[0];
+  return first && first.type === 'text' ? first.text : '';
+}
+
+export function structured<T = Record<string, unknown>>(result: CallToolResult): T {
+  if (result.isError) throw new Error(`tool failed: ${text(result)}`);
+  return result.structuredContent as T;
+}
+
+/** Every file under a directory with its bytes, for "nothing changed on disk" assertions (lock files excluded). */
+export function snapshot(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (d: string) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const abs = path.join(d, e.name);
+      const rel = path.relative(dir, abs);
+      if (e.isDirectory()) {
+        out.set(`${rel}/`, '');
+        walk(abs);
+      } else if (!rel.startsWith(`.loki${path.sep}locks`)) {
+        out.set(rel, fs.readFileSync(abs).toString('base64'));
+      }
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+export function readJson<T = Record<string, unknown>>(file: string): T {
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+}
+
+export function auditLines(root: string): Record<string, unknown>[] {
+  const file = path.join(root, '.loki', 'audit', 'log.jsonl');
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}

@@ -1,0 +1,319 @@
+/** The run/state tools through a real SDK client: behaviour and the files they leave on disk. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SERVER_INSTRUCTIONS } from '../mcp-server/src/server.js';
+import { auditLines, connect, git, readJson, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
+
+const PRD = `# Todo app
+
+A tiny todo list.
+
+## Features
+- add an item
+- list items
+`;
+
+let p: TempProject;
+let c: Connected | undefined;
+afterEach(async () => {
+  await c?.close();
+  c = undefined;
+  p?.cleanup();
+});
+
+describe('tools/list', () => {
+  it('lists the run tools with all four annotations, strict schemas and described fields', async () => {
+    p = tempProject();
+    c = await connect(p);
+    const { tools } = await c.client.listTools();
+    expect(tools.map((t) => t.name)).toEqual(['loki_start', 'loki_status', 'loki_phase_advance']);
+    for (const t of tools) {
+      expect(t.name).toMatch(/^loki_[a-z_]+$/);
+      expect(t.description!.length).toBeGreaterThan(40);
+      const a = t.annotations!;
+      for (const key of ['readOnlyHint', 'destructiveHint', 'idempotentHint', 'openWorldHint'] as const) expect(typeof a[key]).toBe('boolean');
+      expect(a.openWorldHint).toBe(false);
+      expect(t.inputSchema.additionalProperties).toBe(false);
+      for (const [field, schema] of Object.entries(t.inputSchema.properties ?? {})) {
+        expect((schema as { description?: string }).description, `${t.name}.${field}`).toBeTruthy();
+      }
+    }
+  });
+
+  it('states the protocol in the server instructions', async () => {
+    p = tempProject();
+    c = await connect(p);
+    expect(c.client.getInstructions()).toBe(SERVER_INSTRUCTIONS);
+    expect(SERVER_INSTRUCTIONS).toMatch(/loki_status/);
+    expect(SERVER_INSTRUCTIONS.split('\n').length).toBeLessThanOrEqual(6);
+  });
+
+  it('answers initialize without creating .loki/', async () => {
+    p = tempProject();
+    c = await connect(p);
+    await c.client.listTools();
+    expect(fs.existsSync(path.join(p.root, '.loki'))).toBe(false);
+  });
+});
+
+describe('loki_start', () => {
+  it('starts a run from a spec file: run record, spec copy, session, git baseline, audit entry', async () => {
+    p = tempProject({ git: true, files: { 'docs/prd.md': PRD } });
+    c = await connect(p, {}, 'claude-code');
+    const r = structured<{ resumed: boolean; run: { runId: string; phase: string; tier: string; spec: { copy: string; sha256: string }; git: { baselineCommit: string } } }>(
+      await c.call('loki_start', { spec: 'docs/prd.md' }),
+    );
+    expect(r.resumed).toBe(false);
+    expect(r.run.phase).toBe('BOOTSTRAP');
+    expect(r.run.tier).toBe('simple');
+    const onDisk = readJson(path.join(p.root, '.loki/state/run.json'));
+    expect(onDisk).toMatchObject({ kind: 'run', schemaVersion: 1, runId: r.run.runId, phase: 'BOOTSTRAP', status: 'active' });
+    expect(fs.readFileSync(path.join(p.root, '.loki', r.run.spec.copy), 'utf8')).toBe(PRD);
+    // The baseline snapshot is a real commit kept under our own ref; the user's HEAD and index are untouched.
+    expect(git(p.root, 'rev-parse', `refs/loki/runs/${r.run.runId}/baseline`)).toBe(r.run.git.baselineCommit);
+    expect(git(p.root, 'status', '--porcelain', '--untracked-files=no')).toBe('');
+    const sessions = fs.readdirSync(path.join(p.root, '.loki/sessions'));
+    expect(sessions).toHaveLength(1);
+    expect(readJson(path.join(p.root, '.loki/sessions', sessions[0]!))).toMatchObject({ status: 'running', provider: 'claude-code', runId: r.run.runId });
+    expect(auditLines(p.root).map((e) => e.action)).toEqual(['run.start']);
+  });
+
+  it('starts from specText and detects a complex tier from integrations', async () => {
+    p = tempProject();
+    c = await connect(p);
+    const r = structured<{ run: { tier: string; tierReasons: string[]; git: { repository: boolean; note: string } } }>(
+      await c.call('loki_start', { specText: '# Shop\nCheckout with Stripe, login with OAuth, emails via SendGrid.' }),
+    );
+    expect(r.run.tier).toBe('complex');
+    expect(r.run.tierReasons.join(' ')).toMatch(/stripe/);
+    expect(r.run.git.repository).toBe(false);
+    expect(r.run.git.note).toMatch(/not a git repository/);
+  });
+
+  it('honours LOKI_COMPLEXITY and the tier argument, in that order of precedence', async () => {
+    p = tempProject();
+    c = await connect(p, { LOKI_COMPLEXITY: 'standard' });
+    const viaEnv = structured<{ run: { tier: string; tierSource: string } }>(await c.call('loki_start', { specText: 'tiny' }));
+    expect(viaEnv.run).toMatchObject({ tier: 'standard', tierSource: 'configured' });
+    const viaArg = structured<{ run: { tier: string; tierSource: string } }>(await c.call('loki_start', { specText: 'tiny 2', tier: 'complex', restart: true }));
+    expect(viaArg.run).toMatchObject({ tier: 'complex', tierSource: 'argument' });
+  });
+
+  it('resumes the active run with no arguments, and refuses a different spec without restart', async () => {
+    p = tempProject({ files: { 'a.md': '# A\n', 'b.md': '# B\n' } });
+    c = await connect(p);
+    const first = structured<{ run: { runId: string } }>(await c.call('loki_start', { spec: 'a.md' }));
+    const again = structured<{ resumed: boolean; run: { runId: string } }>(await c.call('loki_start'));
+    expect(again).toMatchObject({ resumed: true, run: { runId: first.run.runId } });
+    const same = structured<{ resumed: boolean }>(await c.call('loki_start', { spec: 'a.md' }));
+    expect(same.resumed).toBe(true);
+    const before = fs.readFileSync(path.join(p.root, '.loki/state/run.json'), 'utf8');
+    const other = await c.call('loki_start', { spec: 'b.md' });
+    expect(other.isError).toBe(true);
+    expect(text(other)).toMatch(/restart: true/);
+    expect(fs.readFileSync(path.join(p.root, '.loki/state/run.json'), 'utf8')).toBe(before);
+    const restarted = structured<{ run: { runId: string }; archivedRunId: string }>(await c.call('loki_start', { spec: 'b.md', restart: true }));
+    expect(restarted.archivedRunId).toBe(first.run.runId);
+    expect(readJson(path.join(p.root, `.loki/runs/${first.run.runId}.json`))).toMatchObject({ status: 'stopped', stopReason: 'restarted' });
+  });
+
+  it('refuses to start without a spec, with both spec and specText, and with specs inside .loki/ or missing', async () => {
+    p = tempProject({ files: { 'a.md': '# A\n' } });
+    c = await connect(p);
+    expect(text(await c.call('loki_start'))).toMatch(/give `spec`/);
+    expect(text(await c.call('loki_start', { spec: 'a.md', specText: 'x' }))).toMatch(/not both/);
+    expect(text(await c.call('loki_start', { spec: 'nope.md' }))).toMatch(/does not exist/);
+    expect(text(await c.call('loki_start', { spec: '.loki/config.yaml' }))).toMatch(/holds state/);
+    expect(text(await c.call('loki_start', { specText: '   ' }))).toMatch(/empty/);
+  });
+
+  it('refuses a spec reached through a symlink that leaves the project', async () => {
+    p = tempProject();
+    const outside = path.join(path.dirname(p.root), 'secret.md');
+    fs.writeFileSync(outside, '# secret\n');
+    fs.symlinkSync(outside, path.join(p.root, 'spec.md'));
+    c = await connect(p);
+    const r = await c.call('loki_start', { spec: 'spec.md' });
+    expect(r.isError).toBe(true);
+    expect(text(r)).toMatch(/symbolic link/);
+    expect(fs.existsSync(path.join(p.root, '.loki/state/run.json'))).toBe(false);
+  });
+});
+
+describe('loki_status', () => {
+  it('says how to begin when there is no run', async () => {
+    p = tempProject();
+    c = await connect(p);
+    const b = structured<{ run: null; next: string }>(await c.call('loki_status'));
+    expect(b.run).toBeNull();
+    expect(b.next).toMatch(/loki_start/);
+  });
+
+  it('counts a turn per call (not with peek) and audits it', async () => {
+    p = tempProject();
+    c = await connect(p);
+    await c.call('loki_start', { specText: '# X\n' });
+    await c.call('loki_status');
+    await c.call('loki_status');
+    const peek = structured<{ run: { iteration: number } }>(await c.call('loki_status', { peek: true }));
+    expect(peek.run.iteration).toBe(2);
+    expect(readJson(path.join(p.root, '.loki/state/run.json')).iteration).toBe(2);
+    expect(auditLines(p.root).filter((e) => e.action === 'run.turn')).toHaveLength(2);
+  });
+
+  it('reports PAUSE and STOP, and STOP marks the run stopped', async () => {
+    p = tempProject();
+    c = await connect(p);
+    await c.call('loki_start', { specText: '# X\n' });
+    fs.writeFileSync(path.join(p.root, '.loki/PAUSE'), '');
+    const paused = structured<{ signals: { pause: boolean }; next: string }>(await c.call('loki_status'));
+    expect(paused.signals.pause).toBe(true);
+    expect(paused.next).toMatch(/PAUSED/);
+    fs.writeFileSync(path.join(p.root, '.loki/STOP'), '');
+    const stopped = structured<{ run: { status: string }; next: string }>(await c.call('loki_status'));
+    expect(stopped.run.status).toBe('stopped');
+    expect(stopped.next).toMatch(/end the session/);
+    expect(readJson(path.join(p.root, '.loki/state/run.json'))).toMatchObject({ status: 'stopped', stopReason: 'STOP signal' });
+    expect(text(await c.call('loki_start'))).toMatch(/loki resume/);
+  });
+
+  it('stops the run when the iteration limit is passed', async () => {
+    p = tempProject();
+    c = await connect(p, { LOKI_MAX_ITERATIONS: '2' });
+    await c.call('loki_start', { specText: '# X\n' });
+    await c.call('loki_status');
+    await c.call('loki_status');
+    const b = structured<{ run: { status: string } }>(await c.call('loki_status'));
+    expect(b.run.status).toBe('stopped');
+    expect(readJson(path.join(p.root, '.loki/state/run.json')).stopReason).toMatch(/iteration limit \(2\)/);
+  });
+
+  it('leaves HUMAN_INPUT.md alone unless LOKI_PROMPT_INJECTION=true', async () => {
+    p = tempProject();
+    c = await connect(p);
+    await c.call('loki_start', { specText: '# X\n' });
+    fs.writeFileSync(path.join(p.root, '.loki/HUMAN_INPUT.md'), 'use postgres');
+    const b = structured<{ signals: { humanInput: { status: string; reason: string } } }>(await c.call('loki_status'));
+    expect(b.signals.humanInput.status).toBe('ignored');
+    expect(b.signals.humanInput.reason).toMatch(/LOKI_PROMPT_INJECTION=true/);
+    expect(fs.existsSync(path.join(p.root, '.loki/HUMAN_INPUT.md'))).toBe(true);
+  });
+
+  it('delivers HUMAN_INPUT.md once with LOKI_PROMPT_INJECTION=true and archives it', async () => {
+    p = tempProject();
+    c = await connect(p, { LOKI_PROMPT_INJECTION: 'true' });
+    await c.call('loki_start', { specText: '# X\n' });
+    fs.writeFileSync(path.join(p.root, '.loki/HUMAN_INPUT.md'), 'use postgres');
+    const r = await c.call('loki_status');
+    const b = structured<{ signals: { humanInput: { status: string; text: string; archivedAs: string } } }>(r);
+    expect(b.signals.humanInput).toMatchObject({ status: 'delivered', text: 'use postgres' });
+    expect(text(r)).toMatch(/user-provided data/);
+    expect(fs.existsSync(path.join(p.root, '.loki/HUMAN_INPUT.md'))).toBe(false);
+    expect(fs.readFileSync(path.join(p.root, '.loki', b.signals.humanInput.archivedAs), 'utf8')).toBe('use postgres');
+    const again = structured<{ signals: { humanInput: { status: string } } }>(await c.call('loki_status'));
+    expect(again.signals.humanInput.status).toBe('none');
+  });
+
+  it('rejects an oversized or symlinked HUMAN_INPUT.md without following it', async () => {
+    p = tempProject();
+    c = await connect(p, { LOKI_PROMPT_INJECTION: 'true' });
+    await c.call('loki_start', { specText: '# X\n' });
+    fs.writeFileSync(path.join(p.root, '.loki/HUMAN_INPUT.md'), 'x'.repeat(70 * 1024));
+    const big = structured<{ signals: { humanInput: { status: string; reason: string } } }>(await c.call('loki_status'));
+    expect(big.signals.humanInput).toMatchObject({ status: 'rejected' });
+    expect(big.signals.humanInput.reason).toMatch(/larger than/);
+    const outside = path.join(path.dirname(p.root), 'outside.md');
+    fs.writeFileSync(outside, 'rm -rf everything');
+    fs.symlinkSync(outside, path.join(p.root, '.loki/HUMAN_INPUT.md'));
+    const linked = structured<{ signals: { humanInput: { status: string; reason: string } } }>(await c.call('loki_status'));
+    expect(linked.signals.humanInput.status).toBe('rejected');
+    expect(linked.signals.humanInput.reason).toMatch(/symbolic link/);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('rm -rf everything');
+  });
+
+  it('reports a corrupt run record as a problem after quarantining it, and keeps working', async () => {
+    p = tempProject();
+    c = await connect(p);
+    await c.call('loki_start', { specText: '# X\n' });
+    fs.writeFileSync(path.join(p.root, '.loki/state/run.json'), '{"kind":"run","schemaVersion":1,"runId":');
+    const b = structured<{ run: null; problems: string[] }>(await c.call('loki_status'));
+    expect(b.run).toBeNull();
+    expect(b.problems.join('\n')).toMatch(/state\/run\.json was invalid/);
+    const moved = fs.readdirSync(path.join(p.root, '.loki/quarantine'));
+    expect(moved.some((f) => f.endsWith('state__run.json'))).toBe(true);
+    const fresh = await c.call('loki_start', { specText: '# Y\n' });
+    expect(fresh.isError).toBeFalsy();
+  });
+
+  it('shows configuration problems and refuses mutations until they are fixed', async () => {
+    p = tempProject();
+    c = await connect(p, { LOKI_COUNCIL_THRESHOLD: '1' });
+    const b = structured<{ problems: string[]; next: string }>(await c.call('loki_status'));
+    expect(b.problems[0]).toMatch(/council.threshold 1/);
+    expect(b.next).toMatch(/fix the configuration/);
+    const r = await c.call('loki_start', { specText: '# X\n' });
+    expect(r.isError).toBe(true);
+    expect(text(r)).toMatch(/may only be tightened/);
+    expect(fs.existsSync(path.join(p.root, '.loki/state/run.json'))).toBe(false);
+  });
+});
+
+describe('loki_phase_advance', () => {
+  it('walks the simple tier, refusing to leave DEVELOPMENT until code changed, allowing a reasoned step back', async () => {
+    p = tempProject({ git: true, files: { 'README.md': '# demo\n' } });
+    c = await connect(p);
+    await c.call('loki_start', { specText: '# Tiny\n- one thing\n' });
+    expect(structured<{ ok: boolean; to: string }>(await c.call('loki_phase_advance'))).toMatchObject({ ok: true, to: 'DEVELOPMENT' });
+    const refused = structured<{ ok: boolean; reasons: string[] }>(await c.call('loki_phase_advance'));
+    expect(refused.ok).toBe(false);
+    expect(refused.reasons[0]).toMatch(/no file has changed/);
+    expect(readJson(path.join(p.root, '.loki/state/run.json')).phase).toBe('DEVELOPMENT');
+    fs.writeFileSync(path.join(p.root, 'app.js'), 'console.log(1)\n');
+    expect(structured<{ ok: boolean; to: string }>(await c.call('loki_phase_advance'))).toMatchObject({ ok: true, to: 'QA' });
+    const back = await c.call('loki_phase_advance', { to: 'DEVELOPMENT' });
+    expect(structured<{ ok: boolean; reasons: string[] }>(back).reasons[0]).toMatch(/needs a `reason`/);
+    expect(structured<{ ok: boolean }>(await c.call('loki_phase_advance', { to: 'DEVELOPMENT', reason: 'QA found a failing test' })).ok).toBe(true);
+    const run = readJson<{ phaseHistory: { from: string; to: string; direction: string }[] }>(path.join(p.root, '.loki/state/run.json'));
+    expect(run.phaseHistory.map((h) => `${h.from}>${h.to}:${h.direction}`)).toEqual([
+      'BOOTSTRAP>DEVELOPMENT:forward',
+      'DEVELOPMENT>QA:forward',
+      'QA>DEVELOPMENT:back',
+    ]);
+    expect(auditLines(p.root).filter((e) => e.action === 'phase.advance')).toHaveLength(3);
+  });
+
+  it('refuses skipping phases, phases outside the tier, GROWTH before completion, and advancing without a run', async () => {
+    p = tempProject();
+    c = await connect(p);
+    expect(text(await c.call('loki_phase_advance'))).toMatch(/loki_start first/);
+    await c.call('loki_start', { specText: '# X\n', tier: 'standard' });
+    expect(structured<{ reasons: string[] }>(await c.call('loki_phase_advance', { to: 'ARCHITECTURE' })).reasons[0]).toMatch(/cannot be skipped/);
+    expect(structured<{ reasons: string[] }>(await c.call('loki_phase_advance', { to: 'DEPLOYMENT' })).reasons[0]).toMatch(/not a phase of the standard tier/);
+    for (const phase of ['DISCOVERY', 'ARCHITECTURE', 'DEEPEN_PLAN', 'DEVELOPMENT', 'QA']) {
+      expect(structured<{ to: string }>(await c.call('loki_phase_advance')).to).toBe(phase);
+    }
+    const growth = structured<{ ok: boolean; to: string; reasons: string[] }>(await c.call('loki_phase_advance'));
+    expect(growth).toMatchObject({ ok: false, to: 'GROWTH' });
+    expect(growth.reasons[0]).toMatch(/loki_complete/);
+  });
+
+  it('refuses while paused', async () => {
+    p = tempProject();
+    c = await connect(p);
+    await c.call('loki_start', { specText: '# X\n' });
+    fs.writeFileSync(path.join(p.root, '.loki/PAUSE'), '');
+    expect(text(await c.call('loki_phase_advance'))).toMatch(/paused/);
+  });
+});
+
+describe('resources', () => {
+  it('serves loki://status without counting a turn', async () => {
+    p = tempProject();
+    c = await connect(p);
+    await c.call('loki_start', { specText: '# X\n' });
+    const res = await c.client.readResource({ uri: 'loki://status' });
+    expect((res.contents[0] as { text: string }).text).toMatch(/phase BOOTSTRAP/);
+    expect(readJson(path.join(p.root, '.loki/state/run.json')).iteration).toBe(0);
+  });
+});
