@@ -1,4 +1,9 @@
+import fs from 'node:fs';
+
 declare const __LOKI_VERSION__: string | undefined;
 
-/** The package version, inlined at build time (read from package.json when running from source). */
-export const VERSION: string = typeof __LOKI_VERSION__ === 'string' ? __LOKI_VERSION__ : '0.0.0-dev';
+/** The package version: inlined by the build; read from package.json when running from source (tests). */
+export const VERSION: string =
+  typeof __LOKI_VERSION__ === 'string'
+    ? __LOKI_VERSION__
+    : (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

@@ -24,7 +24,7 @@ import {
   type SessionState,
   type SpecInfo,
 } from './records.js';
-import { type HumanInput, readMarkers, takeHumanInput } from './signals.js';
+import { HUMAN_INPUT, type HumanInput, readMarkers, takeHumanInput } from './signals.js';
 
 export const MAX_SPEC_BYTES = 1024 * 1024;
 const HEARTBEAT_EVERY_MS = 30_000;
@@ -390,7 +390,7 @@ export async function briefing(project: Project, who: SessionIdentity | undefine
     );
     run = turn.run;
     if (who && run) session = { id: who.id, status: heartbeat(store, run.runId, who) };
-    if (config) {
+    if (config && store.exists(HUMAN_INPUT)) {
       humanInput = await store.mutate(
         'signals',
         () => takeHumanInput(store, config.promptInjection, config.humanInputMaxBytes),
@@ -401,7 +401,7 @@ export async function briefing(project: Project, who: SessionIdentity | undefine
     const s = store.records.read(sessionFile(who.id), SESSION_RECORD);
     if (s) session = { id: s.id, status: sessionLiveness(s) };
   }
-  if (humanInput.status === 'none' && store && store.exists('HUMAN_INPUT.md') && !(config?.promptInjection ?? false)) {
+  if (humanInput.status === 'none' && store && store.exists(HUMAN_INPUT) && !(config?.promptInjection ?? false)) {
     humanInput = { status: 'ignored', reason: '.loki/HUMAN_INPUT.md is present but ignored: set LOKI_PROMPT_INJECTION=true to deliver it' };
   }
   if (store) for (const q of store.records.quarantined) problems.push(`.loki/${q.file} was invalid (${q.reason}) and was moved to ${q.movedTo ? `.loki/${q.movedTo}` : 'nowhere (move failed)'}`);

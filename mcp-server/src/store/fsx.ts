@@ -23,6 +23,24 @@ export class FileTooLargeError extends Error {
 
 /** Read a regular file under `dir`, or return undefined when it does not exist. */
 export function readFileIfExists(dir: SafeDir, rel: string, maxBytes = DEFAULT_MAX_READ_BYTES): Buffer | undefined {
+  // Another process may replace the file (temp + rename) between the check and the open; that is a legitimate
+  // new version, so look again. A swap to anything that is not a regular file inside `dir` is still refused.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return readFileOnce(dir, rel, maxBytes);
+    } catch (err) {
+      if (!(err instanceof ReplacedWhileOpeningError) || attempt >= 5) throw err;
+    }
+  }
+}
+
+class ReplacedWhileOpeningError extends PathError {
+  constructor(rel: string) {
+    super('PATH_NOT_FILE', `"${printable(rel)}" was replaced while being opened`);
+  }
+}
+
+function readFileOnce(dir: SafeDir, rel: string, maxBytes: number): Buffer | undefined {
   let resolved;
   try {
     resolved = dir.resolve(rel, { leaf: 'file' });
@@ -42,9 +60,8 @@ export function readFileIfExists(dir: SafeDir, rel: string, maxBytes = DEFAULT_M
   }
   try {
     const st = fs.fstatSync(fd);
-    if (!st.isFile() || st.ino !== resolved.stat!.ino || st.dev !== resolved.stat!.dev) {
-      throw new PathError('PATH_NOT_FILE', `"${printable(rel)}" was replaced while being opened`);
-    }
+    if (!st.isFile()) throw new PathError('PATH_NOT_FILE', `"${printable(rel)}" is not a regular file`);
+    if (st.ino !== resolved.stat!.ino || st.dev !== resolved.stat!.dev) throw new ReplacedWhileOpeningError(rel);
     dir.assertDescriptorInside(fd, rel);
     if (st.size > maxBytes) throw new FileTooLargeError(rel, maxBytes);
     return readAll(fd, st.size, maxBytes, rel);

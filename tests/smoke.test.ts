@@ -1,0 +1,130 @@
+/**
+ * The built server, spawned over stdio the way hosts run it: initialize, tools/list, every tool, and a clean
+ * shutdown (session marked stopped, no lock left) on stdin close and on signals.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ALL_TOOLS } from '../mcp-server/src/tools/index.js';
+import { DIST, readJson, tempProject, type TempProject } from './helpers.js';
+
+const SERVER = path.join(DIST, 'loki-mcp.js');
+
+let p: TempProject;
+afterEach(() => p?.cleanup());
+
+async function spawnClient(proj: TempProject, args: string[] = [], cwd = proj.root) {
+  const transport = new StdioClientTransport({ command: process.execPath, args: [SERVER, ...args], cwd, env: proj.env as Record<string, string>, stderr: 'pipe' });
+  const client = new Client({ name: 'smoke', version: '1.0.0' });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+function sessionsOf(root: string) {
+  const dir = path.join(root, '.loki/sessions');
+  return fs.readdirSync(dir).map((f) => readJson<{ status: string; stopReason: string | null; pid: number }>(path.join(dir, f)));
+}
+
+function locksOf(root: string) {
+  const dir = path.join(root, '.loki/locks');
+  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.lock')) : [];
+}
+
+describe('stdio smoke', () => {
+  it('answers initialize, tools/list and every tool', async () => {
+    p = tempProject({ git: true, files: { 'spec.md': '# Demo\n- one\n' } });
+    const { client } = await spawnClient(p);
+    expect(client.getServerVersion()).toMatchObject({ name: 'loki-mode' });
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(ALL_TOOLS.map((t) => t.name).sort());
+    const calls: Record<string, Record<string, unknown>> = {
+      loki_start: { spec: 'spec.md' },
+      loki_status: {},
+      loki_phase_advance: {},
+    };
+    for (const t of tools) {
+      expect(calls[t.name], `smoke arguments for ${t.name}`).toBeDefined();
+      const r = (await client.callTool({ name: t.name, arguments: calls[t.name] })) as CallToolResult;
+      expect(r.isError, `${t.name}: ${JSON.stringify(r.content)}`).toBeFalsy();
+      expect(r.structuredContent).toBeTypeOf('object');
+      expect(r.content[0]).toMatchObject({ type: 'text' });
+    }
+    await client.close();
+  });
+
+  it('marks its session stopped and leaves no lock when stdin closes', async () => {
+    p = tempProject({ files: { 'spec.md': '# Demo\n' } });
+    const { client, transport } = await spawnClient(p);
+    await client.callTool({ name: 'loki_start', arguments: { spec: 'spec.md' } });
+    const pid = transport.pid!;
+    await client.close();
+    await waitForExit(pid);
+    const [s] = sessionsOf(p.root);
+    expect(s).toMatchObject({ status: 'stopped', stopReason: 'client disconnected' });
+    expect(locksOf(p.root)).toEqual([]);
+  });
+
+  it.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)('shuts down cleanly on %s', async (signal) => {
+    p = tempProject({ files: { 'spec.md': '# Demo\n' } });
+    const { client, transport } = await spawnClient(p);
+    await client.callTool({ name: 'loki_start', arguments: { spec: 'spec.md' } });
+    process.kill(transport.pid!, signal);
+    await waitForExit(transport.pid!);
+    expect(sessionsOf(p.root)[0]).toMatchObject({ status: 'stopped', stopReason: `received ${signal}` });
+    expect(locksOf(p.root)).toEqual([]);
+  });
+
+  it('uses --project-dir over the working directory', async () => {
+    p = tempProject({ files: { 'spec.md': '# Demo\n' } });
+    const { client } = await spawnClient(p, ['--project-dir', p.root], path.dirname(p.root));
+    const r = (await client.callTool({ name: 'loki_start', arguments: { spec: 'spec.md' } })) as CallToolResult;
+    expect(r.isError).toBeFalsy();
+    expect(fs.existsSync(path.join(p.root, '.loki/state/run.json'))).toBe(true);
+    await client.close();
+  });
+
+  it('refuses to serve / and says how to set the project', async () => {
+    p = tempProject();
+    const child = spawn(process.execPath, [SERVER], { cwd: '/', env: p.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    let stdout = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d) => (stdout += d));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/refused/);
+    expect(stderr).toMatch(/--project-dir|LOKI_PROJECT_DIR/);
+    expect(stdout).toBe('');
+  });
+
+  it('prints help and version on stderr, never on stdout', async () => {
+    p = tempProject();
+    for (const flag of ['--help', '--version']) {
+      const child = spawn(process.execPath, [SERVER, flag], { env: p.env });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
+      expect(await new Promise((r) => child.on('exit', r))).toBe(0);
+      expect(out).toBe('');
+      expect(err.length).toBeGreaterThan(3);
+    }
+  });
+});
+
+async function waitForExit(pid: number, timeoutMs = 5000): Promise<void> {
+  const start = Date.now();
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    if (Date.now() - start > timeoutMs) throw new Error(`process ${pid} did not exit`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
