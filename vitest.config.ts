@@ -1,6 +1,10 @@
+import fs from 'node:fs';
 import { defineConfig } from 'vitest/config';
 
+const { version } = JSON.parse(fs.readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string };
+
 export default defineConfig({
+  define: { __LOKI_VERSION__: JSON.stringify(version) },
   test: {
     include: ['tests/**/*.test.ts'],
     testTimeout: 60_000,

@@ -1,32 +1,46 @@
 #!/usr/bin/env node
-// Bundle the server, the CLI and the library entry into single ESM files: one file to parse makes start-up
-// about twice as fast as resolving hundreds of modules (research/reliability-perf.md §B1).
+// Build mcp-server/dist:
+//   server.cjs, cli.cjs   the server and the CLI, each one bundled CommonJS file (one file to parse, and a file
+//                         V8 can code-cache: see mcp-server/src/launcher.ts)
+//   loki-mcp.js, loki.js  the bins: tiny launchers that run those bundles through the code cache
+//   index.js              the library entry (ESM): createServer and the storage primitives
 import { build } from 'esbuild';
 import fs from 'node:fs';
 
 const outdir = 'mcp-server/dist';
-fs.rmSync(outdir, { recursive: true, force: true });
 const version = JSON.parse(fs.readFileSync('package.json', 'utf8')).version;
+fs.rmSync(outdir, { recursive: true, force: true });
 
-await build({
-  entryPoints: {
-    'loki-mcp': 'mcp-server/src/bin/loki-mcp.ts',
-    loki: 'mcp-server/src/bin/loki.ts',
-    index: 'mcp-server/src/index.ts',
-  },
-  outdir,
+const common = {
   bundle: true,
-  splitting: true,
-  format: 'esm',
   platform: 'node',
   target: 'node20',
   minify: true,
   sourcemap: 'linked',
   legalComments: 'linked',
-  chunkNames: 'chunks/[name]-[hash]',
   define: { __LOKI_VERSION__: JSON.stringify(version) },
-  // Some bundled CommonJS dependencies call require(); give the ESM bundle one.
-  banner: { js: "import { createRequire as __lokiCreateRequire } from 'node:module'; const require = __lokiCreateRequire(import.meta.url);" },
   logLevel: 'warning',
-});
+};
+
+await Promise.all([
+  build({
+    ...common,
+    format: 'cjs',
+    entryPoints: { server: 'mcp-server/src/bin/server-main.ts', cli: 'mcp-server/src/bin/cli-main.ts' },
+    outdir,
+    outExtension: { '.js': '.cjs' },
+    // CommonJS has no import.meta; give the sources that read import.meta.url the bundle's own URL.
+    define: { ...common.define, 'import.meta.url': '__lokiImportMetaUrl' },
+    banner: { js: "const __lokiImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  }),
+  build({ ...common, format: 'esm', entryPoints: { 'loki-mcp': 'mcp-server/src/bin/loki-mcp.ts', loki: 'mcp-server/src/bin/loki.ts' }, outdir, sourcemap: false }),
+  build({
+    ...common,
+    format: 'esm',
+    entryPoints: { index: 'mcp-server/src/index.ts' },
+    outdir,
+    // Bundled CommonJS dependencies call require(); give the ESM bundle one.
+    banner: { js: "import { createRequire as __lokiCreateRequire } from 'node:module'; const require = __lokiCreateRequire(import.meta.url);" },
+  }),
+]);
 for (const bin of ['loki-mcp.js', 'loki.js']) fs.chmodSync(`${outdir}/${bin}`, 0o755);

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { resolveConfig, typedConfig, CONFIG_FILE, ConfigError, type EffectiveConfig, type LokiConfig } from './config/load.js';
 import { Store } from './store/store.js';
+import { lokiHomeDir } from './home.js';
 import { readFileIfExists } from './store/fsx.js';
 
 export class ProjectRootError extends Error {
@@ -57,9 +58,7 @@ export function resolveProjectRoot(flag: string | undefined, env: NodeJS.Process
   return { root: real, source };
 }
 
-export function lokiHomeDir(env: NodeJS.ProcessEnv): string {
-  return env.LOKI_HOME && env.LOKI_HOME.trim() !== '' ? path.resolve(env.LOKI_HOME) : path.join(os.homedir(), '.loki');
-}
+export { lokiHomeDir };
 
 export interface ProjectOptions {
   root: string;

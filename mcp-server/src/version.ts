@@ -1,9 +1,4 @@
-import fs from 'node:fs';
+declare const __LOKI_VERSION__: string;
 
-declare const __LOKI_VERSION__: string | undefined;
-
-/** The package version: inlined by the build; read from package.json when running from source (tests). */
-export const VERSION: string =
-  typeof __LOKI_VERSION__ === 'string'
-    ? __LOKI_VERSION__
-    : (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/** The package version, inlined from package.json by the build (and by vitest.config.ts for tests). */
+export const VERSION: string = __LOKI_VERSION__;

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { runCli } from '../cli/main.js';
 import { CliError } from '../cli/output.js';
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * `loki-mcp`: the stdio MCP server. Resolves the project root, answers `initialize` without touching .loki/,
  * and on stdin close or a signal marks its session stopped, releases its locks and exits.

@@ -2,7 +2,7 @@
  * Effective configuration: defaults, then `.loki/config.yaml`, then `LOKI_*` environment variables.
  * Every value remembers where it came from. Problems are collected with a message naming the fix.
  */
-import { parse as parseYaml } from 'yaml';
+import { parseYaml } from './yaml.js';
 import { SETTINGS, SETTINGS_BY_KEY, type Setting, type SettingValue } from './settings.js';
 
 export const CONFIG_FILE = 'config.yaml';

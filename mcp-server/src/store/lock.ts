@@ -128,39 +128,41 @@ export class LockManager {
       }
       const current = readOwner(file);
       if (current === 'missing') continue;
-      if (isStale(current, this.options.staleMs, file)) {
-        this.reclaim(name, file, current);
-        continue;
-      }
       const waited = Date.now() - started;
+      if (isStale(current, this.options.staleMs, file)) {
+        // Another waiter may hold the reclaim guard; if ours did not remove the lock, wait a moment as usual.
+        if (this.reclaim(name, file, current)) continue;
+      }
       if (waited > this.options.timeoutMs) {
         throw new LockTimeoutError(name, current === 'unreadable' ? undefined : current, waited);
       }
       attempt++;
-      // Short, jittered waits: critical sections here last about a millisecond.
-      const ceiling = Math.min(2 ** Math.min(attempt, 4), 12);
-      await sleep(Math.random() * ceiling);
+      // Short, jittered waits: critical sections here last a millisecond or two, so a waiter that sleeps longer
+      // leaves the lock idle.
+      await sleep(0.5 + Math.random() * Math.min(attempt, 4));
     }
   }
 
-  /** Remove a stale lock, but only after re-reading it under the reclaim lock. */
-  private reclaim(name: string, file: string, seen: LockOwner | 'unreadable'): void {
+  /** Remove a stale lock, but only after re-reading it under the reclaim lock. True when the lock is gone. */
+  private reclaim(name: string, file: string, seen: LockOwner | 'unreadable'): boolean {
     const guard = `${file}.reclaim`;
     const me: LockOwner = { pid: process.pid, host: HOST, token: crypto.randomBytes(8).toString('hex'), at: Date.now() };
     if (!tryCreate(guard, me)) {
       const guardOwner = readOwner(guard);
       // The guard is held for microseconds; a guard that is old or whose owner died is itself stale.
       if (guardOwner !== 'missing' && isStale(guardOwner, 2_000, guard)) removeIfSame(guard, guardOwner);
-      return;
+      return false;
     }
     try {
       const again = readOwner(file);
-      if (again === 'missing') return;
+      if (again === 'missing') return true;
       const same = seen === 'unreadable' ? again === 'unreadable' : again !== 'unreadable' && again.token === seen.token;
       if (same && isStale(again, this.options.staleMs, file)) {
         fs.unlinkSync(file);
         process.emitWarning(`loki: removed a stale "${name}" lock left by ${describeOwner(again)}`, { code: 'LOKI_STALE_LOCK' });
+        return true;
       }
+      return false;
     } finally {
       removeIfSame(guard, me);
     }

@@ -1,0 +1,267 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: the figures of DESIGN §6 that the foundation can reach, measured in one run so ratios
+ * against the baselines (`node -e 0`, @modelcontextprotocol/server-memory) are meaningful on a noisy machine.
+ * Writes bench/RESULTS.md. Nothing here asserts: tests check behaviour, this file measures.
+ *
+ *   node bench/run.mjs [--quick]     (--quick: fewer samples and 10k instead of 100k records)
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DIST = path.join(ROOT, 'mcp-server/dist');
+const SERVER = path.join(DIST, 'loki-mcp.js');
+const QUICK = process.argv.includes('--quick');
+const BIG = QUICK ? 10_000 : 100_000;
+const COLD_RUNS = QUICK ? 8 : 20;
+const CALLS = QUICK ? 300 : 1000;
+const lib = await import(path.join(DIST, 'index.js'));
+
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'loki-bench-'));
+const HOME = path.join(TMP, 'home');
+fs.mkdirSync(HOME);
+const ENV = { ...process.env, LOKI_HOME: HOME, LOKI_MAX_ITERATIONS: '1000000' };
+for (const k of Object.keys(ENV)) if (k.startsWith('LOKI_') && !['LOKI_HOME', 'LOKI_MAX_ITERATIONS'].includes(k)) delete ENV[k];
+
+const results = [];
+const log = (...a) => process.stderr.write(`${a.join(' ')}\n`);
+
+function stats(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return { n: s.length, median: q(0.5), p95: q(0.95), p99: q(0.99) };
+}
+const fmt = (ms) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
+
+function record(group, what, samples, note = '') {
+  const st = stats(samples);
+  results.push({ group, what, ...st, note });
+  log(`${group.padEnd(12)} ${what.padEnd(58)} median ${fmt(st.median).padStart(7)} ms  p95 ${fmt(st.p95).padStart(7)} ms ${note}`);
+  return st;
+}
+
+function project(name) {
+  const dir = path.join(TMP, name);
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Cold start: spawn -> `initialize` answered (one JSON-RPC line in, first line out).
+
+const INIT = `${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } })}\n`;
+
+function coldStart(cmd, args, cwd) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { cwd, env: ENV, stdio: ['pipe', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) {
+        const ms = performance.now() - t0;
+        if (!out.includes('"result"')) reject(new Error(`no initialize result: ${out.slice(0, 200)}`));
+        child.kill('SIGKILL');
+        resolve(ms);
+      }
+    });
+    child.on('error', reject);
+    child.stdin.write(INIT);
+  });
+}
+
+function nodeFloor() {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' }).on('exit', () => resolve(performance.now() - t0));
+  });
+}
+
+const memoryBin = path.join(ROOT, 'node_modules/@modelcontextprotocol/server-memory/dist/index.js');
+const emptyProject = project('empty');
+const bigProject = project('big');
+
+log(`Preparing ${BIG.toLocaleString()} records and ${BIG.toLocaleString()} audit entries on disk...`);
+{
+  const sessions = path.join(bigProject, '.loki/sessions');
+  fs.mkdirSync(sessions, { recursive: true });
+  const body = (i) => JSON.stringify({ kind: 'session', schemaVersion: 1, id: `s-${i}`, runId: 'r-bench', pid: 1, host: 'bench', client: null, provider: 'bench', startedAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z', status: 'stopped', stoppedAt: '2026-01-01T00:00:00.000Z', stopReason: 'bench' });
+  for (let i = 0; i < BIG; i++) fs.writeFileSync(path.join(sessions, `s-${i}.json`), body(i));
+  let prev = lib.GENESIS;
+  const lines = [];
+  for (let i = 0; i < BIG; i++) {
+    const e = lib.makeEntry(prev, i, { ts: '2026-01-01T00:00:00.000Z', actor: 'bench', action: 'bench.entry', target: `t-${i}`, data: { i } });
+    lines.push(lib.serializeEntry(e));
+    prev = e.hash;
+  }
+  fs.mkdirSync(path.join(bigProject, '.loki/audit'), { recursive: true });
+  fs.writeFileSync(path.join(bigProject, '.loki/audit/log.jsonl'), lines.join(''));
+}
+
+log('Cold start (interleaved)...');
+const cold = { node: [], loki: [], lokiBig: [], memory: [] };
+for (let i = 0; i < COLD_RUNS + 2; i++) {
+  const warm = i < 2; // the first rounds fill the OS file cache; not recorded
+  const n = await nodeFloor();
+  const l = await coldStart(process.execPath, [SERVER], emptyProject);
+  const lb = await coldStart(process.execPath, [SERVER], bigProject);
+  const m = await coldStart(process.execPath, [memoryBin], project('memory'));
+  if (!warm) {
+    cold.node.push(n);
+    cold.loki.push(l);
+    cold.lokiBig.push(lb);
+    cold.memory.push(m);
+  }
+}
+const sNode = record('cold start', '`node -e 0` (spawn to exit)', cold.node);
+const sLoki = record('cold start', 'loki-mcp: spawn -> initialize answered, empty project', cold.loki);
+const sBig = record('cold start', `loki-mcp: same, ${BIG.toLocaleString()} records + audit entries`, cold.lokiBig);
+const sMem = record('cold start', '@modelcontextprotocol/server-memory: spawn -> initialize', cold.memory);
+const ratios = {
+  vsNode: sLoki.median / sNode.median,
+  vsMemory: sLoki.median / sMem.median,
+  bigVsEmpty: sBig.median / sLoki.median,
+};
+log(`ratios: loki/node ${ratios.vsNode.toFixed(2)}, loki/server-memory ${ratios.vsMemory.toFixed(2)}, big/empty ${ratios.bigVsEmpty.toFixed(2)}`);
+
+// ---------------------------------------------------------------------------------------------------------
+// Warm tool calls over stdio.
+
+async function stdioClient(cwd) {
+  const client = new Client({ name: 'bench', version: '1' });
+  await client.connect(new StdioClientTransport({ command: process.execPath, args: [SERVER], cwd, env: ENV, stderr: 'ignore' }));
+  return client;
+}
+
+async function timeCalls(fn, n) {
+  const check = (r) => {
+    if (r && r.isError) throw new Error(`bench call failed: ${JSON.stringify(r.content)}`);
+  };
+  for (let i = 0; i < 20; i++) check(await fn());
+  const samples = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const r = await fn();
+    samples.push(performance.now() - t0);
+    check(r);
+  }
+  return samples;
+}
+
+log('Warm calls over stdio...');
+{
+  const noRun = await stdioClient(project('norun'));
+  record('calls', 'MCP ping (protocol floor)', await timeCalls(() => noRun.ping(), CALLS));
+  record('calls', 'no-op tool: loki_status peek, no run', await timeCalls(() => noRun.callTool({ name: 'loki_status', arguments: { peek: true } }), CALLS));
+  await noRun.close();
+
+  const pointDir = project('point');
+  const sessions = path.join(pointDir, '.loki/sessions');
+  fs.mkdirSync(sessions, { recursive: true });
+  const c = await stdioClient(pointDir);
+  await c.callTool({ name: 'loki_start', arguments: { specText: '# Bench\n- one\n' } });
+  for (let i = 0; i < 10_000; i++) fs.writeFileSync(path.join(sessions, `s-x${i}.json`), '{}');
+  record('calls', 'point read: loki_status peek, active run, 10k records', await timeCalls(() => c.callTool({ name: 'loki_status', arguments: { peek: true } }), CALLS));
+  record('calls', 'durable mutation: loki_status (turn + audit), 10k records', await timeCalls(() => c.callTool({ name: 'loki_status', arguments: {} }), CALLS));
+  await c.close();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Store primitives in process: a durable single-record mutation (lock + atomic write + fsyncs + audit append)
+// at 100 and at BIG records in the collection.
+
+log('Store mutations at 100 and at the large size...');
+async function mutationAt(count) {
+  const dir = project(`mut-${count}`);
+  const store = new lib.Project({ root: dir, actor: 'bench', env: ENV }).openStore();
+  const coll = path.join(store.loki.root, 'bench');
+  fs.mkdirSync(coll, { recursive: true });
+  for (let i = 0; i < count; i++) fs.writeFileSync(path.join(coll, `r-${i}.json`), JSON.stringify({ id: i, value: 0 }));
+  let i = 0;
+  const samples = await timeCalls(
+    () =>
+      store.mutate(
+        'bench',
+        () => {
+          const id = `r-${i++ % count}`;
+          const cur = JSON.parse(lib.readFileIfExists(store.loki, `bench/${id}.json`).toString('utf8'));
+          lib.writeFileAtomic(store.loki, `bench/${id}.json`, JSON.stringify({ ...cur, value: cur.value + 1 }));
+          return id;
+        },
+        (id) => ({ action: 'bench.update', target: id }),
+      ),
+    CALLS,
+  );
+  store.close();
+  return { samples, store };
+}
+const m100 = record('store', 'durable single-record mutation, 100 records', (await mutationAt(100)).samples);
+const mBig = record('store', `durable single-record mutation, ${BIG.toLocaleString()} records`, (await mutationAt(BIG)).samples);
+
+// Audit append and verify.
+{
+  const dir = project('audit');
+  const store = new lib.Project({ root: dir, actor: 'bench', env: ENV }).openStore();
+  record('audit', 'append (lock + O_APPEND write + fsync + anchors)', await timeCalls(() => store.audit.append('bench.append', 'x', { n: 1 }), CALLS));
+  store.close();
+  const big = new lib.Project({ root: bigProject, actor: 'bench', env: ENV }).openStore();
+  const samples = [];
+  for (let i = 0; i < (QUICK ? 2 : 5); i++) {
+    const t0 = performance.now();
+    const r = big.audit.verify();
+    samples.push(performance.now() - t0);
+    if (r.count !== BIG) throw new Error(`verify counted ${r.count}`);
+  }
+  record('audit', `verify ${BIG.toLocaleString()} entries`, samples);
+  big.close();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// tools/list size (token budget) and the report.
+
+const sizeClient = await stdioClient(project('size'));
+const toolsJson = JSON.stringify((await sizeClient.listTools()).tools);
+await sizeClient.close();
+const toolTokens = Math.round(Buffer.byteLength(toolsJson) / 4);
+log(`tools/list: ${Buffer.byteLength(toolsJson)} bytes, about ${toolTokens} tokens`);
+
+const row = (r) => `| ${r.group} | ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${r.n} |`;
+const md = `# Benchmark results
+
+Measured by \`npm run bench\`${QUICK ? ' (--quick)' : ''} on ${new Date().toISOString().slice(0, 10)}: Node ${process.versions.node},
+${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim() ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}.
+Times in milliseconds. Compare ratios within one run, not absolute numbers across runs: the machine is shared
+and fsync cost varies with what else is writing (research/reliability-perf.md, noise caveat).
+
+## Targets (DESIGN §6)
+
+| figure | target | measured | |
+|---|---|---|---|
+| cold start vs server-memory | <= 0.5x | ${ratios.vsMemory.toFixed(2)}x (${fmt(sLoki.median)} vs ${fmt(sMem.median)} ms) | ${ratios.vsMemory <= 0.5 ? 'met' : 'NOT met'} |
+| cold start vs \`node -e 0\` | <= 2x | ${ratios.vsNode.toFixed(2)}x (${fmt(sLoki.median)} vs ${fmt(sNode.median)} ms) | ${ratios.vsNode <= 2 ? 'met' : 'NOT met'} |
+| initialize with ${BIG.toLocaleString()} records vs empty | no slower | ${ratios.bigVsEmpty.toFixed(2)}x | ${ratios.bigVsEmpty <= 1.1 ? 'met' : 'NOT met'} |
+| no-op tool call | <= 1 ms median | ${fmt(results.find((r) => r.what.startsWith('no-op')).median)} ms | ${results.find((r) => r.what.startsWith('no-op')).median <= 1 ? 'met' : 'NOT met'} |
+| point read at 10k records | <= 2 ms median | ${fmt(results.find((r) => r.what.startsWith('point read')).median)} ms | ${results.find((r) => r.what.startsWith('point read')).median <= 2 ? 'met' : 'NOT met'} |
+| durable mutation, 100 -> ${BIG.toLocaleString()} records | <= 3 ms median, flat | ${fmt(m100.median)} -> ${fmt(mBig.median)} ms | ${mBig.median <= 3 && mBig.median <= m100.median * 1.5 ? 'met' : 'NOT met'} |
+| audit append | <= 1 ms median | ${fmt(results.find((r) => r.what.startsWith('append')).median)} ms | ${results.find((r) => r.what.startsWith('append')).median <= 1 ? 'met' : 'NOT met'} |
+| audit verify ${BIG.toLocaleString()} entries | <= 1 s | ${fmt(results.find((r) => r.what.startsWith('verify')).median)} ms | ${results.find((r) => r.what.startsWith('verify')).median <= 1000 ? 'met' : 'NOT met'} |
+| tools/list | <= 6,000 tokens | ${toolTokens} tokens (${Buffer.byteLength(toolsJson)} bytes / 4) | ${toolTokens <= 6000 ? 'met' : 'NOT met'} |
+
+## All measurements
+
+| group | what | median | p95 | n |
+|---|---|---|---|---|
+${results.map(row).join('\n')}
+`;
+const notesFile = path.join(ROOT, 'bench/NOTES.md');
+const notes = fs.existsSync(notesFile) ? `\n${fs.readFileSync(notesFile, 'utf8')}` : '';
+fs.writeFileSync(path.join(ROOT, 'bench/RESULTS.md'), md + notes);
+fs.rmSync(TMP, { recursive: true, force: true });
+log('Wrote bench/RESULTS.md');
+process.exit(0);
