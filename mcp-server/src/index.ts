@@ -18,3 +18,4 @@ export { verifyChainText, canonicalJson, makeEntry, serializeEntry, entryHash, G
 export { createServer, SERVER_INSTRUCTIONS, type LokiServer } from './server.js';
 export { Project, resolveProjectRoot, ProjectRootError } from './project.js';
 export { ALL_TOOLS } from './tools/index.js';
+export { toolReference, configReference } from './docs/reference.js';

@@ -42,8 +42,33 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function entryHash(prev: string, seq: number, fields: AuditFields): string {
-  const body = canonicalJson({ seq, ts: fields.ts, actor: fields.actor, action: fields.action, target: fields.target, data: fields.data });
+  return hashOf(prev, hashBody(seq, fields, dataJson(fields.data)));
+}
+
+function dataJson(data: unknown): string | undefined {
+  return data === undefined ? undefined : canonicalJson(data);
+}
+
+function hashOf(prev: string, body: string): string {
   return crypto.createHash('sha256').update(prev).update('\n').update(body).digest('hex');
+}
+
+/** canonicalJson({seq, ts, actor, action, target, data}), built directly (keys in sorted order). */
+function hashBody(seq: number, f: AuditFields, data: string | undefined): string {
+  let s = `{"action":${JSON.stringify(f.action)},"actor":${JSON.stringify(f.actor)}`;
+  if (data !== undefined) s += `,"data":${data}`;
+  s += `,"seq":${seq}`;
+  if (f.target !== undefined) s += `,"target":${JSON.stringify(f.target)}`;
+  return `${s},"ts":${JSON.stringify(f.ts)}}`;
+}
+
+/** canonicalJson(entry), built directly (keys in sorted order). */
+function entryLine(e: AuditEntry, data: string | undefined): string {
+  let s = `{"action":${JSON.stringify(e.action)},"actor":${JSON.stringify(e.actor)}`;
+  if (data !== undefined) s += `,"data":${data}`;
+  s += `,"hash":${JSON.stringify(e.hash)},"prev":${JSON.stringify(e.prev)},"seq":${e.seq}`;
+  if (e.target !== undefined) s += `,"target":${JSON.stringify(e.target)}`;
+  return `${s},"ts":${JSON.stringify(e.ts)}}`;
 }
 
 export function makeEntry(prevHash: string, seq: number, fields: AuditFields): AuditEntry {
@@ -52,7 +77,7 @@ export function makeEntry(prevHash: string, seq: number, fields: AuditFields): A
 
 /** The line written for an entry (with its trailing newline). */
 export function serializeEntry(entry: AuditEntry): string {
-  return `${canonicalJson(entry)}\n`;
+  return `${entryLine(entry, dataJson(entry.data))}\n`;
 }
 
 export interface ChainBreak {
@@ -115,14 +140,15 @@ function checkLine(line: string, index: number, prev: string): string | AuditEnt
   if (typeof e.hash !== 'string' || !HEX64.test(e.hash)) return 'malformed hash';
   if (e.prev !== prev) return 'prev does not match the hash of the entry before it (entry removed, replaced or forked)';
   if (typeof e.ts !== 'string' || typeof e.actor !== 'string' || typeof e.action !== 'string') return 'missing ts, actor or action';
-  let expected: string;
+  if (e.target !== undefined && typeof e.target !== 'string') return 'target is not a string';
+  let data: string | undefined;
   try {
-    expected = entryHash(e.prev, e.seq, e);
+    data = dataJson(e.data);
   } catch {
     return 'data cannot be hashed';
   }
-  if (expected !== e.hash) return 'hash does not match the entry contents (entry edited)';
-  if (serializeEntry(e) !== `${line}\n`) return 'entry is not in canonical form (edited by hand)';
+  if (hashOf(e.prev, hashBody(e.seq, e, data)) !== e.hash) return 'hash does not match the entry contents (entry edited)';
+  if (entryLine(e, data) !== line) return 'entry is not in canonical form (edited by hand)';
   return e;
 }
 

@@ -89,6 +89,8 @@ function inspectStore(project: Project, fix: boolean, add: (name: string, level:
   add(
     'audit chain',
     audit.ok ? 'ok' : 'fail',
-    audit.ok ? `${audit.count} entries verified against ${audit.anchors.filter((a) => a.status === 'ok').length} anchor(s)` : `broken at entry ${audit.firstBreak!.index}: ${audit.firstBreak!.reason}`,
+    audit.ok
+      ? `${audit.count} entries verified against ${audit.anchors.filter((a) => a.status === 'ok').length} anchor(s)`
+      : `broken at entry ${audit.firstBreak!.index}: ${audit.firstBreak!.reason}. The log was changed outside loki-mode; keep .loki/audit/ as evidence and see \`loki audit verify\``,
   );
 }

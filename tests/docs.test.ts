@@ -1,0 +1,39 @@
+/** The generated reference pages match the code, and the README keeps its two first-screen commands true. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { configReference, toolReference } from '../mcp-server/src/docs/reference.js';
+import { ALL_TOOLS } from '../mcp-server/src/tools/index.js';
+import { REPO_ROOT } from './helpers.js';
+
+const read = (rel: string) => fs.readFileSync(path.join(REPO_ROOT, rel), 'utf8');
+
+describe('generated docs', () => {
+  it('docs/tools.md is generated from the registered tools (run `npm run docs` after changing a tool)', () => {
+    expect(read('docs/tools.md')).toBe(toolReference());
+    for (const t of ALL_TOOLS) expect(read('docs/tools.md')).toContain(`## \`${t.name}\``);
+  });
+
+  it('docs/configuration.md is generated from the settings table (run `npm run docs`)', () => {
+    expect(read('docs/configuration.md')).toBe(configReference());
+  });
+});
+
+describe('README', () => {
+  const readme = read('README.md');
+  const firstScreen = readme.split('\n').slice(0, 30).join('\n');
+  const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+
+  it('gives the set-up/run command and the test command on its first screen, and both scripts exist', () => {
+    expect(firstScreen).toMatch(/npm ci && npm run demo/);
+    expect(firstScreen).toMatch(/npm test/);
+    expect(pkg.scripts.demo).toBeTruthy();
+    expect(pkg.scripts.test).toBeTruthy();
+  });
+
+  it('.ci/run installs with npm ci and runs the README test command', () => {
+    const ci = read('.ci/run');
+    expect(ci).toMatch(/npm ci/);
+    expect(ci).toMatch(/npm test/);
+  });
+});
