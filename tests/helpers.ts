@@ -1,5 +1,6 @@
 /** Shared test fixtures: real temp projects, a real SDK client over the in-memory transport, disk snapshots. */
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -131,4 +132,29 @@ export function auditLines(root: string): Record<string, unknown>[] {
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/**
+ * A listing of a tree that never follows links: kind, name, size, content hash, mtime, link count, link target.
+ * Equal listings before and after an attack mean nothing was created, changed or followed.
+ */
+export function treeListing(root: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, rel: string): void => {
+    for (const name of fs.readdirSync(dir).sort()) {
+      const abs = path.join(dir, name);
+      const r = rel ? `${rel}/${name}` : name;
+      const st = fs.lstatSync(abs);
+      if (st.isSymbolicLink()) out.push(`L ${r} -> ${fs.readlinkSync(abs)}`);
+      else if (st.isDirectory()) {
+        out.push(`D ${r}`);
+        walk(abs, r);
+      } else if (st.isFile()) {
+        const hash = crypto.createHash('sha256').update(fs.readFileSync(abs)).digest('hex').slice(0, 16);
+        out.push(`F ${r} ${st.size} ${hash} ${st.mtimeMs} n${st.nlink}`);
+      } else out.push(`S ${r}`);
+    }
+  };
+  walk(root, '');
+  return out;
 }

@@ -5,7 +5,6 @@
  * types may be thrown, and at the end the outside directory must be byte-identical: 0 escapes.
  */
 import { spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +12,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PathError, SafeDir, isWithin, splitRelativePath } from '../mcp-server/src/store/paths.js';
 import { FileTooLargeError, createExclusive, readFileIfExists, writeFileAtomic } from '../mcp-server/src/store/fsx.js';
+import { treeListing } from './helpers.js';
 
 const NUM_RUNS = 10_000;
 const SECRET = 'SECRET-OUTSIDE-THE-BASE\n';
@@ -27,35 +27,14 @@ let initialOutside: string[];
 let initialAroundBase: string[];
 let initialLinks: string[];
 
-/** Listing of a tree that never follows links: kind, name, size, content hash, mtime, link target. */
-function snapshot(root: string): string[] {
-  const out: string[] = [];
-  const walk = (dir: string, rel: string): void => {
-    for (const name of fs.readdirSync(dir).sort()) {
-      const abs = path.join(dir, name);
-      const r = rel ? `${rel}/${name}` : name;
-      const st = fs.lstatSync(abs);
-      if (st.isSymbolicLink()) out.push(`L ${r} -> ${fs.readlinkSync(abs)}`);
-      else if (st.isDirectory()) {
-        out.push(`D ${r}`);
-        walk(abs, r);
-      } else if (st.isFile()) {
-        const hash = crypto.createHash('sha256').update(fs.readFileSync(abs)).digest('hex');
-        out.push(`F ${r} ${st.size} ${hash} ${st.mtimeMs} n${st.nlink}`);
-      } else out.push(`S ${r}`);
-    }
-  };
-  walk(root, '');
-  return out;
-}
 
 function aroundBase(): string[] {
-  return snapshot(tmp).filter((l) => !/^[A-Z] base(\/| |$)/.test(l));
+  return treeListing(tmp).filter((l) => !/^[A-Z] base(\/| |$)/.test(l));
 }
 
 /** The fixture's symlinks and their targets (must survive the whole run unchanged). */
 function fixtureLinks(): string[] {
-  return snapshot(baseDir).filter((l) => l.startsWith('L '));
+  return treeListing(baseDir).filter((l) => l.startsWith('L '));
 }
 
 beforeAll(() => {
@@ -85,7 +64,7 @@ beforeAll(() => {
   if (process.platform !== 'win32') spawnSync('mkfifo', [path.join(baseDir, 'fifo')]);
 
   base = SafeDir.open(baseDir);
-  initialOutside = snapshot(outside);
+  initialOutside = treeListing(outside);
   initialAroundBase = aroundBase();
   initialLinks = fixtureLinks();
 });
@@ -278,7 +257,7 @@ describe('fuzzing the path validator against a trapped tree', () => {
     expect(stats.readData).toBeGreaterThan(0);
     expect(refusals.PATH_SYMLINK ?? 0).toBeGreaterThan(0);
     // 0 escapes: the outside tree is byte-identical, and every trap in the base is still in place.
-    expect(snapshot(outside)).toEqual(initialOutside);
+    expect(treeListing(outside)).toEqual(initialOutside);
     expect(aroundBase()).toEqual(initialAroundBase);
     expect(fixtureLinks()).toEqual(initialLinks);
   });

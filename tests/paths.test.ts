@@ -37,6 +37,7 @@ import {
   removeFile,
   writeFileAtomic,
 } from '../mcp-server/src/store/fsx.js';
+import { treeListing } from './helpers.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -54,29 +55,7 @@ function codeOf(fn: () => unknown): PathErrorCode | 'NO_ERROR' {
   return 'NO_ERROR';
 }
 
-function sha(buf: Buffer): string {
-  return crypto.createHash('sha256').update(buf).digest('hex').slice(0, 16);
-}
 
-/** Recursive listing that never follows links: type, name, size, content hash, mtime, link target. */
-function snapshot(root: string): string[] {
-  const out: string[] = [];
-  const walk = (dir: string, rel: string): void => {
-    for (const name of fs.readdirSync(dir).sort()) {
-      const abs = path.join(dir, name);
-      const r = rel ? `${rel}/${name}` : name;
-      const st = fs.lstatSync(abs);
-      if (st.isSymbolicLink()) out.push(`L ${r} -> ${fs.readlinkSync(abs)}`);
-      else if (st.isDirectory()) {
-        out.push(`D ${r}`);
-        walk(abs, r);
-      } else if (st.isFile()) out.push(`F ${r} ${st.size} ${sha(fs.readFileSync(abs))} ${st.mtimeMs} n${st.nlink}`);
-      else out.push(`S ${r}`);
-    }
-  };
-  walk(root, '');
-  return out;
-}
 
 function openFdCount(): number {
   try {
@@ -118,9 +97,9 @@ afterEach(() => {
 
 /** Run `fn` and assert nothing outside `.loki` (the project siblings and `outside/`) changed. */
 function expectOutsideUntouched(fn: () => void): void {
-  const before = snapshot(tmp).filter((l) => !l.includes('project/.loki/') && !l.endsWith('project/.loki'));
+  const before = treeListing(tmp).filter((l) => !l.includes('project/.loki/') && !l.endsWith('project/.loki'));
   fn();
-  const after = snapshot(tmp).filter((l) => !l.includes('project/.loki/') && !l.endsWith('project/.loki'));
+  const after = treeListing(tmp).filter((l) => !l.includes('project/.loki/') && !l.endsWith('project/.loki'));
   expect(after).toEqual(before);
 }
 
@@ -284,7 +263,7 @@ describe('lexical rejections', () => {
   ] as const)('%s', (_group, table) => {
     it.each(table)('%s', (_label, input, code) => {
       expect(codeOf(() => splitRelativePath(input))).toBe(code);
-      const before = snapshot(tmp);
+      const before = treeListing(tmp);
       // The same input through every entry point fails the same way and touches nothing.
       expect(codeOf(() => loki.resolve(input, { leaf: 'file', allowMissing: true, createParents: true }))).toBe(code);
       expect(codeOf(() => loki.resolve(input, { leaf: 'dir' }))).toBe(code);
@@ -295,19 +274,19 @@ describe('lexical rejections', () => {
       expect(codeOf(() => removeFile(loki, input))).toBe(code);
       expect(codeOf(() => listNames(loki, input))).toBe(code);
       expect(codeOf(() => SafeDir.open(project).child(input, true))).toBe(code);
-      expect(snapshot(tmp)).toEqual(before);
+      expect(treeListing(tmp)).toEqual(before);
     });
   });
 
   it('an absolute path that points inside .loki is still refused', () => {
     const inside = path.join(loki.root, 'state.json');
     fs.writeFileSync(inside, '{}');
-    const before = snapshot(tmp);
+    const before = treeListing(tmp);
     expect(codeOf(() => splitRelativePath(inside))).toBe('PATH_ABSOLUTE');
     expect(codeOf(() => readFileIfExists(loki, inside))).toBe('PATH_ABSOLUTE');
     expect(codeOf(() => writeFileAtomic(loki, inside, 'x'))).toBe('PATH_ABSOLUTE');
     expect(codeOf(() => writeFileAtomic(loki, loki.root, 'x'))).toBe('PATH_ABSOLUTE');
-    expect(snapshot(tmp)).toEqual(before);
+    expect(treeListing(tmp)).toEqual(before);
   });
 
   it('pathological lengths are refused fast, with no stack overflow', () => {
@@ -729,25 +708,25 @@ describe('hard links, special files, type mismatches, devices', () => {
 
   it('a directory where a file is expected', () => {
     fs.mkdirSync(path.join(loki.root, 'state.json'));
-    const before = snapshot(tmp);
+    const before = treeListing(tmp);
     expect(codeOf(() => readFileIfExists(loki, 'state.json'))).toBe('PATH_NOT_FILE');
     expect(codeOf(() => writeFileAtomic(loki, 'state.json', 'x'))).toBe('PATH_NOT_FILE');
     expect(codeOf(() => createExclusive(loki, 'state.json', 'x'))).toBe('PATH_NOT_FILE');
     expect(codeOf(() => openForAppend(loki, 'state.json'))).toBe('PATH_NOT_FILE');
     expect(codeOf(() => removeFile(loki, 'state.json'))).toBe('PATH_NOT_FILE');
-    expect(snapshot(tmp)).toEqual(before);
+    expect(treeListing(tmp)).toEqual(before);
   });
 
   it('a file where a directory is expected', () => {
     fs.writeFileSync(path.join(loki.root, 'tasks'), 'I am a file');
-    const before = snapshot(tmp);
+    const before = treeListing(tmp);
     expect(codeOf(() => loki.resolve('tasks', { leaf: 'dir' }))).toBe('PATH_NOT_DIRECTORY');
     expect(codeOf(() => writeFileAtomic(loki, 'tasks/x.json', 'x'))).toBe('PATH_NOT_DIRECTORY');
     expect(codeOf(() => readFileIfExists(loki, 'tasks/x.json'))).toBe('PATH_NOT_DIRECTORY');
     expect(codeOf(() => listNames(loki, 'tasks'))).toBe('PATH_NOT_DIRECTORY');
     expect(codeOf(() => loki.child('tasks', true))).toBe('PATH_NOT_DIRECTORY');
     expect(codeOf(() => SafeDir.open(path.join(loki.root, 'tasks')))).toBe('PATH_NOT_DIRECTORY');
-    expect(snapshot(tmp)).toEqual(before);
+    expect(treeListing(tmp)).toEqual(before);
   });
 
   it('crossing onto another mounted file system is refused with PATH_OTHER_DEVICE', (ctx) => {
@@ -878,7 +857,7 @@ describe('swap races', () => {
   it('a regular file and a symlink-to-outside alternating at the same name: never reads the secret, never writes outside', async () => {
     const dir = loki.root;
     fs.writeFileSync(path.join(dir, 'state.json'), 'inside');
-    const before = snapshot(outside);
+    const before = treeListing(outside);
     const swapper = startSwapper(`
   quiet(() => fs.symlinkSync(${JSON.stringify(secretPath)}, ${JSON.stringify(path.join(dir, '.swap-link'))}));
   quiet(() => fs.renameSync(${JSON.stringify(path.join(dir, '.swap-link'))}, ${JSON.stringify(path.join(dir, 'state.json'))}));
@@ -929,7 +908,7 @@ describe('swap races', () => {
       const swaps = await swapper.stop();
       console.log(`leaf swap race: ${swaps} swaps, outcomes ${JSON.stringify(outcomes)}`);
     }
-    expect(snapshot(outside)).toEqual(before);
+    expect(treeListing(outside)).toEqual(before);
     expect(fs.readFileSync(secretPath, 'utf8')).toBe(SECRET);
   });
 
@@ -939,7 +918,7 @@ describe('swap races', () => {
       const tasks = path.join(loki.root, 'tasks');
       fs.mkdirSync(tasks);
       fs.writeFileSync(path.join(tasks, 'secret.txt'), 'inside');
-      const before = snapshot(outside);
+      const before = treeListing(outside);
       const swapper = startSwapper(`
   quiet(() => fs.renameSync(${JSON.stringify(tasks)}, ${JSON.stringify(`${tasks}.real`)}));
   quiet(() => fs.symlinkSync(${JSON.stringify(outside)}, ${JSON.stringify(tasks)}));
@@ -987,7 +966,7 @@ describe('swap races', () => {
         const swaps = await swapper.stop();
         console.log(`parent-directory swap race: ${swaps} swaps, outcomes ${JSON.stringify(outcomes)}`);
       }
-      expect(snapshot(outside)).toEqual(before);
+      expect(treeListing(outside)).toEqual(before);
     },
   );
 });
