@@ -11,6 +11,9 @@ const outdir = 'mcp-server/dist';
 const version = JSON.parse(fs.readFileSync('package.json', 'utf8')).version;
 fs.rmSync(outdir, { recursive: true, force: true });
 
+// See mcp-server/src/bundle-stubs/unavailable.ts.
+const withoutAjv = { ajv: './mcp-server/src/bundle-stubs/unavailable.ts', 'ajv-formats': './mcp-server/src/bundle-stubs/unavailable.ts' };
+
 const common = {
   bundle: true,
   platform: 'node',
@@ -29,6 +32,7 @@ await Promise.all([
     entryPoints: { server: 'mcp-server/src/bin/server-main.ts', cli: 'mcp-server/src/bin/cli-main.ts' },
     outdir,
     outExtension: { '.js': '.cjs' },
+    alias: withoutAjv,
     // CommonJS has no import.meta; give the sources that read import.meta.url the bundle's own URL.
     define: { ...common.define, 'import.meta.url': '__lokiImportMetaUrl' },
     banner: { js: "const __lokiImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
@@ -39,6 +43,7 @@ await Promise.all([
     format: 'esm',
     entryPoints: { index: 'mcp-server/src/index.ts' },
     outdir,
+    alias: withoutAjv,
     // Bundled CommonJS dependencies call require(); give the ESM bundle one.
     banner: { js: "import { createRequire as __lokiCreateRequire } from 'node:module'; const require = __lokiCreateRequire(import.meta.url);" },
   }),

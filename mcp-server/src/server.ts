@@ -4,7 +4,8 @@
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Project } from './project.js';
-import { newSessionIdentity, stopSessionSync, briefing, type SessionIdentity } from './run/service.js';
+import { briefing } from './run/briefing.js';
+import { newSessionIdentity, stopSessionSync, type SessionIdentity } from './run/sessions.js';
 import { ALL_TOOLS } from './tools/index.js';
 import { registerTool, type ToolContext } from './tools/define.js';
 import { renderBriefing } from './tools/run.js';

@@ -4,7 +4,8 @@ import path from 'node:path';
 import type { Project, RootSource } from '../project.js';
 import { clearStaleLocks, inspectLocks } from '../store/lock.js';
 import { SafeDir } from '../store/paths.js';
-import { readRun, listSessions } from '../run/service.js';
+import { listSessions } from '../run/sessions.js';
+import { readRun } from '../run/state.js';
 import { sessionLiveness } from '../run/records.js';
 import { print, printJson } from './output.js';
 

@@ -1,6 +1,7 @@
 /** `loki status [--json]`: the run at a glance, for people. Read-only: it never counts a turn. */
 import type { Project } from '../project.js';
-import { briefing, listSessions } from '../run/service.js';
+import { briefing } from '../run/briefing.js';
+import { listSessions } from '../run/sessions.js';
 import { sessionLiveness } from '../run/records.js';
 import { ago, print, printJson, table } from './output.js';
 

@@ -8,7 +8,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { Project } from '../project.js';
-import type { SessionIdentity } from '../run/service.js';
+import type { SessionIdentity } from '../run/sessions.js';
 import { ConfigError } from '../config/load.js';
 import { PathError } from '../store/paths.js';
 import { LockTimeoutError } from '../store/lock.js';

@@ -1,7 +1,9 @@
 /** Run & state tools: loki_start, loki_status, loki_phase_advance. */
 import { z } from 'zod';
 import { PHASES, TIERS } from '../domain/phases.js';
-import { advancePhase, briefing, startRun, type AdvanceResult, type Briefing, type StartResult } from '../run/service.js';
+import { briefing, type Briefing } from '../run/briefing.js';
+import { advancePhase, type AdvanceResult } from '../run/phase.js';
+import { startRun, type StartResult } from '../run/start.js';
 import { defineTool } from './define.js';
 
 export const startTool = defineTool({

@@ -1,0 +1,121 @@
+/** loki_start: begin a run from a spec, or resume the active one. */
+import crypto from 'node:crypto';
+import { classifyComplexity, specSignals } from '../domain/complexity.js';
+import type { Tier } from '../domain/phases.js';
+import type { Project } from '../project.js';
+import { writeFileAtomic } from '../store/fsx.js';
+import { recordBaseline } from './git.js';
+import { RUN_FILE, RUN_RECORD, type RunState, type SessionState, type SpecInfo } from './records.js';
+import { repoSignals } from './repo.js';
+import { type SessionIdentity, writeSession } from './sessions.js';
+import { readMarkers } from './signals.js';
+import { readSpecFile, specFromText } from './spec.js';
+import { UsageError, readRun } from './state.js';
+
+export interface StartArgs {
+  spec?: string | undefined;
+  specText?: string | undefined;
+  tier?: Tier | undefined;
+  restart?: boolean | undefined;
+}
+
+export interface StartResult {
+  resumed: boolean;
+  run: RunState;
+  archivedRunId: string | null;
+  session: SessionState;
+}
+
+export async function startRun(project: Project, args: StartArgs, who: SessionIdentity): Promise<StartResult> {
+  if (args.spec !== undefined && args.specText !== undefined) {
+    throw new UsageError('give either `spec` (a path inside the project) or `specText`, not both');
+  }
+  const config = project.config();
+  const store = project.openStore();
+  if (readMarkers(store).stop) {
+    throw new UsageError('.loki/STOP is present: the user asked the run to stop. Run `loki resume` (or delete .loki/STOP) before starting again');
+  }
+  // Read the spec before taking the lock: it is validated input, not state.
+  const specInput = args.spec !== undefined ? readSpecFile(store, args.spec) : args.specText !== undefined ? specFromText(args.specText) : undefined;
+
+  return store.mutate(
+    'state',
+    () => {
+      const existing = readRun(store);
+      const resumable = existing && existing.status !== 'completed' && !args.restart;
+      if (existing && resumable) {
+        if (specInput && existing.spec && specInput.sha256 !== existing.spec.sha256) {
+          throw new UsageError(
+            `a run (${existing.runId}) is already in progress with a different spec; omit \`spec\` to resume it, ` +
+              'or pass `restart: true` to archive it and start a new run',
+          );
+        }
+        const now = new Date().toISOString();
+        const run: RunState = existing.status === 'stopped' ? { ...existing, status: 'active', stoppedAt: null, stopReason: null, updatedAt: now } : existing;
+        if (run !== existing) store.records.write(RUN_FILE, RUN_RECORD, run);
+        const session = writeSession(store, run.runId, who, now);
+        return { resumed: true, run, archivedRunId: null, session };
+      }
+      if (!specInput) {
+        throw new UsageError(
+          existing
+            ? `the last run (${existing.runId}) is ${existing.status}; give \`spec\` or \`specText\` to start a new one`
+            : 'no run yet: give `spec` (a path inside the project, e.g. "docs/prd.md") or `specText` (the brief itself)',
+        );
+      }
+      let archivedRunId: string | null = null;
+      if (existing) {
+        const archived: RunState =
+          existing.status === 'active' ? { ...existing, status: 'stopped', stoppedAt: new Date().toISOString(), stopReason: 'restarted' } : existing;
+        store.records.write(`runs/${existing.runId}.json`, RUN_RECORD, archived);
+        archivedRunId = existing.runId;
+      }
+      const now = new Date();
+      const runId = `r-${now.toISOString().slice(0, 10).replace(/-/g, '')}-${crypto.randomBytes(4).toString('hex')}`;
+      const copy = `spec/${runId}${specInput.extension}`;
+      writeFileAtomic(store.loki, copy, specInput.text);
+      const spec: SpecInfo = { source: specInput.source, path: specInput.path, copy, sha256: specInput.sha256, bytes: specInput.bytes, title: specInput.title };
+      const tier = decideTier(args.tier, config.complexity, specInput.text, project.root);
+      const iso = now.toISOString();
+      const run: RunState = {
+        runId,
+        status: 'active',
+        startedAt: iso,
+        updatedAt: iso,
+        stoppedAt: null,
+        stopReason: null,
+        spec,
+        tier: tier.tier,
+        tierSource: tier.source,
+        tierReasons: tier.reasons,
+        phase: 'BOOTSTRAP',
+        phaseEnteredAt: iso,
+        phaseHistory: [],
+        iteration: 0,
+        git: recordBaseline(project.root, runId),
+      };
+      store.records.write(RUN_FILE, RUN_RECORD, run);
+      const session = writeSession(store, runId, who, iso);
+      return { resumed: false, run, archivedRunId, session };
+    },
+    (r) => ({
+      action: r.resumed ? 'run.resume' : 'run.start',
+      target: r.run.runId,
+      data: r.resumed
+        ? { session: r.session.id }
+        : { session: r.session.id, tier: r.run.tier, spec: r.run.spec && { source: r.run.spec.source, path: r.run.spec.path, sha256: r.run.spec.sha256 }, baseline: r.run.git.baselineCommit, archived: r.archivedRunId },
+    }),
+  );
+}
+
+function decideTier(
+  argument: Tier | undefined,
+  configured: 'auto' | Tier,
+  specText: string,
+  root: string,
+): { tier: Tier; source: RunState['tierSource']; reasons: string[] } {
+  if (argument) return { tier: argument, source: 'argument', reasons: ['set by the loki_start `tier` argument'] };
+  if (configured !== 'auto') return { tier: configured, source: 'configured', reasons: ['set by LOKI_COMPLEXITY / run.complexity'] };
+  const d = classifyComplexity(specSignals(specText), repoSignals(root));
+  return { tier: d.tier, source: 'detected', reasons: d.reasons };
+}
