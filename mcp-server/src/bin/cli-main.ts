@@ -1,5 +1,6 @@
 import { runCli } from '../cli/main.js';
 import { CliError } from '../cli/output.js';
+import { isExpectedError } from '../errors.js';
 
 runCli(process.argv.slice(2)).then(
   (code) => {
@@ -10,8 +11,7 @@ runCli(process.argv.slice(2)).then(
       process.stderr.write(`loki: ${err.message}\n`);
       process.exitCode = err.exitCode;
     } else {
-      const e = err as Error;
-      process.stderr.write(`loki: ${e?.name === 'UsageError' || e?.name === 'PathError' || e?.name === 'ConfigError' ? e.message : (e?.stack ?? String(err))}\n`);
+      process.stderr.write(`loki: ${isExpectedError(err) ? err.message : ((err as Error)?.stack ?? String(err))}\n`);
       process.exitCode = 1;
     }
   },

@@ -3,7 +3,7 @@ import { PHASE_PURPOSE, TIER_PHASES, nextPhase, type Phase, type Tier } from '..
 import type { Project } from '../project.js';
 import { RUN_FILE, RUN_RECORD, SESSION_RECORD, sessionFile, sessionLiveness, type RunState } from './records.js';
 import { heartbeat, type SessionIdentity } from './sessions.js';
-import { HUMAN_INPUT, type HumanInput, readMarkers, takeHumanInput } from './signals.js';
+import { HUMAN_INPUT, HUMAN_INPUT_IGNORED, type HumanInput, readMarkers, takeHumanInput } from './signals.js';
 import { readRun } from './state.js';
 
 export interface Briefing {
@@ -56,7 +56,7 @@ export async function briefing(project: Project, who: SessionIdentity | undefine
         if (markers.stop) next = { ...next, status: 'stopped', stoppedAt: now, stopReason: 'STOP signal' };
         else if (next.iteration > maxIterations) next = { ...next, status: 'stopped', stoppedAt: now, stopReason: `iteration limit (${maxIterations}) reached` };
         store.records.write(RUN_FILE, RUN_RECORD, next);
-        return { run: next, changed: true as const, stopped: next.status === 'stopped' };
+        return { run: next, changed: true as const };
       },
       (r) =>
         r.changed && r.run
@@ -79,9 +79,10 @@ export async function briefing(project: Project, who: SessionIdentity | undefine
     if (s) session = { id: s.id, status: sessionLiveness(s) };
   }
   if (humanInput.status === 'none' && store && store.exists(HUMAN_INPUT) && !(config?.promptInjection ?? false)) {
-    humanInput = { status: 'ignored', reason: '.loki/HUMAN_INPUT.md is present but ignored: set LOKI_PROMPT_INJECTION=true to deliver it' };
+    humanInput = { status: 'ignored', reason: HUMAN_INPUT_IGNORED };
   }
-  if (store) for (const q of store.records.quarantined) problems.push(`.loki/${q.file} was invalid (${q.reason}) and was moved to ${q.movedTo ? `.loki/${q.movedTo}` : 'nowhere (move failed)'}`);
+  // The most recent quarantines this process made (the files themselves stay in .loki/quarantine/).
+  if (store) for (const q of store.records.quarantined.slice(-5)) problems.push(`.loki/${q.file} was invalid (${q.reason}) and was moved to ${q.movedTo ? `.loki/${q.movedTo}` : 'nowhere (move failed)'}`);
 
   const limit = (effective.values.get('budget.limitUsd') as number | null) ?? null;
   const b: Briefing = {

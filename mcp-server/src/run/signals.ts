@@ -5,14 +5,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { createExclusive, moveFile, readFileIfExists, removeFile } from '../store/fsx.js';
-import { FileTooLargeError } from '../store/fsx.js';
+import { FileTooLargeError, createExclusive, moveFile, readFileIfExists, removeFile } from '../store/fsx.js';
 import { PathError } from '../store/paths.js';
 import type { Store } from '../store/store.js';
 
 export const PAUSE = 'PAUSE';
 export const STOP = 'STOP';
 export const HUMAN_INPUT = 'HUMAN_INPUT.md';
+export const HUMAN_INPUT_IGNORED = '.loki/HUMAN_INPUT.md is present but ignored: set LOKI_PROMPT_INJECTION=true to deliver it';
 
 export type HumanInput =
   | { status: 'none' }
@@ -42,7 +42,7 @@ function humanInputPresent(store: Store): boolean {
 export function takeHumanInput(store: Store, enabled: boolean, maxBytes: number, now = new Date()): HumanInput {
   if (!humanInputPresent(store)) return { status: 'none' };
   if (!enabled) {
-    return { status: 'ignored', reason: '.loki/HUMAN_INPUT.md is present but ignored: set LOKI_PROMPT_INJECTION=true to deliver it' };
+    return { status: 'ignored', reason: HUMAN_INPUT_IGNORED };
   }
   const stamp = now.toISOString().replace(/[:.]/g, '-').toLowerCase();
   let text: string;

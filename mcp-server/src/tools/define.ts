@@ -9,9 +9,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { Project } from '../project.js';
 import type { SessionIdentity } from '../run/sessions.js';
-import { ConfigError } from '../config/load.js';
-import { PathError } from '../store/paths.js';
-import { LockTimeoutError } from '../store/lock.js';
+import { isExpectedError } from '../errors.js';
 import { log } from '../log.js';
 
 /** read: changes nothing. write: changes state, reversible or additive. destructive: discards or overwrites. */
@@ -81,7 +79,7 @@ export function toResult(spec: AnyToolSpec, out: object): CallToolResult {
 
 /** Errors the model can act on keep their message; anything unexpected is logged with its stack. */
 export function errorResult(tool: string, err: unknown): CallToolResult {
-  const known = err instanceof PathError || err instanceof ConfigError || err instanceof LockTimeoutError || (err as Error)?.name === 'UsageError';
+  const known = isExpectedError(err);
   const message = err instanceof Error ? err.message : String(err);
   if (!known) log.error(`${tool} failed:`, err instanceof Error ? (err.stack ?? message) : message);
   return {
