@@ -6,6 +6,7 @@
 //   index.js              the library entry (ESM): createServer and the storage primitives
 import { build } from 'esbuild';
 import fs from 'node:fs';
+import path from 'node:path';
 
 const outdir = 'mcp-server/dist';
 const version = JSON.parse(fs.readFileSync('package.json', 'utf8')).version;
@@ -13,6 +14,16 @@ fs.rmSync(outdir, { recursive: true, force: true });
 
 // See mcp-server/src/bundle-stubs/unavailable.ts.
 const withoutAjv = { ajv: './mcp-server/src/bundle-stubs/unavailable.ts', 'ajv-formats': './mcp-server/src/bundle-stubs/unavailable.ts' };
+
+// See mcp-server/src/bundle-stubs/zod-locales.ts.
+const englishOnlyZod = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      args.importer.includes(`${path.sep}zod${path.sep}`) ? { path: path.resolve('mcp-server/src/bundle-stubs/zod-locales.ts') } : undefined,
+    );
+  },
+};
 
 const common = {
   bundle: true,
@@ -23,6 +34,7 @@ const common = {
   legalComments: 'linked',
   define: { __LOKI_VERSION__: JSON.stringify(version) },
   logLevel: 'warning',
+  plugins: [englishOnlyZod],
 };
 
 await Promise.all([

@@ -16,7 +16,7 @@ const WRITE_AFTER_MS = 1500;
 
 export function runCached(bundle: string): void {
   const source = fs.readFileSync(bundle, 'utf8');
-  const cacheFile = process.env.LOKI_NO_CODE_CACHE === '1' ? undefined : cachePath(bundle, source);
+  const cacheFile = process.env.LOKI_NO_CODE_CACHE === '1' ? undefined : cachePath(bundle);
   let cachedData: Buffer | undefined;
   if (cacheFile) {
     try {
@@ -33,8 +33,11 @@ export function runCached(bundle: string): void {
   run.call(mod.exports, mod.exports, createRequire(bundle), mod, bundle, path.dirname(bundle));
 }
 
-function cachePath(bundle: string, source: string): string {
-  const key = crypto.createHash('sha256').update(`${process.version}\0${process.arch}\0${source.length}\0`).update(source).digest('hex').slice(0, 20);
+/** Keyed by Node version, bundle location, size and mtime (no hashing on the hot path); V8 itself rejects a
+ * cache that does not match the source, in which case it is rewritten. */
+function cachePath(bundle: string): string {
+  const st = fs.statSync(bundle);
+  const key = crypto.createHash('sha256').update(`${process.version}\0${process.arch}\0${bundle}\0${st.size}\0${st.mtimeMs}`).digest('hex').slice(0, 20);
   return path.join(lokiHomeDir(process.env), 'cache', `${path.basename(bundle)}-${key}.v8`);
 }
 
