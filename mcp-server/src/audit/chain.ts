@@ -1,6 +1,7 @@
 /**
- * The audit chain, as pure functions. Entry i stores `seq`, its fields, `prev` (the hash of entry i-1, or the
- * genesis value) and `hash = sha256(prev + "\n" + canonical(fields + seq))`. Verification recomputes every hash,
+ * The audit chain, as pure functions. Entry i is one line of canonical JSON (sorted keys) holding `seq`, its
+ * fields, `prev` (the hash of entry i-1, or the genesis value) and `hash`: the SHA-256 of that same line written
+ * with an empty hash value, so it covers `prev` and every byte of the entry. Verification recomputes every hash,
  * checks every `prev` link and the contiguity of `seq`, and compares the result with anchors kept outside the
  * log, which is what catches truncation and full rewrites.
  */
@@ -42,24 +43,15 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function entryHash(prev: string, seq: number, fields: AuditFields): string {
-  return hashOf(prev, hashBody(seq, fields, dataJson(fields.data)));
+  return sha256(entryLine({ ...fields, seq, prev, hash: '' }, dataJson(fields.data)));
 }
 
 function dataJson(data: unknown): string | undefined {
   return data === undefined ? undefined : canonicalJson(data);
 }
 
-function hashOf(prev: string, body: string): string {
-  return crypto.createHash('sha256').update(prev).update('\n').update(body).digest('hex');
-}
-
-/** canonicalJson({seq, ts, actor, action, target, data}), built directly (keys in sorted order). */
-function hashBody(seq: number, f: AuditFields, data: string | undefined): string {
-  let s = `{"action":${JSON.stringify(f.action)},"actor":${JSON.stringify(f.actor)}`;
-  if (data !== undefined) s += `,"data":${data}`;
-  s += `,"seq":${seq}`;
-  if (f.target !== undefined) s += `,"target":${JSON.stringify(f.target)}`;
-  return `${s},"ts":${JSON.stringify(f.ts)}}`;
+function sha256(text: string): string {
+  return crypto.createHash('sha256').update(text).digest('hex');
 }
 
 /** canonicalJson(entry), built directly (keys in sorted order). */
@@ -97,6 +89,7 @@ export interface ChainReport {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 /** The only keys an entry may have; anything else would be outside the hash and could be added undetected. */
+const HASH_KEY = ',"hash":"';
 const ENTRY_KEYS = new Set(['seq', 'ts', 'actor', 'action', 'target', 'data', 'prev', 'hash']);
 
 /** Verify a whole log text. Stops at the first break. */
@@ -141,15 +134,19 @@ function checkLine(line: string, index: number, prev: string): string | AuditEnt
   if (e.prev !== prev) return 'prev does not match the hash of the entry before it (entry removed, replaced or forked)';
   if (typeof e.ts !== 'string' || typeof e.actor !== 'string' || typeof e.action !== 'string') return 'missing ts, actor or action';
   if (e.target !== undefined && typeof e.target !== 'string') return 'target is not a string';
-  let data: string | undefined;
+  // The hash covers the exact bytes of the line with the hash value left out, so any edit, reordering or
+  // re-encoding shows; only when it does not match is the (slower) canonical form rebuilt to say which it was.
+  const at = line.lastIndexOf(HASH_KEY);
+  const end = at + HASH_KEY.length + 64;
+  if (at >= 0 && line.slice(at + HASH_KEY.length, end) === e.hash && sha256(line.slice(0, at + HASH_KEY.length) + line.slice(end)) === e.hash) return e;
+  let canonical: string;
   try {
-    data = dataJson(e.data);
+    canonical = entryLine(e, dataJson(e.data));
   } catch {
     return 'data cannot be hashed';
   }
-  if (hashOf(e.prev, hashBody(e.seq, e, data)) !== e.hash) return 'hash does not match the entry contents (entry edited)';
-  if (entryLine(e, data) !== line) return 'entry is not in canonical form (edited by hand)';
-  return e;
+  if (canonical !== line) return 'entry is not in canonical form (edited by hand)';
+  return 'hash does not match the entry contents (entry edited)';
 }
 
 /**
