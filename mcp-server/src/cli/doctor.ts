@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Project, RootSource } from '../project.js';
 import { clearStaleLocks, inspectLocks } from '../store/lock.js';
-import { SafeDir } from '../store/paths.js';
 import { listSessions } from '../run/sessions.js';
 import { readRun } from '../run/state.js';
 import { sessionLiveness } from '../run/records.js';
@@ -76,7 +75,7 @@ function inspectStore(project: Project, fix: boolean, add: (name: string, level:
     add('records', 'ok', 'all readable');
   }
 
-  const lockDir = SafeDir.open(path.join(store.loki.root, 'locks'));
+  const lockDir = store.lockDir;
   if (fix) {
     const removed = clearStaleLocks(lockDir);
     if (removed.length) add('locks', 'ok', `removed stale lock(s): ${removed.join(', ')}`);

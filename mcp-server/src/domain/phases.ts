@@ -94,10 +94,6 @@ export const ENTRY_CRITERIA: Readonly<Partial<Record<Phase, readonly ExitCriteri
   GROWTH: [runCompleted],
 };
 
-export function isPhase(v: unknown): v is Phase {
-  return typeof v === 'string' && (PHASES as readonly string[]).includes(v);
-}
-
 export function nextPhase(tier: Tier, current: Phase): Phase | undefined {
   const list = TIER_PHASES[tier];
   const i = list.indexOf(current);

@@ -32,15 +32,11 @@ export function readMarkers(store: Store | undefined): { pause: boolean; stop: b
   return { pause: store.exists(PAUSE), stop: store.exists(STOP) };
 }
 
-function humanInputPresent(store: Store): boolean {
-  return store.exists(HUMAN_INPUT);
-}
-
 /**
  * Take HUMAN_INPUT.md if delivery is enabled; otherwise say that it is waiting. Call under the `signals` lock.
  */
 export function takeHumanInput(store: Store, enabled: boolean, maxBytes: number, now = new Date()): HumanInput {
-  if (!humanInputPresent(store)) return { status: 'none' };
+  if (!store.exists(HUMAN_INPUT)) return { status: 'none' };
   if (!enabled) {
     return { status: 'ignored', reason: HUMAN_INPUT_IGNORED };
   }

@@ -50,22 +50,15 @@ export interface LockOwner {
 /** Serialises async critical sections in one process, first come first served. */
 export class Mutex {
   private tail: Promise<void> = Promise.resolve();
-  private waiting = 0;
-
-  get pending(): number {
-    return this.waiting;
-  }
 
   async run<T>(fn: () => Promise<T> | T): Promise<T> {
     const previous = this.tail;
     let release!: () => void;
     this.tail = new Promise<void>((resolve) => (release = resolve));
-    this.waiting++;
     try {
       await previous;
       return await fn();
     } finally {
-      this.waiting--;
       release();
     }
   }
@@ -131,7 +124,7 @@ export class LockManager {
       const waited = Date.now() - started;
       if (isStale(current, this.options.staleMs, file)) {
         // Another waiter may hold the reclaim guard; if ours did not remove the lock, wait a moment as usual.
-        if (this.reclaim(name, file, current)) continue;
+        if (reclaimStale(file, current, this.options.staleMs)) continue;
       }
       if (waited > this.options.timeoutMs) {
         throw new LockTimeoutError(name, current === 'unreadable' ? undefined : current, waited);
@@ -140,31 +133,6 @@ export class LockManager {
       // Short, jittered waits: critical sections here last a millisecond or two, so a waiter that sleeps longer
       // leaves the lock idle.
       await sleep(0.5 + Math.random() * Math.min(attempt, 4));
-    }
-  }
-
-  /** Remove a stale lock, but only after re-reading it under the reclaim lock. True when the lock is gone. */
-  private reclaim(name: string, file: string, seen: LockOwner | 'unreadable'): boolean {
-    const guard = `${file}.reclaim`;
-    const me: LockOwner = { pid: process.pid, host: HOST, token: crypto.randomBytes(8).toString('hex'), at: Date.now() };
-    if (!tryCreate(guard, me)) {
-      const guardOwner = readOwner(guard);
-      // The guard is held for microseconds; a guard that is old or whose owner died is itself stale.
-      if (guardOwner !== 'missing' && isStale(guardOwner, 2_000, guard)) removeIfSame(guard, guardOwner);
-      return false;
-    }
-    try {
-      const again = readOwner(file);
-      if (again === 'missing') return true;
-      const same = seen === 'unreadable' ? again === 'unreadable' : again !== 'unreadable' && again.token === seen.token;
-      if (same && isStale(again, this.options.staleMs, file)) {
-        fs.unlinkSync(file);
-        process.emitWarning(`loki: removed a stale "${name}" lock left by ${describeOwner(again)}`, { code: 'LOKI_STALE_LOCK' });
-        return true;
-      }
-      return false;
-    } finally {
-      removeIfSame(guard, me);
     }
   }
 
@@ -183,6 +151,34 @@ export class LockManager {
         code: 'LOKI_LOCK_COMPROMISED',
       });
     }
+  }
+}
+
+/**
+ * Remove a stale lock, but only after re-reading it under the `<file>.reclaim` guard, so a waiter that saw the
+ * stale lock late can never delete one somebody has just taken. True when the lock is gone.
+ */
+export function reclaimStale(file: string, seen: LockOwner | 'unreadable', staleMs: number): boolean {
+  const guard = `${file}.reclaim`;
+  const me: LockOwner = { pid: process.pid, host: HOST, token: crypto.randomBytes(8).toString('hex'), at: Date.now() };
+  if (!tryCreate(guard, me)) {
+    const guardOwner = readOwner(guard);
+    // The guard is held for microseconds; a guard that is old or whose owner died is itself stale.
+    if (guardOwner !== 'missing' && isStale(guardOwner, 2_000, guard)) removeIfSame(guard, guardOwner);
+    return false;
+  }
+  try {
+    const again = readOwner(file);
+    if (again === 'missing') return true;
+    const same = seen === 'unreadable' ? again === 'unreadable' : again !== 'unreadable' && again.token === seen.token;
+    if (same && isStale(again, staleMs, file)) {
+      fs.unlinkSync(file);
+      process.emitWarning(`loki: removed a stale "${path.basename(file, '.lock')}" lock left by ${describeOwner(again)}`, { code: 'LOKI_STALE_LOCK' });
+      return true;
+    }
+    return false;
+  } finally {
+    removeIfSame(guard, me);
   }
 }
 
@@ -294,10 +290,7 @@ export function clearStaleLocks(dir: SafeDir, staleMs = DEFAULT_LOCK_OPTIONS.sta
     if (!lock.stale) continue;
     const file = path.join(dir.root, `${lock.name}.lock`);
     const owner = readOwner(file);
-    if (owner !== 'missing' && isStale(owner, staleMs, file)) {
-      removeIfSame(file, owner);
-      removed.push(lock.name);
-    }
+    if (owner !== 'missing' && isStale(owner, staleMs, file) && reclaimStale(file, owner, staleMs)) removed.push(lock.name);
   }
   return removed;
 }

@@ -30,6 +30,7 @@ export interface AuditNote {
 export class Store {
   readonly project: SafeDir;
   readonly loki: SafeDir;
+  readonly lockDir: SafeDir;
   readonly locks: LockManager;
   readonly records: RecordIO;
   readonly audit: AuditLog;
@@ -37,7 +38,8 @@ export class Store {
   private constructor(project: SafeDir, loki: SafeDir, lokiHome: string, actor: string) {
     this.project = project;
     this.loki = loki;
-    this.locks = new LockManager(loki.child('locks', true));
+    this.lockDir = loki.child('locks', true);
+    this.locks = new LockManager(this.lockDir);
     this.records = new RecordIO(loki);
     this.audit = new AuditLog(loki, this.locks, externalAnchor(project.root, lokiHome), actor);
   }
