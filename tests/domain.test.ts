@@ -8,6 +8,7 @@ const facts = (over: Partial<PhaseFacts> = {}): PhaseFacts => ({
   gitRepository: true,
   changedFilesSinceBaseline: 3,
   runCompleted: false,
+  openTasksInPhase: [],
   ...over,
 });
 

@@ -23,11 +23,21 @@ afterEach(async () => {
 });
 
 describe('tools/list', () => {
-  it('lists the run tools with all four annotations, strict schemas and described fields', async () => {
+  it('lists the tools with all four annotations, strict schemas and described fields', async () => {
     p = tempProject();
     c = await connect(p);
     const { tools } = await c.client.listTools();
-    expect(tools.map((t) => t.name)).toEqual(['loki_start', 'loki_status', 'loki_phase_advance']);
+    expect(tools.map((t) => t.name)).toEqual([
+      'loki_start',
+      'loki_status',
+      'loki_phase_advance',
+      'loki_task_add',
+      'loki_task_list',
+      'loki_task_claim',
+      'loki_task_complete',
+      'loki_task_fail',
+      'loki_task_update',
+    ]);
     for (const t of tools) {
       expect(t.name).toMatch(/^loki_[a-z_]+$/);
       expect(t.description!.length).toBeGreaterThan(40);
@@ -270,6 +280,10 @@ describe('loki_phase_advance', () => {
     expect(refused.reasons[0]).toMatch(/no file has changed/);
     expect(readJson(path.join(p.root, '.loki/state/run.json')).phase).toBe('DEVELOPMENT');
     fs.writeFileSync(path.join(p.root, 'app.js'), 'console.log(1)\n');
+    const open = structured<{ ok: boolean; reasons: string[] }>(await c.call('loki_phase_advance'));
+    expect(open.reasons).toEqual([expect.stringMatching(/1 task\(s\) of this phase are still open \(t1\)/)]);
+    const claim = structured<{ token: string; task: { id: string } }>(await c.call('loki_task_claim'));
+    await c.call('loki_task_complete', { id: claim.task.id, token: claim.token, summary: 'did the one thing' });
     expect(structured<{ ok: boolean; to: string }>(await c.call('loki_phase_advance'))).toMatchObject({ ok: true, to: 'QA' });
     const back = await c.call('loki_phase_advance', { to: 'DEVELOPMENT' });
     expect(structured<{ ok: boolean; reasons: string[] }>(back).reasons[0]).toMatch(/needs a `reason`/);
@@ -290,9 +304,12 @@ describe('loki_phase_advance', () => {
     await c.call('loki_start', { specText: '# X\n', tier: 'standard' });
     expect(structured<{ reasons: string[] }>(await c.call('loki_phase_advance', { to: 'ARCHITECTURE' })).reasons[0]).toMatch(/cannot be skipped/);
     expect(structured<{ reasons: string[] }>(await c.call('loki_phase_advance', { to: 'DEPLOYMENT' })).reasons[0]).toMatch(/not a phase of the standard tier/);
-    for (const phase of ['DISCOVERY', 'ARCHITECTURE', 'DEEPEN_PLAN', 'DEVELOPMENT', 'QA']) {
+    for (const phase of ['DISCOVERY', 'ARCHITECTURE', 'DEEPEN_PLAN', 'DEVELOPMENT']) {
       expect(structured<{ to: string }>(await c.call('loki_phase_advance')).to).toBe(phase);
     }
+    const claim = structured<{ token: string; task: { id: string } }>(await c.call('loki_task_claim'));
+    await c.call('loki_task_complete', { id: claim.task.id, token: claim.token, summary: 'done' });
+    expect(structured<{ to: string }>(await c.call('loki_phase_advance')).to).toBe('QA');
     const growth = structured<{ ok: boolean; to: string; reasons: string[] }>(await c.call('loki_phase_advance'));
     expect(growth).toMatchObject({ ok: false, to: 'GROWTH' });
     expect(growth.reasons[0]).toMatch(/loki_complete/);

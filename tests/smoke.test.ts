@@ -41,14 +41,27 @@ describe('stdio smoke', () => {
     expect(client.getServerVersion()).toMatchObject({ name: 'loki-mode' });
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(ALL_TOOLS.map((t) => t.name).sort());
-    const calls: Record<string, Record<string, unknown>> = {
-      loki_start: { spec: 'spec.md' },
-      loki_status: {},
-      loki_phase_advance: {},
+    const tokens: Record<string, string> = {};
+    const claim = async (id: string) => {
+      const r = (await client.callTool({ name: 'loki_task_claim', arguments: { taskId: id } })) as CallToolResult;
+      return (r.structuredContent as { token: string }).token;
+    };
+    // Arguments per tool, in the listed order; later calls use what earlier ones produced.
+    const calls: Record<string, () => Promise<Record<string, unknown>> | Record<string, unknown>> = {
+      loki_start: () => ({ spec: 'spec.md' }),
+      loki_status: () => ({}),
+      loki_phase_advance: () => ({}),
+      loki_task_add: () => ({ tasks: [{ id: 'smoke-a', title: 'first' }, { id: 'smoke-b', title: 'second', dependencies: ['smoke-a'] }] }),
+      loki_task_list: () => ({ status: ['pending'] }),
+      loki_task_claim: () => ({ taskId: 'smoke-a' }),
+      loki_task_complete: () => ({ id: 'smoke-a', token: tokens.claimed, summary: 'done' }),
+      loki_task_fail: async () => ({ id: 'smoke-b', token: await claim('smoke-b'), error: 'smoke failure' }),
+      loki_task_update: () => ({ id: 'smoke-b', priority: 'high' }),
     };
     for (const t of tools) {
       expect(calls[t.name], `smoke arguments for ${t.name}`).toBeDefined();
-      const r = (await client.callTool({ name: t.name, arguments: calls[t.name] })) as CallToolResult;
+      const r = (await client.callTool({ name: t.name, arguments: await calls[t.name]!() })) as CallToolResult;
+      if (t.name === 'loki_task_claim') tokens.claimed = (r.structuredContent as { token: string }).token;
       expect(r.isError, `${t.name}: ${JSON.stringify(r.content)}`).toBeFalsy();
       expect(r.structuredContent).toBeTypeOf('object');
       expect(r.content[0]).toMatchObject({ type: 'text' });

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { resolveConfig, typedConfig, CONFIG_FILE, ConfigError, type EffectiveConfig, type LokiConfig } from './config/load.js';
 import { Store } from './store/store.js';
+import { TaskQueue } from './queue/queue.js';
 import { lokiHomeDir } from './home.js';
 import { readFileIfExists } from './store/fsx.js';
 
@@ -72,6 +73,7 @@ export class Project {
   readonly env: NodeJS.ProcessEnv;
   readonly actor: string;
   private store: Store | undefined;
+  private taskQueue: TaskQueue | undefined;
   private configCache: { key: string; config: EffectiveConfig } | undefined;
 
   constructor(opts: ProjectOptions) {
@@ -103,6 +105,12 @@ export class Project {
   existingStore(): Store | undefined {
     if (this.store) return this.store;
     return this.hasStore() ? this.openStore() : undefined;
+  }
+
+  /** The task queue of this project (its in-memory view lives as long as this Project). */
+  tasks(): TaskQueue {
+    if (!this.taskQueue) this.taskQueue = new TaskQueue(this.openStore(), () => this.config());
+    return this.taskQueue;
   }
 
   /** Effective configuration, re-read only when config.yaml changes. */

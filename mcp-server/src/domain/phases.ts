@@ -46,6 +46,8 @@ export interface PhaseFacts {
   /** Files changed since the run's git baseline (excluding .loki/); null when it cannot be known. */
   changedFilesSinceBaseline: number | null;
   runCompleted: boolean;
+  /** Open tasks (pending, in progress, failed, blocked) that belong to the current phase, by id. */
+  openTasksInPhase: readonly string[];
 }
 
 export interface ExitCriterion {
@@ -70,6 +72,17 @@ const codeChanged: ExitCriterion = {
   },
 };
 
+const phaseTasksDone: ExitCriterion = {
+  id: 'phase-tasks-done',
+  description: "every task of the phase is completed (or dead-lettered)",
+  check: (f) => {
+    const open = f.openTasksInPhase;
+    if (open.length === 0) return undefined;
+    const ids = open.length > 8 ? `${open.slice(0, 8).join(', ')} and ${open.length - 8} more` : open.join(', ');
+    return `${open.length} task(s) of this phase are still open (${ids}): finish them (loki_task_claim), or move them with loki_task_update`;
+  },
+};
+
 const runCompleted: ExitCriterion = {
   id: 'run-completed',
   description: 'the run was accepted by loki_complete',
@@ -78,14 +91,14 @@ const runCompleted: ExitCriterion = {
 
 /** Exit criteria per phase. Later subsystems (queue, verification) add theirs here. */
 export const EXIT_CRITERIA: Readonly<Record<Phase, readonly ExitCriterion[]>> = {
-  BOOTSTRAP: [specRecorded],
-  DISCOVERY: [],
-  ARCHITECTURE: [],
-  DEEPEN_PLAN: [],
-  INFRASTRUCTURE: [],
-  DEVELOPMENT: [codeChanged],
-  QA: [],
-  DEPLOYMENT: [],
+  BOOTSTRAP: [specRecorded, phaseTasksDone],
+  DISCOVERY: [phaseTasksDone],
+  ARCHITECTURE: [phaseTasksDone],
+  DEEPEN_PLAN: [phaseTasksDone],
+  INFRASTRUCTURE: [phaseTasksDone],
+  DEVELOPMENT: [codeChanged, phaseTasksDone],
+  QA: [phaseTasksDone],
+  DEPLOYMENT: [phaseTasksDone],
   GROWTH: [],
 };
 

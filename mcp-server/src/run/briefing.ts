@@ -1,5 +1,6 @@
 /** loki_status: the per-turn briefing, which also counts the turn, heartbeats and delivers HUMAN_INPUT. */
 import { PHASE_PURPOSE, TIER_PHASES, nextPhase, type Phase, type Tier } from '../domain/phases.js';
+import type { StateCounts } from '../domain/tasks.js';
 import type { Project } from '../project.js';
 import { RUN_FILE, RUN_RECORD, SESSION_RECORD, sessionFile, sessionLiveness, type RunState } from './records.js';
 import { heartbeat, type SessionIdentity } from './sessions.js';
@@ -24,8 +25,22 @@ export interface Briefing {
   session: { id: string; status: 'running' | 'stale' | 'stopped' } | null;
   signals: { pause: boolean; stop: boolean; humanInput: HumanInput };
   budget: { limitUsd: number | null; spentUsd: number | null; note: string };
+  queue: QueueBriefing | null;
   problems: string[];
   next: string;
+}
+
+export interface QueueBriefing {
+  counts: StateCounts;
+  total: number;
+  /** Tasks this session's agent holds (subagents with their own agent ids show under `inProgress`). */
+  mine: { id: string; title: string; expiresAt: string; expired: boolean }[];
+  inProgress: number;
+  next: { id: string; title: string; priority: string; phase: Phase } | null;
+  /** Open tasks of the current phase: the phase cannot end while this is above 0. */
+  openInPhase: number;
+  laterPhases: number;
+  waiting: number;
 }
 
 export interface StatusOptions {
@@ -84,6 +99,25 @@ export async function briefing(project: Project, who: SessionIdentity | undefine
   // The most recent quarantines this process made (the files themselves stay in .loki/quarantine/).
   if (store) for (const q of store.records.quarantined.slice(-5)) problems.push(`.loki/${q.file} was invalid (${q.reason}) and was moved to ${q.movedTo ? `.loki/${q.movedTo}` : 'nowhere (move failed)'}`);
 
+  let queue: QueueBriefing | null = null;
+  if (store && run) {
+    const tasks = project.tasks();
+    const q = tasks.summary(run);
+    const me = who?.id;
+    queue = {
+      counts: q.counts,
+      total: q.total,
+      mine: q.inProgress.filter((t) => t.agent === me).map(({ id, title, expiresAt, expired }) => ({ id, title, expiresAt, expired })),
+      inProgress: q.inProgress.length,
+      next: q.next,
+      openInPhase: tasks.openInPhase(run).length,
+      laterPhases: q.laterPhases,
+      waiting: q.waiting,
+    };
+    if (q.counts['dead-letter'] > 0) problems.push(`${q.counts['dead-letter']} task(s) in dead-letter: review them (loki_task_list status ["dead-letter"]); retry with loki_task_update action "retry" once the cause is fixed`);
+    if (q.stuckOnDeadLetter.length > 0) problems.push(`${q.stuckOnDeadLetter.slice(0, 5).join(', ')} wait on dead-lettered tasks and cannot start`);
+  }
+
   const limit = (effective.values.get('budget.limitUsd') as number | null) ?? null;
   const b: Briefing = {
     project: project.root,
@@ -105,6 +139,7 @@ export async function briefing(project: Project, who: SessionIdentity | undefine
     session,
     signals: { ...markers, humanInput },
     budget: { limitUsd: limit, spentUsd: null, note: limit === null ? 'no budget limit set' : 'spend is measured by the Claude Code hooks from the host transcript' },
+    queue,
     problems,
     next: '',
   };
@@ -125,8 +160,21 @@ export function nextHint(b: Briefing, run: RunState | undefined): string {
   if (b.run.status === 'completed') return 'the run is completed; start a new one with loki_start and a new spec';
   if (b.signals.humanInput.status === 'delivered') return 'the user sent a directive (humanInput.text): act on it first, as data from the user, then continue';
   const purpose = PHASE_PURPOSE[b.run.phase];
-  const next = b.run.nextPhase;
-  return `phase ${b.run.phase} (${b.run.phases.indexOf(b.run.phase) + 1}/${b.run.phases.length}): ${purpose}. ${
-    next ? `When its exit criteria hold, call loki_phase_advance (next: ${next}).` : ''
-  }`.trim();
+  const where = `phase ${b.run.phase} (${b.run.phases.indexOf(b.run.phase) + 1}/${b.run.phases.length}): ${purpose}`;
+  const q = b.queue;
+  const mine = q?.mine[0];
+  if (mine) {
+    return mine.expired
+      ? `your lease on ${mine.id} ran out: call loki_task_claim again (it may have been taken by another agent)`
+      : `continue ${mine.id} "${mine.title}"; finish with loki_task_complete (or loki_task_fail) using its claim token`;
+  }
+  if (q?.next) return `${where}. Claim the next task with loki_task_claim (${q.next.id} "${q.next.title}")`;
+  const advance = b.run.nextPhase ? `call loki_phase_advance (next: ${b.run.nextPhase})` : 'the run is in its last phase';
+  if (q && q.openInPhase === 0) {
+    return q.total === 0
+      ? `${where}. The queue is empty: add this phase's tasks with loki_task_add, or when its exit criteria hold ${advance}`
+      : `${where}. No open tasks in this phase: when its exit criteria hold, ${advance}`;
+  }
+  if (q && q.inProgress > 0) return `${where}. No task is ready: ${q.inProgress} in progress by other agents; review their work or add tasks with loki_task_add`;
+  return `${where}. No task is ready (${q?.waiting ?? 0} wait on dependencies, ${q?.counts.blocked ?? 0} blocked): unblock or re-plan with loki_task_update`;
 }

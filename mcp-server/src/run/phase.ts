@@ -47,6 +47,7 @@ export function gatherFacts(project: Project, run: RunState): PhaseFacts {
   if (run.git.repository && run.git.baselineCommit && run.phase === 'DEVELOPMENT') {
     changed = changedFilesSince(project.root, run.git.baselineCommit)?.length ?? null;
   }
-  return { specRecorded: run.spec !== null, gitRepository: run.git.repository, changedFilesSinceBaseline: changed, runCompleted: run.status === 'completed' };
+  const openTasksInPhase = project.tasks().openInPhase(run).map((t) => t.id);
+  return { specRecorded: run.spec !== null, gitRepository: run.git.repository, changedFilesSinceBaseline: changed, runCompleted: run.status === 'completed', openTasksInPhase };
 }
 

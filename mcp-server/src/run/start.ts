@@ -1,15 +1,18 @@
 /** loki_start: begin a run from a spec, or resume the active one. */
 import crypto from 'node:crypto';
 import { classifyComplexity, specSignals } from '../domain/complexity.js';
+import { tasksFromSpec, type SpecKind, type SpecTasks } from '../domain/spec-tasks.js';
 import type { Tier } from '../domain/phases.js';
 import type { Project } from '../project.js';
-import { writeFileAtomic } from '../store/fsx.js';
+import path from 'node:path';
+import { readFileIfExists, writeFileAtomic } from '../store/fsx.js';
+import type { Store } from '../store/store.js';
 import { recordBaseline } from './git.js';
 import { RUN_FILE, RUN_RECORD, type RunState, type SessionState, type SpecInfo } from './records.js';
 import { repoSignals } from './repo.js';
 import { type SessionIdentity, writeSession } from './sessions.js';
 import { readMarkers } from './signals.js';
-import { readSpecFile, specFromText } from './spec.js';
+import { MAX_SPEC_BYTES, readSpecFile, specFromText } from './spec.js';
 import { UsageError, readRun } from './state.js';
 
 export interface StartArgs {
@@ -24,6 +27,8 @@ export interface StartResult {
   run: RunState;
   archivedRunId: string | null;
   session: SessionState;
+  /** Tasks queued from the spec by this call (none when resuming a run that has its tasks). */
+  tasks: { queued: number; kind: SpecKind | null; notes: string[] };
 }
 
 export async function startRun(project: Project, args: StartArgs, who: SessionIdentity): Promise<StartResult> {
@@ -37,10 +42,13 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
   }
   // Read the spec before taking the lock: it is validated input, not state.
   const specInput = args.spec !== undefined ? readSpecFile(store, args.spec) : args.specText !== undefined ? specFromText(args.specText) : undefined;
+  // Parsed before anything is written, so a malformed spec changes nothing.
+  const seed = specInput ? tasksFromSpec(specInput.text, specInput.extension) : undefined;
+  const queue = project.tasks();
 
   return store.mutate(
     'state',
-    () => {
+    async () => {
       const existing = readRun(store);
       const resumable = existing && existing.status !== 'completed' && !args.restart;
       if (existing && resumable) {
@@ -54,7 +62,10 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
         const run: RunState = existing.status === 'stopped' ? { ...existing, status: 'active', stoppedAt: null, stopReason: null, updatedAt: now } : existing;
         if (run !== existing) store.records.write(RUN_FILE, RUN_RECORD, run);
         const session = writeSession(store, run.runId, who, now);
-        return { resumed: true, run, archivedRunId: null, session };
+        // A crash between recording the run and queueing its tasks leaves an empty queue: queue them now.
+        const reseed = seed ?? specTasksOfRun(store, run);
+        const added = reseed ? await queue.seed(run.runId, reseed.tasks, { fresh: false }) : undefined;
+        return { resumed: true, run, archivedRunId: null, session, tasks: { queued: added?.added.length ?? 0, kind: added?.added.length ? (reseed?.kind ?? null) : null, notes: added?.added.length ? (reseed?.notes ?? []) : [] } };
       }
       if (!specInput) {
         throw new UsageError(
@@ -96,14 +107,15 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
       };
       store.records.write(RUN_FILE, RUN_RECORD, run);
       const session = writeSession(store, runId, who, iso);
-      return { resumed: false, run, archivedRunId, session };
+      const added = await queue.seed(runId, seed!.tasks, { fresh: true });
+      return { resumed: false, run, archivedRunId, session, tasks: { queued: added.added.length, kind: seed!.kind, notes: seed!.notes } };
     },
     (r) => ({
       action: r.resumed ? 'run.resume' : 'run.start',
       target: r.run.runId,
       data: r.resumed
-        ? { session: r.session.id }
-        : { session: r.session.id, tier: r.run.tier, spec: r.run.spec && { source: r.run.spec.source, path: r.run.spec.path, sha256: r.run.spec.sha256 }, baseline: r.run.git.baselineCommit, archived: r.archivedRunId },
+        ? { session: r.session.id, ...(r.tasks.queued > 0 ? { tasks: r.tasks.queued } : {}) }
+        : { session: r.session.id, tier: r.run.tier, spec: r.run.spec && { source: r.run.spec.source, path: r.run.spec.path, sha256: r.run.spec.sha256 }, baseline: r.run.git.baselineCommit, archived: r.archivedRunId, tasks: r.tasks.queued },
     }),
   );
 }
@@ -118,4 +130,16 @@ function decideTier(
   if (configured !== 'auto') return { tier: configured, source: 'configured', reasons: ['set by LOKI_COMPLEXITY / run.complexity'] };
   const d = classifyComplexity(specSignals(specText), repoSignals(root));
   return { tier: d.tier, source: 'detected', reasons: d.reasons };
+}
+
+/** The seed tasks of a run's recorded spec copy (undefined when there is none or it no longer parses). */
+function specTasksOfRun(store: Store, run: RunState): SpecTasks | undefined {
+  if (!run.spec) return undefined;
+  const text = readFileIfExists(store.loki, run.spec.copy, MAX_SPEC_BYTES)?.toString('utf8');
+  if (text === undefined) return undefined;
+  try {
+    return tasksFromSpec(text, path.extname(run.spec.copy));
+  } catch {
+    return undefined;
+  }
 }

@@ -266,6 +266,85 @@ export function moveFile(dir: SafeDir, fromRel: string, toRel: string, durable =
   return true;
 }
 
+/** Atomically move a directory inside `dir` (both ends validated; the target must not exist). False when the source is gone. */
+export function moveDirectory(dir: SafeDir, fromRel: string, toRel: string): boolean {
+  let from;
+  try {
+    from = dir.resolve(fromRel, { leaf: 'dir' });
+  } catch (err) {
+    if (err instanceof PathError && err.code === 'PATH_MISSING') return false;
+    throw err;
+  }
+  const to = dir.resolve(toRel, { leaf: 'dir', allowMissing: true, createParents: true });
+  if (to.stat) throw new PathError('PATH_NOT_DIRECTORY', `"${printable(toRel)}" already exists`);
+  try {
+    fs.renameSync(from.absolute, to.absolute);
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+  fsyncDir(path.dirname(to.absolute));
+  if (path.dirname(to.absolute) !== path.dirname(from.absolute)) fsyncDir(path.dirname(from.absolute));
+  return true;
+}
+
+export interface FileTail {
+  ino: number;
+  size: number;
+  /** The bytes from the requested offset to the end (empty when the file is shorter). */
+  data: Buffer;
+}
+
+/** Read a regular file under `dir` from `offset` to its end, with its inode and size; undefined when missing. */
+export function readFrom(dir: SafeDir, rel: string, offset: number, maxBytes = DEFAULT_MAX_READ_BYTES): FileTail | undefined {
+  let resolved;
+  try {
+    resolved = dir.resolve(rel, { leaf: 'file' });
+  } catch (err) {
+    if (err instanceof PathError && err.code === 'PATH_MISSING') return undefined;
+    throw err;
+  }
+  let fd: number;
+  try {
+    fd = fs.openSync(resolved.absolute, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new PathError('PATH_NOT_FILE', `"${printable(rel)}" is not a regular file`);
+    dir.assertDescriptorInside(fd, rel);
+    const length = Math.max(0, st.size - offset);
+    if (length > maxBytes) throw new FileTooLargeError(rel, maxBytes);
+    const data = Buffer.allocUnsafe(length);
+    let read = 0;
+    while (read < length) {
+      const n = fs.readSync(fd, data, read, length - read, offset + read);
+      if (n === 0) break;
+      read += n;
+    }
+    return { ino: st.ino, size: offset + read, data: data.subarray(0, read) };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Append text to a file under `dir` without fsync; returns the file's inode and size after the append. For
+ * hints that live processes read (a change feed), not for data that must survive power loss.
+ */
+export function appendText(dir: SafeDir, rel: string, text: string): { ino: number; size: number } {
+  const target = openForAppend(dir, rel);
+  try {
+    const buf = Buffer.from(text, 'utf8');
+    writeAll(target.fd, buf);
+    return { ino: target.ino, size: target.size + buf.length };
+  } finally {
+    fs.closeSync(target.fd);
+  }
+}
+
 /** Names of the entries of a directory under `dir` ([] when it does not exist). */
 export function listNames(dir: SafeDir, rel: string): string[] {
   let resolved;

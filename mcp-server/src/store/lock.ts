@@ -76,8 +76,11 @@ export class LockManager {
     this.options = { ...DEFAULT_LOCK_OPTIONS, ...options };
   }
 
-  /** Run `fn` holding the named lock, in this process and across processes. */
-  async withLock<T>(name: string, fn: () => Promise<T> | T): Promise<T> {
+  /**
+   * Run `fn` holding the named lock, in this process and across processes. `recovered` tells `fn` that the lock
+   * was taken over from a holder that died, which may have left its critical section half done.
+   */
+  async withLock<T>(name: string, fn: (info: { recovered: boolean }) => Promise<T> | T): Promise<T> {
     checkId(name, 'lock name');
     let mutex = this.mutexes.get(name);
     if (!mutex) {
@@ -85,9 +88,9 @@ export class LockManager {
       this.mutexes.set(name, mutex);
     }
     return mutex.run(async () => {
-      const owner = await this.acquire(name);
+      const { owner, recovered } = await this.acquire(name);
       try {
-        return await fn();
+        return await fn({ recovered });
       } finally {
         this.release(name, owner);
       }
@@ -108,23 +111,27 @@ export class LockManager {
     return path.join(this.dir.root, `${name}.lock`);
   }
 
-  private async acquire(name: string): Promise<LockOwner> {
+  private async acquire(name: string): Promise<{ owner: LockOwner; recovered: boolean }> {
     const file = this.lockPath(name);
     const started = Date.now();
     let attempt = 0;
+    let recovered = false;
     for (;;) {
       const owner: LockOwner = { pid: process.pid, host: HOST, token: crypto.randomBytes(8).toString('hex'), at: Date.now() };
       if (tryCreate(file, owner)) {
         this.held.set(name, owner);
         faultPoint('lock-acquired');
-        return owner;
+        return { owner, recovered };
       }
       const current = readOwner(file);
       if (current === 'missing') continue;
       const waited = Date.now() - started;
       if (isStale(current, this.options.staleMs, file)) {
         // Another waiter may hold the reclaim guard; if ours did not remove the lock, wait a moment as usual.
-        if (reclaimStale(file, current, this.options.staleMs)) continue;
+        if (reclaimStale(file, current, this.options.staleMs)) {
+          recovered = true;
+          continue;
+        }
       }
       if (waited > this.options.timeoutMs) {
         throw new LockTimeoutError(name, current === 'unreadable' ? undefined : current, waited);

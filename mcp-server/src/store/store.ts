@@ -1,11 +1,13 @@
 /**
  * The `.loki/` store: the validated directory, its locks, its records and its audit log, and `mutate()`, the
- * one way state changes: take the lock, run the change, append the audit entry.
+ * one way state changes: take the lock, run the change, append the audit entry. `fn` is told when the lock was
+ * taken over from a holder that died mid-change.
  *
  * On-disk layout (research/reliability-perf.md §A2.4, §A3.3): one file per record, so a write costs the same at
- * 100 and at 100k records, and a claim can be an atomic rename between state folders.
+ * 100 and at 100k records.
  *   state/run.json          the run (phase, tier, iteration, spec, git baseline)
  *   sessions/<id>.json      one per agent session (heartbeat)
+ *   queue/tasks/<id>.json   one per task; queue/changes.log tells other processes which ones changed
  *   spec/                   the copy of the spec the run was started from
  *   audit/log.jsonl         hash-chained audit log, audit/anchor.json its local anchor
  *   locks/                  lock files
@@ -56,9 +58,9 @@ export class Store {
    * Change state under `lock`, then record the change in the audit log. `fn` does the reads and writes; `note`
    * describes the result for the audit entry (return undefined when nothing changed).
    */
-  async mutate<T>(lock: string, fn: () => T | Promise<T>, note: (result: T) => AuditNote | undefined): Promise<T> {
-    return this.locks.withLock(lock, async () => {
-      const result = await fn();
+  async mutate<T>(lock: string, fn: (info: { recovered: boolean }) => T | Promise<T>, note: (result: T) => AuditNote | undefined): Promise<T> {
+    return this.locks.withLock(lock, async (info) => {
+      const result = await fn(info);
       const n = note(result);
       if (n) await this.audit.append(n.action, n.target, n.data);
       return result;

@@ -42,9 +42,9 @@ export function defineTool<Shape extends z.ZodRawShape, Out extends object>(spec
   return spec;
 }
 
+/** The four hints (the title is the tool's own `title`, not repeated here). */
 export function annotationsFor(spec: AnyToolSpec) {
   return {
-    title: spec.title,
     readOnlyHint: spec.kind === 'read',
     destructiveHint: spec.kind === 'destructive',
     idempotentHint: spec.idempotent,

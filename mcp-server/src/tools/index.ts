@@ -1,5 +1,6 @@
 /** The registry: every tool of the server, in the order they are listed. */
 import type { AnyToolSpec } from './define.js';
 import { runTools } from './run.js';
+import { taskTools } from './tasks.js';
 
-export const ALL_TOOLS: readonly AnyToolSpec[] = [...runTools];
+export const ALL_TOOLS: readonly AnyToolSpec[] = [...runTools, ...taskTools];

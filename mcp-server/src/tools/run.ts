@@ -11,7 +11,7 @@ export const startTool = defineTool({
   title: 'Start or resume a run',
   description:
     'Begin a Loki Mode run from a spec, or resume the active one (call with no arguments after a restart). ' +
-    'Registers this session, records the git baseline, detects the complexity tier and the phase list. ' +
+    'Registers this session, records the git baseline, detects the complexity tier and queues tasks from the spec. ' +
     'Then call loki_status every turn.',
   kind: 'write',
   idempotent: false,
@@ -30,6 +30,8 @@ export const startTool = defineTool({
       `Phases: ${phasesLine(r.run.tier)}.`,
       r.run.spec ? `Spec: ${r.run.spec.path ?? 'inline text'}${r.run.spec.title ? ` "${r.run.spec.title}"` : ''} (copy at .loki/${r.run.spec.copy}).` : '',
       r.run.git.baselineCommit ? `Git baseline ${r.run.git.baselineCommit.slice(0, 12)}.` : `Git: ${r.run.git.note ?? 'none'}.`,
+      r.tasks.queued > 0 ? `Queued ${r.tasks.queued} task(s) from the ${r.tasks.kind} spec.` : '',
+      ...r.tasks.notes.map((n) => `Note: ${n}`),
       r.archivedRunId ? `Archived the previous run ${r.archivedRunId}.` : '',
       'Next: call loki_status.',
     ]
@@ -45,7 +47,7 @@ export const statusTool = defineTool({
   name: 'loki_status',
   title: 'Per-turn briefing',
   description:
-    'Call first, every turn. Returns phase, tier, iteration, signals (PAUSE/STOP/human input), budget, problems and one `next` step; ' +
+    'Call first, every turn. Returns phase, tier, iteration, task counts with your claimed and the next ready task, signals (PAUSE/STOP/human input), budget, problems and one `next` step; ' +
     'counts the turn and heartbeats the session. `peek: true` only looks.',
   kind: 'write',
   idempotent: false,
@@ -71,6 +73,15 @@ export function renderBriefing(b: Briefing): string {
   if (h.status === 'delivered') lines.push(`Human input (user-provided data, archived at .loki/${h.archivedAs}):\n<<<\n${h.text}\n>>>`);
   else if (h.status !== 'none') lines.push(`Human input ${h.status}: ${h.reason}`);
   if (b.budget.limitUsd !== null) lines.push(`Budget: limit $${b.budget.limitUsd}${b.budget.spentUsd !== null ? `, spent $${b.budget.spentUsd}` : ''}.`);
+  const q = b.queue;
+  if (q && q.total > 0) {
+    const c = q.counts;
+    lines.push(
+      `Tasks: ${c.pending} pending, ${c['in-progress']} in progress, ${c.completed} completed, ${c.failed} failed, ${c.blocked} blocked, ${c['dead-letter']} dead-letter; ${q.openInPhase} open in this phase.`,
+    );
+    for (const m of q.mine) lines.push(`Yours: ${m.id} "${m.title}" (lease ${m.expired ? 'expired' : `until ${m.expiresAt}`}).`);
+    if (q.next) lines.push(`Next ready: ${q.next.id} (${q.next.priority}) "${q.next.title}".`);
+  } else if (q) lines.push('Tasks: none yet.');
   for (const p of b.problems) lines.push(`Problem: ${p}`);
   lines.push(`Next: ${b.next}`);
   return lines.join('\n');

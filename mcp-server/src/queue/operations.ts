@@ -1,0 +1,128 @@
+/**
+ * Queue operations in the context of the run: what the task tools and `loki tasks` call. They check the run
+ * (active, not paused for new work), choose defaults (the agent is the session, new tasks join the current
+ * phase), and shape compact views of tasks for responses.
+ */
+import type { Phase } from '../domain/phases.js';
+import { unmetDependencies, type Task, type TaskDraft } from '../domain/tasks.js';
+import type { Project } from '../project.js';
+import type { RunState } from '../run/records.js';
+import { readMarkers } from '../run/signals.js';
+import { UsageError, readRun } from '../run/state.js';
+import { checkId } from '../store/paths.js';
+import type { AddResult, ClaimOptions, ClaimResult, FinishResult, ListFilter, UpdateRequest } from './queue.js';
+
+/** One line per task in lists: enough to choose, not the whole record. */
+export interface TaskRow {
+  id: string;
+  status: Task['status'];
+  priority: Task['priority'];
+  phase: Phase;
+  title: string;
+  waitingOn: string[];
+  attempts: number;
+  agent: string | null;
+}
+
+/** What a claimer needs to do the work. */
+export interface TaskBrief {
+  id: string;
+  title: string;
+  description: string;
+  priority: Task['priority'];
+  phase: Phase;
+  acceptance: string[];
+  dependencies: string[];
+  source: Task['source'];
+  status: Task['status'];
+  attempt: number;
+  /** Errors of earlier attempts, newest last, so a retry can avoid them. */
+  previousErrors: string[];
+}
+
+export function taskRow(t: Task, lookup: (id: string) => Task | undefined): TaskRow {
+  return {
+    id: t.id,
+    status: t.status,
+    priority: t.priority,
+    phase: t.phase,
+    title: t.title,
+    waitingOn: t.status === 'pending' || t.status === 'failed' ? unmetDependencies(t, lookup) : [],
+    attempts: t.attempts.length,
+    agent: t.lease?.agent ?? null,
+  };
+}
+
+export function taskBrief(t: Task): TaskBrief {
+  return {
+    id: t.id,
+    title: t.title,
+    description: t.description,
+    priority: t.priority,
+    phase: t.phase,
+    acceptance: t.acceptance,
+    dependencies: t.dependencies,
+    source: t.source,
+    status: t.status,
+    attempt: t.attempts.at(-1)?.n ?? 0,
+    previousErrors: t.attempts.filter((a) => a.error).map((a) => `#${a.n} ${a.outcome}: ${a.error}`).slice(-5),
+  };
+}
+
+function activeRun(project: Project, what: string): RunState {
+  const run = readRun(project.existingStore());
+  if (!run) throw new UsageError(`no run yet: call loki_start before ${what}`);
+  if (run.status !== 'active') throw new UsageError(`the run is ${run.status}${run.stopReason ? ` (${run.stopReason})` : ''}; ${what} needs an active run (loki_start resumes a stopped one)`);
+  return run;
+}
+
+export async function addTasks(project: Project, drafts: TaskDraft[], kind: 'agent' | 'user'): Promise<AddResult> {
+  project.config();
+  const run = activeRun(project, 'adding tasks');
+  return project.tasks().add(drafts, run.runId, { phase: run.phase, source: { kind, section: null } });
+}
+
+export async function claimTask(project: Project, opts: ClaimOptions): Promise<ClaimResult> {
+  project.config();
+  const run = activeRun(project, 'claiming a task');
+  const markers = readMarkers(project.existingStore());
+  if (markers.stop) throw new UsageError('.loki/STOP is present: start no new task; finish the current edit and end the session');
+  if (markers.pause) throw new UsageError('the run is paused (.loki/PAUSE): claim nothing until the user runs `loki resume`');
+  return project.tasks().claim(opts, run);
+}
+
+export async function completeTask(project: Project, id: string, token: string, summary: string, evidence: string[]): Promise<FinishResult> {
+  project.config();
+  return project.tasks().complete(id, token, summary, evidence);
+}
+
+export async function failTask(project: Project, id: string, token: string, error: string): Promise<FinishResult> {
+  project.config();
+  return project.tasks().fail(id, token, error);
+}
+
+export async function updateTask(project: Project, req: UpdateRequest): Promise<Task> {
+  project.config();
+  return project.tasks().update(req);
+}
+
+export function listTasks(project: Project, filter: ListFilter): { rows: TaskRow[]; total: number } {
+  if (!project.existingStore()) return { rows: [], total: 0 };
+  const queue = project.tasks();
+  const { tasks, total } = queue.list(filter);
+  return { rows: tasks.map((t) => taskRow(t, (id) => queue.get(id))), total };
+}
+
+export function getTasks(project: Project, ids: readonly string[]): { tasks: Task[]; missing: string[] } {
+  for (const id of ids) checkId(id, 'an entry of `ids`');
+  if (!project.existingStore()) return { tasks: [], missing: [...ids] };
+  const queue = project.tasks();
+  const tasks: Task[] = [];
+  const missing: string[] = [];
+  for (const id of ids) {
+    const t = queue.get(id);
+    if (t) tasks.push(t);
+    else missing.push(id);
+  }
+  return { tasks, missing };
+}

@@ -1,0 +1,467 @@
+/**
+ * The task queue: every operation the tools and the CLI perform. Changes happen under the `queue` lock, read the
+ * tasks they change from disk, apply the pure rules of domain/tasks.ts, write the task files (atomic, durable),
+ * announce them on the change feed, then record the operation in the audit log.
+ */
+import crypto from 'node:crypto';
+import type { Phase } from '../domain/phases.js';
+import {
+  OPEN_STATES,
+  blockTask,
+  checkDependencies,
+  checkHolder,
+  claimTask,
+  completeTask,
+  countStates,
+  editTask,
+  effectivePhase,
+  expireLease,
+  failTask,
+  leaseExpired,
+  phaseAllows,
+  pickNext,
+  releaseTask,
+  renewLease,
+  retryTask,
+  unblockTask,
+  unmetDependencies,
+  type Priority,
+  type StateCounts,
+  type Task,
+  type TaskDraft,
+  type TaskEdit,
+  type TaskState,
+} from '../domain/tasks.js';
+import type { RunState } from '../run/records.js';
+import { UsageError } from '../run/state.js';
+import { moveDirectory } from '../store/fsx.js';
+import { checkId } from '../store/paths.js';
+import type { AuditNote, Store } from '../store/store.js';
+import { TaskCache } from './cache.js';
+import { QUEUE_DIR, QUEUE_LOCK, TASK_RECORD, taskFile } from './records.js';
+
+export const MAX_BATCH = 200;
+
+export interface QueueLimits {
+  leaseMinutes: number;
+  maxRetries: number;
+}
+
+export interface AddResult {
+  added: Task[];
+  /** Ids already present with the same content (a retried call): left as they are. */
+  unchanged: string[];
+}
+
+export interface ClaimOptions {
+  agent: string;
+  /** Only this phase (default: the current phase and earlier ones). */
+  phase?: Phase | undefined;
+  /** Claim this task rather than the next in order. */
+  taskId?: string | undefined;
+}
+
+export interface ClaimResult {
+  task: Task | null;
+  token: string | null;
+  /** Tasks whose leases ran out and were put back (or dead-lettered) on the way. */
+  expired: string[];
+  /** Why nothing was claimed. */
+  reason: string | null;
+}
+
+export interface FinishResult {
+  task: Task;
+  /** The same token already did this: nothing changed. */
+  repeated: boolean;
+}
+
+export type UpdateAction = 'release' | 'renew' | 'block' | 'unblock' | 'retry';
+
+export interface UpdateRequest {
+  id: string;
+  edit: TaskEdit;
+  action?: UpdateAction | undefined;
+  token?: string | undefined;
+  reason?: string | undefined;
+}
+
+export interface ListFilter {
+  status?: readonly TaskState[] | undefined;
+  phase?: Phase | undefined;
+  priority?: Priority | undefined;
+  limit?: number | undefined;
+}
+
+export interface QueueSummary {
+  counts: StateCounts;
+  total: number;
+  inProgress: { id: string; title: string; agent: string; expiresAt: string; expired: boolean }[];
+  next: { id: string; title: string; priority: Priority; phase: Phase } | null;
+  /** Ready tasks that belong to later phases. */
+  laterPhases: number;
+  /** Pending tasks waiting on dependencies, and those stuck behind a dead-lettered dependency. */
+  waiting: number;
+  stuckOnDeadLetter: string[];
+}
+
+export class TaskQueue {
+  private readonly cache: TaskCache;
+
+  constructor(
+    private readonly store: Store,
+    private readonly limits: () => QueueLimits,
+  ) {
+    this.cache = new TaskCache(store);
+  }
+
+  // ---- reads ------------------------------------------------------------------------------------------------
+
+  get(id: string): Task | undefined {
+    checkId(id, 'task id');
+    this.cache.refresh();
+    return this.cache.get(id);
+  }
+
+  require(id: string): Task {
+    const t = this.get(id);
+    if (!t) throw new UsageError(`no task "${id}": loki_task_list shows the ids`);
+    return t;
+  }
+
+  list(filter: ListFilter = {}): { tasks: Task[]; total: number } {
+    this.cache.refresh();
+    const matches = [...this.cache.all()]
+      .filter((t) => (!filter.status || filter.status.includes(t.status)) && (!filter.phase || t.phase === filter.phase) && (!filter.priority || t.priority === filter.priority))
+      .sort((a, b) => a.seq - b.seq);
+    return { tasks: matches.slice(0, filter.limit ?? matches.length), total: matches.length };
+  }
+
+  summary(run: RunState | undefined, now = Date.now()): QueueSummary {
+    this.cache.refresh();
+    const tasks = [...this.cache.all()];
+    const lookup = (id: string) => this.cache.get(id);
+    const inProgress = tasks
+      .filter((t) => t.status === 'in-progress')
+      .sort((a, b) => a.seq - b.seq)
+      .map((t) => ({ id: t.id, title: t.title, agent: t.lease?.agent ?? 'unknown', expiresAt: t.lease?.expiresAt ?? t.updatedAt, expired: leaseExpired(t, now) }));
+    const next = pickNext(tasks, lookup, (t) => phaseAllows(t, run));
+    const ready = tasks.filter((t) => unmetDependencies(t, lookup).length === 0 && (t.status === 'pending' || t.status === 'failed'));
+    const waitingTasks = tasks.filter((t) => (t.status === 'pending' || t.status === 'failed') && unmetDependencies(t, lookup).length > 0);
+    return {
+      counts: countStates(tasks),
+      total: tasks.length,
+      inProgress,
+      next: next ? { id: next.id, title: next.title, priority: next.priority, phase: next.phase } : null,
+      laterPhases: ready.filter((t) => !phaseAllows(t, run)).length,
+      waiting: waitingTasks.length,
+      stuckOnDeadLetter: waitingTasks.filter((t) => t.dependencies.some((d) => lookup(d)?.status === 'dead-letter')).map((t) => t.id),
+    };
+  }
+
+  /** Open tasks (pending, in progress, failed, blocked) that belong to `phase` in the run's tier. */
+  openInPhase(run: RunState): Task[] {
+    this.cache.refresh();
+    return [...this.cache.all()]
+      .filter((t) => OPEN_STATES.includes(t.status) && effectivePhase(t.phase, run.tier) === run.phase)
+      .sort((a, b) => a.seq - b.seq);
+  }
+
+  // ---- changes ----------------------------------------------------------------------------------------------
+
+  /** Add a batch; all or nothing. Ids given by the caller must be new, or name an identical task (a retry). */
+  async add(drafts: readonly TaskDraft[], runId: string, defaults: { phase: Phase; source: Task['source'] }): Promise<AddResult> {
+    if (drafts.length === 0) throw new UsageError('`tasks` is empty: give at least one task');
+    if (drafts.length > MAX_BATCH) throw new UsageError(`at most ${MAX_BATCH} tasks per call; split the batch`);
+    return this.change(
+      () => this.addLocked(drafts, runId, defaults),
+      (r) => (r.added.length > 0 ? { action: 'task.add', data: { ids: r.added.map((t) => t.id).slice(0, 50), count: r.added.length } } : undefined),
+    );
+  }
+
+  /** The body of `add`, for callers that already hold the queue lock (loki_start seeding the queue). */
+  addLocked(drafts: readonly TaskDraft[], runId: string, defaults: { phase: Phase; source: Task['source'] }): AddResult {
+    const now = new Date().toISOString();
+    let seq = Math.max(0, ...[...this.cache.all()].map((t) => t.seq));
+    const batch = new Map<string, Task>();
+    const unchanged: string[] = [];
+    for (const d of drafts) {
+      let id = d.id;
+      if (id === undefined) {
+        // Automatic ids follow the creation sequence, skipping any an agent chose by hand.
+        let n = seq + 1;
+        while (batch.has(`t${n}`) || this.cache.get(`t${n}`)) n++;
+        id = `t${n}`;
+      }
+      checkId(id, 'task id');
+      if (batch.has(id)) throw new UsageError(`task id "${id}" appears twice in the batch`);
+      const existing = this.cache.reread(id);
+      const task: Task = {
+        id,
+        seq: existing?.seq ?? seq + 1,
+        runId,
+        title: d.title.trim(),
+        description: d.description?.trim() ?? '',
+        priority: d.priority ?? 'medium',
+        phase: d.phase ?? defaults.phase,
+        dependencies: [...new Set(d.dependencies ?? [])],
+        acceptance: d.acceptance ?? [],
+        source: d.source ?? defaults.source,
+        status: 'pending',
+        lease: null,
+        attempts: [],
+        failures: 0,
+        blockedReason: null,
+        completion: null,
+        deadLetteredAt: null,
+        createdAt: now,
+        updatedAt: now,
+        rev: 0,
+      };
+      if (!task.title) throw new UsageError(`task ${id} has an empty title`);
+      for (const dep of task.dependencies) checkId(dep, `dependency of ${id}`);
+      if (existing) {
+        if (sameDefinition(existing, task)) {
+          unchanged.push(id);
+          continue;
+        }
+        throw new UsageError(`task "${id}" already exists with different content: use loki_task_update to change it, or pick a new id`);
+      }
+      batch.set(id, task);
+      seq = Math.max(seq, task.seq);
+    }
+    const added = [...batch.values()];
+    checkDependencies(added, (id) => batch.get(id) ?? this.cache.get(id));
+    this.write(added);
+    return { added, unchanged };
+  }
+
+  async claim(opts: ClaimOptions, run: RunState | undefined): Promise<ClaimResult> {
+    const { leaseMinutes, maxRetries } = this.limits();
+    const leaseMs = leaseMinutes * 60_000;
+    if (opts.taskId !== undefined) checkId(opts.taskId, 'taskId');
+    return this.change(
+      (): ClaimResult => {
+        const now = Date.now();
+        const expired = this.expireLeases(now, maxRetries);
+        const lookup = (id: string) => this.cache.get(id);
+        const allowed = (t: Task) => (opts.phase ? effectivePhase(t.phase, run?.tier ?? 'complex') === opts.phase : phaseAllows(t, run));
+        for (;;) {
+          let candidate: Task | undefined;
+          if (opts.taskId !== undefined) {
+            candidate = this.cache.reread(opts.taskId);
+            if (!candidate) throw new UsageError(`no task "${opts.taskId}": loki_task_list shows the ids`);
+            const why = whyNotClaimable(candidate, lookup);
+            if (why) return { task: null, token: null, expired, reason: why };
+          } else {
+            candidate = pickNext(this.cache.all(), lookup, allowed);
+            if (!candidate) return { task: null, token: null, expired, reason: this.nothingReady(run, opts.phase) };
+            // The view may be behind (a writer died before announcing): decide on the file itself.
+            const fresh = this.cache.reread(candidate.id);
+            if (!fresh || fresh.rev !== candidate.rev || !allowed(fresh)) continue;
+          }
+          const token = crypto.randomBytes(12).toString('hex');
+          const claimed = claimTask(candidate, opts.agent, token, now, leaseMs);
+          this.write([claimed]);
+          return { task: claimed, token, expired, reason: null };
+        }
+      },
+      (r) =>
+        r.task
+          ? { action: 'task.claim', target: r.task.id, data: { agent: opts.agent, attempt: r.task.attempts.at(-1)?.n, expired: r.expired } }
+          : r.expired.length > 0
+            ? { action: 'task.expire', data: { ids: r.expired } }
+            : undefined,
+    );
+  }
+
+  async complete(id: string, token: string, summary: string, evidence: string[]): Promise<FinishResult> {
+    checkId(id, 'task id');
+    return this.change(
+      (): FinishResult => {
+        const task = this.mustRead(id);
+        const holder = checkHolder(task, token, 'completed');
+        if (!holder.ok) {
+          if (holder.repeat) return { task, repeated: true };
+          throw new UsageError(holder.reason);
+        }
+        const done = completeTask(task, token, Date.now(), summary, evidence);
+        this.write([done]);
+        return { task: done, repeated: false };
+      },
+      (r) => (r.repeated ? undefined : { action: 'task.complete', target: id, data: { agent: r.task.completion?.agent, summary: r.task.completion?.summary.slice(0, 500), evidence: r.task.completion?.evidence.slice(0, 10) } }),
+    );
+  }
+
+  async fail(id: string, token: string, error: string): Promise<FinishResult> {
+    checkId(id, 'task id');
+    const { maxRetries } = this.limits();
+    return this.change(
+      (): FinishResult => {
+        const task = this.mustRead(id);
+        const holder = checkHolder(task, token, 'failed');
+        if (!holder.ok) {
+          if (holder.repeat) return { task, repeated: true };
+          throw new UsageError(holder.reason);
+        }
+        const failed = failTask(task, token, Date.now(), error, 'failed', maxRetries);
+        this.write([failed]);
+        return { task: failed, repeated: false };
+      },
+      (r) => (r.repeated ? undefined : { action: r.task.status === 'dead-letter' ? 'task.dead-letter' : 'task.fail', target: id, data: { failures: r.task.failures, error: error.slice(0, 500) } }),
+    );
+  }
+
+  async update(req: UpdateRequest): Promise<Task> {
+    checkId(req.id, 'task id');
+    for (const dep of req.edit.dependencies ?? []) checkId(dep, 'dependency');
+    const { leaseMinutes } = this.limits();
+    return this.change(
+      (): Task => {
+        const now = Date.now();
+        let task = this.mustRead(req.id);
+        const hasEdit = Object.values(req.edit).some((v) => v !== undefined);
+        if (hasEdit) {
+          if (task.status === 'completed') throw new UsageError(`${task.id} is completed and stays as it was done; add a follow-up task instead`);
+          task = editTask(task, now, req.edit);
+          if (req.edit.dependencies) {
+            const edited = task;
+            checkDependencies([edited], (id) => (id === edited.id ? edited : this.cache.get(id)));
+          }
+        }
+        if (req.action) task = applyAction(task, req, now, leaseMinutes * 60_000);
+        else if (!hasEdit) throw new UsageError('nothing to change: give fields to edit and/or an `action`');
+        this.write([task]);
+        return task;
+      },
+      (t) => ({ action: `task.${req.action ?? 'edit'}`, target: t.id, data: { fields: Object.keys(req.edit).filter((k) => req.edit[k as keyof TaskEdit] !== undefined), status: t.status, reason: req.reason ?? null } }),
+    );
+  }
+
+  /**
+   * Fill the queue of a run from its spec. A new run (`fresh`) starts with an empty queue: tasks of earlier
+   * runs move to `runs/<their runId>/queue`. Resuming (`fresh: false`) queues only when the queue is empty.
+   * Not audited here: the caller's run.start / run.resume entry records the count.
+   */
+  async seed(runId: string, drafts: readonly TaskDraft[], opts: { fresh: boolean }): Promise<AddResult & { archivedTo: string | null }> {
+    return this.change(
+      () => {
+        let archivedTo: string | null = null;
+        const previous = this.cache.all().next().value as Task | undefined;
+        if (opts.fresh && previous) {
+          archivedTo = this.archiveQueue(previous.runId);
+        } else if (previous) {
+          return { added: [], unchanged: [], archivedTo };
+        }
+        if (drafts.length === 0) return { added: [], unchanged: [], archivedTo };
+        return { ...this.addLocked(drafts, runId, { phase: 'DEVELOPMENT', source: { kind: 'spec', section: null } }), archivedTo };
+      },
+      () => undefined,
+    );
+  }
+
+  /** Move the whole queue folder aside, under the run it belonged to. */
+  private archiveQueue(runId: string): string {
+    const base = `runs/${checkId(runId, 'run id')}/queue`;
+    let target = base;
+    for (let n = 2; this.store.exists(target); n++) target = `${base}-${n}`;
+    moveDirectory(this.store.loki, QUEUE_DIR, target);
+    this.cache.invalidate();
+    this.cache.refresh();
+    return target;
+  }
+
+  /** Run `fn` under the queue lock with an up-to-date view, then audit it. */
+  async change<T>(fn: () => T, note: (result: T) => AuditNote | undefined): Promise<T> {
+    return this.store.mutate(
+      QUEUE_LOCK,
+      ({ recovered }) => {
+        this.cache.prepareWrite(recovered);
+        return fn();
+      },
+      note,
+    );
+  }
+
+  // ---- internals --------------------------------------------------------------------------------------------
+
+  private mustRead(id: string): Task {
+    const t = this.cache.reread(id);
+    if (!t) throw new UsageError(`no task "${id}": loki_task_list shows the ids`);
+    return t;
+  }
+
+  private write(tasks: readonly Task[]): void {
+    for (const t of tasks) this.store.records.write(taskFile(t.id), TASK_RECORD, t);
+    this.cache.written(tasks);
+  }
+
+  /** Put back (or dead-letter) every task whose lease ran out. Returns their ids. */
+  private expireLeases(now: number, maxRetries: number): string[] {
+    const stale = [...this.cache.all()].filter((t) => leaseExpired(t, now));
+    const changed: Task[] = [];
+    for (const t of stale) {
+      const fresh = this.cache.reread(t.id);
+      if (fresh && leaseExpired(fresh, now)) changed.push(expireLease(fresh, now, maxRetries));
+    }
+    this.write(changed);
+    return changed.map((t) => t.id);
+  }
+
+  private nothingReady(run: RunState | undefined, phase: Phase | undefined): string {
+    const s = this.summary(run);
+    if (s.total === 0) return 'the queue is empty: add tasks with loki_task_add';
+    const open = s.counts.pending + s.counts.failed;
+    if (open === 0) {
+      if (s.counts['in-progress'] > 0) return `no task is ready: ${s.counts['in-progress']} in progress by other agents, none pending`;
+      return s.counts.blocked > 0 ? `no task is ready: ${s.counts.blocked} blocked (unblock with loki_task_update)` : 'no open tasks: every task is completed or dead-lettered';
+    }
+    if (s.laterPhases > 0 && !phase) return `no task is ready in ${run?.phase ?? 'this phase'}: ${s.laterPhases} ready task(s) belong to later phases; finish this phase and call loki_phase_advance`;
+    if (s.stuckOnDeadLetter.length > 0) return `no task is ready: ${s.stuckOnDeadLetter.join(', ')} depend on dead-lettered tasks (fix them and \`loki tasks retry ID\`, or edit the dependencies)`;
+    return `no task is ready${phase ? ` in ${phase}` : ''}: ${s.waiting} wait on dependencies that are not completed yet`;
+  }
+}
+
+function whyNotClaimable(task: Task, lookup: (id: string) => Task | undefined): string | null {
+  if (task.status === 'in-progress') return `${task.id} is in progress by ${task.lease?.agent ?? 'another agent'} until ${task.lease?.expiresAt ?? '?'}`;
+  if (task.status !== 'pending' && task.status !== 'failed') return `${task.id} is ${task.status}${task.status === 'dead-letter' ? ' (retry it with loki_task_update action "retry")' : task.status === 'blocked' ? ` (${task.blockedReason ?? 'no reason'}; unblock it first)` : ''}`;
+  const unmet = unmetDependencies(task, lookup);
+  if (unmet.length > 0) return `${task.id} waits on ${unmet.join(', ')} (not completed yet)`;
+  return null;
+}
+
+function applyAction(task: Task, req: UpdateRequest, now: number, leaseMs: number): Task {
+  const needHolder = () => {
+    if (!req.token) throw new UsageError(`\`${req.action}\` needs the \`token\` loki_task_claim returned`);
+    const h = checkHolder(task, req.token, null);
+    if (!h.ok) throw new UsageError(h.repeat ? `${task.id} is no longer held by that token` : h.reason);
+  };
+  switch (req.action) {
+    case 'release':
+      needHolder();
+      return releaseTask(task, req.token!, now, req.reason ?? null);
+    case 'renew':
+      needHolder();
+      return renewLease(task, now, leaseMs);
+    case 'block': {
+      if (!req.reason?.trim()) throw new UsageError('`block` needs a `reason` (what the task is waiting for)');
+      if (task.status === 'in-progress') needHolder();
+      else if (task.status !== 'pending' && task.status !== 'failed') throw new UsageError(`${task.id} is ${task.status}; only pending, failed or your in-progress tasks can be blocked`);
+      return blockTask(task, now, req.reason.trim());
+    }
+    case 'unblock':
+      if (task.status !== 'blocked') throw new UsageError(`${task.id} is ${task.status}, not blocked`);
+      return unblockTask(task, now);
+    case 'retry':
+      if (task.status !== 'dead-letter') throw new UsageError(`${task.id} is ${task.status}; only dead-lettered tasks are retried`);
+      return retryTask(task, now);
+    default:
+      return task;
+  }
+}
+
+function sameDefinition(a: Task, b: Task): boolean {
+  const key = (t: Task) => JSON.stringify([t.title, t.description, t.priority, t.phase, t.dependencies, t.acceptance, t.source]);
+  return key(a) === key(b);
+}
+
