@@ -9,6 +9,7 @@ import { doctorCommand } from './doctor.js';
 import { CliError, print } from './output.js';
 import { signalCommand } from './signals.js';
 import { statusCommand } from './status.js';
+import { tasksCommand } from './tasks.js';
 
 export const HELP = `loki ${VERSION}: Loki Mode for people
 
@@ -22,6 +23,9 @@ Commands:
   audit verify [--json]  re-hash the audit log; exit 1 and name the first bad entry on any break
   config [--json]        every setting, its effective value and its source (config.yaml or LOKI_*)
   doctor [--fix] [--json]  check Node, the project root, .loki/, locks and the audit chain
+  tasks [--status S] [--json]  the task queue (S: pending, in-progress, completed, failed, blocked, dead-letter)
+  tasks show ID [--json] one task with its attempts and errors
+  tasks retry ID         put a dead-lettered task back in the queue
 
 Options:
   --project-dir DIR      the project (default: $LOKI_PROJECT_DIR, $CLAUDE_PROJECT_DIR, then .)
@@ -42,6 +46,7 @@ export async function runCli(argv: string[]): Promise<number> {
         'project-dir': { type: 'string' },
         json: { type: 'boolean' },
         fix: { type: 'boolean' },
+        status: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -90,6 +95,8 @@ export async function runCli(argv: string[]): Promise<number> {
       case 'doctor':
         expectArgs(0, 'doctor [--fix] [--json]');
         return doctorCommand(project, resolved.source, values.fix ?? false, values.json ?? false);
+      case 'tasks':
+        return await tasksCommand(project, rest, { json: values.json ?? false, status: values.status });
       default:
         throw new CliError(`unknown command "${command}"; run \`loki --help\` for the list`, 2);
     }

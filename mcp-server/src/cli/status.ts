@@ -24,6 +24,12 @@ export async function statusCommand(project: Project, json: boolean): Promise<nu
     lines.push(`Turns    ${r.iteration} of ${r.maxIterations}`);
     lines.push(`Baseline ${r.baseline ? r.baseline.slice(0, 12) : 'none (not a git repository, or no snapshot)'}`);
   }
+  if (b.queue) {
+    const c = b.queue.counts;
+    lines.push(
+      `Tasks    ${b.queue.total === 0 ? 'none' : `${c.pending} pending, ${c['in-progress']} in progress, ${c.completed} completed, ${c.failed} failed, ${c.blocked} blocked, ${c['dead-letter']} dead-letter (loki tasks)`}`,
+    );
+  }
   const signals = [b.signals.pause && 'PAUSE', b.signals.stop && 'STOP', b.signals.humanInput.status !== 'none' && `HUMAN_INPUT (${b.signals.humanInput.status})`].filter(Boolean);
   lines.push(`Signals  ${signals.length ? signals.join(', ') : 'none'}`);
   lines.push(`Budget   ${b.budget.limitUsd === null ? 'no limit' : `$${b.budget.limitUsd}`}`);

@@ -5,17 +5,20 @@
  * - Markdown (also .txt): each top-level list or checkbox item is a task, its nested items are the task's
  *   acceptance criteria, the heading path is its source. Checked items (`- [x]`) are already done and skipped.
  *   Sections such as "Non-goals" or "Out of scope" are skipped. An "Acceptance criteria" / "Definition of
- *   done" section gives its items to the task of its parent section. A section with text but no items becomes
- *   one task. No headings and no items: the whole text is one task.
+ *   done" section gives its items to the task of its parent section (or, when that section has several tasks or
+ *   subsections, to a criteria task that follows all of them and depends on them). A section with text but no
+ *   items becomes one task. No headings and no items: the whole text is one task. A file that starts with "[" or
+ *   "{" is read as JSON only if it parses as JSON (a Markdown spec may start with a link or a badge).
  * - JSON (or YAML) PRD: arrays under keys like `features`, `userStories`, `requirements`, `tasks`, `epics`
- *   (nested ones too); each element a task (title/name/summary, description, acceptance criteria, priority,
- *   dependencies between elements by their `id`).
- * - OpenAPI / Swagger (JSON or YAML): one task per operation, its responses as acceptance criteria.
+ *   (nested ones too), or a top-level array; each element a task (title/name/summary, description, acceptance
+ *   criteria, priority, dependencies between elements by their `id`; a dependency cycle is a SpecError).
+ * - OpenAPI / Swagger (JSON or YAML): one task per operation, its responses as acceptance criteria
+ *   (`x-` extension keys under `paths` are ignored).
  * Phase and priority come from words in the headings and items (tables below), default DEVELOPMENT / medium.
  */
 import { parseYaml } from '../config/yaml.js';
 import type { Phase } from './phases.js';
-import type { Priority, TaskDraft } from './tasks.js';
+import { findCycle, type Priority, type TaskDraft } from './tasks.js';
 
 export type SpecKind = 'markdown' | 'json' | 'yaml' | 'openapi' | 'text';
 
@@ -37,6 +40,7 @@ const TITLE_CHARS = 200;
 const DESCRIPTION_CHARS = 8000;
 const ACCEPTANCE_CHARS = 1000;
 const MAX_ACCEPTANCE = 50;
+const MAX_DEPENDENCIES = 100;
 
 /** Sections that describe what not to build, or context: no tasks come from them (the whole heading must match). */
 const SKIPPED_SECTION =
@@ -61,7 +65,7 @@ const PRIORITY_WORDS: readonly [RegExp, Priority][] = [
 
 export function detectSpecKind(text: string, extension: string): SpecKind {
   const trimmed = text.trimStart();
-  if (extension === '.json' || trimmed.startsWith('{') || trimmed.startsWith('[')) {
+  if (isJsonText(text, extension)) {
     return /"(openapi|swagger)"\s*:/.test(trimmed.slice(0, 4096)) ? 'openapi' : 'json';
   }
   if (extension === '.yaml' || extension === '.yml') return /^(openapi|swagger)\s*:/m.test(text) ? 'openapi' : 'yaml';
@@ -92,6 +96,9 @@ export function tasksFromSpec(text: string, extension: string): SpecTasks {
   if (drafts.length > MAX_SPEC_TASKS) {
     notes.push(`the spec gives ${drafts.length} tasks; the first ${MAX_SPEC_TASKS} were queued, add the rest with loki_task_add`);
     drafts = drafts.slice(0, MAX_SPEC_TASKS);
+    // Dependencies on tasks that were not queued would make the whole seed fail.
+    const kept = new Set(drafts.map((_, i) => `t${i + 1}`));
+    for (const d of drafts) if (d.dependencies) d.dependencies = d.dependencies.filter((id) => kept.has(id));
   }
   return { kind, tasks: numbered(drafts), notes };
 }
@@ -196,7 +203,14 @@ function fromMarkdown(text: string, notes: string[]): Draft[] {
   if (checkedCount > 0) notes.push(`${checkedCount} checked item(s) ("- [x]") are already done and were not queued`);
 
   const ordered: Draft[] = [];
+  // The criteria task of a section with subsections waits until the last of them, so it follows (and depends on)
+  // every task of the section. Sections come in document order, so the waiting ones form a stack.
+  const waiting: { section: Section; task: Draft }[] = [];
+  const release = (next?: Section) => {
+    while (waiting.length > 0 && !(next && within(next, waiting[waiting.length - 1]!.section))) ordered.push(waiting.pop()!.task);
+  };
   for (const s of sections) {
+    release(s);
     if (s.skipped || s === root) {
       if (s === root) ordered.push(...s.tasks);
       continue;
@@ -208,17 +222,19 @@ function fromMarkdown(text: string, notes: string[]): Draft[] {
       s.tasks.push({
         title: clip(s.title, TITLE_CHARS),
         description: clip(s.body.join(' '), DESCRIPTION_CHARS),
-        phase: phaseFor(s),
+        phase: phaseFor(s, s.title),
         priority: priorityFor(s, ''),
         source: { kind: 'spec', section: sectionLabel(s) },
       });
     }
     if (criteriaItems.length > 0) {
-      if (s.tasks.length === 1) s.tasks[0]!.acceptance = [...(s.tasks[0]!.acceptance ?? []), ...criteriaItems].slice(0, MAX_ACCEPTANCE);
+      if (sections.some((c) => c.parent === s && !c.criteria && !c.skipped)) waiting.push({ section: s, task: criteriaTask(s, criteriaItems) });
+      else if (s.tasks.length === 1) s.tasks[0]!.acceptance = [...(s.tasks[0]!.acceptance ?? []), ...criteriaItems].slice(0, MAX_ACCEPTANCE);
       else if (s.tasks.length > 1) s.tasks.push(criteriaTask(s, criteriaItems));
     }
     ordered.push(...s.tasks);
   }
+  release();
   // Criteria for the whole document (under the title, or with no heading above them).
   const topCriteria = sections.filter((c) => c.criteria && !c.skipped && (c.parent === root || c.parent?.path.length === 0));
   const topItems = topCriteria.flatMap((c) => [...c.tasks.map((t) => t.title), ...c.tasks.flatMap((t) => t.acceptance ?? [])]);
@@ -228,6 +244,12 @@ function fromMarkdown(text: string, notes: string[]): Draft[] {
 
 function hasChildSections(sections: Section[], s: Section): boolean {
   return sections.some((c) => c.parent === s && !c.criteria);
+}
+
+/** Is `s` the section `ancestor` or one of its subsections? */
+function within(s: Section, ancestor: Section): boolean {
+  for (let at: Section | undefined = s; at; at = at.parent) if (at === ancestor) return true;
+  return false;
 }
 
 function criteriaTask(s: Section, items: string[], phase?: Phase): Draft {
@@ -248,7 +270,7 @@ function draftFromLine(text: string, s: Section): Draft {
   return {
     title,
     description: title === text ? '' : clip(text, DESCRIPTION_CHARS),
-    phase: phaseFor(s),
+    phase: phaseFor(s, text),
     priority: priorityFor(s, text),
     source: { kind: 'spec', section: sectionLabel(s) || null },
   };
@@ -258,19 +280,25 @@ function sectionLabel(s: Section): string {
   return s.path.join(' > ').slice(0, 500);
 }
 
-/** The innermost heading that names a phase decides; otherwise DEVELOPMENT. */
-function phaseFor(s: Section | undefined): Phase {
-  for (let at: Section | undefined = s; at; at = at.parent) {
+/**
+ * The innermost heading that names a phase decides, then the item itself; otherwise DEVELOPMENT. The document
+ * title is not a section of work ("# Release planner" does not make every task DEPLOYMENT).
+ */
+function phaseFor(s: Section | undefined, itemText = ''): Phase {
+  for (let at: Section | undefined = s; at && at.path.length > 0; at = at.parent) {
     for (const [re, phase] of PHASE_WORDS) if (re.test(at.title)) return phase;
   }
-  return 'DEVELOPMENT';
+  return phaseFromWords(itemText);
 }
 
-/** A marker on the item itself ("P1", "(high)", "[low]"), else the innermost heading that names a priority. */
+/**
+ * A marker on the item itself ("P1", "(high)", "[low]"), else the innermost heading that names a priority (not
+ * the document title: "# Core banking" does not make every task high).
+ */
 function priorityFor(s: Section | undefined, itemText: string): Priority {
   const marker = /(?:^|[\s([*])(p[0-3])(?=[\s)\]*:.,]|$)|[([](critical|high|medium|low)[)\]]/i.exec(itemText);
   if (marker) return priorityWord(marker[1] ?? marker[2]!) ?? 'medium';
-  for (let at: Section | undefined = s; at; at = at.parent) {
+  for (let at: Section | undefined = s; at && at.path.length > 0; at = at.parent) {
     const p = priorityWord(at.title);
     if (p) return p;
   }
@@ -286,9 +314,21 @@ function priorityWord(text: string): Priority | undefined {
 
 const TASK_ARRAY_KEY = /^(features|user_?stories|stories|requirements|functional_?requirements|tasks|epics|items|milestones|deliverables)$/i;
 
-function parseStructured(text: string, extension: string): unknown {
+/** A `.json` file, or text that starts like JSON and parses as JSON (not Markdown that opens with a link). */
+function isJsonText(text: string, extension: string): boolean {
+  if (extension === '.json') return true;
   const trimmed = text.trimStart();
-  if (extension === '.json' || trimmed.startsWith('{') || trimmed.startsWith('[')) {
+  if (!trimmed.startsWith('{') && !trimmed.startsWith('[')) return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function parseStructured(text: string, extension: string): unknown {
+  if (isJsonText(text, extension)) {
     try {
       return JSON.parse(text);
     } catch (err) {
@@ -313,7 +353,8 @@ interface Found {
 function fromPrdObject(doc: unknown, text: string): TaskDraft[] {
   if (doc === null || typeof doc !== 'object') throw new SpecError('the spec parsed to a single value, not an object or a list: give a PRD object (e.g. {"title": ..., "features": [...]}) or Markdown');
   const found: Found[] = [];
-  collectElements(doc, '', null, found, 0);
+  if (Array.isArray(doc)) collectArray(doc, '', null, found, 0);
+  else collectElements(doc, '', null, found, 0);
   if (found.length === 0) {
     const d = doc as Record<string, unknown>;
     const title = str(d.title) ?? str(d.name) ?? firstLine(text);
@@ -324,9 +365,10 @@ function fromPrdObject(doc: unknown, text: string): TaskDraft[] {
     const id = f.element && typeof f.element === 'object' ? str((f.element as Record<string, unknown>).id) : undefined;
     if (id !== undefined && !idToIndex.has(id)) idToIndex.set(id, i);
   });
-  return found.map((f, i) => {
+  const drafts = found.map((f, i): TaskDraft => {
     if (typeof f.element === 'string' || typeof f.element === 'number') {
-      return { title: clip(String(f.element), TITLE_CHARS), source: { kind: 'spec', section: f.pointer }, phase: 'DEVELOPMENT' as Phase };
+      const text = String(f.element).trim();
+      return { title: clip(text, TITLE_CHARS), source: { kind: 'spec', section: f.pointer.slice(0, 500) }, phase: phaseFromWords(`${f.parentTitle ?? ''} ${text}`) };
     }
     const e = f.element as Record<string, unknown>;
     const title = str(e.title) ?? str(e.name) ?? str(e.summary) ?? str(e.story) ?? str(e.description) ?? str(e.id) ?? `Item ${i + 1}`;
@@ -336,6 +378,8 @@ function fromPrdObject(doc: unknown, text: string): TaskDraft[] {
       .map((d) => idToIndex.get(d))
       .filter((n): n is number => n !== undefined && n !== i)
       .map((n) => `t${n + 1}`);
+    // At most MAX_DEPENDENCIES distinct ones: a task record holds no more.
+    const dependencies = [...new Set(deps)].slice(0, MAX_DEPENDENCIES);
     const label = `${f.parentTitle ? `${f.parentTitle} ` : ''}${title} ${str(e.phase) ?? ''} ${str(e.type) ?? ''}`;
     return {
       title: clip(title, TITLE_CHARS),
@@ -343,10 +387,27 @@ function fromPrdObject(doc: unknown, text: string): TaskDraft[] {
       acceptance: acceptance.slice(0, MAX_ACCEPTANCE).map((a) => clip(a, ACCEPTANCE_CHARS)),
       priority: priorityWord(String(e.priority ?? '')) ?? numericPriority(e.priority) ?? 'medium',
       phase: phaseFromWords(label),
-      dependencies: deps,
-      source: { kind: 'spec', section: f.pointer },
+      dependencies,
+      source: { kind: 'spec', section: f.pointer.slice(0, 500) },
     };
   });
+  checkSpecCycle(drafts, found);
+  return drafts;
+}
+
+/** A dependency cycle among the spec's elements would be refused when queued: report it as a spec error now. */
+function checkSpecCycle(drafts: readonly TaskDraft[], found: readonly Found[]): void {
+  const index = (id: string) => Number(id.slice(1)) - 1;
+  const cycle = findCycle(
+    drafts.map((_, i) => `t${i + 1}`),
+    (id) => drafts[index(id)]?.dependencies ?? [],
+  );
+  if (!cycle) return;
+  const names = cycle.map((id) => {
+    const el = found[index(id)]?.element;
+    return (el && typeof el === 'object' ? str((el as Record<string, unknown>).id) : undefined) ?? id;
+  });
+  throw new SpecError(`the spec's dependencies form a cycle: ${names.join(' -> ')}; remove one of these dependencies`);
 }
 
 function collectElements(node: unknown, pointer: string, parentTitle: string | null, out: Found[], depth: number): void {
@@ -355,22 +416,27 @@ function collectElements(node: unknown, pointer: string, parentTitle: string | n
   for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
     const here = `${pointer}/${escapePointer(key)}`;
     if (Array.isArray(value) && TASK_ARRAY_KEY.test(key)) {
-      value.forEach((el, i) => {
-        const at = `${here}/${i}`;
-        const before = out.length;
-        if (el && typeof el === 'object' && !Array.isArray(el)) {
-          const title = str((el as Record<string, unknown>).title) ?? str((el as Record<string, unknown>).name) ?? parentTitle;
-          collectElements(el, at, title, out, depth + 1);
-        }
-        // An element with its own list of tasks (an epic with stories) is represented by those tasks.
-        if (out.length === before && (typeof el === 'string' || typeof el === 'number' || (el && typeof el === 'object' && !Array.isArray(el)))) {
-          out.splice(before, 0, { element: el, pointer: at, parentTitle });
-        }
-      });
+      collectArray(value, here, parentTitle, out, depth);
     } else if (value && typeof value === 'object' && !Array.isArray(value)) {
       collectElements(value, here, parentTitle, out, depth + 1);
     }
   }
+}
+
+/** Each element of a list of tasks is one (a blank string is none). */
+function collectArray(list: readonly unknown[], pointer: string, parentTitle: string | null, out: Found[], depth: number): void {
+  list.forEach((el, i) => {
+    const at = `${pointer}/${i}`;
+    const before = out.length;
+    if (el && typeof el === 'object' && !Array.isArray(el)) {
+      const title = str((el as Record<string, unknown>).title) ?? str((el as Record<string, unknown>).name) ?? parentTitle;
+      collectElements(el, at, title, out, depth + 1);
+    }
+    // An element with its own list of tasks (an epic with stories) is represented by those tasks.
+    if (out.length === before && (str(el) !== undefined || (el && typeof el === 'object' && !Array.isArray(el)))) {
+      out.splice(before, 0, { element: el, pointer: at, parentTitle });
+    }
+  });
 }
 
 // ---- OpenAPI ----------------------------------------------------------------------------------------------
@@ -384,6 +450,7 @@ function fromOpenApi(doc: unknown): TaskDraft[] {
   if (paths === null || typeof paths !== 'object' || Array.isArray(paths)) throw new SpecError('`paths` in the OpenAPI document must be an object of path -> operations');
   const drafts: TaskDraft[] = [];
   for (const [route, item] of Object.entries(paths as Record<string, unknown>)) {
+    if (route.startsWith('x-')) continue; // a specification extension, not a path
     if (!route.startsWith('/')) throw new SpecError(`OpenAPI path "${clip(route, 100)}" must start with "/"`);
     if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new SpecError(`OpenAPI path "${clip(route, 100)}" must be an object of operations`);
     for (const method of METHODS) {
@@ -427,7 +494,7 @@ function numbered(drafts: Draft[]): TaskDraft[] {
     if (!d.dependsOnSection) return;
     const section = d.source?.section ?? null;
     const inSection = (o: TaskDraft) => section === null || o.source?.section === section || o.source?.section?.startsWith(`${section} > `);
-    out[i]!.dependencies = out.slice(0, i).filter(inSection).map((o) => o.id!).slice(0, 100);
+    out[i]!.dependencies = out.slice(0, i).filter(inSection).map((o) => o.id!).slice(0, MAX_DEPENDENCIES);
   });
   return out;
 }
@@ -459,7 +526,7 @@ function clip(s: string, max: number): string {
 }
 
 function firstLine(text: string): string {
-  return (text.split(/\r?\n/).find((l) => l.trim() !== '') ?? 'the spec').replace(/^#+\s*/, '').trim();
+  return text.split(/\r?\n/).map((l) => l.replace(/^\s*#+\s*/, '').trim()).find((l) => l !== '') ?? 'the spec';
 }
 
 function str(v: unknown): string | undefined {

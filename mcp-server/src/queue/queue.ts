@@ -4,6 +4,7 @@
  * announce them on the change feed, then record the operation in the audit log.
  */
 import crypto from 'node:crypto';
+import path from 'node:path';
 import type { Phase } from '../domain/phases.js';
 import {
   OPEN_STATES,
@@ -34,11 +35,11 @@ import {
 } from '../domain/tasks.js';
 import type { RunState } from '../run/records.js';
 import { UsageError } from '../run/state.js';
-import { moveDirectory } from '../store/fsx.js';
+import { fsyncDir, moveDirectory } from '../store/fsx.js';
 import { checkId } from '../store/paths.js';
 import type { AuditNote, Store } from '../store/store.js';
 import { TaskCache } from './cache.js';
-import { QUEUE_DIR, QUEUE_LOCK, TASK_RECORD, taskFile } from './records.js';
+import { QUEUE_DIR, QUEUE_LOCK, TASKS_DIR, TASK_RECORD, taskFile } from './records.js';
 
 export const MAX_BATCH = 200;
 
@@ -107,6 +108,8 @@ export interface QueueSummary {
 
 export class TaskQueue {
   private readonly cache: TaskCache;
+  /** Set while a change() holds the lock: whether it wrote task files (their directory needs an fsync). */
+  private batch: { wrote: boolean } | undefined;
 
   constructor(
     private readonly store: Store,
@@ -312,6 +315,25 @@ export class TaskQueue {
     );
   }
 
+  /**
+   * Extend the leases `agent` holds once half of a lease has passed (loki_status calls this every turn, so an
+   * agent that keeps working keeps its tasks, and one that died loses them a lease later). Returns the ids.
+   */
+  async renewHeldBy(agent: string, now = Date.now()): Promise<string[]> {
+    const leaseMs = this.limits().leaseMinutes * 60_000;
+    const due = (t: Task) => t.status === 'in-progress' && t.lease?.agent === agent && !leaseExpired(t, now) && Date.parse(t.lease.expiresAt) - now < leaseMs / 2;
+    this.cache.refresh();
+    if (![...this.cache.all()].some(due)) return [];
+    return this.change(
+      () => {
+        const renewed = [...this.cache.all()].filter(due).map((t) => this.cache.reread(t.id)).filter((t): t is Task => t !== undefined && due(t)).map((t) => renewLease(t, now, leaseMs));
+        this.write(renewed);
+        return renewed.map((t) => t.id);
+      },
+      (ids) => (ids.length > 0 ? { action: 'task.renew', data: { agent, ids } } : undefined),
+    );
+  }
+
   async update(req: UpdateRequest): Promise<Task> {
     checkId(req.id, 'task id');
     for (const dep of req.edit.dependencies ?? []) checkId(dep, 'dependency');
@@ -371,16 +393,26 @@ export class TaskQueue {
     return target;
   }
 
-  /** Run `fn` under the queue lock with an up-to-date view, then audit it. */
+  /**
+   * Run `fn` under the queue lock with an up-to-date view. The lock is held only for reading and writing the
+   * task files (each fsynced before its rename); the directory fsync and the audit entry follow once it is
+   * released, before the caller hears of success, so claimers queue for as short a time as possible.
+   */
   async change<T>(fn: () => T, note: (result: T) => AuditNote | undefined): Promise<T> {
-    return this.store.mutate(
-      QUEUE_LOCK,
-      ({ recovered }) => {
+    const batch = { wrote: false };
+    const result = await this.store.locks.withLock(QUEUE_LOCK, ({ recovered }) => {
+      this.batch = batch;
+      try {
         this.cache.prepareWrite(recovered);
         return fn();
-      },
-      note,
-    );
+      } finally {
+        this.batch = undefined;
+      }
+    });
+    if (batch.wrote) fsyncDir(path.join(this.store.loki.root, TASKS_DIR));
+    const n = note(result);
+    if (n) await this.store.audit.append(n.action, n.target, n.data);
+    return result;
   }
 
   // ---- internals --------------------------------------------------------------------------------------------
@@ -392,7 +424,10 @@ export class TaskQueue {
   }
 
   private write(tasks: readonly Task[]): void {
-    for (const t of tasks) this.store.records.write(taskFile(t.id), TASK_RECORD, t);
+    if (tasks.length === 0) return;
+    if (!this.batch) throw new Error('internal: queue writes happen inside change()');
+    for (const t of tasks) this.store.records.write(taskFile(t.id), TASK_RECORD, t, { deferDirSync: true });
+    this.batch.wrote = true;
     this.cache.written(tasks);
   }
 

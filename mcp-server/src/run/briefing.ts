@@ -102,6 +102,7 @@ export async function briefing(project: Project, who: SessionIdentity | undefine
   let queue: QueueBriefing | null = null;
   if (store && run) {
     const tasks = project.tasks();
+    if (who && !opts.peek && run.status === 'active') await tasks.renewHeldBy(who.id);
     const q = tasks.summary(run);
     const me = who?.id;
     queue = {

@@ -88,6 +88,11 @@ function readAll(fd: number, sizeHint: number, maxBytes: number, rel: string): B
 export interface WriteOptions {
   /** fsync the file and its directory (default true). */
   durable?: boolean;
+  /**
+   * With `durable`, leave the directory fsync to the caller (default false), who makes it once for a batch,
+   * outside its lock, before reporting success.
+   */
+  deferDirSync?: boolean;
   mode?: number;
 }
 
@@ -112,7 +117,7 @@ export function writeFileAtomic(dir: SafeDir, rel: string, data: string | Buffer
     fs.renameSync(temp, absolute);
     renamed = true;
     faultPoint('atomic-after-rename');
-    if (durable) fsyncDir(parent);
+    if (durable && !opts.deferDirSync) fsyncDir(parent);
   } catch (err) {
     if (!renamed) {
       try {
@@ -290,6 +295,7 @@ export function moveDirectory(dir: SafeDir, fromRel: string, toRel: string): boo
 
 export interface FileTail {
   ino: number;
+  /** The file's size (where the data read ends). */
   size: number;
   /** The bytes from the requested offset to the end (empty when the file is shorter). */
   data: Buffer;
@@ -324,7 +330,7 @@ export function readFrom(dir: SafeDir, rel: string, offset: number, maxBytes = D
       if (n === 0) break;
       read += n;
     }
-    return { ino: st.ino, size: offset + read, data: data.subarray(0, read) };
+    return { ino: st.ino, size: length > 0 ? offset + read : st.size, data: data.subarray(0, read) };
   } finally {
     fs.closeSync(fd);
   }

@@ -1,0 +1,175 @@
+/**
+ * The queue across real processes: each child runs its own server and SDK client on the same project (the way
+ * several agents or subagent servers share one `.loki/`). Exactly-once claiming, order under contention, a
+ * claimer killed while holding a task, and dead-letter after the retry limit.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawnChild, type Child } from './fixtures/children.js';
+import { auditLines, connect, structured, tempProject, type Connected, type TempProject } from './helpers.js';
+
+let p: TempProject | undefined;
+let c: Connected | undefined;
+const children: Child[] = [];
+afterEach(async () => {
+  for (const k of children.splice(0)) k.proc.kill('SIGKILL');
+  await c?.close();
+  c = undefined;
+  p?.cleanup();
+  p = undefined;
+});
+
+const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const;
+
+interface Drained {
+  agent: string;
+  claimed: string[];
+  latencies: number[];
+}
+
+async function setup(tasks: Record<string, unknown>[], env: Record<string, string> = {}): Promise<Connected> {
+  p = tempProject();
+  c = await connect(p, env);
+  await c.call('loki_start', { specText: '# Load test\n' });
+  for (let i = 0; i < tasks.length; i += 200) {
+    const r = await c.call('loki_task_add', { tasks: tasks.slice(i, i + 200) });
+    expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
+  }
+  return c;
+}
+
+function claimer(agent: string, mode: string, env: Record<string, string> = {}, barrier = false): Child {
+  const k = spawnChild('queue-claimer.mjs', [p!.root, agent, mode, ...(barrier ? ['--barrier'] : [])], { ...(p!.env as Record<string, string>), ...env });
+  children.push(k);
+  return k;
+}
+
+async function drainWith(n: number, env: Record<string, string> = {}): Promise<Drained[]> {
+  const kids = Array.from({ length: n }, (_, i) => claimer(`agent-${i}`, 'drain', env, true));
+  await Promise.all(kids.map((k) => k.line(/^ready$/)));
+  for (const k of kids) k.proc.stdin!.write('go\n');
+  const exits = await Promise.all(kids.map((k) => k.exited));
+  exits.forEach((e, i) => expect(e.code, kids[i]!.stderr()).toBe(0));
+  return kids.map((k) => JSON.parse(k.stdout().trim().split('\n').pop()!) as Drained);
+}
+
+function taskOnDisk(id: string): Record<string, unknown> {
+  return JSON.parse(fs.readFileSync(path.join(p!.root, '.loki/queue/tasks', `${id}.json`), 'utf8')) as Record<string, unknown>;
+}
+
+describe('queue across processes', () => {
+  it('8 claimers drain 2,000 tasks: every task claimed and completed exactly once', { timeout: 180_000 }, async () => {
+    const tasks = Array.from({ length: 2000 }, (_, i) => ({ id: `q${i}`, title: `task ${i}`, phase: 'BOOTSTRAP', priority: PRIORITIES[i % 4] }));
+    await setup(tasks);
+    const results = await drainWith(8);
+    const claimed = results.flatMap((r) => r.claimed);
+    expect(claimed).toHaveLength(2000);
+    expect(new Set(claimed).size).toBe(2000);
+    expect(results.filter((r) => r.claimed.length > 0).length).toBeGreaterThan(1);
+    for (const id of ['q0', 'q777', 'q1999']) {
+      const t = taskOnDisk(id) as { status: string; attempts: unknown[]; lease: unknown };
+      expect(t).toMatchObject({ status: 'completed', lease: null });
+      expect(t.attempts).toHaveLength(1);
+    }
+    const status = structured<{ queue: { counts: Record<string, number> } }>(await c!.call('loki_status', { peek: true }));
+    expect(status.queue.counts).toMatchObject({ completed: 2000, pending: 0, 'in-progress': 0 });
+    const claims = auditLines(p!.root).filter((e) => e.action === 'task.claim');
+    expect(claims).toHaveLength(2000);
+  });
+
+  it('keeps priority and dependency order while 4 processes compete', { timeout: 120_000 }, async () => {
+    // 400 tasks in shuffled priorities; every fifth depends on an earlier one.
+    const tasks = Array.from({ length: 400 }, (_, i) => ({
+      id: `o${i}`,
+      title: `ordered ${i}`,
+      phase: 'BOOTSTRAP',
+      priority: PRIORITIES[(i * 7) % 4]!,
+      ...(i % 5 === 4 ? { dependencies: [`o${(i * 13) % i}`] } : {}),
+    }));
+    await setup(tasks);
+    await drainWith(4);
+    // Claims are serialised by the queue lock and each writes its claim time; replay them in that order.
+    const byId = new Map(tasks.map((t) => [t.id, t]));
+    const done = tasks.map((t) => {
+      const disk = taskOnDisk(t.id) as { attempts: { claimedAt: string; endedAt: string }[] };
+      return { id: t.id, claimedAt: disk.attempts[0]!.claimedAt, completedAt: disk.attempts[0]!.endedAt };
+    });
+    const claimOrder = [...done].sort((a, b) => a.claimedAt.localeCompare(b.claimedAt));
+    const completedAt = new Map(done.map((d) => [d.id, d.completedAt]));
+    const rank = (id: string) => PRIORITIES.indexOf(byId.get(id)!.priority);
+    const claimedAt = new Map(done.map((d) => [d.id, d.claimedAt]));
+    for (const d of claimOrder) {
+      const task = byId.get(d.id)!;
+      // Its dependency was completed before it was claimed.
+      for (const dep of task.dependencies ?? []) expect(completedAt.get(dep)! <= d.claimedAt, `${d.id} claimed before ${dep} completed`).toBe(true);
+      // No task of a strictly higher priority was surely ready then: claimed strictly later, dependencies
+      // completed strictly earlier (times have millisecond resolution).
+      const better = tasks.find(
+        (t) => rank(t.id) < rank(d.id) && claimedAt.get(t.id)! > d.claimedAt && (t.dependencies ?? []).every((dep) => completedAt.get(dep)! < d.claimedAt),
+      );
+      expect(better?.id, `${d.id} (${task.priority}) was claimed while ${better?.id} (${better && byId.get(better.id)!.priority}) was ready`).toBeUndefined();
+    }
+    expect(claimOrder).toHaveLength(400);
+  });
+
+  it('a claimer killed while holding a task: the task is claimable again once the lease runs out', { timeout: 60_000 }, async () => {
+    const env = { LOKI_LEASE_MINUTES: '0.02' }; // 1.2 s
+    await setup([{ id: 'solo', title: 'the only task', phase: 'BOOTSTRAP' }], env);
+    const holder = claimer('doomed', 'hold', env);
+    expect(await holder.line(/^held /)).toBe('held solo');
+    holder.proc.kill('SIGKILL');
+    await holder.exited;
+    const killedAt = Date.now();
+    // Straight away another agent finds nothing ready: the lease still holds.
+    const early = claimer('early', 'once', env);
+    expect(await early.line(/^claimed /)).toBe('claimed none 0');
+    let reclaimedAt = 0;
+    for (;;) {
+      const k = claimer('rescuer', 'once', env);
+      const line = await k.line(/^claimed /);
+      await k.exited;
+      if (line !== 'claimed none 0') {
+        expect(line).toBe('claimed solo 2');
+        reclaimedAt = Date.now();
+        break;
+      }
+      expect(Date.now() - killedAt).toBeLessThan(10_000);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Within the lease + 1 s of the kill (DESIGN §6), allowing for the rescuer's own start-up.
+    expect(reclaimedAt - killedAt).toBeLessThan(1_200 + 1_000 + 1_500);
+    const t = taskOnDisk('solo') as { status: string; attempts: { agent: string; outcome: string; error: string | null }[] };
+    expect(t.status).toBe('completed');
+    expect(t.attempts.map((a) => [a.agent, a.outcome])).toEqual([
+      ['doomed', 'expired'],
+      ['rescuer', 'completed'],
+    ]);
+    expect(t.attempts[0]!.error).toMatch(/lease expired: doomed claimed it/);
+  });
+
+  it('a task failing past the retry limit lands in dead-letter with every attempt and its error', { timeout: 60_000 }, async () => {
+    const env = { LOKI_MAX_RETRIES: '3' };
+    await setup([{ id: 'flaky', title: 'always fails', phase: 'BOOTSTRAP' }, { id: 'after', title: 'needs flaky', phase: 'BOOTSTRAP', dependencies: ['flaky'] }], env);
+    for (const agent of ['f1', 'f2', 'f3']) {
+      const k = claimer(agent, 'fail', env);
+      await k.exited;
+      expect(JSON.parse(k.stdout().trim()).failed, k.stderr()).toEqual(['flaky']);
+    }
+    const t = taskOnDisk('flaky') as { status: string; failures: number; attempts: { agent: string; outcome: string; error: string }[] };
+    expect(t.status).toBe('dead-letter');
+    expect(t.failures).toBe(3);
+    expect(t.attempts.map((a) => `${a.agent}:${a.outcome}:${a.error}`)).toEqual([
+      'f1:failed:boom from f1 on attempt 1',
+      'f2:failed:boom from f2 on attempt 2',
+      'f3:failed:boom from f3 on attempt 3',
+    ]);
+    // The agent moves on: nothing else is claimable, and the briefing says why.
+    const nothing = structured<{ task: null; reason: string }>(await c!.call('loki_task_claim'));
+    expect(nothing.task).toBeNull();
+    expect(nothing.reason).toMatch(/after depend on dead-lettered tasks/);
+    const status = structured<{ problems: string[] }>(await c!.call('loki_status', { peek: true }));
+    expect(status.problems.join('\n')).toMatch(/1 task\(s\) in dead-letter/);
+    expect(auditLines(p!.root).filter((e) => e.action === 'task.dead-letter')).toHaveLength(1);
+  });
+});

@@ -1,0 +1,307 @@
+/** The task tools through the real SDK client: seeding, order, leases and tokens, retries, updates, status, CLI. */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DIST, auditLines, connect, readJson, snapshot, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
+
+let p: TempProject | undefined;
+let c: Connected | undefined;
+afterEach(async () => {
+  await c?.close();
+  c = undefined;
+  p?.cleanup();
+  p = undefined;
+});
+
+interface Claim {
+  task: { id: string; title: string; attempt: number; previousErrors: string[]; acceptance: string[] } | null;
+  token: string | null;
+  reason: string | null;
+  leaseExpiresAt: string | null;
+}
+interface Row {
+  id: string;
+  status: string;
+  priority: string;
+  title: string;
+  waitingOn: string[];
+}
+
+const SPEC = `# Shop
+
+## Features
+### Catalogue (must have)
+- List products with prices
+  - paginated, 20 per page
+- [ ] Search products (P2)
+- [x] Logo (done already)
+
+## Non-goals
+- Payments
+`;
+
+async function begin(env: NodeJS.ProcessEnv = {}, tier = 'simple'): Promise<Connected> {
+  p = tempProject({ git: true, files: { 'prd.md': SPEC } });
+  c = await connect(p, env);
+  const r = await c.call('loki_start', { spec: 'prd.md', tier });
+  expect(r.isError, text(r)).toBeFalsy();
+  return c;
+}
+
+async function claim(args: Record<string, unknown> = {}): Promise<Claim> {
+  return structured<Claim>(await c!.call('loki_task_claim', args));
+}
+
+async function rows(args: Record<string, unknown> = {}): Promise<Row[]> {
+  return structured<{ rows: Row[] }>(await c!.call('loki_task_list', args)).rows;
+}
+
+function taskFile(id: string) {
+  return readJson<Record<string, unknown>>(path.join(p!.root, '.loki/queue/tasks', `${id}.json`));
+}
+
+describe('seeding from the spec', () => {
+  it('loki_start queues the spec tasks in document order, with acceptance, priority and source', async () => {
+    await begin();
+    const list = await rows();
+    expect(list.map((r) => [r.id, r.title, r.priority, r.status])).toEqual([
+      ['t1', 'List products with prices', 'high', 'pending'],
+      ['t2', 'Search products (P2)', 'medium', 'pending'],
+    ]);
+    const full = structured<{ tasks: { acceptance: string[]; source: { kind: string; section: string }; phase: string }[] }>(await c!.call('loki_task_list', { ids: ['t1'] }));
+    expect(full.tasks[0]).toMatchObject({ acceptance: ['paginated, 20 per page'], source: { kind: 'spec', section: 'Features > Catalogue (must have)' }, phase: 'DEVELOPMENT' });
+    expect(auditLines(p!.root).find((e) => e.action === 'run.start')?.data).toMatchObject({ tasks: 2 });
+  });
+
+  it('the same spec gives the same tasks in another project', async () => {
+    await begin();
+    const first = await rows();
+    await c!.close();
+    c = undefined;
+    p!.cleanup();
+    await begin();
+    expect(await rows()).toEqual(first);
+  });
+
+  it('a restart with a new spec archives the old queue under runs/<run>/queue', async () => {
+    await begin();
+    const oldRun = readJson<{ runId: string }>(path.join(p!.root, '.loki/state/run.json')).runId;
+    fs.writeFileSync(path.join(p!.root, 'v2.md'), '# V2\n- only this\n');
+    const r = structured<{ tasks: { queued: number } }>(await c!.call('loki_start', { spec: 'v2.md', restart: true }));
+    expect(r.tasks.queued).toBe(1);
+    expect((await rows()).map((x) => x.title)).toEqual(['only this']);
+    expect(fs.readdirSync(path.join(p!.root, '.loki/runs', oldRun, 'queue/tasks')).sort()).toEqual(['t1.json', 't2.json']);
+  });
+
+  it('resuming does not queue the spec twice', async () => {
+    await begin();
+    const again = structured<{ resumed: boolean; tasks: { queued: number } }>(await c!.call('loki_start', {}));
+    expect(again).toMatchObject({ resumed: true, tasks: { queued: 0 } });
+    expect(await rows()).toHaveLength(2);
+  });
+});
+
+describe('claiming', () => {
+  it('takes the highest priority ready task of the current phase, first come first served, and hands out a token', async () => {
+    await begin();
+    await c!.call('loki_task_add', {
+      tasks: [
+        { id: 'low', title: 'low one', priority: 'low' },
+        { id: 'crit', title: 'critical one', priority: 'critical', dependencies: ['dep'] },
+        { id: 'dep', title: 'dependency', priority: 'medium' },
+        { id: 'high', title: 'high one', priority: 'high' },
+      ],
+    });
+    // The run is in BOOTSTRAP: the spec's DEVELOPMENT tasks wait for their phase.
+    const order: string[] = [];
+    for (;;) {
+      const r = await claim();
+      if (!r.task) {
+        expect(r.reason).toMatch(/2 ready task\(s\) belong to later phases; finish this phase and call loki_phase_advance/);
+        break;
+      }
+      expect(r.token).toMatch(/^[0-9a-f]{24}$/);
+      order.push(r.task.id);
+      await c!.call('loki_task_complete', { id: r.task.id, token: r.token, summary: 'ok' });
+    }
+    // crit waits on dep (medium); once dep is done crit outranks everything left.
+    expect(order).toEqual(['high', 'dep', 'crit', 'low']);
+    expect(structured<Claim>(await c!.call('loki_task_claim', { phase: 'DEVELOPMENT' })).task?.id).toBe('t1');
+  });
+
+  it('can claim a named task, and refuses one that is not ready with the reason', async () => {
+    await begin();
+    await c!.call('loki_task_add', { tasks: [{ id: 'a', title: 'a' }, { id: 'b', title: 'b', dependencies: ['a'] }] });
+    expect((await claim({ taskId: 'b' })).reason).toMatch(/b waits on a/);
+    const a = await claim({ taskId: 'a' });
+    expect(a.task?.id).toBe('a');
+    expect((await claim({ taskId: 'a' })).reason).toMatch(/a is in progress by s-/);
+  });
+
+  it('refuses to claim without a run, while paused, and after STOP', async () => {
+    p = tempProject();
+    c = await connect(p);
+    expect(text(await c.call('loki_task_claim'))).toMatch(/no run yet: call loki_start/);
+    await c.call('loki_start', { specText: '# X\n- thing\n' });
+    fs.writeFileSync(path.join(p.root, '.loki/PAUSE'), '');
+    expect(text(await c.call('loki_task_claim'))).toMatch(/paused/);
+    fs.rmSync(path.join(p.root, '.loki/PAUSE'));
+    fs.writeFileSync(path.join(p.root, '.loki/STOP'), '');
+    expect(text(await c.call('loki_task_claim'))).toMatch(/STOP/);
+  });
+});
+
+describe('leases and tokens', () => {
+  it('completing twice with the same token is harmless; a stale holder cannot complete a re-claimed task', async () => {
+    await begin({ LOKI_LEASE_MINUTES: '0.01' }); // 0.6 s
+    await c!.call('loki_task_add', { tasks: [{ id: 'x', title: 'x' }] });
+    const first = await claim({ agent: 'slow' });
+    await new Promise((r) => setTimeout(r, 700));
+    const second = await claim({ agent: 'fast' });
+    expect(second.task?.id).toBe(first.task?.id);
+    expect(second.task?.attempt).toBe(2);
+    expect(second.task?.previousErrors[0]).toMatch(/#1 expired: lease expired: slow claimed it/);
+    const stale = await c!.call('loki_task_complete', { id: 'x', token: first.token, summary: 'late' });
+    expect(stale.isError).toBe(true);
+    expect(text(stale)).toMatch(/your lease on x expired and fast holds it now; do not finish it/);
+    const done = structured<{ repeated: boolean }>(await c!.call('loki_task_complete', { id: 'x', token: second.token, summary: 'done' }));
+    expect(done.repeated).toBe(false);
+    const before = auditLines(p!.root).length;
+    const again = structured<{ repeated: boolean }>(await c!.call('loki_task_complete', { id: 'x', token: second.token, summary: 'done' }));
+    expect(again.repeated).toBe(true);
+    expect(auditLines(p!.root)).toHaveLength(before);
+    expect(taskFile('x')).toMatchObject({ status: 'completed', completion: { agent: 'fast', summary: 'done' } });
+  });
+
+  it('loki_status renews the leases of its own session once half the lease has passed', async () => {
+    await begin({ LOKI_LEASE_MINUTES: '0.02' }); // 1.2 s
+    await c!.call('loki_task_add', { tasks: [{ id: 'w', title: 'work' }] });
+    const held = await claim();
+    await new Promise((r) => setTimeout(r, 700));
+    const b = structured<{ queue: { mine: { id: string; expiresAt: string }[] }; next: string }>(await c!.call('loki_status'));
+    expect(b.queue.mine[0]!.id).toBe('w');
+    expect(Date.parse(b.queue.mine[0]!.expiresAt)).toBeGreaterThan(Date.parse(held.leaseExpiresAt!));
+    expect(b.next).toMatch(/continue w "work"/);
+    expect(auditLines(p!.root).some((e) => e.action === 'task.renew')).toBe(true);
+  });
+
+  it('release gives the task back without counting a failure; renew needs the token', async () => {
+    await begin();
+    await c!.call('loki_task_add', { tasks: [{ id: 'r', title: 'r' }] });
+    const h = await claim({ taskId: 'r' });
+    expect(text(await c!.call('loki_task_update', { id: 'r', action: 'renew', token: 'nope' }))).toMatch(/never held r/);
+    const renewed = structured<{ task: { lease: { expiresAt: string } } }>(await c!.call('loki_task_update', { id: 'r', action: 'renew', token: h.token }));
+    expect(renewed.task.lease.expiresAt >= h.leaseExpiresAt!).toBe(true);
+    const released = structured<{ task: { status: string; failures: number; attempts: { outcome: string }[] } }>(
+      await c!.call('loki_task_update', { id: 'r', action: 'release', token: h.token, reason: 'wrong agent' }),
+    );
+    expect(released.task).toMatchObject({ status: 'pending', failures: 0 });
+    expect(released.task.attempts[0]).toMatchObject({ outcome: 'released' });
+    expect(JSON.stringify(released)).not.toContain(h.token!);
+  });
+});
+
+describe('failures, retries and dead-letter', () => {
+  it('a failed task is retried after fresh work, keeps its errors, and dead-letters at the limit', async () => {
+    await begin({ LOKI_MAX_RETRIES: '2' });
+    await c!.call('loki_task_add', { tasks: [{ id: 'f', title: 'flaky', priority: 'high' }, { id: 'g', title: 'steady', priority: 'high' }] });
+    const one = await claim();
+    expect(one.task?.id).toBe('f');
+    const failed = structured<{ task: { status: string }; failures: number }>(await c!.call('loki_task_fail', { id: 'f', token: one.token, error: 'TypeError: x is undefined' }));
+    expect(failed).toMatchObject({ task: { status: 'failed' }, failures: 1 });
+    // Same priority: the fresh task goes first, then the retry, which carries the earlier error.
+    expect((await claim()).task?.id).toBe('g');
+    const retry = await claim();
+    expect(retry.task).toMatchObject({ id: 'f', attempt: 2, previousErrors: ['#1 failed: TypeError: x is undefined'] });
+    const dead = await c!.call('loki_task_fail', { id: 'f', token: retry.token, error: 'still broken' });
+    expect(text(dead)).toMatch(/moved to dead-letter after 2 failures; move on/);
+    expect(taskFile('f')).toMatchObject({ status: 'dead-letter', failures: 2 });
+    const repeat = structured<{ repeated: boolean }>(await c!.call('loki_task_fail', { id: 'f', token: retry.token, error: 'still broken' }));
+    expect(repeat.repeated).toBe(true);
+    const back = structured<{ task: { status: string; failures: number; attempts: unknown[] } }>(await c!.call('loki_task_update', { id: 'f', action: 'retry' }));
+    expect(back.task).toMatchObject({ status: 'pending', failures: 0 });
+    expect(back.task.attempts).toHaveLength(2);
+  });
+});
+
+describe('updates', () => {
+  it('edits, reprioritises, blocks and unblocks; completed tasks stay as they were', async () => {
+    await begin();
+    await c!.call('loki_task_add', { tasks: [{ id: 'a', title: 'a' }, { id: 'b', title: 'b' }] });
+    await c!.call('loki_task_update', { id: 'b', priority: 'critical', acceptance: ['it works'] });
+    expect((await claim()).task).toMatchObject({ id: 'b', acceptance: ['it works'] });
+    expect(text(await c!.call('loki_task_update', { id: 'a', action: 'block', reason: 'needs an API key from the user' }))).toMatch(/blocked/);
+    expect((await claim()).reason).toMatch(/belong to later phases|blocked/);
+    await c!.call('loki_task_update', { id: 'a', action: 'unblock' });
+    const a = await claim();
+    expect(a.task?.id).toBe('a');
+    await c!.call('loki_task_complete', { id: 'a', token: a.token, summary: 'done' });
+    expect(text(await c!.call('loki_task_update', { id: 'a', title: 'rewrite history' }))).toMatch(/completed and stays as it was done/);
+  });
+
+  it('refuses a dependency edit that would close a cycle, naming it, and changes nothing', async () => {
+    await begin();
+    await c!.call('loki_task_add', { tasks: [{ id: 'a', title: 'a' }, { id: 'b', title: 'b', dependencies: ['a'] }, { id: 'c', title: 'c', dependencies: ['b'] }] });
+    const before = snapshot(p!.root);
+    const r = await c!.call('loki_task_update', { id: 'a', dependencies: ['c'] });
+    expect(text(r)).toMatch(/dependency cycle: a -> c -> b -> a/);
+    expect(snapshot(p!.root)).toEqual(before);
+  });
+});
+
+describe('loki_status and phases', () => {
+  it('shows counts, the next ready task and blocks the phase while its tasks are open', async () => {
+    await begin();
+    await c!.call('loki_phase_advance');
+    const b = structured<{ queue: { counts: Record<string, number>; next: { id: string }; openInPhase: number }; next: string }>(await c!.call('loki_status'));
+    expect(b.queue).toMatchObject({ counts: { pending: 2 }, next: { id: 't1' }, openInPhase: 2 });
+    expect(b.next).toMatch(/Claim the next task with loki_task_claim \(t1/);
+    fs.writeFileSync(path.join(p!.root, 'shop.js'), 'export {}\n');
+    expect(structured<{ reasons: string[] }>(await c!.call('loki_phase_advance')).reasons).toEqual([expect.stringMatching(/2 task\(s\) of this phase are still open \(t1, t2\)/)]);
+    expect(text(await c!.call('loki_status', { peek: true }))).toMatch(/Tasks: 2 pending, 0 in progress/);
+  });
+
+  it('a corrupt task file is quarantined and reported, the rest of the queue keeps working', async () => {
+    await begin();
+    fs.writeFileSync(path.join(p!.root, '.loki/queue/tasks/t2.json'), '{"kind":"task",');
+    // Another process would pick this up from the change feed; this one reloads it when asked by id.
+    fs.appendFileSync(path.join(p!.root, '.loki/queue/changes.log'), 't2\n');
+    expect((await rows()).map((r) => r.id)).toEqual(['t1']);
+    const b = structured<{ problems: string[] }>(await c!.call('loki_status', { peek: true }));
+    expect(b.problems.join('\n')).toMatch(/queue\/tasks\/t2\.json was invalid/);
+    expect(fs.readdirSync(path.join(p!.root, '.loki/quarantine')).some((f) => f.endsWith('t2.json'))).toBe(true);
+  });
+});
+
+describe('loki tasks (CLI)', () => {
+  const CLI = path.join(DIST, 'loki.js');
+  const loki = (args: string[]) => {
+    const r = spawnSync(process.execPath, [CLI, ...args], { cwd: p!.root, env: p!.env, encoding: 'utf8' });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+
+  it('lists, filters, shows and retries from dead-letter', async () => {
+    await begin({ LOKI_MAX_RETRIES: '1' });
+    await c!.call('loki_task_add', { tasks: [{ id: 'd', title: 'doomed', priority: 'critical' }] });
+    const h = await claim();
+    await c!.call('loki_task_fail', { id: 'd', token: h.token, error: 'cannot reach the database' });
+    const list = loki(['tasks']);
+    expect(list.code).toBe(0);
+    expect(list.out).toMatch(/t1\s+pending\s+high\s+DEVELOPMENT\s+List products with prices/);
+    expect(list.out).toMatch(/d\s+dead-letter\s+critical/);
+    const dead = JSON.parse(loki(['tasks', '--status', 'dead-letter', '--json']).out) as { total: number; tasks: Row[] };
+    expect(dead.total).toBe(1);
+    expect(dead.tasks[0]!.id).toBe('d');
+    expect(loki(['tasks', 'show', 'd']).out).toMatch(/#1 s-\w+ .* failed: cannot reach the database[\s\S]*loki tasks retry d/);
+    expect(loki(['tasks', '--status', 'done']).code).toBe(2);
+    expect(loki(['tasks', 'show', 'zzz']).code).toBe(1);
+    const retried = loki(['tasks', 'retry', 'd']);
+    expect(retried.code).toBe(0);
+    expect(retried.out).toMatch(/d is pending again/);
+    expect(loki(['tasks', 'retry', 'd'])).toMatchObject({ code: 1, err: expect.stringMatching(/only dead-lettered tasks are retried/) });
+    // The server sees the CLI's change through the change feed.
+    expect((await claim()).task?.id).toBe('d');
+    expect(auditLines(p!.root).some((e) => e.action === 'task.retry' && String(e.actor).startsWith('cli:'))).toBe(true);
+  });
+});
