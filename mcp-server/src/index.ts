@@ -19,3 +19,4 @@ export { createServer, SERVER_INSTRUCTIONS, type LokiServer } from './server.js'
 export { Project, resolveProjectRoot, ProjectRootError } from './project.js';
 export { ALL_TOOLS } from './tools/index.js';
 export { toolReference, configReference } from './docs/reference.js';
+export { addTasks, claimTask, completeTask, failTask, updateTask, listTasks } from './queue/operations.js';

@@ -150,11 +150,15 @@ export function claimOrder(a: Task, b: Task): number {
   );
 }
 
-/** The task a claim takes: the first ready one in claim order that `allowed` accepts. */
-export function pickNext(candidates: Iterable<Task>, lookup: Lookup, allowed: (t: Task) => boolean): Task | undefined {
+/**
+ * The task a claim takes: the first ready one in claim order that `allowed` accepts. Candidates already in
+ * claim order (the queue keeps them so) are scanned only until the first match.
+ */
+export function pickNext(candidates: Iterable<Task>, lookup: Lookup, allowed: (t: Task) => boolean, sorted = false): Task | undefined {
   let best: Task | undefined;
   for (const t of candidates) {
     if (!isReady(t, lookup) || !allowed(t)) continue;
+    if (sorted) return t;
     if (!best || claimOrder(t, best) < 0) best = t;
   }
   return best;

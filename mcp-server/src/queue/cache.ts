@@ -8,7 +8,7 @@
  * processes, never the truth: writes re-read the task they change from disk, and after a crash or power loss
  * every process starts with a full load.
  */
-import type { Task } from '../domain/tasks.js';
+import { claimOrder, type Task } from '../domain/tasks.js';
 import { appendText, listNames, readFrom, writeFileAtomic } from '../store/fsx.js';
 import { checkId } from '../store/paths.js';
 import type { Store } from '../store/store.js';
@@ -19,6 +19,9 @@ const FEED_RESET_BYTES = 1024 * 1024;
 
 export class TaskCache {
   private readonly tasks = new Map<string, Task>();
+  /** Pending and failed tasks in claim order, so a claim looks at the head instead of every task. */
+  private readonly claimable = new SortedList<Task>(claimOrder);
+  private readonly held = new Map<string, Task>();
   private feed: { ino: number; offset: number } | undefined;
   /** The feed ends in a line without its newline: a writer died mid-append. */
   private torn = false;
@@ -31,6 +34,16 @@ export class TaskCache {
 
   all(): IterableIterator<Task> {
     return this.tasks.values();
+  }
+
+  /** Pending and failed tasks, best first (see claimOrder). */
+  inClaimOrder(): readonly Task[] {
+    return this.claimable.items;
+  }
+
+  /** Tasks in progress. */
+  inProgress(): IterableIterator<Task> {
+    return this.held.values();
   }
 
   get size(): number {
@@ -63,9 +76,23 @@ export class TaskCache {
   /** Read one task from disk (the truth), update the view and return it. */
   reread(id: string): Task | undefined {
     const task = this.store.records.read(taskFile(id), TASK_RECORD);
-    if (task) this.tasks.set(id, task);
-    else this.tasks.delete(id);
+    this.put(id, task);
     return task;
+  }
+
+  private put(id: string, task: Task | undefined): void {
+    const old = this.tasks.get(id);
+    if (old) {
+      if (old.status === 'pending' || old.status === 'failed') this.claimable.remove(old);
+      this.held.delete(id);
+    }
+    if (!task) {
+      this.tasks.delete(id);
+      return;
+    }
+    this.tasks.set(id, task);
+    if (task.status === 'pending' || task.status === 'failed') this.claimable.insert(task);
+    else if (task.status === 'in-progress') this.held.set(id, task);
   }
 
   /**
@@ -80,7 +107,7 @@ export class TaskCache {
   /** Under the queue lock, after writing task files: announce them to the other processes. */
   written(tasks: readonly Task[]): void {
     if (tasks.length === 0) return;
-    for (const t of tasks) this.tasks.set(t.id, t);
+    for (const t of tasks) this.put(t.id, t);
     if (!this.feed || this.feed.offset > FEED_RESET_BYTES) {
       this.resetFeed();
       return;
@@ -94,8 +121,14 @@ export class TaskCache {
 
   /** Forget everything (the queue folder was archived or replaced). */
   invalidate(): void {
-    this.tasks.clear();
+    this.clear();
     this.feed = undefined;
+  }
+
+  private clear(): void {
+    this.tasks.clear();
+    this.claimable.clear();
+    this.held.clear();
   }
 
   private resetFeed(): void {
@@ -107,7 +140,7 @@ export class TaskCache {
     const end = readFrom(this.store.loki, CHANGE_FEED, Number.MAX_SAFE_INTEGER);
     const before = end && end.size > 0 ? readFrom(this.store.loki, CHANGE_FEED, end.size - 1) : end;
     this.torn = before !== undefined && before.data.length > 0 && before.data[before.data.length - 1] !== 0x0a;
-    this.tasks.clear();
+    this.clear();
     for (const name of listNames(this.store.loki, TASKS_DIR)) {
       if (!name.endsWith('.json') || name.startsWith('.')) continue;
       const id = name.slice(0, -'.json'.length);
@@ -124,5 +157,37 @@ function isTaskId(id: string): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** A list kept sorted by `compare` (a total order), with binary-search insert and remove. */
+class SortedList<T> {
+  items: T[] = [];
+
+  constructor(private readonly compare: (a: T, b: T) => number) {}
+
+  insert(item: T): void {
+    this.items.splice(this.position(item), 0, item);
+  }
+
+  remove(item: T): void {
+    const at = this.position(item);
+    if (at < this.items.length && this.compare(this.items[at]!, item) === 0) this.items.splice(at, 1);
+  }
+
+  clear(): void {
+    this.items = [];
+  }
+
+  /** The first index whose item is not before `item`. */
+  private position(item: T): number {
+    let lo = 0;
+    let hi = this.items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.compare(this.items[mid]!, item) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 }

@@ -257,7 +257,7 @@ export class TaskQueue {
             const why = whyNotClaimable(candidate, lookup);
             if (why) return { task: null, token: null, expired, reason: why };
           } else {
-            candidate = pickNext(this.cache.all(), lookup, allowed);
+            candidate = pickNext(this.cache.inClaimOrder(), lookup, allowed, true);
             if (!candidate) return { task: null, token: null, expired, reason: this.nothingReady(run, opts.phase) };
             // The view may be behind (a writer died before announcing): decide on the file itself.
             const fresh = this.cache.reread(candidate.id);
@@ -433,7 +433,7 @@ export class TaskQueue {
 
   /** Put back (or dead-letter) every task whose lease ran out. Returns their ids. */
   private expireLeases(now: number, maxRetries: number): string[] {
-    const stale = [...this.cache.all()].filter((t) => leaseExpired(t, now));
+    const stale = [...this.cache.inProgress()].filter((t) => leaseExpired(t, now));
     const changed: Task[] = [];
     for (const t of stale) {
       const fresh = this.cache.reread(t.id);
@@ -451,8 +451,8 @@ export class TaskQueue {
       if (s.counts['in-progress'] > 0) return `no task is ready: ${s.counts['in-progress']} in progress by other agents, none pending`;
       return s.counts.blocked > 0 ? `no task is ready: ${s.counts.blocked} blocked (unblock with loki_task_update)` : 'no open tasks: every task is completed or dead-lettered';
     }
+    if (s.stuckOnDeadLetter.length > 0) return `no task is ready: ${s.stuckOnDeadLetter.slice(0, 10).join(', ')} depend on dead-lettered tasks (fix them and \`loki tasks retry ID\`, or edit the dependencies)`;
     if (s.laterPhases > 0 && !phase) return `no task is ready in ${run?.phase ?? 'this phase'}: ${s.laterPhases} ready task(s) belong to later phases; finish this phase and call loki_phase_advance`;
-    if (s.stuckOnDeadLetter.length > 0) return `no task is ready: ${s.stuckOnDeadLetter.join(', ')} depend on dead-lettered tasks (fix them and \`loki tasks retry ID\`, or edit the dependencies)`;
     return `no task is ready${phase ? ` in ${phase}` : ''}: ${s.waiting} wait on dependencies that are not completed yet`;
   }
 }
