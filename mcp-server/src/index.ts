@@ -19,3 +19,7 @@ export { createServer, SERVER_INSTRUCTIONS, type LokiServer } from './server.js'
 export { Project, resolveProjectRoot, ProjectRootError } from './project.js';
 export { ALL_TOOLS } from './tools/index.js';
 export { toolReference, configReference } from './docs/reference.js';
+export { recordMemory, searchMemory, getMemory, consolidateMemory, listMemory } from './memory/service.js';
+export { memoryIndex } from './memory/warm-index.js';
+export { writeSolution, readAllSolutions } from './memory/solutions.js';
+export { findSecrets, scrubSecrets, scrubText } from './domain/secrets.js';

@@ -296,3 +296,58 @@ export function sweepOrphanTemps(dir: SafeDir, rel: string, maxAgeMs: number, no
   }
   return removed;
 }
+
+export interface FileTail {
+  /** Bytes from `offset` to the end of the file as it was when opened (at most `maxBytes`). */
+  data: Buffer;
+  ino: number;
+  size: number;
+}
+
+/**
+ * Read a regular file under `dir` from `offset` on (for append-only feeds), or undefined when it does not
+ * exist. Same guarantees as readFileIfExists: no symlink is followed, the opened inode is the one validated.
+ */
+export function readTail(dir: SafeDir, rel: string, offset: number, maxBytes = DEFAULT_MAX_READ_BYTES): FileTail | undefined {
+  let resolved;
+  try {
+    resolved = dir.resolve(rel, { leaf: 'file' });
+  } catch (err) {
+    if (err instanceof PathError && err.code === 'PATH_MISSING') return undefined;
+    throw err;
+  }
+  let fd: number;
+  try {
+    fd = fs.openSync(resolved.absolute, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new PathError('PATH_NOT_FILE', `"${printable(rel)}" is not a regular file`);
+    dir.assertDescriptorInside(fd, rel);
+    const want = Math.max(0, Math.min(st.size - offset, maxBytes));
+    const data = Buffer.allocUnsafe(want);
+    let got = 0;
+    while (got < want) {
+      const n = fs.readSync(fd, data, got, want - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return { data: got === want ? data : data.subarray(0, got), ino: st.ino, size: st.size };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Append one buffer to a file under `dir` (created when missing), fsync'd when `durable`. */
+export function appendFile(dir: SafeDir, rel: string, data: string | Buffer, durable = true): void {
+  const target = openForAppend(dir, rel);
+  try {
+    writeAll(target.fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    if (durable) fs.fsyncSync(target.fd);
+  } finally {
+    fs.closeSync(target.fd);
+  }
+}

@@ -1,5 +1,6 @@
 /** The registry: every tool of the server, in the order they are listed. */
 import type { AnyToolSpec } from './define.js';
+import { memoryTools } from './memory.js';
 import { runTools } from './run.js';
 
-export const ALL_TOOLS: readonly AnyToolSpec[] = [...runTools];
+export const ALL_TOOLS: readonly AnyToolSpec[] = [...runTools, ...memoryTools];
