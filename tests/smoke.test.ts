@@ -45,6 +45,11 @@ describe('stdio smoke', () => {
       loki_start: { spec: 'spec.md' },
       loki_status: {},
       loki_phase_advance: {},
+      loki_memory_record: { layer: 'episode', title: 'smoke episode', outcome: 'success', lessons: ['it works'] },
+      loki_memory_search: { query: 'smoke episode' },
+      loki_memory_get: { ids: ['ep-none-00000000'] },
+      loki_memory_consolidate: {},
+      loki_learn: { category: 'smoke', title: 'Smoke solution' },
     };
     for (const t of tools) {
       expect(calls[t.name], `smoke arguments for ${t.name}`).toBeDefined();

@@ -6,6 +6,7 @@ import { VERSION } from '../version.js';
 import { auditVerifyCommand } from './audit.js';
 import { configCommand } from './config.js';
 import { doctorCommand } from './doctor.js';
+import { learnCommand, memoryCommand } from './memory.js';
 import { CliError, print } from './output.js';
 import { signalCommand } from './signals.js';
 import { statusCommand } from './status.js';
@@ -22,6 +23,12 @@ Commands:
   audit verify [--json]  re-hash the audit log; exit 1 and name the first bad entry on any break
   config [--json]        every setting, its effective value and its source (config.yaml or LOKI_*)
   doctor [--fix] [--json]  check Node, the project root, .loki/, locks and the audit chain
+  memory list [--layer L] [--limit N] [--json]     recorded memories, newest first
+  memory search <query> [--layer L] [--scope S] [--limit N] [--json]
+                         ranked search; scope project, global (solutions) or both
+  memory show <id>... [--json]                     full items with provenance
+  memory consolidate [--json]                      merge similar episodes into patterns
+  learn list [--category C] [--json]               cross-project solutions in $LOKI_HOME/solutions
 
 Options:
   --project-dir DIR      the project (default: $LOKI_PROJECT_DIR, $CLAUDE_PROJECT_DIR, then .)
@@ -42,6 +49,10 @@ export async function runCli(argv: string[]): Promise<number> {
         'project-dir': { type: 'string' },
         json: { type: 'boolean' },
         fix: { type: 'boolean' },
+        layer: { type: 'string' },
+        scope: { type: 'string' },
+        limit: { type: 'string' },
+        category: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -90,6 +101,10 @@ export async function runCli(argv: string[]): Promise<number> {
       case 'doctor':
         expectArgs(0, 'doctor [--fix] [--json]');
         return doctorCommand(project, resolved.source, values.fix ?? false, values.json ?? false);
+      case 'memory':
+        return await memoryCommand(project, rest, values);
+      case 'learn':
+        return learnCommand(project, rest, values);
       default:
         throw new CliError(`unknown command "${command}"; run \`loki --help\` for the list`, 2);
     }

@@ -32,7 +32,7 @@ interface Rule {
 }
 
 const SECRET_NAME =
-  '[A-Za-z0-9_.-]*(?:passw(?:or)?d|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|auth[_-]?key|credentials?|session[_-]?key|signing[_-]?key)[A-Za-z0-9_.-]*';
+  '\\b[A-Za-z0-9_.-]{0,40}(?:passw(?:or)?d|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|auth[_-]?key|credentials?|session[_-]?key|signing[_-]?key)[A-Za-z0-9_.-]{0,40}';
 
 const RULES: Rule[] = [
   {
@@ -51,7 +51,7 @@ const RULES: Rule[] = [
   { kind: 'google-api-key', re: /\bAIza[0-9A-Za-z_-]{35}/g },
   { kind: 'google-oauth', re: /\b(?:GOCSPX-[A-Za-z0-9_-]{20,}|ya29\.[0-9A-Za-z_-]{20,})/g },
   { kind: 'npm-token', re: /\bnpm_[A-Za-z0-9]{36}\b/g },
-  { kind: 'url-credentials', re: /\b[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^\s/:@'"<>]+:[^\s/@'"<>]+)@/g, group: 1 },
+  { kind: 'url-credentials', re: /\b[a-zA-Z][a-zA-Z0-9+.-]{0,30}:\/\/([^\s/:@'"<>]{1,256}:[^\s/@'"<>]{1,256})@/g, group: 1 },
   { kind: 'authorization', re: /\b(?:[Bb]earer|[Bb]asic|[Tt]oken)\s+([A-Za-z0-9._~+/-]{12,}=*)/g, group: 1, accept: (s) => /\d/.test(s) || s.length >= 24 },
   {
     kind: 'assignment',
@@ -69,7 +69,7 @@ const RULES: Rule[] = [
   },
 ];
 
-const PLACEHOLDER = /^(?:\*+|x+|\.\.\.|<[^>]*>|\$\{[^}]*\}|\$[A-Z_][A-Z0-9_]*|%[A-Z_]+%|\{\{[^}]*\}\}|process\.env\.[A-Za-z0-9_]+|os\.environ.*|env\(.*|\[REDACTED.*|null|none|undefined|true|false|changeme|redacted|your[_-].*|example|required|optional|string)$/i;
+const PLACEHOLDER = /^(?:\*+|x+|\.\.\.|<[^>]*>|\$\{[^}]*\}?|\$[A-Z_][A-Z0-9_]*|%[A-Z_]+%|\{\{[^}]*\}\}|process\.env\.[A-Za-z0-9_]+|os\.environ.*|env\(.*|\[REDACTED.*|null|none|undefined|true|false|changeme|redacted|your[_-].*|example|required|optional|string)$/i;
 
 function isPlaceholder(s: string): boolean {
   return PLACEHOLDER.test(s.trim());
@@ -147,7 +147,7 @@ export function findSecrets(text: string): SecretFinding[] {
   }
   HEX.lastIndex = 0;
   for (let m = HEX.exec(text); m !== null; m = HEX.exec(text)) {
-    if (m[0].length === 40 || DIGEST_PREFIX.test(text.slice(Math.max(0, m.index - 10), m.index))) continue;
+    if (m[0].length === 40 || shannonEntropy(m[0]) < 3 || DIGEST_PREFIX.test(text.slice(Math.max(0, m.index - 10), m.index))) continue;
     found.push({ kind: 'hex-secret', start: m.index, end: m.index + m[0].length });
   }
   TOKEN.lastIndex = 0;

@@ -21,7 +21,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type MiniSearchType from 'minisearch';
 import { readFileIfExists, readTail, writeFileAtomic } from '../store/fsx.js';
-import { PathError, type SafeDir } from '../store/paths.js';
+import { PathError, isNotFound, type SafeDir } from '../store/paths.js';
 import { decodeRecord, NewerSchemaError } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { CHANGES_FILE, ITEM_ID, LAYER_DIR, LAYERS, MEMORY_RECORD, itemFile, layerOfId, type Layer, type MemoryItem, type Outcome, type Provenance } from './model.js';
@@ -346,6 +346,7 @@ export class MemoryIndex {
       try {
         this.saveCache();
       } catch (err) {
+        if (isNotFound(err)) return; // the project went away (tests, or .loki/ removed) before the save ran
         process.emitWarning(`loki: could not write .loki/${INDEX_CACHE}: ${(err as Error).message}`, { code: 'LOKI_MEMORY_CACHE' });
       }
     });
