@@ -25,27 +25,26 @@ export const memoryRecordTool = defineTool({
   name: 'loki_memory_record',
   title: 'Record a memory',
   description:
-    'Store a memory: an episode (what a task tried, what happened, errors, lessons, files), a pattern or anti-pattern ' +
-    '(when it applies, confidence, source episodes) or a skill (named steps that worked). Secrets are scrubbed; run, task and time are recorded.',
+    'Store an episode (what a task tried and what happened), a pattern/anti-pattern, or a skill (steps that worked). Secrets are scrubbed; run, task and time recorded.',
   kind: 'write',
   idempotent: false,
   input: z
     .object({
       layer: z.enum(LAYERS).describe('episode | pattern | skill'),
       title: text(LIMITS.title).min(1).describe('One line'),
-      body: text(LIMITS.body).optional().describe('What happened (episode), the pattern, or what the skill does'),
+      body: text(LIMITS.body).optional().describe('What happened, or the pattern'),
       outcome: z.enum(OUTCOMES).optional().describe('Episode (required)'),
-      errors: list(LIMITS.list, LIMITS.item).optional().describe('Episode: error messages'),
-      lessons: list(LIMITS.list, LIMITS.item).optional().describe('What to do differently'),
-      files: list(LIMITS.files, LIMITS.file).optional().describe('Files involved'),
-      steps: list(LIMITS.steps, LIMITS.item).optional().describe('Skill (required): ordered steps'),
+      errors: list(LIMITS.list, LIMITS.item).optional(),
+      lessons: list(LIMITS.list, LIMITS.item).optional(),
+      files: list(LIMITS.files, LIMITS.file).optional(),
+      steps: list(LIMITS.steps, LIMITS.item).optional().describe('Skill (required)'),
       when: text(LIMITS.item).optional().describe('Pattern/skill: when it applies'),
-      antiPattern: z.boolean().optional().describe('Pattern: something to avoid'),
+      antiPattern: z.boolean().optional().describe('Pattern: to avoid'),
       confidence: z.number().min(0).max(1).optional().describe('Pattern: 0-1'),
-      sources: z.array(z.string().max(LIMITS.ref)).max(LIMITS.list).optional().describe('Pattern/skill: ids of episodes it came from'),
+      sources: z.array(z.string().max(LIMITS.ref)).max(LIMITS.list).optional().describe('Source episode ids'),
       tags: list(LIMITS.tags, LIMITS.tag).optional(),
       phase: z.enum(PHASES).optional(),
-      taskType: text(LIMITS.taskType).optional().describe('e.g. bugfix, feature, test, refactor'),
+      taskType: text(LIMITS.taskType).optional().describe('e.g. bugfix, feature, test'),
       task: text(LIMITS.ref).optional().describe('Task id'),
     })
     .strict(),
@@ -70,21 +69,20 @@ export const memorySearchTool = defineTool({
   name: 'loki_memory_search',
   title: 'Search memory',
   description:
-    'Ranked search (BM25, recency, task type) over project memory and cross-project solutions. detail "index" returns ids, titles, scores; ' +
-    '"timeline" (with id) what was recorded around one item. Then loki_memory_get for full items.',
+    'Ranked search of project memory and cross-project solutions. detail "index": ids, titles, scores; "timeline" (with id): what was recorded around it. Full items: loki_memory_get.',
   kind: 'read',
   idempotent: true,
   input: z
     .object({
-      query: text(1000).optional().describe('Words describing the problem or task'),
+      query: text(1000).optional(),
       layer: z.enum(LAYERS).optional(),
       tags: list(LIMITS.tags, LIMITS.tag).optional().describe('All must match'),
       phase: z.enum(PHASES).optional(),
-      taskType: text(LIMITS.taskType).optional().describe('Boosts items of this task type'),
-      scope: z.enum(SCOPES).optional().describe('project | global (solutions) | both (default)'),
+      taskType: text(LIMITS.taskType).optional().describe('Boosts this task type'),
+      scope: z.enum(SCOPES).optional().describe('Default both'),
       limit: z.number().int().min(1).max(MAX_LIMIT).optional().describe('Default 5'),
       detail: z.enum(['index', 'timeline']).optional(),
-      id: text(LIMITS.ref + 10).optional().describe('Timeline: the item id'),
+      id: text(LIMITS.ref + 10).optional().describe('For timeline'),
     })
     .strict(),
   handler: async (args, ctx) => searchMemory(ctx.project, args),
@@ -127,12 +125,12 @@ function renderFull(i: FullItem): string {
 export const memoryGetTool = defineTool({
   name: 'loki_memory_get',
   title: 'Get memories',
-  description: 'Full memory items (and sol: solutions) by id, with provenance.',
+  description: 'Full memory items and solutions by id, with provenance.',
   kind: 'read',
   idempotent: true,
   input: z
     .object({
-      ids: z.array(text(LIMITS.ref + 10)).min(1).max(MAX_LIMIT).describe('Ids from loki_memory_search'),
+      ids: z.array(text(LIMITS.ref + 10)).min(1).max(MAX_LIMIT),
     })
     .strict(),
   handler: async (args, ctx) => getMemory(ctx.project, args.ids),
@@ -144,13 +142,13 @@ export const memoryConsolidateTool = defineTool({
   name: 'loki_memory_consolidate',
   title: 'Consolidate memory',
   description:
-    'Merge similar episodes into patterns (anti-patterns where most failed) linked to their episodes; episodes are kept. Deterministic; running it again changes nothing.',
+    'Merge similar episodes into linked patterns (anti-patterns where most failed); episodes are kept. Deterministic and idempotent.',
   kind: 'write',
   idempotent: true,
   input: z
     .object({
-      minGroup: z.number().int().min(2).max(20).optional().describe('Episodes needed for a pattern (default 2)'),
-      dryRun: z.boolean().optional().describe('Report without writing'),
+      minGroup: z.number().int().min(2).max(20).optional().describe('Default 2'),
+      dryRun: z.boolean().optional(),
     })
     .strict(),
   handler: (args, ctx) => consolidateMemory(ctx.project, args, 'consolidation'),
@@ -162,19 +160,19 @@ export const memoryConsolidateTool = defineTool({
 export const learnTool = defineTool({
   name: 'loki_learn',
   title: 'Save a cross-project solution',
-  description: 'Save a solution every project can find (loki_memory_search scope global/both). Same category and slug updates it. Secrets are scrubbed.',
+  description: 'Save a cross-project solution (found by loki_memory_search). Same category+slug updates it. Secrets are scrubbed.',
   kind: 'write',
   idempotent: true,
   input: z
     .object({
-      category: text(64).describe('Lowercase kebab-case, e.g. build-errors'),
-      slug: text(64).optional().describe('Lowercase kebab-case; default from title'),
+      category: text(64).describe('kebab-case, e.g. build-errors'),
+      slug: text(64).optional().describe('kebab-case; default from title'),
       title: text(LIMITS.title).min(1),
       symptoms: list(LIMITS.list, LIMITS.item).optional(),
       rootCause: text(4000).optional(),
       prevention: text(4000).optional(),
       tags: list(LIMITS.tags, LIMITS.tag).optional(),
-      body: text(LIMITS.body).optional().describe('The fix, in Markdown'),
+      body: text(LIMITS.body).optional().describe('Markdown'),
     })
     .strict(),
   handler: async (args, ctx) => writeSolution(ctx.project.lokiHome, args, projectName(ctx.project)),
