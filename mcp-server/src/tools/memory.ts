@@ -25,26 +25,26 @@ export const memoryRecordTool = defineTool({
   name: 'loki_memory_record',
   title: 'Record a memory',
   description:
-    'Store an episode (what a task tried and what happened), a pattern/anti-pattern, or a skill (steps that worked). Secrets are scrubbed; run, task and time recorded.',
+    'Store an episode (what a task tried, what happened), a pattern/anti-pattern or a skill (steps that worked). Secrets scrubbed; provenance kept.',
   kind: 'write',
   idempotent: false,
   input: z
     .object({
       layer: z.enum(LAYERS).describe('episode | pattern | skill'),
       title: text(LIMITS.title).min(1).describe('One line'),
-      body: text(LIMITS.body).optional().describe('What happened, or the pattern'),
+      body: text(LIMITS.body).optional().describe('Details'),
       outcome: z.enum(OUTCOMES).optional().describe('Episode (required)'),
-      errors: list(LIMITS.list, LIMITS.item).optional(),
-      lessons: list(LIMITS.list, LIMITS.item).optional(),
-      files: list(LIMITS.files, LIMITS.file).optional(),
+      errors: list(LIMITS.list, LIMITS.item).optional().describe('Error messages'),
+      lessons: list(LIMITS.list, LIMITS.item).optional().describe('Lessons'),
+      files: list(LIMITS.files, LIMITS.file).optional().describe('Paths'),
       steps: list(LIMITS.steps, LIMITS.item).optional().describe('Skill (required)'),
       when: text(LIMITS.item).optional().describe('Pattern/skill: when it applies'),
       antiPattern: z.boolean().optional().describe('Pattern: to avoid'),
       confidence: z.number().min(0).max(1).optional().describe('Pattern: 0-1'),
-      sources: z.array(z.string().max(LIMITS.ref)).max(LIMITS.list).optional().describe('Source episode ids'),
-      tags: list(LIMITS.tags, LIMITS.tag).optional(),
-      phase: z.enum(PHASES).optional(),
-      taskType: text(LIMITS.taskType).optional().describe('e.g. bugfix, feature, test'),
+      sources: z.array(z.string().max(LIMITS.ref)).max(LIMITS.list).optional().describe('Episode ids'),
+      tags: list(LIMITS.tags, LIMITS.tag).optional().describe('Tags'),
+      phase: z.enum(PHASES).optional().describe('Phase'),
+      taskType: text(LIMITS.taskType).optional().describe('e.g. bugfix'),
       task: text(LIMITS.ref).optional().describe('Task id'),
     })
     .strict(),
@@ -69,19 +69,19 @@ export const memorySearchTool = defineTool({
   name: 'loki_memory_search',
   title: 'Search memory',
   description:
-    'Ranked search of project memory and cross-project solutions. detail "index": ids, titles, scores; "timeline" (with id): what was recorded around it. Full items: loki_memory_get.',
+    'Ranked search of project memory and solutions. detail index: ids, titles, scores; timeline (with id): items around it. Full items: loki_memory_get.',
   kind: 'read',
   idempotent: true,
   input: z
     .object({
-      query: text(1000).optional(),
-      layer: z.enum(LAYERS).optional(),
-      tags: list(LIMITS.tags, LIMITS.tag).optional().describe('All must match'),
-      phase: z.enum(PHASES).optional(),
-      taskType: text(LIMITS.taskType).optional().describe('Boosts this task type'),
+      query: text(1000).optional().describe('Search words'),
+      layer: z.enum(LAYERS).optional().describe('Filter'),
+      tags: list(LIMITS.tags, LIMITS.tag).optional().describe('All match'),
+      phase: z.enum(PHASES).optional().describe('Filter'),
+      taskType: text(LIMITS.taskType).optional().describe('Boost'),
       scope: z.enum(SCOPES).optional().describe('Default both'),
       limit: z.number().int().min(1).max(MAX_LIMIT).optional().describe('Default 5'),
-      detail: z.enum(['index', 'timeline']).optional(),
+      detail: z.enum(['index', 'timeline']).optional().describe('Default index'),
       id: text(LIMITS.ref + 10).optional().describe('For timeline'),
     })
     .strict(),
@@ -125,12 +125,12 @@ function renderFull(i: FullItem): string {
 export const memoryGetTool = defineTool({
   name: 'loki_memory_get',
   title: 'Get memories',
-  description: 'Full memory items and solutions by id, with provenance.',
+  description: 'Full items and solutions by id, with provenance.',
   kind: 'read',
   idempotent: true,
   input: z
     .object({
-      ids: z.array(text(LIMITS.ref + 10)).min(1).max(MAX_LIMIT),
+      ids: z.array(text(LIMITS.ref + 10)).min(1).max(MAX_LIMIT).describe('Item ids'),
     })
     .strict(),
   handler: async (args, ctx) => getMemory(ctx.project, args.ids),
@@ -142,13 +142,13 @@ export const memoryConsolidateTool = defineTool({
   name: 'loki_memory_consolidate',
   title: 'Consolidate memory',
   description:
-    'Merge similar episodes into linked patterns (anti-patterns where most failed); episodes are kept. Deterministic and idempotent.',
+    'Merge similar episodes into linked patterns (anti-patterns if most failed). Keeps episodes; idempotent.',
   kind: 'write',
   idempotent: true,
   input: z
     .object({
       minGroup: z.number().int().min(2).max(20).optional().describe('Default 2'),
-      dryRun: z.boolean().optional(),
+      dryRun: z.boolean().optional().describe('Only report'),
     })
     .strict(),
   handler: (args, ctx) => consolidateMemory(ctx.project, args, 'consolidation'),
@@ -160,18 +160,18 @@ export const memoryConsolidateTool = defineTool({
 export const learnTool = defineTool({
   name: 'loki_learn',
   title: 'Save a cross-project solution',
-  description: 'Save a cross-project solution (found by loki_memory_search). Same category+slug updates it. Secrets are scrubbed.',
+  description: 'Save a cross-project solution, searchable from any project. Same category+slug updates it.',
   kind: 'write',
   idempotent: true,
   input: z
     .object({
       category: text(64).describe('kebab-case, e.g. build-errors'),
       slug: text(64).optional().describe('kebab-case; default from title'),
-      title: text(LIMITS.title).min(1),
-      symptoms: list(LIMITS.list, LIMITS.item).optional(),
-      rootCause: text(4000).optional(),
-      prevention: text(4000).optional(),
-      tags: list(LIMITS.tags, LIMITS.tag).optional(),
+      title: text(LIMITS.title).min(1).describe('One line'),
+      symptoms: list(LIMITS.list, LIMITS.item).optional().describe('What was seen'),
+      rootCause: text(4000).optional().describe('Why'),
+      prevention: text(4000).optional().describe('How to avoid'),
+      tags: list(LIMITS.tags, LIMITS.tag).optional().describe('Tags'),
       body: text(LIMITS.body).optional().describe('Markdown'),
     })
     .strict(),
