@@ -236,6 +236,103 @@ const mBig = record('store', `durable single-record mutation, ${BIG.toLocaleStri
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Memory: record cost at 100, 1k and 10k items (flat), ranked search top-10 over 10k items (warm median over
+// stdio, and the first query of a freshly started server, from the index cache and from the item files).
+
+/** A memory corpus with a Zipf-like vocabulary: technical words, filler words and generated names. */
+function memoryCorpus(n, seed = 7) {
+  let s = seed;
+  const rnd = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const common = 'to of and in is it for on with that was not be as at by from or but when after before then so because if into out up all new can fix run use add set get make test file build error fail work change check need'.split(' ');
+  const tech = 'auth login token session cookie database migration schema index query cache redis queue worker retry timeout network socket http api route handler middleware fixture mock bundle esbuild typescript compile lint deploy docker kubernetes config env logging metrics exception crash memory leak performance render component state hook form validation upload image stream parse json yaml csv export import dependency version upgrade postgres mysql sqlite orm prisma jest vitest playwright webpack vite react vue svelte node npm yarn pnpm python pip django flask rust cargo goroutine channel mutex lock deadlock race thread async promise callback event listener websocket grpc graphql rest pagination cursor offset sort filter search ranking tokenizer cors csrf xss injection sanitize escape encode decode unicode locale timezone date format regex glob path symlink permission ssh tls certificate proxy dns port nginx lambda bucket iam terraform helm pod container registry pipeline workflow artifact restore snapshot rollback checkpoint branch merge rebase conflict commit diff patch review council vote phase task claim lease heartbeat'.split(' ');
+  const made = [];
+  for (let i = 0; i < 6000; i++) {
+    let w = '';
+    const len = 4 + Math.floor(rnd() * 7);
+    while (w.length < len) w += 'bcdfghjklmnprstvwz'[Math.floor(rnd() * 18)] + 'aeiou'[Math.floor(rnd() * 5)];
+    made.push(w.slice(0, len));
+  }
+  const vocab = [...tech, ...made];
+  const zipf = () => vocab[Math.min(vocab.length - 1, Math.floor(Math.pow(rnd(), 2.2) * vocab.length))];
+  const words = (k) => Array.from({ length: k }, () => (rnd() < 0.3 ? common[Math.floor(rnd() * common.length)] : zipf())).join(' ');
+  const types = ['bugfix', 'feature', 'test', 'refactor', 'infra'];
+  const items = Array.from({ length: n }, (_, i) => ({
+    layer: 'episode',
+    title: words(7),
+    outcome: rnd() < 0.6 ? 'success' : 'failure',
+    body: words(40),
+    lessons: [words(12)],
+    errors: rnd() < 0.5 ? [words(8)] : [],
+    files: [`src/${zipf()}/${zipf()}.ts`],
+    tags: [zipf().slice(0, 20)],
+    taskType: types[i % 5],
+  }));
+  return { items, query: () => `${zipf()} ${zipf()} ${words(1)}` };
+}
+
+/** Write `n` memory items straight to disk (as recordMemory would leave them) plus the change feed. */
+function seedMemory(dir, n) {
+  const { items } = memoryCorpus(n);
+  const t0 = Date.parse('2026-01-01T00:00:00Z');
+  const episodes = path.join(dir, '.loki/memory/episodes');
+  fs.mkdirSync(episodes, { recursive: true });
+  const ids = [];
+  items.forEach((it, i) => {
+    const id = `ep-${(t0 + i * 1000).toString(36).padStart(9, '0')}-${i.toString(16).padStart(8, '0')}`;
+    ids.push(id);
+    const { layer, ...rest } = it;
+    const rec = { kind: 'memory', schemaVersion: 1, id, layer, ...rest, phase: null, provenance: { run: 'r-bench', task: `t-${i % 500}`, at: new Date(t0 + i * 1000).toISOString(), source: 'bench' }, when: null, antiPattern: false, confidence: null, steps: [], sources: [], groupKey: null, flags: [] };
+    fs.writeFileSync(path.join(episodes, `${id}.json`), JSON.stringify(rec));
+  });
+  fs.writeFileSync(path.join(dir, '.loki/memory/changes'), ids.map((x) => `${x}\n`).join(''));
+}
+
+log('Memory: record at 100 / 1k / 10k, search over 10k...');
+const MEM_SIZES = [100, 1000, 10_000];
+const memRecord = {};
+{
+  const { items } = memoryCorpus(CALLS + 20, 99);
+  for (const size of MEM_SIZES) {
+    const dir = project(`mem-rec-${size}`);
+    seedMemory(dir, size);
+    const proj = new lib.Project({ root: dir, actor: 'bench', env: ENV });
+    let i = 0;
+    memRecord[size] = record('memory', `record (lock + atomic write + feed + audit), ${size.toLocaleString()} items`, await timeCalls(() => lib.recordMemory(proj, items[i++ % items.length], 'bench'), CALLS));
+    proj.close();
+  }
+}
+const memSearch = {};
+{
+  const dir = project('mem-search');
+  seedMemory(dir, 10_000);
+  const { query } = memoryCorpus(10, 1234);
+  const first = async (label) => {
+    const samples = [];
+    for (let r = 0; r < (QUICK ? 3 : 5); r++) {
+      if (label === 'files') fs.rmSync(path.join(dir, '.loki/memory/index.json'), { force: true });
+      const c = await stdioClient(dir);
+      const t0 = performance.now();
+      const res = await c.callTool({ name: 'loki_memory_search', arguments: { query: 'redis timeout retry', limit: 10, scope: 'project' } });
+      samples.push(performance.now() - t0);
+      if (res.isError) throw new Error(JSON.stringify(res.content));
+      // Let the server write its index cache (after a rebuild) before it is closed.
+      for (let w = 0; w < 100 && !fs.existsSync(path.join(dir, '.loki/memory/index.json')); w++) await new Promise((r) => setTimeout(r, 50));
+      await c.close();
+    }
+    return samples;
+  };
+  memSearch.files = record('memory', 'search: first query of a new server, index built from 10k item files', await first('files'));
+  memSearch.cache = record('memory', 'search: first query of a new server, index loaded from its cache', await first('cache'));
+  const c = await stdioClient(dir);
+  memSearch.warm = record('memory', 'search top-10 over 10k memories, warm (over stdio)', await timeCalls(() => c.callTool({ name: 'loki_memory_search', arguments: { query: query(), limit: 10, scope: 'project' } }), CALLS));
+  await c.close();
+  const proj = new lib.Project({ root: dir, actor: 'bench', env: ENV });
+  lib.searchMemory(proj, { query: 'warm up', scope: 'project' });
+  memSearch.inproc = record('memory', 'search top-10 over 10k memories, warm (in process)', await timeCalls(() => lib.searchMemory(proj, { query: query(), limit: 10, scope: 'project' }), CALLS));
+  proj.close();
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // tools/list size (token budget) and the report.
 
 const sizeClient = await stdioClient(project('size'));
@@ -264,6 +361,9 @@ and fsync cost varies with what else is writing (research/reliability-perf.md, n
 | durable mutation, 100 -> ${BIG.toLocaleString()} records | <= 3 ms median, flat | ${fmt(m100.median)} -> ${fmt(mBig.median)} ms | ${mBig.median <= 3 && mBig.median <= m100.median * 1.5 ? 'met' : 'NOT met'} |
 | audit append | <= 1 ms median | ${fmt(results.find((r) => r.what.startsWith('append')).median)} ms | ${results.find((r) => r.what.startsWith('append')).median <= 1 ? 'met' : 'NOT met'} |
 | audit verify ${BIG.toLocaleString()} entries | <= 1 s | ${fmt(results.find((r) => r.what.startsWith('verify')).median)} ms | ${results.find((r) => r.what.startsWith('verify')).median <= 1000 ? 'met' : 'NOT met'} |
+| memory record, 100 -> 1k -> 10k items | flat | ${fmt(memRecord[100].median)} -> ${fmt(memRecord[1000].median)} -> ${fmt(memRecord[10000].median)} ms | ${memRecord[10000].median <= memRecord[100].median * 1.5 ? 'met' : 'NOT met'} |
+| memory search top-10 over 10k, warm | <= 5 ms median | ${fmt(memSearch.warm.median)} ms over stdio (${fmt(memSearch.inproc.median)} ms in process) | ${memSearch.warm.median <= 5 ? 'met' : 'NOT met'} |
+| memory search, first query over 10k | <= 250 ms | ${fmt(memSearch.cache.median)} ms from the index cache; ${fmt(memSearch.files.median)} ms rebuilding from the files | ${memSearch.cache.median <= 250 ? 'met' : 'NOT met'} |
 | tools/list | <= 6,000 tokens | ${toolTokens} tokens (${Buffer.byteLength(toolsJson)} bytes / 4) | ${toolTokens <= 6000 ? 'met' : 'NOT met'} |
 
 ## All measurements

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ALL_TOOLS } from '../mcp-server/src/tools/index.js';
 import { SERVER_INSTRUCTIONS } from '../mcp-server/src/server.js';
 import { auditLines, connect, git, readJson, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
 
@@ -23,21 +24,11 @@ afterEach(async () => {
 });
 
 describe('tools/list', () => {
-  it('lists the tools with all four annotations, strict schemas and described fields', async () => {
+  it('lists every tool with all four annotations, strict schemas and described fields', async () => {
     p = tempProject();
     c = await connect(p);
     const { tools } = await c.client.listTools();
-    expect(tools.map((t) => t.name)).toEqual([
-      'loki_start',
-      'loki_status',
-      'loki_phase_advance',
-      'loki_task_add',
-      'loki_task_list',
-      'loki_task_claim',
-      'loki_task_complete',
-      'loki_task_fail',
-      'loki_task_update',
-    ]);
+    expect(tools.map((t) => t.name)).toEqual(ALL_TOOLS.map((t) => t.name));
     for (const t of tools) {
       expect(t.name).toMatch(/^loki_[a-z_]+$/);
       expect(t.description!.length).toBeGreaterThan(40);

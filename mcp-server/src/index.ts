@@ -20,3 +20,7 @@ export { Project, resolveProjectRoot, ProjectRootError } from './project.js';
 export { ALL_TOOLS } from './tools/index.js';
 export { toolReference, configReference } from './docs/reference.js';
 export { addTasks, claimTask, completeTask, failTask, updateTask, listTasks } from './queue/operations.js';
+export { recordMemory, searchMemory, getMemory, consolidateMemory, listMemory } from './memory/service.js';
+export { memoryIndex } from './memory/warm-index.js';
+export { writeSolution, readAllSolutions } from './memory/solutions.js';
+export { findSecrets, scrubSecrets, scrubText } from './domain/secrets.js';

@@ -6,6 +6,7 @@ import { VERSION } from '../version.js';
 import { auditVerifyCommand } from './audit.js';
 import { configCommand } from './config.js';
 import { doctorCommand } from './doctor.js';
+import { learnCommand, memoryCommand } from './memory.js';
 import { CliError, print } from './output.js';
 import { signalCommand } from './signals.js';
 import { statusCommand } from './status.js';
@@ -26,6 +27,12 @@ Commands:
   tasks [--status S] [--json]  the task queue (S: pending, in-progress, completed, failed, blocked, dead-letter)
   tasks show ID [--json] one task with its attempts and errors
   tasks retry ID         put a dead-lettered task back in the queue
+  memory list [--layer L] [--limit N] [--json]     recorded memories, newest first
+  memory search <query> [--layer L] [--scope S] [--limit N] [--json]
+                         ranked search; scope project, global (solutions) or both
+  memory show <id>... [--json]                     full items with provenance
+  memory consolidate [--json]                      merge similar episodes into patterns
+  learn list [--category C] [--json]               cross-project solutions in $LOKI_HOME/solutions
 
 Options:
   --project-dir DIR      the project (default: $LOKI_PROJECT_DIR, $CLAUDE_PROJECT_DIR, then .)
@@ -47,6 +54,10 @@ export async function runCli(argv: string[]): Promise<number> {
         json: { type: 'boolean' },
         fix: { type: 'boolean' },
         status: { type: 'string' },
+        layer: { type: 'string' },
+        scope: { type: 'string' },
+        limit: { type: 'string' },
+        category: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -97,6 +108,10 @@ export async function runCli(argv: string[]): Promise<number> {
         return doctorCommand(project, resolved.source, values.fix ?? false, values.json ?? false);
       case 'tasks':
         return await tasksCommand(project, rest, { json: values.json ?? false, status: values.status });
+      case 'memory':
+        return await memoryCommand(project, rest, values);
+      case 'learn':
+        return learnCommand(project, rest, values);
       default:
         throw new CliError(`unknown command "${command}"; run \`loki --help\` for the list`, 2);
     }

@@ -9,7 +9,7 @@
  * every process starts with a full load.
  */
 import { claimOrder, type Task } from '../domain/tasks.js';
-import { appendText, listNames, readFrom, writeFileAtomic } from '../store/fsx.js';
+import { appendFile, listNames, readTail, writeFileAtomic } from '../store/fsx.js';
 import { checkId } from '../store/paths.js';
 import type { Store } from '../store/store.js';
 import { CHANGE_FEED, TASKS_DIR, TASK_RECORD, taskFile } from './records.js';
@@ -53,7 +53,7 @@ export class TaskCache {
   /** Bring the view up to date with what other processes wrote. Safe without the lock. */
   refresh(): void {
     const seen = this.feed;
-    const tail = seen ? readFrom(this.store.loki, CHANGE_FEED, seen.offset) : undefined;
+    const tail = seen ? readTail(this.store.loki, CHANGE_FEED, seen.offset) : undefined;
     if (!seen || !tail || tail.ino !== seen.ino || tail.size < seen.offset) {
       this.reload();
       return;
@@ -113,10 +113,10 @@ export class TaskCache {
       return;
     }
     const lines = tasks.map((t) => `${t.id}\n`).join('');
-    const after = appendText(this.store.loki, CHANGE_FEED, lines);
+    const appended = appendFile(this.store.loki, CHANGE_FEED, lines, false);
     // Under the lock nobody else appends; anything unexpected just means a full reload next time.
-    const expected = this.feed.ino === after.ino || this.feed.ino === -1 ? this.feed.offset + Buffer.byteLength(lines) : -1;
-    this.feed = after.size === expected ? { ino: after.ino, offset: after.size } : undefined;
+    const ours = (this.feed.ino === appended.ino || this.feed.ino === -1) && appended.before === this.feed.offset;
+    this.feed = ours ? { ino: appended.ino, offset: appended.after } : undefined;
   }
 
   /** Forget everything (the queue folder was archived or replaced). */
@@ -137,8 +137,8 @@ export class TaskCache {
   }
 
   private reload(): void {
-    const end = readFrom(this.store.loki, CHANGE_FEED, Number.MAX_SAFE_INTEGER);
-    const before = end && end.size > 0 ? readFrom(this.store.loki, CHANGE_FEED, end.size - 1) : end;
+    const end = readTail(this.store.loki, CHANGE_FEED, Number.MAX_SAFE_INTEGER);
+    const before = end && end.size > 0 ? readTail(this.store.loki, CHANGE_FEED, end.size - 1) : end;
     this.torn = before !== undefined && before.data.length > 0 && before.data[before.data.length - 1] !== 0x0a;
     this.clear();
     for (const name of listNames(this.store.loki, TASKS_DIR)) {

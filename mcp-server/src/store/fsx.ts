@@ -293,64 +293,6 @@ export function moveDirectory(dir: SafeDir, fromRel: string, toRel: string): boo
   return true;
 }
 
-export interface FileTail {
-  ino: number;
-  /** The file's size (where the data read ends). */
-  size: number;
-  /** The bytes from the requested offset to the end (empty when the file is shorter). */
-  data: Buffer;
-}
-
-/** Read a regular file under `dir` from `offset` to its end, with its inode and size; undefined when missing. */
-export function readFrom(dir: SafeDir, rel: string, offset: number, maxBytes = DEFAULT_MAX_READ_BYTES): FileTail | undefined {
-  let resolved;
-  try {
-    resolved = dir.resolve(rel, { leaf: 'file' });
-  } catch (err) {
-    if (err instanceof PathError && err.code === 'PATH_MISSING') return undefined;
-    throw err;
-  }
-  let fd: number;
-  try {
-    fd = fs.openSync(resolved.absolute, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) throw new PathError('PATH_NOT_FILE', `"${printable(rel)}" is not a regular file`);
-    dir.assertDescriptorInside(fd, rel);
-    const length = Math.max(0, st.size - offset);
-    if (length > maxBytes) throw new FileTooLargeError(rel, maxBytes);
-    const data = Buffer.allocUnsafe(length);
-    let read = 0;
-    while (read < length) {
-      const n = fs.readSync(fd, data, read, length - read, offset + read);
-      if (n === 0) break;
-      read += n;
-    }
-    return { ino: st.ino, size: length > 0 ? offset + read : st.size, data: data.subarray(0, read) };
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/**
- * Append text to a file under `dir` without fsync; returns the file's inode and size after the append. For
- * hints that live processes read (a change feed), not for data that must survive power loss.
- */
-export function appendText(dir: SafeDir, rel: string, text: string): { ino: number; size: number } {
-  const target = openForAppend(dir, rel);
-  try {
-    const buf = Buffer.from(text, 'utf8');
-    writeAll(target.fd, buf);
-    return { ino: target.ino, size: target.size + buf.length };
-  } finally {
-    fs.closeSync(target.fd);
-  }
-}
-
 /** Names of the entries of a directory under `dir` ([] when it does not exist). */
 export function listNames(dir: SafeDir, rel: string): string[] {
   let resolved;
@@ -380,4 +322,65 @@ export function sweepOrphanTemps(dir: SafeDir, rel: string, maxAgeMs: number, no
     }
   }
   return removed;
+}
+
+export interface FileTail {
+  /** Bytes from `offset` to the end of the file as it was when opened (at most `maxBytes`). */
+  data: Buffer;
+  ino: number;
+  size: number;
+}
+
+/**
+ * Read a regular file under `dir` from `offset` on (for append-only feeds), or undefined when it does not
+ * exist. Same guarantees as readFileIfExists: no symlink is followed, the opened inode is the one validated.
+ */
+export function readTail(dir: SafeDir, rel: string, offset: number, maxBytes = DEFAULT_MAX_READ_BYTES): FileTail | undefined {
+  let resolved;
+  try {
+    resolved = dir.resolve(rel, { leaf: 'file' });
+  } catch (err) {
+    if (err instanceof PathError && err.code === 'PATH_MISSING') return undefined;
+    throw err;
+  }
+  let fd: number;
+  try {
+    fd = fs.openSync(resolved.absolute, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new PathError('PATH_NOT_FILE', `"${printable(rel)}" is not a regular file`);
+    dir.assertDescriptorInside(fd, rel);
+    const want = Math.max(0, Math.min(st.size - offset, maxBytes));
+    const data = Buffer.allocUnsafe(want);
+    let got = 0;
+    while (got < want) {
+      const n = fs.readSync(fd, data, got, want - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return { data: got === want ? data : data.subarray(0, got), ino: st.ino, size: st.size };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Append to a file under `dir` (created when missing), fsync'd when `durable`. Returns the file's inode and its
+ * size before and after, so a change-feed reader that appended under its lock knows where it stands. A feed
+ * that only live processes read (a hint, rebuilt from the records after any crash) need not be durable.
+ */
+export function appendFile(dir: SafeDir, rel: string, data: string | Buffer, durable = true): { ino: number; before: number; after: number } {
+  const target = openForAppend(dir, rel);
+  try {
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    writeAll(target.fd, buf);
+    if (durable) fs.fsyncSync(target.fd);
+    return { ino: target.ino, before: target.size, after: target.size + buf.length };
+  } finally {
+    fs.closeSync(target.fd);
+  }
 }
