@@ -333,6 +333,66 @@ const memSearch = {};
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Task queue: claim latency at 100 / 1k / 10k tasks (one process), and 8 processes draining 2,000 tasks,
+// through the queue operations the tools call (engine) and through the tools over the SDK (tools).
+
+const CLAIMER = path.join(ROOT, 'tests/fixtures/queue-claimer.mjs');
+const PRIORITY = ['critical', 'high', 'medium', 'low'];
+
+async function queueProject(name, count) {
+  const dir = project(name);
+  const proj = new lib.Project({ root: dir, env: ENV, actor: 'bench' });
+  const seed = await import('@modelcontextprotocol/sdk/inMemory.js');
+  const { server } = lib.createServer(proj);
+  const [a, b] = seed.InMemoryTransport.createLinkedPair();
+  await server.connect(a);
+  const client = new Client({ name: 'bench-seed', version: '1' });
+  await client.connect(b);
+  await client.callTool({ name: 'loki_start', arguments: { specText: '# Queue bench\n' } });
+  for (let i = 0; i < count; i += 200) {
+    const tasks = Array.from({ length: Math.min(200, count - i) }, (_, k) => ({ id: `q${i + k}`, title: `task ${i + k}`, phase: 'BOOTSTRAP', priority: PRIORITY[(i + k) % 4] }));
+    const r = await client.callTool({ name: 'loki_task_add', arguments: { tasks } });
+    if (r.isError) throw new Error(r.content[0].text);
+  }
+  await client.close();
+  proj.close();
+  return dir;
+}
+
+const claimAt = {};
+for (const size of QUICK ? [100, 1000] : [100, 1000, 10_000]) {
+  const dir = await queueProject(`queue-${size}`, size + CALLS + 100);
+  const proj = new lib.Project({ root: dir, env: ENV, actor: 'bench' });
+  await lib.claimTask(proj, { agent: 'warm' });
+  claimAt[size] = record('queue', `claim (lock + pick + durable write + audit), ${size.toLocaleString()} open tasks`, await timeCalls(() => lib.claimTask(proj, { agent: 'bench' }), CALLS));
+  proj.close();
+}
+
+async function drain(via, claimers, tasks) {
+  const dir = await queueProject(`drain-${via}`, tasks);
+  const env = { ...ENV, LOKI_VIA: via === 'engine' ? 'engine' : '' };
+  const kids = Array.from({ length: claimers }, (_, i) => spawn(process.execPath, [CLAIMER, dir, `agent-${i}`, 'drain', '--barrier'], { env, stdio: ['pipe', 'pipe', 'inherit'] }));
+  const outs = kids.map((k) => {
+    let out = '';
+    k.stdout.on('data', (d) => (out += d));
+    return { ready: new Promise((r) => k.stdout.on('data', () => out.includes('ready') && r())), done: new Promise((r) => k.on('exit', () => r(out))) };
+  });
+  await Promise.all(outs.map((o) => o.ready));
+  const t0 = performance.now();
+  for (const k of kids) k.stdin.write('go\n');
+  const texts = await Promise.all(outs.map((o) => o.done));
+  const wall = performance.now() - t0;
+  const runs = texts.map((t) => JSON.parse(t.trim().split('\n').pop()));
+  const claimed = runs.flatMap((r) => r.claimed);
+  const latencies = runs.flatMap((r) => r.latencies);
+  const st = record('queue', `claim, ${claimers} processes draining ${tasks.toLocaleString()} tasks (${via})`, latencies);
+  return { ...st, perSecond: claimed.length / (wall / 1000), double: claimed.length - new Set(claimed).size, lost: tasks - new Set(claimed).size };
+}
+const drainEngine = await drain('engine', 8, QUICK ? 1000 : 2000);
+const drainTools = await drain('tools', 8, QUICK ? 1000 : 2000);
+log(`queue drain: engine ${drainEngine.perSecond.toFixed(0)} claims/s, tools ${drainTools.perSecond.toFixed(0)} claims/s`);
+
+// ---------------------------------------------------------------------------------------------------------
 // tools/list size (token budget) and the report.
 
 const sizeClient = await stdioClient(project('size'));
@@ -341,7 +401,7 @@ await sizeClient.close();
 const toolTokens = Math.round(Buffer.byteLength(toolsJson) / 4);
 log(`tools/list: ${Buffer.byteLength(toolsJson)} bytes, about ${toolTokens} tokens`);
 
-const row = (r) => `| ${r.group} | ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${r.n} |`;
+const row = (r) => `| ${r.group} | ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${fmt(r.p99)} | ${r.n} |`;
 const md = `# Benchmark results
 
 Measured by \`npm run bench\`${QUICK ? ' (--quick)' : ''} on ${new Date().toISOString().slice(0, 10)}: Node ${process.versions.node},
@@ -364,12 +424,15 @@ and fsync cost varies with what else is writing (research/reliability-perf.md, n
 | memory record, 100 -> 1k -> 10k items | flat | ${fmt(memRecord[100].median)} -> ${fmt(memRecord[1000].median)} -> ${fmt(memRecord[10000].median)} ms | ${memRecord[10000].median <= memRecord[100].median * 1.5 ? 'met' : 'NOT met'} |
 | memory search top-10 over 10k, warm | <= 5 ms median | ${fmt(memSearch.warm.median)} ms over stdio (${fmt(memSearch.inproc.median)} ms in process) | ${memSearch.warm.median <= 5 ? 'met' : 'NOT met'} |
 | memory search, first query over 10k | <= 250 ms | ${fmt(memSearch.cache.median)} ms from the index cache; ${fmt(memSearch.files.median)} ms rebuilding from the files | ${memSearch.cache.median <= 250 ? 'met' : 'NOT met'} |
+| queue claim, 100 -> ${Object.keys(claimAt).at(-1)} open tasks | flat | ${Object.values(claimAt).map((x) => fmt(x.median)).join(' -> ')} ms | ${Object.values(claimAt).at(-1).median <= claimAt[100].median * 1.5 ? 'met' : 'NOT met'} |
+| concurrent claims, 8 processes (engine) | 0 double, 0 lost, p99 <= 30 ms, >= 500/s | ${drainEngine.double} double, ${drainEngine.lost} lost, p99 ${fmt(drainEngine.p99)} ms, ${drainEngine.perSecond.toFixed(0)}/s | ${drainEngine.double === 0 && drainEngine.lost === 0 && drainEngine.p99 <= 30 && drainEngine.perSecond >= 500 ? 'met' : 'NOT met'} |
+| concurrent claims, 8 processes (through the tools) | same | ${drainTools.double} double, ${drainTools.lost} lost, p99 ${fmt(drainTools.p99)} ms, ${drainTools.perSecond.toFixed(0)}/s | ${drainTools.double === 0 && drainTools.lost === 0 && drainTools.p99 <= 30 && drainTools.perSecond >= 500 ? 'met' : 'NOT met'} |
 | tools/list | <= 6,000 tokens | ${toolTokens} tokens (${Buffer.byteLength(toolsJson)} bytes / 4) | ${toolTokens <= 6000 ? 'met' : 'NOT met'} |
 
 ## All measurements
 
-| group | what | median | p95 | n |
-|---|---|---|---|---|
+| group | what | median | p95 | p99 | n |
+|---|---|---|---|---|---|
 ${results.map(row).join('\n')}
 `;
 const notesFile = path.join(ROOT, 'bench/NOTES.md');

@@ -945,3 +945,14 @@ describe('model-based: random queue histories', () => {
     expect([...seen].sort()).toEqual([...TASK_STATES].sort());
   });
 });
+
+describe('checkSeedDrafts', () => {
+  it('accepts a clean batch and refuses empty titles, duplicate ids, unknown dependencies and cycles before anything is written', async () => {
+    const { checkSeedDrafts } = await import('../mcp-server/src/domain/tasks.js');
+    expect(() => checkSeedDrafts([{ id: 't1', title: 'a' }, { id: 't2', title: 'b', dependencies: ['t1'] }])).not.toThrow();
+    expect(() => checkSeedDrafts([{ id: 't1', title: '  ' }])).toThrow(/empty title/);
+    expect(() => checkSeedDrafts([{ id: 't1', title: 'a' }, { id: 't1', title: 'b' }])).toThrow(/appears twice/);
+    expect(() => checkSeedDrafts([{ id: 't1', title: 'a', dependencies: ['t9'] }])).toThrow(/unknown task t9/);
+    expect(() => checkSeedDrafts([{ id: 't1', title: 'a', dependencies: ['t2'] }, { id: 't2', title: 'b', dependencies: ['t1'] }])).toThrow(/cycle: t1 -> t2 -> t1/);
+  });
+});

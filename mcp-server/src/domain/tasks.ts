@@ -289,6 +289,23 @@ export function checkDependencies(changed: readonly Task[], lookup: Lookup): voi
   if (cycle) throw new TaskRuleError(`dependency cycle: ${cycle.join(' -> ')}; remove one of these dependencies`);
 }
 
+/**
+ * Check a batch that will start an empty queue (the seed tasks of a spec) before anything is written: titles,
+ * unique ids, and dependencies that stay inside the batch without a cycle.
+ */
+export function checkSeedDrafts(drafts: readonly TaskDraft[]): void {
+  const byId = new Map<string, TaskDraft>();
+  for (const d of drafts) {
+    if (!d.id) throw new TaskRuleError('internal: seed tasks need ids');
+    if (!d.title.trim()) throw new TaskRuleError(`seed task ${d.id} has an empty title`);
+    if (byId.has(d.id)) throw new TaskRuleError(`seed task id ${d.id} appears twice`);
+    byId.set(d.id, d);
+  }
+  const provisional = [...byId.values()].map((d) => ({ id: d.id!, dependencies: d.dependencies ?? [] }) as Task);
+  const lookup = new Map(provisional.map((t) => [t.id, t]));
+  checkDependencies(provisional, (id) => lookup.get(id));
+}
+
 /** A cycle reachable from `starts` in the dependency graph, as a closed path, or undefined. */
 export function findCycle(starts: readonly string[], depsOf: (id: string) => readonly string[]): string[] | undefined {
   const done = new Set<string>();

@@ -1,14 +1,16 @@
 /**
  * The in-memory view of the queue that each process keeps, so choosing a task does not read every task file.
  *
- * Task files (`queue/tasks/<id>.json`) are the truth. Whoever writes one, under the queue lock, then appends its
- * id to `queue/changes.log`. Another process catches up by reading only the bytes of that feed it has not seen
- * and re-reading the files named there, so a claim costs the same at 100 and at 10,000 tasks. A feed that was
+ * Task files (`queue/tasks/<id>.json`) are the truth. Whoever writes one, under the queue lock, then appends a
+ * line to `queue/changes.log`: the id, its new status, revision and lease expiry. Another process catches up by
+ * reading only the bytes of that feed it has not seen: a task that was claimed or finished is updated from the
+ * line itself, one that became claimable is re-read, so a claim costs the same at 100 and at 10,000 tasks and
+ * does not grow with the number of processes. A feed that was
  * replaced (new inode), shrank, or ends in a torn line means "reload everything". The feed is a hint for live
  * processes, never the truth: writes re-read the task they change from disk, and after a crash or power loss
  * every process starts with a full load.
  */
-import { claimOrder, type Task } from '../domain/tasks.js';
+import { TASK_STATES, claimOrder, type Task } from '../domain/tasks.js';
 import { appendFile, listNames, readTail, writeFileAtomic } from '../store/fsx.js';
 import { checkId } from '../store/paths.js';
 import type { Store } from '../store/store.js';
@@ -22,6 +24,8 @@ export class TaskCache {
   /** Pending and failed tasks in claim order, so a claim looks at the head instead of every task. */
   private readonly claimable = new SortedList<Task>(claimOrder);
   private readonly held = new Map<string, Task>();
+  /** Tasks whose status came from the feed; the rest of the record is read when it is needed. */
+  private readonly stale = new Set<string>();
   private feed: { ino: number; offset: number } | undefined;
   /** The feed ends in a line without its newline: a writer died mid-append. */
   private torn = false;
@@ -29,11 +33,18 @@ export class TaskCache {
   constructor(private readonly store: Store) {}
 
   get(id: string): Task | undefined {
-    return this.tasks.get(id);
+    return this.stale.has(id) ? this.reread(id) : this.tasks.get(id);
   }
 
+  /** Every task, in full (tasks known only from the feed are read first). */
   all(): IterableIterator<Task> {
+    for (const id of [...this.stale]) this.reread(id);
     return this.tasks.values();
+  }
+
+  /** The task as last announced, without reading it: its status and lease expiry are current, the rest may lag. */
+  peek(id: string): Task | undefined {
+    return this.tasks.get(id);
   }
 
   /** Pending and failed tasks, best first (see claimOrder). */
@@ -41,7 +52,7 @@ export class TaskCache {
     return this.claimable.items;
   }
 
-  /** Tasks in progress. */
+  /** Tasks in progress (their lease expiry is current; other details may lag until read). */
   inProgress(): IterableIterator<Task> {
     return this.held.values();
   }
@@ -61,16 +72,36 @@ export class TaskCache {
     const end = tail.data.lastIndexOf(0x0a) + 1;
     this.torn = end < tail.data.length;
     if (end === 0) return;
-    const ids = new Set(tail.data.subarray(0, end).toString('utf8').split('\n'));
-    ids.delete('');
-    for (const id of ids) {
-      if (!isTaskId(id)) {
+    const notes = new Map<string, FeedNote>();
+    for (const line of tail.data.subarray(0, end).toString('utf8').split('\n')) {
+      if (line === '') continue;
+      const note = parseFeedLine(line);
+      if (!note) {
         this.reload();
         return;
       }
+      notes.set(note.id, note);
     }
-    for (const id of ids) this.reread(id);
+    for (const note of notes.values()) this.apply(note);
     this.feed = { ino: seen.ino, offset: seen.offset + end };
+  }
+
+  /**
+   * Take in one announced change. A task that left the claimable states is updated from the line alone (its
+   * status and lease expiry) and read in full only when someone asks for it; one that is, or becomes,
+   * claimable is read now, since claim order depends on its details.
+   */
+  private apply(note: FeedNote): void {
+    const cached = this.tasks.get(note.id);
+    if (cached && cached.rev >= note.rev && !this.stale.has(note.id)) return;
+    const claimable = note.status === 'pending' || note.status === 'failed';
+    if (!cached || claimable) {
+      this.reread(note.id);
+      return;
+    }
+    const lease = note.status === 'in-progress' && note.expiresAt ? { agent: cached.lease?.agent ?? '', token: '', claimedAt: '', expiresAt: note.expiresAt } : null;
+    this.put(note.id, { ...cached, status: note.status, rev: note.rev, lease });
+    this.stale.add(note.id);
   }
 
   /** Read one task from disk (the truth), update the view and return it. */
@@ -81,6 +112,7 @@ export class TaskCache {
   }
 
   private put(id: string, task: Task | undefined): void {
+    this.stale.delete(id);
     const old = this.tasks.get(id);
     if (old) {
       if (old.status === 'pending' || old.status === 'failed') this.claimable.remove(old);
@@ -112,7 +144,7 @@ export class TaskCache {
       this.resetFeed();
       return;
     }
-    const lines = tasks.map((t) => `${t.id}\n`).join('');
+    const lines = tasks.map(feedLine).join('');
     const appended = appendFile(this.store.loki, CHANGE_FEED, lines, false);
     // Under the lock nobody else appends; anything unexpected just means a full reload next time.
     const ours = (this.feed.ino === appended.ino || this.feed.ino === -1) && appended.before === this.feed.offset;
@@ -126,6 +158,7 @@ export class TaskCache {
   }
 
   private clear(): void {
+    this.stale.clear();
     this.tasks.clear();
     this.claimable.clear();
     this.held.clear();
@@ -149,6 +182,26 @@ export class TaskCache {
     // Changes made while we listed are in the feed after `before` and are re-read on the next refresh.
     this.feed = before ? { ino: before.ino, offset: before.size } : { ino: -1, offset: 0 };
   }
+}
+
+interface FeedNote {
+  id: string;
+  status: Task['status'];
+  rev: number;
+  expiresAt: string | null;
+}
+
+/** One feed line per written task: "<id> <status> <rev> <lease expiry or ->". */
+function feedLine(t: Task): string {
+  return `${t.id} ${t.status} ${t.rev} ${t.lease?.expiresAt ?? '-'}\n`;
+}
+
+function parseFeedLine(line: string): FeedNote | undefined {
+  const [id, status, rev, expiresAt, extra] = line.split(' ');
+  if (extra !== undefined || id === undefined || !isTaskId(id) || !(TASK_STATES as readonly string[]).includes(status ?? '')) return undefined;
+  const n = Number(rev);
+  if (!Number.isInteger(n) || n < 0 || expiresAt === undefined || (expiresAt !== '-' && Number.isNaN(Date.parse(expiresAt)))) return undefined;
+  return { id, status: status as Task['status'], rev: n, expiresAt: expiresAt === '-' ? null : expiresAt };
 }
 
 function isTaskId(id: string): boolean {

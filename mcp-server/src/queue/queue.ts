@@ -247,7 +247,7 @@ export class TaskQueue {
       (): ClaimResult => {
         const now = Date.now();
         const expired = this.expireLeases(now, maxRetries);
-        const lookup = (id: string) => this.cache.get(id);
+        const lookup = (id: string) => this.cache.peek(id);
         const allowed = (t: Task) => (opts.phase ? effectivePhase(t.phase, run?.tier ?? 'complex') === opts.phase : phaseAllows(t, run));
         for (;;) {
           let candidate: Task | undefined;

@@ -2,6 +2,7 @@
 import crypto from 'node:crypto';
 import { classifyComplexity, specSignals } from '../domain/complexity.js';
 import { tasksFromSpec, type SpecKind, type SpecTasks } from '../domain/spec-tasks.js';
+import { checkSeedDrafts } from '../domain/tasks.js';
 import type { Tier } from '../domain/phases.js';
 import type { Project } from '../project.js';
 import path from 'node:path';
@@ -44,6 +45,7 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
   const specInput = args.spec !== undefined ? readSpecFile(store, args.spec) : args.specText !== undefined ? specFromText(args.specText) : undefined;
   // Parsed before anything is written, so a malformed spec changes nothing.
   const seed = specInput ? tasksFromSpec(specInput.text, specInput.extension) : undefined;
+  if (seed) checkSeedDrafts(seed.tasks);
   const queue = project.tasks();
 
   return store.mutate(

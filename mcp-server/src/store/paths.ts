@@ -192,6 +192,7 @@ export class SafeDir {
   resolve(rel: string, opts: ResolveOptions): ResolvedPath {
     const parts = splitRelativePath(rel);
     let current = this.root;
+    let last: fs.Stats | undefined;
     for (let i = 0; i < parts.length; i++) {
       const isLast = i === parts.length - 1;
       const next = path.join(current, parts[i]!);
@@ -213,8 +214,9 @@ export class SafeDir {
       }
       this.checkEntry(st, rel, isLast ? opts.leaf : 'dir');
       current = next;
+      last = st;
     }
-    return { absolute: this.contained(current, rel), stat: fs.lstatSync(current) };
+    return { absolute: this.contained(current, rel), stat: last };
   }
 
   private checkEntry(st: fs.Stats, rel: string, want: LeafKind): void {
