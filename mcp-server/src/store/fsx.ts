@@ -23,15 +23,10 @@ export class FileTooLargeError extends Error {
 
 /** Read a regular file under `dir`, or return undefined when it does not exist. */
 export function readFileIfExists(dir: SafeDir, rel: string, maxBytes = DEFAULT_MAX_READ_BYTES): Buffer | undefined {
-  // Another process may replace the file (temp + rename) between the check and the open; that is a legitimate
-  // new version, so look again. A swap to anything that is not a regular file inside `dir` is still refused.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return readFileOnce(dir, rel, maxBytes);
-    } catch (err) {
-      if (!(err instanceof ReplacedWhileOpeningError) || attempt >= 5) throw err;
-    }
-  }
+  return withOpenFile(dir, rel, (fd, st) => {
+    if (st.size > maxBytes) throw new FileTooLargeError(rel, maxBytes);
+    return readAll(fd, st.size, maxBytes, rel);
+  });
 }
 
 class ReplacedWhileOpeningError extends PathError {
@@ -40,7 +35,22 @@ class ReplacedWhileOpeningError extends PathError {
   }
 }
 
-function readFileOnce(dir: SafeDir, rel: string, maxBytes: number): Buffer | undefined {
+/**
+ * Open a regular file under `dir` for reading and run `use` on it; undefined when it does not exist. The opened
+ * inode must be the one validated (no symlink, no special file, still inside `dir`). Another process may replace
+ * the file (temp + rename) between the check and the open; that is a legitimate new version, so look again.
+ */
+function withOpenFile<T>(dir: SafeDir, rel: string, use: (fd: number, st: fs.Stats) => T): T | undefined {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return openOnce(dir, rel, use);
+    } catch (err) {
+      if (!(err instanceof ReplacedWhileOpeningError) || attempt >= 5) throw err;
+    }
+  }
+}
+
+function openOnce<T>(dir: SafeDir, rel: string, use: (fd: number, st: fs.Stats) => T): T | undefined {
   let resolved;
   try {
     resolved = dir.resolve(rel, { leaf: 'file' });
@@ -63,8 +73,7 @@ function readFileOnce(dir: SafeDir, rel: string, maxBytes: number): Buffer | und
     if (!st.isFile()) throw new PathError('PATH_NOT_FILE', `"${printable(rel)}" is not a regular file`);
     if (st.ino !== resolved.stat!.ino || st.dev !== resolved.stat!.dev) throw new ReplacedWhileOpeningError(rel);
     dir.assertDescriptorInside(fd, rel);
-    if (st.size > maxBytes) throw new FileTooLargeError(rel, maxBytes);
-    return readAll(fd, st.size, maxBytes, rel);
+    return use(fd, st);
   } finally {
     fs.closeSync(fd);
   }
@@ -336,24 +345,7 @@ export interface FileTail {
  * exist. Same guarantees as readFileIfExists: no symlink is followed, the opened inode is the one validated.
  */
 export function readTail(dir: SafeDir, rel: string, offset: number, maxBytes = DEFAULT_MAX_READ_BYTES): FileTail | undefined {
-  let resolved;
-  try {
-    resolved = dir.resolve(rel, { leaf: 'file' });
-  } catch (err) {
-    if (err instanceof PathError && err.code === 'PATH_MISSING') return undefined;
-    throw err;
-  }
-  let fd: number;
-  try {
-    fd = fs.openSync(resolved.absolute, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) throw new PathError('PATH_NOT_FILE', `"${printable(rel)}" is not a regular file`);
-    dir.assertDescriptorInside(fd, rel);
+  return withOpenFile(dir, rel, (fd, st) => {
     const want = Math.max(0, Math.min(st.size - offset, maxBytes));
     const data = Buffer.allocUnsafe(want);
     let got = 0;
@@ -363,9 +355,7 @@ export function readTail(dir: SafeDir, rel: string, offset: number, maxBytes = D
       got += n;
     }
     return { data: got === want ? data : data.subarray(0, got), ino: st.ino, size: st.size };
-  } finally {
-    fs.closeSync(fd);
-  }
+  });
 }
 
 /**
