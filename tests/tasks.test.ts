@@ -94,6 +94,18 @@ describe('seeding from the spec', () => {
     expect(fs.readdirSync(path.join(p!.root, '.loki/runs', oldRun, 'queue/tasks')).sort()).toEqual(['t1.json', 't2.json']);
   });
 
+  it('resuming a run whose seeding never happened sets the previous run\'s queue aside and seeds this one', async () => {
+    await begin();
+    const runFile = path.join(p!.root, '.loki/state/run.json');
+    const old = readJson<{ runId: string }>(runFile).runId;
+    // As if a crash came between recording a new run and seeding its queue.
+    fs.writeFileSync(runFile, fs.readFileSync(runFile, 'utf8').replace(old, 'r-20261123-cafe0001'));
+    const r = structured<{ resumed: boolean; tasks: { queued: number } }>(await c!.call('loki_start', {}));
+    expect(r).toMatchObject({ resumed: true, tasks: { queued: 2 } });
+    expect(taskFile('t1')).toMatchObject({ runId: 'r-20261123-cafe0001' });
+    expect(fs.readdirSync(path.join(p!.root, '.loki/runs', old, 'queue/tasks')).sort()).toEqual(['t1.json', 't2.json']);
+  });
+
   it('resuming does not queue the spec twice', async () => {
     await begin();
     const again = structured<{ resumed: boolean; tasks: { queued: number } }>(await c!.call('loki_start', {}));

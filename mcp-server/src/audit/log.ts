@@ -67,24 +67,12 @@ export class AuditLog {
     private readonly actor: string,
   ) {}
 
-  /**
-   * Append one entry for a mutation; returns it once it is on disk. The line is written under the `audit` lock
-   * and made durable after the lock is released: an fsync flushes everything written to the file so far, so
-   * appenders that queue up behind one another share their flushes instead of waiting for each in turn.
-   */
+  /** Append one entry for a mutation; returns it once it is on disk. */
   async append(action: string, target?: string, data?: unknown): Promise<AuditEntry> {
-    const written = await this.locks.withLock('audit', () => this.appendLocked({ ts: new Date().toISOString(), actor: this.actor, action, target, data: boundData(data) }));
-    try {
-      fs.fsyncSync(written.fd);
-      faultPoint('audit-after-append');
-    } finally {
-      fs.closeSync(written.fd);
-    }
-    return written.entry;
+    return this.locks.withLock('audit', () => this.appendLocked({ ts: new Date().toISOString(), actor: this.actor, action, target, data: boundData(data) }));
   }
 
-  /** Write the entry; the caller fsyncs and closes the returned descriptor. */
-  private appendLocked(fields: AuditFields): { entry: AuditEntry; fd: number } {
+  private appendLocked(fields: AuditFields): AuditEntry {
     const target = openForAppend(this.loki, AUDIT_LOG);
     try {
       const cached = this.cachedTail;
@@ -97,16 +85,17 @@ export class AuditLog {
       const line = Buffer.from(serializeEntry(entry), 'utf8');
       faultPoint('audit-before-append');
       writeAll(target.fd, line);
+      fs.fsyncSync(target.fd);
+      faultPoint('audit-after-append');
       this.cachedTail = { ino: tail.ino, size: tail.size + line.length, seq: entry.seq, hash: entry.hash };
       this.writeAnchors({ count: entry.seq + 1, head: entry.hash });
-      return { entry, fd: target.fd };
-    } catch (err) {
+      return entry;
+    } finally {
       try {
         fs.closeSync(target.fd);
       } catch {
         /* closed above */
       }
-      throw err;
     }
   }
 
@@ -146,7 +135,7 @@ export class AuditLog {
   }
 
   /** Archive the damaged log and start a new chain whose first entry says why. */
-  private restartAndAppend(fields: AuditFields): { entry: AuditEntry; fd: number } {
+  private restartAndAppend(fields: AuditFields): AuditEntry {
     const anchors = this.readAnchors();
     const stamp = new Date().toISOString().replace(/[:.]/g, '-').toLowerCase();
     const archived = `quarantine/audit-${stamp}-${crypto.randomBytes(3).toString('hex')}.jsonl`;
@@ -168,13 +157,13 @@ export class AuditLog {
       const first = makeEntry(restart.hash, 1, fields);
       const bytes = Buffer.from(serializeEntry(restart) + serializeEntry(first), 'utf8');
       writeAll(target.fd, bytes);
+      fs.fsyncSync(target.fd);
       this.cachedTail = { ino: target.ino, size: target.size + bytes.length, seq: 1, hash: first.hash };
       this.writeAnchors({ count: 2, head: first.hash });
       process.emitWarning(`loki: audit log restarted: ${reason}`, { code: 'LOKI_AUDIT_RESTART' });
-      return { entry: first, fd: target.fd };
-    } catch (err) {
+      return first;
+    } finally {
       fs.closeSync(target.fd);
-      throw err;
     }
   }
 

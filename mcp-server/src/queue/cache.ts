@@ -26,7 +26,8 @@ export class TaskCache {
   private readonly held = new Map<string, Task>();
   /** Tasks whose status came from the feed; the rest of the record is read when it is needed. */
   private readonly stale = new Set<string>();
-  private feed: { ino: number; offset: number } | undefined;
+  /** Which feed file we follow (inode and creation time) and how far we have read it. */
+  private feed: { ino: number; born: number; offset: number } | undefined;
   /** The feed ends in a line without its newline: a writer died mid-append. */
   private torn = false;
 
@@ -65,7 +66,7 @@ export class TaskCache {
   refresh(): void {
     const seen = this.feed;
     const tail = seen ? readTail(this.store.loki, CHANGE_FEED, seen.offset) : undefined;
-    if (!seen || !tail || tail.ino !== seen.ino || tail.size < seen.offset) {
+    if (!seen || !tail || tail.ino !== seen.ino || tail.born !== seen.born || tail.size < seen.offset) {
       this.reload();
       return;
     }
@@ -83,7 +84,7 @@ export class TaskCache {
       notes.set(note.id, note);
     }
     for (const note of notes.values()) this.apply(note);
-    this.feed = { ino: seen.ino, offset: seen.offset + end };
+    this.feed = { ...seen, offset: seen.offset + end };
   }
 
   /**
@@ -147,8 +148,9 @@ export class TaskCache {
     const lines = tasks.map(feedLine).join('');
     const appended = appendFile(this.store.loki, CHANGE_FEED, lines, false);
     // Under the lock nobody else appends; anything unexpected just means a full reload next time.
-    const ours = (this.feed.ino === appended.ino || this.feed.ino === -1) && appended.before === this.feed.offset;
-    this.feed = ours ? { ino: appended.ino, offset: appended.after } : undefined;
+    const ours = this.feed.ino === appended.ino && appended.before === this.feed.offset;
+    // A feed that did not exist yet was created by this append: learn its identity on the next refresh.
+    this.feed = ours ? { ...this.feed, offset: appended.after } : undefined;
   }
 
   /** Forget everything (the queue folder was archived or replaced). */
@@ -162,6 +164,15 @@ export class TaskCache {
     this.tasks.clear();
     this.claimable.clear();
     this.held.clear();
+  }
+
+  /** After a failed change: start the feed afresh if possible (everyone reloads); never throws. */
+  resetQuietly(): void {
+    try {
+      this.resetFeed();
+    } catch {
+      this.invalidate();
+    }
   }
 
   private resetFeed(): void {
@@ -180,7 +191,7 @@ export class TaskCache {
       if (isTaskId(id)) this.reread(id);
     }
     // Changes made while we listed are in the feed after `before` and are re-read on the next refresh.
-    this.feed = before ? { ino: before.ino, offset: before.size } : { ino: -1, offset: 0 };
+    this.feed = before ? { ino: before.ino, born: before.born, offset: before.size } : { ino: -1, born: 0, offset: 0 };
   }
 }
 

@@ -110,6 +110,8 @@ export class TaskQueue {
   private readonly cache: TaskCache;
   /** Set while a change() holds the lock: whether it wrote task files (their directory needs an fsync). */
   private batch: { wrote: boolean } | undefined;
+  /** The queue folders exist and their creation was fsynced (once per process and queue generation). */
+  private dirsDurable = false;
 
   constructor(
     private readonly store: Store,
@@ -370,7 +372,9 @@ export class TaskQueue {
       () => {
         let archivedTo: string | null = null;
         const previous = this.cache.all().next().value as Task | undefined;
-        if (opts.fresh && previous) {
+        // Tasks of another run are set aside even when resuming: a crash between recording a new run and
+        // seeding it leaves the previous run's queue in place.
+        if (previous && (opts.fresh || previous.runId !== runId)) {
           archivedTo = this.archiveQueue(previous.runId);
         } else if (previous) {
           return { added: [], unchanged: [], archivedTo };
@@ -388,6 +392,7 @@ export class TaskQueue {
     let target = base;
     for (let n = 2; this.store.exists(target); n++) target = `${base}-${n}`;
     moveDirectory(this.store.loki, QUEUE_DIR, target);
+    this.dirsDurable = false;
     this.cache.invalidate();
     this.cache.refresh();
     return target;
@@ -405,13 +410,24 @@ export class TaskQueue {
       try {
         this.cache.prepareWrite(recovered);
         return fn();
+      } catch (err) {
+        // A change that failed half way may have written files the feed does not describe: start it afresh.
+        if (batch.wrote) this.cache.resetQuietly();
+        throw err;
       } finally {
         this.batch = undefined;
       }
     });
     if (batch.wrote) fsyncDir(path.join(this.store.loki.root, TASKS_DIR));
     const n = note(result);
-    if (n) await this.store.audit.append(n.action, n.target, n.data);
+    if (n) {
+      try {
+        await this.store.audit.append(n.action, n.target, n.data);
+      } catch (err) {
+        // The change is already durable; failing the call now would make a retry repeat it.
+        process.emitWarning(`loki: ${n.action} ${n.target ?? ''} is done but its audit entry could not be written: ${(err as Error).message}`, { code: 'LOKI_AUDIT_WRITE' });
+      }
+    }
     return result;
   }
 
@@ -426,9 +442,24 @@ export class TaskQueue {
   private write(tasks: readonly Task[]): void {
     if (tasks.length === 0) return;
     if (!this.batch) throw new Error('internal: queue writes happen inside change()');
-    for (const t of tasks) this.store.records.write(taskFile(t.id), TASK_RECORD, t, { deferDirSync: true });
-    this.batch.wrote = true;
-    this.cache.written(tasks);
+    if (!this.dirsDurable) {
+      // New (or newly archived) queue folders must survive a power loss too, not only the files in them.
+      this.store.loki.child(TASKS_DIR, true);
+      fsyncDir(this.store.loki.root);
+      fsyncDir(path.join(this.store.loki.root, QUEUE_DIR));
+      this.dirsDurable = true;
+    }
+    const done: Task[] = [];
+    try {
+      for (const t of tasks) {
+        this.store.records.write(taskFile(t.id), TASK_RECORD, t, { deferDirSync: true });
+        done.push(t);
+      }
+    } finally {
+      // Whatever reached the disk is announced, even when a later write failed.
+      this.batch.wrote ||= done.length > 0;
+      this.cache.written(done);
+    }
   }
 
   /** Put back (or dead-letter) every task whose lease ran out. Returns their ids. */

@@ -337,6 +337,8 @@ export interface FileTail {
   /** Bytes from `offset` to the end of the file as it was when opened (at most `maxBytes`). */
   data: Buffer;
   ino: number;
+  /** Creation time: with the inode, tells a replaced file from the same one (inode numbers are reused). */
+  born: number;
   size: number;
 }
 
@@ -354,7 +356,7 @@ export function readTail(dir: SafeDir, rel: string, offset: number, maxBytes = D
       if (n === 0) break;
       got += n;
     }
-    return { data: got === want ? data : data.subarray(0, got), ino: st.ino, size: st.size };
+    return { data: got === want ? data : data.subarray(0, got), ino: st.ino, born: st.birthtimeMs, size: st.size };
   });
 }
 
