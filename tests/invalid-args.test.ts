@@ -68,6 +68,7 @@ const CASES: Record<string, Case[]> = {
     [{ id: 't1', token: 'forged', summary: 'done' }, /never held t1/],
     [{ id: 'nope', token: 'x', summary: 'done' }, /no task "nope"/],
     [{ id: 't1', token: 'x', summary: 'done', evidence: 'a' }, /evidence/],
+    [{ id: 't1', token: 'x', summary: 'done', claimNext: 'yes' }, /claimNext/],
   ],
   loki_task_fail: [
     [{ id: 't1', token: 'x' }, /error/],

@@ -186,6 +186,23 @@ describe('leases and tokens', () => {
     expect(taskFile('x')).toMatchObject({ status: 'completed', completion: { agent: 'fast', summary: 'done' } });
   });
 
+  it('complete with claimNext hands over the next task in the same call, and claims nothing while paused', async () => {
+    await begin();
+    await c!.call('loki_task_add', { tasks: [{ id: 'one', title: 'one', priority: 'high' }, { id: 'two', title: 'two' }, { id: 'three', title: 'three', priority: 'low' }] });
+    const first = await claim();
+    const r = structured<{ task: { id: string }; next: Claim }>(await c!.call('loki_task_complete', { id: first.task!.id, token: first.token, summary: 'done', claimNext: true }));
+    expect(r.task.id).toBe('one');
+    expect(r.next.task?.id).toBe('two');
+    expect(r.next.token).toMatch(/^[0-9a-f]{24}$/);
+    const actions = auditLines(p!.root).slice(-2).map((e) => `${e.action}:${e.target}`);
+    expect(actions).toEqual(['task.complete:one', 'task.claim:two']);
+    fs.writeFileSync(path.join(p!.root, '.loki/PAUSE'), '');
+    const paused = structured<{ next: Claim }>(await c!.call('loki_task_complete', { id: 'two', token: r.next.token, summary: 'done', claimNext: true }));
+    expect(paused.next).toMatchObject({ task: null, reason: expect.stringMatching(/paused/) });
+    expect(taskFile('two')).toMatchObject({ status: 'completed' });
+    expect(taskFile('three')).toMatchObject({ status: 'pending' });
+  });
+
   it('loki_status renews the leases of its own session once half the lease has passed', async () => {
     await begin({ LOKI_LEASE_MINUTES: '0.02' }); // 1.2 s
     await c!.call('loki_task_add', { tasks: [{ id: 'w', title: 'work' }] });

@@ -69,7 +69,16 @@ export class AuditLog {
 
   /** Append one entry for a mutation; returns it once it is on disk. */
   async append(action: string, target?: string, data?: unknown): Promise<AuditEntry> {
-    return this.locks.withLock('audit', () => this.appendLocked({ ts: new Date().toISOString(), actor: this.actor, action, target, data: boundData(data) }));
+    return (await this.appendAll([{ action, target, data }]))[0]!;
+  }
+
+  /** Append entries in order under one lock and one fsync (a change that made several); returns them once on disk. */
+  async appendAll(notes: readonly { action: string; target?: string | undefined; data?: unknown }[]): Promise<AuditEntry[]> {
+    if (notes.length === 0) return [];
+    return this.locks.withLock('audit', () => {
+      const ts = new Date().toISOString();
+      return notes.map((n) => this.appendLocked({ ts, actor: this.actor, action: n.action, target: n.target, data: boundData(n.data) }));
+    });
   }
 
   private appendLocked(fields: AuditFields): AuditEntry {

@@ -91,9 +91,29 @@ export async function claimTask(project: Project, opts: ClaimOptions): Promise<C
   return project.tasks().claim(opts, run);
 }
 
-export async function completeTask(project: Project, id: string, token: string, summary: string, evidence: string[]): Promise<FinishResult> {
+/**
+ * Complete a held task; with `next`, also claim the agent's next task in the same step (skipped, with the
+ * reason, while the run is paused, stopped or not active).
+ */
+export async function completeTask(
+  project: Project,
+  id: string,
+  token: string,
+  summary: string,
+  evidence: string[],
+  next?: Omit<ClaimOptions, 'taskId'>,
+): Promise<FinishResult & { next: ClaimResult | null }> {
   project.config();
-  return project.tasks().complete(id, token, summary, evidence);
+  let claimNext: { opts: ClaimOptions; run: RunState | undefined } | undefined;
+  let skipped: string | null = null;
+  if (next) {
+    const run = readRun(project.existingStore());
+    const markers = readMarkers(project.existingStore());
+    skipped = !run || run.status !== 'active' ? 'the run is not active' : markers.stop ? '.loki/STOP is present: start nothing new' : markers.pause ? 'the run is paused (.loki/PAUSE)' : null;
+    if (!skipped) claimNext = { opts: next, run };
+  }
+  const r = await project.tasks().complete(id, token, summary, evidence, claimNext);
+  return skipped ? { ...r, next: { task: null, token: null, expired: [], reason: skipped } } : r;
 }
 
 export async function failTask(project: Project, id: string, token: string, error: string): Promise<FinishResult> {

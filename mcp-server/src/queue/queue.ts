@@ -242,60 +242,67 @@ export class TaskQueue {
   }
 
   async claim(opts: ClaimOptions, run: RunState | undefined): Promise<ClaimResult> {
-    const { leaseMinutes, maxRetries } = this.limits();
-    const leaseMs = leaseMinutes * 60_000;
     if (opts.taskId !== undefined) checkId(opts.taskId, 'taskId');
     return this.change(
-      (): ClaimResult => {
-        const now = Date.now();
-        const expired = this.expireLeases(now, maxRetries);
-        const lookup = (id: string) => this.cache.peek(id);
-        const allowed = (t: Task) => (opts.phase ? effectivePhase(t.phase, run?.tier ?? 'complex') === opts.phase : phaseAllows(t, run));
-        for (;;) {
-          let candidate: Task | undefined;
-          if (opts.taskId !== undefined) {
-            candidate = this.cache.reread(opts.taskId);
-            if (!candidate) throw new UsageError(`no task "${opts.taskId}": loki_task_list shows the ids`);
-            const why = whyNotClaimable(candidate, lookup);
-            if (why) return { task: null, token: null, expired, reason: why };
-          } else {
-            candidate = pickNext(this.cache.inClaimOrder(), lookup, allowed, true);
-            if (!candidate) return { task: null, token: null, expired, reason: this.nothingReady(run, opts.phase) };
-            // The view may be behind (a writer died before announcing): decide on the file itself.
-            const fresh = this.cache.reread(candidate.id);
-            if (!fresh || fresh.rev !== candidate.rev || !allowed(fresh)) continue;
-          }
-          const token = crypto.randomBytes(12).toString('hex');
-          const claimed = claimTask(candidate, opts.agent, token, now, leaseMs);
-          this.write([claimed]);
-          return { task: claimed, token, expired, reason: null };
-        }
-      },
-      (r) =>
-        r.task
-          ? { action: 'task.claim', target: r.task.id, data: { agent: opts.agent, attempt: r.task.attempts.at(-1)?.n, expired: r.expired } }
-          : r.expired.length > 0
-            ? { action: 'task.expire', data: { ids: r.expired } }
-            : undefined,
+      () => this.claimLocked(opts, run),
+      (r) => claimNote(r, opts.agent),
     );
   }
 
-  async complete(id: string, token: string, summary: string, evidence: string[]): Promise<FinishResult> {
+  /**
+   * Complete a task the caller holds; with `next`, claim the caller's next task in the same critical section
+   * (one lock and one audit append for the usual complete-then-claim step).
+   */
+  async complete(id: string, token: string, summary: string, evidence: string[], next?: { opts: ClaimOptions; run: RunState | undefined }): Promise<FinishResult & { next: ClaimResult | null }> {
     checkId(id, 'task id');
     return this.change(
-      (): FinishResult => {
+      () => {
         const task = this.mustRead(id);
         const holder = checkHolder(task, token, 'completed');
+        let finished: FinishResult;
         if (!holder.ok) {
-          if (holder.repeat) return { task, repeated: true };
-          throw new UsageError(holder.reason);
+          if (!holder.repeat) throw new UsageError(holder.reason);
+          finished = { task, repeated: true };
+        } else {
+          const done = completeTask(task, token, Date.now(), summary, evidence);
+          this.write([done]);
+          finished = { task: done, repeated: false };
         }
-        const done = completeTask(task, token, Date.now(), summary, evidence);
-        this.write([done]);
-        return { task: done, repeated: false };
+        return { ...finished, next: next ? this.claimLocked(next.opts, next.run) : null };
       },
-      (r) => (r.repeated ? undefined : { action: 'task.complete', target: id, data: { agent: r.task.completion?.agent, summary: r.task.completion?.summary.slice(0, 500), evidence: r.task.completion?.evidence.slice(0, 10) } }),
+      (r) => [
+        ...(r.repeated ? [] : [{ action: 'task.complete', target: id, data: { agent: r.task.completion?.agent, summary: r.task.completion?.summary.slice(0, 500), evidence: r.task.completion?.evidence.slice(0, 10) } }]),
+        ...(r.next && next ? [claimNote(r.next, next.opts.agent)].filter((n): n is AuditNote => n !== undefined) : []),
+      ],
     );
+  }
+
+  private claimLocked(opts: ClaimOptions, run: RunState | undefined): ClaimResult {
+    const { leaseMinutes, maxRetries } = this.limits();
+    const leaseMs = leaseMinutes * 60_000;
+    const now = Date.now();
+    const expired = this.expireLeases(now, maxRetries);
+    const lookup = (id: string) => this.cache.peek(id);
+    const allowed = (t: Task) => (opts.phase ? effectivePhase(t.phase, run?.tier ?? 'complex') === opts.phase : phaseAllows(t, run));
+    for (;;) {
+      let candidate: Task | undefined;
+      if (opts.taskId !== undefined) {
+        candidate = this.cache.reread(opts.taskId);
+        if (!candidate) throw new UsageError(`no task "${opts.taskId}": loki_task_list shows the ids`);
+        const why = whyNotClaimable(candidate, lookup);
+        if (why) return { task: null, token: null, expired, reason: why };
+      } else {
+        candidate = pickNext(this.cache.inClaimOrder(), lookup, allowed, true);
+        if (!candidate) return { task: null, token: null, expired, reason: this.nothingReady(run, opts.phase) };
+        // The view may be behind (a writer died before announcing): decide on the file itself.
+        const fresh = this.cache.reread(candidate.id);
+        if (!fresh || fresh.rev !== candidate.rev || !allowed(fresh)) continue;
+      }
+      const token = crypto.randomBytes(12).toString('hex');
+      const claimed = claimTask(candidate, opts.agent, token, now, leaseMs);
+      this.write([claimed]);
+      return { task: claimed, token, expired, reason: null };
+    }
   }
 
   async fail(id: string, token: string, error: string): Promise<FinishResult> {
@@ -403,7 +410,7 @@ export class TaskQueue {
    * task files (each fsynced before its rename); the directory fsync and the audit entry follow once it is
    * released, before the caller hears of success, so claimers queue for as short a time as possible.
    */
-  async change<T>(fn: () => T, note: (result: T) => AuditNote | undefined): Promise<T> {
+  async change<T>(fn: () => T, note: (result: T) => AuditNote | AuditNote[] | undefined): Promise<T> {
     const batch = { wrote: false };
     const result = await this.store.locks.withLock(QUEUE_LOCK, ({ recovered }) => {
       this.batch = batch;
@@ -420,13 +427,13 @@ export class TaskQueue {
     });
     if (batch.wrote) fsyncDir(path.join(this.store.loki.root, TASKS_DIR));
     const n = note(result);
-    if (n) {
-      try {
-        await this.store.audit.append(n.action, n.target, n.data);
-      } catch (err) {
-        // The change is already durable; failing the call now would make a retry repeat it.
-        process.emitWarning(`loki: ${n.action} ${n.target ?? ''} is done but its audit entry could not be written: ${(err as Error).message}`, { code: 'LOKI_AUDIT_WRITE' });
-      }
+    const notes = n === undefined ? [] : Array.isArray(n) ? n : [n];
+    try {
+      await this.store.audit.appendAll(notes);
+    } catch (err) {
+      // The change is already durable; failing the call now would make a retry repeat it.
+      const what = notes.map((x) => `${x.action} ${x.target ?? ''}`.trim()).join(', ');
+      process.emitWarning(`loki: ${what} done but not audited: ${(err as Error).message}`, { code: 'LOKI_AUDIT_WRITE' });
     }
     return result;
   }
@@ -486,6 +493,11 @@ export class TaskQueue {
     if (s.laterPhases > 0 && !phase) return `no task is ready in ${run?.phase ?? 'this phase'}: ${s.laterPhases} ready task(s) belong to later phases; finish this phase and call loki_phase_advance`;
     return `no task is ready${phase ? ` in ${phase}` : ''}: ${s.waiting} wait on dependencies that are not completed yet`;
   }
+}
+
+function claimNote(r: ClaimResult, agent: string): AuditNote | undefined {
+  if (r.task) return { action: 'task.claim', target: r.task.id, data: { agent, attempt: r.task.attempts.at(-1)?.n, expired: r.expired } };
+  return r.expired.length > 0 ? { action: 'task.expire', data: { ids: r.expired } } : undefined;
 }
 
 function whyNotClaimable(task: Task, lookup: (id: string) => Task | undefined): string | null {

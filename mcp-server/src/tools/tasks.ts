@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { PHASES } from '../domain/phases.js';
 import { PRIORITIES, TASK_STATES, type Task } from '../domain/tasks.js';
 import { MAX_BATCH } from '../queue/queue.js';
-import { addTasks, claimTask, completeTask, failTask, getTasks, listTasks, taskBrief, updateTask, type TaskRow } from '../queue/operations.js';
+import { addTasks, claimTask, completeTask, failTask, getTasks, listTasks, taskBrief, updateTask, type TaskBrief, type TaskRow } from '../queue/operations.js';
 import { defineTool } from './define.js';
 
 // Ids are checked by the store's id rule (lowercase letters, digits, ".", "_", "-") with a message that says so.
@@ -94,19 +94,24 @@ export const taskClaimTool = defineTool({
     const r = await claimTask(ctx.project, { agent: args.agent ?? ctx.session().id, phase: args.phase, taskId: args.taskId });
     return { task: r.task ? taskBrief(r.task) : null, token: r.token, leaseExpiresAt: r.task?.lease?.expiresAt ?? null, expired: r.expired, reason: r.reason };
   },
-  render: (r) =>
-    r.task
-      ? [
-          `Claimed ${r.task.id} (${r.task.priority}, ${r.task.phase}, attempt ${r.task.attempt}): ${r.task.title}`,
-          r.task.description ? `Description: ${r.task.description}` : '',
-          r.task.acceptance.length ? `Acceptance:\n${r.task.acceptance.map((a) => `- ${a}`).join('\n')}` : '',
-          r.task.previousErrors.length ? `Earlier attempts failed:\n${r.task.previousErrors.map((e) => `- ${e}`).join('\n')}` : '',
-          `Token: ${r.token} (lease until ${r.leaseExpiresAt}). Finish with loki_task_complete or loki_task_fail.`,
-        ]
-          .filter(Boolean)
-          .join('\n')
-      : `Nothing claimed: ${r.reason}${r.expired.length ? ` (expired leases put back: ${r.expired.join(', ')})` : ''}`,
+  render: (r) => renderClaim(r),
 });
+
+type ClaimView = { task: TaskBrief | null; token: string | null; leaseExpiresAt: string | null; expired: string[]; reason: string | null };
+
+function renderClaim(r: ClaimView): string {
+  if (!r.task) return `Nothing claimed: ${r.reason}${r.expired.length ? ` (expired leases put back: ${r.expired.join(', ')})` : ''}`;
+  const t = r.task;
+  return [
+    `Claimed ${t.id} (${t.priority}, ${t.phase}, attempt ${t.attempt}): ${t.title}`,
+    t.description ? `Description: ${t.description}` : '',
+    t.acceptance.length ? `Acceptance:\n${t.acceptance.map((a) => `- ${a}`).join('\n')}` : '',
+    t.previousErrors.length ? `Earlier attempts failed:\n${t.previousErrors.map((e) => `- ${e}`).join('\n')}` : '',
+    `Token: ${r.token} (lease until ${r.leaseExpiresAt}). Finish with loki_task_complete or loki_task_fail.`,
+  ]
+    .filter(Boolean)
+    .join('\n');
+}
 
 export const taskCompleteTool = defineTool({
   name: 'loki_task_complete',
@@ -120,13 +125,17 @@ export const taskCompleteTool = defineTool({
       token,
       summary: z.string().min(1).max(4000).describe('What was done'),
       evidence: z.array(z.string().min(1).max(1000)).max(50).optional().describe('Files changed, tests added, commands run'),
+      claimNext: z.boolean().optional().describe('Also claim your next task (as loki_task_claim)'),
+      agent,
     })
     .strict(),
   handler: async (args, ctx) => {
-    const r = await completeTask(ctx.project, args.id, args.token, args.summary, args.evidence ?? []);
-    return { task: taskBrief(r.task), repeated: r.repeated };
+    const r = await completeTask(ctx.project, args.id, args.token, args.summary, args.evidence ?? [], args.claimNext ? { agent: args.agent ?? ctx.session().id } : undefined);
+    const next = r.next && { task: r.next.task ? taskBrief(r.next.task) : null, token: r.next.token, leaseExpiresAt: r.next.task?.lease?.expiresAt ?? null, expired: r.next.expired, reason: r.next.reason };
+    return { task: taskBrief(r.task), repeated: r.repeated, next };
   },
-  render: (r) => `${r.repeated ? 'Already completed' : 'Completed'} ${r.task.id}: ${r.task.title}. Next: loki_task_claim (or loki_status).`,
+  render: (r) =>
+    `${r.repeated ? 'Already completed' : 'Completed'} ${r.task.id}: ${r.task.title}.${r.next ? `\n${renderClaim(r.next)}` : ' Next: loki_task_claim (or loki_status).'}`,
 });
 
 export const taskFailTool = defineTool({
