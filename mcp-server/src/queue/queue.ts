@@ -128,12 +128,6 @@ export class TaskQueue {
     return this.cache.get(id);
   }
 
-  require(id: string): Task {
-    const t = this.get(id);
-    if (!t) throw new UsageError(`no task "${id}": loki_task_list shows the ids`);
-    return t;
-  }
-
   list(filter: ListFilter = {}): { tasks: Task[]; total: number } {
     this.cache.refresh();
     const matches = [...this.cache.all()]
@@ -332,10 +326,11 @@ export class TaskQueue {
     const leaseMs = this.limits().leaseMinutes * 60_000;
     const due = (t: Task) => t.status === 'in-progress' && t.lease?.agent === agent && !leaseExpired(t, now) && Date.parse(t.lease.expiresAt) - now < leaseMs / 2;
     this.cache.refresh();
-    if (![...this.cache.all()].some(due)) return [];
+    // This process wrote its own claims, so its view of them is complete: no need to read other tasks.
+    if (![...this.cache.inProgress()].some(due)) return [];
     return this.change(
       () => {
-        const renewed = [...this.cache.all()].filter(due).map((t) => this.cache.reread(t.id)).filter((t): t is Task => t !== undefined && due(t)).map((t) => renewLease(t, now, leaseMs));
+        const renewed = [...this.cache.inProgress()].filter(due).map((t) => this.cache.reread(t.id)).filter((t): t is Task => t !== undefined && due(t)).map((t) => renewLease(t, now, leaseMs));
         this.write(renewed);
         return renewed.map((t) => t.id);
       },
