@@ -71,11 +71,20 @@ step('Try to leave DEVELOPMENT before building anything');
 const refused = await call('loki_phase_advance');
 expectThat(refused.structuredContent.ok === false, 'refused: nothing changed since the baseline');
 
-step('The "agent" writes code, then advances');
+step('The "agent" works the queue: claim, write code, complete (and claim the next in the same call)');
 fs.mkdirSync(path.join(project, 'src'));
-fs.writeFileSync(path.join(project, 'src/todo.js'), "export const items = [];\nexport const add = (t) => items.push({ t, done: false });\n");
+let claim = (await call('loki_task_claim')).structuredContent;
+let done = 0;
+while (claim.task) {
+  const file = `src/${claim.task.id}.js`;
+  fs.writeFileSync(path.join(project, file), `// ${claim.task.title}\nexport const ${claim.task.id} = true;\n`);
+  const r = await call('loki_task_complete', { id: claim.task.id, token: claim.token, summary: `wrote ${file}`, evidence: [file], claimNext: true });
+  done++;
+  claim = r.structuredContent.next;
+}
+expectThat(done === 3, 'every spec task claimed and completed');
 const advanced = await call('loki_phase_advance');
-expectThat(advanced.structuredContent.ok === true, 'DEVELOPMENT -> QA once code changed');
+expectThat(advanced.structuredContent.ok === true, 'DEVELOPMENT -> QA once code changed and the phase tasks are done');
 await client.close();
 
 step('A person checks on the run: loki status');

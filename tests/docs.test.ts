@@ -1,10 +1,11 @@
 /** The generated reference pages match the code, and the README keeps its two first-screen commands true. */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configReference, toolReference } from '../mcp-server/src/docs/reference.js';
 import { ALL_TOOLS } from '../mcp-server/src/tools/index.js';
-import { REPO_ROOT } from './helpers.js';
+import { REPO_ROOT, cleanEnv } from './helpers.js';
 
 const read = (rel: string) => fs.readFileSync(path.join(REPO_ROOT, rel), 'utf8');
 
@@ -29,6 +30,12 @@ describe('README', () => {
     expect(firstScreen).toMatch(/npm test/);
     expect(pkg.scripts.demo).toBeTruthy();
     expect(pkg.scripts.test).toBeTruthy();
+  });
+
+  it('the README main command, the offline demo, runs every step as shown (against the built dist)', { timeout: 120_000 }, () => {
+    const r = spawnSync(process.execPath, [path.join(REPO_ROOT, 'scripts/demo.mjs')], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...cleanEnv() } });
+    expect(r.stdout, r.stderr).toMatch(/Demo finished: every step behaved as shown/);
+    expect(r.status).toBe(0);
   });
 
   it('.ci/run installs with npm ci and runs the README test command', () => {
