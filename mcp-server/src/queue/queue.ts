@@ -99,6 +99,8 @@ export interface QueueSummary {
   total: number;
   inProgress: { id: string; title: string; agent: string; expiresAt: string; expired: boolean }[];
   next: { id: string; title: string; priority: Priority; phase: Phase } | null;
+  /** Open tasks (pending, in progress, failed, blocked) of the run's current phase. */
+  openInPhase: number;
   /** Ready tasks that belong to later phases. */
   laterPhases: number;
   /** Pending tasks waiting on dependencies, and those stuck behind a dead-lettered dependency. */
@@ -152,6 +154,7 @@ export class TaskQueue {
       total: tasks.length,
       inProgress,
       next: next ? { id: next.id, title: next.title, priority: next.priority, phase: next.phase } : null,
+      openInPhase: run ? tasks.filter((t) => isOpenInPhase(t, run)).length : 0,
       laterPhases: ready.filter((t) => !phaseAllows(t, run)).length,
       waiting: waitingTasks.length,
       stuckOnDeadLetter: waitingTasks.filter((t) => t.dependencies.some((d) => lookup(d)?.status === 'dead-letter')).map((t) => t.id),
@@ -161,9 +164,7 @@ export class TaskQueue {
   /** Open tasks (pending, in progress, failed, blocked) that belong to `phase` in the run's tier. */
   openInPhase(run: RunState): Task[] {
     this.cache.refresh();
-    return [...this.cache.all()]
-      .filter((t) => OPEN_STATES.includes(t.status) && effectivePhase(t.phase, run.tier) === run.phase)
-      .sort((a, b) => a.seq - b.seq);
+    return [...this.cache.all()].filter((t) => isOpenInPhase(t, run)).sort((a, b) => a.seq - b.seq);
   }
 
   // ---- changes ----------------------------------------------------------------------------------------------
@@ -488,6 +489,10 @@ export class TaskQueue {
     if (s.laterPhases > 0 && !phase) return `no task is ready in ${run?.phase ?? 'this phase'}: ${s.laterPhases} ready task(s) belong to later phases; finish this phase and call loki_phase_advance`;
     return `no task is ready${phase ? ` in ${phase}` : ''}: ${s.waiting} wait on dependencies that are not completed yet`;
   }
+}
+
+function isOpenInPhase(t: Task, run: RunState): boolean {
+  return OPEN_STATES.includes(t.status) && effectivePhase(t.phase, run.tier) === run.phase;
 }
 
 function claimNote(r: ClaimResult, agent: string): AuditNote | undefined {

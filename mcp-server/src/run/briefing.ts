@@ -111,7 +111,7 @@ export async function briefing(project: Project, who: SessionIdentity | undefine
       mine: q.inProgress.filter((t) => t.agent === me).map(({ id, title, expiresAt, expired }) => ({ id, title, expiresAt, expired })),
       inProgress: q.inProgress.length,
       next: q.next,
-      openInPhase: tasks.openInPhase(run).length,
+      openInPhase: q.openInPhase,
       laterPhases: q.laterPhases,
       waiting: q.waiting,
     };

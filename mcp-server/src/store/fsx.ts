@@ -259,14 +259,25 @@ export function removeFile(dir: SafeDir, rel: string, durable = true): boolean {
 
 /** Atomically move a file inside `dir` (both ends validated). Returns false when the source is gone. */
 export function moveFile(dir: SafeDir, fromRel: string, toRel: string, durable = true): boolean {
+  return moveEntry(dir, fromRel, toRel, 'file', durable);
+}
+
+/** Atomically move a directory inside `dir` (both ends validated; the target must not exist). False when the source is gone. */
+export function moveDirectory(dir: SafeDir, fromRel: string, toRel: string): boolean {
+  return moveEntry(dir, fromRel, toRel, 'dir', true);
+}
+
+function moveEntry(dir: SafeDir, fromRel: string, toRel: string, leaf: 'file' | 'dir', durable: boolean): boolean {
   let from;
   try {
-    from = dir.resolve(fromRel, { leaf: 'file' });
+    from = dir.resolve(fromRel, { leaf });
   } catch (err) {
     if (err instanceof PathError && err.code === 'PATH_MISSING') return false;
     throw err;
   }
-  const to = dir.resolve(toRel, { leaf: 'file', allowMissing: true, createParents: true });
+  const to = dir.resolve(toRel, { leaf, allowMissing: true, createParents: true });
+  // rename() would replace an empty directory silently; a directory move never overwrites.
+  if (leaf === 'dir' && to.stat) throw new PathError('PATH_NOT_DIRECTORY', `"${printable(toRel)}" already exists`);
   try {
     fs.renameSync(from.absolute, to.absolute);
   } catch (err) {
@@ -277,28 +288,6 @@ export function moveFile(dir: SafeDir, fromRel: string, toRel: string, durable =
     fsyncDir(path.dirname(to.absolute));
     if (path.dirname(to.absolute) !== path.dirname(from.absolute)) fsyncDir(path.dirname(from.absolute));
   }
-  return true;
-}
-
-/** Atomically move a directory inside `dir` (both ends validated; the target must not exist). False when the source is gone. */
-export function moveDirectory(dir: SafeDir, fromRel: string, toRel: string): boolean {
-  let from;
-  try {
-    from = dir.resolve(fromRel, { leaf: 'dir' });
-  } catch (err) {
-    if (err instanceof PathError && err.code === 'PATH_MISSING') return false;
-    throw err;
-  }
-  const to = dir.resolve(toRel, { leaf: 'dir', allowMissing: true, createParents: true });
-  if (to.stat) throw new PathError('PATH_NOT_DIRECTORY', `"${printable(toRel)}" already exists`);
-  try {
-    fs.renameSync(from.absolute, to.absolute);
-  } catch (err) {
-    if (isNotFound(err)) return false;
-    throw err;
-  }
-  fsyncDir(path.dirname(to.absolute));
-  if (path.dirname(to.absolute) !== path.dirname(from.absolute)) fsyncDir(path.dirname(from.absolute));
   return true;
 }
 
