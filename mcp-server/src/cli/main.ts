@@ -11,6 +11,7 @@ import { CliError, print } from './output.js';
 import { signalCommand } from './signals.js';
 import { statusCommand } from './status.js';
 import { tasksCommand } from './tasks.js';
+import { councilCommand, proofCommand } from './trust.js';
 
 export const HELP = `loki ${VERSION}: Loki Mode for people
 
@@ -27,6 +28,10 @@ Commands:
   tasks [--status S] [--json]  the task queue (S: pending, in-progress, completed, failed, blocked, dead-letter)
   tasks show ID [--json] one task with its attempts and errors
   tasks retry ID         put a dead-lettered task back in the queue
+  council status|verdicts|report [--json]         the completion council (votes stay hidden until the tally)
+  council force-review [reason]                   make the agent verify and convene the council next turn
+  proof list|show [RUN]                           evidence receipts of completed runs
+  proof verify [RUN] [--json]                     re-hash a receipt, re-derive its diff; exit 1 on tamper or drift
   memory list [--layer L] [--limit N] [--json]     recorded memories, newest first
   memory search <query> [--layer L] [--scope S] [--limit N] [--json]
                          ranked search; scope project, global (solutions) or both
@@ -110,6 +115,10 @@ export async function runCli(argv: string[]): Promise<number> {
         return await tasksCommand(project, rest, { json: values.json ?? false, status: values.status });
       case 'memory':
         return await memoryCommand(project, rest, values);
+      case 'council':
+        return await councilCommand(project, rest, values.json ?? false);
+      case 'proof':
+        return proofCommand(project, rest, values.json ?? false);
       case 'learn':
         return learnCommand(project, rest, values);
       default:

@@ -6,6 +6,7 @@ import { RUN_FILE, RUN_RECORD, SESSION_RECORD, sessionFile, sessionLiveness, typ
 import { heartbeat, type SessionIdentity } from './sessions.js';
 import { HUMAN_INPUT, HUMAN_INPUT_IGNORED, type HumanInput, readMarkers, takeHumanInput } from './signals.js';
 import { readRun } from './state.js';
+import { trustBriefing, type TrustBriefing } from '../trust/briefing.js';
 
 export interface Briefing {
   project: string;
@@ -26,6 +27,7 @@ export interface Briefing {
   signals: { pause: boolean; stop: boolean; humanInput: HumanInput };
   budget: { limitUsd: number | null; spentUsd: number | null; note: string };
   queue: QueueBriefing | null;
+  trust: TrustBriefing | null;
   problems: string[];
   next: string;
 }
@@ -119,6 +121,14 @@ export async function briefing(project: Project, who: SessionIdentity | undefine
     if (q.stuckOnDeadLetter.length > 0) problems.push(`${q.stuckOnDeadLetter.slice(0, 5).join(', ')} wait on dead-lettered tasks and cannot start`);
   }
 
+  let trust: TrustBriefing | null = null;
+  if (store && run) {
+    trust = await trustBriefing(project, run, config, !opts.peek);
+    if (trust.stagnated) run = readRun(store) ?? run;
+    if (trust.forcedReview) problems.push(`forced review (${trust.forcedReview}): call loki_verify, then loki_council_convene`);
+    for (const f of trust.findings) problems.push(`completion refused: ${f}`);
+  }
+
   const limit = (effective.values.get('budget.limitUsd') as number | null) ?? null;
   const b: Briefing = {
     project: project.root,
@@ -141,6 +151,7 @@ export async function briefing(project: Project, who: SessionIdentity | undefine
     signals: { ...markers, humanInput },
     budget: { limitUsd: limit, spentUsd: null, note: limit === null ? 'no budget limit set' : 'spend is measured by the Claude Code hooks from the host transcript' },
     queue,
+    trust,
     problems,
     next: '',
   };
@@ -170,7 +181,10 @@ export function nextHint(b: Briefing, run: RunState | undefined): string {
       : `continue ${mine.id} "${mine.title}"; finish with loki_task_complete (or loki_task_fail) using its claim token`;
   }
   if (q?.next) return `${where}. Claim the next task with loki_task_claim (${q.next.id} "${q.next.title}")`;
-  const advance = b.run.nextPhase ? `call loki_phase_advance (next: ${b.run.nextPhase})` : 'the run is in its last phase';
+  const t = b.trust;
+  if (t?.forcedReview) return `forced review (${t.forcedReview}): call loki_verify, then loki_council_convene and have every member vote`;
+  const lastPhase = b.run.phases.at(-1) === b.run.phase;
+  const advance = b.run.nextPhase && !lastPhase ? `call loki_phase_advance (next: ${b.run.nextPhase})` : 'call loki_verify, then loki_council_convene, then loki_complete';
   if (q && q.openInPhase === 0) {
     return q.total === 0
       ? `${where}. The queue is empty: add this phase's tasks with loki_task_add, or when its exit criteria hold ${advance}`

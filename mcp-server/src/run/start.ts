@@ -1,5 +1,6 @@
 /** loki_start: begin a run from a spec, or resume the active one. */
 import crypto from 'node:crypto';
+import { itemsFromSpec, withoutHeldOut, type ChecklistItem } from '../domain/checklist.js';
 import { classifyComplexity, specSignals } from '../domain/complexity.js';
 import { tasksFromSpec, type SpecKind, type SpecTasks } from '../domain/spec-tasks.js';
 import { checkSeedDrafts } from '../domain/tasks.js';
@@ -7,6 +8,7 @@ import type { Tier } from '../domain/phases.js';
 import type { Project } from '../project.js';
 import path from 'node:path';
 import { readFileIfExists, writeFileAtomic } from '../store/fsx.js';
+import { createChecklist } from '../trust/checklist.js';
 import type { Store } from '../store/store.js';
 import { recordBaseline } from './git.js';
 import { RUN_FILE, RUN_RECORD, type RunState, type SessionState, type SpecInfo } from './records.js';
@@ -44,7 +46,7 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
   // Read the spec before taking the lock: it is validated input, not state.
   const specInput = args.spec !== undefined ? readSpecFile(store, args.spec) : args.specText !== undefined ? specFromText(args.specText) : undefined;
   // Parsed before anything is written, so a malformed spec changes nothing.
-  const seed = specInput ? tasksFromSpec(specInput.text, specInput.extension) : undefined;
+  const seed = specInput ? seedFromSpec(specInput.text, specInput.extension) : undefined;
   if (seed) checkSeedDrafts(seed.tasks);
   const queue = project.tasks();
 
@@ -66,6 +68,7 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
         const session = writeSession(store, run.runId, who, now);
         // A crash between recording the run and queueing its tasks leaves an empty queue: queue them now.
         const reseed = seed ?? specTasksOfRun(store, run);
+        if (reseed) createChecklist(store, run.runId, reseed.checklist, now);
         const added = reseed ? await queue.seed(run.runId, reseed.tasks, { fresh: false }) : undefined;
         return { resumed: true, run, archivedRunId: null, session, tasks: { queued: added?.added.length ?? 0, kind: added?.added.length ? (reseed?.kind ?? null) : null, notes: added?.added.length ? (reseed?.notes ?? []) : [] } };
       }
@@ -109,6 +112,7 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
       };
       store.records.write(RUN_FILE, RUN_RECORD, run);
       const session = writeSession(store, runId, who, iso);
+      createChecklist(store, runId, seed!.checklist, iso);
       const added = await queue.seed(runId, seed!.tasks, { fresh: true });
       return { resumed: false, run, archivedRunId, session, tasks: { queued: added.added.length, kind: seed!.kind, notes: seed!.notes } };
     },
@@ -134,13 +138,24 @@ function decideTier(
   return { tier: d.tier, source: 'detected', reasons: d.reasons };
 }
 
-/** The seed tasks of a run's recorded spec copy (undefined when there is none or it no longer parses). */
-function specTasksOfRun(store: Store, run: RunState): SpecTasks | undefined {
+interface Seed extends SpecTasks {
+  checklist: ChecklistItem[];
+}
+
+/** The spec's tasks and checklist; the held-out items are taken out of the tasks the builder will read. */
+function seedFromSpec(text: string, extension: string): Seed {
+  const spec = tasksFromSpec(text, extension);
+  const checklist = itemsFromSpec(text, spec.tasks, new Date().toISOString());
+  return { ...spec, tasks: withoutHeldOut(spec.tasks, checklist), checklist };
+}
+
+/** The seed of a run's recorded spec copy (undefined when there is none or it no longer parses). */
+function specTasksOfRun(store: Store, run: RunState): Seed | undefined {
   if (!run.spec) return undefined;
   const text = readFileIfExists(store.loki, run.spec.copy, MAX_SPEC_BYTES)?.toString('utf8');
   if (text === undefined) return undefined;
   try {
-    return tasksFromSpec(text, path.extname(run.spec.copy));
+    return seedFromSpec(text, path.extname(run.spec.copy));
   } catch {
     return undefined;
   }

@@ -82,6 +82,16 @@ export function renderBriefing(b: Briefing): string {
     for (const m of q.mine) lines.push(`Yours: ${m.id} "${m.title}" (lease ${m.expired ? 'expired' : `until ${m.expiresAt}`}).`);
     if (q.next) lines.push(`Next ready: ${q.next.id} (${q.next.priority}) "${q.next.title}".`);
   } else if (q) lines.push('Tasks: none yet.');
+  const t = b.trust;
+  if (t) {
+    const parts = [
+      t.checklist && `checklist ${t.checklist.met}/${t.checklist.total} met${t.checklist.failing ? `, ${t.checklist.failing} failing` : ''}`,
+      t.verification ? `last verify ${t.verification.id} (tests ${t.verification.tests}${t.verification.blocking ? `, ${t.verification.blocking} blocking` : ''})` : 'not verified yet',
+      t.council && `council ${t.council.id} ${t.council.state}${t.council.state === 'voting' ? ` ${t.council.cast}/${t.council.size}` : ''}`,
+      t.councilDue && 'council check due',
+    ].filter(Boolean);
+    lines.push(`Trust: ${parts.join('; ')}.`);
+  }
   for (const p of b.problems) lines.push(`Problem: ${p}`);
   lines.push(`Next: ${b.next}`);
   return lines.join('\n');

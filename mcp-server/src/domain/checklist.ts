@@ -1,0 +1,303 @@
+/**
+ * The completion checklist, pure: items derived from the spec, the held-out selection, the agent's edits, and
+ * each item's verdict at completion. No I/O: the caller passes the facts (machine check results, council item
+ * verdicts) in.
+ *
+ * - Items come from the seed tasks' acceptance criteria and from the spec's "must / should / shall" sentences.
+ *   Ids are content hashes (`c-<8 hex>`), so the same spec gives the same ids and a reworded item is a new one.
+ * - Held-out items: for N >= 4 items, clamp(round(N / 4), 1, 5) of them, the first by sha256(id) order. They are
+ *   chosen once, at run start, are withheld from every output (and stripped from the seed tasks) until
+ *   completion is claimed, and are judged then: by their machine check, or else by the council.
+ * - A machine check is one of five typed kinds; an item with a check is met only when the check passes (the
+ *   agent cannot mark it met). An item without a check is met on the agent's word with evidence (an
+ *   assessment, shown as such in the receipt), or waived with a reason.
+ */
+import crypto from 'node:crypto';
+import type { TaskDraft } from './tasks.js';
+
+export const CHECK_KINDS = ['file-exists', 'file-contains', 'command', 'tests-pass', 'http'] as const;
+export type CheckKind = (typeof CHECK_KINDS)[number];
+
+export type MachineCheck =
+  | { kind: 'file-exists'; path: string }
+  | { kind: 'file-contains'; path: string; text: string }
+  /** One of the project's configured checks (test, build, lint), as run by loki_verify. */
+  | { kind: 'command'; check: 'test' | 'build' | 'lint' }
+  | { kind: 'tests-pass' }
+  /** Loopback only. */
+  | { kind: 'http'; url: string; status: number; contains?: string | undefined };
+
+export type ItemStatus = 'open' | 'met' | 'waived';
+
+export interface CheckResult {
+  ok: boolean;
+  detail: string;
+  at: string;
+}
+
+export interface ChecklistItem {
+  id: string;
+  text: string;
+  /** Where it came from: the spec section or task, or "agent". */
+  source: string;
+  origin: 'spec' | 'agent';
+  check: MachineCheck | null;
+  status: ItemStatus;
+  /** The agent's evidence for `met` (an assessment), or the waiver's reason. */
+  note: string | null;
+  /** The last time the server ran this item's check. */
+  result: CheckResult | null;
+  heldOut: boolean;
+  updatedAt: string;
+}
+
+export interface Checklist {
+  runId: string;
+  items: ChecklistItem[];
+  /** When completion was first claimed: held-out items are visible from then on. */
+  revealedAt: string | null;
+  updatedAt: string;
+}
+
+export const MAX_ITEMS = 200;
+export const ITEM_TEXT_CHARS = 500;
+const MIN_NOTE_CHARS = 10;
+
+export class ChecklistError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ChecklistError';
+  }
+}
+
+export function itemId(text: string): string {
+  return `c-${crypto.createHash('sha256').update(normalise(text)).digest('hex').slice(0, 8)}`;
+}
+
+/** How many of N items are held out: none below 4, else a quarter of them rounded, between 1 and 5. */
+export function heldOutCount(n: number): number {
+  if (n < 4) return 0;
+  return Math.min(5, Math.max(1, Math.round(n / 4)));
+}
+
+/** The held-out ids: the first `heldOutCount` ids in sha256(id) order, returned sorted. */
+export function selectHeldOut(ids: readonly string[]): string[] {
+  const sha = (id: string) => crypto.createHash('sha256').update(id).digest('hex');
+  return [...ids]
+    .sort((a, b) => (sha(a) < sha(b) ? -1 : sha(a) > sha(b) ? 1 : 0))
+    .slice(0, heldOutCount(ids.length))
+    .sort();
+}
+
+const MODAL = /\b(must|shall|should|needs? to|has to|is required to|are required to)\b/i;
+
+/** The items a spec gives: its tasks' acceptance criteria, then its must/should sentences, de-duplicated. */
+export function itemsFromSpec(specText: string, tasks: readonly TaskDraft[], now: string): ChecklistItem[] {
+  const items: ChecklistItem[] = [];
+  const seen = new Set<string>();
+  const add = (text: string, source: string) => {
+    const clean = clip(text.replace(/\s+/g, ' ').trim());
+    if (clean.length < 3 || items.length >= MAX_ITEMS) return;
+    const id = itemId(clean);
+    if (seen.has(id)) return;
+    seen.add(id);
+    items.push({ id, text: clean, source, origin: 'spec', check: inferCheck(clean), status: 'open', note: null, result: null, heldOut: false, updatedAt: now });
+  };
+  for (const t of tasks) for (const a of t.acceptance ?? []) add(a, t.id ? `task ${t.id}${t.source?.section ? ` (${t.source.section})` : ''}` : 'spec');
+  for (const s of modalSentences(specText)) add(s, 'spec text');
+  const held = new Set(selectHeldOut(items.map((i) => i.id)));
+  return items.map((i) => (held.has(i.id) ? { ...i, heldOut: true } : i));
+}
+
+/** Sentences of the spec's prose and list items that state a requirement (outside code fences and headings). */
+export function modalSentences(text: string): string[] {
+  const out: string[] = [];
+  let inFence = false;
+  for (const raw of text.split(/\r?\n/)) {
+    if (/^\s*(```|~~~)/.test(raw)) {
+      inFence = !inFence;
+      continue;
+    }
+    if (inFence || /^\s*#/.test(raw)) continue;
+    const line = raw.replace(/^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s+)?/, '').trim();
+    for (const sentence of line.split(/(?<=[.!?])\s+(?=[A-Z`])/)) {
+      if (MODAL.test(sentence) && !/\b(must not|should not|shall not)\b.*\bbe confused\b/i.test(sentence)) out.push(sentence.replace(/[*_]{1,2}/g, ''));
+    }
+  }
+  return out;
+}
+
+/** Checks a sentence states plainly: "`x` exists", "`x` contains `y`", "tests pass", "GET http://localhost:3000/ returns 200". */
+export function inferCheck(text: string): MachineCheck | null {
+  const t = text.trim().replace(/[.;]$/, '');
+  const contains = /`([^`\s]+)`\s+(?:contains|includes|mentions)\s+`([^`]+)`/i.exec(t) ?? new RegExp(`^(${PATH_WORD})\\s+(?:contains|includes|mentions)\\s+["']?(.+?)["']?$`, 'i').exec(t);
+  if (contains && isRelativePath(contains[1]!)) return { kind: 'file-contains', path: contains[1]!, text: contains[2]! };
+  const exists =
+    /`([^`\s]+)`\s+(?:exists|is present|is created)\b/i.exec(t) ??
+    new RegExp(`^(${PATH_WORD})\\s+(?:exists|is present|is created)$`, 'i').exec(t) ??
+    /\b(?:create|add|provide|ship|write)s?\s+(?:an?\s+|the\s+)?(?:file\s+)?`([^`\s]+\.[A-Za-z0-9]+)`/i.exec(t);
+  if (exists && isRelativePath(exists[1]!)) return { kind: 'file-exists', path: exists[1]! };
+  const http = /\bGET\s+`?(https?:\/\/(?:localhost|127\.0\.0\.1|\[::1\])(?::\d+)?[^\s`]*)`?\s+(?:returns|responds(?:\s+with)?|answers)\s+(\d{3})\b/i.exec(t);
+  if (http) return { kind: 'http', url: http[1]!, status: Number(http[2]) };
+  if (/\b(?:all\s+(?:the\s+)?)?(?:unit\s+)?tests\s+(?:pass|are green|succeed)\b/i.test(t)) return { kind: 'tests-pass' };
+  return null;
+}
+
+/** A bare relative file path: "src/app.js", "README.md" (a dot extension or a slash). */
+const PATH_WORD = String.raw`[\w.-]+\/[\w./-]+|[\w-]+\.[A-Za-z0-9]{1,8}`;
+
+function isRelativePath(p: string): boolean {
+  return !p.startsWith('/') && !p.split(/[\\/]/).includes('..') && !/^[a-z]+:/i.test(p) && p.length <= 500;
+}
+
+/** Remove held-out item texts from the seed tasks, so queue outputs never show them before completion. */
+export function withoutHeldOut(tasks: readonly TaskDraft[], items: readonly ChecklistItem[]): TaskDraft[] {
+  const hidden = items.filter((i) => i.heldOut);
+  if (hidden.length === 0) return [...tasks];
+  const hiddenIds = new Set(hidden.map((i) => i.id));
+  const strip = (s: string) => hidden.reduce((acc, i) => removeSentence(acc, i.text), s);
+  return tasks.map((t) => ({
+    ...t,
+    ...(t.acceptance ? { acceptance: t.acceptance.filter((a) => !hiddenIds.has(itemId(clip(a.replace(/\s+/g, ' ').trim())))).map(strip) } : {}),
+    ...(t.description !== undefined ? { description: strip(t.description) } : {}),
+    title: strip(t.title) || t.title,
+  }));
+}
+
+function removeSentence(haystack: string, sentence: string): string {
+  const flat = haystack.replace(/\s+/g, ' ');
+  const at = flat.indexOf(sentence);
+  if (at < 0) return haystack;
+  return `${flat.slice(0, at)}${flat.slice(at + sentence.length)}`.replace(/\s{2,}/g, ' ').trim();
+}
+
+/** What the builder may see: held-out items only once completion has been claimed. */
+export function visibleItems(list: Checklist): ChecklistItem[] {
+  return list.revealedAt ? list.items : list.items.filter((i) => !i.heldOut);
+}
+
+export interface ItemEdit {
+  id?: string | undefined;
+  text?: string | undefined;
+  check?: MachineCheck | null | undefined;
+  status?: 'open' | 'met' | undefined;
+  evidence?: string | undefined;
+  waive?: string | undefined;
+  remove?: boolean | undefined;
+}
+
+/** Apply the agent's edits; every edit is checked before any applies, so a bad one changes nothing. */
+export function applyEdits(list: Checklist, edits: readonly ItemEdit[], now: string, councilJudgesHeldOut = true): { list: Checklist; changed: string[] } {
+  const items = list.items.map((i) => ({ ...i }));
+  const byId = new Map(items.map((i) => [i.id, i]));
+  const visible = (id: string) => {
+    const i = byId.get(id);
+    return i && (!i.heldOut || list.revealedAt) ? i : undefined;
+  };
+  const changed: string[] = [];
+  const removed = new Set<string>();
+  edits.forEach((e, n) => {
+    const where = `edit ${n + 1}`;
+    if (e.id === undefined) {
+      if (!e.text) throw new ChecklistError(`${where}: a new item needs \`text\` (or give the \`id\` of an existing item to change it)`);
+      const id = itemId(e.text);
+      if (byId.has(id)) throw new ChecklistError(`${where}: an item with this text already exists (${id}); edit it by id`);
+      if (items.length >= MAX_ITEMS) throw new ChecklistError(`${where}: the checklist is full (${MAX_ITEMS} items); merge or remove agent items first`);
+      const item: ChecklistItem = { id, text: clip(e.text.trim()), source: 'agent', origin: 'agent', check: null, status: 'open', note: null, result: null, heldOut: false, updatedAt: now };
+      items.push(item);
+      byId.set(id, item);
+      applyOne(item, { ...e, text: undefined }, where, now, councilJudgesHeldOut);
+      changed.push(id);
+      return;
+    }
+    const item = visible(e.id);
+    if (!item || removed.has(e.id)) throw new ChecklistError(`${where}: no checklist item "${e.id}" (loki_checklist_get lists them)`);
+    if (e.remove) {
+      if (item.origin === 'spec') throw new ChecklistError(`${where}: ${item.id} comes from the spec and cannot be removed; waive it with a reason instead (\`waive\`)`);
+      removed.add(item.id);
+      changed.push(item.id);
+      return;
+    }
+    if (e.text !== undefined) {
+      if (item.origin === 'spec') throw new ChecklistError(`${where}: ${item.id} comes from the spec; its text cannot change (add a new item, or waive this one with a reason)`);
+      item.text = clip(e.text.trim());
+    }
+    applyOne(item, e, where, now, councilJudgesHeldOut);
+    changed.push(item.id);
+  });
+  return { list: { ...list, items: items.filter((i) => !removed.has(i.id)), updatedAt: now }, changed: [...new Set(changed)] };
+}
+
+function applyOne(item: ChecklistItem, e: ItemEdit, where: string, now: string, councilJudgesHeldOut: boolean): void {
+  if (e.check !== undefined) {
+    item.check = e.check;
+    item.result = null;
+    if (item.status === 'met') item.status = 'open';
+  }
+  if (e.waive !== undefined) {
+    if (e.waive.trim().length < MIN_NOTE_CHARS) throw new ChecklistError(`${where}: a waiver needs a reason of at least ${MIN_NOTE_CHARS} characters (it is shown in the receipt)`);
+    if (e.status === 'met') throw new ChecklistError(`${where}: give either \`waive\` or \`status: "met"\`, not both`);
+    item.status = 'waived';
+    item.note = e.waive.trim();
+  } else if (e.status === 'met') {
+    if (item.check) throw new ChecklistError(`${where}: ${item.id} has a ${item.check.kind} check, so it is met only when loki_verify finds the check passing`);
+    if (item.heldOut && councilJudgesHeldOut) throw new ChecklistError(`${where}: ${item.id} is a held-out item; the council judges it (item verdicts in loki_council_vote)`);
+    if (!e.evidence || e.evidence.trim().length < MIN_NOTE_CHARS) throw new ChecklistError(`${where}: marking ${item.id} met needs \`evidence\` of at least ${MIN_NOTE_CHARS} characters (what shows it holds)`);
+    item.status = 'met';
+    item.note = e.evidence.trim();
+  } else if (e.status === 'open') {
+    item.status = 'open';
+    item.note = null;
+  } else if (e.evidence !== undefined) {
+    throw new ChecklistError(`${where}: \`evidence\` goes with \`status: "met"\``);
+  }
+  item.updatedAt = now;
+}
+
+export type Verdict = { ok: true; how: 'check' | 'agent' | 'council' | 'waived'; detail: string } | { ok: false; reason: string };
+
+/**
+ * An item's verdict at completion. For a held-out item judged by the council, `councilMet` is how many votes of
+ * the tallied council found it met (null: no tallied council yet); undefined means the item is judged like any
+ * other (not held out, or the council is disabled). `threshold` is the approvals the council needs.
+ */
+export function itemVerdict(item: ChecklistItem, councilMet: number | null | undefined, threshold: number): Verdict {
+  const label = `${item.heldOut ? 'held-out item' : 'checklist item'} ${item.id} "${shorten(item.text)}"`;
+  if (item.status === 'waived') return { ok: true, how: 'waived', detail: `waived: ${item.note ?? ''}` };
+  if (item.check) {
+    if (!item.result) return { ok: false, reason: `${label} has a ${item.check.kind} check that has not run: call loki_verify` };
+    return item.result.ok ? { ok: true, how: 'check', detail: item.result.detail } : { ok: false, reason: `${label} fails its ${item.check.kind} check: ${item.result.detail}` };
+  }
+  if (item.heldOut && councilMet !== undefined) {
+    if (councilMet === null) return { ok: false, reason: `${label} has no machine check and no council has judged it yet: convene the council (loki_council_convene)` };
+    return councilMet >= threshold
+      ? { ok: true, how: 'council', detail: `${councilMet} council member(s) found it met` }
+      : { ok: false, reason: `${label} was found met by only ${councilMet} council member(s) (needs ${threshold}): do the work, loki_verify, and convene again` };
+  }
+  if (item.status === 'met') return { ok: true, how: 'agent', detail: `marked met: ${item.note ?? ''}` };
+  return { ok: false, reason: `${label} is not met: do it and mark it met with evidence (loki_checklist_set), add a machine check, or waive it with a reason` };
+}
+
+export function countItems(items: readonly ChecklistItem[]): { total: number; met: number; open: number; waived: number; failing: number; withChecks: number } {
+  const c = { total: items.length, met: 0, open: 0, waived: 0, failing: 0, withChecks: 0 };
+  for (const i of items) {
+    if (i.check) c.withChecks++;
+    if (i.status === 'waived') c.waived++;
+    else if (i.check ? i.result?.ok : i.status === 'met') c.met++;
+    else if (i.check && i.result && !i.result.ok) c.failing++;
+    else c.open++;
+  }
+  return c;
+}
+
+function normalise(text: string): string {
+  return text.replace(/\s+/g, ' ').trim().toLowerCase();
+}
+
+function clip(s: string): string {
+  return s.length <= ITEM_TEXT_CHARS ? s : `${s.slice(0, ITEM_TEXT_CHARS - 1)}…`;
+}
+
+function shorten(s: string): string {
+  return s.length <= 80 ? s : `${s.slice(0, 79)}…`;
+}

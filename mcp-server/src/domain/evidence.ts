@@ -1,0 +1,93 @@
+/**
+ * The completion gate and the evidence receipt, pure. The gate takes what the server knows (the latest
+ * verification, the code now, the checklist, the council) and returns every reason completion must be
+ * refused. The receipt separates FACTS (what the server measured) from ASSESSMENTS (what agents and the council
+ * judged); its headline is derived from the facts alone.
+ */
+import { itemVerdict, type Checklist, type Verdict } from './checklist.js';
+import { heldOutMet, type CastVote, type CouncilOutcome } from './council.js';
+
+/** What a verification established, as the gate and the receipt need it (adapted from the verify records). */
+export interface VerificationFacts {
+  id: string;
+  at: string;
+  /** Fingerprint of the code that was verified (null: not a git repository). */
+  codeState: string | null;
+  /** Each check command that ran: test, build, lint. */
+  checks: { name: string; command: string; exitCode: number | null; ok: boolean; durationMs: number; detail: string }[];
+  tests: { verdict: 'pass' | 'fail' | 'inconclusive' | 'unknown'; passed: number | null; failed: number | null; skipped: number | null; detail: string };
+  diff: { files: number; insertions: number; deletions: number } | null;
+  /** Reasons the verification itself says completion must be refused (red tests, zero tests, empty diff, ...). */
+  blocking: string[];
+  /** What the server could not know, in plain words. */
+  gaps: string[];
+}
+
+export interface CouncilFacts {
+  id: string;
+  outcome: CouncilOutcome;
+  codeState: string | null;
+  size: number;
+  threshold: number;
+  votes: CastVote[];
+  devilsAdvocate: CastVote | null;
+  convenedAt: string;
+}
+
+export interface GateInput {
+  councilEnabled: boolean;
+  /** The code now (null: not a git repository). */
+  codeState: string | null;
+  verification: VerificationFacts | null;
+  checklist: Checklist | null;
+  council: CouncilFacts | null;
+}
+
+export interface GateResult {
+  accepted: boolean;
+  reasons: string[];
+  items: { id: string; text: string; heldOut: boolean; verdict: Verdict }[];
+}
+
+export function completionGate(g: GateInput): GateResult {
+  const reasons: string[] = [];
+  const v = g.verification;
+  if (!v) reasons.push('no verification yet: call loki_verify (the server runs the checks itself)');
+  else {
+    if (g.codeState !== v.codeState) reasons.push(`the code changed after the last verification (${v.id}): call loki_verify again`);
+    reasons.push(...v.blocking);
+  }
+  const c = g.council;
+  if (g.councilEnabled) {
+    if (!c) reasons.push('the council has not convened: call loki_council_convene and have every member vote');
+    else {
+      const o = c.outcome;
+      if (o.state === 'voting') reasons.push(`no council quorum: ${o.cast} of ${o.size} votes are in; every member must vote (loki_council_vote)`);
+      else if (o.state === 'devils-advocate') reasons.push("the approval was unanimous, so the devil's advocate must review it: cast its vote (seat 0) with loki_council_vote");
+      else if (o.state === 'rejected') reasons.push(...o.reasons.map((r) => `council: ${r}`));
+      if (o.state !== 'voting' && c.codeState !== g.codeState) {
+        reasons.push(`the council (${c.id}) voted before the last code change: call loki_verify, then convene it again`);
+      }
+    }
+  }
+  // Held-out items without a machine check are judged by the council once it has tallied (with the council
+  // disabled, like any other item).
+  const judged = c && (c.outcome.state === 'approved' || c.outcome.state === 'rejected') ? c.votes : null;
+  const items = (g.checklist?.items ?? []).map((i) => {
+    const councilMet = !i.heldOut || !g.councilEnabled ? undefined : judged ? heldOutMet(judged, i.id) : null;
+    return { id: i.id, text: i.text, heldOut: i.heldOut, verdict: itemVerdict(i, councilMet, c?.threshold ?? 1) };
+  });
+  for (const i of items) if (!i.verdict.ok) reasons.push(i.verdict.reason);
+  return { accepted: reasons.length === 0, reasons: [...new Set(reasons)], items };
+}
+
+export type Headline = 'VERIFIED' | 'VERIFIED WITH GAPS' | 'NOT VERIFIED';
+
+/** From facts only: a failing fact is NOT VERIFIED; facts that could not be known are gaps. */
+export function headline(v: VerificationFacts | null, checkResults: readonly { ok: boolean }[], waivers: number): { headline: Headline; why: string[] } {
+  if (!v) return { headline: 'NOT VERIFIED', why: ['no verification was run'] };
+  const failing = [...v.blocking, ...checkResults.filter((r) => !r.ok).map(() => 'a checklist machine check fails')];
+  if (failing.length > 0) return { headline: 'NOT VERIFIED', why: [...new Set(failing)] };
+  const gaps = [...v.gaps, ...(waivers > 0 ? [`${waivers} checklist item(s) waived (reasons below)`] : [])];
+  return gaps.length > 0 ? { headline: 'VERIFIED WITH GAPS', why: gaps } : { headline: 'VERIFIED', why: ['every check the server ran passed, with tests, a non-empty diff and a clean scan'] };
+}

@@ -1,0 +1,115 @@
+/**
+ * The run's checklist on disk: created with the run, edited by the agent, its machine checks run by the server,
+ * its held-out items revealed when completion is first claimed. Every change happens under the `checklist`
+ * lock and is audited.
+ */
+import { applyEdits, countItems, visibleItems, type Checklist, type ChecklistItem, type ItemEdit } from '../domain/checklist.js';
+import type { VerificationFacts } from '../domain/evidence.js';
+import type { Project } from '../project.js';
+import type { RunState } from '../run/records.js';
+import { activeRun, readRun } from '../run/state.js';
+import type { Store } from '../store/store.js';
+import { runCheck, validateCheck } from './machine-checks.js';
+import { CHECKLIST_RECORD, checklistFile } from './records.js';
+
+export const CHECKLIST_LOCK = 'checklist';
+
+export function readChecklist(store: Store | undefined, runId: string): Checklist | undefined {
+  return store?.records.read(checklistFile(runId), CHECKLIST_RECORD);
+}
+
+/** Written with the run (inside loki_start's critical section); an existing checklist is kept. */
+export function createChecklist(store: Store, runId: string, items: ChecklistItem[], now: string): Checklist {
+  const existing = readChecklist(store, runId);
+  if (existing) return existing;
+  const list: Checklist = { runId, items, revealedAt: null, updatedAt: now };
+  store.records.write(checklistFile(runId), CHECKLIST_RECORD, list);
+  return list;
+}
+
+export interface ChecklistView {
+  runId: string;
+  items: ChecklistItem[];
+  counts: ReturnType<typeof countItems>;
+  /** Set once completion was claimed: from then on held-out items are part of `items`. */
+  revealed: boolean;
+}
+
+/** What the builder may see of the checklist. */
+export function checklistView(list: Checklist): ChecklistView {
+  const items = visibleItems(list);
+  return { runId: list.runId, items, counts: countItems(items), revealed: list.revealedAt !== null };
+}
+
+export function getChecklist(project: Project): ChecklistView {
+  const run = activeRunOrCompleted(project);
+  const list = readChecklist(project.existingStore(), run.runId) ?? { runId: run.runId, items: [], revealedAt: null, updatedAt: run.startedAt };
+  return checklistView(list);
+}
+
+export async function editChecklist(project: Project, edits: ItemEdit[]): Promise<ChecklistView & { changed: string[] }> {
+  const config = project.config();
+  const run = activeRun(project, 'editing the checklist');
+  for (const e of edits) if (e.check) validateCheck(e.check);
+  const store = project.openStore();
+  return store.mutate(
+    CHECKLIST_LOCK,
+    () => {
+      const list = readChecklist(store, run.runId) ?? { runId: run.runId, items: [], revealedAt: null, updatedAt: run.startedAt };
+      const { list: next, changed } = applyEdits(list, edits, new Date().toISOString(), config.council.enabled);
+      store.records.write(checklistFile(run.runId), CHECKLIST_RECORD, next);
+      return { ...checklistView(next), changed };
+    },
+    (r) => ({ action: 'checklist.edit', target: run.runId, data: { changed: r.changed } }),
+  );
+}
+
+/** Run every item's machine check and store the results (checks run outside the lock; results written under it). */
+export async function evaluateChecklist(project: Project, runId: string, facts: VerificationFacts | null): Promise<Checklist | undefined> {
+  const store = project.openStore();
+  const before = readChecklist(store, runId);
+  if (!before || !before.items.some((i) => i.check)) return before;
+  const results = new Map<string, ChecklistItem['result']>();
+  for (const i of before.items) if (i.check) results.set(i.id, await runCheck(store.project, i.check, facts));
+  return store.mutate(
+    CHECKLIST_LOCK,
+    () => {
+      const list = readChecklist(store, runId);
+      if (!list) return undefined;
+      // An item whose check the agent changed meanwhile keeps its (cleared) result.
+      const items = list.items.map((i) => {
+        const r = results.get(i.id);
+        const was = before.items.find((b) => b.id === i.id);
+        return r && i.check && JSON.stringify(i.check) === JSON.stringify(was?.check) ? { ...i, result: r } : i;
+      });
+      const next = { ...list, items, updatedAt: new Date().toISOString() };
+      store.records.write(checklistFile(runId), CHECKLIST_RECORD, next);
+      return next;
+    },
+    (l) => l && { action: 'checklist.evaluate', target: runId, data: { passed: [...results.values()].filter((r) => r?.ok).length, failed: [...results.values()].filter((r) => !r?.ok).length } },
+  );
+}
+
+/** Completion is claimed: held-out items become visible (recorded once, audited). */
+export async function revealHeldOut(project: Project, runId: string): Promise<Checklist | undefined> {
+  const store = project.openStore();
+  const current = readChecklist(store, runId);
+  if (!current || current.revealedAt) return current;
+  return store.mutate(
+    CHECKLIST_LOCK,
+    () => {
+      const list = readChecklist(store, runId);
+      if (!list || list.revealedAt) return { list, revealed: false };
+      const next = { ...list, revealedAt: new Date().toISOString() };
+      store.records.write(checklistFile(runId), CHECKLIST_RECORD, next);
+      return { list: next, revealed: true };
+    },
+    (r) => (r.revealed ? { action: 'checklist.reveal', target: runId, data: { heldOut: r.list!.items.filter((i) => i.heldOut).map((i) => i.id) } } : undefined),
+  ).then((r) => r.list);
+}
+
+/** The checklist can be read whatever state the run is in (a completed run shows what it was judged on). */
+function activeRunOrCompleted(project: Project): RunState {
+  project.config();
+  return readRun(project.existingStore()) ?? activeRun(project, 'reading the checklist');
+}

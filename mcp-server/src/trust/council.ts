@@ -1,0 +1,261 @@
+/**
+ * The completion council on disk: convening hands out one brief per seat (the facts, the whole checklist with
+ * the held-out items, what to cite); votes are blind (a vote's answer says only how many are in, until the
+ * tally); a unanimous approval calls the devil's advocate (seat 0), whose rejection vetoes. Convening counts as
+ * claiming completion, so it reveals the held-out items. Sessions live under the `council` lock.
+ */
+import { visibleItems, type ChecklistItem } from '../domain/checklist.js';
+import { DEVILS_ADVOCATE, ROLES, conveneRefusal, effectiveThreshold, minIterationsFor, tally, type CastVote, type CouncilOutcome, type Vote } from '../domain/council.js';
+import type { CouncilFacts, VerificationFacts } from '../domain/evidence.js';
+import type { Project } from '../project.js';
+import type { SessionIdentity } from '../run/sessions.js';
+import { UsageError, activeRun } from '../run/state.js';
+import { listNames } from '../store/fsx.js';
+import type { Store } from '../store/store.js';
+import { evaluateChecklist, readChecklist, revealHeldOut } from './checklist.js';
+import { latestFacts } from './facts.js';
+import { COUNCIL_RECORD, councilDir, councilFile, type CouncilSession } from './records.js';
+import { codeState, readTrust, updateTrust } from './state.js';
+
+export const COUNCIL_LOCK = 'council';
+const SESSION_NAME = /^k(\d{3,})\.json$/;
+
+export interface MemberBrief {
+  seat: number;
+  role: string;
+  focus: string;
+  /** What to send to a subagent (or to read yourself, one seat at a time, on hosts without subagents). */
+  prompt: string;
+}
+
+export interface ConveneResult {
+  council: string;
+  size: number;
+  threshold: number;
+  verification: string;
+  briefs: MemberBrief[];
+  /** Fact keys a vote may cite in `evidence`. */
+  citable: string[];
+  heldOutToJudge: string[];
+}
+
+export function latestCouncil(store: Store | undefined, runId: string): CouncilSession | undefined {
+  if (!store) return undefined;
+  const names = listNames(store.loki, councilDir(runId)).filter((n) => SESSION_NAME.test(n)).sort();
+  const last = names.at(-1);
+  return last ? store.records.read(councilFile(runId, last.replace(/\.json$/, '')), COUNCIL_RECORD) : undefined;
+}
+
+export function listCouncils(store: Store | undefined, runId: string): CouncilSession[] {
+  if (!store) return [];
+  return listNames(store.loki, councilDir(runId))
+    .filter((n) => SESSION_NAME.test(n))
+    .sort()
+    .map((n) => store.records.read(councilFile(runId, n.replace(/\.json$/, '')), COUNCIL_RECORD))
+    .filter((s): s is CouncilSession => s !== undefined);
+}
+
+export function councilFacts(s: CouncilSession): CouncilFacts {
+  return { id: s.id, outcome: outcomeOf(s), codeState: s.codeState, size: s.size, threshold: s.threshold, votes: s.votes, devilsAdvocate: s.devilsAdvocate, convenedAt: s.convenedAt };
+}
+
+export function outcomeOf(s: CouncilSession): CouncilOutcome {
+  // A session closed before every seat voted was superseded by a newer one.
+  if (s.closedAt && s.votes.length < s.size) return { state: 'rejected', approvals: 0, reasons: s.reasons, vetoed: false };
+  return tally(s.votes, s.size, s.threshold, s.devilsAdvocate);
+}
+
+export async function convene(project: Project, who: SessionIdentity, reason: string | undefined): Promise<ConveneResult> {
+  const config = project.config();
+  const run = activeRun(project, 'convening the council');
+  if (!config.council.enabled) throw new UsageError('the council is disabled (council.enabled / LOKI_COUNCIL_ENABLED=false): loki_complete decides on the facts alone');
+  const store = project.openStore();
+  const facts = latestFacts(project, run.runId);
+  const now = codeState(run, project.root);
+  const trust = readTrust(store, run.runId);
+  const source = project.effectiveConfig().sources.get('council.minIterations') ?? 'default';
+  const refusal = conveneRefusal({
+    iteration: run.iteration,
+    minIterations: minIterationsFor(run.tier, config.council.minIterations, source),
+    verifiedCurrentCode: facts !== null && facts.codeState === now,
+    forcedReview: trust.forcedReview !== null,
+  });
+  if (refusal) throw new UsageError(refusal);
+  // Convening claims completion: the held-out items are revealed, and judged from here on.
+  await updateTrust(project, run.runId, (t) => ({ next: { ...t, claimedAt: t.claimedAt ?? new Date().toISOString() }, result: undefined }));
+  await revealHeldOut(project, run.runId);
+  const checklist = (await evaluateChecklist(project, run.runId, facts)) ?? undefined;
+  const items = checklist ? visibleItems(checklist) : [];
+  const size = config.council.size;
+  const threshold = effectiveThreshold(size, config.council.threshold);
+  const seats = ROLES.slice(0, size).map((r, i) => ({ seat: i + 1, role: r.role }));
+  const citable = citableKeys(facts!, items);
+  const heldOutToJudge = items.filter((i) => i.heldOut && !i.check && i.status !== 'waived').map((i) => i.id);
+
+  const session = await store.mutate(
+    COUNCIL_LOCK,
+    (): CouncilSession => {
+      const previous = latestCouncil(store, run.runId);
+      const n = previous ? Number(SESSION_NAME.exec(`${previous.id}.json`)![1]) + 1 : 1;
+      if (previous && previous.closedAt === null) {
+        store.records.write(councilFile(run.runId, previous.id), COUNCIL_RECORD, { ...previous, outcome: 'rejected', closedAt: new Date().toISOString(), reasons: [`superseded by a new council (k${String(n).padStart(3, '0')})`] });
+      }
+      const s: CouncilSession = {
+        id: `k${String(n).padStart(3, '0')}`,
+        runId: run.runId,
+        convenedAt: new Date().toISOString(),
+        convenedBy: who.id,
+        reason: reason?.trim() || (trust.forcedReview ? `forced review: ${trust.forcedReview.reason}` : 'completion claimed'),
+        size,
+        threshold,
+        codeState: now,
+        verificationId: facts!.id,
+        seats,
+        votes: [],
+        devilsAdvocate: null,
+        outcome: 'voting',
+        closedAt: null,
+        reasons: [],
+      };
+      store.records.write(councilFile(run.runId, s.id), COUNCIL_RECORD, s);
+      return s;
+    },
+    (s) => ({ action: 'council.convene', target: run.runId, data: { council: s.id, size, threshold, verification: s.verificationId, codeState: s.codeState } }),
+  );
+  const briefs = seats.map(({ seat, role }) => brief(session, seat, role, ROLES.find((r) => r.role === role)!.focus, facts!, items, citable, heldOutToJudge));
+  return { council: session.id, size, threshold, verification: facts!.id, briefs, citable, heldOutToJudge };
+}
+
+export interface VoteArgs {
+  council: string;
+  seat: number;
+  vote: Vote;
+  rationale: string;
+  evidence: string[];
+  items?: { id: string; met: boolean; note: string }[] | undefined;
+}
+
+export interface VoteResult {
+  council: string;
+  seat: number;
+  recorded: true;
+  /** Until every seat has voted only the count shows: votes are blind. */
+  cast: number;
+  size: number;
+  outcome: CouncilOutcome['state'];
+  /** After the tally: the result and its reasons. */
+  tally: CouncilOutcome | null;
+  /** When the approval was unanimous: the devil's advocate's brief (vote as seat 0). */
+  devilsAdvocate: MemberBrief | null;
+}
+
+export async function castVote(project: Project, who: SessionIdentity, args: VoteArgs): Promise<VoteResult> {
+  project.config();
+  const run = activeRun(project, 'voting');
+  const store = project.openStore();
+  const now = codeState(run, project.root);
+  const facts = latestFacts(project, run.runId);
+  return store.mutate(
+    COUNCIL_LOCK,
+    (): VoteResult => {
+      const s = latestCouncil(store, run.runId);
+      if (!s || s.id !== args.council) {
+        throw new UsageError(`council ${args.council} is not the current one${s ? ` (${s.id} is)` : ''}: vote in the latest council, or convene one with loki_council_convene`);
+      }
+      if (s.closedAt) throw new UsageError(`council ${s.id} is closed (${s.outcome}); convene a new one to vote again`);
+      if (now !== s.codeState) throw new UsageError(`the code changed after council ${s.id} convened, so this vote would judge stale facts: call loki_verify, then loki_council_convene again`);
+      const isDevil = args.seat === 0;
+      if (isDevil && s.outcome !== 'devils-advocate') throw new UsageError(`seat 0 (the devil's advocate) votes only after a unanimous approval; council ${s.id} is ${s.outcome}`);
+      if (!isDevil && s.outcome !== 'voting') throw new UsageError(`every seat of council ${s.id} has voted`);
+      if (!isDevil && !s.seats.some((x) => x.seat === args.seat)) throw new UsageError(`council ${s.id} has seats 1-${s.size} (and 0 for the devil's advocate); seat ${args.seat} does not exist`);
+      if (!isDevil && s.votes.some((v) => v.seat === args.seat)) throw new UsageError(`seat ${args.seat} of council ${s.id} has already voted; votes are final`);
+      const items = args.items ?? [];
+      const list = readChecklist(store, run.runId);
+      const visible = list ? visibleItems(list) : [];
+      const citable = citableKeys(facts!, visible);
+      checkEvidence(args.evidence, new Set(citable), citable);
+      for (const i of items) if (!visible.some((v) => v.id === i.id)) throw new UsageError(`items: no checklist item "${i.id}"; the brief lists the held-out items to judge`);
+      const toJudge = visible.filter((i) => i.heldOut && !i.check && i.status !== 'waived').map((i) => i.id);
+      const missing = toJudge.filter((id) => !items.some((i) => i.id === id));
+      if (!isDevil && args.vote === 'approve' && missing.length > 0) {
+        throw new UsageError(`an approval must judge every held-out item without a machine check: add {id, met, note} to \`items\` for ${missing.join(', ')}`);
+      }
+      const role = isDevil ? DEVILS_ADVOCATE.role : s.seats.find((x) => x.seat === args.seat)!.role;
+      const vote: CastVote = { seat: args.seat, role, vote: args.vote, rationale: args.rationale.trim(), evidence: args.evidence, items, codeState: now, at: new Date().toISOString(), agent: who.id };
+      const next: CouncilSession = isDevil ? { ...s, devilsAdvocate: vote } : { ...s, votes: [...s.votes, vote] };
+      const o = tally(next.votes, next.size, next.threshold, next.devilsAdvocate);
+      next.outcome = o.state;
+      if (o.state === 'approved' || o.state === 'rejected') {
+        next.closedAt = vote.at;
+        next.reasons = o.state === 'rejected' ? o.reasons : [];
+      }
+      store.records.write(councilFile(run.runId, s.id), COUNCIL_RECORD, next);
+      const closed = o.state !== 'voting';
+      return {
+        council: s.id,
+        seat: args.seat,
+        recorded: true,
+        cast: next.votes.length,
+        size: next.size,
+        outcome: o.state,
+        tally: closed ? o : null,
+        devilsAdvocate: o.state === 'devils-advocate' ? { seat: 0, role: DEVILS_ADVOCATE.role, focus: DEVILS_ADVOCATE.focus, prompt: devilPrompt(next, facts!) } : null,
+      };
+    },
+    (r) => ({ action: 'council.vote', target: run.runId, data: { council: r.council, seat: r.seat, outcome: r.outcome, ...(r.tally ? { tally: r.tally } : {}) } }),
+  ).then(async (r) => {
+    if ((r.outcome === 'approved' || r.outcome === 'rejected') && readTrust(store, run.runId).forcedReview) {
+      await updateTrust(project, run.runId, (t) => ({ next: { ...t, forcedReview: null }, result: undefined, audit: { action: 'council.review-done', data: { council: r.council } } }));
+    }
+    return r;
+  });
+}
+
+/** Evidence entries start with a fact key (then optional words): "v0003:tests 12 passed", "item:c-1a2b3c4d". */
+function checkEvidence(evidence: readonly string[], known: ReadonlySet<string>, keys: string[]): void {
+  if (evidence.length === 0) throw new UsageError(`a vote must cite at least one fact in \`evidence\`, e.g. "${keys[0] ?? 'v0001:tests'}"`);
+  for (const e of evidence) {
+    const key = e.trim().split(/\s+/)[0] ?? '';
+    if (!known.has(key)) throw new UsageError(`evidence "${e.slice(0, 80)}" does not start with a fact key; cite one of: ${keys.slice(0, 12).join(', ')}, or item:<checklist id>`);
+  }
+}
+
+function citableKeys(f: VerificationFacts, items: readonly ChecklistItem[]): string[] {
+  return [f.id, `${f.id}:tests`, `${f.id}:diff`, `${f.id}:secrets`, ...f.checks.map((c) => `${f.id}:${c.name}`), ...items.map((i) => `item:${i.id}`)];
+}
+
+function factsBlock(f: VerificationFacts): string {
+  return [
+    `Verification ${f.id} (${f.at}), run by the server:`,
+    ...f.checks.map((c) => `- ${c.name}: \`${c.command}\` exit ${c.exitCode ?? '-'} (${c.ok ? 'pass' : 'FAIL'}), ${c.detail}`),
+    `- tests: ${f.tests.verdict}${f.tests.passed !== null ? ` (${f.tests.passed} passed, ${f.tests.failed} failed, ${f.tests.skipped} skipped)` : ''}`,
+    `- diff since baseline: ${f.diff ? `${f.diff.files} files, +${f.diff.insertions} -${f.diff.deletions}` : 'unknown (no git)'}`,
+    ...f.blocking.map((b) => `- BLOCKING: ${b}`),
+    ...f.gaps.map((g) => `- cannot know: ${g}`),
+  ].join('\n');
+}
+
+function brief(s: CouncilSession, seat: number, role: string, focus: string, f: VerificationFacts, items: readonly ChecklistItem[], citable: string[], heldOut: string[]): MemberBrief {
+  const list = items.map((i) => `- ${i.id}${i.heldOut ? ' [held-out]' : ''}: ${i.text} -- ${i.status}${i.check ? `, ${i.check.kind} check ${i.result ? (i.result.ok ? 'passes' : `FAILS: ${i.result.detail}`) : 'not run'}` : ''}${i.note ? ` (${i.note})` : ''}`);
+  const prompt = [
+    `You are seat ${seat} (${role}) of completion council ${s.id} for a Loki Mode run. Judge independently; you cannot see the other votes.`,
+    `Focus: ${focus}`,
+    factsBlock(f),
+    `Checklist (${items.length} items; held-out items were never shown to the builder):`,
+    ...list,
+    'Inspect the code and the facts yourself. Then call loki_council_vote with:',
+    `council "${s.id}", seat ${seat}, vote approve|reject|cannot-validate, a rationale, evidence citing fact keys (${citable.slice(0, 6).join(', ')}, ...)` +
+      (heldOut.length ? `, and items: a verdict {id, met, note} for each held-out item without a machine check (${heldOut.join(', ')}).` : '.'),
+    'Approve only what the facts show. An unverifiable claim is cannot-validate, which counts against.',
+  ].join('\n');
+  return { seat, role, focus, prompt };
+}
+
+function devilPrompt(s: CouncilSession, f: VerificationFacts): string {
+  return [
+    `Every member of council ${s.id} approved. You are the devil's advocate (seat 0), and blind to their reasons.`,
+    DEVILS_ADVOCATE.focus,
+    factsBlock(f),
+    `Call loki_council_vote with council "${s.id}", seat 0, your vote, a rationale and evidence citing fact keys.`,
+  ].join('\n');
+}

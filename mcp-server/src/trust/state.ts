@@ -1,0 +1,65 @@
+/**
+ * The run's trust state (state/trust.json) and the code fingerprints it is judged by:
+ * - `codeState`: the tree object of the working tree (outside .loki/), exact; taken for verifications, council
+ *   sessions and completion.
+ * - `quickFingerprint`: HEAD plus the dirty paths with their sizes and modification times, cheap enough for every
+ *   turn; used only to notice stagnation.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Project } from '../project.js';
+import { git, snapshotTree } from '../run/git.js';
+import type { RunState } from '../run/records.js';
+import type { Store } from '../store/store.js';
+import { TRUST_FILE, TRUST_RECORD, emptyTrust, type TrustState } from './records.js';
+
+export const TRUST_LOCK = 'trust';
+
+export function readTrust(store: Store | undefined, runId: string): TrustState {
+  const t = store?.records.read(TRUST_FILE, TRUST_RECORD);
+  return t && t.runId === runId ? t : emptyTrust(runId);
+}
+
+export async function updateTrust<T>(
+  project: Project,
+  runId: string,
+  change: (t: TrustState) => { next: TrustState; result: T; audit?: { action: string; data?: unknown } },
+): Promise<T> {
+  const store = project.openStore();
+  const out = await store.mutate(
+    TRUST_LOCK,
+    () => {
+      const c = change(readTrust(store, runId));
+      store.records.write(TRUST_FILE, TRUST_RECORD, c.next);
+      return c;
+    },
+    (c) => c.audit && { action: c.audit.action, target: runId, data: c.audit.data },
+  );
+  return out.result;
+}
+
+/** The exact code state: null outside a git repository (or when git cannot snapshot it). */
+export function codeState(run: RunState, root: string): string | null {
+  return run.git.repository ? snapshotTree(root) : null;
+}
+
+/** A cheap fingerprint of the working tree for stagnation tracking; null outside git. */
+export function quickFingerprint(run: RunState, root: string): string | null {
+  if (!run.git.repository) return null;
+  const head = git(root, ['rev-parse', '-q', '--verify', 'HEAD']);
+  const status = git(root, ['status', '--porcelain=v1', '-z', '--untracked-files=all', '--', '.', ':(exclude).loki']);
+  if (!status.ok) return null;
+  const h = crypto.createHash('sha256').update(head.out).update('\0').update(status.out);
+  for (const entry of status.out.split('\0')) {
+    const file = entry.slice(3);
+    if (!file) continue;
+    try {
+      const st = fs.lstatSync(path.join(root, file), { bigint: true });
+      h.update(`\0${file}\0${st.size}\0${st.mtimeNs}`);
+    } catch {
+      h.update(`\0${file}\0gone`);
+    }
+  }
+  return h.digest('hex');
+}
