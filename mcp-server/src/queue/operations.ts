@@ -8,7 +8,7 @@ import { unmetDependencies, type Task, type TaskDraft } from '../domain/tasks.js
 import type { Project } from '../project.js';
 import type { RunState } from '../run/records.js';
 import { readMarkers } from '../run/signals.js';
-import { UsageError, readRun } from '../run/state.js';
+import { UsageError, activeRun, readRun } from '../run/state.js';
 import { checkId } from '../store/paths.js';
 import type { AddResult, ClaimOptions, ClaimResult, FinishResult, ListFilter, UpdateRequest } from './queue.js';
 
@@ -67,13 +67,6 @@ export function taskBrief(t: Task): TaskBrief {
     attempt: t.attempts.at(-1)?.n ?? 0,
     previousErrors: t.attempts.filter((a) => a.error).map((a) => `#${a.n} ${a.outcome}: ${a.error}`).slice(-5),
   };
-}
-
-function activeRun(project: Project, what: string): RunState {
-  const run = readRun(project.existingStore());
-  if (!run) throw new UsageError(`no run yet: call loki_start before ${what}`);
-  if (run.status !== 'active') throw new UsageError(`the run is ${run.status}${run.stopReason ? ` (${run.stopReason})` : ''}; ${what} needs an active run (loki_start resumes a stopped one)`);
-  return run;
 }
 
 export async function addTasks(project: Project, drafts: TaskDraft[], kind: 'agent' | 'user'): Promise<AddResult> {

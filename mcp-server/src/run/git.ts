@@ -21,13 +21,13 @@ export interface GitBaseline {
   note: string | null;
 }
 
-interface GitResult {
+export interface GitResult {
   ok: boolean;
   out: string;
   err: string;
 }
 
-function git(cwd: string, args: string[], env?: NodeJS.ProcessEnv): GitResult {
+export function git(cwd: string, args: string[], env?: NodeJS.ProcessEnv): GitResult {
   const r = spawnSync('git', args, {
     cwd,
     env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0', ...env },

@@ -1,4 +1,5 @@
 /** The run record and the refusal the run operations raise. */
+import type { Project } from '../project.js';
 import type { Store } from '../store/store.js';
 import { RUN_FILE, RUN_RECORD, type RunState } from './records.js';
 
@@ -12,4 +13,12 @@ export class UsageError extends Error {
 
 export function readRun(store: Store | undefined): RunState | undefined {
   return store?.records.read(RUN_FILE, RUN_RECORD);
+}
+
+/** The run, refused with what to do when there is none or it is not active. `what` names the operation. */
+export function activeRun(project: Project, what: string): RunState {
+  const run = readRun(project.existingStore());
+  if (!run) throw new UsageError(`no run yet: call loki_start before ${what}`);
+  if (run.status !== 'active') throw new UsageError(`the run is ${run.status}${run.stopReason ? ` (${run.stopReason})` : ''}; ${what} needs an active run (loki_start resumes a stopped one)`);
+  return run;
 }
