@@ -15,7 +15,7 @@ export function readRun(store: Store | undefined): RunState | undefined {
   return store?.records.read(RUN_FILE, RUN_RECORD);
 }
 
-/** The run, which must be active for `what` (e.g. "claiming a task"); otherwise a refusal that says what to do. */
+/** The run, refused with what to do when there is none or it is not active. `what` names the operation. */
 export function activeRun(project: Project, what: string): RunState {
   const run = readRun(project.existingStore());
   if (!run) throw new UsageError(`no run yet: call loki_start before ${what}`);

@@ -169,6 +169,38 @@ export function createExclusive(dir: SafeDir, rel: string, data: string | Buffer
 }
 
 /**
+ * Create a file that must not exist yet, atomically and write-once: the data is written and fsync'd under a
+ * random temp name, then hard-linked to the target (the link fails when anything is at that name, so nothing is
+ * ever replaced) and the temp name removed. Readers see no file or the whole file; a crash leaves at most a
+ * temp file for the orphan sweep. Returns false when the target already exists.
+ */
+export function createFileOnce(dir: SafeDir, rel: string, data: string | Buffer): boolean {
+  const { absolute } = dir.resolve(rel, { leaf: 'file', allowMissing: true, createParents: true });
+  const parent = path.dirname(absolute);
+  const temp = path.join(parent, `.${path.basename(absolute)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
+  const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+  try {
+    try {
+      assertCreatedInside(dir, fd, rel);
+      writeAll(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    try {
+      fs.linkSync(temp, absolute);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
+  } finally {
+    fs.rmSync(temp, { force: true });
+  }
+  fsyncDir(parent);
+  return true;
+}
+
+/**
  * O_NOFOLLOW only guards the last component: a directory above it can be swapped for a symlink between
  * `resolve` and the open. After an exclusive create, make sure the new file is inside `dir`; if it is not,
  * remove the file we just made (best effort) and refuse, so no data is ever written outside.

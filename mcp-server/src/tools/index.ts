@@ -3,5 +3,6 @@ import type { AnyToolSpec } from './define.js';
 import { memoryTools } from './memory.js';
 import { runTools } from './run.js';
 import { taskTools } from './tasks.js';
+import { verifyTools } from './verify.js';
 
-export const ALL_TOOLS: readonly AnyToolSpec[] = [...runTools, ...taskTools, ...memoryTools];
+export const ALL_TOOLS: readonly AnyToolSpec[] = [...runTools, ...taskTools, ...verifyTools, ...memoryTools];

@@ -1,0 +1,72 @@
+/** Verification tool: loki_verify. */
+import { z } from 'zod';
+import { CHECK_NAMES } from '../domain/checks.js';
+import { runVerification, verificationFindings, type VerificationRecord } from '../verify/index.js';
+import { verificationFile } from '../verify/record.js';
+import { defineTool } from './define.js';
+
+const LIST_CAP = 20;
+const TAIL_CHARS = 1500;
+
+export const verifyTool = defineTool({
+  name: 'loki_verify',
+  title: 'Verify the work',
+  description:
+    'The server runs the build, test and lint checks itself and records facts: exit codes, test counts, the diff since the run baseline, deleted or newly skipped tests, secrets in changed files. Returns what blocks completion.',
+  kind: 'write',
+  idempotent: false,
+  input: z
+    .object({
+      only: z.array(z.enum(CHECK_NAMES)).min(1).max(3).optional().describe('Run only these checks (default all; completion needs a full run)'),
+    })
+    .strict(),
+  handler: async (args, ctx) => summary(await runVerification(ctx.project, { only: args.only })),
+  render: (s) => renderSummary(s),
+});
+
+export const verifyTools = [verifyTool];
+
+type Summary = ReturnType<typeof summary>;
+
+function capped<T>(items: T[]): { items: T[]; more: number } {
+  return { items: items.slice(0, LIST_CAP), more: Math.max(0, items.length - LIST_CAP) };
+}
+
+function summary(r: VerificationRecord) {
+  const f = verificationFindings(r);
+  return {
+    id: r.id,
+    record: `.loki/${verificationFile(r.runId, r.id)}`,
+    codeState: r.codeState,
+    checks: r.checks.map((c) => ({
+      name: c.name,
+      verdict: c.verdict,
+      reason: c.reason,
+      command: c.command,
+      exitCode: c.exitCode,
+      durationMs: c.durationMs,
+      tests: c.tests && { passed: c.tests.passed, failed: c.tests.failed, skipped: c.tests.skipped },
+      outputTail: c.verdict === 'fail' || c.verdict === 'inconclusive' ? c.outputTail.slice(-TAIL_CHARS) : '',
+    })),
+    diff: r.diff.available ? { filesChanged: r.diff.filesChanged, insertions: r.diff.insertions, deletions: r.diff.deletions } : null,
+    deletedTestFiles: capped(r.testFiles.deleted),
+    newlySkipped: capped(r.testFiles.newlySkipped),
+    secrets: capped(r.secrets.findings),
+    blocking: capped(f.blocking),
+    gaps: f.gaps,
+  };
+}
+
+function renderSummary(s: Summary): string {
+  const lines = [`Verification ${s.id} (${s.record}): ${s.blocking.items.length === 0 ? 'nothing blocks completion' : `${s.blocking.items.length + s.blocking.more} blocking finding(s)`}.`];
+  for (const c of s.checks) {
+    const t = c.tests ? `, tests ${c.tests.passed} passed / ${c.tests.failed} failed / ${c.tests.skipped} skipped` : '';
+    const ran = c.durationMs !== null ? ` exit ${c.exitCode ?? 'none'} in ${(c.durationMs / 1000).toFixed(1)} s${t}` : '';
+    lines.push(`${c.name}: ${c.verdict.toUpperCase()}${c.command ? ` \`${c.command}\`` : ''}${ran}: ${c.reason}`);
+  }
+  lines.push(s.diff ? `Diff since baseline: ${s.diff.filesChanged} file(s), +${s.diff.insertions} -${s.diff.deletions}.` : 'Diff since baseline: unknown.');
+  if (s.blocking.items.length) lines.push('Blocking:', ...s.blocking.items.map((b) => `- ${b}`), ...(s.blocking.more ? [`- ... ${s.blocking.more} more in the record`] : []));
+  if (s.gaps.length) lines.push('Gaps (the server cannot know):', ...s.gaps.map((g) => `- ${g}`));
+  for (const c of s.checks) if (c.outputTail) lines.push(`--- ${c.name} output (tail) ---`, c.outputTail);
+  return lines.join('\n');
+}

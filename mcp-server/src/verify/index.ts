@@ -1,0 +1,143 @@
+/**
+ * Verification run by the server: the facts behind `loki_verify`, and the API the completion gate reads.
+ *
+ * A verification runs the project's checks (build, test, lint) itself, then measures the change since the run's
+ * git baseline, and stores everything as one write-once record `.loki/verify/<runId>/v<NNNN>.json`, audited as
+ * `verify.run`. Checks run outside any lock (they may take minutes); only the id allocation and the write are
+ * locked. Verifications of one project in this process run one at a time, so two checks never race in one tree.
+ */
+import type { CheckName } from '../domain/checks.js';
+import type { Project } from '../project.js';
+import { isGitRepository, snapshotTree } from '../run/git.js';
+import { activeRun } from '../run/state.js';
+import { createFileOnce, listNames } from '../store/fsx.js';
+import { checkId } from '../store/paths.js';
+import { encodeRecord } from '../store/records.js';
+import type { Store } from '../store/store.js';
+import { changeFacts } from './changes.js';
+import { normaliseOnly, projectChecks, runCheck } from './checks.js';
+import { verificationFindings } from './findings.js';
+import { VERIFICATION_ID, VERIFICATION_RECORD, verificationFile, verificationId, verifyDir, type VerificationRecord } from './record.js';
+
+export { verificationFindings, type VerificationFindings } from './findings.js';
+export { VERIFICATION_RECORD, type CheckFact, type CheckVerdict, type VerificationRecord } from './record.js';
+export type { CheckName } from '../domain/checks.js';
+
+export interface VerifyOptions {
+  /** Run only these checks (the others are recorded as not run). Default: all three. */
+  only?: CheckName[];
+}
+
+const inFlight = new Map<string, Promise<unknown>>();
+
+/** Run the checks and gather the facts for the active run, store them, and return the record. */
+export async function runVerification(project: Project, opts: VerifyOptions = {}): Promise<VerificationRecord> {
+  const previous = inFlight.get(project.root) ?? Promise.resolve();
+  const mine = previous.catch(() => undefined).then(() => verifyNow(project, opts));
+  inFlight.set(project.root, mine);
+  try {
+    return await mine;
+  } finally {
+    if (inFlight.get(project.root) === mine) inFlight.delete(project.root);
+  }
+}
+
+async function verifyNow(project: Project, opts: VerifyOptions): Promise<VerificationRecord> {
+  const run = activeRun(project, 'verifying');
+  const config = project.config();
+  const store = project.openStore();
+  const root = store.project.root;
+  const startedAt = new Date().toISOString();
+  const only = normaliseOnly(opts.only);
+  const repository = isGitRepository(root);
+  const codeStateBefore = repository ? snapshotTree(root) : null;
+
+  const checks = [];
+  for (const c of projectChecks(store.project, config.checks)) {
+    checks.push(await runCheck(c, { cwd: root, timeoutSeconds: config.checks.timeoutSeconds, env: project.env, only }));
+  }
+
+  const codeState = repository ? snapshotTree(root) : null;
+  const notes: string[] = [];
+  const changes = changeFacts(root, run, repository, codeState, notes);
+  if (codeStateBefore && codeState && codeStateBefore !== codeState) {
+    notes.push('The checks themselves changed files in the working tree (build output not covered by .gitignore?): codeState is the tree after the checks, and the diff includes those files.');
+  }
+  const head = repository ? run.git.headSha : null;
+  const draft: Omit<VerificationRecord, 'id'> = {
+    runId: run.runId,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    only,
+    codeState,
+    codeStateBefore,
+    git: { repository, baselineCommit: run.git.baselineCommit, headSha: head },
+    checks,
+    ...changes,
+    notes,
+  };
+  return store.mutate(
+    'verify',
+    () => writeOnce(store, run.runId, draft),
+    (r) => ({
+      action: 'verify.run',
+      target: r.id,
+      data: {
+        runId: r.runId,
+        id: r.id,
+        codeState: r.codeState,
+        verdicts: Object.fromEntries(r.checks.map((c) => [c.name, c.verdict])),
+        filesChanged: r.diff.available ? r.diff.filesChanged : null,
+        blocking: verificationFindings(r).blocking.length,
+      },
+    }),
+  );
+}
+
+/** Under the lock: the next id in order, created exclusively (a record is never overwritten). */
+function writeOnce(store: Store, runId: string, draft: Omit<VerificationRecord, 'id'>): VerificationRecord {
+  for (let n = lastNumber(store, runId) + 1; ; n++) {
+    const record: VerificationRecord = { id: verificationId(n), ...draft };
+    if (createFileOnce(store.loki, verificationFile(runId, record.id), encodeRecord(VERIFICATION_RECORD, record))) return record;
+  }
+}
+
+function recordNumbers(store: Store, runId: string): number[] {
+  return listNames(store.loki, verifyDir(checkId(runId, 'runId')))
+    .map((name) => VERIFICATION_ID.exec(name)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+function lastNumber(store: Store, runId: string): number {
+  return recordNumbers(store, runId).at(-1) ?? 0;
+}
+
+/** Every valid verification of a run, oldest first (invalid files are quarantined and reported by the store). */
+export function listVerifications(project: Project, runId: string): VerificationRecord[] {
+  const store = project.existingStore();
+  if (!store) return [];
+  return recordNumbers(store, runId)
+    .map((n) => store.records.read(verificationFile(runId, verificationId(n)), VERIFICATION_RECORD))
+    .filter((r): r is VerificationRecord => r !== undefined);
+}
+
+/** The newest valid verification of a run, or undefined. */
+export function latestVerification(project: Project, runId: string): VerificationRecord | undefined {
+  const store = project.existingStore();
+  if (!store) return undefined;
+  for (const n of recordNumbers(store, runId).reverse()) {
+    const r = store.records.read(verificationFile(runId, verificationId(n)), VERIFICATION_RECORD);
+    if (r) return r;
+  }
+  return undefined;
+}
+
+/**
+ * The code-state fingerprint of the working tree now (the same value a record's `codeState` holds), or null
+ * when the project is not a git repository. Equal values mean no file outside .loki/ changed.
+ */
+export function currentCodeState(root: string): string | null {
+  return isGitRepository(root) ? snapshotTree(root) : null;
+}
