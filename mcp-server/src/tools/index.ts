@@ -3,6 +3,7 @@ import type { AnyToolSpec } from './define.js';
 import { memoryTools } from './memory.js';
 import { runTools } from './run.js';
 import { taskTools } from './tasks.js';
+import { trustTools } from './trust.js';
 import { verifyTools } from './verify.js';
 
-export const ALL_TOOLS: readonly AnyToolSpec[] = [...runTools, ...taskTools, ...verifyTools, ...memoryTools];
+export const ALL_TOOLS: readonly AnyToolSpec[] = [...runTools, ...taskTools, ...verifyTools, ...trustTools, ...memoryTools];

@@ -3,6 +3,9 @@ import { z } from 'zod';
 import { CHECK_NAMES } from '../domain/checks.js';
 import { runVerification, verificationFindings, type VerificationRecord } from '../verify/index.js';
 import { verificationFile } from '../verify/record.js';
+import { countItems, visibleItems, type Checklist } from '../domain/checklist.js';
+import { evaluateChecklist } from '../trust/checklist.js';
+import { toFacts } from '../trust/facts.js';
 import { defineTool } from './define.js';
 
 const LIST_CAP = 20;
@@ -20,13 +23,24 @@ export const verifyTool = defineTool({
       only: z.array(z.enum(CHECK_NAMES)).min(1).max(3).optional().describe('Run only these checks (default all; completion needs a full run)'),
     })
     .strict(),
-  handler: async (args, ctx) => summary(await runVerification(ctx.project, { only: args.only })),
+  handler: async (args, ctx) => {
+    const record = await runVerification(ctx.project, { only: args.only });
+    // The checklist's machine checks are judged against these facts (held-out items too, but only visible ones show).
+    const list = await evaluateChecklist(ctx.project, record.runId, toFacts(record));
+    return { ...summary(record), checklist: list ? checklistBrief(list) : null };
+  },
   render: (s) => renderSummary(s),
 });
 
 export const verifyTools = [verifyTool];
 
-type Summary = ReturnType<typeof summary>;
+type Summary = ReturnType<typeof summary> & { checklist: ReturnType<typeof checklistBrief> | null };
+
+function checklistBrief(list: Checklist) {
+  const items = visibleItems(list);
+  const failing = items.filter((i) => i.check && i.status !== 'waived' && i.result && !i.result.ok).map((i) => ({ id: i.id, text: i.text, detail: i.result!.detail }));
+  return { counts: countItems(items), failing: capped(failing) };
+}
 
 function capped<T>(items: T[]): { items: T[]; more: number } {
   return { items: items.slice(0, LIST_CAP), more: Math.max(0, items.length - LIST_CAP) };
@@ -66,6 +80,10 @@ function renderSummary(s: Summary): string {
   }
   lines.push(s.diff ? `Diff since baseline: ${s.diff.filesChanged} file(s), +${s.diff.insertions} -${s.diff.deletions}.` : 'Diff since baseline: unknown.');
   if (s.blocking.items.length) lines.push('Blocking:', ...s.blocking.items.map((b) => `- ${b}`), ...(s.blocking.more ? [`- ... ${s.blocking.more} more in the record`] : []));
+  if (s.checklist) {
+    const c = s.checklist.counts;
+    lines.push(`Checklist: ${c.met}/${c.total} met, ${c.failing} failing, ${c.open} open, ${c.waived} waived.`, ...s.checklist.failing.items.map((i) => `- ${i.id} fails: ${i.detail}`));
+  }
   if (s.gaps.length) lines.push('Gaps (the server cannot know):', ...s.gaps.map((g) => `- ${g}`));
   for (const c of s.checks) if (c.outputTail) lines.push(`--- ${c.name} output (tail) ---`, c.outputTail);
   return lines.join('\n');

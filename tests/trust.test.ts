@@ -1,0 +1,354 @@
+/**
+ * The trust layer end to end, through the real SDK client, on real temporary git repositories whose real test
+ * command (`node --test`) the server runs itself. Every refusal reason of the issue, a correct run with its
+ * VERIFIED receipt checked by `loki proof verify` (then broken by an edit), held-out items absent from every
+ * output before completion is claimed, and voting by one agent in turns and by three separate clients.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DIST, connect, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
+
+const SPEC = [
+  '# Sum tool',
+  '',
+  '## Features',
+  '- Add a sum function',
+  '  - src/sum.js exists',
+  '  - all tests pass',
+  '  - README.md contains sum(a, b)',
+  '  - The sum function handles negative numbers',
+  '  - sum(0, 0) is 0',
+  '- Document it',
+  '  - README.md exists',
+  '',
+].join('\n');
+
+const TEST_FILE = [
+  "const test = require('node:test');",
+  "const assert = require('node:assert');",
+  "const { sum } = require('../src/sum.js');",
+  "test('adds', () => assert.strictEqual(sum(2, 3), 5));",
+  "test('negative', () => assert.strictEqual(sum(-2, -3), -5));",
+  '',
+].join('\n');
+
+const GOOD_SUM = 'exports.sum = (a, b) => a + b;\n';
+const README = '# Sum\n\nCall sum(a, b) to add two numbers.\n';
+
+let p: TempProject | undefined;
+const clients: Connected[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.close();
+  p?.cleanup();
+  p = undefined;
+});
+
+async function open(env: NodeJS.ProcessEnv = {}, name = 'builder'): Promise<Connected> {
+  const c = await connect(p!, env, name);
+  clients.push(c);
+  return c;
+}
+
+/** A git repository with the test file committed, the test command configured, and a started run. */
+async function started(env: NodeJS.ProcessEnv = {}, testCommand = 'node --test test/'): Promise<Connected> {
+  p = tempProject({
+    git: true,
+    files: {
+      'package.json': JSON.stringify({ name: 'sum', private: true, scripts: { test: 'node --test test/' } }),
+      'test/sum.test.js': TEST_FILE,
+      '.gitignore': 'node_modules\n',
+    },
+  });
+  fs.mkdirSync(path.join(p.root, '.loki'));
+  fs.writeFileSync(path.join(p.root, '.loki', 'config.yaml'), `checks:\n  test: ${testCommand}\n  timeoutSeconds: 60\n`);
+  const c = await open(env);
+  ok(await c.call('loki_start', { specText: SPEC, tier: 'simple' }));
+  ok(await c.call('loki_status'));
+  return c;
+}
+
+function ok(r: CallToolResult): Record<string, unknown> {
+  expect(r.isError, text(r)).toBeFalsy();
+  return r.structuredContent as Record<string, unknown>;
+}
+
+function write(rel: string, content: string): void {
+  fs.mkdirSync(path.dirname(path.join(p!.root, rel)), { recursive: true });
+  fs.writeFileSync(path.join(p!.root, rel), content);
+}
+
+interface Item {
+  id: string;
+  text: string;
+  heldOut: boolean;
+  check: { kind: string } | null;
+  status: string;
+}
+
+/** Do the work well: code, README, and every visible item without a check marked met. */
+async function doTheWork(c: Connected): Promise<void> {
+  write('src/sum.js', GOOD_SUM);
+  write('README.md', README);
+  const list = structured<{ items: Item[] }>(await c.call('loki_checklist_get'));
+  const manual = list.items.filter((i) => !i.check && i.status === 'open');
+  if (manual.length) ok(await c.call('loki_checklist_set', { items: manual.map((i) => ({ id: i.id, status: 'met', evidence: 'test/sum.test.js "negative" covers it' })) }));
+}
+
+async function turns(c: Connected, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) ok(await c.call('loki_status'));
+}
+
+/** Convene and vote every seat (one agent in turns); `votes` per seat, and the devil's advocate's vote when asked. */
+async function council(c: Connected, votes: string[], devil = 'approve', itemsMet = true): Promise<Record<string, unknown>> {
+  const conv = ok(await c.call('loki_council_convene'));
+  const id = conv.council as string;
+  const held = conv.heldOutToJudge as string[];
+  const evidence = [`${conv.verification as string}:tests node --test is green`];
+  let last: Record<string, unknown> = {};
+  for (const [i, vote] of votes.entries()) {
+    last = ok(
+      await c.call('loki_council_vote', { council: id, seat: i + 1, vote, rationale: `seat ${i + 1} judged the facts`, evidence, items: held.map((h) => ({ id: h, met: itemsMet, note: 'checked' })) }),
+    );
+  }
+  if (last.outcome === 'devils-advocate') last = ok(await c.call('loki_council_vote', { council: id, seat: 0, vote: devil, rationale: 'tried to break it and could not', evidence }));
+  return last;
+}
+
+async function complete(c: Connected): Promise<{ status: string; reasons: string[]; headline: string | null; receipt: string | null }> {
+  return ok(await c.call('loki_complete')) as never;
+}
+
+function cli(...args: string[]): { code: number | null; out: string } {
+  const r = spawnSync(process.execPath, [path.join(DIST, 'loki.js'), ...args], { cwd: p!.root, env: p!.env, encoding: 'utf8' });
+  return { code: r.status, out: r.stdout + r.stderr };
+}
+
+describe('completion is refused, with the reason', () => {
+  it('for red tests', { timeout: 60_000 }, async () => {
+    const c = await started();
+    await doTheWork(c);
+    write('src/sum.js', 'exports.sum = (a, b) => a - b;\n');
+    ok(await c.call('loki_verify'));
+    const r = await complete(c);
+    expect(r.status).toBe('CONTINUE');
+    expect(r.reasons.join('\n')).toMatch(/Tests failed/);
+    // The finding reaches the agent's briefing.
+    expect(text(await c.call('loki_status'))).toMatch(/completion refused: .*Tests failed/);
+  });
+
+  it('for zero tests', { timeout: 60_000 }, async () => {
+    // A runner that runs nothing: every test filtered out.
+    const c = await started({}, 'node --test --test-name-pattern=nomatch test/');
+    await doTheWork(c);
+    ok(await c.call('loki_verify'));
+    expect((await complete(c)).reasons.join('\n')).toMatch(/Zero tests ran/);
+  });
+
+  it('for an empty diff', { timeout: 60_000 }, async () => {
+    const c = await started();
+    ok(await c.call('loki_verify'));
+    expect((await complete(c)).reasons.join('\n')).toMatch(/Nothing changed since the run's baseline/);
+  });
+
+  it('for a deleted test file', { timeout: 60_000 }, async () => {
+    const c = await started();
+    await doTheWork(c);
+    write('test/other.test.js', "const test = require('node:test');\ntest('other', () => {});\n");
+    fs.rmSync(path.join(p!.root, 'test/sum.test.js'));
+    ok(await c.call('loki_verify'));
+    expect((await complete(c)).reasons.join('\n')).toMatch(/Test file test\/sum\.test\.js was deleted/);
+  });
+
+  it('for a newly skipped test', { timeout: 60_000 }, async () => {
+    const c = await started();
+    await doTheWork(c);
+    write('test/sum.test.js', TEST_FILE.replace("test('negative'", "test.skip('negative'"));
+    ok(await c.call('loki_verify'));
+    expect((await complete(c)).reasons.join('\n')).toMatch(/sum\.test\.js skips more tests than at the baseline/);
+  });
+
+  it('for a secret in a changed file (and the secret is stored nowhere)', { timeout: 60_000 }, async () => {
+    const c = await started();
+    await doTheWork(c);
+    const secret = 'AKIAIOSFODNN7REALKEY';
+    write('src/config.js', `exports.key = '${secret}';\n`);
+    const v = await c.call('loki_verify');
+    const r = await complete(c);
+    expect(r.reasons.join('\n')).toMatch(/src\/config\.js holds what looks like a secret/);
+    expect(JSON.stringify([v, r])).not.toContain(secret);
+    const stored = spawnSync('grep', ['-r', '-l', secret, path.join(p!.root, '.loki')], { encoding: 'utf8' });
+    expect(stored.stdout).toBe('');
+  });
+
+  it('for an unmet checklist item', { timeout: 60_000 }, async () => {
+    const c = await started();
+    write('src/sum.js', GOOD_SUM);
+    write('README.md', README);
+    ok(await c.call('loki_verify'));
+    const reasons = (await complete(c)).reasons.join('\n');
+    expect(reasons).toMatch(/checklist item c-[0-9a-f]{8} "The sum function handles negative numbers" is not met|held-out item/);
+  });
+
+  it('for a failing held-out item', { timeout: 60_000 }, async () => {
+    const c = await started();
+    await doTheWork(c);
+    ok(await c.call('loki_verify'));
+    await turns(c, 1);
+    // The held-out items are revealed at the claim; the council finds the one without a check unmet.
+    const last = await council(c, ['approve', 'approve', 'reject'], 'approve', false);
+    expect(last.outcome).toBe('approved');
+    const r = await complete(c);
+    expect(r.reasons).toEqual([expect.stringMatching(/^held-out item c-[0-9a-f]{8} "The sum function handles negative numbers" was found met by only 0 council member/)]);
+  });
+
+  it('without a council quorum', { timeout: 60_000 }, async () => {
+    const c = await started();
+    await doTheWork(c);
+    ok(await c.call('loki_verify'));
+    const conv = ok(await c.call('loki_council_convene'));
+    ok(await c.call('loki_council_vote', { council: conv.council, seat: 1, vote: 'approve', rationale: 'looks right to me', evidence: [`${conv.verification as string}:tests`], items: (conv.heldOutToJudge as string[]).map((id) => ({ id, met: true, note: '' })) }));
+    expect((await complete(c)).reasons.join('\n')).toMatch(/no council quorum: 1 of 3 votes/);
+  });
+
+  it("when the devil's advocate vetoes a unanimous approval", { timeout: 60_000 }, async () => {
+    const c = await started();
+    await doTheWork(c);
+    ok(await c.call('loki_verify'));
+    const last = await council(c, ['approve', 'approve', 'approve'], 'reject');
+    expect(last.outcome).toBe('rejected');
+    expect((await complete(c)).reasons.join('\n')).toMatch(/devil's advocate vetoed the unanimous approval/);
+  });
+
+  it('for votes made before the last code change', { timeout: 60_000 }, async () => {
+    const c = await started();
+    await doTheWork(c);
+    ok(await c.call('loki_verify'));
+    expect((await council(c, ['approve', 'approve', 'reject'])).outcome).toBe('approved');
+    write('src/extra.js', 'exports.x = 1;\n');
+    ok(await c.call('loki_verify'));
+    expect((await complete(c)).reasons.join('\n')).toMatch(/voted before the last code change/);
+  });
+});
+
+describe('a correct run', () => {
+  it('completes with a VERIFIED receipt that `loki proof verify` checks, and catches edits to it or to the code', { timeout: 90_000 }, async () => {
+    const c = await started();
+    await doTheWork(c);
+    const v = ok(await c.call('loki_verify'));
+    expect(v.blocking).toEqual({ items: [], more: 0 });
+    expect((await council(c, ['approve', 'approve', 'approve'], 'approve')).outcome).toBe('approved');
+    const r = await complete(c);
+    expect(r, JSON.stringify(r.reasons)).toMatchObject({ status: 'COMPLETE', headline: 'VERIFIED' });
+    const dir = path.join(p!.root, '.loki', 'proofs');
+    const runId = fs.readdirSync(dir)[0]!;
+    const receipt = fs.readFileSync(path.join(dir, runId, 'RECEIPT.md'), 'utf8');
+    expect(receipt).toMatch(/^# VERIFIED/);
+    expect(receipt).toMatch(/## FACTS[\s\S]*## ASSESSMENTS/);
+    expect(fs.readFileSync(path.join(dir, runId, 'COMPLETION.txt'), 'utf8')).toMatch(/^VERIFIED: run /);
+    expect(structured<{ run: { status: string } }>(await c.call('loki_status', { peek: true })).run.status).toBe('completed');
+
+    expect(cli('proof', 'verify')).toMatchObject({ code: 0, out: expect.stringMatching(/^OK: receipt/) });
+    // Tamper with the receipt.
+    const facts = path.join(dir, runId, 'FACTS.json');
+    const original = fs.readFileSync(facts, 'utf8');
+    fs.writeFileSync(facts, original.replace('"pass"', '"fail"'));
+    expect(cli('proof', 'verify', runId)).toMatchObject({ code: 1, out: expect.stringMatching(/FACTS\.json was changed after completion/) });
+    fs.writeFileSync(facts, original);
+    expect(cli('proof', 'verify', runId).code).toBe(0);
+    // Edit the code.
+    write('src/sum.js', 'exports.sum = (a, b) => a + b + 0;\n');
+    expect(cli('proof', 'verify', runId)).toMatchObject({ code: 1, out: expect.stringMatching(/the code changed since completion \(drift/) });
+  });
+
+  it('never shows a held-out item in any output before completion is claimed', { timeout: 90_000 }, async () => {
+    const outputs: string[] = [];
+    const c = await started();
+    const record = (r: CallToolResult) => {
+      outputs.push(JSON.stringify(r));
+      return r;
+    };
+    const list = JSON.parse(fs.readFileSync(path.join(p!.root, '.loki', 'checklist', fs.readdirSync(path.join(p!.root, '.loki', 'checklist'))[0]!), 'utf8')) as { items: Item[] };
+    const held = list.items.filter((i) => i.heldOut);
+    expect(held.length).toBeGreaterThan(0);
+    // Every tool an agent uses while building, before it claims completion.
+    record(await c.call('loki_status'));
+    record(await c.call('loki_checklist_get'));
+    record(await c.call('loki_task_list'));
+    let claim = structured<{ task: { id: string } | null; token: string }>(record(await c.call('loki_task_claim', { agent: 'builder' })));
+    while (claim.task) {
+      record(await c.call('loki_task_complete', { id: claim.task.id, token: claim.token, summary: 'done' }));
+      claim = structured(record(await c.call('loki_task_claim', { agent: 'builder' })));
+    }
+    await doTheWork(c);
+    record(await c.call('loki_verify'));
+    record(await c.call('loki_checklist_get'));
+    record(await c.call('loki_status'));
+    record(await c.call('loki_memory_search', { query: 'sum negative numbers' }));
+    for (const r of await c.client.listResources().then((l) => l.resources)) outputs.push(JSON.stringify(await c.client.readResource({ uri: r.uri })));
+    const all = outputs.join('\n');
+    for (const h of held) {
+      expect(all).not.toContain(h.id);
+      expect(all).not.toContain(h.text);
+    }
+    // Claiming completion reveals them.
+    const revealed = ok(await c.call('loki_council_convene'));
+    expect(JSON.stringify(revealed)).toContain(held[0]!.id);
+  });
+});
+
+describe('voting', () => {
+  it('three separate clients vote blind; none sees another vote before the tally', { timeout: 90_000 }, async () => {
+    const c = await started();
+    await doTheWork(c);
+    ok(await c.call('loki_verify'));
+    const conv = ok(await c.call('loki_council_convene'));
+    const members = [await open({}, 'member-1'), await open({}, 'member-2'), await open({}, 'member-3')];
+    const answers: Record<string, unknown>[] = [];
+    for (const [i, m] of members.entries()) {
+      const r = await m.call('loki_council_vote', {
+        council: conv.council,
+        seat: i + 1,
+        vote: i === 2 ? 'reject' : 'approve',
+        rationale: `member ${i + 1} rationale text`,
+        evidence: [`${conv.verification as string}:tests`],
+        items: (conv.heldOutToJudge as string[]).map((id) => ({ id, met: true, note: '' })),
+      });
+      answers.push(ok(r));
+      if (i < 2) {
+        expect(text(r)).not.toMatch(/member \d rationale/);
+        expect(r.structuredContent).toMatchObject({ outcome: 'voting', tally: null });
+      }
+    }
+    expect(answers[2]).toMatchObject({ outcome: 'approved', cast: 3 });
+    // A seat votes once; a closed council takes no more votes.
+    expect(text(await members[0]!.call('loki_council_vote', { council: conv.council, seat: 1, vote: 'reject', rationale: 'changed my mind', evidence: [`${conv.verification as string}`] }))).toMatch(/closed/);
+    expect((await complete(c)).status).toBe('COMPLETE');
+  });
+
+  it('refuses a vote that cites no fact, a seat that does not exist, and an approval that skips a held-out item', { timeout: 60_000 }, async () => {
+    const c = await started();
+    await doTheWork(c);
+    ok(await c.call('loki_verify'));
+    const conv = ok(await c.call('loki_council_convene'));
+    const base = { council: conv.council, vote: 'approve', rationale: 'fine by me, really' };
+    expect(text(await c.call('loki_council_vote', { ...base, seat: 1, evidence: ['it looks fine'] }))).toMatch(/does not start with a fact key/);
+    expect(text(await c.call('loki_council_vote', { ...base, seat: 7, evidence: [`${conv.verification as string}`] }))).toMatch(/seat 7 does not exist/);
+    if ((conv.heldOutToJudge as string[]).length > 0) {
+      expect(text(await c.call('loki_council_vote', { ...base, seat: 1, evidence: [`${conv.verification as string}`] }))).toMatch(/must judge every held-out item/);
+    }
+    expect(text(await c.call('loki_council_vote', { ...base, seat: 0, evidence: [`${conv.verification as string}`] }))).toMatch(/only after a unanimous approval/);
+  });
+
+  it('the council waits for the minimum iterations unless a review is forced', { timeout: 60_000 }, async () => {
+    const c = await started({ LOKI_COUNCIL_MIN_ITERATIONS: '4' });
+    await doTheWork(c);
+    ok(await c.call('loki_verify'));
+    expect(text(await c.call('loki_council_convene'))).toMatch(/convenes after 4 iteration/);
+    expect(cli('council', 'force-review', 'the user wants a look').code).toBe(0);
+    expect(text(await c.call('loki_status'))).toMatch(/forced review/);
+    ok(await c.call('loki_council_convene'));
+  });
+});
