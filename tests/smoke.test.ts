@@ -57,6 +57,12 @@ describe('stdio smoke', () => {
       loki_task_complete: () => ({ id: 'smoke-a', token: tokens.claimed, summary: 'done' }),
       loki_task_fail: async () => ({ id: 'smoke-b', token: await claim('smoke-b'), error: 'smoke failure' }),
       loki_task_update: () => ({ id: 'smoke-b', priority: 'high' }),
+      loki_verify: () => ({}),
+      loki_checklist_get: () => ({}),
+      loki_checklist_set: () => ({ items: [{ text: 'smoke item', waive: 'only a smoke test here' }] }),
+      loki_council_convene: () => ({}),
+      loki_council_vote: () => ({ council: tokens.council, seat: 1, vote: 'approve', rationale: 'smoke vote, facts read', evidence: [tokens.verification] }),
+      loki_complete: () => ({}),
       loki_memory_record: () => ({ layer: 'episode', title: 'smoke episode', outcome: 'success', lessons: ['it works'] }),
       loki_memory_search: () => ({ query: 'smoke episode' }),
       loki_memory_get: () => ({ ids: ['ep-none-00000000'] }),
@@ -67,6 +73,7 @@ describe('stdio smoke', () => {
       expect(calls[t.name], `smoke arguments for ${t.name}`).toBeDefined();
       const r = (await client.callTool({ name: t.name, arguments: await calls[t.name]!() })) as CallToolResult;
       if (t.name === 'loki_task_claim') tokens.claimed = (r.structuredContent as { token: string }).token;
+      if (t.name === 'loki_council_convene') Object.assign(tokens, r.structuredContent as { council: string; verification: string });
       expect(r.isError, `${t.name}: ${JSON.stringify(r.content)}`).toBeFalsy();
       expect(r.structuredContent).toBeTypeOf('object');
       expect(r.content[0]).toMatchObject({ type: 'text' });
