@@ -8,6 +8,8 @@ import { briefing } from './run/briefing.js';
 import { newSessionIdentity, stopSessionSync, type SessionIdentity } from './run/sessions.js';
 import { ALL_TOOLS } from './tools/index.js';
 import { registerTool, type ToolContext } from './tools/define.js';
+import { toolListing } from './tools/listing.js';
+import { ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { renderBriefing } from './tools/run.js';
 import { VERSION } from './version.js';
 
@@ -46,6 +48,9 @@ export function createServer(project: Project): LokiServer {
     },
   };
   for (const tool of ALL_TOOLS) registerTool(server, tool, ctx);
+  // Our own, leaner tools/list (computed on the first request, not at start-up).
+  let listing: ReturnType<typeof toolListing> | undefined;
+  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: (listing ??= toolListing(ALL_TOOLS)) }));
 
   server.registerResource(
     'status',

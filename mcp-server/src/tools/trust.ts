@@ -1,11 +1,34 @@
 /** Trust tools: loki_checklist_get/set, loki_council_convene/vote, loki_complete (loki_verify is in verify.ts). */
 import { z } from 'zod';
+import { CHECK_KINDS, type MachineCheck } from '../domain/checklist.js';
 import { VOTES } from '../domain/council.js';
+import { UsageError } from '../run/state.js';
 import { editChecklist, getChecklist, type ChecklistView } from '../trust/checklist.js';
 import { completeRun, type CompleteResult } from '../trust/complete.js';
 import { castVote, convene, type ConveneResult, type VoteResult } from '../trust/council.js';
 import { machineCheck } from '../trust/records.js';
 import { defineTool } from './define.js';
+
+/** One flat object in the schema (the tool list stays small); each kind's fields are checked on the way in. */
+const checkInput = z
+  .object({
+    kind: z.enum(CHECK_KINDS),
+    path: z.string().max(500).optional().describe('file-exists, file-contains: path inside the project'),
+    text: z.string().max(2000).optional().describe('file-contains: text the file must contain'),
+    check: z.enum(['test', 'build', 'lint']).optional().describe('command: which configured check must pass'),
+    url: z.string().max(2000).optional().describe('http: loopback URL to GET'),
+    status: z.number().int().min(100).max(599).optional().describe('http: expected status'),
+    contains: z.string().max(2000).optional().describe('http: text the body must contain'),
+  })
+  .strict();
+
+function toMachineCheck(input: z.infer<typeof checkInput>): MachineCheck {
+  const fields = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+  const r = machineCheck.safeParse(fields);
+  if (r.success) return r.data;
+  const need = { 'file-exists': 'path', 'file-contains': 'path and text', command: 'check (test, build or lint)', 'tests-pass': 'nothing else', http: 'url and status (contains optional)' }[input.kind];
+  throw new UsageError(`a ${input.kind} check takes ${need}; got ${Object.keys(fields).filter((k) => k !== 'kind').join(', ') || 'no fields'}`);
+}
 
 export const checklistGetTool = defineTool({
   name: 'loki_checklist_get',
@@ -33,7 +56,7 @@ export const checklistSetTool = defineTool({
             .object({
               id: z.string().max(40).optional().describe('Item to change; omit to add a new item'),
               text: z.string().min(3).max(500).optional().describe('Text of a new (or agent-added) item'),
-              check: machineCheck.nullable().optional().describe('Machine check the server runs; null removes it'),
+              check: checkInput.nullable().optional().describe('Machine check the server runs; null removes it'),
               status: z.enum(['open', 'met']).optional().describe('"met" (items without a check; needs evidence) or "open"'),
               evidence: z.string().max(2000).optional().describe('What shows the item holds'),
               waive: z.string().max(2000).optional().describe('Reason to waive the item'),
@@ -46,7 +69,7 @@ export const checklistSetTool = defineTool({
         .describe('Edits, applied all or none'),
     })
     .strict(),
-  handler: (args, ctx) => editChecklist(ctx.project, args.items),
+  handler: (args, ctx) => editChecklist(ctx.project, args.items.map((i) => ({ ...i, check: i.check && toMachineCheck(i.check) }))),
   render: (r) => `Changed ${r.changed.join(', ')}.\n${renderChecklist(r)}`,
 });
 
