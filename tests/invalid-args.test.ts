@@ -95,6 +95,13 @@ const CASES: Record<string, Case[]> = {
     [{ reason: 'x'.repeat(3000) }, /reason/],
     [{ force: true }, /force/],
   ],
+  loki_verify: [
+    [{ only: 'test' }, /only/],
+    [{ only: [] }, /only/],
+    [{ only: ['tests'] }, /only/],
+    [{ only: ['test', 'build', 'lint', 'test'] }, /only/],
+    [{ all: true }, /all/],
+  ],
   loki_memory_record: [
     [{}, /layer/],
     [{ layer: 'fact', title: 'x' }, /layer/],

@@ -57,6 +57,7 @@ describe('stdio smoke', () => {
       loki_task_complete: () => ({ id: 'smoke-a', token: tokens.claimed, summary: 'done' }),
       loki_task_fail: async () => ({ id: 'smoke-b', token: await claim('smoke-b'), error: 'smoke failure' }),
       loki_task_update: () => ({ id: 'smoke-b', priority: 'high' }),
+      loki_verify: () => ({}),
       loki_memory_record: () => ({ layer: 'episode', title: 'smoke episode', outcome: 'success', lessons: ['it works'] }),
       loki_memory_search: () => ({ query: 'smoke episode' }),
       loki_memory_get: () => ({ ids: ['ep-none-00000000'] }),
