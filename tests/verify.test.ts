@@ -96,6 +96,7 @@ describe('loki_verify on a real repository', () => {
     expect(rec.diff.files.map((f) => [f.path, f.status]).sort()).toEqual([['src/add.js', 'M'], ['test/add.test.js', 'A']]);
     expect(rec.codeState).toMatch(/^[0-9a-f]{40}$/);
     expect(rec.codeState).toBe(currentCodeState(p.root));
+    expect(rec.git).toEqual({ repository: true, baselineCommit: git(p.root, 'rev-parse', `refs/loki/runs/${runId}/baseline`), headSha: before.head });
     const audit = auditLines(p.root).filter((e) => e.action === 'verify.run');
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({ target: 'v0001', data: { id: 'v0001', runId, codeState: rec.codeState, verdicts: { build: 'absent', test: 'pass', lint: 'absent' }, blocking: 0 } });
@@ -148,7 +149,11 @@ describe('loki_verify on a real repository', () => {
     write(p.root, 'src/config.js', `export const region = 'eu-west-1';\nexport const accessKey = '${key}';\n`);
     // A secret-like string that was already there at the baseline is not one the run introduced.
     fs.appendFileSync(path.join(p.root, 'fixtures/old.txt'), 'more\n');
+    // A credential in a configured command is scrubbed from the record and the output too.
+    const token = crypto.randomBytes(16).toString('hex');
+    config(p.root, `checks:\n  build: "DEPLOY_TOKEN=${token} node -e 0"\n`);
     const { s, text: out, raw } = await verify(c);
+    expect(check(s, 'build')).toMatchObject({ verdict: 'pass', command: expect.stringMatching(/\[REDACTED:[\w-]+\] node -e 0$/) });
     expect(s.secrets.items).toEqual([{ file: 'src/config.js', line: 2, kind: 'aws-access-key' }]);
     expect(s.blocking.items).toEqual([expect.stringMatching(/^src\/config\.js holds what looks like a secret \(aws-access-key\) on line 2: remove it/)]);
     expect(recordOf(p.root, s).secrets.preexisting).toBe(1);
@@ -156,7 +161,11 @@ describe('loki_verify on a real repository', () => {
     expect(raw).not.toContain(key);
     const lokiFiles = fs.readdirSync(path.join(p.root, '.loki'), { recursive: true, encoding: 'utf8' }).map((f) => path.join(p.root, '.loki', f)).filter((f) => fs.statSync(f).isFile());
     expect(lokiFiles.some((f) => f.includes(`${path.sep}verify${path.sep}`))).toBe(true);
-    for (const f of lokiFiles) expect(fs.readFileSync(f, 'utf8'), f).not.toContain(key);
+    expect(raw).not.toContain(token);
+    for (const f of lokiFiles.filter((x) => !x.endsWith('config.yaml'))) {
+      expect(fs.readFileSync(f, 'utf8'), f).not.toContain(key);
+      expect(fs.readFileSync(f, 'utf8'), f).not.toContain(token);
+    }
   });
 
   it('keeps every verification as its own write-once record, in order', async () => {
