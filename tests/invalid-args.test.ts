@@ -96,9 +96,11 @@ const CASES: Record<string, Case[]> = {
     [{ force: true }, /force/],
   ],
   loki_verify: [
+    [{ only: 'test' }, /only/],
     [{ only: [] }, /only/],
-    [{ only: ['deploy'] }, /only/],
-    [{ extra: 1 }, /extra/],
+    [{ only: ['tests'] }, /only/],
+    [{ only: ['test', 'build', 'lint', 'test'] }, /only/],
+    [{ all: true }, /all/],
   ],
   loki_checklist_get: [[{ id: 'x' }, /id/]],
   loki_checklist_set: [

@@ -207,7 +207,7 @@ describe('findings from a record', () => {
     expect(f.blocking).toHaveLength(7);
     expect(f.blocking[0]).toMatch(/build check failed: `npm test` exited with code 2/);
     expect(f.blocking[1]).toMatch(/^Zero tests ran.*Add tests/);
-    expect(f.blocking[2]).toMatch(/timed out.*checks\.timeoutSeconds/);
+    expect(f.blocking[2]).toBe('The lint check `npm test` timed out after 5 s: make it faster or raise checks.timeoutSeconds in .loki/config.yaml, then run loki_verify again.');
     expect(f.blocking.join('\n')).toMatch(/empty diff/);
     expect(f.blocking.join('\n')).toMatch(/test\/a\.test\.js was deleted.*restore it/);
     expect(f.blocking.join('\n')).toMatch(/test\/b\.test\.js skips more tests.*\.skip 0 -> 1/);

@@ -172,7 +172,7 @@ export function createExclusive(dir: SafeDir, rel: string, data: string | Buffer
  * Create a file that must not exist yet, atomically and write-once: the data is written and fsync'd under a
  * random temp name, then hard-linked to the target (the link fails when anything is at that name, so nothing is
  * ever replaced) and the temp name removed. Readers see no file or the whole file; a crash leaves at most a
- * temp file for the orphan sweep. Returns false when the target already exists.
+ * dot-named temp file, which listings of records ignore. Returns false when the target already exists.
  */
 export function createFileOnce(dir: SafeDir, rel: string, data: string | Buffer): boolean {
   const { absolute } = dir.resolve(rel, { leaf: 'file', allowMissing: true, createParents: true });

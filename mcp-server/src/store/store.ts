@@ -9,6 +9,7 @@
  *   sessions/<id>.json      one per agent session (heartbeat)
  *   queue/tasks/<id>.json   one per task; queue/changes.log tells other processes which ones changed
  *   spec/                   the copy of the spec the run was started from
+ *   verify/<run>/<id>.json  one write-once record per loki_verify (v0001, v0002, ...)
  *   audit/log.jsonl         hash-chained audit log, audit/anchor.json its local anchor
  *   locks/                  lock files
  *   quarantine/             files that failed validation, moved aside

@@ -3,6 +3,7 @@
  * validator) and running each one into a check fact.
  */
 import { CHECK_NAMES, PROBE_FILES, detectChecks, resolveChecks, type CheckName, type ConfiguredChecks, type ProjectProbe, type ResolvedCheck } from '../domain/checks.js';
+import { scrubText } from '../domain/secrets.js';
 import { judgeTests, parseTestCounts } from '../domain/test-output.js';
 import { FileTooLargeError, listNames, readFileIfExists } from '../store/fsx.js';
 import { PathError, type SafeDir } from '../store/paths.js';
@@ -46,7 +47,8 @@ const notRun = (c: ResolvedCheck, verdict: CheckFact['verdict'], reason: string)
   name: c.name,
   verdict,
   reason,
-  command: c.command,
+  // A command may carry a credential (`TOKEN=... npm test`): the record keeps it scrubbed.
+  command: c.command === null ? null : scrubText(c.command).text,
   source: c.source,
   from: c.from,
   exitCode: null,

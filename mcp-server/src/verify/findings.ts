@@ -60,7 +60,7 @@ function checkFindings(c: CheckFact, blocking: string[], gaps: string[]): void {
       gaps.push(`No test command, so the server cannot say whether the tests pass: set checks.test in .loki/config.yaml.`);
       return;
     case 'fail':
-      if (c.timedOut) blocking.push(`The ${c.name} check ${cmd} timed out (${c.reason}): make it faster or raise checks.timeoutSeconds in .loki/config.yaml, ${AGAIN}.`);
+      if (c.timedOut) blocking.push(`The ${c.name} check ${cmd} ${c.reason}: make it faster or raise checks.timeoutSeconds in .loki/config.yaml, ${AGAIN}.`);
       else if (c.name === 'test') blocking.push(`Tests failed: ${cmd} ${c.reason}. Fix the failing tests (the output tail is in the verification record), ${AGAIN}.`);
       else blocking.push(`The ${c.name} check failed: ${cmd} ${c.reason}. Fix the errors it reports, ${AGAIN}.`);
       return;

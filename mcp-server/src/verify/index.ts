@@ -8,7 +8,7 @@
  */
 import type { CheckName } from '../domain/checks.js';
 import type { Project } from '../project.js';
-import { isGitRepository, snapshotTree } from '../run/git.js';
+import { git, isGitRepository, snapshotTree } from '../run/git.js';
 import { activeRun } from '../run/state.js';
 import { createFileOnce, listNames } from '../store/fsx.js';
 import { checkId } from '../store/paths.js';
@@ -63,7 +63,7 @@ async function verifyNow(project: Project, opts: VerifyOptions): Promise<Verific
   if (codeStateBefore && codeState && codeStateBefore !== codeState) {
     notes.push('The checks themselves changed files in the working tree (build output not covered by .gitignore?): codeState is the tree after the checks, and the diff includes those files.');
   }
-  const head = repository ? run.git.headSha : null;
+  const head = repository ? git(root, ['rev-parse', '--verify', '-q', 'HEAD']) : null;
   const draft: Omit<VerificationRecord, 'id'> = {
     runId: run.runId,
     startedAt,
@@ -71,7 +71,7 @@ async function verifyNow(project: Project, opts: VerifyOptions): Promise<Verific
     only,
     codeState,
     codeStateBefore,
-    git: { repository, baselineCommit: run.git.baselineCommit, headSha: head },
+    git: { repository, baselineCommit: run.git.baselineCommit, headSha: head?.ok ? head.out : null },
     checks,
     ...changes,
     notes,

@@ -68,6 +68,7 @@ const verificationSchema = z
       .object({
         repository: z.boolean(),
         baselineCommit: z.string().nullable(),
+        /** HEAD when the verification ran (null: no commits, or not a repository). */
         headSha: z.string().nullable(),
       })
       .strict(),
