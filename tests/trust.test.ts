@@ -352,3 +352,62 @@ describe('voting', () => {
     ok(await c.call('loki_council_convene'));
   });
 });
+
+describe('stagnation, the council CLI and what the server cannot know', () => {
+  it('no code change for the limit forces a review; for twice the limit the run stops as stagnated', { timeout: 60_000 }, async () => {
+    const c = await started({ LOKI_COUNCIL_STAGNATION_LIMIT: '2' });
+    write('src/sum.js', GOOD_SUM);
+    const briefs: string[] = [];
+    for (let i = 0; i < 5; i++) briefs.push(text(await c.call('loki_status')));
+    expect(briefs[1]).not.toMatch(/forced review/);
+    expect(briefs[2]).toMatch(/Next: forced review \(no code change in 2 turns\)/);
+    expect(cli('council', 'status')).toMatchObject({ code: 0, out: expect.stringMatching(/Forced review pending: no code change in 2 turns/) });
+    const last = structured<{ run: { status: string } }>(await c.call('loki_status', { peek: true }));
+    expect(last.run.status).toBe('stopped');
+    expect(briefs[4]).toMatch(/stagnated: no code change in 4 turns/);
+    expect(text(await c.call('loki_complete'))).toMatch(/the run is stopped \(stagnated/);
+  });
+
+  it('a code change resets the count', { timeout: 60_000 }, async () => {
+    const c = await started({ LOKI_COUNCIL_STAGNATION_LIMIT: '2' });
+    for (let i = 0; i < 4; i++) {
+      write('src/sum.js', `exports.sum = (a, b) => a + b; // ${i}\n`);
+      expect(text(await c.call('loki_status'))).not.toMatch(/forced review/);
+    }
+  });
+
+  it('loki council verdicts hide votes until the tally, then show them; report shows the receipt', { timeout: 60_000 }, async () => {
+    const c = await started();
+    await doTheWork(c);
+    ok(await c.call('loki_verify'));
+    const conv = ok(await c.call('loki_council_convene'));
+    ok(await c.call('loki_council_vote', { council: conv.council, seat: 1, vote: 'reject', rationale: 'the secret rationale of seat one', evidence: [`${conv.verification as string}`] }));
+    const hidden = cli('council', 'verdicts');
+    expect(hidden.out).toMatch(/k001 voting \(1 vote\(s\) in, hidden until the tally\)/);
+    expect(hidden.out).not.toContain('secret rationale');
+    for (const seat of [2, 3]) ok(await c.call('loki_council_vote', { council: conv.council, seat, vote: 'reject', rationale: `seat ${seat} says no, for reasons`, evidence: [`${conv.verification as string}`] }));
+    expect(cli('council', 'verdicts').out).toContain('the secret rationale of seat one');
+    expect(cli('council', 'report').out).toMatch(/no receipt yet[\s\S]*k001: rejected/);
+    expect(cli('council', 'bogus').code).toBe(2);
+    expect(cli('proof', 'verify').code).toBe(1);
+  });
+
+  it('outside git and without a test command, completion says so: VERIFIED WITH GAPS in plain words', { timeout: 60_000 }, async () => {
+    p = tempProject({ files: { 'notes.txt': 'hello\n' } });
+    const c = await open();
+    ok(await c.call('loki_start', { specText: '# Tiny\n\n- Write a greeting\n', tier: 'simple' }));
+    ok(await c.call('loki_status'));
+    fs.writeFileSync(path.join(p.root, 'greeting.txt'), 'hi\n');
+    const v = ok(await c.call('loki_verify'));
+    expect(JSON.stringify(v.gaps)).toMatch(/No test command/);
+    expect((await council(c, ['approve', 'approve', 'reject'])).outcome).toBe('approved');
+    const r = await complete(c);
+    expect(r).toMatchObject({ status: 'COMPLETE', headline: 'VERIFIED WITH GAPS' });
+    const runId = fs.readdirSync(path.join(p.root, '.loki', 'proofs'))[0]!;
+    const receipt = fs.readFileSync(path.join(p.root, '.loki', 'proofs', runId, 'RECEIPT.md'), 'utf8');
+    expect(receipt).toMatch(/^# VERIFIED WITH GAPS/);
+    expect(receipt).toMatch(/not a git repository/);
+    expect(receipt).toMatch(/No test command/);
+    expect(cli('proof', 'verify')).toMatchObject({ code: 0, out: expect.stringMatching(/no git baseline was recorded/) });
+  });
+});
