@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * `npm run demo`: an offline walk through what exists so far, against the real built server over stdio, in a
- * throwaway git repository. No model is involved: the script plays the agent's part. It exits non-zero if any
- * step does not behave as shown, so it doubles as an end-to-end check.
+ * `npm run demo`: an offline Loki run against the real built server over stdio, in a throwaway git repository
+ * with a real test suite. No model is involved: the script plays the agent's part (including a bug, a refused
+ * completion and the fix) and the council's. It exits non-zero if any step does not behave as shown, so it
+ * doubles as an end-to-end check.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -33,11 +34,38 @@ const git = (...args) =>
   sh('git', ['-c', 'user.name=demo', '-c', 'user.email=demo@example.com', ...args]);
 const loki = (...args) => sh(process.execPath, [path.join(DIST, 'loki.js'), ...args]);
 
+const SPEC = `# Todo list
+
+A small todo-list module.
+
+## Features
+- add an item
+  - src/todo.js exists
+  - add returns the new item, not done yet
+- list items
+  - list returns every item in the order added
+- mark an item done
+  - done marks the item with that id as done
+  - all tests pass
+`;
+// The project's own tests, written before the run (the agent must make them pass, not change them).
+const TESTS = `const test = require('node:test');
+const assert = require('node:assert');
+const todo = require('../src/todo.js');
+test('add returns a new item, not done', () => assert.deepStrictEqual(todo.add('milk'), { id: 1, title: 'milk', done: false }));
+test('list keeps the order', () => { todo.add('eggs'); assert.deepStrictEqual(todo.list().map((i) => i.title), ['milk', 'eggs']); });
+test('done marks the item', () => { todo.done(2); assert.strictEqual(todo.list()[1].done, true); });
+`;
+const BUGGY = `const items = [];
+exports.add = (title) => { const item = { id: items.length + 1, title, done: false }; items.push(item); return item; };
+exports.list = () => items.slice();
+exports.done = (id) => { const item = items.find((i) => i.id === id); if (item) item.done = false; };
+`;
 fs.mkdirSync(path.join(project, 'docs'), { recursive: true });
-fs.writeFileSync(
-  path.join(project, 'docs/prd.md'),
-  '# Todo CLI\n\nA command-line todo list.\n\n## Features\n- add an item\n- list items\n- mark an item done\n',
-);
+fs.mkdirSync(path.join(project, 'test'), { recursive: true });
+fs.writeFileSync(path.join(project, 'docs/prd.md'), SPEC);
+fs.writeFileSync(path.join(project, 'test/todo.test.js'), TESTS);
+fs.writeFileSync(path.join(project, 'package.json'), `${JSON.stringify({ name: 'todo', private: true, scripts: { test: 'node --test test/' } }, null, 2)}\n`);
 git('init', '-q', '-b', 'main');
 git('add', '-A');
 git('commit', '-q', '-m', 'spec');
@@ -54,7 +82,7 @@ const call = async (name, args = {}) => {
 };
 
 step('loki_start with the spec: session, git baseline, tier and phase list');
-const started = await call('loki_start', { spec: 'docs/prd.md' });
+const started = await call('loki_start', { spec: 'docs/prd.md', tier: 'simple' });
 expectThat(!started.isError && started.structuredContent.run.tier === 'simple', 'a simple-tier run in BOOTSTRAP');
 
 step('loki_status, as the agent does at the start of every turn');
@@ -76,16 +104,56 @@ fs.mkdirSync(path.join(project, 'src'));
 let claim = (await call('loki_task_claim')).structuredContent;
 let done = 0;
 while (claim.task) {
-  const file = `src/${claim.task.id}.js`;
-  fs.writeFileSync(path.join(project, file), `// ${claim.task.title}\nexport const ${claim.task.id} = true;\n`);
-  const r = await call('loki_task_complete', { id: claim.task.id, token: claim.token, summary: `wrote ${file}`, evidence: [file], claimNext: true });
+  // The first task writes the module (with a bug the tests will catch); the others build on it.
+  if (done === 0) fs.writeFileSync(path.join(project, 'src/todo.js'), BUGGY);
+  const r = await call('loki_task_complete', { id: claim.task.id, token: claim.token, summary: `implemented in src/todo.js`, evidence: ['src/todo.js'], claimNext: true });
   done++;
   claim = r.structuredContent.next;
 }
 expectThat(done === 3, 'every spec task claimed and completed');
 const advanced = await call('loki_phase_advance');
 expectThat(advanced.structuredContent.ok === true, 'DEVELOPMENT -> QA once code changed and the phase tasks are done');
+
+step('The agent says it is done. The server runs the tests itself: loki_verify');
+const red = await call('loki_verify');
+expectThat(red.structuredContent.blocking.items.some((b) => /Tests failed/.test(b)), 'the server found a failing test the agent did not mention');
+
+step('loki_complete is refused, with every reason');
+const refusedDone = await call('loki_complete');
+expectThat(refusedDone.structuredContent.status === 'CONTINUE', 'completion refused: red tests, no council, unmet checklist items');
+
+step('The agent fixes the bug, verifies again, and marks the checklist items it can vouch for');
+fs.writeFileSync(path.join(project, 'src/todo.js'), BUGGY.replace('item.done = false', 'item.done = true'));
+const green = await call('loki_verify');
+expectThat(green.structuredContent.blocking.items.length === 0, 'tests green, a real diff, nothing deleted, skipped or secret');
+const visible = (await client.callTool({ name: 'loki_checklist_get', arguments: {} })).structuredContent.items;
+// Held-out items (visible since the first completion claim) are the council's to judge, not the builder's.
+const manual = visible.filter((i) => !i.check && !i.heldOut && i.status === 'open');
+await call('loki_checklist_set', { items: manual.map((i) => ({ id: i.id, status: 'met', evidence: 'covered by test/todo.test.js, green in the last loki_verify' })) });
+
+step('The completion council: one brief per member (the held-out checklist items are revealed now)');
+const council = (await client.callTool({ name: 'loki_council_convene', arguments: {} })).structuredContent;
+show(`council ${council.council}: ${council.size} members, ${council.threshold} approvals needed; held-out items to judge: ${council.heldOutToJudge.join(', ') || 'none'}`);
+const evidence = [`${council.verification}:tests 3 passed`, `${council.verification}:diff`];
+const judged = council.heldOutToJudge.map((id) => ({ id, met: true, note: 'covered by the green tests' }));
+let vote;
+for (const b of council.briefs) {
+  vote = await call('loki_council_vote', { council: council.council, seat: b.seat, vote: 'approve', rationale: `${b.role}: the tests the project had before the run now pass and cover the spec`, evidence, items: judged });
+}
+if (vote.structuredContent.outcome === 'devils-advocate') {
+  vote = await call('loki_council_vote', { council: council.council, seat: 0, vote: 'approve', rationale: 'looked for an unmet requirement and a test that cannot fail; found none', evidence });
+}
+expectThat(vote.structuredContent.outcome === 'approved', 'the council approved (a unanimous vote survived the devil\'s advocate)');
+
+step('loki_complete again: accepted, with an evidence receipt');
+const accepted = await call('loki_complete');
+expectThat(accepted.structuredContent.status === 'COMPLETE' && accepted.structuredContent.headline === 'VERIFIED', 'COMPLETE, headlined VERIFIED');
 await client.close();
+
+step('Anyone can re-check the receipt later: loki proof verify');
+const proof = loki('proof', 'verify');
+show(proof.stdout.trim());
+expectThat(proof.status === 0, 'the receipt re-hashes and its diff re-derives from the baseline');
 
 step('A person checks on the run: loki status');
 show(loki('status').stdout.trim());
