@@ -130,6 +130,13 @@ describe('checklist edits', () => {
     expect(JSON.stringify(base)).toBe(before);
   });
 
+  it('adding the text of a hidden held-out item reveals nothing: no error, no new item, no id', () => {
+    const { list, changed } = applyEdits(base, [{ text: 'secret item' }], NOW);
+    expect(changed).toEqual([]);
+    expect(list.items).toEqual(base.items);
+    expect(() => applyEdits({ ...base, revealedAt: NOW }, [{ text: 'secret item' }], NOW)).toThrow(/already exists/);
+  });
+
   it('a bad edit after good ones applies none of them', () => {
     expect(() => applyEdits(base, [{ text: 'fine item' }, { id: 'c-nope' }], NOW)).toThrow(/edit 2/);
   });

@@ -201,6 +201,8 @@ export function applyEdits(list: Checklist, edits: readonly ItemEdit[], now: str
     if (e.id === undefined) {
       if (!e.text) throw new ChecklistError(`${where}: a new item needs \`text\` (or give the \`id\` of an existing item to change it)`);
       const id = itemId(e.text);
+      // The same text as a hidden held-out item: it is on the checklist already. Say nothing that reveals it.
+      if (byId.has(id) && !visible(id)) return;
       if (byId.has(id)) throw new ChecklistError(`${where}: an item with this text already exists (${id}); edit it by id`);
       if (items.length >= MAX_ITEMS) throw new ChecklistError(`${where}: the checklist is full (${MAX_ITEMS} items); merge or remove agent items first`);
       const item: ChecklistItem = { id, text: clip(e.text.trim()), source: 'agent', origin: 'agent', check: null, status: 'open', note: null, result: null, heldOut: false, updatedAt: now };

@@ -72,7 +72,7 @@ export function tally(votes: readonly CastVote[], size: number, threshold: numbe
   return { state: 'rejected', approvals, vetoed: true, reasons: [`the devil's advocate vetoed the unanimous approval (${devilsAdvocate.vote}): ${devilsAdvocate.rationale}`] };
 }
 
-/** How many current votes found a held-out item met (only approving members judge it met). */
+/** How many of the council's votes found a held-out item met. */
 export function heldOutMet(votes: readonly CastVote[], id: string): number {
   return votes.filter((v) => v.items.some((i) => i.id === id && i.met)).length;
 }
