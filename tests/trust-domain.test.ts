@@ -22,7 +22,7 @@ const NOW = '2026-11-23T00:00:00.000Z';
 
 function item(over: Partial<ChecklistItem> = {}): ChecklistItem {
   const text = over.text ?? 'the thing works';
-  return { id: itemId(text), text, source: 'spec', origin: 'spec', check: null, status: 'open', note: null, result: null, heldOut: false, updatedAt: NOW, ...over };
+  return { id: itemId(text), text, source: 'spec', origin: 'spec', check: null, checkFromSpec: false, status: 'open', note: null, result: null, heldOut: false, updatedAt: NOW, ...over };
 }
 
 function vote(seat: number, v: CastVote['vote'], items: CastVote['items'] = []): CastVote {
@@ -123,18 +123,40 @@ describe('checklist edits', () => {
     [[{ id: itemId('spec item'), remove: true }], /cannot be removed/],
     [[{ id: itemId('spec item'), text: 'new words' }], /cannot change/],
     [[{ status: 'met' as const }], /needs `text`/],
-    [[{ text: 'spec item' }], /already exists/],
+    [[{ text: 'docs' }, { text: 'docs' }], /already added an item with this text/],
   ])('refuses %j, changing nothing', (edits, message) => {
     const before = JSON.stringify(base);
     expect(() => applyEdits(base, edits, NOW)).toThrow(message);
     expect(JSON.stringify(base)).toBe(before);
   });
 
-  it('adding the text of a hidden held-out item reveals nothing: no error, no new item, no id', () => {
+  it('agent items have their own ids, so adding the text of a hidden held-out item reveals nothing', () => {
     const { list, changed } = applyEdits(base, [{ text: 'secret item' }], NOW);
-    expect(changed).toEqual([]);
-    expect(list.items).toEqual(base.items);
-    expect(() => applyEdits({ ...base, revealedAt: NOW }, [{ text: 'secret item' }], NOW)).toThrow(/already exists/);
+    expect(changed).toEqual([itemId('secret item', 'a')]);
+    expect(list.items.filter((i) => i.text === 'secret item').map((i) => i.origin)).toEqual(['spec', 'agent']);
+  });
+
+  it('after the reveal, held-out items cannot be edited, marked or waived; spec checks cannot be changed', () => {
+    const revealed = { ...base, revealedAt: NOW };
+    const held = itemId('secret item');
+    for (const e of [{ id: held, waive: 'a reason long enough' }, { id: held, check: { kind: 'tests-pass' as const } }, { id: held, status: 'met' as const, evidence: 'trust me, it works' }]) {
+      expect(() => applyEdits(revealed, [e], NOW)).toThrow(/held-out item: its spec check or the council judges it/);
+    }
+    const locked: Checklist = { ...base, items: [item({ text: 'has a spec check', check: { kind: 'tests-pass' }, checkFromSpec: true })] };
+    expect(() => applyEdits(locked, [{ id: itemId('has a spec check'), check: null }], NOW)).toThrow(/comes from the spec and cannot be changed/);
+    // With the council disabled the builder judges held-out items like the others.
+    expect(applyEdits(revealed, [{ id: held, status: 'met', evidence: 'covered by the tests' }], NOW, false).changed).toEqual([held]);
+  });
+
+  it('strips held-out requirements from titles and emphasised prose, and never holds out a task title', () => {
+    const spec = '# Cache\n\nEntries **must** expire after 60 seconds. Reads _should_ be fast.\n\n## Work\n- The cache must be bounded\n  - eviction is LRU\n  - size is configurable\n  - stats are exposed\n  - clear() empties it\n';
+    const tasks = tasksFromSpec(spec, '.md').tasks;
+    const items = itemsFromSpec(spec, tasks, NOW);
+    expect(items.map((i) => i.text)).toEqual(expect.arrayContaining(['Entries must expire after 60 seconds.', 'Reads should be fast.']));
+    expect(items.map((i) => i.text)).not.toContain('The cache must be bounded');
+    const all = items.map((i) => ({ ...i, heldOut: true }));
+    const seeded = JSON.stringify(withoutHeldOut(tasks, all));
+    for (const i of all) expect(seeded).not.toContain(i.text);
   });
 
   it('a bad edit after good ones applies none of them', () => {
@@ -203,25 +225,35 @@ describe('council', () => {
 });
 
 describe('completion gate and headline', () => {
-  const approved = { id: 'k001', outcome: { state: 'approved' as const, approvals: 2, unanimous: false, devilsAdvocate: 'not-needed' as const }, codeState: 'tree', size: 3, threshold: 2, votes: [vote(1, 'approve'), vote(2, 'approve'), vote(3, 'reject')], devilsAdvocate: null, convenedAt: NOW };
+  const approved = { id: 'k001', outcome: { state: 'approved' as const, approvals: 2, unanimous: false, devilsAdvocate: 'not-needed' as const }, codeState: 'tree', size: 3, threshold: 2, votes: [vote(1, 'approve'), vote(2, 'approve'), vote(3, 'reject')], devilsAdvocate: null, convenedAt: NOW, verificationId: 'v0001', checklist: 'fp' };
   const list = (items: ChecklistItem[]): Checklist => ({ runId: 'r', items, revealedAt: NOW, updatedAt: NOW });
 
   it('accepts green facts, a met checklist and an approving council on the same code', () => {
-    expect(completionGate({ councilEnabled: true, codeState: 'tree', verification: GREEN, checklist: list([item({ status: 'met', note: 'ok' })]), council: approved })).toMatchObject({ accepted: true, reasons: [] });
+    expect(completionGate({ councilEnabled: true, codeState: 'tree', verification: GREEN, checklist: list([item({ status: 'met', note: 'ok' })]), council: approved, checklistFingerprint: 'fp' })).toMatchObject({ accepted: true, reasons: [] });
   });
 
   it('refuses with every reason', () => {
-    const r = completionGate({ councilEnabled: true, codeState: 'changed', verification: { ...GREEN, blocking: ['Tests failed'] }, checklist: list([item()]), council: approved });
+    const r = completionGate({ councilEnabled: true, codeState: 'changed', verification: { ...GREEN, blocking: ['Tests failed'] }, checklist: list([item()]), council: approved, checklistFingerprint: 'fp' });
     expect(r.accepted).toBe(false);
     expect(r.reasons).toEqual(expect.arrayContaining([expect.stringMatching(/code changed after the last verification/), 'Tests failed', expect.stringMatching(/voted before the last code change/), expect.stringMatching(/is not met/)]));
-    expect(completionGate({ councilEnabled: true, codeState: 'tree', verification: null, checklist: null, council: null }).reasons).toEqual([expect.stringMatching(/no verification/), expect.stringMatching(/has not convened/)]);
+    expect(completionGate({ councilEnabled: true, codeState: 'tree', verification: null, checklist: null, council: null, checklistFingerprint: 'fp' }).reasons).toEqual([expect.stringMatching(/no verification/), expect.stringMatching(/has not convened/)]);
+  });
+
+  it('refuses a council that judged another verification or another checklist', () => {
+    const met = list([item({ status: 'met', note: 'ok' })]);
+    expect(completionGate({ councilEnabled: true, codeState: 'tree', verification: { ...GREEN, id: 'v0002' }, checklist: met, council: approved, checklistFingerprint: 'fp' }).reasons).toEqual([
+      expect.stringMatching(/judged verification v0001, but the latest is v0002/),
+    ]);
+    expect(completionGate({ councilEnabled: true, codeState: 'tree', verification: GREEN, checklist: met, council: approved, checklistFingerprint: 'other' }).reasons).toEqual([
+      expect.stringMatching(/checklist changed after council k001 convened/),
+    ]);
   });
 
   it('a held-out item needs the council to find it met', () => {
     const held = item({ text: 'hidden requirement', heldOut: true });
     const withVotes = (met: boolean[]) => ({ ...approved, votes: met.map((m, i) => vote(i + 1, i < 2 ? 'approve' : 'reject', [{ id: held.id, met: m, note: '' }])) });
-    expect(completionGate({ councilEnabled: true, codeState: 'tree', verification: GREEN, checklist: list([held]), council: withVotes([true, true, false]) }).accepted).toBe(true);
-    expect(completionGate({ councilEnabled: true, codeState: 'tree', verification: GREEN, checklist: list([held]), council: withVotes([true, false, false]) }).reasons).toEqual([expect.stringMatching(/held-out item .* only 1/)]);
+    expect(completionGate({ councilEnabled: true, codeState: 'tree', verification: GREEN, checklist: list([held]), council: withVotes([true, true, false]), checklistFingerprint: 'fp' }).accepted).toBe(true);
+    expect(completionGate({ councilEnabled: true, codeState: 'tree', verification: GREEN, checklist: list([held]), council: withVotes([true, false, false]), checklistFingerprint: 'fp' }).reasons).toEqual([expect.stringMatching(/held-out item .* only 1/)]);
   });
 
   it('derives the headline from facts only', () => {

@@ -42,6 +42,8 @@ export interface ChecklistItem {
   source: string;
   origin: 'spec' | 'agent';
   check: MachineCheck | null;
+  /** The check was stated by the spec: it cannot be changed or removed. */
+  checkFromSpec: boolean;
   status: ItemStatus;
   /** The agent's evidence for `met` (an assessment), or the waiver's reason. */
   note: string | null;
@@ -70,8 +72,9 @@ export class ChecklistError extends Error {
   }
 }
 
-export function itemId(text: string): string {
-  return `c-${crypto.createHash('sha256').update(normalise(text)).digest('hex').slice(0, 8)}`;
+/** Spec items are `c-<hash>`, agent-added ones `a-<hash>`: an agent's item can never collide with a hidden one. */
+export function itemId(text: string, prefix: 'c' | 'a' = 'c'): string {
+  return `${prefix}-${crypto.createHash('sha256').update(normalise(text)).digest('hex').slice(0, 8)}`;
 }
 
 /** How many of N items are held out: none below 4, else a quarter of them rounded, between 1 and 5. */
@@ -101,10 +104,13 @@ export function itemsFromSpec(specText: string, tasks: readonly TaskDraft[], now
     const id = itemId(clean);
     if (seen.has(id)) return;
     seen.add(id);
-    items.push({ id, text: clean, source, origin: 'spec', check: inferCheck(clean), status: 'open', note: null, result: null, heldOut: false, updatedAt: now });
+    const check = inferCheck(clean);
+    items.push({ id, text: clean, source, origin: 'spec', check, checkFromSpec: check !== null, status: 'open', note: null, result: null, heldOut: false, updatedAt: now });
   };
   for (const t of tasks) for (const a of t.acceptance ?? []) add(a, t.id ? `task ${t.id}${t.source?.section ? ` (${t.source.section})` : ''}` : 'spec');
-  for (const s of modalSentences(specText)) add(s, 'spec text');
+  // A requirement that is a task's own title is tracked by the queue (and could not be hidden from the builder).
+  const titles = new Set(tasks.map((t) => plain(t.title)));
+  for (const s of modalSentences(specText)) if (!titles.has(plain(s))) add(s, 'spec text');
   const held = new Set(selectHeldOut(items.map((i) => i.id)));
   return items.map((i) => (held.has(i.id) ? { ...i, heldOut: true } : i));
 }
@@ -120,8 +126,9 @@ export function modalSentences(text: string): string[] {
     }
     if (inFence || /^\s*#/.test(raw)) continue;
     const line = raw.replace(/^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s+)?/, '').trim();
-    for (const sentence of line.split(/(?<=[.!?])\s+(?=[A-Z`])/)) {
-      if (MODAL.test(sentence) && !/\b(must not|should not|shall not)\b.*\bbe confused\b/i.test(sentence)) out.push(sentence.replace(/[*_]{1,2}/g, ''));
+    for (const raw of line.split(/(?<=[.!?])\s+(?=[A-Z`*_])/)) {
+      const sentence = raw.replace(/(\*\*|__|\*|_)(?=\S)([^*_]+?)(?<=\S)\1/g, '$2');
+      if (MODAL.test(sentence) && !/\b(must not|should not|shall not)\b.*\bbe confused\b/i.test(sentence)) out.push(sentence);
     }
   }
   return out;
@@ -160,15 +167,21 @@ export function withoutHeldOut(tasks: readonly TaskDraft[], items: readonly Chec
     ...t,
     ...(t.acceptance ? { acceptance: t.acceptance.filter((a) => !hiddenIds.has(itemId(clip(a.replace(/\s+/g, ' ').trim())))).map(strip) } : {}),
     ...(t.description !== undefined ? { description: strip(t.description) } : {}),
-    title: strip(t.title) || t.title,
+    title: strip(t.title) || 'Requirement from the spec',
   }));
 }
 
+/** Text without emphasis or code marks, spaces collapsed: how a sentence is compared wherever it appears. */
+function plain(s: string): string {
+  return s.replace(/[*_`]/g, '').replace(/\s+/g, ' ').trim();
+}
+
 function removeSentence(haystack: string, sentence: string): string {
-  const flat = haystack.replace(/\s+/g, ' ');
-  const at = flat.indexOf(sentence);
+  const flat = plain(haystack);
+  const needle = plain(sentence);
+  const at = needle ? flat.indexOf(needle) : -1;
   if (at < 0) return haystack;
-  return `${flat.slice(0, at)}${flat.slice(at + sentence.length)}`.replace(/\s{2,}/g, ' ').trim();
+  return `${flat.slice(0, at)}${flat.slice(at + needle.length)}`.replace(/\s{2,}/g, ' ').trim();
 }
 
 /** What the builder may see: held-out items only once completion has been claimed. */
@@ -200,20 +213,21 @@ export function applyEdits(list: Checklist, edits: readonly ItemEdit[], now: str
     const where = `edit ${n + 1}`;
     if (e.id === undefined) {
       if (!e.text) throw new ChecklistError(`${where}: a new item needs \`text\` (or give the \`id\` of an existing item to change it)`);
-      const id = itemId(e.text);
-      // The same text as a hidden held-out item: it is on the checklist already. Say nothing that reveals it.
-      if (byId.has(id) && !visible(id)) return;
-      if (byId.has(id)) throw new ChecklistError(`${where}: an item with this text already exists (${id}); edit it by id`);
-      if (items.length >= MAX_ITEMS) throw new ChecklistError(`${where}: the checklist is full (${MAX_ITEMS} items); merge or remove agent items first`);
-      const item: ChecklistItem = { id, text: clip(e.text.trim()), source: 'agent', origin: 'agent', check: null, status: 'open', note: null, result: null, heldOut: false, updatedAt: now };
+      const id = itemId(e.text, 'a');
+      if (byId.has(id)) throw new ChecklistError(`${where}: you already added an item with this text (${id}); edit it by id`);
+      if (items.filter((i) => visible(i.id)).length >= MAX_ITEMS) throw new ChecklistError(`${where}: the checklist is full (${MAX_ITEMS} items); merge or remove agent items first`);
+      const item: ChecklistItem = { id, text: clip(e.text.trim()), source: 'agent', origin: 'agent', check: null, checkFromSpec: false, status: 'open', note: null, result: null, heldOut: false, updatedAt: now };
       items.push(item);
       byId.set(id, item);
-      applyOne(item, { ...e, text: undefined }, where, now, councilJudgesHeldOut);
+      applyOne(item, { ...e, text: undefined }, where, now);
       changed.push(id);
       return;
     }
     const item = visible(e.id);
     if (!item || removed.has(e.id)) throw new ChecklistError(`${where}: no checklist item "${e.id}" (loki_checklist_get lists them)`);
+    if (item.heldOut && councilJudgesHeldOut) {
+      throw new ChecklistError(`${where}: ${item.id} is a held-out item: its spec check or the council judges it, so it cannot be edited, marked or waived`);
+    }
     if (e.remove) {
       if (item.origin === 'spec') throw new ChecklistError(`${where}: ${item.id} comes from the spec and cannot be removed; waive it with a reason instead (\`waive\`)`);
       removed.add(item.id);
@@ -224,14 +238,15 @@ export function applyEdits(list: Checklist, edits: readonly ItemEdit[], now: str
       if (item.origin === 'spec') throw new ChecklistError(`${where}: ${item.id} comes from the spec; its text cannot change (add a new item, or waive this one with a reason)`);
       item.text = clip(e.text.trim());
     }
-    applyOne(item, e, where, now, councilJudgesHeldOut);
+    applyOne(item, e, where, now);
     changed.push(item.id);
   });
   return { list: { ...list, items: items.filter((i) => !removed.has(i.id)), updatedAt: now }, changed: [...new Set(changed)] };
 }
 
-function applyOne(item: ChecklistItem, e: ItemEdit, where: string, now: string, councilJudgesHeldOut: boolean): void {
+function applyOne(item: ChecklistItem, e: ItemEdit, where: string, now: string): void {
   if (e.check !== undefined) {
+    if (item.checkFromSpec) throw new ChecklistError(`${where}: the ${item.check?.kind} check of ${item.id} comes from the spec and cannot be changed or removed`);
     item.check = e.check;
     item.result = null;
     if (item.status === 'met') item.status = 'open';
@@ -243,7 +258,6 @@ function applyOne(item: ChecklistItem, e: ItemEdit, where: string, now: string, 
     item.note = e.waive.trim();
   } else if (e.status === 'met') {
     if (item.check) throw new ChecklistError(`${where}: ${item.id} has a ${item.check.kind} check, so it is met only when loki_verify finds the check passing`);
-    if (item.heldOut && councilJudgesHeldOut) throw new ChecklistError(`${where}: ${item.id} is a held-out item; the council judges it (item verdicts in loki_council_vote)`);
     if (!e.evidence || e.evidence.trim().length < MIN_NOTE_CHARS) throw new ChecklistError(`${where}: marking ${item.id} met needs \`evidence\` of at least ${MIN_NOTE_CHARS} characters (what shows it holds)`);
     item.status = 'met';
     item.note = e.evidence.trim();

@@ -32,6 +32,9 @@ export interface CouncilFacts {
   votes: CastVote[];
   devilsAdvocate: CastVote | null;
   convenedAt: string;
+  /** The verification and the checklist (fingerprint) the members were given. */
+  verificationId: string | null;
+  checklist: string;
 }
 
 export interface GateInput {
@@ -41,6 +44,8 @@ export interface GateInput {
   verification: VerificationFacts | null;
   checklist: Checklist | null;
   council: CouncilFacts | null;
+  /** Fingerprint of the checklist now (compared with the one the council judged). */
+  checklistFingerprint: string;
 }
 
 export interface GateResult {
@@ -64,9 +69,17 @@ export function completionGate(g: GateInput): GateResult {
       const o = c.outcome;
       if (o.state === 'voting') reasons.push(`no council quorum: ${o.cast} of ${o.size} votes are in; every member must vote (loki_council_vote)`);
       else if (o.state === 'devils-advocate') reasons.push("the approval was unanimous, so the devil's advocate must review it: cast its vote (seat 0) with loki_council_vote");
-      else if (o.state === 'rejected') reasons.push(...o.reasons.map((r) => `council: ${r}`));
+      else if (o.state === 'rejected') {
+        reasons.push(...o.reasons.map((r) => `council: ${r}`));
+        reasons.push(`council ${c.id} rejected the work: address what its members found, change the code, call loki_verify, then convene again`);
+      }
       if (o.state !== 'voting' && c.codeState !== g.codeState) {
         reasons.push(`the council (${c.id}) voted before the last code change: call loki_verify, then convene it again`);
+      } else if (o.state !== 'voting' && v && c.verificationId !== v.id) {
+        reasons.push(`the council (${c.id}) judged verification ${c.verificationId}, but the latest is ${v.id}: convene it again on the latest facts`);
+      }
+      if (o.state === 'approved' && c.checklist !== g.checklistFingerprint) {
+        reasons.push(`the checklist changed after council ${c.id} convened (items marked, waived or given checks): convene it again`);
       }
     }
   }

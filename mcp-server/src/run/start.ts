@@ -9,6 +9,8 @@ import type { Project } from '../project.js';
 import path from 'node:path';
 import { readFileIfExists, writeFileAtomic } from '../store/fsx.js';
 import { createChecklist } from '../trust/checklist.js';
+import { TRUST_FILE, TRUST_RECORD, emptyTrust } from '../trust/records.js';
+import { trustSettings } from '../trust/state.js';
 import type { Store } from '../store/store.js';
 import { recordBaseline } from './git.js';
 import { RUN_FILE, RUN_RECORD, type RunState, type SessionState, type SpecInfo } from './records.js';
@@ -113,6 +115,7 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
       store.records.write(RUN_FILE, RUN_RECORD, run);
       const session = writeSession(store, runId, who, iso);
       createChecklist(store, runId, seed!.checklist, iso);
+      store.records.write(TRUST_FILE, TRUST_RECORD, { ...emptyTrust(runId), settings: trustSettings(config) });
       const added = await queue.seed(runId, seed!.tasks, { fresh: true });
       return { resumed: false, run, archivedRunId, session, tasks: { queued: added.added.length, kind: seed!.kind, notes: seed!.notes } };
     },

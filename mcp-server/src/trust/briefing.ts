@@ -32,7 +32,9 @@ export interface TrustBriefing {
 export async function trustBriefing(project: Project, run: RunState, config: LokiConfig | undefined, countTurn: boolean): Promise<TrustBriefing> {
   const store = project.existingStore();
   let stagnated = false;
-  if (countTurn && config && run.status === 'active') stagnated = await trackTurn(project, run, config.council.stagnationLimit);
+  // While a council is voting the code is meant to stand still: those turns do not count as stagnation.
+  const open = latestCouncil(store, run.runId)?.closedAt === null;
+  if (countTurn && config && run.status === 'active' && !open) stagnated = await trackTurn(project, run, config.council.stagnationLimit);
   const trust = readTrust(store, run.runId);
   const list = readChecklist(store, run.runId);
   const facts = latestFacts(project, run.runId);

@@ -1,8 +1,11 @@
 /**
- * loki_complete, the completion gate. Calling it claims completion (the held-out items are revealed and judged).
- * It gathers the facts itself (the latest verification against the code now, every machine check run again,
- * the council), and either accepts (writes the receipt, marks the run completed) or answers CONTINUE with every
- * blocking reason, which loki_status then shows as findings until the next attempt.
+ * loki_complete, the completion gate. It gathers the facts itself (the latest verification against the code now,
+ * every machine check run again, the council) and either accepts (writes the receipt, records it in the audit
+ * log, marks the run completed) or answers CONTINUE with every blocking reason, which loki_status then shows as
+ * findings until the next attempt.
+ *
+ * Claiming completion reveals the held-out items, but only once the facts hold (a verification of the current
+ * code with nothing blocking): an agent cannot call loki_complete early just to read them.
  */
 import { completionGate, type GateResult } from '../domain/evidence.js';
 import type { Headline } from '../domain/evidence.js';
@@ -10,11 +13,11 @@ import type { Project } from '../project.js';
 import { RUN_FILE, RUN_RECORD } from '../run/records.js';
 import type { SessionIdentity } from '../run/sessions.js';
 import { UsageError, activeRun, readRun } from '../run/state.js';
-import { evaluateChecklist, revealHeldOut } from './checklist.js';
+import { evaluateChecklist, readChecklist, revealHeldOut } from './checklist.js';
 import { councilFacts, latestCouncil } from './council.js';
 import { latestFacts } from './facts.js';
 import { writeReceipt } from './receipt.js';
-import { codeState, updateTrust } from './state.js';
+import { checklistFingerprint, codeState, readTrust, trustSettings, updateTrust } from './state.js';
 
 export interface CompleteResult {
   status: 'COMPLETE' | 'CONTINUE';
@@ -22,7 +25,7 @@ export interface CompleteResult {
   reasons: string[];
   headline: Headline | null;
   receipt: string | null;
-  /** Each checklist item's verdict (held-out ones included: completion has been claimed). */
+  /** Each checklist item's verdict (held-out ones only once revealed). */
   items: GateResult['items'];
 }
 
@@ -30,45 +33,67 @@ export async function completeRun(project: Project, who: SessionIdentity): Promi
   const config = project.config();
   const run = activeRun(project, 'completing');
   const store = project.openStore();
-  await updateTrust(project, run.runId, (t) => ({ next: { ...t, claimedAt: t.claimedAt ?? new Date().toISOString() }, result: undefined }));
-  await revealHeldOut(project, run.runId);
   const facts = latestFacts(project, run.runId);
   const now = codeState(run, project.root);
+  const factsHold = facts !== null && facts.codeState === now && facts.blocking.length === 0;
+  if (factsHold) {
+    await updateTrust(project, run.runId, (t) => ({ next: { ...t, claimedAt: t.claimedAt ?? new Date().toISOString() }, result: undefined }));
+    await revealHeldOut(project, run.runId);
+  }
   const checklist = await evaluateChecklist(project, run.runId, facts);
   const council = latestCouncil(store, run.runId);
-  const gate = completionGate({ councilEnabled: config.council.enabled, codeState: now, verification: facts, checklist: checklist ?? null, council: council ? councilFacts(council) : null });
+  const gate = completionGate({
+    councilEnabled: config.council.enabled,
+    codeState: now,
+    verification: facts,
+    checklist: checklist ?? null,
+    council: council ? councilFacts(council) : null,
+    checklistFingerprint: checklistFingerprint(checklist),
+  });
+  const settings = readTrust(store, run.runId).settings;
+  if (settings !== null && settings !== trustSettings(config)) {
+    gate.reasons.push(`the checks or council settings changed since the run started (from ${settings} to ${trustSettings(config)}): restore .loki/config.yaml and the LOKI_* variables, or start a new run`);
+  }
+  // Before the reveal, held-out items stay out of the answer (their reasons included).
+  const shown = checklist?.revealedAt ? gate.items : gate.items.filter((i) => !i.heldOut);
+  const reasons = checklist?.revealedAt ? gate.reasons : gate.reasons.filter((r) => !gate.items.some((i) => i.heldOut && !i.verdict.ok && i.verdict.reason === r));
 
-  if (!gate.accepted) {
+  if (reasons.length > 0) {
     await updateTrust(project, run.runId, (t) => ({
-      next: { ...t, findings: gate.reasons, findingsAt: new Date().toISOString(), attempts: t.attempts + 1 },
+      next: { ...t, findings: reasons, findingsAt: new Date().toISOString(), attempts: t.attempts + 1 },
       result: undefined,
-      audit: { action: 'run.complete.refused', data: { by: who.id, reasons: gate.reasons.length, first: gate.reasons[0] } },
+      audit: { action: 'run.complete.refused', data: { by: who.id, reasons: reasons.length, first: reasons[0] } },
     }));
-    return { status: 'CONTINUE', runId: run.runId, reasons: gate.reasons, headline: null, receipt: null, items: gate.items };
+    return { status: 'CONTINUE', runId: run.runId, reasons, headline: null, receipt: null, items: shown };
   }
 
-  return store.mutate(
-    'state',
-    (): CompleteResult & { manifest: string } => {
-      const current = readRun(store);
-      if (!current || current.runId !== run.runId || current.status !== 'active') throw new UsageError('the run changed while completing; call loki_status and try again');
-      const receipt = writeReceipt(store, {
-        run: current,
-        root: project.root,
-        codeState: now,
-        facts: facts!,
-        gate,
-        checklist: checklist?.items ?? [],
-        council: council ? councilFacts(council) : null,
-        councilEnabled: config.council.enabled,
-      });
-      const at = new Date().toISOString();
-      store.records.write(RUN_FILE, RUN_RECORD, { ...current, status: 'completed', updatedAt: at, stopReason: null });
-      return { status: 'COMPLETE', runId: run.runId, reasons: [], headline: receipt.headline, receipt: `.loki/${receipt.dir}/RECEIPT.md`, items: gate.items, manifest: receipt.manifestSha256 };
-    },
-    (r) => ({ action: 'run.complete', target: r.runId, data: { headline: r.headline, manifest: r.manifest, receipt: r.receipt, by: who.id } }),
-  ).then(async ({ manifest: _m, ...r }) => {
-    await updateTrust(project, run.runId, (t) => ({ next: { ...t, findings: [], findingsAt: new Date().toISOString() }, result: undefined }));
-    return r;
+  // Decided outside the lock (the checks take time); inside it, nothing the decision rests on may have moved.
+  const basis = { verification: facts!.id, council: council ? `${council.id}:${council.outcome}` : null, checklist: checklistFingerprint(checklist) };
+  const result = await store.locks.withLock('state', async (): Promise<CompleteResult> => {
+    const current = readRun(store);
+    if (!current || current.runId !== run.runId || current.status !== 'active') throw new UsageError('the run changed while completing; call loki_status and try again');
+    const latest = latestCouncil(store, run.runId);
+    const moved =
+      latestFacts(project, run.runId)?.id !== basis.verification ||
+      (latest ? `${latest.id}:${latest.outcome}` : null) !== basis.council ||
+      checklistFingerprint(readChecklist(store, run.runId)) !== basis.checklist;
+    if (moved) throw new UsageError('another session verified, convened or edited the checklist while completing: call loki_complete again');
+    const receipt = writeReceipt(store, {
+      run: current,
+      root: project.root,
+      codeState: now,
+      facts: facts!,
+      gate,
+      checklist: checklist?.items ?? [],
+      council: council ? councilFacts(council) : null,
+      councilEnabled: config.council.enabled,
+    });
+    // The receipt is anchored in the audit log before the run is marked completed: a crash in between leaves an
+    // active run whose next loki_complete writes (and anchors) the receipt again.
+    await store.audit.append('run.complete', run.runId, { headline: receipt.headline, manifest: receipt.manifestSha256, receipt: `.loki/${receipt.dir}/RECEIPT.md`, by: who.id });
+    store.records.write(RUN_FILE, RUN_RECORD, { ...current, status: 'completed', updatedAt: new Date().toISOString(), stopReason: null });
+    return { status: 'COMPLETE', runId: run.runId, reasons: [], headline: receipt.headline, receipt: `.loki/${receipt.dir}/RECEIPT.md`, items: gate.items };
   });
+  await updateTrust(project, run.runId, (t) => ({ next: { ...t, findings: [], findingsAt: new Date().toISOString() }, result: undefined }));
+  return result;
 }

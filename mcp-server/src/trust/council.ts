@@ -15,7 +15,7 @@ import type { Store } from '../store/store.js';
 import { evaluateChecklist, readChecklist, revealHeldOut } from './checklist.js';
 import { latestFacts } from './facts.js';
 import { COUNCIL_RECORD, councilDir, councilFile, type CouncilSession } from './records.js';
-import { codeState, readTrust, updateTrust } from './state.js';
+import { checklistFingerprint, codeState, readTrust, updateTrust } from './state.js';
 
 export const COUNCIL_LOCK = 'council';
 const SESSION_NAME = /^k(\d{3,})\.json$/;
@@ -41,22 +41,38 @@ export interface ConveneResult {
 
 export function latestCouncil(store: Store | undefined, runId: string): CouncilSession | undefined {
   if (!store) return undefined;
-  const names = listNames(store.loki, councilDir(runId)).filter((n) => SESSION_NAME.test(n)).sort();
-  const last = names.at(-1);
+  const last = sessionNames(store, runId).at(-1);
   return last ? store.records.read(councilFile(runId, last.replace(/\.json$/, '')), COUNCIL_RECORD) : undefined;
 }
 
 export function listCouncils(store: Store | undefined, runId: string): CouncilSession[] {
   if (!store) return [];
-  return listNames(store.loki, councilDir(runId))
-    .filter((n) => SESSION_NAME.test(n))
-    .sort()
+  return sessionNames(store, runId)
     .map((n) => store.records.read(councilFile(runId, n.replace(/\.json$/, '')), COUNCIL_RECORD))
     .filter((s): s is CouncilSession => s !== undefined);
 }
 
+/** Session file names in numeric order (k999 before k1000). */
+function sessionNames(store: Store, runId: string): string[] {
+  const n = (name: string) => Number(SESSION_NAME.exec(name)![1]);
+  return listNames(store.loki, councilDir(runId))
+    .filter((name) => SESSION_NAME.test(name))
+    .sort((a, b) => n(a) - n(b));
+}
+
 export function councilFacts(s: CouncilSession): CouncilFacts {
-  return { id: s.id, outcome: outcomeOf(s), codeState: s.codeState, size: s.size, threshold: s.threshold, votes: s.votes, devilsAdvocate: s.devilsAdvocate, convenedAt: s.convenedAt };
+  return {
+    id: s.id,
+    outcome: outcomeOf(s),
+    codeState: s.codeState,
+    size: s.size,
+    threshold: s.threshold,
+    votes: s.votes,
+    devilsAdvocate: s.devilsAdvocate,
+    convenedAt: s.convenedAt,
+    verificationId: s.verificationId,
+    checklist: s.checklist,
+  };
 }
 
 export function outcomeOf(s: CouncilSession): CouncilOutcome {
@@ -81,6 +97,13 @@ export async function convene(project: Project, who: SessionIdentity, reason: st
     forcedReview: trust.forcedReview !== null,
   });
   if (refusal) throw new UsageError(refusal);
+  if (facts!.blocking.length > 0) {
+    throw new UsageError(`the latest verification (${facts!.id}) has ${facts!.blocking.length} blocking finding(s); fix them and call loki_verify before convening: ${facts!.blocking[0]}`);
+  }
+  const last = latestCouncil(store, run.runId);
+  if (last && last.closedAt && last.votes.length === last.size && outcomeOf(last).state === 'rejected' && last.codeState === now) {
+    throw new UsageError(`council ${last.id} rejected this very code; change it to address ${outcomeOf(last).state === 'rejected' ? 'what the members found' : 'the findings'}, call loki_verify, then convene again`);
+  }
   // Convening claims completion: the held-out items are revealed, and judged from here on.
   await updateTrust(project, run.runId, (t) => ({ next: { ...t, claimedAt: t.claimedAt ?? new Date().toISOString() }, result: undefined }));
   await revealHeldOut(project, run.runId);
@@ -110,6 +133,7 @@ export async function convene(project: Project, who: SessionIdentity, reason: st
         threshold,
         codeState: now,
         verificationId: facts!.id,
+        checklist: checklistFingerprint(checklist),
         seats,
         votes: [],
         devilsAdvocate: null,
@@ -155,6 +179,7 @@ export async function castVote(project: Project, who: SessionIdentity, args: Vot
   const store = project.openStore();
   const now = codeState(run, project.root);
   const facts = latestFacts(project, run.runId);
+  if (!facts) throw new UsageError('no verification to judge: call loki_verify, then loki_council_convene');
   return store.mutate(
     COUNCIL_LOCK,
     (): VoteResult => {
@@ -166,6 +191,7 @@ export async function castVote(project: Project, who: SessionIdentity, args: Vot
       if (now !== s.codeState) throw new UsageError(`the code changed after council ${s.id} convened, so this vote would judge stale facts: call loki_verify, then loki_council_convene again`);
       const isDevil = args.seat === 0;
       if (isDevil && s.outcome !== 'devils-advocate') throw new UsageError(`seat 0 (the devil's advocate) votes only after a unanimous approval; council ${s.id} is ${s.outcome}`);
+      if (!isDevil && s.outcome === 'devils-advocate') throw new UsageError(`every seat of council ${s.id} approved; now the devil's advocate must review: vote as seat 0`);
       if (!isDevil && s.outcome !== 'voting') throw new UsageError(`every seat of council ${s.id} has voted`);
       if (!isDevil && !s.seats.some((x) => x.seat === args.seat)) throw new UsageError(`council ${s.id} has seats 1-${s.size} (and 0 for the devil's advocate); seat ${args.seat} does not exist`);
       if (!isDevil && s.votes.some((v) => v.seat === args.seat)) throw new UsageError(`seat ${args.seat} of council ${s.id} has already voted; votes are final`);

@@ -47,7 +47,7 @@ export async function runCheck(project: SafeDir, check: MachineCheck, facts: Ver
     case 'command': {
       const ran = facts?.checks.find((c) => c.name === check.check);
       if (!facts) return r(false, 'no verification yet: call loki_verify');
-      if (!ran) return r(false, `loki_verify ${facts.id} ran no ${check.check} command (set checks.${check.check} in .loki/config.yaml)`);
+      if (!ran) return r(false, `loki_verify ${facts.id} ran no ${check.check} command: run loki_verify without \`only\`, or set checks.${check.check} in .loki/config.yaml if the project has none`);
       return r(ran.ok, `${ran.command} exited ${ran.exitCode ?? 'without a code'} in ${facts.id}`);
     }
     case 'tests-pass':

@@ -79,7 +79,7 @@ export function writeReceipt(store: Store, input: ReceiptInput): WrittenReceipt 
   const checkResults = input.checklist.filter((i) => i.check && i.status !== 'waived').map((i) => ({ ok: i.result?.ok ?? false }));
   const waivers = input.checklist.filter((i) => i.status === 'waived');
   const gaps = [
-    ...(run.git.repository ? [] : ['This project is not a git repository: the server could not measure the code change, deleted or skipped tests.']),
+    ...(run.git.repository ? [] : ['This project is not a git repository: the server could not measure the code change or deleted and skipped tests, nor tell whether the code changed after the verification and the votes.']),
     ...(input.councilEnabled ? [] : ['The council was disabled (council.enabled=false): no independent review.']),
   ];
   const h = headlineOf({ ...facts, gaps: [...facts.gaps, ...gaps] }, checkResults, waivers.length);
@@ -100,7 +100,15 @@ export function writeReceipt(store: Store, input: ReceiptInput): WrittenReceipt 
     note: 'Judgements by agents and the council. They decide acceptance together with the facts, but never the headline.',
     checklist: input.checklist.filter((i) => !i.check || i.status === 'waived').map((i) => ({ id: i.id, text: i.text, heldOut: i.heldOut, status: i.status, note: i.note, verdict: gate.items.find((g) => g.id === i.id)?.verdict ?? null })),
     waivers: waivers.map((i) => ({ id: i.id, text: i.text, reason: i.note })),
-    council: input.council && { id: input.council.id, convenedAt: input.council.convenedAt, threshold: input.council.threshold, outcome: input.council.outcome, votes: input.council.votes, devilsAdvocate: input.council.devilsAdvocate },
+    council: input.council && {
+      id: input.council.id,
+      convenedAt: input.council.convenedAt,
+      threshold: input.council.threshold,
+      outcome: input.council.outcome,
+      votes: input.council.votes,
+      devilsAdvocate: input.council.devilsAdvocate,
+      voters: votersNote(input.council),
+    },
   };
   const receiptMd = renderReceipt(run, h.headline, h.why, facts, diff, input, finalCommit, waivers);
   const completion = [
@@ -167,9 +175,16 @@ function renderReceipt(run: RunState, headline: Headline, why: string[], f: Veri
     c
       ? `- Council ${c.id}: ${c.outcome.state}, ${c.votes.filter((v) => v.vote === 'approve').length} of ${c.size} approved (threshold ${c.threshold})${c.devilsAdvocate ? `; devil's advocate ${c.devilsAdvocate.vote}` : ''}.`
       : `- No council${input.councilEnabled ? '' : ' (disabled)'}.`,
+    ...(c ? [`- ${votersNote(c)}`] : []),
     ...(c ? c.votes.map((v) => `  - seat ${v.seat} ${v.role}: ${v.vote}: ${v.rationale}`) : []),
     '',
   ].join('\n');
+}
+
+/** Whether the votes came from separate sessions (subagents, several clients) or one agent in turns. */
+function votersNote(c: CouncilFacts): string {
+  const sessions = new Set([...c.votes, ...(c.devilsAdvocate ? [c.devilsAdvocate] : [])].map((v) => v.agent));
+  return sessions.size <= 1 ? 'Every vote came from one agent session (sequential self-review, as on hosts without subagents).' : `Votes came from ${sessions.size} separate sessions.`;
 }
 
 export interface ProofCheck {
@@ -205,6 +220,8 @@ export function verifyProof(store: Store, root: string, runId: string, currentTr
     if (text === undefined) problems.push(`${name} is missing`);
     else if (sha256(text) !== manifest.files?.[name]) problems.push(`${name} was changed after completion (its sha256 no longer matches the manifest)`);
   }
+  const chain = store.audit.verify();
+  if (!chain.ok) problems.push(`the audit log is broken at entry ${chain.firstBreak?.index ?? '?'} (${chain.firstBreak?.reason ?? 'unknown'}), so the manifest recorded in it cannot be trusted (see loki audit verify)`);
   const anchored = completionEntryManifest(store, runId);
   if (anchored === undefined) problems.push('the audit log has no run.complete entry for this run, so the manifest cannot be checked against it');
   else if (anchored !== sha256(manifestText)) problems.push(`${MANIFEST} differs from the one recorded in the audit log at completion`);
@@ -212,12 +229,14 @@ export function verifyProof(store: Store, root: string, runId: string, currentTr
     const again = diffStats(root, manifest.baselineCommit, manifest.finalTree);
     if (!again) problems.push('the diff cannot be re-derived: the baseline or the final code is gone from the git repository');
     else if (JSON.stringify(again) !== JSON.stringify(manifest.diff)) problems.push(`the re-derived diff (${again.files} files, +${again.insertions} -${again.deletions}) differs from the receipt's`);
+  } else notes.push('no git baseline was recorded: the diff cannot be re-derived (the receipt says so)');
+  if (manifest.finalTree) {
     const now = currentTree();
     if (now !== manifest.finalTree) {
       const drift = now ? diffStats(root, manifest.finalCommit, now) : null;
       problems.push(`the code changed since completion (drift${drift ? `: ${drift.files} file(s), +${drift.insertions} -${drift.deletions}` : ''}); the receipt no longer describes the working tree`);
     }
-  } else notes.push('no git baseline was recorded: the diff cannot be re-derived (the receipt says so)');
+  } else notes.push('the final code was not recorded (no git repository): drift cannot be checked');
   return { runId, ok: problems.length === 0, headline: manifest.headline ?? null, problems, notes };
 }
 

@@ -27,6 +27,7 @@ const item = z
     source: z.string(),
     origin: z.enum(['spec', 'agent']),
     check: machineCheck.nullable(),
+    checkFromSpec: z.boolean(),
     status: z.enum(['open', 'met', 'waived']),
     note: z.string().nullable(),
     result: z.object({ ok: z.boolean(), detail: z.string(), at: isoTime }).strict().nullable(),
@@ -65,6 +66,8 @@ const councilSchema = z
     /** The code fingerprint and the verification the members judge. */
     codeState: z.string().nullable(),
     verificationId: z.string().nullable(),
+    /** Fingerprint of the checklist the members judged (ids, status, checks, notes). */
+    checklist: z.string(),
     seats: z.array(z.object({ seat: z.number().int(), role: z.string() }).strict()),
     votes: z.array(castVote),
     devilsAdvocate: castVote.nullable(),
@@ -88,6 +91,8 @@ const trustSchema = z
     findings: z.array(z.string()),
     findingsAt: isoTime.nullable(),
     attempts: z.number().int().nonnegative(),
+    /** The checks and council settings the run started with (JSON): changing them mid-run blocks completion. */
+    settings: z.string().nullable(),
   })
   .strict();
 
@@ -96,5 +101,5 @@ export const TRUST_RECORD: RecordType<TrustState> = { kind: 'trust', version: 1,
 export const TRUST_FILE = 'state/trust.json';
 
 export function emptyTrust(runId: string): TrustState {
-  return { runId, claimedAt: null, forcedReview: null, stagnation: { codeState: null, unchangedTurns: 0 }, findings: [], findingsAt: null, attempts: 0 };
+  return { runId, claimedAt: null, forcedReview: null, stagnation: { codeState: null, unchangedTurns: 0 }, findings: [], findingsAt: null, attempts: 0, settings: null };
 }

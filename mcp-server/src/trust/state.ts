@@ -8,6 +8,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { LokiConfig } from '../config/load.js';
+import type { Checklist } from '../domain/checklist.js';
 import type { Project } from '../project.js';
 import { git, snapshotTree } from '../run/git.js';
 import type { RunState } from '../run/records.js';
@@ -62,4 +64,15 @@ export function quickFingerprint(run: RunState, root: string): string | null {
     }
   }
   return h.digest('hex');
+}
+
+/** The settings a run is judged by; recorded at start, compared at completion. */
+export function trustSettings(config: LokiConfig): string {
+  return JSON.stringify({ checks: config.checks, council: config.council });
+}
+
+/** What the council judged of the checklist: ids, statuses, checks and notes (not check timestamps). */
+export function checklistFingerprint(list: Checklist | undefined): string {
+  const items = (list?.items ?? []).map((i) => [i.id, i.status, i.check, i.note]);
+  return crypto.createHash('sha256').update(JSON.stringify(items)).digest('hex');
 }
