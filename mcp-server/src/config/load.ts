@@ -165,6 +165,7 @@ export interface LokiConfig {
   council: { enabled: boolean; size: number; threshold: number; checkInterval: number; minIterations: number; stagnationLimit: number };
   checks: { test: string | null; build: string | null; lint: string | null; timeoutSeconds: number };
   checkpointRetention: number;
+  checkpointOnTask: boolean;
   guard: { allowedPaths: string[]; blockedCommands: string[]; stagedAutonomy: boolean };
   promptInjection: boolean;
   humanInputMaxBytes: number;
@@ -188,6 +189,7 @@ export function typedConfig(c: EffectiveConfig): LokiConfig {
     },
     checks: { test: v('checks.test'), build: v('checks.build'), lint: v('checks.lint'), timeoutSeconds: v('checks.timeoutSeconds') },
     checkpointRetention: v('checkpoints.retention'),
+    checkpointOnTask: v('checkpoints.onTask'),
     guard: { allowedPaths: v('guard.allowedPaths'), blockedCommands: v('guard.blockedCommands'), stagedAutonomy: v('guard.stagedAutonomy') },
     promptInjection: v('signals.promptInjection'),
     humanInputMaxBytes: v('signals.humanInputMaxBytes'),

@@ -1,0 +1,135 @@
+/**
+ * Taking a checkpoint: the working tree as a git snapshot (outside the locks: git can take a moment), then,
+ * under the state, queue and checkpoints locks (in that order, the order every caller uses), the `.loki/` state,
+ * the record, retention, and the audit entry. Automatic checkpoints are coalesced: when neither the code nor the
+ * state changed since the newest automatic one, none is taken.
+ */
+import { checkpointId, type CheckpointKind, type CheckpointTrigger } from '../domain/checkpoints.js';
+import { log } from '../log.js';
+import type { Project } from '../project.js';
+import { QUEUE_LOCK } from '../queue/records.js';
+import { commitSnapshot, headInfo, isGitRepository, snapshotTree } from '../run/git.js';
+import { readRun } from '../run/state.js';
+import type { Store } from '../store/store.js';
+import { prune, publish, readCatalog } from './catalog.js';
+import { CHECKPOINT_LOCK, checkpointRef, type CheckpointRecord } from './records.js';
+import { scanState, storeBlobs } from './state.js';
+
+export const STATE_ONLY_NOTE = 'not a git repository: this checkpoint covers .loki/ state only, not your files';
+
+export interface CodeSnapshot {
+  tree: string | null;
+  head: string | null;
+  branch: string | null;
+  note: string | null;
+}
+
+export interface CreateRequest {
+  kind: CheckpointKind;
+  trigger: CheckpointTrigger;
+  label: string;
+  reason: string | null;
+  rollbackTo?: string | null;
+}
+
+export type CreateOutcome =
+  | { created: CheckpointRecord; pruned: string[]; skippedFiles: string[] }
+  /** Coalesced: the newest automatic checkpoint already holds this code and state. */
+  | { unchanged: string };
+
+/** The working tree as a git tree object, or why there is none. */
+export function snapshotCode(root: string): CodeSnapshot {
+  if (!isGitRepository(root)) return { tree: null, head: null, branch: null, note: STATE_ONLY_NOTE };
+  const { headSha, branch } = headInfo(root);
+  const tree = snapshotTree(root);
+  if (!tree) throw new Error('git could not snapshot the working tree (run `git status` to see why)');
+  return { tree, head: headSha, branch, note: null };
+}
+
+/**
+ * Hold the locks a checkpoint or a rollback needs: state, then queue, then checkpoints. `stateTimeoutMs` bounds
+ * the wait for another process's state lock (a rollback refuses instead of waiting long).
+ */
+export function withCheckpointLocks<T>(store: Store, fn: () => Promise<T> | T, stateTimeoutMs?: number): Promise<T> {
+  return store.locks.withLock(
+    'state',
+    () => store.locks.withLock(QUEUE_LOCK, () => store.locks.withLock(CHECKPOINT_LOCK, fn)),
+    stateTimeoutMs === undefined ? {} : { timeoutMs: stateTimeoutMs },
+  );
+}
+
+export async function createCheckpoint(project: Project, req: CreateRequest, coalesce = false): Promise<CreateOutcome> {
+  const keep = project.config().checkpointRetention;
+  const store = project.openStore();
+  const code = snapshotCode(project.root);
+  const out = await withCheckpointLocks(store, () => createLocked(project.root, store, req, code, keep, coalesce));
+  if ('created' in out) await auditCreated(store, out.created, out.pruned);
+  return out;
+}
+
+/** The body of a checkpoint, for callers that hold the locks (a rollback's pre-rollback checkpoint). */
+export function createLocked(root: string, store: Store, req: CreateRequest, code: CodeSnapshot, keep: number, coalesce: boolean): CreateOutcome {
+  const scan = scanState(store);
+  const catalog = readCatalog(store);
+  if (coalesce) {
+    const last = catalog.records.filter((r) => r.kind === 'auto').at(-1);
+    if (last && last.code.tree === code.tree && last.state.digest === scan.digest) return { unchanged: last.id };
+  }
+  const seq = catalog.maxSeq + 1;
+  const id = checkpointId(seq);
+  storeBlobs(store, scan);
+  let commit: string | null = null;
+  if (code.tree) {
+    const c = commitSnapshot(root, code.tree, `loki-mode checkpoint ${id}: ${req.label}`, checkpointRef(id), code.head);
+    if ('error' in c) throw new Error(`could not record the code snapshot in git: ${c.error}`);
+    commit = c.commit;
+  }
+  const run = readRun(store);
+  const record: CheckpointRecord = {
+    id,
+    seq,
+    label: req.label,
+    reason: req.reason,
+    kind: req.kind,
+    trigger: req.trigger,
+    runId: run?.runId ?? null,
+    phase: run?.phase ?? null,
+    createdAt: new Date().toISOString(),
+    rollbackTo: req.rollbackTo ?? null,
+    code: { commit, tree: code.tree, head: code.head, branch: code.branch, note: code.note },
+    state: { digest: scan.digest, files: scan.entries.length, bytes: scan.bytes },
+  };
+  publish(store, record, scan.entries);
+  return { created: record, pruned: prune(store, root, keep), skippedFiles: scan.skipped };
+}
+
+export async function auditCreated(store: Store, r: CheckpointRecord, pruned: string[]): Promise<void> {
+  try {
+    await store.audit.append('checkpoint.create', r.id, {
+      kind: r.kind,
+      trigger: r.trigger,
+      label: r.label,
+      commit: r.code.commit,
+      files: r.state.files,
+      ...(pruned.length > 0 ? { pruned } : {}),
+    });
+  } catch (err) {
+    // The checkpoint is already durable; failing now would make a retry take a second one.
+    log.warn(`checkpoint ${r.id} taken but not audited: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * An automatic checkpoint (run start, completed task, before a phase transition). It never fails the
+ * operation that triggered it: problems are logged on stderr and reported as null.
+ */
+export async function autoCheckpoint(project: Project, trigger: Exclude<CheckpointTrigger, 'manual' | 'rollback'>, label: string): Promise<string | null> {
+  try {
+    if (trigger === 'task-complete' && !project.config().checkpointOnTask) return null;
+    const r = await createCheckpoint(project, { kind: 'auto', trigger, label, reason: null }, true);
+    return 'created' in r ? r.created.id : r.unchanged;
+  } catch (err) {
+    log.warn(`automatic checkpoint (${trigger}) not taken: ${(err as Error).message}`);
+    return null;
+  }
+}
