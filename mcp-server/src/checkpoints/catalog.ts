@@ -4,10 +4,13 @@
  * retention (removing a checkpoint's folder and git ref, then the stored state files nobody references).
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { selectPrune, stateDigestText, type StateEntry } from '../domain/checkpoints.js';
 import { deleteRef } from '../run/git.js';
 import { faultPoint } from '../store/fault.js';
 import { listNames, moveDirectory, readFileIfExists, removeFile, removeTree, writeFileAtomic } from '../store/fsx.js';
+import { isNotFound } from '../store/paths.js';
 import { decodeRecord, encodeRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import {
@@ -68,19 +71,21 @@ export function readRecord(store: Store, id: string): { record: CheckpointRecord
   return { record: decoded.value };
 }
 
-/** Manifests never change once written: keep them per process (retention and rollback read them again). */
+/** Manifests never change once written: keep them per process, keyed by the file's identity too. */
 const manifestCache = new Map<string, StateEntry[]>();
 
 /** The state manifest of a checkpoint, checked against the digest in its record. */
 export function readManifest(store: Store, record: CheckpointRecord): { entries: StateEntry[] } | { problem: string } {
-  const key = `${store.loki.root}\0${record.id}\0${record.state.digest}`;
-  const hit = manifestCache.get(key);
-  if (hit) return { entries: hit };
   let text: string | undefined;
+  let key = '';
   try {
+    const st = fs.lstatSync(path.join(store.loki.root, manifestFile(record.id)));
+    key = `${store.loki.root}\0${record.id}\0${record.state.digest}\0${st.ino}:${st.size}:${st.mtimeMs}`;
+    const hit = manifestCache.get(key);
+    if (hit) return { entries: hit };
     text = readFileIfExists(store.loki, manifestFile(record.id), 256 * 1024 * 1024)?.toString('utf8');
   } catch (err) {
-    return { problem: `state.json cannot be read: ${(err as Error).message}` };
+    if (!isNotFound(err)) return { problem: `state.json cannot be read: ${(err as Error).message}` };
   }
   if (text === undefined) return { problem: 'state.json is missing' };
   const decoded = decodeRecord(MANIFEST_RECORD, text, manifestFile(record.id));
@@ -123,7 +128,6 @@ export function prune(store: Store, projectRoot: string, keep: number): string[]
     if ('entries' in m) for (const e of m.entries) candidates.add(e.sha256);
     deleteRef(projectRoot, checkpointRef(r.id));
     removeTreeQuietly(store, `${CHECKPOINTS_DIR}/${r.id}`);
-    manifestCache.delete(`${store.loki.root}\0${r.id}\0${r.state.digest}`);
   }
   for (const r of catalog.records) {
     if (doomed.has(r.id) || candidates.size === 0) continue;

@@ -72,7 +72,7 @@ export function createLocked(root: string, store: Store, req: CreateRequest, cod
   const scan = scanState(store);
   const catalog = readCatalog(store);
   if (coalesce) {
-    const last = catalog.records.filter((r) => r.kind === 'auto').at(-1);
+    const last = catalog.records.filter((r) => r.type === 'auto').at(-1);
     if (last && last.code.tree === code.tree && last.state.digest === scan.digest) return { unchanged: last.id };
   }
   const seq = catalog.maxSeq + 1;
@@ -90,7 +90,7 @@ export function createLocked(root: string, store: Store, req: CreateRequest, cod
     seq,
     label: req.label,
     reason: req.reason,
-    kind: req.kind,
+    type: req.kind,
     trigger: req.trigger,
     runId: run?.runId ?? null,
     phase: run?.phase ?? null,
@@ -106,7 +106,7 @@ export function createLocked(root: string, store: Store, req: CreateRequest, cod
 export async function auditCreated(store: Store, r: CheckpointRecord, pruned: string[]): Promise<void> {
   try {
     await store.audit.append('checkpoint.create', r.id, {
-      kind: r.kind,
+      kind: r.type,
       trigger: r.trigger,
       label: r.label,
       commit: r.code.commit,

@@ -30,7 +30,8 @@ const checkpointSchema = z
     seq: z.number().int().positive(),
     label: z.string().max(200),
     reason: z.string().max(2000).nullable(),
-    kind: z.enum(CHECKPOINT_KINDS),
+    /** manual, auto or pre-rollback ("kind" is taken by the record envelope). */
+    type: z.enum(CHECKPOINT_KINDS),
     trigger: z.enum(CHECKPOINT_TRIGGERS),
     runId: z.string().max(64).nullable(),
     phase: z.enum(PHASES).nullable(),

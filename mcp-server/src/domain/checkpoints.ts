@@ -51,7 +51,7 @@ export interface StateEntry {
 export interface CheckpointRef {
   id: string;
   seq: number;
-  kind: CheckpointKind;
+  type: CheckpointKind;
 }
 
 export const checkpointId = (seq: number): string => `cp-${seq}`;
@@ -62,7 +62,7 @@ export const checkpointId = (seq: number): string => `cp-${seq}`;
  */
 export function selectLatest<T extends CheckpointRef>(all: readonly T[]): T | undefined {
   let best: T | undefined;
-  for (const c of all) if (c.kind !== 'pre-rollback' && (!best || c.seq > best.seq)) best = c;
+  for (const c of all) if (c.type !== 'pre-rollback' && (!best || c.seq > best.seq)) best = c;
   return best;
 }
 
@@ -74,7 +74,7 @@ export function selectLatest<T extends CheckpointRef>(all: readonly T[]): T | un
 export function selectPrune(all: readonly CheckpointRef[], keep: number): string[] {
   const out: string[] = [];
   for (const kind of ['auto', 'pre-rollback'] as const) {
-    const ofKind = all.filter((c) => c.kind === kind).sort((a, b) => b.seq - a.seq);
+    const ofKind = all.filter((c) => c.type === kind).sort((a, b) => b.seq - a.seq);
     out.push(...ofKind.slice(Math.max(0, keep)).map((c) => c.id));
   }
   return out;

@@ -9,7 +9,7 @@ import { defineTool } from './define.js';
 
 /** A checkpoint in responses: what a person or agent needs to choose one. */
 export function checkpointRow(r: CheckpointRecord) {
-  return { id: r.id, kind: r.kind, trigger: r.trigger, label: r.label, createdAt: r.createdAt, phase: r.phase, scope: scopeOf(r), note: r.code.note };
+  return { id: r.id, kind: r.type, trigger: r.trigger, label: r.label, createdAt: r.createdAt, phase: r.phase, scope: scopeOf(r), note: r.code.note };
 }
 
 export const checkpointCreateTool = defineTool({
@@ -49,7 +49,7 @@ export const checkpointListTool = defineTool({
   handler: async (args, ctx) => {
     const store = ctx.project.existingStore();
     const catalog = store ? readCatalog(store) : { records: [], damaged: [], maxSeq: 0 };
-    const matching = catalog.records.filter((r) => !args.kind || r.kind === args.kind).reverse();
+    const matching = catalog.records.filter((r) => !args.kind || r.type === args.kind).reverse();
     return {
       checkpoints: matching.slice(0, args.limit ?? 20).map(checkpointRow),
       total: matching.length,
