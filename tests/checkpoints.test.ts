@@ -3,11 +3,12 @@
  * tracked, untracked and `.loki/` files, undo, the user's HEAD/branch/index/stash never touched (asked of git
  * itself), retention, damaged checkpoints, the lock refusal, and projects outside git.
  */
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { auditLines, connect, git, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
+import { DIST, auditLines, connect, git, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
 import { spawnChild, type Child } from './fixtures/children.js';
 import { privateBundle } from './fixtures/bundle.js';
 
@@ -336,5 +337,112 @@ describe('checkpoints outside a git repository', () => {
     expect(r.note).toMatch(/not a git repository/);
     expect(lokiState(p.root)).toEqual(state);
     expect(fs.readFileSync(path.join(p.root, 'notes.txt'), 'utf8')).toBe('changed\n');
+  });
+});
+
+describe('a rollback killed with SIGKILL', () => {
+  const CLI = path.join(DIST, 'loki.js');
+  const loki = (args: string[], env: NodeJS.ProcessEnv = {}) => {
+    const r = spawnSync(process.execPath, [CLI, ...args], { cwd: p!.root, env: { ...p!.env, ...env }, encoding: 'utf8' });
+    return { code: r.status, signal: r.signal, out: r.stdout, err: r.stderr };
+  };
+
+  // Each point is passed through by a rollback from the changed tree back to cp-2 (rollback-state-file@2: in the
+  // middle of writing the state files).
+  for (const point of ['rollback-journal-written', 'rollback-code-removed', 'rollback-code-restored', 'rollback-state-file@2', 'rollback-state-restored']) {
+    it(`at ${point}: the next rollback completes it, and any other tool call finishes it first`, async () => {
+      p = gitProject();
+      c = await connect(p);
+      await c.call('loki_start', { specText: '# App\n', tier: 'simple' });
+      await c.call('loki_task_add', { tasks: [{ id: 'first', title: 'one', phase: 'BOOTSTRAP' }] });
+      await c.call('loki_checkpoint_create', { label: 'good' });
+      const tree = workTree(p.root);
+      const state = lokiState(p.root);
+      const git0 = userGit(p.root);
+      write(p.root, 'a.txt', 'broken\n');
+      fs.rmSync(path.join(p.root, 'dir/b.txt'));
+      write(p.root, 'junk/new.txt', 'junk\n');
+      await c.call('loki_task_add', { tasks: [{ id: 'second', title: 'two', phase: 'BOOTSTRAP' }, { id: 'third', title: 'three', phase: 'BOOTSTRAP' }] });
+      // Modified state files too (the task claimed, the turn counted), so the restore writes more than one.
+      expect(structured<{ task: { id: string } }>(await c.call('loki_task_claim', { taskId: 'first' })).task.id).toBe('first');
+      await c.call('loki_status', {});
+      const changedTree = workTree(p.root);
+      await c.close();
+      c = undefined;
+
+      const killed = loki(['rollback', 'to', 'cp-2', '--code'], { LOKI_FAULT: point });
+      expect(killed.signal).toBe('SIGKILL');
+      expect(fs.existsSync(path.join(p.root, '.loki/checkpoints/rollback.json'))).toBe(true);
+      // Killed before anything changed, the tree is the old one; later, a mix that the journal will finish.
+      if (point === 'rollback-journal-written') expect(workTree(p.root)).toEqual(changedTree);
+
+      const again = loki(['rollback', 'to', 'cp-2', '--code']);
+      expect(again.code, again.err).toBe(0);
+      expect(again.out).toMatch(/Finished the interrupted rollback to cp-2/);
+      const pre = /Pre-rollback checkpoint: (cp-\d+)/.exec(again.out)![1]!;
+      expect(workTree(p.root)).toEqual({ ...tree, 'ignored.log': tree['ignored.log'] });
+      expect(lokiState(p.root)).toEqual(state);
+      expect(userGit(p.root)).toEqual(git0);
+      expect(fs.existsSync(path.join(p.root, '.loki/checkpoints/rollback.json'))).toBe(false);
+      // The undo taken before the interrupted attempt still holds the broken tree.
+      expect(loki(['rollback', 'to', pre, '--code']).code).toBe(0);
+      expect(workTree(p.root)).toEqual(changedTree);
+
+      // Killed again; this time a plain tool call (another process's loki_status) finishes it before reading.
+      expect(loki(['rollback', 'to', 'cp-2', '--code'], { LOKI_FAULT: point }).signal).toBe('SIGKILL');
+      c = await connect(p);
+      expect(text(await c.call('loki_task_list', {}))).not.toMatch(/second/);
+      expect(workTree(p.root)).toEqual(tree);
+      expect(fs.existsSync(path.join(p.root, '.loki/checkpoints/rollback.json'))).toBe(false);
+    });
+  }
+
+  it('a checkpoint killed before it is published leaves no checkpoint, and the next one is whole', async () => {
+    p = gitProject();
+    c = await connect(p);
+    await c.call('loki_start', { specText: '# App\n', tier: 'simple' });
+    expect(loki(['checkpoint', 'doomed'], { LOKI_FAULT: 'checkpoint-before-publish' }).signal).toBe('SIGKILL');
+    expect((await list()).checkpoints.map((x) => x.label)).toEqual(['run ' + (await list()).checkpoints[0]!.label.split(' ')[1] + ' started']);
+    const ok = loki(['checkpoint', 'after the crash']);
+    expect(ok.code, ok.err).toBe(0);
+    expect(ok.out).toMatch(/Checkpoint cp-2 "after the crash" \(code\+state\)\. Return to it with: loki rollback to cp-2 --code/);
+    expect(fs.readdirSync(path.join(p.root, '.loki/checkpoints')).filter((n) => n.startsWith('.'))).toEqual([]);
+  });
+});
+
+describe('loki checkpoint / loki rollback', () => {
+  const CLI = path.join(DIST, 'loki.js');
+  const loki = (args: string[]) => {
+    const r = spawnSync(process.execPath, [CLI, ...args], { cwd: p!.root, env: p!.env, encoding: 'utf8' });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+
+  it('creates, lists, rolls back and prints the undo id; usage errors exit 2', async () => {
+    p = gitProject();
+    expect(loki(['rollback', 'latest']).err).toMatch(/no checkpoint to roll back to yet/);
+    const made = loki(['checkpoint', 'first point']);
+    expect(made.code).toBe(0);
+    expect(made.out).toMatch(/Checkpoint cp-1 "first point" \(code\+state\)/);
+    write(p.root, 'a.txt', 'changed\n');
+    write(p.root, 'extra.txt', 'extra\n');
+    const listed = loki(['rollback', 'list']);
+    expect(listed.out).toMatch(/cp-1\*\s+manual .*code\+state\s+first point/);
+    const rolled = loki(['rollback', 'latest', '--code']);
+    expect(rolled.code, rolled.err).toBe(0);
+    expect(rolled.out).toMatch(/Rolled back to cp-1 "first point" \(code\+state\)\.\nFiles: 0 added, 1 modified, 1 removed\n {2}~ a\.txt\n {2}- extra\.txt/);
+    expect(rolled.out).toMatch(/Pre-rollback checkpoint: cp-2\. Undo with: loki rollback to cp-2 --code/);
+    expect(fs.existsSync(path.join(p.root, 'extra.txt'))).toBe(false);
+    const json = JSON.parse(loki(['rollback', 'list', '--json']).out) as { latest: string; checkpoints: Row[] };
+    expect(json.latest).toBe('cp-1');
+    expect(json.checkpoints.map((x) => `${x.id} ${x.kind}`)).toEqual(['cp-2 pre-rollback', 'cp-1 manual']);
+    expect(loki(['rollback', 'to', 'cp-2', '--code']).code).toBe(0);
+    expect(fs.readFileSync(path.join(p.root, 'extra.txt'), 'utf8')).toBe('extra\n');
+    expect(loki(['rollback']).code).toBe(2);
+    expect(loki(['rollback', 'to']).err).toMatch(/usage: loki rollback list/);
+    expect(loki(['rollback', 'sideways']).code).toBe(2);
+    expect(loki(['checkpoint', 'a', 'b']).code).toBe(2);
+    const bad = loki(['rollback', 'to', 'cp-77']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/no checkpoint "cp-77"/);
   });
 });
