@@ -16,7 +16,7 @@ export const checkpointCreateTool = defineTool({
   name: 'loki_checkpoint_create',
   title: 'Create a checkpoint',
   description:
-    'Snapshot the run state (.loki/) and, in a git repository, every non-ignored file, without touching your branch, index or stash. Manual checkpoints are never pruned.',
+    'Snapshot the run state (.loki/) and, in git, every non-ignored file; branch, index and stash untouched. Manual checkpoints are never pruned.',
   kind: 'write',
   idempotent: false,
   input: z
@@ -37,7 +37,7 @@ export const checkpointCreateTool = defineTool({
 export const checkpointListTool = defineTool({
   name: 'loki_checkpoint_list',
   title: 'List checkpoints',
-  description: 'Checkpoints, newest first, with kind (manual, auto, pre-rollback) and scope; damaged ones are flagged. `latest` is what loki_rollback "latest" picks.',
+  description: 'Checkpoints, newest first, with kind and scope; damaged ones flagged. `latest` is what loki_rollback "latest" restores.',
   kind: 'read',
   idempotent: true,
   input: z
@@ -71,7 +71,7 @@ export const rollbackTool = defineTool({
   name: 'loki_rollback',
   title: 'Roll back to a checkpoint',
   description:
-    'Restore the .loki/ run state and, with code: true, the files exactly (later files removed; ignored files and .git untouched). Takes a pre-rollback checkpoint first and returns its id: roll back to it to undo. Memory and the audit log are kept.',
+    'Restore .loki/ state and, with code: true, the files exactly (later files removed; ignored files, .git, memory, audit log kept). Returns the pre-rollback checkpoint id that undoes it.',
   kind: 'destructive',
   idempotent: false,
   finishesRollback: true,
