@@ -69,8 +69,20 @@ export function isGitRepository(root: string): boolean {
 /** A tree object of the working tree as it is now (excluding .loki/), built in a throwaway index. */
 export function snapshotTree(root: string): string | null {
   return withPrivateIndex((env) => {
-    const head = git(root, ['rev-parse', '--verify', '-q', 'HEAD']);
-    if (head.ok) git(root, ['read-tree', 'HEAD'], env);
+    // Start from a copy of the user's index (read, never written): its stat data lets `git add` skip unchanged
+    // files instead of hashing the whole tree. Without one, start from HEAD.
+    const userIndex = git(root, ['rev-parse', '--git-path', 'index']);
+    let seeded = false;
+    if (userIndex.ok) {
+      try {
+        fs.copyFileSync(path.resolve(root, userIndex.out), env.GIT_INDEX_FILE!);
+        seeded = true;
+      } catch {
+        seeded = false;
+      }
+    }
+    const head = seeded ? undefined : git(root, ['rev-parse', '--verify', '-q', 'HEAD']);
+    if (head?.ok) git(root, ['read-tree', 'HEAD'], env);
     // Magic pathspecs need GIT_LITERAL_PATHSPECS off for this one call.
     const add = git(root, ['add', '-A', '--', '.', ':(exclude).loki'], { ...env, GIT_LITERAL_PATHSPECS: '0' });
     if (!add.ok) return null;
