@@ -183,7 +183,7 @@ describe('checkpoints and rollback in a git repository', () => {
 
   it('rolls back .loki/ state only when code is false, and takes automatic checkpoints at start, per task and before a phase change', async () => {
     p = gitProject();
-    c = await connect(p);
+    c = await connect(p, { LOKI_CHECKPOINT_TASK_SPACING: '0' });
     await c.call('loki_start', { specText: '# App\n', tier: 'simple' });
     await c.call('loki_task_add', { tasks: [{ title: 'bootstrap it', phase: 'BOOTSTRAP' }] });
     const claim = structured<{ task: { id: string }; token: string }>(await c.call('loki_task_claim', {}));
@@ -221,9 +221,22 @@ describe('checkpoints and rollback in a git repository', () => {
     expect('created' in (await createCheckpoint(c.project, { kind: 'auto', trigger: 'phase-advance', label: 'x', reason: null }, true))).toBe(true);
   });
 
+  it('coalesces completed-task checkpoints that come closer together than the spacing', async () => {
+    p = gitProject();
+    c = await connect(p, { LOKI_CHECKPOINT_TASK_SPACING: '30' });
+    await c.call('loki_start', { specText: '# App\n', tier: 'simple' });
+    await c.call('loki_task_add', { tasks: [{ title: 'one', phase: 'BOOTSTRAP' }, { title: 'two', phase: 'BOOTSTRAP' }] });
+    for (let i = 0; i < 2; i++) {
+      const claim = structured<{ task: { id: string }; token: string }>(await c.call('loki_task_claim', {}));
+      write(p.root, `f${i}.txt`, 'x\n');
+      expect(structured<{ checkpoint: string | null }>(await c.call('loki_task_complete', { id: claim.task.id, token: claim.token, summary: 'x' })).checkpoint).toBeNull();
+    }
+    expect((await list('auto')).checkpoints.map((x) => x.trigger)).toEqual(['run-start']);
+  });
+
   it('keeps exactly the configured number of automatic checkpoints; manual ones survive, with their refs and stored files', async () => {
     p = gitProject();
-    c = await connect(p, { LOKI_CHECKPOINT_RETENTION: '3' });
+    c = await connect(p, { LOKI_CHECKPOINT_RETENTION: '3', LOKI_CHECKPOINT_TASK_SPACING: '0' });
     await c.call('loki_start', { specText: '# App\n', tier: 'simple' });
     await c.call('loki_task_add', { tasks: Array.from({ length: 6 }, (_, i) => ({ title: `feature ${i}`, phase: 'BOOTSTRAP' })) });
     await c.call('loki_checkpoint_create', { label: 'manual one' });

@@ -4,15 +4,19 @@
  * the record, retention, and the audit entry. Automatic checkpoints are coalesced: when neither the code nor the
  * state changed since the newest automatic one, none is taken.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { checkpointId, type CheckpointKind, type CheckpointTrigger } from '../domain/checkpoints.js';
 import { log } from '../log.js';
 import type { Project } from '../project.js';
 import { QUEUE_LOCK } from '../queue/records.js';
 import { commitSnapshot, headInfo, isGitRepository, snapshotTree } from '../run/git.js';
 import { readRun } from '../run/state.js';
+import { writeFileAtomic } from '../store/fsx.js';
+import { LockTimeoutError } from '../store/lock.js';
 import type { Store } from '../store/store.js';
 import { prune, publish, readCatalog } from './catalog.js';
-import { CHECKPOINT_LOCK, checkpointRef, type CheckpointRecord } from './records.js';
+import { CHECKPOINTS_DIR, CHECKPOINT_LOCK, checkpointRef, type CheckpointRecord } from './records.js';
 import { scanState, storeBlobs } from './state.js';
 
 export const STATE_ONLY_NOTE = 'not a git repository: this checkpoint covers .loki/ state only, not your files';
@@ -100,6 +104,7 @@ export function createLocked(root: string, store: Store, req: CreateRequest, cod
     state: { digest: scan.digest, files: scan.entries.length, bytes: scan.bytes },
   };
   publish(store, record, scan.entries);
+  if (record.type === 'auto') markAuto(store);
   return { created: record, pruned: prune(store, root, keep), skippedFiles: scan.skipped };
 }
 
@@ -119,17 +124,51 @@ export async function auditCreated(store: Store, r: CheckpointRecord, pruned: st
   }
 }
 
+const TASK_GATE_LOCK = 'checkpoint-task';
+const LAST_AUTO = `${CHECKPOINTS_DIR}/last-auto`;
+
 /**
  * An automatic checkpoint (run start, completed task, before a phase transition). It never fails the
  * operation that triggered it: problems are logged on stderr and reported as null.
+ *
+ * After a completed task it is also coalesced in time, so a burst of completions (eight agents draining a
+ * queue) costs a few checkpoints, not one each: none is taken while another process is taking one, or when the
+ * last automatic one is less than a second old; the next completion, phase change or manual checkpoint covers
+ * those completions. Returns the id taken, or the id of the newest automatic checkpoint when coalesced.
  */
 export async function autoCheckpoint(project: Project, trigger: Exclude<CheckpointTrigger, 'manual' | 'rollback'>, label: string): Promise<string | null> {
   try {
-    if (trigger === 'task-complete' && !project.config().checkpointOnTask) return null;
-    const r = await createCheckpoint(project, { kind: 'auto', trigger, label, reason: null }, true);
-    return 'created' in r ? r.created.id : r.unchanged;
+    const req: CreateRequest = { kind: 'auto', trigger, label, reason: null };
+    if (trigger !== 'task-complete') return outcomeId(await createCheckpoint(project, req, true));
+    const { checkpointOnTask, checkpointTaskSpacingMs: spacing } = project.config();
+    if (!checkpointOnTask) return null;
+    const store = project.openStore();
+    if (Date.now() - lastAutoAt(store) < spacing) return null;
+    return await store.locks.withLock(
+      TASK_GATE_LOCK,
+      async () => (Date.now() - lastAutoAt(store) < spacing ? null : outcomeId(await createCheckpoint(project, req, true))),
+      { timeoutMs: 0 },
+    );
   } catch (err) {
+    if (err instanceof LockTimeoutError) return null;
     log.warn(`automatic checkpoint (${trigger}) not taken: ${(err as Error).message}`);
     return null;
   }
+}
+
+function outcomeId(out: CreateOutcome): string {
+  return 'created' in out ? out.created.id : out.unchanged;
+}
+
+/** When the newest automatic checkpoint was taken (the mtime of a marker file: one lstat, no reads). */
+function lastAutoAt(store: Store): number {
+  try {
+    return fs.lstatSync(path.join(store.loki.root, LAST_AUTO)).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+export function markAuto(store: Store): void {
+  writeFileAtomic(store.loki, LAST_AUTO, '', { durable: false });
 }
