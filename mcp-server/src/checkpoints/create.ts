@@ -1,7 +1,7 @@
 /**
  * Taking a checkpoint: the working tree as a git snapshot (outside the locks: git can take a moment), then,
- * under the state, queue and checkpoints locks (in that order, the order every caller uses), the `.loki/` state,
- * the record, retention, and the audit entry. Automatic checkpoints are coalesced: when neither the code nor the
+ * under the checkpoints lock, a scan of the `.loki/` state (briefly holding the state and queue locks too), the
+ * stored copies, the git ref, the record, retention, and the audit entry. Automatic checkpoints are coalesced: when neither the code nor the
  * state changed since the newest automatic one, none is taken.
  */
 import fs from 'node:fs';
@@ -17,7 +17,7 @@ import { LockTimeoutError } from '../store/lock.js';
 import type { Store } from '../store/store.js';
 import { prune, publish, readCatalog } from './catalog.js';
 import { CHECKPOINTS_DIR, CHECKPOINT_LOCK, checkpointRef, type CheckpointRecord } from './records.js';
-import { scanState, storeBlobs } from './state.js';
+import { scanState, storeBlobs, type ScannedState } from './state.js';
 
 export const STATE_ONLY_NOTE = 'not a git repository: this checkpoint covers .loki/ state only, not your files';
 
@@ -51,29 +51,34 @@ export function snapshotCode(root: string): CodeSnapshot {
 }
 
 /**
- * Hold the locks a checkpoint or a rollback needs: state, then queue, then checkpoints. `stateTimeoutMs` bounds
- * the wait for another process's state lock (a rollback refuses instead of waiting long).
+ * Hold every lock a rollback needs: checkpoints, then state, then queue (the order every caller uses).
+ * `stateTimeoutMs` bounds the wait for another process's state lock (a rollback refuses instead of waiting long).
  */
 export function withCheckpointLocks<T>(store: Store, fn: () => Promise<T> | T, stateTimeoutMs?: number): Promise<T> {
-  return store.locks.withLock(
-    'state',
-    () => store.locks.withLock(QUEUE_LOCK, () => store.locks.withLock(CHECKPOINT_LOCK, fn)),
-    stateTimeoutMs === undefined ? {} : { timeoutMs: stateTimeoutMs },
+  return store.locks.withLock(CHECKPOINT_LOCK, () =>
+    store.locks.withLock('state', () => store.locks.withLock(QUEUE_LOCK, fn), stateTimeoutMs === undefined ? {} : { timeoutMs: stateTimeoutMs }),
   );
 }
 
+/**
+ * Take a checkpoint. The state and queue locks are held only while the state is scanned (changed files are
+ * read into memory then); storing copies, the git commit, publishing and retention run under the checkpoints
+ * lock alone, so agents working the queue wait for a scan, not for a whole checkpoint.
+ */
 export async function createCheckpoint(project: Project, req: CreateRequest, coalesce = false): Promise<CreateOutcome> {
   const keep = project.config().checkpointRetention;
   const store = project.openStore();
   const code = snapshotCode(project.root);
-  const out = await withCheckpointLocks(store, () => createLocked(project.root, store, req, code, keep, coalesce));
+  const out = await store.locks.withLock(CHECKPOINT_LOCK, async () => {
+    const scan = await store.locks.withLock('state', () => store.locks.withLock(QUEUE_LOCK, () => scanState(store)));
+    return createLocked(project.root, store, req, code, scan, keep, coalesce);
+  });
   if ('created' in out) await auditCreated(store, out.created, out.pruned);
   return out;
 }
 
-/** The body of a checkpoint, for callers that hold the locks (a rollback's pre-rollback checkpoint). */
-export function createLocked(root: string, store: Store, req: CreateRequest, code: CodeSnapshot, keep: number, coalesce: boolean): CreateOutcome {
-  const scan = scanState(store);
+/** The body of a checkpoint, under the checkpoints lock, from a scan of the state. */
+export function createLocked(root: string, store: Store, req: CreateRequest, code: CodeSnapshot, scan: ScannedState, keep: number, coalesce: boolean): CreateOutcome {
   const catalog = readCatalog(store);
   if (coalesce) {
     const last = catalog.records.filter((r) => r.type === 'auto').at(-1);

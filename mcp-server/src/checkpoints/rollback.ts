@@ -16,7 +16,7 @@ import type { Store } from '../store/store.js';
 import { prune, readCatalog, readManifest, readRecord } from './catalog.js';
 import { auditCreated, createLocked, snapshotCode, withCheckpointLocks } from './create.js';
 import { CHECKPOINTS_DIR, ID_RE, JOURNAL_FILE, JOURNAL_RECORD, checkpointRef, scopeOf, type CheckpointRecord, type RollbackJournal } from './records.js';
-import { restoreState, stateProblem } from './state.js';
+import { restoreState, scanState, stateProblem } from './state.js';
 
 /** How long a rollback waits for another process's state lock before refusing. */
 export const ROLLBACK_LOCK_WAIT_MS = 2_000;
@@ -77,7 +77,8 @@ function rollbackLocked(root: string, store: Store, target: string, code: boolea
     }
   }
   const verified = verifyTarget(root, store, id, code);
-  const pre = createLocked(root, store, { kind: 'pre-rollback', trigger: 'rollback', label: `before rollback to ${id}`, reason: null, rollbackTo: id }, snapshotCode(root), keep, false);
+  const req = { kind: 'pre-rollback', trigger: 'rollback', label: `before rollback to ${id}`, reason: null, rollbackTo: id } as const;
+  const pre = createLocked(root, store, req, snapshotCode(root), scanState(store), keep, false);
   if (!('created' in pre)) throw new Error('internal: a pre-rollback checkpoint is never coalesced');
   const preRecord = pre.created;
   store.records.write(JOURNAL_FILE, JOURNAL_RECORD, { target: id, preRollback: preRecord.id, code, startedAt: new Date().toISOString(), actor });
