@@ -162,10 +162,11 @@ async function checkpointBench() {
   proj.close();
   const base = record('checkpoints', `\`git status\` in the ${CKPT_FILES}-file repository (baseline)`, gitStatus);
   const floor = record('checkpoints', '`node -e 0` (baseline)', nodeE);
+  const row = (what, samples) => ({ what, ...record('checkpoints', what, samples) });
   const rows = [
-    record('checkpoints', `create, ${CKPT_FILES} files (10 changed since the last)`, creates),
-    record('checkpoints', 'rollback with --code, 10 files differ (includes the pre-rollback checkpoint)', small),
-    record('checkpoints', `rollback with --code, all ${CKPT_FILES} files differ`, big),
+    row(`create, ${CKPT_FILES} files (10 changed since the last)`, creates),
+    row('rollback with --code, 10 files differ (includes the pre-rollback checkpoint)', small),
+    row(`rollback with --code, all ${CKPT_FILES} files differ`, big),
   ];
   const line = (r) => `| ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${r.n} | ${(r.median / base.median).toFixed(1)}x | ${(r.median / floor.median).toFixed(1)}x |`;
   return `<!-- checkpoints:begin -->
