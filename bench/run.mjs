@@ -5,8 +5,9 @@
  * Writes bench/RESULTS.md. Nothing here asserts: tests check behaviour, this file measures.
  *
  *   node bench/run.mjs [--quick]     (--quick: fewer samples and 10k instead of 100k records)
+ *   node bench/run.mjs --only checkpoints   (just that section; its rows are replaced in bench/RESULTS.md)
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +19,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DIST = path.join(ROOT, 'mcp-server/dist');
 const SERVER = path.join(DIST, 'loki-mcp.js');
 const QUICK = process.argv.includes('--quick');
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const BIG = QUICK ? 10_000 : 100_000;
 const COLD_RUNS = QUICK ? 8 : 20;
 const CALLS = QUICK ? 300 : 1000;
@@ -87,6 +89,117 @@ function nodeFloor() {
     const t0 = performance.now();
     spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' }).on('exit', () => resolve(performance.now() - t0));
   });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Checkpoints: take one and roll back (with the files) in a git repository of 1,000 files, against `git status`
+// and `node -e 0` measured in the same run.
+
+const CKPT_FILES = 1000;
+
+async function checkpointBench() {
+  const dir = project('checkpoints-1000');
+  const gitEnv = { ...ENV, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' };
+  const sh = (...args) => {
+    const r = spawnSync('git', args, { cwd: dir, env: gitEnv, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
+  };
+  const file = (i) => path.join(dir, 'src', `d${Math.floor(i / 20)}`, `f${i}.ts`);
+  const body = (i, v) => `// file ${i} version ${v}\n${'export const x = 1;\n'.repeat(60)}`;
+  for (let i = 0; i < CKPT_FILES; i++) {
+    fs.mkdirSync(path.dirname(file(i)), { recursive: true });
+    fs.writeFileSync(file(i), body(i, 0));
+  }
+  sh('init', '-q', '-b', 'main');
+  sh('add', '-A');
+  sh('commit', '-q', '-m', 'bench');
+  const proj = new lib.Project({ root: dir, env: ENV, actor: 'bench' });
+  const n = QUICK ? 5 : 15;
+  const timeSync = (fn) => {
+    const t0 = performance.now();
+    fn();
+    return performance.now() - t0;
+  };
+  const gitStatus = [];
+  const nodeE = [];
+  for (let i = 0; i < n; i++) {
+    gitStatus.push(timeSync(() => spawnSync('git', ['status', '--porcelain'], { cwd: dir, env: gitEnv })));
+    nodeE.push(timeSync(() => spawnSync(process.execPath, ['-e', '0'])));
+  }
+  const touch = (count, v) => {
+    for (let i = 0; i < count; i++) fs.writeFileSync(file((i * 37) % CKPT_FILES), body(i, v));
+  };
+  const create = async (label) => {
+    const t0 = performance.now();
+    const out = await lib.createCheckpoint(proj, { kind: 'manual', trigger: 'manual', label, reason: null });
+    return { ms: performance.now() - t0, id: out.created.id };
+  };
+  const creates = [];
+  let a;
+  for (let i = 0; i < n; i++) {
+    touch(10, i + 1);
+    const c = await create(`bench ${i}`);
+    creates.push(c.ms);
+    a = c.id;
+  }
+  touch(10, 'b');
+  const b = (await create('ten files later')).id;
+  const small = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await lib.rollback(proj, i % 2 === 0 ? a : b, true);
+    small.push(performance.now() - t0);
+  }
+  for (let i = 0; i < CKPT_FILES; i++) fs.writeFileSync(file(i), body(i, 'all'));
+  const all = (await create('every file changed')).id;
+  const big = [];
+  for (let i = 0; i < (QUICK ? 2 : 6); i++) {
+    const t0 = performance.now();
+    const r = await lib.rollback(proj, i % 2 === 0 ? a : all, true);
+    big.push(performance.now() - t0);
+    if (r.changes.code.modified < CKPT_FILES - 10) throw new Error(`expected about ${CKPT_FILES} files restored, got ${r.changes.code.modified}`);
+  }
+  proj.close();
+  const base = record('checkpoints', `\`git status\` in the ${CKPT_FILES}-file repository (baseline)`, gitStatus);
+  const floor = record('checkpoints', '`node -e 0` (baseline)', nodeE);
+  const row = (what, samples) => ({ what, ...record('checkpoints', what, samples) });
+  const rows = [
+    row(`create, ${CKPT_FILES} files (10 changed since the last)`, creates),
+    row('rollback with --code, 10 files differ (includes the pre-rollback checkpoint)', small),
+    row(`rollback with --code, all ${CKPT_FILES} files differ`, big),
+  ];
+  const line = (r) => `| ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${r.n} | ${(r.median / base.median).toFixed(1)}x | ${(r.median / floor.median).toFixed(1)}x |`;
+  return `<!-- checkpoints:begin -->
+## Checkpoints (${CKPT_FILES}-file git repository)
+
+Measured ${new Date().toISOString().slice(0, 10)} by \`node bench/run.mjs --only checkpoints\` (also part of the full run). Baselines in the same run:
+\`git status --porcelain\` ${fmt(base.median)} ms, \`node -e 0\` ${fmt(floor.median)} ms (medians).
+
+| what | median ms | p95 ms | n | vs \`git status\` | vs \`node -e 0\` |
+|---|---|---|---|---|---|
+${rows.map(line).join('\n')}
+<!-- checkpoints:end -->
+`;
+}
+
+if (ONLY === 'checkpoints') {
+  const section = await checkpointBench();
+  const file = path.join(ROOT, 'bench/RESULTS.md');
+  const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  const begin = old.indexOf('<!-- checkpoints:begin -->');
+  const end = old.indexOf('<!-- checkpoints:end -->');
+  let next;
+  if (begin >= 0 && end > begin) next = old.slice(0, begin) + section + old.slice(end + '<!-- checkpoints:end -->\n'.length);
+  else {
+    const at = old.indexOf('\n## Notes');
+    next = at >= 0 ? `${old.slice(0, at)}\n${section}${old.slice(at)}` : `${old}\n${section}`;
+  }
+  fs.writeFileSync(file, next);
+  fs.rmSync(TMP, { recursive: true, force: true });
+  log('Updated the checkpoints section of bench/RESULTS.md');
+  process.exit(0);
+} else if (ONLY !== undefined) {
+  throw new Error(`--only takes "checkpoints", got ${ONLY}`);
 }
 
 const memoryBin = path.join(ROOT, 'node_modules/@modelcontextprotocol/server-memory/dist/index.js');
@@ -390,6 +503,7 @@ async function drain(via, claimers, tasks) {
 }
 const drainEngine = await drain('engine', 8, QUICK ? 1000 : 2000);
 const drainTools = await drain('tools', 8, QUICK ? 1000 : 2000);
+const checkpointSection = await checkpointBench();
 log(`queue drain: engine ${drainEngine.perSecond.toFixed(0)} claims/s, tools ${drainTools.perSecond.toFixed(0)} claims/s`);
 
 // ---------------------------------------------------------------------------------------------------------
@@ -436,8 +550,9 @@ and fsync cost varies with what else is writing (research/reliability-perf.md, n
 ${results.map(row).join('\n')}
 `;
 const notesFile = path.join(ROOT, 'bench/NOTES.md');
+const mdWithCheckpoints = `${md}\n${checkpointSection}`;
 const notes = fs.existsSync(notesFile) ? `\n${fs.readFileSync(notesFile, 'utf8')}` : '';
-fs.writeFileSync(path.join(ROOT, 'bench/RESULTS.md'), md + notes);
+fs.writeFileSync(path.join(ROOT, 'bench/RESULTS.md'), mdWithCheckpoints + notes);
 fs.rmSync(TMP, { recursive: true, force: true });
 log('Wrote bench/RESULTS.md');
 process.exit(0);

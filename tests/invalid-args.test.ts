@@ -173,6 +173,26 @@ const CASES: Record<string, Case[]> = {
     [{ category: 'ok', title: 't', symptoms: 'one' }, /symptoms/],
     [{ category: 'ok', title: 't', extra: 1 }, /extra/],
   ],
+  loki_checkpoint_create: [
+    [{ label: '' }, /label/],
+    [{ label: 'x'.repeat(201) }, /label/],
+    [{ reason: 5 }, /reason/],
+    [{ label: 'ok', extra: 1 }, /extra/],
+  ],
+  loki_checkpoint_list: [
+    [{ kind: 'weird' }, /kind/],
+    [{ limit: 0 }, /limit/],
+    [{ limit: 101 }, /limit/],
+  ],
+  loki_rollback: [
+    [{}, /target/],
+    [{ target: 'latest' }, /code/],
+    [{ target: 'cp-1', code: 'yes' }, /code/],
+    [{ target: '', code: true }, /target/],
+    [{ target: '../x', code: true }, /target must be "latest" or a checkpoint id/],
+    [{ target: 'cp-999', code: true }, /no checkpoint "cp-999"/],
+    [{ target: 'latest', code: true, force: true }, /force/],
+  ],
 };
 
 let p: TempProject;

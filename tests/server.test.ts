@@ -77,7 +77,8 @@ describe('loki_start', () => {
     const sessions = fs.readdirSync(path.join(p.root, '.loki/sessions'));
     expect(sessions).toHaveLength(1);
     expect(readJson(path.join(p.root, '.loki/sessions', sessions[0]!))).toMatchObject({ status: 'running', provider: 'claude-code', runId: r.run.runId });
-    expect(auditLines(p.root).map((e) => e.action)).toEqual(['run.start']);
+    // The run start is followed by its automatic checkpoint.
+    expect(auditLines(p.root).map((e) => e.action)).toEqual(['run.start', 'checkpoint.create']);
   });
 
   it('starts from specText and detects a complex tier from integrations', async () => {

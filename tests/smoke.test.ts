@@ -68,6 +68,9 @@ describe('stdio smoke', () => {
       loki_memory_get: () => ({ ids: ['ep-none-00000000'] }),
       loki_memory_consolidate: () => ({}),
       loki_learn: () => ({ category: 'smoke', title: 'Smoke solution' }),
+      loki_checkpoint_create: () => ({ label: 'smoke' }),
+      loki_checkpoint_list: () => ({}),
+      loki_rollback: () => ({ target: 'latest', code: false }),
     };
     for (const t of tools) {
       expect(calls[t.name], `smoke arguments for ${t.name}`).toBeDefined();

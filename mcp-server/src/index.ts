@@ -24,3 +24,6 @@ export { recordMemory, searchMemory, getMemory, consolidateMemory, listMemory } 
 export { memoryIndex } from './memory/warm-index.js';
 export { writeSolution, readAllSolutions } from './memory/solutions.js';
 export { findSecrets, scrubSecrets, scrubText } from './domain/secrets.js';
+export { createCheckpoint } from './checkpoints/create.js';
+export { rollback } from './checkpoints/rollback.js';
+export { readCatalog } from './checkpoints/catalog.js';

@@ -4,6 +4,7 @@ import { Project, ProjectRootError, resolveProjectRoot } from '../project.js';
 import { routeWarnings } from '../log.js';
 import { VERSION } from '../version.js';
 import { auditVerifyCommand } from './audit.js';
+import { checkpointCommand, rollbackCommand } from './checkpoints.js';
 import { configCommand } from './config.js';
 import { doctorCommand } from './doctor.js';
 import { learnCommand, memoryCommand } from './memory.js';
@@ -38,6 +39,11 @@ Commands:
   memory show <id>... [--json]                     full items with provenance
   memory consolidate [--json]                      merge similar episodes into patterns
   learn list [--category C] [--json]               cross-project solutions in $LOKI_HOME/solutions
+  checkpoint [label] [--json]   snapshot the run state and (in git) every non-ignored file
+  rollback list [--json]        checkpoints, newest first (* marks what \`latest\` restores)
+  rollback latest [--code]      restore the newest checkpoint that is not a pre-rollback one
+  rollback to <id> [--code]     restore a checkpoint; --code restores the files too. Prints the
+                                pre-rollback checkpoint id: \`loki rollback to <that id>\` undoes it
 
 Options:
   --project-dir DIR      the project (default: $LOKI_PROJECT_DIR, $CLAUDE_PROJECT_DIR, then .)
@@ -63,6 +69,7 @@ export async function runCli(argv: string[]): Promise<number> {
         scope: { type: 'string' },
         limit: { type: 'string' },
         category: { type: 'string' },
+        code: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -121,6 +128,10 @@ export async function runCli(argv: string[]): Promise<number> {
         return proofCommand(project, rest, values.json ?? false);
       case 'learn':
         return learnCommand(project, rest, values);
+      case 'checkpoint':
+        return await checkpointCommand(project, rest, values.json ?? false);
+      case 'rollback':
+        return await rollbackCommand(project, rest, { json: values.json ?? false, code: values.code ?? false });
       default:
         throw new CliError(`unknown command "${command}"; run \`loki --help\` for the list`, 2);
     }

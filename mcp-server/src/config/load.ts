@@ -165,6 +165,8 @@ export interface LokiConfig {
   council: { enabled: boolean; size: number; threshold: number; checkInterval: number; minIterations: number; stagnationLimit: number };
   checks: { test: string | null; build: string | null; lint: string | null; timeoutSeconds: number };
   checkpointRetention: number;
+  checkpointOnTask: boolean;
+  checkpointTaskSpacingMs: number;
   guard: { allowedPaths: string[]; blockedCommands: string[]; stagedAutonomy: boolean };
   promptInjection: boolean;
   humanInputMaxBytes: number;
@@ -188,6 +190,8 @@ export function typedConfig(c: EffectiveConfig): LokiConfig {
     },
     checks: { test: v('checks.test'), build: v('checks.build'), lint: v('checks.lint'), timeoutSeconds: v('checks.timeoutSeconds') },
     checkpointRetention: v('checkpoints.retention'),
+    checkpointOnTask: v('checkpoints.onTask'),
+    checkpointTaskSpacingMs: v<number>('checkpoints.taskSpacingSeconds') * 1000,
     guard: { allowedPaths: v('guard.allowedPaths'), blockedCommands: v('guard.blockedCommands'), stagedAutonomy: v('guard.stagedAutonomy') },
     promptInjection: v('signals.promptInjection'),
     humanInputMaxBytes: v('signals.humanInputMaxBytes'),

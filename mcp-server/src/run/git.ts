@@ -1,13 +1,16 @@
 /**
- * The run's git baseline: HEAD plus a snapshot of the whole working tree (tracked and untracked, not ignored,
- * without .loki/) taken through a private index, so the user's index, HEAD and stash are never touched. The
- * snapshot is kept reachable under refs/loki/runs/<run>/baseline.
+ * Working-tree snapshots as git objects, for the run's baseline and for checkpoints: the whole working tree
+ * (tracked and untracked, not ignored, without .loki/) is written through a private index, so the user's index,
+ * HEAD, branch, stash and HEAD's reflog are never touched. Snapshots are kept reachable under refs of our own:
+ * refs/loki/runs/<run>/baseline and refs/loki/checkpoints/<id>. Restoring a snapshot also goes through a private
+ * index and changes only the files that differ; ignored files and .git are never touched.
  */
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { faultPoint } from '../store/fault.js';
 
 const GIT_TIMEOUT_MS = 60_000;
 
@@ -27,16 +30,35 @@ export interface GitResult {
   err: string;
 }
 
-export function git(cwd: string, args: string[], env?: NodeJS.ProcessEnv): GitResult {
+export const LOKI_IDENTITY = {
+  GIT_AUTHOR_NAME: 'loki-mode',
+  GIT_AUTHOR_EMAIL: 'loki-mode@localhost',
+  GIT_COMMITTER_NAME: 'loki-mode',
+  GIT_COMMITTER_EMAIL: 'loki-mode@localhost',
+};
+
+export function git(cwd: string, args: string[], env?: NodeJS.ProcessEnv, input?: string): GitResult {
   const r = spawnSync('git', args, {
     cwd,
-    env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0', ...env },
+    // Literal pathspecs: a file named "*.ts" or ":(glob)x" is that file, nothing more.
+    env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0', GIT_LITERAL_PATHSPECS: '1', ...env },
     encoding: 'utf8',
     timeout: GIT_TIMEOUT_MS,
     maxBuffer: 64 * 1024 * 1024,
+    ...(input !== undefined ? { input } : {}),
   });
   if (r.error) return { ok: false, out: '', err: r.error.message };
   return { ok: r.status === 0, out: r.stdout.trim(), err: r.stderr.trim() };
+}
+
+/** Run `fn` with a private, throwaway index file (GIT_INDEX_FILE), removed afterwards. */
+function withPrivateIndex<T>(fn: (env: NodeJS.ProcessEnv) => T): T {
+  const index = path.join(os.tmpdir(), `loki-index-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
+  try {
+    return fn({ GIT_INDEX_FILE: index });
+  } finally {
+    fs.rmSync(index, { force: true });
+  }
 }
 
 export function isGitRepository(root: string): boolean {
@@ -46,41 +68,117 @@ export function isGitRepository(root: string): boolean {
 
 /** A tree object of the working tree as it is now (excluding .loki/), built in a throwaway index. */
 export function snapshotTree(root: string): string | null {
-  const index = path.join(os.tmpdir(), `loki-index-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
-  const env = { GIT_INDEX_FILE: index };
-  try {
-    const head = git(root, ['rev-parse', '--verify', '-q', 'HEAD']);
-    if (head.ok) git(root, ['read-tree', 'HEAD'], env);
-    const add = git(root, ['add', '-A', '--', '.', ':(exclude).loki'], env);
+  return withPrivateIndex((env) => {
+    // Start from a copy of the user's index (read, never written): its stat data lets `git add` skip unchanged
+    // files instead of hashing the whole tree. Without one, start from HEAD.
+    const userIndex = git(root, ['rev-parse', '--git-path', 'index']);
+    let seeded = false;
+    if (userIndex.ok) {
+      try {
+        fs.copyFileSync(path.resolve(root, userIndex.out), env.GIT_INDEX_FILE!);
+        seeded = true;
+      } catch {
+        seeded = false;
+      }
+    }
+    const head = seeded ? undefined : git(root, ['rev-parse', '--verify', '-q', 'HEAD']);
+    if (head?.ok) git(root, ['read-tree', 'HEAD'], env);
+    // Magic pathspecs need GIT_LITERAL_PATHSPECS off for this one call.
+    const add = git(root, ['add', '-A', '--', '.', ':(exclude).loki'], { ...env, GIT_LITERAL_PATHSPECS: '0' });
     if (!add.ok) return null;
     const tree = git(root, ['write-tree'], env);
     return tree.ok ? tree.out : null;
-  } finally {
-    fs.rmSync(index, { force: true });
-  }
+  });
+}
+
+/** HEAD's commit (null without commits) and branch (null when detached or not a repository). */
+export function headInfo(root: string): { headSha: string | null; branch: string | null } {
+  const head = git(root, ['rev-parse', '--verify', '-q', 'HEAD']);
+  const branch = git(root, ['symbolic-ref', '-q', '--short', 'HEAD']);
+  return { headSha: head.ok ? head.out : null, branch: branch.ok ? branch.out : null };
+}
+
+/**
+ * Commit a snapshot tree (parent: HEAD, when there is one) and point `ref` (under refs/loki/) at it, so git gc
+ * keeps it. Returns the commit, or the reason it could not be recorded.
+ */
+export function commitSnapshot(root: string, tree: string, message: string, ref: string, parent: string | null): { commit: string } | { error: string } {
+  const args = ['commit-tree', tree, '-m', message];
+  if (parent) args.push('-p', parent);
+  const commit = git(root, args, LOKI_IDENTITY);
+  if (!commit.ok) return { error: commit.err };
+  const update = git(root, ['update-ref', ref, commit.out]);
+  return update.ok ? { commit: commit.out } : { error: update.err };
+}
+
+export function deleteRef(root: string, ref: string): void {
+  git(root, ['update-ref', '-d', ref]);
+}
+
+/**
+ * Why the snapshot under `ref` cannot be restored (missing ref, another commit, missing trees or blobs), or
+ * null when every object is there.
+ */
+export function snapshotProblem(root: string, ref: string, commit: string): string | null {
+  const at = git(root, ['rev-parse', '--verify', '-q', ref]);
+  if (!at.ok) return `git ref ${ref} is missing`;
+  if (at.out !== commit) return `git ref ${ref} points at ${at.out.slice(0, 12)}, not the recorded ${commit.slice(0, 12)}`;
+  const listing = git(root, ['ls-tree', '-r', '-z', '--full-tree', `${commit}^{tree}`]);
+  if (!listing.ok) return `git objects of ${commit.slice(0, 12)} are missing (${listing.err.split('\n')[0]})`;
+  const blobs = listing.out
+    .split('\0')
+    .filter(Boolean)
+    .map((line) => line.split(/\s/, 3))
+    .filter((f) => f[1] === 'blob')
+    .map((f) => f[2]);
+  if (blobs.length === 0) return null;
+  const check = git(root, ['cat-file', '--batch-check'], undefined, `${blobs.join('\n')}\n`);
+  if (!check.ok) return `cannot check the git objects of ${commit.slice(0, 12)}: ${check.err}`;
+  const missing = check.out.split('\n').filter((l) => l.endsWith(' missing'));
+  return missing.length > 0 ? `${missing.length} file(s) of the code snapshot are missing from the git object store` : null;
+}
+
+/** Files that differ between two trees, as NUL-separated `git diff-tree --name-status` output. */
+export function diffTrees(root: string, from: string, to: string): string {
+  const r = git(root, ['diff-tree', '-r', '-z', '--no-renames', '--name-status', from, to]);
+  if (!r.ok) throw new Error(`git diff-tree failed: ${r.err}`);
+  return r.out;
+}
+
+/**
+ * Make the working tree's non-ignored files equal to `to`, given that they are `from` now: remove `removed`,
+ * write `written` (added, modified or changed type) from `to`. Only those paths are touched, through a private
+ * index; HEAD, the branch, the user's index and ignored files are left alone. Safe to repeat.
+ */
+export function checkoutTree(root: string, to: string, from: string, removed: readonly string[], written: readonly string[]): void {
+  withPrivateIndex((env) => {
+    if (removed.length > 0) {
+      must(git(root, ['read-tree', from], env), 'read-tree');
+      // `git rm -f` deletes the files and any folder it leaves empty; paths that are already gone are skipped.
+      must(git(root, ['rm', '-q', '-f', '--ignore-unmatch', '--pathspec-from-file=-', '--pathspec-file-nul'], env, `${removed.join('\0')}\0`), 'rm');
+      faultPoint('rollback-code-removed');
+    }
+    if (written.length > 0) {
+      must(git(root, ['read-tree', to], env), 'read-tree');
+      must(git(root, ['checkout-index', '-f', '-z', '--stdin'], env, `${written.join('\0')}\0`), 'checkout-index');
+    }
+  });
+}
+
+function must(r: GitResult, what: string): void {
+  if (!r.ok) throw new Error(`git ${what} failed: ${r.err}`);
 }
 
 export function recordBaseline(root: string, runId: string): GitBaseline {
   if (!isGitRepository(root)) {
     return { repository: false, headSha: null, branch: null, baselineCommit: null, note: 'not a git repository: code changes cannot be measured' };
   }
-  const head = git(root, ['rev-parse', '--verify', '-q', 'HEAD']);
-  const headSha = head.ok ? head.out : null;
-  const branchResult = git(root, ['symbolic-ref', '-q', '--short', 'HEAD']);
-  const branch = branchResult.ok ? branchResult.out : null;
+  const { headSha, branch } = headInfo(root);
   const tree = snapshotTree(root);
   if (!tree) return { repository: true, headSha, branch, baselineCommit: null, note: 'could not snapshot the working tree' };
-  const commitArgs = ['commit-tree', tree, '-m', `loki-mode baseline for run ${runId}`];
-  if (headSha) commitArgs.push('-p', headSha);
-  const commit = git(root, commitArgs, {
-    GIT_AUTHOR_NAME: 'loki-mode',
-    GIT_AUTHOR_EMAIL: 'loki-mode@localhost',
-    GIT_COMMITTER_NAME: 'loki-mode',
-    GIT_COMMITTER_EMAIL: 'loki-mode@localhost',
-  });
-  if (!commit.ok) return { repository: true, headSha, branch, baselineCommit: null, note: `could not record the baseline: ${commit.err}` };
-  git(root, ['update-ref', `refs/loki/runs/${runId}/baseline`, commit.out]);
-  return { repository: true, headSha, branch, baselineCommit: commit.out, note: headSha ? null : 'the repository had no commits when the run started' };
+  const commit = commitSnapshot(root, tree, `loki-mode baseline for run ${runId}`, `refs/loki/runs/${runId}/baseline`, headSha);
+  if ('error' in commit) return { repository: true, headSha, branch, baselineCommit: null, note: `could not record the baseline: ${commit.error}` };
+  return { repository: true, headSha, branch, baselineCommit: commit.commit, note: headSha ? null : 'the repository had no commits when the run started' };
 }
 
 /** Files that differ between the baseline snapshot and the working tree now (excluding .loki/). */

@@ -1,5 +1,6 @@
 /** loki_phase_advance: gather the facts, let the phase state machine decide, record the transition. */
 import { planTransition, type Phase, type PhaseFacts } from '../domain/phases.js';
+import { autoCheckpoint } from '../checkpoints/create.js';
 import type { Project } from '../project.js';
 import { changedFilesSince } from './git.js';
 import { RUN_FILE, RUN_RECORD, type RunState } from './records.js';
@@ -25,6 +26,9 @@ export async function advancePhase(project: Project, target: Phase | undefined, 
   if (readMarkers(store).pause) throw new UsageError('the run is paused (.loki/PAUSE); wait for `loki resume`');
   // Facts are gathered outside the lock (git can take a moment), then the decision is re-made under it.
   const facts = gatherFacts(project, before);
+  // A checkpoint before the transition, when it looks allowed (the decision is re-made under the lock).
+  const preview = planTransition(before.tier, before.phase, target, facts, reason);
+  if (preview.ok) await autoCheckpoint(project, 'phase-advance', `before ${preview.from} -> ${preview.to}`);
   return store.mutate(
     'state',
     (): AdvanceResult => {

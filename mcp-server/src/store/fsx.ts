@@ -397,3 +397,15 @@ export function appendFile(dir: SafeDir, rel: string, data: string | Buffer, dur
     fs.closeSync(target.fd);
   }
 }
+
+/**
+ * Remove a directory under `dir` and everything in it. It is first renamed to a hidden name beside it, so a
+ * crash half way leaves a `.trash-*` folder (swept later by the owner), never a half-deleted live one. Symlinks
+ * inside are removed, never followed. Returns false when it was not there.
+ */
+export function removeTree(dir: SafeDir, rel: string): boolean {
+  const trash = `${path.posix.dirname(rel) === '.' ? '' : `${path.posix.dirname(rel)}/`}.trash-${path.posix.basename(rel)}-${crypto.randomBytes(4).toString('hex')}`;
+  if (!moveEntry(dir, rel, trash, 'dir', true)) return false;
+  fs.rmSync(dir.resolve(trash, { leaf: 'dir' }).absolute, { recursive: true, force: true });
+  return true;
+}

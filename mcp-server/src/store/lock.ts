@@ -30,7 +30,11 @@ export interface LockOptions {
 export const DEFAULT_LOCK_OPTIONS: LockOptions = { staleMs: 10_000, timeoutMs: 15_000 };
 
 export class LockTimeoutError extends Error {
-  constructor(name: string, owner: LockOwner | undefined, waitedMs: number) {
+  constructor(
+    name: string,
+    readonly owner: LockOwner | undefined,
+    waitedMs: number,
+  ) {
     const who = owner ? `pid ${owner.pid} on ${owner.host} since ${new Date(owner.at).toISOString()}` : 'an unknown holder';
     super(
       `timed out after ${waitedMs} ms waiting for the "${name}" lock held by ${who}; ` +
@@ -78,9 +82,10 @@ export class LockManager {
 
   /**
    * Run `fn` holding the named lock, in this process and across processes. `recovered` tells `fn` that the lock
-   * was taken over from a holder that died, which may have left its critical section half done.
+   * was taken over from a holder that died, which may have left its critical section half done. `timeoutMs`
+   * overrides how long to wait for a live holder before LockTimeoutError (which names the holder).
    */
-  async withLock<T>(name: string, fn: (info: { recovered: boolean }) => Promise<T> | T): Promise<T> {
+  async withLock<T>(name: string, fn: (info: { recovered: boolean }) => Promise<T> | T, opts: { timeoutMs?: number } = {}): Promise<T> {
     checkId(name, 'lock name');
     let mutex = this.mutexes.get(name);
     if (!mutex) {
@@ -88,7 +93,7 @@ export class LockManager {
       this.mutexes.set(name, mutex);
     }
     return mutex.run(async () => {
-      const { owner, recovered } = await this.acquire(name);
+      const { owner, recovered } = await this.acquire(name, opts.timeoutMs ?? this.options.timeoutMs);
       try {
         return await fn({ recovered });
       } finally {
@@ -111,7 +116,7 @@ export class LockManager {
     return path.join(this.dir.root, `${name}.lock`);
   }
 
-  private async acquire(name: string): Promise<{ owner: LockOwner; recovered: boolean }> {
+  private async acquire(name: string, timeoutMs: number): Promise<{ owner: LockOwner; recovered: boolean }> {
     const file = this.lockPath(name);
     const started = Date.now();
     let attempt = 0;
@@ -133,7 +138,7 @@ export class LockManager {
           continue;
         }
       }
-      if (waited > this.options.timeoutMs) {
+      if (waited >= timeoutMs) {
         throw new LockTimeoutError(name, current === 'unreadable' ? undefined : current, waited);
       }
       attempt++;

@@ -9,6 +9,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { Project } from '../project.js';
 import type { SessionIdentity } from '../run/sessions.js';
+import { completeInterruptedRollback } from '../checkpoints/rollback.js';
 import { isExpectedError } from '../errors.js';
 import { log } from '../log.js';
 
@@ -30,6 +31,8 @@ export interface ToolSpec<Shape extends z.ZodRawShape, Out extends object> {
   kind: ToolKind;
   /** Same arguments, same effect: safe for a client to retry. */
   idempotent: boolean;
+  /** The handler completes an interrupted rollback itself (every other tool finishes one before it runs). */
+  finishesRollback?: boolean;
   input: z.ZodObject<Shape>;
   handler: (args: z.infer<z.ZodObject<Shape>>, ctx: ToolContext) => Promise<Out>;
   render: (out: Out) => string;
@@ -58,6 +61,7 @@ export function registerTool(server: McpServer, spec: AnyToolSpec, ctx: ToolCont
     { title: spec.title, description: spec.description, inputSchema: spec.input, annotations: annotationsFor(spec) },
     async (args: Record<string, unknown>): Promise<CallToolResult> => {
       try {
+        if (!spec.finishesRollback) await completeInterruptedRollback(ctx.project);
         const out = await spec.handler(args, ctx);
         return toResult(spec, out);
       } catch (err) {

@@ -4,6 +4,7 @@ import { PHASES, TIERS } from '../domain/phases.js';
 import { briefing, type Briefing } from '../run/briefing.js';
 import { advancePhase, type AdvanceResult } from '../run/phase.js';
 import { startRun, type StartResult } from '../run/start.js';
+import { autoCheckpoint } from '../checkpoints/create.js';
 import { defineTool } from './define.js';
 
 export const startTool = defineTool({
@@ -23,7 +24,10 @@ export const startTool = defineTool({
       restart: z.boolean().optional().describe('Archive the active run and start a new one from this spec'),
     })
     .strict(),
-  handler: (args, ctx): Promise<StartResult> => startRun(ctx.project, args, ctx.session()),
+  handler: async (args, ctx): Promise<StartResult & { checkpoint: string | null }> => {
+    const r = await startRun(ctx.project, args, ctx.session());
+    return { ...r, checkpoint: r.resumed ? null : await autoCheckpoint(ctx.project, 'run-start', `run ${r.run.runId} started`) };
+  },
   render: (r) =>
     [
       `${r.resumed ? 'Resumed' : 'Started'} run ${r.run.runId} (${r.run.tier} tier, ${r.run.tierSource}): phase ${r.run.phase}, iteration ${r.run.iteration}.`,

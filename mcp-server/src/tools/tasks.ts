@@ -4,6 +4,7 @@ import { PHASES } from '../domain/phases.js';
 import { PRIORITIES, TASK_STATES, type Task } from '../domain/tasks.js';
 import { MAX_BATCH } from '../queue/queue.js';
 import { addTasks, claimTask, completeTask, failTask, getTasks, listTasks, taskBrief, updateTask, type TaskBrief, type TaskRow } from '../queue/operations.js';
+import { autoCheckpoint } from '../checkpoints/create.js';
 import { defineTool } from './define.js';
 
 // Ids are checked by the store's id rule (lowercase letters, digits, ".", "_", "-") with a message that says so.
@@ -132,7 +133,9 @@ export const taskCompleteTool = defineTool({
   handler: async (args, ctx) => {
     const r = await completeTask(ctx.project, args.id, args.token, args.summary, args.evidence ?? [], args.claimNext ? { agent: args.agent ?? ctx.session().id } : undefined);
     const next = r.next && { task: r.next.task ? taskBrief(r.next.task) : null, token: r.next.token, leaseExpiresAt: r.next.task?.lease?.expiresAt ?? null, expired: r.next.expired, reason: r.next.reason };
-    return { task: taskBrief(r.task), repeated: r.repeated, next };
+    // After the completion is durable and outside the queue lock; coalesced, and never fails the completion.
+    const checkpoint = r.repeated ? null : await autoCheckpoint(ctx.project, 'task-complete', `after task ${r.task.id}`);
+    return { task: taskBrief(r.task), repeated: r.repeated, next, checkpoint };
   },
   render: (r) =>
     `${r.repeated ? 'Already completed' : 'Completed'} ${r.task.id}: ${r.task.title}.${r.next ? `\n${renderClaim(r.next)}` : ' Next: loki_task_claim (or loki_status).'}`,

@@ -8,7 +8,7 @@
 import crypto from 'node:crypto';
 import type { ChecklistItem } from '../domain/checklist.js';
 import { headline as headlineOf, type CouncilFacts, type GateResult, type Headline, type VerificationFacts } from '../domain/evidence.js';
-import { git } from '../run/git.js';
+import { commitSnapshot, git } from '../run/git.js';
 import type { RunState } from '../run/records.js';
 import { AUDIT_LOG } from '../audit/log.js';
 import { listNames, readFileIfExists, writeFileAtomic } from '../store/fsx.js';
@@ -17,7 +17,6 @@ import type { Store } from '../store/store.js';
 export const PROOFS_DIR = 'proofs';
 export const RECEIPT_FILES = ['FACTS.json', 'ASSESSMENTS.json', 'RECEIPT.md', 'COMPLETION.txt'] as const;
 const MANIFEST = 'MANIFEST.json';
-const GIT_IDENTITY = { GIT_AUTHOR_NAME: 'loki-mode', GIT_AUTHOR_EMAIL: 'loki-mode@localhost', GIT_COMMITTER_NAME: 'loki-mode', GIT_COMMITTER_EMAIL: 'loki-mode@localhost' };
 
 export interface DiffStats {
   files: number;
@@ -143,12 +142,8 @@ export function writeReceipt(store: Store, input: ReceiptInput): WrittenReceipt 
 /** Keep the final code reachable (a commit of the verified tree on top of the baseline). */
 function keepFinalCode(root: string, run: RunState, tree: string | null): string | null {
   if (!tree || !run.git.repository) return null;
-  const args = ['commit-tree', tree, '-m', `loki-mode final code of run ${run.runId}`];
-  if (run.git.baselineCommit) args.push('-p', run.git.baselineCommit);
-  const c = git(root, args, GIT_IDENTITY);
-  if (!c.ok) return null;
-  git(root, ['update-ref', `refs/loki/runs/${run.runId}/final`, c.out]);
-  return c.out;
+  const made = commitSnapshot(root, tree, `loki-mode final code of run ${run.runId}`, `refs/loki/runs/${run.runId}/final`, run.git.baselineCommit);
+  return 'commit' in made ? made.commit : null;
 }
 
 function renderReceipt(run: RunState, headline: Headline, why: string[], f: VerificationFacts, diff: DiffStats | null, input: ReceiptInput, finalCommit: string | null, waivers: ChecklistItem[]): string {

@@ -50,7 +50,7 @@ export function codeState(run: RunState, root: string): string | null {
 export function quickFingerprint(run: RunState, root: string): string | null {
   if (!run.git.repository) return null;
   const head = git(root, ['rev-parse', '-q', '--verify', 'HEAD']);
-  const status = git(root, ['status', '--porcelain=v1', '-z', '--untracked-files=all', '--', '.', ':(exclude).loki']);
+  const status = git(root, ['status', '--porcelain=v1', '-z', '--untracked-files=all', '--', '.', ':(exclude).loki'], { GIT_LITERAL_PATHSPECS: '0' });
   if (!status.ok) return null;
   const h = crypto.createHash('sha256').update(head.out).update('\0').update(status.out);
   for (const entry of status.out.split('\0')) {
