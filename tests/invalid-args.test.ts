@@ -123,7 +123,7 @@ const CASES: Record<string, Case[]> = {
     [{ council: 'k001', seat: 10, vote: 'approve', rationale: 'long enough text', evidence: ['v0001'] }, /seat/],
     [{ council: 'k001', seat: 1, vote: 'approve', rationale: 'short', evidence: ['v0001'] }, /rationale/],
     [{ council: 'k001', seat: 1, vote: 'approve', rationale: 'long enough text', evidence: [] }, /evidence/],
-    [{ council: 'k001', seat: 1, vote: 'approve', rationale: 'long enough text', evidence: ['v0001'] }, /not the current one/],
+    [{ council: 'k001', seat: 1, vote: 'approve', rationale: 'long enough text', evidence: ['v0001'] }, /no verification to judge/],
   ],
   loki_complete: [[{ force: true }, /force/]],
   loki_memory_record: [

@@ -57,7 +57,11 @@ describe('stdio smoke', () => {
       loki_task_complete: () => ({ id: 'smoke-a', token: tokens.claimed, summary: 'done' }),
       loki_task_fail: async () => ({ id: 'smoke-b', token: await claim('smoke-b'), error: 'smoke failure' }),
       loki_task_update: () => ({ id: 'smoke-b', priority: 'high' }),
-      loki_verify: () => ({}),
+      loki_verify: () => {
+        // A change to verify (an empty diff would block the council).
+        fs.writeFileSync(path.join(p!.root, 'smoke.txt'), 'changed by the smoke test\n');
+        return {};
+      },
       loki_checklist_get: () => ({}),
       loki_checklist_set: () => ({ items: [{ text: 'smoke item', waive: 'only a smoke test here' }] }),
       loki_council_convene: () => ({}),
