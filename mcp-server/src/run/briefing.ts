@@ -7,6 +7,7 @@ import { heartbeat, type SessionIdentity } from './sessions.js';
 import { HUMAN_INPUT, HUMAN_INPUT_IGNORED, type HumanInput, readMarkers, takeHumanInput } from './signals.js';
 import { readRun } from './state.js';
 import { trustBriefing, type TrustBriefing } from '../trust/briefing.js';
+import { readHookState } from '../hooks/state.js';
 
 export interface Briefing {
   project: string;
@@ -129,6 +130,11 @@ export async function briefing(project: Project, who: SessionIdentity | undefine
     for (const f of trust.findings) problems.push(`completion refused: ${f}`);
   }
 
+  // What the Claude Code hooks measured (spend, context size) and the notices they raised.
+  const hooks = store && run ? readHookState(store, run.runId) : null;
+  if (hooks) problems.push(...hooks.notices);
+  if (queue && queue.counts.failed > 0) problems.push(`${queue.counts.failed} task(s) failed and wait to be retried: loki_task_list status ["failed"] shows their errors`);
+
   const limit = (effective.values.get('budget.limitUsd') as number | null) ?? null;
   const b: Briefing = {
     project: project.root,
@@ -149,7 +155,11 @@ export async function briefing(project: Project, who: SessionIdentity | undefine
       : null,
     session,
     signals: { ...markers, humanInput },
-    budget: { limitUsd: limit, spentUsd: null, note: limit === null ? 'no budget limit set' : 'spend is measured by the Claude Code hooks from the host transcript' },
+    budget: {
+      limitUsd: limit,
+      spentUsd: hooks && hooks.toolCalls > 0 ? Number(hooks.usage.costUsd.toFixed(4)) : null,
+      note: hooks && hooks.toolCalls > 0 ? `measured by the Claude Code hooks from the host transcript (${hooks.usage.contextTokens} tokens in context)` : limit === null ? 'no budget limit set' : 'spend is measured by the Claude Code hooks from the host transcript',
+    },
     queue,
     trust,
     problems,

@@ -1,0 +1,172 @@
+/**
+ * The Claude Code hook handlers. Each takes the JSON the host sends and returns the JSON to print (or null for
+ * "no opinion"). They never load the MCP SDK, and outside a Loki Mode project they do nothing.
+ *   SessionStart  a short briefing, so the agent resumes after a restart or a compaction
+ *   PreToolUse    the guard (domain/guard.ts)
+ *   PostToolUse   counts the call, adds up spend and context size from the transcript, pauses at the budget
+ *   Stop          the autonomy loop (domain/autonomy.ts decideStop)
+ *   SessionEnd    sessions whose process is gone are marked stopped (never a phantom "running")
+ */
+import fs from 'node:fs';
+import { addTranscriptUsage, decideStop, usageNotices } from '../domain/autonomy.js';
+import { guardToolCall } from '../domain/guard.js';
+import type { Project } from '../project.js';
+import { briefing } from '../run/briefing.js';
+import { SESSION_RECORD, sessionFile } from '../run/records.js';
+import { listSessions } from '../run/sessions.js';
+import { PAUSE, readMarkers, writeMarker } from '../run/signals.js';
+import { readRun } from '../run/state.js';
+import { HOOK_LOCK, HOOK_STATE_FILE, HOOK_STATE_RECORD, readHookState } from './state.js';
+
+export interface HookInput {
+  hook_event_name?: string;
+  session_id?: string;
+  transcript_path?: string;
+  cwd?: string;
+  tool_name?: string;
+  tool_input?: Record<string, unknown>;
+  stop_hook_active?: boolean;
+  source?: string;
+}
+
+export type HookOutput = Record<string, unknown> | null;
+
+/** Bytes of transcript read per call at most (the rest is read on the next calls). */
+const TRANSCRIPT_CHUNK = 8 * 1024 * 1024;
+
+export async function sessionStart(project: Project, _input: HookInput): Promise<HookOutput> {
+  const store = project.existingStore();
+  const run = readRun(store);
+  if (!run || run.status !== 'active') return null;
+  const b = await briefing(project, undefined, { peek: true });
+  const q = b.queue;
+  const context = [
+    `Loki Mode run ${run.runId} is active: phase ${run.phase} (${run.tier} tier), iteration ${run.iteration}.`,
+    q ? `Tasks: ${q.counts.pending} pending, ${q.counts['in-progress']} in progress, ${q.counts.completed} completed, ${q.counts['dead-letter']} dead-letter.` : '',
+    ...b.problems.slice(0, 3).map((p) => `Problem: ${p}`),
+    `Resume: call loki_status first (MCP server "loki"), then ${b.next}.`,
+  ].filter(Boolean);
+  return { hookSpecificOutput: { hookEventName: 'SessionStart', additionalContext: context.join('\n') } };
+}
+
+export function preToolUse(project: Project, input: HookInput): HookOutput {
+  if (!input.tool_name) return null;
+  // Outside a Loki Mode project the guard has nothing to protect and no settings of its own.
+  if (!project.hasStore() && !Object.keys(project.env).some((k) => k === 'LOKI_ALLOWED_PATHS' || k === 'LOKI_BLOCKED_COMMANDS' || k === 'LOKI_STAGED_AUTONOMY')) return null;
+  const config = project.config();
+  const d = guardToolCall(input.tool_name, input.tool_input ?? {}, { projectRoot: project.root, ...config.guard });
+  if (d.decision === 'allow') return null;
+  return { hookSpecificOutput: { hookEventName: 'PreToolUse', permissionDecision: d.decision, permissionDecisionReason: d.reason } };
+}
+
+export async function postToolUse(project: Project, input: HookInput): Promise<HookOutput> {
+  const store = project.existingStore();
+  const run = readRun(store);
+  if (!store || !run || run.status !== 'active') return null;
+  const config = project.config();
+  const paused = await store.mutate(
+    HOOK_LOCK,
+    () => {
+      const s = readHookState(store, run.runId);
+      let usage = s.usage;
+      const transcripts = { ...s.transcripts };
+      const file = input.transcript_path;
+      if (file) {
+        const read = readTranscript(file, transcripts[file]);
+        if (read) {
+          usage = addTranscriptUsage(usage, read.text);
+          transcripts[file] = { offset: read.offset, ino: read.ino };
+        }
+      }
+      const notices = usageNotices(usage, config.budgetLimitUsd);
+      store.records.write(HOOK_STATE_FILE, HOOK_STATE_RECORD, { ...s, usage, transcripts, toolCalls: s.toolCalls + 1, notices, updatedAt: new Date().toISOString() }, { deferDirSync: true });
+      return config.budgetLimitUsd !== null && usage.costUsd >= config.budgetLimitUsd ? usage.costUsd : null;
+    },
+    () => undefined,
+  );
+  if (paused !== null && !readMarkers(store).pause) {
+    await store.mutate(
+      'signals',
+      () => writeMarker(store, PAUSE, `paused by the budget: $${paused.toFixed(2)} spent of $${config.budgetLimitUsd} (LOKI_BUDGET_LIMIT)`),
+      (wrote) => (wrote ? { action: 'budget.exceeded', target: run.runId, data: { spentUsd: Number(paused.toFixed(4)), limitUsd: config.budgetLimitUsd } } : undefined),
+    );
+  }
+  return null;
+}
+
+export async function stop(project: Project, input: HookInput): Promise<HookOutput> {
+  const store = project.existingStore();
+  const run = readRun(store);
+  if (!store || !run) return null;
+  const config = project.config();
+  const state = readHookState(store, run.runId);
+  const b = await briefing(project, undefined, { peek: true });
+  const decision = decideStop({
+    run: { runId: run.runId, status: run.status, iteration: run.iteration, stopReason: run.stopReason },
+    maxIterations: config.maxIterations,
+    pause: b.signals.pause,
+    stop: b.signals.stop,
+    budget: { limitUsd: config.budgetLimitUsd, spentUsd: state.usage.costUsd },
+    stopHookActive: input.stop_hook_active === true,
+    lastBlock: state.stopBlocks,
+    next: b.next,
+  });
+  await store.mutate(
+    HOOK_LOCK,
+    () => {
+      const s = readHookState(store, run.runId);
+      const stopBlocks = decision.block ? { iteration: run.iteration, count: s.stopBlocks && s.stopBlocks.iteration === run.iteration ? s.stopBlocks.count + 1 : 1 } : null;
+      store.records.write(HOOK_STATE_FILE, HOOK_STATE_RECORD, { ...s, stopBlocks, updatedAt: new Date().toISOString() });
+    },
+    () => (decision.block ? undefined : { action: 'hook.stop-allowed', target: run.runId, data: { why: decision.why } }),
+  );
+  return decision.block ? { decision: 'block', reason: decision.reason } : null;
+}
+
+export async function sessionEnd(project: Project, _input: HookInput): Promise<HookOutput> {
+  const store = project.existingStore();
+  if (!store) return null;
+  const ended: string[] = [];
+  for (const s of listSessions(store)) {
+    if (s.status !== 'running' || processAlive(s.pid)) continue;
+    const now = new Date().toISOString();
+    store.records.write(sessionFile(s.id), SESSION_RECORD, { ...s, status: 'stopped', updatedAt: now, stoppedAt: now, stopReason: 'host session ended' });
+    ended.push(s.id);
+  }
+  if (ended.length) await store.audit.append('session.end', undefined, { sessions: ended });
+  return null;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** New bytes of the host's transcript since `seen` (a replaced or shorter file is read again from the start). */
+function readTranscript(file: string, seen: { offset: number; ino: number } | undefined): { text: string; offset: number; ino: number } | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return undefined;
+    const start = seen && seen.ino === st.ino && seen.offset <= st.size ? seen.offset : 0;
+    const length = Math.min(st.size - start, TRANSCRIPT_CHUNK);
+    if (length <= 0) return { text: '', offset: start, ino: st.ino };
+    const buf = Buffer.alloc(length);
+    const n = fs.readSync(fd, buf, 0, length, start);
+    // Stop at the last complete line; a line still being written is read next time.
+    const text = buf.subarray(0, n).toString('utf8');
+    const end = text.lastIndexOf('\n') + 1;
+    return { text: text.slice(0, end), offset: start + Buffer.byteLength(text.slice(0, end)), ino: st.ino };
+  } finally {
+    fs.closeSync(fd);
+  }
+}

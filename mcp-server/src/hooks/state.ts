@@ -1,0 +1,44 @@
+/**
+ * What the hooks remember between calls (`.loki/state/hooks.json`): the Stop hook's last block, how far the host
+ * transcript has been read and the usage it added up, tool calls counted, and the notices loki_status shows.
+ */
+import { z } from 'zod';
+import { NO_USAGE, type Usage } from '../domain/autonomy.js';
+import type { RecordType } from '../store/records.js';
+import type { Store } from '../store/store.js';
+
+const usage = z
+  .object({
+    inputTokens: z.number().nonnegative(),
+    outputTokens: z.number().nonnegative(),
+    cacheWriteTokens: z.number().nonnegative(),
+    cacheReadTokens: z.number().nonnegative(),
+    costUsd: z.number().nonnegative(),
+    contextTokens: z.number().nonnegative(),
+  })
+  .strict();
+
+const hookState = z
+  .object({
+    runId: z.string().nullable(),
+    stopBlocks: z.object({ iteration: z.number().int(), count: z.number().int() }).strict().nullable(),
+    /** Per transcript file: bytes already read. Usage is the sum over every transcript of the run. */
+    transcripts: z.record(z.string(), z.object({ offset: z.number().int().nonnegative(), ino: z.number() }).strict()),
+    usage,
+    toolCalls: z.number().int().nonnegative(),
+    notices: z.array(z.string()),
+    updatedAt: z.string(),
+  })
+  .strict();
+
+export type HookState = z.infer<typeof hookState>;
+export const HOOK_STATE_RECORD: RecordType<HookState> = { kind: 'hooks', version: 1, schema: hookState };
+export const HOOK_STATE_FILE = 'state/hooks.json';
+export const HOOK_LOCK = 'hooks';
+
+/** The hooks' state for this run (a new run starts from zero). */
+export function readHookState(store: Store | undefined, runId: string | null): HookState {
+  const s = store?.records.read(HOOK_STATE_FILE, HOOK_STATE_RECORD);
+  if (s && s.runId === runId) return s;
+  return { runId, stopBlocks: null, transcripts: {}, usage: { ...NO_USAGE } as Usage, toolCalls: 0, notices: [], updatedAt: new Date(0).toISOString() };
+}
