@@ -12,6 +12,7 @@ import { CliError, print } from './output.js';
 import { signalCommand } from './signals.js';
 import { statusCommand } from './status.js';
 import { tasksCommand } from './tasks.js';
+import { installCommand } from './install.js';
 import { councilCommand, proofCommand } from './trust.js';
 
 export const HELP = `loki ${VERSION}: Loki Mode for people
@@ -45,6 +46,10 @@ Commands:
   rollback to <id> [--code]     restore a checkpoint; --code restores the files too. Prints the
                                 pre-rollback checkpoint id: \`loki rollback to <that id>\` undoes it
 
+  install claude|codex|cline [--project|--user] [--settings FILE] [--npx] [--dry-run]
+                                register the server with a host, idempotently, showing what changed
+                                (claude/codex default to the project; cline writes its settings file)
+
 Options:
   --project-dir DIR      the project (default: $LOKI_PROJECT_DIR, $CLAUDE_PROJECT_DIR, then .)
   -h, --help             show this help
@@ -70,6 +75,11 @@ export async function runCli(argv: string[]): Promise<number> {
         limit: { type: 'string' },
         category: { type: 'string' },
         code: { type: 'boolean' },
+        project: { type: 'boolean' },
+        user: { type: 'boolean' },
+        settings: { type: 'string' },
+        npx: { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -128,6 +138,8 @@ export async function runCli(argv: string[]): Promise<number> {
         return proofCommand(project, rest, values.json ?? false);
       case 'learn':
         return learnCommand(project, rest, values);
+      case 'install':
+        return installCommand(project, rest, { project: values.project, user: values.user, settings: values.settings, npx: values.npx, dryRun: values['dry-run'], json: values.json ?? false });
       case 'checkpoint':
         return await checkpointCommand(project, rest, values.json ?? false);
       case 'rollback':
