@@ -13,6 +13,7 @@ import { signalCommand } from './signals.js';
 import { statusCommand } from './status.js';
 import { tasksCommand } from './tasks.js';
 import { installCommand } from './install.js';
+import { demoCommand } from './demo.js';
 import { councilCommand, proofCommand } from './trust.js';
 
 export const HELP = `loki ${VERSION}: Loki Mode for people
@@ -46,6 +47,7 @@ Commands:
   rollback to <id> [--code]     restore a checkpoint; --code restores the files too. Prints the
                                 pre-rollback checkpoint id: \`loki rollback to <that id>\` undoes it
 
+  demo                          the offline demo: a whole run on a sample spec in a temporary git repository
   install claude|codex|cline [--project|--user] [--settings FILE] [--npx] [--dry-run]
                                 register the server with a host, idempotently, showing what changed
                                 (claude/codex default to the project; cline writes its settings file)
@@ -138,6 +140,9 @@ export async function runCli(argv: string[]): Promise<number> {
         return proofCommand(project, rest, values.json ?? false);
       case 'learn':
         return learnCommand(project, rest, values);
+      case 'demo':
+        expectArgs(0, 'demo');
+        return demoCommand();
       case 'install':
         return installCommand(project, rest, { project: values.project, user: values.user, settings: values.settings, npx: values.npx, dryRun: values['dry-run'], json: values.json ?? false });
       case 'checkpoint':
