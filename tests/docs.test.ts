@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { configReference, toolReference } from '../mcp-server/src/docs/reference.js';
+import { configReference, phasesReference, toolReference } from '../mcp-server/src/docs/reference.js';
+import { EXIT_CRITERIA, PHASES, TIER_PHASES, TIERS } from '../mcp-server/src/domain/phases.js';
 import { ALL_TOOLS } from '../mcp-server/src/tools/index.js';
 import { REPO_ROOT, cleanEnv } from './helpers.js';
 
@@ -17,6 +18,22 @@ describe('generated docs', () => {
 
   it('docs/configuration.md is generated from the settings table (run `npm run docs`)', () => {
     expect(read('docs/configuration.md')).toBe(configReference());
+  });
+
+  it('the skill pack references (references/tools.md, configuration.md, phases.md) are generated too (run `npm run docs`)', () => {
+    expect(read('references/tools.md')).toBe(toolReference());
+    expect(read('references/configuration.md')).toBe(configReference());
+    expect(read('references/phases.md')).toBe(phasesReference());
+  });
+
+  it('references/phases.md states every tier list and exit criterion of the state machine', () => {
+    const page = phasesReference();
+    for (const t of TIERS) expect(page).toContain(`| ${t} (${TIER_PHASES[t].length}) | ${TIER_PHASES[t].join(' -> ')} |`);
+    for (const p of PHASES) {
+      const row = page.split('\n').find((l) => l.startsWith(`| ${p} |`));
+      expect(row, p).toBeDefined();
+      for (const c of EXIT_CRITERIA[p]) expect(row).toContain(`\`${c.id}\`: ${c.description}`);
+    }
   });
 });
 

@@ -193,6 +193,15 @@ const CASES: Record<string, Case[]> = {
     [{ target: 'cp-999', code: true }, /no checkpoint "cp-999"/],
     [{ target: 'latest', code: true, force: true }, /force/],
   ],
+  loki_skill_load: [
+    [{ name: 5 }, /name/],
+    [{ name: '' }, /name/],
+    [{ name: '../x' }, /name must be a module name.*known: 00-index, /],
+    [{ name: 'SKILL' }, /name must be a module name/],
+    [{ name: 'skills/testing' }, /name must be a module name/],
+    [{ name: 'nope' }, /no skill module "nope"; known: 00-index, .*testing/],
+    [{ name: 'testing', full: true }, /full/],
+  ],
 };
 
 let p: TempProject;

@@ -75,6 +75,7 @@ describe('stdio smoke', () => {
       loki_checkpoint_create: () => ({ label: 'smoke' }),
       loki_checkpoint_list: () => ({}),
       loki_rollback: () => ({ target: 'latest', code: false }),
+      loki_skill_load: () => ({ name: 'testing' }),
     };
     for (const t of tools) {
       expect(calls[t.name], `smoke arguments for ${t.name}`).toBeDefined();
@@ -85,6 +86,10 @@ describe('stdio smoke', () => {
       expect(r.structuredContent).toBeTypeOf('object');
       expect(r.content[0]).toMatchObject({ type: 'text' });
     }
+    // The bundle finds the skill pack relative to itself (mcp-server/dist -> the package root).
+    const skill = (await client.callTool({ name: 'loki_skill_load', arguments: {} })) as CallToolResult;
+    expect(skill.structuredContent).toMatchObject({ name: '00-index' });
+    expect((await client.getPrompt({ name: 'loki_start', arguments: { spec: 'spec.md' } })).messages[0]!.content).toMatchObject({ text: expect.stringContaining('loki_status') });
     await client.close();
   });
 

@@ -18,7 +18,7 @@ export { verifyChainText, canonicalJson, makeEntry, serializeEntry, entryHash, G
 export { createServer, SERVER_INSTRUCTIONS, type LokiServer } from './server.js';
 export { Project, resolveProjectRoot, ProjectRootError } from './project.js';
 export { ALL_TOOLS } from './tools/index.js';
-export { toolReference, configReference } from './docs/reference.js';
+export { toolReference, configReference, phasesReference } from './docs/reference.js';
 export { addTasks, claimTask, completeTask, failTask, updateTask, listTasks } from './queue/operations.js';
 export { recordMemory, searchMemory, getMemory, consolidateMemory, listMemory } from './memory/service.js';
 export { memoryIndex } from './memory/warm-index.js';

@@ -1,9 +1,10 @@
 /**
  * Reference pages generated from the code, so they cannot drift: the tool reference from the registry and the
- * configuration reference from the settings table. `npm run docs` writes them; a test checks they are current.
+ * configuration reference from the settings table, the phase reference from the state machine's data. `npm run docs` writes them; a test checks they are current.
  */
 import { z } from 'zod';
 import { SETTINGS } from '../config/settings.js';
+import { ENTRY_CRITERIA, EXIT_CRITERIA, PHASES, PHASE_PURPOSE, TIER_PHASES, TIERS } from '../domain/phases.js';
 import { annotationsFor, type AnyToolSpec } from '../tools/define.js';
 import { ALL_TOOLS } from '../tools/index.js';
 
@@ -77,6 +78,40 @@ export function configReference(): string {
     '',
     'The council threshold may only be tightened: it must be at least two thirds of the council (and at least 2),',
     'and at most its size.',
+    '',
+  ].join('\n');
+}
+
+export function phasesReference(): string {
+  const criteria = (list: readonly { id: string; description: string }[] | undefined) => (list?.length ? list.map((c) => `\`${c.id}\`: ${c.description}`).join('; ') : 'none');
+  return [
+    '# Phases, tiers and exit criteria',
+    '',
+    HEADER,
+    '',
+    'A run walks the phases of its tier in order. `loki_phase_advance` moves forward one phase at a time and is',
+    "refused, with every reason, until the current phase's exit criteria hold. Going back to an earlier phase of",
+    'the tier (QA found a bug: back to DEVELOPMENT) is always allowed with a `reason`. After the last phase of the',
+    'tier comes GROWTH, entered only once `loki_complete` accepted the run. `loki_verify` and the council gate',
+    'completion, not phase changes (see trust-layer.md).',
+    '',
+    '## Tiers',
+    '',
+    'Detected by `loki_start` from the spec and the repository; forced with its `tier` argument or `LOKI_COMPLEXITY`.',
+    '',
+    '| tier | phases |',
+    '|---|---|',
+    ...TIERS.map((t) => `| ${t} (${TIER_PHASES[t].length}) | ${TIER_PHASES[t].join(' -> ')} |`),
+    '',
+    '## Phases',
+    '',
+    '| phase | purpose | exit criteria | entry criteria |',
+    '|---|---|---|---|',
+    ...PHASES.map((p) => `| ${p} | ${PHASE_PURPOSE[p]} | ${criteria(EXIT_CRITERIA[p])} | ${criteria(ENTRY_CRITERIA[p])} |`),
+    '',
+    'A task belongs to one phase (`loki_task_add` / `loki_task_update` `phase`; default the current one). A task is',
+    'claimable when its dependencies are completed and its phase is the current one or earlier; a phase the tier',
+    'skips counts as the next phase the tier has. Dead-lettered tasks do not hold a phase open.',
     '',
   ].join('\n');
 }

@@ -9,9 +9,9 @@
  * skipped and reported, never fatal. Secrets are scrubbed before anything is written.
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { z } from 'zod';
+import { parseFrontmatter, stringifyFrontmatter, type FrontmatterFile } from '../config/frontmatter.js';
 import { scrubSecrets } from '../domain/secrets.js';
 import { readFileIfExists, writeFileAtomic } from '../store/fsx.js';
 import { SafeDir, checkId, PathError, printable } from '../store/paths.js';
@@ -20,8 +20,6 @@ import { LIMITS, TAG } from './model.js';
 import { textSearch, newTextIndex } from './warm-index.js';
 import type { SearchDoc } from './rank.js';
 import type MiniSearchType from 'minisearch';
-
-declare const require: ((id: string) => unknown) | undefined;
 
 export const SLUG = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 export const MAX_SLUG = 64;
@@ -71,50 +69,10 @@ export function slugify(title: string): string {
   return s || 'solution';
 }
 
-// ---- gray-matter with one YAML dialect and no eval ------------------------------------------------------
-
-interface GrayMatterFile {
-  data: Record<string, unknown>;
-  content: string;
-  language: string;
-  matter: string;
-}
-interface GrayMatter {
-  (input: string, options: object): GrayMatterFile;
-  stringify(content: string, data: object, options: object): string;
-}
-
-let grayMatter: GrayMatter | undefined;
-let yamlModule: typeof import('yaml') | undefined;
-
-function load(): { matter: GrayMatter; yaml: typeof import('yaml') } {
-  const req = typeof require === 'function' ? require : createRequire(import.meta.url);
-  grayMatter ??= req('gray-matter') as GrayMatter;
-  yamlModule ??= req('yaml') as typeof import('yaml');
-  return { matter: grayMatter, yaml: yamlModule };
-}
-
-function matterOptions() {
-  const { yaml } = load();
-  const refuse = () => {
-    throw new Error('only YAML frontmatter is accepted');
-  };
-  return {
-    language: 'yaml',
-    engines: {
-      yaml: { parse: (s: string) => yaml.parse(s, { schema: 'core', maxAliasCount: 50 }) ?? {}, stringify: (d: object) => yaml.stringify(d, { schema: 'core', lineWidth: 0 }) },
-      javascript: { parse: refuse, stringify: refuse },
-      js: { parse: refuse, stringify: refuse },
-      json: { parse: refuse, stringify: refuse },
-      coffee: { parse: refuse, stringify: refuse },
-    },
-  };
-}
-
 export function parseSolution(text: string): { value: { data: SolutionFrontmatter; body: string } } | { problem: string } {
-  let file: GrayMatterFile;
+  let file: FrontmatterFile;
   try {
-    file = load().matter(text, matterOptions());
+    file = parseFrontmatter(text);
   } catch (err) {
     return { problem: `frontmatter does not parse: ${(err as Error).message.split('\n')[0]}` };
   }
@@ -129,7 +87,7 @@ export function parseSolution(text: string): { value: { data: SolutionFrontmatte
 
 export function formatSolution(data: SolutionFrontmatter, body: string): string {
   const checked = frontmatterSchema.parse(data);
-  const text = load().matter.stringify(body.endsWith('\n') || body === '' ? body : `${body}\n`, checked, matterOptions());
+  const text = stringifyFrontmatter(body.endsWith('\n') || body === '' ? body : `${body}\n`, checked);
   return text.endsWith('\n') ? text : `${text}\n`;
 }
 
