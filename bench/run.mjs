@@ -322,14 +322,14 @@ async function memorySection() {
     const first = async (label) => {
       const samples = [];
       for (let r = 0; r < FIRST_RUNS; r++) {
-        if (label === 'files') fs.rmSync(path.join(dir, '.loki/memory/index.json'), { force: true });
+        if (label === 'files') fs.rmSync(path.join(dir, '.loki/memory/index.bin'), { force: true });
         const c = await stdioClient(dir);
         const t0 = performance.now();
         const res = await c.callTool({ name: 'loki_memory_search', arguments: { query: 'redis timeout retry', limit: 10, scope: 'project' } });
         samples.push(performance.now() - t0);
         if (res.isError) throw new Error(JSON.stringify(res.content));
         // Let the server write its index cache (after a rebuild) before it is closed.
-        for (let w = 0; w < 100 && !fs.existsSync(path.join(dir, '.loki/memory/index.json')); w++) await new Promise((r) => setTimeout(r, 50));
+        for (let w = 0; w < 100 && !fs.existsSync(path.join(dir, '.loki/memory/index.bin')); w++) await new Promise((r) => setTimeout(r, 50));
         await c.close();
       }
       return samples;
