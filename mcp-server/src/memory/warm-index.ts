@@ -351,7 +351,11 @@ export class MemoryIndex {
     const file = encodeCache({ feed: { ...this.feed }, meta: [...this.items.values()], text: snapshotText(this.text) });
     // A cache: atomic (never half-written) but not fsync'd; losing it only costs a rebuild.
     writeFileAtomic(this.store.loki, INDEX_CACHE, file, { durable: false });
-    removeFile(this.store.loki, OLD_INDEX_CACHE, false);
+    try {
+      removeFile(this.store.loki, OLD_INDEX_CACHE, false);
+    } catch {
+      /* not a plain file: leave it; it is never read */
+    }
     this.sinceCache = 0;
   }
 
