@@ -138,23 +138,24 @@ function internals(index: unknown): Internals {
   return x;
 }
 
+/** A growing Uint32Array. */
 class Words {
   private buf = new Uint32Array(1 << 16);
   length = 0;
+  private room(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (this.length + n > size) size *= 2;
+    const next = new Uint32Array(size);
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
+  }
   push(v: number): void {
-    if (this.length === this.buf.length) {
-      const next = new Uint32Array(this.buf.length * 2);
-      next.set(this.buf);
-      this.buf = next;
-    }
+    this.room(1);
     this.buf[this.length++] = v;
   }
   append(a: Uint32Array): void {
-    while (this.length + a.length > this.buf.length) {
-      const next = new Uint32Array(this.buf.length * 2);
-      next.set(this.buf);
-      this.buf = next;
-    }
+    this.room(a.length);
     this.buf.set(a, this.length);
     this.length += a.length;
   }
