@@ -4,7 +4,10 @@
  * against the baselines (`node -e 0`, @modelcontextprotocol/server-memory) are meaningful on a noisy machine.
  * Writes bench/RESULTS.md. Nothing here asserts: tests check behaviour, this file measures.
  *
- *   node bench/run.mjs [--quick]     (--quick: fewer samples and 10k instead of 100k records)
+ *   node bench/run.mjs [--quick] [--memory]
+ *     --quick   fewer samples and 10k instead of 100k records
+ *     --memory  only the memory section (record and search), printed to stderr; RESULTS.md is not written
+ *     --first-runs=N  samples of the first-query figures (default 5, 3 with --quick)
  *   node bench/run.mjs --only checkpoints   (just that section; its rows are replaced in bench/RESULTS.md)
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -20,6 +23,8 @@ const DIST = path.join(ROOT, 'mcp-server/dist');
 const SERVER = path.join(DIST, 'loki-mcp.js');
 const QUICK = process.argv.includes('--quick');
 const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const MEMORY_ONLY = process.argv.includes('--memory');
+const FIRST_RUNS = Number(process.argv.find((a) => a.startsWith('--first-runs='))?.slice(13) ?? (QUICK ? 3 : 5));
 const BIG = QUICK ? 10_000 : 100_000;
 const COLD_RUNS = QUICK ? 8 : 20;
 const CALLS = QUICK ? 300 : 1000;
@@ -205,6 +210,13 @@ if (ONLY === 'checkpoints') {
 const memoryBin = path.join(ROOT, 'node_modules/@modelcontextprotocol/server-memory/dist/index.js');
 const emptyProject = project('empty');
 const bigProject = project('big');
+
+if (MEMORY_ONLY) {
+  await coldStart(process.execPath, [SERVER], emptyProject, ENV, true); // writes the V8 code cache, as the full run does
+  await memorySection();
+  fs.rmSync(TMP, { recursive: true, force: true });
+  process.exit(0);
+}
 
 log(`Preparing ${BIG.toLocaleString()} records and ${BIG.toLocaleString()} audit entries on disk...`);
 {
@@ -400,50 +412,54 @@ function seedMemory(dir, n) {
   fs.writeFileSync(path.join(dir, '.loki/memory/changes'), ids.map((x) => `${x}\n`).join(''));
 }
 
-log('Memory: record at 100 / 1k / 10k, search over 10k...');
-const MEM_SIZES = [100, 1000, 10_000];
-const memRecord = {};
-{
-  const { items } = memoryCorpus(CALLS + 20, 99);
-  for (const size of MEM_SIZES) {
-    const dir = project(`mem-rec-${size}`);
-    seedMemory(dir, size);
+async function memorySection() {
+  log('Memory: record at 100 / 1k / 10k, search over 10k...');
+  const MEM_SIZES = [100, 1000, 10_000];
+  const memRecord = {};
+  {
+    const { items } = memoryCorpus(CALLS + 20, 99);
+    for (const size of MEM_SIZES) {
+      const dir = project(`mem-rec-${size}`);
+      seedMemory(dir, size);
+      const proj = new lib.Project({ root: dir, actor: 'bench', env: ENV });
+      let i = 0;
+      memRecord[size] = record('memory', `record (lock + atomic write + feed + audit), ${size.toLocaleString()} items`, await timeCalls(() => lib.recordMemory(proj, items[i++ % items.length], 'bench'), CALLS));
+      proj.close();
+    }
+  }
+  const memSearch = {};
+  {
+    const dir = project('mem-search');
+    seedMemory(dir, 10_000);
+    const { query } = memoryCorpus(10, 1234);
+    const first = async (label) => {
+      const samples = [];
+      for (let r = 0; r < FIRST_RUNS; r++) {
+        if (label === 'files') fs.rmSync(path.join(dir, '.loki/memory/index.bin'), { force: true });
+        const c = await stdioClient(dir);
+        const t0 = performance.now();
+        const res = await c.callTool({ name: 'loki_memory_search', arguments: { query: 'redis timeout retry', limit: 10, scope: 'project' } });
+        samples.push(performance.now() - t0);
+        if (res.isError) throw new Error(JSON.stringify(res.content));
+        // Let the server write its index cache (after a rebuild) before it is closed.
+        for (let w = 0; w < 100 && !fs.existsSync(path.join(dir, '.loki/memory/index.bin')); w++) await new Promise((r) => setTimeout(r, 50));
+        await c.close();
+      }
+      return samples;
+    };
+    memSearch.files = record('memory', 'search: first query of a new server, index built from 10k item files', await first('files'));
+    memSearch.cache = record('memory', 'search: first query of a new server, index loaded from its cache', await first('cache'));
+    const c = await stdioClient(dir);
+    memSearch.warm = record('memory', 'search top-10 over 10k memories, warm (over stdio)', await timeCalls(() => c.callTool({ name: 'loki_memory_search', arguments: { query: query(), limit: 10, scope: 'project' } }), CALLS));
+    await c.close();
     const proj = new lib.Project({ root: dir, actor: 'bench', env: ENV });
-    let i = 0;
-    memRecord[size] = record('memory', `record (lock + atomic write + feed + audit), ${size.toLocaleString()} items`, await timeCalls(() => lib.recordMemory(proj, items[i++ % items.length], 'bench'), CALLS));
+    lib.searchMemory(proj, { query: 'warm up', scope: 'project' });
+    memSearch.inproc = record('memory', 'search top-10 over 10k memories, warm (in process)', await timeCalls(() => lib.searchMemory(proj, { query: query(), limit: 10, scope: 'project' }), CALLS));
     proj.close();
   }
+  return { memRecord, memSearch };
 }
-const memSearch = {};
-{
-  const dir = project('mem-search');
-  seedMemory(dir, 10_000);
-  const { query } = memoryCorpus(10, 1234);
-  const first = async (label) => {
-    const samples = [];
-    for (let r = 0; r < (QUICK ? 3 : 5); r++) {
-      if (label === 'files') fs.rmSync(path.join(dir, '.loki/memory/index.json'), { force: true });
-      const c = await stdioClient(dir);
-      const t0 = performance.now();
-      const res = await c.callTool({ name: 'loki_memory_search', arguments: { query: 'redis timeout retry', limit: 10, scope: 'project' } });
-      samples.push(performance.now() - t0);
-      if (res.isError) throw new Error(JSON.stringify(res.content));
-      // Let the server write its index cache (after a rebuild) before it is closed.
-      for (let w = 0; w < 100 && !fs.existsSync(path.join(dir, '.loki/memory/index.json')); w++) await new Promise((r) => setTimeout(r, 50));
-      await c.close();
-    }
-    return samples;
-  };
-  memSearch.files = record('memory', 'search: first query of a new server, index built from 10k item files', await first('files'));
-  memSearch.cache = record('memory', 'search: first query of a new server, index loaded from its cache', await first('cache'));
-  const c = await stdioClient(dir);
-  memSearch.warm = record('memory', 'search top-10 over 10k memories, warm (over stdio)', await timeCalls(() => c.callTool({ name: 'loki_memory_search', arguments: { query: query(), limit: 10, scope: 'project' } }), CALLS));
-  await c.close();
-  const proj = new lib.Project({ root: dir, actor: 'bench', env: ENV });
-  lib.searchMemory(proj, { query: 'warm up', scope: 'project' });
-  memSearch.inproc = record('memory', 'search top-10 over 10k memories, warm (in process)', await timeCalls(() => lib.searchMemory(proj, { query: query(), limit: 10, scope: 'project' }), CALLS));
-  proj.close();
-}
+const { memRecord, memSearch } = await memorySection();
 
 // ---------------------------------------------------------------------------------------------------------
 // Task queue: claim latency at 100 / 1k / 10k tasks (one process), and 8 processes draining 2,000 tasks,

@@ -227,7 +227,7 @@ describe('loki_memory_search', () => {
     idx.refresh();
     idx.saveCache();
     proj.close();
-    const cache = path.join(p.root, '.loki/memory/index.json');
+    const cache = path.join(p.root, '.loki/memory/index.bin');
     expect(fs.existsSync(cache)).toBe(true);
 
     const fresh = new Project({ root: p.root, env: p.env, actor: 't2' });

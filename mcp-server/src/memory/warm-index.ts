@@ -10,22 +10,26 @@
  * from their files by loki_memory_get.
  *
  * First use: building the BM25 index from 10,000 item files costs about a second (reading the files and
- * tokenising), so the index is also saved as a cache, `.loki/memory/index.json` (minisearch's own toJSON plus
- * the metadata and the feed position it covers), written after a rebuild and again when the feed has grown by
- * a tenth. A new process loads it and catches up from the feed position it records; a cache that is missing,
- * unreadable, or for another feed inode is ignored and rebuilt. The cache is never the source of truth.
+ * tokenising), so the index is also saved as a cache, `.loki/memory/index.bin` (index-cache.ts: the metadata,
+ * the index as numbers (text-snapshot.ts) and the feed position it covers, checksummed), written after a
+ * rebuild and again when the feed has grown by a tenth. A new process loads it (postings are decoded term by
+ * term as queries touch them) and catches up from the feed position it records; a cache that is missing,
+ * truncated, corrupt, of another format version, or for another feed inode or a later feed position is ignored
+ * and rebuilt. The cache is never the source of truth.
  *
  * minisearch is loaded on first use, so `initialize` does not pay for it.
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type MiniSearchType from 'minisearch';
-import { readFileIfExists, readTail, writeFileAtomic } from '../store/fsx.js';
+import { readFileIfExists, readTail, removeFile, writeFileAtomic } from '../store/fsx.js';
 import { PathError, isNotFound, type SafeDir } from '../store/paths.js';
 import { decodeRecord, NewerSchemaError } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { CHANGES_FILE, ITEM_ID, LAYER_DIR, LAYERS, MEMORY_RECORD, itemFile, layerOfId, type Layer, type MemoryItem, type Outcome, type Provenance } from './model.js';
+import { CacheFormatError, decodeCache, encodeCache, type CacheContent } from './index-cache.js';
 import { FIELD_BOOST, SEARCH_FIELDS, docOfItem, processTerm, type SearchDoc } from './rank.js';
+import { restoreText, snapshotText } from './text-snapshot.js';
 
 declare const require: ((id: string) => unknown) | undefined;
 type MiniSearchCtor = typeof MiniSearchType;
@@ -79,19 +83,11 @@ export function metaOf(item: MemoryItem): MemoryMeta {
   };
 }
 
-export const INDEX_CACHE = 'memory/index.json';
-const CACHE_KIND = 'memory-index-cache';
-const CACHE_VERSION = 1;
+export const INDEX_CACHE = 'memory/index.bin';
+/** The cache of format 1 (minisearch's JSON); removed when a new cache is written. */
+const OLD_INDEX_CACHE = 'memory/index.json';
 const CACHE_MIN_ITEMS = 300;
 const MAX_CACHE_BYTES = 512 * 1024 * 1024;
-
-interface CacheFile {
-  kind: string;
-  schemaVersion: number;
-  feed: { ino: number; offset: number };
-  meta: MemoryMeta[];
-  text: unknown;
-}
 
 export interface TextHit {
   id: string;
@@ -313,25 +309,23 @@ export class MemoryIndex {
   // ---- the cache ----
 
   private loadCache(st: { ino: number; size: number }): boolean {
-    let raw: CacheFile;
+    let cache: CacheContent;
+    let text: MiniSearchType<SearchDoc>;
     try {
       const buf = readFileIfExists(this.store.loki, INDEX_CACHE, MAX_CACHE_BYTES);
       if (!buf) return false;
-      raw = JSON.parse(buf.toString('utf8')) as CacheFile;
-    } catch {
-      return false;
-    }
-    if (raw?.kind !== CACHE_KIND || raw.schemaVersion !== CACHE_VERSION || !raw.feed || raw.feed.ino !== st.ino || raw.feed.offset > st.size || !Array.isArray(raw.meta)) return false;
-    try {
-      const MiniSearch = miniSearch();
-      this.text = MiniSearch.loadJS(raw.text as Parameters<typeof MiniSearch.loadJS>[0], TEXT_OPTIONS) as MiniSearchType<SearchDoc>;
-    } catch {
-      this.text = undefined;
+      cache = decodeCache(buf);
+      // Written for another feed (replaced or rewritten since), or ahead of it: not this history.
+      if (cache.feed.ino !== st.ino || cache.feed.offset > st.size) return false;
+      text = restoreText(cache.text, newTextIndex);
+    } catch (err) {
+      if (!(err instanceof CacheFormatError)) process.emitWarning(`loki: ignoring .loki/${INDEX_CACHE}: ${(err as Error).message}`, { code: 'LOKI_MEMORY_CACHE' });
       return false;
     }
     this.items.clear();
-    for (const m of raw.meta) if (m && typeof m.id === 'string' && ITEM_ID.test(m.id)) this.items.set(m.id, m);
-    this.feed = { ino: raw.feed.ino, offset: raw.feed.offset };
+    for (const m of cache.meta) this.items.set(m.id, m);
+    this.text = text;
+    this.feed = { ...cache.feed };
     this.sinceCache = 0;
     this.lastLoad = 'cache';
     return true;
@@ -354,9 +348,14 @@ export class MemoryIndex {
 
   saveCache(): void {
     if (!this.text) return;
-    const file: CacheFile = { kind: CACHE_KIND, schemaVersion: CACHE_VERSION, feed: { ...this.feed }, meta: [...this.items.values()], text: this.text.toJSON() };
+    const file = encodeCache({ feed: { ...this.feed }, meta: [...this.items.values()], text: snapshotText(this.text) });
     // A cache: atomic (never half-written) but not fsync'd; losing it only costs a rebuild.
-    writeFileAtomic(this.store.loki, INDEX_CACHE, JSON.stringify(file), { durable: false });
+    writeFileAtomic(this.store.loki, INDEX_CACHE, file, { durable: false });
+    try {
+      removeFile(this.store.loki, OLD_INDEX_CACHE, false);
+    } catch {
+      /* not a plain file: leave it; it is never read */
+    }
     this.sinceCache = 0;
   }
 
