@@ -15,7 +15,7 @@ export default tseslint.config(
     // stdout is the MCP protocol: server code logs through log.ts (stderr) only. The human CLI owns its stdout,
     // and the hook entry prints the host's decision there (and nothing else).
     files: ['mcp-server/src/**/*.ts'],
-    ignores: ['mcp-server/src/cli/**', 'mcp-server/src/bin/loki.ts', 'mcp-server/src/bin/hook-main.ts'],
+    ignores: ['mcp-server/src/cli/**', 'mcp-server/src/bin/loki.ts', 'mcp-server/src/hooks/io.ts'],
     rules: {
       'no-console': 'error',
       'no-restricted-properties': [

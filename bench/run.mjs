@@ -8,13 +8,13 @@
  *     --quick   fewer samples and 10k instead of 100k records
  *     --memory  only the memory section (record and search), printed to stderr; RESULTS.md is not written
  *     --first-runs=N  samples of the first-query figures (default 5, 3 with --quick)
- *   node bench/run.mjs --only checkpoints   (just that section; its rows are replaced in bench/RESULTS.md)
+ *   node bench/run.mjs --only checkpoints|hooks   (just that section; it is replaced in bench/RESULTS.md)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 
@@ -187,24 +187,106 @@ ${rows.map(line).join('\n')}
 `;
 }
 
-if (ONLY === 'checkpoints') {
-  const section = await checkpointBench();
+// ---------------------------------------------------------------------------------------------------------
+// Hooks and the host-facing surface: each Claude Code hook against `node -e 0` (DESIGN §6: <= 1.5x), the
+// tools/list size, and SKILL.md's cost when it fires (bytes / 4, and Claude Code's own estimate).
+
+async function hooksBench() {
+  const HOOK = path.join(DIST, 'loki-hook.js');
+  const dir = project('hooks');
+  spawnSync('git', ['init', '-q'], { cwd: dir });
+  const lib = await import(pathToFileURL(path.join(DIST, 'index.js')).href);
+  const proj = new lib.Project({ root: dir, env: ENV, actor: 'bench' });
+  const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+  const { InMemoryTransport } = await import('@modelcontextprotocol/sdk/inMemory.js');
+  const { server } = lib.createServer(proj);
+  const [a, b] = InMemoryTransport.createLinkedPair();
+  await server.connect(a);
+  const c = new Client({ name: 'bench', version: '1' });
+  await c.connect(b);
+  await c.callTool({ name: 'loki_start', arguments: { specText: '# Bench\n\n- one task\n', tier: 'simple' } });
+  await c.close();
+  const runs = QUICK ? 10 : 30;
+  const time = (args, input) => {
+    const t0 = performance.now();
+    spawnSync(process.execPath, args, { cwd: dir, env: ENV, input, stdio: ['pipe', 'ignore', 'ignore'] });
+    return performance.now() - t0;
+  };
+  const events = {
+    'pre-tool-use (guard, a compound Bash command)': ['pre-tool-use', { cwd: dir, tool_name: 'Bash', tool_input: { command: 'npm test && git status' } }],
+    'post-tool-use (usage from the transcript)': ['post-tool-use', { cwd: dir, tool_name: 'Bash' }],
+    'stop (the autonomy loop decision)': ['stop', { cwd: dir, stop_hook_active: false }],
+    'session-start (the resume briefing)': ['session-start', { cwd: dir, source: 'resume' }],
+  };
+  time([HOOK, 'pre-tool-use'], '{}'); // writes the V8 code cache, as a host's first call does
+  const floor = [];
+  const samples = Object.fromEntries(Object.keys(events).map((k) => [k, []]));
+  for (let i = 0; i < runs; i++) {
+    floor.push(time(['-e', '0'], ''));
+    for (const [k, [event, input]] of Object.entries(events)) samples[k].push(time([HOOK, event], JSON.stringify(input)));
+  }
+  const base = record('hooks', '`node -e 0` (baseline)', floor);
+  const rows = Object.entries(samples).map(([what, s]) => ({ what, ...record('hooks', `hook: ${what}`, s) }));
+  const sizeClient = await stdioClient(project('hooks-size'));
+  const tools = (await sizeClient.listTools()).tools;
+  await sizeClient.close();
+  const toolBytes = Buffer.byteLength(JSON.stringify(tools));
+  const skillBytes = fs.statSync(path.join(ROOT, 'SKILL.md')).size;
+  const claudeHome = fs.mkdtempSync(path.join(os.tmpdir(), 'loki-bench-claude-'));
+  const cEnv = { ...process.env, HOME: claudeHome, CLAUDE_CONFIG_DIR: path.join(claudeHome, '.claude') };
+  const claude = path.join(ROOT, 'node_modules/.bin/claude');
+  spawnSync(claude, ['plugin', 'marketplace', 'add', ROOT], { env: cEnv, encoding: 'utf8' });
+  spawnSync(claude, ['plugin', 'install', 'loki-mode@loki-mode'], { env: cEnv, encoding: 'utf8' });
+  const details = spawnSync(claude, ['plugin', 'details', 'loki-mode'], { env: cEnv, encoding: 'utf8' }).stdout;
+  fs.rmSync(claudeHome, { recursive: true, force: true });
+  const onInvoke = /^\s*loki-mode\s+~?([\d.]+k?)\s+~?([\d.]+k?)\s*$/m.exec(details);
+  const worst = Math.max(...rows.map((r) => r.median / base.median));
+  return `<!-- hooks:begin -->
+## Hooks and the host surface
+
+Measured ${new Date().toISOString().slice(0, 10)} by \`node bench/run.mjs --only hooks\` (also part of the full run): the built
+\`dist/loki-hook.js\` spawned the way Claude Code runs it, in a project with an active run, ${runs} times each,
+interleaved with the \`node -e 0\` baseline (${fmt(base.median)} ms median).
+
+| what | target | figure | status |
+|---|---|---|---|
+${rows.map((r) => `| ${r.what} | <= 1.5x \`node -e 0\` | ${fmt(r.median)} ms median, ${(r.median / base.median).toFixed(2)}x (p95 ${fmt(r.p95)} ms) | ${r.median / base.median <= 1.5 ? 'met' : 'NOT met'} |`).join('\n')}
+| tools/list, ${tools.length} tools | <= 6,000 tokens | ${Math.round(toolBytes / 4)} tokens (${toolBytes} bytes / 4) | ${toolBytes / 4 <= 6000 ? 'met' : 'NOT met'} |
+| SKILL.md on invoke | <= 2,500 tokens | ${Math.round(skillBytes / 4)} tokens (${skillBytes} bytes / 4); \`claude plugin details\`: ${onInvoke ? `~${onInvoke[2]} on invoke, ~${onInvoke[1]} always-on` : 'not available'} | ${skillBytes / 4 <= 2500 ? 'met' : 'NOT met'} |
+
+The slowest hook is ${worst.toFixed(2)}x \`node -e 0\`.
+<!-- hooks:end -->
+`;
+}
+
+/** Replace (or add, before the notes) a marked section of bench/RESULTS.md. */
+function writeSection(name, section) {
   const file = path.join(ROOT, 'bench/RESULTS.md');
   const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-  const begin = old.indexOf('<!-- checkpoints:begin -->');
-  const end = old.indexOf('<!-- checkpoints:end -->');
+  const begin = old.indexOf(`<!-- ${name}:begin -->`);
+  const endMark = `<!-- ${name}:end -->\n`;
+  const end = old.indexOf(endMark);
   let next;
-  if (begin >= 0 && end > begin) next = old.slice(0, begin) + section + old.slice(end + '<!-- checkpoints:end -->\n'.length);
+  if (begin >= 0 && end > begin) next = old.slice(0, begin) + section + old.slice(end + endMark.length);
   else {
     const at = old.indexOf('\n## Notes');
     next = at >= 0 ? `${old.slice(0, at)}\n${section}${old.slice(at)}` : `${old}\n${section}`;
   }
   fs.writeFileSync(file, next);
+  log(`Updated the ${name} section of bench/RESULTS.md`);
+}
+
+if (ONLY === 'hooks') {
+  writeSection('hooks', await hooksBench());
   fs.rmSync(TMP, { recursive: true, force: true });
-  log('Updated the checkpoints section of bench/RESULTS.md');
+  process.exit(0);
+}
+if (ONLY === 'checkpoints') {
+  writeSection('checkpoints', await checkpointBench());
+  fs.rmSync(TMP, { recursive: true, force: true });
   process.exit(0);
 } else if (ONLY !== undefined) {
-  throw new Error(`--only takes "checkpoints", got ${ONLY}`);
+  throw new Error(`--only takes "checkpoints" or "hooks", got ${ONLY}`);
 }
 
 const memoryBin = path.join(ROOT, 'node_modules/@modelcontextprotocol/server-memory/dist/index.js');
@@ -520,6 +602,7 @@ async function drain(via, claimers, tasks) {
 const drainEngine = await drain('engine', 8, QUICK ? 1000 : 2000);
 const drainTools = await drain('tools', 8, QUICK ? 1000 : 2000);
 const checkpointSection = await checkpointBench();
+const hooksSection = await hooksBench();
 log(`queue drain: engine ${drainEngine.perSecond.toFixed(0)} claims/s, tools ${drainTools.perSecond.toFixed(0)} claims/s`);
 
 // ---------------------------------------------------------------------------------------------------------
@@ -566,7 +649,7 @@ and fsync cost varies with what else is writing (research/reliability-perf.md, n
 ${results.map(row).join('\n')}
 `;
 const notesFile = path.join(ROOT, 'bench/NOTES.md');
-const mdWithCheckpoints = `${md}\n${checkpointSection}`;
+const mdWithCheckpoints = `${md}\n${checkpointSection}\n${hooksSection}`;
 const notes = fs.existsSync(notesFile) ? `\n${fs.readFileSync(notesFile, 'utf8')}` : '';
 fs.writeFileSync(path.join(ROOT, 'bench/RESULTS.md'), mdWithCheckpoints + notes);
 fs.rmSync(TMP, { recursive: true, force: true });

@@ -2,34 +2,21 @@
  * The Claude Code hook handlers. Each takes the JSON the host sends and returns the JSON to print (or null for
  * "no opinion"). They never load the MCP SDK, and outside a Loki Mode project they do nothing.
  *   SessionStart  a short briefing, so the agent resumes after a restart or a compaction
- *   PreToolUse    the guard (domain/guard.ts)
+ *   PreToolUse    the guard (guard-hook.ts, a bundle of its own)
  *   PostToolUse   counts the call, adds up spend and context size from the transcript, pauses at the budget
  *   Stop          the autonomy loop (domain/autonomy.ts decideStop)
  *   SessionEnd    sessions whose process is gone are marked stopped (never a phantom "running")
  */
 import fs from 'node:fs';
 import { addTranscriptUsage, decideStop, usageNotices } from '../domain/autonomy.js';
-import { guardToolCall } from '../domain/guard.js';
 import type { Project } from '../project.js';
 import { briefing } from '../run/briefing.js';
 import { SESSION_RECORD, sessionFile } from '../run/records.js';
 import { listSessions } from '../run/sessions.js';
 import { PAUSE, readMarkers, writeMarker } from '../run/signals.js';
 import { readRun } from '../run/state.js';
+import type { HookInput, HookOutput } from './io.js';
 import { HOOK_LOCK, HOOK_STATE_FILE, HOOK_STATE_RECORD, readHookState } from './state.js';
-
-export interface HookInput {
-  hook_event_name?: string;
-  session_id?: string;
-  transcript_path?: string;
-  cwd?: string;
-  tool_name?: string;
-  tool_input?: Record<string, unknown>;
-  stop_hook_active?: boolean;
-  source?: string;
-}
-
-export type HookOutput = Record<string, unknown> | null;
 
 /** Bytes of transcript read per call at most (the rest is read on the next calls). */
 const TRANSCRIPT_CHUNK = 8 * 1024 * 1024;
@@ -47,16 +34,6 @@ export async function sessionStart(project: Project, _input: HookInput): Promise
     `Resume: call loki_status first (MCP server "loki"), then ${b.next}.`,
   ].filter(Boolean);
   return { hookSpecificOutput: { hookEventName: 'SessionStart', additionalContext: context.join('\n') } };
-}
-
-export function preToolUse(project: Project, input: HookInput): HookOutput {
-  if (!input.tool_name) return null;
-  // Outside a Loki Mode project the guard has nothing to protect and no settings of its own.
-  if (!project.hasStore() && !Object.keys(project.env).some((k) => k === 'LOKI_ALLOWED_PATHS' || k === 'LOKI_BLOCKED_COMMANDS' || k === 'LOKI_STAGED_AUTONOMY')) return null;
-  const config = project.config();
-  const d = guardToolCall(input.tool_name, input.tool_input ?? {}, { projectRoot: project.root, ...config.guard });
-  if (d.decision === 'allow') return null;
-  return { hookSpecificOutput: { hookEventName: 'PreToolUse', permissionDecision: d.decision, permissionDecisionReason: d.reason } };
 }
 
 export async function postToolUse(project: Project, input: HookInput): Promise<HookOutput> {
