@@ -41,7 +41,7 @@ await Promise.all([
   build({
     ...common,
     format: 'cjs',
-    entryPoints: { server: 'mcp-server/src/bin/server-main.ts', cli: 'mcp-server/src/bin/cli-main.ts', hook: 'mcp-server/src/bin/hook-main.ts', 'hook-guard': 'mcp-server/src/bin/hook-guard-main.ts' },
+    entryPoints: { server: 'mcp-server/src/bin/server-main.ts', cli: 'mcp-server/src/bin/cli-main.ts', hook: 'mcp-server/src/bin/hook-main.ts', 'hook-guard': 'mcp-server/src/bin/hook-guard-main.ts', 'hook-usage': 'mcp-server/src/bin/hook-usage-main.ts' },
     outdir,
     outExtension: { '.js': '.cjs' },
     alias: withoutAjv,

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// `loki-hook <event>`: the Claude Code hook entry. PreToolUse, which runs before every command and write, has
-// a bundle of its own with only the guard (hook-guard.cjs); the other events share hook.cjs (see hook-main.ts).
+// `loki-hook <event>`: the Claude Code hook entry. PreToolUse and PostToolUse run on every tool call, so each has
+// a small bundle of its own (hook-guard.cjs, hook-usage.cjs); the other events share hook.cjs (see hook-main.ts).
 import { fileURLToPath } from 'node:url';
 import { runCached } from '../launcher.js';
 
-const bundle = process.argv[2] === 'pre-tool-use' ? './hook-guard.cjs' : './hook.cjs';
+const OWN_BUNDLE: Record<string, string> = { 'pre-tool-use': './hook-guard.cjs', 'post-tool-use': './hook-usage.cjs' };
+const bundle = OWN_BUNDLE[process.argv[2] ?? ''] ?? './hook.cjs';
 runCached(fileURLToPath(new URL(bundle, import.meta.url)));

@@ -3,23 +3,18 @@
  * "no opinion"). They never load the MCP SDK, and outside a Loki Mode project they do nothing.
  *   SessionStart  a short briefing, so the agent resumes after a restart or a compaction
  *   PreToolUse    the guard (guard-hook.ts, a bundle of its own)
- *   PostToolUse   counts the call, adds up spend and context size from the transcript, pauses at the budget
+ *   PostToolUse   usage-hook.ts (a bundle of its own)
  *   Stop          the autonomy loop (domain/autonomy.ts decideStop)
  *   SessionEnd    sessions whose process is gone are marked stopped (never a phantom "running")
  */
-import fs from 'node:fs';
-import { addTranscriptUsage, decideStop, usageNotices } from '../domain/autonomy.js';
+import { decideStop } from '../domain/autonomy.js';
 import type { Project } from '../project.js';
 import { briefing } from '../run/briefing.js';
 import { SESSION_RECORD, sessionFile } from '../run/records.js';
 import { listSessions } from '../run/sessions.js';
-import { PAUSE, readMarkers, writeMarker } from '../run/signals.js';
 import { readRun } from '../run/state.js';
 import type { HookInput, HookOutput } from './io.js';
 import { HOOK_LOCK, HOOK_STATE_FILE, HOOK_STATE_RECORD, readHookState } from './state.js';
-
-/** Bytes of transcript read per call at most (the rest is read on the next calls). */
-const TRANSCRIPT_CHUNK = 8 * 1024 * 1024;
 
 export async function sessionStart(project: Project, _input: HookInput): Promise<HookOutput> {
   const store = project.existingStore();
@@ -34,41 +29,6 @@ export async function sessionStart(project: Project, _input: HookInput): Promise
     `Resume: call loki_status first (MCP server "loki"), then ${b.next}.`,
   ].filter(Boolean);
   return { hookSpecificOutput: { hookEventName: 'SessionStart', additionalContext: context.join('\n') } };
-}
-
-export async function postToolUse(project: Project, input: HookInput): Promise<HookOutput> {
-  const store = project.existingStore();
-  const run = readRun(store);
-  if (!store || !run || run.status !== 'active') return null;
-  const config = project.config();
-  const paused = await store.mutate(
-    HOOK_LOCK,
-    () => {
-      const s = readHookState(store, run.runId);
-      let usage = s.usage;
-      const transcripts = { ...s.transcripts };
-      const file = input.transcript_path;
-      if (file) {
-        const read = readTranscript(file, transcripts[file]);
-        if (read) {
-          usage = addTranscriptUsage(usage, read.text);
-          transcripts[file] = { offset: read.offset, ino: read.ino };
-        }
-      }
-      const notices = usageNotices(usage, config.budgetLimitUsd);
-      store.records.write(HOOK_STATE_FILE, HOOK_STATE_RECORD, { ...s, usage, transcripts, toolCalls: s.toolCalls + 1, notices, updatedAt: new Date().toISOString() }, { deferDirSync: true });
-      return config.budgetLimitUsd !== null && usage.costUsd >= config.budgetLimitUsd ? usage.costUsd : null;
-    },
-    () => undefined,
-  );
-  if (paused !== null && !readMarkers(store).pause) {
-    await store.mutate(
-      'signals',
-      () => writeMarker(store, PAUSE, `paused by the budget: $${paused.toFixed(2)} spent of $${config.budgetLimitUsd} (LOKI_BUDGET_LIMIT)`),
-      (wrote) => (wrote ? { action: 'budget.exceeded', target: run.runId, data: { spentUsd: Number(paused.toFixed(4)), limitUsd: config.budgetLimitUsd } } : undefined),
-    );
-  }
-  return null;
 }
 
 export async function stop(project: Project, input: HookInput): Promise<HookOutput> {
@@ -120,30 +80,5 @@ function processAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** New bytes of the host's transcript since `seen` (a replaced or shorter file is read again from the start). */
-function readTranscript(file: string, seen: { offset: number; ino: number } | undefined): { text: string; offset: number; ino: number } | undefined {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  } catch {
-    return undefined;
-  }
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) return undefined;
-    const start = seen && seen.ino === st.ino && seen.offset <= st.size ? seen.offset : 0;
-    const length = Math.min(st.size - start, TRANSCRIPT_CHUNK);
-    if (length <= 0) return { text: '', offset: start, ino: st.ino };
-    const buf = Buffer.alloc(length);
-    const n = fs.readSync(fd, buf, 0, length, start);
-    // Stop at the last complete line; a line still being written is read next time.
-    const text = buf.subarray(0, n).toString('utf8');
-    const end = text.lastIndexOf('\n') + 1;
-    return { text: text.slice(0, end), offset: start + Buffer.byteLength(text.slice(0, end)), ino: st.ino };
-  } finally {
-    fs.closeSync(fd);
   }
 }
