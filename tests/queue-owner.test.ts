@@ -1,0 +1,176 @@
+/**
+ * The queue owner across real processes (queue/owner.ts, client.ts, router.ts): the owner SIGKILLed in the
+ * middle of an 8-process drain, a claim whose answer was lost when the owner died (retried with its request id),
+ * and the CLI changing the queue while an owner serves its clients.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { QueueClient } from '../mcp-server/src/queue/client.js';
+import { ownerAddress } from '../mcp-server/src/queue/protocol.js';
+import { spawnChild, type Child } from './fixtures/children.js';
+import { DIST, auditLines, connect, structured, tempProject, type Connected, type TempProject } from './helpers.js';
+
+let p: TempProject | undefined;
+let c: Connected | undefined;
+const children: Child[] = [];
+afterEach(async () => {
+  for (const k of children.splice(0)) k.proc.kill('SIGKILL');
+  await c?.close();
+  c = undefined;
+  p?.cleanup();
+  p = undefined;
+});
+
+const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const;
+
+interface TaskOnDisk {
+  status: string;
+  lease: { agent: string } | null;
+  attempts: { agent: string; outcome: string | null }[];
+}
+
+async function setup(tasks: Record<string, unknown>[], env: Record<string, string> = {}): Promise<void> {
+  p = tempProject();
+  c = await connect(p, env);
+  await c.call('loki_start', { specText: '# Owner test\n' });
+  for (let i = 0; i < tasks.length; i += 200) {
+    const r = await c.call('loki_task_add', { tasks: tasks.slice(i, i + 200) });
+    expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
+  }
+}
+
+function claimer(agent: string, mode: string, env: Record<string, string> = {}, barrier = false): Child {
+  const k = spawnChild('queue-claimer.mjs', [p!.root, agent, mode, ...(barrier ? ['--barrier'] : [])], { ...(p!.env as Record<string, string>), ...env });
+  children.push(k);
+  return k;
+}
+
+function taskOnDisk(id: string): TaskOnDisk {
+  return JSON.parse(fs.readFileSync(path.join(p!.root, '.loki/queue/tasks', `${id}.json`), 'utf8')) as TaskOnDisk;
+}
+
+/** The pid of the process that owns this project's queue, asked over its socket. */
+async function ownerPid(): Promise<number> {
+  const client = await QueueClient.connect(ownerAddress(fs.realpathSync(path.join(p!.root, '.loki')), process.platform, os.tmpdir()));
+  try {
+    return (await client.hello()).pid;
+  } finally {
+    client.close();
+  }
+}
+
+function cli(args: string[]) {
+  const r = spawnSync(process.execPath, [path.join(DIST, 'loki.js'), ...args], { cwd: p!.root, env: p!.env, encoding: 'utf8' });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('queue owner', () => {
+  it('the owner SIGKILLed in the middle of an 8-process drain: every task completed once, nothing acknowledged lost', { timeout: 180_000 }, async () => {
+    const N = 800;
+    // A short lease, so the task the dead owner's own agent held comes back to the others.
+    const env = { LOKI_LEASE_MINUTES: '0.1' };
+    await setup(Array.from({ length: N }, (_, i) => ({ id: `k${i}`, title: `task ${i}`, phase: 'BOOTSTRAP', priority: PRIORITIES[i % 4] })), env);
+    const kids = Array.from({ length: 8 }, (_, i) => claimer(`agent-${i}`, 'drain', env, true));
+    await Promise.all(kids.map((k) => k.line(/^ready$/)));
+    // Once about a fifth of the tasks are done (each adds two lines to the change feed: claimed, completed),
+    // kill whichever child owns the queue.
+    const feed = path.join(p!.root, '.loki/queue/changes.log');
+    const lines = () => fs.readFileSync(feed, 'utf8').split('\n').length;
+    const before = lines();
+    for (const k of kids) k.proc.stdin!.write('go\n');
+    const deadline = Date.now() + 60_000;
+    while (lines() < before + (2 * N) / 5) {
+      expect(Date.now(), 'the drain did not get going').toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const pid = await ownerPid();
+    const victim = kids.find((k) => k.proc.pid === pid);
+    expect(victim, `the owner (pid ${pid}) is one of the claimers`).toBeDefined();
+    victim!.proc.kill('SIGKILL');
+    const exits = await Promise.all(kids.map((k) => k.exited));
+    const survivors = kids.filter((k) => k !== victim);
+    exits.forEach((e, i) => {
+      if (kids[i] === victim) expect(e.signal).toBe('SIGKILL');
+      else expect(e.code, kids[i]!.stderr()).toBe(0);
+    });
+    const results = survivors.map((k) => JSON.parse(k.stdout().trim().split('\n').pop()!) as { agent: string; claimed: string[] });
+    const claimed = results.flatMap((r) => r.claimed);
+    // No task was handed to two survivors.
+    expect(new Set(claimed).size).toBe(claimed.length);
+    // Every acknowledged completion is on disk, by the agent it was acknowledged to.
+    for (const r of results) {
+      for (const id of r.claimed) {
+        const t = taskOnDisk(id);
+        expect(t.status, id).toBe('completed');
+        expect(t.attempts.filter((a) => a.outcome === 'completed').map((a) => a.agent)).toEqual([r.agent]);
+      }
+    }
+    // Nothing lost: every task completed exactly once; any other attempt is the dead agent's, expired.
+    const victimAgent = `agent-${kids.indexOf(victim!)}`;
+    for (let i = 0; i < N; i++) {
+      const t = taskOnDisk(`k${i}`);
+      expect(t.status, `k${i}`).toBe('completed');
+      expect(t.attempts.filter((a) => a.outcome === 'completed')).toHaveLength(1);
+      for (const a of t.attempts.filter((x) => x.outcome !== 'completed')) expect([a.agent, a.outcome]).toEqual([victimAgent, 'expired']);
+    }
+    const verify = cli(['audit', 'verify']);
+    expect(verify.code, verify.out + verify.err).toBe(0);
+  });
+
+  it('a claim whose answer was lost when the owner died is retried with its request id and returns the same task', { timeout: 60_000 }, async () => {
+    await setup([
+      { id: 'a', title: 'first', phase: 'BOOTSTRAP', priority: 'critical' },
+      { id: 'b', title: 'second', phase: 'BOOTSTRAP', priority: 'high' },
+      { id: 'c', title: 'third', phase: 'BOOTSTRAP', priority: 'medium' },
+    ]);
+    // The owner applies its own claim (batch 1), then the client's claim (batch 2), durably, and dies before
+    // answering it.
+    const owner = claimer('owner', 'hold', { LOKI_FAULT: 'owner-before-reply@2' });
+    expect(await owner.line(/^held /)).toBe('held a');
+    expect(await ownerPid()).toBe(owner.proc.pid);
+    const client = claimer('client', 'once');
+    expect((await owner.exited).signal).toBe('SIGKILL');
+    expect(await client.line(/^claimed /)).toBe('claimed b 1');
+    expect((await client.exited).code, client.stderr()).toBe(0);
+    expect(taskOnDisk('b').attempts.map((x) => [x.agent, x.outcome])).toEqual([['client', 'completed']]);
+    expect(taskOnDisk('c')).toMatchObject({ status: 'pending', attempts: [] });
+    expect(taskOnDisk('a')).toMatchObject({ status: 'in-progress', lease: { agent: 'owner' } });
+    // The claim was audited once, naming the client's process, though the owner wrote it.
+    const claims = auditLines(p!.root).filter((e) => e.action === 'task.claim' && e.target === 'b');
+    expect(claims.map((e) => e.actor)).toEqual(['test:client']);
+  });
+
+  it('the CLI changes the queue while an owner serves its clients', { timeout: 60_000 }, async () => {
+    const env = { LOKI_MAX_RETRIES: '1' };
+    await setup(
+      [
+        { id: 'h', title: 'held by the owner', phase: 'BOOTSTRAP', priority: 'critical' },
+        { id: 'f', title: 'fails', phase: 'BOOTSTRAP', priority: 'high' },
+      ],
+      env,
+    );
+    const owner = claimer('owner', 'hold', env);
+    expect(await owner.line(/^held /)).toBe('held h');
+    const failer = claimer('failer', 'fail', env);
+    await failer.exited;
+    expect(JSON.parse(failer.stdout().trim()).failed, failer.stderr()).toEqual(['f']);
+    expect(taskOnDisk('f').status).toBe('dead-letter');
+    // A second client stays connected to the owner while the CLI works.
+    const idle = claimer('idle', 'hold', env);
+    expect(await idle.line(/^held /)).toBe('held none');
+    const retried = cli(['tasks', 'retry', 'f']);
+    expect(retried.code, retried.err).toBe(0);
+    expect(retried.out).toMatch(/f is pending again/);
+    const again = claimer('again', 'once', env);
+    expect(await again.line(/^claimed /)).toBe('claimed f 2');
+    expect((await again.exited).code, again.stderr()).toBe(0);
+    expect(taskOnDisk('f').status).toBe('completed');
+    // The owner was the same process all along.
+    expect(await ownerPid()).toBe(owner.proc.pid);
+    const status = structured<{ queue: { counts: Record<string, number> } }>(await c!.call('loki_status', { peek: true }));
+    expect(status.queue.counts).toMatchObject({ completed: 1, 'in-progress': 1 });
+  });
+});
