@@ -23,7 +23,7 @@ import {
   serializeEntry,
   verifyChainText,
 } from './chain.js';
-import { openForAppend, readFileIfExists, writeAll, moveFile } from '../store/fsx.js';
+import { fsyncAsync, openForAppend, readFileIfExists, writeAll, moveFile } from '../store/fsx.js';
 import { faultPoint } from '../store/fault.js';
 import type { LockManager } from '../store/lock.js';
 import type { SafeDir } from '../store/paths.js';
@@ -81,8 +81,11 @@ export class AuditLog {
     });
   }
 
-  /** Chain and write `all` with one write and one fsync, then update the anchors once. */
-  private appendLocked(all: readonly AuditFields[]): AuditEntry[] {
+  /**
+   * Chain and write `all` with one write and one fsync (on the thread pool: the process keeps serving while the
+   * disk works), then update the anchors once.
+   */
+  private async appendLocked(all: readonly AuditFields[]): Promise<AuditEntry[]> {
     if (all.length === 0) return [];
     const target = openForAppend(this.loki, AUDIT_LOG);
     try {
@@ -91,7 +94,7 @@ export class AuditLog {
       if (tail === 'restart') {
         fs.closeSync(target.fd);
         const first = this.restartAndAppend(all[0]!);
-        return [first, ...this.appendLocked(all.slice(1))];
+        return [first, ...(await this.appendLocked(all.slice(1)))];
       }
       const entries: AuditEntry[] = [];
       let head: { hash: string; seq: number } = tail;
@@ -103,7 +106,7 @@ export class AuditLog {
       const bytes = Buffer.from(entries.map(serializeEntry).join(''), 'utf8');
       faultPoint('audit-before-append');
       writeAll(target.fd, bytes);
-      fs.fsyncSync(target.fd);
+      await fsyncAsync(target.fd);
       faultPoint('audit-after-append');
       this.cachedTail = { ino: tail.ino, size: tail.size + bytes.length, seq: head.seq, hash: head.hash };
       this.writeAnchors({ count: head.seq + 1, head: head.hash });

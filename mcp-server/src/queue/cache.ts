@@ -32,6 +32,11 @@ export class TaskCache {
   private torn = false;
   /** Written by the current locked section but not on disk yet: reads see these before the files. */
   private readonly staged = new Map<string, Task>();
+  /**
+   * While this process holds the queue lock: tasks read or written since it was taken. Nobody else writes
+   * while we hold it, so these are current and are not read again.
+   */
+  private verified: Set<string> | undefined;
 
   constructor(private readonly store: Store) {}
 
@@ -148,7 +153,9 @@ export class TaskCache {
       this.put(id, pending);
       return pending;
     }
+    if (this.verified?.has(id) && !this.stale.has(id)) return this.tasks.get(id);
     const task = this.store.records.read(taskFile(id), TASK_RECORD);
+    this.verified?.add(id);
     this.put(id, task);
     return task;
   }
@@ -176,6 +183,12 @@ export class TaskCache {
   prepareWrite(recovered: boolean): void {
     this.refresh();
     if (recovered || this.torn) this.resetFeed();
+    this.verified = new Set();
+  }
+
+  /** The queue lock is released: files may change under us again. */
+  endWrite(): void {
+    this.verified = undefined;
   }
 
   /** Under the queue lock, after writing task files: announce them to the other processes. */
@@ -184,6 +197,7 @@ export class TaskCache {
     for (const t of tasks) {
       this.staged.delete(t.id);
       this.put(t.id, t);
+      this.verified?.add(t.id);
     }
     if (!this.feed || this.feed.offset > FEED_RESET_BYTES) {
       this.resetFeed();

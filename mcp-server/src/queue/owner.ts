@@ -23,12 +23,24 @@ import {
   type QueueOp,
   type WireReply,
 } from './protocol.js';
+import type { StagedBatch } from './queue.js';
 
-/** Applies a batch of ops (TaskQueue.apply); resolves once they are durable. */
-export type ApplyBatch = (ops: readonly QueueOp[]) => Promise<{ outcomes: OpOutcome[]; settle: () => Promise<void> }>;
+/** The queue as the owner uses it (TaskQueue.holdingLock and settle). */
+export interface OwnedQueue {
+  /** Hold the queue lock while `run` applies batches with `apply`. */
+  holdingLock(run: (apply: (ops: readonly QueueOp[]) => Promise<StagedBatch>) => Promise<void>): Promise<void>;
+  /** Make applied batches durable and audit them, together. */
+  settle(batches: readonly StagedBatch[]): Promise<void>;
+}
 
-/** Requests beyond this wait for the next batch (bounds the time one batch holds the lock). */
+/** Requests beyond this wait for the next batch. */
 const MAX_BATCH = 64;
+/**
+ * While requests keep coming, the owner keeps the queue lock from one batch to the next (no lock file churn,
+ * no re-reading), but releases it at least this often so other writers (the CLI, loki_start, checkpoints,
+ * older processes) get their turn.
+ */
+const HOLD_MS = 25;
 
 interface Waiting {
   op: QueueOp;
@@ -38,14 +50,15 @@ interface Waiting {
 export class QueueOwner {
   private readonly waiting: Waiting[] = [];
   private running = false;
-  /** Batches are settled (made durable, audited, answered) in order. */
-  private settling: Promise<void> = Promise.resolve();
+  /** Batches applied, waiting to be settled (made durable, audited) and answered, in order. */
+  private readonly unsettled: { batch: Waiting[]; staged: StagedBatch | undefined; error?: unknown }[] = [];
+  private settling = false;
   private readonly sockets = new Set<net.Socket>();
   private closed = false;
 
   private constructor(
     private readonly server: net.Server,
-    private readonly applyBatch: ApplyBatch,
+    private readonly queue: OwnedQueue,
   ) {
     server.on('connection', (s) => this.serve(s));
     server.on('error', (err) => log.warn(`queue owner: ${err.message}`));
@@ -55,7 +68,7 @@ export class QueueOwner {
    * Listen on `address`; rejects with the listen error (EADDRINUSE: another process owns the queue). The server
    * does not keep the process alive: the owner lives as long as its process has other work.
    */
-  static listen(address: string, applyBatch: ApplyBatch): Promise<QueueOwner> {
+  static listen(address: string, queue: OwnedQueue): Promise<QueueOwner> {
     return new Promise((resolve, reject) => {
       const server = net.createServer({ allowHalfOpen: false });
       const onError = (err: Error) => reject(err);
@@ -63,7 +76,7 @@ export class QueueOwner {
       server.listen(address, () => {
         server.off('error', onError);
         server.unref();
-        resolve(new QueueOwner(server, applyBatch));
+        resolve(new QueueOwner(server, queue));
       });
     });
   }
@@ -90,35 +103,76 @@ export class QueueOwner {
   }
 
   /**
-   * Apply what is waiting, batch after batch. A batch's replies wait for it to be durable and audited, but the
-   * next batch starts as soon as the previous one has released the queue lock: its directory fsync and audit
-   * append overlap the next batch's file writes.
+   * Apply what is waiting, batch after batch, holding the queue lock for up to HOLD_MS at a time. A batch's
+   * replies wait for it to be durable and audited (settleAll), but the next batch starts as soon as the
+   * previous one's files are written: its directory fsync and audit append overlap the next batch.
    */
   private async drain(): Promise<void> {
     try {
       while (this.waiting.length > 0) {
-        const batch = this.waiting.splice(0, MAX_BATCH);
-        let staged: { outcomes: OpOutcome[]; settle: () => Promise<void> };
+        let entered = false;
         try {
-          staged = await this.applyBatch(batch.map((w) => w.op));
+          await this.queue.holdingLock(async (apply) => {
+            entered = true;
+            const until = Date.now() + HOLD_MS;
+            for (;;) {
+              const batch = this.waiting.splice(0, MAX_BATCH);
+              let staged: StagedBatch;
+              try {
+                staged = await apply(batch.map((w) => w.op));
+              } catch (err) {
+                this.answer(batch, undefined, err);
+                throw err;
+              }
+              this.answer(batch, staged);
+              if (Date.now() >= until) return;
+              // Requests that arrived while the batch was written are read in this turn's poll phase.
+              if (this.waiting.length === 0) await new Promise((resolve) => setImmediate(resolve));
+              if (this.waiting.length === 0) return;
+            }
+          });
         } catch (err) {
-          // Nothing of this batch may be acknowledged: every request gets the reason.
-          const error = err instanceof Error ? err : new Error(String(err));
-          this.settling = this.settling.then(() => batch.forEach((w) => w.done({ ok: false, error })));
-          continue;
+          // The lock could not be taken: nothing was applied, the waiting requests get the reason.
+          if (!entered) this.answer(this.waiting.splice(0), undefined, err);
+          else log.warn(`queue owner: ${(err as Error).message}`);
         }
-        this.settling = this.settling.then(async () => {
-          try {
-            await staged.settle();
-          } catch (err) {
-            log.warn(`queue owner: ${(err as Error).message}`);
-          }
-          faultPoint('owner-before-reply');
-          batch.forEach((w, i) => w.done(staged.outcomes[i]!));
-        });
       }
     } finally {
       this.running = false;
+    }
+  }
+
+  /** Reply to a batch once it is settled (in order), or with `error` when it was not applied. */
+  private answer(batch: Waiting[], staged: StagedBatch | undefined, error?: unknown): void {
+    this.unsettled.push({ batch, staged, error });
+    if (!this.settling) void this.settleAll();
+  }
+
+  /**
+   * Settle what has been applied, in order: every batch written since the last settle shares one directory
+   * fsync and one audit append (group commit), then their requests are answered.
+   */
+  private async settleAll(): Promise<void> {
+    this.settling = true;
+    try {
+      while (this.unsettled.length > 0) {
+        const group = this.unsettled.splice(0);
+        try {
+          await this.queue.settle(group.flatMap((g) => (g.staged ? [g.staged] : [])));
+        } catch (err) {
+          log.warn(`queue owner: ${(err as Error).message}`);
+        }
+        faultPoint('owner-before-reply');
+        for (const g of group) {
+          if (g.staged) g.batch.forEach((w, i) => w.done(g.staged!.outcomes[i]!));
+          else {
+            const e = g.error instanceof Error ? g.error : new Error(String(g.error));
+            for (const w of g.batch) w.done({ ok: false, error: e });
+          }
+        }
+      }
+    } finally {
+      this.settling = false;
     }
   }
 

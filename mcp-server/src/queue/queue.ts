@@ -35,7 +35,7 @@ import {
 } from '../domain/tasks.js';
 import type { RunState } from '../run/records.js';
 import { UsageError } from '../run/state.js';
-import { BatchWriteError, fsyncDir, moveDirectory, writeFilesAtomic } from '../store/fsx.js';
+import { BatchWriteError, fsyncDir, fsyncDirAsync, moveDirectory, writeFilesAtomic } from '../store/fsx.js';
 import { encodeRecord } from '../store/records.js';
 import { checkId } from '../store/paths.js';
 import type { AuditNote, Store } from '../store/store.js';
@@ -117,6 +117,16 @@ interface Batch {
   /** For the op being applied: the staged version each task it wrote had before (undefined: none). */
   touched: Map<string, Task | undefined> | undefined;
   /** Some task file was replaced (the directory needs an fsync). */
+  wrote: boolean;
+}
+
+/**
+ * A batch applied and its files written, not yet settled: TaskQueue.settle makes it durable (directory fsync)
+ * and audits it; only then may its outcomes be acknowledged.
+ */
+export interface StagedBatch {
+  outcomes: OpOutcome[];
+  notes: AuditNote[];
   wrote: boolean;
 }
 
@@ -282,21 +292,41 @@ export class TaskQueue {
    * the lock cannot be taken or the files cannot be written (then no op may be acknowledged).
    */
   async apply(ops: readonly QueueOp[]): Promise<OpOutcome[]> {
-    const { outcomes, settle } = await this.applyStaged(ops);
-    await settle();
-    return outcomes;
+    const staged = await this.applyStaged(ops);
+    await this.settle([staged]);
+    return staged.outcomes;
   }
 
   /**
-   * The first half of apply(): resolves once the task files are written and the queue lock is released, with
-   * `settle`, which makes the batch durable (directory fsync) and audits it. Nothing may be acknowledged before
-   * `settle` resolves; the next batch may start before (the queue owner pipelines them). Settles run in order.
+   * The first half of apply(): resolves once the task files are written and the queue lock is released. Nothing
+   * may be acknowledged before settle() has made the batch durable and audited it; the next batch may start
+   * before (the queue owner pipelines them, and settles several at once).
    */
-  async applyStaged(ops: readonly QueueOp[]): Promise<{ outcomes: OpOutcome[]; settle: () => Promise<void> }> {
+  async applyStaged(ops: readonly QueueOp[]): Promise<StagedBatch> {
+    return this.holdingLock((applyHeld) => applyHeld(ops));
+  }
+
+  /**
+   * Hold the queue lock for a run of batches (the queue owner's group commit): `run` gets `applyHeld`, which
+   * applies one batch as applyStaged does, without taking the lock again. The lock is released when `run`
+   * returns (or throws); while it is held, nobody else writes the queue, so the view needs no re-reading.
+   */
+  async holdingLock<T>(run: (applyHeld: (ops: readonly QueueOp[]) => Promise<StagedBatch>) => Promise<T>): Promise<T> {
+    return this.store.locks.withLock(QUEUE_LOCK, async ({ recovered }) => {
+      this.cache.prepareWrite(recovered);
+      try {
+        return await run((ops) => this.applyHeld(ops));
+      } finally {
+        this.cache.endWrite();
+      }
+    });
+  }
+
+  private async applyHeld(ops: readonly QueueOp[]): Promise<StagedBatch> {
     const outcomes: OpOutcome[] = [];
     const notes: AuditNote[] = [];
     const batch = newBatch();
-    await this.locked(batch, () => {
+    await this.section(batch, () => {
       for (const op of ops) {
         batch.touched = new Map();
         try {
@@ -309,7 +339,7 @@ export class TaskQueue {
         }
       }
     });
-    return { outcomes, settle: () => this.finish(batch.wrote, notes) };
+    return { outcomes, notes, wrote: batch.wrote };
   }
 
   private applyLocked(op: QueueOp): { result: unknown; notes: AuditNote[] } {
@@ -515,21 +545,30 @@ export class TaskQueue {
    */
   private async locked<T>(batch: Batch, fn: () => T): Promise<T> {
     return this.store.locks.withLock(QUEUE_LOCK, async ({ recovered }) => {
-      this.batch = batch;
-      let result: T;
+      this.cache.prepareWrite(recovered);
       try {
-        this.cache.prepareWrite(recovered);
-        result = fn();
-      } catch (err) {
-        batch.staged.clear();
-        this.cache.discardStaged();
-        throw err;
+        return await this.section(batch, fn);
       } finally {
-        this.batch = undefined;
+        this.cache.endWrite();
       }
-      await this.flush(batch);
-      return result;
     });
+  }
+
+  /** One locked section: run `fn` with its writes staged, then write them (none of them if `fn` throws). */
+  private async section<T>(batch: Batch, fn: () => T): Promise<T> {
+    this.batch = batch;
+    let result: T;
+    try {
+      result = fn();
+    } catch (err) {
+      batch.staged.clear();
+      this.cache.discardStaged();
+      throw err;
+    } finally {
+      this.batch = undefined;
+    }
+    await this.flush(batch);
+    return result;
   }
 
   /** Write the staged task files (fsyncs in parallel, then the renames) and announce them on the feed. */
@@ -576,16 +615,30 @@ export class TaskQueue {
     batch.touched = undefined;
   }
 
-  /** After the lock: make the new task names durable (one directory fsync), then audit. */
+  /**
+   * After the lock: make the new task names durable (one directory fsync) and audit, the two in parallel. The
+   * audit entries are written only after the task files are in place (a crashed process cannot leave the log
+   * ahead of them); after a power loss the log may name a change of the last, unacknowledged batch whose
+   * rename was lost with the directory's unsynced state.
+   */
+  /** Make staged batches durable and audit them: one directory fsync and one audit append for all of them. */
+  async settle(batches: readonly StagedBatch[]): Promise<void> {
+    await this.finish(
+      batches.some((b) => b.wrote),
+      batches.flatMap((b) => b.notes),
+    );
+  }
+
   private async finish(wrote: boolean, notes: AuditNote[]): Promise<void> {
-    if (wrote) fsyncDir(path.join(this.store.loki.root, TASKS_DIR));
-    try {
-      await this.store.audit.appendAll(notes);
-    } catch (err) {
-      // The change is already durable; failing the call now would make a retry repeat it.
-      const what = notes.map((x) => `${x.action} ${x.target ?? ''}`.trim()).join(', ');
-      process.emitWarning(`loki: ${what} done but not audited: ${(err as Error).message}`, { code: 'LOKI_AUDIT_WRITE' });
-    }
+    const audited = this.store.audit.appendAll(notes).then(
+      () => undefined,
+      (err: Error) => {
+        // The change is already in place; failing the call now would make a retry repeat it.
+        const what = notes.map((x) => `${x.action} ${x.target ?? ''}`.trim()).join(', ');
+        process.emitWarning(`loki: ${what} done but not audited: ${err.message}`, { code: 'LOKI_AUDIT_WRITE' });
+      },
+    );
+    await Promise.all([wrote ? fsyncDirAsync(path.join(this.store.loki.root, TASKS_DIR)) : undefined, audited]);
   }
 
   // ---- internals --------------------------------------------------------------------------------------------

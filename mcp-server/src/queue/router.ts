@@ -129,7 +129,7 @@ export class QueueRouter {
         if (code !== 'ECONNREFUSED' && code !== 'ENOENT') return this.directForAWhile(err as Error);
       }
       try {
-        const owner = await QueueOwner.listen(this.address, (ops) => this.queue.applyStaged(ops));
+        const owner = await QueueOwner.listen(this.address, this.queue);
         log.debug(`queue: this process (${process.pid}) owns the queue`);
         return { kind: 'owner', owner };
       } catch (err) {

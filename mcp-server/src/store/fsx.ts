@@ -350,6 +350,28 @@ export function fsyncDir(dirPath: string): void {
   }
 }
 
+/** fsyncDir on the thread pool, so the event loop keeps serving while the disk works. */
+export async function fsyncDirAsync(dirPath: string): Promise<void> {
+  let fd: number;
+  try {
+    fd = await call<number>((cb) => fs.open(dirPath, O_RDONLY | O_DIRECTORY, cb));
+  } catch {
+    return; // Platforms that cannot open directories (Windows) have no directory fsync.
+  }
+  try {
+    await call((cb) => fs.fsync(fd, cb));
+  } catch {
+    /* some file systems refuse fsync on directories */
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** fsync on the thread pool. */
+export function fsyncAsync(fd: number): Promise<void> {
+  return call((cb) => fs.fsync(fd, cb));
+}
+
 /** Remove a file under `dir`; returns false when it was not there. */
 export function removeFile(dir: SafeDir, rel: string, durable = true): boolean {
   let resolved;
