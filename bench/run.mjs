@@ -228,8 +228,10 @@ async function claimLatencies() {
   return claimAt;
 }
 
+let drainRuns = 0;
 async function drain(via, claimers, tasks) {
-  const dir = await queueProject(`drain-${via}`, tasks);
+  // A new project each time (its external audit anchor is keyed by the path).
+  const dir = await queueProject(`drain-${via}-${++drainRuns}`, tasks);
   const env = { ...ENV, LOKI_VIA: via === 'engine' ? 'engine' : '' };
   const kids = Array.from({ length: claimers }, (_, i) => spawn(process.execPath, [CLAIMER, dir, `agent-${i}`, 'drain', '--barrier'], { env, stdio: ['pipe', 'pipe', 'inherit'] }));
   const outs = kids.map((k) => {
