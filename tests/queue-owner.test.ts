@@ -52,9 +52,9 @@ function taskOnDisk(id: string): TaskOnDisk {
   return JSON.parse(fs.readFileSync(path.join(p!.root, '.loki/queue/tasks', `${id}.json`), 'utf8')) as TaskOnDisk;
 }
 
-/** The pid of the process that owns this project's queue, asked over its socket. */
-async function ownerPid(): Promise<number> {
-  const client = await QueueClient.connect(ownerAddress(fs.realpathSync(path.join(p!.root, '.loki')), process.platform, os.tmpdir()));
+/** The pid of the process that owns this project's queue, asked over its socket (with the project's key). */
+async function ownerPid(key = fs.readFileSync(path.join(p!.root, '.loki/locks/queue-owner.key'), 'utf8')): Promise<number> {
+  const client = await QueueClient.connect(ownerAddress(fs.realpathSync(path.join(p!.root, '.loki')), process.platform, os.tmpdir()), key);
   try {
     return (await client.hello()).pid;
   } finally {
@@ -97,6 +97,20 @@ describe('queue owner', () => {
       else expect(e.code, kids[i]!.stderr()).toBe(0);
     });
     const results = survivors.map((k) => JSON.parse(k.stdout().trim().split('\n').pop()!) as { agent: string; claimed: string[] });
+    // The survivors stop when only the dead agent's task is left (the fixture's drain ends on "later phases").
+    // Once its lease runs out, one more claimer finishes the queue.
+    const leftover = Array.from({ length: N }, (_, i) => `k${i}`).filter((id) => taskOnDisk(id).status !== 'completed');
+    expect(leftover.length, leftover.join(', ')).toBeLessThanOrEqual(2);
+    for (const id of leftover) expect(taskOnDisk(id).lease?.agent).toBe(`agent-${kids.indexOf(victim!)}`);
+    if (leftover.length > 0) {
+      const expiry = Math.max(...leftover.map((id) => Date.parse((taskOnDisk(id) as unknown as { lease: { expiresAt: string } }).lease.expiresAt)));
+      await new Promise((r) => setTimeout(r, Math.max(0, expiry - Date.now() + 50)));
+      const rescuer = claimer('rescuer', 'drain', env);
+      expect((await rescuer.exited).code, rescuer.stderr()).toBe(0);
+      const rescued = JSON.parse(rescuer.stdout().trim().split('\n').pop()!) as { agent: string; claimed: string[] };
+      expect([...rescued.claimed].sort()).toEqual([...leftover].sort());
+      results.push(rescued);
+    }
     const claimed = results.flatMap((r) => r.claimed);
     // No task was handed to two survivors.
     expect(new Set(claimed).size).toBe(claimed.length);
@@ -170,6 +184,9 @@ describe('queue owner', () => {
     expect(taskOnDisk('f').status).toBe('completed');
     // The owner was the same process all along.
     expect(await ownerPid()).toBe(owner.proc.pid);
+    // Someone who cannot read .loki/ (so has not got the key) gets nothing out of the owner's socket.
+    expect(fs.statSync(path.join(p!.root, '.loki/locks/queue-owner.key')).mode & 0o077).toBe(0);
+    await expect(ownerPid('0'.repeat(64))).rejects.toThrow(/queue owner key/);
     const status = structured<{ queue: { counts: Record<string, number> } }>(await c!.call('loki_status', { peek: true }));
     expect(status.queue.counts).toMatchObject({ completed: 1, 'in-progress': 1 });
   });

@@ -10,6 +10,7 @@ import { Store } from './store/store.js';
 import { TaskQueue } from './queue/queue.js';
 import { QueueRouter, queueOwnerEnabled } from './queue/router.js';
 import { ownerAddress } from './queue/protocol.js';
+import { ownerKey } from './queue/owner-key.js';
 import { lokiHomeDir } from './home.js';
 import { readFileIfExists } from './store/fsx.js';
 
@@ -128,7 +129,7 @@ export class Project {
         const c = this.config();
         return { leaseMinutes: c.leaseMinutes, maxRetries: c.maxRetries };
       };
-      this.router = new QueueRouter(queue, address, limits, this.actor);
+      this.router = new QueueRouter(queue, address, limits, this.actor, () => ownerKey(this.openStore()));
     }
     return this.router;
   }

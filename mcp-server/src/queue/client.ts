@@ -37,7 +37,10 @@ export class QueueClient {
   private readonly pending = new Map<number, Pending>();
   private lost: OwnerLostError | undefined;
 
-  private constructor(private readonly socket: net.Socket) {
+  private constructor(
+    private readonly socket: net.Socket,
+    private readonly key: string,
+  ) {
     socket.setEncoding('utf8');
     socket.setNoDelay(true);
     socket.unref();
@@ -53,8 +56,11 @@ export class QueueClient {
     socket.on('close', () => this.fail('connection closed'));
   }
 
-  /** Connect to the owner at `address`; rejects with the connect error (ECONNREFUSED, ENOENT: no owner). */
-  static connect(address: string, timeoutMs = 2_000): Promise<QueueClient> {
+  /**
+   * Connect to the owner at `address`, speaking with the project's owner `key`; rejects with the connect error
+   * (ECONNREFUSED, ENOENT: no owner).
+   */
+  static connect(address: string, key: string, timeoutMs = 2_000): Promise<QueueClient> {
     return new Promise((resolve, reject) => {
       const socket = net.connect(address);
       const timer = setTimeout(() => {
@@ -68,7 +74,7 @@ export class QueueClient {
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
-        resolve(new QueueClient(socket));
+        resolve(new QueueClient(socket, key));
       });
     });
   }
@@ -80,7 +86,7 @@ export class QueueClient {
   /** Apply `op` through the owner. Resolves with its outcome; rejects with OwnerLostError when the owner vanished. */
   async apply(op: QueueOp): Promise<OpOutcome> {
     try {
-      return { ok: true, result: await this.send({ v: PROTOCOL_VERSION, id: 0, op }) };
+      return { ok: true, result: await this.send({ v: PROTOCOL_VERSION, key: this.key, id: 0, op }) };
     } catch (err) {
       if (err instanceof OwnerLostError) throw err;
       return { ok: false, error: err as Error };
@@ -89,7 +95,7 @@ export class QueueClient {
 
   /** Who owns the queue (its pid). */
   async hello(): Promise<OwnerInfo> {
-    return (await this.send({ v: PROTOCOL_VERSION, id: 0, hello: true })) as OwnerInfo;
+    return (await this.send({ v: PROTOCOL_VERSION, key: this.key, id: 0, hello: true })) as OwnerInfo;
   }
 
   close(): void {

@@ -59,16 +59,18 @@ export class QueueOwner {
   private constructor(
     private readonly server: net.Server,
     private readonly queue: OwnedQueue,
+    private readonly key: string,
   ) {
     server.on('connection', (s) => this.serve(s));
     server.on('error', (err) => log.warn(`queue owner: ${err.message}`));
   }
 
   /**
-   * Listen on `address`; rejects with the listen error (EADDRINUSE: another process owns the queue). The server
-   * does not keep the process alive: the owner lives as long as its process has other work.
+   * Listen on `address`, serving requests that carry `key`; rejects with the listen error (EADDRINUSE: another
+   * process owns the queue). The server does not keep the process alive: the owner lives as long as its process
+   * has other work.
    */
-  static listen(address: string, queue: OwnedQueue): Promise<QueueOwner> {
+  static listen(address: string, queue: OwnedQueue, key: string): Promise<QueueOwner> {
     return new Promise((resolve, reject) => {
       const server = net.createServer({ allowHalfOpen: false });
       const onError = (err: Error) => reject(err);
@@ -76,7 +78,7 @@ export class QueueOwner {
       server.listen(address, () => {
         server.off('error', onError);
         server.unref();
-        resolve(new QueueOwner(server, queue));
+        resolve(new QueueOwner(server, queue, key));
       });
     });
   }
@@ -210,7 +212,7 @@ export class QueueOwner {
     try {
       const value = JSON.parse(line) as unknown;
       if (value && typeof value === 'object' && typeof (value as { id?: unknown }).id === 'number') id = (value as { id: number }).id;
-      const req = parseRequest(value);
+      const req = parseRequest(value, this.key);
       if (req.hello) {
         const info: OwnerInfo = { pid: process.pid, protocol: PROTOCOL_VERSION };
         reply({ id: req.id, ok: true, result: info });

@@ -4,10 +4,14 @@
  * the owner, which applies everything that arrived together under one queue-lock acquisition (group commit).
  *
  * Framing: newline-delimited JSON, one request or reply per line.
- *   request  {"v":1,"id":7,"op":{...QueueOp}}            or {"v":1,"id":7,"hello":true} (who is the owner?)
+ *   request  {"v":1,"key":"…","id":7,"op":{...QueueOp}}  or {"v":1,"key":"…","id":7,"hello":true} (who owns it?)
  *   reply    {"id":7,"ok":true,"result":...}            or {"id":7,"ok":false,"error":{"name","message"}}
  * A request whose `v` the owner does not speak is answered with a QueueProtocolError; the client then works in
  * direct mode (takes the queue lock itself), so two loki-mode versions on one project still work together.
+ *
+ * `key` is the project's owner key (`.loki/locks/queue-owner.key`, mode 0600, created once): a Linux abstract
+ * socket has no file permissions, so anyone on the machine could connect; only processes that can read the
+ * project's `.loki/` can make the owner do anything.
  */
 import crypto from 'node:crypto';
 import path from 'node:path';
@@ -49,6 +53,7 @@ export type OpOutcome = { ok: true; result: unknown } | { ok: false; error: Erro
 
 export interface WireRequest {
   v: number;
+  key: string;
   id: number;
   op?: QueueOp;
   hello?: true;
@@ -125,16 +130,34 @@ export function errorFromWire(e: { name: string; message: string }): Error {
 
 const OPS = new Set(['claim', 'complete', 'fail']);
 
-/** Check the shape of a decoded request (the owner trusts nothing it did not read itself). */
-export function parseRequest(value: unknown): WireRequest {
+/** Check the shape and the key of a decoded request (the owner trusts nothing it did not read itself). */
+export function parseRequest(value: unknown, key: string): WireRequest {
   if (!value || typeof value !== 'object') throw new QueueProtocolError('a request must be a JSON object');
   const r = value as Partial<WireRequest>;
   if (typeof r.id !== 'number') throw new QueueProtocolError('a request needs a numeric id');
   if (r.v !== PROTOCOL_VERSION) throw new QueueProtocolError(`the queue owner speaks protocol ${PROTOCOL_VERSION}, the request ${String(r.v)}`);
-  if (r.hello === true) return { v: r.v, id: r.id, hello: true };
+  if (typeof r.key !== 'string' || !sameKey(r.key, key)) {
+    throw new QueueProtocolError('the request does not carry this project\'s queue owner key (.loki/locks/queue-owner.key)');
+  }
+  if (r.hello === true) return { v: r.v, key: r.key, id: r.id, hello: true };
   const op = r.op as { op?: unknown } | undefined;
   if (!op || typeof op !== 'object' || !OPS.has(op.op as string)) throw new QueueProtocolError('a request needs an op: claim, complete or fail');
   return r as WireRequest;
+}
+
+/** A fresh owner key: 32 random bytes, hex. */
+export function newOwnerKey(): string {
+  return crypto.randomBytes(32).toString('hex');
+}
+
+export function isOwnerKey(text: string): boolean {
+  return /^[0-9a-f]{64}$/.test(text);
+}
+
+function sameKey(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && crypto.timingSafeEqual(x, y);
 }
 
 export function parseReply(value: unknown): WireReply {

@@ -39,12 +39,13 @@ export class QueueRouter {
   private directUntil = 0;
   private closed = false;
 
-  /** `address` undefined: direct mode only. */
+  /** `address` undefined: direct mode only. `key` gives the project's owner key (owner-key.ts). */
   constructor(
     private readonly queue: TaskQueue,
     private readonly address: string | undefined,
     private readonly limits: () => QueueLimits,
     private readonly actor: string,
+    private readonly key: () => string,
   ) {}
 
   /** Apply `op` (claim, complete or fail) by whichever way is available; resolves with its result. */
@@ -120,16 +121,22 @@ export class QueueRouter {
 
   private async elect(): Promise<Role> {
     if (!this.address || this.closed) return { kind: 'direct' };
+    let key: string;
+    try {
+      key = this.key();
+    } catch (err) {
+      return this.directForAWhile(err as Error);
+    }
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        return { kind: 'client', client: await QueueClient.connect(this.address) };
+        return { kind: 'client', client: await QueueClient.connect(this.address, key) };
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         // Refused or missing: nobody owns the queue. Anything else (a timeout, permissions): work directly.
         if (code !== 'ECONNREFUSED' && code !== 'ENOENT') return this.directForAWhile(err as Error);
       }
       try {
-        const owner = await QueueOwner.listen(this.address, this.queue);
+        const owner = await QueueOwner.listen(this.address, this.queue, key);
         log.debug(`queue: this process (${process.pid}) owns the queue`);
         return { kind: 'owner', owner };
       } catch (err) {

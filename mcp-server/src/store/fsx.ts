@@ -254,11 +254,11 @@ export function createExclusive(dir: SafeDir, rel: string, data: string | Buffer
  * ever replaced) and the temp name removed. Readers see no file or the whole file; a crash leaves at most a
  * dot-named temp file, which listings of records ignore. Returns false when the target already exists.
  */
-export function createFileOnce(dir: SafeDir, rel: string, data: string | Buffer): boolean {
+export function createFileOnce(dir: SafeDir, rel: string, data: string | Buffer, mode = 0o644): boolean {
   const { absolute } = dir.resolve(rel, { leaf: 'file', allowMissing: true, createParents: true });
   const parent = path.dirname(absolute);
   const temp = path.join(parent, `.${path.basename(absolute)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
-  const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+  const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
   try {
     try {
       assertCreatedInside(dir, fd, rel);
