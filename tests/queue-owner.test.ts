@@ -7,22 +7,14 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { QueueClient } from '../mcp-server/src/queue/client.js';
 import { ownerAddress } from '../mcp-server/src/queue/protocol.js';
-import { spawnChild, type Child } from './fixtures/children.js';
-import { DIST, auditLines, connect, structured, tempProject, type Connected, type TempProject } from './helpers.js';
+import { queueKit } from './fixtures/queue-kit.js';
+import { DIST, auditLines, structured } from './helpers.js';
 
-let p: TempProject | undefined;
-let c: Connected | undefined;
-const children: Child[] = [];
-afterEach(async () => {
-  for (const k of children.splice(0)) k.proc.kill('SIGKILL');
-  await c?.close();
-  c = undefined;
-  p?.cleanup();
-  p = undefined;
-});
+const q = queueKit('# Owner test\n');
+const taskOnDisk = (id: string) => q.taskOnDisk<TaskOnDisk>(id);
 
 const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const;
 
@@ -32,29 +24,9 @@ interface TaskOnDisk {
   attempts: { agent: string; outcome: string | null }[];
 }
 
-async function setup(tasks: Record<string, unknown>[], env: Record<string, string> = {}): Promise<void> {
-  p = tempProject();
-  c = await connect(p, env);
-  await c.call('loki_start', { specText: '# Owner test\n' });
-  for (let i = 0; i < tasks.length; i += 200) {
-    const r = await c.call('loki_task_add', { tasks: tasks.slice(i, i + 200) });
-    expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
-  }
-}
-
-function claimer(agent: string, mode: string, env: Record<string, string> = {}, barrier = false): Child {
-  const k = spawnChild('queue-claimer.mjs', [p!.root, agent, mode, ...(barrier ? ['--barrier'] : [])], { ...(p!.env as Record<string, string>), ...env });
-  children.push(k);
-  return k;
-}
-
-function taskOnDisk(id: string): TaskOnDisk {
-  return JSON.parse(fs.readFileSync(path.join(p!.root, '.loki/queue/tasks', `${id}.json`), 'utf8')) as TaskOnDisk;
-}
-
 /** The pid of the process that owns this project's queue, asked over its socket (with the project's key). */
-async function ownerPid(key = fs.readFileSync(path.join(p!.root, '.loki/locks/queue-owner.key'), 'utf8')): Promise<number> {
-  const client = await QueueClient.connect(ownerAddress(fs.realpathSync(path.join(p!.root, '.loki')), process.platform, os.tmpdir()), key);
+async function ownerPid(key = fs.readFileSync(path.join(q.p.root, '.loki/locks/queue-owner.key'), 'utf8')): Promise<number> {
+  const client = await QueueClient.connect(ownerAddress(fs.realpathSync(path.join(q.p.root, '.loki')), process.platform, os.tmpdir()), key);
   try {
     return (await client.hello()).pid;
   } finally {
@@ -63,7 +35,7 @@ async function ownerPid(key = fs.readFileSync(path.join(p!.root, '.loki/locks/qu
 }
 
 function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [path.join(DIST, 'loki.js'), ...args], { cwd: p!.root, env: p!.env, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [path.join(DIST, 'loki.js'), ...args], { cwd: q.p.root, env: q.p.env, encoding: 'utf8' });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -72,12 +44,12 @@ describe('queue owner', () => {
     const N = 800;
     // A short lease, so the task the dead owner's own agent held comes back to the others.
     const env = { LOKI_LEASE_MINUTES: '0.1' };
-    await setup(Array.from({ length: N }, (_, i) => ({ id: `k${i}`, title: `task ${i}`, phase: 'BOOTSTRAP', priority: PRIORITIES[i % 4] })), env);
-    const kids = Array.from({ length: 8 }, (_, i) => claimer(`agent-${i}`, 'drain', env, true));
+    await q.setup(Array.from({ length: N }, (_, i) => ({ id: `k${i}`, title: `task ${i}`, phase: 'BOOTSTRAP', priority: PRIORITIES[i % 4] })), env);
+    const kids = Array.from({ length: 8 }, (_, i) => q.claimer(`agent-${i}`, 'drain', env, true));
     await Promise.all(kids.map((k) => k.line(/^ready$/)));
     // Once about a fifth of the tasks are done (each adds two lines to the change feed: claimed, completed),
     // kill whichever child owns the queue.
-    const feed = path.join(p!.root, '.loki/queue/changes.log');
+    const feed = path.join(q.p.root, '.loki/queue/changes.log');
     const lines = () => fs.readFileSync(feed, 'utf8').split('\n').length;
     const before = lines();
     for (const k of kids) k.proc.stdin!.write('go\n');
@@ -105,7 +77,7 @@ describe('queue owner', () => {
     if (leftover.length > 0) {
       const expiry = Math.max(...leftover.map((id) => Date.parse((taskOnDisk(id) as unknown as { lease: { expiresAt: string } }).lease.expiresAt)));
       await new Promise((r) => setTimeout(r, Math.max(0, expiry - Date.now() + 50)));
-      const rescuer = claimer('rescuer', 'drain', env);
+      const rescuer = q.claimer('rescuer', 'drain', env);
       expect((await rescuer.exited).code, rescuer.stderr()).toBe(0);
       const rescued = JSON.parse(rescuer.stdout().trim().split('\n').pop()!) as { agent: string; claimed: string[] };
       expect([...rescued.claimed].sort()).toEqual([...leftover].sort());
@@ -135,17 +107,17 @@ describe('queue owner', () => {
   });
 
   it('a claim whose answer was lost when the owner died is retried with its request id and returns the same task', { timeout: 60_000 }, async () => {
-    await setup([
+    await q.setup([
       { id: 'a', title: 'first', phase: 'BOOTSTRAP', priority: 'critical' },
       { id: 'b', title: 'second', phase: 'BOOTSTRAP', priority: 'high' },
       { id: 'c', title: 'third', phase: 'BOOTSTRAP', priority: 'medium' },
     ]);
     // The owner applies its own claim (batch 1), then the client's claim (batch 2), durably, and dies before
     // answering it.
-    const owner = claimer('owner', 'hold', { LOKI_FAULT: 'owner-before-reply@2' });
+    const owner = q.claimer('owner', 'hold', { LOKI_FAULT: 'owner-before-reply@2' });
     expect(await owner.line(/^held /)).toBe('held a');
     expect(await ownerPid()).toBe(owner.proc.pid);
-    const client = claimer('client', 'once');
+    const client = q.claimer('client', 'once');
     expect((await owner.exited).signal).toBe('SIGKILL');
     expect(await client.line(/^claimed /)).toBe('claimed b 1');
     expect((await client.exited).code, client.stderr()).toBe(0);
@@ -153,41 +125,41 @@ describe('queue owner', () => {
     expect(taskOnDisk('c')).toMatchObject({ status: 'pending', attempts: [] });
     expect(taskOnDisk('a')).toMatchObject({ status: 'in-progress', lease: { agent: 'owner' } });
     // The claim was audited once, naming the client's process, though the owner wrote it.
-    const claims = auditLines(p!.root).filter((e) => e.action === 'task.claim' && e.target === 'b');
+    const claims = auditLines(q.p.root).filter((e) => e.action === 'task.claim' && e.target === 'b');
     expect(claims.map((e) => e.actor)).toEqual(['test:client']);
   });
 
   it('the CLI changes the queue while an owner serves its clients', { timeout: 60_000 }, async () => {
     const env = { LOKI_MAX_RETRIES: '1' };
-    await setup(
+    await q.setup(
       [
         { id: 'h', title: 'held by the owner', phase: 'BOOTSTRAP', priority: 'critical' },
         { id: 'f', title: 'fails', phase: 'BOOTSTRAP', priority: 'high' },
       ],
       env,
     );
-    const owner = claimer('owner', 'hold', env);
+    const owner = q.claimer('owner', 'hold', env);
     expect(await owner.line(/^held /)).toBe('held h');
-    const failer = claimer('failer', 'fail', env);
+    const failer = q.claimer('failer', 'fail', env);
     await failer.exited;
     expect(JSON.parse(failer.stdout().trim()).failed, failer.stderr()).toEqual(['f']);
     expect(taskOnDisk('f').status).toBe('dead-letter');
     // A second client stays connected to the owner while the CLI works.
-    const idle = claimer('idle', 'hold', env);
+    const idle = q.claimer('idle', 'hold', env);
     expect(await idle.line(/^held /)).toBe('held none');
     const retried = cli(['tasks', 'retry', 'f']);
     expect(retried.code, retried.err).toBe(0);
     expect(retried.out).toMatch(/f is pending again/);
-    const again = claimer('again', 'once', env);
+    const again = q.claimer('again', 'once', env);
     expect(await again.line(/^claimed /)).toBe('claimed f 2');
     expect((await again.exited).code, again.stderr()).toBe(0);
     expect(taskOnDisk('f').status).toBe('completed');
     // The owner was the same process all along.
     expect(await ownerPid()).toBe(owner.proc.pid);
     // Someone who cannot read .loki/ (so has not got the key) gets nothing out of the owner's socket.
-    expect(fs.statSync(path.join(p!.root, '.loki/locks/queue-owner.key')).mode & 0o077).toBe(0);
+    expect(fs.statSync(path.join(q.p.root, '.loki/locks/queue-owner.key')).mode & 0o077).toBe(0);
     await expect(ownerPid('0'.repeat(64))).rejects.toThrow(/queue owner key/);
-    const status = structured<{ queue: { counts: Record<string, number> } }>(await c!.call('loki_status', { peek: true }));
+    const status = structured<{ queue: { counts: Record<string, number> } }>(await q.c.call('loki_status', { peek: true }));
     expect(status.queue.counts).toMatchObject({ completed: 1, 'in-progress': 1 });
   });
 });
