@@ -3,22 +3,12 @@
  * several agents or subagent servers share one `.loki/`). Exactly-once claiming, order under contention, a
  * claimer killed while holding a task, and dead-letter after the retry limit.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { spawnChild, type Child } from './fixtures/children.js';
-import { auditLines, connect, structured, tempProject, type Connected, type TempProject } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { queueKit } from './fixtures/queue-kit.js';
+import { auditLines, structured } from './helpers.js';
 
-let p: TempProject | undefined;
-let c: Connected | undefined;
-const children: Child[] = [];
-afterEach(async () => {
-  for (const k of children.splice(0)) k.proc.kill('SIGKILL');
-  await c?.close();
-  c = undefined;
-  p?.cleanup();
-  p = undefined;
-});
+const q = queueKit();
+const taskOnDisk = (id: string) => q.taskOnDisk(id);
 
 const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const;
 
@@ -28,25 +18,8 @@ interface Drained {
   latencies: number[];
 }
 
-async function setup(tasks: Record<string, unknown>[], env: Record<string, string> = {}): Promise<Connected> {
-  p = tempProject();
-  c = await connect(p, env);
-  await c.call('loki_start', { specText: '# Load test\n' });
-  for (let i = 0; i < tasks.length; i += 200) {
-    const r = await c.call('loki_task_add', { tasks: tasks.slice(i, i + 200) });
-    expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
-  }
-  return c;
-}
-
-function claimer(agent: string, mode: string, env: Record<string, string> = {}, barrier = false): Child {
-  const k = spawnChild('queue-claimer.mjs', [p!.root, agent, mode, ...(barrier ? ['--barrier'] : [])], { ...(p!.env as Record<string, string>), ...env });
-  children.push(k);
-  return k;
-}
-
 async function drainWith(n: number, env: Record<string, string> = {}): Promise<Drained[]> {
-  const kids = Array.from({ length: n }, (_, i) => claimer(`agent-${i}`, 'drain', env, true));
+  const kids = Array.from({ length: n }, (_, i) => q.claimer(`agent-${i}`, 'drain', env, true));
   await Promise.all(kids.map((k) => k.line(/^ready$/)));
   for (const k of kids) k.proc.stdin!.write('go\n');
   const exits = await Promise.all(kids.map((k) => k.exited));
@@ -54,15 +27,15 @@ async function drainWith(n: number, env: Record<string, string> = {}): Promise<D
   return kids.map((k) => JSON.parse(k.stdout().trim().split('\n').pop()!) as Drained);
 }
 
-function taskOnDisk(id: string): Record<string, unknown> {
-  return JSON.parse(fs.readFileSync(path.join(p!.root, '.loki/queue/tasks', `${id}.json`), 'utf8')) as Record<string, unknown>;
-}
-
 describe('queue across processes', () => {
-  it('8 claimers drain 2,000 tasks: every task claimed and completed exactly once', { timeout: 180_000 }, async () => {
+  // Through the queue owner (the default), and in direct mode, each process taking the queue lock itself.
+  it.each([
+    ['through the queue owner', {}],
+    ['in direct mode (LOKI_QUEUE_OWNER=off)', { LOKI_QUEUE_OWNER: 'off' }],
+  ] as const)('8 claimers drain 2,000 tasks %s: every task claimed and completed exactly once', { timeout: 180_000 }, async (_mode, env: Record<string, string>) => {
     const tasks = Array.from({ length: 2000 }, (_, i) => ({ id: `q${i}`, title: `task ${i}`, phase: 'BOOTSTRAP', priority: PRIORITIES[i % 4] }));
-    await setup(tasks);
-    const results = await drainWith(8);
+    await q.setup(tasks, env);
+    const results = await drainWith(8, env);
     const claimed = results.flatMap((r) => r.claimed);
     expect(claimed).toHaveLength(2000);
     expect(new Set(claimed).size).toBe(2000);
@@ -72,11 +45,14 @@ describe('queue across processes', () => {
       expect(t).toMatchObject({ status: 'completed', lease: null });
       expect(t.attempts).toHaveLength(1);
     }
-    const status = structured<{ queue: { counts: Record<string, number> } }>(await c!.call('loki_status', { peek: true }));
+    const status = structured<{ queue: { counts: Record<string, number> } }>(await q.c.call('loki_status', { peek: true }));
     // The spec's own task (DEVELOPMENT) waits for its phase; the 2,000 BOOTSTRAP tasks are all done.
     expect(status.queue.counts).toMatchObject({ completed: 2000, pending: 1, 'in-progress': 0, failed: 0 });
-    const claims = auditLines(p!.root).filter((e) => e.action === 'task.claim');
+    const claims = auditLines(q.p.root).filter((e) => e.action === 'task.claim');
     expect(claims).toHaveLength(2000);
+    // Each claim is audited under the claiming process's name, whichever process wrote it.
+    const byActor = new Map(results.map((r) => [`test:${r.agent}`, r.claimed.length]));
+    for (const [actor, n] of byActor) expect(claims.filter((e) => e.actor === actor), actor).toHaveLength(n);
   });
 
   it('keeps priority and dependency order while 4 processes compete', { timeout: 120_000 }, async () => {
@@ -88,7 +64,7 @@ describe('queue across processes', () => {
       priority: PRIORITIES[(i * 7) % 4]!,
       ...(i % 5 === 4 ? { dependencies: [`o${(i * 13) % i}`] } : {}),
     }));
-    await setup(tasks);
+    await q.setup(tasks);
     await drainWith(4);
     // Claims are serialised by the queue lock and each writes its claim time; replay them in that order.
     const byId = new Map(tasks.map((t) => [t.id, t]));
@@ -116,13 +92,13 @@ describe('queue across processes', () => {
 
   it('a claimer killed while holding a task: the task is claimable again once the lease runs out', { timeout: 60_000 }, async () => {
     const env = { LOKI_LEASE_MINUTES: '0.05' }; // 3 s
-    await setup([{ id: 'solo', title: 'the only task', phase: 'BOOTSTRAP' }], env);
+    await q.setup([{ id: 'solo', title: 'the only task', phase: 'BOOTSTRAP' }], env);
     // The other two agents are started first and wait at a barrier, so a slow process start-up on a loaded machine
     // cannot blur which side of the lease expiry their claims fall on.
-    const early = claimer('early', 'once', env, true);
-    const rescuer = claimer('rescuer', 'once', env, true);
+    const early = q.claimer('early', 'once', env, true);
+    const rescuer = q.claimer('rescuer', 'once', env, true);
     await Promise.all([early.line(/^ready$/), rescuer.line(/^ready$/)]);
-    const holder = claimer('doomed', 'hold', env);
+    const holder = q.claimer('doomed', 'hold', env);
     expect(await holder.line(/^held /)).toBe('held solo');
     const expiresAt = Date.parse((taskOnDisk('solo') as { lease: { expiresAt: string } }).lease.expiresAt);
     holder.proc.kill('SIGKILL');
@@ -147,9 +123,9 @@ describe('queue across processes', () => {
 
   it('a task failing past the retry limit lands in dead-letter with every attempt and its error', { timeout: 60_000 }, async () => {
     const env = { LOKI_MAX_RETRIES: '3' };
-    await setup([{ id: 'flaky', title: 'always fails', phase: 'BOOTSTRAP' }, { id: 'after', title: 'needs flaky', phase: 'BOOTSTRAP', dependencies: ['flaky'] }], env);
+    await q.setup([{ id: 'flaky', title: 'always fails', phase: 'BOOTSTRAP' }, { id: 'after', title: 'needs flaky', phase: 'BOOTSTRAP', dependencies: ['flaky'] }], env);
     for (const agent of ['f1', 'f2', 'f3']) {
-      const k = claimer(agent, 'fail', env);
+      const k = q.claimer(agent, 'fail', env);
       await k.exited;
       expect(JSON.parse(k.stdout().trim()).failed, k.stderr()).toEqual(['flaky']);
     }
@@ -162,11 +138,11 @@ describe('queue across processes', () => {
       'f3:failed:boom from f3 on attempt 3',
     ]);
     // The agent moves on: nothing else is claimable, and the briefing says why.
-    const nothing = structured<{ task: null; reason: string }>(await c!.call('loki_task_claim'));
+    const nothing = structured<{ task: null; reason: string }>(await q.c.call('loki_task_claim'));
     expect(nothing.task).toBeNull();
     expect(nothing.reason).toMatch(/after depend on dead-lettered tasks/);
-    const status = structured<{ problems: string[] }>(await c!.call('loki_status', { peek: true }));
+    const status = structured<{ problems: string[] }>(await q.c.call('loki_status', { peek: true }));
     expect(status.problems.join('\n')).toMatch(/1 task\(s\) in dead-letter/);
-    expect(auditLines(p!.root).filter((e) => e.action === 'task.dead-letter')).toHaveLength(1);
+    expect(auditLines(q.p.root).filter((e) => e.action === 'task.dead-letter')).toHaveLength(1);
   });
 });

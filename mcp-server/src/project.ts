@@ -3,10 +3,14 @@
  * opened `.loki/` store. Nothing here scans or writes until a tool needs it, so `initialize` stays fast.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { resolveConfig, typedConfig, CONFIG_FILE, ConfigError, type EffectiveConfig, type LokiConfig } from './config/load.js';
 import { Store } from './store/store.js';
 import { TaskQueue } from './queue/queue.js';
+import { QueueRouter, queueOwnerEnabled } from './queue/router.js';
+import { ownerAddress } from './queue/protocol.js';
+import { ownerKey } from './queue/owner-key.js';
 import { lokiHomeDir } from './home.js';
 import { readFileIfExists } from './store/fsx.js';
 
@@ -27,6 +31,7 @@ export class Project {
   readonly actor: string;
   private store: Store | undefined;
   private taskQueue: TaskQueue | undefined;
+  private router: QueueRouter | undefined;
   private configCache: { key: string; config: EffectiveConfig } | undefined;
 
   constructor(opts: ProjectOptions) {
@@ -66,6 +71,23 @@ export class Project {
     return this.taskQueue;
   }
 
+  /**
+   * How this process's queue changes (claim, complete, fail) are applied: through the project's queue owner
+   * (possibly this process), or directly under the queue lock (LOKI_QUEUE_OWNER=off). See queue/router.ts.
+   */
+  queueRouter(): QueueRouter {
+    if (!this.router) {
+      const queue = this.tasks();
+      const address = queueOwnerEnabled(this.env.LOKI_QUEUE_OWNER) ? ownerAddress(this.openStore().loki.root, process.platform, os.tmpdir()) : undefined;
+      const limits = () => {
+        const c = this.config();
+        return { leaseMinutes: c.leaseMinutes, maxRetries: c.maxRetries };
+      };
+      this.router = new QueueRouter(queue, address, limits, this.actor, () => ownerKey(this.openStore()));
+    }
+    return this.router;
+  }
+
   /** Effective configuration, re-read only when config.yaml changes. */
   effectiveConfig(): EffectiveConfig {
     const store = this.existingStore();
@@ -97,6 +119,8 @@ export class Project {
   }
 
   close(): void {
+    this.router?.close();
+    this.router = undefined;
     this.store?.close();
   }
 }

@@ -23,7 +23,7 @@ import {
   serializeEntry,
   verifyChainText,
 } from './chain.js';
-import { openForAppend, readFileIfExists, writeAll, moveFile } from '../store/fsx.js';
+import { fsyncAsync, openForAppend, readFileIfExists, writeAll, moveFile } from '../store/fsx.js';
 import { faultPoint } from '../store/fault.js';
 import type { LockManager } from '../store/lock.js';
 import type { SafeDir } from '../store/paths.js';
@@ -73,32 +73,44 @@ export class AuditLog {
   }
 
   /** Append entries in order under one lock and one fsync (a change that made several); returns them once on disk. */
-  async appendAll(notes: readonly { action: string; target?: string | undefined; data?: unknown }[]): Promise<AuditEntry[]> {
+  async appendAll(notes: readonly { action: string; target?: string | undefined; data?: unknown; actor?: string | undefined }[]): Promise<AuditEntry[]> {
     if (notes.length === 0) return [];
     return this.locks.withLock('audit', () => {
       const ts = new Date().toISOString();
-      return notes.map((n) => this.appendLocked({ ts, actor: this.actor, action: n.action, target: n.target, data: boundData(n.data) }));
+      return this.appendLocked(notes.map((n) => ({ ts, actor: n.actor ?? this.actor, action: n.action, target: n.target, data: boundData(n.data) })));
     });
   }
 
-  private appendLocked(fields: AuditFields): AuditEntry {
+  /**
+   * Chain and write `all` with one write and one fsync (on the thread pool: the process keeps serving while the
+   * disk works), then update the anchors once.
+   */
+  private async appendLocked(all: readonly AuditFields[]): Promise<AuditEntry[]> {
+    if (all.length === 0) return [];
     const target = openForAppend(this.loki, AUDIT_LOG);
     try {
       const cached = this.cachedTail;
       const tail = cached && cached.ino === target.ino && cached.size === target.size ? cached : this.readTail(target.fd, target.ino, target.size);
       if (tail === 'restart') {
         fs.closeSync(target.fd);
-        return this.restartAndAppend(fields);
+        const first = this.restartAndAppend(all[0]!);
+        return [first, ...(await this.appendLocked(all.slice(1)))];
       }
-      const entry = makeEntry(tail.hash, tail.seq + 1, fields);
-      const line = Buffer.from(serializeEntry(entry), 'utf8');
+      const entries: AuditEntry[] = [];
+      let head: { hash: string; seq: number } = tail;
+      for (const fields of all) {
+        const entry = makeEntry(head.hash, head.seq + 1, fields);
+        entries.push(entry);
+        head = entry;
+      }
+      const bytes = Buffer.from(entries.map(serializeEntry).join(''), 'utf8');
       faultPoint('audit-before-append');
-      writeAll(target.fd, line);
-      fs.fsyncSync(target.fd);
+      writeAll(target.fd, bytes);
+      await fsyncAsync(target.fd);
       faultPoint('audit-after-append');
-      this.cachedTail = { ino: tail.ino, size: tail.size + line.length, seq: entry.seq, hash: entry.hash };
-      this.writeAnchors({ count: entry.seq + 1, head: entry.hash });
-      return entry;
+      this.cachedTail = { ino: tail.ino, size: tail.size + bytes.length, seq: head.seq, hash: head.hash };
+      this.writeAnchors({ count: head.seq + 1, head: head.hash });
+      return entries;
     } finally {
       try {
         fs.closeSync(target.fd);

@@ -30,6 +30,13 @@ export class TaskCache {
   private feed: { ino: number; born: number; offset: number } | undefined;
   /** The feed ends in a line without its newline: a writer died mid-append. */
   private torn = false;
+  /** Written by the current locked section but not on disk yet: reads see these before the files. */
+  private readonly staged = new Map<string, Task>();
+  /**
+   * While this process holds the queue lock: tasks read or written since it was taken. Nobody else writes
+   * while we hold it, so these are current and are not read again.
+   */
+  private verified: Set<string> | undefined;
 
   constructor(private readonly store: Store) {}
 
@@ -105,9 +112,50 @@ export class TaskCache {
     this.stale.add(note.id);
   }
 
-  /** Read one task from disk (the truth), update the view and return it. */
+  /** Take in tasks written by another process that told us (the queue owner's reply): newer revisions only. */
+  observe(tasks: readonly Task[]): void {
+    for (const t of tasks) {
+      const cached = this.tasks.get(t.id);
+      if (!cached || cached.rev <= t.rev) this.put(t.id, t);
+    }
+  }
+
+  /** Under the queue lock: tasks about to be written (see written()). */
+  stage(tasks: readonly Task[]): void {
+    for (const t of tasks) {
+      this.staged.set(t.id, t);
+      this.put(t.id, t);
+    }
+  }
+
+  /** Take back staged versions: each task returns to its earlier staged version, or to its file. */
+  unstage(before: ReadonlyMap<string, Task | undefined>): void {
+    for (const [id, task] of before) {
+      if (task) this.stage([task]);
+      else {
+        this.staged.delete(id);
+        this.reread(id);
+      }
+    }
+  }
+
+  /** Forget every staged version (nothing of them was written); the view returns to the files. */
+  discardStaged(): void {
+    const ids = [...this.staged.keys()];
+    this.staged.clear();
+    for (const id of ids) this.reread(id);
+  }
+
+  /** Read one task (the staged version, else the file: the truth), update the view and return it. */
   reread(id: string): Task | undefined {
+    const pending = this.staged.get(id);
+    if (pending) {
+      this.put(id, pending);
+      return pending;
+    }
+    if (this.verified?.has(id) && !this.stale.has(id)) return this.tasks.get(id);
     const task = this.store.records.read(taskFile(id), TASK_RECORD);
+    this.verified?.add(id);
     this.put(id, task);
     return task;
   }
@@ -135,12 +183,22 @@ export class TaskCache {
   prepareWrite(recovered: boolean): void {
     this.refresh();
     if (recovered || this.torn) this.resetFeed();
+    this.verified = new Set();
+  }
+
+  /** The queue lock is released: files may change under us again. */
+  endWrite(): void {
+    this.verified = undefined;
   }
 
   /** Under the queue lock, after writing task files: announce them to the other processes. */
   written(tasks: readonly Task[]): void {
     if (tasks.length === 0) return;
-    for (const t of tasks) this.put(t.id, t);
+    for (const t of tasks) {
+      this.staged.delete(t.id);
+      this.put(t.id, t);
+      this.verified?.add(t.id);
+    }
     if (!this.feed || this.feed.offset > FEED_RESET_BYTES) {
       this.resetFeed();
       return;

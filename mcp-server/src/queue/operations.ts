@@ -81,7 +81,7 @@ export async function claimTask(project: Project, opts: ClaimOptions): Promise<C
   const markers = readMarkers(project.existingStore());
   if (markers.stop) throw new UsageError('.loki/STOP is present: start no new task; finish the current edit and end the session');
   if (markers.pause) throw new UsageError('the run is paused (.loki/PAUSE): claim nothing until the user runs `loki resume`');
-  return project.tasks().claim(opts, run);
+  return project.queueRouter().run<ClaimResult>({ op: 'claim', opts, run });
 }
 
 /**
@@ -105,13 +105,13 @@ export async function completeTask(
     skipped = !run || run.status !== 'active' ? 'the run is not active' : markers.stop ? '.loki/STOP is present: start nothing new' : markers.pause ? 'the run is paused (.loki/PAUSE)' : null;
     if (!skipped) claimNext = { opts: next, run };
   }
-  const r = await project.tasks().complete(id, token, summary, evidence, claimNext);
+  const r = await project.queueRouter().run<FinishResult & { next: ClaimResult | null }>({ op: 'complete', id, token, summary, evidence, next: claimNext });
   return skipped ? { ...r, next: { task: null, token: null, expired: [], reason: skipped } } : r;
 }
 
 export async function failTask(project: Project, id: string, token: string, error: string): Promise<FinishResult> {
   project.config();
-  return project.tasks().fail(id, token, error);
+  return project.queueRouter().run<FinishResult>({ op: 'fail', id, token, error });
 }
 
 export async function updateTask(project: Project, req: UpdateRequest): Promise<Task> {

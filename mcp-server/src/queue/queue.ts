@@ -35,10 +35,12 @@ import {
 } from '../domain/tasks.js';
 import type { RunState } from '../run/records.js';
 import { UsageError } from '../run/state.js';
-import { fsyncDir, moveDirectory } from '../store/fsx.js';
+import { BatchWriteError, fsyncDir, fsyncDirAsync, moveDirectory, writeFilesAtomic } from '../store/fsx.js';
+import { encodeRecord } from '../store/records.js';
 import { checkId } from '../store/paths.js';
 import type { AuditNote, Store } from '../store/store.js';
 import { TaskCache } from './cache.js';
+import type { ClaimId, ClaimStep, OpOutcome, QueueOp } from './protocol.js';
 import { QUEUE_DIR, QUEUE_LOCK, TASKS_DIR, TASK_RECORD, taskFile } from './records.js';
 
 export const MAX_BATCH = 200;
@@ -108,10 +110,34 @@ export interface QueueSummary {
   stuckOnDeadLetter: string[];
 }
 
+/** The writes of one locked section. */
+interface Batch {
+  /** Task versions to write when the section ends, by id (the latest wins). */
+  staged: Map<string, Task>;
+  /** For the op being applied: the staged version each task it wrote had before (undefined: none). */
+  touched: Map<string, Task | undefined> | undefined;
+  /** Some task file was replaced (the directory needs an fsync). */
+  wrote: boolean;
+}
+
+/**
+ * A batch applied and its files written, not yet settled: TaskQueue.settle makes it durable (directory fsync)
+ * and audits it; only then may its outcomes be acknowledged.
+ */
+export interface StagedBatch {
+  outcomes: OpOutcome[];
+  notes: AuditNote[];
+  wrote: boolean;
+}
+
+function newBatch(): Batch {
+  return { staged: new Map(), touched: undefined, wrote: false };
+}
+
 export class TaskQueue {
   private readonly cache: TaskCache;
   /** Set while a change() holds the lock: whether it wrote task files (their directory needs an fsync). */
-  private batch: { wrote: boolean } | undefined;
+  private batch: Batch | undefined;
   /** The queue folders exist and their creation was fsynced (once per process and queue generation). */
   private dirsDurable = false;
 
@@ -236,47 +262,150 @@ export class TaskQueue {
     return { added, unchanged };
   }
 
-  async claim(opts: ClaimOptions, run: RunState | undefined): Promise<ClaimResult> {
-    if (opts.taskId !== undefined) checkId(opts.taskId, 'taskId');
-    return this.change(
-      () => this.claimLocked(opts, run),
-      (r) => claimNote(r, opts.agent),
-    );
+  async claim(opts: ClaimOptions, run: RunState | undefined, claimId?: ClaimId): Promise<ClaimResult> {
+    return this.applyOne<ClaimResult>({ op: 'claim', opts, run, claimId });
   }
 
   /**
    * Complete a task the caller holds; with `next`, claim the caller's next task in the same critical section
    * (one lock and one audit append for the usual complete-then-claim step).
    */
-  async complete(id: string, token: string, summary: string, evidence: string[], next?: { opts: ClaimOptions; run: RunState | undefined }): Promise<FinishResult & { next: ClaimResult | null }> {
-    checkId(id, 'task id');
-    return this.change(
-      () => {
-        const task = this.mustRead(id);
-        const holder = checkHolder(task, token, 'completed');
+  async complete(id: string, token: string, summary: string, evidence: string[], next?: ClaimStep): Promise<FinishResult & { next: ClaimResult | null }> {
+    return this.applyOne({ op: 'complete', id, token, summary, evidence, next });
+  }
+
+  async fail(id: string, token: string, error: string): Promise<FinishResult> {
+    return this.applyOne<FinishResult>({ op: 'fail', id, token, error });
+  }
+
+  private async applyOne<T>(op: QueueOp): Promise<T> {
+    const [outcome] = await this.apply([op]);
+    if (!outcome!.ok) throw outcome!.error;
+    return outcome!.result as T;
+  }
+
+  /**
+   * Apply queue changes (claim, complete, fail) as one group commit: one queue-lock acquisition for all of them,
+   * the task files written durably (their fsyncs in parallel), one feed append, one directory fsync, one audit
+   * append (each entry naming its own actor). Each op succeeds or fails on its own (a failed op changes
+   * nothing); the promise resolves once everything is on disk, so a caller may acknowledge them. Rejects when
+   * the lock cannot be taken or the files cannot be written (then no op may be acknowledged).
+   */
+  async apply(ops: readonly QueueOp[]): Promise<OpOutcome[]> {
+    const staged = await this.applyStaged(ops);
+    await this.settle([staged]);
+    return staged.outcomes;
+  }
+
+  /**
+   * The first half of apply(): resolves once the task files are written and the queue lock is released. Nothing
+   * may be acknowledged before settle() has made the batch durable and audited it; the next batch may start
+   * before (the queue owner pipelines them, and settles several at once).
+   */
+  async applyStaged(ops: readonly QueueOp[]): Promise<StagedBatch> {
+    return this.holdingLock((applyHeld) => applyHeld(ops));
+  }
+
+  /**
+   * Hold the queue lock for a run of batches (the queue owner's group commit): `run` gets `applyHeld`, which
+   * applies one batch as applyStaged does, without taking the lock again. The lock is released when `run`
+   * returns (or throws); while it is held, nobody else writes the queue, so the view needs no re-reading.
+   */
+  async holdingLock<T>(run: (applyHeld: (ops: readonly QueueOp[]) => Promise<StagedBatch>) => Promise<T>): Promise<T> {
+    return this.store.locks.withLock(QUEUE_LOCK, async ({ recovered }) => {
+      this.cache.prepareWrite(recovered);
+      try {
+        return await run((ops) => this.applyHeld(ops));
+      } finally {
+        this.cache.endWrite();
+      }
+    });
+  }
+
+  private async applyHeld(ops: readonly QueueOp[]): Promise<StagedBatch> {
+    const outcomes: OpOutcome[] = [];
+    const notes: AuditNote[] = [];
+    const batch = newBatch();
+    await this.section(batch, () => {
+      for (const op of ops) {
+        batch.touched = new Map();
+        try {
+          const { result, notes: made } = this.applyLocked(op);
+          outcomes.push({ ok: true, result });
+          for (const n of made) notes.push(op.actor === undefined ? n : { ...n, actor: op.actor });
+        } catch (err) {
+          this.undo(batch);
+          outcomes.push({ ok: false, error: err instanceof Error ? err : new Error(String(err)) });
+        }
+      }
+    });
+    return { outcomes, notes, wrote: batch.wrote };
+  }
+
+  private applyLocked(op: QueueOp): { result: unknown; notes: AuditNote[] } {
+    const limits = op.limits ?? this.limits();
+    switch (op.op) {
+      case 'claim': {
+        const { result, repeated } = this.claimLocked(op, limits);
+        const note = repeated ? undefined : claimNote(result, op.opts.agent);
+        return { result, notes: note ? [note] : [] };
+      }
+      case 'complete': {
+        checkId(op.id, 'task id');
+        const task = this.mustRead(op.id);
+        const holder = checkHolder(task, op.token, 'completed');
         let finished: FinishResult;
         if (!holder.ok) {
           if (!holder.repeat) throw new UsageError(holder.reason);
           finished = { task, repeated: true };
         } else {
-          const done = completeTask(task, token, Date.now(), summary, evidence);
+          const done = completeTask(task, op.token, Date.now(), op.summary, op.evidence);
           this.write([done]);
           finished = { task: done, repeated: false };
         }
-        return { ...finished, next: next ? this.claimLocked(next.opts, next.run) : null };
-      },
-      (r) => [
-        ...(r.repeated ? [] : [{ action: 'task.complete', target: id, data: { agent: r.task.completion?.agent, summary: r.task.completion?.summary.slice(0, 500), evidence: r.task.completion?.evidence.slice(0, 10) } }]),
-        ...(r.next && next ? [claimNote(r.next, next.opts.agent)].filter((n): n is AuditNote => n !== undefined) : []),
-      ],
-    );
+        const notes: AuditNote[] = [];
+        if (!finished.repeated) {
+          const c = finished.task.completion;
+          notes.push({ action: 'task.complete', target: op.id, data: { agent: c?.agent, summary: c?.summary.slice(0, 500), evidence: c?.evidence.slice(0, 10) } });
+        }
+        let next: ClaimResult | null = null;
+        if (op.next) {
+          const claimed = this.claimLocked(op.next, limits);
+          next = claimed.result;
+          const note = claimed.repeated ? undefined : claimNote(next, op.next.opts.agent);
+          if (note) notes.push(note);
+        }
+        return { result: { ...finished, next }, notes };
+      }
+      case 'fail': {
+        checkId(op.id, 'task id');
+        const task = this.mustRead(op.id);
+        const holder = checkHolder(task, op.token, 'failed');
+        if (!holder.ok) {
+          if (holder.repeat) return { result: { task, repeated: true }, notes: [] };
+          throw new UsageError(holder.reason);
+        }
+        const failed = failTask(task, op.token, Date.now(), op.error, 'failed', limits.maxRetries);
+        this.write([failed]);
+        const note: AuditNote = { action: failed.status === 'dead-letter' ? 'task.dead-letter' : 'task.fail', target: op.id, data: { failures: failed.failures, error: op.error.slice(0, 500) } };
+        return { result: { task: failed, repeated: false }, notes: [note] };
+      }
+      default:
+        throw new UsageError(`unknown queue operation ${(op as { op: string }).op}`);
+    }
   }
 
-  private claimLocked(opts: ClaimOptions, run: RunState | undefined): ClaimResult {
-    const { leaseMinutes, maxRetries } = this.limits();
-    const leaseMs = leaseMinutes * 60_000;
+  private claimLocked(step: ClaimStep, limits: QueueLimits): { result: ClaimResult; repeated: boolean } {
+    const { opts, run, claimId } = step;
+    if (opts.taskId !== undefined) checkId(opts.taskId, 'taskId');
+    const leaseMs = limits.leaseMinutes * 60_000;
     const now = Date.now();
-    const expired = this.expireLeases(now, maxRetries);
+    if (claimId?.retry) {
+      // The first attempt's outcome is unknown (its owner vanished): if it went through, return what it got.
+      const mine = this.heldWithToken(claimId.token, opts.agent);
+      if (mine) return { result: { task: mine, token: claimId.token, expired: [], reason: null }, repeated: true };
+    }
+    const expired = this.expireLeases(now, limits.maxRetries);
     const lookup = (id: string) => this.cache.peek(id);
     const allowed = (t: Task) => (opts.phase ? effectivePhase(t.phase, run?.tier ?? 'complex') === opts.phase : phaseAllows(t, run));
     for (;;) {
@@ -285,38 +414,33 @@ export class TaskQueue {
         candidate = this.cache.reread(opts.taskId);
         if (!candidate) throw new UsageError(`no task "${opts.taskId}": loki_task_list shows the ids`);
         const why = whyNotClaimable(candidate, lookup);
-        if (why) return { task: null, token: null, expired, reason: why };
+        if (why) return { result: { task: null, token: null, expired, reason: why }, repeated: false };
       } else {
         candidate = pickNext(this.cache.inClaimOrder(), lookup, allowed, true);
-        if (!candidate) return { task: null, token: null, expired, reason: this.nothingReady(run, opts.phase) };
+        if (!candidate) return { result: { task: null, token: null, expired, reason: this.nothingReady(run, opts.phase) }, repeated: false };
         // The view may be behind (a writer died before announcing): decide on the file itself.
         const fresh = this.cache.reread(candidate.id);
         if (!fresh || fresh.rev !== candidate.rev || !allowed(fresh)) continue;
       }
-      const token = crypto.randomBytes(12).toString('hex');
+      const token = claimId?.token ?? crypto.randomBytes(12).toString('hex');
       const claimed = claimTask(candidate, opts.agent, token, now, leaseMs);
       this.write([claimed]);
-      return { task: claimed, token, expired, reason: null };
+      return { result: { task: claimed, token, expired, reason: null }, repeated: false };
     }
   }
 
-  async fail(id: string, token: string, error: string): Promise<FinishResult> {
-    checkId(id, 'task id');
-    const { maxRetries } = this.limits();
-    return this.change(
-      (): FinishResult => {
-        const task = this.mustRead(id);
-        const holder = checkHolder(task, token, 'failed');
-        if (!holder.ok) {
-          if (holder.repeat) return { task, repeated: true };
-          throw new UsageError(holder.reason);
-        }
-        const failed = failTask(task, token, Date.now(), error, 'failed', maxRetries);
-        this.write([failed]);
-        return { task: failed, repeated: false };
-      },
-      (r) => (r.repeated ? undefined : { action: r.task.status === 'dead-letter' ? 'task.dead-letter' : 'task.fail', target: id, data: { failures: r.task.failures, error: error.slice(0, 500) } }),
-    );
+  /** The in-progress task `agent` holds with `token`, read from disk (the view's leases may lag). */
+  private heldWithToken(token: string, agent: string): Task | undefined {
+    for (const t of [...this.cache.inProgress()]) {
+      const fresh = this.cache.reread(t.id);
+      if (fresh?.status === 'in-progress' && fresh.lease?.token === token && fresh.lease.agent === agent) return fresh;
+    }
+    return undefined;
+  }
+
+  /** Take in tasks another process (the queue owner) wrote on our behalf, so this view knows our own leases. */
+  observe(tasks: readonly Task[]): void {
+    this.cache.observe(tasks);
   }
 
   /**
@@ -407,31 +531,114 @@ export class TaskQueue {
    * released, before the caller hears of success, so claimers queue for as short a time as possible.
    */
   async change<T>(fn: () => T, note: (result: T) => AuditNote | AuditNote[] | undefined): Promise<T> {
-    const batch = { wrote: false };
-    const result = await this.store.locks.withLock(QUEUE_LOCK, ({ recovered }) => {
-      this.batch = batch;
+    const batch = newBatch();
+    const result = await this.locked(batch, fn);
+    const n = note(result);
+    await this.finish(batch.wrote, n === undefined ? [] : Array.isArray(n) ? n : [n]);
+    return result;
+  }
+
+  /**
+   * Under the queue lock: catch up, run `fn` (its writes are staged: the view sees them at once, the disk at the
+   * end), then write every staged task file in one go and announce them on the feed. If `fn` throws, nothing
+   * it staged is written.
+   */
+  private async locked<T>(batch: Batch, fn: () => T): Promise<T> {
+    return this.store.locks.withLock(QUEUE_LOCK, async ({ recovered }) => {
+      this.cache.prepareWrite(recovered);
       try {
-        this.cache.prepareWrite(recovered);
-        return fn();
-      } catch (err) {
-        // A change that failed half way may have written files the feed does not describe: start it afresh.
-        if (batch.wrote) this.cache.resetQuietly();
-        throw err;
+        return await this.section(batch, fn);
       } finally {
-        this.batch = undefined;
+        this.cache.endWrite();
       }
     });
-    if (batch.wrote) fsyncDir(path.join(this.store.loki.root, TASKS_DIR));
-    const n = note(result);
-    const notes = n === undefined ? [] : Array.isArray(n) ? n : [n];
+  }
+
+  /** One locked section: run `fn` with its writes staged, then write them (none of them if `fn` throws). */
+  private async section<T>(batch: Batch, fn: () => T): Promise<T> {
+    this.batch = batch;
+    let result: T;
     try {
-      await this.store.audit.appendAll(notes);
+      result = fn();
     } catch (err) {
-      // The change is already durable; failing the call now would make a retry repeat it.
-      const what = notes.map((x) => `${x.action} ${x.target ?? ''}`.trim()).join(', ');
-      process.emitWarning(`loki: ${what} done but not audited: ${(err as Error).message}`, { code: 'LOKI_AUDIT_WRITE' });
+      batch.staged.clear();
+      this.cache.discardStaged();
+      throw err;
+    } finally {
+      this.batch = undefined;
     }
+    await this.flush(batch);
     return result;
+  }
+
+  /** Write the staged task files (fsyncs in parallel, then the renames) and announce them on the feed. */
+  private async flush(batch: Batch): Promise<void> {
+    const tasks = [...batch.staged.values()];
+    if (tasks.length === 0) return;
+    try {
+      if (!this.dirsDurable) {
+        // New (or newly archived) queue folders must survive a power loss too, not only the files in them.
+        this.store.loki.child(TASKS_DIR, true);
+        fsyncDir(this.store.loki.root);
+        fsyncDir(path.join(this.store.loki.root, QUEUE_DIR));
+        this.dirsDurable = true;
+      }
+      await writeFilesAtomic(
+        this.store.loki,
+        tasks.map((t) => ({ rel: taskFile(t.id), data: encodeRecord(TASK_RECORD, t) })),
+      );
+      batch.wrote = true;
+      this.cache.written(tasks);
+    } catch (err) {
+      // Whatever reached the disk is announced; the rest is forgotten; everyone reloads (feed reset).
+      const renamed = new Set(err instanceof BatchWriteError ? err.renamed : []);
+      const done = tasks.filter((t) => renamed.has(taskFile(t.id)));
+      batch.wrote ||= done.length > 0;
+      try {
+        this.cache.written(done);
+      } finally {
+        this.cache.discardStaged();
+        this.cache.resetQuietly();
+      }
+      throw err instanceof BatchWriteError ? err.error : err;
+    }
+  }
+
+  /** Take back what the current op of a batch staged (it failed). */
+  private undo(batch: Batch): void {
+    if (!batch.touched) return;
+    for (const [id, before] of batch.touched) {
+      if (before) batch.staged.set(id, before);
+      else batch.staged.delete(id);
+    }
+    this.cache.unstage(batch.touched);
+    batch.touched = undefined;
+  }
+
+  /**
+   * After the lock: make the new task names durable (one directory fsync) and audit, the two in parallel. The
+   * audit entries are written only after the task files are in place (a crashed process cannot leave the log
+   * ahead of them); after a power loss the log may name a change of the last, unacknowledged batch whose
+   * rename was lost with the directory's unsynced state.
+   */
+  /** Make staged batches durable and audit them: one directory fsync and one audit append for all of them. */
+  async settle(batches: readonly StagedBatch[]): Promise<void> {
+    await this.finish(
+      batches.some((b) => b.wrote),
+      batches.flatMap((b) => b.notes),
+    );
+  }
+
+  private async finish(wrote: boolean, notes: AuditNote[]): Promise<void> {
+    const audited = this.store.audit.appendAll(notes).then(
+      () => undefined,
+      (err: Error) => {
+        // The change is already in place; failing the call now would make a retry repeat it.
+        const what = notes.map((x) => `${x.action} ${x.target ?? ''}`.trim()).join(', ');
+        process.emitWarning(`loki: ${what} done but not audited: ${err.message}`, { code: 'LOKI_AUDIT_WRITE' });
+      },
+    );
+    await Promise.all([wrote ? fsyncDirAsync(path.join(this.store.loki.root, TASKS_DIR)) : undefined, audited]);
   }
 
   // ---- internals --------------------------------------------------------------------------------------------
@@ -442,27 +649,16 @@ export class TaskQueue {
     return t;
   }
 
+  /** Stage task writes: the view has them at once, the files are written when the locked section ends. */
   private write(tasks: readonly Task[]): void {
     if (tasks.length === 0) return;
-    if (!this.batch) throw new Error('internal: queue writes happen inside change()');
-    if (!this.dirsDurable) {
-      // New (or newly archived) queue folders must survive a power loss too, not only the files in them.
-      this.store.loki.child(TASKS_DIR, true);
-      fsyncDir(this.store.loki.root);
-      fsyncDir(path.join(this.store.loki.root, QUEUE_DIR));
-      this.dirsDurable = true;
+    const batch = this.batch;
+    if (!batch) throw new Error('internal: queue writes happen inside change()');
+    for (const t of tasks) {
+      if (batch.touched && !batch.touched.has(t.id)) batch.touched.set(t.id, batch.staged.get(t.id));
+      batch.staged.set(t.id, t);
     }
-    const done: Task[] = [];
-    try {
-      for (const t of tasks) {
-        this.store.records.write(taskFile(t.id), TASK_RECORD, t, { deferDirSync: true });
-        done.push(t);
-      }
-    } finally {
-      // Whatever reached the disk is announced, even when a later write failed.
-      this.batch.wrote ||= done.length > 0;
-      this.cache.written(done);
-    }
+    this.cache.stage(tasks);
   }
 
   /** Put back (or dead-letter) every task whose lease ran out. Returns their ids. */

@@ -144,6 +144,86 @@ export function writeFileAtomic(dir: SafeDir, rel: string, data: string | Buffer
   }
 }
 
+/** Thrown by writeFilesAtomic when a write failed; `renamed` lists the files that were replaced all the same. */
+export class BatchWriteError extends Error {
+  constructor(
+    readonly error: Error,
+    readonly renamed: string[],
+  ) {
+    super(error.message);
+    this.name = error.name;
+  }
+}
+
+/**
+ * Replace several files atomically, as writeFileAtomic does one, with the system calls of the different files
+ * in parallel on the libuv thread pool: on a journaling file system concurrent creates and fsyncs share
+ * journal commits, so a batch costs about one fsync, not one per file, and the event loop stays free. Every
+ * file's data is durable before any of them is renamed into place. The directory fsync is left to the caller
+ * (once per batch). Resolves when every file is renamed; on failure, BatchWriteError lists those that were.
+ */
+export async function writeFilesAtomic(dir: SafeDir, files: readonly { rel: string; data: string | Buffer }[]): Promise<void> {
+  const temps = files.map((f) => {
+    const { absolute } = dir.resolve(f.rel, { leaf: 'file', allowMissing: true, createParents: true });
+    const temp = path.join(path.dirname(absolute), `.${path.basename(absolute)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
+    return { ...f, absolute, temp, fd: -1 };
+  });
+  const renamed: string[] = [];
+  try {
+    await settleAll(
+      temps.map(async (t) => {
+        t.fd = await call<number>((cb) => fs.open(t.temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644, cb));
+        assertCreatedInside(dir, t.fd, t.rel);
+        const buf = typeof t.data === 'string' ? Buffer.from(t.data, 'utf8') : t.data;
+        for (let off = 0; off < buf.length; ) off += await call<number>((cb) => fs.write(t.fd, buf, off, buf.length - off, null, cb));
+        await call((cb) => fs.fsync(t.fd, cb));
+        const fd = t.fd;
+        t.fd = -1;
+        await call((cb) => fs.close(fd, cb));
+      }),
+    );
+    faultPoint('atomic-after-temp-write');
+    faultPoint('atomic-before-rename');
+    await settleAll(
+      temps.map(async (t) => {
+        await call((cb) => fs.rename(t.temp, t.absolute, cb));
+        renamed.push(t.rel);
+      }),
+    );
+    faultPoint('atomic-after-rename');
+  } catch (err) {
+    for (const t of temps) {
+      if (t.fd >= 0) {
+        try {
+          fs.closeSync(t.fd);
+        } catch {
+          /* already closed */
+        }
+      }
+      if (!renamed.includes(t.rel)) {
+        try {
+          fs.unlinkSync(t.temp);
+        } catch {
+          /* never created or already gone */
+        }
+      }
+    }
+    throw new BatchWriteError(err as Error, renamed);
+  }
+}
+
+/** Wait for every promise (none is left running), then reject with the first failure if any. */
+async function settleAll(promises: Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** A callback-style fs call as a promise (lighter than fs.promises' FileHandle). */
+function call<T = void>(fn: (cb: (err: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value as T))));
+}
+
 /**
  * Create a new file, failing with EEXIST when anything (a file, a directory, a link, a dangling link) is
  * already at that name. Returns false instead of throwing on EEXIST.
@@ -174,11 +254,11 @@ export function createExclusive(dir: SafeDir, rel: string, data: string | Buffer
  * ever replaced) and the temp name removed. Readers see no file or the whole file; a crash leaves at most a
  * dot-named temp file, which listings of records ignore. Returns false when the target already exists.
  */
-export function createFileOnce(dir: SafeDir, rel: string, data: string | Buffer): boolean {
+export function createFileOnce(dir: SafeDir, rel: string, data: string | Buffer, mode = 0o644): boolean {
   const { absolute } = dir.resolve(rel, { leaf: 'file', allowMissing: true, createParents: true });
   const parent = path.dirname(absolute);
   const temp = path.join(parent, `.${path.basename(absolute)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
-  const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+  const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
   try {
     try {
       assertCreatedInside(dir, fd, rel);
@@ -268,6 +348,28 @@ export function fsyncDir(dirPath: string): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** fsyncDir on the thread pool, so the event loop keeps serving while the disk works. */
+export async function fsyncDirAsync(dirPath: string): Promise<void> {
+  let fd: number;
+  try {
+    fd = await call<number>((cb) => fs.open(dirPath, O_RDONLY | O_DIRECTORY, cb));
+  } catch {
+    return; // Platforms that cannot open directories (Windows) have no directory fsync.
+  }
+  try {
+    await call((cb) => fs.fsync(fd, cb));
+  } catch {
+    /* some file systems refuse fsync on directories */
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** fsync on the thread pool. */
+export function fsyncAsync(fd: number): Promise<void> {
+  return call((cb) => fs.fsync(fd, cb));
 }
 
 /** Remove a file under `dir`; returns false when it was not there. */

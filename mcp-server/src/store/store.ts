@@ -28,6 +28,8 @@ export interface AuditNote {
   action: string;
   target?: string;
   data?: unknown;
+  /** Who made the change, when not this process (the queue owner applying another process's request). */
+  actor?: string;
 }
 
 export class Store {
