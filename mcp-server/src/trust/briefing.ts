@@ -33,12 +33,12 @@ export async function trustBriefing(project: Project, run: RunState, config: Lok
   const store = project.existingStore();
   let stagnated = false;
   // While a council is voting the code is meant to stand still: those turns do not count as stagnation.
-  const open = latestCouncil(store, run.runId)?.closedAt === null;
+  const council = latestCouncil(store, run.runId);
+  const open = council?.closedAt === null;
   if (countTurn && config && run.status === 'active' && !open) stagnated = await trackTurn(project, run, config.council.stagnationLimit);
   const trust = readTrust(store, run.runId);
   const list = readChecklist(store, run.runId);
   const facts = latestFacts(project, run.runId);
-  const council = latestCouncil(store, run.runId);
   const outcome = council && outcomeOf(council);
   return {
     checklist: list ? countItems(visibleItems(list)) : null,
