@@ -288,7 +288,7 @@ async function queueBench() {
 // tools/list size, and SKILL.md's cost when it fires (bytes / 4, and Claude Code's own estimate).
 
 async function hooksBench() {
-  const HOOK = path.join(DIST, 'loki-hook.js');
+  const HOOK = path.join(DIST, 'loki-hook.cjs');
   const dir = project('hooks');
   spawnSync('git', ['init', '-q'], { cwd: dir });
   const lib = await import(pathToFileURL(path.join(DIST, 'index.js')).href);
@@ -341,7 +341,7 @@ async function hooksBench() {
 ## Hooks and the host surface
 
 Measured ${new Date().toISOString().slice(0, 10)} by \`node bench/run.mjs --only hooks\` (also part of the full run): the built
-\`dist/loki-hook.js\` spawned the way Claude Code runs it, in a project with an active run, ${runs} times each,
+\`dist/loki-hook.cjs\` spawned the way Claude Code runs it, in a project with an active run, ${runs} times each,
 interleaved with the \`node -e 0\` baseline (${fmt(base.median)} ms median).
 
 | what | target | figure | status |

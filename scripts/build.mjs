@@ -3,6 +3,8 @@
 //   server.cjs, cli.cjs, hook.cjs   the server, the CLI and the Claude Code hooks, each one bundled CommonJS file (one file to parse, and a file
 //                         V8 can code-cache: see mcp-server/src/launcher.ts)
 //   loki-mcp.js, loki.js  the bins: tiny launchers that run those bundles through the code cache
+//   loki-hook.cjs         the hooks' launcher, CommonJS: a host starts one per tool call, and Node's ES module loader
+//                         alone costs several milliseconds of each start (bench/NOTES.md)
 //   index.js              the library entry (ESM): createServer and the storage primitives
 import { build } from 'esbuild';
 import fs from 'node:fs';
@@ -41,7 +43,14 @@ await Promise.all([
   build({
     ...common,
     format: 'cjs',
-    entryPoints: { server: 'mcp-server/src/bin/server-main.ts', cli: 'mcp-server/src/bin/cli-main.ts', hook: 'mcp-server/src/bin/hook-main.ts', 'hook-guard': 'mcp-server/src/bin/hook-guard-main.ts', 'hook-usage': 'mcp-server/src/bin/hook-usage-main.ts' },
+    entryPoints: {
+      server: 'mcp-server/src/bin/server-main.ts',
+      cli: 'mcp-server/src/bin/cli-main.ts',
+      'loki-hook': 'mcp-server/src/bin/loki-hook.ts',
+      hook: 'mcp-server/src/bin/hook-main.ts',
+      'hook-guard': 'mcp-server/src/bin/hook-guard-main.ts',
+      'hook-usage': 'mcp-server/src/bin/hook-usage-main.ts',
+    },
     outdir,
     outExtension: { '.js': '.cjs' },
     alias: withoutAjv,
@@ -49,7 +58,7 @@ await Promise.all([
     define: { ...common.define, 'import.meta.url': '__lokiImportMetaUrl' },
     banner: { js: "const __lokiImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   }),
-  build({ ...common, format: 'esm', entryPoints: { 'loki-mcp': 'mcp-server/src/bin/loki-mcp.ts', loki: 'mcp-server/src/bin/loki.ts', 'loki-hook': 'mcp-server/src/bin/loki-hook.ts' }, outdir, sourcemap: false }),
+  build({ ...common, format: 'esm', entryPoints: { 'loki-mcp': 'mcp-server/src/bin/loki-mcp.ts', loki: 'mcp-server/src/bin/loki.ts' }, outdir, sourcemap: false }),
   build({
     ...common,
     format: 'esm',
@@ -60,4 +69,4 @@ await Promise.all([
     banner: { js: "import { createRequire as __lokiCreateRequire } from 'node:module'; const require = __lokiCreateRequire(import.meta.url);" },
   }),
 ]);
-for (const bin of ['loki-mcp.js', 'loki.js', 'loki-hook.js']) fs.chmodSync(`${outdir}/${bin}`, 0o755);
+for (const bin of ['loki-mcp.js', 'loki.js', 'loki-hook.cjs']) fs.chmodSync(`${outdir}/${bin}`, 0o755);

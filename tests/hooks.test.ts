@@ -1,8 +1,8 @@
 /**
- * The Claude Code hooks, run the way the host runs them: the built `dist/loki-hook.js` spawned with the host's
+ * The Claude Code hooks, run the way the host runs them: the built `dist/loki-hook.cjs` spawned with the host's
  * JSON on stdin, its stdout parsed as the decision. Plus the guard's pure rules directly.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import { commandParts, guardCommand, guardFileWrite } from '../mcp-server/src/do
 import { addTranscriptUsage, NO_USAGE } from '../mcp-server/src/domain/autonomy.js';
 import { DIST, connect, snapshot, structured, tempProject, type Connected, type TempProject } from './helpers.js';
 
-const HOOK = path.join(DIST, 'loki-hook.js');
+const HOOK = path.join(DIST, 'loki-hook.cjs');
 let p: TempProject | undefined;
 let c: Connected | undefined;
 afterEach(async () => {
@@ -190,12 +190,36 @@ describe('the hooks, as the host runs them', () => {
     expect(snapshot(p.root)).toEqual(before);
   });
 
+  it('reads input the host writes in pieces, and fails open on input over 4 MB', async () => {
+    await withRun();
+    const child = spawn(process.execPath, [HOOK, 'pre-tool-use'], { env: p!.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const text = JSON.stringify({ cwd: p!.root, tool_name: 'Bash', tool_input: { command: 'npm test && rm -rf /' } });
+    child.stdin.write(text.slice(0, 20));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    child.stdin.end(text.slice(20));
+    expect(await exited).toBe(0);
+    expect(JSON.parse(out)).toMatchObject({ hookSpecificOutput: { permissionDecision: 'deny' } });
+
+    const big = spawnSync(process.execPath, [HOOK, 'pre-tool-use'], { input: `{"cwd":${JSON.stringify(p!.root)},"x":"${'a'.repeat(4 * 1024 * 1024)}"}`, env: p!.env, encoding: 'utf8' });
+    expect(big.status).toBe(0);
+    expect(big.stdout).toBe('');
+    expect(big.stderr).toMatch(/hook input over 4194304 bytes.*let the action through/);
+  });
+
   it('fails open with a message on bad input, and never loads the MCP SDK', () => {
     p = tempProject();
     const r = spawnSync(process.execPath, [HOOK, 'stop'], { input: '{not json', env: p.env, encoding: 'utf8' });
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/loki-hook: .*let the action through/);
-    expect(fs.readFileSync(path.join(DIST, 'hook.cjs'), 'utf8')).not.toContain('@modelcontextprotocol');
+    for (const bundle of ['hook.cjs', 'hook-usage.cjs', 'hook-guard.cjs']) {
+      const code = fs.readFileSync(path.join(DIST, bundle), 'utf8');
+      expect(code).not.toContain('@modelcontextprotocol');
+      // Record schemas are zod/mini (store/schema.ts): classic zod would cost every hook start milliseconds.
+      expect(code).not.toContain('"ZodString"');
+    }
   });
 });

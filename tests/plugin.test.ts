@@ -43,7 +43,7 @@ describe('the Claude Code plugin', () => {
     for (const [event, groups] of Object.entries(hooks.hooks)) {
       for (const g of groups) {
         for (const h of g.hooks) {
-          const m = /^node "\$\{CLAUDE_PLUGIN_ROOT\}\/mcp-server\/dist\/loki-hook\.js" ([a-z-]+)$/.exec(h.command);
+          const m = /^node "\$\{CLAUDE_PLUGIN_ROOT\}\/mcp-server\/dist\/loki-hook\.cjs" ([a-z-]+)$/.exec(h.command);
           expect(m, h.command).not.toBeNull();
           wired.set(event, m![1]!);
         }
@@ -51,7 +51,7 @@ describe('the Claude Code plugin', () => {
     }
     expect(Object.fromEntries(wired)).toEqual({ SessionStart: 'session-start', PreToolUse: 'pre-tool-use', PostToolUse: 'post-tool-use', Stop: 'stop', SessionEnd: 'session-end' });
     // The entry refuses events it does not know, so a typo in hooks.json would show.
-    const r = spawnSync(process.execPath, [path.join(DIST, 'loki-hook.js'), 'no-such-event'], { input: '{}', encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [path.join(DIST, 'loki-hook.cjs'), 'no-such-event'], { input: '{}', encoding: 'utf8' });
     expect(r.stderr).toMatch(/unknown event "no-such-event"; use one of session-start, pre-tool-use, post-tool-use, stop, session-end/);
     expect(hooks.hooks.PreToolUse![0]!.matcher).toBe('Bash|Write|Edit|MultiEdit|NotebookEdit');
   });

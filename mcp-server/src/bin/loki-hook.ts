@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// `loki-hook <event>`: the Claude Code hook entry. PreToolUse and PostToolUse run on every tool call, so each has
-// a small bundle of its own (hook-guard.cjs, hook-usage.cjs); the other events share hook.cjs (see hook-main.ts).
+// `loki-hook <event>`: the Claude Code hook entry, built as CommonJS (dist/loki-hook.cjs) because a host starts
+// one per tool call and the ES module loader alone costs several milliseconds of each start. PreToolUse and
+// PostToolUse run on every tool call, so each has a small bundle of its own (hook-guard.cjs, hook-usage.cjs);
+// the other events share hook.cjs (see hook-main.ts).
 import { fileURLToPath } from 'node:url';
 import { runCached } from '../launcher.js';
 

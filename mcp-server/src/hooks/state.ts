@@ -2,34 +2,32 @@
  * What the hooks remember between calls (`.loki/state/hooks.json`): the Stop hook's last block, how far the host
  * transcript has been read and the usage it added up, tool calls counted, and the notices loki_status shows.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { NO_USAGE, type Usage } from '../domain/autonomy.js';
 import type { RecordType } from '../store/records.js';
 import type { Store } from '../store/store.js';
 
-const usage = z
-  .object({
-    inputTokens: z.number().nonnegative(),
-    outputTokens: z.number().nonnegative(),
-    cacheWriteTokens: z.number().nonnegative(),
-    cacheReadTokens: z.number().nonnegative(),
-    costUsd: z.number().nonnegative(),
-    contextTokens: z.number().nonnegative(),
-  })
-  .strict();
+const amount = z.number().check(z.nonnegative());
 
-const hookState = z
-  .object({
-    runId: z.string().nullable(),
-    stopBlocks: z.object({ iteration: z.number().int(), count: z.number().int() }).strict().nullable(),
-    /** Per transcript file: bytes already read. Usage is the sum over every transcript of the run. */
-    transcripts: z.record(z.string(), z.object({ offset: z.number().int().nonnegative(), ino: z.number() }).strict()),
-    usage,
-    toolCalls: z.number().int().nonnegative(),
-    notices: z.array(z.string()),
-    updatedAt: z.string(),
-  })
-  .strict();
+const usage = z.strictObject({
+  inputTokens: amount,
+  outputTokens: amount,
+  cacheWriteTokens: amount,
+  cacheReadTokens: amount,
+  costUsd: amount,
+  contextTokens: amount,
+});
+
+const hookState = z.strictObject({
+  runId: z.nullable(z.string()),
+  stopBlocks: z.nullable(z.strictObject({ iteration: z.int(), count: z.int() })),
+  /** Per transcript file: bytes already read. Usage is the sum over every transcript of the run. */
+  transcripts: z.record(z.string(), z.strictObject({ offset: z.int().check(z.nonnegative()), ino: z.number() })),
+  usage,
+  toolCalls: z.int().check(z.nonnegative()),
+  notices: z.array(z.string()),
+  updatedAt: z.string(),
+});
 
 export type HookState = z.infer<typeof hookState>;
 export const HOOK_STATE_RECORD: RecordType<HookState> = { kind: 'hooks', version: 1, schema: hookState };

@@ -12,6 +12,7 @@ import { scrubSecrets, type ScrubReport } from '../domain/secrets.js';
 import type { Project } from '../project.js';
 import { appendFile } from '../store/fsx.js';
 import { encodeRecord } from '../store/records.js';
+import { safeParse } from '../store/schema.js';
 import type { AuditNote, Store } from '../store/store.js';
 import { readRun, UsageError } from '../run/state.js';
 import { planConsolidation } from './consolidate.js';
@@ -120,7 +121,7 @@ export function buildItem(input: RecordInput, provenance: Provenance, now = Date
     groupKey: null,
     flags: flagsFor([clean.title, clean.body, ...clean.lessons, ...clean.steps, clean.when ?? '']),
   };
-  const parsed = MEMORY_RECORD.schema.safeParse(item);
+  const parsed = safeParse(MEMORY_RECORD.schema, item);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new UsageError(`${issue?.path.join('.') || 'item'}: ${issue?.message ?? 'invalid'}`);

@@ -3,7 +3,7 @@
  * When the connection closes or fails, every request still waiting is rejected with OwnerLostError: its outcome
  * is unknown, and the caller retries it (claims carry a request id, complete and fail are idempotent).
  */
-import net from 'node:net';
+import type net from 'node:net';
 import {
   LineSplitter,
   PROTOCOL_VERSION,
@@ -62,7 +62,8 @@ export class QueueClient {
    */
   static connect(address: string, key: string, timeoutMs = 2_000): Promise<QueueClient> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect(address);
+      // node:net is loaded on first use: most processes that load the queue (the hooks) never connect.
+      const socket = process.getBuiltinModule('node:net').connect(address);
       const timer = setTimeout(() => {
         socket.destroy();
         reject(Object.assign(new Error(`no answer from the queue owner within ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));

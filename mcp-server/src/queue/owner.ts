@@ -9,7 +9,7 @@
  * view catches up from the change feed like any process's. Correctness never depends on there being one owner:
  * two owners (a race after a crash, a socket file removed by hand) only cost throughput.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import { faultPoint } from '../store/fault.js';
 import { log } from '../log.js';
 import {
@@ -72,7 +72,7 @@ export class QueueOwner {
    */
   static listen(address: string, queue: OwnedQueue, key: string): Promise<QueueOwner> {
     return new Promise((resolve, reject) => {
-      const server = net.createServer({ allowHalfOpen: false });
+      const server = process.getBuiltinModule('node:net').createServer({ allowHalfOpen: false });
       const onError = (err: Error) => reject(err);
       server.once('error', onError);
       server.listen(address, () => {

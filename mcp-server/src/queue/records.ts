@@ -1,51 +1,45 @@
 /** The task record as stored: `.loki/queue/tasks/<id>.json`, validated on every read. */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { PHASES } from '../domain/phases.js';
 import { PRIORITIES, TASK_STATES, type Task } from '../domain/tasks.js';
 import type { RecordType } from '../store/records.js';
 
-const isoTime = z.string().min(1).max(64);
-const text = (max: number) => z.string().max(max);
+const isoTime = z.string().check(z.minLength(1), z.maxLength(64));
+const text = (max: number) => z.string().check(z.maxLength(max));
+const list = <T extends z.core.$ZodType>(item: T, max: number) => z.array(item).check(z.maxLength(max));
 
-const attempt = z
-  .object({
-    n: z.number().int().positive(),
-    agent: text(200),
-    token: text(64),
-    claimedAt: isoTime,
-    endedAt: isoTime.nullable(),
-    outcome: z.enum(['completed', 'failed', 'expired', 'released']).nullable(),
-    error: text(4000).nullable(),
-  })
-  .strict();
+const attempt = z.strictObject({
+  n: z.int().check(z.positive()),
+  agent: text(200),
+  token: text(64),
+  claimedAt: isoTime,
+  endedAt: z.nullable(isoTime),
+  outcome: z.nullable(z.enum(['completed', 'failed', 'expired', 'released'])),
+  error: z.nullable(text(4000)),
+});
 
-const taskSchema = z
-  .object({
-    id: text(64),
-    seq: z.number().int().positive(),
-    runId: text(64),
-    title: text(300),
-    description: text(8000),
-    priority: z.enum(PRIORITIES),
-    phase: z.enum(PHASES),
-    dependencies: z.array(text(64)).max(100),
-    acceptance: z.array(text(1000)).max(50),
-    source: z.object({ kind: z.enum(['spec', 'agent', 'user']), section: text(500).nullable() }).strict(),
-    status: z.enum(TASK_STATES),
-    lease: z.object({ agent: text(200), token: text(64), claimedAt: isoTime, expiresAt: isoTime }).strict().nullable(),
-    attempts: z.array(attempt).max(100),
-    failures: z.number().int().nonnegative(),
-    blockedReason: text(2000).nullable(),
-    completion: z
-      .object({ at: isoTime, agent: text(200), summary: text(4000), evidence: z.array(text(1000)).max(50) })
-      .strict()
-      .nullable(),
-    deadLetteredAt: isoTime.nullable(),
-    createdAt: isoTime,
-    updatedAt: isoTime,
-    rev: z.number().int().nonnegative(),
-  })
-  .strict();
+const taskSchema = z.strictObject({
+  id: text(64),
+  seq: z.int().check(z.positive()),
+  runId: text(64),
+  title: text(300),
+  description: text(8000),
+  priority: z.enum(PRIORITIES),
+  phase: z.enum(PHASES),
+  dependencies: list(text(64), 100),
+  acceptance: list(text(1000), 50),
+  source: z.strictObject({ kind: z.enum(['spec', 'agent', 'user']), section: z.nullable(text(500)) }),
+  status: z.enum(TASK_STATES),
+  lease: z.nullable(z.strictObject({ agent: text(200), token: text(64), claimedAt: isoTime, expiresAt: isoTime })),
+  attempts: list(attempt, 100),
+  failures: z.int().check(z.nonnegative()),
+  blockedReason: z.nullable(text(2000)),
+  completion: z.nullable(z.strictObject({ at: isoTime, agent: text(200), summary: text(4000), evidence: list(text(1000), 50) })),
+  deadLetteredAt: z.nullable(isoTime),
+  createdAt: isoTime,
+  updatedAt: isoTime,
+  rev: z.int().check(z.nonnegative()),
+});
 
 export const TASK_RECORD: RecordType<Task> = { kind: 'task', version: 1, schema: taskSchema };
 

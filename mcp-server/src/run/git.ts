@@ -5,7 +5,6 @@
  * refs/loki/runs/<run>/baseline and refs/loki/checkpoints/<id>. Restoring a snapshot also goes through a private
  * index and changes only the files that differ; ignored files and .git are never touched.
  */
-import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -38,6 +37,8 @@ export const LOKI_IDENTITY = {
 };
 
 export function git(cwd: string, args: string[], env?: NodeJS.ProcessEnv, input?: string): GitResult {
+  // Loaded on first use: the hooks load this module but seldom run git, and child_process costs milliseconds.
+  const { spawnSync } = process.getBuiltinModule('node:child_process');
   const r = spawnSync('git', args, {
     cwd,
     // Literal pathspecs: a file named "*.ts" or ":(glob)x" is that file, nothing more.

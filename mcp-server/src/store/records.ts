@@ -4,14 +4,14 @@
  * `.loki/quarantine/` and reported; it never takes the server down.
  */
 import crypto from 'node:crypto';
-import type { z } from 'zod';
 import { readFileIfExists, moveFile, writeFileAtomic, type WriteOptions } from './fsx.js';
 import type { SafeDir } from './paths.js';
+import { safeParse, type Schema } from './schema.js';
 
 export interface RecordType<T> {
   kind: string;
   version: number;
-  schema: z.ZodType<T>;
+  schema: Schema<T>;
 }
 
 export interface Quarantined {
@@ -46,7 +46,7 @@ export function decodeRecord<T>(type: RecordType<T>, text: string, file: string)
   if (typeof schemaVersion !== 'number') return { problem: 'schemaVersion is missing' };
   if (schemaVersion > type.version) throw new NewerSchemaError(file, schemaVersion, type.version);
   if (schemaVersion !== type.version) return { problem: `schemaVersion ${schemaVersion} is not supported (expected ${type.version})` };
-  const parsed = type.schema.safeParse(fields);
+  const parsed = safeParse(type.schema, fields);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     return { problem: `${issue?.path.join('.') || 'record'}: ${issue?.message ?? 'invalid'}` };

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { CHECK_KINDS, type MachineCheck } from '../domain/checklist.js';
 import { VOTES } from '../domain/council.js';
 import { UsageError } from '../run/state.js';
+import { safeParse } from '../store/schema.js';
 import { editChecklist, getChecklist, type ChecklistView } from '../trust/checklist.js';
 import { completeRun, type CompleteResult } from '../trust/complete.js';
 import { castVote, convene, type ConveneResult, type VoteResult } from '../trust/council.js';
@@ -24,7 +25,7 @@ const checkInput = z
 
 function toMachineCheck(input: z.infer<typeof checkInput>): MachineCheck {
   const fields = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
-  const r = machineCheck.safeParse(fields);
+  const r = safeParse(machineCheck, fields);
   if (r.success) return r.data;
   const need = { 'file-exists': 'path', 'file-contains': 'path and text', command: 'check (test, build or lint)', 'tests-pass': 'nothing else', http: 'url and status (contains optional)' }[input.kind];
   throw new UsageError(`a ${input.kind} check takes ${need}; got ${Object.keys(fields).filter((k) => k !== 'kind').join(', ') || 'no fields'}`);
