@@ -6,6 +6,7 @@
 //   loki-hook.cjs         the hooks' launcher, CommonJS: a host starts one per tool call, and Node's ES module loader
 //                         alone costs several milliseconds of each start (bench/NOTES.md)
 //   index.js              the library entry (ESM): createServer and the storage primitives
+// LOKI_NO_MINIFY=1 keeps names readable (for CPU profiles of the bundles).
 import { build } from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -31,7 +32,7 @@ const common = {
   bundle: true,
   platform: 'node',
   target: 'node20',
-  minify: true,
+  minify: !process.env.LOKI_NO_MINIFY,
   sourcemap: 'linked',
   legalComments: 'linked',
   define: { __LOKI_VERSION__: JSON.stringify(version) },

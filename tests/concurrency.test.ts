@@ -82,7 +82,7 @@ describe('lost updates', () => {
 });
 
 describe('crash at any point', () => {
-  const POINTS = ['lock-created-empty', 'lock-acquired', 'atomic-after-temp-write', 'atomic-before-rename', 'atomic-after-rename', 'audit-before-append', 'audit-after-append'];
+  const POINTS = ['lock-ticket-written', 'lock-acquired', 'atomic-after-temp-write', 'atomic-before-rename', 'atomic-after-rename', 'audit-before-append', 'audit-after-append'];
 
   it.each(POINTS.flatMap((point) => [1, 2, 3].map((n) => [`${point}@${n}`] as const)))(
     'a server killed with SIGKILL at %s loses no acknowledged turn and blocks nobody',

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { setImmediate as yieldOnce } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LockManager, LockTimeoutError, inspectLocks, processAlive, readOwner } from '../mcp-server/src/store/lock.js';
+import { ticketPid } from '../mcp-server/src/store/lock-ticket.js';
 import { SafeDir } from '../mcp-server/src/store/paths.js';
 import { FIXTURES_DIR, type PrivateBundle, privateBundle } from './fixtures/bundle.js';
 import { spawnChild } from './fixtures/children.js';
@@ -197,6 +198,53 @@ describe('LockManager in one process', () => {
     const still = readOwner(file);
     expect(still !== 'missing' && still !== 'unreadable' && still.token).toBe('feedfacefeedface');
     expect(inspectLocks(SafeDir.open(dir), 60_000)).toEqual([{ name: 'x', owner: expect.stringContaining(`pid ${pid}`) as string, stale: false }]);
+  });
+});
+
+describe('lock tickets', () => {
+  const tickets = (dir: string) => fs.readdirSync(dir).filter((n) => n.endsWith('.ticket'));
+
+  it("the held lock is a hard link to the holder's ticket; released, only the ticket is left; releaseAll removes it", async () => {
+    const dir = tmpDir();
+    const locks = new LockManager(SafeDir.open(dir));
+    await locks.withLock('t', () => {
+      const [ticket] = tickets(dir);
+      expect(ticket).toMatch(new RegExp(`^\\.t\\.[0-9a-f]{8}\\.${process.pid}\\.[0-9a-f]{8}\\.ticket$`));
+      expect(ticketPid(ticket!)).toBe(process.pid);
+      expect(fs.statSync(path.join(dir, 't.lock')).ino).toBe(fs.statSync(path.join(dir, ticket!)).ino);
+      const held = readOwner(path.join(dir, 't.lock'));
+      expect(held !== 'missing' && held !== 'unreadable' && held.pid).toBe(process.pid);
+    });
+    expect(fs.readdirSync(dir)).toEqual(tickets(dir));
+    expect(tickets(dir)).toHaveLength(1);
+    // Taken again, the same ticket is reused (no new file), with a new token.
+    const before = tickets(dir);
+    await locks.withLock('t', () => undefined);
+    expect(tickets(dir)).toEqual(before);
+    locks.releaseAll();
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it("a ticket removed by hand is made again; a dead process's ticket is swept, another host's is left", async () => {
+    const dir = tmpDir();
+    const first = new LockManager(SafeDir.open(dir));
+    await first.withLock('t', () => undefined);
+    const hostTag = tickets(dir)[0]!.split('.')[2]!;
+    first.releaseAll();
+    const dead = deadPid();
+    const deadOnThisHost = `.t.${hostTag}.${dead}.0badf00d.ticket`;
+    const otherHost = `.t.${hostTag === '00000000' ? '11111111' : '00000000'}.${dead}.0badf00e.ticket`;
+    plant(path.join(dir, deadOnThisHost), owner(dead));
+    plant(path.join(dir, otherHost), owner(dead));
+    expect(ticketPid(deadOnThisHost)).toBe(dead);
+    expect(ticketPid(otherHost)).toBeUndefined();
+    const locks = new LockManager(SafeDir.open(dir));
+    await locks.withLock('t', () => undefined);
+    expect(tickets(dir).filter((n) => n.includes(`.${dead}.`))).toEqual([otherHost]);
+    for (const n of tickets(dir).filter((x) => x.includes(`.${process.pid}.`))) fs.rmSync(path.join(dir, n));
+    expect(await locks.withLock('t', () => 'taken')).toBe('taken');
+    expect(tickets(dir).filter((n) => n.includes(`.${process.pid}.`))).toHaveLength(1);
+    locks.releaseAll();
   });
 });
 

@@ -3,6 +3,8 @@
  * several agents or subagent servers share one `.loki/`). Exactly-once claiming, order under contention, a
  * claimer killed while holding a task, and dead-letter after the retry limit.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { queueKit } from './fixtures/queue-kit.js';
 import { auditLines, structured } from './helpers.js';
@@ -35,7 +37,23 @@ describe('queue across processes', () => {
   ] as const)('8 claimers drain 2,000 tasks %s: every task claimed and completed exactly once', { timeout: 180_000 }, async (_mode, env: Record<string, string>) => {
     const tasks = Array.from({ length: 2000 }, (_, i) => ({ id: `q${i}`, title: `task ${i}`, phase: 'BOOTSTRAP', priority: PRIORITIES[i % 4] }));
     await q.setup(tasks, env);
-    const results = await drainWith(8, env);
+    // Meanwhile this process keeps listing every task: its reads race the claimers' rewrites of recycled
+    // task files (store/spares.ts) and must never see a half-written one or quarantine a good one.
+    let draining = true;
+    let lists = 0;
+    const reader = (async () => {
+      while (draining) {
+        const r = await q.c.call('loki_task_list', { limit: 5 });
+        expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
+        lists++;
+      }
+    })();
+    const results = await drainWith(8, env).finally(() => (draining = false));
+    await reader;
+    expect(lists).toBeGreaterThan(0);
+    expect(fs.existsSync(path.join(q.p.root, '.loki/quarantine')) ? fs.readdirSync(path.join(q.p.root, '.loki/quarantine')) : []).toEqual([]);
+    // Every claimer has exited: none of their spare task files is left behind.
+    expect(fs.readdirSync(path.join(q.p.root, '.loki/queue/tasks')).filter((n) => n.startsWith('.'))).toEqual([]);
     const claimed = results.flatMap((r) => r.claimed);
     expect(claimed).toHaveLength(2000);
     expect(new Set(claimed).size).toBe(2000);

@@ -121,6 +121,7 @@ export class Project {
   close(): void {
     this.router?.close();
     this.router = undefined;
+    this.taskQueue?.close();
     this.store?.close();
   }
 }

@@ -7,12 +7,15 @@
  * line itself, one that became claimable is re-read, so a claim costs the same at 100 and at 10,000 tasks and
  * does not grow with the number of processes. A feed that was
  * replaced (new inode), shrank, or ends in a torn line means "reload everything". The feed is a hint for live
- * processes, never the truth: writes re-read the task they change from disk, and after a crash or power loss
- * every process starts with a full load.
+ * processes, never the truth outside the queue lock: after a crash or power loss every process starts with a full
+ * load. Under the lock the caught-up view is exact (see `exact`), so a change reads no task file.
  */
+import path from 'node:path';
 import { TASK_STATES, claimOrder, type Task } from '../domain/tasks.js';
 import { appendFile, listNames, readTail, writeFileAtomic } from '../store/fsx.js';
+import { processAlive } from '../store/lock.js';
 import { checkId } from '../store/paths.js';
+import { sweepDeadSpares } from '../store/spares.js';
 import type { Store } from '../store/store.js';
 import { CHANGE_FEED, TASKS_DIR, TASK_RECORD, taskFile } from './records.js';
 
@@ -33,10 +36,11 @@ export class TaskCache {
   /** Written by the current locked section but not on disk yet: reads see these before the files. */
   private readonly staged = new Map<string, Task>();
   /**
-   * While this process holds the queue lock: tasks read or written since it was taken. Nobody else writes
-   * while we hold it, so these are current and are not read again.
+   * This process holds the queue lock and has caught up: nobody else writes while it is held, and every writer
+   * announces its writes on the feed before letting go (one that died first leaves a lock that is taken over as
+   * `recovered`, and the view is then reloaded from the files), so the view is the truth and is not read again.
    */
-  private verified: Set<string> | undefined;
+  private exact = false;
 
   constructor(private readonly store: Store) {}
 
@@ -153,9 +157,13 @@ export class TaskCache {
       this.put(id, pending);
       return pending;
     }
-    if (this.verified?.has(id) && !this.stale.has(id)) return this.tasks.get(id);
-    const task = this.store.records.read(taskFile(id), TASK_RECORD);
-    this.verified?.add(id);
+    if (this.exact && !this.stale.has(id) && this.tasks.has(id)) return this.tasks.get(id);
+    // Task files are rewritten in recycled inodes (store/spares.ts): read them with the stability check.
+    let task = this.store.records.read(taskFile(id), TASK_RECORD, true);
+    if (task && task.id !== id) {
+      this.store.records.quarantine(taskFile(id), `holds task "${task.id}", not "${id}"`);
+      task = undefined;
+    }
     this.put(id, task);
     return task;
   }
@@ -183,12 +191,12 @@ export class TaskCache {
   prepareWrite(recovered: boolean): void {
     this.refresh();
     if (recovered || this.torn) this.resetFeed();
-    this.verified = new Set();
+    this.exact = true;
   }
 
   /** The queue lock is released: files may change under us again. */
   endWrite(): void {
-    this.verified = undefined;
+    this.exact = false;
   }
 
   /** Under the queue lock, after writing task files: announce them to the other processes. */
@@ -197,7 +205,6 @@ export class TaskCache {
     for (const t of tasks) {
       this.staged.delete(t.id);
       this.put(t.id, t);
-      this.verified?.add(t.id);
     }
     if (!this.feed || this.feed.offset > FEED_RESET_BYTES) {
       this.resetFeed();
@@ -243,7 +250,9 @@ export class TaskCache {
     const before = end && end.size > 0 ? readTail(this.store.loki, CHANGE_FEED, end.size - 1) : end;
     this.torn = before !== undefined && before.data.length > 0 && before.data[before.data.length - 1] !== 0x0a;
     this.clear();
-    for (const name of listNames(this.store.loki, TASKS_DIR)) {
+    const names = listNames(this.store.loki, TASKS_DIR);
+    sweepDeadSpares(path.join(this.store.loki.root, TASKS_DIR), names, processAlive);
+    for (const name of names) {
       if (!name.endsWith('.json') || name.startsWith('.')) continue;
       const id = name.slice(0, -'.json'.length);
       if (isTaskId(id)) this.reread(id);

@@ -36,6 +36,7 @@ import {
 import type { RunState } from '../run/records.js';
 import { UsageError } from '../run/state.js';
 import { BatchWriteError, fsyncDir, fsyncDirAsync, moveDirectory, writeFilesAtomic } from '../store/fsx.js';
+import { SparePool } from '../store/spares.js';
 import { encodeRecord } from '../store/records.js';
 import { checkId } from '../store/paths.js';
 import type { AuditNote, Store } from '../store/store.js';
@@ -140,12 +141,20 @@ export class TaskQueue {
   private batch: Batch | undefined;
   /** The queue folders exist and their creation was fsynced (once per process and queue generation). */
   private dirsDurable = false;
+  /** Displaced task file versions, reused for later writes (see SparePool). */
+  private spares: SparePool | undefined;
 
   constructor(
     private readonly store: Store,
     private readonly limits: () => QueueLimits,
   ) {
     this.cache = new TaskCache(store);
+  }
+
+  /** Let go of what this process keeps on disk for the queue (its spare task files). */
+  close(): void {
+    this.spares?.close();
+    this.spares = undefined;
   }
 
   // ---- reads ------------------------------------------------------------------------------------------------
@@ -518,6 +527,8 @@ export class TaskQueue {
     const base = `runs/${checkId(runId, 'run id')}/queue`;
     let target = base;
     for (let n = 2; this.store.exists(target); n++) target = `${base}-${n}`;
+    // Our spares would move with the folder; remove them first.
+    this.spares?.clear();
     moveDirectory(this.store.loki, QUEUE_DIR, target);
     this.dirsDurable = false;
     this.cache.invalidate();
@@ -586,6 +597,7 @@ export class TaskQueue {
       await writeFilesAtomic(
         this.store.loki,
         tasks.map((t) => ({ rel: taskFile(t.id), data: encodeRecord(TASK_RECORD, t) })),
+        (this.spares ??= new SparePool(path.join(this.store.loki.root, TASKS_DIR))),
       );
       batch.wrote = true;
       this.cache.written(tasks);

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PathError, type SafeDir, isNotFound, printable } from './paths.js';
 import { faultPoint } from './fault.js';
+import type { SparePool } from './spares.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
@@ -21,12 +22,21 @@ export class FileTooLargeError extends Error {
   }
 }
 
-/** Read a regular file under `dir`, or return undefined when it does not exist. */
-export function readFileIfExists(dir: SafeDir, rel: string, maxBytes = DEFAULT_MAX_READ_BYTES): Buffer | undefined {
-  return withOpenFile(dir, rel, (fd, st) => {
-    if (st.size > maxBytes) throw new FileTooLargeError(rel, maxBytes);
-    return readAll(fd, st.size, maxBytes, rel);
-  });
+/**
+ * Read a regular file under `dir`, or return undefined when it does not exist. With `stable`, for files that may
+ * be rewritten in place (recycled inodes, store/spares.ts): the read is retried when the file changed while it
+ * was read, or no longer has its name afterwards, so a reader never gets a version that was being rewritten.
+ */
+export function readFileIfExists(dir: SafeDir, rel: string, maxBytes = DEFAULT_MAX_READ_BYTES, stable = false): Buffer | undefined {
+  return withOpenFile(
+    dir,
+    rel,
+    (fd, st) => {
+      if (st.size > maxBytes) throw new FileTooLargeError(rel, maxBytes);
+      return readAll(fd, st.size, maxBytes, rel);
+    },
+    stable,
+  );
 }
 
 class ReplacedWhileOpeningError extends PathError {
@@ -40,17 +50,17 @@ class ReplacedWhileOpeningError extends PathError {
  * inode must be the one validated (no symlink, no special file, still inside `dir`). Another process may replace
  * the file (temp + rename) between the check and the open; that is a legitimate new version, so look again.
  */
-function withOpenFile<T>(dir: SafeDir, rel: string, use: (fd: number, st: fs.Stats) => T): T | undefined {
+function withOpenFile<T>(dir: SafeDir, rel: string, use: (fd: number, st: fs.Stats) => T, stable = false): T | undefined {
   for (let attempt = 1; ; attempt++) {
     try {
-      return openOnce(dir, rel, use);
+      return openOnce(dir, rel, use, stable);
     } catch (err) {
       if (!(err instanceof ReplacedWhileOpeningError) || attempt >= 5) throw err;
     }
   }
 }
 
-function openOnce<T>(dir: SafeDir, rel: string, use: (fd: number, st: fs.Stats) => T): T | undefined {
+function openOnce<T>(dir: SafeDir, rel: string, use: (fd: number, st: fs.Stats) => T, stable: boolean): T | undefined {
   let resolved;
   try {
     resolved = dir.resolve(rel, { leaf: 'file' });
@@ -73,9 +83,23 @@ function openOnce<T>(dir: SafeDir, rel: string, use: (fd: number, st: fs.Stats) 
     if (!st.isFile()) throw new PathError('PATH_NOT_FILE', `"${printable(rel)}" is not a regular file`);
     if (st.ino !== resolved.stat!.ino || st.dev !== resolved.stat!.dev) throw new ReplacedWhileOpeningError(rel);
     dir.assertDescriptorInside(fd, rel);
-    return use(fd, st);
+    const result = use(fd, st);
+    if (stable && !unchangedSince(fd, st, resolved.absolute)) throw new ReplacedWhileOpeningError(rel);
+    return result;
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/** The open file was not modified since `st` and still has the name `absolute`. */
+function unchangedSince(fd: number, st: fs.Stats, absolute: string): boolean {
+  const now = fs.fstatSync(fd);
+  if (now.size !== st.size || now.mtimeMs !== st.mtimeMs || now.ctimeMs !== st.ctimeMs) return false;
+  try {
+    const named = fs.lstatSync(absolute);
+    return named.ino === st.ino && named.dev === st.dev;
+  } catch {
+    return false;
   }
 }
 
@@ -156,40 +180,39 @@ export class BatchWriteError extends Error {
 }
 
 /**
- * Replace several files atomically, as writeFileAtomic does one, with the system calls of the different files
- * in parallel on the libuv thread pool: on a journaling file system concurrent creates and fsyncs share
- * journal commits, so a batch costs about one fsync, not one per file, and the event loop stays free. Every
- * file's data is durable before any of them is renamed into place. The directory fsync is left to the caller
- * (once per batch). Resolves when every file is renamed; on failure, BatchWriteError lists those that were.
+ * Replace several files atomically, as writeFileAtomic does one. The fsyncs, the slow part, run in parallel on
+ * the libuv thread pool (on a journaling file system concurrent fsyncs share journal commits, so a batch costs
+ * about one fsync, not one per file); the other calls are quick and made in place. Every file's data is durable
+ * before any of them is renamed into place. The directory fsync is left to the caller (once per batch).
+ * With `spares`, files in its directory are written into recycled inodes instead of new temp files (SparePool).
+ * Resolves when every file is renamed; on failure, BatchWriteError lists those that were.
  */
-export async function writeFilesAtomic(dir: SafeDir, files: readonly { rel: string; data: string | Buffer }[]): Promise<void> {
-  const temps = files.map((f) => {
-    const { absolute } = dir.resolve(f.rel, { leaf: 'file', allowMissing: true, createParents: true });
-    const temp = path.join(path.dirname(absolute), `.${path.basename(absolute)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
-    return { ...f, absolute, temp, fd: -1 };
-  });
+export async function writeFilesAtomic(dir: SafeDir, files: readonly { rel: string; data: string | Buffer }[], spares?: SparePool): Promise<void> {
+  const temps: PendingFile[] = [];
   const renamed: string[] = [];
   try {
-    await settleAll(
-      temps.map(async (t) => {
-        t.fd = await call<number>((cb) => fs.open(t.temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644, cb));
-        assertCreatedInside(dir, t.fd, t.rel);
-        const buf = typeof t.data === 'string' ? Buffer.from(t.data, 'utf8') : t.data;
-        for (let off = 0; off < buf.length; ) off += await call<number>((cb) => fs.write(t.fd, buf, off, buf.length - off, null, cb));
-        await call((cb) => fs.fsync(t.fd, cb));
-        const fd = t.fd;
-        t.fd = -1;
-        await call((cb) => fs.close(fd, cb));
-      }),
-    );
+    for (const f of files) temps.push(writeTemp(dir, f.rel, typeof f.data === 'string' ? Buffer.from(f.data, 'utf8') : f.data, spares));
+    await settleAll(temps.map((t) => fsyncAsync(t.fd)));
+    for (const t of temps) {
+      const fd = t.fd;
+      t.fd = -1;
+      fs.closeSync(fd);
+    }
     faultPoint('atomic-after-temp-write');
     faultPoint('atomic-before-rename');
-    await settleAll(
-      temps.map(async (t) => {
-        await call((cb) => fs.rename(t.temp, t.absolute, cb));
-        renamed.push(t.rel);
-      }),
-    );
+    for (const t of temps) {
+      // Keep the version being replaced as a spare for a later write: no inode is freed, none allocated.
+      const keep = spares && spares.dir === t.parent ? spares.nameForNext() : undefined;
+      const kept = keep !== undefined && linkIfExists(t.absolute, keep);
+      try {
+        fs.renameSync(t.temp, t.absolute);
+      } catch (err) {
+        if (kept) fs.rmSync(keep, { force: true });
+        throw err;
+      }
+      renamed.push(t.rel);
+      if (kept) spares!.give(keep);
+    }
     faultPoint('atomic-after-rename');
   } catch (err) {
     for (const t of temps) {
@@ -209,6 +232,73 @@ export async function writeFilesAtomic(dir: SafeDir, files: readonly { rel: stri
       }
     }
     throw new BatchWriteError(err as Error, renamed);
+  }
+}
+
+interface PendingFile {
+  rel: string;
+  absolute: string;
+  parent: string;
+  temp: string;
+  fd: number;
+}
+
+/** Write `data` into a file that nobody else can see yet: a spare from the pool, else a new temp file. */
+function writeTemp(dir: SafeDir, rel: string, data: Buffer, spares: SparePool | undefined): PendingFile {
+  const { absolute } = dir.resolve(rel, { leaf: 'file', allowMissing: true, createParents: true });
+  const parent = path.dirname(absolute);
+  const spare = spares?.dir === parent ? spares.take() : undefined;
+  if (spare) {
+    const fd = openSpare(dir, spare, rel);
+    if (fd >= 0) {
+      try {
+        writeAll(fd, data, 0);
+        fs.ftruncateSync(fd, data.length);
+      } catch (err) {
+        fs.closeSync(fd);
+        spares!.discard(spare);
+        throw err;
+      }
+      return { rel, absolute, parent, temp: spare, fd };
+    }
+    spares!.discard(spare);
+  }
+  const temp = path.join(parent, `.${path.basename(absolute)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
+  const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+  const t = { rel, absolute, parent, temp, fd };
+  try {
+    assertCreatedInside(dir, fd, rel);
+    writeAll(fd, data);
+  } catch (err) {
+    fs.closeSync(fd);
+    fs.rmSync(temp, { force: true });
+    throw err;
+  }
+  return t;
+}
+
+/** Open a spare for rewriting: only a regular file with a single link, inside `dir`; -1 (and drop it) otherwise. */
+function openSpare(dir: SafeDir, spare: string, rel: string): number {
+  let fd = -1;
+  try {
+    fd = fs.openSync(spare, fs.constants.O_RDWR | O_NOFOLLOW);
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.nlink !== 1) throw new Error('not a private regular file');
+    dir.assertDescriptorInside(fd, rel);
+    return fd;
+  } catch {
+    if (fd >= 0) fs.closeSync(fd);
+    return -1;
+  }
+}
+
+/** Hard-link `target` (when it exists) as `name`; false when there is nothing to link. */
+function linkIfExists(target: string, name: string): boolean {
+  try {
+    fs.linkSync(target, name);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -8,6 +8,10 @@
  * holder that died on this host is detected at once; an age limit covers pid reuse. A stale lock is removed only
  * by whoever holds the short-lived `<name>.reclaim` lock and has re-read the lock file under it, so a waiter can
  * never remove a lock that someone else has just taken.
+ *
+ * A lock file is taken by hard-linking this process's ticket for that name (store/lock-ticket.ts: a hidden file
+ * holding the owner record) to the lock's name: `link` fails with EEXIST exactly as an O_EXCL create does, but
+ * allocates no inode.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -16,6 +20,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkId, type SafeDir } from './paths.js';
 import { faultPoint } from './fault.js';
+import { Ticket, sweepDeadTickets } from './lock-ticket.js';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 const HOST = os.hostname();
@@ -72,6 +77,8 @@ export class LockManager {
   private readonly mutexes = new Map<string, Mutex>();
   private readonly held = new Map<string, LockOwner>();
   private readonly options: LockOptions;
+  private readonly tickets = new Map<string, Ticket>();
+  private swept = false;
 
   constructor(
     private readonly dir: SafeDir,
@@ -110,6 +117,36 @@ export class LockManager {
   /** Release every lock this process holds (shutdown path; synchronous on purpose). */
   releaseAll(): void {
     for (const [name, owner] of this.held) this.release(name, owner);
+    for (const ticket of this.tickets.values()) ticket.remove();
+    this.tickets.clear();
+  }
+
+  /** Write `owner` into this process's ticket for `name` and link it as the lock file; false when held. */
+  private tryTake(name: string, file: string, owner: LockOwner): boolean {
+    for (let attempt = 0; ; attempt++) {
+      let ticket = this.tickets.get(name);
+      if (!ticket) {
+        if (!this.swept) {
+          this.swept = true;
+          sweepDeadTickets(this.dir.root, processAlive);
+        }
+        ticket = Ticket.create(this.dir, name);
+        this.tickets.set(name, ticket);
+      }
+      ticket.write(owner);
+      faultPoint('lock-ticket-written');
+      try {
+        fs.linkSync(ticket.file, file);
+        return true;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') return false;
+        // The ticket's name was removed (by hand, or a sweep that took it for a dead process's): make another.
+        if (code !== 'ENOENT' || attempt > 0) throw err;
+        ticket.remove();
+        this.tickets.delete(name);
+      }
+    }
   }
 
   private lockPath(name: string): string {
@@ -123,7 +160,7 @@ export class LockManager {
     let recovered = false;
     for (;;) {
       const owner: LockOwner = { pid: process.pid, host: HOST, token: crypto.randomBytes(8).toString('hex'), at: Date.now() };
-      if (tryCreate(file, owner)) {
+      if (this.tryTake(name, file, owner)) {
         this.held.set(name, owner);
         faultPoint('lock-acquired');
         return { owner, recovered };
@@ -135,6 +172,8 @@ export class LockManager {
         // Another waiter may hold the reclaim guard; if ours did not remove the lock, wait a moment as usual.
         if (reclaimStale(file, current, this.options.staleMs)) {
           recovered = true;
+          // Its holder is gone: so are its tickets' owners, most likely.
+          sweepDeadTickets(this.dir.root, processAlive);
           continue;
         }
       }
@@ -203,7 +242,6 @@ function tryCreate(file: string, owner: LockOwner): boolean {
     throw err;
   }
   try {
-    faultPoint('lock-created-empty');
     fs.writeSync(fd, JSON.stringify(owner));
   } finally {
     fs.closeSync(fd);

@@ -60,8 +60,9 @@ export class RecordIO {
 
   constructor(private readonly loki: SafeDir) {}
 
-  read<T>(rel: string, type: RecordType<T>): T | undefined {
-    const buf = readFileIfExists(this.loki, rel);
+  /** Read and validate a record; `stable` for records rewritten in place (see readFileIfExists). */
+  read<T>(rel: string, type: RecordType<T>, stable = false): T | undefined {
+    const buf = readFileIfExists(this.loki, rel, undefined, stable);
     if (!buf) return undefined;
     const result = decodeRecord(type, buf.toString('utf8'), rel);
     if ('value' in result) return result.value;

@@ -1,0 +1,102 @@
+/**
+ * Lock tickets (store/lock.ts): a process's private file for one lock name, holding its owner record, that is
+ * hard-linked as the lock file to take the lock. `link` fails with EEXIST exactly as an O_EXCL create does, but
+ * allocates no inode, which on some file systems costs ten times the rest of taking and releasing a lock
+ * (bench/NOTES.md). A ticket is written only while it is not linked as a lock, so nobody reads it half written.
+ *
+ * Name: `.<lock>.<host digest>.<pid>.<random>.ticket` (hidden; `loki doctor` and the lock code look only at
+ * `*.lock`). A process removes its tickets when it exits; those of a process that was killed on this host are
+ * removed by the next process that makes a ticket in the same folder.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { SafeDir } from './paths.js';
+
+const SUFFIX = '.ticket';
+/** Short digest of this host's name: tickets of other hosts sharing the folder are never swept as dead. */
+const HOST_TAG = crypto.createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8);
+
+const live = new Set<Ticket>();
+let exitHookSet = false;
+
+export class Ticket {
+  private constructor(
+    readonly file: string,
+    private readonly fd: number,
+  ) {}
+
+  static create(dir: SafeDir, lockName: string): Ticket {
+    const file = path.join(dir.root, `.${lockName}.${HOST_TAG}.${process.pid}.${crypto.randomBytes(4).toString('hex')}${SUFFIX}`);
+    const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644);
+    try {
+      dir.assertDescriptorInside(fd, path.basename(file));
+    } catch (err) {
+      fs.closeSync(fd);
+      fs.rmSync(file, { force: true });
+      throw err;
+    }
+    const ticket = new Ticket(file, fd);
+    live.add(ticket);
+    if (!exitHookSet) {
+      exitHookSet = true;
+      process.once('exit', () => {
+        for (const t of [...live]) t.remove();
+      });
+    }
+    return ticket;
+  }
+
+  /** Record the owner (in place: the ticket keeps its inode). */
+  write(owner: object): void {
+    const buf = Buffer.from(JSON.stringify(owner), 'utf8');
+    fs.writeSync(this.fd, buf, 0, buf.length, 0);
+    fs.ftruncateSync(this.fd, buf.length);
+  }
+
+  remove(): void {
+    live.delete(this);
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      /* closed */
+    }
+    fs.rmSync(this.file, { force: true });
+  }
+}
+
+/** The pid of a ticket name made on this host, or undefined (not a ticket, or another host's). */
+export function ticketPid(name: string): number | undefined {
+  if (!name.startsWith('.') || !name.endsWith(SUFFIX)) return undefined;
+  const parts = name.slice(0, -SUFFIX.length).split('.');
+  if (parts.length < 5 || parts.at(-3) !== HOST_TAG) return undefined;
+  const pid = Number(parts.at(-2));
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/**
+ * Remove the tickets that processes of this host no longer running left in the folder `root`. A ticket that is
+ * still linked as a lock leaves that lock in place (it is another name for the same file): the lock's own
+ * stale-owner check frees it. Returns how many were removed.
+ */
+export function sweepDeadTickets(root: string, alive: (pid: number) => boolean): number {
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const pid = ticketPid(name);
+    if (pid === undefined || pid === process.pid || alive(pid)) continue;
+    try {
+      fs.unlinkSync(path.join(root, name));
+      removed++;
+    } catch {
+      /* raced with another sweeper */
+    }
+  }
+  return removed;
+}

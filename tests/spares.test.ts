@@ -1,0 +1,110 @@
+/**
+ * Recycled inodes for atomic rewrites (store/spares.ts with writeFilesAtomic): the files always hold their latest
+ * content, the steady state allocates no inodes, spares stay hidden and bounded, a spare that is not a private
+ * regular file is never written through, stable reads, and the sweep of a dead process's spares.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readFileIfExists, writeFilesAtomic } from '../mcp-server/src/store/fsx.js';
+import { processAlive } from '../mcp-server/src/store/lock.js';
+import { SafeDir } from '../mcp-server/src/store/paths.js';
+import { SparePool, sparePid, sweepDeadSpares } from '../mcp-server/src/store/spares.js';
+
+const roots: string[] = [];
+const pools: SparePool[] = [];
+afterEach(() => {
+  for (const p of pools.splice(0)) p.close();
+  for (const r of roots.splice(0)) fs.rmSync(r, { recursive: true, force: true });
+});
+
+function setup(): { base: SafeDir; dir: string; pool: SparePool; outside: string } {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'loki-spares-'));
+  roots.push(root);
+  const dir = path.join(root, 'base', 'tasks');
+  fs.mkdirSync(dir, { recursive: true });
+  const pool = new SparePool(dir);
+  pools.push(pool);
+  return { base: SafeDir.open(path.join(root, 'base')), dir, pool, outside: path.join(root, 'outside.txt') };
+}
+
+const names = (dir: string) => fs.readdirSync(dir).sort();
+const spares = (dir: string) => names(dir).filter((n) => n.startsWith('.spare-'));
+const deadPid = () => {
+  for (;;) {
+    const r = spawnSync('true');
+    if (r.pid && !processAlive(r.pid)) return r.pid;
+  }
+};
+
+describe('writeFilesAtomic with a spare pool', () => {
+  it('200 rounds over 8 files: latest content every time, a bounded set of inodes, spares hidden and capped', async () => {
+    const { base, dir, pool } = setup();
+    const inodes = new Set<number>();
+    for (let round = 0; round < 200; round++) {
+      const files = Array.from({ length: 8 }, (_, i) => ({ rel: `tasks/t${i}.json`, data: `{"id":"t${i}","round":${round},"pad":"${'x'.repeat((round * 7 + i) % 300)}"}\n` }));
+      await writeFilesAtomic(base, files, pool);
+      for (let i = 0; i < 8; i++) {
+        const file = path.join(dir, `t${i}.json`);
+        expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toMatchObject({ id: `t${i}`, round });
+        const st = fs.statSync(file);
+        expect(st.nlink).toBe(1);
+        inodes.add(st.ino);
+      }
+      expect(spares(dir).length).toBeLessThanOrEqual(64);
+    }
+    // Without recycling there would be 1,600 distinct inodes; with it, the 8 files and the pool's spares.
+    expect(inodes.size).toBeLessThanOrEqual(8 + 64 + 8);
+    expect(names(dir).filter((n) => !n.startsWith('.'))).toEqual(Array.from({ length: 8 }, (_, i) => `t${i}.json`).sort());
+    for (const s of spares(dir)) {
+      expect(sparePid(s)).toBe(process.pid);
+      expect(s.endsWith('.tmp')).toBe(true);
+    }
+    pool.close();
+    expect(spares(dir)).toEqual([]);
+  });
+
+  it('a spare swapped for a hard link to an outside file, or a symlink, is never written through', async () => {
+    const { base, dir, pool, outside } = setup();
+    for (let round = 0; round < 30; round++) await writeFilesAtomic(base, [{ rel: 'tasks/a.json', data: `{"round":${round}}` }], pool);
+    const waiting = spares(dir);
+    expect(waiting.length).toBeGreaterThan(16);
+    fs.writeFileSync(outside, 'outside, untouched');
+    // The oldest spares (the next to be reused) become a hard link and a symlink to the outside file.
+    fs.rmSync(path.join(dir, waiting[0]!));
+    fs.linkSync(outside, path.join(dir, waiting[0]!));
+    fs.rmSync(path.join(dir, waiting[1]!));
+    fs.symlinkSync(outside, path.join(dir, waiting[1]!));
+    for (let round = 30; round < 40; round++) await writeFilesAtomic(base, [{ rel: 'tasks/a.json', data: `{"round":${round}}` }], pool);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('outside, untouched');
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'a.json'), 'utf8'))).toEqual({ round: 39 });
+    expect(fs.lstatSync(path.join(dir, 'a.json')).isFile()).toBe(true);
+  });
+
+  it('a rewritten file read with `stable` is always a whole version', async () => {
+    const { base, pool } = setup();
+    for (let round = 0; round < 300; round++) {
+      await writeFilesAtomic(base, [{ rel: 'tasks/r.json', data: JSON.stringify({ round, pad: 'y'.repeat(round % 97) }) }], pool);
+      const text = readFileIfExists(base, 'tasks/r.json', undefined, true)!.toString('utf8');
+      expect(JSON.parse(text)).toMatchObject({ round });
+    }
+  });
+});
+
+describe('sweepDeadSpares', () => {
+  it("removes only the spares of processes that are gone, never a live process's or a record", () => {
+    const { dir } = setup();
+    const dead = deadPid();
+    const planted = [`.spare-${dead}-abc123-0.tmp`, `.spare-${process.pid}-def456-0.tmp`, `.spare-1-000000-0.tmp`, 't1.json', '.t1.json.abcdef.tmp'];
+    for (const n of planted) fs.writeFileSync(path.join(dir, n), '{}');
+    expect(sweepDeadSpares(dir, names(dir), processAlive)).toBe(1);
+    expect(names(dir)).toEqual(planted.filter((n) => !n.includes(`-${dead}-`)).sort());
+  });
+
+  it('parses the pid out of a spare name and nothing else', () => {
+    expect(sparePid('.spare-1234-abcdef-7.tmp')).toBe(1234);
+    for (const n of ['t1.json', '.spare-.tmp', '.spare-x-abc-1.tmp', '.spare-12-abc-1.json', 'spare-12-abc-1.tmp']) expect(sparePid(n), n).toBeUndefined();
+  });
+});
