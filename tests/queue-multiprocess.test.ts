@@ -46,6 +46,8 @@ describe('queue across processes', () => {
         const r = await q.c.call('loki_task_list', { limit: 5 });
         expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
         lists++;
+        // The in-memory transport resolves without I/O: let the children's output be read between calls.
+        await new Promise((resolve) => setTimeout(resolve, 1));
       }
     })();
     const results = await drainWith(8, env).finally(() => (draining = false));
