@@ -10,11 +10,10 @@
  * processes, never the truth outside the queue lock: after a crash or power loss every process starts with a full
  * load. Under the lock the caught-up view is exact (see `exact`), so a change reads no task file.
  */
-import path from 'node:path';
 import { TASK_STATES, claimOrder, type Task } from '../domain/tasks.js';
 import { appendFile, listNames, readTail, writeFileAtomic } from '../store/fsx.js';
 import { processAlive } from '../store/lock.js';
-import { checkId } from '../store/paths.js';
+import { checkId, type SafeDir } from '../store/paths.js';
 import { sweepDeadSpares } from '../store/spares.js';
 import type { Store } from '../store/store.js';
 import { CHANGE_FEED, TASKS_DIR, TASK_RECORD, taskFile } from './records.js';
@@ -41,6 +40,8 @@ export class TaskCache {
    * `recovered`, and the view is then reloaded from the files), so the view is the truth and is not read again.
    */
   private exact = false;
+  /** This process holds the queue lock: nobody rewrites a task file while we read it. */
+  private locked = false;
 
   constructor(private readonly store: Store) {}
 
@@ -150,16 +151,19 @@ export class TaskCache {
     for (const id of ids) this.reread(id);
   }
 
-  /** Read one task (the staged version, else the file: the truth), update the view and return it. */
-  reread(id: string): Task | undefined {
+  /**
+   * Read one task (the staged version, else the file: the truth), update the view and return it. `dir`: the
+   * tasks folder, already resolved (a full load reads every file through it).
+   */
+  reread(id: string, dir?: SafeDir): Task | undefined {
     const pending = this.staged.get(id);
     if (pending) {
       this.put(id, pending);
       return pending;
     }
     if (this.exact && !this.stale.has(id) && this.tasks.has(id)) return this.tasks.get(id);
-    // Task files are rewritten in recycled inodes (store/spares.ts): read them with the stability check.
-    let task = this.store.records.read(taskFile(id), TASK_RECORD, true);
+    // Task files are rewritten in recycled inodes (store/spares.ts): unless we hold the lock, check the read.
+    let task = this.store.records.read(taskFile(id), TASK_RECORD, !this.locked, dir && { dir, rel: `${id}.json` });
     if (task && task.id !== id) {
       this.store.records.quarantine(taskFile(id), `holds task "${task.id}", not "${id}"`);
       task = undefined;
@@ -189,6 +193,7 @@ export class TaskCache {
    * mid-append (torn last line) or the lock was taken over from a dead holder.
    */
   prepareWrite(recovered: boolean): void {
+    this.locked = true;
     this.refresh();
     if (recovered || this.torn) this.resetFeed();
     this.exact = true;
@@ -197,6 +202,7 @@ export class TaskCache {
   /** The queue lock is released: files may change under us again. */
   endWrite(): void {
     this.exact = false;
+    this.locked = false;
   }
 
   /** Under the queue lock, after writing task files: announce them to the other processes. */
@@ -251,11 +257,13 @@ export class TaskCache {
     this.torn = before !== undefined && before.data.length > 0 && before.data[before.data.length - 1] !== 0x0a;
     this.clear();
     const names = listNames(this.store.loki, TASKS_DIR);
-    sweepDeadSpares(path.join(this.store.loki.root, TASKS_DIR), names, processAlive);
+    // The folder is resolved (and checked) once; each file is still opened without following links and checked.
+    const dir = names.length > 0 ? this.store.loki.child(TASKS_DIR, false) : undefined;
+    if (dir) sweepDeadSpares(dir.root, names, processAlive);
     for (const name of names) {
       if (!name.endsWith('.json') || name.startsWith('.')) continue;
       const id = name.slice(0, -'.json'.length);
-      if (isTaskId(id)) this.reread(id);
+      if (isTaskId(id)) this.reread(id, dir);
     }
     // Changes made while we listed are in the feed after `before` and are re-read on the next refresh.
     this.feed = before ? { ino: before.ino, born: before.born, offset: before.size } : { ino: -1, born: 0, offset: 0 };

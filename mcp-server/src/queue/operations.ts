@@ -8,7 +8,7 @@ import { unmetDependencies, type Task, type TaskDraft } from '../domain/tasks.js
 import type { Project } from '../project.js';
 import type { RunState } from '../run/records.js';
 import { readMarkers } from '../run/signals.js';
-import { UsageError, activeRun, readRun } from '../run/state.js';
+import { UsageError, activeRun, activeRunPeek, peekRun } from '../run/state.js';
 import { checkId } from '../store/paths.js';
 import type { AddResult, ClaimOptions, ClaimResult, FinishResult, ListFilter, UpdateRequest } from './queue.js';
 
@@ -77,7 +77,7 @@ export async function addTasks(project: Project, drafts: TaskDraft[], kind: 'age
 
 export async function claimTask(project: Project, opts: ClaimOptions): Promise<ClaimResult> {
   project.config();
-  const run = activeRun(project, 'claiming a task');
+  const run = activeRunPeek(project, 'claiming a task');
   const markers = readMarkers(project.existingStore());
   if (markers.stop) throw new UsageError('.loki/STOP is present: start no new task; finish the current edit and end the session');
   if (markers.pause) throw new UsageError('the run is paused (.loki/PAUSE): claim nothing until the user runs `loki resume`');
@@ -97,10 +97,10 @@ export async function completeTask(
   next?: Omit<ClaimOptions, 'taskId'>,
 ): Promise<FinishResult & { next: ClaimResult | null }> {
   project.config();
-  let claimNext: { opts: ClaimOptions; run: RunState | undefined } | undefined;
+  let claimNext: { opts: ClaimOptions; run: Readonly<RunState> | undefined } | undefined;
   let skipped: string | null = null;
   if (next) {
-    const run = readRun(project.existingStore());
+    const run = peekRun(project.existingStore());
     const markers = readMarkers(project.existingStore());
     skipped = !run || run.status !== 'active' ? 'the run is not active' : markers.stop ? '.loki/STOP is present: start nothing new' : markers.pause ? 'the run is paused (.loki/PAUSE)' : null;
     if (!skipped) claimNext = { opts: next, run };

@@ -42,7 +42,7 @@ import { checkId } from '../store/paths.js';
 import type { AuditNote, Store } from '../store/store.js';
 import { TaskCache } from './cache.js';
 import type { ClaimId, ClaimStep, OpOutcome, QueueOp } from './protocol.js';
-import { QUEUE_DIR, QUEUE_LOCK, TASKS_DIR, TASK_RECORD, taskFile } from './records.js';
+import { QUEUE_DIR, QUEUE_LOCK, TASKS_DIR, TASK_RECORD } from './records.js';
 
 export const MAX_BATCH = 200;
 
@@ -587,24 +587,29 @@ export class TaskQueue {
     const tasks = [...batch.staged.values()];
     if (tasks.length === 0) return;
     try {
+      // The folder is resolved (and checked) once per batch; each file is still written without following links.
+      const dir = this.store.loki.child(TASKS_DIR, true);
       if (!this.dirsDurable) {
         // New (or newly archived) queue folders must survive a power loss too, not only the files in them.
-        this.store.loki.child(TASKS_DIR, true);
         fsyncDir(this.store.loki.root);
         fsyncDir(path.join(this.store.loki.root, QUEUE_DIR));
         this.dirsDurable = true;
       }
+      if (this.spares?.dir !== dir.root) {
+        this.spares?.close();
+        this.spares = new SparePool(dir.root);
+      }
       await writeFilesAtomic(
-        this.store.loki,
-        tasks.map((t) => ({ rel: taskFile(t.id), data: encodeRecord(TASK_RECORD, t) })),
-        (this.spares ??= new SparePool(path.join(this.store.loki.root, TASKS_DIR))),
+        dir,
+        tasks.map((t) => ({ rel: `${t.id}.json`, data: encodeRecord(TASK_RECORD, t) })),
+        this.spares,
       );
       batch.wrote = true;
       this.cache.written(tasks);
     } catch (err) {
       // Whatever reached the disk is announced; the rest is forgotten; everyone reloads (feed reset).
       const renamed = new Set(err instanceof BatchWriteError ? err.renamed : []);
-      const done = tasks.filter((t) => renamed.has(taskFile(t.id)));
+      const done = tasks.filter((t) => renamed.has(`${t.id}.json`));
       batch.wrote ||= done.length > 0;
       try {
         this.cache.written(done);

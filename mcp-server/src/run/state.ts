@@ -15,9 +15,22 @@ export function readRun(store: Store | undefined): RunState | undefined {
   return store?.records.read(RUN_FILE, RUN_RECORD);
 }
 
+/** The run for read-only use on hot paths (every claim): not re-read or re-validated while the file is unchanged. */
+export function peekRun(store: Store | undefined): Readonly<RunState> | undefined {
+  return store?.records.readCached(RUN_FILE, RUN_RECORD);
+}
+
 /** The run, refused with what to do when there is none or it is not active. `what` names the operation. */
 export function activeRun(project: Project, what: string): RunState {
-  const run = readRun(project.existingStore());
+  return requireActive(readRun(project.existingStore()), what);
+}
+
+/** activeRun for read-only use on hot paths (see peekRun). */
+export function activeRunPeek(project: Project, what: string): Readonly<RunState> {
+  return requireActive(peekRun(project.existingStore()), what);
+}
+
+function requireActive<T extends Readonly<RunState>>(run: T | undefined, what: string): T {
   if (!run) throw new UsageError(`no run yet: call loki_start before ${what}`);
   if (run.status !== 'active') throw new UsageError(`the run is ${run.status}${run.stopReason ? ` (${run.stopReason})` : ''}; ${what} needs an active run (loki_start resumes a stopped one)`);
   return run;

@@ -5,7 +5,7 @@
  */
 import crypto from 'node:crypto';
 import { readFileIfExists, moveFile, writeFileAtomic, type WriteOptions } from './fsx.js';
-import type { SafeDir } from './paths.js';
+import { PathError, type SafeDir } from './paths.js';
 import { safeParse, type Schema } from './schema.js';
 
 export interface RecordType<T> {
@@ -57,17 +57,47 @@ export function decodeRecord<T>(type: RecordType<T>, text: string, file: string)
 export class RecordIO {
   /** Problems found since this process started (shown by loki_status and loki doctor). */
   readonly quarantined: Quarantined[] = [];
+  private readonly cache = new Map<string, { key: string; value: unknown }>();
 
   constructor(private readonly loki: SafeDir) {}
 
-  /** Read and validate a record; `stable` for records rewritten in place (see readFileIfExists). */
-  read<T>(rel: string, type: RecordType<T>, stable = false): T | undefined {
-    const buf = readFileIfExists(this.loki, rel, undefined, stable);
+  /**
+   * Read and validate a record; `stable` for records rewritten in place (see readFileIfExists). `within` reads it
+   * through a folder already resolved under `.loki/` (its path relative to that folder), for callers reading
+   * many files of one folder; `rel` still names the file in reports and quarantine.
+   */
+  read<T>(rel: string, type: RecordType<T>, stable = false, within?: { dir: SafeDir; rel: string }): T | undefined {
+    const buf = within ? readFileIfExists(within.dir, within.rel, undefined, stable) : readFileIfExists(this.loki, rel, undefined, stable);
     if (!buf) return undefined;
     const result = decodeRecord(type, buf.toString('utf8'), rel);
     if ('value' in result) return result.value;
     this.quarantine(rel, result.problem);
     return undefined;
+  }
+
+  /**
+   * A record read often and written rarely (the run, read by every claim): the last value is kept with its file's
+   * identity (inode, size, modification, change and birth times; every write replaces the file) and returned,
+   * frozen, while the file is unchanged. Callers must not modify it.
+   */
+  readCached<T>(rel: string, type: RecordType<T>): Readonly<T> | undefined {
+    let key: string;
+    try {
+      const st = this.loki.resolve(rel, { leaf: 'file' }).stat!;
+      key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.birthtimeMs}`;
+    } catch (err) {
+      if (err instanceof PathError && err.code === 'PATH_MISSING') {
+        this.cache.delete(rel);
+        return undefined;
+      }
+      throw err;
+    }
+    const hit = this.cache.get(rel);
+    if (hit?.key === key) return hit.value as Readonly<T>;
+    const value = this.read(rel, type);
+    if (value === undefined) this.cache.delete(rel);
+    else this.cache.set(rel, { key, value: deepFreeze(value) });
+    return value;
   }
 
   write<T>(rel: string, type: RecordType<T>, value: T, opts?: WriteOptions): void {
@@ -90,4 +120,12 @@ export class RecordIO {
     process.emitWarning(`loki: quarantined .loki/${rel}: ${reason}${movedTo ? ` (moved to .loki/${movedTo})` : ''}`, { code: 'LOKI_QUARANTINE' });
     return q;
   }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
