@@ -43,7 +43,7 @@ describe('queue owner', () => {
   it('the owner SIGKILLed in the middle of an 8-process drain: every task completed once, nothing acknowledged lost', { timeout: 180_000 }, async () => {
     const N = 800;
     // A short lease, so the task the dead owner's own agent held comes back to the others.
-    const env = { LOKI_LEASE_MINUTES: '0.1' };
+    const env = { LOKI_LEASE_MINUTES: '0.2' };
     await q.setup(Array.from({ length: N }, (_, i) => ({ id: `k${i}`, title: `task ${i}`, phase: 'BOOTSTRAP', priority: PRIORITIES[i % 4] })), env);
     const kids = Array.from({ length: 8 }, (_, i) => q.claimer(`agent-${i}`, 'drain', env, true));
     await Promise.all(kids.map((k) => k.line(/^ready$/)));
@@ -127,6 +127,24 @@ describe('queue owner', () => {
     // The claim was audited once, naming the client's process, though the owner wrote it.
     const claims = auditLines(q.p.root).filter((e) => e.action === 'task.claim' && e.target === 'b');
     expect(claims.map((e) => e.actor)).toEqual(['test:client']);
+  });
+
+  it('an owner that exits between batches lets go of the queue lock: the next one neither takes it over nor reloads', { timeout: 60_000 }, async () => {
+    await q.setup(Array.from({ length: 6 }, (_, i) => ({ id: `e${i}`, title: `exit ${i}`, phase: 'BOOTSTRAP' })));
+    const lockFile = path.join(q.p.root, '.loki/locks/queue.lock');
+    const feed = path.join(q.p.root, '.loki/queue/changes.log');
+    const feedInode = fs.statSync(feed).ino;
+    for (let i = 0; i < 5; i++) {
+      // Each claims and completes one task as the only process (so the owner), then exits at once.
+      const k = q.claimer(`quick-${i}`, 'once');
+      expect(await k.line(/^claimed /)).toBe(`claimed e${i} 1`);
+      expect((await k.exited).code, k.stderr()).toBe(0);
+      expect(fs.existsSync(lockFile), `after claimer ${i}`).toBe(false);
+      expect(k.stderr()).not.toMatch(/LOKI_STALE_LOCK/);
+    }
+    // A lock taken over from a dead holder would have started the change feed afresh.
+    expect(fs.statSync(feed).ino).toBe(feedInode);
+    expect(Array.from({ length: 5 }, (_, i) => taskOnDisk(`e${i}`).status)).toEqual(Array(5).fill('completed'));
   });
 
   it('the CLI changes the queue while an owner serves its clients', { timeout: 60_000 }, async () => {

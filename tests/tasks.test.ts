@@ -310,6 +310,25 @@ describe('loki tasks (CLI)', () => {
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
 
+  it('a new process takes finished tasks from the change feed, and reads their files only when it lists them', async () => {
+    await begin();
+    await c!.call('loki_phase_advance');
+    const h = await claim();
+    expect(h.task?.id).toBe('t1');
+    expect((await c!.call('loki_task_complete', { id: 't1', token: h.token, summary: 'done' })).isError).toBeFalsy();
+    // Break the finished task's file: a status needs only the feed, so it is not read (nor quarantined)...
+    fs.writeFileSync(path.join(p!.root, '.loki/queue/tasks/t1.json'), '{"kind":"task",');
+    const status = loki(['status', '--json']);
+    expect(status.code, status.err).toBe(0);
+    expect(JSON.parse(status.out)).toMatchObject({ queue: { counts: { completed: 1, pending: 1 } } });
+    expect(fs.existsSync(path.join(p!.root, '.loki/quarantine'))).toBe(false);
+    // ...while listing every task reads it, finds it broken and quarantines it.
+    const list = loki(['tasks', '--json']);
+    expect(list.code, list.err).toBe(0);
+    expect(list.err).toMatch(/quarantined \.loki\/queue\/tasks\/t1\.json/);
+    expect(fs.readdirSync(path.join(p!.root, '.loki/quarantine')).some((f) => f.endsWith('t1.json'))).toBe(true);
+  });
+
   it('lists, filters, shows and retries from dead-letter', async () => {
     await begin({ LOKI_MAX_RETRIES: '1' });
     await c!.call('loki_task_add', { tasks: [{ id: 'd', title: 'doomed', priority: 'critical' }] });

@@ -55,6 +55,15 @@ export class TaskCache {
     return this.tasks.values();
   }
 
+  /**
+   * Every task with a current status: open tasks in full, finished ones possibly as known from the feed (status
+   * and revision only), which is all that counting, readiness and dependency checks look at.
+   */
+  current(): IterableIterator<Task> {
+    for (const id of [...this.stale]) if (!isFinished(this.tasks.get(id))) this.reread(id);
+    return this.tasks.values();
+  }
+
   /** The task as last announced, without reading it: its status and lease expiry are current, the rest may lag. */
   peek(id: string): Task | undefined {
     return this.tasks.get(id);
@@ -251,10 +260,15 @@ export class TaskCache {
     this.reload();
   }
 
+  /**
+   * Load every task. A task the feed says is finished (completed or dead-lettered) is taken from its last feed
+   * line (status and revision) and read in full only when someone asks for it: a new queue owner, taking over
+   * near the end of a run, then reads the files of the open tasks only. Every other task is read now.
+   */
   private reload(): void {
-    const end = readTail(this.store.loki, CHANGE_FEED, Number.MAX_SAFE_INTEGER);
-    const before = end && end.size > 0 ? readTail(this.store.loki, CHANGE_FEED, end.size - 1) : end;
-    this.torn = before !== undefined && before.data.length > 0 && before.data[before.data.length - 1] !== 0x0a;
+    const whole = readTail(this.store.loki, CHANGE_FEED, 0);
+    this.torn = whole !== undefined && whole.data.length > 0 && whole.data[whole.data.length - 1] !== 0x0a;
+    const finished = whole ? finishedInFeed(whole.data) : new Map<string, FeedNote>();
     this.clear();
     const names = listNames(this.store.loki, TASKS_DIR);
     // The folder is resolved (and checked) once; each file is still opened without following links and checked.
@@ -263,10 +277,17 @@ export class TaskCache {
     for (const name of names) {
       if (!name.endsWith('.json') || name.startsWith('.')) continue;
       const id = name.slice(0, -'.json'.length);
-      if (isTaskId(id)) this.reread(id, dir);
+      if (!isTaskId(id)) continue;
+      const note = finished.get(id);
+      if (note) {
+        this.put(id, finishedPlaceholder(note));
+        this.stale.add(id);
+      } else {
+        this.reread(id, dir);
+      }
     }
-    // Changes made while we listed are in the feed after `before` and are re-read on the next refresh.
-    this.feed = before ? { ino: before.ino, born: before.born, offset: before.size } : { ino: -1, born: 0, offset: 0 };
+    // Changes made while we listed are in the feed after what we read, and are taken in on the next refresh.
+    this.feed = whole ? { ino: whole.ino, born: whole.born, offset: whole.size } : { ino: -1, born: 0, offset: 0 };
   }
 }
 
@@ -275,6 +296,54 @@ interface FeedNote {
   status: Task['status'];
   rev: number;
   expiresAt: string | null;
+}
+
+function isFinished(t: Task | undefined): boolean {
+  return t?.status === 'completed' || t?.status === 'dead-letter';
+}
+
+/** The tasks whose last line in the feed (complete lines only) says they are finished; empty if a line is bad. */
+function finishedInFeed(data: Buffer): Map<string, FeedNote> {
+  const last = new Map<string, FeedNote>();
+  const end = data.lastIndexOf(0x0a) + 1;
+  if (end === 0) return last;
+  for (const line of data.subarray(0, end).toString('utf8').split('\n')) {
+    if (line === '') continue;
+    const note = parseFeedLine(line);
+    if (!note) return new Map();
+    last.set(note.id, note);
+  }
+  for (const [id, note] of last) if (note.status !== 'completed' && note.status !== 'dead-letter') last.delete(id);
+  return last;
+}
+
+/**
+ * A finished task known only from the feed: its id, status and revision are real, the rest is empty until the
+ * file is read (it is kept stale, so get() and all() read it first).
+ */
+function finishedPlaceholder(note: FeedNote): Task {
+  return {
+    id: note.id,
+    seq: 1,
+    runId: '',
+    title: '',
+    description: '',
+    priority: 'low',
+    phase: 'BOOTSTRAP',
+    dependencies: [],
+    acceptance: [],
+    source: { kind: 'spec', section: null },
+    status: note.status,
+    lease: null,
+    attempts: [],
+    failures: 0,
+    blockedReason: null,
+    completion: null,
+    deadLetteredAt: null,
+    createdAt: '',
+    updatedAt: '',
+    rev: note.rev,
+  };
 }
 
 /** One feed line per written task: "<id> <status> <rev> <lease expiry or ->". */

@@ -46,6 +46,13 @@ import { QUEUE_DIR, QUEUE_LOCK, TASKS_DIR, TASK_RECORD } from './records.js';
 
 export const MAX_BATCH = 200;
 
+/** Queues holding the queue lock between batches, with nothing half written (see releaseIdleLock). */
+const idleHolders = new Set<TaskQueue>();
+let exitHookSet = false;
+function onExit(): void {
+  for (const q of [...idleHolders]) q.releaseIdleLock();
+}
+
 export interface QueueLimits {
   leaseMinutes: number;
   maxRetries: number;
@@ -149,6 +156,10 @@ export class TaskQueue {
     private readonly limits: () => QueueLimits,
   ) {
     this.cache = new TaskCache(store);
+    if (!exitHookSet) {
+      exitHookSet = true;
+      process.once('exit', onExit);
+    }
   }
 
   /** Let go of what this process keeps on disk for the queue (its spare task files). */
@@ -175,8 +186,9 @@ export class TaskQueue {
 
   summary(run: RunState | undefined, now = Date.now()): QueueSummary {
     this.cache.refresh();
-    const tasks = [...this.cache.all()];
-    const lookup = (id: string) => this.cache.get(id);
+    // Statuses are all a summary needs of finished tasks (their files are not read for it).
+    const tasks = [...this.cache.current()];
+    const lookup = (id: string) => this.cache.peek(id);
     const inProgress = tasks
       .filter((t) => t.status === 'in-progress')
       .sort((a, b) => a.seq - b.seq)
@@ -323,12 +335,29 @@ export class TaskQueue {
   async holdingLock<T>(run: (applyHeld: (ops: readonly QueueOp[]) => Promise<StagedBatch>) => Promise<T>): Promise<T> {
     return this.store.locks.withLock(QUEUE_LOCK, async ({ recovered }) => {
       this.cache.prepareWrite(recovered);
+      idleHolders.add(this);
       try {
-        return await run((ops) => this.applyHeld(ops));
+        return await run(async (ops) => {
+          idleHolders.delete(this);
+          const staged = await this.applyHeld(ops);
+          // Only after a batch whose files are all written and announced is the lock safe to let go at exit.
+          idleHolders.add(this);
+          return staged;
+        });
       } finally {
+        idleHolders.delete(this);
         this.cache.endWrite();
       }
     });
+  }
+
+  /**
+   * The process is exiting while this queue holds the lock between batches (the queue owner waits a moment for
+   * more requests): every file it wrote is renamed and announced, so the lock is released rather than left for
+   * the next holder to take over from a dead process, which would make everyone reload the queue from its files.
+   */
+  releaseIdleLock(): void {
+    if (idleHolders.delete(this)) this.store.locks.releaseNow(QUEUE_LOCK);
   }
 
   private async applyHeld(ops: readonly QueueOp[]): Promise<StagedBatch> {

@@ -114,6 +114,12 @@ export class LockManager {
     return [...this.held.keys()];
   }
 
+  /** Release `name` now if this process holds it (synchronous: for exit handlers that know it is safe). */
+  releaseNow(name: string): void {
+    const owner = this.held.get(name);
+    if (owner) this.release(name, owner);
+  }
+
   /** Release every lock this process holds (shutdown path; synchronous on purpose). */
   releaseAll(): void {
     for (const [name, owner] of this.held) this.release(name, owner);
