@@ -107,6 +107,8 @@ function highEntropy(token: string): boolean {
  * split at separators, lower-to-upper and letter-digit boundaries; words average 4+ characters, every letter
  * run has a vowel and digits are few. Random base64 splits into 1-3 character fragments (99th percentile 3.3).
  * An all-lowercase token without separators is never taken for a name (random lowercase+digit keys are).
+ * Words are cased as words (`Word`, `word`, an acronym of up to 5 capitals, or capitals in a CONSTANT_NAME):
+ * base64 of bytes that are mostly zero is long runs of capitals full of `A`s, which would otherwise pass.
  */
 function looksLikeIdentifier(s: string): boolean {
   const hasSeparator = /[/_+=-]/.test(s);
@@ -116,6 +118,10 @@ function looksLikeIdentifier(s: string): boolean {
   if (chars / pieces.length < 4) return false;
   const words = pieces.filter((p) => /^[A-Za-z]{2,}$/.test(p));
   if (words.length === 0 || !words.every((w) => /[aeiouyAEIOUY]/.test(w))) return false;
+  const constantCase = s.includes('_');
+  const cased = words.flatMap((w) => w.split(/(?<=[A-Z])(?=[A-Z][a-z])/)).filter((w) => /^[A-Z]?[a-z]+$/.test(w) || (/^[A-Z]+$/.test(w) && (constantCase || w.length <= 5)));
+  const letters = words.reduce((n, w) => n + w.length, 0);
+  if (cased.reduce((n, w) => n + w.length, 0) < 0.8 * letters) return false;
   return (s.match(/\d/g) ?? []).length / s.length <= 0.2;
 }
 
