@@ -238,7 +238,7 @@ async function drain(via, claimers, tasks) {
   // A new project each time (its external audit anchor is keyed by the path).
   const dir = await queueProject(`drain-${via}-${++drainRuns}`, tasks);
   const env = { ...ENV, LOKI_VIA: via === 'engine' ? 'engine' : '' };
-  const kids = Array.from({ length: claimers }, (_, i) => spawn(process.execPath, [CLAIMER, dir, `agent-${i}`, 'drain', '--barrier'], { env, stdio: ['pipe', 'pipe', 'inherit'] }));
+  const kids = Array.from({ length: claimers }, (_, i) => spawn(process.execPath, ['--expose-gc', CLAIMER, dir, `agent-${i}`, 'drain', '--barrier'], { env, stdio: ['pipe', 'pipe', 'inherit'] }));
   const outs = kids.map((k) => {
     let out = '';
     k.stdout.on('data', (d) => (out += d));
