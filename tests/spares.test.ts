@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileIfExists, writeFilesAtomic } from '../mcp-server/src/store/fsx.js';
+import { HOST_TAG } from '../mcp-server/src/store/lock-ticket.js';
 import { processAlive } from '../mcp-server/src/store/lock.js';
 import { SafeDir } from '../mcp-server/src/store/paths.js';
 import { SparePool, sparePid, sweepDeadSpares } from '../mcp-server/src/store/spares.js';
@@ -46,6 +47,8 @@ describe('writeFilesAtomic with a spare pool', () => {
     for (let round = 0; round < 200; round++) {
       const files = Array.from({ length: 8 }, (_, i) => ({ rel: `tasks/t${i}.json`, data: `{"id":"t${i}","round":${round},"pad":"${'x'.repeat((round * 7 + i) % 300)}"}\n` }));
       await writeFilesAtomic(base, files, pool);
+      // The caller's directory fsync makes the displaced versions reusable.
+      pool.markSynced(pool.syncPoint());
       for (let i = 0; i < 8; i++) {
         const file = path.join(dir, `t${i}.json`);
         expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toMatchObject({ id: `t${i}`, round });
@@ -66,9 +69,29 @@ describe('writeFilesAtomic with a spare pool', () => {
     expect(spares(dir)).toEqual([]);
   });
 
+  it('a displaced version is not reused before the directory fsync that made its rename durable', async () => {
+    const { base, dir, pool } = setup();
+    const inodes = new Set<number>();
+    for (let round = 0; round < 40; round++) {
+      await writeFilesAtomic(base, [{ rel: 'tasks/b.json', data: `{"round":${round}}` }], pool);
+      inodes.add(fs.statSync(path.join(dir, 'b.json')).ino);
+    }
+    // Never synced: every write needed a new inode, and the spares wait (up to the pool's size).
+    expect(inodes.size).toBe(40);
+    expect(spares(dir)).toHaveLength(39);
+    pool.markSynced(pool.syncPoint());
+    const before = new Set(spares(dir).map((n) => fs.statSync(path.join(dir, n)).ino));
+    await writeFilesAtomic(base, [{ rel: 'tasks/b.json', data: '{"round":40}' }], pool);
+    expect(before.has(fs.statSync(path.join(dir, 'b.json')).ino)).toBe(true);
+  });
+
   it('a spare swapped for a hard link to an outside file, or a symlink, is never written through', async () => {
     const { base, dir, pool, outside } = setup();
-    for (let round = 0; round < 30; round++) await writeFilesAtomic(base, [{ rel: 'tasks/a.json', data: `{"round":${round}}` }], pool);
+    const write = async (round: number) => {
+      await writeFilesAtomic(base, [{ rel: 'tasks/a.json', data: `{"round":${round}}` }], pool);
+      pool.markSynced(pool.syncPoint());
+    };
+    for (let round = 0; round < 30; round++) await write(round);
     const waiting = spares(dir);
     expect(waiting.length).toBeGreaterThan(16);
     fs.writeFileSync(outside, 'outside, untouched');
@@ -77,7 +100,7 @@ describe('writeFilesAtomic with a spare pool', () => {
     fs.linkSync(outside, path.join(dir, waiting[0]!));
     fs.rmSync(path.join(dir, waiting[1]!));
     fs.symlinkSync(outside, path.join(dir, waiting[1]!));
-    for (let round = 30; round < 40; round++) await writeFilesAtomic(base, [{ rel: 'tasks/a.json', data: `{"round":${round}}` }], pool);
+    for (let round = 30; round < 40; round++) await write(round);
     expect(fs.readFileSync(outside, 'utf8')).toBe('outside, untouched');
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'a.json'), 'utf8'))).toEqual({ round: 39 });
     expect(fs.lstatSync(path.join(dir, 'a.json')).isFile()).toBe(true);
@@ -87,6 +110,7 @@ describe('writeFilesAtomic with a spare pool', () => {
     const { base, pool } = setup();
     for (let round = 0; round < 300; round++) {
       await writeFilesAtomic(base, [{ rel: 'tasks/r.json', data: JSON.stringify({ round, pad: 'y'.repeat(round % 97) }) }], pool);
+      pool.markSynced(pool.syncPoint());
       const text = readFileIfExists(base, 'tasks/r.json', undefined, true)!.toString('utf8');
       expect(JSON.parse(text)).toMatchObject({ round });
     }
@@ -97,14 +121,15 @@ describe('sweepDeadSpares', () => {
   it("removes only the spares of processes that are gone, never a live process's or a record", () => {
     const { dir } = setup();
     const dead = deadPid();
-    const planted = [`.spare-${dead}-abc123-0.tmp`, `.spare-${process.pid}-def456-0.tmp`, `.spare-1-000000-0.tmp`, 't1.json', '.t1.json.abcdef.tmp'];
+    const other = HOST_TAG === '00000000' ? '11111111' : '00000000';
+    const planted = [`.spare-${HOST_TAG}-${dead}-abc123-0.tmp`, `.spare-${HOST_TAG}-${process.pid}-def456-0.tmp`, `.spare-${HOST_TAG}-1-000000-0.tmp`, `.spare-${other}-${dead}-abc123-0.tmp`, 't1.json', '.t1.json.abcdef.tmp'];
     for (const n of planted) fs.writeFileSync(path.join(dir, n), '{}');
     expect(sweepDeadSpares(dir, names(dir), processAlive)).toBe(1);
-    expect(names(dir)).toEqual(planted.filter((n) => !n.includes(`-${dead}-`)).sort());
+    expect(names(dir)).toEqual(planted.filter((n) => !n.startsWith(`.spare-${HOST_TAG}-${dead}-`)).sort());
   });
 
-  it('parses the pid out of a spare name and nothing else', () => {
-    expect(sparePid('.spare-1234-abcdef-7.tmp')).toBe(1234);
-    for (const n of ['t1.json', '.spare-.tmp', '.spare-x-abc-1.tmp', '.spare-12-abc-1.json', 'spare-12-abc-1.tmp']) expect(sparePid(n), n).toBeUndefined();
+  it("parses the pid out of this host's spare names and nothing else", () => {
+    expect(sparePid(`.spare-${HOST_TAG}-1234-abcdef-7.tmp`)).toBe(1234);
+    for (const n of ['t1.json', '.spare-.tmp', `.spare-${HOST_TAG}-x-abc-1.tmp`, `.spare-${HOST_TAG}-12-abc-1.json`, '.spare-1234-abcdef-7.tmp', `spare-${HOST_TAG}-12-abc-1.tmp`]) expect(sparePid(n), n).toBeUndefined();
   });
 });

@@ -135,19 +135,23 @@ export function restoreState(store: Store, target: readonly StateEntry[]): Chang
   const changes = diffState(now.entries, target);
   const bySha = new Map(target.map((e) => [e.path, e.sha256]));
   const dirs = new Set<string>();
-  for (const p of [...changes.added, ...changes.modified]) {
-    const data = readBlob(store, bySha.get(p)!);
-    if (!data) throw new Error(`the stored copy of .loki/${p} is missing or damaged`);
-    writeFileAtomic(store.loki, p, data, { deferDirSync: true });
-    dirs.add(path.dirname(path.join(store.loki.root, p)));
-    faultPoint('rollback-state-file');
+  try {
+    for (const p of [...changes.added, ...changes.modified]) {
+      const data = readBlob(store, bySha.get(p)!);
+      if (!data) throw new Error(`the stored copy of .loki/${p} is missing or damaged`);
+      writeFileAtomic(store.loki, p, data, { deferDirSync: true });
+      dirs.add(path.dirname(path.join(store.loki.root, p)));
+      faultPoint('rollback-state-file');
+    }
+    for (const p of changes.removed) {
+      removeFile(store.loki, p, false);
+      dirs.add(path.dirname(path.join(store.loki.root, p)));
+    }
+    for (const d of dirs) fsyncDir(d);
+  } finally {
+    // The feed is a hint; a new (empty) file tells every process to reload the queue from the task files. Also
+    // when the restore stopped half way: task files it did write are announced by nothing else.
+    if (store.exists(QUEUE_DIR)) writeFileAtomic(store.loki, CHANGE_FEED, '');
   }
-  for (const p of changes.removed) {
-    removeFile(store.loki, p, false);
-    dirs.add(path.dirname(path.join(store.loki.root, p)));
-  }
-  for (const d of dirs) fsyncDir(d);
-  // The feed is a hint; a new (empty) file tells every process to reload the queue from the task files.
-  if (store.exists(QUEUE_DIR)) writeFileAtomic(store.loki, CHANGE_FEED, '');
   return changes;
 }

@@ -11,9 +11,9 @@
  * load. Under the lock the caught-up view is exact (see `exact`), so a change reads no task file.
  */
 import { TASK_STATES, claimOrder, type Task } from '../domain/tasks.js';
-import { appendFile, listNames, readTail, writeFileAtomic } from '../store/fsx.js';
+import { appendFile, listNames, readTail, removeFile, writeFileAtomic } from '../store/fsx.js';
 import { processAlive } from '../store/lock.js';
-import { checkId, type SafeDir } from '../store/paths.js';
+import { PathError, checkId, type SafeDir } from '../store/paths.js';
 import { sweepDeadSpares } from '../store/spares.js';
 import type { Store } from '../store/store.js';
 import { CHANGE_FEED, TASKS_DIR, TASK_RECORD, taskFile } from './records.js';
@@ -148,7 +148,8 @@ export class TaskCache {
       if (task) this.stage([task]);
       else {
         this.staged.delete(id);
-        this.reread(id);
+        // The view still holds the version that is being taken back: read the file itself.
+        this.reread(id, undefined, true);
       }
     }
   }
@@ -157,20 +158,20 @@ export class TaskCache {
   discardStaged(): void {
     const ids = [...this.staged.keys()];
     this.staged.clear();
-    for (const id of ids) this.reread(id);
+    for (const id of ids) this.reread(id, undefined, true);
   }
 
   /**
    * Read one task (the staged version, else the file: the truth), update the view and return it. `dir`: the
    * tasks folder, already resolved (a full load reads every file through it).
    */
-  reread(id: string, dir?: SafeDir): Task | undefined {
+  reread(id: string, dir?: SafeDir, fromDisk = false): Task | undefined {
     const pending = this.staged.get(id);
     if (pending) {
       this.put(id, pending);
       return pending;
     }
-    if (this.exact && !this.stale.has(id) && this.tasks.has(id)) return this.tasks.get(id);
+    if (!fromDisk && this.exact && !this.stale.has(id) && this.tasks.has(id)) return this.tasks.get(id);
     // Task files are rewritten in recycled inodes (store/spares.ts): unless we hold the lock, check the read.
     let task = this.store.records.read(taskFile(id), TASK_RECORD, !this.locked, dir && { dir, rel: `${id}.json` });
     if (task && task.id !== id) {
@@ -203,8 +204,13 @@ export class TaskCache {
    */
   prepareWrite(recovered: boolean): void {
     this.locked = true;
-    this.refresh();
-    if (recovered || this.torn) this.resetFeed();
+    try {
+      this.refresh();
+      if (recovered || this.torn) this.resetFeed();
+    } catch (err) {
+      this.locked = false;
+      throw err;
+    }
     this.exact = true;
   }
 
@@ -251,6 +257,12 @@ export class TaskCache {
     try {
       this.resetFeed();
     } catch {
+      // No new feed: remove it, which tells every process to reload just the same.
+      try {
+        removeFile(this.store.loki, CHANGE_FEED);
+      } catch {
+        /* the file system refuses everything; nothing more can be done here */
+      }
       this.invalidate();
     }
   }
@@ -272,7 +284,7 @@ export class TaskCache {
     this.clear();
     const names = listNames(this.store.loki, TASKS_DIR);
     // The folder is resolved (and checked) once; each file is still opened without following links and checked.
-    const dir = names.length > 0 ? this.store.loki.child(TASKS_DIR, false) : undefined;
+    const dir = names.length > 0 ? tasksFolder(this.store) : undefined;
     if (dir) sweepDeadSpares(dir.root, names, processAlive);
     for (const name of names) {
       if (!name.endsWith('.json') || name.startsWith('.')) continue;
@@ -296,6 +308,16 @@ interface FeedNote {
   status: Task['status'];
   rev: number;
   expiresAt: string | null;
+}
+
+/** The tasks folder, resolved; undefined when it went away (the queue was archived) since it was listed. */
+function tasksFolder(store: Store): SafeDir | undefined {
+  try {
+    return store.loki.child(TASKS_DIR, false);
+  } catch (err) {
+    if (err instanceof PathError && err.code === 'PATH_MISSING') return undefined;
+    throw err;
+  }
 }
 
 function isFinished(t: Task | undefined): boolean {

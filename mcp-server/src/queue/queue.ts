@@ -615,6 +615,16 @@ export class TaskQueue {
   private async flush(batch: Batch): Promise<void> {
     const tasks = [...batch.staged.values()];
     if (tasks.length === 0) return;
+    // Renames may still be under way when a shutdown releases every lock: keep this one until they are done.
+    this.store.locks.pin(QUEUE_LOCK);
+    try {
+      await this.writeStaged(tasks, batch);
+    } finally {
+      this.store.locks.unpin(QUEUE_LOCK);
+    }
+  }
+
+  private async writeStaged(tasks: Task[], batch: Batch): Promise<void> {
     try {
       // The folder is resolved (and checked) once per batch; each file is still written without following links.
       const dir = this.store.loki.child(TASKS_DIR, true);
@@ -684,7 +694,9 @@ export class TaskQueue {
         process.emitWarning(`loki: ${what} done but not audited: ${err.message}`, { code: 'LOKI_AUDIT_WRITE' });
       },
     );
-    await Promise.all([wrote ? fsyncDirAsync(path.join(this.store.loki.root, TASKS_DIR)) : undefined, audited]);
+    const spares = this.spares;
+    const point = spares?.syncPoint() ?? 0;
+    await Promise.all([wrote ? fsyncDirAsync(path.join(this.store.loki.root, TASKS_DIR)).then(() => spares?.markSynced(point)) : undefined, audited]);
   }
 
   // ---- internals --------------------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ import path from 'node:path';
 import type { SafeDir } from './paths.js';
 
 const SUFFIX = '.ticket';
-/** Short digest of this host's name: tickets of other hosts sharing the folder are never swept as dead. */
-const HOST_TAG = crypto.createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8);
+/** Short digest of this host's name: files of other hosts sharing a folder are never swept as dead (also spares.ts). */
+export const HOST_TAG = crypto.createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8);
 
 const live = new Set<Ticket>();
 let exitHookSet = false;

@@ -1,6 +1,7 @@
 /**
  * Locks for read-modify-write: an in-process FIFO mutex per name (the SDK runs tool calls concurrently), then a
- * cross-process lock file created with O_EXCL under `.loki/locks/`.
+ * cross-process lock file under `.loki/locks/`, made atomically (a hard link of this process's ticket, see below;
+ * an O_EXCL create where the file system has no hard links).
  *
  * Why not proper-lockfile: after a SIGKILL it needs at least 2.7 s (10.5 s by default) to see the lock as stale,
  * its stale reclaim can let two waiters through (moxystudio/node-proper-lockfile#121) and its default
@@ -24,6 +25,8 @@ import { Ticket, sweepDeadTickets } from './lock-ticket.js';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 const HOST = os.hostname();
+/** link() errors that mean "this file system has no hard links". */
+const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
 
 export interface LockOptions {
   /** A lock older than this is stale even if its owner pid looks alive (pid reuse, another host). */
@@ -79,6 +82,9 @@ export class LockManager {
   private readonly options: LockOptions;
   private readonly tickets = new Map<string, Ticket>();
   private swept = false;
+  /** Hard links are not supported here: lock files are created with O_EXCL instead of linked. */
+  private noLinks = false;
+  private readonly pinned = new Map<string, number>();
 
   constructor(
     private readonly dir: SafeDir,
@@ -120,15 +126,31 @@ export class LockManager {
     if (owner) this.release(name, owner);
   }
 
-  /** Release every lock this process holds (shutdown path; synchronous on purpose). */
+  /**
+   * While a write under `name` is in flight (its system calls may complete after a shutdown began), releaseAll
+   * leaves that lock alone: the holder releases it when the write is done, or, if the process ends first, the
+   * next holder takes it over from a dead process and knows to check everything.
+   */
+  pin(name: string): void {
+    this.pinned.set(name, (this.pinned.get(name) ?? 0) + 1);
+  }
+
+  unpin(name: string): void {
+    const n = (this.pinned.get(name) ?? 0) - 1;
+    if (n > 0) this.pinned.set(name, n);
+    else this.pinned.delete(name);
+  }
+
+  /** Release every lock this process holds (shutdown path; synchronous on purpose), except pinned ones. */
   releaseAll(): void {
-    for (const [name, owner] of this.held) this.release(name, owner);
+    for (const [name, owner] of this.held) if (!this.pinned.has(name)) this.release(name, owner);
     for (const ticket of this.tickets.values()) ticket.remove();
     this.tickets.clear();
   }
 
   /** Write `owner` into this process's ticket for `name` and link it as the lock file; false when held. */
   private tryTake(name: string, file: string, owner: LockOwner): boolean {
+    if (this.noLinks) return tryCreate(file, owner);
     for (let attempt = 0; ; attempt++) {
       let ticket = this.tickets.get(name);
       if (!ticket) {
@@ -147,6 +169,13 @@ export class LockManager {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'EEXIST') return false;
+        if (NO_LINKS.has(code ?? '')) {
+          // A file system without hard links (FAT, some network shares): create lock files instead.
+          this.noLinks = true;
+          ticket.remove();
+          this.tickets.delete(name);
+          return tryCreate(file, owner);
+        }
         // The ticket's name was removed (by hand, or a sweep that took it for a dead process's): make another.
         if (code !== 'ENOENT' || attempt > 0) throw err;
         ticket.remove();

@@ -12,17 +12,18 @@
  * oldest first and only once a quarter of the pool is waiting (a reader has long finished by then); readers of
  * recycled files also check that what they read did not change under them (readFileIfExists `stable`).
  *
- * Names: `.spare-<pid>-<random>-<n>.tmp` (hidden, and a temp file for checkpoints and sweeps). A process removes
- * its spares when it exits; those of a process that was killed are removed by the next full load of the
- * directory (sweepDeadSpares).
+ * Names: `.spare-<host digest>-<pid>-<random>-<n>.tmp` (hidden, and a temp file for checkpoints and sweeps). A
+ * process removes its spares when it exits; those of a process of this host that was killed are removed by the
+ * next full load of the directory (sweepDeadSpares).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { HOST_TAG } from './lock-ticket.js';
 
 const SPARE_PREFIX = '.spare-';
 const SPARE_SUFFIX = '.tmp';
-/** A spare may be a version a reader opened a moment ago: reuse none while fewer than this many wait. */
+/** A spare may be a version a reader opened a moment ago: reuse one only while more than this many wait. */
 const REUSE_AFTER = 16;
 
 const livePools = new Set<SparePool>();
@@ -30,8 +31,10 @@ let exitHookSet = false;
 
 export class SparePool {
   private readonly free: string[] = [];
+  /** Given back, but the rename that displaced them may not be durable yet. */
+  private readonly displaced: string[] = [];
   private count = 0;
-  private readonly prefix = `${SPARE_PREFIX}${process.pid}-${crypto.randomBytes(3).toString('hex')}-`;
+  private readonly prefix = `${SPARE_PREFIX}${HOST_TAG}-${process.pid}-${crypto.randomBytes(3).toString('hex')}-`;
 
   /** `dir`: the absolute path of the directory whose files are rewritten. */
   constructor(
@@ -52,12 +55,26 @@ export class SparePool {
 
   /** A name for keeping the version about to be displaced, or undefined when the pool is full. */
   nameForNext(): string | undefined {
-    return this.free.length < this.max ? path.join(this.dir, `${this.prefix}${this.count++}${SPARE_SUFFIX}`) : undefined;
+    return this.free.length + this.displaced.length < this.max ? path.join(this.dir, `${this.prefix}${this.count++}${SPARE_SUFFIX}`) : undefined;
   }
 
-  /** `name` now holds a displaced version nobody else links. */
+  /**
+   * `name` now holds a displaced version nobody else links. It is reused only after the rename that displaced it
+   * is durable (markSynced): until the directory is fsynced, a power loss could bring the old name back onto
+   * this inode, and a rewrite would then put another record under that name.
+   */
   give(name: string): void {
-    this.free.push(name);
+    this.displaced.push(name);
+  }
+
+  /** Before a directory fsync: how many displaced spares it will make safe to reuse (pass it to markSynced). */
+  syncPoint(): number {
+    return this.displaced.length;
+  }
+
+  /** The directory fsync that started at `point` has completed: those spares may be reused. */
+  markSynced(point: number): void {
+    this.free.push(...this.displaced.splice(0, point));
   }
 
   /** Forget a spare that could not be used, and remove its name. */
@@ -67,7 +84,7 @@ export class SparePool {
 
   /** Remove every spare (the directory is about to move, or the process ends). */
   clear(): void {
-    for (const name of this.free.splice(0)) fs.rmSync(name, { force: true });
+    for (const name of [...this.free.splice(0), ...this.displaced.splice(0)]) fs.rmSync(name, { force: true });
   }
 
   close(): void {
@@ -80,11 +97,12 @@ function removeLiveSpares(): void {
   for (const pool of livePools) pool.clear();
 }
 
-/** The pid in a spare's name, or undefined when `name` is not a spare. */
+/** The pid in the name of a spare made on this host, or undefined (not a spare, or another host's). */
 export function sparePid(name: string): number | undefined {
   if (!name.startsWith(SPARE_PREFIX) || !name.endsWith(SPARE_SUFFIX)) return undefined;
-  const pid = Number(name.slice(SPARE_PREFIX.length).split('-')[0]);
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  const [host, pidText] = name.slice(SPARE_PREFIX.length).split('-');
+  const pid = Number(pidText);
+  return host === HOST_TAG && Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
 /**
