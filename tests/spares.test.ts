@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileIfExists, writeFilesAtomic } from '../mcp-server/src/store/fsx.js';
-import { HOST_TAG } from '../mcp-server/src/store/lock-ticket.js';
+import { HOST_TAG } from '../mcp-server/src/store/host-files.js';
 import { processAlive } from '../mcp-server/src/store/lock.js';
 import { SafeDir } from '../mcp-server/src/store/paths.js';
 import { SparePool, sparePid, sweepDeadSpares } from '../mcp-server/src/store/spares.js';

@@ -10,13 +10,11 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { HOST_TAG, sweepDeadProcessFiles } from './host-files.js';
 import type { SafeDir } from './paths.js';
 
 const SUFFIX = '.ticket';
-/** Short digest of this host's name: files of other hosts sharing a folder are never swept as dead (also spares.ts). */
-export const HOST_TAG = crypto.createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8);
 
 const live = new Set<Ticket>();
 let exitHookSet = false;
@@ -87,16 +85,5 @@ export function sweepDeadTickets(root: string, alive: (pid: number) => boolean):
   } catch {
     return 0;
   }
-  let removed = 0;
-  for (const name of names) {
-    const pid = ticketPid(name);
-    if (pid === undefined || pid === process.pid || alive(pid)) continue;
-    try {
-      fs.unlinkSync(path.join(root, name));
-      removed++;
-    } catch {
-      /* raced with another sweeper */
-    }
-  }
-  return removed;
+  return sweepDeadProcessFiles(root, names, ticketPid, alive);
 }

@@ -19,7 +19,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { HOST_TAG } from './lock-ticket.js';
+import { HOST_TAG, sweepDeadProcessFiles } from './host-files.js';
 
 const SPARE_PREFIX = '.spare-';
 const SPARE_SUFFIX = '.tmp';
@@ -111,16 +111,5 @@ export function sparePid(name: string): number | undefined {
  * nothing.
  */
 export function sweepDeadSpares(dir: string, names: readonly string[], alive: (pid: number) => boolean): number {
-  let removed = 0;
-  for (const name of names) {
-    const pid = sparePid(name);
-    if (pid === undefined || pid === process.pid || alive(pid)) continue;
-    try {
-      fs.unlinkSync(path.join(dir, name));
-      removed++;
-    } catch {
-      /* raced with another sweeper */
-    }
-  }
-  return removed;
+  return sweepDeadProcessFiles(dir, names, sparePid, alive);
 }
