@@ -85,6 +85,20 @@ describe('writeFilesAtomic with a spare pool', () => {
     expect(before.has(fs.statSync(path.join(dir, 'b.json')).ino)).toBe(true);
   });
 
+  it('an fsync that began before the pool was cleared releases none of the spares displaced after it', async () => {
+    const { base, dir, pool } = setup();
+    for (let round = 0; round < 20; round++) await writeFilesAtomic(base, [{ rel: 'tasks/c.json', data: `{"round":${round}}` }], pool);
+    const point = pool.syncPoint();
+    pool.clear();
+    expect(spares(dir)).toEqual([]);
+    for (let round = 20; round < 40; round++) await writeFilesAtomic(base, [{ rel: 'tasks/c.json', data: `{"round":${round}}` }], pool);
+    const waiting = new Set(spares(dir).map((n) => fs.statSync(path.join(dir, n)).ino));
+    pool.markSynced(point);
+    await writeFilesAtomic(base, [{ rel: 'tasks/c.json', data: '{"round":40}' }], pool);
+    // Not reused: the file got a new inode, none of the waiting ones.
+    expect(waiting.has(fs.statSync(path.join(dir, 'c.json')).ino)).toBe(false);
+  });
+
   it('a spare swapped for a hard link to an outside file, or a symlink, is never written through', async () => {
     const { base, dir, pool, outside } = setup();
     const write = async (round: number) => {

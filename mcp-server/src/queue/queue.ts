@@ -695,8 +695,8 @@ export class TaskQueue {
       },
     );
     const spares = this.spares;
-    const point = spares?.syncPoint() ?? 0;
-    await Promise.all([wrote ? fsyncDirAsync(path.join(this.store.loki.root, TASKS_DIR)).then(() => spares?.markSynced(point)) : undefined, audited]);
+    const point = spares?.syncPoint();
+    await Promise.all([wrote ? fsyncDirAsync(path.join(this.store.loki.root, TASKS_DIR)).then(() => point && spares?.markSynced(point)) : undefined, audited]);
   }
 
   // ---- internals --------------------------------------------------------------------------------------------

@@ -26,6 +26,12 @@ const SPARE_SUFFIX = '.tmp';
 /** A spare may be a version a reader opened a moment ago: reuse one only while more than this many wait. */
 const REUSE_AFTER = 16;
 
+/** Where the displaced spares stood when a directory fsync began (SparePool.syncPoint). */
+export interface SyncPoint {
+  generation: number;
+  count: number;
+}
+
 const livePools = new Set<SparePool>();
 let exitHookSet = false;
 
@@ -34,6 +40,7 @@ export class SparePool {
   /** Given back, but the rename that displaced them may not be durable yet. */
   private readonly displaced: string[] = [];
   private count = 0;
+  private generation = 0;
   private readonly prefix = `${SPARE_PREFIX}${HOST_TAG}-${process.pid}-${crypto.randomBytes(3).toString('hex')}-`;
 
   /** `dir`: the absolute path of the directory whose files are rewritten. */
@@ -67,14 +74,15 @@ export class SparePool {
     this.displaced.push(name);
   }
 
-  /** Before a directory fsync: how many displaced spares it will make safe to reuse (pass it to markSynced). */
-  syncPoint(): number {
-    return this.displaced.length;
+  /** Before a directory fsync: which displaced spares it will make safe to reuse (pass it to markSynced). */
+  syncPoint(): SyncPoint {
+    return { generation: this.generation, count: this.displaced.length };
   }
 
   /** The directory fsync that started at `point` has completed: those spares may be reused. */
-  markSynced(point: number): void {
-    this.free.push(...this.displaced.splice(0, point));
+  markSynced(point: SyncPoint): void {
+    // After a clear() the spares counted at `point` are gone; the ones displaced since are not covered.
+    if (point.generation === this.generation) this.free.push(...this.displaced.splice(0, point.count));
   }
 
   /** Forget a spare that could not be used, and remove its name. */
@@ -84,6 +92,7 @@ export class SparePool {
 
   /** Remove every spare (the directory is about to move, or the process ends). */
   clear(): void {
+    this.generation++;
     for (const name of [...this.free.splice(0), ...this.displaced.splice(0)]) fs.rmSync(name, { force: true });
   }
 
