@@ -149,7 +149,7 @@ export class TaskCache {
       else {
         this.staged.delete(id);
         // The view still holds the version that is being taken back: read the file itself.
-        this.reread(id, undefined, true);
+        this.readFile(id);
       }
     }
   }
@@ -158,20 +158,25 @@ export class TaskCache {
   discardStaged(): void {
     const ids = [...this.staged.keys()];
     this.staged.clear();
-    for (const id of ids) this.reread(id, undefined, true);
+    for (const id of ids) this.readFile(id);
   }
 
-  /**
-   * Read one task (the staged version, else the file: the truth), update the view and return it. `dir`: the
-   * tasks folder, already resolved (a full load reads every file through it).
-   */
-  reread(id: string, dir?: SafeDir, fromDisk = false): Task | undefined {
+  /** Read one task (the staged version, else the file: the truth), update the view and return it. */
+  reread(id: string): Task | undefined {
     const pending = this.staged.get(id);
     if (pending) {
       this.put(id, pending);
       return pending;
     }
-    if (!fromDisk && this.exact && !this.stale.has(id) && this.tasks.has(id)) return this.tasks.get(id);
+    if (this.exact && !this.stale.has(id) && this.tasks.has(id)) return this.tasks.get(id);
+    return this.readFile(id);
+  }
+
+  /**
+   * Read one task's file, whatever the view holds, and put it in the view. `dir`: the tasks folder, already
+   * resolved (a full load reads every file through it).
+   */
+  private readFile(id: string, dir?: SafeDir): Task | undefined {
     // Task files are rewritten in recycled inodes (store/spares.ts): unless we hold the lock, check the read.
     let task = this.store.records.read(taskFile(id), TASK_RECORD, !this.locked, dir && { dir, rel: `${id}.json` });
     if (task && task.id !== id) {
@@ -295,7 +300,7 @@ export class TaskCache {
         this.put(id, finishedPlaceholder(note));
         this.stale.add(id);
       } else {
-        this.reread(id, dir);
+        this.readFile(id, dir);
       }
     }
     // Changes made while we listed are in the feed after what we read, and are taken in on the next refresh.
