@@ -257,14 +257,14 @@ describe('checkpoints and rollback in a git repository', () => {
     expect(fs.existsSync(path.join(p.root, 'f0.txt'))).toBe(false);
     await c.call('loki_rollback', { target: r.preRollback, code: true });
     expect(fs.readFileSync(path.join(p.root, 'f5.txt'), 'utf8')).toBe('5\n');
-    // Stored state files referenced by no checkpoint were removed.
-    const blobs = fs.readdirSync(path.join(p.root, '.loki/checkpoints/objects'), { recursive: true }).filter((f) => String(f).length > 3);
+    // Stored contents referenced by no checkpoint were removed: the packs left are exactly those the manifests name.
+    const packs = fs.readdirSync(path.join(p.root, '.loki/checkpoints/objects/packs')).filter((f) => f.endsWith('.pack'));
     const referenced = new Set<string>();
     for (const row of (await list()).checkpoints) {
-      const m = JSON.parse(fs.readFileSync(path.join(p.root, '.loki/checkpoints', row.id, 'state.json'), 'utf8')) as { files: { sha256: string }[] };
-      for (const f of m.files) referenced.add(f.sha256);
+      const m = JSON.parse(fs.readFileSync(path.join(p.root, '.loki/checkpoints', row.id, 'state.json'), 'utf8')) as { files: { pack?: string }[] };
+      for (const f of m.files) referenced.add(`${f.pack}.pack`);
     }
-    expect(blobs.length).toBe(referenced.size);
+    expect(packs.sort()).toEqual([...referenced].sort());
   });
 
   it('refuses a damaged checkpoint and changes nothing', async () => {
@@ -285,10 +285,13 @@ describe('checkpoints and rollback in a git repository', () => {
       expect(text(r)).toMatch(/nothing was changed/);
     };
     // A stored state file is corrupted (every checkpoint holding it is refused), then put back.
-    const manifest = JSON.parse(fs.readFileSync(path.join(p.root, '.loki/checkpoints/cp-2/state.json'), 'utf8')) as { files: { sha256: string }[] };
-    const victim = path.join(p.root, '.loki/checkpoints/objects', manifest.files[0]!.sha256.slice(0, 2), manifest.files[0]!.sha256.slice(2));
+    const manifest = JSON.parse(fs.readFileSync(path.join(p.root, '.loki/checkpoints/cp-2/state.json'), 'utf8')) as { files: { pack: string; offset: number }[] };
+    const victim = path.join(p.root, '.loki/checkpoints/objects/packs', `${manifest.files[0]!.pack}.pack`);
     const good = fs.readFileSync(victim);
-    fs.writeFileSync(victim, 'tampered');
+    const flipped = Buffer.from(good);
+    const at = manifest.files[0]!.offset;
+    flipped[at] = flipped[at]! ^ 1;
+    fs.writeFileSync(victim, flipped);
     await refused('cp-2', /stored state file\(s\) are missing or damaged/);
     fs.writeFileSync(victim, good);
     // cp-2: its manifest is gone; cp-3: its git ref is gone; cp-4: its record is not valid JSON.

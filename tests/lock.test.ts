@@ -270,6 +270,34 @@ describe('LockManager across processes', () => {
     console.log(`lock: 4,000 cross-process increments in ${ms} ms`);
   }, 90_000);
 
+  it('a process kept waiting asks for a turn (wanted); the request goes once it holds the lock, and a dead asker\'s is ignored', async () => {
+    const dir = tmpDir();
+    const lockDir = path.join(dir, 'locks');
+    fs.mkdirSync(lockDir);
+    const locks = new LockManager(SafeDir.open(lockDir));
+    let release!: () => void;
+    const held = locks.withLock('busy', () => new Promise<void>((r) => (release = r)));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(locks.wanted('busy')).toBe(false);
+    const waiter = spawnChild('lock-holder.mjs', [lockDir, 'busy'], { LOKI_BUNDLE: bundle.file });
+    living.add(waiter.proc);
+    const deadline = Date.now() + 10_000;
+    while (!locks.wanted('busy') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(locks.wanted('busy')).toBe(true);
+    expect(readOwner(path.join(lockDir, 'busy.wanted'))).toMatchObject({ pid: waiter.proc.pid });
+    release();
+    await held;
+    await waiter.line(/^held \d+$/);
+    expect(fs.existsSync(path.join(lockDir, 'busy.wanted'))).toBe(false);
+    expect(locks.wanted('busy')).toBe(false);
+    waiter.proc.kill('SIGKILL');
+    await waiter.exited;
+    // A request left behind by a process that is gone: ignored, and removed.
+    fs.writeFileSync(path.join(lockDir, 'busy.wanted'), JSON.stringify({ pid: waiter.proc.pid, host: os.hostname(), token: 'x', at: Date.now() }));
+    expect(locks.wanted('busy')).toBe(false);
+    expect(fs.existsSync(path.join(lockDir, 'busy.wanted'))).toBe(false);
+  });
+
   it('a holder SIGKILLed while holding the lock: a waiter acquires within 3 s', async () => {
     const dir = tmpDir();
     const lockDir = path.join(dir, 'locks');

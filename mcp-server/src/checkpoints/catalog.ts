@@ -6,10 +6,10 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { selectPrune, stateDigestText, type StateEntry } from '../domain/checkpoints.js';
+import { selectPrune, stateDigestText } from '../domain/checkpoints.js';
 import { deleteRef } from '../run/git.js';
 import { faultPoint } from '../store/fault.js';
-import { listNames, moveDirectory, readFileIfExists, removeFile, removeTree, writeFileAtomic } from '../store/fsx.js';
+import { listNames, moveDirectory, readFileIfExists, removeTree, writeFileAtomic } from '../store/fsx.js';
 import { isNotFound } from '../store/paths.js';
 import { decodeRecord, encodeRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
@@ -18,12 +18,14 @@ import {
   CHECKPOINT_RECORD,
   ID_RE,
   MANIFEST_RECORD,
-  blobFile,
   checkpointRef,
   manifestFile,
   recordFile,
   type CheckpointRecord,
+  type StateManifest,
+  type StoredEntry,
 } from './records.js';
+import { removeStorage, storageOf } from './packs.js';
 
 export interface Damaged {
   id: string;
@@ -72,17 +74,17 @@ export function readRecord(store: Store, id: string): { record: CheckpointRecord
 }
 
 /** Manifests never change once written: keep them per process, keyed by the file's identity too. */
-const manifestCache = new Map<string, StateEntry[]>();
+const manifestCache = new Map<string, { entries: StoredEntry[]; scannedAt: number | undefined }>();
 
 /** The state manifest of a checkpoint, checked against the digest in its record. */
-export function readManifest(store: Store, record: CheckpointRecord): { entries: StateEntry[] } | { problem: string } {
+export function readManifest(store: Store, record: CheckpointRecord): { entries: StoredEntry[]; scannedAt: number | undefined } | { problem: string } {
   let text: string | undefined;
   let key = '';
   try {
     const st = fs.lstatSync(path.join(store.loki.root, manifestFile(record.id)));
     key = `${store.loki.root}\0${record.id}\0${record.state.digest}\0${st.ino}:${st.size}:${st.mtimeMs}`;
     const hit = manifestCache.get(key);
-    if (hit) return { entries: hit };
+    if (hit) return hit;
     text = readFileIfExists(store.loki, manifestFile(record.id), 256 * 1024 * 1024)?.toString('utf8');
   } catch (err) {
     if (!isNotFound(err)) return { problem: `state.json cannot be read: ${(err as Error).message}` };
@@ -93,17 +95,18 @@ export function readManifest(store: Store, record: CheckpointRecord): { entries:
   const entries = decoded.value.files;
   const digest = crypto.createHash('sha256').update(stateDigestText(entries)).digest('hex');
   if (digest !== record.state.digest) return { problem: 'state.json does not match the digest in checkpoint.json' };
-  manifestCache.set(key, entries);
-  return { entries };
+  const manifest = { entries, scannedAt: decoded.value.scannedAt };
+  manifestCache.set(key, manifest);
+  return manifest;
 }
 
 /**
  * Publish a checkpoint: manifest and record are written into a hidden folder, which is then renamed to
  * `checkpoints/<id>/`. A crash before the rename leaves only the hidden folder (removed by the next prune).
  */
-export function publish(store: Store, record: CheckpointRecord, entries: readonly StateEntry[]): void {
+export function publish(store: Store, record: CheckpointRecord, manifest: StateManifest): void {
   const staging = `${CHECKPOINTS_DIR}/.new-${record.id}-${crypto.randomBytes(4).toString('hex')}`;
-  writeFileAtomic(store.loki, `${staging}/state.json`, encodeRecord(MANIFEST_RECORD, { files: [...entries] }));
+  writeFileAtomic(store.loki, `${staging}/state.json`, encodeRecord(MANIFEST_RECORD, manifest));
   writeFileAtomic(store.loki, `${staging}/checkpoint.json`, encodeRecord(CHECKPOINT_RECORD, record));
   faultPoint('checkpoint-before-publish');
   moveDirectory(store.loki, staging, `${CHECKPOINTS_DIR}/${record.id}`);
@@ -121,22 +124,29 @@ export function prune(store: Store, projectRoot: string, keep: number): string[]
   const catalog = readCatalog(store);
   const doomed = new Set(selectPrune(catalog.records, keep));
   if (doomed.size === 0) return [];
-  const candidates = new Set<string>();
+  const packs = new Set<string>();
+  const loose = new Set<string>();
   for (const r of catalog.records) {
     if (!doomed.has(r.id)) continue;
     const m = readManifest(store, r);
-    if ('entries' in m) for (const e of m.entries) candidates.add(e.sha256);
+    if ('entries' in m) {
+      const s = storageOf(m.entries);
+      for (const p of s.packs) packs.add(p);
+      for (const sha of s.loose) loose.add(sha);
+    }
     deleteRef(projectRoot, checkpointRef(r.id));
     removeTreeQuietly(store, `${CHECKPOINTS_DIR}/${r.id}`);
   }
   for (const r of catalog.records) {
-    if (doomed.has(r.id) || candidates.size === 0) continue;
+    if (doomed.has(r.id) || packs.size + loose.size === 0) continue;
     const m = readManifest(store, r);
     // A remaining checkpoint whose manifest cannot be read keeps everything (it may still be repaired).
     if (!('entries' in m)) return [...doomed];
-    for (const e of m.entries) candidates.delete(e.sha256);
+    const s = storageOf(m.entries);
+    for (const p of s.packs) packs.delete(p);
+    for (const sha of s.loose) loose.delete(sha);
   }
-  for (const sha of candidates) removeFile(store.loki, blobFile(sha), false);
+  removeStorage(store, { packs, loose });
   return [...doomed];
 }
 
@@ -146,11 +156,4 @@ function removeTreeQuietly(store: Store, rel: string): void {
   } catch (err) {
     process.emitWarning(`loki: could not remove .loki/${rel}: ${(err as Error).message}`, { code: 'LOKI_CHECKPOINT_PRUNE' });
   }
-}
-
-/** For tests and `loki doctor`: how many stored state files there are. */
-export function countBlobs(store: Store): number {
-  let n = 0;
-  for (const d of listNames(store.loki, `${CHECKPOINTS_DIR}/objects`)) n += listNames(store.loki, `${CHECKPOINTS_DIR}/objects/${d}`).filter((f) => !f.startsWith('.')).length;
-  return n;
 }

@@ -1,7 +1,7 @@
 /**
  * Taking a checkpoint: the working tree as a git snapshot (outside the locks: git can take a moment), then,
- * under the checkpoints lock, a scan of the `.loki/` state (briefly holding the state and queue locks too), the
- * stored copies, the git ref, the record, retention, and the audit entry. Automatic checkpoints are coalesced: when neither the code nor the
+ * under the checkpoints lock, a scan of the `.loki/` state (its last step briefly holding the state and queue
+ * locks too), the stored contents (one pack), the git ref, the record, retention, and the audit entry. Automatic checkpoints are coalesced: when neither the code nor the
  * state changed since the newest automatic one, none is taken.
  */
 import fs from 'node:fs';
@@ -15,9 +15,10 @@ import { readRun } from '../run/state.js';
 import { writeFileAtomic } from '../store/fsx.js';
 import { LockTimeoutError } from '../store/lock.js';
 import type { Store } from '../store/store.js';
-import { prune, publish, readCatalog } from './catalog.js';
+import { prune, publish, readCatalog, readManifest, type Catalog } from './catalog.js';
+import { StoredContents } from './packs.js';
 import { CHECKPOINTS_DIR, CHECKPOINT_LOCK, checkpointRef, type CheckpointRecord } from './records.js';
-import { scanState, storeBlobs, type ScannedState } from './state.js';
+import { completeScan, prescanState, type ScannedState } from './state.js';
 
 export const STATE_ONLY_NOTE = 'not a git repository: this checkpoint covers .loki/ state only, not your files';
 
@@ -61,32 +62,51 @@ export function withCheckpointLocks<T>(store: Store, fn: () => Promise<T> | T, s
 }
 
 /**
- * Take a checkpoint. The state and queue locks are held only while the state is scanned (changed files are
- * read into memory then); storing copies, the git commit, publishing and retention run under the checkpoints
- * lock alone, so agents working the queue wait for a scan, not for a whole checkpoint.
+ * Take a checkpoint. Under the checkpoints lock: the state is read without the state and queue locks first,
+ * then brought up to date while they are held (completeScan: what changed meanwhile), so agents working the
+ * queue wait for a few reads, not for a whole scan; storing the contents, the git commit, publishing and
+ * retention run under the checkpoints lock alone.
  */
 export async function createCheckpoint(project: Project, req: CreateRequest, coalesce = false): Promise<CreateOutcome> {
   const keep = project.config().checkpointRetention;
   const store = project.openStore();
   const code = snapshotCode(project.root);
   const out = await store.locks.withLock(CHECKPOINT_LOCK, async () => {
-    const scan = await store.locks.withLock('state', () => store.locks.withLock(QUEUE_LOCK, () => scanState(store)));
-    return createLocked(project.root, store, req, code, scan, keep, coalesce);
+    const base = storedBase(store);
+    const pre = prescanState(store, base.stored);
+    const scan = await store.locks.withLock('state', () =>
+      store.locks.withLock(QUEUE_LOCK, ({ recovered }) => completeScan(store, pre, recovered, base.stored)),
+    );
+    return createLocked(project.root, store, req, code, scan, keep, coalesce, base);
   });
   if ('created' in out) await auditCreated(store, out.created, out.pruned);
   return out;
 }
 
-/** The body of a checkpoint, under the checkpoints lock, from a scan of the state. */
-export function createLocked(root: string, store: Store, req: CreateRequest, code: CodeSnapshot, scan: ScannedState, keep: number, coalesce: boolean): CreateOutcome {
+/** The checkpoints as they are, and the contents the newest one has stored (reused, never written twice). */
+export interface Base {
+  catalog: Catalog;
+  stored: StoredContents;
+}
+
+/** Under the checkpoints lock (the catalog does not change until it is released). */
+export function storedBase(store: Store): Base {
   const catalog = readCatalog(store);
+  const newest = catalog.records.at(-1);
+  const manifest = newest ? readManifest(store, newest) : undefined;
+  return { catalog, stored: manifest && 'entries' in manifest ? StoredContents.of(store, manifest.entries, manifest.scannedAt) : StoredContents.none() };
+}
+
+/** The body of a checkpoint, under the checkpoints lock, from a scan of the state made with `base.stored`. */
+export function createLocked(root: string, store: Store, req: CreateRequest, code: CodeSnapshot, scan: ScannedState, keep: number, coalesce: boolean, base: Base): CreateOutcome {
+  const { catalog } = base;
   if (coalesce) {
     const last = catalog.records.filter((r) => r.type === 'auto').at(-1);
     if (last && last.code.tree === code.tree && last.state.digest === scan.digest) return { unchanged: last.id };
   }
   const seq = catalog.maxSeq + 1;
   const id = checkpointId(seq);
-  storeBlobs(store, scan);
+  const entries = base.stored.store(store, scan.entries, scan.contents);
   let commit: string | null = null;
   if (code.tree) {
     const c = commitSnapshot(root, code.tree, `loki-mode checkpoint ${id}: ${req.label}`, checkpointRef(id), code.head);
@@ -108,7 +128,7 @@ export function createLocked(root: string, store: Store, req: CreateRequest, cod
     code: { commit, tree: code.tree, head: code.head, branch: code.branch, note: code.note },
     state: { digest: scan.digest, files: scan.entries.length, bytes: scan.bytes },
   };
-  publish(store, record, scan.entries);
+  publish(store, record, { files: entries, scannedAt: scan.startedAt });
   if (record.type === 'auto') markAuto(store);
   return { created: record, pruned: prune(store, root, keep), skippedFiles: scan.skipped };
 }

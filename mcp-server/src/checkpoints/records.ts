@@ -2,7 +2,8 @@
  * Checkpoint records as stored under `.loki/checkpoints/`:
  *   <id>/checkpoint.json   the record (what, when, why, code snapshot, state digest); written last
  *   <id>/state.json        the state manifest: every captured `.loki/` file with its sha256 and size
- *   objects/<aa>/<sha256>  the captured state files' contents, content-addressed (shared between checkpoints)
+ *   objects/packs/<sha256>.pack  the captured state files' contents, many to a file (see packs.ts)
+ *   objects/<aa>/<sha256>  contents stored one to a file, by checkpoints taken before packs (still read)
  *   rollback.json          the journal of a rollback in progress (removed when it is complete)
  * The code itself lives in git under refs/loki/checkpoints/<id>.
  */
@@ -57,11 +58,28 @@ export const CHECKPOINT_RECORD: RecordType<CheckpointRecord> = { kind: 'checkpoi
 
 const manifestSchema = z
   .object({
-    files: z.array(z.object({ path: z.string().min(1).max(4096), sha256, size: z.number().int().nonnegative() }).strict()).max(1_000_000),
+    files: z
+      .array(
+        z
+          .object({
+            path: z.string().min(1).max(4096),
+            sha256,
+            size: z.number().int().nonnegative(),
+            /** Where the content is: a pack and the offset in it; without them, a loose copy (objects/<aa>/<rest>). */
+            pack: sha256.optional(),
+            offset: z.number().int().nonnegative().optional(),
+          })
+          .strict(),
+      )
+      .max(1_000_000),
+    /** When the scan began (ms since the epoch): a later scan trusts these hashes for files not changed since. */
+    scannedAt: z.number().int().nonnegative().optional(),
   })
   .strict();
 
 export type StateManifest = z.infer<typeof manifestSchema>;
+/** A manifest entry: a captured file and where its content is stored. */
+export type StoredEntry = StateManifest['files'][number];
 export const MANIFEST_RECORD: RecordType<StateManifest> = { kind: 'checkpoint-state', version: 1, schema: manifestSchema };
 
 const journalSchema = z

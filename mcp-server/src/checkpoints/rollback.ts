@@ -14,7 +14,7 @@ import { removeFile } from '../store/fsx.js';
 import { LockTimeoutError } from '../store/lock.js';
 import type { Store } from '../store/store.js';
 import { prune, readCatalog, readManifest, readRecord } from './catalog.js';
-import { auditCreated, createLocked, snapshotCode, withCheckpointLocks } from './create.js';
+import { auditCreated, createLocked, snapshotCode, storedBase, withCheckpointLocks } from './create.js';
 import { CHECKPOINTS_DIR, ID_RE, JOURNAL_FILE, JOURNAL_RECORD, checkpointRef, scopeOf, type CheckpointRecord, type RollbackJournal } from './records.js';
 import { restoreState, scanState, stateProblem } from './state.js';
 
@@ -78,7 +78,8 @@ function rollbackLocked(root: string, store: Store, target: string, code: boolea
   }
   const verified = verifyTarget(root, store, id, code);
   const req = { kind: 'pre-rollback', trigger: 'rollback', label: `before rollback to ${id}`, reason: null, rollbackTo: id } as const;
-  const pre = createLocked(root, store, req, snapshotCode(root), scanState(store), keep, false);
+  const base = storedBase(store);
+  const pre = createLocked(root, store, req, snapshotCode(root), scanState(store, base.stored), keep, false, base);
   if (!('created' in pre)) throw new Error('internal: a pre-rollback checkpoint is never coalesced');
   const preRecord = pre.created;
   store.records.write(JOURNAL_FILE, JOURNAL_RECORD, { target: id, preRollback: preRecord.id, code, startedAt: new Date().toISOString(), actor });

@@ -10,12 +10,13 @@
  * processes, never the truth outside the queue lock: after a crash or power loss every process starts with a full
  * load. Under the lock the caught-up view is exact (see `exact`), so a change reads no task file.
  */
-import { TASK_STATES, claimOrder, type Task } from '../domain/tasks.js';
+import { claimOrder, type Task } from '../domain/tasks.js';
 import { appendFile, listNames, readTail, removeFile, writeFileAtomic } from '../store/fsx.js';
 import { processAlive } from '../store/lock.js';
-import { PathError, checkId, type SafeDir } from '../store/paths.js';
+import { PathError, type SafeDir } from '../store/paths.js';
 import { sweepDeadSpares } from '../store/spares.js';
 import type { Store } from '../store/store.js';
+import { feedLine, isTaskId, parseFeedLine, type FeedNote } from './feed.js';
 import { CHANGE_FEED, TASKS_DIR, TASK_RECORD, taskFile } from './records.js';
 
 /** Past this size the feed is started afresh (everyone reloads once). */
@@ -308,13 +309,6 @@ export class TaskCache {
   }
 }
 
-interface FeedNote {
-  id: string;
-  status: Task['status'];
-  rev: number;
-  expiresAt: string | null;
-}
-
 /** The tasks folder, resolved; undefined when it went away (the queue was archived) since it was listed. */
 function tasksFolder(store: Store): SafeDir | undefined {
   try {
@@ -371,28 +365,6 @@ function finishedPlaceholder(note: FeedNote): Task {
     updatedAt: '',
     rev: note.rev,
   };
-}
-
-/** One feed line per written task: "<id> <status> <rev> <lease expiry or ->". */
-function feedLine(t: Task): string {
-  return `${t.id} ${t.status} ${t.rev} ${t.lease?.expiresAt ?? '-'}\n`;
-}
-
-function parseFeedLine(line: string): FeedNote | undefined {
-  const [id, status, rev, expiresAt, extra] = line.split(' ');
-  if (extra !== undefined || id === undefined || !isTaskId(id) || !(TASK_STATES as readonly string[]).includes(status ?? '')) return undefined;
-  const n = Number(rev);
-  if (!Number.isInteger(n) || n < 0 || expiresAt === undefined || (expiresAt !== '-' && Number.isNaN(Date.parse(expiresAt)))) return undefined;
-  return { id, status: status as Task['status'], rev: n, expiresAt: expiresAt === '-' ? null : expiresAt };
-}
-
-function isTaskId(id: string): boolean {
-  try {
-    checkId(id);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** A list kept sorted by `compare` (a total order), with binary-search insert and remove. */

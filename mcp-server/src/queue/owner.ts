@@ -31,6 +31,8 @@ export interface OwnedQueue {
   holdingLock(run: (apply: (ops: readonly QueueOp[]) => Promise<StagedBatch>) => Promise<void>): Promise<void>;
   /** Make applied batches durable and audit them, together. */
   settle(batches: readonly StagedBatch[]): Promise<void>;
+  /** Before taking the lock again: let a process that asked for it have a turn (a short, bounded wait). */
+  yieldToWaiters(): Promise<void>;
 }
 
 /** Requests beyond this wait for the next batch. */
@@ -138,6 +140,7 @@ export class QueueOwner {
           if (!entered) this.answer(this.waiting.splice(0), undefined, err);
           else log.warn(`queue owner: ${(err as Error).message}`);
         }
+        if (this.waiting.length > 0) await this.queue.yieldToWaiters();
       }
     } finally {
       this.running = false;

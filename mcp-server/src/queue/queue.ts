@@ -5,6 +5,7 @@
  */
 import crypto from 'node:crypto';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Phase } from '../domain/phases.js';
 import {
   OPEN_STATES,
@@ -48,6 +49,8 @@ export const MAX_BATCH = 200;
 
 /** Queues holding the queue lock between batches, with nothing half written (see releaseIdleLock). */
 const idleHolders = new Set<TaskQueue>();
+/** The longest the queue owner stands aside for a process that asked for the queue lock. */
+const YIELD_MAX_MS = 50;
 let exitHookSet = false;
 function onExit(): void {
   for (const q of [...idleHolders]) q.releaseIdleLock();
@@ -349,6 +352,15 @@ export class TaskQueue {
         this.cache.endWrite();
       }
     });
+  }
+
+  /**
+   * Another process asked for the queue lock (a checkpoint, the CLI, a process not going through the owner):
+   * wait until it has had its turn, at most YIELD_MAX_MS, before the owner takes the lock again.
+   */
+  async yieldToWaiters(): Promise<void> {
+    const until = Date.now() + YIELD_MAX_MS;
+    while (Date.now() < until && this.store.locks.wanted(QUEUE_LOCK)) await sleep(1);
   }
 
   /**

@@ -28,12 +28,17 @@ export class FileTooLargeError extends Error {
  * was read, or no longer has its name afterwards, so a reader never gets a version that was being rewritten.
  */
 export function readFileIfExists(dir: SafeDir, rel: string, maxBytes = DEFAULT_MAX_READ_BYTES, stable = false): Buffer | undefined {
+  return readFileAndStat(dir, rel, maxBytes, stable)?.data;
+}
+
+/** readFileIfExists, with the identity of the inode read (inode, size, times: from the open file). */
+export function readFileAndStat(dir: SafeDir, rel: string, maxBytes = DEFAULT_MAX_READ_BYTES, stable = false): { data: Buffer; stat: fs.Stats } | undefined {
   return withOpenFile(
     dir,
     rel,
     (fd, st) => {
       if (st.size > maxBytes) throw new FileTooLargeError(rel, maxBytes);
-      return readAll(fd, st.size, maxBytes, rel);
+      return { data: readAll(fd, st.size, maxBytes, rel), stat: st };
     },
     stable,
   );

@@ -36,6 +36,8 @@ export interface LockOptions {
 }
 
 export const DEFAULT_LOCK_OPTIONS: LockOptions = { staleMs: 10_000, timeoutMs: 15_000 };
+/** A waiter that has tried this many times asks for a turn (`<name>.wanted` beside the lock, see `wanted`). */
+const ASK_AFTER_ATTEMPTS = 3;
 
 export class LockTimeoutError extends Error {
   constructor(
@@ -188,7 +190,42 @@ export class LockManager {
     return path.join(this.dir.root, `${name}.lock`);
   }
 
+  /**
+   * Another live process has been waiting for `name` and asked for a turn. A holder that takes the lock again and
+   * again (the queue owner, between batches) looks before retaking it, so such a waiter does not have to hit the
+   * moment between a release and the next take.
+   */
+  wanted(name: string): boolean {
+    const file = this.askPath(name);
+    const asker = readOwner(file);
+    if (asker === 'missing') return false;
+    if (asker !== 'unreadable' && asker.pid === process.pid && asker.host === HOST) return false;
+    // An asker gives up after its timeout; one that is gone left its request behind.
+    if (isStale(asker, this.options.timeoutMs, file)) {
+      removeIfSame(file, asker);
+      return false;
+    }
+    return true;
+  }
+
+  private askPath(name: string): string {
+    return path.join(this.dir.root, `${name}.wanted`);
+  }
+
   private async acquire(name: string, timeoutMs: number): Promise<{ owner: LockOwner; recovered: boolean }> {
+    let asked: LockOwner | undefined;
+    try {
+      return await this.take(name, timeoutMs, () => {
+        const me: LockOwner = { pid: process.pid, host: HOST, token: crypto.randomBytes(8).toString('hex'), at: Date.now() };
+        if (!asked && tryCreate(this.askPath(name), me)) asked = me;
+      });
+    } finally {
+      if (asked) removeIfSame(this.askPath(name), asked);
+    }
+  }
+
+  /** Take the lock, waiting for a live holder; `ask` is called once the wait has lasted a few attempts. */
+  private async take(name: string, timeoutMs: number, ask: () => void): Promise<{ owner: LockOwner; recovered: boolean }> {
     const file = this.lockPath(name);
     const started = Date.now();
     let attempt = 0;
@@ -216,6 +253,7 @@ export class LockManager {
         throw new LockTimeoutError(name, current === 'unreadable' ? undefined : current, waited);
       }
       attempt++;
+      if (attempt === ASK_AFTER_ATTEMPTS) ask();
       // Short, jittered waits: critical sections here last a millisecond or two, so a waiter that sleeps longer
       // leaves the lock idle.
       await sleep(0.5 + Math.random() * Math.min(attempt, 4));
