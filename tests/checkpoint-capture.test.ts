@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createCheckpoint, storedBase, withCheckpointLocks } from '../mcp-server/src/checkpoints/create.js';
+import { autoCheckpoint, createCheckpoint, storedBase, withCheckpointLocks } from '../mcp-server/src/checkpoints/create.js';
 import { readCatalog, readManifest } from '../mcp-server/src/checkpoints/catalog.js';
 import { packFile, readStored } from '../mcp-server/src/checkpoints/packs.js';
 import { completeScan, prescanState, scanState } from '../mcp-server/src/checkpoints/state.js';
@@ -82,7 +82,7 @@ describe('a capture in two steps', () => {
     const proj = await queueProject(40);
     const store = proj.openStore();
     const base = storedBase(store).stored;
-    const pre = prescanState(store, base);
+    const pre = await prescanState(store, base);
     // While the locks are free: tasks are claimed and completed, a state file is rewritten, one is added.
     for (let i = 0; i < 5; i++) await claimAndComplete(proj, `agent-${i}`);
     await claimTask(proj, { agent: 'holder' });
@@ -190,5 +190,50 @@ describe('packs', () => {
     const again = manifestOf(proj, two.created.id).find((e) => e.path === 'notes/x.txt')!;
     expect(again.pack).not.toBe(entry.pack);
     expect(readStored(store, again)!.toString()).toBe('x content\n');
+  });
+});
+
+describe('completed-task checkpoints in time', () => {
+  const marker = () => path.join(p!.root, '.loki/checkpoints/last-auto');
+
+  it('are spaced at least ten times what the last one cost', async () => {
+    const proj = await queueProject(3);
+    const r = await claimTask(proj, { agent: 'a' });
+    await completeTask(proj, r.task!.id, r.token!, 'done', []);
+    // The last automatic checkpoint, 5 s ago, cost 1 s: the next is due 10 s after it.
+    fs.writeFileSync(marker(), '1000');
+    const fiveSecondsAgo = new Date(Date.now() - 5_000);
+    fs.utimesSync(marker(), fiveSecondsAgo, fiveSecondsAgo);
+    expect(await autoCheckpoint(proj, 'task-complete', 'too soon')).toBeNull();
+    // Cheap: the configured spacing (1 s) has passed, so one is taken.
+    fs.writeFileSync(marker(), '20');
+    fs.utimesSync(marker(), fiveSecondsAgo, fiveSecondsAgo);
+    expect(await autoCheckpoint(proj, 'task-complete', 'due')).toMatch(/^cp-\d+$/);
+  });
+
+  it('are left by the queue owner to the agents it serves, unless overdue', async () => {
+    const owner = await queueProject(4);
+    const other = new Project({ root: p!.root, env: p!.env, actor: 'other' });
+    try {
+      const first = await claimTask(owner, { agent: 'owner' });
+      await completeTask(owner, first.task!.id, first.token!, 'done', []);
+      const second = await claimTask(other, { agent: 'other' });
+      await completeTask(other, second.task!.id, second.token!, 'done', []);
+      expect(owner.servesQueueClients()).toBe(true);
+      expect(other.servesQueueClients()).toBe(false);
+      const twoSecondsAgo = new Date(Date.now() - 2_000);
+      fs.utimesSync(marker(), twoSecondsAgo, twoSecondsAgo);
+      fs.writeFileSync(marker(), '0');
+      fs.utimesSync(marker(), twoSecondsAgo, twoSecondsAgo);
+      expect(await autoCheckpoint(owner, 'task-complete', 'owner')).toBeNull();
+      expect(await autoCheckpoint(other, 'task-complete', 'other')).toMatch(/^cp-\d+$/);
+      // Overdue (none for a minute): the owner takes it after all.
+      const aMinuteAgo = new Date(Date.now() - 60_000);
+      fs.utimesSync(marker(), aMinuteAgo, aMinuteAgo);
+      await claimAndComplete(owner, 'owner');
+      expect(await autoCheckpoint(owner, 'task-complete', 'owner, overdue')).toMatch(/^cp-\d+$/);
+    } finally {
+      other.close();
+    }
   });
 });

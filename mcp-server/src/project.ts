@@ -75,6 +75,11 @@ export class Project {
    * How this process's queue changes (claim, complete, fail) are applied: through the project's queue owner
    * (possibly this process), or directly under the queue lock (LOKI_QUEUE_OWNER=off). See queue/router.ts.
    */
+  /** This process owns the queue and serves other agents' requests (see queue/router.ts). */
+  servesQueueClients(): boolean {
+    return this.router?.servingOthers() ?? false;
+  }
+
   queueRouter(): QueueRouter {
     if (!this.router) {
       const queue = this.tasks();

@@ -12,7 +12,7 @@ import type { Project } from '../project.js';
 import { QUEUE_LOCK } from '../queue/records.js';
 import { commitSnapshot, headInfo, isGitRepository, snapshotTree } from '../run/git.js';
 import { readRun } from '../run/state.js';
-import { writeFileAtomic } from '../store/fsx.js';
+import { readFileIfExists, writeFileAtomic } from '../store/fsx.js';
 import { LockTimeoutError } from '../store/lock.js';
 import type { Store } from '../store/store.js';
 import { prune, publish, readCatalog, readManifest, type Catalog } from './catalog.js';
@@ -73,7 +73,7 @@ export async function createCheckpoint(project: Project, req: CreateRequest, coa
   const code = snapshotCode(project.root);
   const out = await store.locks.withLock(CHECKPOINT_LOCK, async () => {
     const base = storedBase(store);
-    const pre = prescanState(store, base.stored);
+    const pre = await prescanState(store, base.stored);
     const scan = await store.locks.withLock('state', () =>
       store.locks.withLock(QUEUE_LOCK, ({ recovered }) => completeScan(store, pre, recovered, base.stored)),
     );
@@ -129,7 +129,7 @@ export function createLocked(root: string, store: Store, req: CreateRequest, cod
     state: { digest: scan.digest, files: scan.entries.length, bytes: scan.bytes },
   };
   publish(store, record, { files: entries, scannedAt: scan.startedAt });
-  if (record.type === 'auto') markAuto(store);
+  if (record.type === 'auto') markAuto(store, Date.now() - scan.startedAt);
   return { created: record, pruned: prune(store, root, keep), skippedFiles: scan.skipped };
 }
 
@@ -151,6 +151,13 @@ export async function auditCreated(store: Store, r: CheckpointRecord, pruned: st
 
 const TASK_GATE_LOCK = 'checkpoint-task';
 const LAST_AUTO = `${CHECKPOINTS_DIR}/last-auto`;
+/**
+ * Completed-task checkpoints are at least this many times as far apart as the last automatic one took, so that
+ * however large the state grows they cost agents working the queue a tenth of one process's time at most.
+ */
+const COST_SPACING_FACTOR = 10;
+/** The queue owner takes a completed-task checkpoint itself only when none was taken for this long. */
+const OWNER_DEFERS_MS = 30_000;
 
 /**
  * An automatic checkpoint (run start, completed task, before a phase transition). It never fails the
@@ -158,8 +165,11 @@ const LAST_AUTO = `${CHECKPOINTS_DIR}/last-auto`;
  *
  * After a completed task it is also coalesced in time, so a burst of completions (eight agents draining a
  * queue) costs a few checkpoints, not one each: none is taken while another process is taking one, or when the
- * last automatic one is less than a second old; the next completion, phase change or manual checkpoint covers
- * those completions. Returns the id taken, or the id of the newest automatic checkpoint when coalesced.
+ * last automatic one is younger than the spacing (`checkpoints.taskSpacingSeconds`, and at least ten times what
+ * the last one took; a spacing of 0 takes one after every task); the next completion, phase change or manual
+ * checkpoint covers those completions. The process that owns the queue leaves them to the agents it serves while
+ * it serves any, so their requests never wait for a checkpoint's reads (unless none was taken for 30 s). Returns the id taken, or the id of the newest automatic checkpoint when
+ * coalesced.
  */
 export async function autoCheckpoint(project: Project, trigger: Exclude<CheckpointTrigger, 'manual' | 'rollback'>, label: string): Promise<string | null> {
   try {
@@ -168,12 +178,12 @@ export async function autoCheckpoint(project: Project, trigger: Exclude<Checkpoi
     const { checkpointOnTask, checkpointTaskSpacingMs: spacing } = project.config();
     if (!checkpointOnTask) return null;
     const store = project.openStore();
-    if (Date.now() - lastAutoAt(store) < spacing) return null;
-    return await store.locks.withLock(
-      TASK_GATE_LOCK,
-      async () => (Date.now() - lastAutoAt(store) < spacing ? null : outcomeId(await createCheckpoint(project, req, true))),
-      { timeoutMs: 0 },
-    );
+    if (tooSoon(store, spacing)) return null;
+    // The queue owner leaves them to the agents it serves (its event loop answers their claims), unless overdue.
+    if (project.servesQueueClients() && tooSoon(store, OWNER_DEFERS_MS)) return null;
+    return await store.locks.withLock(TASK_GATE_LOCK, async () => (tooSoon(store, spacing) ? null : outcomeId(await createCheckpoint(project, req, true))), {
+      timeoutMs: 0,
+    });
   } catch (err) {
     if (err instanceof LockTimeoutError) return null;
     log.warn(`automatic checkpoint (${trigger}) not taken: ${(err as Error).message}`);
@@ -185,15 +195,30 @@ function outcomeId(out: CreateOutcome): string {
   return 'created' in out ? out.created.id : out.unchanged;
 }
 
-/** When the newest automatic checkpoint was taken (the mtime of a marker file: one lstat, no reads). */
-function lastAutoAt(store: Store): number {
+/**
+ * The newest automatic checkpoint is too recent for a completed-task one: one lstat of a marker file (its mtime
+ * is when that checkpoint was taken), and a read of it (what it cost) only once the spacing has passed.
+ */
+function tooSoon(store: Store, spacingMs: number): boolean {
+  if (spacingMs === 0) return false;
+  let at: number;
   try {
-    return fs.lstatSync(path.join(store.loki.root, LAST_AUTO)).mtimeMs;
+    at = fs.lstatSync(path.join(store.loki.root, LAST_AUTO)).mtimeMs;
   } catch {
-    return 0;
+    return false;
   }
+  const age = Date.now() - at;
+  if (age < spacingMs) return true;
+  let costMs = 0;
+  try {
+    costMs = Number(readFileIfExists(store.loki, LAST_AUTO, 64)?.toString('utf8')) || 0;
+  } catch {
+    /* unreadable: its cost is unknown, the configured spacing applies */
+  }
+  return age < COST_SPACING_FACTOR * costMs;
 }
 
-export function markAuto(store: Store): void {
-  writeFileAtomic(store.loki, LAST_AUTO, '', { durable: false });
+/** Record that an automatic checkpoint was taken now, and what it cost (ms). */
+export function markAuto(store: Store, costMs: number): void {
+  writeFileAtomic(store.loki, LAST_AUTO, String(Math.max(0, Math.round(costMs))), { durable: false });
 }

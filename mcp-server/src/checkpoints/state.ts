@@ -18,7 +18,7 @@ import { feedMark, restartFeed, writtenSince, type FeedMark } from '../queue/fee
 import { TASKS_DIR, taskFile } from '../queue/records.js';
 import { faultPoint } from '../store/fault.js';
 import { fsyncDir, readFileAndStat, removeFile, writeFileAtomic } from '../store/fsx.js';
-import { splitRelativePath } from '../store/paths.js';
+import { PathError, splitRelativePath, type SafeDir } from '../store/paths.js';
 import type { Store } from '../store/store.js';
 import { readStored } from './packs.js';
 import type { StoredEntry } from './records.js';
@@ -86,12 +86,17 @@ export interface Prescan {
   unread: Set<string>;
 }
 
-/** Read the state without the state and queue locks (files may change meanwhile: completeScan catches up). */
-export function prescanState(store: Store, base: ScanBase): Prescan {
+/**
+ * Read the state without the state and queue locks (files may change meanwhile: completeScan catches up). The
+ * work is cut into slices of a few milliseconds with the event loop let through between them: in the process
+ * that owns the queue, requests from the other agents keep being served while a checkpoint reads.
+ */
+export async function prescanState(store: Store, base: ScanBase): Promise<Prescan> {
   const pre: Prescan = { startedAt: Date.now(), feed: feedMark(store), files: new Map(), contents: new Map(), skipped: [], unread: new Set() };
-  const hash = (rel: string, abs: string) => {
+  const hash = (at: Located) => {
+    const rel = at.rel;
     try {
-      const seen = hashFile(store, rel, abs, pre.contents, base, pre.startedAt, true);
+      const seen = hashFile(at, pre.contents, base, pre.startedAt, true);
       if (seen) pre.files.set(rel, seen);
       else pre.files.delete(rel);
       pre.unread.delete(rel);
@@ -99,17 +104,34 @@ export function prescanState(store: Store, base: ScanBase): Prescan {
       pre.unread.add(rel);
     }
   };
-  walkState(store, '', undefined, pre.skipped, hash);
+  const found: Located[] = [];
+  walkState(store, '', undefined, pre.skipped, (at) => found.push(at));
+  await inSlices(found, hash);
   // Task files written while we read: read them again, from the feed, until few are left for the locked part.
   for (let round = 0; round < CATCH_UP_ROUNDS && pre.feed; round++) {
     const next = feedMark(store);
     const ids = next && writtenSince(store, pre.feed, next);
     if (!ids) break;
-    for (const id of ids) hash(taskFile(id), path.join(store.loki.root, taskFile(id)));
+    const tasks = folder(store, TASKS_DIR);
+    if (tasks) await inSlices([...ids].map((id) => located(tasks, TASKS_DIR, `${id}.json`)), hash);
     pre.feed = next;
     if (ids.size <= CATCH_UP_ENOUGH) break;
   }
   return pre;
+}
+
+/** Longest stretch of prescan work without letting the event loop through. */
+const SLICE_MS = 4;
+
+async function inSlices<T>(items: readonly T[], work: (item: T) => void): Promise<void> {
+  let sliceEnd = performance.now() + SLICE_MS;
+  for (const item of items) {
+    work(item);
+    if (performance.now() >= sliceEnd) {
+      await new Promise((resolve) => setImmediate(resolve));
+      sliceEnd = performance.now() + SLICE_MS;
+    }
+  }
 }
 
 /**
@@ -122,17 +144,17 @@ export function completeScan(store: Store, pre: Prescan, recovered: boolean, bas
   const contents = pre.contents;
   const skipped: string[] = [];
 
-  const rehash = (rel: string, abs: string) => {
-    const seen = hashFile(store, rel, abs, contents, base, Date.now(), false);
-    if (seen) files.set(rel, seen);
-    else files.delete(rel);
+  const rehash = (at: Located) => {
+    const seen = hashFile(at, contents, base, Date.now(), false);
+    if (seen) files.set(at.rel, seen);
+    else files.delete(at.rel);
   };
   // Everything but the task files: walked again; a file that kept its identity keeps its hash.
-  walkState(store, '', TASKS_DIR, skipped, (rel, abs) => {
-    const before = pre.files.get(rel);
-    const st = before && !pre.unread.has(rel) && before.ctimeMs < pre.startedAt - racyMs(before) ? lstatQuietly(abs) : undefined;
-    if (before && st && sameIdentity(before, st)) files.set(rel, before);
-    else rehash(rel, abs);
+  walkState(store, '', TASKS_DIR, skipped, (at) => {
+    const before = pre.files.get(at.rel);
+    const st = before && !pre.unread.has(at.rel) && before.ctimeMs < pre.startedAt - racyMs(before) ? lstatQuietly(at.abs) : undefined;
+    if (before && st && sameIdentity(before, st)) files.set(at.rel, before);
+    else rehash(at);
   });
   // The task files: those the feed announced since the prescan began are read again; none else was written.
   if (recovered) restartFeed(store);
@@ -140,11 +162,12 @@ export function completeScan(store: Store, pre: Prescan, recovered: boolean, bas
   if (written) {
     for (const [rel, seen] of pre.files) if (rel.startsWith(`${TASKS_DIR}/`)) files.set(rel, seen);
     const again = new Set([...[...written].map(taskFile), ...[...pre.unread].filter((rel) => rel.startsWith(`${TASKS_DIR}/`))]);
+    const tasks = again.size > 0 ? folder(store, TASKS_DIR) : undefined;
     for (const rel of again) {
-      const abs = path.join(store.loki.root, rel);
-      const st = inStateScope(rel) ? lstatQuietly(abs) : undefined;
+      const at = tasks && inStateScope(rel) ? located(tasks, TASKS_DIR, rel.slice(TASKS_DIR.length + 1)) : undefined;
+      const st = at && lstatQuietly(at.abs);
       if (st && !st.isFile()) skipped.push(rel);
-      if (st?.isFile()) rehash(rel, abs);
+      if (st?.isFile()) rehash(at!);
       else files.delete(rel);
     }
     for (const rel of pre.skipped) if (rel.startsWith(`${TASKS_DIR}/`)) skipped.push(rel);
@@ -164,15 +187,36 @@ export function scanState(store: Store, base: ScanBase): ScannedState {
   return completeScan(store, pre, false, base);
 }
 
+/** A file found in the state: its path under `.loki/`, its absolute path, and its folder, resolved and checked once. */
+interface Located {
+  rel: string;
+  abs: string;
+  dir: SafeDir;
+  name: string;
+}
+
+const located = (dir: SafeDir, dirRel: string, name: string): Located => ({ rel: dirRel ? `${dirRel}/${name}` : name, abs: path.join(dir.root, name), dir, name });
+
+/** A folder of `.loki/`, resolved through the validator; undefined when it is not there. */
+function folder(store: Store, rel: string): SafeDir | undefined {
+  try {
+    return store.loki.child(rel, false);
+  } catch (err) {
+    if (err instanceof PathError && err.code === 'PATH_MISSING') return undefined;
+    throw err;
+  }
+}
+
 /**
  * Call `visit` for every captured regular file under `.loki/<from>` (all of it for ''), leaving out the folder
- * `except`. Symlinks, special files and names the validator refuses go to `skipped`.
+ * `except`. Each folder is resolved through the validator once; symlinks, special files and names the validator
+ * refuses go to `skipped`.
  */
-function walkState(store: Store, from: string, except: string | undefined, skipped: string[], visit: (rel: string, abs: string) => void): void {
-  const walk = (dirAbs: string, dirRel: string) => {
+function walkState(store: Store, from: string, except: string | undefined, skipped: string[], visit: (at: Located) => void): void {
+  const walk = (dir: SafeDir, dirRel: string) => {
     let names: fs.Dirent[];
     try {
-      names = fs.readdirSync(dirAbs, { withFileTypes: true });
+      names = fs.readdirSync(dir.root, { withFileTypes: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
@@ -181,18 +225,20 @@ function walkState(store: Store, from: string, except: string | undefined, skipp
       const rel = dirRel ? `${dirRel}/${d.name}` : d.name;
       if (!inStateScope(rel) || rel === except) continue;
       try {
-        splitRelativePath(rel);
+        splitRelativePath(d.name);
       } catch {
         skipped.push(rel);
         continue;
       }
-      if (d.isDirectory()) walk(store.loki.resolve(rel, { leaf: 'dir' }).absolute, rel);
-      else if (d.isFile()) visit(rel, path.join(dirAbs, d.name));
+      if (d.isDirectory()) {
+        const sub = folder(store, rel);
+        if (sub) walk(sub, rel);
+      } else if (d.isFile()) visit(located(dir, dirRel, d.name));
       else skipped.push(rel);
     }
   };
-  if (from === '') walk(store.loki.root, '');
-  else if (store.exists(from)) walk(store.loki.resolve(from, { leaf: 'dir' }).absolute, from);
+  const start = from === '' ? store.loki : folder(store, from);
+  if (start) walk(start, from);
 }
 
 /**
@@ -200,7 +246,8 @@ function walkState(store: Store, from: string, except: string | undefined, skipp
  * (`stable`: retried if it changes while read; throws if it keeps changing). Undefined when it is gone.
  * `readAt`: when the read began, for what the cache may keep (see racyMs).
  */
-function hashFile(store: Store, rel: string, abs: string, contents: Map<string, Buffer>, base: ScanBase, readAt: number, stable: boolean): Seen | undefined {
+function hashFile(at: Located, contents: Map<string, Buffer>, base: ScanBase, readAt: number, stable: boolean): Seen | undefined {
+  const { rel, abs } = at;
   const st = lstatQuietly(abs);
   if (!st) return undefined;
   const cached = hashCache.get(abs);
@@ -212,7 +259,7 @@ function hashFile(store: Store, rel: string, abs: string, contents: Map<string, 
     hashCache.set(abs, seen);
     return seen;
   }
-  const read = readFileAndStat(store.loki, rel, MAX_STATE_FILE_BYTES, stable);
+  const read = readFileAndStat(at.dir, at.name, MAX_STATE_FILE_BYTES, stable);
   if (!read) return undefined;
   const sha = sha256Of(read.data);
   contents.set(sha, read.data);

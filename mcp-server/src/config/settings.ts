@@ -57,7 +57,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'checkpoints.onTask', env: 'LOKI_CHECKPOINT_ON_TASK', type: 'boolean', default: true,
     description: 'Take an automatic checkpoint after each completed task (skipped when nothing changed since the last one)' },
   { key: 'checkpoints.taskSpacingSeconds', env: 'LOKI_CHECKPOINT_TASK_SPACING', type: 'number', min: 0, max: 3600, default: 1,
-    description: 'Completed-task checkpoints closer together than this (any process) are coalesced into the next one' },
+    description: 'Completed-task checkpoints closer together than this (any process), or than ten times what the last one took, are coalesced into the next one; 0 takes one after every task' },
   { key: 'guard.allowedPaths', env: 'LOKI_ALLOWED_PATHS', type: 'list', default: [],
     description: 'Paths (relative to the project) that file-writing tools may change; empty allows the whole project' },
   { key: 'guard.blockedCommands', env: 'LOKI_BLOCKED_COMMANDS', type: 'list', default: [],

@@ -85,6 +85,11 @@ export class QueueOwner {
     });
   }
 
+  /** Other processes are connected: this one serves their queue requests. */
+  get serving(): boolean {
+    return this.sockets.size > 0;
+  }
+
   /** Apply one op with the next batch (this process's own requests come in here, without a socket). */
   submit(op: QueueOp): Promise<OpOutcome> {
     return new Promise((done) => {

@@ -36,6 +36,8 @@ export function queueOwnerEnabled(value: string | undefined): boolean {
 
 export class QueueRouter {
   private role: Promise<Role> | undefined;
+  /** The owner this process runs, once elected (for servingOthers, which cannot wait). */
+  private owned: QueueOwner | undefined;
   private directUntil = 0;
   private closed = false;
 
@@ -90,11 +92,17 @@ export class QueueRouter {
     return undefined;
   }
 
+  /** This process owns the queue and other processes are connected to it. */
+  servingOthers(): boolean {
+    return this.owned?.serving ?? false;
+  }
+
   /** Stop owning or using the owner (Project.close). */
   close(): void {
     this.closed = true;
     const role = this.role;
     this.role = undefined;
+    this.owned = undefined;
     void role?.then((r) => {
       if (r.kind === 'owner') r.owner.close();
       else if (r.kind === 'client') r.client.close();
@@ -137,6 +145,7 @@ export class QueueRouter {
       }
       try {
         const owner = await QueueOwner.listen(this.address, this.queue, key);
+        this.owned = owner;
         log.debug(`queue: this process (${process.pid}) owns the queue`);
         return { kind: 'owner', owner };
       } catch (err) {
