@@ -172,6 +172,7 @@ async function checkpointBench() {
     if (r.changes.code.modified < CKPT_FILES - 10) throw new Error(`expected about ${CKPT_FILES} files restored, got ${r.changes.code.modified}`);
   }
   proj.close();
+  const queueCreates = await queueCheckpoints();
   const base = record('checkpoints', `\`git status\` in the ${CKPT_FILES}-file repository (baseline)`, gitStatus);
   const floor = record('checkpoints', '`node -e 0` (baseline)', nodeE);
   const row = (what, samples) => ({ what, ...record('checkpoints', what, samples) });
@@ -179,6 +180,7 @@ async function checkpointBench() {
     row(`create, ${CKPT_FILES} files (10 changed since the last)`, creates),
     row('rollback with --code, 10 files differ (includes the pre-rollback checkpoint)', small),
     row(`rollback with --code, all ${CKPT_FILES} files differ`, big),
+    row(`create in a new process after ${QUEUE_CHANGED} of ${QUEUE_TASKS.toLocaleString()} task files changed (no git repository)`, queueCreates),
   ];
   const line = (r) => `| ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${r.n} | ${(r.median / base.median).toFixed(1)}x | ${(r.median / floor.median).toFixed(1)}x |`;
   return `<!-- checkpoints:begin -->
@@ -192,6 +194,32 @@ Measured ${new Date().toISOString().slice(0, 10)} by \`node bench/run.mjs --only
 ${rows.map(line).join('\n')}
 <!-- checkpoints:end -->
 `;
+}
+
+const QUEUE_TASKS = 2000;
+const QUEUE_CHANGED = 400;
+
+/**
+ * The automatic checkpoint of a queue being drained: 2,000 task files, 400 of them completed since the last
+ * checkpoint, taken by a new process (no hash cache yet; unchanged files take the last checkpoint's hashes).
+ */
+async function queueCheckpoints() {
+  const dir = await queueProject('checkpoints-queue', QUEUE_TASKS);
+  const proj = new lib.Project({ root: dir, env: ENV, actor: 'bench' });
+  await lib.createCheckpoint(proj, { kind: 'manual', trigger: 'manual', label: 'all tasks added', reason: null });
+  const samples = [];
+  for (let round = 0; round < (QUICK ? 2 : QUEUE_TASKS / QUEUE_CHANGED); round++) {
+    for (let k = 0; k < QUEUE_CHANGED; k++) {
+      const r = await lib.claimTask(proj, { agent: 'bench' });
+      await lib.completeTask(proj, r.task.id, r.token, 'done', []);
+    }
+    const child = spawnSync(process.execPath, [path.join(ROOT, 'tests/fixtures/checkpoint-once.mjs'), dir], { env: ENV, encoding: 'utf8' });
+    if (child.status !== 0) throw new Error(`checkpoint-once.mjs: ${child.stderr}`);
+    samples.push(Number(child.stdout.trim()));
+  }
+  proj.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return samples;
 }
 
 // ---------------------------------------------------------------------------------------------------------
