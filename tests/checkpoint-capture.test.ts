@@ -123,6 +123,31 @@ describe('a capture in two steps', () => {
   });
 });
 
+describe('hashes taken from the newest checkpoint', () => {
+  it('only for the very version it hashed: a folder renamed over another, with old times and the same size, is read', async () => {
+    const proj = await queueProject(1);
+    const store = proj.openStore();
+    for (const [dir, text] of [
+      ['a', 'BBBB\n'],
+      ['b', 'AAAA\n'],
+    ]) {
+      fs.mkdirSync(path.join(p!.root, '.loki/notes', dir!), { recursive: true });
+      fs.writeFileSync(path.join(p!.root, '.loki/notes', dir!, 'x.txt'), text!);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+    expect('created' in (await createCheckpoint(proj, auto))).toBe(true);
+    // notes/b/x.txt becomes what notes/a/x.txt was: same size, times from before that checkpoint's scan.
+    fs.rmSync(path.join(p!.root, '.loki/notes/b'), { recursive: true });
+    fs.renameSync(path.join(p!.root, '.loki/notes/a'), path.join(p!.root, '.loki/notes/b'));
+    const out = await createCheckpoint(proj, { ...auto, label: 'after the rename' });
+    if (!('created' in out)) throw new Error('expected a new checkpoint');
+    const m = readManifest(store, out.created);
+    if (!('entries' in m)) throw new Error(m.problem);
+    expect(m.entries.map((e) => e.path).filter((x) => x.startsWith('notes/'))).toEqual(['notes/b/x.txt']);
+    expect(readStored(store, m.entries.find((e) => e.path === 'notes/b/x.txt')!)!.toString()).toBe('BBBB\n');
+  });
+});
+
 describe('packs', () => {
   const note = (rel: string, text: string) => {
     const file = path.join(p!.root, '.loki/notes', rel);
@@ -172,6 +197,25 @@ describe('packs', () => {
     expect(m3.some((e) => packs1.has(e.pack))).toBe(false);
     const store = proj.openStore();
     for (const e of m3) expect(readStored(store, e)).toBeDefined();
+  });
+
+  it('a content to be moved out of a damaged pack is taken from its file when the file still holds it', async () => {
+    const proj = await queueProject(1);
+    for (const n of ['a', 'b', 'c', 'd']) note(`${n}.txt`, `${n.repeat(1000)}\n`);
+    const one = await createCheckpoint(proj, auto);
+    if (!('created' in one)) throw new Error('expected a checkpoint');
+    const d = manifestOf(proj, one.created.id).find((e) => e.path === 'notes/d.txt')!;
+    // d's stored copy is damaged (same length), and a, b, c change: d is due to move to the new pack.
+    const file = path.join(p!.root, '.loki', packFile(d.pack!));
+    const bytes = fs.readFileSync(file);
+    bytes[d.offset!] = bytes[d.offset!]! ^ 1;
+    fs.writeFileSync(file, bytes);
+    for (const n of ['a', 'b', 'c']) note(`${n}.txt`, `${n.toUpperCase()} changed\n`);
+    const two = await createCheckpoint(proj, { ...auto, label: 'two' });
+    if (!('created' in two)) throw new Error('expected a checkpoint');
+    const moved = manifestOf(proj, two.created.id).find((e) => e.path === 'notes/d.txt')!;
+    expect(moved.pack).not.toBe(d.pack);
+    expect(readStored(proj.openStore(), moved)!.toString()).toBe(`${'d'.repeat(1000)}\n`);
   });
 
   it('a damaged pack is detected on read, and the next checkpoint stores its contents again', async () => {

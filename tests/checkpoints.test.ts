@@ -240,6 +240,9 @@ describe('checkpoints and rollback in a git repository', () => {
     await c.call('loki_start', { specText: '# App\n', tier: 'simple' });
     await c.call('loki_task_add', { tasks: Array.from({ length: 6 }, (_, i) => ({ title: `feature ${i}`, phase: 'BOOTSTRAP' })) });
     await c.call('loki_checkpoint_create', { label: 'manual one' });
+    // A pack a crash left before its checkpoint was published (and its temp file): swept by the next removal.
+    const orphan = path.join(p.root, '.loki/checkpoints/objects/packs', `${'ab'.repeat(32)}.pack`);
+    fs.writeFileSync(orphan, 'left by a crash');
     for (let i = 0; i < 6; i++) {
       const claim = structured<{ task: { id: string }; token: string }>(await c.call('loki_task_claim', {}));
       write(p.root, `f${i}.txt`, `${i}\n`);
@@ -265,6 +268,7 @@ describe('checkpoints and rollback in a git repository', () => {
       for (const f of m.files) referenced.add(`${f.pack}.pack`);
     }
     expect(packs.sort()).toEqual([...referenced].sort());
+    expect(fs.existsSync(orphan)).toBe(false);
   });
 
   it('refuses a damaged checkpoint and changes nothing', async () => {

@@ -71,15 +71,15 @@ export class Project {
     return this.taskQueue;
   }
 
-  /**
-   * How this process's queue changes (claim, complete, fail) are applied: through the project's queue owner
-   * (possibly this process), or directly under the queue lock (LOKI_QUEUE_OWNER=off). See queue/router.ts.
-   */
   /** This process owns the queue and serves other agents' requests (see queue/router.ts). */
   servesQueueClients(): boolean {
     return this.router?.servingOthers() ?? false;
   }
 
+  /**
+   * How this process's queue changes (claim, complete, fail) are applied: through the project's queue owner
+   * (possibly this process), or directly under the queue lock (LOKI_QUEUE_OWNER=off). See queue/router.ts.
+   */
   queueRouter(): QueueRouter {
     if (!this.router) {
       const queue = this.tasks();

@@ -25,7 +25,7 @@ import {
   type StateManifest,
   type StoredEntry,
 } from './records.js';
-import { removeStorage, storageOf } from './packs.js';
+import { removeStorage, storageOf, sweepPacks } from './packs.js';
 
 export interface Damaged {
   id: string;
@@ -137,16 +137,21 @@ export function prune(store: Store, projectRoot: string, keep: number): string[]
     deleteRef(projectRoot, checkpointRef(r.id));
     removeTreeQuietly(store, `${CHECKPOINTS_DIR}/${r.id}`);
   }
+  const referenced = new Set<string>();
   for (const r of catalog.records) {
-    if (doomed.has(r.id) || packs.size + loose.size === 0) continue;
+    if (doomed.has(r.id)) continue;
     const m = readManifest(store, r);
     // A remaining checkpoint whose manifest cannot be read keeps everything (it may still be repaired).
     if (!('entries' in m)) return [...doomed];
     const s = storageOf(m.entries);
-    for (const p of s.packs) packs.delete(p);
+    for (const p of s.packs) referenced.add(p);
     for (const sha of s.loose) loose.delete(sha);
   }
-  removeStorage(store, { packs, loose });
+  // Packs no remaining checkpoint names: the removed ones', and any a crash left before its checkpoint was
+  // published (packs are written under the checkpoints lock, held here). While a damaged checkpoint may still be
+  // repaired, only the removed ones' go.
+  const unnamed = catalog.damaged.length === 0 ? sweepPacks(store) : packs;
+  removeStorage(store, { packs: [...unnamed].filter((p) => !referenced.has(p)), loose });
   return [...doomed];
 }
 

@@ -106,7 +106,7 @@ export function createLocked(root: string, store: Store, req: CreateRequest, cod
   }
   const seq = catalog.maxSeq + 1;
   const id = checkpointId(seq);
-  const entries = base.stored.store(store, scan.entries, scan.contents);
+  const entries = base.stored.store(store, scan.entries, scan.contents, scan.identities);
   let commit: string | null = null;
   if (code.tree) {
     const c = commitSnapshot(root, code.tree, `loki-mode checkpoint ${id}: ${req.label}`, checkpointRef(id), code.head);
@@ -152,8 +152,8 @@ export async function auditCreated(store: Store, r: CheckpointRecord, pruned: st
 const TASK_GATE_LOCK = 'checkpoint-task';
 const LAST_AUTO = `${CHECKPOINTS_DIR}/last-auto`;
 /**
- * Completed-task checkpoints are at least this many times as far apart as the last automatic one took, so that
- * however large the state grows they cost agents working the queue a tenth of one process's time at most.
+ * Completed-task checkpoints are at least this many times as far apart as the last automatic one took (wall time
+ * from the start of its scan), so that as the state grows they do not take over the agents' time.
  */
 const COST_SPACING_FACTOR = 10;
 /** The queue owner takes a completed-task checkpoint itself only when none was taken for this long. */

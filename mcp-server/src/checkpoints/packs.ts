@@ -14,15 +14,16 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
 import type { StateEntry } from '../domain/checkpoints.js';
-import { fsyncDir, readFileIfExists, readTail, removeFile, writeFileAtomic } from '../store/fsx.js';
+import { fsyncDir, listNames, readFileIfExists, readTail, removeFile, sweepOrphanTemps, writeFileAtomic } from '../store/fsx.js';
 import { PathError } from '../store/paths.js';
 import type { Store } from '../store/store.js';
 import { CHECKPOINTS_DIR, blobFile, type StoredEntry } from './records.js';
-import type { ScanBase } from './state.js';
+import type { Identity, ScanBase } from './state.js';
 
 const MAX_LOOSE_BYTES = 64 * 1024 * 1024;
 const OBJECTS_DIR = `${CHECKPOINTS_DIR}/objects`;
-export const packFile = (name: string) => `${OBJECTS_DIR}/packs/${name}.pack`;
+const PACKS_DIR = `${OBJECTS_DIR}/packs`;
+export const packFile = (name: string) => `${PACKS_DIR}/${name}.pack`;
 
 const sha256Of = (data: Buffer): string => crypto.createHash('sha256').update(data).digest('hex');
 
@@ -74,7 +75,7 @@ export class StoredContents implements ScanBase {
    * Store what `entries` (a scan) needs: contents read by the scan are in `contents`; any other one is stored
    * here already. Writes at most one pack (durably) and returns the manifest entries.
    */
-  store(store: Store, entries: readonly StateEntry[], contents: ReadonlyMap<string, Buffer>): StoredEntry[] {
+  store(store: Store, entries: readonly StateEntry[], contents: ReadonlyMap<string, Buffer>, identities: ReadonlyMap<string, Identity>): StoredEntry[] {
     const copy = this.packsToCopy(entries);
     const located = new Map<string, { pack: string; offset: number } | null>();
     const fresh: Buffer[] = [];
@@ -87,8 +88,8 @@ export class StoredContents implements ScanBase {
         located.set(e.sha256, 'pack' in at ? { pack: at.pack, offset: at.offset } : null);
         continue;
       }
-      const data = contents.get(e.sha256) ?? (at ? this.read(store, e.sha256) : undefined);
-      if (!data) throw new Error(`internal: the content of .loki/${e.path} is neither stored nor read`);
+      const data = contents.get(e.sha256) ?? (at ? (this.read(store, e.sha256) ?? stillInFile(store, e)) : undefined);
+      if (!data) throw new Error(`the stored copy of .loki/${e.path} is damaged and the file has changed since; the next checkpoint reads it again`);
       placed.set(e.sha256, offset);
       fresh.push(data);
       offset += data.length;
@@ -96,15 +97,16 @@ export class StoredContents implements ScanBase {
     if (fresh.length > 0) {
       const data = Buffer.concat(fresh, offset);
       const name = sha256Of(data);
-      if (fileSize(store, packFile(name)) !== data.length) {
-        writeFileAtomic(store.loki, packFile(name), data);
-        fsyncDir(path.join(store.loki.root, OBJECTS_DIR));
-      }
+      // The same pack may be there already (a retry after a crash); its folder entries are made durable either way.
+      if (fileSize(store, packFile(name)) !== data.length) writeFileAtomic(store.loki, packFile(name), data, { deferDirSync: true });
+      fsyncDir(path.join(store.loki.root, PACKS_DIR));
+      fsyncDir(path.join(store.loki.root, OBJECTS_DIR));
       for (const [sha, at] of placed) located.set(sha, { pack: name, offset: at });
     }
     return entries.map((e) => {
       const at = located.get(e.sha256);
-      return at ? { ...e, pack: at.pack, offset: at.offset } : { ...e };
+      const id = identities.get(e.path);
+      return { ...e, ...(at ? { pack: at.pack, offset: at.offset } : {}), ...(id ? { ino: id.ino, mtimeMs: id.mtimeMs, ctimeMs: id.ctimeMs } : {}) };
     });
   }
 
@@ -126,6 +128,19 @@ export class StoredContents implements ScanBase {
   private read(store: Store, sha: string): Buffer | undefined {
     const at = this.where.get(sha)!;
     return readStored(store, 'pack' in at ? { sha256: sha, size: at.size, pack: at.pack, offset: at.offset } : { sha256: sha, size: at.size });
+  }
+}
+
+/**
+ * The content of a captured file read from the file itself, if it still holds exactly that content (a stored
+ * copy to be moved turned out damaged; the file usually has not changed since).
+ */
+function stillInFile(store: Store, e: StateEntry): Buffer | undefined {
+  try {
+    const data = readFileIfExists(store.loki, e.path, Math.max(e.size, 1), true);
+    return data && sha256Of(data) === e.sha256 ? data : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -156,6 +171,17 @@ export function storageOf(entries: readonly StoredEntry[]): { packs: Set<string>
 export function removeStorage(store: Store, doomed: { packs: Iterable<string>; loose: Iterable<string> }): void {
   for (const name of doomed.packs) removeFile(store.loki, packFile(name), false);
   for (const sha of doomed.loose) removeFile(store.loki, blobFile(sha), false);
+}
+
+/** The packs on disk (by name), after removing temp files a crash left while writing one. */
+export function sweepPacks(store: Store): Set<string> {
+  sweepOrphanTemps(store.loki, PACKS_DIR, 60_000);
+  const names = new Set<string>();
+  for (const file of listNames(store.loki, PACKS_DIR)) {
+    const m = /^([0-9a-f]{64})\.pack$/.exec(file);
+    if (m) names.add(m[1]!);
+  }
+  return names;
 }
 
 function fileSize(store: Store, rel: string): number | undefined {

@@ -68,6 +68,10 @@ const manifestSchema = z
             /** Where the content is: a pack and the offset in it; without them, a loose copy (objects/<aa>/<rest>). */
             pack: sha256.optional(),
             offset: z.number().int().nonnegative().optional(),
+            /** The file's identity when it was hashed: a later scan reuses the hash only for the same identity. */
+            ino: z.number().nonnegative().optional(),
+            mtimeMs: z.number().optional(),
+            ctimeMs: z.number().optional(),
           })
           .strict(),
       )

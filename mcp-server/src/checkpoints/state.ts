@@ -41,14 +41,20 @@ export interface ScannedState {
   skipped: string[];
   /** When the scan began (ms since the epoch): every file changed before then, less a clock tick, is as hashed. */
   startedAt: number;
+  /** The identity of each captured file as hashed, by path (kept in the manifest for the next scan). */
+  identities: Map<string, Identity>;
 }
 
-/** What a file was when it was hashed. */
-interface Seen {
+/** Which version of a file: inode, size and times (a rewrite changes at least one, see racyMs). */
+export interface Identity {
   ino: number;
   size: number;
   mtimeMs: number;
   ctimeMs: number;
+}
+
+/** What a file was when it was hashed. */
+interface Seen extends Identity {
   sha256: string;
 }
 
@@ -63,8 +69,8 @@ export const sha256Of = (data: Buffer | string): string => crypto.createHash('sh
  */
 export interface ScanBase {
   has(sha256: string): boolean;
-  /** The file as the newest checkpoint captured it. */
-  previous(rel: string): { sha256: string; size: number } | undefined;
+  /** The file as the newest checkpoint captured it (its identity then, when recorded). */
+  previous(rel: string): ({ sha256: string; size: number } & Partial<Identity>) | undefined;
   /** When the newest checkpoint's scan began (ms since the epoch), if known. */
   readonly scannedAt: number | undefined;
 }
@@ -178,7 +184,8 @@ export function completeScan(store: Store, pre: Prescan, recovered: boolean, bas
   entries.sort((a, b) => (a.path < b.path ? -1 : 1));
   const needed = new Set(entries.map((e) => e.sha256));
   for (const sha of contents.keys()) if (!needed.has(sha)) contents.delete(sha);
-  return { entries, digest: sha256Of(stateDigestText(entries)), bytes: entries.reduce((n, e) => n + e.size, 0), contents, skipped, startedAt: pre.startedAt };
+  const identities = new Map([...files].map(([rel, seen]) => [rel, { ino: seen.ino, size: seen.size, mtimeMs: seen.mtimeMs, ctimeMs: seen.ctimeMs }]));
+  return { entries, digest: sha256Of(stateDigestText(entries)), bytes: entries.reduce((n, e) => n + e.size, 0), contents, skipped, startedAt: pre.startedAt, identities };
 }
 
 /** The captured part of `.loki/` as it is now, all under the locks (a rollback's own view of the state). */
@@ -253,8 +260,13 @@ function hashFile(at: Located, contents: Map<string, Buffer>, base: ScanBase, re
   const cached = hashCache.get(abs);
   if (cached && sameIdentity(cached, st) && base.has(cached.sha256)) return cached;
   const previous = base.scannedAt === undefined || !st.isFile() ? undefined : base.previous(rel);
-  if (previous && previous.size === st.size && st.ctimeMs < base.scannedAt! - racyMs(st) && base.has(previous.sha256)) {
-    // Not changed since before the newest checkpoint's scan began: as that checkpoint captured it.
+  if (
+    previous?.ino !== undefined &&
+    sameIdentity({ ino: previous.ino, size: previous.size, mtimeMs: previous.mtimeMs!, ctimeMs: previous.ctimeMs! }, st) &&
+    st.ctimeMs < base.scannedAt! - racyMs(st) &&
+    base.has(previous.sha256)
+  ) {
+    // The very version the newest checkpoint hashed, changed safely before its scan began: as it captured it.
     const seen: Seen = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, sha256: previous.sha256 };
     hashCache.set(abs, seen);
     return seen;
@@ -269,7 +281,7 @@ function hashFile(at: Located, contents: Map<string, Buffer>, base: ScanBase, re
   return seen;
 }
 
-function sameIdentity(a: Omit<Seen, 'sha256'>, st: fs.Stats): boolean {
+function sameIdentity(a: Identity, st: fs.Stats): boolean {
   return a.ino === st.ino && a.size === st.size && a.mtimeMs === st.mtimeMs && a.ctimeMs === st.ctimeMs;
 }
 

@@ -74,7 +74,8 @@ export function writtenSince(store: Store, mark: FeedMark, until?: FeedMark): Se
   const tail = readTail(store.loki, CHANGE_FEED, mark.offset, until ? until.offset - mark.offset : undefined);
   if (!tail || tail.ino !== mark.ino || tail.born !== mark.born || tail.size < mark.offset) return undefined;
   if (tail.data.length === 0) return new Set();
-  if (tail.data[tail.data.length - 1] !== 0x0a || (until && tail.data.length !== until.offset - mark.offset)) return undefined;
+  // Every byte up to the end (or to `until`) must be there: a read cut short by its size limit cannot tell.
+  if (tail.data.length !== (until ? until.offset : tail.size) - mark.offset || tail.data[tail.data.length - 1] !== 0x0a) return undefined;
   const ids = new Set<string>();
   for (const line of tail.data.subarray(0, tail.data.length - 1).toString('utf8').split('\n')) {
     const note = parseFeedLine(line);

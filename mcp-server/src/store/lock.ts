@@ -216,15 +216,23 @@ export class LockManager {
     let asked: LockOwner | undefined;
     try {
       return await this.take(name, timeoutMs, () => {
+        if (asked) return;
         const me: LockOwner = { pid: process.pid, host: HOST, token: crypto.randomBytes(8).toString('hex'), at: Date.now() };
-        if (!asked && tryCreate(this.askPath(name), me)) asked = me;
+        try {
+          if (tryCreate(this.askPath(name), me)) asked = me;
+        } catch {
+          // Asking is a courtesy: a request that cannot be written just leaves this waiter polling as before.
+        }
       });
     } finally {
       if (asked) removeIfSame(this.askPath(name), asked);
     }
   }
 
-  /** Take the lock, waiting for a live holder; `ask` is called once the wait has lasted a few attempts. */
+  /**
+   * Take the lock, waiting for a live holder; `ask` is called on every attempt once the wait has lasted a few
+   * (another process's request may be there already: ours goes in when that one is gone).
+   */
   private async take(name: string, timeoutMs: number, ask: () => void): Promise<{ owner: LockOwner; recovered: boolean }> {
     const file = this.lockPath(name);
     const started = Date.now();
@@ -253,7 +261,7 @@ export class LockManager {
         throw new LockTimeoutError(name, current === 'unreadable' ? undefined : current, waited);
       }
       attempt++;
-      if (attempt === ASK_AFTER_ATTEMPTS) ask();
+      if (attempt >= ASK_AFTER_ATTEMPTS) ask();
       // Short, jittered waits: critical sections here last a millisecond or two, so a waiter that sleeps longer
       // leaves the lock idle.
       await sleep(0.5 + Math.random() * Math.min(attempt, 4));
