@@ -282,9 +282,11 @@ describe('LockManager across processes', () => {
     const waiter = spawnChild('lock-holder.mjs', [lockDir, 'busy'], { LOKI_BUNDLE: bundle.file });
     living.add(waiter.proc);
     const deadline = Date.now() + 10_000;
-    while (!locks.wanted('busy') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    // The request is created, then its owner record written: wait for both.
+    const asker = () => readOwner(path.join(lockDir, 'busy.wanted'));
+    while (typeof asker() !== 'object' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(asker()).toMatchObject({ pid: waiter.proc.pid });
     expect(locks.wanted('busy')).toBe(true);
-    expect(readOwner(path.join(lockDir, 'busy.wanted'))).toMatchObject({ pid: waiter.proc.pid });
     release();
     await held;
     await waiter.line(/^held \d+$/);

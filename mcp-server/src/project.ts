@@ -33,6 +33,7 @@ export class Project {
   private taskQueue: TaskQueue | undefined;
   private router: QueueRouter | undefined;
   private configCache: { key: string; config: EffectiveConfig } | undefined;
+  private typed: { from: EffectiveConfig; config: LokiConfig } | undefined;
 
   constructor(opts: ProjectOptions) {
     this.root = opts.root;
@@ -101,8 +102,9 @@ export class Project {
     if (store) {
       const file = path.join(store.loki.root, CONFIG_FILE);
       try {
-        const st = fs.lstatSync(file);
-        key = `${st.ino}:${st.size}:${st.mtimeMs}`;
+        // Asked on every tool call; usually there is no config.yaml, and an exception per call is not free.
+        const st = fs.lstatSync(file, { throwIfNoEntry: false });
+        key = st ? `${st.ino}:${st.size}:${st.mtimeMs}` : 'missing';
       } catch {
         key = 'missing';
       }
@@ -120,7 +122,9 @@ export class Project {
   config(): LokiConfig {
     const c = this.effectiveConfig();
     if (c.problems.length > 0) throw new ConfigError(c.problems);
-    return typedConfig(c);
+    // Shared between calls until the configuration changes, so frozen: nobody can change it for the others.
+    if (this.typed?.from !== c) this.typed = { from: c, config: deepFreeze(typedConfig(c)) };
+    return this.typed.config;
   }
 
   close(): void {
@@ -129,4 +133,12 @@ export class Project {
     this.taskQueue?.close();
     this.store?.close();
   }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }

@@ -39,6 +39,8 @@ export class Store {
   readonly locks: LockManager;
   readonly records: RecordIO;
   readonly audit: AuditLog;
+  /** Relative names `exists` has already validated. */
+  private readonly checkedNames = new Set<string>();
 
   private constructor(project: SafeDir, loki: SafeDir, lokiHome: string, actor: string) {
     this.project = project;
@@ -72,10 +74,14 @@ export class Store {
 
   /** True when `.loki/<rel>` exists as anything at all (used for the PAUSE/STOP markers). */
   exists(rel: string): boolean {
-    splitRelativePath(rel);
+    if (!this.checkedNames.has(rel)) {
+      splitRelativePath(rel);
+      // The same few names are asked about on every tool call (markers, the rollback journal).
+      if (this.checkedNames.size < 256) this.checkedNames.add(rel);
+    }
     try {
-      fs.lstatSync(path.join(this.loki.root, rel));
-      return true;
+      // No exception for the usual answer (absent): building one costs more than the lstat.
+      return fs.lstatSync(path.join(this.loki.root, rel), { throwIfNoEntry: false }) !== undefined;
     } catch {
       return false;
     }
