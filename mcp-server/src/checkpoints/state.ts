@@ -287,7 +287,8 @@ function sameIdentity(a: Identity, st: fs.Stats): boolean {
 
 function lstatQuietly(abs: string): fs.Stats | undefined {
   try {
-    return fs.lstatSync(abs);
+    // Gone is a normal answer here: no exception for it.
+    return fs.lstatSync(abs, { throwIfNoEntry: false });
   } catch {
     return undefined;
   }

@@ -16,7 +16,7 @@ import { processAlive } from '../store/lock.js';
 import { PathError, type SafeDir } from '../store/paths.js';
 import { sweepDeadSpares } from '../store/spares.js';
 import type { Store } from '../store/store.js';
-import { feedLine, isTaskId, parseFeedLine, type FeedNote } from './feed.js';
+import { feedLine, isTaskId, parseFeedLines, type FeedNote } from './feed.js';
 import { CHANGE_FEED, TASKS_DIR, TASK_RECORD, taskFile } from './records.js';
 
 /** Past this size the feed is started afresh (everyone reloads once). */
@@ -95,17 +95,13 @@ export class TaskCache {
     const end = tail.data.lastIndexOf(0x0a) + 1;
     this.torn = end < tail.data.length;
     if (end === 0) return;
-    const notes = new Map<string, FeedNote>();
-    for (const line of tail.data.subarray(0, end).toString('utf8').split('\n')) {
-      if (line === '') continue;
-      const note = parseFeedLine(line);
-      if (!note) {
-        this.reload();
-        return;
-      }
-      notes.set(note.id, note);
+    const parsed = parseFeedLines(tail.data);
+    if (!parsed) {
+      this.reload();
+      return;
     }
-    for (const note of notes.values()) this.apply(note);
+    // The last line of each task says where it stands.
+    for (const note of new Map(parsed.map((n) => [n.id, n])).values()) this.apply(note);
     this.feed = { ...seen, offset: seen.offset + end };
   }
 
@@ -325,15 +321,7 @@ function isFinished(t: Task | undefined): boolean {
 
 /** The tasks whose last line in the feed (complete lines only) says they are finished; empty if a line is bad. */
 function finishedInFeed(data: Buffer): Map<string, FeedNote> {
-  const last = new Map<string, FeedNote>();
-  const end = data.lastIndexOf(0x0a) + 1;
-  if (end === 0) return last;
-  for (const line of data.subarray(0, end).toString('utf8').split('\n')) {
-    if (line === '') continue;
-    const note = parseFeedLine(line);
-    if (!note) return new Map();
-    last.set(note.id, note);
-  }
+  const last = new Map((parseFeedLines(data) ?? []).map((n) => [n.id, n]));
   for (const [id, note] of last) if (note.status !== 'completed' && note.status !== 'dead-letter') last.delete(id);
   return last;
 }

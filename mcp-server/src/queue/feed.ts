@@ -21,12 +21,26 @@ export function feedLine(t: Task): string {
   return `${t.id} ${t.status} ${t.rev} ${t.lease?.expiresAt ?? '-'}\n`;
 }
 
-export function parseFeedLine(line: string): FeedNote | undefined {
+function parseFeedLine(line: string): FeedNote | undefined {
   const [id, status, rev, expiresAt, extra] = line.split(' ');
   if (extra !== undefined || id === undefined || !isTaskId(id) || !(TASK_STATES as readonly string[]).includes(status ?? '')) return undefined;
   const n = Number(rev);
   if (!Number.isInteger(n) || n < 0 || expiresAt === undefined || (expiresAt !== '-' && Number.isNaN(Date.parse(expiresAt)))) return undefined;
   return { id, status: status as Task['status'], rev: n, expiresAt: expiresAt === '-' ? null : expiresAt };
+}
+
+/** The notes of the complete lines of `data` (up to its last newline), in order; undefined if a line is bad (blank lines are skipped). */
+export function parseFeedLines(data: Buffer): FeedNote[] | undefined {
+  const end = data.lastIndexOf(0x0a) + 1;
+  const notes: FeedNote[] = [];
+  if (end === 0) return notes;
+  for (const line of data.subarray(0, end - 1).toString('utf8').split('\n')) {
+    if (line === '') continue;
+    const note = parseFeedLine(line);
+    if (!note) return undefined;
+    notes.push(note);
+  }
+  return notes;
 }
 
 export function isTaskId(id: string): boolean {
@@ -76,13 +90,8 @@ export function writtenSince(store: Store, mark: FeedMark, until?: FeedMark): Se
   if (tail.data.length === 0) return new Set();
   // Every byte up to the end (or to `until`) must be there: a read cut short by its size limit cannot tell.
   if (tail.data.length !== (until ? until.offset : tail.size) - mark.offset || tail.data[tail.data.length - 1] !== 0x0a) return undefined;
-  const ids = new Set<string>();
-  for (const line of tail.data.subarray(0, tail.data.length - 1).toString('utf8').split('\n')) {
-    const note = parseFeedLine(line);
-    if (!note) return undefined;
-    ids.add(note.id);
-  }
-  return ids;
+  const notes = parseFeedLines(tail.data);
+  return notes && new Set(notes.map((n) => n.id));
 }
 
 /**

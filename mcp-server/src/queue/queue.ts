@@ -52,7 +52,7 @@ const idleHolders = new Set<TaskQueue>();
 /** The longest the queue owner stands aside for a process that asked for the queue lock. */
 const YIELD_MAX_MS = 50;
 let exitHookSet = false;
-function onExit(): void {
+function releaseIdleLocksAtExit(): void {
   for (const q of [...idleHolders]) q.releaseIdleLock();
 }
 
@@ -161,7 +161,7 @@ export class TaskQueue {
     this.cache = new TaskCache(store);
     if (!exitHookSet) {
       exitHookSet = true;
-      process.once('exit', onExit);
+      process.once('exit', releaseIdleLocksAtExit);
     }
   }
 
