@@ -246,6 +246,31 @@ describe('lock tickets', () => {
     expect(tickets(dir).filter((n) => n.includes(`.${process.pid}.`))).toHaveLength(1);
     locks.releaseAll();
   });
+
+  it('a lock taken over while held (even by a copy of its record) is left to its new holder at release, with a warning', async () => {
+    const dir = tmpDir();
+    const locks = new LockManager(SafeDir.open(dir));
+    const file = path.join(dir, 't.lock');
+    const warnings = captureWarnings();
+    try {
+      await locks.withLock('t', () => {
+        // Someone judged the lock stale and put their own file in its place; it even carries our record.
+        const record = fs.readFileSync(file, 'utf8');
+        fs.unlinkSync(file);
+        fs.writeFileSync(file, record);
+      });
+      await yieldOnce();
+      expect(fs.existsSync(file)).toBe(true);
+      expect(warnings.codes).toContain('LOKI_LOCK_COMPROMISED');
+      fs.unlinkSync(file);
+      // The ticket keeps working for the next turn, and a normal release removes the lock.
+      await locks.withLock('t', () => undefined);
+      expect(fs.existsSync(file)).toBe(false);
+    } finally {
+      warnings.stop();
+      locks.releaseAll();
+    }
+  });
 });
 
 describe('LockManager across processes', () => {

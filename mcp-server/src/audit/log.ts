@@ -25,6 +25,7 @@ import {
 } from './chain.js';
 import { fsyncAsync, openForAppend, readFileIfExists, writeAll, moveFile } from '../store/fsx.js';
 import { faultPoint } from '../store/fault.js';
+import { KeptFile } from '../store/kept-file.js';
 import type { LockManager } from '../store/lock.js';
 import type { SafeDir } from '../store/paths.js';
 
@@ -59,13 +60,24 @@ interface Tail {
 
 export class AuditLog {
   private cachedTail: Tail | undefined;
+  /** The log and the anchors stay open between appends (store/kept-file.ts). */
+  private readonly logFile: KeptFile;
+  private readonly anchorFiles = new Map<string, KeptFile>();
 
   constructor(
     private readonly loki: SafeDir,
     private readonly locks: LockManager,
     private readonly external: AnchorLocation | undefined,
     private readonly actor: string,
-  ) {}
+  ) {
+    this.logFile = new KeptFile(loki, AUDIT_LOG, 'file', (dir, rel) => openForAppend(dir, rel).fd);
+  }
+
+  /** Close the files kept open (Store.close); an append under way closes the log when it ends. */
+  close(): void {
+    this.logFile.close();
+    for (const f of this.anchorFiles.values()) f.close();
+  }
 
   /** Append one entry for a mutation; returns it once it is on disk. */
   async append(action: string, target?: string, data?: unknown): Promise<AuditEntry> {
@@ -87,12 +99,10 @@ export class AuditLog {
    */
   private async appendLocked(all: readonly AuditFields[]): Promise<AuditEntry[]> {
     if (all.length === 0) return [];
-    const target = openForAppend(this.loki, AUDIT_LOG);
-    try {
+    return this.logFile.use(async (target) => {
       const cached = this.cachedTail;
       const tail = cached && cached.ino === target.ino && cached.size === target.size ? cached : this.readTail(target.fd, target.ino, target.size);
       if (tail === 'restart') {
-        fs.closeSync(target.fd);
         const first = this.restartAndAppend(all[0]!);
         return [first, ...(await this.appendLocked(all.slice(1)))];
       }
@@ -111,13 +121,7 @@ export class AuditLog {
       this.cachedTail = { ino: tail.ino, size: tail.size + bytes.length, seq: head.seq, hash: head.hash };
       this.writeAnchors({ count: head.seq + 1, head: head.hash });
       return entries;
-    } finally {
-      try {
-        fs.closeSync(target.fd);
-      } catch {
-        /* closed above */
-      }
-    }
+    });
   }
 
   /** Find the last complete entry; cut a torn final line; detect a log that is shorter than its anchors. */
@@ -173,19 +177,15 @@ export class AuditLog {
       action: 'audit.restart',
       data: { reason, archived: moved ? archived : null },
     });
-    const target = openForAppend(this.loki, AUDIT_LOG);
-    try {
-      const first = makeEntry(restart.hash, 1, fields);
-      const bytes = Buffer.from(serializeEntry(restart) + serializeEntry(first), 'utf8');
-      writeAll(target.fd, bytes);
-      fs.fsyncSync(target.fd);
-      this.cachedTail = { ino: target.ino, size: target.size + bytes.length, seq: 1, hash: first.hash };
-      this.writeAnchors({ count: 2, head: first.hash });
-      process.emitWarning(`loki: audit log restarted: ${reason}`, { code: 'LOKI_AUDIT_RESTART' });
-      return first;
-    } finally {
-      fs.closeSync(target.fd);
-    }
+    const target = this.logFile.get();
+    const first = makeEntry(restart.hash, 1, fields);
+    const bytes = Buffer.from(serializeEntry(restart) + serializeEntry(first), 'utf8');
+    writeAll(target.fd, bytes);
+    fs.fsyncSync(target.fd);
+    this.cachedTail = { ino: target.ino, size: target.size + bytes.length, seq: 1, hash: first.hash };
+    this.writeAnchors({ count: 2, head: first.hash });
+    process.emitWarning(`loki: audit log restarted: ${reason}`, { code: 'LOKI_AUDIT_RESTART' });
+    return first;
   }
 
   private anchorLocations(): AnchorLocation[] {
@@ -214,14 +214,15 @@ export class AuditLog {
     buf.write(text, 0, 'utf8');
     buf[ANCHOR_BYTES - 1] = 0x0a;
     for (const loc of this.anchorLocations()) {
+      let file = this.anchorFiles.get(loc.label);
+      if (!file) {
+        file = new KeptFile(loc.dir, loc.rel, 'file', () => openAnchor(loc));
+        this.anchorFiles.set(loc.label, file);
+      }
       try {
-        const target = openAnchor(loc);
-        try {
-          writeAll(target, buf, 0);
-        } finally {
-          fs.closeSync(target);
-        }
+        writeAll(file.get().fd, buf, 0);
       } catch (err) {
+        file.close();
         process.emitWarning(`loki: could not update ${loc.label}: ${(err as Error).message}`, { code: 'LOKI_AUDIT_ANCHOR' });
       }
     }

@@ -11,7 +11,8 @@
  * load. Under the lock the caught-up view is exact (see `exact`), so a change reads no task file.
  */
 import { claimOrder, type Task } from '../domain/tasks.js';
-import { appendFile, listNames, readTail, removeFile, writeFileAtomic } from '../store/fsx.js';
+import { listNames, openForAppend, readTail, removeFile, writeAll, writeFileAtomic } from '../store/fsx.js';
+import { KeptFile } from '../store/kept-file.js';
 import { processAlive } from '../store/lock.js';
 import { PathError, type SafeDir } from '../store/paths.js';
 import { sweepDeadSpares } from '../store/spares.js';
@@ -44,7 +45,17 @@ export class TaskCache {
   /** This process holds the queue lock: nobody rewrites a task file while we read it. */
   private locked = false;
 
-  constructor(private readonly store: Store) {}
+  /** The feed stays open for this process's appends (store/kept-file.ts). */
+  private readonly feedFile: KeptFile;
+
+  constructor(private readonly store: Store) {
+    this.feedFile = new KeptFile(store.loki, CHANGE_FEED, 'file', (dir, rel) => openForAppend(dir, rel).fd);
+  }
+
+  /** Close the feed kept open for appends. */
+  close(): void {
+    this.feedFile.close();
+  }
 
   get(id: string): Task | undefined {
     return this.stale.has(id) ? this.reread(id) : this.tasks.get(id);
@@ -233,8 +244,15 @@ export class TaskCache {
       this.resetFeed();
       return;
     }
-    const lines = tasks.map(feedLine).join('');
-    const appended = appendFile(this.store.loki, CHANGE_FEED, lines, false);
+    const lines = Buffer.from(tasks.map(feedLine).join(''), 'utf8');
+    const target = this.feedFile.get();
+    try {
+      writeAll(target.fd, lines);
+    } catch (err) {
+      this.feedFile.close();
+      throw err;
+    }
+    const appended = { ino: target.ino, before: target.size, after: target.size + lines.length };
     // Under the lock nobody else appends; anything unexpected just means a full reload next time.
     const ours = this.feed.ino === appended.ino && appended.before === this.feed.offset;
     // A feed that did not exist yet was created by this append: learn its identity on the next refresh.

@@ -36,7 +36,8 @@ import {
 } from '../domain/tasks.js';
 import type { RunState } from '../run/records.js';
 import { UsageError } from '../run/state.js';
-import { BatchWriteError, fsyncDir, fsyncDirAsync, moveDirectory, writeFilesAtomic } from '../store/fsx.js';
+import { BatchWriteError, fsyncAsync, fsyncDir, moveDirectory, openDirectory, writeFilesAtomic } from '../store/fsx.js';
+import { KeptFile } from '../store/kept-file.js';
 import { SparePool } from '../store/spares.js';
 import { encodeRecord } from '../store/records.js';
 import { checkId } from '../store/paths.js';
@@ -153,12 +154,15 @@ export class TaskQueue {
   private dirsDurable = false;
   /** Displaced task file versions, reused for later writes (see SparePool). */
   private spares: SparePool | undefined;
+  /** The tasks folder, kept open for the directory fsync after each batch of renames. */
+  private readonly tasksDir: KeptFile;
 
   constructor(
     private readonly store: Store,
     private readonly limits: () => QueueLimits,
   ) {
     this.cache = new TaskCache(store);
+    this.tasksDir = new KeptFile(store.loki, TASKS_DIR, 'dir', openDirectory);
     if (!exitHookSet) {
       exitHookSet = true;
       process.once('exit', releaseIdleLocksAtExit);
@@ -169,6 +173,8 @@ export class TaskQueue {
   close(): void {
     this.spares?.close();
     this.spares = undefined;
+    this.cache.close();
+    this.tasksDir.close();
   }
 
   // ---- reads ------------------------------------------------------------------------------------------------
@@ -708,7 +714,16 @@ export class TaskQueue {
     );
     const spares = this.spares;
     const point = spares?.syncPoint();
-    await Promise.all([wrote ? fsyncDirAsync(path.join(this.store.loki.root, TASKS_DIR)).then(() => point && spares?.markSynced(point)) : undefined, audited]);
+    await Promise.all([wrote ? this.syncTasksDir().then(() => point && spares?.markSynced(point)) : undefined, audited]);
+  }
+
+  /** fsync the tasks folder on the thread pool (the event loop keeps serving while the disk works). */
+  private async syncTasksDir(): Promise<void> {
+    try {
+      await this.tasksDir.use((dir) => fsyncAsync(dir.fd));
+    } catch {
+      // Platforms that cannot open directories (Windows), file systems that refuse fsync on them.
+    }
   }
 
   // ---- internals --------------------------------------------------------------------------------------------

@@ -254,11 +254,11 @@ function writeTemp(dir: SafeDir, rel: string, data: Buffer, spares: SparePool | 
   const parent = path.dirname(absolute);
   const spare = spares?.dir === parent ? spares.take() : undefined;
   if (spare) {
-    const fd = openSpare(dir, spare, rel);
+    const { fd, size } = openSpare(dir, spare, rel);
     if (fd >= 0) {
       try {
         writeAll(fd, data, 0);
-        fs.ftruncateSync(fd, data.length);
+        if (data.length < size) fs.ftruncateSync(fd, data.length);
       } catch (err) {
         fs.closeSync(fd);
         spares!.discard(spare);
@@ -282,18 +282,21 @@ function writeTemp(dir: SafeDir, rel: string, data: Buffer, spares: SparePool | 
   return t;
 }
 
-/** Open a spare for rewriting: only a regular file with a single link, inside `dir`; -1 (and drop it) otherwise. */
-function openSpare(dir: SafeDir, spare: string, rel: string): number {
+/**
+ * Open a spare for rewriting: only a regular file with a single link, inside `dir`; fd -1 (drop it) otherwise.
+ * `size` is its current length (a shorter rewrite must cut it).
+ */
+function openSpare(dir: SafeDir, spare: string, rel: string): { fd: number; size: number } {
   let fd = -1;
   try {
     fd = fs.openSync(spare, fs.constants.O_RDWR | O_NOFOLLOW);
     const st = fs.fstatSync(fd);
     if (!st.isFile() || st.nlink !== 1) throw new Error('not a private regular file');
     dir.assertDescriptorInside(fd, rel);
-    return fd;
+    return { fd, size: st.size };
   } catch {
     if (fd >= 0) fs.closeSync(fd);
-    return -1;
+    return { fd: -1, size: 0 };
   }
 }
 
@@ -445,21 +448,10 @@ export function fsyncDir(dirPath: string): void {
   }
 }
 
-/** fsyncDir on the thread pool, so the event loop keeps serving while the disk works. */
-export async function fsyncDirAsync(dirPath: string): Promise<void> {
-  let fd: number;
-  try {
-    fd = await call<number>((cb) => fs.open(dirPath, O_RDONLY | O_DIRECTORY, cb));
-  } catch {
-    return; // Platforms that cannot open directories (Windows) have no directory fsync.
-  }
-  try {
-    await call((cb) => fs.fsync(fd, cb));
-  } catch {
-    /* some file systems refuse fsync on directories */
-  } finally {
-    fs.closeSync(fd);
-  }
+/** Open a directory under `dir` for fsync (store/kept-file.ts); throws where directories cannot be opened (Windows). */
+export function openDirectory(dir: SafeDir, rel: string): number {
+  const { absolute } = dir.resolve(rel, { leaf: 'dir' });
+  return fs.openSync(absolute, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
 }
 
 /** fsync on the thread pool. */

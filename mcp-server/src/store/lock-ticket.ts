@@ -20,22 +20,30 @@ const live = new Set<Ticket>();
 let exitHookSet = false;
 
 export class Ticket {
+  /** Bytes of the record written last (a shorter one must cut the file). */
+  private length = 0;
+
   private constructor(
     readonly file: string,
     private readonly fd: number,
+    /** The ticket's inode: a lock file with this identity is this ticket linked, i.e. held by us. */
+    readonly identity: { dev: number; ino: number },
   ) {}
 
   static create(dir: SafeDir, lockName: string): Ticket {
     const file = path.join(dir.root, `.${lockName}.${HOST_TAG}.${process.pid}.${crypto.randomBytes(4).toString('hex')}${SUFFIX}`);
     const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644);
+    let identity: { dev: number; ino: number };
     try {
       dir.assertDescriptorInside(fd, path.basename(file));
+      const st = fs.fstatSync(fd);
+      identity = { dev: st.dev, ino: st.ino };
     } catch (err) {
       fs.closeSync(fd);
       fs.rmSync(file, { force: true });
       throw err;
     }
-    const ticket = new Ticket(file, fd);
+    const ticket = new Ticket(file, fd, identity);
     live.add(ticket);
     if (!exitHookSet) {
       exitHookSet = true;
@@ -50,7 +58,14 @@ export class Ticket {
   write(owner: object): void {
     const buf = Buffer.from(JSON.stringify(owner), 'utf8');
     fs.writeSync(this.fd, buf, 0, buf.length, 0);
-    fs.ftruncateSync(this.fd, buf.length);
+    // Owner records are nearly always the same length: cut the file only when this one is shorter.
+    if (buf.length < this.length) fs.ftruncateSync(this.fd, buf.length);
+    this.length = buf.length;
+  }
+
+  /** `st` (an lstat of a lock file) is this ticket, linked under the lock's name. */
+  isLinkedAs(st: fs.Stats): boolean {
+    return st.ino === this.identity.ino && st.dev === this.identity.dev;
   }
 
   remove(): void {

@@ -61,6 +61,15 @@ export interface LockOwner {
   at: number;
 }
 
+/** This process's lock tokens: a random prefix and a counter (unique without drawing random bytes each time). */
+const TOKEN_PREFIX = crypto.randomBytes(4).toString('hex');
+let tokenCounter = 0;
+
+function newToken(): string {
+  tokenCounter = (tokenCounter + 1) % 0x1_0000_0000;
+  return TOKEN_PREFIX + tokenCounter.toString(16).padStart(8, '0');
+}
+
 /** Serialises async critical sections in one process, first come first served. */
 export class Mutex {
   private tail: Promise<void> = Promise.resolve();
@@ -217,7 +226,7 @@ export class LockManager {
     try {
       return await this.take(name, timeoutMs, () => {
         if (asked) return;
-        const me: LockOwner = { pid: process.pid, host: HOST, token: crypto.randomBytes(8).toString('hex'), at: Date.now() };
+        const me: LockOwner = { pid: process.pid, host: HOST, token: newToken(), at: Date.now() };
         try {
           if (tryCreate(this.askPath(name), me)) asked = me;
         } catch {
@@ -239,7 +248,7 @@ export class LockManager {
     let attempt = 0;
     let recovered = false;
     for (;;) {
-      const owner: LockOwner = { pid: process.pid, host: HOST, token: crypto.randomBytes(8).toString('hex'), at: Date.now() };
+      const owner: LockOwner = { pid: process.pid, host: HOST, token: newToken(), at: Date.now() };
       if (this.tryTake(name, file, owner)) {
         this.held.set(name, owner);
         faultPoint('lock-acquired');
@@ -271,8 +280,7 @@ export class LockManager {
   private release(name: string, owner: LockOwner): void {
     this.held.delete(name);
     const file = this.lockPath(name);
-    const current = readOwner(file);
-    if (current !== 'missing' && current !== 'unreadable' && current.token === owner.token) {
+    if (this.stillOurs(name, file, owner)) {
       try {
         fs.unlinkSync(file);
       } catch {
@@ -284,6 +292,23 @@ export class LockManager {
       });
     }
   }
+
+  /**
+   * The lock file is still the one this process made for `owner`. A linked ticket is recognised by its inode (one
+   * lstat); a lock file created without links is read for its token.
+   */
+  private stillOurs(name: string, file: string, owner: LockOwner): boolean {
+    const ticket = this.noLinks ? undefined : this.tickets.get(name);
+    if (ticket) {
+      try {
+        return ticket.isLinkedAs(fs.lstatSync(file));
+      } catch {
+        return false;
+      }
+    }
+    const current = readOwner(file);
+    return current !== 'missing' && current !== 'unreadable' && current.token === owner.token;
+  }
 }
 
 /**
@@ -292,7 +317,7 @@ export class LockManager {
  */
 export function reclaimStale(file: string, seen: LockOwner | 'unreadable', staleMs: number): boolean {
   const guard = `${file}.reclaim`;
-  const me: LockOwner = { pid: process.pid, host: HOST, token: crypto.randomBytes(8).toString('hex'), at: Date.now() };
+  const me: LockOwner = { pid: process.pid, host: HOST, token: newToken(), at: Date.now() };
   if (!tryCreate(guard, me)) {
     const guardOwner = readOwner(guard);
     // The guard is held for microseconds; a guard that is old or whose owner died is itself stale.

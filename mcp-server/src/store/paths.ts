@@ -49,11 +49,19 @@ const INVISIBLE_OR_CONTROL = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}\p{Co}\p{Cn}]/u;
 const LOOKALIKES = /[\u2024\u2025\u2026\u2215\u2044\u29F8\u29F9\u2216\uFE52\uFE68\uFF0E\uFF0F\uFF3C\u3002\uFF61]/u;
 const FORBIDDEN_ASCII = /[\\:*?"<>|~]/;
 
+/** Paths already found valid, with their components: the server resolves the same few names again and again. */
+const validPaths = new Map<string, readonly string[]>();
+const MAX_REMEMBERED_PATHS = 4096;
+
 /**
  * Lexical validation of a caller-supplied relative path. Returns its components.
  * Pure: it never touches the file system.
  */
-export function splitRelativePath(input: unknown, what = 'path'): string[] {
+export function splitRelativePath(input: unknown, what = 'path'): readonly string[] {
+  if (typeof input === 'string') {
+    const known = validPaths.get(input);
+    if (known) return known;
+  }
   if (typeof input !== 'string') {
     throw new PathError('PATH_TYPE', `${what} must be a string, got ${input === null ? 'null' : typeof input}`);
   }
@@ -72,24 +80,27 @@ export function splitRelativePath(input: unknown, what = 'path'): string[] {
   if (input.normalize('NFC') !== input) {
     throw new PathError('PATH_CHARACTERS', `${what} is not in Unicode NFC form: rename the file or pass the NFC spelling`);
   }
-  const parts = input.split('/');
+  const parts = Object.freeze(input.split('/'));
   if (parts.length > MAX_COMPONENTS) {
     throw new PathError('PATH_TOO_LONG', `${what} has more than ${MAX_COMPONENTS} components`);
   }
   for (const part of parts) checkComponent(part, input, what);
+  if (validPaths.size >= MAX_REMEMBERED_PATHS) validPaths.clear();
+  validPaths.set(input, parts);
   return parts;
 }
 
 function checkComponent(part: string, whole: string, what: string): void {
-  const shown = printable(whole);
+  // Only an error message shows the path (making it printable is not free).
+  const shown = () => printable(whole);
   if (part === '') {
-    throw new PathError('PATH_CHARACTERS', `${what} "${shown}" has an empty component (a doubled or trailing "/")`);
+    throw new PathError('PATH_CHARACTERS', `${what} "${shown()}" has an empty component (a doubled or trailing "/")`);
   }
   if (part === '..') {
-    throw new PathError('PATH_TRAVERSAL', `${what} "${shown}" contains "..": give a path inside the project without parent references`);
+    throw new PathError('PATH_TRAVERSAL', `${what} "${shown()}" contains "..": give a path inside the project without parent references`);
   }
   if (part === '.') {
-    throw new PathError('PATH_CHARACTERS', `${what} "${shown}" contains a "." component: remove it`);
+    throw new PathError('PATH_CHARACTERS', `${what} "${shown()}" contains a "." component: remove it`);
   }
   if (Buffer.byteLength(part, 'utf8') > MAX_COMPONENT_BYTES) {
     throw new PathError('PATH_TOO_LONG', `${what} has a component longer than ${MAX_COMPONENT_BYTES} bytes`);
@@ -97,17 +108,17 @@ function checkComponent(part: string, whole: string, what: string): void {
   if (INVISIBLE_OR_CONTROL.test(part) || LOOKALIKES.test(part) || FORBIDDEN_ASCII.test(part)) {
     throw new PathError(
       'PATH_CHARACTERS',
-      `${what} "${shown}" contains a character that is not allowed in a path here (control, invisible, look-alike, or one of \\ : * ? " < > | ~)`,
+      `${what} "${shown()}" contains a character that is not allowed in a path here (control, invisible, look-alike, or one of \\ : * ? " < > | ~)`,
     );
   }
   if (part.startsWith('-')) {
-    throw new PathError('PATH_CHARACTERS', `${what} "${shown}" has a component starting with "-"`);
+    throw new PathError('PATH_CHARACTERS', `${what} "${shown()}" has a component starting with "-"`);
   }
   if (part.endsWith('.') || part.endsWith(' ') || part.startsWith(' ')) {
-    throw new PathError('PATH_CHARACTERS', `${what} "${shown}" has a component with a leading space or a trailing dot or space`);
+    throw new PathError('PATH_CHARACTERS', `${what} "${shown()}" has a component with a leading space or a trailing dot or space`);
   }
   if (WINDOWS_RESERVED.test(part)) {
-    throw new PathError('PATH_RESERVED', `${what} "${shown}" uses the reserved device name "${part}"`);
+    throw new PathError('PATH_RESERVED', `${what} "${shown()}" uses the reserved device name "${part}"`);
   }
 }
 

@@ -88,6 +88,7 @@ export class Store {
   }
 
   close(): void {
+    this.audit.close();
     this.locks.releaseAll();
   }
 }
