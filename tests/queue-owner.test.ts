@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { QueueClient } from '../mcp-server/src/queue/client.js';
 import { ownerAddress } from '../mcp-server/src/queue/protocol.js';
 import { queueKit } from './fixtures/queue-kit.js';
-import { DIST, auditLines, structured } from './helpers.js';
+import { DIST, auditLines, connect, structured, tempProject } from './helpers.js';
 
 const q = queueKit('# Owner test\n');
 const taskOnDisk = (id: string) => q.taskOnDisk<TaskOnDisk>(id);
@@ -127,6 +127,39 @@ describe('queue owner', () => {
     // The claim was audited once, naming the client's process, though the owner wrote it.
     const claims = auditLines(q.p.root).filter((e) => e.action === 'task.claim' && e.target === 'b');
     expect(claims.map((e) => e.actor)).toEqual(['test:client']);
+  });
+
+  it('loki_status reaches or becomes the queue owner before the first claim; without a queue it elects nothing', { timeout: 30_000 }, async () => {
+    const bare = tempProject();
+    const c = await connect(bare);
+    try {
+      expect(structured(await c.call('loki_status', { peek: true }))).toBeTruthy();
+      expect(fs.existsSync(path.join(bare.root, '.loki'))).toBe(false);
+    } finally {
+      await c.close();
+      bare.cleanup();
+    }
+    await q.setup([{ id: 's0', title: 'status first', phase: 'BOOTSTRAP' }]);
+    const keyFile = path.join(q.p.root, '.loki/locks/queue-owner.key');
+    expect(fs.existsSync(keyFile), 'no claim yet, no owner yet').toBe(false);
+    await q.c.call('loki_status', { peek: true });
+    const deadline = Date.now() + 10_000;
+    while (!fs.existsSync(keyFile)) {
+      expect(Date.now(), 'loki_status did not prepare the queue owner').toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    let pid: number | undefined;
+    while (pid === undefined) {
+      pid = await ownerPid().catch(() => undefined);
+      if (pid === undefined) await new Promise((r) => setTimeout(r, 10));
+      expect(Date.now(), 'the owner did not answer').toBeLessThan(deadline);
+    }
+    expect(pid).toBe(process.pid);
+    // A claimer started now is served by this process from its first claim.
+    const k = q.claimer('after-status', 'once');
+    expect(await k.line(/^claimed /)).toBe('claimed s0 1');
+    expect((await k.exited).code, k.stderr()).toBe(0);
+    expect(await ownerPid()).toBe(process.pid);
   });
 
   it('an owner that exits between batches lets go of the queue lock: the next one neither takes it over nor reloads', { timeout: 60_000 }, async () => {

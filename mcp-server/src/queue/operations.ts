@@ -11,6 +11,7 @@ import { readMarkers } from '../run/signals.js';
 import { UsageError, activeRun, activeRunPeek, peekRun } from '../run/state.js';
 import { checkId } from '../store/paths.js';
 import type { AddResult, ClaimOptions, ClaimResult, FinishResult, ListFilter, UpdateRequest } from './queue.js';
+import { QUEUE_DIR } from './records.js';
 
 /** One line per task in lists: enough to choose, not the whole record. */
 export interface TaskRow {
@@ -73,6 +74,15 @@ export async function addTasks(project: Project, drafts: TaskDraft[], kind: 'age
   project.config();
   const run = activeRun(project, 'adding tasks');
   return project.tasks().add(drafts, run.runId, { phase: run.phase, source: { kind, section: null } });
+}
+
+/**
+ * At the start of an agent's turn (loki_status): when the project has a queue, elect or reach its owner in the
+ * background, so the agent's first claim finds the way to the queue ready. Writes nothing but the owner key
+ * (once per project).
+ */
+export function prepareQueue(project: Project): void {
+  if (project.existingStore()?.exists(QUEUE_DIR)) project.queueRouter().prepare();
 }
 
 export async function claimTask(project: Project, opts: ClaimOptions): Promise<ClaimResult> {

@@ -84,6 +84,14 @@ export class QueueRouter {
     }
   }
 
+  /**
+   * Become or reach the queue owner now, in the background, if not done yet: a server does this when its agent's
+   * turn starts (loki_status), so the first claim does not wait for an election. Never throws.
+   */
+  prepare(): void {
+    if (!this.role && this.address && !this.closed) void this.currentRole();
+  }
+
   /** The owner's pid when this process is connected to one (diagnostics and tests). */
   async ownerPid(): Promise<number | undefined> {
     const role = await this.currentRole();

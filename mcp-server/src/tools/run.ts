@@ -5,6 +5,7 @@ import { briefing, type Briefing } from '../run/briefing.js';
 import { advancePhase, type AdvanceResult } from '../run/phase.js';
 import { startRun, type StartResult } from '../run/start.js';
 import { autoCheckpoint } from '../checkpoints/create.js';
+import { prepareQueue } from '../queue/operations.js';
 import { defineTool } from './define.js';
 
 export const startTool = defineTool({
@@ -60,7 +61,11 @@ export const statusTool = defineTool({
       peek: z.boolean().optional().describe('Look without counting a turn, heartbeating or taking HUMAN_INPUT'),
     })
     .strict(),
-  handler: (args, ctx): Promise<Briefing> => briefing(ctx.project, ctx.session(), { peek: args.peek ?? false }),
+  handler: async (args, ctx): Promise<Briefing> => {
+    const b = await briefing(ctx.project, ctx.session(), { peek: args.peek ?? false });
+    prepareQueue(ctx.project);
+    return b;
+  },
   render: renderBriefing,
 });
 
