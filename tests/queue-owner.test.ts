@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { QueueClient } from '../mcp-server/src/queue/client.js';
-import { ownerAddress } from '../mcp-server/src/queue/protocol.js';
+import { newClaimToken, ownerAddress } from '../mcp-server/src/queue/protocol.js';
 import { queueKit } from './fixtures/queue-kit.js';
 import { DIST, auditLines, connect, structured, tempProject } from './helpers.js';
 
@@ -38,6 +38,14 @@ function cli(args: string[]) {
   const r = spawnSync(process.execPath, [path.join(DIST, 'loki.js'), ...args], { cwd: q.p.root, env: q.p.env, encoding: 'utf8' });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
+
+describe('claim tokens', () => {
+  it('are 24 hex characters and never repeat, across refills of the random pool', () => {
+    const tokens = Array.from({ length: 5000 }, () => newClaimToken());
+    for (const t of tokens) expect(t).toMatch(/^[0-9a-f]{24}$/);
+    expect(new Set(tokens).size).toBe(tokens.length);
+  });
+});
 
 describe('queue owner', () => {
   it('the owner SIGKILLed in the middle of an 8-process drain: every task completed once, nothing acknowledged lost', { timeout: 180_000 }, async () => {

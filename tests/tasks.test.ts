@@ -151,6 +151,25 @@ describe('claiming', () => {
     expect((await claim({ taskId: 'a' })).reason).toMatch(/a is in progress by s-/);
   });
 
+  it('with every open task held, a claim says how many are in progress; with the rest blocked, it says so', async () => {
+    p = tempProject();
+    c = await connect(p);
+    await c.call('loki_start', { specText: '# Held\n' });
+    // The spec's own task belongs to a later phase: set it aside.
+    for (const row of await rows()) await c.call('loki_task_update', { id: row.id, action: 'block', reason: 'later' });
+    await c.call('loki_task_add', { tasks: ['a', 'b', 'c'].map((id) => ({ id, title: id })) });
+    const held: string[] = [];
+    let r = await claim();
+    for (; r.task; r = await claim()) held.push(r.task.id);
+    expect(held).toEqual(['a', 'b', 'c']);
+    expect(r.reason).toBe('no task is ready: 3 in progress by other agents, none pending');
+    for (const id of held) {
+      const { token } = taskFile(id).lease as { token: string };
+      expect(text(await c.call('loki_task_complete', { id, token, summary: 'done' }))).toMatch(/Completed/);
+    }
+    expect((await claim()).reason).toMatch(/^no task is ready: 1 blocked/);
+  });
+
   it('refuses to claim without a run, while paused, and after STOP', async () => {
     p = tempProject();
     c = await connect(p);

@@ -95,6 +95,11 @@ export class TaskCache {
     return this.tasks.size;
   }
 
+  /** How many tasks are in progress. */
+  get inProgressCount(): number {
+    return this.held.size;
+  }
+
   /** Bring the view up to date with what other processes wrote. Safe without the lock. */
   refresh(): void {
     const seen = this.feed;

@@ -3,7 +3,6 @@
  * tasks they change from disk, apply the pure rules of domain/tasks.ts, write the task files (atomic, durable),
  * announce them on the change feed, then record the operation in the audit log.
  */
-import crypto from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Phase } from '../domain/phases.js';
@@ -43,7 +42,7 @@ import { encodeRecord } from '../store/records.js';
 import { checkId } from '../store/paths.js';
 import type { AuditNote, Store } from '../store/store.js';
 import { TaskCache } from './cache.js';
-import type { ClaimId, ClaimStep, OpOutcome, QueueOp } from './protocol.js';
+import { newClaimToken, type ClaimId, type ClaimStep, type OpOutcome, type QueueOp } from './protocol.js';
 import { QUEUE_DIR, QUEUE_LOCK, TASKS_DIR, TASK_RECORD } from './records.js';
 
 export const MAX_BATCH = 200;
@@ -478,7 +477,7 @@ export class TaskQueue {
         const fresh = this.cache.reread(candidate.id);
         if (!fresh || fresh.rev !== candidate.rev || !allowed(fresh)) continue;
       }
-      const token = claimId?.token ?? crypto.randomBytes(12).toString('hex');
+      const token = claimId?.token ?? newClaimToken();
       const claimed = claimTask(candidate, opts.agent, token, now, leaseMs);
       this.write([claimed]);
       return { result: { task: claimed, token, expired, reason: null }, repeated: false };
@@ -759,6 +758,10 @@ export class TaskQueue {
   }
 
   private nothingReady(run: RunState | undefined, phase: Phase | undefined): string {
+    // The usual case at the end of a drain, when agents poll while the last tasks are worked on: every open
+    // task is held. Told from the view's indexes; the summary reads every task.
+    const held = this.cache.inProgressCount;
+    if (this.cache.inClaimOrder().length === 0 && held > 0) return `no task is ready: ${held} in progress by other agents, none pending`;
     const s = this.summary(run);
     if (s.total === 0) return 'the queue is empty: add tasks with loki_task_add';
     const open = s.counts.pending + s.counts.failed;

@@ -278,6 +278,8 @@ export class LockManager {
   }
 
   private release(name: string, owner: LockOwner): void {
+    // Already released: at shutdown (releaseAll, releaseNow) while its critical section was still running.
+    if (this.held.get(name) !== owner) return;
     this.held.delete(name);
     const file = this.lockPath(name);
     if (this.stillOurs(name, file, owner)) {
