@@ -20,6 +20,8 @@ import type { Store } from '../store/store.js';
 import { feedLine, isTaskId, parseFeedLines, type FeedNote } from './feed.js';
 import { CHANGE_FEED, TASKS_DIR, TASK_RECORD, taskFile } from './records.js';
 
+/** Catching up on more tasks than this at once re-sorts the claim order once rather than per change. */
+const BULK_CHANGES = 64;
 /** Past this size the feed is started afresh (everyone reloads once). */
 const FEED_RESET_BYTES = 1024 * 1024;
 
@@ -117,7 +119,17 @@ export class TaskCache {
       return;
     }
     // The last line of each task says where it stands.
-    for (const note of new Map(parsed.map((n) => [n.id, n])).values()) this.apply(note);
+    const latest = new Map<string, FeedNote>();
+    for (const note of parsed) latest.set(note.id, note);
+    // A view far behind (a process that was the owner's client becoming the owner) takes in thousands of
+    // changes: the claim order is sorted once at the end instead of kept sorted through each of them.
+    const bulk = latest.size > BULK_CHANGES;
+    if (bulk) this.claimable.suspend();
+    try {
+      for (const note of latest.values()) this.apply(note);
+    } finally {
+      if (bulk) this.claimable.resume();
+    }
     this.feed = { ...seen, offset: seen.offset + end };
   }
 
@@ -381,16 +393,39 @@ function finishedPlaceholder(note: FeedNote): Task {
 /** A list kept sorted by `compare` (a total order), with binary-search insert and remove. */
 class SortedList<T> {
   items: T[] = [];
+  /** While suspended: items are appended unsorted, and removed ones are noted (by identity) until resume(). */
+  private removed: Set<T> | undefined;
 
   constructor(private readonly compare: (a: T, b: T) => number) {}
 
   insert(item: T): void {
-    this.items.splice(this.position(item), 0, item);
+    if (this.removed) {
+      this.removed.delete(item);
+      this.items.push(item);
+    } else this.items.splice(this.position(item), 0, item);
   }
 
   remove(item: T): void {
+    if (this.removed) {
+      this.removed.add(item);
+      return;
+    }
     const at = this.position(item);
     if (at < this.items.length && this.compare(this.items[at]!, item) === 0) this.items.splice(at, 1);
+  }
+
+  /** Many changes are coming: take them unsorted (items is not in order until resume). */
+  suspend(): void {
+    this.removed ??= new Set();
+  }
+
+  /** Drop what was removed while suspended and sort once. */
+  resume(): void {
+    const removed = this.removed;
+    if (!removed) return;
+    this.removed = undefined;
+    // An item removed and inserted again was appended twice: keep it once.
+    this.items = [...new Set(this.items)].filter((t) => !removed.has(t)).sort(this.compare);
   }
 
   clear(): void {
