@@ -94,8 +94,8 @@ export class AuditLog {
   }
 
   /**
-   * Chain and write `all` with one write and one fsync (on the thread pool when fsyncs are slow, so the process
-   * keeps serving while the disk works: store/fsync-pace.ts), then update the anchors once.
+   * Chain and write `all` with one write and one fsync (on the thread pool: the process keeps serving while the
+   * disk works), then update the anchors once.
    */
   private async appendLocked(all: readonly AuditFields[]): Promise<AuditEntry[]> {
     if (all.length === 0) return [];

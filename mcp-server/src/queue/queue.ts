@@ -716,7 +716,7 @@ export class TaskQueue {
     await Promise.all([wrote ? this.syncTasksDir().then(() => point && spares?.markSynced(point)) : undefined, audited]);
   }
 
-  /** fsync the tasks folder (on the thread pool when fsyncs are slow: store/fsync-pace.ts). */
+  /** fsync the tasks folder on the thread pool (the event loop keeps serving while the disk works). */
   private async syncTasksDir(): Promise<void> {
     try {
       await this.tasksDir.use((dir) => fsyncAsync(dir.fd));

@@ -8,7 +8,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PathError, type SafeDir, isNotFound, printable } from './paths.js';
 import { faultPoint } from './fault.js';
-import { FsyncPace } from './fsync-pace.js';
 import type { SparePool } from './spares.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -186,10 +185,9 @@ export class BatchWriteError extends Error {
 }
 
 /**
- * Replace several files atomically, as writeFileAtomic does one. The fsyncs run in place while this disk's
- * fsyncs are quick; once they are slow, in parallel on the libuv thread pool (on a journaling file system
- * concurrent fsyncs share journal commits, so a batch costs about one fsync, not one per file): see
- * store/fsync-pace.ts. The other calls are quick and made in place. Every file's data is durable
+ * Replace several files atomically, as writeFileAtomic does one. The fsyncs, the slow part, run in parallel on
+ * the libuv thread pool (on a journaling file system concurrent fsyncs share journal commits, so a batch costs
+ * about one fsync, not one per file); the other calls are quick and made in place. Every file's data is durable
  * before any of them is renamed into place. The directory fsync is left to the caller (once per batch).
  * With `spares`, files in its directory are written into recycled inodes instead of new temp files (SparePool).
  * Resolves when every file is renamed; on failure, BatchWriteError lists those that were.
@@ -456,20 +454,9 @@ export function openDirectory(dir: SafeDir, rel: string): number {
   return fs.openSync(absolute, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
 }
 
-const fsyncPace = new FsyncPace();
-
-/** fsync in place while this disk's fsyncs are quick, else on the thread pool (see store/fsync-pace.ts). */
+/** fsync on the thread pool. */
 export function fsyncAsync(fd: number): Promise<void> {
-  if (!fsyncPace.inPlace()) return call((cb) => fs.fsync(fd, cb));
-  const started = performance.now();
-  try {
-    fs.fsyncSync(fd);
-  } catch (err) {
-    return Promise.reject(err as Error);
-  } finally {
-    fsyncPace.record(performance.now() - started);
-  }
-  return Promise.resolve();
+  return call((cb) => fs.fsync(fd, cb));
 }
 
 /** Remove a file under `dir`; returns false when it was not there. */
