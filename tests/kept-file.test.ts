@@ -1,7 +1,8 @@
 /**
  * KeptFile (store/kept-file.ts): a descriptor kept open between writes is used only while its name still leads
  * to the same inode; a replaced, hard-linked or symlinked name is opened afresh (and refused where the opener
- * refuses), and a descriptor let go while an asynchronous use holds it is closed only after that use.
+ * refuses), a descriptor let go while an asynchronous use holds it is closed only after that use, and once
+ * closed nothing is kept.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -114,6 +115,36 @@ describe('KeptFile', () => {
     expect(isOpen(first)).toBe(false);
     expect(isOpen(log.get().fd)).toBe(true);
     log.close();
+  });
+
+  it('after close keeps nothing: each use opens the name with its checks and closes its descriptor when done', async () => {
+    const { root, dir } = tmpBase();
+    const outside = tmpBase().root;
+    const log = new KeptFile(dir, 'log.txt', 'file', appendOpener);
+    const kept = log.get().fd;
+    log.close();
+    expect(isOpen(kept)).toBe(false);
+    // A batch still settling at shutdown: a synchronous use right after get(), then the descriptor is closed.
+    const late = log.get();
+    writeAll(late.fd, Buffer.from('late\n'));
+    expect(isOpen(late.fd)).toBe(true);
+    await Promise.resolve();
+    expect(isOpen(late.fd)).toBe(false);
+    let used = -1;
+    await log.use(async (t) => {
+      used = t.fd;
+      await fsyncAsync(t.fd);
+      writeAll(t.fd, Buffer.from('later\n'));
+    });
+    expect(isOpen(used)).toBe(false);
+    expect(fs.readFileSync(path.join(root, 'log.txt'), 'utf8')).toBe('late\nlater\n');
+    // The opener's checks still apply.
+    fs.rmSync(path.join(root, 'log.txt'));
+    fs.writeFileSync(path.join(outside, 'secret.txt'), 'secret\n');
+    fs.symlinkSync(path.join(outside, 'secret.txt'), path.join(root, 'log.txt'));
+    expect(() => log.get()).toThrow(expect.objectContaining({ code: 'PATH_SYMLINK' }));
+    await expect(log.use(() => undefined)).rejects.toMatchObject({ code: 'PATH_SYMLINK' });
+    expect(fs.readFileSync(path.join(outside, 'secret.txt'), 'utf8')).toBe('secret\n');
   });
 
   it('keeps a directory open for fsync, and follows the name when the directory is replaced', async () => {

@@ -63,6 +63,7 @@ export class AuditLog {
   /** The log and the anchors stay open between appends (store/kept-file.ts). */
   private readonly logFile: KeptFile;
   private readonly anchorFiles = new Map<string, KeptFile>();
+  private closed = false;
 
   constructor(
     private readonly loki: SafeDir,
@@ -73,8 +74,12 @@ export class AuditLog {
     this.logFile = new KeptFile(loki, AUDIT_LOG, 'file', (dir, rel) => openForAppend(dir, rel).fd);
   }
 
-  /** Close the files kept open (Store.close); an append under way closes the log when it ends. */
+  /**
+   * Close the files kept open (Store.close). An append under way finishes on its descriptor; later ones (a
+   * batch still settling at shutdown) open and close the files for themselves.
+   */
   close(): void {
+    this.closed = true;
     this.logFile.close();
     for (const f of this.anchorFiles.values()) f.close();
   }
@@ -217,12 +222,13 @@ export class AuditLog {
       let file = this.anchorFiles.get(loc.label);
       if (!file) {
         file = new KeptFile(loc.dir, loc.rel, 'file', () => openAnchor(loc));
+        if (this.closed) file.close();
         this.anchorFiles.set(loc.label, file);
       }
       try {
         writeAll(file.get().fd, buf, 0);
       } catch (err) {
-        file.close();
+        file.letGo();
         process.emitWarning(`loki: could not update ${loc.label}: ${(err as Error).message}`, { code: 'LOKI_AUDIT_ANCHOR' });
       }
     }

@@ -266,7 +266,7 @@ export class TaskCache {
     try {
       writeAll(target.fd, lines);
     } catch (err) {
-      this.feedFile.close();
+      this.feedFile.letGo();
       throw err;
     }
     const appended = { ino: target.ino, before: target.size, after: target.size + lines.length };
@@ -390,7 +390,10 @@ function finishedPlaceholder(note: FeedNote): Task {
   };
 }
 
-/** A list kept sorted by `compare` (a total order), with binary-search insert and remove. */
+/**
+ * A list kept sorted by `compare` (a total order), with binary-search insert and remove; between suspend() and
+ * resume() (a bulk catch-up, which reads nothing from it) `items` is unsorted.
+ */
 class SortedList<T> {
   items: T[] = [];
   /** While suspended: items are appended unsorted, and removed ones are noted (by identity) until resume(). */
