@@ -8,7 +8,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Project } from '../mcp-server/src/project.js';
 import { QueueClient } from '../mcp-server/src/queue/client.js';
+import { QueueOwner } from '../mcp-server/src/queue/owner.js';
 import { newClaimToken, ownerAddress } from '../mcp-server/src/queue/protocol.js';
 import { queueKit } from './fixtures/queue-kit.js';
 import { DIST, auditLines, connect, structured, tempProject } from './helpers.js';
@@ -220,5 +222,35 @@ describe('queue owner', () => {
     await expect(ownerPid('0'.repeat(64))).rejects.toThrow(/queue owner key/);
     const status = structured<{ queue: { counts: Record<string, number> } }>(await q.c.call('loki_status', { peek: true }));
     expect(status.queue.counts).toMatchObject({ completed: 1, 'in-progress': 1 });
+  });
+});
+
+describe('queue owner shutdown', () => {
+  it('requests still waiting when the owner closes are refused, not applied after the locks are let go', async () => {
+    const p = tempProject();
+    const sockets = fs.mkdtempSync(path.join(os.tmpdir(), 'loki-owner-close-'));
+    try {
+      const c = await connect(p);
+      await c.call('loki_start', { specText: '# Close\n' });
+      await c.call('loki_task_add', { tasks: [{ id: 'x1', title: 'one', phase: 'BOOTSTRAP' }] });
+      await c.close();
+      const project = new Project({ root: p.root, env: p.env, actor: 'closer' });
+      const owner = await QueueOwner.listen(path.join(sockets, 'owner.sock'), project.tasks(), 'key');
+      // Submitted, then the owner closes before its next batch (as Project.close does at shutdown).
+      const waiting = owner.submit({ op: 'claim', opts: { agent: 'late' }, run: undefined });
+      owner.close();
+      const outcome = await waiting;
+      expect(outcome.ok).toBe(false);
+      expect(outcome.ok ? '' : outcome.error.message).toMatch(/shutting down.*nothing was changed/);
+      expect((await owner.submit({ op: 'claim', opts: { agent: 'later' }, run: undefined })).ok).toBe(false);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const task = JSON.parse(fs.readFileSync(path.join(p.root, '.loki/queue/tasks/x1.json'), 'utf8')) as TaskOnDisk;
+      expect(task.status).toBe('pending');
+      expect(task.attempts).toEqual([]);
+      project.close();
+    } finally {
+      fs.rmSync(sockets, { recursive: true, force: true });
+      p.cleanup();
+    }
   });
 });

@@ -33,6 +33,8 @@ export interface OwnedQueue {
   settle(batches: readonly StagedBatch[]): Promise<void>;
   /** Before taking the lock again: let a process that asked for it have a turn (a short, bounded wait). */
   yieldToWaiters(): Promise<void>;
+  /** Another process has asked for the queue lock. */
+  lockWanted(): boolean;
 }
 
 /** Requests beyond this wait for the next batch. */
@@ -112,6 +114,10 @@ export class QueueOwner {
   submit(op: QueueOp): Promise<OpOutcome> {
     return new Promise((done) => {
       this.waiting.push({ op, done });
+      if (this.closed) {
+        this.refuseWaiting();
+        return;
+      }
       if (!this.running) {
         this.running = true;
         // Let the rest of this event-loop turn's requests join the batch.
@@ -120,7 +126,11 @@ export class QueueOwner {
     });
   }
 
-  /** Stop listening and drop the connections (their clients elect a new owner and retry). */
+  /**
+   * Stop listening and drop the connections (their clients elect a new owner and retry). Requests not yet
+   * applied are not applied: the process is shutting down and its locks are about to be let go, so this
+   * process's own callers get an error (a client's retry goes to the next owner).
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -128,6 +138,12 @@ export class QueueOwner {
     this.server.close();
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
+    this.refuseWaiting();
+  }
+
+  private refuseWaiting(): void {
+    const error = new Error('the queue owner closed (the server is shutting down); nothing was changed');
+    for (const w of this.waiting.splice(0)) w.done({ ok: false, error });
   }
 
   /**
@@ -144,7 +160,9 @@ export class QueueOwner {
             entered = true;
             const until = Date.now() + HOLD_MS;
             for (;;) {
-              if (this.waiting.length < MIN_BATCH_WHILE_SETTLING) await this.settleUnderWay();
+              if (this.waiting.length < MIN_BATCH_WHILE_SETTLING && !this.queue.lockWanted()) await this.settleUnderWay();
+              // Closed meanwhile (shutdown lets go of the lock): apply nothing more.
+              if (this.closed || this.waiting.length === 0) return;
               const batch = this.waiting.splice(0, MAX_BATCH);
               let staged: StagedBatch;
               try {

@@ -359,13 +359,18 @@ export class TaskQueue {
     });
   }
 
+  /** Another process asked for the queue lock (a checkpoint, the CLI, a process not going through the owner). */
+  lockWanted(): boolean {
+    return this.store.locks.wanted(QUEUE_LOCK);
+  }
+
   /**
    * Another process asked for the queue lock (a checkpoint, the CLI, a process not going through the owner):
    * wait until it has had its turn, at most YIELD_MAX_MS, before the owner takes the lock again.
    */
   async yieldToWaiters(): Promise<void> {
     const until = Date.now() + YIELD_MAX_MS;
-    while (Date.now() < until && this.store.locks.wanted(QUEUE_LOCK)) await sleep(1);
+    while (Date.now() < until && this.lockWanted()) await sleep(1);
   }
 
   /**
@@ -688,12 +693,6 @@ export class TaskQueue {
     batch.touched = undefined;
   }
 
-  /**
-   * After the lock: make the new task names durable (one directory fsync) and audit, the two in parallel. The
-   * audit entries are written only after the task files are in place (a crashed process cannot leave the log
-   * ahead of them); after a power loss the log may name a change of the last, unacknowledged batch whose
-   * rename was lost with the directory's unsynced state.
-   */
   /** Make staged batches durable and audit them: one directory fsync and one audit append for all of them. */
   async settle(batches: readonly StagedBatch[]): Promise<void> {
     await this.finish(
@@ -702,6 +701,12 @@ export class TaskQueue {
     );
   }
 
+  /**
+   * After the lock: make the new task names durable (one directory fsync) and audit, the two in parallel. The
+   * audit entries are written only after the task files are in place (a crashed process cannot leave the log
+   * ahead of them); after a power loss the log may name a change of the last, unacknowledged batch whose
+   * rename was lost with the directory's unsynced state.
+   */
   private async finish(wrote: boolean, notes: AuditNote[]): Promise<void> {
     const audited = this.store.audit.appendAll(notes).then(
       () => undefined,

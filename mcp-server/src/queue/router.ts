@@ -110,6 +110,8 @@ export class QueueRouter {
     this.closed = true;
     const role = this.role;
     this.role = undefined;
+    // At once, not after a turn of the event loop: Project.close lets go of the locks right after this.
+    this.owned?.close();
     this.owned = undefined;
     void role?.then((r) => {
       if (r.kind === 'owner') r.owner.close();
