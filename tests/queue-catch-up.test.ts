@@ -46,6 +46,8 @@ it('a view hundreds of changes behind claims in the same order as a view loaded 
   // The stale view loads now and then hears nothing while 200 tasks change.
   const behind = open(p.root, 'behind');
   listTasks(behind, { limit: 1 });
+  const feed = path.join(p.root, '.loki/queue/changes.log');
+  const feedBefore = fs.statSync(feed);
   for (let i = 0; i < 200; i++) {
     const r = await claimTask(writer, { agent: 'writer' });
     const id = r.task!.id;
@@ -54,6 +56,11 @@ it('a view hundreds of changes behind claims in the same order as a view loaded 
     // i % 5 === 1: left in progress
   }
   await addTasks(writer, Array.from({ length: 20 }, (_, i) => ({ id: `n${i}`, title: `new ${i}`, phase: 'BOOTSTRAP', priority: priorities[i % 4] })), 'user');
+  // The feed was appended to, not started afresh: the stale view catches up from it (in bulk: 220 tasks changed)
+  // rather than reloading every file.
+  const feedAfter = fs.statSync(feed);
+  expect(feedAfter.ino).toBe(feedBefore.ino);
+  expect(feedAfter.size).toBeGreaterThan(feedBefore.size);
   // A copy of the project read by a fresh view is the reference.
   const copy = `${p.root}-copy`;
   fs.cpSync(p.root, copy, { recursive: true });

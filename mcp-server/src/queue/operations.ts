@@ -3,6 +3,7 @@
  * (active, not paused for new work), choose defaults (the agent is the session, new tasks join the current
  * phase), and shape compact views of tasks for responses.
  */
+import { log } from '../log.js';
 import type { Phase } from '../domain/phases.js';
 import { unmetDependencies, type Task, type TaskDraft } from '../domain/tasks.js';
 import type { Project } from '../project.js';
@@ -79,10 +80,15 @@ export async function addTasks(project: Project, drafts: TaskDraft[], kind: 'age
 /**
  * At the start of an agent's turn (loki_status): when the project has a queue, elect or reach its owner in the
  * background, so the agent's first claim finds the way to the queue ready. Writes nothing but the owner key
- * (once per project).
+ * (once per project). Never throws: the briefing it follows has already counted the turn, and a queue that
+ * cannot be prepared now is met again, with its error, by the first claim.
  */
 export function prepareQueue(project: Project): void {
-  if (project.existingStore()?.exists(QUEUE_DIR)) project.queueRouter().prepare();
+  try {
+    if (project.existingStore()?.exists(QUEUE_DIR)) project.queueRouter().prepare();
+  } catch (err) {
+    log.debug(`queue: not prepared now (${(err as Error).message})`);
+  }
 }
 
 export async function claimTask(project: Project, opts: ClaimOptions): Promise<ClaimResult> {

@@ -61,8 +61,11 @@ export interface LockOwner {
   at: number;
 }
 
-/** This process's lock tokens: a random prefix and a counter (unique without drawing random bytes each time). */
-const TOKEN_PREFIX = crypto.randomBytes(4).toString('hex');
+/**
+ * This process's lock tokens: a random prefix and a counter (unique without drawing random bytes each time). The
+ * prefix is 64 bits: tokens alone tell one holder from another when a lock is reclaimed or an ask removed.
+ */
+const TOKEN_PREFIX = crypto.randomBytes(8).toString('hex');
 let tokenCounter = 0;
 
 function newToken(): string {

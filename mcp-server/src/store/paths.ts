@@ -54,8 +54,8 @@ const validPaths = new Map<string, readonly string[]>();
 const MAX_REMEMBERED_PATHS = 4096;
 
 /**
- * Lexical validation of a caller-supplied relative path. Returns its components.
- * Pure: it never touches the file system.
+ * Lexical validation of a caller-supplied relative path. Returns its components (shared: do not change them).
+ * It never touches the file system; its answers for valid paths are remembered (validPaths).
  */
 export function splitRelativePath(input: unknown, what = 'path'): readonly string[] {
   if (typeof input === 'string') {
