@@ -209,6 +209,8 @@ export class LockManager {
    */
   wanted(name: string): boolean {
     const file = this.askPath(name);
+    // Nearly always absent, and asked between batches: a look costs less than an open that throws ENOENT.
+    if (!fs.lstatSync(file, { throwIfNoEntry: false })) return false;
     const asker = readOwner(file);
     if (asker === 'missing') return false;
     if (asker !== 'unreadable' && asker.pid === process.pid && asker.host === HOST) return false;
