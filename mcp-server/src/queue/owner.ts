@@ -113,11 +113,11 @@ export class QueueOwner {
   /** Apply one op with the next batch (this process's own requests come in here, without a socket). */
   submit(op: QueueOp): Promise<OpOutcome> {
     return new Promise((done) => {
-      this.waiting.push({ op, done });
       if (this.closed) {
-        this.refuseWaiting();
+        done({ ok: false, error: closedError() });
         return;
       }
+      this.waiting.push({ op, done });
       if (!this.running) {
         this.running = true;
         // Let the rest of this event-loop turn's requests join the batch.
@@ -142,7 +142,7 @@ export class QueueOwner {
   }
 
   private refuseWaiting(): void {
-    const error = new Error('the queue owner closed (the server is shutting down); nothing was changed');
+    const error = closedError();
     for (const w of this.waiting.splice(0)) w.done({ ok: false, error });
   }
 
@@ -160,7 +160,7 @@ export class QueueOwner {
             entered = true;
             const until = Date.now() + HOLD_MS;
             for (;;) {
-              if (this.waiting.length < MIN_BATCH_WHILE_SETTLING && !this.queue.lockWanted()) await this.settleUnderWay();
+              if (this.waiting.length < MIN_BATCH_WHILE_SETTLING) await this.settleUnderWay();
               // Closed meanwhile (shutdown lets go of the lock): apply nothing more.
               if (this.closed || this.waiting.length === 0) return;
               const batch = this.waiting.splice(0, MAX_BATCH);
@@ -228,10 +228,13 @@ export class QueueOwner {
     }
   }
 
-  /** Wait for the settle under way (if any) to end, at most SETTLE_WAIT_MS. */
+  /**
+   * Wait for the settle under way (if any) to end, at most SETTLE_WAIT_MS; not while another process asks for
+   * the queue lock (it would wait behind a holder doing nothing).
+   */
   private async settleUnderWay(): Promise<void> {
     const ended = this.settleEnded;
-    if (!ended) return;
+    if (!ended || this.queue.lockWanted()) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, SETTLE_WAIT_MS)))]);
     clearTimeout(timer);
@@ -282,4 +285,8 @@ export class QueueOwner {
       reply({ id, ok: false, error: errorToWire(err) });
     }
   }
+}
+
+function closedError(): Error {
+  return new Error('the queue owner closed (the server is shutting down); nothing was changed');
 }
