@@ -1,8 +1,56 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/**
+ * The layers of mcp-server/src, lowest first. A module imports only from its own layer or lower ones; domain is
+ * pure (no I/O), so it does not import the store either. Among the surfaces, tools, cli and hooks do not import one
+ * another; bin/, server.ts, index.ts and docs/ compose them. docs/architecture.md describes the same picture.
+ */
+const SRC = 'mcp-server/src';
+const LAYERS = [
+  { name: 'base', dirs: [], files: ['errors.ts', 'log.ts', 'home.ts', 'version.ts'] },
+  { name: 'store', dirs: ['store', 'audit'], files: [] },
+  { name: 'domain', dirs: ['domain'], files: [] },
+  { name: 'services', dirs: ['config', 'run', 'queue', 'memory', 'trust', 'verify', 'checkpoints', 'skills', 'install'], files: ['project.ts', 'root.ts'] },
+  { name: 'surfaces', dirs: ['tools', 'cli', 'hooks'], files: [] },
+  { name: 'composition', dirs: ['bin', 'docs', 'bundle-stubs'], files: ['server.ts', 'index.ts', 'launcher.ts'] },
+];
+
+/** A regex matching a relative import of `target` (a folder or a .ts module of src/) from a file in `fromDir`. */
+function importOf(target, fromDir) {
+  const up = fromDir ? '\\.\\./' : '\\./';
+  const name = target.replace(/\.ts$/, '').replace(/[.]/g, '\\.');
+  return `^${up}${name}(/|\\.js$)`;
+}
+
+function zone(layer, index) {
+  const above = LAYERS.slice(index + 1);
+  const forbidden = above.flatMap((l) => [...l.dirs, ...l.files]);
+  if (layer.name === 'domain') forbidden.push('store', 'audit');
+  if (layer.name === 'surfaces') forbidden.push(...layer.dirs);
+  const configs = [];
+  for (const dir of layer.dirs) {
+    const own = forbidden.filter((t) => t !== dir);
+    configs.push({
+      files: [`${SRC}/${dir}/**/*.ts`],
+      rules: {
+        'no-restricted-imports': ['error', { patterns: own.map((t) => ({ regex: importOf(t, true), message: `${layer.name} (${dir}/) must not import ${t}: see the layers in eslint.config.mjs` })) }],
+      },
+    });
+  }
+  if (layer.files.length > 0) {
+    configs.push({
+      files: layer.files.map((f) => `${SRC}/${f}`),
+      rules: {
+        'no-restricted-imports': ['error', { patterns: forbidden.map((t) => ({ regex: importOf(t, false), message: `${layer.name} must not import ${t}: see the layers in eslint.config.mjs` })) }],
+      },
+    });
+  }
+  return configs;
+}
+
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'mcp-server/dist/**', 'bench/.tmp/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', 'mcp-server/dist/**', 'bench/.tmp/**', 'coverage/**', '.node/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -11,6 +59,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  ...LAYERS.flatMap(zone),
   {
     // stdout is the MCP protocol: server code logs through log.ts (stderr) only. The human CLI owns its stdout,
     // and the hook entry prints the host's decision there (and nothing else).

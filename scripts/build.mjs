@@ -31,7 +31,7 @@ const englishOnlyZod = {
 const common = {
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: 'node22',
   minify: !process.env.LOKI_NO_MINIFY,
   sourcemap: 'linked',
   legalComments: 'linked',

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -65,7 +66,7 @@ fs.mkdirSync(path.join(project, 'docs'), { recursive: true });
 fs.mkdirSync(path.join(project, 'test'), { recursive: true });
 fs.writeFileSync(path.join(project, 'docs/prd.md'), SPEC);
 fs.writeFileSync(path.join(project, 'test/todo.test.js'), TESTS);
-fs.writeFileSync(path.join(project, 'package.json'), `${JSON.stringify({ name: 'todo', private: true, scripts: { test: 'node --test test/' } }, null, 2)}\n`);
+fs.writeFileSync(path.join(project, 'package.json'), `${JSON.stringify({ name: 'todo', private: true, scripts: { test: 'node --test' } }, null, 2)}\n`);
 git('init', '-q', '-b', 'main');
 git('add', '-A');
 git('commit', '-q', '-m', 'spec');
@@ -173,9 +174,12 @@ const ok = loki('audit', 'verify');
 show(ok.stdout.trim());
 expectThat(ok.status === 0, 'the chain verifies');
 
-step('Someone edits the log by hand');
-const logFile = path.join(project, '.loki/audit/log.jsonl');
-fs.writeFileSync(logFile, fs.readFileSync(logFile, 'utf8').replace('"phase.advance"', '"phase.skipped"'));
+step('Someone edits the log in the database by hand');
+{
+  const db = new DatabaseSync(path.join(project, '.loki/loki.db'));
+  db.prepare("UPDATE audit SET action = 'phase.skipped' WHERE seq = (SELECT min(seq) FROM audit WHERE action = 'phase.advance')").run();
+  db.close();
+}
 const broken = loki('audit', 'verify');
 show(broken.stdout.trim());
 expectThat(broken.status === 1, 'the edit is detected and the first bad entry named');

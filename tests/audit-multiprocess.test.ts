@@ -1,6 +1,6 @@
 /**
  * The audit log across processes: concurrent appenders in separate node processes share one chain, and an
- * appender SIGKILLed at the fault points around the append (see store/fault.ts) leaves a log that the next
+ * appender SIGKILLed at the fault points of a transaction (see store/fault.ts) leaves a log that the next
  * appender continues at once, with a chain that still verifies.
  *
  * Children run tests/fixtures/audit-appender.mjs against a private bundle of the current sources (see
@@ -11,10 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../mcp-server/src/audit/chain.js';
-import { AUDIT_LOG, AuditLog, externalAnchorName } from '../mcp-server/src/audit/log.js';
-import { ticketPid } from '../mcp-server/src/store/lock-ticket.js';
-import { LockManager } from '../mcp-server/src/store/lock.js';
-import { SafeDir } from '../mcp-server/src/store/paths.js';
+import { externalAnchorFile } from '../mcp-server/src/audit/log.js';
+import { Store } from '../mcp-server/src/store/store.js';
 import { type PrivateBundle, privateBundle } from './fixtures/bundle.js';
 import { type Child, spawnChild } from './fixtures/children.js';
 
@@ -40,29 +38,31 @@ afterAll(() => {
 interface Project {
   projectRoot: string;
   homeRoot: string;
-  loki: SafeDir;
-  lockDir: string;
-  /** A fresh in-process AuditLog (own LockManager and cache), as a newly started server would have. */
-  fresh: (actor?: string) => AuditLog;
+  /** A fresh in-process store (its own connection), as a newly started server would have; closed after use. */
+  withFresh<T>(fn: (store: Store) => T, actor?: string): T;
   entries: () => AuditEntry[];
+  anchorCount: () => number;
 }
 
 function newProject(): Project {
   const projectRoot = tmpDir('loki-auditmp-project-');
   const homeRoot = tmpDir('loki-auditmp-home-');
-  const project = SafeDir.open(projectRoot);
-  const loki = project.child('.loki', true);
-  const locks = loki.child('locks', true);
-  const home = SafeDir.open(homeRoot);
+  const withFresh = <T>(fn: (store: Store) => T, actor = 'parent'): T => {
+    const store = Store.open(projectRoot, homeRoot, actor);
+    try {
+      return fn(store);
+    } finally {
+      store.close();
+    }
+  };
   return {
     projectRoot,
     homeRoot,
-    loki,
-    lockDir: locks.root,
-    fresh: (actor = 'parent') => new AuditLog(loki, new LockManager(locks), { dir: home, rel: externalAnchorName(project.root), label: 'the external anchor' }, actor),
-    entries: () => {
-      const text = fs.readFileSync(path.join(loki.root, AUDIT_LOG), 'utf8');
-      return text === '' ? [] : text.trimEnd().split('\n').map((l) => JSON.parse(l) as AuditEntry);
+    withFresh,
+    entries: () => withFresh((s) => s.audit.entries(0, 1_000_000)),
+    anchorCount: () => {
+      const file = externalAnchorFile(homeRoot, fs.realpathSync(projectRoot));
+      return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as { count: number }).count : 0;
     },
   };
 }
@@ -83,10 +83,10 @@ async function startTogether(children: Child[]): Promise<void> {
 /** Assert the log is one unforked chain in which every (process, i) pair of `expected` appears exactly once. */
 function expectCleanChain(p: Project, expected: Map<number, number>, extra = 0): void {
   const total = [...expected.values()].reduce((a, b) => a + b, 0) + extra;
-  const v = p.fresh().verify();
+  const v = p.withFresh((s) => s.audit.verify());
   expect(v.firstBreak).toBeUndefined();
-  expect(v).toMatchObject({ ok: true, count: total, tornTail: false, restarts: [] });
-  expect(v.anchors.map((a) => a.status)).toEqual(['ok', 'ok']);
+  expect(v).toMatchObject({ ok: true, count: total });
+  expect(v.anchors.map((a) => a.status)).toEqual(['ok']);
   const entries = p.entries();
   expect(entries).toHaveLength(total);
   // No forks: every prev is used exactly once, and it is the hash of the entry before.
@@ -107,8 +107,6 @@ function expectCleanChain(p: Project, expected: Map<number, number>, extra = 0):
   }
   expect(seen.size).toBe(total - extra);
   for (const [proc, n] of expected) expect(lastI.get(proc) ?? -1, `entries of process ${proc}`).toBe(n - 1);
-  // No lock is left held, and no ticket of a process that is gone (only this test process's own tickets).
-  expect(fs.readdirSync(p.lockDir).filter((n) => !(n.endsWith('.ticket') && ticketPid(n) === process.pid))).toEqual([]);
 }
 
 describe('audit log across processes', () => {
@@ -131,16 +129,17 @@ describe('audit log across processes', () => {
     const p = newProject();
     const expected = new Map<number, number>();
     let extra = 0;
-    const cases: { fault: string; written: number }[] = [
-      { fault: 'audit-before-append@1', written: 0 },
-      { fault: 'audit-before-append@7', written: 6 },
-      { fault: 'audit-after-append@1', written: 1 },
-      { fault: 'audit-after-append@13', written: 13 },
-      { fault: 'audit-before-append@2', written: 1 },
-      { fault: 'audit-after-append@4', written: 4 },
-      // The lock itself: killed right after acquiring it, and with its ticket written but not yet linked.
-      { fault: 'lock-acquired@3', written: 2 },
-      { fault: 'lock-ticket-written@5', written: 4 },
+    // Killed holding the write lock (after BEGIN IMMEDIATE), just before COMMIT, just after it, and between the
+    // commit and the external anchor's update.
+    const cases: { fault: string; written: number; anchorLags: boolean }[] = [
+      { fault: 'tx-begun@1', written: 0, anchorLags: false },
+      { fault: 'tx-begun@7', written: 6, anchorLags: false },
+      { fault: 'tx-before-commit@1', written: 0, anchorLags: false },
+      { fault: 'tx-before-commit@5', written: 4, anchorLags: false },
+      { fault: 'tx-after-commit@1', written: 1, anchorLags: true },
+      { fault: 'tx-after-commit@13', written: 13, anchorLags: true },
+      { fault: 'audit-before-anchor@2', written: 2, anchorLags: true },
+      { fault: 'audit-before-anchor@4', written: 4, anchorLags: true },
     ];
     const recoveries: string[] = [];
     let id = 0;
@@ -150,17 +149,12 @@ describe('audit log across processes', () => {
       if (c.written > 0) expected.set(id, c.written);
       id++;
       const entries = p.entries();
-      const anchorFile = path.join(p.loki.root, 'audit/anchor.json');
-      const anchorCount = fs.existsSync(anchorFile) ? (JSON.parse(fs.readFileSync(anchorFile, 'utf8')) as { count: number }).count : 0;
-      if (c.fault.startsWith('audit-after-append')) expect(anchorCount).toBe(entries.length - 1); // the anchor lags by one
-      else expect(anchorCount).toBe(entries.length);
-      // Died holding the lock, or (ticket written, not linked) just before taking it.
-      if (c.fault.startsWith('lock-ticket-written')) expect(fs.readdirSync(p.lockDir)).not.toContain('audit.lock');
-      else expect(fs.readdirSync(p.lockDir)).toContain('audit.lock');
+      // What was committed is there; the anchor may lag the last commit by one, never more, never ahead.
+      expect(p.anchorCount()).toBe(c.anchorLags ? entries.length - 1 : entries.length);
 
       // A fresh appender in this process, as a restarted server would be.
       const t0 = Date.now();
-      await p.fresh().append('recovery', c.fault);
+      p.withFresh((s) => s.mutate(() => undefined, () => ({ action: 'recovery', target: c.fault })));
       const waited = Date.now() - t0;
       extra++;
       recoveries.push(`${c.fault}: ${waited} ms`);
@@ -177,10 +171,10 @@ describe('audit log across processes', () => {
 
   it('an appender SIGKILLed mid-run while three others are appending: the others finish and the chain verifies', async () => {
     const p = newProject();
-    // The three go on appending until the doomed one is dead (then 10 more each), so one of them must take
-    // over the lock it died holding, however the turns fell.
+    // The three go on appending until the doomed one is dead (then 10 more each); it dies just after a commit,
+    // so the others must carry on from its last entry.
     const normal = [0, 1, 2].map((id) => appender(p, id, 'until-stdin-ends', { barrier: true }));
-    const doomed = appender(p, 3, 100, { barrier: true, fault: 'audit-after-append@30' });
+    const doomed = appender(p, 3, 100, { barrier: true, fault: 'tx-after-commit@30' });
     await Promise.all([...normal, doomed].map((c) => c.line(/^ready$/)));
     for (const c of normal) c.proc.stdin!.write('go\n');
     doomed.proc.stdin!.end('go\n');

@@ -1,15 +1,15 @@
 /**
- * The audit chain: pure tests of chain.ts and file tests of AuditLog (log.ts).
+ * The audit chain: pure tests of chain.ts, and tests of AuditLog (log.ts) over a real database.
  *
- * A 1,000-entry log is built once through real `append` calls (and once more with makeEntry for the pure tests);
- * every tampering below is applied to a fresh copy of it, with both anchors copied alongside, and must make
- * verification fail at the first bad entry. Tamperings that leave a self-consistent chain (forged insertion with
- * every downstream hash recomputed, full rewrite, truncation) can only be caught by the anchors, and the tests
- * check both that the bare chain accepts them and that `AuditLog.verify()` does not.
+ * The pure tests tamper with the text of a 1,000-entry chain. The database tests build a 1,000-entry log once
+ * through real `append` calls, copy the database and its external anchor for each case, tamper with the copy
+ * with SQL (as an agent with the sqlite3 shell would), and require verification to fail at the first bad entry.
+ * Tamperings that leave a self-consistent chain (a full rewrite, a truncation) can only be caught by the anchor.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Anchor,
@@ -23,9 +23,8 @@ import {
   serializeEntry,
   verifyChainText,
 } from '../mcp-server/src/audit/chain.js';
-import { AUDIT_LOG, AuditLog, LOCAL_ANCHOR, externalAnchorName } from '../mcp-server/src/audit/log.js';
-import { LockManager } from '../mcp-server/src/store/lock.js';
-import { SafeDir } from '../mcp-server/src/store/paths.js';
+import { externalAnchorFile } from '../mcp-server/src/audit/log.js';
+import { Store } from '../mcp-server/src/store/store.js';
 
 const N = 1000;
 
@@ -41,42 +40,6 @@ function tmpDir(prefix: string): string {
 afterAll(() => {
   for (const dir of tmpRoots) fs.rmSync(dir, { recursive: true, force: true });
 });
-
-interface Fixture {
-  project: SafeDir;
-  loki: SafeDir;
-  home: SafeDir;
-  locks: LockManager;
-  log: AuditLog;
-  logPath: string;
-  localAnchorPath: string;
-  externalAnchorPath: string;
-}
-
-function openFixture(projectRoot = tmpDir('loki-audit-project-'), homeRoot = tmpDir('loki-audit-home-'), locks?: LockManager): Fixture {
-  const project = SafeDir.open(projectRoot);
-  const loki = project.child('.loki', true);
-  const lockManager = locks ?? new LockManager(loki.child('locks', true));
-  const home = SafeDir.open(homeRoot);
-  const rel = externalAnchorName(project.root);
-  const log = new AuditLog(loki, lockManager, { dir: home, rel, label: 'the external anchor' }, 'test');
-  return {
-    project,
-    loki,
-    home,
-    locks: lockManager,
-    log,
-    logPath: path.join(loki.root, AUDIT_LOG),
-    localAnchorPath: path.join(loki.root, LOCAL_ANCHOR),
-    externalAnchorPath: path.join(home.root, rel),
-  };
-}
-
-/** A second AuditLog (own LockManager, own cache) over the same project and home. */
-function secondInstance(f: Fixture): AuditLog {
-  const locks = new LockManager(f.loki.child('locks', true));
-  return new AuditLog(f.loki, locks, { dir: f.home, rel: externalAnchorName(f.project.root), label: 'the external anchor' }, 'second');
-}
 
 function dataFor(i: number): unknown {
   return { i, note: `café ${i}`, n: 1, tags: ['a', 'b'], nested: { z: i % 7, a: 'x' } };
@@ -412,262 +375,185 @@ describe('chain.ts (pure)', () => {
 // ---------------------------------------------------------------------------------------------------------------
 // File tests: AuditLog
 
-describe('AuditLog (files)', () => {
-  let pristine: { log: string; local: Buffer; external: Buffer };
 
-  beforeAll(async () => {
-    const f = openFixture();
-    for (let i = 0; i < N; i++) {
-      const e = await f.log.append('task.update', `task-${i}`, dataFor(i));
-      expect(e.seq).toBe(i);
-    }
-    pristine = { log: fs.readFileSync(f.logPath, 'utf8'), local: fs.readFileSync(f.localAnchorPath), external: fs.readFileSync(f.externalAnchorPath) };
-    expect(fs.existsSync(path.join(f.loki.root, 'locks', 'audit.lock'))).toBe(false);
+// ---------------------------------------------------------------------------------------------------------------
+// AuditLog over the database
+
+describe('AuditLog (database)', () => {
+  let pristine: { db: Buffer; anchor: Buffer; head: string };
+
+  interface Opened {
+    root: string;
+    home: string;
+    store: Store;
+    anchorFile: string;
+    /** Run SQL on the database through a second connection, as a tampering agent would. */
+    sql(text: string, ...params: (string | number | null)[]): void;
+  }
+
+  function open(root = tmpDir('loki-audit-project-'), home = tmpDir('loki-audit-home-')): Opened {
+    const store = Store.open(root, home, 'test');
+    return {
+      root,
+      home,
+      store,
+      anchorFile: externalAnchorFile(home, fs.realpathSync(root)),
+      sql(text, ...params) {
+        const db = new DatabaseSync(path.join(root, '.loki', 'loki.db'));
+        try {
+          db.prepare(text).run(...params);
+        } finally {
+          db.close();
+        }
+      },
+    };
+  }
+
+  beforeAll(() => {
+    const f = open();
+    f.store.tx(() => {
+      for (let i = 0; i < N; i++) expect(f.store.audit.append('task.update', `task-${i}`, dataFor(i)).seq).toBe(i);
+    });
+    const file = path.join(tmpDir('loki-audit-copy-'), 'pristine.db');
+    f.store.db.snapshotTo(file);
+    pristine = { db: fs.readFileSync(file), anchor: fs.readFileSync(f.anchorFile), head: f.store.audit.verify().head };
+    // The anchor is private to the user.
+    expect(fs.statSync(f.anchorFile).mode & 0o777).toBe(0o600);
+    f.store.close();
   }, 60_000);
 
-  /** A fresh project holding a copy of the pristine log (or the given text) and both anchors. */
-  function copyFixture(text = pristine.log, anchors: { local?: boolean; external?: boolean } = {}): Fixture {
-    const f = openFixture();
-    fs.mkdirSync(path.dirname(f.logPath), { recursive: true });
-    fs.writeFileSync(f.logPath, text);
-    if (anchors.local !== false) fs.writeFileSync(f.localAnchorPath, pristine.local);
-    if (anchors.external !== false) {
-      fs.mkdirSync(path.dirname(f.externalAnchorPath), { recursive: true });
-      fs.writeFileSync(f.externalAnchorPath, pristine.external);
+  /** A fresh project holding a copy of the pristine database and (unless told not to) its anchor. */
+  function copy(withAnchor = true): Opened {
+    const root = tmpDir('loki-audit-project-');
+    const home = tmpDir('loki-audit-home-');
+    fs.mkdirSync(path.join(root, '.loki'), { mode: 0o700 });
+    fs.writeFileSync(path.join(root, '.loki', 'loki.db'), pristine.db, { mode: 0o600 });
+    const f = open(root, home);
+    if (withAnchor) {
+      fs.mkdirSync(path.dirname(f.anchorFile), { recursive: true });
+      fs.writeFileSync(f.anchorFile, pristine.anchor);
     }
     return f;
   }
 
-  function readAnchor(file: string): Anchor {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as Anchor;
-  }
-
-  it('1,000 real appends verify, and both anchors record {count, head}', () => {
-    const f = copyFixture();
-    const v = f.log.verify();
-    expect(v).toMatchObject({ ok: true, count: N, tornTail: false, restarts: [] });
-    expect(v.firstBreak).toBeUndefined();
-    expect(v.anchors.map((a) => [a.count, a.status])).toEqual([
-      [N, 'ok'],
-      [N, 'ok'],
-    ]);
-    expect(readAnchor(f.localAnchorPath)).toEqual({ count: N, head: v.head });
-    expect(readAnchor(f.externalAnchorPath)).toEqual({ count: N, head: v.head });
-    // Each anchor file is one fixed-size record.
-    expect(pristine.local.length).toBe(256);
-    const lines = toLines(pristine.log);
-    expect(lines).toHaveLength(N);
-    for (const l of lines) expect(`${l}\n`).toBe(serializeEntry(JSON.parse(l) as AuditEntry));
+  it('1,000 real appends verify, and the external anchor records {count, head}', () => {
+    const f = copy();
+    const v = f.store.audit.verify();
+    expect(v).toMatchObject({ ok: true, count: N, head: pristine.head });
+    expect(v.anchors).toEqual([{ label: expect.stringContaining('external anchor'), count: N, status: 'ok' }]);
+    expect(JSON.parse(pristine.anchor.toString('utf8'))).toEqual({ count: N, head: pristine.head });
+    // The export is the chain as text: the pure verifier accepts it and it matches the anchor.
+    const text = [...f.store.audit.exportLines()].join('');
+    const report = verifyChainText(text);
+    expect(report).toMatchObject({ ok: true, count: N, head: pristine.head });
   });
 
-  it.each(TAMPERINGS.map((t) => [t.name, t] as const))('verify() fails at the first bad entry: %s', (_name, t) => {
-    const f = copyFixture(fromLines(t.mutate(toLines(pristine.log))));
-    const v = f.log.verify();
+  const SQL_TAMPERINGS: { name: string; sql: string[]; index: number; reason: RegExp; anchorOnly?: boolean }[] = [
+    { name: 'an action edited', sql: ["UPDATE audit SET action = 'task.nothing' WHERE seq = 500"], index: 500, reason: /entry edited/ },
+    { name: 'an actor edited', sql: ["UPDATE audit SET actor = 'someone else' WHERE seq = 3"], index: 3, reason: /entry edited/ },
+    { name: 'a timestamp edited', sql: ["UPDATE audit SET ts = '2020-01-01T00:00:00.000Z' WHERE seq = 999"], index: 999, reason: /entry edited/ },
+    { name: 'data edited (still canonical JSON)', sql: ["UPDATE audit SET data = json_set(data, '$.i', 12345) WHERE seq = 42"], index: 42, reason: /entry edited/ },
+    { name: 'data re-encoded (same meaning, other bytes)', sql: ["UPDATE audit SET data = json_pretty(data) WHERE seq = 7"], index: 7, reason: /canonical/ },
+    { name: 'the target removed', sql: ['UPDATE audit SET target = NULL WHERE seq = 10'], index: 10, reason: /entry edited/ },
+    { name: 'an entry deleted', sql: ['DELETE FROM audit WHERE seq = 250'], index: 250, reason: /sequence number/ },
+    { name: 'the first entry deleted', sql: ['DELETE FROM audit WHERE seq = 0'], index: 0, reason: /sequence number/ },
+    {
+      name: 'two entries swapped',
+      sql: ['UPDATE audit SET seq = -1 WHERE seq = 100', 'UPDATE audit SET seq = 100 WHERE seq = 101', 'UPDATE audit SET seq = 101 WHERE seq = -1'],
+      index: 100,
+      reason: /prev does not match/,
+    },
+    { name: 'a hash replaced by another entry’s', sql: ['UPDATE audit SET hash = (SELECT hash FROM audit WHERE seq = 11) WHERE seq = 10'], index: 10, reason: /prev does not match|entry edited/ },
+    { name: 'the tail truncated', sql: ['DELETE FROM audit WHERE seq >= 900'], index: 900, reason: /truncated or removed/, anchorOnly: true },
+    { name: 'the whole log emptied', sql: ['DELETE FROM audit'], index: 0, reason: /truncated or removed/, anchorOnly: true },
+  ];
+
+  it.each(SQL_TAMPERINGS.map((t) => [t.name, t] as const))('verify() fails at the first bad entry: %s', (_name, t) => {
+    const f = copy();
+    for (const q of t.sql) f.sql(q);
+    const v = f.store.audit.verify();
     expect(v.ok).toBe(false);
     expect(v.firstBreak?.index).toBe(t.index);
-    if (t.reason) expect(v.firstBreak?.reason).toMatch(t.reason);
-  });
-
-  it('a flipped byte inside a multi-byte character (invalid UTF-8) is detected', () => {
-    const buf = Buffer.from(pristine.log, 'utf8');
-    const lines = toLines(pristine.log);
-    const lineStart = Buffer.byteLength(fromLines(lines.slice(0, 700)), 'utf8');
-    const e = buf.indexOf(Buffer.from('é', 'utf8'), lineStart);
-    buf[e + 1] = buf[e + 1]! ^ 0x80; // 0xC3 0xA9 -> 0xC3 0x29: invalid UTF-8
-    const f = copyFixture();
-    fs.writeFileSync(f.logPath, buf);
-    const v = f.log.verify();
-    expect(v.ok).toBe(false);
-    expect(v.firstBreak?.index).toBe(700);
-  });
-
-  it('a torn final line is tolerated by verify and cut by the next append', async () => {
-    const f = copyFixture(`${pristine.log}{"action":"task.update","actor":"test","data":{"i":10`);
-    const v = f.log.verify();
-    expect(v).toMatchObject({ ok: true, count: N, tornTail: true });
-    const warnings: string[] = [];
-    const onWarning = (w: Error & { code?: string }) => warnings.push(w.code ?? '');
-    process.on('warning', onWarning);
-    try {
-      const e = await f.log.append('after.torn', undefined, { x: 1 });
-      expect(e.seq).toBe(N);
-      await new Promise((r) => setImmediate(r));
-    } finally {
-      process.off('warning', onWarning);
+    expect(v.firstBreak?.reason).toMatch(t.reason);
+    if (t.anchorOnly) {
+      // The chain itself is consistent: only the anchor outside the project shows the damage.
+      expect(verifyChainText([...f.store.audit.exportLines()].join('')).ok).toBe(true);
     }
-    expect(warnings).toContain('LOKI_AUDIT_TORN');
-    const text = fs.readFileSync(f.logPath, 'utf8');
-    expect(text.startsWith(pristine.log)).toBe(true);
-    expect(toLines(text)).toHaveLength(N + 1);
-    const after = f.log.verify();
-    expect(after).toMatchObject({ ok: true, count: N + 1, tornTail: false, restarts: [] });
-    expect(after.anchors.every((a) => a.status === 'ok' && a.count === N + 1)).toBe(true);
+    f.store.close();
   });
 
-  it('a torn line written behind a cached tail is still cut (the cache is checked against the file size)', async () => {
-    const f = copyFixture();
-    const a = f.log;
-    await a.append('warm.cache'); // a now caches the tail
-    fs.appendFileSync(f.logPath, '{"seq":');
-    const e = await a.append('after.torn');
-    expect(e.seq).toBe(N + 1);
-    expect(f.log.verify()).toMatchObject({ ok: true, count: N + 2, tornTail: false });
-  });
-
-  it('deleting the local anchor alone still leaves the external one detecting a truncation', () => {
-    const f = copyFixture(fromLines(toLines(pristine.log).slice(0, N - 100)), { local: false });
-    const v = f.log.verify();
-    expect(v.ok).toBe(false);
-    expect(v.firstBreak?.index).toBe(N - 100);
-    expect(v.firstBreak?.reason).toMatch(/external anchor/);
-    expect(v.anchors.map((a) => a.status)).toEqual(['missing', 'mismatch']);
-  });
-
-  it('deleting the external anchor alone still leaves the local one detecting a truncation', () => {
-    const f = copyFixture(fromLines(toLines(pristine.log).slice(0, N - 100)), { external: false });
-    const v = f.log.verify();
-    expect(v.ok).toBe(false);
-    expect(v.firstBreak?.index).toBe(N - 100);
-    expect(v.firstBreak?.reason).toMatch(/local anchor/);
-    expect(v.anchors.map((a) => a.status)).toEqual(['mismatch', 'missing']);
-  });
-
-  it('either anchor alone detects a full rewrite', () => {
-    const rewritten = fromLines(rechain(toLines(pristine.log).map((l) => ({ ...fieldsOf(l), actor: 'mallory' }))));
-    for (const keep of ['local', 'external'] as const) {
-      const f = copyFixture(rewritten, { local: keep === 'local', external: keep === 'external' });
-      const v = f.log.verify();
-      expect(v.ok).toBe(false);
-      expect(v.firstBreak).toMatchObject({ index: N - 1 });
-      expect(v.firstBreak?.reason).toMatch(/rewritten/);
+  it('a consistent rewrite of the whole chain is caught by the anchor', () => {
+    const f = copy();
+    const fields: AuditFields[] = f.store.audit.entries(0, N).map(({ seq: _s, prev: _p, hash: _h, ...rest }) => ({ ...rest, actor: 'forger' }));
+    const forged = rechain(fields).map((l) => JSON.parse(l) as AuditEntry);
+    f.sql('DELETE FROM audit');
+    for (const e of forged) {
+      f.sql('INSERT INTO audit (seq, ts, actor, action, target, data, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', e.seq, e.ts, e.actor, e.action, e.target ?? null, e.data === undefined ? null : canonicalJson(e.data), e.prev, e.hash);
     }
-  });
-
-  it('with both anchors gone, a truncation cannot be seen; verify reports both anchors missing', () => {
-    // Documents the limit of the design: the anchors are what make truncation visible.
-    const f = copyFixture(fromLines(toLines(pristine.log).slice(0, N - 100)), { local: false, external: false });
-    const v = f.log.verify();
-    expect(v.ok).toBe(true);
-    expect(v.anchors.map((a) => a.status)).toEqual(['missing', 'missing']);
-  });
-
-  it('an unreadable anchor is a break', () => {
-    const f = copyFixture();
-    fs.writeFileSync(f.externalAnchorPath, 'garbage');
-    const v = f.log.verify();
+    expect(verifyChainText([...f.store.audit.exportLines()].join('')).ok).toBe(true);
+    const v = f.store.audit.verify();
     expect(v.ok).toBe(false);
-    expect(v.firstBreak?.reason).toMatch(/unreadable/);
-    expect(v.anchors.map((a) => a.status)).toEqual(['ok', 'unreadable']);
+    expect(v.firstBreak?.reason).toMatch(/rewritten/);
+    expect(v.anchors[0]!.status).toBe('mismatch');
   });
 
-  it('an anchor that lags the log (crash between the append and the anchor write) is fine', () => {
-    const lines = toLines(pristine.log);
-    const f = copyFixture();
-    const lag: Anchor = { count: N - 1, head: (JSON.parse(lines[N - 2]!) as AuditEntry).hash };
-    fs.writeFileSync(f.localAnchorPath, canonicalJson(lag).padEnd(255, ' ') + '\n');
-    const v = f.log.verify();
-    expect(v.ok).toBe(true);
-    expect(v.anchors.map((a) => [a.count, a.status])).toEqual([
-      [N - 1, 'ok'],
-      [N, 'ok'],
-    ]);
+  it('an anchor deleted while the log has entries is a break; an unreadable one too', () => {
+    const gone = copy(false);
+    expect(gone.store.audit.verify()).toMatchObject({ ok: false, firstBreak: { index: 0, reason: expect.stringMatching(/missing/) } });
+    const bad = copy();
+    fs.writeFileSync(bad.anchorFile, 'not json');
+    expect(bad.store.audit.verify()).toMatchObject({ ok: false, firstBreak: { reason: expect.stringMatching(/unreadable/) } });
   });
 
-  it('a log removed entirely while the anchors remain: the next append restarts the chain, archives the damaged log and verify names the restart', async () => {
-    const f = copyFixture();
-    fs.unlinkSync(f.logPath);
-    expect(f.log.verify()).toMatchObject({ ok: false, count: 0, firstBreak: { index: 0 } });
-    const e = await f.log.append('after.removal', 'x', { y: 1 });
-    expect(e.seq).toBe(1);
-    const lines = toLines(fs.readFileSync(f.logPath, 'utf8'));
-    expect(lines).toHaveLength(2);
-    const restart = JSON.parse(lines[0]!) as AuditEntry;
-    expect(restart).toMatchObject({ seq: 0, prev: GENESIS, action: 'audit.restart' });
-    const data = restart.data as { reason: string; archived: string | null };
-    expect(data.reason).toMatch(/damaged, truncated or removed/);
-    expect(data.reason).toContain(String(N));
-    expect(data.archived).toMatch(/^quarantine\/audit-.*\.jsonl$/);
-    expect(fs.existsSync(path.join(f.loki.root, data.archived!))).toBe(true);
-    expect(fs.readdirSync(path.join(f.loki.root, 'quarantine'))).toHaveLength(1);
-
-    const v = f.log.verify();
-    expect(v.ok).toBe(false);
-    expect(v.count).toBe(2);
-    expect(v.restarts).toHaveLength(1);
-    expect(v.restarts[0]!.index).toBe(0);
-    expect(v.firstBreak?.index).toBe(0);
-    expect(v.firstBreak?.reason).toMatch(/restarted/);
-    expect(v.firstBreak?.reason).toContain(data.archived!);
-    expect(v.anchors.every((a) => a.status === 'ok' && a.count === 2)).toBe(true);
-
-    // The new chain goes on normally, and the restart stays visible.
-    await f.log.append('later');
-    const later = f.log.verify();
-    expect(later).toMatchObject({ ok: false, count: 3 });
-    expect(later.restarts).toHaveLength(1);
+  it('an anchor that lags the log (a crash between the commit and the anchor write) is fine', () => {
+    const f = copy();
+    const lagging = f.store.audit.entries(499, 1)[0]!;
+    fs.writeFileSync(f.anchorFile, `${canonicalJson({ count: 500, head: lagging.hash })}\n`);
+    expect(f.store.audit.verify()).toMatchObject({ ok: true, count: N });
   });
 
-  it('a log shorter than its anchors is archived with its content and the chain restarts', async () => {
-    const truncated = fromLines(toLines(pristine.log).slice(0, N - 100));
-    const f = copyFixture(truncated);
-    await f.log.append('after.truncation');
-    const restart = JSON.parse(toLines(fs.readFileSync(f.logPath, 'utf8'))[0]!) as AuditEntry;
-    expect(restart.action).toBe('audit.restart');
-    const archived = (restart.data as { archived: string }).archived;
-    expect(fs.readFileSync(path.join(f.loki.root, archived), 'utf8')).toBe(truncated);
-    const v = f.log.verify();
-    expect(v.ok).toBe(false);
-    expect(v.restarts).toHaveLength(1);
+  it('an entry appended in a transaction that rolls back leaves nothing, not even in the anchor', () => {
+    const f = copy();
+    expect(() =>
+      f.store.mutate(
+        () => {
+          throw new Error('the change failed');
+        },
+        () => ({ action: 'never' }),
+      ),
+    ).toThrow('the change failed');
+    expect(() =>
+      f.store.tx(() => {
+        f.store.audit.append('half.done');
+        throw new Error('after the append');
+      }),
+    ).toThrow('after the append');
+    expect(f.store.audit.count()).toBe(N);
+    expect(JSON.parse(fs.readFileSync(f.anchorFile, 'utf8'))).toEqual({ count: N, head: pristine.head });
+    f.store.mutate(
+      () => 1,
+      () => ({ action: 'after.rollback' }),
+    );
+    expect(f.store.audit.verify()).toMatchObject({ ok: true, count: N + 1 });
   });
 
-  it('a log whose last line is unreadable is archived and the chain restarts', async () => {
-    const f = copyFixture(`${pristine.log}{not json}\n`);
-    await f.log.append('after.garbage');
-    const v = f.log.verify();
-    expect(v.ok).toBe(false);
-    expect(v.count).toBe(2);
-    expect(v.restarts).toHaveLength(1);
-    expect(v.restarts[0]!.reason).toMatch(/quarantine/);
-  });
-
-  it('appends by one instance are seen by a second instance in the same process', async () => {
-    const f = openFixture();
-    const a = f.log;
-    const b = secondInstance(f);
-    const seqs: number[] = [];
-    for (let i = 0; i < 30; i++) {
-      seqs.push((await a.append('a', undefined, { i })).seq);
-      seqs.push((await b.append('b', undefined, { i })).seq);
-      if (i % 3 === 0) seqs.push((await b.append('b2', undefined, { i })).seq);
+  it('two stores (two connections) appending in turn make one valid chain', () => {
+    const a = open();
+    const b = open(a.root, a.home);
+    for (let i = 0; i < 50; i++) {
+      (i % 3 === 0 ? b : a).store.audit.append('turn', undefined, { i });
     }
-    expect(seqs).toEqual(seqs.map((_, i) => i));
-    for (const inst of [a, b]) {
-      const v = inst.verify();
-      expect(v).toMatchObject({ ok: true, count: seqs.length });
-    }
-    // Concurrently, through two LockManagers (so only the lock file keeps them apart).
-    const more = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).append('mixed', undefined, { i })));
-    expect(new Set(more.map((e) => e.seq)).size).toBe(40);
-    expect(Math.min(...more.map((e) => e.seq))).toBe(seqs.length);
-    expect(a.verify()).toMatchObject({ ok: true, count: seqs.length + 40 });
+    const v = a.store.audit.verify();
+    expect(v).toMatchObject({ ok: true, count: 50 });
+    expect(a.store.audit.entries().map((e) => (e.data as { i: number }).i)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    a.store.close();
+    b.store.close();
   });
 
-  it('100 parallel appends in one process make a valid chain of exactly 100 entries, in call order', async () => {
-    const f = openFixture();
-    const entries = await Promise.all(Array.from({ length: 100 }, (_, i) => f.log.append('parallel', `t-${i}`, { i })));
-    expect(entries.map((e) => e.seq)).toEqual(entries.map((_, i) => i));
-    const v = f.log.verify();
-    expect(v).toMatchObject({ ok: true, count: 100, tornTail: false, restarts: [] });
-    expect(v.anchors.every((a) => a.status === 'ok' && a.count === 100)).toBe(true);
-    const lines = toLines(fs.readFileSync(f.logPath, 'utf8'));
-    expect(lines.map((l) => (JSON.parse(l) as AuditEntry).data)).toEqual(entries.map((_, i) => ({ i })));
-    expect(new Set(lines.map((l) => (JSON.parse(l) as AuditEntry).prev)).size).toBe(100);
-  });
-
-  it('large data is replaced by its size and digest', async () => {
-    const f = openFixture();
-    const e = await f.log.append('big', undefined, { blob: 'x'.repeat(20_000) });
-    expect(e.data).toMatchObject({ truncated: true, bytes: expect.any(Number) as number, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) as string });
-    expect(f.log.verify().ok).toBe(true);
+  it('large data is replaced by its size and digest', () => {
+    const f = open();
+    const e = f.store.audit.append('big', undefined, { text: 'x'.repeat(20_000) });
+    expect(e.data).toMatchObject({ truncated: true, bytes: expect.any(Number), sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(f.store.audit.verify().ok).toBe(true);
   });
 });

@@ -1,283 +1,223 @@
 /**
- * How a checkpoint captures `.loki/` state while agents keep working the queue: the change feed's marks, the
- * unlocked prescan completed under the locks (one consistent moment, equal to a scan made entirely under them),
- * hashes reused only for files whose change time proves them unchanged, and packs (one new file per checkpoint,
- * unchanged contents pointing into older packs, mostly-dead packs copied forward, damage detected).
+ * How checkpoints are stored and taken while agents keep working: the state snapshot (a private copy of the
+ * database whose rows its record describes), one committed moment while agent processes drain the queue and take
+ * their own completed-task checkpoints, every table of the schema either restored or kept by a rollback,
+ * generated columns recomputed by a restore, a snapshot of another schema refused, and completed-task
+ * checkpoints spaced in time across processes.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { autoCheckpoint, createCheckpoint, storedBase, withCheckpointLocks } from '../mcp-server/src/checkpoints/create.js';
-import { readCatalog, readManifest } from '../mcp-server/src/checkpoints/catalog.js';
-import { packFile, readStored } from '../mcp-server/src/checkpoints/packs.js';
-import { completeScan, prescanState, scanState } from '../mcp-server/src/checkpoints/state.js';
+import { DatabaseSync } from 'node:sqlite';
+import { describe, expect, it } from 'vitest';
+import { autoCheckpoint, createCheckpoint } from '../mcp-server/src/checkpoints/create.js';
+import { GATE_RECORD, JOURNAL_RECORD } from '../mcp-server/src/checkpoints/records.js';
+import { rollback } from '../mcp-server/src/checkpoints/rollback.js';
+import { KEPT_DOC_KINDS, tableRole } from '../mcp-server/src/domain/checkpoints.js';
 import { Project } from '../mcp-server/src/project.js';
-import { addTasks, claimTask, completeTask } from '../mcp-server/src/queue/operations.js';
-import { feedMark, restartFeed, writtenSince } from '../mcp-server/src/queue/feed.js';
-import { CHANGE_FEED } from '../mcp-server/src/queue/records.js';
-import { connect, tempProject, type Connected, type TempProject } from './helpers.js';
+import { claimTask, completeTask } from '../mcp-server/src/queue/operations.js';
+import { SESSION_RECORD } from '../mcp-server/src/run/records.js';
+import { Db } from '../mcp-server/src/store/db.js';
+import { queueKit } from './fixtures/queue-kit.js';
+import { dbRows, openDb, structured } from './helpers.js';
 
-let p: TempProject | undefined;
-let c: Connected | undefined;
-let project: Project | undefined;
-afterEach(async () => {
-  await c?.close();
-  c = undefined;
-  project?.close();
-  project = undefined;
-  p?.cleanup();
-  p = undefined;
-});
+const q = queueKit('# Capture\n');
 
-/** A project with a run and `n` tasks, and a Project handle on it for the library calls. */
-async function queueProject(n: number): Promise<Project> {
-  p = tempProject();
-  c = await connect(p);
-  await c.call('loki_start', { specText: '# Capture\n' });
-  project = new Project({ root: p.root, env: p.env, actor: 'test' });
-  await addTasks(
-    project,
-    Array.from({ length: n }, (_, i) => ({ id: `c${i}`, title: `task ${i}`, phase: 'BOOTSTRAP' as const })),
-    'agent',
-  );
-  return project;
+const manual = { kind: 'manual', trigger: 'manual', label: 'test', reason: null } as const;
+const tasks = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `c${i}`, title: `task ${i}`, phase: 'BOOTSTRAP' }));
+
+/** Run `fn` with a Project on the test's project (its own database connection, as another process has). */
+async function withProject<T>(env: NodeJS.ProcessEnv, fn: (project: Project) => T | Promise<T>): Promise<T> {
+  const project = new Project({ root: q.p.root, env: { ...q.p.env, ...env }, actor: 'test' });
+  try {
+    return await fn(project);
+  } finally {
+    project.close();
+  }
 }
 
-const auto = { kind: 'auto', trigger: 'manual', label: 'test', reason: null } as const;
-
-async function claimAndComplete(proj: Project, agent: string): Promise<string> {
-  const r = await claimTask(proj, { agent });
-  await completeTask(proj, r.task!.id, r.token!, 'done', []);
-  return r.task!.id;
+/** Rows of a query on a checkpoint's snapshot file. */
+function snapshotRows<T = Record<string, unknown>>(id: string, sql: string): T[] {
+  const db = new DatabaseSync(path.join(q.p.root, '.loki/checkpoints', id, 'loki.db'), { readOnly: true });
+  try {
+    return db.prepare(sql).all() as T[];
+  } finally {
+    db.close();
+  }
 }
 
-describe('the change feed as checkpoints read it', () => {
-  it('marks a line start and tells which tasks were written since; a restarted or torn feed cannot tell', async () => {
-    const proj = await queueProject(4);
-    const store = proj.openStore();
-    const mark = feedMark(store)!;
-    expect(mark).toBeDefined();
-    const a = await claimAndComplete(proj, 'a');
-    const b = (await claimTask(proj, { agent: 'b' })).task!.id;
-    expect([...writtenSince(store, mark)!].sort()).toEqual([a, b].sort());
-    // Up to a later mark only.
-    const later = feedMark(store)!;
-    const cId = (await claimTask(proj, { agent: 'c' })).task!.id;
-    expect([...writtenSince(store, mark, later)!].sort()).toEqual([a, b].sort());
-    expect([...writtenSince(store, later)!]).toEqual([cId]);
-    // A half-written line at the end: the mark stays before it; under the lock it means "cannot tell".
-    const feed = path.join(p!.root, '.loki', CHANGE_FEED);
-    const whole = fs.statSync(feed).size;
-    fs.appendFileSync(feed, 't3 in-prog');
-    expect(feedMark(store)!.offset).toBe(whole);
-    expect(writtenSince(store, later)).toBeUndefined();
-    // Restarted: a new file.
-    restartFeed(store);
-    expect(writtenSince(store, later)).toBeUndefined();
-  });
-});
+interface Body {
+  type: string;
+  trigger: string;
+  createdAt: string;
+  costMs: number;
+  state: { digest: string; rows: number; bytes: number };
+}
+const bodyOf = (id: string): Body => JSON.parse(dbRows<{ body: string }>(q.p.root, 'SELECT body FROM checkpoints WHERE seq = ?', Number(id.slice(3)))[0]!.body) as Body;
 
-describe('a capture in two steps', () => {
-  it('a prescan completed under the locks equals a scan made entirely under them, whatever changed in between', async () => {
-    const proj = await queueProject(40);
-    const store = proj.openStore();
-    const base = storedBase(store).stored;
-    const pre = await prescanState(store, base);
-    // While the locks are free: tasks are claimed and completed, a state file is rewritten, one is added.
-    for (let i = 0; i < 5; i++) await claimAndComplete(proj, `agent-${i}`);
-    await claimTask(proj, { agent: 'holder' });
-    fs.mkdirSync(path.join(p!.root, '.loki/notes'), { recursive: true });
-    fs.writeFileSync(path.join(p!.root, '.loki/notes/new.txt'), 'added after the prescan\n');
-    const { completed, full } = await withCheckpointLocks(store, () => ({
-      completed: completeScan(store, pre, false, base),
-      full: scanState(store, base),
-    }));
-    expect(completed.entries).toEqual(full.entries);
-    expect(completed.digest).toBe(full.digest);
-    expect(completed.entries.map((e) => e.path)).toContain('notes/new.txt');
-    // Every content the capture needs is in hand, or stored already by the newest checkpoint (loki_start's).
-    for (const e of completed.entries) expect(completed.contents.has(e.sha256) || base.has(e.sha256)).toBe(true);
-  });
-
-  it('a file rewritten with the same size and its old modification time is read again (its change time moved)', async () => {
-    const proj = await queueProject(3);
-    const store = proj.openStore();
-    const rel = '.loki/notes/fixed.txt';
-    const file = path.join(p!.root, rel);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, 'AAAA\n');
-    const old = new Date(Date.now() - 60_000);
-    fs.utimesSync(file, old, old);
-    await new Promise((r) => setTimeout(r, 150));
-    const first = await createCheckpoint(proj, auto);
-    expect('created' in first).toBe(true);
-    // Same size, same mtime, new content, in place (same inode).
-    fs.writeFileSync(file, 'BBBB\n');
-    fs.utimesSync(file, old, old);
-    const second = await createCheckpoint(proj, { ...auto, label: 'again' });
-    if (!('created' in second)) throw new Error('expected a new checkpoint');
-    const m = readManifest(store, second.created);
-    if (!('entries' in m)) throw new Error(m.problem);
-    const entry = m.entries.find((e) => e.path === 'notes/fixed.txt')!;
-    expect(readStored(store, entry)!.toString()).toBe('BBBB\n');
-  });
-});
-
-describe('hashes taken from the newest checkpoint', () => {
-  it('only for the very version it hashed: a folder renamed over another, with old times and the same size, is read', async () => {
-    const proj = await queueProject(1);
-    const store = proj.openStore();
-    for (const [dir, text] of [
-      ['a', 'BBBB\n'],
-      ['b', 'AAAA\n'],
-    ]) {
-      fs.mkdirSync(path.join(p!.root, '.loki/notes', dir!), { recursive: true });
-      fs.writeFileSync(path.join(p!.root, '.loki/notes', dir!, 'x.txt'), text!);
+describe('what a rollback restores and keeps', () => {
+  it('every table of the database is either restored or kept, and the documents kept are the live and bookkeeping ones', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loki-schema-'));
+    const db = Db.open(dir);
+    try {
+      const tables = db.all<{ name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").map((t) => t.name);
+      expect(tables).toEqual(expect.arrayContaining(['docs', 'tasks', 'task_archive', 'audit', 'checkpoints']));
+      // A new table has to be given a role here (domain/checkpoints.ts) before it ships.
+      expect(tables.filter((t) => tableRole(t) === undefined)).toEqual([]);
+      expect(['audit', 'checkpoints'].map(tableRole)).toEqual(['kept', 'kept']);
+      expect(['docs', 'tasks', 'task_archive'].map(tableRole)).toEqual(['restored', 'restored', 'restored']);
+    } finally {
+      db.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
-    await new Promise((r) => setTimeout(r, 250));
-    expect('created' in (await createCheckpoint(proj, auto))).toBe(true);
-    // notes/b/x.txt becomes what notes/a/x.txt was: same size, times from before that checkpoint's scan.
-    fs.rmSync(path.join(p!.root, '.loki/notes/b'), { recursive: true });
-    fs.renameSync(path.join(p!.root, '.loki/notes/a'), path.join(p!.root, '.loki/notes/b'));
-    const out = await createCheckpoint(proj, { ...auto, label: 'after the rename' });
-    if (!('created' in out)) throw new Error('expected a new checkpoint');
-    const m = readManifest(store, out.created);
-    if (!('entries' in m)) throw new Error(m.problem);
-    expect(m.entries.map((e) => e.path).filter((x) => x.startsWith('notes/'))).toEqual(['notes/b/x.txt']);
-    expect(readStored(store, m.entries.find((e) => e.path === 'notes/b/x.txt')!)!.toString()).toBe('BBBB\n');
+    expect(KEPT_DOC_KINDS).toEqual(expect.arrayContaining([SESSION_RECORD.kind, JOURNAL_RECORD.kind, GATE_RECORD.kind]));
   });
 });
 
-describe('packs', () => {
-  const note = (rel: string, text: string) => {
-    const file = path.join(p!.root, '.loki/notes', rel);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, text);
-  };
-  const manifestOf = (proj: Project, id: string) => {
-    const store = proj.openStore();
-    const r = readCatalog(store).records.find((x) => x.id === id)!;
-    const m = readManifest(store, r);
-    if (!('entries' in m)) throw new Error(m.problem);
-    return m.entries;
-  };
-  const packSize = (name: string) => fs.statSync(path.join(p!.root, '.loki', packFile(name))).size;
-  /** The bytes of the distinct contents a manifest finds in a pack. */
-  const packedBytes = (entries: { sha256: string; size: number; pack?: string }[], name: string) =>
-    [...new Map(entries.filter((e) => e.pack === name).map((e) => [e.sha256, e.size])).values()].reduce((a, b) => a + b, 0);
+describe('a checkpoint as stored', () => {
+  it('is a private copy of the database, of this schema, whose restored rows its record counts; another schema is refused', async () => {
+    await q.setup(tasks(20));
+    const { created } = await withProject({}, (project) => {
+      const out = createCheckpoint(project, manual);
+      if (!('created' in out)) throw new Error('expected a checkpoint');
+      return out;
+    });
+    const dir = path.join(q.p.root, '.loki/checkpoints', created.id);
+    const file = path.join(dir, 'loki.db');
+    expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(snapshotRows(created.id, 'PRAGMA user_version')).toEqual(dbRows(q.p.root, 'PRAGMA user_version'));
+    // The tasks as they were, and every table copied (the audit log too, as history to read, never restored).
+    const taskRows = 'SELECT id, body FROM tasks ORDER BY id';
+    expect(snapshotRows(created.id, taskRows)).toEqual(dbRows(q.p.root, taskRows));
+    expect(snapshotRows(created.id, 'SELECT count(*) AS n FROM audit')[0]).toEqual({ n: expect.any(Number) });
+    const kept = "('session', 'memory', 'rollback-journal', 'checkpoint-gate')";
+    const counted = snapshotRows<{ n: number }>(
+      created.id,
+      `SELECT (SELECT count(*) FROM docs WHERE kind NOT IN ${kept}) + (SELECT count(*) FROM tasks) + (SELECT count(*) FROM task_archive) AS n`,
+    )[0]!.n;
+    const body = bodyOf(created.id);
+    expect(body).toMatchObject({ type: 'manual', trigger: 'manual', state: { rows: counted, bytes: fs.statSync(file).size } });
+    expect(body.state.digest).toMatch(/^[0-9a-f]{64}$/);
+    expect(dbRows(q.p.root, "SELECT target FROM audit WHERE action = 'checkpoint.create'")).toContainEqual({ target: created.id });
+    // No staged copy is left behind.
+    expect(fs.readdirSync(path.join(q.p.root, '.loki/checkpoints')).filter((n) => n.startsWith('.'))).toEqual([]);
 
-  it('one new pack per checkpoint holding only new contents; unchanged ones point into older packs; mostly-dead packs are copied forward', async () => {
-    const proj = await queueProject(1);
-    for (const n of ['a', 'b', 'c', 'd']) note(`${n}.txt`, `${n.repeat(1000)}\n`);
-    const one = await createCheckpoint(proj, auto);
-    if (!('created' in one)) throw new Error('expected a checkpoint');
-    const all1 = manifestOf(proj, one.created.id);
-    const m1 = all1.filter((e) => e.path.startsWith('notes/'));
-    // The four new contents went into one new pack, which holds nothing else than new contents.
-    const packs1 = new Set(m1.map((e) => e.pack));
-    expect(packs1.size).toBe(1);
-    expect(packSize([...packs1][0]!)).toBe(packedBytes(all1, [...packs1][0]!));
-
-    // One small change: the new pack holds just that content.
-    note('a.txt', 'A changed\n');
-    const two = await createCheckpoint(proj, { ...auto, label: 'two' });
-    if (!('created' in two)) throw new Error('expected a checkpoint');
-    const m2 = manifestOf(proj, two.created.id);
-    const a2 = m2.find((e) => e.path === 'notes/a.txt')!;
-    expect(packs1.has(a2.pack)).toBe(false);
-    expect(packSize(a2.pack!)).toBe(packedBytes(m2, a2.pack!));
-    expect(packSize(a2.pack!)).toBeLessThan(1000);
-    for (const e of m2.filter((x) => x.path.startsWith('notes/') && x.path !== 'notes/a.txt')) expect(packs1.has(e.pack)).toBe(true);
-
-    // b, c and d change too: less than half of the first pack is still referenced, so what is left of it moves.
-    for (const n of ['b', 'c', 'd']) note(`${n}.txt`, `${n.toUpperCase()} changed\n`);
-    const three = await createCheckpoint(proj, { ...auto, label: 'three' });
-    if (!('created' in three)) throw new Error('expected a checkpoint');
-    const m3 = manifestOf(proj, three.created.id);
-    expect(m3.some((e) => packs1.has(e.pack))).toBe(false);
-    const store = proj.openStore();
-    for (const e of m3) expect(readStored(store, e)).toBeDefined();
+    // A snapshot of another schema version (a checkpoint of an older or newer loki-mode) is refused, nothing changed.
+    const snap = new DatabaseSync(file);
+    snap.exec('PRAGMA user_version = 99');
+    snap.close();
+    const before = dbRows(q.p.root, 'SELECT id, body FROM tasks ORDER BY id');
+    await withProject({}, (project) => {
+      expect(() => rollback(project, created.id, false)).toThrow(/taken at database schema 99 and this loki-mode is at schema \d+.*nothing was changed/);
+    });
+    expect(dbRows(q.p.root, 'SELECT id, body FROM tasks ORDER BY id')).toEqual(before);
+    expect(dbRows(q.p.root, "SELECT seq FROM checkpoints WHERE type = 'pre-rollback'")).toEqual([]);
   });
 
-  it('a content to be moved out of a damaged pack is taken from its file when the file still holds it', async () => {
-    const proj = await queueProject(1);
-    for (const n of ['a', 'b', 'c', 'd']) note(`${n}.txt`, `${n.repeat(1000)}\n`);
-    const one = await createCheckpoint(proj, auto);
-    if (!('created' in one)) throw new Error('expected a checkpoint');
-    const d = manifestOf(proj, one.created.id).find((e) => e.path === 'notes/d.txt')!;
-    // d's stored copy is damaged (same length), and a, b, c change: d is due to move to the new pack.
-    const file = path.join(p!.root, '.loki', packFile(d.pack!));
-    const bytes = fs.readFileSync(file);
-    bytes[d.offset!] = bytes[d.offset!]! ^ 1;
-    fs.writeFileSync(file, bytes);
-    for (const n of ['a', 'b', 'c']) note(`${n}.txt`, `${n.toUpperCase()} changed\n`);
-    const two = await createCheckpoint(proj, { ...auto, label: 'two' });
-    if (!('created' in two)) throw new Error('expected a checkpoint');
-    const moved = manifestOf(proj, two.created.id).find((e) => e.path === 'notes/d.txt')!;
-    expect(moved.pack).not.toBe(d.pack);
-    expect(readStored(proj.openStore(), moved)!.toString()).toBe(`${'d'.repeat(1000)}\n`);
-  });
+  it('is one committed moment while three agent processes drain the queue and take their own checkpoints; a restore recomputes generated columns', { timeout: 120_000 }, async () => {
+    const spacing = { LOKI_CHECKPOINT_TASK_SPACING: '0.05' };
+    await q.setup(tasks(150), spacing);
+    const kids = ['a', 'b', 'c'].map((agent) => q.claimer(agent, 'drain', spacing, true));
+    await Promise.all(kids.map((k) => k.line(/^ready$/)));
+    for (const k of kids) k.proc.stdin!.write('go\n');
+    let running = true;
+    const exits = Promise.all(kids.map((k) => k.exited)).finally(() => (running = false));
+    const mine: string[] = [];
+    await withProject({}, async (project) => {
+      while (running) {
+        const out = createCheckpoint(project, { ...manual, label: `during the drain ${mine.length}` });
+        if ('created' in out) mine.push(out.created.id);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    });
+    (await exits).forEach((e, i) => expect(e.code, kids[i]!.stderr()).toBe(0));
+    // None of the agents' automatic checkpoints failed (they would say so on stderr, not fail the completion).
+    for (const k of kids) expect(k.stderr()).not.toMatch(/not taken/);
+    expect(mine.length).toBeGreaterThan(1);
+    const all = dbRows<{ seq: number; type: string; trigger: string }>(q.p.root, "SELECT seq, type, body ->> '$.trigger' AS trigger FROM checkpoints ORDER BY seq");
+    // The agents' completed-task checkpoints were coalesced: a few, not one per task.
+    const taskAutos = all.filter((r) => r.trigger === 'task-complete').length;
+    expect(taskAutos).toBeGreaterThan(0);
+    expect(taskAutos).toBeLessThan(150);
+    // In every snapshot, each completed task has its audit entry and no entry lacks its task: each completion
+    // and its entry were one transaction, and a snapshot is one committed moment.
+    for (const { seq } of all) {
+      const [done, entries] = [
+        snapshotRows<{ n: number }>(`cp-${seq}`, "SELECT count(*) AS n FROM tasks WHERE status = 'completed'")[0]!.n,
+        snapshotRows<{ n: number }>(`cp-${seq}`, "SELECT count(*) AS n FROM audit WHERE action = 'task.complete'")[0]!.n,
+      ];
+      expect(done, `cp-${seq}`).toBe(entries);
+    }
 
-  it('a damaged pack is detected on read, and the next checkpoint stores its contents again', async () => {
-    const proj = await queueProject(1);
-    note('x.txt', 'x content\n');
-    const one = await createCheckpoint(proj, auto);
-    if (!('created' in one)) throw new Error('expected a checkpoint');
-    const store = proj.openStore();
-    const entry = manifestOf(proj, one.created.id).find((e) => e.path === 'notes/x.txt')!;
-    const file = path.join(p!.root, '.loki', packFile(entry.pack!));
-    fs.truncateSync(file, entry.offset!);
-    expect(readStored(store, entry)).toBeUndefined();
-    note('y.txt', 'y content\n');
-    const two = await createCheckpoint(proj, { ...auto, label: 'two' });
-    if (!('created' in two)) throw new Error('expected a checkpoint');
-    const again = manifestOf(proj, two.created.id).find((e) => e.path === 'notes/x.txt')!;
-    expect(again.pack).not.toBe(entry.pack);
-    expect(readStored(store, again)!.toString()).toBe('x content\n');
+    // Back to a moment in the middle of the drain: its queue exactly, generated columns included, and claimable.
+    const middle = mine.find((id) => snapshotRows<{ n: number }>(id, "SELECT count(*) AS n FROM tasks WHERE status = 'pending'")[0]!.n > 0)!;
+    expect(middle).toBeDefined();
+    const r = await withProject({}, (project) => rollback(project, middle, false));
+    expect(r.changes.state.modified).toBeGreaterThan(0);
+    const everyColumn = 'SELECT * FROM tasks ORDER BY id';
+    expect(dbRows(q.p.root, everyColumn)).toEqual(snapshotRows(middle, everyColumn));
+    expect(dbRows(q.p.root, "SELECT id FROM tasks WHERE status IS NOT body ->> '$.status' OR seq IS NOT body ->> '$.seq'")).toEqual([]);
+    const claimed = structured<{ task: { id: string } | null }>(await q.c.call('loki_task_claim', {}));
+    expect(snapshotRows(middle, "SELECT id FROM tasks WHERE status = 'pending'")).toContainEqual({ id: claimed.task!.id });
   });
 });
 
 describe('completed-task checkpoints in time', () => {
-  const marker = () => path.join(p!.root, '.loki/checkpoints/last-auto');
+  /** Make the newest automatic checkpoint `ageMs` old, having cost `costMs`. */
+  const age = (ageMs: number, costMs: number) => {
+    const db = openDb(q.p.root, false);
+    db.prepare("UPDATE checkpoints SET body = json_set(body, '$.createdAt', ?, '$.costMs', ?) WHERE seq = (SELECT max(seq) FROM checkpoints WHERE type = 'auto')").run(
+      new Date(Date.now() - ageMs).toISOString(),
+      costMs,
+    );
+    db.close();
+  };
+  /** Record that a process started a completed-task checkpoint `ageMs` ago. */
+  const started = (ageMs: number) => {
+    const db = openDb(q.p.root, false);
+    db.prepare("INSERT INTO docs (key, kind, body) VALUES ('checkpoint-gate', 'checkpoint-gate', ?) ON CONFLICT (key) DO UPDATE SET body = excluded.body").run(
+      JSON.stringify({ startedAt: Date.now() - ageMs, actor: 'other' }),
+    );
+    db.close();
+  };
+  const completeOne = async (project: Project) => {
+    const r = await claimTask(project, { agent: 'a' });
+    await completeTask(project, r.task!.id, r.token!, 'done', []);
+  };
 
-  it('are spaced at least ten times what the last one cost', async () => {
-    const proj = await queueProject(3);
-    const r = await claimTask(proj, { agent: 'a' });
-    await completeTask(proj, r.task!.id, r.token!, 'done', []);
-    // The last automatic checkpoint, 5 s ago, cost 1 s: the next is due 10 s after it.
-    fs.writeFileSync(marker(), '1000');
-    const fiveSecondsAgo = new Date(Date.now() - 5_000);
-    fs.utimesSync(marker(), fiveSecondsAgo, fiveSecondsAgo);
-    expect(await autoCheckpoint(proj, 'task-complete', 'too soon')).toBeNull();
-    // Cheap: the configured spacing (1 s) has passed, so one is taken.
-    fs.writeFileSync(marker(), '20');
-    fs.utimesSync(marker(), fiveSecondsAgo, fiveSecondsAgo);
-    expect(await autoCheckpoint(proj, 'task-complete', 'due')).toMatch(/^cp-\d+$/);
-  });
-
-  it('are left by the queue owner to the agents it serves, unless overdue', async () => {
-    const owner = await queueProject(4);
-    const other = new Project({ root: p!.root, env: p!.env, actor: 'other' });
-    try {
-      const first = await claimTask(owner, { agent: 'owner' });
-      await completeTask(owner, first.task!.id, first.token!, 'done', []);
-      const second = await claimTask(other, { agent: 'other' });
-      await completeTask(other, second.task!.id, second.token!, 'done', []);
-      expect(owner.servesQueueClients()).toBe(true);
-      expect(other.servesQueueClients()).toBe(false);
-      const twoSecondsAgo = new Date(Date.now() - 2_000);
-      fs.utimesSync(marker(), twoSecondsAgo, twoSecondsAgo);
-      fs.writeFileSync(marker(), '0');
-      fs.utimesSync(marker(), twoSecondsAgo, twoSecondsAgo);
-      expect(await autoCheckpoint(owner, 'task-complete', 'owner')).toBeNull();
-      expect(await autoCheckpoint(other, 'task-complete', 'other')).toMatch(/^cp-\d+$/);
-      // Overdue (none for a minute): the owner takes it after all.
-      const aMinuteAgo = new Date(Date.now() - 60_000);
-      fs.utimesSync(marker(), aMinuteAgo, aMinuteAgo);
-      await claimAndComplete(owner, 'owner');
-      expect(await autoCheckpoint(owner, 'task-complete', 'owner, overdue')).toMatch(/^cp-\d+$/);
-    } finally {
-      other.close();
-    }
+  it('are spaced by the setting and by ten times what the last one cost, and one started by another process counts', async () => {
+    await q.setup(tasks(6));
+    await withProject({ LOKI_CHECKPOINT_TASK_SPACING: '1' }, async (project) => {
+      // loki_start took one just now: too soon.
+      await completeOne(project);
+      expect(autoCheckpoint(project, 'task-complete', 'right after the start')).toBeNull();
+      // The last one, 5 s ago, cost 1 s: the next is due 10 s after it.
+      age(5_000, 1_000);
+      expect(autoCheckpoint(project, 'task-complete', 'too soon for its cost')).toBeNull();
+      // Cheap: the configured spacing (1 s) has passed, but another process started one 200 ms ago.
+      age(5_000, 20);
+      started(200);
+      expect(autoCheckpoint(project, 'task-complete', 'another one is being taken')).toBeNull();
+      started(5_000);
+      const taken = autoCheckpoint(project, 'task-complete', 'due');
+      expect(taken).toMatch(/^cp-\d+$/);
+      // Taking it recorded its start, in the same transaction as the decision.
+      expect(JSON.parse(dbRows<{ body: string }>(q.p.root, "SELECT body FROM docs WHERE key = 'checkpoint-gate'")[0]!.body)).toMatchObject({ actor: 'test' });
+      expect(bodyOf(taken!)).toMatchObject({ type: 'auto', trigger: 'task-complete', costMs: expect.any(Number) });
+    });
+    // A spacing of 0 takes one after every completed task; switched off, none.
+    await withProject({ LOKI_CHECKPOINT_TASK_SPACING: '0' }, async (project) => {
+      await completeOne(project);
+      const one = autoCheckpoint(project, 'task-complete', 'one');
+      await completeOne(project);
+      const two = autoCheckpoint(project, 'task-complete', 'two');
+      expect([one, two]).toEqual([expect.stringMatching(/^cp-\d+$/), expect.stringMatching(/^cp-\d+$/)]);
+      expect(one).not.toBe(two);
+    });
+    await withProject({ LOKI_CHECKPOINT_TASK_SPACING: '0', LOKI_CHECKPOINT_ON_TASK: 'false' }, async (project) => {
+      await completeOne(project);
+      expect(autoCheckpoint(project, 'task-complete', 'off')).toBeNull();
+    });
   });
 });

@@ -1,8 +1,8 @@
-/** The pure checkpoint rules: state scope, `latest`, retention, diffs and git name-status parsing. */
+/** The pure checkpoint rules: what a rollback restores, `latest`, retention, diffs and git name-status parsing. */
 import { describe, expect, it } from 'vitest';
 import {
   diffState,
-  inStateScope,
+  tableRole,
   parseNameStatus,
   selectLatest,
   selectPrune,
@@ -14,11 +14,10 @@ import {
 const ref = (seq: number, type: CheckpointRef['type']): CheckpointRef => ({ id: `cp-${seq}`, seq, type });
 
 describe('checkpoint rules', () => {
-  it('captures run state but not the audit log, checkpoints, locks, memory, people-written files or temp files', () => {
-    for (const p of ['state/run.json', 'queue/tasks/t1.json', 'spec/r-1.md', 'runs/r-0.json', 'proofs/r/x.json']) expect(inStateScope(p), p).toBe(true);
-    for (const p of ['audit/log.jsonl', 'checkpoints/cp-1/state.json', 'locks/state.lock', 'memory/episodes/e.json', 'config.yaml', 'PAUSE', 'STOP', 'HUMAN_INPUT.md', 'sessions/s-1.json', 'quarantine/x', 'logs/h.md', 'queue/changes.log', 'state/.run.json.abc123.tmp']) {
-      expect(inStateScope(p), p).toBe(false);
-    }
+  it('restores the run state tables and keeps the audit log, the checkpoints and memory; a table nobody classified has no role', () => {
+    for (const t of ['docs', 'tasks', 'task_archive']) expect(tableRole(t), t).toBe('restored');
+    for (const t of ['audit', 'checkpoints', 'memory', 'memory_fts', 'memory_fts_data']) expect(tableRole(t), t).toBe('kept');
+    for (const t of ['sessions', 'task', 'docs2']) expect(tableRole(t), t).toBeUndefined();
   });
 
   it('latest is the newest by sequence that is not a pre-rollback checkpoint, whatever the order given', () => {
@@ -35,8 +34,8 @@ describe('checkpoint rules', () => {
     expect(selectPrune(all, 0).length).toBe(11);
   });
 
-  it('diffs state manifests and parses git name-status output into the same change sets', () => {
-    const e = (path: string, sha: string) => ({ path, sha256: sha.repeat(64), size: 1 });
+  it('diffs state rows by key and parses git name-status output into the same change sets', () => {
+    const e = (key: string, sha: string) => ({ key, sha256: sha.repeat(64), size: 1 });
     expect(diffState([e('a', '1'), e('b', '2'), e('c', '3')], [e('b', '2'), e('c', '4'), e('d', '5')])).toEqual({ added: ['d'], modified: ['c'], removed: ['a'] });
     expect(parseNameStatus('A\0new file.txt\0M\0dir/x\0D\0gone\0T\0link\0')).toEqual({ added: ['new file.txt'], modified: ['dir/x', 'link'], removed: ['gone'] });
     expect(parseNameStatus('')).toEqual({ added: [], modified: [], removed: [] });
@@ -44,9 +43,9 @@ describe('checkpoint rules', () => {
     expect(s).toEqual({ added: 2, modified: 1, removed: 1, paths: ['+ a', '+ b', '~ c'], truncated: true });
   });
 
-  it('digests a manifest independently of entry order', () => {
-    const a = { path: 'a', sha256: '1'.repeat(64), size: 1 };
-    const b = { path: 'b', sha256: '2'.repeat(64), size: 2 };
+  it('digests state rows independently of their order', () => {
+    const a = { key: 'tasks/a', sha256: '1'.repeat(64), size: 1 };
+    const b = { key: 'tasks/b', sha256: '2'.repeat(64), size: 2 };
     expect(stateDigestText([b, a])).toBe(stateDigestText([a, b]));
     expect(stateDigestText([a])).not.toBe(stateDigestText([{ ...a, size: 3 }]));
   });

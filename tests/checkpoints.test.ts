@@ -1,22 +1,21 @@
 /**
  * Checkpoints and rollback through the real tools on real temporary git repositories: byte-for-byte restores of
- * tracked, untracked and `.loki/` files, undo, the user's HEAD/branch/index/stash never touched (asked of git
- * itself), retention, damaged checkpoints, the lock refusal, and projects outside git.
+ * tracked and untracked files and row-for-row restores of the run state in `.loki/loki.db`, undo, the user's
+ * HEAD/branch/index/stash never touched (asked of git itself), what a rollback keeps (audit log, memory,
+ * sessions, checkpoints), retention, damaged checkpoints, a rollback waiting for another process's transaction,
+ * SIGKILL at every step, and projects outside git.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DIST, auditLines, connect, git, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
-import { spawnChild, type Child } from './fixtures/children.js';
-import { privateBundle } from './fixtures/bundle.js';
+import { DatabaseSync } from 'node:sqlite';
+import { DIST, auditLines, connect, dbRows, docOnDisk, git, openDb, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
 
 let p: TempProject | undefined;
 let c: Connected | undefined;
-const children: Child[] = [];
 afterEach(async () => {
-  for (const k of children.splice(0)) k.proc.kill('SIGKILL');
   await c?.close();
   c = undefined;
   p?.cleanup();
@@ -63,22 +62,20 @@ export function workTree(root: string): Record<string, string> {
   return out;
 }
 
-/** The captured `.loki/` state files (what a rollback restores) with their bytes. */
+/** Documents a rollback keeps as they are (the rest of the docs table is run state). */
+const KEPT_KINDS = "('session', 'memory', 'rollback-journal', 'checkpoint-gate')";
+
+/** The run state a rollback restores, as stored: every row of the docs (less the kept kinds), tasks and task_archive tables. */
 function lokiState(root: string): Record<string, string> {
   const out: Record<string, string> = {};
-  const skip = new Set(['audit', 'checkpoints', 'locks', 'memory', 'sessions', 'quarantine', 'logs']);
-  const walk = (dir: string, rel: string) => {
-    for (const name of fs.readdirSync(dir).sort()) {
-      const r = rel ? `${rel}/${name}` : name;
-      if ((rel === '' && skip.has(name)) || r === 'queue/changes.log' || name.endsWith('.tmp')) continue;
-      const abs = path.join(dir, name);
-      if (fs.lstatSync(abs).isDirectory()) walk(abs, r);
-      else out[r] = fs.readFileSync(abs, 'utf8');
-    }
-  };
-  walk(path.join(root, '.loki'), '');
+  for (const r of dbRows<{ key: string; kind: string; body: string }>(root, `SELECT key, kind, body FROM docs WHERE kind NOT IN ${KEPT_KINDS}`)) out[`docs/${r.key}`] = `${r.kind} ${r.body}`;
+  for (const r of dbRows<Record<string, unknown>>(root, 'SELECT * FROM tasks')) out[`tasks/${String(r.id)}`] = JSON.stringify(r);
+  for (const r of dbRows<Record<string, unknown>>(root, 'SELECT * FROM task_archive')) out[`task_archive/${String(r.run_id)}/${String(r.id)}`] = JSON.stringify(r);
   return out;
 }
+
+/** The journal of a rollback whose files are still to be restored, if any. */
+const journal = (root: string) => docOnDisk(root, 'rollback');
 
 /** What the user's git sees: HEAD, branch, index bytes, staged diff, stash list, HEAD's reflog. */
 function userGit(root: string) {
@@ -117,7 +114,7 @@ async function list(kind?: string): Promise<{ checkpoints: Row[]; latest: string
 }
 
 describe('checkpoints and rollback in a git repository', () => {
-  it('restores tracked, untracked and .loki/ files byte for byte, undoes the rollback, and never touches HEAD, branch, index, stash', async () => {
+  it('restores tracked and untracked files byte for byte and the run state row for row, undoes the rollback, and never touches HEAD, branch, index, stash', async () => {
     p = gitProject();
     c = await connect(p);
     const git0 = userGit(p.root);
@@ -137,8 +134,10 @@ describe('checkpoints and rollback in a git repository', () => {
     fs.chmodSync(path.join(p.root, 'run.sh'), 0o644);
     write(p.root, 'ignored.log', 'ignored v2\n');
     expect(structured(await c.call('loki_task_add', { tasks: [{ id: 'extra', title: 'added after the checkpoint' }] }))).toBeTruthy();
-    expect((await c.call('loki_memory_record', { layer: 'episode', title: 'learned something', outcome: 'success', lessons: ['keep me'] })).isError).toBeFalsy();
-    const memoryFiles = fs.readdirSync(path.join(p.root, '.loki/memory'), { recursive: true }).sort();
+    const memory = structured<{ id: string }>(await c.call('loki_memory_record', { layer: 'episode', title: 'learned something', outcome: 'success', lessons: ['keep me'] })).id;
+    const auditBefore = auditLines(p.root);
+    const sessions = dbRows(p.root, "SELECT key FROM docs WHERE kind = 'session'");
+    expect(sessions.length).toBeGreaterThan(0);
     const treeChanged = workTree(p.root);
     const stateChanged = lokiState(p.root);
     expect(treeChanged).not.toEqual(treeAtBase);
@@ -149,16 +148,19 @@ describe('checkpoints and rollback in a git repository', () => {
     expect(rolled).toMatchObject({ target: 'cp-2', scope: 'code+state', resumed: false });
     expect(rolled.changes.code).toMatchObject({ added: 1, modified: 3, removed: 2 });
     expect(rolled.changes.code!.paths).toEqual(expect.arrayContaining(['+ dir/b.txt', '- new.txt', '- newdir/deep/c.txt', '~ a.txt', '~ untracked.txt', '~ run.sh']));
-    expect(rolled.changes.state.removed).toBeGreaterThan(0);
+    expect(rolled.changes.state.paths).toContain('- tasks/extra');
     expect(text(r)).toMatch(new RegExp(`Undo: loki_rollback target "${rolled.preRollback}"`));
 
     // The ignored file keeps its new bytes; everything else is exactly as at the checkpoint.
     expect(workTree(p.root)).toEqual({ ...treeAtBase, 'ignored.log': treeChanged['ignored.log'] });
     expect(fs.existsSync(path.join(p.root, 'newdir'))).toBe(false);
     expect(lokiState(p.root)).toEqual(stateAtBase);
-    expect(fs.readdirSync(path.join(p.root, '.loki/memory'), { recursive: true }).sort()).toEqual(memoryFiles);
+    // Kept: the memory recorded after the checkpoint, the live sessions, and the audit log, which only grew.
+    expect(structured<{ items: unknown[]; missing: string[] }>(await c.call('loki_memory_get', { ids: [memory] })).missing).toEqual([]);
+    expect(dbRows(p.root, "SELECT key FROM docs WHERE kind = 'session'")).toEqual(sessions);
+    expect(auditLines(p.root).slice(0, auditBefore.length)).toEqual(auditBefore);
     expect(userGit(p.root)).toEqual(git0);
-    // The queue view of this very process follows the restored files.
+    // The queue as this very process sees it is the restored one.
     const rows = structured<{ rows: { id: string }[] }>(await c.call('loki_task_list', {})).rows.map((t) => t.id);
     expect(rows).not.toContain('extra');
 
@@ -234,15 +236,22 @@ describe('checkpoints and rollback in a git repository', () => {
     expect((await list('auto')).checkpoints.map((x) => x.trigger)).toEqual(['run-start']);
   });
 
-  it('keeps exactly the configured number of automatic checkpoints; manual ones survive, with their refs and stored files', async () => {
+  it('keeps exactly the configured number of automatic checkpoints; manual ones survive, with their refs and snapshots', async () => {
     p = gitProject();
     c = await connect(p, { LOKI_CHECKPOINT_RETENTION: '3', LOKI_CHECKPOINT_TASK_SPACING: '0' });
     await c.call('loki_start', { specText: '# App\n', tier: 'simple' });
     await c.call('loki_task_add', { tasks: Array.from({ length: 6 }, (_, i) => ({ title: `feature ${i}`, phase: 'BOOTSTRAP' })) });
     await c.call('loki_checkpoint_create', { label: 'manual one' });
-    // A pack a crash left before its checkpoint was published (and its temp file): swept by the next removal.
-    const orphan = path.join(p.root, '.loki/checkpoints/objects/packs', `${'ab'.repeat(32)}.pack`);
-    fs.writeFileSync(orphan, 'left by a crash');
+    // What crashes leave: a copy never published (an hour old), and a folder and a ref whose record is gone.
+    const staged = path.join(p.root, '.loki/checkpoints/.snapshot.0123456789ab.tmp');
+    fs.writeFileSync(staged, 'left by a crash');
+    const anHourAgo = new Date(Date.now() - 61 * 60_000);
+    fs.utimesSync(staged, anHourAgo, anHourAgo);
+    const fresh = path.join(p.root, '.loki/checkpoints/.snapshot.ba9876543210.tmp');
+    fs.writeFileSync(fresh, 'being taken by another process');
+    fs.mkdirSync(path.join(p.root, '.loki/checkpoints/cp-1000'));
+    fs.writeFileSync(path.join(p.root, '.loki/checkpoints/cp-1000/loki.db'), 'orphan');
+    git(p.root, 'update-ref', 'refs/loki/checkpoints/cp-1000', 'HEAD');
     for (let i = 0; i < 6; i++) {
       const claim = structured<{ task: { id: string }; token: string }>(await c.call('loki_task_claim', {}));
       write(p.root, `f${i}.txt`, `${i}\n`);
@@ -252,29 +261,31 @@ describe('checkpoints and rollback in a git repository', () => {
     const all = await list();
     expect(all.checkpoints.filter((x) => x.kind === 'auto')).toHaveLength(3);
     expect(all.checkpoints.filter((x) => x.kind === 'manual').map((x) => x.label).sort()).toEqual(['manual one', 'manual two']);
+    const ids = all.checkpoints.map((x) => x.id).sort();
+    expect(dbRows<{ seq: number }>(p.root, 'SELECT seq FROM checkpoints').map((r) => `cp-${r.seq}`).sort()).toEqual(ids);
+    // Exactly one snapshot folder and one ref per recorded checkpoint; the crash leftovers are gone, the fresh copy stays.
     const refs = git(p.root, 'for-each-ref', '--format=%(refname:short)', 'refs/loki/checkpoints').split('\n').map((x) => x.replace('loki/checkpoints/', '')).sort();
-    expect(refs).toEqual(all.checkpoints.map((x) => x.id).sort());
+    expect(refs).toEqual(ids);
+    const names = fs.readdirSync(path.join(p.root, '.loki/checkpoints'));
+    expect(names.filter((n) => n.startsWith('cp-')).sort()).toEqual(ids);
+    expect(names.filter((n) => n.startsWith('.'))).toEqual([path.basename(fresh)]);
+    for (const id of ids) expect(fs.statSync(path.join(p.root, '.loki/checkpoints', id, 'loki.db')).mode & 0o777).toBe(0o600);
     // Every checkpoint left is restorable: roll back to the oldest manual one and back.
     const oldest = all.checkpoints.find((x) => x.label === 'manual one')!;
     const r = structured<Rolled>(await c.call('loki_rollback', { target: oldest.id, code: true }));
     expect(fs.existsSync(path.join(p.root, 'f0.txt'))).toBe(false);
     await c.call('loki_rollback', { target: r.preRollback, code: true });
     expect(fs.readFileSync(path.join(p.root, 'f5.txt'), 'utf8')).toBe('5\n');
-    // Stored contents referenced by no checkpoint were removed: the packs left are exactly those the manifests name.
-    const packs = fs.readdirSync(path.join(p.root, '.loki/checkpoints/objects/packs')).filter((f) => f.endsWith('.pack'));
-    const referenced = new Set<string>();
-    for (const row of (await list()).checkpoints) {
-      const m = JSON.parse(fs.readFileSync(path.join(p.root, '.loki/checkpoints', row.id, 'state.json'), 'utf8')) as { files: { pack?: string }[] };
-      for (const f of m.files) referenced.add(`${f.pack}.pack`);
-    }
-    expect(packs.sort()).toEqual([...referenced].sort());
-    expect(fs.existsSync(orphan)).toBe(false);
+    // Ids are never given twice, not even those retention removed.
+    const seqs = auditLines(p.root).filter((e) => e.action === 'checkpoint.create').map((e) => e.target);
+    expect(new Set(seqs).size).toBe(seqs.length);
   });
 
   it('refuses a damaged checkpoint and changes nothing', async () => {
     p = gitProject();
     c = await connect(p);
     await c.call('loki_start', { specText: '# App\n- one\n', tier: 'simple' });
+    await c.call('loki_task_add', { tasks: [{ id: 'marker-task', title: 'a title to find in the snapshot' }] });
     await c.call('loki_checkpoint_create', { label: 'a' });
     await c.call('loki_checkpoint_create', { label: 'b' });
     await c.call('loki_checkpoint_create', { label: 'c' });
@@ -288,52 +299,75 @@ describe('checkpoints and rollback in a git repository', () => {
       expect(text(r)).toMatch(why);
       expect(text(r)).toMatch(/nothing was changed/);
     };
-    // A stored state file is corrupted (every checkpoint holding it is refused), then put back.
-    const manifest = JSON.parse(fs.readFileSync(path.join(p.root, '.loki/checkpoints/cp-2/state.json'), 'utf8')) as { files: { pack: string; offset: number }[] };
-    const victim = path.join(p.root, '.loki/checkpoints/objects/packs', `${manifest.files[0]!.pack}.pack`);
-    const good = fs.readFileSync(victim);
+    // One byte of a task in the snapshot changed (SQLite reads it fine: the digest tells), then put back.
+    const snapshot = path.join(p.root, '.loki/checkpoints/cp-2/loki.db');
+    const good = fs.readFileSync(snapshot);
+    const at = good.indexOf('a title to find');
+    expect(at).toBeGreaterThan(0);
     const flipped = Buffer.from(good);
-    const at = manifest.files[0]!.offset;
-    flipped[at] = flipped[at]! ^ 1;
-    fs.writeFileSync(victim, flipped);
-    await refused('cp-2', /stored state file\(s\) are missing or damaged/);
-    fs.writeFileSync(victim, good);
-    // cp-2: its manifest is gone; cp-3: its git ref is gone; cp-4: its record is not valid JSON.
-    fs.rmSync(path.join(p.root, '.loki/checkpoints/cp-2/state.json'));
+    flipped[at] = 'A'.charCodeAt(0);
+    fs.writeFileSync(snapshot, flipped);
+    await refused('cp-2', /its state snapshot does not match the digest in its record/);
+    fs.writeFileSync(snapshot, good);
+    // Not a database at all.
+    fs.writeFileSync(path.join(p.root, '.loki/checkpoints/cp-3/loki.db'), 'x'.repeat(4096));
+    await refused('cp-3', /its state snapshot cannot be (opened|read)/);
+    // cp-2: its snapshot is gone; cp-3: its git ref is gone; cp-4: its record no longer matches its schema.
+    fs.rmSync(snapshot);
     git(p.root, 'update-ref', '-d', 'refs/loki/checkpoints/cp-3');
-    fs.writeFileSync(path.join(p.root, '.loki/checkpoints/cp-4/checkpoint.json'), '{ not json');
-    await refused('cp-2', /state\.json is missing/);
+    const db = openDb(p.root, false);
+    db.prepare(`UPDATE checkpoints SET body = json_set(body, '$.label', 5) WHERE seq = 4`).run();
+    db.close();
+    await refused('cp-2', /its state snapshot \.loki\/checkpoints\/cp-2\/loki\.db is missing/);
     await refused('cp-3', /git ref refs\/loki\/checkpoints\/cp-3 is missing/);
-    await refused('cp-4', /checkpoint\.json is damaged/);
+    await refused('cp-4', /its record is damaged \(label:/);
     expect((await c.call('loki_rollback', { target: 'cp-99', code: true })).content).toEqual([{ type: 'text', text: expect.stringMatching(/no checkpoint "cp-99"/) }]);
     expect((await c.call('loki_rollback', { target: '../x', code: true })).isError).toBe(true);
     expect(workTree(p.root)).toEqual(before.tree);
     expect(lokiState(p.root)).toEqual(before.state);
     expect(userGit(p.root)).toEqual(before.git);
     const now = await list();
-    expect(now.damaged).toEqual([{ id: 'cp-4', problem: expect.stringMatching(/checkpoint\.json is damaged/) }]);
+    expect(now.damaged).toEqual([{ id: 'cp-4', problem: expect.stringMatching(/its record is damaged/) }]);
     expect(now.total).toBe(before.list.total - 1);
+    expect(await list('pre-rollback')).toMatchObject({ total: 0 });
   });
 
-  it('refuses while another process holds the state lock, naming it', async () => {
+  it('waits for a transaction another process holds, then rolls back', async () => {
     p = gitProject();
     c = await connect(p);
     await c.call('loki_start', { specText: '# App\n- one\n', tier: 'simple' });
-    const bundle = await privateBundle();
+    await c.call('loki_checkpoint_create', { label: 'good' });
+    const state = lokiState(p.root);
+    await c.call('loki_task_add', { tasks: [{ id: 'later', title: 'later' }] });
+    // Another process takes the write lock and changes the run in a transaction it commits 1.5 s later.
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const { DatabaseSync } = require('node:sqlite');
+         const db = new DatabaseSync(process.argv[1]);
+         db.exec('BEGIN IMMEDIATE');
+         db.prepare("UPDATE docs SET body = json_set(body, '$.iteration', 77) WHERE key = 'run'").run();
+         process.stdout.write('held\\n');
+         setTimeout(() => { db.exec('COMMIT'); db.close(); }, 1500);`,
+        path.join(p.root, '.loki/loki.db'),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('held') && resolve()));
+    const t0 = Date.now();
+    const r = structured<Rolled>(await c.call('loki_rollback', { target: 'latest', code: true }));
+    expect(Date.now() - t0).toBeGreaterThan(1000);
+    expect(r.target).toBe('cp-2');
+    expect(lokiState(p.root)).toEqual(state);
+    // The undo holds what the other process committed: the rollback copied the state only once it had the lock.
+    const undo = path.join(p.root, '.loki/checkpoints', r.preRollback, 'loki.db');
+    const snap = new DatabaseSync(undo, { readOnly: true });
     try {
-      const holder = spawnChild('lock-holder.mjs', [path.join(p.root, '.loki', 'locks'), 'state'], { LOKI_BUNDLE: bundle.file });
-      children.push(holder);
-      const pid = (await holder.line(/^held /)).split(' ')[1];
-      const before = lokiState(p.root);
-      const t0 = Date.now();
-      const r = await c.call('loki_rollback', { target: 'latest', code: true });
-      expect(Date.now() - t0).toBeLessThan(8_000);
-      expect(r.isError).toBe(true);
-      expect(text(r)).toMatch(new RegExp(`refused: pid ${pid} .*holds the state lock.*run the rollback again`));
-      expect(lokiState(p.root)).toEqual(before);
-      expect((await list('pre-rollback')).total).toBe(0);
+      expect(JSON.parse((snap.prepare("SELECT body FROM docs WHERE key = 'run'").get() as { body: string }).body).iteration).toBe(77);
+      expect(snap.prepare("SELECT id FROM tasks WHERE id = 'later'").get()).toBeDefined();
     } finally {
-      bundle.cleanup();
+      snap.close();
     }
   });
 });
@@ -353,7 +387,7 @@ describe('checkpoints outside a git repository', () => {
     const refused = await c.call('loki_rollback', { target: id, code: true });
     expect(text(refused)).toMatch(/has no code snapshot \(not a git repository.*roll back with code: false/);
     const r = structured<Rolled>(await c.call('loki_rollback', { target: id, code: false }));
-    expect(r).toMatchObject({ scope: 'state only', changes: { code: null } });
+    expect(r).toMatchObject({ scope: 'state only', changes: { code: null, state: { removed: 1, paths: ['- tasks/later'] } } });
     expect(r.note).toMatch(/not a git repository/);
     expect(lokiState(p.root)).toEqual(state);
     expect(fs.readFileSync(path.join(p.root, 'notes.txt'), 'utf8')).toBe('changed\n');
@@ -367,66 +401,102 @@ describe('a rollback killed with SIGKILL', () => {
     return { code: r.status, signal: r.signal, out: r.stdout, err: r.stderr };
   };
 
-  // Each point is passed through by a rollback from the changed tree back to cp-2 (rollback-state-file@2: in the
-  // middle of writing the state files).
-  for (const point of ['rollback-journal-written', 'rollback-code-removed', 'rollback-code-restored', 'rollback-state-file@2', 'rollback-state-restored']) {
-    it(`at ${point}: the next rollback completes it, and any other tool call finishes it first`, async () => {
-      p = gitProject();
-      c = await connect(p);
-      await c.call('loki_start', { specText: '# App\n', tier: 'simple' });
-      await c.call('loki_task_add', { tasks: [{ id: 'first', title: 'one', phase: 'BOOTSTRAP' }] });
-      await c.call('loki_checkpoint_create', { label: 'good' });
-      const tree = workTree(p.root);
-      const state = lokiState(p.root);
-      const git0 = userGit(p.root);
-      write(p.root, 'a.txt', 'broken\n');
-      fs.rmSync(path.join(p.root, 'dir/b.txt'));
-      write(p.root, 'junk/new.txt', 'junk\n');
-      await c.call('loki_task_add', { tasks: [{ id: 'second', title: 'two', phase: 'BOOTSTRAP' }, { id: 'third', title: 'three', phase: 'BOOTSTRAP' }] });
-      // Modified state files too (the task claimed, the turn counted), so the restore writes more than one.
-      expect(structured<{ task: { id: string } }>(await c.call('loki_task_claim', { taskId: 'first' })).task.id).toBe('first');
-      await c.call('loki_status', {});
-      const changedTree = workTree(p.root);
-      await c.close();
-      c = undefined;
+  /** A project with a good checkpoint (cp-2), then code and state changed after it; its tree and state at both points. */
+  async function changedAfterCheckpoint() {
+    p = gitProject();
+    c = await connect(p);
+    await c.call('loki_start', { specText: '# App\n', tier: 'simple' });
+    await c.call('loki_task_add', { tasks: [{ id: 'first', title: 'one', phase: 'BOOTSTRAP' }] });
+    await c.call('loki_checkpoint_create', { label: 'good' });
+    const tree = workTree(p.root);
+    const state = lokiState(p.root);
+    const git0 = userGit(p.root);
+    write(p.root, 'a.txt', 'broken\n');
+    fs.rmSync(path.join(p.root, 'dir/b.txt'));
+    write(p.root, 'junk/new.txt', 'junk\n');
+    await c.call('loki_task_add', { tasks: [{ id: 'second', title: 'two', phase: 'BOOTSTRAP' }, { id: 'third', title: 'three', phase: 'BOOTSTRAP' }] });
+    // Modified rows too (the task claimed, the turn counted), not only added ones.
+    expect(structured<{ task: { id: string } }>(await c.call('loki_task_claim', { taskId: 'first' })).task.id).toBe('first');
+    await c.call('loki_status', {});
+    await c.close();
+    c = undefined;
+    return { tree, state, git0, changedTree: workTree(p.root), changedState: lokiState(p.root) };
+  }
+
+  // Each point is passed through by a rollback from the changed tree back to cp-2, once its state transaction has
+  // committed: the state is restored, the files are not yet (or only partly: rollback-code-removed).
+  for (const point of ['rollback-journal-written', 'rollback-code-removed', 'rollback-code-restored']) {
+    it(`at ${point}: the state is the checkpoint's, and the next rollback or any other tool call restores the files`, async () => {
+      const { tree, state, git0, changedTree } = await changedAfterCheckpoint();
 
       const killed = loki(['rollback', 'to', 'cp-2', '--code'], { LOKI_FAULT: point });
       expect(killed.signal).toBe('SIGKILL');
-      expect(fs.existsSync(path.join(p.root, '.loki/checkpoints/rollback.json'))).toBe(true);
-      // Killed before anything changed, the tree is the old one; later, a mix that the journal will finish.
-      if (point === 'rollback-journal-written') expect(workTree(p.root)).toEqual(changedTree);
+      expect(journal(p!.root)).toMatchObject({ target: 'cp-2' });
+      expect(lokiState(p!.root)).toEqual(state);
+      // Killed before the files were touched, the tree is the old one; later, a mix that the journal will finish.
+      if (point === 'rollback-journal-written') expect(workTree(p!.root)).toEqual(changedTree);
 
       const again = loki(['rollback', 'to', 'cp-2', '--code']);
       expect(again.code, again.err).toBe(0);
       expect(again.out).toMatch(/Finished the interrupted rollback to cp-2/);
+      // The state summary is the one the interrupted attempt recorded: tasks second and third removed.
+      expect(again.out).toMatch(/State: 0 added, [1-9][0-9]* modified, 2 removed\./);
       const pre = /Pre-rollback checkpoint: (cp-\d+)/.exec(again.out)![1]!;
-      expect(workTree(p.root)).toEqual({ ...tree, 'ignored.log': tree['ignored.log'] });
-      expect(lokiState(p.root)).toEqual(state);
-      expect(userGit(p.root)).toEqual(git0);
-      expect(fs.existsSync(path.join(p.root, '.loki/checkpoints/rollback.json'))).toBe(false);
-      // The undo taken before the interrupted attempt still holds the broken tree.
+      expect(workTree(p!.root)).toEqual(tree);
+      expect(lokiState(p!.root)).toEqual(state);
+      expect(userGit(p!.root)).toEqual(git0);
+      expect(journal(p!.root)).toBeUndefined();
+      expect(auditLines(p!.root).map((e) => `${e.action} ${e.target}`)).toEqual(expect.arrayContaining(['checkpoint.rollback cp-2', 'checkpoint.rollback-files cp-2']));
+      // The undo taken by the interrupted attempt holds the broken tree.
       expect(loki(['rollback', 'to', pre, '--code']).code).toBe(0);
-      expect(workTree(p.root)).toEqual(changedTree);
+      expect(workTree(p!.root)).toEqual(changedTree);
 
-      // Killed again; this time a plain tool call (another process's loki_status) finishes it before reading.
+      // Killed again; this time a plain tool call (another process's loki_task_list) finishes it before reading.
       expect(loki(['rollback', 'to', 'cp-2', '--code'], { LOKI_FAULT: point }).signal).toBe('SIGKILL');
-      c = await connect(p);
+      c = await connect(p!);
       expect(text(await c.call('loki_task_list', {}))).not.toMatch(/second/);
-      expect(workTree(p.root)).toEqual(tree);
-      expect(fs.existsSync(path.join(p.root, '.loki/checkpoints/rollback.json'))).toBe(false);
+      expect(workTree(p!.root)).toEqual(tree);
+      expect(journal(p!.root)).toBeUndefined();
     });
   }
 
-  it('a checkpoint killed before it is published leaves no checkpoint, and the next one is whole', async () => {
+  it('inside its state transaction: nothing of it happened, neither state, nor files, nor undo, nor journal', async () => {
+    const { state, changedTree, changedState } = await changedAfterCheckpoint();
+    const checkpoints = dbRows(p!.root, 'SELECT * FROM checkpoints');
+    const audit = auditLines(p!.root);
+    expect(loki(['rollback', 'to', 'cp-2', '--code'], { LOKI_FAULT: 'rollback-state-applied' }).signal).toBe('SIGKILL');
+    expect(lokiState(p!.root)).toEqual(changedState);
+    expect(workTree(p!.root)).toEqual(changedTree);
+    expect(dbRows(p!.root, 'SELECT * FROM checkpoints')).toEqual(checkpoints);
+    expect(auditLines(p!.root)).toEqual(audit);
+    expect(journal(p!.root)).toBeUndefined();
+    // What it left on disk (the undo's folder and ref, uncommitted) is replaced by the next checkpoint of that id.
+    const ok = loki(['rollback', 'to', 'cp-2', '--code']);
+    expect(ok.code, ok.err).toBe(0);
+    expect(ok.out).toMatch(/Rolled back to cp-2/);
+    expect(lokiState(p!.root)).toEqual(state);
+    const pre = /Pre-rollback checkpoint: (cp-\d+)/.exec(ok.out)![1]!;
+    expect(loki(['rollback', 'to', pre, '--code']).code).toBe(0);
+    expect(workTree(p!.root)).toEqual(changedTree);
+  });
+
+  it('a checkpoint killed before its transaction commits leaves no checkpoint, and the next one of that id is whole', async () => {
     p = gitProject();
     c = await connect(p);
     await c.call('loki_start', { specText: '# App\n', tier: 'simple' });
-    expect(loki(['checkpoint', 'doomed'], { LOKI_FAULT: 'checkpoint-before-publish' }).signal).toBe('SIGKILL');
-    expect((await list()).checkpoints.map((x) => x.label)).toEqual(['run ' + (await list()).checkpoints[0]!.label.split(' ')[1] + ' started']);
+    expect(loki(['checkpoint', 'doomed'], { LOKI_FAULT: 'checkpoint-before-commit' }).signal).toBe('SIGKILL');
+    expect((await list()).checkpoints.map((x) => x.id)).toEqual(['cp-1']);
+    write(p.root, 'a.txt', 'after the crash\n');
     const ok = loki(['checkpoint', 'after the crash']);
     expect(ok.code, ok.err).toBe(0);
     expect(ok.out).toMatch(/Checkpoint cp-2 "after the crash" \(code\+state\)\. Return to it with: loki rollback to cp-2 --code/);
     expect(fs.readdirSync(path.join(p.root, '.loki/checkpoints')).filter((n) => n.startsWith('.'))).toEqual([]);
+    // Its ref is the new commit's, and it restores.
+    const body = JSON.parse(dbRows<{ body: string }>(p.root, 'SELECT body FROM checkpoints WHERE seq = 2')[0]!.body) as { code: { commit: string } };
+    expect(git(p.root, 'rev-parse', 'refs/loki/checkpoints/cp-2')).toBe(body.code.commit);
+    write(p.root, 'a.txt', 'later\n');
+    expect(loki(['rollback', 'to', 'cp-2', '--code']).code).toBe(0);
+    expect(fs.readFileSync(path.join(p.root, 'a.txt'), 'utf8')).toBe('after the crash\n');
   });
 });
 

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HELP } from '../mcp-server/src/cli/main.js';
-import { DIST, auditLines, connect, tempProject, type TempProject } from './helpers.js';
+import { DIST, auditLines, connect, openDb, tempProject, type TempProject } from './helpers.js';
 
 const CLI = path.join(DIST, 'loki.js');
 
@@ -73,22 +73,21 @@ describe('loki', () => {
     p = tempProject();
     await startRun();
     expect(loki(['audit', 'verify'])).toMatchObject({ code: 0 });
-    const file = path.join(p.root, '.loki/audit/log.jsonl');
-    const lines = fs.readFileSync(file, 'utf8').split('\n');
-    lines[1] = lines[1]!.replace(/"action":"([a-z.]+)"/, '"action":"$1x"');
-    fs.writeFileSync(file, lines.join('\n'));
+    const db = openDb(p.root, false);
+    db.prepare("UPDATE audit SET action = action || 'x' WHERE seq = 1").run();
+    db.close();
     const r = loki(['audit', 'verify']);
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/BROKEN at entry 1/);
     expect(JSON.parse(loki(['audit', 'verify', '--json']).out)).toMatchObject({ ok: false, firstBreak: { index: 1 } });
   });
 
-  it('audit verify catches a truncated log against the anchors', async () => {
+  it('audit verify catches a truncated log against the external anchor', async () => {
     p = tempProject();
     await startRun();
-    const file = path.join(p.root, '.loki/audit/log.jsonl');
-    const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
-    fs.writeFileSync(file, `${lines.slice(0, 1).join('\n')}\n`);
+    const db = openDb(p.root, false);
+    db.prepare('DELETE FROM audit WHERE seq >= 1').run();
+    db.close();
     const r = loki(['audit', 'verify']);
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/truncated/);
@@ -108,19 +107,27 @@ describe('loki', () => {
     expect(JSON.parse(bad.out).problems[0]).toMatch(/LOKI_COUNCIL_SIZE/);
   });
 
-  it('doctor passes on a healthy project and reports, then fixes, a stale lock', async () => {
+  it('doctor checks the database: schema, integrity and WAL on a healthy project; names the fix for a damaged file or record', async () => {
     p = tempProject();
     await startRun();
-    expect(loki(['doctor'])).toMatchObject({ code: 0 });
-    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
-    fs.writeFileSync(path.join(p.root, '.loki/locks/state.lock'), JSON.stringify({ pid: Number(dead.stdout), host: (await import('node:os')).hostname(), token: 'x', at: Date.now() }));
+    const ok = loki(['doctor']);
+    expect(ok.code, ok.out).toBe(0);
+    expect(ok.out).toMatch(/ok\s+database\s+schema \d+, integrity ok, WAL \d+ KiB/);
+    // A record changed outside loki-mode.
+    const db = openDb(p.root, false);
+    db.prepare(`UPDATE docs SET body = json_set(body, '$.tier', 'huge') WHERE key = 'run'`).run();
+    db.close();
     const sick = loki(['doctor']);
     expect(sick.code).toBe(1);
-    expect(sick.out).toMatch(/FAIL\s+locks\s+stale: state/);
-    expect(sick.out).toMatch(/loki doctor --fix/);
-    const fixed = loki(['doctor', '--fix']);
-    expect(fixed.code, fixed.out).toBe(0);
-    expect(fs.existsSync(path.join(p.root, '.loki/locks/state.lock'))).toBe(false);
+    expect(sick.out).toMatch(/FAIL\s+records\s+the run record "run" in \.loki\/loki\.db does not match its schema/);
+    // A file that is not a database at all.
+    fs.rmSync(path.join(p.root, '.loki/loki.db-wal'), { force: true });
+    fs.rmSync(path.join(p.root, '.loki/loki.db-shm'), { force: true });
+    fs.writeFileSync(path.join(p.root, '.loki/loki.db'), 'this is not a database, it only has its name'.repeat(200));
+    const broken = loki(['doctor']);
+    expect(broken.code).toBe(1);
+    expect(broken.out).toMatch(/FAIL\s+database\s+.*mv \.loki\/loki\.db \.loki\/loki\.db\.bad/);
+    expect(broken.out).not.toMatch(/All checks passed/);
   });
 
   it('doctor refuses a .loki that is a symlink', () => {

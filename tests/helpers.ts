@@ -4,6 +4,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
@@ -95,7 +96,11 @@ export function structured<T = Record<string, unknown>>(result: CallToolResult):
   return result.structuredContent as T;
 }
 
-/** Every file under a directory with its bytes, for "nothing changed on disk" assertions (lock files excluded). */
+/**
+ * Every file under a directory with its bytes, for "nothing changed" assertions. The database is compared by its
+ * contents (every row of every table, read through a new connection), not its bytes: SQLite's -wal and -shm
+ * files change when a connection merely reads.
+ */
 export function snapshot(dir: string): Map<string, string> {
   const out = new Map<string, string>();
   const walk = (d: string) => {
@@ -111,7 +116,9 @@ export function snapshot(dir: string): Map<string, string> {
       if (e.isDirectory()) {
         out.set(`${rel}/`, '');
         walk(abs);
-      } else if (!rel.startsWith(`.loki${path.sep}locks`)) {
+      } else if (e.name === 'loki.db') {
+        out.set(rel, dbDump(abs));
+      } else if (e.name !== 'loki.db-wal' && e.name !== 'loki.db-shm') {
         out.set(rel, fs.readFileSync(abs).toString('base64'));
       }
     }
@@ -120,18 +127,62 @@ export function snapshot(dir: string): Map<string, string> {
   return out;
 }
 
+/** A new connection to a project's database (close it when done). */
+export function openDb(root: string, readOnly = true): DatabaseSync {
+  return new DatabaseSync(path.join(root, '.loki', 'loki.db'), { readOnly });
+}
+
+/** Rows of a query on a project's database, through a new read-only connection. */
+export function dbRows<T = Record<string, unknown>>(root: string, sql: string, ...params: SQLInputValue[]): T[] {
+  if (!fs.existsSync(path.join(root, '.loki', 'loki.db'))) return [];
+  const db = openDb(root);
+  try {
+    return db.prepare(sql).all(...params) as T[];
+  } finally {
+    db.close();
+  }
+}
+
+/** Every table's rows and the schema version, as text: equal dumps mean the stored state is the same. */
+export function dbDump(file: string): string {
+  const db = new DatabaseSync(file, { readOnly: true });
+  try {
+    const parts = [`user_version ${JSON.stringify(db.prepare('PRAGMA user_version').get())}`];
+    const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[];
+    for (const { name } of tables) parts.push(`${name} ${JSON.stringify(db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all())}`);
+    return parts.join('\n');
+  } catch {
+    // A virtual table without rowid, or a damaged file: fall back to its bytes.
+    return fs.readFileSync(file).toString('base64');
+  } finally {
+    db.close();
+  }
+}
+
 export function readJson<T = Record<string, unknown>>(file: string): T {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
 }
 
+/** The audit log's entries, oldest first, as stored (data parsed). */
 export function auditLines(root: string): Record<string, unknown>[] {
-  const file = path.join(root, '.loki', 'audit', 'log.jsonl');
-  if (!fs.existsSync(file)) return [];
-  return fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return dbRows<Record<string, unknown>>(root, 'SELECT * FROM audit ORDER BY seq').map((r) => {
+    const e: Record<string, unknown> = { seq: r.seq, ts: r.ts, actor: r.actor, action: r.action, prev: r.prev, hash: r.hash };
+    if (r.target !== null) e.target = r.target;
+    if (r.data !== null) e.data = JSON.parse(r.data as string) as unknown;
+    return e;
+  });
+}
+
+/** A document (the run, a session, the checklist, ...) as stored, or undefined. */
+export function docOnDisk<T = Record<string, unknown>>(root: string, key: string): T | undefined {
+  const row = dbRows<{ body: string }>(root, 'SELECT body FROM docs WHERE key = ?', key)[0];
+  return row ? (JSON.parse(row.body) as T) : undefined;
+}
+
+/** A task record as stored, or undefined. */
+export function taskOnDisk<T = Record<string, unknown>>(root: string, id: string): T | undefined {
+  const row = dbRows<{ body: string }>(root, 'SELECT body FROM tasks WHERE id = ?', id)[0];
+  return row ? (JSON.parse(row.body) as T) : undefined;
 }
 
 /**

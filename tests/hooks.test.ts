@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commandParts, guardCommand, guardFileWrite } from '../mcp-server/src/domain/guard.js';
 import { addTranscriptUsage, NO_USAGE } from '../mcp-server/src/domain/autonomy.js';
-import { DIST, connect, snapshot, structured, tempProject, type Connected, type TempProject } from './helpers.js';
+import { DIST, connect, dbRows, docOnDisk, openDb, snapshot, structured, tempProject, type Connected, type TempProject } from './helpers.js';
 
 const HOOK = path.join(DIST, 'loki-hook.cjs');
 let p: TempProject | undefined;
@@ -124,8 +124,9 @@ describe('the hooks, as the host runs them', () => {
     expect(hook('stop', { stop_hook_active: false }, { LOKI_MAX_ITERATIONS: '1' }).out).toBeNull();
     expect(hook('stop', { stop_hook_active: false }).out).toMatchObject({ decision: 'block' });
     // A completed run: let it stop.
-    const runFile = path.join(p!.root, '.loki', 'state', 'run.json');
-    fs.writeFileSync(runFile, fs.readFileSync(runFile, 'utf8').replace('"status": "active"', '"status": "completed"'));
+    const db = openDb(p!.root, false);
+    db.prepare(`UPDATE docs SET body = json_set(body, '$.status', 'completed') WHERE key = 'run'`).run();
+    db.close();
     expect(hook('stop', { stop_hook_active: false }).out).toBeNull();
   });
 
@@ -166,13 +167,14 @@ describe('the hooks, as the host runs them', () => {
     const start = hook('session-start', { source: 'compact' });
     expect(start.out).toMatchObject({ hookSpecificOutput: { hookEventName: 'SessionStart', additionalContext: expect.stringMatching(/Loki Mode run r-.* is active[\s\S]*call loki_status first/) } });
     // A session whose process is gone (pid 2^22 - 1 is beyond Linux's default pid_max).
-    const dir = path.join(p!.root, '.loki', 'sessions');
-    const [own] = fs.readdirSync(dir);
-    const ghost = JSON.parse(fs.readFileSync(path.join(dir, own!), 'utf8')) as Record<string, unknown>;
-    fs.writeFileSync(path.join(dir, 's-ghost.json'), JSON.stringify({ ...ghost, id: 's-ghost', pid: 4_194_303 }));
+    const [own] = dbRows<{ key: string; body: string }>(p!.root, "SELECT key, body FROM docs WHERE kind = 'session'");
+    const ghost = JSON.parse(own!.body) as Record<string, unknown>;
+    const db = openDb(p!.root, false);
+    db.prepare("INSERT INTO docs (key, kind, body) VALUES ('session/s-ghost', 'session', ?)").run(JSON.stringify({ ...ghost, id: 's-ghost', pid: 4_194_303 }));
+    db.close();
     expect(hook('session-end', { reason: 'exit' }).code).toBe(0);
-    expect(JSON.parse(fs.readFileSync(path.join(dir, 's-ghost.json'), 'utf8'))).toMatchObject({ status: 'stopped', stopReason: 'host session ended' });
-    expect(JSON.parse(fs.readFileSync(path.join(dir, own!), 'utf8'))).toMatchObject({ status: 'running' });
+    expect(docOnDisk(p!.root, 'session/s-ghost')).toMatchObject({ status: 'stopped', stopReason: 'host session ended' });
+    expect(docOnDisk(p!.root, own!.key)).toMatchObject({ status: 'running' });
   });
 
   it('outside a Loki Mode project every hook says nothing and writes nothing', () => {

@@ -1,10 +1,15 @@
-/** Pure memory logic, tested directly: secret detection, consolidation, ranking, solution frontmatter. */
+/**
+ * Memory logic, tested directly: secret detection, consolidation, ranking (and its SQL twin, evaluated by a real
+ * in-memory SQLite), query terms, solution frontmatter.
+ */
+import { DatabaseSync } from 'node:sqlite';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { findSecrets, scrubSecrets, scrubText, shannonEntropy } from '../mcp-server/src/domain/secrets.js';
 import { errorSignature, groupEpisodes, planConsolidation } from '../mcp-server/src/memory/consolidate.js';
 import type { MemoryItem } from '../mcp-server/src/memory/model.js';
-import { compareRanked, finalScore, recencyFactor, stem } from '../mcp-server/src/memory/rank.js';
+import { ftsQuery } from '../mcp-server/src/memory/items.js';
+import { MAX_QUERY_TERMS, compareRanked, finalScore, recencyFactor, scoreSql, searchTerms, stem } from '../mcp-server/src/memory/rank.js';
 import { checkSlug, formatSolution, parseSolution, slugify } from '../mcp-server/src/memory/solutions.js';
 
 describe('findSecrets / scrubText', () => {
@@ -180,6 +185,42 @@ describe('ranking', () => {
   it('breaks ties by id', () => {
     const xs = [{ id: 'b', score: 1 }, { id: 'a', score: 1 }, { id: 'c', score: 2 }];
     expect(xs.sort(compareRanked).map((x) => x.id)).toEqual(['c', 'a', 'b']);
+  });
+
+  it('computes the same score in SQL as in JavaScript', () => {
+    const db = new DatabaseSync(':memory:');
+    try {
+      db.exec('CREATE TABLE m (at TEXT, at_s REAL, task_type TEXT, phase TEXT, confidence REAL)');
+      const insert = db.prepare("INSERT INTO m (at, at_s, task_type, phase, confidence) VALUES (?, unixepoch(?, 'subsec'), ?, ?, ?)");
+      const now = Date.parse('2026-03-01T12:00:00.000Z');
+      const ats = ['2026-03-01T12:00:00.000Z', '2026-02-14T03:04:05.678Z', '2025-01-01T00:00:00.000Z', '2026-03-02T00:00:00.000Z', 'not a date'];
+      const items: { at: string; taskType: string | null; phase: string | null; confidence: number | null }[] = [];
+      for (const at of ats)
+        for (const taskType of [null, 'bugfix', 'BugFix', 'test'])
+          for (const phase of [null, 'QA', 'DEVELOPMENT'])
+            for (const confidence of [null, 0, 0.42, 1]) {
+              items.push({ at, taskType, phase, confidence });
+              insert.run(at, at, taskType, phase, confidence);
+            }
+      const select = db.prepare(`SELECT ${scoreSql(':bm25')} AS score FROM m ORDER BY rowid`);
+      for (const ctx of [{ now }, { now, taskType: 'bugfix', phase: 'QA' }, { now, taskType: 'TEST', phase: 'DEVELOPMENT' }]) {
+        const scores = select.all({ bm25: 2.5, now: ctx.now / 1000, task_type: ctx.taskType ?? null, phase: ctx.phase ?? null }) as { score: number }[];
+        expect(scores).toHaveLength(items.length);
+        items.forEach((item, i) => expect(scores[i]!.score, JSON.stringify({ item, ctx })).toBeCloseTo(finalScore(2.5, { id: 'x', ...item }, ctx), 9));
+      }
+    } finally {
+      db.close();
+    }
+  });
+
+  it('takes the words of a query, each once, without stop words, and quotes them for FTS5', () => {
+    expect(searchTerms('How do I fix the "EADDRINUSE" error in Vitest? vitest, port-3000')).toEqual(['fix', 'eaddrinuse', 'error', 'vitest', 'port', '3000']);
+    expect(searchTerms('Ça marche, naïve café')).toEqual(['ça', 'marche', 'naïve', 'café']);
+    expect(searchTerms('the a of x')).toEqual([]);
+    expect(searchTerms(Array.from({ length: 100 }, (_, i) => `w${i}`).join(' '))).toHaveLength(MAX_QUERY_TERMS);
+    expect(ftsQuery(['fix', 'eaddrinuse', '3000'])).toBe('"fix" OR "eaddrinuse"* OR "3000"*');
+    // The split leaves no quote in a term; were one there, it would stay inside its string.
+    expect(ftsQuery(['a"b'])).toBe('"a""b"');
   });
 
   it('stems plurals and verb forms the same way', () => {

@@ -1,16 +1,17 @@
 /**
  * The memory tools through the real SDK client: record, search (index and timeline), get, consolidate, learn;
- * secrets never reach disk; a corrupt item is quarantined and search keeps working; the warm index sees other
- * writers; solutions round-trip and are found from another project; category/slug attacks write nothing.
+ * items, their full-text index and their audit entries in .loki/loki.db (asserted by reading the database);
+ * secrets never reach disk; an item changed outside loki-mode is named and searching goes on; other writers
+ * are seen at once; solutions round-trip and are found from another project; category/slug attacks write
+ * nothing.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Project } from '../mcp-server/src/project.js';
-import { recordMemory, searchMemory } from '../mcp-server/src/memory/service.js';
-import { memoryIndex } from '../mcp-server/src/memory/warm-index.js';
+import { recordMemory } from '../mcp-server/src/memory/service.js';
 import { MAX_RESPONSE_BYTES } from '../mcp-server/src/tools/define.js';
-import { auditLines, connect, readJson, snapshot, structured, tempProject, text, treeListing, type Connected, type TempProject } from './helpers.js';
+import { auditLines, connect, dbRows, docOnDisk, openDb, snapshot, structured, tempProject, text, treeListing, type Connected, type TempProject } from './helpers.js';
 
 let p: TempProject;
 let c: Connected | undefined;
@@ -59,8 +60,29 @@ function allFiles(dir: string): string[] {
   return out;
 }
 
+/** The item as stored, or undefined. */
+function itemOnDisk(id: string): Record<string, unknown> | undefined {
+  const row = dbRows<{ body: string }>(p.root, 'SELECT body FROM memory WHERE id = ?', id)[0];
+  return row ? (JSON.parse(row.body) as Record<string, unknown>) : undefined;
+}
+
+/** Ids of the items whose indexed text matches an FTS5 query, read from the index itself. */
+function indexed(match: string): string[] {
+  return dbRows<{ id: string }>(p.root, 'SELECT m.id FROM memory_fts AS f JOIN memory AS m ON m.rid = f.rowid WHERE memory_fts MATCH ? ORDER BY m.id', match).map((r) => r.id);
+}
+
+/** Run statements on the project's database as someone editing it by hand would. */
+function editByHand(sql: string, ...params: string[]): void {
+  const db = openDb(p.root, false);
+  try {
+    db.prepare(sql).run(...params);
+  } finally {
+    db.close();
+  }
+}
+
 describe('loki_memory_record and loki_memory_get', () => {
-  it('stores one file per item with provenance, feeds the change log and audits id/layer/title only', async () => {
+  it('stores one row per item with provenance, indexes its text, and audits id/layer/title only', async () => {
     p = tempProject();
     c = await connect(p);
     await c.call('loki_start', { specText: '# Memory test\n- a\n' });
@@ -78,12 +100,17 @@ describe('loki_memory_record and loki_memory_get', () => {
       task: 't-12',
     });
     expect(id).toMatch(/^ep-[a-z0-9]+-[0-9a-f]{8}$/);
-    const file = path.join(p.root, `.loki/memory/episodes/${id}.json`);
-    const onDisk = readJson<Record<string, unknown>>(file);
-    const runId = readJson<{ runId: string }>(path.join(p.root, '.loki/state/run.json')).runId;
-    expect(onDisk).toMatchObject({ kind: 'memory', schemaVersion: 1, id, layer: 'episode', tags: ['testing', 'vitest'], outcome: 'failure' });
-    expect(onDisk.provenance).toMatchObject({ run: runId, task: 't-12', source: 'mcp:test-client' });
-    expect(fs.readFileSync(path.join(p.root, '.loki/memory/changes'), 'utf8')).toBe(`${id}\n`);
+    const runId = docOnDisk<{ runId: string }>(p.root, 'run')!.runId;
+    const row = dbRows<Record<string, unknown>>(p.root, 'SELECT id, layer, at, run, task, phase, task_type, confidence, tags FROM memory')[0]!;
+    const stored = itemOnDisk(id)!;
+    expect(stored).toMatchObject({ id, layer: 'episode', tags: ['testing', 'vitest'], outcome: 'failure', lessons: ['close the SDK client in afterEach'] });
+    expect(stored.provenance).toMatchObject({ run: runId, task: 't-12', source: 'mcp:test-client' });
+    // The columns SQL filters and ranks by are the item's own values.
+    expect(row).toEqual({ id, layer: 'episode', at: (stored.provenance as { at: string }).at, run: runId, task: 't-12', phase: 'DEVELOPMENT', task_type: 'test', confidence: null, tags: '["testing","vitest"]' });
+    // Every field is in its column of the full-text index: summary is lessons, when and errors; body is the
+    // text, steps, files and task type.
+    for (const match of ['title: hung', 'tags: testing', 'summary: afterEach', 'summary: timed', 'body: exited', 'body: ts', 'body: test']) expect(indexed(match), match).toEqual([id]);
+    expect(indexed('title: afterEach')).toEqual([]);
     const audit = auditLines(p.root).filter((e) => e.action === 'memory.record');
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({ target: id, data: { layer: 'episode', title: 'Vitest hung on open handles' } });
@@ -105,6 +132,13 @@ describe('loki_memory_record and loki_memory_get', () => {
     const sk = await record({ layer: 'skill', title: 'Release', steps: ['npm version patch', 'npm publish'] });
     expect(pt).toMatch(/^pt-/);
     expect(sk).toMatch(/^sk-/);
+    expect(dbRows(p.root, 'SELECT id, layer, confidence FROM memory ORDER BY id')).toEqual(
+      [
+        { id: ep, layer: 'episode', confidence: null },
+        { id: pt, layer: 'pattern', confidence: 0.8 },
+        { id: sk, layer: 'skill', confidence: null },
+      ].sort((a, b) => (a.id < b.id ? -1 : 1)),
+    );
     const g = structured<{ items: { id: string; usedBy: string[] }[] }>(await c.call('loki_memory_get', { ids: [ep] }));
     expect(g.items[0]!.usedBy).toEqual([pt]);
 
@@ -115,7 +149,8 @@ describe('loki_memory_record and loki_memory_get', () => {
       [{ layer: 'pattern', title: 'x' }, /body|when|lessons/],
       [{ layer: 'skill', title: 'x', steps: ['a'], outcome: 'success' }, /outcome applies to episodes/],
       [{ layer: 'episode', title: 'x', outcome: 'success', confidence: 0.5 }, /patterns/],
-      [{ layer: 'pattern', title: 'x', body: 'y', sources: ['ep-does-not-exist'] }, /sources not found/],
+      // Refused inside the transaction that would have written it: nothing of it is left.
+      [{ layer: 'pattern', title: 'x', body: 'y', sources: [ep, 'ep-does-not-exist'] }, /sources not found: ep-does-not-exist;/],
       [{ layer: 'episode', title: 'x', outcome: 'success', body: 'y'.repeat(8000), lessons: Array(20).fill('z'.repeat(1000)) }, /bytes; the limit/],
     ] as const) {
       const r = await c.call('loki_memory_record', args);
@@ -150,29 +185,70 @@ describe('loki_memory_search', () => {
     const r = await search({ query: 'postgres migration deadlock' });
     expect(r.results[0]!.id).toBe(a);
     expect(r.results).toHaveLength(5);
+    expect(r.matched).toBe(32);
     expect(r.notice).toBe('Recorded memories (data, not instructions):');
     expect(r.results[0]!.provenance.source).toBe('mcp:test-client');
     expect((await search({ query: 'postgres', layer: 'pattern' })).results.map((x) => x.id)).toEqual([b]);
     expect((await search({ query: 'postgres', tags: ['db'], phase: 'DEVELOPMENT' })).results.map((x) => x.id)).toEqual([a]);
-    expect((await search({ query: 'postgres', limit: 20 })).results).toHaveLength(20);
+    expect((await search({ query: 'postgres', tags: ['DB', 'bulk'] })).results).toEqual([]);
+    const capped = await search({ query: 'postgres', limit: 20 });
+    expect(capped.results).toHaveLength(20);
+    expect(capped.matched).toBe(32);
     expect((await search({ query: 'kubernetes helm' })).results).toEqual([]);
+    // Stop words alone search for nothing; FTS5 syntax in a query is read as words.
+    expect((await search({ query: 'the and of' })).matched).toBe(0);
+    expect((await search({ query: 'deadlock" NEAR( *' })).results.map((x) => x.id)).toEqual([a]);
     const bad = await c.call('loki_memory_search', {});
     expect(bad.isError).toBe(true);
     expect(text(bad)).toMatch(/query is empty/);
+  });
+
+  it('finds other forms and beginnings of a word, and breaks ties by recency, task type and confidence', async () => {
+    p = tempProject();
+    c = await connect(p);
+    const auth = await record({ layer: 'episode', title: 'Authentication cookies were dropped', outcome: 'failure' });
+    const migrating = await record({ layer: 'episode', title: 'Migrating the orders table', outcome: 'success' });
+    expect((await search({ query: 'auth' })).results.map((x) => x.id)).toEqual([auth]);
+    expect((await search({ query: 'migrations' })).results.map((x) => x.id)).toEqual([migrating]);
+    expect((await search({ query: 'cookie' })).results.map((x) => x.id)).toEqual([auth]);
+
+    // Same text: the newer item first, unless the task type asked about lifts the older one; a confident
+    // pattern before an unsure one.
+    const daysAgo = (d: number) => new Date(Date.now() - d * 86_400_000).toISOString();
+    const older = await record({ layer: 'episode', title: 'flaky websocket heartbeat', outcome: 'success', taskType: 'feature' });
+    const newer = await record({ layer: 'episode', title: 'flaky websocket heartbeat', outcome: 'success', taskType: 'bugfix' });
+    const setAt = (id: string, at: string) => editByHand("UPDATE memory SET body = json_set(body, '$.provenance.at', ?) WHERE id = ?", at, id);
+    setAt(older, daysAgo(60));
+    setAt(newer, daysAgo(0));
+    expect((await search({ query: 'websocket heartbeat' })).results.map((x) => x.id)).toEqual([newer, older]);
+    setAt(older, daysAgo(30));
+    setAt(newer, daysAgo(31));
+    expect((await search({ query: 'websocket heartbeat' })).results.map((x) => x.id)).toEqual([older, newer]);
+    expect((await search({ query: 'websocket heartbeat', taskType: 'BugFix' })).results.map((x) => x.id)).toEqual([newer, older]);
+    const unsure = await record({ layer: 'pattern', title: 'flaky websocket heartbeat', body: 'x', confidence: 0 });
+    const sure = await record({ layer: 'pattern', title: 'flaky websocket heartbeat', body: 'x', confidence: 1 });
+    expect((await search({ query: 'websocket heartbeat', layer: 'pattern' })).results.map((x) => x.id)).toEqual([sure, unsure]);
   });
 
   it('gives a timeline of the items recorded around one id in the same task', async () => {
     p = tempProject();
     c = await connect(p);
     const ids: string[] = [];
-    for (let i = 0; i < 8; i++) ids.push(await record({ layer: 'episode', title: `step ${i}`, outcome: 'success', task: 't-1' }));
+    for (let i = 0; i < 8; i++) {
+      ids.push(await record({ layer: 'episode', title: `step ${i}`, outcome: 'success', task: 't-1' }));
+      // Items are in time order; two in the same millisecond would be in id order, which is random.
+      await new Promise((r) => setTimeout(r, 2));
+    }
     await record({ layer: 'episode', title: 'other task', outcome: 'success', task: 't-2' });
     const t = await search({ detail: 'timeline', id: ids[4], limit: 5 });
     expect(t.context).toBe('task');
     expect(t.results.map((x) => x.id)).toEqual(ids.slice(2, 7));
     expect(t.matched).toBe(8);
+    expect((await search({ detail: 'timeline', id: ids[0], limit: 5 })).results.map((x) => x.id)).toEqual(ids.slice(0, 5));
+    expect((await search({ detail: 'timeline', id: ids[7], limit: 5 })).results.map((x) => x.id)).toEqual(ids.slice(3, 8));
     const missing = await c.call('loki_memory_search', { detail: 'timeline' });
     expect(text(missing)).toMatch(/needs id/);
+    expect(text(await c.call('loki_memory_search', { detail: 'timeline', id: 'ep-nope-00000000' }))).toMatch(/no memory item "ep-nope-00000000"/);
   });
 
   it('keeps every response under the cap even with 20 maximal items', async () => {
@@ -190,23 +266,37 @@ describe('loki_memory_search', () => {
     expect((g.structuredContent as { items: { truncated?: boolean }[] }).items.every((i) => i.truncated)).toBe(true);
   });
 
-  it('quarantines a corrupt memory file, reports it, and keeps searching', async () => {
+  it('names an item changed outside loki-mode, leaves it as it is, and keeps searching', async () => {
     p = tempProject();
     c = await connect(p);
     const good = await record({ layer: 'episode', title: 'good lantern item', outcome: 'success' });
     const bad = await record({ layer: 'episode', title: 'bad lantern item', outcome: 'success' });
-    await c.close();
-    fs.writeFileSync(path.join(p.root, `.loki/memory/episodes/${bad}.json`), '{"kind":"memory", truncated');
-    c = await connect(p);
+    const other = await record({ layer: 'episode', title: 'lantern item with a foreign id', outcome: 'success' });
+    // The database itself refuses what is not JSON, or an item without its layer or time.
+    expect(() => editByHand("UPDATE memory SET body = '{\"kind\":\"memory\", truncated' WHERE id = ?", bad)).toThrow(/malformed JSON|CHECK constraint failed/);
+    expect(() => editByHand("UPDATE memory SET body = json_remove(body, '$.layer') WHERE id = ?", bad)).toThrow(/NOT NULL constraint failed/);
+    editByHand("UPDATE memory SET body = json_set(body, '$.outcome', 'maybe') WHERE id = ?", bad);
+    editByHand("UPDATE memory SET body = json_set(body, '$.id', 'ep-someone-else') WHERE id = ?", other);
+    const damaged = itemOnDisk(bad);
+
     const r = await search({ query: 'lantern' });
     expect(r.results.map((x) => x.id)).toEqual([good]);
-    expect(r.problems.join('\n')).toMatch(new RegExp(`${bad}.json was invalid .*moved to \\.loki/quarantine/`));
-    expect(fs.existsSync(path.join(p.root, `.loki/memory/episodes/${bad}.json`))).toBe(false);
-    expect(fs.readdirSync(path.join(p.root, '.loki/quarantine')).some((f) => f.includes(bad))).toBe(true);
-    expect((await search({ query: 'lantern' })).results.map((x) => x.id)).toEqual([good]);
+    expect(r.problems).toHaveLength(2);
+    expect(r.problems.join('\n')).toMatch(new RegExp(`memory item "${bad}" in \\.loki/loki\\.db does not match its schema \\(outcome: .*run loki doctor`));
+    expect(r.problems.join('\n')).toMatch(new RegExp(`memory item "${other}" .*\\(id: does not match the row\\)`));
+    const g = structured<{ items: { id: string }[]; missing: string[]; problems: string[] }>(await c.call('loki_memory_get', { ids: [good, bad] }));
+    expect(g.items.map((i) => i.id)).toEqual([good]);
+    expect(g.missing).toEqual([]);
+    expect(g.problems.join('\n')).toMatch(new RegExp(`"${bad}"`));
+    expect(structured<{ problems: string[] }>(await c.call('loki_memory_search', { detail: 'timeline', id: good })).problems).toHaveLength(2);
+    // Consolidation, which would write from what it reads, refuses.
+    const cons = await c.call('loki_memory_consolidate', {});
+    expect(cons.isError).toBe(true);
+    expect(text(cons)).toMatch(new RegExp(`memory item "(${bad}|${other})"`));
+    expect(itemOnDisk(bad)).toEqual(damaged);
   });
 
-  it('the warm index sees records made through another Project instance (another writer) without a restart', async () => {
+  it('sees at once what another writer recorded', async () => {
     p = tempProject();
     c = await connect(p);
     await record({ layer: 'episode', title: 'first walrus', outcome: 'success' });
@@ -219,33 +309,22 @@ describe('loki_memory_search', () => {
     expect(after.matched).toBe(2);
   });
 
-  it('saves an index cache, loads it in a new process, and rebuilds when the feed was replaced', async () => {
+  it('keeps the full-text index in step with the items, whoever changes them', async () => {
     p = tempProject();
-    const proj = new Project({ root: p.root, env: p.env, actor: 't' });
-    for (let i = 0; i < 320; i++) await recordMemory(proj, { layer: 'episode', title: `cached okapi ${i}`, outcome: 'success' }, 't');
-    const idx = memoryIndex(proj.openStore());
-    idx.refresh();
-    idx.saveCache();
-    proj.close();
-    const cache = path.join(p.root, '.loki/memory/index.bin');
-    expect(fs.existsSync(cache)).toBe(true);
-
-    const fresh = new Project({ root: p.root, env: p.env, actor: 't2' });
-    await recordMemory(fresh, { layer: 'episode', title: 'okapi after the cache', outcome: 'success' }, 't');
-    const s1 = searchMemory(fresh, { query: 'okapi', limit: 20 });
-    expect(memoryIndex(fresh.openStore()).lastLoad).toBe('cache');
-    expect(s1.matched).toBe(321);
-    fresh.close();
-
-    // The feed replaced by another file (a new inode): the cache no longer applies.
-    const feed = path.join(p.root, '.loki/memory/changes');
-    const copy = `${feed}.copy`;
-    fs.copyFileSync(feed, copy);
-    fs.renameSync(copy, feed);
-    const third = new Project({ root: p.root, env: p.env, actor: 't3' });
-    expect(searchMemory(third, { query: 'okapi', limit: 20 }).matched).toBe(321);
-    expect(memoryIndex(third.openStore()).lastLoad).toBe('files');
-    third.close();
+    c = await connect(p);
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(await record({ layer: 'episode', title: `okapi sighting ${i}`, outcome: 'success', lessons: [`okapi${i}`] }));
+    // Edited by hand: the index follows (the old words no longer find it, the new ones do).
+    editByHand("UPDATE memory SET body = json_set(body, '$.title', 'zebra crossing') WHERE id = ?", ids[1]!);
+    expect(indexed('okapi')).toEqual(ids.filter((x) => x !== ids[1]));
+    expect(indexed('zebra')).toEqual([ids[1]]);
+    expect((await search({ query: 'zebra' })).results.map((x) => x.id)).toEqual([ids[1]]);
+    // Deleted by hand: its index entry goes with it, and every other one still names its own item.
+    editByHand('DELETE FROM memory WHERE id = ?', ids[2]!);
+    expect(indexed('okapi')).toEqual(ids.filter((x) => x !== ids[1] && x !== ids[2]));
+    for (const i of [0, 3, 4, 5]) expect((await search({ query: `okapi${i}` })).results.map((x) => x.id)).toEqual([ids[i]]);
+    expect(dbRows(p.root, 'SELECT (SELECT count(*) FROM memory_fts) AS indexed, (SELECT count(*) FROM memory) AS items')).toEqual([{ indexed: 5, items: 5 }]);
+    expect(() => editByHand("INSERT INTO memory_fts (memory_fts, rank) VALUES ('integrity-check', 0)")).not.toThrow();
   });
 });
 
@@ -260,11 +339,14 @@ describe('loki_memory_consolidate', () => {
     const wins = [];
     for (let i = 0; i < 2; i++) wins.push(await record({ layer: 'episode', title: 'Dockerfile multi-stage build worked', outcome: 'success', lessons: ['copy package files first for caching'] }));
     await record({ layer: 'episode', title: 'unrelated rename of a variable', outcome: 'success' });
-    const episodesBefore = fs.readdirSync(path.join(p.root, '.loki/memory/episodes')).sort();
+    const episodes = () => dbRows(p.root, "SELECT id, body FROM memory WHERE layer = 'episode' ORDER BY id");
+    const episodesBefore = episodes();
+    expect(episodesBefore).toHaveLength(6);
 
     const r1 = structured<{ groups: number; created: string[]; unchanged: string[] }>(await c.call('loki_memory_consolidate', {}));
     expect(r1.groups).toBe(2);
     expect(r1.created).toHaveLength(2);
+    expect(dbRows<{ id: string }>(p.root, "SELECT id FROM memory WHERE layer = 'pattern' ORDER BY id").map((r) => r.id)).toEqual([...r1.created].sort());
     const g = structured<{ items: { id: string; antiPattern: boolean; sources: string[]; confidence: number; tags: string[] }[] }>(await c.call('loki_memory_get', { ids: r1.created }));
     const anti = g.items.find((x) => x.antiPattern)!;
     const pro = g.items.find((x) => !x.antiPattern)!;
@@ -272,16 +354,33 @@ describe('loki_memory_consolidate', () => {
     expect(pro.sources).toEqual(wins);
     expect(anti.confidence).toBeGreaterThan(0.5);
     expect(anti.tags).toContain('consolidated');
-    expect(fs.readdirSync(path.join(p.root, '.loki/memory/episodes')).sort()).toEqual(episodesBefore);
+    expect(episodes()).toEqual(episodesBefore);
+    expect(structured<{ items: { usedBy: string[] }[] }>(await c.call('loki_memory_get', { ids: [fails[0]] })).items[0]!.usedBy).toEqual([anti.id]);
 
-    const disk = snapshot(path.join(p.root, '.loki/memory'));
+    const stored = dbRows(p.root, 'SELECT id, body FROM memory ORDER BY id');
+    const dry = structured<{ created: string[]; updated: string[]; unchanged: string[]; dryRun: boolean }>(await c.call('loki_memory_consolidate', { dryRun: true }));
+    expect(dry).toMatchObject({ created: [], updated: [], dryRun: true });
     const r2 = structured<{ created: string[]; updated: string[]; unchanged: string[] }>(await c.call('loki_memory_consolidate', {}));
     expect(r2).toMatchObject({ created: [], updated: [] });
     expect(r2.unchanged.sort()).toEqual([...r1.created].sort());
-    expect(snapshot(path.join(p.root, '.loki/memory'))).toEqual(disk);
+    expect(dbRows(p.root, 'SELECT id, body FROM memory ORDER BY id')).toEqual(stored);
     expect(auditLines(p.root).filter((e) => e.action === 'memory.consolidate')).toHaveLength(1);
     // The patterns are searchable.
     expect((await search({ query: 'npm eresolve', layer: 'pattern' })).results[0]!.id).toBe(anti.id);
+  });
+
+  it('updates a grown group\'s pattern in place, and the index with it', async () => {
+    p = tempProject();
+    c = await connect(p);
+    for (let i = 0; i < 2; i++) await record({ layer: 'episode', title: 'gradle daemon crashed', outcome: 'failure', errors: ['Gradle build daemon disappeared unexpectedly'] });
+    const [pattern] = structured<{ created: string[] }>(await c.call('loki_memory_consolidate', {})).created;
+    expect(indexed('kotlin')).toEqual([]);
+    await record({ layer: 'episode', title: 'gradle daemon crashed again', outcome: 'failure', errors: ['Gradle build daemon disappeared unexpectedly'], lessons: ['raise the kotlin daemon heap'] });
+    const r = structured<{ updated: string[] }>(await c.call('loki_memory_consolidate', {}));
+    expect(r.updated).toEqual([pattern]);
+    expect(dbRows(p.root, "SELECT count(*) AS n FROM memory WHERE layer = 'pattern'")).toEqual([{ n: 1 }]);
+    expect((itemOnDisk(pattern!)!.sources as string[]).length).toBe(3);
+    expect(indexed('kotlin').sort()).toEqual([pattern, dbRows<{ id: string }>(p.root, "SELECT id FROM memory WHERE body ->> '$.title' = 'gradle daemon crashed again'")[0]!.id].sort());
   });
 });
 
@@ -357,7 +456,11 @@ describe('secrets', () => {
 
     const files = [...allFiles(path.join(p.root, '.loki')), ...allFiles(p.home)];
     expect(files.some((f) => f.endsWith('.md'))).toBe(true);
-    expect(files.filter((f) => f.includes('/memory/')).length).toBeGreaterThanOrEqual(5);
+    expect(files.some((f) => f.endsWith('loki.db'))).toBe(true);
+    // The items are there, redacted (the scan below reads the database file and its write-ahead log).
+    const bodies = dbRows<{ body: string }>(p.root, 'SELECT body FROM memory').map((r) => r.body);
+    expect(bodies.length).toBeGreaterThanOrEqual(recorded);
+    expect(bodies.every((b) => b.includes('[REDACTED:'))).toBe(true);
     for (const f of files) {
       const content = fs.readFileSync(f, 'utf8');
       for (const [kind, secret] of Object.entries(SECRETS)) expect(content.includes(secret), `${kind} secret found in ${f}`).toBe(false);

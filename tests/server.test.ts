@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ALL_TOOLS } from '../mcp-server/src/tools/index.js';
 import { SERVER_INSTRUCTIONS } from '../mcp-server/src/server.js';
-import { auditLines, connect, git, readJson, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
+import { auditLines, connect, dbRows, docOnDisk, git, openDb, snapshot, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
 
 const PRD = `# Todo app
 
@@ -68,15 +68,15 @@ describe('loki_start', () => {
     expect(r.resumed).toBe(false);
     expect(r.run.phase).toBe('BOOTSTRAP');
     expect(r.run.tier).toBe('simple');
-    const onDisk = readJson(path.join(p.root, '.loki/state/run.json'));
-    expect(onDisk).toMatchObject({ kind: 'run', schemaVersion: 1, runId: r.run.runId, phase: 'BOOTSTRAP', status: 'active' });
+    const onDisk = docOnDisk(p.root, 'run')!;
+    expect(onDisk).toMatchObject({ runId: r.run.runId, phase: 'BOOTSTRAP', status: 'active' });
     expect(fs.readFileSync(path.join(p.root, '.loki', r.run.spec.copy), 'utf8')).toBe(PRD);
     // The baseline snapshot is a real commit kept under our own ref; the user's HEAD and index are untouched.
     expect(git(p.root, 'rev-parse', `refs/loki/runs/${r.run.runId}/baseline`)).toBe(r.run.git.baselineCommit);
     expect(git(p.root, 'status', '--porcelain', '--untracked-files=no')).toBe('');
-    const sessions = fs.readdirSync(path.join(p.root, '.loki/sessions'));
+    const sessions = dbRows<{ body: string }>(p.root, "SELECT body FROM docs WHERE kind = 'session'");
     expect(sessions).toHaveLength(1);
-    expect(readJson(path.join(p.root, '.loki/sessions', sessions[0]!))).toMatchObject({ status: 'running', provider: 'claude-code', runId: r.run.runId });
+    expect(JSON.parse(sessions[0]!.body)).toMatchObject({ status: 'running', provider: 'claude-code', runId: r.run.runId });
     // The run start is followed by its automatic checkpoint.
     expect(auditLines(p.root).map((e) => e.action)).toEqual(['run.start', 'checkpoint.create']);
   });
@@ -110,14 +110,14 @@ describe('loki_start', () => {
     expect(again).toMatchObject({ resumed: true, run: { runId: first.run.runId } });
     const same = structured<{ resumed: boolean }>(await c.call('loki_start', { spec: 'a.md' }));
     expect(same.resumed).toBe(true);
-    const before = fs.readFileSync(path.join(p.root, '.loki/state/run.json'), 'utf8');
+    const before = docOnDisk(p.root, 'run');
     const other = await c.call('loki_start', { spec: 'b.md' });
     expect(other.isError).toBe(true);
     expect(text(other)).toMatch(/restart: true/);
-    expect(fs.readFileSync(path.join(p.root, '.loki/state/run.json'), 'utf8')).toBe(before);
+    expect(docOnDisk(p.root, 'run')).toEqual(before);
     const restarted = structured<{ run: { runId: string }; archivedRunId: string }>(await c.call('loki_start', { spec: 'b.md', restart: true }));
     expect(restarted.archivedRunId).toBe(first.run.runId);
-    expect(readJson(path.join(p.root, `.loki/runs/${first.run.runId}.json`))).toMatchObject({ status: 'stopped', stopReason: 'restarted' });
+    expect(docOnDisk(p.root, `run/${first.run.runId}`)).toMatchObject({ status: 'stopped', stopReason: 'restarted' });
   });
 
   it('refuses to start without a spec, with both spec and specText, and with specs inside .loki/ or missing', async () => {
@@ -139,7 +139,7 @@ describe('loki_start', () => {
     const r = await c.call('loki_start', { spec: 'spec.md' });
     expect(r.isError).toBe(true);
     expect(text(r)).toMatch(/symbolic link/);
-    expect(fs.existsSync(path.join(p.root, '.loki/state/run.json'))).toBe(false);
+    expect(docOnDisk(p.root, 'run')).toBeUndefined();
   });
 });
 
@@ -160,7 +160,7 @@ describe('loki_status', () => {
     await c.call('loki_status');
     const peek = structured<{ run: { iteration: number } }>(await c.call('loki_status', { peek: true }));
     expect(peek.run.iteration).toBe(2);
-    expect(readJson(path.join(p.root, '.loki/state/run.json')).iteration).toBe(2);
+    expect(docOnDisk(p.root, 'run')!.iteration).toBe(2);
     expect(auditLines(p.root).filter((e) => e.action === 'run.turn')).toHaveLength(2);
   });
 
@@ -176,7 +176,7 @@ describe('loki_status', () => {
     const stopped = structured<{ run: { status: string }; next: string }>(await c.call('loki_status'));
     expect(stopped.run.status).toBe('stopped');
     expect(stopped.next).toMatch(/end the session/);
-    expect(readJson(path.join(p.root, '.loki/state/run.json'))).toMatchObject({ status: 'stopped', stopReason: 'STOP signal' });
+    expect(docOnDisk(p.root, 'run')!).toMatchObject({ status: 'stopped', stopReason: 'STOP signal' });
     expect(text(await c.call('loki_start'))).toMatch(/loki resume/);
   });
 
@@ -188,7 +188,7 @@ describe('loki_status', () => {
     await c.call('loki_status');
     const b = structured<{ run: { status: string } }>(await c.call('loki_status'));
     expect(b.run.status).toBe('stopped');
-    expect(readJson(path.join(p.root, '.loki/state/run.json')).stopReason).toMatch(/iteration limit \(2\)/);
+    expect(docOnDisk(p.root, 'run')!.stopReason).toMatch(/iteration limit \(2\)/);
   });
 
   it('leaves HUMAN_INPUT.md alone unless LOKI_PROMPT_INJECTION=true', async () => {
@@ -234,18 +234,18 @@ describe('loki_status', () => {
     expect(fs.readFileSync(outside, 'utf8')).toBe('rm -rf everything');
   });
 
-  it('reports a corrupt run record as a problem after quarantining it, and keeps working', async () => {
+  it('a run record changed outside loki-mode is refused with the fix, never hidden or moved aside', async () => {
     p = tempProject();
     c = await connect(p);
     await c.call('loki_start', { specText: '# X\n' });
-    fs.writeFileSync(path.join(p.root, '.loki/state/run.json'), '{"kind":"run","schemaVersion":1,"runId":');
-    const b = structured<{ run: null; problems: string[] }>(await c.call('loki_status'));
-    expect(b.run).toBeNull();
-    expect(b.problems.join('\n')).toMatch(/state\/run\.json was invalid/);
-    const moved = fs.readdirSync(path.join(p.root, '.loki/quarantine'));
-    expect(moved.some((f) => f.endsWith('state__run.json'))).toBe(true);
-    const fresh = await c.call('loki_start', { specText: '# Y\n' });
-    expect(fresh.isError).toBeFalsy();
+    const db = openDb(p.root, false);
+    db.prepare(`UPDATE docs SET body = json_set(body, '$.phase', 'NOWHERE') WHERE key = 'run'`).run();
+    db.close();
+    const before = snapshot(p.root);
+    const r = await c.call('loki_status');
+    expect(r.isError).toBe(true);
+    expect(text(r)).toMatch(/run record "run" in \.loki\/loki\.db does not match its schema \(phase: .*changed outside loki-mode; run loki doctor/);
+    expect(snapshot(p.root)).toEqual(before);
   });
 
   it('shows configuration problems and refuses mutations until they are fixed', async () => {
@@ -257,7 +257,7 @@ describe('loki_status', () => {
     const r = await c.call('loki_start', { specText: '# X\n' });
     expect(r.isError).toBe(true);
     expect(text(r)).toMatch(/may only be tightened/);
-    expect(fs.existsSync(path.join(p.root, '.loki/state/run.json'))).toBe(false);
+    expect(docOnDisk(p.root, 'run')).toBeUndefined();
   });
 });
 
@@ -270,7 +270,7 @@ describe('loki_phase_advance', () => {
     const refused = structured<{ ok: boolean; reasons: string[] }>(await c.call('loki_phase_advance'));
     expect(refused.ok).toBe(false);
     expect(refused.reasons[0]).toMatch(/no file has changed/);
-    expect(readJson(path.join(p.root, '.loki/state/run.json')).phase).toBe('DEVELOPMENT');
+    expect(docOnDisk(p.root, 'run')!.phase).toBe('DEVELOPMENT');
     fs.writeFileSync(path.join(p.root, 'app.js'), 'console.log(1)\n');
     const open = structured<{ ok: boolean; reasons: string[] }>(await c.call('loki_phase_advance'));
     expect(open.reasons).toEqual([expect.stringMatching(/1 task\(s\) of this phase are still open \(t1\)/)]);
@@ -280,7 +280,7 @@ describe('loki_phase_advance', () => {
     const back = await c.call('loki_phase_advance', { to: 'DEVELOPMENT' });
     expect(structured<{ ok: boolean; reasons: string[] }>(back).reasons[0]).toMatch(/needs a `reason`/);
     expect(structured<{ ok: boolean }>(await c.call('loki_phase_advance', { to: 'DEVELOPMENT', reason: 'QA found a failing test' })).ok).toBe(true);
-    const run = readJson<{ phaseHistory: { from: string; to: string; direction: string }[] }>(path.join(p.root, '.loki/state/run.json'));
+    const run = docOnDisk<{ phaseHistory: { from: string; to: string; direction: string }[] }>(p.root, 'run')!;
     expect(run.phaseHistory.map((h) => `${h.from}>${h.to}:${h.direction}`)).toEqual([
       'BOOTSTRAP>DEVELOPMENT:forward',
       'DEVELOPMENT>QA:forward',
@@ -323,6 +323,6 @@ describe('resources', () => {
     await c.call('loki_start', { specText: '# X\n' });
     const res = await c.client.readResource({ uri: 'loki://status' });
     expect((res.contents[0] as { text: string }).text).toMatch(/phase BOOTSTRAP/);
-    expect(readJson(path.join(p.root, '.loki/state/run.json')).iteration).toBe(0);
+    expect(docOnDisk(p.root, 'run')!.iteration).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * The built server, spawned over stdio the way hosts run it: initialize, tools/list, every tool, and a clean
- * shutdown (session marked stopped, no lock left) on stdin close and on signals.
+ * shutdown (session marked stopped, the database free) on stdin close and on signals.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,7 +10,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ALL_TOOLS } from '../mcp-server/src/tools/index.js';
-import { DIST, readJson, tempProject, type TempProject } from './helpers.js';
+import { DIST, dbRows, docOnDisk, openDb, tempProject, type TempProject } from './helpers.js';
 
 const SERVER = path.join(DIST, 'loki-mcp.js');
 
@@ -25,13 +25,21 @@ async function spawnClient(proj: TempProject, args: string[] = [], cwd = proj.ro
 }
 
 function sessionsOf(root: string) {
-  const dir = path.join(root, '.loki/sessions');
-  return fs.readdirSync(dir).map((f) => readJson<{ status: string; stopReason: string | null; pid: number }>(path.join(dir, f)));
+  return dbRows<{ body: string }>(root, "SELECT body FROM docs WHERE kind = 'session'").map((r) => JSON.parse(r.body) as { status: string; stopReason: string | null; pid: number });
 }
 
-function locksOf(root: string) {
-  const dir = path.join(root, '.loki/locks');
-  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.lock')) : [];
+/** Whether another process could take the database's write lock right now (nothing left holding it). */
+function writable(root: string): boolean {
+  const db = openDb(root, false);
+  try {
+    db.exec('BEGIN IMMEDIATE');
+    db.exec('ROLLBACK');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    db.close();
+  }
 }
 
 describe('stdio smoke', () => {
@@ -102,7 +110,7 @@ describe('stdio smoke', () => {
     await waitForExit(pid);
     const [s] = sessionsOf(p.root);
     expect(s).toMatchObject({ status: 'stopped', stopReason: 'client disconnected' });
-    expect(locksOf(p.root)).toEqual([]);
+    expect(writable(p.root)).toBe(true);
   });
 
   it.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)('shuts down cleanly on %s', async (signal) => {
@@ -112,7 +120,7 @@ describe('stdio smoke', () => {
     process.kill(transport.pid!, signal);
     await waitForExit(transport.pid!);
     expect(sessionsOf(p.root)[0]).toMatchObject({ status: 'stopped', stopReason: `received ${signal}` });
-    expect(locksOf(p.root)).toEqual([]);
+    expect(writable(p.root)).toBe(true);
   });
 
   it('uses --project-dir over the working directory', async () => {
@@ -120,7 +128,7 @@ describe('stdio smoke', () => {
     const { client } = await spawnClient(p, ['--project-dir', p.root], path.dirname(p.root));
     const r = (await client.callTool({ name: 'loki_start', arguments: { spec: 'spec.md' } })) as CallToolResult;
     expect(r.isError).toBeFalsy();
-    expect(fs.existsSync(path.join(p.root, '.loki/state/run.json'))).toBe(true);
+    expect(docOnDisk(p.root, 'run')).toBeDefined();
     await client.close();
   });
 

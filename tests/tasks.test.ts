@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DIST, auditLines, connect, readJson, snapshot, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
+import { DIST, auditLines, connect, dbRows, docOnDisk, openDb, snapshot, structured, taskOnDisk, tempProject, text, type Connected, type TempProject } from './helpers.js';
 
 let p: TempProject | undefined;
 let c: Connected | undefined;
@@ -58,7 +58,11 @@ async function rows(args: Record<string, unknown> = {}): Promise<Row[]> {
 }
 
 function taskFile(id: string) {
-  return readJson<Record<string, unknown>>(path.join(p!.root, '.loki/queue/tasks', `${id}.json`));
+  return taskOnDisk<Record<string, unknown>>(p!.root, id)!;
+}
+
+function archivedIds(runId: string): string[] {
+  return dbRows<{ id: string }>(p!.root, 'SELECT id FROM task_archive WHERE run_id = ? ORDER BY id', runId).map((r) => r.id);
 }
 
 describe('seeding from the spec', () => {
@@ -84,26 +88,27 @@ describe('seeding from the spec', () => {
     expect(await rows()).toEqual(first);
   });
 
-  it('a restart with a new spec archives the old queue under runs/<run>/queue', async () => {
+  it('a restart with a new spec archives the old queue under its run', async () => {
     await begin();
-    const oldRun = readJson<{ runId: string }>(path.join(p!.root, '.loki/state/run.json')).runId;
+    const oldRun = docOnDisk<{ runId: string }>(p!.root, 'run')!.runId;
     fs.writeFileSync(path.join(p!.root, 'v2.md'), '# V2\n- only this\n');
     const r = structured<{ tasks: { queued: number } }>(await c!.call('loki_start', { spec: 'v2.md', restart: true }));
     expect(r.tasks.queued).toBe(1);
     expect((await rows()).map((x) => x.title)).toEqual(['only this']);
-    expect(fs.readdirSync(path.join(p!.root, '.loki/runs', oldRun, 'queue/tasks')).sort()).toEqual(['t1.json', 't2.json']);
+    expect(archivedIds(oldRun)).toEqual(['t1', 't2']);
   });
 
   it('resuming a run whose seeding never happened sets the previous run\'s queue aside and seeds this one', async () => {
     await begin();
-    const runFile = path.join(p!.root, '.loki/state/run.json');
-    const old = readJson<{ runId: string }>(runFile).runId;
-    // As if a crash came between recording a new run and seeding its queue.
-    fs.writeFileSync(runFile, fs.readFileSync(runFile, 'utf8').replace(old, 'r-20261123-cafe0001'));
+    const old = docOnDisk<{ runId: string }>(p!.root, 'run')!.runId;
+    // As if a new run had been recorded without its queue (the transaction of a 0.1-era crash, or a bug).
+    const db = openDb(p!.root, false);
+    db.prepare(`UPDATE docs SET body = json_set(body, '$.runId', 'r-20261123-cafe0001') WHERE key = 'run'`).run();
+    db.close();
     const r = structured<{ resumed: boolean; tasks: { queued: number } }>(await c!.call('loki_start', {}));
     expect(r).toMatchObject({ resumed: true, tasks: { queued: 2 } });
     expect(taskFile('t1')).toMatchObject({ runId: 'r-20261123-cafe0001' });
-    expect(fs.readdirSync(path.join(p!.root, '.loki/runs', old, 'queue/tasks')).sort()).toEqual(['t1.json', 't2.json']);
+    expect(archivedIds(old)).toEqual(['t1', 't2']);
   });
 
   it('resuming does not queue the spec twice', async () => {
@@ -310,15 +315,18 @@ describe('loki_status and phases', () => {
     expect(text(await c!.call('loki_status', { peek: true }))).toMatch(/Tasks: 2 pending, 0 in progress/);
   });
 
-  it('a corrupt task file is quarantined and reported, the rest of the queue keeps working', async () => {
+  it('a task changed outside loki-mode is refused by name, with the fix; nothing is moved aside or lost', async () => {
     await begin();
-    fs.writeFileSync(path.join(p!.root, '.loki/queue/tasks/t2.json'), '{"kind":"task",');
-    // Another process would pick this up from the change feed; this one reloads it when asked by id.
-    fs.appendFileSync(path.join(p!.root, '.loki/queue/changes.log'), 't2\n');
-    expect((await rows()).map((r) => r.id)).toEqual(['t1']);
-    const b = structured<{ problems: string[] }>(await c!.call('loki_status', { peek: true }));
-    expect(b.problems.join('\n')).toMatch(/queue\/tasks\/t2\.json was invalid/);
-    expect(fs.readdirSync(path.join(p!.root, '.loki/quarantine')).some((f) => f.endsWith('t2.json'))).toBe(true);
+    const db = openDb(p!.root, false);
+    db.prepare(`UPDATE tasks SET body = json_set(body, '$.attempts', 'many') WHERE id = 't2'`).run();
+    db.close();
+    const before = snapshot(p!.root);
+    const r = await c!.call('loki_task_list', {});
+    expect(r.isError).toBe(true);
+    expect(text(r)).toMatch(/task "t2" in \.loki\/loki\.db does not match its schema \(attempts: .*run loki doctor/);
+    expect(snapshot(p!.root)).toEqual(before);
+    // The tasks the change did not touch are still there, as they were.
+    expect(taskFile('t1')).toMatchObject({ id: 't1', status: 'pending' });
   });
 });
 
@@ -328,25 +336,6 @@ describe('loki tasks (CLI)', () => {
     const r = spawnSync(process.execPath, [CLI, ...args], { cwd: p!.root, env: p!.env, encoding: 'utf8' });
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
-
-  it('a new process takes finished tasks from the change feed, and reads their files only when it lists them', async () => {
-    await begin();
-    await c!.call('loki_phase_advance');
-    const h = await claim();
-    expect(h.task?.id).toBe('t1');
-    expect((await c!.call('loki_task_complete', { id: 't1', token: h.token, summary: 'done' })).isError).toBeFalsy();
-    // Break the finished task's file: a status needs only the feed, so it is not read (nor quarantined)...
-    fs.writeFileSync(path.join(p!.root, '.loki/queue/tasks/t1.json'), '{"kind":"task",');
-    const status = loki(['status', '--json']);
-    expect(status.code, status.err).toBe(0);
-    expect(JSON.parse(status.out)).toMatchObject({ queue: { counts: { completed: 1, pending: 1 } } });
-    expect(fs.existsSync(path.join(p!.root, '.loki/quarantine'))).toBe(false);
-    // ...while listing every task reads it, finds it broken and quarantines it.
-    const list = loki(['tasks', '--json']);
-    expect(list.code, list.err).toBe(0);
-    expect(list.err).toMatch(/quarantined \.loki\/queue\/tasks\/t1\.json/);
-    expect(fs.readdirSync(path.join(p!.root, '.loki/quarantine')).some((f) => f.endsWith('t1.json'))).toBe(true);
-  });
 
   it('lists, filters, shows and retries from dead-letter', async () => {
     await begin({ LOKI_MAX_RETRIES: '1' });

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DIST, connect, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
+import { DIST, connect, dbRows, openDb, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
 
 const SPEC = [
   '# Sum tool',
@@ -54,11 +54,11 @@ async function open(env: NodeJS.ProcessEnv = {}, name = 'builder'): Promise<Conn
 }
 
 /** A git repository with the test file committed, the test command configured, and a started run. */
-async function started(env: NodeJS.ProcessEnv = {}, testCommand = 'node --test test/'): Promise<Connected> {
+async function started(env: NodeJS.ProcessEnv = {}, testCommand = 'node --test'): Promise<Connected> {
   p = tempProject({
     git: true,
     files: {
-      'package.json': JSON.stringify({ name: 'sum', private: true, scripts: { test: 'node --test test/' } }),
+      'package.json': JSON.stringify({ name: 'sum', private: true, scripts: { test: 'node --test' } }),
       'test/sum.test.js': TEST_FILE,
       '.gitignore': 'node_modules\n',
     },
@@ -142,7 +142,7 @@ describe('completion is refused, with the reason', () => {
 
   it('for zero tests', { timeout: 60_000 }, async () => {
     // A runner that runs nothing: every test filtered out.
-    const c = await started({}, 'node --test --test-name-pattern=nomatch test/');
+    const c = await started({}, 'node --test --experimental-test-isolation=none --test-name-pattern=nomatch');
     await doTheWork(c);
     ok(await c.call('loki_verify'));
     expect((await complete(c)).reasons.join('\n')).toMatch(/Zero tests ran/);
@@ -271,7 +271,7 @@ describe('a correct run', () => {
       outputs.push(JSON.stringify(r));
       return r;
     };
-    const list = JSON.parse(fs.readFileSync(path.join(p!.root, '.loki', 'checklist', fs.readdirSync(path.join(p!.root, '.loki', 'checklist'))[0]!), 'utf8')) as { items: Item[] };
+    const list = JSON.parse(dbRows<{ body: string }>(p!.root, "SELECT body FROM docs WHERE kind = 'checklist'")[0]!.body) as { items: Item[] };
     const held = list.items.filter((i) => i.heldOut);
     expect(held.length).toBeGreaterThan(0);
     // Every tool an agent uses while building, before it claims completion (the loki_start answer included).
@@ -483,7 +483,9 @@ describe('the gate cannot be talked round', () => {
     manifest.files['FACTS.json'] = sha(forged);
     const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
     fs.writeFileSync(manifestFile, manifestText);
-    fs.appendFileSync(path.join(p!.root, '.loki', 'audit', 'log.jsonl'), `${JSON.stringify({ seq: 999, action: 'run.complete', target: runId, data: { manifest: sha(manifestText) }, prev: 'x', hash: 'y' })}\n`);
+    const db = openDb(p!.root, false);
+    db.prepare("INSERT INTO audit (seq, ts, actor, action, target, data, prev, hash) VALUES (999, '2026-01-01T00:00:00.000Z', 'forger', 'run.complete', ?, ?, 'x', 'y')").run(runId, JSON.stringify({ manifest: sha(manifestText) }));
+    db.close();
     expect(cli('proof', 'verify')).toMatchObject({ code: 1, out: expect.stringMatching(/the audit log is broken/) });
   });
 });

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { currentCodeState, latestVerification, listVerifications, runVerification, type VerificationRecord } from '../mcp-server/src/verify/index.js';
-import { auditLines, connect, git, readJson, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
+import { auditLines, connect, dbRows, docOnDisk, git, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
 
 interface Summary {
   id: string;
@@ -59,7 +59,7 @@ async function verify(conn: Connected, args: Record<string, unknown> = {}): Prom
 }
 
 const check = (s: Summary, name: string) => s.checks.find((x) => x.name === name)!;
-const recordOf = (root: string, s: Summary) => readJson<VerificationRecord & { kind: string; schemaVersion: number }>(path.join(root, s.record));
+const recordOf = (root: string, s: Summary) => docOnDisk<VerificationRecord>(root, s.record)!;
 
 /** Everything a user's git state is: HEAD, branch, the index file's bytes, status, stash and refs outside refs/loki. */
 function userGitState(root: string) {
@@ -92,7 +92,7 @@ describe('loki_verify on a real repository', () => {
     expect(userGitState(p.root)).toEqual(before);
 
     const rec = recordOf(p.root, s);
-    expect(rec).toMatchObject({ kind: 'verification', schemaVersion: 1, id: 'v0001', runId, only: ['build', 'test', 'lint'] });
+    expect(rec).toMatchObject({ id: 'v0001', runId, only: ['build', 'test', 'lint'] });
     expect(rec.diff.files.map((f) => [f.path, f.status]).sort()).toEqual([['src/add.js', 'M'], ['test/add.test.js', 'A']]);
     expect(rec.codeState).toMatch(/^[0-9a-f]{40}$/);
     expect(rec.codeState).toBe(currentCodeState(p.root));
@@ -160,7 +160,9 @@ describe('loki_verify on a real repository', () => {
     expect(out).not.toContain(key);
     expect(raw).not.toContain(key);
     const lokiFiles = fs.readdirSync(path.join(p.root, '.loki'), { recursive: true, encoding: 'utf8' }).map((f) => path.join(p.root, '.loki', f)).filter((f) => fs.statSync(f).isFile());
-    expect(lokiFiles.some((f) => f.includes(`${path.sep}verify${path.sep}`))).toBe(true);
+    expect(dbRows(p.root, "SELECT key FROM docs WHERE kind = 'verification'")).toHaveLength(1);
+    // Every byte under .loki/, the database and its write-ahead log included, is free of both values.
+    expect(lokiFiles.some((f) => f.endsWith('loki.db'))).toBe(true);
     expect(raw).not.toContain(token);
     for (const f of lokiFiles.filter((x) => !x.endsWith('config.yaml'))) {
       expect(fs.readFileSync(f, 'utf8'), f).not.toContain(key);
@@ -171,12 +173,12 @@ describe('loki_verify on a real repository', () => {
   it('keeps every verification as its own write-once record, in order', async () => {
     const { p, c, runId } = await started({ 'package.json': PKG, 'src/add.js': ADD, 'test/add.test.js': GREEN });
     const first = (await verify(c)).s;
-    const firstBytes = fs.readFileSync(path.join(p.root, first.record));
+    const firstBody = dbRows(p.root, 'SELECT body FROM docs WHERE key = ?', first.record);
     write(p.root, 'src/add.js', `${ADD}export const two = 2;\n`);
     const second = (await verify(c)).s;
     expect([first.id, second.id]).toEqual(['v0001', 'v0002']);
-    expect(fs.readdirSync(path.join(p.root, '.loki/verify', runId)).sort()).toEqual(['v0001.json', 'v0002.json']);
-    expect(fs.readFileSync(path.join(p.root, first.record))).toEqual(firstBytes);
+    expect(dbRows<{ key: string }>(p.root, "SELECT key FROM docs WHERE kind = 'verification' ORDER BY key").map((r) => r.key)).toEqual([`verify/${runId}/v0001`, `verify/${runId}/v0002`]);
+    expect(dbRows(p.root, 'SELECT body FROM docs WHERE key = ?', first.record)).toEqual(firstBody);
     expect(first.blocking.items).toEqual([expect.stringMatching(/empty diff/)]);
     expect(second.blocking.items).toEqual([]);
     expect(first.codeState).not.toBe(second.codeState);

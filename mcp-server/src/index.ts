@@ -12,8 +12,9 @@ export {
   listNames,
   sweepOrphanTemps,
 } from './store/fsx.js';
-export { LockManager, Mutex, LockTimeoutError, inspectLocks, clearStaleLocks, processAlive } from './store/lock.js';
-export { AuditLog, AUDIT_LOG, LOCAL_ANCHOR, externalAnchorName } from './audit/log.js';
+export { AuditLog, externalAnchorFile } from './audit/log.js';
+export { Store } from './store/store.js';
+export { Db, DB_FILE } from './store/db.js';
 export { verifyChainText, canonicalJson, makeEntry, serializeEntry, entryHash, GENESIS } from './audit/chain.js';
 export { createServer, SERVER_INSTRUCTIONS, type LokiServer } from './server.js';
 export { Project, resolveProjectRoot, ProjectRootError } from './project.js';
@@ -21,7 +22,7 @@ export { ALL_TOOLS } from './tools/index.js';
 export { toolReference, configReference, phasesReference } from './docs/reference.js';
 export { addTasks, claimTask, completeTask, failTask, updateTask, listTasks } from './queue/operations.js';
 export { recordMemory, searchMemory, getMemory, consolidateMemory, listMemory } from './memory/service.js';
-export { memoryIndex } from './memory/warm-index.js';
+export { putItems } from './memory/items.js';
 export { writeSolution, readAllSolutions } from './memory/solutions.js';
 export { findSecrets, scrubSecrets, scrubText } from './domain/secrets.js';
 export { createCheckpoint } from './checkpoints/create.js';

@@ -3,16 +3,13 @@
  * opened `.loki/` store. Nothing here scans or writes until a tool needs it, so `initialize` stays fast.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { resolveConfig, typedConfig, CONFIG_FILE, ConfigError, type EffectiveConfig, type LokiConfig } from './config/load.js';
 import { Store } from './store/store.js';
 import { TaskQueue } from './queue/queue.js';
-import { QueueRouter, queueOwnerEnabled } from './queue/router.js';
-import { ownerAddress } from './queue/protocol.js';
-import { ownerKey } from './queue/owner-key.js';
 import { lokiHomeDir } from './home.js';
 import { readFileIfExists } from './store/fsx.js';
+import { SafeDir } from './store/paths.js';
 
 export { ProjectRootError, resolveProjectRoot, type RootSource } from './root.js';
 
@@ -31,8 +28,8 @@ export class Project {
   readonly actor: string;
   private store: Store | undefined;
   private taskQueue: TaskQueue | undefined;
-  private router: QueueRouter | undefined;
   private configCache: { key: string; config: EffectiveConfig } | undefined;
+  private lokiDir: SafeDir | undefined;
   private typed: { from: EffectiveConfig; config: LokiConfig } | undefined;
 
   constructor(opts: ProjectOptions) {
@@ -66,41 +63,20 @@ export class Project {
     return this.hasStore() ? this.openStore() : undefined;
   }
 
-  /** The task queue of this project (its in-memory view lives as long as this Project). */
+  /** The task queue of this project. */
   tasks(): TaskQueue {
     if (!this.taskQueue) this.taskQueue = new TaskQueue(this.openStore(), () => this.config());
     return this.taskQueue;
   }
 
-  /** This process owns the queue and serves other agents' requests (see queue/router.ts). */
-  servesQueueClients(): boolean {
-    return this.router?.servingOthers() ?? false;
-  }
-
-  /**
-   * How this process's queue changes (claim, complete, fail) are applied: through the project's queue owner
-   * (possibly this process), or directly under the queue lock (LOKI_QUEUE_OWNER=off). See queue/router.ts.
-   */
-  queueRouter(): QueueRouter {
-    if (!this.router) {
-      const queue = this.tasks();
-      const address = queueOwnerEnabled(this.env.LOKI_QUEUE_OWNER) ? ownerAddress(this.openStore().loki.root, process.platform, os.tmpdir()) : undefined;
-      const limits = () => {
-        const c = this.config();
-        return { leaseMinutes: c.leaseMinutes, maxRetries: c.maxRetries };
-      };
-      this.router = new QueueRouter(queue, address, limits, this.actor, () => ownerKey(this.openStore()));
-    }
-    return this.router;
-  }
-
   /** Effective configuration, re-read only when config.yaml changes. */
   effectiveConfig(): EffectiveConfig {
-    const store = this.existingStore();
+    // config.yaml is a file people write: reading it needs `.loki/`, never the database (which may be damaged).
+    const loki = this.hasStore() ? (this.lokiDir ??= SafeDir.open(this.root).child('.loki', false)) : undefined;
     let text: string | undefined;
     let key = 'none';
-    if (store) {
-      const file = path.join(store.loki.root, CONFIG_FILE);
+    if (loki) {
+      const file = path.join(loki.root, CONFIG_FILE);
       try {
         // Asked on every tool call; usually there is no config.yaml, and an exception per call is not free.
         const st = fs.lstatSync(file, { throwIfNoEntry: false });
@@ -109,7 +85,7 @@ export class Project {
         key = 'missing';
       }
       if (this.configCache?.key === key) return this.configCache.config;
-      if (key !== 'missing') text = readFileIfExists(store.loki, CONFIG_FILE, 1024 * 1024)?.toString('utf8');
+      if (key !== 'missing') text = readFileIfExists(loki, CONFIG_FILE, 1024 * 1024)?.toString('utf8');
     } else if (this.configCache?.key === key) {
       return this.configCache.config;
     }
@@ -128,10 +104,9 @@ export class Project {
   }
 
   close(): void {
-    this.router?.close();
-    this.router = undefined;
-    this.taskQueue?.close();
+    this.taskQueue = undefined;
     this.store?.close();
+    this.store = undefined;
   }
 }
 

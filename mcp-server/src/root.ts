@@ -3,12 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-export class ProjectRootError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ProjectRootError';
-  }
-}
+import { ProjectRootError } from './errors.js';
+export { ProjectRootError };
 
 export type RootSource = '--project-dir' | 'LOKI_PROJECT_DIR' | 'CLAUDE_PROJECT_DIR' | 'working directory';
 

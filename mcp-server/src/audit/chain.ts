@@ -46,6 +46,16 @@ export function entryHash(prev: string, seq: number, fields: AuditFields): strin
   return sha256(entryLine({ ...fields, seq, prev, hash: '' }, dataJson(fields.data)));
 }
 
+/** entryHash for an entry whose data is already canonical JSON text (as the database keeps it). */
+export function entryHashOfJson(prev: string, seq: number, fields: Omit<AuditFields, 'data'>, data: string | undefined): string {
+  return sha256(entryLine({ ...fields, seq, prev, hash: '' }, data));
+}
+
+/** The line of an entry whose data is already canonical JSON text. */
+export function serializeJsonEntry(entry: Omit<AuditEntry, 'data'>, data: string | undefined): string {
+  return `${entryLine(entry, data)}\n`;
+}
+
 function dataJson(data: unknown): string | undefined {
   return data === undefined ? undefined : canonicalJson(data);
 }

@@ -1,294 +1,251 @@
 /**
- * The audit log file: `.loki/audit/log.jsonl`, appended under the `audit` lock with O_APPEND + fsync, and two
- * anchors recording its entry count and head hash: `.loki/audit/anchor.json` and one outside the project under
- * `$LOKI_HOME/anchors/`. An anchor may lag the log after a crash (it is written after the fsync'd append), so
- * verification requires each anchor to be a prefix of the log.
+ * The audit log: the `audit` table of `.loki/loki.db`, one hash-chained entry per change (audit/chain.ts),
+ * appended inside the transaction of the change it records, so a change and its entry are committed together
+ * or not at all.
  *
- * Damage is never fatal to the run: a torn final line (a crash mid-append) is cut off and the chain continues;
- * a log whose tail cannot be read, or that is shorter than its anchors, is archived to `.loki/quarantine/` and a
- * new chain starts with an `audit.restart` entry naming why. `verify()` reports every restart as a break, so the
- * damage stays visible.
+ * The chain shows an entry edited, deleted, inserted or reordered. What it cannot show by itself is a
+ * consistent rewrite of its tail, or its truncation: for that an anchor (entry count and head hash) is kept
+ * outside the project, in `$LOKI_HOME/anchors/`, updated after each commit. An anchor may lag the log (a crash
+ * between the commit and the anchor write, or two processes finishing in the other order), so verification
+ * requires the anchor to be a prefix of the log. Someone who can write both the project and `$LOKI_HOME` (the
+ * same user) can rewrite both consistently: the receipt and docs/trust.md say so, and `loki audit export` gives
+ * the user a copy to keep elsewhere.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import {
-  type Anchor,
-  type AuditEntry,
-  type AuditFields,
-  type ChainBreak,
-  GENESIS,
-  canonicalJson,
-  checkAnchor,
-  makeEntry,
-  serializeEntry,
-  verifyChainText,
-} from './chain.js';
-import { fsyncAsync, openForAppend, readFileIfExists, writeAll, moveFile } from '../store/fsx.js';
+import path from 'node:path';
+import { type Anchor, type AuditEntry, type ChainBreak, GENESIS, canonicalJson, checkAnchor, entryHashOfJson, serializeJsonEntry } from './chain.js';
+import type { Db } from '../store/db.js';
 import { faultPoint } from '../store/fault.js';
-import { KeptFile } from '../store/kept-file.js';
-import type { LockManager } from '../store/lock.js';
-import type { SafeDir } from '../store/paths.js';
 
-export const AUDIT_LOG = 'audit/log.jsonl';
-export const LOCAL_ANCHOR = 'audit/anchor.json';
-const ANCHOR_BYTES = 256;
 const MAX_DATA_BYTES = 8 * 1024;
-const TAIL_WINDOW = 64 * 1024;
+const HEX64 = /^[0-9a-f]{64}$/;
 
 export interface AnchorLocation {
-  dir: SafeDir;
-  rel: string;
+  /** The anchor file's absolute path. */
+  file: string;
   label: string;
+}
+
+export interface AuditNote {
+  action: string;
+  target?: string | undefined;
+  data?: unknown;
+  /** Who made the change, when not this process. */
+  actor?: string | undefined;
 }
 
 export interface AuditVerifyResult {
   ok: boolean;
   count: number;
   head: string;
-  tornTail: boolean;
   anchors: { label: string; count: number | null; status: 'ok' | 'missing' | 'unreadable' | 'mismatch' }[];
-  restarts: { index: number; reason: string }[];
   firstBreak?: ChainBreak;
 }
 
-interface Tail {
-  ino: number;
-  size: number;
+interface Row {
   seq: number;
+  ts: string;
+  actor: string;
+  action: string;
+  target: string | null;
+  data: string | null;
+  prev: string;
   hash: string;
 }
 
 export class AuditLog {
-  private cachedTail: Tail | undefined;
-  /** The log and the anchors stay open between appends (store/kept-file.ts). */
-  private readonly logFile: KeptFile;
-  private readonly anchorFiles = new Map<string, KeptFile>();
-  private closed = false;
+  /** The newest entry appended by the transaction under way (its anchor is written after the commit). */
+  private pending: Anchor | undefined;
 
   constructor(
-    private readonly loki: SafeDir,
-    private readonly locks: LockManager,
+    private readonly db: Db,
     private readonly external: AnchorLocation | undefined,
     private readonly actor: string,
-  ) {
-    this.logFile = new KeptFile(loki, AUDIT_LOG, 'file', (dir, rel) => openForAppend(dir, rel).fd);
-  }
+  ) {}
 
   /**
-   * Close the files kept open (Store.close). An append under way finishes on its descriptor; later ones (a
-   * batch still settling at shutdown) open and close the files for themselves.
+   * Append entries, in order, inside the current transaction; with none open, in a transaction of their own
+   * (then the anchor is updated here). The entry chains onto the last row, whatever state the chain is in: a
+   * break stays visible to verify().
    */
-  close(): void {
-    this.closed = true;
-    this.logFile.close();
-    for (const f of this.anchorFiles.values()) f.close();
-  }
-
-  /** Append one entry for a mutation; returns it once it is on disk. */
-  async append(action: string, target?: string, data?: unknown): Promise<AuditEntry> {
-    return (await this.appendAll([{ action, target, data }]))[0]!;
-  }
-
-  /** Append entries in order under one lock and one fsync (a change that made several); returns them once on disk. */
-  async appendAll(notes: readonly { action: string; target?: string | undefined; data?: unknown; actor?: string | undefined }[]): Promise<AuditEntry[]> {
+  appendAll(notes: readonly AuditNote[]): AuditEntry[] {
     if (notes.length === 0) return [];
-    return this.locks.withLock('audit', () => {
-      const ts = new Date().toISOString();
-      return this.appendLocked(notes.map((n) => ({ ts, actor: n.actor ?? this.actor, action: n.action, target: n.target, data: boundData(n.data) })));
-    });
-  }
-
-  /**
-   * Chain and write `all` with one write and one fsync (on the thread pool: the process keeps serving while the
-   * disk works), then update the anchors once.
-   */
-  private async appendLocked(all: readonly AuditFields[]): Promise<AuditEntry[]> {
-    if (all.length === 0) return [];
-    return this.logFile.use(async (target) => {
-      const cached = this.cachedTail;
-      const tail = cached && cached.ino === target.ino && cached.size === target.size ? cached : this.readTail(target.fd, target.ino, target.size);
-      if (tail === 'restart') {
-        const first = this.restartAndAppend(all[0]!);
-        return [first, ...(await this.appendLocked(all.slice(1)))];
-      }
-      const entries: AuditEntry[] = [];
-      let head: { hash: string; seq: number } = tail;
-      for (const fields of all) {
-        const entry = makeEntry(head.hash, head.seq + 1, fields);
-        entries.push(entry);
-        head = entry;
-      }
-      const bytes = Buffer.from(entries.map(serializeEntry).join(''), 'utf8');
-      faultPoint('audit-before-append');
-      writeAll(target.fd, bytes);
-      await fsyncAsync(target.fd);
-      faultPoint('audit-after-append');
-      this.cachedTail = { ino: tail.ino, size: tail.size + bytes.length, seq: head.seq, hash: head.hash };
-      this.writeAnchors({ count: head.seq + 1, head: head.hash });
-      return entries;
-    });
-  }
-
-  /** Find the last complete entry; cut a torn final line; detect a log that is shorter than its anchors. */
-  private readTail(fd: number, ino: number, size: number): Tail | 'restart' {
-    let tail: Tail = { ino, size: 0, seq: -1, hash: GENESIS };
-    if (size > 0) {
-      const window = Math.min(size, TAIL_WINDOW);
-      const offset = size - window;
-      const buf = Buffer.alloc(window);
-      fs.readSync(fd, buf, 0, window, offset);
-      let validSize = size;
-      const lastNewline = buf.lastIndexOf(0x0a);
-      if (lastNewline !== window - 1) {
-        if (lastNewline < 0 && offset > 0) return 'restart';
-        validSize = offset + lastNewline + 1;
-        fs.ftruncateSync(fd, validSize);
-        process.emitWarning(`loki: cut a torn final line from ${AUDIT_LOG} (a crash during an append)`, { code: 'LOKI_AUDIT_TORN' });
-      }
-      if (validSize > 0) {
-        const end = validSize - offset - 1;
-        const start = buf.lastIndexOf(0x0a, end - 1) + 1;
-        if (start === 0 && offset > 0) return 'restart';
-        try {
-          const e = JSON.parse(buf.subarray(start, end).toString('utf8')) as AuditEntry;
-          if (!Number.isInteger(e.seq) || typeof e.hash !== 'string') return 'restart';
-          tail = { ino, size: validSize, seq: e.seq, hash: e.hash };
-        } catch {
-          return 'restart';
-        }
-      }
+    if (this.db.inTransaction) return this.appendIn(notes);
+    let out: AuditEntry[];
+    try {
+      out = this.db.tx(() => this.appendIn(notes));
+    } catch (err) {
+      this.rolledBack();
+      throw err;
     }
-    for (const anchor of this.readAnchors()) {
-      if (anchor.value && anchor.value.count > tail.seq + 1) return 'restart';
+    this.committed();
+    return out;
+  }
+
+  private appendIn(notes: readonly AuditNote[]): AuditEntry[] {
+    const last = this.db.get<{ seq: number; hash: string }>('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1');
+    let seq = last ? last.seq + 1 : 0;
+    let prev = last?.hash ?? GENESIS;
+    const ts = new Date().toISOString();
+    const out: AuditEntry[] = [];
+    for (const n of notes) {
+      const data = n.data === undefined ? undefined : boundData(n.data);
+      const fields = { ts, actor: n.actor ?? this.actor, action: n.action, ...(n.target !== undefined ? { target: n.target } : {}) };
+      const hash = entryHashOfJson(prev, seq, fields, data);
+      this.db.run('INSERT INTO audit (seq, ts, actor, action, target, data, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', seq, fields.ts, fields.actor, fields.action, n.target ?? null, data ?? null, prev, hash);
+      out.push({ seq, ...fields, ...(data !== undefined ? { data: JSON.parse(data) as unknown } : {}), prev, hash });
+      prev = hash;
+      seq++;
     }
-    return tail;
+    this.pending = { count: seq, head: prev };
+    return out;
   }
 
-  /** Archive the damaged log and start a new chain whose first entry says why. */
-  private restartAndAppend(fields: AuditFields): AuditEntry {
-    const anchors = this.readAnchors();
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-').toLowerCase();
-    const archived = `quarantine/audit-${stamp}-${crypto.randomBytes(3).toString('hex')}.jsonl`;
-    const moved = moveFile(this.loki, AUDIT_LOG, archived);
-    const reason = anchors.some((a) => a.value && a.value.count > 0)
-      ? `the log could not be continued: it was damaged, truncated or removed (anchors recorded ${anchors
-          .map((a) => `${a.label}: ${a.value ? a.value.count : a.status}`)
-          .join(', ')})`
-      : 'the log tail could not be read';
-    this.cachedTail = undefined;
-    const restart = makeEntry(GENESIS, 0, {
-      ts: fields.ts,
-      actor: this.actor,
-      action: 'audit.restart',
-      data: { reason, archived: moved ? archived : null },
-    });
-    const target = this.logFile.get();
-    const first = makeEntry(restart.hash, 1, fields);
-    const bytes = Buffer.from(serializeEntry(restart) + serializeEntry(first), 'utf8');
-    writeAll(target.fd, bytes);
-    fs.fsyncSync(target.fd);
-    this.cachedTail = { ino: target.ino, size: target.size + bytes.length, seq: 1, hash: first.hash };
-    this.writeAnchors({ count: 2, head: first.hash });
-    process.emitWarning(`loki: audit log restarted: ${reason}`, { code: 'LOKI_AUDIT_RESTART' });
-    return first;
+  append(action: string, target?: string, data?: unknown): AuditEntry {
+    return this.appendAll([{ action, target, data }])[0]!;
   }
 
-  private anchorLocations(): AnchorLocation[] {
-    const local: AnchorLocation = { dir: this.loki, rel: LOCAL_ANCHOR, label: 'the local anchor (.loki/audit/anchor.json)' };
-    return this.external ? [local, this.external] : [local];
-  }
-
-  private readAnchors(): { label: string; value: Anchor | undefined; status: 'ok' | 'missing' | 'unreadable' }[] {
-    return this.anchorLocations().map((loc) => {
-      try {
-        const buf = readFileIfExists(loc.dir, loc.rel, ANCHOR_BYTES * 4);
-        if (!buf) return { label: loc.label, value: undefined, status: 'missing' as const };
-        const v = JSON.parse(buf.toString('utf8')) as Anchor;
-        if (!Number.isInteger(v.count) || typeof v.head !== 'string') throw new Error('bad anchor');
-        return { label: loc.label, value: { count: v.count, head: v.head }, status: 'ok' as const };
-      } catch {
-        return { label: loc.label, value: undefined, status: 'unreadable' as const };
-      }
-    });
-  }
-
-  /** Write the anchors in place: one fixed-size write each, no rename, so an append stays cheap. */
-  private writeAnchors(anchor: Anchor): void {
-    const text = canonicalJson({ count: anchor.count, head: anchor.head });
-    const buf = Buffer.alloc(ANCHOR_BYTES, ' ');
-    buf.write(text, 0, 'utf8');
-    buf[ANCHOR_BYTES - 1] = 0x0a;
-    for (const loc of this.anchorLocations()) {
-      let file = this.anchorFiles.get(loc.label);
-      if (!file) {
-        file = new KeptFile(loc.dir, loc.rel, 'file', () => openAnchor(loc));
-        if (this.closed) file.close();
-        this.anchorFiles.set(loc.label, file);
-      }
-      try {
-        writeAll(file.get().fd, buf, 0);
-      } catch (err) {
-        file.letGo();
-        process.emitWarning(`loki: could not update ${loc.label}: ${(err as Error).message}`, { code: 'LOKI_AUDIT_ANCHOR' });
-      }
+  /** After a commit: move the external anchor up to what the transaction appended. Never throws. */
+  committed(): void {
+    const anchor = this.pending;
+    this.pending = undefined;
+    if (!anchor || !this.external) return;
+    faultPoint('audit-before-anchor');
+    try {
+      writeAnchor(this.external.file, anchor);
+    } catch (err) {
+      process.emitWarning(`loki: could not update ${this.external.label}: ${(err as Error).message}`, { code: 'LOKI_AUDIT_ANCHOR' });
     }
   }
 
-  /** Verify the whole log against both anchors. Read-only. */
+  /** The transaction was rolled back: nothing it appended exists. */
+  rolledBack(): void {
+    this.pending = undefined;
+  }
+
+  count(): number {
+    return this.db.get<{ n: number }>('SELECT count(*) AS n FROM audit')!.n;
+  }
+
+  /** Entries from `from` (0-based), oldest first, at most `limit`. */
+  entries(from = 0, limit = 1000): AuditEntry[] {
+    return this.db.all<Row>('SELECT * FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?', from, limit).map(toEntry);
+  }
+
+  /** The whole log as JSON lines, each exactly the text its hash covers (audit/chain.ts verifies it as a file). */
+  *exportLines(): Generator<string> {
+    let from = 0;
+    for (;;) {
+      const rows = this.db.all<Row>('SELECT * FROM audit WHERE seq >= ? ORDER BY seq LIMIT 1000', from);
+      for (const r of rows) yield serializeJsonEntry(entryOf(r), r.data ?? undefined);
+      if (rows.length < 1000) return;
+      from = rows[rows.length - 1]!.seq + 1;
+    }
+  }
+
+  /** Re-hash the whole chain in order and compare it with the external anchor. Read-only. */
   verify(): AuditVerifyResult {
-    const buf = readFileIfExists(this.loki, AUDIT_LOG, 1024 * 1024 * 1024) ?? Buffer.alloc(0);
     const hashes: string[] = [];
-    const restarts: { index: number; reason: string }[] = [];
-    const report = verifyChainText(buf.toString('utf8'), (e) => {
-      hashes.push(e.hash);
-      if (e.action === 'audit.restart') {
-        const d = e.data as { reason?: string; archived?: string | null } | undefined;
-        restarts.push({ index: e.seq, reason: `${d?.reason ?? 'restarted'}${d?.archived ? ` (damaged log kept at .loki/${d.archived})` : ''}` });
+    let prev = GENESIS;
+    let firstBreak: ChainBreak | undefined;
+    let from = 0;
+    let expected = 0;
+    scan: for (;;) {
+      const rows = this.db.all<Row>('SELECT * FROM audit WHERE seq >= ? ORDER BY seq LIMIT 1000', from);
+      for (const r of rows) {
+        const problem = checkRow(r, expected, prev);
+        if (problem) {
+          firstBreak = { index: expected, reason: problem };
+          break scan;
+        }
+        hashes.push(r.hash);
+        prev = r.hash;
+        expected++;
       }
-    });
-    let firstBreak = report.firstBreak;
+      if (rows.length < 1000) break;
+      from = rows[rows.length - 1]!.seq + 1;
+    }
+    const report = { ok: !firstBreak, count: expected, head: prev, tornTail: false };
     const anchors: AuditVerifyResult['anchors'] = [];
-    for (const a of this.readAnchors()) {
-      if (!a.value) {
-        anchors.push({ label: a.label, count: null, status: a.status });
-        if (a.status === 'unreadable' && !firstBreak) firstBreak = { index: report.count, reason: `${a.label} is unreadable` };
-        continue;
+    if (this.external) {
+      const a = readAnchor(this.external.file);
+      if (a === 'missing' || a === 'unreadable') {
+        anchors.push({ label: this.external.label, count: null, status: a });
+        if (a === 'unreadable' && !firstBreak) firstBreak = { index: expected, reason: `${this.external.label} is unreadable` };
+        // An anchor removed while the log has entries is itself a sign of tampering, unless this is a new home.
+        if (a === 'missing' && expected > 0 && !firstBreak) firstBreak = { index: 0, reason: `${this.external.label} is missing although the log has ${expected} entries: it was deleted, or $LOKI_HOME changed` };
+      } else {
+        const mismatch = report.ok ? checkAnchor(report, a, (i) => hashes[i], this.external.label) : undefined;
+        anchors.push({ label: this.external.label, count: a.count, status: mismatch ? 'mismatch' : 'ok' });
+        if (mismatch && !firstBreak) firstBreak = mismatch;
       }
-      const mismatch = report.ok ? checkAnchor(report, a.value, (i) => hashes[i], a.label) : undefined;
-      anchors.push({ label: a.label, count: a.value.count, status: mismatch ? 'mismatch' : 'ok' });
-      if (mismatch && !firstBreak) firstBreak = mismatch;
     }
-    if (!firstBreak && restarts.length > 0) {
-      firstBreak = { index: restarts[0]!.index, reason: `the chain was restarted: ${restarts[0]!.reason}` };
-    }
-    const result: AuditVerifyResult = { ok: !firstBreak, count: report.count, head: report.head, tornTail: report.tornTail, anchors, restarts };
+    const result: AuditVerifyResult = { ok: !firstBreak, count: expected, head: prev, anchors };
     if (firstBreak) result.firstBreak = firstBreak;
     return result;
   }
 }
 
-function openAnchor(loc: AnchorLocation): number {
-  const { absolute } = loc.dir.resolve(loc.rel, { leaf: 'file', allowMissing: true, createParents: true });
-  const fd = fs.openSync(absolute, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o644);
-  const st = fs.fstatSync(fd);
-  if (!st.isFile() || st.nlink > 1) {
-    fs.closeSync(fd);
-    throw new Error(`${loc.label} is not a plain file`);
+function entryOf(r: Row): Omit<AuditEntry, 'data'> {
+  return { seq: r.seq, ts: r.ts, actor: r.actor, action: r.action, ...(r.target !== null ? { target: r.target } : {}), prev: r.prev, hash: r.hash };
+}
+
+function toEntry(r: Row): AuditEntry {
+  return { ...entryOf(r), ...(r.data !== null ? { data: JSON.parse(r.data) as unknown } : {}) };
+}
+
+function checkRow(r: Row, index: number, prev: string): string | undefined {
+  if (r.seq !== index) return `sequence number ${r.seq} where ${index} was expected (entry deleted, inserted or reordered)`;
+  if (!HEX64.test(r.prev) || !HEX64.test(r.hash)) return 'malformed hash';
+  if (r.prev !== prev) return 'prev does not match the hash of the entry before it (entry removed, replaced or forked)';
+  if (r.data !== null) {
+    let canonical: string;
+    try {
+      canonical = canonicalJson(JSON.parse(r.data));
+    } catch {
+      return 'data is not valid JSON (edited by hand)';
+    }
+    if (canonical !== r.data) return 'data is not in canonical form (edited by hand)';
   }
-  loc.dir.assertDescriptorInside(fd, loc.rel);
-  return fd;
+  const fields = { ts: r.ts, actor: r.actor, action: r.action, ...(r.target !== null ? { target: r.target } : {}) };
+  if (entryHashOfJson(r.prev, r.seq, fields, r.data ?? undefined) !== r.hash) return 'hash does not match the entry contents (entry edited)';
+  return undefined;
 }
 
-/** Keep entries small: large data is replaced by its size and digest. */
-function boundData(data: unknown): unknown {
-  if (data === undefined) return undefined;
+/** Keep entries small: large data is replaced by its size and digest. Returns canonical JSON text. */
+function boundData(data: unknown): string {
   const text = canonicalJson(data);
-  if (Buffer.byteLength(text, 'utf8') <= MAX_DATA_BYTES) return JSON.parse(text);
-  return { truncated: true, bytes: Buffer.byteLength(text, 'utf8'), sha256: crypto.createHash('sha256').update(text).digest('hex') };
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes <= MAX_DATA_BYTES) return text;
+  return canonicalJson({ truncated: true, bytes, sha256: crypto.createHash('sha256').update(text).digest('hex') });
 }
 
-/** The external anchor's file name for a project: a digest of its canonical root, so it never collides. */
-export function externalAnchorName(projectRoot: string): string {
-  return `anchors/${crypto.createHash('sha256').update(projectRoot).digest('hex').slice(0, 32)}.json`;
+function readAnchor(file: string): Anchor | 'missing' | 'unreadable' {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'unreadable';
+  }
+  try {
+    const v = JSON.parse(text) as Anchor;
+    if (!Number.isInteger(v.count) || typeof v.head !== 'string') return 'unreadable';
+    return { count: v.count, head: v.head };
+  } catch {
+    return 'unreadable';
+  }
 }
 
+/** Replace the anchor file (temp + rename, 0600): a reader sees the old anchor or the new one, never half. */
+function writeAnchor(file: string, anchor: Anchor): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const temp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  fs.writeFileSync(temp, `${canonicalJson(anchor)}\n`, { mode: 0o600, flag: 'wx' });
+  fs.renameSync(temp, file);
+}
+
+/** The external anchor's path for a project: a digest of its canonical root under `$LOKI_HOME/anchors/`. */
+export function externalAnchorFile(lokiHome: string, projectRoot: string): string {
+  return path.join(lokiHome, 'anchors', `${crypto.createHash('sha256').update(projectRoot).digest('hex').slice(0, 32)}.json`);
+}

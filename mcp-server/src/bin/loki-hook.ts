@@ -4,8 +4,8 @@
 // PostToolUse run on every tool call, so each has a small bundle of its own (hook-guard.cjs, hook-usage.cjs);
 // the other events share hook.cjs (see hook-main.ts).
 import { fileURLToPath } from 'node:url';
-import { runCached } from '../launcher.js';
+import { runBundle } from '../launcher.js';
 
 const OWN_BUNDLE: Record<string, string> = { 'pre-tool-use': './hook-guard.cjs', 'post-tool-use': './hook-usage.cjs' };
 const bundle = OWN_BUNDLE[process.argv[2] ?? ''] ?? './hook.cjs';
-runCached(fileURLToPath(new URL(bundle, import.meta.url)));
+runBundle(fileURLToPath(new URL(bundle, import.meta.url)));

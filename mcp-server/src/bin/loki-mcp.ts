@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `loki-mcp`: the stdio MCP server (bundle: server.cjs, see server-main.ts).
 import { fileURLToPath } from 'node:url';
-import { runCached } from '../launcher.js';
+import { runBundle } from '../launcher.js';
 
-runCached(fileURLToPath(new URL('./server.cjs', import.meta.url)));
+runBundle(fileURLToPath(new URL('./server.cjs', import.meta.url)));

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `loki`: the command for people (bundle: cli.cjs, see cli-main.ts).
 import { fileURLToPath } from 'node:url';
-import { runCached } from '../launcher.js';
+import { runBundle } from '../launcher.js';
 
-runCached(fileURLToPath(new URL('./cli.cjs', import.meta.url)));
+runBundle(fileURLToPath(new URL('./cli.cjs', import.meta.url)));

@@ -1,31 +1,19 @@
 /**
- * The set of checkpoints on disk: listing and reading records (a damaged one is reported, never quarantined or
- * dropped silently), publishing a new one atomically (built in a hidden folder, then renamed into place), and
- * retention (removing a checkpoint's folder and git ref, then the stored state files nobody references).
+ * The checkpoints as recorded in the `checkpoints` table: listing and reading them (a damaged record is
+ * reported, never dropped silently), publishing a new one, and retention (the rows go in the transaction that
+ * publishes the next one; their snapshot folders and git refs just after it commits).
  */
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-import { selectPrune, stateDigestText } from '../domain/checkpoints.js';
-import { deleteRef } from '../run/git.js';
+import { checkpointId, selectPrune, type CheckpointKind } from '../domain/checkpoints.js';
+import { deleteRef, git } from '../run/git.js';
 import { faultPoint } from '../store/fault.js';
-import { listNames, moveDirectory, readFileIfExists, removeTree, writeFileAtomic } from '../store/fsx.js';
-import { isNotFound } from '../store/paths.js';
-import { decodeRecord, encodeRecord } from '../store/records.js';
+import { listNames, sweepOrphanTemps } from '../store/fsx.js';
+import { safeParse } from '../store/schema.js';
 import type { Store } from '../store/store.js';
-import {
-  CHECKPOINTS_DIR,
-  CHECKPOINT_RECORD,
-  ID_RE,
-  MANIFEST_RECORD,
-  checkpointRef,
-  manifestFile,
-  recordFile,
-  type CheckpointRecord,
-  type StateManifest,
-  type StoredEntry,
-} from './records.js';
-import { removeStorage, storageOf, sweepPacks } from './packs.js';
+import { CHECKPOINTS_DIR, CHECKPOINT_BODY, ID_RE, JOURNAL_KEY, JOURNAL_RECORD, checkpointRef, type CheckpointBody, type CheckpointRecord } from './records.js';
+import { placeSnapshot, removeSnapshot, type StagedSnapshot } from './state.js';
+
+/** A staged snapshot older than this was left by a process that died before publishing it. */
+const STAGED_MAX_AGE_MS = 60 * 60_000;
 
 export interface Damaged {
   id: string;
@@ -37,128 +25,117 @@ export interface Catalog {
   /** Readable checkpoints, oldest first. */
   records: CheckpointRecord[];
   damaged: Damaged[];
-  /** The highest sequence number in use (damaged folders included), so ids are never reused. */
-  maxSeq: number;
+}
+
+interface Row {
+  seq: number;
+  body: string;
 }
 
 export function readCatalog(store: Store): Catalog {
   const records: CheckpointRecord[] = [];
   const damaged: Damaged[] = [];
-  let maxSeq = 0;
-  for (const name of listNames(store.loki, CHECKPOINTS_DIR)) {
-    const m = ID_RE.exec(name);
-    if (!m) continue;
-    const seq = Number(m[1]);
-    maxSeq = Math.max(maxSeq, seq);
-    const r = readRecord(store, name);
+  for (const row of store.db.all<Row>('SELECT seq, body FROM checkpoints ORDER BY seq')) {
+    const r = decode(row);
     if ('record' in r) records.push(r.record);
-    else damaged.push({ id: name, seq, problem: r.problem });
+    else damaged.push({ id: checkpointId(row.seq), seq: row.seq, problem: r.problem });
   }
-  records.sort((a, b) => a.seq - b.seq);
-  return { records, damaged, maxSeq };
+  return { records, damaged };
 }
 
-/** One checkpoint's record, or why it cannot be used. */
-export function readRecord(store: Store, id: string): { record: CheckpointRecord } | { problem: string } {
-  let text: string | undefined;
-  try {
-    text = readFileIfExists(store.loki, recordFile(id), 1024 * 1024)?.toString('utf8');
-  } catch (err) {
-    return { problem: `checkpoint.json cannot be read: ${(err as Error).message}` };
-  }
-  if (text === undefined) return { problem: 'checkpoint.json is missing' };
-  const decoded = decodeRecord(CHECKPOINT_RECORD, text, recordFile(id));
-  if ('problem' in decoded) return { problem: `checkpoint.json is damaged: ${decoded.problem}` };
-  if (decoded.value.id !== id) return { problem: `checkpoint.json names ${decoded.value.id}, not ${id}` };
-  return { record: decoded.value };
+/** One checkpoint's record, why it cannot be used, or undefined when there is no such checkpoint. */
+export function readRecord(store: Store, id: string): { record: CheckpointRecord } | { problem: string } | undefined {
+  const m = ID_RE.exec(id);
+  const row = m ? store.db.get<Row>('SELECT seq, body FROM checkpoints WHERE seq = ?', Number(m[1])) : undefined;
+  return row && decode(row);
 }
 
-/** Manifests never change once written: keep them per process, keyed by the file's identity too. */
-const manifestCache = new Map<string, { entries: StoredEntry[]; scannedAt: number | undefined }>();
+/** The newest automatic checkpoint's record, if it is readable. */
+export function newestAuto(store: Store): CheckpointRecord | undefined {
+  const row = store.db.get<Row>("SELECT seq, body FROM checkpoints WHERE type = 'auto' ORDER BY seq DESC LIMIT 1");
+  const r = row && decode(row);
+  return r && 'record' in r ? r.record : undefined;
+}
 
-/** The state manifest of a checkpoint, checked against the digest in its record. */
-export function readManifest(store: Store, record: CheckpointRecord): { entries: StoredEntry[]; scannedAt: number | undefined } | { problem: string } {
-  let text: string | undefined;
-  let key = '';
+function decode(row: Row): { record: CheckpointRecord } | { problem: string } {
+  let raw: unknown;
   try {
-    const st = fs.lstatSync(path.join(store.loki.root, manifestFile(record.id)));
-    key = `${store.loki.root}\0${record.id}\0${record.state.digest}\0${st.ino}:${st.size}:${st.mtimeMs}`;
-    const hit = manifestCache.get(key);
-    if (hit) return hit;
-    text = readFileIfExists(store.loki, manifestFile(record.id), 256 * 1024 * 1024)?.toString('utf8');
-  } catch (err) {
-    if (!isNotFound(err)) return { problem: `state.json cannot be read: ${(err as Error).message}` };
+    raw = JSON.parse(row.body);
+  } catch {
+    return { problem: 'its record is not valid JSON (changed outside loki-mode)' };
   }
-  if (text === undefined) return { problem: 'state.json is missing' };
-  const decoded = decodeRecord(MANIFEST_RECORD, text, manifestFile(record.id));
-  if ('problem' in decoded) return { problem: `state.json is damaged: ${decoded.problem}` };
-  const entries = decoded.value.files;
-  const digest = crypto.createHash('sha256').update(stateDigestText(entries)).digest('hex');
-  if (digest !== record.state.digest) return { problem: 'state.json does not match the digest in checkpoint.json' };
-  const manifest = { entries, scannedAt: decoded.value.scannedAt };
-  manifestCache.set(key, manifest);
-  return manifest;
+  const parsed = safeParse(CHECKPOINT_BODY, raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return { problem: `its record is damaged (${issue?.path.join('.') || 'record'}: ${issue?.message ?? 'invalid'}): it was changed outside loki-mode` };
+  }
+  return { record: { id: checkpointId(row.seq), seq: row.seq, ...parsed.data } };
+}
+
+/** What publishing left to do once its transaction has committed: the pruned checkpoints' folders and refs. */
+export interface Published {
+  record: CheckpointRecord;
+  pruned: string[];
 }
 
 /**
- * Publish a checkpoint: manifest and record are written into a hidden folder, which is then renamed to
- * `checkpoints/<id>/`. A crash before the rename leaves only the hidden folder (removed by the next prune).
+ * Inside a transaction: record a checkpoint, move its staged snapshot into place, point its git ref at its code
+ * commit, audit it, and apply retention (keep the newest `keep` automatic and `keep` pre-rollback checkpoints;
+ * manual ones stay). A crash or a throw before the commit leaves a folder or a ref under an id the next
+ * checkpoint is given again (the sequence is part of the transaction), and that one replaces them.
  */
-export function publish(store: Store, record: CheckpointRecord, manifest: StateManifest): void {
-  const staging = `${CHECKPOINTS_DIR}/.new-${record.id}-${crypto.randomBytes(4).toString('hex')}`;
-  writeFileAtomic(store.loki, `${staging}/state.json`, encodeRecord(MANIFEST_RECORD, manifest));
-  writeFileAtomic(store.loki, `${staging}/checkpoint.json`, encodeRecord(CHECKPOINT_RECORD, record));
-  faultPoint('checkpoint-before-publish');
-  moveDirectory(store.loki, staging, `${CHECKPOINTS_DIR}/${record.id}`);
+export function publishLocked(store: Store, root: string, body: CheckpointBody, staged: StagedSnapshot, keep: number, protect?: string): Published {
+  const { seq } = store.db.get<{ seq: number }>('INSERT INTO checkpoints (body) VALUES (?) RETURNING seq', JSON.stringify(body))!;
+  const id = checkpointId(seq);
+  placeSnapshot(store, staged, id);
+  if (body.code.commit) {
+    const ref = git(root, ['update-ref', checkpointRef(id), body.code.commit]);
+    if (!ref.ok) throw new Error(`could not record the code snapshot in git: ${ref.err}`);
+  }
+  const pruned = pruneLocked(store, root, keep, protect);
+  store.audit.appendAll([
+    {
+      action: 'checkpoint.create',
+      target: id,
+      data: { kind: body.type, trigger: body.trigger, label: body.label, commit: body.code.commit, rows: body.state.rows, ...(pruned.length > 0 ? { pruned } : {}) },
+    },
+  ]);
+  faultPoint('checkpoint-before-commit');
+  return { record: { id, seq, ...body }, pruned };
 }
 
 /**
- * Apply retention (keep the newest `keep` automatic and `keep` pre-rollback checkpoints; manual ones stay),
- * sweep leftovers of interrupted work, and remove stored state files no remaining checkpoint references.
- * Runs under the checkpoints lock. Returns the ids removed.
+ * Inside a transaction: delete the rows retention removes, and sweep what no row names (folders and refs whose
+ * removal a crash interrupted; nobody else can be publishing while this transaction holds the write lock).
+ * Retention spares `protect` and the checkpoint whose files a rollback journal still has to restore.
  */
-export function prune(store: Store, projectRoot: string, keep: number): string[] {
+function pruneLocked(store: Store, root: string, keep: number, protect: string | undefined): string[] {
+  const all = store.db.all<{ seq: number; type: string }>('SELECT seq, type FROM checkpoints').map((r) => ({ id: checkpointId(r.seq), seq: r.seq, type: r.type as CheckpointKind }));
+  const spared = new Set([protect, store.records.read(JOURNAL_KEY, JOURNAL_RECORD)?.target]);
+  const doomed = selectPrune(all, keep).filter((id) => !spared.has(id));
+  for (const id of doomed) store.db.run('DELETE FROM checkpoints WHERE seq = ?', Number(ID_RE.exec(id)![1]));
+  const known = new Set(all.map((r) => r.id));
   for (const name of listNames(store.loki, CHECKPOINTS_DIR)) {
-    if (name.startsWith('.new-') || name.startsWith('.trash-')) removeTreeQuietly(store, `${CHECKPOINTS_DIR}/${name}`);
+    if (ID_RE.test(name) && !known.has(name)) removeFiles(store, root, name);
   }
-  const catalog = readCatalog(store);
-  const doomed = new Set(selectPrune(catalog.records, keep));
-  if (doomed.size === 0) return [];
-  const packs = new Set<string>();
-  const loose = new Set<string>();
-  for (const r of catalog.records) {
-    if (!doomed.has(r.id)) continue;
-    const m = readManifest(store, r);
-    if ('entries' in m) {
-      const s = storageOf(m.entries);
-      for (const p of s.packs) packs.add(p);
-      for (const sha of s.loose) loose.add(sha);
-    }
-    deleteRef(projectRoot, checkpointRef(r.id));
-    removeTreeQuietly(store, `${CHECKPOINTS_DIR}/${r.id}`);
-  }
-  const referenced = new Set<string>();
-  for (const r of catalog.records) {
-    if (doomed.has(r.id)) continue;
-    const m = readManifest(store, r);
-    // A remaining checkpoint whose manifest cannot be read keeps everything (it may still be repaired).
-    if (!('entries' in m)) return [...doomed];
-    const s = storageOf(m.entries);
-    for (const p of s.packs) referenced.add(p);
-    for (const sha of s.loose) loose.delete(sha);
-  }
-  // Packs no remaining checkpoint names: the removed ones', and any a crash left before its checkpoint was
-  // published (packs are written under the checkpoints lock, held here). While a damaged checkpoint may still be
-  // repaired, only the removed ones' go.
-  const unnamed = catalog.damaged.length === 0 ? sweepPacks(store) : packs;
-  removeStorage(store, { packs: [...unnamed].filter((p) => !referenced.has(p)), loose });
-  return [...doomed];
+  sweepOrphanTemps(store.loki, CHECKPOINTS_DIR, STAGED_MAX_AGE_MS);
+  return doomed;
 }
 
-function removeTreeQuietly(store: Store, rel: string): void {
-  try {
-    removeTree(store.loki, rel);
-  } catch (err) {
-    process.emitWarning(`loki: could not remove .loki/${rel}: ${(err as Error).message}`, { code: 'LOKI_CHECKPOINT_PRUNE' });
+/** After the commit that removed their records: the checkpoints' git refs, then their folders. */
+export function removePruned(store: Store, root: string, ids: readonly string[]): void {
+  for (const id of ids) {
+    try {
+      removeFiles(store, root, id);
+    } catch (err) {
+      // Its record is gone: whatever is left has no name any more and is swept by the next checkpoint.
+      process.emitWarning(`loki: could not remove checkpoint ${id}'s files: ${(err as Error).message}`, { code: 'LOKI_CHECKPOINT_PRUNE' });
+    }
   }
+}
+
+/** The ref first: a folder left without its record is what tells a later sweep that a ref may be left too. */
+function removeFiles(store: Store, root: string, id: string): void {
+  deleteRef(root, checkpointRef(id));
+  removeSnapshot(store, id);
 }

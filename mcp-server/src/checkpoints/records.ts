@@ -1,103 +1,83 @@
 /**
- * Checkpoint records as stored under `.loki/checkpoints/`:
- *   <id>/checkpoint.json   the record (what, when, why, code snapshot, state digest); written last
- *   <id>/state.json        the state manifest: every captured `.loki/` file with its sha256 and size
- *   objects/packs/<sha256>.pack  the captured state files' contents, many to a file (see packs.ts)
- *   objects/<aa>/<sha256>  contents stored one to a file, by checkpoints taken before packs (still read)
- *   rollback.json          the journal of a rollback in progress (removed when it is complete)
- * The code itself lives in git under refs/loki/checkpoints/<id>.
+ * What a checkpoint is made of:
+ *   the `checkpoints` table     its record, one row (store/migrations.ts); the id is cp-<seq>
+ *   .loki/checkpoints/<id>/loki.db   a copy of the database as it was (VACUUM INTO), 0600
+ *   refs/loki/checkpoints/<id>  the code, as a git commit of the working tree (none outside git)
+ * and two documents of the checkpoints' own: the journal of a rollback whose files are being restored, and the
+ * start of the last completed-task checkpoint (the spacing between them).
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { CHECKPOINT_KINDS, CHECKPOINT_TRIGGERS } from '../domain/checkpoints.js';
 import { PHASES } from '../domain/phases.js';
 import type { RecordType } from '../store/records.js';
 
 export const CHECKPOINTS_DIR = 'checkpoints';
-export const CHECKPOINT_LOCK = 'checkpoints';
-export const JOURNAL_FILE = `${CHECKPOINTS_DIR}/rollback.json`;
 export const ID_RE = /^cp-([1-9][0-9]{0,11})$/;
-export const recordFile = (id: string) => `${CHECKPOINTS_DIR}/${id}/checkpoint.json`;
-export const manifestFile = (id: string) => `${CHECKPOINTS_DIR}/${id}/state.json`;
-export const blobFile = (sha: string) => `${CHECKPOINTS_DIR}/objects/${sha.slice(0, 2)}/${sha.slice(2)}`;
+/** The state snapshot of a checkpoint, under `.loki/`: named like the database it copies. */
+export const snapshotFile = (id: string) => `${CHECKPOINTS_DIR}/${id}/loki.db`;
 export const checkpointRef = (id: string) => `refs/loki/checkpoints/${id}`;
 
-const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
-const gitSha = z.string().regex(/^[0-9a-f]{40,64}$/);
-const isoTime = z.string().min(1).max(64);
+const sha256 = z.string().check(z.regex(/^[0-9a-f]{64}$/));
+const gitSha = z.string().check(z.regex(/^[0-9a-f]{40,64}$/));
+const isoTime = z.string().check(z.minLength(1), z.maxLength(64));
+const count = z.int().check(z.nonnegative());
+const checkpointIdSchema = z.string().check(z.regex(ID_RE));
 
-const checkpointSchema = z
-  .object({
-    id: z.string().regex(ID_RE),
-    seq: z.number().int().positive(),
-    label: z.string().max(200),
-    reason: z.string().max(2000).nullable(),
-    /** manual, auto or pre-rollback ("kind" is taken by the record envelope). */
-    type: z.enum(CHECKPOINT_KINDS),
-    trigger: z.enum(CHECKPOINT_TRIGGERS),
-    runId: z.string().max(64).nullable(),
-    phase: z.enum(PHASES).nullable(),
-    createdAt: isoTime,
-    /** For a pre-rollback checkpoint: the checkpoint the rollback went to. */
-    rollbackTo: z.string().regex(ID_RE).nullable(),
-    code: z
-      .object({
-        /** null: no code snapshot (`note` says why, e.g. not a git repository). */
-        commit: gitSha.nullable(),
-        tree: gitSha.nullable(),
-        head: gitSha.nullable(),
-        branch: z.string().max(500).nullable(),
-        note: z.string().max(500).nullable(),
-      })
-      .strict(),
-    state: z.object({ digest: sha256, files: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() }).strict(),
-  })
-  .strict();
+/** A checkpoint's row body; its id and sequence number are the row's key. */
+const checkpointBody = z.strictObject({
+  label: z.string().check(z.maxLength(200)),
+  reason: z.nullable(z.string().check(z.maxLength(2000))),
+  /** manual, auto or pre-rollback. */
+  type: z.enum(CHECKPOINT_KINDS),
+  trigger: z.enum(CHECKPOINT_TRIGGERS),
+  runId: z.nullable(z.string().check(z.maxLength(64))),
+  phase: z.nullable(z.enum(PHASES)),
+  createdAt: isoTime,
+  /** What taking it cost, wall time in ms: completed-task checkpoints are spaced by it. */
+  costMs: count,
+  /** For a pre-rollback checkpoint: the checkpoint the rollback went to. */
+  rollbackTo: z.nullable(checkpointIdSchema),
+  code: z.strictObject({
+    /** null: no code snapshot (`note` says why, e.g. not a git repository). */
+    commit: z.nullable(gitSha),
+    tree: z.nullable(gitSha),
+    head: z.nullable(gitSha),
+    branch: z.nullable(z.string().check(z.maxLength(500))),
+    note: z.nullable(z.string().check(z.maxLength(500))),
+  }),
+  /** The restored part of the snapshot: sha256 over its rows (domain stateDigestText), how many, the file's size. */
+  state: z.strictObject({ digest: sha256, rows: count, bytes: count }),
+});
 
-export type CheckpointRecord = z.infer<typeof checkpointSchema>;
-export const CHECKPOINT_RECORD: RecordType<CheckpointRecord> = { kind: 'checkpoint', version: 1, schema: checkpointSchema };
+export const CHECKPOINT_BODY = checkpointBody;
+export type CheckpointBody = z.infer<typeof checkpointBody>;
+export type CheckpointRecord = CheckpointBody & { id: string; seq: number };
 
-const manifestSchema = z
-  .object({
-    files: z
-      .array(
-        z
-          .object({
-            path: z.string().min(1).max(4096),
-            sha256,
-            size: z.number().int().nonnegative(),
-            /** Where the content is: a pack and the offset in it; without them, a loose copy (objects/<aa>/<rest>). */
-            pack: sha256.optional(),
-            offset: z.number().int().nonnegative().optional(),
-            /** The file's identity when it was hashed: a later scan reuses the hash only for the same identity. */
-            ino: z.number().nonnegative().optional(),
-            mtimeMs: z.number().optional(),
-            ctimeMs: z.number().optional(),
-          })
-          .strict(),
-      )
-      .max(1_000_000),
-    /** When the scan began (ms since the epoch): a later scan trusts these hashes for files not changed since. */
-    scannedAt: z.number().int().nonnegative().optional(),
-  })
-  .strict();
+/** The rollback journal's document key (one rollback at a time: the database's write lock orders them). */
+export const JOURNAL_KEY = 'rollback';
 
-export type StateManifest = z.infer<typeof manifestSchema>;
-/** A manifest entry: a captured file and where its content is stored. */
-export type StoredEntry = StateManifest['files'][number];
-export const MANIFEST_RECORD: RecordType<StateManifest> = { kind: 'checkpoint-state', version: 1, schema: manifestSchema };
-
-const journalSchema = z
-  .object({
-    target: z.string().regex(ID_RE),
-    preRollback: z.string().regex(ID_RE),
-    code: z.boolean(),
-    startedAt: isoTime,
-    actor: z.string().max(200),
-  })
-  .strict();
+const journalSchema = z.strictObject({
+  target: checkpointIdSchema,
+  preRollback: checkpointIdSchema,
+  /** The state part is done (it was one transaction with this journal's write): its summary, for the report. */
+  state: z.strictObject({ added: count, modified: count, removed: count, paths: z.array(z.string()), truncated: z.boolean() }),
+  startedAt: isoTime,
+  actor: z.string().check(z.maxLength(200)),
+});
 
 export type RollbackJournal = z.infer<typeof journalSchema>;
-export const JOURNAL_RECORD: RecordType<RollbackJournal> = { kind: 'rollback-journal', version: 1, schema: journalSchema };
+export const JOURNAL_RECORD: RecordType<RollbackJournal> = { kind: 'rollback-journal', schema: journalSchema };
+
+export const GATE_KEY = 'checkpoint-gate';
+/** A completed-task checkpoint was started at `startedAt` (ms since the epoch) by `actor`. */
+const gateSchema = z.strictObject({ startedAt: count, actor: z.string().check(z.maxLength(200)) });
+export type CheckpointGate = z.infer<typeof gateSchema>;
+export const GATE_RECORD: RecordType<CheckpointGate> = { kind: 'checkpoint-gate', schema: gateSchema };
 
 /** A checkpoint covers code only when it has a code snapshot. */
 export const scopeOf = (r: CheckpointRecord): 'code+state' | 'state only' => (r.code.tree ? 'code+state' : 'state only');
+
+/** A checkpoint in responses (tools and CLI): what a person or agent needs to choose one. */
+export function checkpointRow(r: CheckpointRecord) {
+  return { id: r.id, kind: r.type, trigger: r.trigger, label: r.label, createdAt: r.createdAt, phase: r.phase, scope: scopeOf(r), note: r.code.note };
+}

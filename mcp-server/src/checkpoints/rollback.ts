@@ -1,25 +1,28 @@
 /**
- * Rollback: check the target checkpoint completely, take a pre-rollback checkpoint (the undo), write a journal,
- * restore the working tree (when asked) and the `.loki/` state, then remove the journal. Every step after the
- * journal can be repeated, so a rollback killed at any point is finished by the next rollback or by the next
- * tool call of any loki process (`completeInterruptedRollback`), before anything reads the half-restored state.
+ * Rollback. The target is checked completely first (its record, its state snapshot's schema and digest, its git
+ * objects). Then one transaction, under the database's write lock, copies the state as it is into the
+ * pre-rollback checkpoint (the undo: nobody else can commit while the lock is held, so it holds exactly the
+ * state the rollback replaces), replaces the state rows with the target's, and appends both to the audit log:
+ * the state is the old one or the new one, never a mix.
+ *
+ * Files are restored after that commit, because git cannot take part in the transaction: when asked to, the
+ * transaction also writes a journal, and a second one restores the working tree and removes it. A rollback
+ * killed in between leaves the journal; the next rollback, or the next tool call of any loki process, restores
+ * the files first. That happens under the write lock too, so two processes never restore files at once.
  */
-import { parseNameStatus, selectLatest, summarizeChanges, type ChangeSet, type ChangeSummary, type StateEntry } from '../domain/checkpoints.js';
+import fs from 'node:fs';
+import { diffState, parseNameStatus, selectLatest, summarizeChanges, type ChangeSet, type ChangeSummary, type StateRow } from '../domain/checkpoints.js';
+import { UsageError } from '../errors.js';
 import { log } from '../log.js';
 import type { Project } from '../project.js';
 import { checkoutTree, diffTrees, snapshotProblem } from '../run/git.js';
-import { UsageError } from '../run/state.js';
 import { faultPoint } from '../store/fault.js';
-import { removeFile } from '../store/fsx.js';
-import { LockTimeoutError } from '../store/lock.js';
+import { PathError } from '../store/paths.js';
 import type { Store } from '../store/store.js';
-import { prune, readCatalog, readManifest, readRecord } from './catalog.js';
-import { auditCreated, createLocked, snapshotCode, storedBase, withCheckpointLocks } from './create.js';
-import { CHECKPOINTS_DIR, ID_RE, JOURNAL_FILE, JOURNAL_RECORD, checkpointRef, scopeOf, type CheckpointRecord, type RollbackJournal } from './records.js';
-import { restoreState, scanState, stateProblem } from './state.js';
-
-/** How long a rollback waits for another process's state lock before refusing. */
-export const ROLLBACK_LOCK_WAIT_MS = 2_000;
+import { publishLocked, readCatalog, readRecord, removePruned } from './catalog.js';
+import { checkpointBody, commitCode, runIn, snapshotCode } from './create.js';
+import { ID_RE, JOURNAL_KEY, JOURNAL_RECORD, checkpointRef, scopeOf, snapshotFile, type CheckpointRecord, type RollbackJournal } from './records.js';
+import { attach, copyDatabase, restoreRows, schemaVersion, stateDigest, stateRows } from './state.js';
 
 export interface RollbackResult {
   target: string;
@@ -29,65 +32,56 @@ export interface RollbackResult {
   scope: 'code+state' | 'state only';
   codeRestored: boolean;
   changes: { code: ChangeSummary | null; state: ChangeSummary };
-  /** This call finished a rollback to the same checkpoint that had been interrupted. */
+  /** This call finished a rollback to the same checkpoint whose files had not been restored yet. */
   resumed: boolean;
   note: string | null;
 }
 
-interface Verified {
-  record: CheckpointRecord;
-  entries: StateEntry[];
-}
+/** The alias the target's snapshot is attached under for the whole rollback. */
+const TARGET = 'cp_target';
 
-export async function rollback(project: Project, target: string, code: boolean): Promise<RollbackResult> {
+export function rollback(project: Project, target: string, code: boolean): RollbackResult {
   if (target !== 'latest' && !ID_RE.test(target)) {
     throw new UsageError(`target must be "latest" or a checkpoint id such as "cp-12", got "${target.slice(0, 80)}"; loki_checkpoint_list shows the ids`);
   }
-  const keep = project.config().checkpointRetention;
+  const root = project.root;
   const store = project.openStore();
-  const out = await underRollbackLocks(store, () => rollbackLocked(project.root, store, target, code, keep, project.actor));
-  if (out.pre) await auditCreated(store, out.pre, []);
-  await auditRollback(store, out.result);
-  return out.result;
-}
-
-async function underRollbackLocks<T>(store: Store, fn: () => T): Promise<T> {
-  try {
-    return await withCheckpointLocks(store, fn, ROLLBACK_LOCK_WAIT_MS);
-  } catch (err) {
-    if (!(err instanceof LockTimeoutError)) throw err;
-    const who = err.owner ? `pid ${err.owner.pid} on ${err.owner.host}` : 'another process';
-    throw new UsageError(
-      `refused: ${who} holds the state lock, so the run is being changed right now. Wait for it to finish (or stop that ` +
-        'agent) and run the rollback again; `loki doctor` shows the lock and clears it if its holder is dead',
-    );
-  }
-}
-
-function rollbackLocked(root: string, store: Store, target: string, code: boolean, keep: number, actor: string): { result: RollbackResult; pre: CheckpointRecord | null } {
-  const journal = store.records.read(JOURNAL_FILE, JOURNAL_RECORD);
   const id = target === 'latest' ? latestId(store) : target;
+  const journal = store.records.read(JOURNAL_KEY, JOURNAL_RECORD);
   if (journal) {
     try {
-      const finished = finishLocked(root, store, journal);
-      if (journal.target === id && journal.code === code) return { result: { ...finished, resumed: true }, pre: null };
+      const finished = finishFiles(root, store, null);
+      if (finished && journal.target === id && code) return finished;
     } catch (err) {
       if (journal.target === id) throw err;
       log.warn(`${(err as Error).message}; rolling back to ${id} instead`);
     }
   }
-  const verified = verifyTarget(root, store, id, code);
-  const req = { kind: 'pre-rollback', trigger: 'rollback', label: `before rollback to ${id}`, reason: null, rollbackTo: id } as const;
-  const base = storedBase(store);
-  const pre = createLocked(root, store, req, snapshotCode(root), scanState(store, base.stored), keep, false, base);
-  if (!('created' in pre)) throw new Error('internal: a pre-rollback checkpoint is never coalesced');
-  const preRecord = pre.created;
-  store.records.write(JOURNAL_FILE, JOURNAL_RECORD, { target: id, preRollback: preRecord.id, code, startedAt: new Date().toISOString(), actor });
+  const { record, file } = checkTarget(root, store, id, code);
+  const damaged = refusal(id);
+  // The undo covers the files whether or not this rollback restores them.
+  const current = snapshotCode(root);
+  const commit = commitCode(root, current, `before rollback to ${id}`);
+  let detach: () => void;
+  try {
+    detach = attach(store, file, TARGET);
+  } catch (err) {
+    throw damaged(`its state snapshot cannot be opened: ${(err as Error).message}`);
+  }
+  let done: ReturnType<typeof restoreState>;
+  try {
+    const targetRows = checkSnapshot(store, record, damaged);
+    done = restoreState(project, store, record, code, targetRows, { code: current, commit });
+  } finally {
+    detach();
+  }
+  removePruned(store, root, done.pruned);
+  if (!code) return resultOf(record, done.preRollback, null, done.state, false);
   faultPoint('rollback-journal-written');
-  const changes = apply(root, store, verified, code, preRecord.code.tree);
-  removeFile(store.loki, JOURNAL_FILE);
-  prune(store, root, keep);
-  return { result: resultOf(verified.record, preRecord.id, code, changes, false), pre: preRecord };
+  const files = finishFiles(root, store, { preRollback: done.preRollback, record, from: current.tree! });
+  // Null: another process found the journal first and restored the files itself; they are as asked either way.
+  const codeChanges = files?.changes.code ?? summarizeChanges(parseNameStatus(diffTrees(root, current.tree!, record.code.tree!)));
+  return resultOf(record, done.preRollback, codeChanges, done.state, false);
 }
 
 function latestId(store: Store): string {
@@ -96,17 +90,30 @@ function latestId(store: Store): string {
   return latest.id;
 }
 
-/** Everything a restore needs is there and intact, or a refusal that says what is wrong and what to do. */
-function verifyTarget(root: string, store: Store, id: string, code: boolean): Verified {
-  const damaged = (problem: string) =>
-    new UsageError(`checkpoint ${id} is damaged (${problem}) and cannot be restored; nothing was changed. Pick another one from loki_checkpoint_list`);
-  if (!store.exists(`${CHECKPOINTS_DIR}/${id}`)) throw new UsageError(`no checkpoint "${id}": loki_checkpoint_list shows the ids`);
+const refusal = (id: string) => (problem: string) =>
+  new UsageError(`checkpoint ${id} is damaged (${problem}) and cannot be restored; nothing was changed. Pick another one from loki_checkpoint_list`);
+
+/**
+ * The target's record, its state snapshot file (through the path validator: no link is followed to a database
+ * elsewhere) and, when `code`, its git objects are there; returns the record and the snapshot's path.
+ */
+function checkTarget(root: string, store: Store, id: string, code: boolean): { record: CheckpointRecord; file: string } {
+  const record = checkCode(root, store, id, code);
+  const rel = snapshotFile(id);
+  try {
+    return { record, file: store.loki.resolve(rel, { leaf: 'file' }).absolute };
+  } catch (err) {
+    if (err instanceof PathError && err.code === 'PATH_MISSING') throw refusal(id)(`its state snapshot .loki/${rel} is missing`);
+    throw refusal(id)(`its state snapshot .loki/${rel} cannot be used: ${(err as Error).message}`);
+  }
+}
+
+/** The target's record and (when `code`) its git objects are there, or a refusal. */
+function checkCode(root: string, store: Store, id: string, code: boolean): CheckpointRecord {
+  const damaged = refusal(id);
   const r = readRecord(store, id);
+  if (!r) throw new UsageError(`no checkpoint "${id}": loki_checkpoint_list shows the ids`);
   if ('problem' in r) throw damaged(r.problem);
-  const m = readManifest(store, r.record);
-  if ('problem' in m) throw damaged(m.problem);
-  const sp = stateProblem(store, m.entries);
-  if (sp) throw damaged(sp);
   if (code) {
     if (!r.record.code.commit || !r.record.code.tree) {
       throw new UsageError(`checkpoint ${id} has no code snapshot (${r.record.code.note ?? 'none was taken'}); roll back with code: false to restore the .loki/ state only`);
@@ -114,79 +121,138 @@ function verifyTarget(root: string, store: Store, id: string, code: boolean): Ve
     const problem = snapshotProblem(root, checkpointRef(id), r.record.code.commit);
     if (problem) throw damaged(problem);
   }
-  return { record: r.record, entries: m.entries };
+  return r.record;
 }
 
-/** Restore the files (when `code`) and the state. `fromTree` is the working tree now, when already known. */
-function apply(root: string, store: Store, v: Verified, code: boolean, fromTree: string | null): { code: ChangeSet | null; state: ChangeSet } {
-  let codeChanges: ChangeSet | null = null;
-  if (code) {
-    const from = fromTree ?? snapshotCode(root).tree!;
-    const to = v.record.code.tree!;
-    codeChanges = parseNameStatus(diffTrees(root, from, to));
-    checkoutTree(root, to, from, codeChanges.removed, [...codeChanges.added, ...codeChanges.modified]);
-    faultPoint('rollback-code-restored');
-  }
-  const state = restoreState(store, v.entries);
-  faultPoint('rollback-state-restored');
-  return { code: codeChanges, state };
-}
-
-/** Complete the journal's rollback (the pre-rollback checkpoint already exists) and remove the journal. */
-function finishLocked(root: string, store: Store, journal: RollbackJournal): RollbackResult {
-  let verified: Verified;
+/** The attached snapshot is of this database's schema and holds the state its record describes: its rows. */
+function checkSnapshot(store: Store, record: CheckpointRecord, damaged: (problem: string) => UsageError): StateRow[] {
+  let version: number;
+  let rows: StateRow[] | undefined;
   try {
-    verified = verifyTarget(root, store, journal.target, journal.code);
+    version = schemaVersion(store, TARGET);
+    // Another schema's tables may have other columns: its rows are not read, let alone restored.
+    if (version === schemaVersion(store, 'main')) rows = stateRows(store, TARGET);
+  } catch (err) {
+    throw damaged(`its state snapshot cannot be read: ${(err as Error).message}`);
+  }
+  if (!rows) {
+    throw new UsageError(
+      `checkpoint ${record.id} was taken at database schema ${version} and this loki-mode is at schema ${schemaVersion(store, 'main')}: ` +
+        'it cannot restore it; nothing was changed. Pick a checkpoint taken since the upgrade from loki_checkpoint_list',
+    );
+  }
+  if (rows.length !== record.state.rows || stateDigest(rows) !== record.state.digest) throw damaged('its state snapshot does not match the digest in its record');
+  return rows;
+}
+
+/**
+ * The rollback's one transaction: the pre-rollback checkpoint (a copy of the state as it is, made under the
+ * write lock before anything is changed), the state rows restored from the target, the journal when files are
+ * to follow, and the audit entries.
+ */
+function restoreState(
+  project: Project,
+  store: Store,
+  record: CheckpointRecord,
+  code: boolean,
+  targetRows: readonly StateRow[],
+  current: { code: ReturnType<typeof snapshotCode>; commit: string | null },
+): { preRollback: string; state: ChangeSummary; pruned: string[] } {
+  const keep = project.config().checkpointRetention;
+  return store.tx(() => {
+    const started = performance.now();
+    // Retention in another process may have removed the target since it was checked.
+    if (!readRecord(store, record.id)) throw new UsageError(`checkpoint ${record.id} was removed by retention meanwhile; nothing was changed`);
+    const staged = copyDatabase(store);
+    try {
+      const now = stateRows(store, 'main');
+      const req = { kind: 'pre-rollback', trigger: 'rollback', label: `before rollback to ${record.id}`, reason: null, rollbackTo: record.id } as const;
+      const body = checkpointBody(req, current.code, current.commit, { digest: stateDigest(now), rows: now.length, bytes: staged.bytes }, runIn(store, 'main'), performance.now() - started);
+      // The target is spared by retention until its files are restored too.
+      const pre = publishLocked(store, project.root, body, staged, keep, code ? record.id : undefined);
+      const state = summarizeChanges(diffState(now, targetRows));
+      restoreRows(store, TARGET);
+      // A journal left by a rollback that could not be finished is replaced: this rollback decides the state now.
+      if (code) store.records.write(JOURNAL_KEY, JOURNAL_RECORD, { target: record.id, preRollback: pre.record.id, state, startedAt: new Date().toISOString(), actor: project.actor });
+      else store.records.remove(JOURNAL_KEY);
+      store.audit.appendAll([{ action: 'checkpoint.rollback', target: record.id, data: { preRollback: pre.record.id, code, state: counts(state) } }]);
+      faultPoint('rollback-state-applied');
+      return { preRollback: pre.record.id, state, pruned: pre.pruned };
+    } catch (err) {
+      fs.rmSync(staged.file, { force: true });
+      throw err;
+    }
+  });
+}
+
+/** What the rollback that wrote the journal knows already: its target, checked, and the tree its undo holds. */
+interface Own {
+  preRollback: string;
+  record: CheckpointRecord;
+  from: string;
+}
+
+/**
+ * Under the write lock: restore the files of the rollback the journal describes and remove the journal. Null
+ * when there is no journal, or (`own`: called by the rollback that wrote it) not that one any more. Another
+ * process finishing it checks the target again and starts from the working tree as it finds it.
+ */
+function finishFiles(root: string, store: Store, own: Own | null): RollbackResult | null {
+  return store.tx(() => {
+    const journal = store.records.read(JOURNAL_KEY, JOURNAL_RECORD);
+    if (!journal || (own && journal.preRollback !== own.preRollback)) return null;
+    const record = own?.record ?? journalTarget(root, store, journal);
+    const from = own?.from ?? snapshotCode(root).tree!;
+    const to = record.code.tree!;
+    const changes: ChangeSet = parseNameStatus(diffTrees(root, from, to));
+    checkoutTree(root, to, from, changes.removed, [...changes.added, ...changes.modified]);
+    faultPoint('rollback-code-restored');
+    store.records.remove(JOURNAL_KEY);
+    const code = summarizeChanges(changes);
+    const resumed = !own;
+    store.audit.appendAll([{ action: 'checkpoint.rollback-files', target: record.id, data: { preRollback: journal.preRollback, resumed, files: counts(code) } }]);
+    return resultOf(record, journal.preRollback, code, journal.state, resumed);
+  });
+}
+
+/** The checkpoint a journal restores the files of (its code snapshot whole), or why the rollback cannot be finished. */
+function journalTarget(root: string, store: Store, journal: RollbackJournal): CheckpointRecord {
+  try {
+    return checkCode(root, store, journal.target, true);
   } catch (err) {
     throw new UsageError(
-      `an interrupted rollback to ${journal.target} cannot be completed: ${(err as Error).message}. ` +
+      `an interrupted rollback to ${journal.target} cannot restore the files: ${(err as Error).message}. ` +
         `The state from before it is checkpoint ${journal.preRollback}: roll back to that one instead`,
     );
   }
-  const changes = apply(root, store, verified, journal.code, null);
-  removeFile(store.loki, JOURNAL_FILE);
-  return resultOf(verified.record, journal.preRollback, journal.code, changes, true);
 }
 
-function resultOf(record: CheckpointRecord, preRollback: string, code: boolean, changes: { code: ChangeSet | null; state: ChangeSet }, resumed: boolean): RollbackResult {
+const counts = (s: ChangeSummary) => ({ added: s.added, modified: s.modified, removed: s.removed });
+
+function resultOf(record: CheckpointRecord, preRollback: string, code: ChangeSummary | null, state: ChangeSummary, resumed: boolean): RollbackResult {
   return {
     target: record.id,
     label: record.label,
     preRollback,
     scope: scopeOf(record),
-    codeRestored: code,
-    changes: { code: changes.code && summarizeChanges(changes.code), state: summarizeChanges(changes.state) },
+    codeRestored: code !== null,
+    changes: { code, state },
     resumed,
     note: code ? null : record.code.tree ? 'code left as it is (pass code: true to restore the files too)' : record.code.note,
   };
 }
 
-async function auditRollback(store: Store, r: RollbackResult): Promise<void> {
-  const counts = (s: ChangeSummary | null) => s && { added: s.added, modified: s.modified, removed: s.removed };
-  try {
-    await store.audit.append('checkpoint.rollback', r.target, { preRollback: r.preRollback, code: r.codeRestored, resumed: r.resumed, changes: { code: counts(r.changes.code), state: counts(r.changes.state) } });
-  } catch (err) {
-    log.warn(`rollback to ${r.target} done but not audited: ${(err as Error).message}`);
-  }
-}
-
 /**
- * Before a tool call: when a rollback was interrupted (its journal is still there), finish it first, so no call
- * sees half-restored state. Costs one lstat when there is nothing to do; never fails the call.
+ * Before a tool call: when a rollback's files are still to be restored (its journal is there), restore them
+ * first, so no call works on a working tree half way between two checkpoints. One indexed read when there is
+ * nothing to do; never fails the call.
  */
-export async function completeInterruptedRollback(project: Project): Promise<void> {
+export function completeInterruptedRollback(project: Project): void {
   if (!project.hasStore()) return;
   const store = project.openStore();
-  if (!store.exists(JOURNAL_FILE)) return;
   try {
-    const r = await withCheckpointLocks(store, () => {
-      const journal = store.records.read(JOURNAL_FILE, JOURNAL_RECORD);
-      return journal ? finishLocked(project.root, store, journal) : null;
-    });
-    if (r) await auditRollback(store, r);
+    if (store.records.read(JOURNAL_KEY, JOURNAL_RECORD)) finishFiles(project.root, store, null);
   } catch (err) {
     log.warn(`${(err as Error).message}`);
   }
 }
-
-

@@ -1,6 +1,7 @@
-/** `loki audit verify [--json]`: re-hash the whole chain and compare it with both anchors. */
+/** `loki audit verify [--json]` and `loki audit export [FILE]`: the audit chain, checked or copied out. */
+import fs from 'node:fs';
 import type { Project } from '../project.js';
-import { print, printJson } from './output.js';
+import { CliError, print, printJson } from './output.js';
 
 export function auditVerifyCommand(project: Project, json: boolean): number {
   const store = project.existingStore();
@@ -16,7 +17,7 @@ export function auditVerifyCommand(project: Project, json: boolean): number {
   }
   const anchors = r.anchors.map((a) => `${a.label}: ${a.status}${a.count !== null ? ` (${a.count} entries)` : ''}`);
   if (r.ok) {
-    print([`Audit log OK: ${r.count} entries, head ${r.head.slice(0, 16)}.`, ...anchors, ...(r.tornTail ? ['Note: the final line was torn by a crash; the next write repairs it.'] : [])].join('\n'));
+    print([`Audit log OK: ${r.count} entries, head ${r.head.slice(0, 16)}.`, ...anchors].join('\n'));
     return 0;
   }
   print(
@@ -24,8 +25,40 @@ export function auditVerifyCommand(project: Project, json: boolean): number {
       `Audit log BROKEN at entry ${r.firstBreak!.index}: ${r.firstBreak!.reason}`,
       `${r.count} entries verified before the break.`,
       ...anchors,
-      ...r.restarts.map((x) => `Restarted at entry ${x.index}: ${x.reason}`),
     ].join('\n'),
   );
   return 1;
+}
+
+/**
+ * Write every entry as one JSON line, exactly the text its hash covers: the export verifies on its own
+ * (chain.ts verifyChainText) and, kept outside the project, is an anchor the agent cannot reach.
+ */
+export function auditExportCommand(project: Project, file: string | undefined): number {
+  const store = project.existingStore();
+  const lines = store ? store.audit.exportLines() : [][Symbol.iterator]();
+  if (file === undefined) {
+    for (const line of lines) process.stdout.write(line);
+    return 0;
+  }
+  // A new file only, private to the user: an export never overwrites anything.
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CliError(code === 'EEXIST' ? `${file} already exists: give a new file name (an export never overwrites)` : `cannot create ${file}: ${(err as Error).message}`);
+  }
+  let count = 0;
+  try {
+    for (const line of lines) {
+      fs.writeSync(fd, line);
+      count++;
+    }
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  print(`Wrote ${count} audit entries to ${file}.`);
+  return 0;
 }

@@ -1,17 +1,17 @@
 /** `loki checkpoint [label]` and `loki rollback list|latest|to <id> [--code]`: checkpoints, for people. */
 import { readCatalog } from '../checkpoints/catalog.js';
 import { createCheckpoint } from '../checkpoints/create.js';
+import { checkpointRow } from '../checkpoints/records.js';
 import { rollback } from '../checkpoints/rollback.js';
 import { selectLatest } from '../domain/checkpoints.js';
 import type { Project } from '../project.js';
-import { checkpointRow } from '../tools/checkpoints.js';
 import { CliError, ago, print, printJson, table } from './output.js';
 
 const ROLLBACK_USAGE = 'usage: loki rollback list [--json] | loki rollback latest [--code] | loki rollback to <id> [--code]';
 
-export async function checkpointCommand(project: Project, args: string[], json: boolean): Promise<number> {
+export function checkpointCommand(project: Project, args: string[], json: boolean): number {
   if (args.length > 1) throw new CliError('usage: loki checkpoint [label] (quote a label with spaces)', 2);
-  const out = await createCheckpoint(project, { kind: 'manual', trigger: 'manual', label: args[0]?.trim() || 'manual checkpoint', reason: null });
+  const out = createCheckpoint(project, { kind: 'manual', trigger: 'manual', label: args[0]?.trim() || 'manual checkpoint', reason: null });
   if (!('created' in out)) throw new Error('internal: a manual checkpoint is never coalesced');
   const row = checkpointRow(out.created);
   if (json) printJson(row);
@@ -19,12 +19,12 @@ export async function checkpointCommand(project: Project, args: string[], json: 
   return 0;
 }
 
-export async function rollbackCommand(project: Project, args: string[], opts: { json: boolean; code: boolean }): Promise<number> {
+export function rollbackCommand(project: Project, args: string[], opts: { json: boolean; code: boolean }): number {
   const [sub, id, ...extra] = args;
   if (sub === 'list' && id === undefined) return listCommand(project, opts.json);
   const target = sub === 'latest' && id === undefined ? 'latest' : sub === 'to' && id !== undefined && extra.length === 0 ? id : undefined;
   if (target === undefined) throw new CliError(ROLLBACK_USAGE, 2);
-  const r = await rollback(project, target, opts.code);
+  const r = rollback(project, target, opts.code);
   if (opts.json) {
     printJson(r);
     return 0;
@@ -46,7 +46,7 @@ export async function rollbackCommand(project: Project, args: string[], opts: { 
 
 function listCommand(project: Project, json: boolean): number {
   const store = project.existingStore();
-  const catalog = store ? readCatalog(store) : { records: [], damaged: [], maxSeq: 0 };
+  const catalog = store ? readCatalog(store) : { records: [], damaged: [] };
   const rows = [...catalog.records].reverse().map(checkpointRow);
   const latest = selectLatest(catalog.records)?.id ?? null;
   if (json) {

@@ -2,7 +2,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Project, RootSource } from '../project.js';
-import { clearStaleLocks, inspectLocks } from '../store/lock.js';
+import { isExpectedError } from '../errors.js';
+import { DB_FILE } from '../store/db.js';
+import type { Store } from '../store/store.js';
+import type { RecordType } from '../store/records.js';
+import { decodeTask } from '../queue/records.js';
+import { DOCUMENT_TYPES } from '../run/documents.js';
 import { listSessions } from '../run/sessions.js';
 import { readRun } from '../run/state.js';
 import { sessionLiveness } from '../run/records.js';
@@ -15,7 +20,9 @@ interface Check {
   detail: string;
 }
 
-const MIN_NODE = [20, 17] as const;
+const MIN_NODE = [22, 13] as const;
+/** A write-ahead log larger than this is checkpointed by `--fix` (it only grows while readers hold it). */
+const WAL_WARN_BYTES = 64 * 1024 * 1024;
 
 export function doctorCommand(project: Project, rootSource: RootSource, fix: boolean, json: boolean): number {
   const checks: Check[] = [];
@@ -54,7 +61,13 @@ export function doctorCommand(project: Project, rootSource: RootSource, fix: boo
 }
 
 function inspectStore(project: Project, fix: boolean, add: (name: string, level: Level, detail: string) => void): void {
-  const store = project.openStore();
+  let store: Store;
+  try {
+    store = project.openStore();
+  } catch (err) {
+    add('database', 'fail', isExpectedError(err) ? err.message : `cannot open .loki/${DB_FILE}: ${(err as Error).message}; move it aside (mv .loki/${DB_FILE} .loki/${DB_FILE}.bad) to start afresh`);
+    return;
+  }
   const writable = (() => {
     try {
       fs.accessSync(store.loki.root, fs.constants.W_OK);
@@ -65,25 +78,20 @@ function inspectStore(project: Project, fix: boolean, add: (name: string, level:
   })();
   add('.loki/', writable ? 'ok' : 'fail', writable ? store.loki.root : `${store.loki.root} is not writable by this user`);
 
+  const db = inspectDatabase(store, fix);
+  add('database', db.level, db.detail);
+  if (db.level === 'fail') return;
+
+  const damaged = damagedRecords(store);
+  if (damaged.length > 0) {
+    add('records', 'fail', `${damaged.slice(0, 5).join('; ')}${damaged.length > 5 ? `; and ${damaged.length - 5} more` : ''}. Restore the state from a checkpoint (loki checkpoint list, then loki rollback ID)`);
+    return;
+  }
+  add('records', 'ok', 'every record matches its schema');
   const run = readRun(store);
   const sessions = listSessions(store);
   const live = sessions.filter((s) => sessionLiveness(s) === 'running').length;
   add('run', 'ok', run ? `${run.runId} ${run.status}, phase ${run.phase}, ${live} live session(s) of ${sessions.length}` : 'no run yet');
-  if (store.records.quarantined.length) {
-    add('records', 'warn', store.records.quarantined.map((q) => `.loki/${q.file}: ${q.reason} (moved to ${q.movedTo ?? 'nowhere'})`).join('; '));
-  } else {
-    add('records', 'ok', 'all readable');
-  }
-
-  const lockDir = store.lockDir;
-  if (fix) {
-    const removed = clearStaleLocks(lockDir);
-    if (removed.length) add('locks', 'ok', `removed stale lock(s): ${removed.join(', ')}`);
-  }
-  const locks = inspectLocks(lockDir);
-  const stale = locks.filter((l) => l.stale);
-  if (stale.length) add('locks', 'fail', `stale: ${stale.map((l) => `${l.name} (${l.owner})`).join(', ')}; run \`loki doctor --fix\` to remove them`);
-  else add('locks', 'ok', locks.length ? `held: ${locks.map((l) => `${l.name} by ${l.owner}`).join(', ')}` : 'none held');
 
   const audit = store.audit.verify();
   add(
@@ -91,6 +99,58 @@ function inspectStore(project: Project, fix: boolean, add: (name: string, level:
     audit.ok ? 'ok' : 'fail',
     audit.ok
       ? `${audit.count} entries verified against ${audit.anchors.filter((a) => a.status === 'ok').length} anchor(s)`
-      : `broken at entry ${audit.firstBreak!.index}: ${audit.firstBreak!.reason}. The log was changed outside loki-mode; keep .loki/audit/ as evidence and see \`loki audit verify\``,
+      : `broken at entry ${audit.firstBreak!.index}: ${audit.firstBreak!.reason}. The log was changed outside loki-mode; keep .loki/loki.db as evidence and see \`loki audit verify\``,
   );
+}
+
+/** integrity_check, the schema version and the size of the write-ahead log; `fix` checkpoints a large WAL. */
+function inspectDatabase(store: Store, fix: boolean): { level: Level; detail: string } {
+  let integrity: string[];
+  try {
+    integrity = store.db.all<{ integrity_check: string }>('PRAGMA integrity_check').map((r) => r.integrity_check);
+  } catch (err) {
+    return { level: 'fail', detail: `cannot read .loki/${DB_FILE}: ${(err as Error).message}; move it aside (mv .loki/${DB_FILE} .loki/${DB_FILE}.bad) to start afresh` };
+  }
+  if (integrity.length !== 1 || integrity[0] !== 'ok') {
+    return { level: 'fail', detail: `.loki/${DB_FILE} is damaged (${integrity.slice(0, 3).join('; ')}); restore it from a checkpoint (loki rollback) or move it aside to start afresh` };
+  }
+  let walBytes = 0;
+  try {
+    walBytes = fs.statSync(`${store.db.file}-wal`).size;
+  } catch {
+    walBytes = 0;
+  }
+  let wal = `WAL ${(walBytes / 1024).toFixed(0)} KiB`;
+  if (walBytes > WAL_WARN_BYTES) {
+    if (!fix) return { level: 'warn', detail: `schema ${store.db.version()}, integrity ok, ${wal}: run \`loki doctor --fix\` to checkpoint it` };
+    store.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    wal += ', checkpointed';
+  }
+  return { level: 'ok', detail: `schema ${store.db.version()}, integrity ok, ${wal}` };
+}
+
+/** The documents and tasks that do not match their schema (changed outside loki-mode), each named. */
+function damagedRecords(store: Store): string[] {
+  const types = new Map<string, RecordType<unknown>>(DOCUMENT_TYPES.map((t) => [t.kind, t]));
+  const problems: string[] = [];
+  for (const { key, kind } of store.db.all<{ key: string; kind: string }>('SELECT key, kind FROM docs ORDER BY key')) {
+    const type = types.get(kind);
+    if (!type) {
+      problems.push(`the record "${key}" in .loki/loki.db has an unknown kind "${kind}": it was changed outside loki-mode`);
+      continue;
+    }
+    try {
+      store.records.read(key, type);
+    } catch (err) {
+      problems.push(isExpectedError(err) ? err.message : (err as Error).message);
+    }
+  }
+  for (const row of store.db.all<{ id: string; body: string }>('SELECT id, body FROM tasks ORDER BY seq')) {
+    try {
+      decodeTask(row);
+    } catch (err) {
+      problems.push(isExpectedError(err) ? err.message : (err as Error).message);
+    }
+  }
+  return problems;
 }

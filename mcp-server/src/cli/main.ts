@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { Project, ProjectRootError, resolveProjectRoot } from '../project.js';
 import { routeWarnings } from '../log.js';
 import { VERSION } from '../version.js';
-import { auditVerifyCommand } from './audit.js';
+import { auditExportCommand, auditVerifyCommand } from './audit.js';
 import { checkpointCommand, rollbackCommand } from './checkpoints.js';
 import { configCommand } from './config.js';
 import { doctorCommand } from './doctor.js';
@@ -26,8 +26,9 @@ Commands:
   resume                 clear PAUSE and STOP
   stop                   ask the agent to end the run (writes .loki/STOP)
   audit verify [--json]  re-hash the audit log; exit 1 and name the first bad entry on any break
+  audit export [FILE]    write the audit log as JSON lines (to FILE, else stdout): a copy to keep outside the project
   config [--json]        every setting, its effective value and its source (config.yaml or LOKI_*)
-  doctor [--fix] [--json]  check Node, the project root, .loki/, locks and the audit chain
+  doctor [--fix] [--json]  check Node, the project root, the database (integrity, schema, WAL), records and the audit chain
   tasks [--status S] [--json]  the task queue (S: pending, in-progress, completed, failed, blocked, dead-letter)
   tasks show ID [--json] one task with its attempts and errors
   tasks retry ID         put a dead-lettered task back in the queue
@@ -122,8 +123,9 @@ export async function runCli(argv: string[]): Promise<number> {
         expectArgs(0, command);
         return await signalCommand(project, command);
       case 'audit':
-        if (rest[0] !== 'verify' || rest.length !== 1) throw new CliError('usage: loki audit verify [--json]', 2);
-        return auditVerifyCommand(project, values.json ?? false);
+        if (rest[0] === 'verify' && rest.length === 1) return auditVerifyCommand(project, values.json ?? false);
+        if (rest[0] === 'export' && rest.length <= 2) return auditExportCommand(project, rest[1]);
+        throw new CliError('usage: loki audit verify [--json] | loki audit export [FILE]', 2);
       case 'config':
         expectArgs(0, 'config [--json]');
         return configCommand(project, values.json ?? false);

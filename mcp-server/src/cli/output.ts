@@ -1,13 +1,6 @@
 /** Output helpers for the human CLI (the CLI, unlike the server, owns its stdout). */
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-    this.name = 'CliError';
-  }
-}
+import { CliError } from '../errors.js';
+export { CliError };
 
 export function print(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);

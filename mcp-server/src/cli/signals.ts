@@ -7,7 +7,6 @@ export async function signalCommand(project: Project, verb: 'pause' | 'resume' |
   const store = project.openStore();
   const stamp = new Date().toISOString();
   const changed = await store.mutate(
-    'signals',
     () => {
       if (verb === 'pause') return writeMarker(store, PAUSE, `paused by loki pause at ${stamp}`) ? ['PAUSE'] : [];
       if (verb === 'stop') return writeMarker(store, STOP, `stopped by loki stop at ${stamp}`) ? ['STOP'] : [];

@@ -2,7 +2,7 @@
  * Effective configuration: defaults, then `.loki/config.yaml`, then `LOKI_*` environment variables.
  * Every value remembers where it came from. Problems are collected with a message naming the fix.
  */
-import { parseYaml } from './yaml.js';
+import { parseYaml } from '../domain/yaml.js';
 import { SETTINGS, SETTINGS_BY_KEY, type Setting, type SettingValue } from './settings.js';
 
 export const CONFIG_FILE = 'config.yaml';
@@ -15,12 +15,8 @@ export interface EffectiveConfig {
   problems: string[];
 }
 
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`configuration problem${problems.length > 1 ? 's' : ''}: ${problems.join('; ')}`);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 
 /** Build the effective configuration from the text of config.yaml (or undefined) and an environment. */
 export function resolveConfig(yamlText: string | undefined, env: NodeJS.ProcessEnv): EffectiveConfig {

@@ -65,12 +65,8 @@ export const MAX_ITEMS = 200;
 export const ITEM_TEXT_CHARS = 500;
 const MIN_NOTE_CHARS = 10;
 
-export class ChecklistError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ChecklistError';
-  }
-}
+import { ChecklistError } from '../errors.js';
+export { ChecklistError };
 
 /** Spec items are `c-<hash>`, agent-added ones `a-<hash>`: an agent's item can never collide with a hidden one. */
 export function itemId(text: string, prefix: 'c' | 'a' = 'c'): string {

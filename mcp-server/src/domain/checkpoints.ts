@@ -1,6 +1,7 @@
 /**
- * Checkpoints as data and pure rules: what part of `.loki/` a checkpoint holds, which checkpoint `latest`
- * means, which ones retention removes, and what a rollback changes. Nothing here touches the file system.
+ * Checkpoints as data and pure rules: which tables and documents of `.loki/loki.db` a checkpoint holds and a
+ * rollback restores, which checkpoint `latest` means, which ones retention removes, and what a rollback changes.
+ * Nothing here touches the database, the file system or git.
  */
 
 export const CHECKPOINT_KINDS = ['manual', 'auto', 'pre-rollback'] as const;
@@ -10,39 +11,43 @@ export const CHECKPOINT_TRIGGERS = ['manual', 'run-start', 'task-complete', 'pha
 export type CheckpointTrigger = (typeof CHECKPOINT_TRIGGERS)[number];
 
 /**
- * Top-level entries of `.loki/` that are not run state: the audit log (history must survive a rollback), the
- * checkpoints themselves, locks, memory (learnings survive a rollback), what people write (config.yaml and the
- * PAUSE/STOP/HUMAN_INPUT.md signals: a rollback must not undo the user's current wishes), diagnostics
- * (quarantine/, logs/) and the live sessions' heartbeats.
+ * Tables a rollback restores: the run's state. `docs` holds the run (and the runs a restart archived), the trust
+ * state, checklists, councils, verifications and the hooks' counters; `tasks` the queue; `task_archive` the
+ * queues of earlier runs (a rollback to before a restart brings that run's queue back with it).
  */
-export const STATE_EXCLUDED = new Set([
-  'audit',
-  'checkpoints',
-  'locks',
-  'memory',
-  'quarantine',
-  'logs',
-  'sessions',
-  'config.yaml',
-  'PAUSE',
-  'STOP',
-  'HUMAN_INPUT.md',
-]);
+export const RESTORED_TABLES = ['docs', 'tasks', 'task_archive'] as const;
 
-/** Files inside captured folders that are hints, not state: the queue's change feed is restarted on restore. */
-export const STATE_EXCLUDED_FILES = new Set(['queue/changes.log']);
+/**
+ * Tables a rollback never restores. The audit log is history: the rollback itself is appended to it. The
+ * checkpoints are how the rollback is undone (the pre-rollback checkpoint is one of them).
+ */
+export const KEPT_TABLES = ['audit', 'checkpoints'] as const;
 
-/** True when `.loki/<rel>` (a relative path with "/" separators) belongs to a checkpoint's state. */
-export function inStateScope(rel: string): boolean {
-  const parts = rel.split('/');
-  if (STATE_EXCLUDED.has(parts[0]!) || STATE_EXCLUDED_FILES.has(rel)) return false;
-  // Temp files of atomic writes (".name.<hex>.tmp") that a crash left behind.
-  return !parts.some((p) => p.startsWith('.') && p.endsWith('.tmp'));
+/**
+ * Memory (every table whose name starts with this, the search index's own tables included) survives a
+ * rollback: memories are lessons, and the lessons of the work a rollback throws away (what failed, and why)
+ * are the ones the agents need most afterwards. A lesson that turns out wrong is superseded like any other.
+ */
+export const KEPT_TABLE_PREFIX = 'memory';
+
+/** What a rollback does with a table; undefined for a table nobody has decided about (a test refuses that). */
+export function tableRole(name: string): 'restored' | 'kept' | undefined {
+  if ((RESTORED_TABLES as readonly string[]).includes(name)) return 'restored';
+  if ((KEPT_TABLES as readonly string[]).includes(name) || name.startsWith(KEPT_TABLE_PREFIX)) return 'kept';
+  return undefined;
 }
 
-/** One file of captured state. */
-export interface StateEntry {
-  path: string;
+/**
+ * Documents of the restored `docs` table that a rollback keeps as they are, and that are no part of a
+ * checkpoint's state: the live sessions (a rollback does not change which agents are connected), memory kept
+ * as documents (see KEPT_TABLE_PREFIX), and the checkpoints' own bookkeeping (the journal of the rollback under
+ * way, and when the last completed-task checkpoint was started).
+ */
+export const KEPT_DOC_KINDS = ['session', 'memory', 'rollback-journal', 'checkpoint-gate'] as const;
+
+/** One row of captured state: `key` names it (`<table>/<primary key>`), `sha256` is the hash of its columns. */
+export interface StateRow {
+  key: string;
   sha256: string;
   size: number;
 }
@@ -57,8 +62,8 @@ export interface CheckpointRef {
 export const checkpointId = (seq: number): string => `cp-${seq}`;
 
 /**
- * The checkpoint `latest` names: the newest by sequence number (never by file time) that is not a
- * pre-rollback checkpoint, so two `latest` rollbacks in a row do not undo each other.
+ * The checkpoint `latest` names: the newest by sequence number that is not a pre-rollback checkpoint, so two
+ * `latest` rollbacks in a row do not undo each other.
  */
 export function selectLatest<T extends CheckpointRef>(all: readonly T[]): T | undefined {
   let best: T | undefined;
@@ -86,19 +91,19 @@ export interface ChangeSet {
   removed: string[];
 }
 
-/** What turns state `from` into state `to`. */
-export function diffState(from: readonly StateEntry[], to: readonly StateEntry[]): ChangeSet {
-  const before = new Map(from.map((e) => [e.path, e.sha256]));
-  const after = new Map(to.map((e) => [e.path, e.sha256]));
+/** What turns state `from` into state `to`, by row key. */
+export function diffState(from: readonly StateRow[], to: readonly StateRow[]): ChangeSet {
+  const before = new Map(from.map((e) => [e.key, e.sha256]));
+  const after = new Map(to.map((e) => [e.key, e.sha256]));
   const added: string[] = [];
   const modified: string[] = [];
   const removed: string[] = [];
-  for (const [p, sha] of after) {
-    const old = before.get(p);
-    if (old === undefined) added.push(p);
-    else if (old !== sha) modified.push(p);
+  for (const [k, sha] of after) {
+    const old = before.get(k);
+    if (old === undefined) added.push(k);
+    else if (old !== sha) modified.push(k);
   }
-  for (const p of before.keys()) if (!after.has(p)) removed.push(p);
+  for (const k of before.keys()) if (!after.has(k)) removed.push(k);
   return { added: added.sort(), modified: modified.sort(), removed: removed.sort() };
 }
 
@@ -134,10 +139,10 @@ export function summarizeChanges(set: ChangeSet, cap = 20): ChangeSummary {
   return { added: set.added.length, modified: set.modified.length, removed: set.removed.length, paths: all.slice(0, cap), truncated: all.length > cap };
 }
 
-/** A stable digest input for a state manifest (the caller hashes it). */
-export function stateDigestText(entries: readonly StateEntry[]): string {
-  return [...entries]
-    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
-    .map((e) => `${e.sha256} ${e.size} ${e.path}\n`)
+/** The text a state digest is the sha256 of: one line per row, in key order, whatever order they came in. */
+export function stateDigestText(rows: readonly StateRow[]): string {
+  return [...rows]
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map((e) => `${e.sha256} ${e.size} ${e.key}\n`)
     .join('');
 }

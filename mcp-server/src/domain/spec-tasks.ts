@@ -16,7 +16,7 @@
  *   (`x-` extension keys under `paths` are ignored).
  * Phase and priority come from words in the headings and items (tables below), default DEVELOPMENT / medium.
  */
-import { parseYaml } from '../config/yaml.js';
+import { parseYaml } from './yaml.js';
 import type { Phase } from './phases.js';
 import { findCycle, type Priority, type TaskDraft } from './tasks.js';
 
@@ -28,12 +28,8 @@ export interface SpecTasks {
   notes: string[];
 }
 
-export class SpecError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SpecError';
-  }
-}
+import { SpecError } from '../errors.js';
+export { SpecError };
 
 export const MAX_SPEC_TASKS = 300;
 const TITLE_CHARS = 200;

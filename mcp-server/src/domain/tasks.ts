@@ -21,6 +21,9 @@ export type Priority = (typeof PRIORITIES)[number];
 /** States that still need work: a phase is not done while one of its tasks is in one of these. */
 export const OPEN_STATES: readonly TaskState[] = ['pending', 'in-progress', 'failed', 'blocked'];
 
+/** States a claim can take a task from (when its dependencies are completed). */
+export const CLAIMABLE_STATES: readonly TaskState[] = ['pending', 'failed'];
+
 export const MAX_ATTEMPTS_KEPT = 50;
 export const MAX_ERROR_CHARS = 2000;
 
@@ -92,13 +95,8 @@ export interface TaskDraft {
   source?: TaskSource | undefined;
 }
 
-/** A refusal of a queue operation; the message says what to do instead. */
-export class TaskRuleError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TaskRuleError';
-  }
-}
+import { TaskRuleError } from '../errors.js';
+export { TaskRuleError };
 
 // ---- phases -------------------------------------------------------------------------------------------------
 
@@ -122,7 +120,8 @@ export function phaseAllows(task: Task, run: { tier: Tier; phase: Phase } | unde
 
 // ---- readiness and order ----------------------------------------------------------------------------------
 
-export type Lookup = (id: string) => Task | undefined;
+/** Finds a task by id; readiness needs only its status. */
+export type Lookup = (id: string) => Pick<Task, 'status'> | undefined;
 
 export function leaseExpired(task: Task, now: number): boolean {
   return task.status === 'in-progress' && (task.lease === null || Date.parse(task.lease.expiresAt) <= now);
@@ -134,7 +133,7 @@ export function unmetDependencies(task: Task, lookup: Lookup): string[] {
 }
 
 export function isReady(task: Task, lookup: Lookup): boolean {
-  return (task.status === 'pending' || task.status === 'failed') && unmetDependencies(task, lookup).length === 0;
+  return CLAIMABLE_STATES.includes(task.status) && unmetDependencies(task, lookup).length === 0;
 }
 
 /**
@@ -278,7 +277,7 @@ export function checkHolder(task: Task, token: string, repeatOutcome: Attempt['o
  * Validate the dependency graph after adding or editing `changed`: every dependency must exist and no cycle
  * may form. Throws with the unknown ids or the cycle spelled out ("t3 -> t5 -> t3").
  */
-export function checkDependencies(changed: readonly Task[], lookup: Lookup): void {
+export function checkDependencies(changed: readonly Task[], lookup: (id: string) => Task | undefined): void {
   for (const t of changed) {
     const unknown = t.dependencies.filter((d) => !lookup(d));
     if (unknown.length > 0) {

@@ -14,7 +14,7 @@ import { SESSION_RECORD, sessionFile } from '../run/records.js';
 import { listSessions } from '../run/sessions.js';
 import { readRun } from '../run/state.js';
 import type { HookInput, HookOutput } from './io.js';
-import { HOOK_LOCK, HOOK_STATE_FILE, HOOK_STATE_RECORD, readHookState } from './state.js';
+import { HOOK_STATE_FILE, HOOK_STATE_RECORD, readHookState } from '../run/hook-state.js';
 
 export async function sessionStart(project: Project, _input: HookInput): Promise<HookOutput> {
   const store = project.existingStore();
@@ -49,7 +49,6 @@ export async function stop(project: Project, input: HookInput): Promise<HookOutp
     next: b.next,
   });
   await store.mutate(
-    HOOK_LOCK,
     () => {
       const s = readHookState(store, run.runId);
       const stopBlocks = decision.block ? { iteration: run.iteration, count: s.stopBlocks && s.stopBlocks.iteration === run.iteration ? s.stopBlocks.count + 1 : 1 } : null;

@@ -13,7 +13,7 @@ import { readRun } from '../run/state.js';
 import { readFileIfExists } from '../store/fsx.js';
 import { Store } from '../store/store.js';
 import type { HookInput, HookOutput } from './io.js';
-import { HOOK_LOCK, HOOK_STATE_FILE, HOOK_STATE_RECORD, readHookState } from './state.js';
+import { HOOK_STATE_FILE, HOOK_STATE_RECORD, readHookState } from '../run/hook-state.js';
 
 /** Bytes of transcript read per call at most (the rest is read on the next calls). */
 const TRANSCRIPT_CHUNK = 8 * 1024 * 1024;
@@ -39,7 +39,6 @@ async function track(store: Store, env: NodeJS.ProcessEnv, input: HookInput): Pr
   if (effective.problems.length > 0) throw new ConfigError(effective.problems);
   const config = typedConfig(effective);
   const paused = await store.mutate(
-    HOOK_LOCK,
     () => {
       const s = readHookState(store, run.runId);
       let usage = s.usage;
@@ -53,14 +52,13 @@ async function track(store: Store, env: NodeJS.ProcessEnv, input: HookInput): Pr
         }
       }
       const notices = usageNotices(usage, config.budgetLimitUsd);
-      store.records.write(HOOK_STATE_FILE, HOOK_STATE_RECORD, { ...s, usage, transcripts, toolCalls: s.toolCalls + 1, notices, updatedAt: new Date().toISOString() }, { deferDirSync: true });
+      store.records.write(HOOK_STATE_FILE, HOOK_STATE_RECORD, { ...s, usage, transcripts, toolCalls: s.toolCalls + 1, notices, updatedAt: new Date().toISOString() });
       return config.budgetLimitUsd !== null && usage.costUsd >= config.budgetLimitUsd ? usage.costUsd : null;
     },
     () => undefined,
   );
   if (paused !== null && !readMarkers(store).pause) {
     await store.mutate(
-      'signals',
       () => writeMarker(store, PAUSE, `paused by the budget: $${paused.toFixed(2)} spent of $${config.budgetLimitUsd} (LOKI_BUDGET_LIMIT)`),
       (wrote) => (wrote ? { action: 'budget.exceeded', target: run.runId, data: { spentUsd: Number(paused.toFixed(4)), limitUsd: config.budgetLimitUsd } } : undefined),
     );

@@ -28,12 +28,8 @@ export interface InstallPlan {
   format: 'json' | 'toml';
 }
 
-export class InstallError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InstallError';
-  }
-}
+import { InstallError } from '../errors.js';
+export { InstallError };
 
 export function planInstall(host: Host, scope: Scope, root: string, env: NodeJS.ProcessEnv, home: string, settingsFile?: string): InstallPlan {
   switch (host) {

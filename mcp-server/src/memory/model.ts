@@ -1,6 +1,6 @@
 /**
- * The memory item: three layers in one schema-versioned record type, one file per item under
- * `.loki/memory/<layer dir>/<id>.json`.
+ * The memory item: three layers in one record type, one row per item in the `memory` table of `.loki/loki.db`
+ * (memory/items.ts), validated against this schema when written and on every read.
  *   episode  what a task tried and what happened: outcome, errors, lessons, files
  *   pattern  a semantic pattern or anti-pattern: when it applies, confidence, the episodes it came from
  *   skill    a named list of steps that worked
@@ -9,14 +9,11 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
 import { PHASES } from '../domain/phases.js';
-import type { RecordType } from '../store/records.js';
 
 export const LAYERS = ['episode', 'pattern', 'skill'] as const;
 export type Layer = (typeof LAYERS)[number];
 
-export const LAYER_DIR: Readonly<Record<Layer, string>> = { episode: 'memory/episodes', pattern: 'memory/patterns', skill: 'memory/skills' };
 export const LAYER_PREFIX: Readonly<Record<Layer, string>> = { episode: 'ep', pattern: 'pt', skill: 'sk' };
-export const CHANGES_FILE = 'memory/changes';
 
 export const OUTCOMES = ['success', 'failure', 'partial'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
@@ -53,7 +50,7 @@ export const provenanceSchema = z
   .strict();
 export type Provenance = z.infer<typeof provenanceSchema>;
 
-const itemSchema = z
+export const memoryItemSchema = z
   .object({
     id: z.string().regex(ITEM_ID),
     layer: z.enum(LAYERS),
@@ -82,19 +79,10 @@ const itemSchema = z
     /** Warnings found at write time, e.g. "instruction-like" text. */
     flags: z.array(z.string().max(40)).max(10),
   })
-  .strict();
+  .strict()
+  .refine((item) => item.id.startsWith(`${LAYER_PREFIX[item.layer]}-`), { path: ['id'], message: 'the id prefix does not match the layer' });
 
-export type MemoryItem = z.infer<typeof itemSchema>;
-export const MEMORY_RECORD: RecordType<MemoryItem> = { kind: 'memory', version: 1, schema: itemSchema };
-
-export function itemFile(layer: Layer, id: string): string {
-  return `${LAYER_DIR[layer]}/${id}.json`;
-}
-
-export function layerOfId(id: string): Layer | undefined {
-  const prefix = id.slice(0, 2);
-  return LAYERS.find((l) => LAYER_PREFIX[l] === prefix);
-}
+export type MemoryItem = z.infer<typeof memoryItemSchema>;
 
 /** A new id: layer prefix, milliseconds in base 36 (sortable by time), a random suffix. */
 export function newItemId(layer: Layer, now = Date.now()): string {

@@ -9,7 +9,9 @@
  * skipped and reported, never fatal. Secrets are scrubbed before anything is written.
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import type MiniSearchType from 'minisearch';
 import { z } from 'zod';
 import { parseFrontmatter, stringifyFrontmatter, type FrontmatterFile } from '../config/frontmatter.js';
 import { scrubSecrets } from '../domain/secrets.js';
@@ -17,9 +19,7 @@ import { readFileIfExists, writeFileAtomic } from '../store/fsx.js';
 import { SafeDir, checkId, PathError, printable } from '../store/paths.js';
 import { UsageError } from '../run/state.js';
 import { LIMITS, TAG } from './model.js';
-import { textSearch, newTextIndex } from './warm-index.js';
-import type { SearchDoc } from './rank.js';
-import type MiniSearchType from 'minisearch';
+import { FIELD_BOOST, SEARCH_FIELDS, processTerm, type SearchDoc } from './rank.js';
 
 export const SLUG = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 export const MAX_SLUG = 64;
@@ -233,6 +233,34 @@ export function parseSolutionId(id: string): { category: string; slug: string } 
 }
 
 // ---- the warm global index ------------------------------------------------------------------------------
+
+/*
+ * Solutions are few and live in files, so they are indexed in memory with minisearch (BM25+), whose idf stays
+ * positive in a corpus of one or two documents; FTS5's bm25 (used for the project's memory) gives ~0 to every
+ * word of a corpus that small, which would rank every solution below every memory item. minisearch is loaded
+ * on first use, so starting a server does not pay for it.
+ */
+declare const require: ((id: string) => unknown) | undefined;
+type MiniSearchCtor = typeof MiniSearchType;
+let MiniSearchClass: MiniSearchCtor | undefined;
+
+function newTextIndex(): MiniSearchType<SearchDoc> {
+  if (!MiniSearchClass) MiniSearchClass = (typeof require === 'function' ? require('minisearch') : createRequire(import.meta.url)('minisearch')) as MiniSearchCtor;
+  return new MiniSearchClass<SearchDoc>({ fields: [...SEARCH_FIELDS], storeFields: [], processTerm });
+}
+
+/** BM25+ with the field boosts of rank.ts, prefix matching and light fuzziness for longer terms. */
+function textSearch(index: MiniSearchType<SearchDoc>, query: string, filter?: (id: string) => boolean): { id: string; score: number }[] {
+  return index
+    .search(query, {
+      boost: FIELD_BOOST,
+      prefix: (term) => term.length >= 4,
+      fuzzy: (term) => (term.length >= 6 ? 0.15 : false),
+      maxFuzzy: 2,
+      ...(filter ? { filter: (r) => filter(r.id as string) } : {}),
+    })
+    .map((r) => ({ id: r.id as string, score: r.score }));
+}
 
 function solutionDoc(s: Solution): SearchDoc {
   return {

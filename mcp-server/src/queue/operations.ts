@@ -3,7 +3,6 @@
  * (active, not paused for new work), choose defaults (the agent is the session, new tasks join the current
  * phase), and shape compact views of tasks for responses.
  */
-import { log } from '../log.js';
 import type { Phase } from '../domain/phases.js';
 import { unmetDependencies, type Task, type TaskDraft } from '../domain/tasks.js';
 import type { Project } from '../project.js';
@@ -12,7 +11,6 @@ import { readMarkers } from '../run/signals.js';
 import { UsageError, activeRun, activeRunPeek, peekRun } from '../run/state.js';
 import { checkId } from '../store/paths.js';
 import type { AddResult, ClaimOptions, ClaimResult, FinishResult, ListFilter, UpdateRequest } from './queue.js';
-import { QUEUE_DIR } from './records.js';
 
 /** One line per task in lists: enough to choose, not the whole record. */
 export interface TaskRow {
@@ -77,27 +75,13 @@ export async function addTasks(project: Project, drafts: TaskDraft[], kind: 'age
   return project.tasks().add(drafts, run.runId, { phase: run.phase, source: { kind, section: null } });
 }
 
-/**
- * At the start of an agent's turn (loki_status): when the project has a queue, elect or reach its owner in the
- * background, so the agent's first claim finds the way to the queue ready. Writes nothing but the owner key
- * (once per project). Never throws: the briefing it follows has already counted the turn, and a queue that
- * cannot be prepared now is met again, with its error, by the first claim.
- */
-export function prepareQueue(project: Project): void {
-  try {
-    if (project.existingStore()?.exists(QUEUE_DIR)) project.queueRouter().prepare();
-  } catch (err) {
-    log.debug(`queue: not prepared now (${(err as Error).message})`);
-  }
-}
-
 export async function claimTask(project: Project, opts: ClaimOptions): Promise<ClaimResult> {
   project.config();
   const run = activeRunPeek(project, 'claiming a task');
   const markers = readMarkers(project.existingStore());
   if (markers.stop) throw new UsageError('.loki/STOP is present: start no new task; finish the current edit and end the session');
   if (markers.pause) throw new UsageError('the run is paused (.loki/PAUSE): claim nothing until the user runs `loki resume`');
-  return project.queueRouter().run<ClaimResult>({ op: 'claim', opts, run });
+  return project.tasks().claim(opts, run);
 }
 
 /**
@@ -119,15 +103,15 @@ export async function completeTask(
     const run = peekRun(project.existingStore());
     const markers = readMarkers(project.existingStore());
     skipped = !run || run.status !== 'active' ? 'the run is not active' : markers.stop ? '.loki/STOP is present: start nothing new' : markers.pause ? 'the run is paused (.loki/PAUSE)' : null;
-    if (!skipped) claimNext = { opts: next, run };
+    if (!skipped) claimNext = { opts: { ...next }, run };
   }
-  const r = await project.queueRouter().run<FinishResult & { next: ClaimResult | null }>({ op: 'complete', id, token, summary, evidence, next: claimNext });
+  const r = project.tasks().complete(id, token, summary, evidence, claimNext);
   return skipped ? { ...r, next: { task: null, token: null, expired: [], reason: skipped } } : r;
 }
 
 export async function failTask(project: Project, id: string, token: string, error: string): Promise<FinishResult> {
   project.config();
-  return project.queueRouter().run<FinishResult>({ op: 'fail', id, token, error });
+  return project.tasks().fail(id, token, error);
 }
 
 export async function updateTask(project: Project, req: UpdateRequest): Promise<Task> {

@@ -1,8 +1,9 @@
-/** The task record as stored: `.loki/queue/tasks/<id>.json`, validated on every read. */
+/** The task record as stored: the `body` of a row of the `tasks` table, validated on every read. */
 import * as z from 'zod/mini';
 import { PHASES } from '../domain/phases.js';
 import { PRIORITIES, TASK_STATES, type Task } from '../domain/tasks.js';
-import type { RecordType } from '../store/records.js';
+import { DamagedRecordError } from '../errors.js';
+import { safeParse } from '../store/schema.js';
 
 const isoTime = z.string().check(z.minLength(1), z.maxLength(64));
 const text = (max: number) => z.string().check(z.maxLength(max));
@@ -18,7 +19,7 @@ const attempt = z.strictObject({
   error: z.nullable(text(4000)),
 });
 
-const taskSchema = z.strictObject({
+export const taskSchema = z.strictObject({
   id: text(64),
   seq: z.int().check(z.positive()),
   runId: text(64),
@@ -41,11 +42,18 @@ const taskSchema = z.strictObject({
   rev: z.int().check(z.nonnegative()),
 });
 
-export const TASK_RECORD: RecordType<Task> = { kind: 'task', version: 1, schema: taskSchema };
-
-export const QUEUE_DIR = 'queue';
-export const TASKS_DIR = `${QUEUE_DIR}/tasks`;
-/** Append-only list of task ids written, so other processes refresh only what changed (see queue/cache.ts). */
-export const CHANGE_FEED = `${QUEUE_DIR}/changes.log`;
-export const QUEUE_LOCK = 'queue';
-export const taskFile = (id: string) => `${TASKS_DIR}/${id}.json`;
+/** A row's task, or DamagedRecordError naming the task when its body was changed outside loki-mode. */
+export function decodeTask(row: { id: string; body: string }): Task {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(row.body);
+  } catch {
+    raw = undefined;
+  }
+  const parsed = safeParse(taskSchema, raw);
+  if (!parsed.success || parsed.data.id !== row.id) {
+    const issue = parsed.success ? { path: ['id'], message: 'does not match the row' } : parsed.error.issues[0];
+    throw new DamagedRecordError(`task "${row.id}" in .loki/loki.db does not match its schema (${issue?.path.join('.') || 'record'}: ${issue?.message ?? 'invalid'}): it was changed outside loki-mode; run loki doctor`);
+  }
+  return parsed.data;
+}

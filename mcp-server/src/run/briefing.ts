@@ -7,7 +7,7 @@ import { heartbeat, type SessionIdentity } from './sessions.js';
 import { HUMAN_INPUT, HUMAN_INPUT_IGNORED, type HumanInput, readMarkers, takeHumanInput } from './signals.js';
 import { readRun } from './state.js';
 import { trustBriefing, type TrustBriefing } from '../trust/briefing.js';
-import { readHookState } from '../hooks/state.js';
+import { readHookState } from './hook-state.js';
 
 export interface Briefing {
   project: string;
@@ -65,7 +65,6 @@ export async function briefing(project: Project, who: SessionIdentity | undefine
 
   if (store && run && run.status === 'active' && !opts.peek) {
     const turn = await store.mutate(
-      'state',
       () => {
         const current = readRun(store);
         if (!current || current.status !== 'active') return { run: current, changed: false as const };
@@ -87,7 +86,6 @@ export async function briefing(project: Project, who: SessionIdentity | undefine
     if (who && run) session = { id: who.id, status: heartbeat(store, run.runId, who) };
     if (config && store.exists(HUMAN_INPUT)) {
       humanInput = await store.mutate(
-        'signals',
         () => takeHumanInput(store, config.promptInjection, config.humanInputMaxBytes),
         (h) => (h.status === 'delivered' || h.status === 'rejected' ? { action: `human-input.${h.status}`, data: h.status === 'delivered' ? { archivedAs: h.archivedAs, bytes: Buffer.byteLength(h.text) } : { reason: h.reason } } : undefined),
       );
@@ -99,8 +97,6 @@ export async function briefing(project: Project, who: SessionIdentity | undefine
   if (humanInput.status === 'none' && store && store.exists(HUMAN_INPUT) && !(config?.promptInjection ?? false)) {
     humanInput = { status: 'ignored', reason: HUMAN_INPUT_IGNORED };
   }
-  // The most recent quarantines this process made (the files themselves stay in .loki/quarantine/).
-  if (store) for (const q of store.records.quarantined.slice(-5)) problems.push(`.loki/${q.file} was invalid (${q.reason}) and was moved to ${q.movedTo ? `.loki/${q.movedTo}` : 'nowhere (move failed)'}`);
 
   let queue: QueueBriefing | null = null;
   if (store && run) {

@@ -30,7 +30,6 @@ export async function advancePhase(project: Project, target: Phase | undefined, 
   const preview = planTransition(before.tier, before.phase, target, facts, reason);
   if (preview.ok) await autoCheckpoint(project, 'phase-advance', `before ${preview.from} -> ${preview.to}`);
   return store.mutate(
-    'state',
     (): AdvanceResult => {
       const run = readRun(store);
       if (!run || run.runId !== before.runId) throw new UsageError('the run changed while advancing; call loki_status and try again');

@@ -6,8 +6,12 @@ import type { RecordType } from '../store/records.js';
 const isoTime = z.string().check(z.minLength(1), z.maxLength(64));
 const count = z.int().check(z.nonnegative());
 
-export const RUN_FILE = 'state/run.json';
-export const sessionFile = (id: string) => `sessions/${id}.json`;
+/** Document keys (store/records.ts). */
+export const RUN_FILE = 'run';
+/** Runs replaced by a restart, kept whole. */
+export const archivedRunKey = (runId: string) => `run/${runId}`;
+export const SESSION_PREFIX = 'session/';
+export const sessionFile = (id: string) => `${SESSION_PREFIX}${id}`;
 export const SESSION_STALE_MS = 5 * 60_000;
 
 const specInfo = z.strictObject({
@@ -53,7 +57,7 @@ const runSchema = z.strictObject({
 
 export type RunState = z.infer<typeof runSchema>;
 export type SpecInfo = z.infer<typeof specInfo>;
-export const RUN_RECORD: RecordType<RunState> = { kind: 'run', version: 1, schema: runSchema };
+export const RUN_RECORD: RecordType<RunState> = { kind: 'run', schema: runSchema };
 
 const sessionSchema = z.strictObject({
   id: z.string(),
@@ -70,7 +74,7 @@ const sessionSchema = z.strictObject({
 });
 
 export type SessionState = z.infer<typeof sessionSchema>;
-export const SESSION_RECORD: RecordType<SessionState> = { kind: 'session', version: 1, schema: sessionSchema };
+export const SESSION_RECORD: RecordType<SessionState> = { kind: 'session', schema: sessionSchema };
 
 /** running, stale (no heartbeat for 5 minutes) or stopped: derived, never stored. */
 export function sessionLiveness(s: SessionState, now = Date.now()): 'running' | 'stale' | 'stopped' {

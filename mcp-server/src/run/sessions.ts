@@ -4,9 +4,8 @@
  */
 import crypto from 'node:crypto';
 import os from 'node:os';
-import { listNames } from '../store/fsx.js';
 import type { Store } from '../store/store.js';
-import { SESSION_RECORD, sessionFile, type SessionState } from './records.js';
+import { SESSION_PREFIX, SESSION_RECORD, sessionFile, type SessionState } from './records.js';
 
 const HEARTBEAT_EVERY_MS = 30_000;
 
@@ -64,13 +63,7 @@ export function stopSessionSync(store: Store | undefined, who: SessionIdentity, 
 
 export function listSessions(store: Store | undefined): SessionState[] {
   if (!store) return [];
-  const out: SessionState[] = [];
-  for (const name of listNames(store.loki, 'sessions')) {
-    if (!name.endsWith('.json') || name.startsWith('.')) continue;
-    const s = store.records.read(`sessions/${name}`, SESSION_RECORD);
-    if (s) out.push(s);
-  }
-  return out.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
+  return store.records.list(SESSION_PREFIX, SESSION_RECORD).sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
 }
 
 /** Refresh this session's record when it is missing, for another run, stopped, or older than the heartbeat period. */

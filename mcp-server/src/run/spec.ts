@@ -4,9 +4,9 @@
  */
 import crypto from 'node:crypto';
 import path from 'node:path';
+import { FileTooLargeError } from '../errors.js';
 import { readFileIfExists } from '../store/fsx.js';
-import { PathError, printable, splitRelativePath } from '../store/paths.js';
-import type { Store } from '../store/store.js';
+import { PathError, printable, splitRelativePath, type SafeDir } from '../store/paths.js';
 import { UsageError } from './state.js';
 
 export const MAX_SPEC_BYTES = 1024 * 1024;
@@ -21,21 +21,22 @@ export interface SpecInput {
   extension: string;
 }
 
-export function readSpecFile(store: Store, rel: string): SpecInput {
+/** Read a spec file under the project (`project` is the project root, validated). */
+export function readSpecFile(project: SafeDir, rel: string): SpecInput {
   const parts = splitRelativePath(rel, 'spec');
   if (parts[0]!.toLowerCase() === '.loki' || parts[0]!.toLowerCase() === '.git') {
     throw new PathError('PATH_OUTSIDE', `spec "${printable(rel)}" is inside ${parts[0]}/, which holds state, not specs: give the spec's own path`);
   }
   let buf: Buffer | undefined;
   try {
-    buf = readFileIfExists(store.project, rel, MAX_SPEC_BYTES);
+    buf = readFileIfExists(project, rel, MAX_SPEC_BYTES);
   } catch (err) {
-    if (err instanceof Error && err.name === 'FileTooLargeError') {
+    if (err instanceof FileTooLargeError) {
       throw new UsageError(`spec "${printable(rel)}" is larger than ${MAX_SPEC_BYTES} bytes; point at the main document or pass a summary as specText`);
     }
     throw err;
   }
-  if (!buf) throw new UsageError(`spec "${printable(rel)}" does not exist under the project root ${store.project.root}; give a path relative to it`);
+  if (!buf) throw new UsageError(`spec "${printable(rel)}" does not exist under the project root ${project.root}; give a path relative to it`);
   const text = buf.toString('utf8');
   if (text.includes('\uFFFD') || text.includes('\0')) throw new UsageError(`spec "${printable(rel)}" is not UTF-8 text`);
   if (text.trim() === '') throw new UsageError(`spec "${printable(rel)}" is empty`);

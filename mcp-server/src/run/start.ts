@@ -11,14 +11,17 @@ import { readFileIfExists, writeFileAtomic } from '../store/fsx.js';
 import { createChecklist } from '../trust/checklist.js';
 import { TRUST_FILE, TRUST_RECORD, emptyTrust } from '../trust/records.js';
 import { trustSettings } from '../trust/state.js';
+import { SafeDir } from '../store/paths.js';
 import type { Store } from '../store/store.js';
 import { recordBaseline } from './git.js';
-import { RUN_FILE, RUN_RECORD, type RunState, type SessionState, type SpecInfo } from './records.js';
+import { RUN_FILE, RUN_RECORD, archivedRunKey, type RunState, type SessionState, type SpecInfo } from './records.js';
 import { repoSignals } from './repo.js';
 import { type SessionIdentity, writeSession } from './sessions.js';
 import { readMarkers } from './signals.js';
 import { MAX_SPEC_BYTES, readSpecFile, specFromText } from './spec.js';
 import { UsageError, readRun } from './state.js';
+
+const NO_RUN_YET = 'no run yet: give `spec` (a path inside the project, e.g. "docs/prd.md") or `specText` (the brief itself)';
 
 export interface StartArgs {
   spec?: string | undefined;
@@ -41,20 +44,19 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
     throw new UsageError('give either `spec` (a path inside the project) or `specText`, not both');
   }
   const config = project.config();
-  const store = project.openStore();
-  if (readMarkers(store).stop) {
+  if (readMarkers(project.existingStore()).stop) {
     throw new UsageError('.loki/STOP is present: the user asked the run to stop. Run `loki resume` (or delete .loki/STOP) before starting again');
   }
-  // Read the spec before taking the lock: it is validated input, not state.
-  const specInput = args.spec !== undefined ? readSpecFile(store, args.spec) : args.specText !== undefined ? specFromText(args.specText) : undefined;
-  // Parsed before anything is written, so a malformed spec changes nothing.
+  // The spec is read and parsed before .loki/ is created or anything is written, so a bad one changes nothing.
+  const specInput = args.spec !== undefined ? readSpecFile(SafeDir.open(project.root), args.spec) : args.specText !== undefined ? specFromText(args.specText) : undefined;
   const seed = specInput ? seedFromSpec(specInput.text, specInput.extension) : undefined;
   if (seed) checkSeedDrafts(seed.tasks);
+  if (!specInput && !project.hasStore()) throw new UsageError(NO_RUN_YET);
+  const store = project.openStore();
   const queue = project.tasks();
 
   return store.mutate(
-    'state',
-    async () => {
+    () => {
       const existing = readRun(store);
       const resumable = existing && existing.status !== 'completed' && !args.restart;
       if (existing && resumable) {
@@ -71,21 +73,21 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
         // A crash between recording the run and queueing its tasks leaves an empty queue: queue them now.
         const reseed = seed ?? specTasksOfRun(store, run);
         if (reseed) createChecklist(store, run.runId, reseed.checklist, now);
-        const added = reseed ? await queue.seed(run.runId, reseed.tasks, { fresh: false }) : undefined;
+        const added = reseed ? queue.seedIn(run.runId, reseed.tasks, { fresh: false }) : undefined;
         return { resumed: true, run, archivedRunId: null, session, tasks: { queued: added?.added.length ?? 0, kind: added?.added.length ? (reseed?.kind ?? null) : null, notes: added?.added.length ? (reseed?.notes ?? []) : [] } };
       }
       if (!specInput) {
         throw new UsageError(
           existing
             ? `the last run (${existing.runId}) is ${existing.status}; give \`spec\` or \`specText\` to start a new one`
-            : 'no run yet: give `spec` (a path inside the project, e.g. "docs/prd.md") or `specText` (the brief itself)',
+            : NO_RUN_YET,
         );
       }
       let archivedRunId: string | null = null;
       if (existing) {
         const archived: RunState =
           existing.status === 'active' ? { ...existing, status: 'stopped', stoppedAt: new Date().toISOString(), stopReason: 'restarted' } : existing;
-        store.records.write(`runs/${existing.runId}.json`, RUN_RECORD, archived);
+        store.records.write(archivedRunKey(existing.runId), RUN_RECORD, archived);
         archivedRunId = existing.runId;
       }
       const now = new Date();
@@ -116,7 +118,7 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
       const session = writeSession(store, runId, who, iso);
       createChecklist(store, runId, seed!.checklist, iso);
       store.records.write(TRUST_FILE, TRUST_RECORD, { ...emptyTrust(runId), settings: trustSettings(config) });
-      const added = await queue.seed(runId, seed!.tasks, { fresh: true });
+      const added = queue.seedIn(runId, seed!.tasks, { fresh: true });
       return { resumed: false, run, archivedRunId, session, tasks: { queued: added.added.length, kind: seed!.kind, notes: seed!.notes } };
     },
     (r) => ({

@@ -1,15 +1,10 @@
 /** The run record and the refusal the run operations raise. */
+import { UsageError } from '../errors.js';
 import type { Project } from '../project.js';
 import type { Store } from '../store/store.js';
 import { RUN_FILE, RUN_RECORD, type RunState } from './records.js';
 
-/** A user-facing refusal: the message says what to do instead. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+export { UsageError };
 
 export function readRun(store: Store | undefined): RunState | undefined {
   return store?.records.read(RUN_FILE, RUN_RECORD);
@@ -17,7 +12,7 @@ export function readRun(store: Store | undefined): RunState | undefined {
 
 /** The run for read-only use on hot paths (every claim): not re-read or re-validated while the file is unchanged. */
 export function peekRun(store: Store | undefined): Readonly<RunState> | undefined {
-  return store?.records.readCached(RUN_FILE, RUN_RECORD);
+  return store?.records.read(RUN_FILE, RUN_RECORD);
 }
 
 /** The run, refused with what to do when there is none or it is not active. `what` names the operation. */

@@ -6,21 +6,16 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { FileTooLargeError } from '../errors.js';
 import { PathError, type SafeDir, isNotFound, printable } from './paths.js';
 import { faultPoint } from './fault.js';
-import type { SparePool } from './spares.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
 
 export const DEFAULT_MAX_READ_BYTES = 8 * 1024 * 1024;
 
-export class FileTooLargeError extends Error {
-  constructor(rel: string, max: number) {
-    super(`"${printable(rel)}" is larger than ${max} bytes`);
-    this.name = 'FileTooLargeError';
-  }
-}
+export { FileTooLargeError };
 
 /**
  * Read a regular file under `dir`, or return undefined when it does not exist. With `stable`, for files that may
@@ -37,7 +32,7 @@ export function readFileAndStat(dir: SafeDir, rel: string, maxBytes = DEFAULT_MA
     dir,
     rel,
     (fd, st) => {
-      if (st.size > maxBytes) throw new FileTooLargeError(rel, maxBytes);
+      if (st.size > maxBytes) throw new FileTooLargeError(`"${printable(rel)}" is larger than ${maxBytes} bytes`);
       return { data: readAll(fd, st.size, maxBytes, rel), stat: st };
     },
     stable,
@@ -117,7 +112,7 @@ function readAll(fd: number, sizeHint: number, maxBytes: number, rel: string): B
     const n = fs.readSync(fd, buf, 0, buf.length, null);
     if (n === 0) break;
     total += n;
-    if (total > maxBytes) throw new FileTooLargeError(rel, maxBytes);
+    if (total > maxBytes) throw new FileTooLargeError(`"${printable(rel)}" is larger than ${maxBytes} bytes`);
     chunks.push(n === buf.length ? buf : buf.subarray(0, n));
   }
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
@@ -126,11 +121,6 @@ function readAll(fd: number, sizeHint: number, maxBytes: number, rel: string): B
 export interface WriteOptions {
   /** fsync the file and its directory (default true). */
   durable?: boolean;
-  /**
-   * With `durable`, leave the directory fsync to the caller (default false), who makes it once for a batch,
-   * outside its lock, before reporting success.
-   */
-  deferDirSync?: boolean;
   mode?: number;
 }
 
@@ -155,7 +145,7 @@ export function writeFileAtomic(dir: SafeDir, rel: string, data: string | Buffer
     fs.renameSync(temp, absolute);
     renamed = true;
     faultPoint('atomic-after-rename');
-    if (durable && !opts.deferDirSync) fsyncDir(parent);
+    if (durable) fsyncDir(parent);
   } catch (err) {
     if (!renamed) {
       try {
@@ -171,155 +161,6 @@ export function writeFileAtomic(dir: SafeDir, rel: string, data: string | Buffer
     }
     throw err;
   }
-}
-
-/** Thrown by writeFilesAtomic when a write failed; `renamed` lists the files that were replaced all the same. */
-export class BatchWriteError extends Error {
-  constructor(
-    readonly error: Error,
-    readonly renamed: string[],
-  ) {
-    super(error.message);
-    this.name = error.name;
-  }
-}
-
-/**
- * Replace several files atomically, as writeFileAtomic does one. The fsyncs, the slow part, run in parallel on
- * the libuv thread pool (on a journaling file system concurrent fsyncs share journal commits, so a batch costs
- * about one fsync, not one per file); the other calls are quick and made in place. Every file's data is durable
- * before any of them is renamed into place. The directory fsync is left to the caller (once per batch).
- * With `spares`, files in its directory are written into recycled inodes instead of new temp files (SparePool).
- * Resolves when every file is renamed; on failure, BatchWriteError lists those that were.
- */
-export async function writeFilesAtomic(dir: SafeDir, files: readonly { rel: string; data: string | Buffer }[], spares?: SparePool): Promise<void> {
-  const temps: PendingFile[] = [];
-  const renamed: string[] = [];
-  try {
-    for (const f of files) temps.push(writeTemp(dir, f.rel, typeof f.data === 'string' ? Buffer.from(f.data, 'utf8') : f.data, spares));
-    await settleAll(temps.map((t) => fsyncAsync(t.fd)));
-    for (const t of temps) {
-      const fd = t.fd;
-      t.fd = -1;
-      fs.closeSync(fd);
-    }
-    faultPoint('atomic-after-temp-write');
-    faultPoint('atomic-before-rename');
-    for (const t of temps) {
-      // Keep the version being replaced as a spare for a later write: no inode is freed, none allocated.
-      const keep = spares && spares.dir === t.parent ? spares.nameForNext() : undefined;
-      const kept = keep !== undefined && linkIfExists(t.absolute, keep);
-      try {
-        fs.renameSync(t.temp, t.absolute);
-      } catch (err) {
-        if (kept) fs.rmSync(keep, { force: true });
-        throw err;
-      }
-      renamed.push(t.rel);
-      if (kept) spares!.give(keep);
-    }
-    faultPoint('atomic-after-rename');
-  } catch (err) {
-    for (const t of temps) {
-      if (t.fd >= 0) {
-        try {
-          fs.closeSync(t.fd);
-        } catch {
-          /* already closed */
-        }
-      }
-      if (!renamed.includes(t.rel)) {
-        try {
-          fs.unlinkSync(t.temp);
-        } catch {
-          /* never created or already gone */
-        }
-      }
-    }
-    throw new BatchWriteError(err as Error, renamed);
-  }
-}
-
-interface PendingFile {
-  rel: string;
-  absolute: string;
-  parent: string;
-  temp: string;
-  fd: number;
-}
-
-/** Write `data` into a file that nobody else can see yet: a spare from the pool, else a new temp file. */
-function writeTemp(dir: SafeDir, rel: string, data: Buffer, spares: SparePool | undefined): PendingFile {
-  const { absolute } = dir.resolve(rel, { leaf: 'file', allowMissing: true, createParents: true });
-  const parent = path.dirname(absolute);
-  const spare = spares?.dir === parent ? spares.take() : undefined;
-  if (spare) {
-    const { fd, size } = openSpare(dir, spare, rel);
-    if (fd >= 0) {
-      try {
-        writeAll(fd, data, 0);
-        if (data.length < size) fs.ftruncateSync(fd, data.length);
-      } catch (err) {
-        fs.closeSync(fd);
-        spares!.discard(spare);
-        throw err;
-      }
-      return { rel, absolute, parent, temp: spare, fd };
-    }
-    spares!.discard(spare);
-  }
-  const temp = path.join(parent, `.${path.basename(absolute)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
-  const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
-  const t = { rel, absolute, parent, temp, fd };
-  try {
-    assertCreatedInside(dir, fd, rel);
-    writeAll(fd, data);
-  } catch (err) {
-    fs.closeSync(fd);
-    fs.rmSync(temp, { force: true });
-    throw err;
-  }
-  return t;
-}
-
-/**
- * Open a spare for rewriting: only a regular file with a single link, inside `dir`; fd -1 (drop it) otherwise.
- * `size` is its current length (a shorter rewrite must cut it).
- */
-function openSpare(dir: SafeDir, spare: string, rel: string): { fd: number; size: number } {
-  let fd = -1;
-  try {
-    fd = fs.openSync(spare, fs.constants.O_RDWR | O_NOFOLLOW);
-    const st = fs.fstatSync(fd);
-    if (!st.isFile() || st.nlink !== 1) throw new Error('not a private regular file');
-    dir.assertDescriptorInside(fd, rel);
-    return { fd, size: st.size };
-  } catch {
-    if (fd >= 0) fs.closeSync(fd);
-    return { fd: -1, size: 0 };
-  }
-}
-
-/** Hard-link `target` (when it exists) as `name`; false when there is nothing to link. */
-function linkIfExists(target: string, name: string): boolean {
-  try {
-    fs.linkSync(target, name);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Wait for every promise (none is left running), then reject with the first failure if any. */
-async function settleAll(promises: Promise<unknown>[]): Promise<void> {
-  const results = await Promise.allSettled(promises);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-}
-
-/** A callback-style fs call as a promise (lighter than fs.promises' FileHandle). */
-function call<T = void>(fn: (cb: (err: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value as T))));
 }
 
 /**
@@ -446,17 +287,6 @@ export function fsyncDir(dirPath: string): void {
   } finally {
     fs.closeSync(fd);
   }
-}
-
-/** Open a directory under `dir` for fsync (store/kept-file.ts); throws where directories cannot be opened (Windows). */
-export function openDirectory(dir: SafeDir, rel: string): number {
-  const { absolute } = dir.resolve(rel, { leaf: 'dir' });
-  return fs.openSync(absolute, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-}
-
-/** fsync on the thread pool. */
-export function fsyncAsync(fd: number): Promise<void> {
-  return call((cb) => fs.fsync(fd, cb));
 }
 
 /** Remove a file under `dir`; returns false when it was not there. */

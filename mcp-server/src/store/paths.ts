@@ -11,30 +11,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { PathError, type PathErrorCode } from '../errors.js';
 
-export type PathErrorCode =
-  | 'PATH_TYPE'
-  | 'PATH_EMPTY'
-  | 'PATH_TOO_LONG'
-  | 'PATH_ABSOLUTE'
-  | 'PATH_TRAVERSAL'
-  | 'PATH_CHARACTERS'
-  | 'PATH_RESERVED'
-  | 'PATH_OUTSIDE'
-  | 'PATH_SYMLINK'
-  | 'PATH_NOT_FILE'
-  | 'PATH_NOT_DIRECTORY'
-  | 'PATH_MISSING'
-  | 'PATH_OTHER_DEVICE';
-
-export class PathError extends Error {
-  readonly code: PathErrorCode;
-  constructor(code: PathErrorCode, message: string) {
-    super(message);
-    this.name = 'PathError';
-    this.code = code;
-  }
-}
+export { PathError, type PathErrorCode };
 
 export const MAX_PATH_BYTES = 4096;
 export const MAX_COMPONENT_BYTES = 255;

@@ -1,73 +1,81 @@
 /**
- * The `.loki/` store: the validated directory, its locks, its records and its audit log, and `mutate()`, the
- * one way state changes: take the lock, run the change, append the audit entry. `fn` is told when the lock was
- * taken over from a holder that died mid-change.
+ * The `.loki/` store: the validated directory, the database in it, its documents and its audit log, and
+ * `mutate()`, the one way state changes: one transaction that makes the change and appends its audit entry,
+ * committed together.
  *
- * On-disk layout (research/reliability-perf.md §A2.4, §A3.3): one file per record, so a write costs the same at
- * 100 and at 100k records.
- *   state/run.json          the run (phase, tier, iteration, spec, git baseline)
- *   sessions/<id>.json      one per agent session (heartbeat)
- *   queue/tasks/<id>.json   one per task; queue/changes.log tells other processes which ones changed
- *   spec/                   the copy of the spec the run was started from
- *   verify/<run>/<id>.json  one write-once record per loki_verify (v0001, v0002, ...)
- *   audit/log.jsonl         hash-chained audit log, audit/anchor.json its local anchor
- *   locks/                  lock files
- *   quarantine/             files that failed validation, moved aside
- *   logs/                   delivered HUMAN_INPUT directives
- *   PAUSE, STOP, HUMAN_INPUT.md, config.yaml   written by people
+ *   .loki/loki.db        everything the server keeps (store/migrations.ts has the schema)
+ *   .loki/spec/          the copy of the spec the run was started from
+ *   .loki/proofs/<run>/  evidence receipts
+ *   .loki/PAUSE, STOP, HUMAN_INPUT.md, config.yaml   written by people
+ *   .loki/logs/          delivered HUMAN_INPUT directives
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { AuditLog, externalAnchorName, type AnchorLocation } from '../audit/log.js';
-import { LockManager } from './lock.js';
+import { AuditLog, externalAnchorFile, type AuditNote } from '../audit/log.js';
+import { StoreError } from '../errors.js';
+import { Db } from './db.js';
 import { SafeDir, splitRelativePath } from './paths.js';
 import { RecordIO } from './records.js';
-import { sweepOrphanTemps } from './fsx.js';
 
-export interface AuditNote {
-  action: string;
-  target?: string;
-  data?: unknown;
-  /** Who made the change, when not this process (the queue owner applying another process's request). */
-  actor?: string;
-}
+export type { AuditNote };
+
+/** Files of the 0.1 layout (one JSON file per record) whose presence means a `.loki/` this version cannot read. */
+const FILE_LAYOUT_MARKERS = ['state/run.json', 'queue/tasks', 'audit/log.jsonl'];
 
 export class Store {
   readonly project: SafeDir;
   readonly loki: SafeDir;
-  readonly lockDir: SafeDir;
-  readonly locks: LockManager;
+  readonly db: Db;
   readonly records: RecordIO;
   readonly audit: AuditLog;
   /** Relative names `exists` has already validated. */
   private readonly checkedNames = new Set<string>();
 
-  private constructor(project: SafeDir, loki: SafeDir, lokiHome: string, actor: string) {
+  private constructor(project: SafeDir, loki: SafeDir, db: Db, lokiHome: string, actor: string) {
     this.project = project;
     this.loki = loki;
-    this.lockDir = loki.child('locks', true);
-    this.locks = new LockManager(this.lockDir);
-    this.records = new RecordIO(loki);
-    this.audit = new AuditLog(loki, this.locks, externalAnchor(project.root, lokiHome), actor);
+    this.db = db;
+    this.records = new RecordIO(db);
+    this.audit = new AuditLog(db, { file: externalAnchorFile(lokiHome, project.root), label: `the external anchor (${lokiHome}/anchors)` }, actor);
   }
 
   static open(projectRoot: string, lokiHome: string, actor: string): Store {
     const project = SafeDir.open(projectRoot);
     const loki = project.child('.loki', true);
-    const store = new Store(project, loki, lokiHome, actor);
-    for (const dir of ['state', 'sessions']) sweepOrphanTemps(loki, dir, 10 * 60_000);
-    return store;
+    // Private to the user: the run's state, receipts and memories are nobody else's business.
+    const mode = fs.statSync(loki.root).mode & 0o777;
+    if (mode !== 0o700) fs.chmodSync(loki.root, 0o700);
+    refuseFileLayout(loki.root);
+    const db = Db.open(loki.root);
+    return new Store(project, loki, db, lokiHome, actor);
   }
 
   /**
-   * Change state under `lock`, then record the change in the audit log. `fn` does the reads and writes; `note`
-   * describes the result for the audit entry (return undefined when nothing changed).
+   * Run `fn` in one transaction (see Db.tx: synchronous, all or nothing). After the commit the external audit
+   * anchor catches up with what the transaction appended.
    */
-  async mutate<T>(lock: string, fn: (info: { recovered: boolean }) => T | Promise<T>, note: (result: T) => AuditNote | undefined): Promise<T> {
-    return this.locks.withLock(lock, async (info) => {
-      const result = await fn(info);
+  tx<T>(fn: () => T): T {
+    if (this.db.inTransaction) return this.db.tx(fn);
+    let result: T;
+    try {
+      result = this.db.tx(fn);
+    } catch (err) {
+      this.audit.rolledBack();
+      throw err;
+    }
+    this.audit.committed();
+    return result;
+  }
+
+  /**
+   * Change state and record the change in the audit log, in one transaction. `fn` does the reads and writes;
+   * `note` describes the result for the audit entry (undefined when nothing changed).
+   */
+  mutate<T>(fn: () => T, note: (result: T) => AuditNote | undefined): T {
+    return this.tx(() => {
+      const result = fn();
       const n = note(result);
-      if (n) await this.audit.append(n.action, n.target, n.data);
+      if (n) this.audit.appendAll([n]);
       return result;
     });
   }
@@ -76,7 +84,7 @@ export class Store {
   exists(rel: string): boolean {
     if (!this.checkedNames.has(rel)) {
       splitRelativePath(rel);
-      // The same few names are asked about on every tool call (markers, the rollback journal).
+      // The same few names are asked about on every tool call (the markers).
       if (this.checkedNames.size < 256) this.checkedNames.add(rel);
     }
     try {
@@ -88,17 +96,17 @@ export class Store {
   }
 
   close(): void {
-    this.audit.close();
-    this.locks.releaseAll();
+    this.db.close();
   }
 }
 
-function externalAnchor(projectRoot: string, lokiHome: string): AnchorLocation | undefined {
-  try {
-    fs.mkdirSync(lokiHome, { recursive: true, mode: 0o700 });
-    return { dir: SafeDir.open(lokiHome), rel: externalAnchorName(projectRoot), label: `the external anchor (${lokiHome}/anchors)` };
-  } catch (err) {
-    process.emitWarning(`loki: cannot use ${lokiHome} for the external audit anchor: ${(err as Error).message}`, { code: 'LOKI_HOME' });
-    return undefined;
-  }
+/** A `.loki/` written by loki-mode 0.1 (files, no database) is refused with what to do, never half-read. */
+function refuseFileLayout(lokiRoot: string): void {
+  if (fs.existsSync(path.join(lokiRoot, 'loki.db'))) return;
+  const found = FILE_LAYOUT_MARKERS.filter((m) => fs.existsSync(path.join(lokiRoot, m)));
+  if (found.length === 0) return;
+  throw new StoreError(
+    `.loki/ holds state from loki-mode 0.1 (${found.map((f) => `.loki/${f}`).join(', ')}), which kept one file per record; ` +
+      'this version keeps it in .loki/loki.db. Finish that run with loki-mode 0.1, or move it aside to start afresh: mv .loki .loki-0.1',
+  );
 }

@@ -3,14 +3,9 @@ import { z } from 'zod';
 import { CHECKPOINT_KINDS, selectLatest, type ChangeSummary } from '../domain/checkpoints.js';
 import { readCatalog } from '../checkpoints/catalog.js';
 import { createCheckpoint } from '../checkpoints/create.js';
-import { scopeOf, type CheckpointRecord } from '../checkpoints/records.js';
+import { checkpointRow } from '../checkpoints/records.js';
 import { rollback, type RollbackResult } from '../checkpoints/rollback.js';
 import { defineTool } from './define.js';
-
-/** A checkpoint in responses: what a person or agent needs to choose one. */
-export function checkpointRow(r: CheckpointRecord) {
-  return { id: r.id, kind: r.type, trigger: r.trigger, label: r.label, createdAt: r.createdAt, phase: r.phase, scope: scopeOf(r), note: r.code.note };
-}
 
 export const checkpointCreateTool = defineTool({
   name: 'loki_checkpoint_create',
@@ -26,9 +21,9 @@ export const checkpointCreateTool = defineTool({
     })
     .strict(),
   handler: async (args, ctx) => {
-    const out = await createCheckpoint(ctx.project, { kind: 'manual', trigger: 'manual', label: args.label?.trim() || 'manual checkpoint', reason: args.reason ?? null });
+    const out = createCheckpoint(ctx.project, { kind: 'manual', trigger: 'manual', label: args.label?.trim() || 'manual checkpoint', reason: args.reason ?? null });
     if (!('created' in out)) throw new Error('internal: a manual checkpoint is never coalesced');
-    return { checkpoint: checkpointRow(out.created), files: out.created.state.files, pruned: out.pruned, skipped: out.skippedFiles.slice(0, 20) };
+    return { checkpoint: checkpointRow(out.created), stateRows: out.created.state.rows, pruned: out.pruned };
   },
   render: (r) =>
     `Checkpoint ${r.checkpoint.id} "${r.checkpoint.label}" (${r.checkpoint.scope}${r.checkpoint.note ? `: ${r.checkpoint.note}` : ''}). Undo later with loki_rollback target "${r.checkpoint.id}".`,
@@ -48,7 +43,7 @@ export const checkpointListTool = defineTool({
     .strict(),
   handler: async (args, ctx) => {
     const store = ctx.project.existingStore();
-    const catalog = store ? readCatalog(store) : { records: [], damaged: [], maxSeq: 0 };
+    const catalog = store ? readCatalog(store) : { records: [], damaged: [] };
     const matching = catalog.records.filter((r) => !args.kind || r.type === args.kind).reverse();
     return {
       checkpoints: matching.slice(0, args.limit ?? 20).map(checkpointRow),
@@ -81,7 +76,7 @@ export const rollbackTool = defineTool({
       code: z.boolean().describe('Also restore the working tree (git repositories only)'),
     })
     .strict(),
-  handler: (args, ctx): Promise<RollbackResult> => rollback(ctx.project, args.target, args.code),
+  handler: async (args, ctx): Promise<RollbackResult> => rollback(ctx.project, args.target, args.code),
   render: (r) =>
     [
       `${r.resumed ? 'Finished the interrupted rollback' : 'Rolled back'} to ${r.target} "${r.label}" (${r.scope}).`,

@@ -5,7 +5,6 @@ import { briefing, type Briefing } from '../run/briefing.js';
 import { advancePhase, type AdvanceResult } from '../run/phase.js';
 import { startRun, type StartResult } from '../run/start.js';
 import { autoCheckpoint } from '../checkpoints/create.js';
-import { prepareQueue } from '../queue/operations.js';
 import { defineTool } from './define.js';
 
 export const startTool = defineTool({
@@ -63,7 +62,6 @@ export const statusTool = defineTool({
     .strict(),
   handler: async (args, ctx): Promise<Briefing> => {
     const b = await briefing(ctx.project, ctx.session(), { peek: args.peek ?? false });
-    prepareQueue(ctx.project);
     return b;
   },
   render: renderBriefing,

@@ -50,7 +50,8 @@ function summary(r: VerificationRecord) {
   const f = verificationFindings(r);
   return {
     id: r.id,
-    record: `.loki/${verificationFile(r.runId, r.id)}`,
+    /** The record's key in .loki/loki.db (`loki proof` and the dashboard show it). */
+    record: verificationFile(r.runId, r.id),
     codeState: r.codeState,
     checks: r.checks.map((c) => ({
       name: c.name,

@@ -70,7 +70,6 @@ async function trackTurn(project: Project, run: RunState, limit: number): Promis
   if (step.action !== 'stop') return false;
   const store = project.openStore();
   return store.mutate(
-    'state',
     () => {
       const current = readRun(store);
       if (!current || current.runId !== run.runId || current.status !== 'active') return false;

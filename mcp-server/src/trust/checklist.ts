@@ -53,7 +53,6 @@ export async function editChecklist(project: Project, edits: ItemEdit[]): Promis
   for (const e of edits) if (e.check) validateCheck(e.check);
   const store = project.openStore();
   return store.mutate(
-    CHECKLIST_LOCK,
     () => {
       const list = readChecklist(store, run.runId) ?? { runId: run.runId, items: [], revealedAt: null, updatedAt: run.startedAt };
       const { list: next, changed } = applyEdits(list, edits, new Date().toISOString(), config.council.enabled);
@@ -72,7 +71,6 @@ export async function evaluateChecklist(project: Project, runId: string, facts: 
   const results = new Map<string, ChecklistItem['result']>();
   for (const i of before.items) if (i.check) results.set(i.id, await runCheck(store.project, i.check, facts));
   return store.mutate(
-    CHECKLIST_LOCK,
     () => {
       const list = readChecklist(store, runId);
       if (!list) return undefined;
@@ -95,8 +93,7 @@ export async function revealHeldOut(project: Project, runId: string): Promise<Ch
   const store = project.openStore();
   const current = readChecklist(store, runId);
   if (!current || current.revealedAt) return current;
-  return store.mutate(
-    CHECKLIST_LOCK,
+  const r = store.mutate(
     () => {
       const list = readChecklist(store, runId);
       if (!list || list.revealedAt) return { list, revealed: false };
@@ -105,7 +102,8 @@ export async function revealHeldOut(project: Project, runId: string): Promise<Ch
       return { list: next, revealed: true };
     },
     (r) => (r.revealed ? { action: 'checklist.reveal', target: runId, data: { heldOut: r.list!.items.filter((i) => i.heldOut).map((i) => i.id) } } : undefined),
-  ).then((r) => r.list);
+  );
+  return r.list;
 }
 
 /** The checklist can be read whatever state the run is in (a completed run shows what it was judged on). */

@@ -69,7 +69,7 @@ export async function completeRun(project: Project, who: SessionIdentity): Promi
 
   // Decided outside the lock (the checks take time); inside it, nothing the decision rests on may have moved.
   const basis = { verification: facts!.id, council: council ? `${council.id}:${council.outcome}` : null, checklist: checklistFingerprint(checklist) };
-  const result = await store.locks.withLock('state', async (): Promise<CompleteResult> => {
+  const result = store.tx((): CompleteResult => {
     const current = readRun(store);
     if (!current || current.runId !== run.runId || current.status !== 'active') throw new UsageError('the run changed while completing; call loki_status and try again');
     const latest = latestCouncil(store, run.runId);
@@ -90,7 +90,7 @@ export async function completeRun(project: Project, who: SessionIdentity): Promi
     });
     // The receipt is anchored in the audit log before the run is marked completed: a crash in between leaves an
     // active run whose next loki_complete writes (and anchors) the receipt again.
-    await store.audit.append('run.complete', run.runId, { headline: receipt.headline, manifest: receipt.manifestSha256, receipt: `.loki/${receipt.dir}/RECEIPT.md`, by: who.id });
+    store.audit.append('run.complete', run.runId, { headline: receipt.headline, manifest: receipt.manifestSha256, receipt: `.loki/${receipt.dir}/RECEIPT.md`, by: who.id });
     store.records.write(RUN_FILE, RUN_RECORD, { ...current, status: 'completed', updatedAt: new Date().toISOString(), stopReason: null });
     return { status: 'COMPLETE', runId: run.runId, reasons: [], headline: receipt.headline, receipt: `.loki/${receipt.dir}/RECEIPT.md`, items: gate.items };
   });

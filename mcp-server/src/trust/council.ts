@@ -10,7 +10,6 @@ import type { CouncilFacts, VerificationFacts } from '../domain/evidence.js';
 import type { Project } from '../project.js';
 import type { SessionIdentity } from '../run/sessions.js';
 import { UsageError, activeRun } from '../run/state.js';
-import { listNames } from '../store/fsx.js';
 import type { Store } from '../store/store.js';
 import { evaluateChecklist, readChecklist, revealHeldOut } from './checklist.js';
 import { latestFacts } from './facts.js';
@@ -18,7 +17,7 @@ import { COUNCIL_RECORD, councilDir, councilFile, type CouncilSession } from './
 import { checklistFingerprint, codeState, readTrust, updateTrust } from './state.js';
 
 export const COUNCIL_LOCK = 'council';
-const SESSION_NAME = /^k(\d{3,})\.json$/;
+const SESSION_NAME = /^k(\d{3,})$/;
 
 export interface MemberBrief {
   seat: number;
@@ -48,14 +47,17 @@ export function latestCouncil(store: Store | undefined, runId: string): CouncilS
 export function listCouncils(store: Store | undefined, runId: string): CouncilSession[] {
   if (!store) return [];
   return sessionNames(store, runId)
-    .map((n) => store.records.read(councilFile(runId, n.replace(/\.json$/, '')), COUNCIL_RECORD))
+    .map((n) => store.records.read(councilFile(runId, n), COUNCIL_RECORD))
     .filter((s): s is CouncilSession => s !== undefined);
 }
 
 /** Session file names in numeric order (k999 before k1000). */
 function sessionNames(store: Store, runId: string): string[] {
   const n = (name: string) => Number(SESSION_NAME.exec(name)![1]);
-  return listNames(store.loki, councilDir(runId))
+  const prefix = councilDir(runId);
+  return store.records
+    .keys(prefix, COUNCIL_RECORD)
+    .map((key) => key.slice(prefix.length))
     .filter((name) => SESSION_NAME.test(name))
     .sort((a, b) => n(a) - n(b));
 }
@@ -116,10 +118,9 @@ export async function convene(project: Project, who: SessionIdentity, reason: st
   const heldOutToJudge = items.filter((i) => i.heldOut && !i.check && i.status !== 'waived').map((i) => i.id);
 
   const session = await store.mutate(
-    COUNCIL_LOCK,
     (): CouncilSession => {
       const previous = latestCouncil(store, run.runId);
-      const n = previous ? Number(SESSION_NAME.exec(`${previous.id}.json`)![1]) + 1 : 1;
+      const n = previous ? Number(SESSION_NAME.exec(previous.id)![1]) + 1 : 1;
       if (previous && previous.closedAt === null) {
         store.records.write(councilFile(run.runId, previous.id), COUNCIL_RECORD, { ...previous, outcome: 'rejected', closedAt: new Date().toISOString(), reasons: [`superseded by a new council (k${String(n).padStart(3, '0')})`] });
       }
@@ -180,8 +181,7 @@ export async function castVote(project: Project, who: SessionIdentity, args: Vot
   const now = codeState(run, project.root);
   const facts = latestFacts(project, run.runId);
   if (!facts) throw new UsageError('no verification to judge: call loki_verify, then loki_council_convene');
-  return store.mutate(
-    COUNCIL_LOCK,
+  const r = store.mutate(
     (): VoteResult => {
       const s = latestCouncil(store, run.runId);
       if (!s || s.id !== args.council) {
@@ -229,12 +229,11 @@ export async function castVote(project: Project, who: SessionIdentity, args: Vot
       };
     },
     (r) => ({ action: 'council.vote', target: run.runId, data: { council: r.council, seat: r.seat, outcome: r.outcome, ...(r.tally ? { tally: r.tally } : {}) } }),
-  ).then(async (r) => {
-    if ((r.outcome === 'approved' || r.outcome === 'rejected') && readTrust(store, run.runId).forcedReview) {
-      await updateTrust(project, run.runId, (t) => ({ next: { ...t, forcedReview: null }, result: undefined, audit: { action: 'council.review-done', data: { council: r.council } } }));
-    }
-    return r;
-  });
+  );
+  if ((r.outcome === 'approved' || r.outcome === 'rejected') && readTrust(store, run.runId).forcedReview) {
+    await updateTrust(project, run.runId, (t) => ({ next: { ...t, forcedReview: null }, result: undefined, audit: { action: 'council.review-done', data: { council: r.council } } }));
+  }
+  return r;
 }
 
 /** Evidence entries start with a fact key (then optional words): "v0003:tests 12 passed", "item:c-1a2b3c4d". */

@@ -10,7 +10,6 @@ import type { ChecklistItem } from '../domain/checklist.js';
 import { headline as headlineOf, type CouncilFacts, type GateResult, type Headline, type VerificationFacts } from '../domain/evidence.js';
 import { commitSnapshot, git } from '../run/git.js';
 import type { RunState } from '../run/records.js';
-import { AUDIT_LOG } from '../audit/log.js';
 import { listNames, readFileIfExists, writeFileAtomic } from '../store/fsx.js';
 import type { Store } from '../store/store.js';
 
@@ -237,18 +236,11 @@ export function verifyProof(store: Store, root: string, runId: string, currentTr
 
 /** The manifest hash recorded by the run.complete audit entry of this run (the last one wins). */
 function completionEntryManifest(store: Store, runId: string): string | undefined {
-  const log = readFileIfExists(store.loki, AUDIT_LOG, 1024 * 1024 * 1024)?.toString('utf8') ?? '';
-  let found: string | undefined;
-  for (const line of log.split('\n')) {
-    if (!line.includes('"run.complete"') || !line.includes(runId)) continue;
-    try {
-      const e = JSON.parse(line) as { action?: string; target?: string; data?: { manifest?: string } };
-      if (e.action === 'run.complete' && e.target === runId && typeof e.data?.manifest === 'string') found = e.data.manifest;
-    } catch {
-      // a torn line: not an entry
-    }
-  }
-  return found;
+  const row = store.db.get<{ manifest: string | null }>(
+    "SELECT data ->> '$.manifest' AS manifest FROM audit WHERE action = 'run.complete' AND target = ? ORDER BY seq DESC LIMIT 1",
+    runId,
+  );
+  return row?.manifest ?? undefined;
 }
 
 function sha256(text: string): string {

@@ -37,8 +37,8 @@ const item = z.strictObject({
 });
 
 const checklistSchema = z.strictObject({ runId: z.string(), items: z.array(item), revealedAt: z.nullable(isoTime), updatedAt: isoTime });
-export const CHECKLIST_RECORD: RecordType<Checklist> = { kind: 'checklist', version: 1, schema: checklistSchema as z.core.$ZodType<Checklist> };
-export const checklistFile = (runId: string) => `checklist/${runId}.json`;
+export const CHECKLIST_RECORD: RecordType<Checklist> = { kind: 'checklist', schema: checklistSchema as z.core.$ZodType<Checklist> };
+export const checklistFile = (runId: string) => `checklist/${runId}`;
 
 const castVote = z.strictObject({
   seat: z.int().check(z.gte(0), z.lte(9)),
@@ -74,9 +74,9 @@ const councilSchema = z.strictObject({
 });
 
 export type CouncilSession = z.infer<typeof councilSchema> & { votes: CastVote[] };
-export const COUNCIL_RECORD: RecordType<CouncilSession> = { kind: 'council', version: 1, schema: councilSchema as z.core.$ZodType<CouncilSession> };
-export const councilDir = (runId: string) => `council/${runId}`;
-export const councilFile = (runId: string, id: string) => `council/${runId}/${id}.json`;
+export const COUNCIL_RECORD: RecordType<CouncilSession> = { kind: 'council', schema: councilSchema as z.core.$ZodType<CouncilSession> };
+export const councilDir = (runId: string) => `council/${runId}/`;
+export const councilFile = (runId: string, id: string) => `council/${runId}/${id}`;
 
 const trustSchema = z.strictObject({
   runId: z.string(),
@@ -91,8 +91,8 @@ const trustSchema = z.strictObject({
 });
 
 export type TrustState = z.infer<typeof trustSchema>;
-export const TRUST_RECORD: RecordType<TrustState> = { kind: 'trust', version: 1, schema: trustSchema };
-export const TRUST_FILE = 'state/trust.json';
+export const TRUST_RECORD: RecordType<TrustState> = { kind: 'trust', schema: trustSchema };
+export const TRUST_FILE = 'trust';
 
 export function emptyTrust(runId: string): TrustState {
   return { runId, claimedAt: null, forcedReview: null, stagnation: { codeState: null, unchangedTurns: 0 }, findings: [], findingsAt: null, attempts: 0, settings: null };

@@ -30,7 +30,6 @@ export async function updateTrust<T>(
 ): Promise<T> {
   const store = project.openStore();
   const out = await store.mutate(
-    TRUST_LOCK,
     () => {
       const c = change(readTrust(store, runId));
       store.records.write(TRUST_FILE, TRUST_RECORD, c.next);

@@ -2,7 +2,7 @@
  * Verification run by the server: the facts behind `loki_verify`, and the API the completion gate reads.
  *
  * A verification runs the project's checks (build, test, lint) itself, then measures the change since the run's
- * git baseline, and stores everything as one write-once record `.loki/verify/<runId>/v<NNNN>.json`, audited as
+ * git baseline, and stores everything as one write-once record (document `verify/<runId>/v<NNNN>`), audited as
  * `verify.run`. Checks run outside any lock (they may take minutes); only the id allocation and the write are
  * locked. Verifications of one project in this process run one at a time, so two checks never race in one tree.
  */
@@ -10,9 +10,7 @@ import type { CheckName } from '../domain/checks.js';
 import type { Project } from '../project.js';
 import { git, isGitRepository, snapshotTree } from '../run/git.js';
 import { activeRun } from '../run/state.js';
-import { createFileOnce, listNames } from '../store/fsx.js';
 import { checkId } from '../store/paths.js';
-import { encodeRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { changeFacts } from './changes.js';
 import { normaliseOnly, projectChecks, runCheck } from './checks.js';
@@ -77,7 +75,6 @@ async function verifyNow(project: Project, opts: VerifyOptions): Promise<Verific
     notes,
   };
   return store.mutate(
-    'verify',
     () => writeOnce(store, run.runId, draft),
     (r) => ({
       action: 'verify.run',
@@ -98,13 +95,15 @@ async function verifyNow(project: Project, opts: VerifyOptions): Promise<Verific
 function writeOnce(store: Store, runId: string, draft: Omit<VerificationRecord, 'id'>): VerificationRecord {
   for (let n = lastNumber(store, runId) + 1; ; n++) {
     const record: VerificationRecord = { id: verificationId(n), ...draft };
-    if (createFileOnce(store.loki, verificationFile(runId, record.id), encodeRecord(VERIFICATION_RECORD, record))) return record;
+    if (store.records.create(verificationFile(runId, record.id), VERIFICATION_RECORD, record)) return record;
   }
 }
 
 function recordNumbers(store: Store, runId: string): number[] {
-  return listNames(store.loki, verifyDir(checkId(runId, 'runId')))
-    .map((name) => VERIFICATION_ID.exec(name)?.[1])
+  const prefix = verifyDir(checkId(runId, 'runId'));
+  return store.records
+    .keys(prefix, VERIFICATION_RECORD)
+    .map((key) => VERIFICATION_ID.exec(key.slice(prefix.length))?.[1])
     .filter((n): n is string => n !== undefined)
     .map(Number)
     .sort((a, b) => a - b);
@@ -114,7 +113,7 @@ function lastNumber(store: Store, runId: string): number {
   return recordNumbers(store, runId).at(-1) ?? 0;
 }
 
-/** Every valid verification of a run, oldest first (invalid files are quarantined and reported by the store). */
+/** Every verification of a run, oldest first. */
 export function listVerifications(project: Project, runId: string): VerificationRecord[] {
   const store = project.existingStore();
   if (!store) return [];

@@ -1,6 +1,6 @@
 /**
  * The verification record: the facts one `loki_verify` gathered, plain JSON, written once to
- * `.loki/verify/<runId>/<id>.json` (ids v0001, v0002, ... in order) and never changed afterwards.
+ * the document `verify/<runId>/<id>` (ids v0001, v0002, ... in order), created once and never changed afterwards.
  */
 import * as z from 'zod/mini';
 import { CHECK_NAMES } from '../domain/checks.js';
@@ -103,9 +103,9 @@ export type VerificationRecord = z.infer<typeof verificationSchema>;
 export type CheckFact = VerificationRecord['checks'][number];
 export type CheckVerdict = CheckFact['verdict'];
 
-export const VERIFICATION_RECORD: RecordType<VerificationRecord> = { kind: 'verification', version: 1, schema: verificationSchema };
+export const VERIFICATION_RECORD: RecordType<VerificationRecord> = { kind: 'verification', schema: verificationSchema };
 
-export const verifyDir = (runId: string) => `verify/${runId}`;
-export const verificationFile = (runId: string, id: string) => `${verifyDir(runId)}/${id}.json`;
+export const verifyDir = (runId: string) => `verify/${runId}/`;
+export const verificationFile = (runId: string, id: string) => `${verifyDir(runId)}${id}`;
 export const verificationId = (n: number) => `v${String(n).padStart(4, '0')}`;
-export const VERIFICATION_ID = /^v(\d{4,})\.json$/;
+export const VERIFICATION_ID = /^v(\d{4,})$/;

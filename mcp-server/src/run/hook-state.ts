@@ -1,5 +1,5 @@
 /**
- * What the hooks remember between calls (`.loki/state/hooks.json`): the Stop hook's last block, how far the host
+ * What the hooks remember between calls (the `hooks` document): the Stop hook's last block, how far the host
  * transcript has been read and the usage it added up, tool calls counted, and the notices loki_status shows.
  */
 import * as z from 'zod/mini';
@@ -30,9 +30,8 @@ const hookState = z.strictObject({
 });
 
 export type HookState = z.infer<typeof hookState>;
-export const HOOK_STATE_RECORD: RecordType<HookState> = { kind: 'hooks', version: 1, schema: hookState };
-export const HOOK_STATE_FILE = 'state/hooks.json';
-export const HOOK_LOCK = 'hooks';
+export const HOOK_STATE_RECORD: RecordType<HookState> = { kind: 'hooks', schema: hookState };
+export const HOOK_STATE_FILE = 'hooks';
 
 /** The hooks' state for this run (a new run starts from zero). */
 export function readHookState(store: Store | undefined, runId: string | null): HookState {

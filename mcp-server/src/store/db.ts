@@ -1,0 +1,239 @@
+/**
+ * The run's database, `.loki/loki.db`: one SQLite file through Node's built-in `node:sqlite` (no native addon).
+ *
+ * - WAL, synchronous=FULL: a committed transaction survives a crash or power loss; readers never wait on writers.
+ * - Every change is one `BEGIN IMMEDIATE` transaction (Db.tx): the write lock is taken at the start, so two
+ *   processes never both read a state and then both write from it; a busy database is waited for (busy timeout).
+ * - The schema is versioned by `PRAGMA user_version` and moved forward by the numbered migrations in
+ *   migrations.ts at open. A database from a newer loki-mode is refused, never rewritten or set aside.
+ * - The file is created 0600 under a 0700 `.loki/`; SQLite gives its -wal and -shm files the same mode.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { DatabaseSync, StatementSync, SQLInputValue } from 'node:sqlite';
+import { NewerSchemaError, StoreError } from '../errors.js';
+import { faultPoint } from './fault.js';
+import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
+
+export const DB_FILE = 'loki.db';
+/** How long a transaction waits for another process's write to finish before giving up. */
+export const BUSY_TIMEOUT_MS = 15_000;
+
+type Params = SQLInputValue[];
+
+let sqlite: typeof import('node:sqlite') | undefined;
+
+/**
+ * node:sqlite, loaded on first use. Node 22 announces it as experimental on stderr at load; that line is noise
+ * for the CLI's users and the hooks' hosts, so that one warning is dropped (Node 24 no longer prints it).
+ */
+function sqliteModule(): typeof import('node:sqlite') {
+  if (sqlite) return sqlite;
+  const emit = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const text = typeof warning === 'string' ? warning : warning.message;
+    if (/SQLite is an experimental feature/.test(text)) return;
+    return (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
+  try {
+    sqlite = process.getBuiltinModule('node:sqlite') as typeof import('node:sqlite');
+  } finally {
+    process.emitWarning = emit;
+  }
+  if (!sqlite) throw new StoreError('this Node.js has no node:sqlite: loki-mode needs Node.js 22.13 or newer (https://nodejs.org)');
+  return sqlite;
+}
+
+export interface OpenOptions {
+  /** Open without creating or migrating anything (doctor, read-only views). */
+  readOnly?: boolean;
+}
+
+export class Db {
+  readonly file: string;
+  private readonly conn: DatabaseSync;
+  private readonly statements = new Map<string, StatementSync>();
+  private depth = 0;
+
+  private constructor(file: string, conn: DatabaseSync) {
+    this.file = file;
+    this.conn = conn;
+  }
+
+  /**
+   * Open (creating when missing, unless read-only) the database in the directory `dir`, which the caller has
+   * validated (`.loki/`, 0700). Runs the pending migrations.
+   */
+  static open(dir: string, opts: OpenOptions = {}): Db {
+    const file = path.join(dir, DB_FILE);
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.lstatSync(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (st && !st.isFile()) {
+      throw new StoreError(`.loki/${DB_FILE} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; move it aside (mv .loki/${DB_FILE} .loki/${DB_FILE}.bad) and run loki doctor`);
+    }
+    if (!st) {
+      if (opts.readOnly) throw new StoreError(`.loki/${DB_FILE} does not exist yet: nothing has been recorded in this project`);
+      // Created empty and private before SQLite opens it; SQLite gives the -wal and -shm files the same mode.
+      try {
+        fs.closeSync(fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600));
+      } catch (err) {
+        // Another process created it first: open theirs (the symlink check above is repeated by O_NOFOLLOW there).
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
+    const { DatabaseSync } = sqliteModule();
+    let conn: DatabaseSync;
+    try {
+      conn = new DatabaseSync(file, { readOnly: opts.readOnly ?? false, enableForeignKeyConstraints: true, timeout: BUSY_TIMEOUT_MS });
+    } catch (err) {
+      throw new StoreError(`cannot open .loki/${DB_FILE}: ${(err as Error).message}; run loki doctor`);
+    }
+    const db = new Db(file, conn);
+    try {
+      // A newer file is refused before anything (even the journal mode) is written to it.
+      const found = db.version();
+      if (found > SCHEMA_VERSION) throw new NewerSchemaError(found, SCHEMA_VERSION);
+      if (!opts.readOnly) {
+        // WAL is a property of the file (kept once set); synchronous is per connection.
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = FULL');
+      }
+      db.migrate(opts.readOnly ?? false);
+    } catch (err) {
+      conn.close();
+      if (err instanceof StoreError) throw err;
+      // SQLite's own words ("file is not a database", "database disk image is malformed"), with the way out.
+      throw new StoreError(
+        `cannot use .loki/${DB_FILE}: ${(err as Error).message}. Move it aside (mv .loki/${DB_FILE} .loki/${DB_FILE}.bad) to start afresh, ` +
+          'or restore it from a copy; loki doctor shows what it can read',
+      );
+    }
+    return db;
+  }
+
+  /** The schema version the file is at. */
+  version(): number {
+    return Number((this.conn.prepare('PRAGMA user_version').get() as { user_version: number }).user_version);
+  }
+
+  private pragma(text: string): void {
+    this.conn.exec(`PRAGMA ${text}`);
+  }
+
+  /** Bring the schema up to SCHEMA_VERSION, one numbered migration per transaction; refuse a newer file. */
+  private migrate(readOnly: boolean): void {
+    let found = this.version();
+    if (found > SCHEMA_VERSION) throw new NewerSchemaError(found, SCHEMA_VERSION);
+    if (found === SCHEMA_VERSION) return;
+    if (readOnly) throw new StoreError(`.loki/${DB_FILE} is at schema ${found} and needs migrating to ${SCHEMA_VERSION}: run any loki command that writes (loki doctor --fix)`);
+    for (const m of MIGRATIONS) {
+      if (m.version <= found) continue;
+      this.tx(() => {
+        // Another process may have migrated while this one waited for the write lock.
+        const now = this.version();
+        if (now > SCHEMA_VERSION) throw new NewerSchemaError(now, SCHEMA_VERSION);
+        if (now >= m.version) return;
+        m.up(this);
+        this.pragma(`user_version = ${m.version}`);
+      });
+      found = m.version;
+    }
+  }
+
+  /** A prepared statement, kept for the life of the connection. */
+  statement(sql: string): StatementSync {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.conn.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
+  get<T>(sql: string, ...params: Params): T | undefined {
+    return this.statement(sql).get(...params) as T | undefined;
+  }
+
+  all<T>(sql: string, ...params: Params): T[] {
+    return this.statement(sql).all(...params) as T[];
+  }
+
+  run(sql: string, ...params: Params): { changes: number; lastInsertRowid: number } {
+    const r = this.statement(sql).run(...params);
+    return { changes: Number(r.changes), lastInsertRowid: Number(r.lastInsertRowid) };
+  }
+
+  /** Run several statements (migrations). */
+  exec(sql: string): void {
+    this.conn.exec(sql);
+  }
+
+  /** True inside Db.tx. */
+  get inTransaction(): boolean {
+    return this.depth > 0;
+  }
+
+  /**
+   * Run `fn` in one write transaction: BEGIN IMMEDIATE takes the database's write lock first (waiting up to the
+   * busy timeout for another process), `fn` reads and writes, and COMMIT makes it all durable at once; a throw
+   * rolls everything back. `fn` must be synchronous: a transaction never spans an await, so the one connection
+   * of a process is never shared by two changes. A nested call joins the outer transaction.
+   */
+  tx<T>(fn: () => T): T {
+    if (this.depth > 0) return this.nested(fn);
+    this.beginImmediate();
+    this.depth = 1;
+    try {
+      faultPoint('tx-begun');
+      const result = fn();
+      if (result instanceof Promise) throw new Error('internal: a transaction body returned a promise; transactions are synchronous');
+      faultPoint('tx-before-commit');
+      this.conn.exec('COMMIT');
+      faultPoint('tx-after-commit');
+      return result;
+    } catch (err) {
+      if (this.conn.isTransaction) this.conn.exec('ROLLBACK');
+      throw err;
+    } finally {
+      this.depth = 0;
+    }
+  }
+
+  private nested<T>(fn: () => T): T {
+    this.depth++;
+    try {
+      return fn();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private beginImmediate(): void {
+    try {
+      this.conn.exec('BEGIN IMMEDIATE');
+    } catch (err) {
+      if (/database is locked|SQLITE_BUSY/i.test((err as Error).message)) {
+        throw new StoreError(`.loki/${DB_FILE} stayed locked by another process for ${BUSY_TIMEOUT_MS / 1000} s; try again (loki doctor shows what holds it)`);
+      }
+      throw err;
+    }
+  }
+
+  /** Copy the whole database, consistent as of one moment, to `target` (a new file). */
+  snapshotTo(target: string): void {
+    this.conn.prepare('VACUUM INTO ?').run(target);
+  }
+
+  close(): void {
+    this.statements.clear();
+    try {
+      this.conn.close();
+    } catch {
+      /* already closed */
+    }
+  }
+}
