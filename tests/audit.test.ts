@@ -45,10 +45,6 @@ function dataFor(i: number): unknown {
   return { i, note: `café ${i}`, n: 1, tags: ['a', 'b'], nested: { z: i % 7, a: 'x' } };
 }
 
-function toLines(text: string): string[] {
-  expect(text.endsWith('\n')).toBe(true);
-  return text.slice(0, -1).split('\n');
-}
 function fromLines(lines: string[]): string {
   return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
 }
@@ -374,7 +370,6 @@ describe('chain.ts (pure)', () => {
 
 // ---------------------------------------------------------------------------------------------------------------
 // File tests: AuditLog
-
 
 // ---------------------------------------------------------------------------------------------------------------
 // AuditLog over the database

@@ -14,9 +14,9 @@ import {
 const ref = (seq: number, type: CheckpointRef['type']): CheckpointRef => ({ id: `cp-${seq}`, seq, type });
 
 describe('checkpoint rules', () => {
-  it('restores the run state tables and keeps the audit log, the checkpoints and memory; a table nobody classified has no role', () => {
+  it('restores the run state tables and keeps the audit log, the checkpoints, the database facts and memory; a table nobody classified has no role', () => {
     for (const t of ['docs', 'tasks', 'task_archive']) expect(tableRole(t), t).toBe('restored');
-    for (const t of ['audit', 'checkpoints', 'memory', 'memory_fts', 'memory_fts_data']) expect(tableRole(t), t).toBe('kept');
+    for (const t of ['audit', 'checkpoints', 'meta', 'memory', 'memory_fts', 'memory_fts_data']) expect(tableRole(t), t).toBe('kept');
     for (const t of ['sessions', 'task', 'docs2']) expect(tableRole(t), t).toBeUndefined();
   });
 

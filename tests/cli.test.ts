@@ -112,7 +112,7 @@ describe('loki', () => {
     await startRun();
     const ok = loki(['doctor']);
     expect(ok.code, ok.out).toBe(0);
-    expect(ok.out).toMatch(/ok\s+database\s+schema \d+, integrity ok, WAL \d+ KiB/);
+    expect(ok.out).toMatch(/ok\s+database\s+schema \d+ \(created by loki-mode [\d.]+\), integrity ok, WAL \d+ KiB/);
     // A record changed outside loki-mode.
     const db = openDb(p.root, false);
     db.prepare(`UPDATE docs SET body = json_set(body, '$.tier', 'huge') WHERE key = 'run'`).run();

@@ -10,9 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PathError, SafeDir, isWithin, splitRelativePath } from '../mcp-server/src/store/paths.js';
-import { FileTooLargeError, createExclusive, readFileIfExists, writeFileAtomic } from '../mcp-server/src/store/fsx.js';
+import { SafeDir, isWithin, splitRelativePath } from '../mcp-server/src/store/paths.js';
+import { createExclusive, readFileIfExists, writeFileAtomic } from '../mcp-server/src/store/fsx.js';
 import { treeListing } from './helpers.js';
+import { FileTooLargeError, PathError } from '../mcp-server/src/errors.js';
 
 const NUM_RUNS = 10_000;
 const SECRET = 'SECRET-OUTSIDE-THE-BASE\n';
@@ -26,7 +27,6 @@ let initialOutside: string[];
 /** Everything in the temp dir except the base (outside/ plus the temp dir's own entries). */
 let initialAroundBase: string[];
 let initialLinks: string[];
-
 
 function aroundBase(): string[] {
   return treeListing(tmp).filter((l) => !/^[A-Z] base(\/| |$)/.test(l));

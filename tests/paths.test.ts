@@ -18,16 +18,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  MAX_COMPONENTS,
-  MAX_PATH_BYTES,
-  PathError,
-  type PathErrorCode,
-  SafeDir,
-  checkId,
-  isWithin,
-  splitRelativePath,
-} from '../mcp-server/src/store/paths.js';
+import type { PathErrorCode } from '../mcp-server/src/errors.js';
+import { MAX_COMPONENTS, MAX_PATH_BYTES, SafeDir, checkId, isWithin, splitRelativePath } from '../mcp-server/src/store/paths.js';
 import {
   createExclusive,
   listNames,
@@ -38,6 +30,7 @@ import {
   writeFileAtomic,
 } from '../mcp-server/src/store/fsx.js';
 import { treeListing } from './helpers.js';
+import { PathError } from '../mcp-server/src/errors.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -54,8 +47,6 @@ function codeOf(fn: () => unknown): PathErrorCode | 'NO_ERROR' {
   }
   return 'NO_ERROR';
 }
-
-
 
 function openFdCount(): number {
   try {

@@ -3,9 +3,10 @@ import { itemsFromSpec, withoutHeldOut } from '../mcp-server/src/domain/checklis
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MAX_SPEC_TASKS, SpecError, detectSpecKind, tasksFromSpec, type SpecKind } from '../mcp-server/src/domain/spec-tasks.js';
+import { MAX_SPEC_TASKS, detectSpecKind, tasksFromSpec, type SpecKind } from '../mcp-server/src/domain/spec-tasks.js';
 import type { TaskDraft } from '../mcp-server/src/domain/tasks.js';
 import { REPO_ROOT, connect, snapshot, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
+import { SpecError } from '../mcp-server/src/errors.js';
 
 const FIXTURES = path.join(REPO_ROOT, 'tests', 'fixtures', 'specs');
 const fixture = (name: string) => fs.readFileSync(path.join(FIXTURES, name), 'utf8');

@@ -2,39 +2,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PHASES, TIERS, TIER_PHASES, type Phase, type Tier } from '../mcp-server/src/domain/phases.js';
-import {
-  MAX_ATTEMPTS_KEPT,
-  MAX_ERROR_CHARS,
-  OPEN_STATES,
-  PRIORITIES,
-  TASK_STATES,
-  TaskRuleError,
-  blockTask,
-  checkDependencies,
-  checkHolder,
-  claimOrder,
-  claimTask,
-  completeTask,
-  countStates,
-  editTask,
-  effectivePhase,
-  expireLease,
-  failTask,
-  findCycle,
-  isReady,
-  leaseExpired,
-  phaseAllows,
-  pickNext,
-  releaseTask,
-  renewLease,
-  retryTask,
-  unblockTask,
-  unmetDependencies,
-  type Attempt,
-  type Priority,
-  type Task,
-  type TaskState,
-} from '../mcp-server/src/domain/tasks.js';
+import { MAX_ATTEMPTS_KEPT, MAX_ERROR_CHARS, OPEN_STATES, PRIORITIES, TASK_STATES, blockTask, checkDependencies, checkHolder, claimOrder, claimTask, completeTask, countStates, editTask, effectivePhase, expireLease, failTask, findCycle, isReady, leaseExpired, phaseAllows, pickNext, releaseTask, renewLease, retryTask, unblockTask, unmetDependencies, type Attempt, type Priority, type Task, type TaskState } from '../mcp-server/src/domain/tasks.js';
+import { TaskRuleError } from '../mcp-server/src/errors.js';
 
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -1,7 +1,8 @@
 /**
  * Library entry: the server factory plus the storage primitives, for embedding and for the multi-process tests.
  */
-export { SafeDir, PathError, splitRelativePath, checkId, isWithin, ID_PATTERN } from './store/paths.js';
+export { SafeDir, splitRelativePath, checkId, isWithin, ID_PATTERN } from './store/paths.js';
+export * from './errors.js';
 export {
   readFileIfExists,
   writeFileAtomic,
@@ -17,7 +18,7 @@ export { Store } from './store/store.js';
 export { Db, DB_FILE } from './store/db.js';
 export { verifyChainText, canonicalJson, makeEntry, serializeEntry, entryHash, GENESIS } from './audit/chain.js';
 export { createServer, SERVER_INSTRUCTIONS, type LokiServer } from './server.js';
-export { Project, resolveProjectRoot, ProjectRootError } from './project.js';
+export { Project, resolveProjectRoot } from './project.js';
 export { ALL_TOOLS } from './tools/index.js';
 export { toolReference, configReference, phasesReference } from './docs/reference.js';
 export { addTasks, claimTask, completeTask, failTask, updateTask, listTasks } from './queue/operations.js';

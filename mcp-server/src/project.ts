@@ -4,14 +4,15 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { resolveConfig, typedConfig, CONFIG_FILE, ConfigError, type EffectiveConfig, type LokiConfig } from './config/load.js';
+import { resolveConfig, typedConfig, CONFIG_FILE, type EffectiveConfig, type LokiConfig } from './config/load.js';
 import { Store } from './store/store.js';
 import { TaskQueue } from './queue/queue.js';
 import { lokiHomeDir } from './home.js';
 import { readFileIfExists } from './store/fsx.js';
 import { SafeDir } from './store/paths.js';
+import { ConfigError } from './errors.js';
 
-export { ProjectRootError, resolveProjectRoot, type RootSource } from './root.js';
+export { resolveProjectRoot, type RootSource } from './root.js';
 
 export { lokiHomeDir };
 

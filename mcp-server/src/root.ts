@@ -4,7 +4,6 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { ProjectRootError } from './errors.js';
-export { ProjectRootError };
 
 export type RootSource = '--project-dir' | 'LOKI_PROJECT_DIR' | 'CLAUDE_PROJECT_DIR' | 'working directory';
 

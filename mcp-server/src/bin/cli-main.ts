@@ -1,6 +1,6 @@
 import { runCli } from '../cli/main.js';
-import { CliError } from '../cli/output.js';
-import { isExpectedError } from '../errors.js';
+
+import { CliError, isExpectedError } from '../errors.js';
 
 runCli(process.argv.slice(2)).then(
   (code) => {

@@ -4,7 +4,8 @@
  */
 import { parseArgs } from 'node:util';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { Project, ProjectRootError, resolveProjectRoot } from '../project.js';
+import { ProjectRootError } from '../errors.js';
+import { Project, resolveProjectRoot } from '../project.js';
 import { createServer } from '../server.js';
 import { log, routeWarnings } from '../log.js';
 import { VERSION } from '../version.js';

@@ -12,12 +12,11 @@
  */
 import fs from 'node:fs';
 import { diffState, parseNameStatus, selectLatest, summarizeChanges, type ChangeSet, type ChangeSummary, type StateRow } from '../domain/checkpoints.js';
-import { UsageError } from '../errors.js';
+import { PathError, UsageError } from '../errors.js';
 import { log } from '../log.js';
 import type { Project } from '../project.js';
 import { checkoutTree, diffTrees, snapshotProblem } from '../run/git.js';
 import { faultPoint } from '../store/fault.js';
-import { PathError } from '../store/paths.js';
 import type { Store } from '../store/store.js';
 import { publishLocked, readCatalog, readRecord, removePruned } from './catalog.js';
 import { checkpointBody, commitCode, runIn, snapshotCode } from './create.js';

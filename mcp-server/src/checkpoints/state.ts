@@ -11,9 +11,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { KEPT_DOC_KINDS, RESTORED_TABLES, stateDigestText, type StateRow } from '../domain/checkpoints.js';
+import { PathError } from '../errors.js';
 import { Db } from '../store/db.js';
 import { fsyncDir } from '../store/fsx.js';
-import { PathError } from '../store/paths.js';
 import type { Store } from '../store/store.js';
 import { CHECKPOINTS_DIR, snapshotFile } from './records.js';
 

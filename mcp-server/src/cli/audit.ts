@@ -1,7 +1,8 @@
 /** `loki audit verify [--json]` and `loki audit export [FILE]`: the audit chain, checked or copied out. */
 import fs from 'node:fs';
 import type { Project } from '../project.js';
-import { CliError, print, printJson } from './output.js';
+import { print, printJson } from './output.js';
+import { CliError } from '../errors.js';
 
 export function auditVerifyCommand(project: Project, json: boolean): number {
   const store = project.existingStore();

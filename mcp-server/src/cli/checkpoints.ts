@@ -4,8 +4,9 @@ import { createCheckpoint } from '../checkpoints/create.js';
 import { checkpointRow } from '../checkpoints/records.js';
 import { rollback } from '../checkpoints/rollback.js';
 import { selectLatest } from '../domain/checkpoints.js';
+import { CliError } from '../errors.js';
 import type { Project } from '../project.js';
-import { CliError, ago, print, printJson, table } from './output.js';
+import { ago, print, printJson, table } from './output.js';
 
 const ROLLBACK_USAGE = 'usage: loki rollback list [--json] | loki rollback latest [--code] | loki rollback to <id> [--code]';
 

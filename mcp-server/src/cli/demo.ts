@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CliError } from './output.js';
+import { CliError } from '../errors.js';
 
 export function demoCommand(): number {
   const script = fileURLToPath(new URL('../../scripts/demo.mjs', import.meta.url));

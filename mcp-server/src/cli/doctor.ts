@@ -121,12 +121,15 @@ function inspectDatabase(store: Store, fix: boolean): { level: Level; detail: st
     walBytes = 0;
   }
   let wal = `WAL ${(walBytes / 1024).toFixed(0)} KiB`;
+  const made = store.db.all<{ key: string; value: string }>("SELECT key, value FROM meta WHERE key IN ('created_by', 'migrated_by') ORDER BY key");
+  const origin = made.map((m) => `${m.key === 'created_by' ? 'created by' : 'migrated by'} loki-mode ${m.value}`).join(', ');
+  const schema = `schema ${store.db.version()}${origin ? ` (${origin})` : ''}`;
   if (walBytes > WAL_WARN_BYTES) {
-    if (!fix) return { level: 'warn', detail: `schema ${store.db.version()}, integrity ok, ${wal}: run \`loki doctor --fix\` to checkpoint it` };
+    if (!fix) return { level: 'warn', detail: `${schema}, integrity ok, ${wal}: run \`loki doctor --fix\` to checkpoint it` };
     store.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
     wal += ', checkpointed';
   }
-  return { level: 'ok', detail: `schema ${store.db.version()}, integrity ok, ${wal}` };
+  return { level: 'ok', detail: `${schema}, integrity ok, ${wal}` };
 }
 
 /** The documents and tasks that do not match their schema (changed outside loki-mode), each named. */

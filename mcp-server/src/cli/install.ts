@@ -8,12 +8,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HOSTS, InstallError, mergeJson, mergeToml, planInstall, serverEntry, type Host, type Launch, type Scope } from '../install/hosts.js';
+import { HOSTS, mergeJson, mergeToml, planInstall, serverEntry, type Host, type Launch, type Scope } from '../install/hosts.js';
 import type { Project } from '../project.js';
 import { readFileIfExists, writeFileAtomic } from '../store/fsx.js';
 import { SafeDir } from '../store/paths.js';
 import { VERSION } from '../version.js';
-import { CliError, print, printJson } from './output.js';
+import { print, printJson } from './output.js';
+import { CliError, InstallError } from '../errors.js';
 
 const USAGE = 'usage: loki install claude|codex|cline [--project|--user] [--settings FILE (cline)] [--npx] [--dry-run] [--json]';
 

@@ -1,6 +1,7 @@
 /** `loki`: the command for people. Parses arguments, resolves the project, dispatches. */
 import { parseArgs } from 'node:util';
-import { Project, ProjectRootError, resolveProjectRoot } from '../project.js';
+import { ProjectRootError } from '../errors.js';
+import { Project, resolveProjectRoot } from '../project.js';
 import { routeWarnings } from '../log.js';
 import { VERSION } from '../version.js';
 import { auditExportCommand, auditVerifyCommand } from './audit.js';
@@ -8,13 +9,14 @@ import { checkpointCommand, rollbackCommand } from './checkpoints.js';
 import { configCommand } from './config.js';
 import { doctorCommand } from './doctor.js';
 import { learnCommand, memoryCommand } from './memory.js';
-import { CliError, print } from './output.js';
+import { print } from './output.js';
 import { signalCommand } from './signals.js';
 import { statusCommand } from './status.js';
 import { tasksCommand } from './tasks.js';
 import { installCommand } from './install.js';
 import { demoCommand } from './demo.js';
 import { councilCommand, proofCommand } from './trust.js';
+import { CliError } from '../errors.js';
 
 export const HELP = `loki ${VERSION}: Loki Mode for people
 

@@ -3,8 +3,9 @@ import { LAYERS, type Layer } from '../memory/model.js';
 import { SCOPES, consolidateMemory, getMemory, listMemory, searchMemory, MAX_LIMIT, type Scope } from '../memory/service.js';
 import { readAllSolutions } from '../memory/solutions.js';
 import type { Project } from '../project.js';
-import { UsageError } from '../run/state.js';
-import { CliError, ago, print, printJson, table } from './output.js';
+
+import { ago, print, printJson, table } from './output.js';
+import { CliError, UsageError } from '../errors.js';
 
 export interface MemoryFlags {
   json?: boolean | undefined;

@@ -1,6 +1,4 @@
 /** Output helpers for the human CLI (the CLI, unlike the server, owns its stdout). */
-import { CliError } from '../errors.js';
-export { CliError };
 
 export function print(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);

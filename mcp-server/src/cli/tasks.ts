@@ -2,7 +2,8 @@
 import { TASK_STATES, type Task, type TaskState } from '../domain/tasks.js';
 import type { Project } from '../project.js';
 import { getTasks, listTasks, updateTask } from '../queue/operations.js';
-import { ago, CliError, print, printJson, table } from './output.js';
+import { ago, print, printJson, table } from './output.js';
+import { CliError } from '../errors.js';
 
 export async function tasksCommand(project: Project, args: string[], opts: { json: boolean; status: string | undefined }): Promise<number> {
   const [sub, id, ...extra] = args;

@@ -9,8 +9,9 @@ import { listCouncils, outcomeOf } from '../trust/council.js';
 import { listProofs, readProofFile, verifyProof } from '../trust/receipt.js';
 import { readTrust, updateTrust } from '../trust/state.js';
 import { snapshotTree } from '../run/git.js';
-import { CliError, print, printJson } from './output.js';
+import { print, printJson } from './output.js';
 import type { CouncilSession } from '../trust/records.js';
+import { CliError } from '../errors.js';
 
 const COUNCIL_USAGE = 'usage: loki council status|verdicts|report [--json] | loki council force-review [reason]';
 const PROOF_USAGE = 'usage: loki proof list [--json] | loki proof show [RUN] | loki proof verify [RUN] [--json]';

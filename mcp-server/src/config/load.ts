@@ -15,8 +15,6 @@ export interface EffectiveConfig {
   problems: string[];
 }
 
-export { ConfigError } from '../errors.js';
-import { ConfigError } from '../errors.js';
 
 /** Build the effective configuration from the text of config.yaml (or undefined) and an environment. */
 export function resolveConfig(yamlText: string | undefined, env: NodeJS.ProcessEnv): EffectiveConfig {

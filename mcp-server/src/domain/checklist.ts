@@ -16,6 +16,9 @@ import crypto from 'node:crypto';
 import type { TaskDraft } from './tasks.js';
 
 export const CHECK_KINDS = ['file-exists', 'file-contains', 'command', 'tests-pass', 'http'] as const;
+
+/** Sizes of a machine check's fields, for the record schema (trust/records.ts) and the tool input (tools/trust.ts). */
+export const CHECK_LIMITS = { path: 500, text: 2000, url: 2000, contains: 2000 } as const;
 export type CheckKind = (typeof CHECK_KINDS)[number];
 
 export type MachineCheck =
@@ -66,7 +69,6 @@ export const ITEM_TEXT_CHARS = 500;
 const MIN_NOTE_CHARS = 10;
 
 import { ChecklistError } from '../errors.js';
-export { ChecklistError };
 
 /** Spec items are `c-<hash>`, agent-added ones `a-<hash>`: an agent's item can never collide with a hidden one. */
 export function itemId(text: string, prefix: 'c' | 'a' = 'c'): string {

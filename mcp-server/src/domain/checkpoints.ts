@@ -19,9 +19,10 @@ export const RESTORED_TABLES = ['docs', 'tasks', 'task_archive'] as const;
 
 /**
  * Tables a rollback never restores. The audit log is history: the rollback itself is appended to it. The
- * checkpoints are how the rollback is undone (the pre-rollback checkpoint is one of them).
+ * checkpoints are how the rollback is undone (the pre-rollback checkpoint is one of them). `meta` says which
+ * loki-mode created and last migrated this database file, a fact about the file that no rollback changes.
  */
-export const KEPT_TABLES = ['audit', 'checkpoints'] as const;
+export const KEPT_TABLES = ['audit', 'checkpoints', 'meta'] as const;
 
 /**
  * Memory (every table whose name starts with this, the search index's own tables included) survives a

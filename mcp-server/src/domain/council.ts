@@ -45,6 +45,9 @@ export interface CastVote {
   agent: string;
 }
 
+/** Outcomes that close a council: its tally is final. */
+export const DECIDED_OUTCOMES: readonly string[] = ['approved', 'rejected'];
+
 export type CouncilOutcome =
   | { state: 'voting'; cast: number; size: number }
   | { state: 'devils-advocate'; approvals: number }

@@ -5,7 +5,7 @@
  * judged); its headline is derived from the facts alone.
  */
 import { itemVerdict, type Checklist, type Verdict } from './checklist.js';
-import { heldOutMet, type CastVote, type CouncilOutcome } from './council.js';
+import { DECIDED_OUTCOMES, heldOutMet, type CastVote, type CouncilOutcome } from './council.js';
 
 /** What a verification established, as the gate and the receipt need it (adapted from the verify records). */
 export interface VerificationFacts {
@@ -85,7 +85,7 @@ export function completionGate(g: GateInput): GateResult {
   }
   // Held-out items without a machine check are judged by the council once it has tallied (with the council
   // disabled, like any other item).
-  const judged = c && (c.outcome.state === 'approved' || c.outcome.state === 'rejected') ? c.votes : null;
+  const judged = c && DECIDED_OUTCOMES.includes(c.outcome.state) ? c.votes : null;
   const items = (g.checklist?.items ?? []).map((i) => {
     const councilMet = !i.heldOut || !g.councilEnabled ? undefined : judged ? heldOutMet(judged, i.id) : null;
     return { id: i.id, text: i.text, heldOut: i.heldOut, verdict: itemVerdict(i, councilMet, c?.threshold ?? 1) };

@@ -29,7 +29,6 @@ export interface SpecTasks {
 }
 
 import { SpecError } from '../errors.js';
-export { SpecError };
 
 export const MAX_SPEC_TASKS = 300;
 const TITLE_CHARS = 200;

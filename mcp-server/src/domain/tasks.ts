@@ -27,6 +27,25 @@ export const CLAIMABLE_STATES: readonly TaskState[] = ['pending', 'failed'];
 export const MAX_ATTEMPTS_KEPT = 50;
 export const MAX_ERROR_CHARS = 2000;
 
+/** Sizes of a task's fields: the record schema (queue/records.ts) and the tool inputs (tools/tasks.ts) both use these. */
+export const TASK_LIMITS = {
+  id: 64,
+  token: 64,
+  agent: 200,
+  title: 300,
+  description: 8000,
+  dependencies: 100,
+  acceptanceItem: 1000,
+  acceptance: 50,
+  summary: 4000,
+  evidenceItem: 1000,
+  evidence: 50,
+  error: 4000,
+  reason: 2000,
+  section: 500,
+  attempts: 100,
+} as const;
+
 export interface Attempt {
   n: number;
   agent: string;
@@ -96,7 +115,6 @@ export interface TaskDraft {
 }
 
 import { TaskRuleError } from '../errors.js';
-export { TaskRuleError };
 
 // ---- phases -------------------------------------------------------------------------------------------------
 

@@ -4,11 +4,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { CONFIG_FILE, ConfigError, resolveConfig, typedConfig } from '../config/load.js';
+import { CONFIG_FILE, resolveConfig, typedConfig } from '../config/load.js';
 import { guardToolCall } from '../domain/guard.js';
 import { readFileIfExists } from '../store/fsx.js';
 import { SafeDir } from '../store/paths.js';
 import type { HookInput, HookOutput } from './io.js';
+import { ConfigError } from '../errors.js';
 
 const GUARD_ENV = ['LOKI_ALLOWED_PATHS', 'LOKI_BLOCKED_COMMANDS', 'LOKI_STAGED_AUTONOMY'];
 

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { CONFIG_FILE, ConfigError, resolveConfig, typedConfig } from '../config/load.js';
+import { CONFIG_FILE, resolveConfig, typedConfig } from '../config/load.js';
 import { addTranscriptUsage, usageNotices } from '../domain/autonomy.js';
 import { lokiHomeDir } from '../home.js';
 import { PAUSE, readMarkers, writeMarker } from '../run/signals.js';
@@ -14,6 +14,7 @@ import { readFileIfExists } from '../store/fsx.js';
 import { Store } from '../store/store.js';
 import type { HookInput, HookOutput } from './io.js';
 import { HOOK_STATE_FILE, HOOK_STATE_RECORD, readHookState } from '../run/hook-state.js';
+import { ConfigError } from '../errors.js';
 
 /** Bytes of transcript read per call at most (the rest is read on the next calls). */
 const TRANSCRIPT_CHUNK = 8 * 1024 * 1024;

@@ -29,7 +29,6 @@ export interface InstallPlan {
 }
 
 import { InstallError } from '../errors.js';
-export { InstallError };
 
 export function planInstall(host: Host, scope: Scope, root: string, env: NodeJS.ProcessEnv, home: string, settingsFile?: string): InstallPlan {
   switch (host) {

@@ -16,10 +16,11 @@ import { z } from 'zod';
 import { parseFrontmatter, stringifyFrontmatter, type FrontmatterFile } from '../config/frontmatter.js';
 import { scrubSecrets } from '../domain/secrets.js';
 import { readFileIfExists, writeFileAtomic } from '../store/fsx.js';
-import { SafeDir, checkId, PathError, printable } from '../store/paths.js';
-import { UsageError } from '../run/state.js';
+import { SafeDir, checkId, printable } from '../store/paths.js';
+
 import { LIMITS, TAG } from './model.js';
 import { FIELD_BOOST, SEARCH_FIELDS, processTerm, type SearchDoc } from './rank.js';
+import { PathError, UsageError } from '../errors.js';
 
 export const SLUG = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 export const MAX_SLUG = 64;

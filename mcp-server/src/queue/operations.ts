@@ -4,13 +4,14 @@
  * phase), and shape compact views of tasks for responses.
  */
 import type { Phase } from '../domain/phases.js';
-import { unmetDependencies, type Task, type TaskDraft } from '../domain/tasks.js';
+import { CLAIMABLE_STATES, unmetDependencies, type Task, type TaskDraft } from '../domain/tasks.js';
 import type { Project } from '../project.js';
 import type { RunState } from '../run/records.js';
 import { readMarkers } from '../run/signals.js';
-import { UsageError, activeRun, activeRunPeek, peekRun } from '../run/state.js';
+import { activeRun, activeRunPeek, peekRun } from '../run/state.js';
 import { checkId } from '../store/paths.js';
 import type { AddResult, ClaimOptions, ClaimResult, FinishResult, ListFilter, UpdateRequest } from './queue.js';
+import { UsageError } from '../errors.js';
 
 /** One line per task in lists: enough to choose, not the whole record. */
 export interface TaskRow {
@@ -47,7 +48,7 @@ export function taskRow(t: Task, lookup: (id: string) => Task | undefined): Task
     priority: t.priority,
     phase: t.phase,
     title: t.title,
-    waitingOn: t.status === 'pending' || t.status === 'failed' ? unmetDependencies(t, lookup) : [],
+    waitingOn: CLAIMABLE_STATES.includes(t.status) ? unmetDependencies(t, lookup) : [],
     attempts: t.attempts.length,
     agent: t.lease?.agent ?? null,
   };

@@ -324,8 +324,9 @@ export class TaskQueue {
 
   /** Claimable tasks in claim order (the tasks_claim index), read one at a time until the first that fits. */
   private *claimOrder(): Generator<Task> {
-    // The ORDER BY is domain/tasks.ts claimOrder: priority rank, fresh work before retries, creation order.
-    const rows = this.store.db.statement(`SELECT id, body FROM tasks WHERE status IN (${CLAIMABLE_SQL}) ORDER BY rank, status = 'failed', seq`).iterate();
+    // The ORDER BY is domain/tasks.ts claimOrder (priority rank, fresh work before retries, creation order), and
+    // exactly the tasks_claim index, named so the planner never prefers sorting the queue (it would, unanalysed).
+    const rows = this.store.db.statement(`SELECT id, body FROM tasks INDEXED BY tasks_claim WHERE status IN (${CLAIMABLE_SQL}) ORDER BY rank, status = 'failed', seq`).iterate();
     for (const row of rows) yield decodeTask(row as unknown as TaskRow);
   }
 

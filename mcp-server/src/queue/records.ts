@@ -1,7 +1,7 @@
 /** The task record as stored: the `body` of a row of the `tasks` table, validated on every read. */
 import * as z from 'zod/mini';
 import { PHASES } from '../domain/phases.js';
-import { PRIORITIES, TASK_STATES, type Task } from '../domain/tasks.js';
+import { PRIORITIES, TASK_LIMITS as L, TASK_STATES, type Task } from '../domain/tasks.js';
 import { DamagedRecordError } from '../errors.js';
 import { safeParse } from '../store/schema.js';
 
@@ -11,31 +11,31 @@ const list = <T extends z.core.$ZodType>(item: T, max: number) => z.array(item).
 
 const attempt = z.strictObject({
   n: z.int().check(z.positive()),
-  agent: text(200),
-  token: text(64),
+  agent: text(L.agent),
+  token: text(L.token),
   claimedAt: isoTime,
   endedAt: z.nullable(isoTime),
   outcome: z.nullable(z.enum(['completed', 'failed', 'expired', 'released'])),
-  error: z.nullable(text(4000)),
+  error: z.nullable(text(L.error)),
 });
 
 export const taskSchema = z.strictObject({
-  id: text(64),
+  id: text(L.id),
   seq: z.int().check(z.positive()),
   runId: text(64),
-  title: text(300),
-  description: text(8000),
+  title: text(L.title),
+  description: text(L.description),
   priority: z.enum(PRIORITIES),
   phase: z.enum(PHASES),
-  dependencies: list(text(64), 100),
-  acceptance: list(text(1000), 50),
-  source: z.strictObject({ kind: z.enum(['spec', 'agent', 'user']), section: z.nullable(text(500)) }),
+  dependencies: list(text(L.id), L.dependencies),
+  acceptance: list(text(L.acceptanceItem), L.acceptance),
+  source: z.strictObject({ kind: z.enum(['spec', 'agent', 'user']), section: z.nullable(text(L.section)) }),
   status: z.enum(TASK_STATES),
-  lease: z.nullable(z.strictObject({ agent: text(200), token: text(64), claimedAt: isoTime, expiresAt: isoTime })),
-  attempts: list(attempt, 100),
+  lease: z.nullable(z.strictObject({ agent: text(L.agent), token: text(L.token), claimedAt: isoTime, expiresAt: isoTime })),
+  attempts: list(attempt, L.attempts),
   failures: z.int().check(z.nonnegative()),
-  blockedReason: z.nullable(text(2000)),
-  completion: z.nullable(z.strictObject({ at: isoTime, agent: text(200), summary: text(4000), evidence: list(text(1000), 50) })),
+  blockedReason: z.nullable(text(L.reason)),
+  completion: z.nullable(z.strictObject({ at: isoTime, agent: text(L.agent), summary: text(L.summary), evidence: list(text(L.evidenceItem), L.evidence) })),
   deadLetteredAt: z.nullable(isoTime),
   createdAt: isoTime,
   updatedAt: isoTime,

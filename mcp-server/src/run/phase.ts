@@ -5,7 +5,8 @@ import type { Project } from '../project.js';
 import { changedFilesSince } from './git.js';
 import { RUN_FILE, RUN_RECORD, type RunState } from './records.js';
 import { readMarkers } from './signals.js';
-import { UsageError, readRun } from './state.js';
+import { readRun } from './state.js';
+import { UsageError } from '../errors.js';
 
 const MAX_PHASE_HISTORY = 200;
 

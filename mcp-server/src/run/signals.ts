@@ -5,9 +5,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { FileTooLargeError, createExclusive, moveFile, readFileIfExists, removeFile } from '../store/fsx.js';
-import { PathError } from '../store/paths.js';
+import { createExclusive, moveFile, readFileIfExists, removeFile } from '../store/fsx.js';
+
 import type { Store } from '../store/store.js';
+import { FileTooLargeError, PathError } from '../errors.js';
 
 export const PAUSE = 'PAUSE';
 export const STOP = 'STOP';

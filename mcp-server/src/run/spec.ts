@@ -4,10 +4,9 @@
  */
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { FileTooLargeError } from '../errors.js';
+import { FileTooLargeError, PathError, UsageError } from '../errors.js';
 import { readFileIfExists } from '../store/fsx.js';
-import { PathError, printable, splitRelativePath, type SafeDir } from '../store/paths.js';
-import { UsageError } from './state.js';
+import { printable, splitRelativePath, type SafeDir } from '../store/paths.js';
 
 export const MAX_SPEC_BYTES = 1024 * 1024;
 

@@ -19,7 +19,8 @@ import { repoSignals } from './repo.js';
 import { type SessionIdentity, writeSession } from './sessions.js';
 import { readMarkers } from './signals.js';
 import { MAX_SPEC_BYTES, readSpecFile, specFromText } from './spec.js';
-import { UsageError, readRun } from './state.js';
+import { readRun } from './state.js';
+import { UsageError } from '../errors.js';
 
 const NO_RUN_YET = 'no run yet: give `spec` (a path inside the project, e.g. "docs/prd.md") or `specText` (the brief itself)';
 

@@ -4,7 +4,6 @@ import type { Project } from '../project.js';
 import type { Store } from '../store/store.js';
 import { RUN_FILE, RUN_RECORD, type RunState } from './records.js';
 
-export { UsageError };
 
 export function readRun(store: Store | undefined): RunState | undefined {
   return store?.records.read(RUN_FILE, RUN_RECORD);

@@ -11,9 +11,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseFrontmatter } from '../config/frontmatter.js';
-import { UsageError } from '../run/state.js';
+
 import { readFileIfExists } from '../store/fsx.js';
 import { SafeDir, printable } from '../store/paths.js';
+import { UsageError } from '../errors.js';
 
 export const NAME = /^[a-z0-9][a-z0-9-]*$/;
 export const INDEX = '00-index';

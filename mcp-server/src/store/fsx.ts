@@ -6,8 +6,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { FileTooLargeError } from '../errors.js';
-import { PathError, type SafeDir, isNotFound, printable } from './paths.js';
+import { FileTooLargeError, PathError } from '../errors.js';
+import { type SafeDir, isNotFound, printable } from './paths.js';
 import { faultPoint } from './fault.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -15,7 +15,6 @@ const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
 
 export const DEFAULT_MAX_READ_BYTES = 8 * 1024 * 1024;
 
-export { FileTooLargeError };
 
 /**
  * Read a regular file under `dir`, or return undefined when it does not exist. With `stable`, for files that may

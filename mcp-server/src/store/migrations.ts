@@ -59,7 +59,8 @@ export const MIGRATIONS: readonly Migration[] = [
           lease_expires TEXT GENERATED ALWAYS AS (body ->> '$.lease.expiresAt') STORED
         ) STRICT;
         CREATE UNIQUE INDEX tasks_seq ON tasks (seq);
-        CREATE INDEX tasks_claim ON tasks (status, rank, seq);
+        -- Claimable tasks in claim order (queue.ts claimOrder reads it in index order and stops at the first fit).
+        CREATE INDEX tasks_claim ON tasks (rank, status = 'failed', seq) WHERE status IN ('pending', 'failed');
         CREATE INDEX tasks_lease ON tasks (status, lease_expires);
 
         -- Queues of earlier runs, moved here whole when a new run starts (ids restart with each run).
@@ -148,10 +149,10 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 2,
-    what: 'index the audit log by action and target',
+    what: 'meta: which loki-mode created the database and which last migrated it',
     up(db) {
-      // Receipts and `loki proof verify` look up a run's completion entry; without the index that reads the log.
-      db.exec('CREATE INDEX audit_action ON audit (action, target)');
+      // Read by loki doctor, so a report about an old or odd database says where it came from.
+      db.exec('CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT');
     },
   },
 ];

@@ -11,9 +11,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { PathError, type PathErrorCode } from '../errors.js';
+import { PathError } from '../errors.js';
 
-export { PathError, type PathErrorCode };
 
 export const MAX_PATH_BYTES = 4096;
 export const MAX_COMPONENT_BYTES = 255;

@@ -1,23 +1,23 @@
 /** Task tools: loki_task_add, loki_task_list, loki_task_claim, loki_task_complete, loki_task_fail, loki_task_update. */
 import { z } from 'zod';
 import { PHASES } from '../domain/phases.js';
-import { PRIORITIES, TASK_STATES, type Task } from '../domain/tasks.js';
+import { PRIORITIES, TASK_LIMITS as L, TASK_STATES, type Task } from '../domain/tasks.js';
 import { MAX_BATCH } from '../queue/queue.js';
 import { addTasks, claimTask, completeTask, failTask, getTasks, listTasks, taskBrief, updateTask, type TaskBrief, type TaskRow } from '../queue/operations.js';
 import { autoCheckpoint } from '../checkpoints/create.js';
 import { defineTool } from './define.js';
 
 // Ids are checked by the store's id rule (lowercase letters, digits, ".", "_", "-") with a message that says so.
-const taskId = z.string().min(1).max(64);
-const token = z.string().min(1).max(64).describe('The claim token loki_task_claim returned');
-const agent = z.string().min(1).max(200).optional().describe('Who works on it (a subagent name); default this session');
+const taskId = z.string().min(1).max(L.id);
+const token = z.string().min(1).max(L.token).describe('The claim token loki_task_claim returned');
+const agent = z.string().min(1).max(L.agent).optional().describe('Who works on it (a subagent name); default this session');
 const fields = {
-  title: z.string().min(1).max(300).describe('What to do, in one line'),
-  description: z.string().max(8000).optional().describe('Details'),
+  title: z.string().min(1).max(L.title).describe('What to do, in one line'),
+  description: z.string().max(L.description).optional().describe('Details'),
   priority: z.enum(PRIORITIES).optional().describe('Default medium'),
   phase: z.enum(PHASES).optional().describe('Phase it belongs to; default the current one'),
-  dependencies: z.array(taskId).max(100).optional().describe('Ids that must be completed first'),
-  acceptance: z.array(z.string().min(1).max(1000)).max(50).optional().describe('Acceptance criteria'),
+  dependencies: z.array(taskId).max(L.dependencies).optional().describe('Ids that must be completed first'),
+  acceptance: z.array(z.string().min(1).max(L.acceptanceItem)).max(L.acceptance).optional().describe('Acceptance criteria'),
 };
 
 export const taskAddTool = defineTool({
@@ -124,8 +124,8 @@ export const taskCompleteTool = defineTool({
     .object({
       id: taskId.describe('The task id'),
       token,
-      summary: z.string().min(1).max(4000).describe('What was done'),
-      evidence: z.array(z.string().min(1).max(1000)).max(50).optional().describe('Files changed, tests added, commands run'),
+      summary: z.string().min(1).max(L.summary).describe('What was done'),
+      evidence: z.array(z.string().min(1).max(L.evidenceItem)).max(L.evidence).optional().describe('Files changed, tests added, commands run'),
       claimNext: z.boolean().optional().describe('Also claim your next task (as loki_task_claim)'),
       agent,
     })
@@ -152,7 +152,7 @@ export const taskFailTool = defineTool({
     .object({
       id: taskId.describe('The task id'),
       token,
-      error: z.string().min(1).max(4000).describe('What went wrong (kept for the next attempt)'),
+      error: z.string().min(1).max(L.error).describe('What went wrong (kept for the next attempt)'),
     })
     .strict(),
   handler: async (args, ctx) => {
@@ -176,11 +176,11 @@ export const taskUpdateTool = defineTool({
       description: fields.description,
       priority: fields.priority,
       phase: z.enum(PHASES).optional().describe('Move it to this phase'),
-      dependencies: z.array(taskId).max(100).optional().describe('Replace the dependencies'),
+      dependencies: z.array(taskId).max(L.dependencies).optional().describe('Replace the dependencies'),
       acceptance: fields.acceptance.describe('Replace the acceptance criteria'),
       action: z.enum(['release', 'renew', 'block', 'unblock', 'retry']).optional().describe('State change to apply after the edits'),
       token: token.optional(),
-      reason: z.string().min(1).max(2000).optional().describe('Why (needed to block)'),
+      reason: z.string().min(1).max(L.reason).optional().describe('Why (needed to block)'),
     })
     .strict(),
   handler: async (args, ctx) => {

@@ -1,25 +1,26 @@
 /** Trust tools: loki_checklist_get/set, loki_council_convene/vote, loki_complete (loki_verify is in verify.ts). */
 import { z } from 'zod';
-import { CHECK_KINDS, type MachineCheck } from '../domain/checklist.js';
+import { CHECK_KINDS, CHECK_LIMITS, type MachineCheck } from '../domain/checklist.js';
 import { VOTES } from '../domain/council.js';
-import { UsageError } from '../run/state.js';
+
 import { safeParse } from '../store/schema.js';
 import { editChecklist, getChecklist, type ChecklistView } from '../trust/checklist.js';
 import { completeRun, type CompleteResult } from '../trust/complete.js';
 import { castVote, convene, type ConveneResult, type VoteResult } from '../trust/council.js';
 import { machineCheck } from '../trust/records.js';
 import { defineTool } from './define.js';
+import { UsageError } from '../errors.js';
 
 /** One flat object in the schema (the tool list stays small); each kind's fields are checked on the way in. */
 const checkInput = z
   .object({
     kind: z.enum(CHECK_KINDS),
-    path: z.string().max(500).optional().describe('file-exists, file-contains: path inside the project'),
-    text: z.string().max(2000).optional().describe('file-contains: text the file must contain'),
+    path: z.string().max(CHECK_LIMITS.path).optional().describe('file-exists, file-contains: path inside the project'),
+    text: z.string().max(CHECK_LIMITS.text).optional().describe('file-contains: text the file must contain'),
     check: z.enum(['test', 'build', 'lint']).optional().describe('command: which configured check must pass'),
-    url: z.string().max(2000).optional().describe('http: loopback URL to GET'),
+    url: z.string().max(CHECK_LIMITS.url).optional().describe('http: loopback URL to GET'),
     status: z.number().int().min(100).max(599).optional().describe('http: expected status'),
-    contains: z.string().max(2000).optional().describe('http: text the body must contain'),
+    contains: z.string().max(CHECK_LIMITS.contains).optional().describe('http: text the body must contain'),
   })
   .strict();
 

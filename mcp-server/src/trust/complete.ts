@@ -12,12 +12,13 @@ import type { Headline } from '../domain/evidence.js';
 import type { Project } from '../project.js';
 import { RUN_FILE, RUN_RECORD } from '../run/records.js';
 import type { SessionIdentity } from '../run/sessions.js';
-import { UsageError, activeRun, readRun } from '../run/state.js';
+import { activeRun, readRun } from '../run/state.js';
 import { evaluateChecklist, readChecklist, revealHeldOut } from './checklist.js';
 import { councilFacts, latestCouncil } from './council.js';
 import { latestFacts } from './facts.js';
 import { writeReceipt } from './receipt.js';
 import { checklistFingerprint, codeState, readTrust, trustSettings, updateTrust } from './state.js';
+import { UsageError } from '../errors.js';
 
 export interface CompleteResult {
   status: 'COMPLETE' | 'CONTINUE';

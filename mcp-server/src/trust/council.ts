@@ -5,16 +5,17 @@
  * claiming completion, so it reveals the held-out items. Sessions live under the `council` lock.
  */
 import { visibleItems, type ChecklistItem } from '../domain/checklist.js';
-import { DEVILS_ADVOCATE, ROLES, conveneRefusal, effectiveThreshold, minIterationsFor, tally, type CastVote, type CouncilOutcome, type Vote } from '../domain/council.js';
+import { DECIDED_OUTCOMES, DEVILS_ADVOCATE, ROLES, conveneRefusal, effectiveThreshold, minIterationsFor, tally, type CastVote, type CouncilOutcome, type Vote } from '../domain/council.js';
 import type { CouncilFacts, VerificationFacts } from '../domain/evidence.js';
 import type { Project } from '../project.js';
 import type { SessionIdentity } from '../run/sessions.js';
-import { UsageError, activeRun } from '../run/state.js';
+import { activeRun } from '../run/state.js';
 import type { Store } from '../store/store.js';
 import { evaluateChecklist, readChecklist, revealHeldOut } from './checklist.js';
 import { latestFacts } from './facts.js';
 import { COUNCIL_RECORD, councilDir, councilFile, type CouncilSession } from './records.js';
 import { checklistFingerprint, codeState, readTrust, updateTrust } from './state.js';
+import { UsageError } from '../errors.js';
 
 export const COUNCIL_LOCK = 'council';
 const SESSION_NAME = /^k(\d{3,})$/;
@@ -211,7 +212,7 @@ export async function castVote(project: Project, who: SessionIdentity, args: Vot
       const next: CouncilSession = isDevil ? { ...s, devilsAdvocate: vote } : { ...s, votes: [...s.votes, vote] };
       const o = tally(next.votes, next.size, next.threshold, next.devilsAdvocate);
       next.outcome = o.state;
-      if (o.state === 'approved' || o.state === 'rejected') {
+      if (DECIDED_OUTCOMES.includes(o.state)) {
         next.closedAt = vote.at;
         next.reasons = o.state === 'rejected' ? o.reasons : [];
       }
@@ -230,7 +231,7 @@ export async function castVote(project: Project, who: SessionIdentity, args: Vot
     },
     (r) => ({ action: 'council.vote', target: run.runId, data: { council: r.council, seat: r.seat, outcome: r.outcome, ...(r.tally ? { tally: r.tally } : {}) } }),
   );
-  if ((r.outcome === 'approved' || r.outcome === 'rejected') && readTrust(store, run.runId).forcedReview) {
+  if (DECIDED_OUTCOMES.includes(r.outcome) && readTrust(store, run.runId).forcedReview) {
     await updateTrust(project, run.runId, (t) => ({ next: { ...t, forcedReview: null }, result: undefined, audit: { action: 'council.review-done', data: { council: r.council } } }));
   }
   return r;

@@ -5,9 +5,9 @@
  */
 import type { CheckResult, MachineCheck } from '../domain/checklist.js';
 import type { VerificationFacts } from '../domain/evidence.js';
-import { FileTooLargeError, readFileIfExists } from '../store/fsx.js';
-import { PathError, type SafeDir } from '../store/paths.js';
-import { UsageError } from '../run/state.js';
+import { readFileIfExists } from '../store/fsx.js';
+import { type SafeDir } from '../store/paths.js';
+import { FileTooLargeError, PathError, UsageError } from '../errors.js';
 
 const MAX_CONTAINS_BYTES = 5 * 1024 * 1024;
 const HTTP_TIMEOUT_MS = 5_000;

@@ -6,7 +6,7 @@
  *   state/trust.json             claim time, stagnation, forced review, findings of the last refused completion
  */
 import * as z from 'zod/mini';
-import type { Checklist } from '../domain/checklist.js';
+import { CHECK_LIMITS, type Checklist } from '../domain/checklist.js';
 import { VOTES, type CastVote } from '../domain/council.js';
 import type { RecordType } from '../store/records.js';
 
@@ -15,11 +15,11 @@ const text = (min: number, max: number) => z.string().check(z.minLength(min), z.
 const count = z.int().check(z.nonnegative());
 
 export const machineCheck = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('file-exists'), path: text(1, 500) }),
-  z.strictObject({ kind: z.literal('file-contains'), path: text(1, 500), text: text(1, 2000) }),
+  z.strictObject({ kind: z.literal('file-exists'), path: text(1, CHECK_LIMITS.path) }),
+  z.strictObject({ kind: z.literal('file-contains'), path: text(1, CHECK_LIMITS.path), text: text(1, CHECK_LIMITS.text) }),
   z.strictObject({ kind: z.literal('command'), check: z.enum(['test', 'build', 'lint']) }),
   z.strictObject({ kind: z.literal('tests-pass') }),
-  z.strictObject({ kind: z.literal('http'), url: text(1, 2000), status: z.int().check(z.gte(100), z.lte(599)), contains: z.optional(text(0, 2000)) }),
+  z.strictObject({ kind: z.literal('http'), url: text(1, CHECK_LIMITS.url), status: z.int().check(z.gte(100), z.lte(599)), contains: z.optional(text(0, CHECK_LIMITS.contains)) }),
 ]);
 
 const item = z.strictObject({

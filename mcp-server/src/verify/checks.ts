@@ -5,10 +5,11 @@
 import { CHECK_NAMES, PROBE_FILES, detectChecks, resolveChecks, type CheckName, type ConfiguredChecks, type ProjectProbe, type ResolvedCheck } from '../domain/checks.js';
 import { scrubText } from '../domain/secrets.js';
 import { judgeTests, parseTestCounts } from '../domain/test-output.js';
-import { FileTooLargeError, listNames, readFileIfExists } from '../store/fsx.js';
-import { PathError, type SafeDir } from '../store/paths.js';
+import { listNames, readFileIfExists } from '../store/fsx.js';
+import { type SafeDir } from '../store/paths.js';
 import { outputTail, runCommand } from './command.js';
 import type { CheckFact } from './record.js';
+import { FileTooLargeError, PathError } from '../errors.js';
 
 const MAX_MANIFEST_BYTES = 1024 * 1024;
 
