@@ -103,16 +103,28 @@ describe('a checkpoint as stored', () => {
     // No staged copy is left behind.
     expect(fs.readdirSync(path.join(q.p.root, '.loki/checkpoints')).filter((n) => n.startsWith('.'))).toEqual([]);
 
-    // A snapshot of another schema version (a checkpoint of an older or newer loki-mode) is refused, nothing changed.
+    // A snapshot from a newer loki-mode is refused, nothing changed.
     const snap = new DatabaseSync(file);
     snap.exec('PRAGMA user_version = 99');
     snap.close();
     const before = dbRows(q.p.root, 'SELECT id, body FROM tasks ORDER BY id');
     await withProject({}, (project) => {
-      expect(() => rollback(project, created.id, false)).toThrow(/taken at database schema 99 and this loki-mode is at schema \d+.*nothing was changed/);
+      expect(() => rollback(project, created.id, false)).toThrow(/taken by a newer loki-mode \(database schema 99; this one knows up to \d+\): upgrade loki-mode.*nothing was changed/);
     });
     expect(dbRows(q.p.root, 'SELECT id, body FROM tasks ORDER BY id')).toEqual(before);
     expect(dbRows(q.p.root, "SELECT seq FROM checkpoints WHERE type = 'pre-rollback'")).toEqual([]);
+
+    // One taken at schema 1 (before the meta table) is restored from a migrated copy; its own file is left as it was.
+    const old = new DatabaseSync(file);
+    old.exec('DROP TABLE meta; PRAGMA user_version = 1');
+    old.close();
+    const oldBytes = fs.readFileSync(file);
+    structured(await q.c.call('loki_task_claim', { agent: 'after-the-checkpoint' }));
+    expect(dbRows(q.p.root, 'SELECT id, body FROM tasks ORDER BY id')).not.toEqual(before);
+    await withProject({}, (project) => rollback(project, created.id, false));
+    expect(dbRows(q.p.root, 'SELECT id, body FROM tasks ORDER BY id')).toEqual(before);
+    expect(fs.readFileSync(file).equals(oldBytes)).toBe(true);
+    expect(fs.readdirSync(path.join(q.p.root, '.loki/checkpoints')).filter((n) => n.startsWith('.'))).toEqual([]);
   });
 
   it('is one committed moment while three agent processes drain the queue and take their own checkpoints; a restore recomputes generated columns', { timeout: 120_000 }, async () => {

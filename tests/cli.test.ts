@@ -130,6 +130,28 @@ describe('loki', () => {
     expect(broken.out).not.toMatch(/All checks passed/);
   });
 
+  it('doctor finds a damaged memory search index, and --fix rebuilds it from the items (audited)', async () => {
+    p = tempProject();
+    const c = await connect(p);
+    await c.call('loki_start', { specText: '# Memory\n' });
+    for (let i = 0; i < 30; i++) {
+      const r = await c.call('loki_memory_record', { layer: 'episode', title: `migration step ${i}`, body: 'the database migration ran', outcome: 'success' });
+      expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
+    }
+    await c.close();
+    const db = openDb(p.root, false);
+    db.prepare('UPDATE memory_fts_data SET block = substr(block, 1, length(block) - 3) WHERE id > 10').run();
+    db.close();
+    const sick = loki(['doctor']);
+    expect(sick.code).toBe(1);
+    expect(sick.out).toMatch(/FAIL\s+database\s+the memory search index is damaged .*loki doctor --fix/);
+    const fixed = loki(['doctor', '--fix']);
+    expect(fixed.code, fixed.out).toBe(0);
+    expect(auditLines(p.root).at(-1)).toMatchObject({ action: 'memory.reindex', data: { items: 30 } });
+    const found = JSON.parse(loki(['memory', 'search', 'migration', '--json']).out) as { hits?: unknown[]; results?: unknown[] };
+    expect((found.hits ?? found.results ?? []).length).toBeGreaterThan(0);
+  });
+
   it('doctor refuses a .loki that is a symlink', () => {
     p = tempProject();
     const elsewhere = path.join(path.dirname(p.root), 'elsewhere');

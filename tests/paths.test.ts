@@ -24,7 +24,6 @@ import {
   createExclusive,
   listNames,
   moveFile,
-  openForAppend,
   readFileIfExists,
   removeFile,
   writeFileAtomic,
@@ -261,7 +260,6 @@ describe('lexical rejections', () => {
       expect(codeOf(() => readFileIfExists(loki, input))).toBe(code);
       expect(codeOf(() => writeFileAtomic(loki, input, 'pwned'))).toBe(code);
       expect(codeOf(() => createExclusive(loki, input, 'pwned'))).toBe(code);
-      expect(codeOf(() => openForAppend(loki, input))).toBe(code);
       expect(codeOf(() => removeFile(loki, input))).toBe(code);
       expect(codeOf(() => listNames(loki, input))).toBe(code);
       expect(codeOf(() => SafeDir.open(project).child(input, true))).toBe(code);
@@ -503,13 +501,12 @@ describe('symlinks', () => {
     });
   });
 
-  it('file symlink to outside: writeFileAtomic, createExclusive, openForAppend, removeFile, moveFile refused; outside identical', () => {
+  it('file symlink to outside: writeFileAtomic, createExclusive, removeFile, moveFile refused; outside identical', () => {
     fs.symlinkSync(secretPath, path.join(loki.root, 'state.json'));
     const fds = openFdCount();
     expectOutsideUntouched(() => {
       expect(codeOf(() => writeFileAtomic(loki, 'state.json', 'pwned'))).toBe('PATH_SYMLINK');
       expect(codeOf(() => createExclusive(loki, 'state.json', 'pwned'))).toBe('PATH_SYMLINK');
-      expect(codeOf(() => openForAppend(loki, 'state.json'))).toBe('PATH_SYMLINK');
       expect(codeOf(() => removeFile(loki, 'state.json'))).toBe('PATH_SYMLINK');
       expect(codeOf(() => moveFile(loki, 'state.json', 'stolen.json'))).toBe('PATH_SYMLINK');
     });
@@ -525,7 +522,6 @@ describe('symlinks', () => {
     expectOutsideUntouched(() => {
       expect(codeOf(() => createExclusive(loki, 'new.json', 'pwned'))).toBe('PATH_SYMLINK');
       expect(codeOf(() => writeFileAtomic(loki, 'new.json', 'pwned'))).toBe('PATH_SYMLINK');
-      expect(codeOf(() => openForAppend(loki, 'new.json'))).toBe('PATH_SYMLINK');
       expect(readFileIfExistsCode(loki, 'new.json')).toBe('PATH_SYMLINK');
     });
     expect(fs.existsSync(target)).toBe(false);
@@ -539,7 +535,6 @@ describe('symlinks', () => {
       expect(codeOf(() => writeFileAtomic(loki, 'tasks/passwd', 'pwned'))).toBe('PATH_SYMLINK');
       expect(codeOf(() => writeFileAtomic(loki, 'tasks/new/deeper.json', 'pwned'))).toBe('PATH_SYMLINK');
       expect(codeOf(() => createExclusive(loki, 'tasks/new.json', 'pwned'))).toBe('PATH_SYMLINK');
-      expect(codeOf(() => openForAppend(loki, 'tasks/log.jsonl'))).toBe('PATH_SYMLINK');
       expect(codeOf(() => removeFile(loki, 'tasks/passwd'))).toBe('PATH_SYMLINK');
       expect(codeOf(() => moveFile(loki, 'tasks/secret.txt', 'mine.txt'))).toBe('PATH_SYMLINK');
       expect(codeOf(() => listNames(loki, 'tasks'))).toBe('PATH_SYMLINK');
@@ -653,18 +648,14 @@ function readFileIfExistsCode(dir: SafeDir, rel: string): PathErrorCode | 'NO_ER
 }
 
 describe('hard links, special files, type mismatches, devices', () => {
-  it('hard link to an outside file: openForAppend refused, outside file unchanged, no fd leaked', () => {
+  it('hard link to an outside file: a write replaces the link, the outside file unchanged, no fd leaked', () => {
     const log = path.join(outside, 'audit.jsonl');
     fs.writeFileSync(log, '{"n":1}\n');
     fs.linkSync(log, path.join(loki.root, 'events.jsonl'));
     const fds = openFdCount();
-    expectOutsideUntouched(() => {
-      expect(codeOf(() => openForAppend(loki, 'events.jsonl'))).toBe('PATH_SYMLINK');
-    });
-    expect(openFdCount()).toBe(fds);
-    expect(fs.readFileSync(log, 'utf8')).toBe('{"n":1}\n');
     // writeFileAtomic replaces the link (rename), so the outside inode keeps its content.
     writeFileAtomic(loki, 'events.jsonl', 'fresh\n');
+    expect(openFdCount()).toBe(fds);
     expect(fs.readFileSync(log, 'utf8')).toBe('{"n":1}\n');
     expect(fs.statSync(log).nlink).toBe(1);
   });
@@ -676,7 +667,6 @@ describe('hard links, special files, type mismatches, devices', () => {
     expect(codeOf(() => readFileIfExists(loki, 'state.json'))).toBe('PATH_NOT_FILE');
     expect(codeOf(() => writeFileAtomic(loki, 'state.json', 'x'))).toBe('PATH_NOT_FILE');
     expect(codeOf(() => createExclusive(loki, 'state.json', 'x'))).toBe('PATH_NOT_FILE');
-    expect(codeOf(() => openForAppend(loki, 'state.json'))).toBe('PATH_NOT_FILE');
     expect(codeOf(() => loki.resolve('state.json', { leaf: 'dir' }))).toBe('PATH_NOT_DIRECTORY');
     expect(performance.now() - started).toBeLessThan(1000);
     expect(fs.lstatSync(fifo).isFIFO()).toBe(true);
@@ -688,7 +678,6 @@ describe('hard links, special files, type mismatches, devices', () => {
     await new Promise<void>((resolve) => server.listen(sock, resolve));
     try {
       expect(codeOf(() => readFileIfExists(loki, 'agent.sock'))).toBe('PATH_NOT_FILE');
-      expect(codeOf(() => openForAppend(loki, 'agent.sock'))).toBe('PATH_NOT_FILE');
       expect(codeOf(() => loki.resolve('agent.sock/x', { leaf: 'file', allowMissing: true }))).toBe(
         'PATH_NOT_DIRECTORY',
       );
@@ -703,7 +692,6 @@ describe('hard links, special files, type mismatches, devices', () => {
     expect(codeOf(() => readFileIfExists(loki, 'state.json'))).toBe('PATH_NOT_FILE');
     expect(codeOf(() => writeFileAtomic(loki, 'state.json', 'x'))).toBe('PATH_NOT_FILE');
     expect(codeOf(() => createExclusive(loki, 'state.json', 'x'))).toBe('PATH_NOT_FILE');
-    expect(codeOf(() => openForAppend(loki, 'state.json'))).toBe('PATH_NOT_FILE');
     expect(codeOf(() => removeFile(loki, 'state.json'))).toBe('PATH_NOT_FILE');
     expect(treeListing(tmp)).toEqual(before);
   });
@@ -882,17 +870,6 @@ describe('swap races', () => {
           note('write:ok');
         } catch (err) {
           note(`write:${allowed(err)}`);
-        }
-        try {
-          const t = openForAppend(loki, 'state.json');
-          try {
-            fs.writeSync(t.fd, 'appended');
-          } finally {
-            fs.closeSync(t.fd);
-          }
-          note('append:ok');
-        } catch (err) {
-          note(`append:${allowed(err)}`);
         }
       }
     } finally {

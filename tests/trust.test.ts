@@ -252,6 +252,10 @@ describe('a correct run', () => {
     expect(structured<{ run: { status: string } }>(await c.call('loki_status', { peek: true })).run.status).toBe('completed');
 
     expect(cli('proof', 'verify')).toMatchObject({ code: 0, out: expect.stringMatching(/^OK: receipt/) });
+    // Every record a whole run wrote (checkpoints and their gate included) is one doctor knows and finds sound.
+    const doctor = cli('doctor');
+    expect(doctor.code, doctor.out).toBe(0);
+    expect(doctor.out).toMatch(/ok\s+records\s+every record matches its schema/);
     // Tamper with the receipt.
     const facts = path.join(dir, runId, 'FACTS.json');
     const original = fs.readFileSync(facts, 'utf8');

@@ -7,7 +7,6 @@ export {
   readFileIfExists,
   writeFileAtomic,
   createExclusive,
-  openForAppend,
   removeFile,
   moveFile,
   listNames,

@@ -20,7 +20,7 @@ export const log = {
   debug: (...parts: unknown[]) => write('debug', parts),
 };
 
-/** Route Node's process warnings (stale locks, quarantines) through the same stderr logger, once. */
+/** Route Node's process warnings (an anchor that could not be written, ...) through the same stderr logger, once. */
 let routed = false;
 export function routeWarnings(): void {
   if (routed) return;

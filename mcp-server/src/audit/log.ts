@@ -8,8 +8,8 @@
  * outside the project, in `$LOKI_HOME/anchors/`, updated after each commit. An anchor may lag the log (a crash
  * between the commit and the anchor write, or two processes finishing in the other order), so verification
  * requires the anchor to be a prefix of the log. Someone who can write both the project and `$LOKI_HOME` (the
- * same user) can rewrite both consistently: the receipt and docs/trust.md say so, and `loki audit export` gives
- * the user a copy to keep elsewhere.
+ * same user) can rewrite both consistently: docs/decisions/002-audit-chain-and-external-anchor.md says so, and
+ * `loki audit export` gives the user a copy to keep where the agent cannot reach.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';

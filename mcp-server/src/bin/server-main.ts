@@ -1,6 +1,6 @@
 /**
  * `loki-mcp`: the stdio MCP server. Resolves the project root, answers `initialize` without touching .loki/,
- * and on stdin close or a signal marks its session stopped, releases its locks and exits.
+ * and on stdin close or a signal marks its session stopped, closes the database and exits.
  */
 import { parseArgs } from 'node:util';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';

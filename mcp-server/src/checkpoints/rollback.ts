@@ -21,7 +21,8 @@ import type { Store } from '../store/store.js';
 import { publishLocked, readCatalog, readRecord, removePruned } from './catalog.js';
 import { checkpointBody, commitCode, runIn, snapshotCode } from './create.js';
 import { ID_RE, JOURNAL_KEY, JOURNAL_RECORD, checkpointRef, scopeOf, snapshotFile, type CheckpointRecord, type RollbackJournal } from './records.js';
-import { attach, copyDatabase, restoreRows, schemaVersion, stateDigest, stateRows } from './state.js';
+import { attach, copyDatabase, migratedCopy, restoreRows, schemaVersion, stateDigest, stateRows } from './state.js';
+import { SCHEMA_VERSION } from '../store/migrations.js';
 
 export interface RollbackResult {
   target: string;
@@ -61,18 +62,28 @@ export function rollback(project: Project, target: string, code: boolean): Rollb
   // The undo covers the files whether or not this rollback restores them.
   const current = snapshotCode(root);
   const commit = commitCode(root, current, `before rollback to ${id}`);
-  let detach: () => void;
-  try {
-    detach = attach(store, file, TARGET);
-  } catch (err) {
-    throw damaged(`its state snapshot cannot be opened: ${(err as Error).message}`);
-  }
+  const open = (snapshot: string) => {
+    try {
+      return attach(store, snapshot, TARGET);
+    } catch (err) {
+      throw damaged(`its state snapshot cannot be opened: ${(err as Error).message}`);
+    }
+  };
+  let detach = open(file);
+  let migrated: ReturnType<typeof migratedCopy> | undefined;
   let done: ReturnType<typeof restoreState>;
   try {
-    const targetRows = checkSnapshot(store, record, damaged);
+    const { rows: targetRows, version } = checkSnapshot(store, record, damaged);
+    if (version < SCHEMA_VERSION) {
+      // Checked as it was taken; restored from a copy brought up to this schema.
+      detach();
+      migrated = migratedCopy(store, file);
+      detach = open(migrated.file);
+    }
     done = restoreState(project, store, record, code, targetRows, { code: current, commit });
   } finally {
     detach();
+    migrated?.dispose();
   }
   removePruned(store, root, done.pruned);
   if (!code) return resultOf(record, done.preRollback, null, done.state, false);
@@ -123,25 +134,28 @@ function checkCode(root: string, store: Store, id: string, code: boolean): Check
   return r.record;
 }
 
-/** The attached snapshot is of this database's schema and holds the state its record describes: its rows. */
-function checkSnapshot(store: Store, record: CheckpointRecord, damaged: (problem: string) => UsageError): StateRow[] {
+/**
+ * The attached snapshot holds the state its record describes (its rows, hashed at the schema it was taken at),
+ * and is not from a newer loki-mode. Returns its rows and schema version.
+ */
+function checkSnapshot(store: Store, record: CheckpointRecord, damaged: (problem: string) => UsageError): { rows: StateRow[]; version: number } {
   let version: number;
-  let rows: StateRow[] | undefined;
+  let rows: StateRow[];
   try {
     version = schemaVersion(store, TARGET);
-    // Another schema's tables may have other columns: its rows are not read, let alone restored.
-    if (version === schemaVersion(store, 'main')) rows = stateRows(store, TARGET);
+    if (version > SCHEMA_VERSION) {
+      throw new UsageError(
+        `checkpoint ${record.id} was taken by a newer loki-mode (database schema ${version}; this one knows up to ${SCHEMA_VERSION}): ` +
+          'upgrade loki-mode to restore it; nothing was changed',
+      );
+    }
+    rows = stateRows(store, TARGET);
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     throw damaged(`its state snapshot cannot be read: ${(err as Error).message}`);
   }
-  if (!rows) {
-    throw new UsageError(
-      `checkpoint ${record.id} was taken at database schema ${version} and this loki-mode is at schema ${schemaVersion(store, 'main')}: ` +
-        'it cannot restore it; nothing was changed. Pick a checkpoint taken since the upgrade from loki_checkpoint_list',
-    );
-  }
   if (rows.length !== record.state.rows || stateDigest(rows) !== record.state.digest) throw damaged('its state snapshot does not match the digest in its record');
-  return rows;
+  return { rows, version };
 }
 
 /**

@@ -86,6 +86,27 @@ export function removeSnapshot(store: Store, id: string): void {
 }
 
 /**
+ * A private copy of a snapshot taken at an older schema, migrated to this one (the checkpoint's own file is never
+ * changed). `dispose` removes the copy; a crash leaves it to the temp sweep.
+ */
+export function migratedCopy(store: Store, file: string): { file: string; dispose: () => void } {
+  const dir = store.loki.child(CHECKPOINTS_DIR, false);
+  const copy = path.join(dir.root, `.migrated.${crypto.randomBytes(6).toString('hex')}.tmp`);
+  const dispose = () => {
+    for (const f of [copy, `${copy}-wal`, `${copy}-shm`]) fs.rmSync(f, { force: true });
+  };
+  try {
+    fs.copyFileSync(file, copy, fs.constants.COPYFILE_EXCL);
+    fs.chmodSync(copy, 0o600);
+    Db.openFile(copy).close();
+  } catch (err) {
+    dispose();
+    throw err;
+  }
+  return { file: copy, dispose };
+}
+
+/**
  * Attach the database file `file` read-only as `alias` (outside a transaction); returns the detach, which must
  * also run outside one.
  */

@@ -7,6 +7,8 @@ import { DB_FILE } from '../store/db.js';
 import type { Store } from '../store/store.js';
 import type { RecordType } from '../store/records.js';
 import { decodeTask } from '../queue/records.js';
+import { decodeItem } from '../memory/items.js';
+import { JOURNAL_KEY, JOURNAL_RECORD } from '../checkpoints/records.js';
 import { DOCUMENT_TYPES } from '../run/documents.js';
 import { listSessions } from '../run/sessions.js';
 import { readRun } from '../run/state.js';
@@ -88,6 +90,10 @@ function inspectStore(project: Project, fix: boolean, add: (name: string, level:
     return;
   }
   add('records', 'ok', 'every record matches its schema');
+  const journal = store.records.read(JOURNAL_KEY, JOURNAL_RECORD);
+  if (journal) {
+    add('rollback', 'warn', `the rollback to ${journal.target} restored the state but not yet the files: the next loki tool call (or loki rollback ${journal.target}) finishes it`);
+  }
   const run = readRun(store);
   const sessions = listSessions(store);
   const live = sessions.filter((s) => sessionLiveness(s) === 'running').length;
@@ -110,6 +116,12 @@ function inspectDatabase(store: Store, fix: boolean): { level: Level; detail: st
     integrity = store.db.all<{ integrity_check: string }>('PRAGMA integrity_check').map((r) => r.integrity_check);
   } catch (err) {
     return { level: 'fail', detail: `cannot read .loki/${DB_FILE}: ${(err as Error).message}; move it aside (mv .loki/${DB_FILE} .loki/${DB_FILE}.bad) to start afresh` };
+  }
+  // The memory search index is derived from the items: damage to it alone is repaired, not a lost database.
+  if (integrity.length > 0 && integrity.every((line) => /fts5|memory_fts/.test(line))) {
+    if (!fix) return { level: 'fail', detail: `the memory search index is damaged (${integrity[0]}): rebuild it from the items with loki doctor --fix` };
+    rebuildMemoryIndex(store);
+    integrity = store.db.all<{ integrity_check: string }>('PRAGMA integrity_check').map((r) => r.integrity_check);
   }
   if (integrity.length !== 1 || integrity[0] !== 'ok') {
     return { level: 'fail', detail: `.loki/${DB_FILE} is damaged (${integrity.slice(0, 3).join('; ')}); restore it from a checkpoint (loki rollback) or move it aside to start afresh` };
@@ -155,5 +167,20 @@ function damagedRecords(store: Store): string[] {
       problems.push(isExpectedError(err) ? err.message : (err as Error).message);
     }
   }
+  for (const row of store.db.all<{ id: string; body: string }>('SELECT id, body FROM memory ORDER BY rid')) {
+    const r = decodeItem(row);
+    if ('problem' in r) problems.push(`memory item "${row.id}" in .loki/loki.db: ${r.problem}`);
+  }
   return problems;
+}
+
+/** Index every memory item again from its body (the index is contentless: the items are the source). */
+function rebuildMemoryIndex(store: Store): void {
+  store.mutate(
+    () => {
+      store.db.run("INSERT INTO memory_fts (memory_fts) VALUES ('delete-all')");
+      return store.db.run('INSERT INTO memory_fts (rowid, title, tags, summary, body) SELECT rid, title, tags, summary, body FROM memory_text').changes;
+    },
+    (n) => ({ action: 'memory.reindex', data: { items: n, by: 'loki doctor --fix' } }),
+  );
 }

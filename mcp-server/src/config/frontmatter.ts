@@ -1,7 +1,7 @@
 /**
  * YAML frontmatter (Markdown files that start with a `---` block), read and written with gray-matter over the
  * `yaml` package so there is one YAML dialect. Both are loaded on first use, so start-up does not pay for them
- * (as in config/yaml.ts). gray-matter's other engines (`---js` evals its block) are replaced by ones that refuse.
+ * (as in domain/yaml.ts). gray-matter's other engines (`---js` evals its block) are replaced by ones that refuse.
  */
 import { createRequire } from 'node:module';
 

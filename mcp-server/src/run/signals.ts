@@ -34,7 +34,8 @@ export function readMarkers(store: Store | undefined): { pause: boolean; stop: b
 }
 
 /**
- * Take HUMAN_INPUT.md if delivery is enabled; otherwise say that it is waiting. Call under the `signals` lock.
+ * Take HUMAN_INPUT.md if delivery is enabled; otherwise say that it is waiting. Call inside the transaction that
+ * records the delivery.
  */
 export function takeHumanInput(store: Store, enabled: boolean, maxBytes: number, now = new Date()): HumanInput {
   if (!store.exists(HUMAN_INPUT)) return { status: 'none' };

@@ -32,7 +32,7 @@ function isBusy(err: unknown): boolean {
 }
 
 /**
- * Run `fn` until it does not fail with SQLITE_BUSY, waiting between tries (jittered, doubling to 2 ms) for up to
+ * Run `fn` until it does not fail with SQLITE_BUSY, waiting between tries (jittered, doubling to 1 ms) for up to
  * BUSY_TIMEOUT_MS. Synchronous: the connection belongs to this one call meanwhile.
  */
 function retryBusy<T>(fn: () => T): T {
@@ -98,7 +98,11 @@ export class Db {
    * validated (`.loki/`, 0700). Runs the pending migrations.
    */
   static open(dir: string, opts: OpenOptions = {}): Db {
-    const file = path.join(dir, DB_FILE);
+    return Db.openFile(path.join(dir, DB_FILE), opts);
+  }
+
+  /** Db.open for a database file of another name (a checkpoint's snapshot being migrated). */
+  static openFile(file: string, opts: OpenOptions = {}): Db {
     let st: fs.Stats | undefined;
     try {
       st = fs.lstatSync(file);

@@ -1,7 +1,7 @@
 /**
  * File operations under a SafeDir. Nothing here follows a symlink, opens a special file, or leaves a
  * half-written file behind: reads use O_NOFOLLOW plus an inode check, replacements are temp + fsync + rename +
- * directory fsync, creates are exclusive, and appends refuse hard-linked files.
+ * directory fsync, and creates are exclusive.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -10,32 +10,18 @@ import { FileTooLargeError, PathError } from '../errors.js';
 import { type SafeDir, isNotFound, printable } from './paths.js';
 import { faultPoint } from './fault.js';
 
-const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
 
-export const DEFAULT_MAX_READ_BYTES = 8 * 1024 * 1024;
+const DEFAULT_MAX_READ_BYTES = 8 * 1024 * 1024;
 
 
-/**
- * Read a regular file under `dir`, or return undefined when it does not exist. With `stable`, for files that may
- * be rewritten in place (recycled inodes, store/spares.ts): the read is retried when the file changed while it
- * was read, or no longer has its name afterwards, so a reader never gets a version that was being rewritten.
- */
-export function readFileIfExists(dir: SafeDir, rel: string, maxBytes = DEFAULT_MAX_READ_BYTES, stable = false): Buffer | undefined {
-  return readFileAndStat(dir, rel, maxBytes, stable)?.data;
-}
-
-/** readFileIfExists, with the identity of the inode read (inode, size, times: from the open file). */
-export function readFileAndStat(dir: SafeDir, rel: string, maxBytes = DEFAULT_MAX_READ_BYTES, stable = false): { data: Buffer; stat: fs.Stats } | undefined {
-  return withOpenFile(
-    dir,
-    rel,
-    (fd, st) => {
-      if (st.size > maxBytes) throw new FileTooLargeError(`"${printable(rel)}" is larger than ${maxBytes} bytes`);
-      return { data: readAll(fd, st.size, maxBytes, rel), stat: st };
-    },
-    stable,
-  );
+/** Read a regular file under `dir`, or return undefined when it does not exist. */
+export function readFileIfExists(dir: SafeDir, rel: string, maxBytes = DEFAULT_MAX_READ_BYTES): Buffer | undefined {
+  return withOpenFile(dir, rel, (fd, st) => {
+    if (st.size > maxBytes) throw new FileTooLargeError(`"${printable(rel)}" is larger than ${maxBytes} bytes`);
+    return readAll(fd, st.size, maxBytes, rel);
+  });
 }
 
 class ReplacedWhileOpeningError extends PathError {
@@ -49,17 +35,17 @@ class ReplacedWhileOpeningError extends PathError {
  * inode must be the one validated (no symlink, no special file, still inside `dir`). Another process may replace
  * the file (temp + rename) between the check and the open; that is a legitimate new version, so look again.
  */
-function withOpenFile<T>(dir: SafeDir, rel: string, use: (fd: number, st: fs.Stats) => T, stable = false): T | undefined {
+function withOpenFile<T>(dir: SafeDir, rel: string, use: (fd: number, st: fs.Stats) => T): T | undefined {
   for (let attempt = 1; ; attempt++) {
     try {
-      return openOnce(dir, rel, use, stable);
+      return openOnce(dir, rel, use);
     } catch (err) {
       if (!(err instanceof ReplacedWhileOpeningError) || attempt >= 5) throw err;
     }
   }
 }
 
-function openOnce<T>(dir: SafeDir, rel: string, use: (fd: number, st: fs.Stats) => T, stable: boolean): T | undefined {
+function openOnce<T>(dir: SafeDir, rel: string, use: (fd: number, st: fs.Stats) => T): T | undefined {
   let resolved;
   try {
     resolved = dir.resolve(rel, { leaf: 'file' });
@@ -82,23 +68,9 @@ function openOnce<T>(dir: SafeDir, rel: string, use: (fd: number, st: fs.Stats) 
     if (!st.isFile()) throw new PathError('PATH_NOT_FILE', `"${printable(rel)}" is not a regular file`);
     if (st.ino !== resolved.stat!.ino || st.dev !== resolved.stat!.dev) throw new ReplacedWhileOpeningError(rel);
     dir.assertDescriptorInside(fd, rel);
-    const result = use(fd, st);
-    if (stable && !unchangedSince(fd, st, resolved.absolute)) throw new ReplacedWhileOpeningError(rel);
-    return result;
+    return use(fd, st);
   } finally {
     fs.closeSync(fd);
-  }
-}
-
-/** The open file was not modified since `st` and still has the name `absolute`. */
-function unchangedSince(fd: number, st: fs.Stats, absolute: string): boolean {
-  const now = fs.fstatSync(fd);
-  if (now.size !== st.size || now.mtimeMs !== st.mtimeMs || now.ctimeMs !== st.ctimeMs) return false;
-  try {
-    const named = fs.lstatSync(absolute);
-    return named.ino === st.ino && named.dev === st.dev;
-  } catch {
-    return false;
   }
 }
 
@@ -192,32 +164,6 @@ export function createExclusive(dir: SafeDir, rel: string, data: string | Buffer
  * ever replaced) and the temp name removed. Readers see no file or the whole file; a crash leaves at most a
  * dot-named temp file, which listings of records ignore. Returns false when the target already exists.
  */
-export function createFileOnce(dir: SafeDir, rel: string, data: string | Buffer, mode = 0o644): boolean {
-  const { absolute } = dir.resolve(rel, { leaf: 'file', allowMissing: true, createParents: true });
-  const parent = path.dirname(absolute);
-  const temp = path.join(parent, `.${path.basename(absolute)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
-  const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
-  try {
-    try {
-      assertCreatedInside(dir, fd, rel);
-      writeAll(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    try {
-      fs.linkSync(temp, absolute);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw err;
-    }
-  } finally {
-    fs.rmSync(temp, { force: true });
-  }
-  fsyncDir(parent);
-  return true;
-}
-
 /**
  * O_NOFOLLOW only guards the last component: a directory above it can be swapped for a symlink between
  * `resolve` and the open. After an exclusive create, make sure the new file is inside `dir`; if it is not,
@@ -237,34 +183,7 @@ function assertCreatedInside(dir: SafeDir, fd: number, rel: string): void {
   }
 }
 
-export interface AppendTarget {
-  fd: number;
-  size: number;
-  ino: number;
-}
-
-/**
- * Open a file for durable appends (read-write, so the caller can also read its tail). Refuses links (symbolic or hard) so an append can never modify a file
- * outside `dir`.
- */
-export function openForAppend(dir: SafeDir, rel: string): AppendTarget {
-  const { absolute } = dir.resolve(rel, { leaf: 'file', allowMissing: true, createParents: true });
-  const fd = fs.openSync(absolute, fs.constants.O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW, 0o644);
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) throw new PathError('PATH_NOT_FILE', `"${printable(rel)}" is not a regular file`);
-    if (st.nlink > 1) {
-      throw new PathError('PATH_SYMLINK', `"${printable(rel)}" has ${st.nlink} hard links; refusing to append to a shared inode`);
-    }
-    dir.assertDescriptorInside(fd, rel);
-    return { fd, size: st.size, ino: st.ino };
-  } catch (err) {
-    fs.closeSync(fd);
-    throw err;
-  }
-}
-
-export function writeAll(fd: number, buf: Buffer, position: number | null = null): void {
+function writeAll(fd: number, buf: Buffer, position: number | null = null): void {
   let off = 0;
   while (off < buf.length) {
     const n = fs.writeSync(fd, buf, off, buf.length - off, position === null ? null : position + off);
@@ -312,12 +231,7 @@ export function moveFile(dir: SafeDir, fromRel: string, toRel: string, durable =
   return moveEntry(dir, fromRel, toRel, 'file', durable);
 }
 
-/** Atomically move a directory inside `dir` (both ends validated; the target must not exist). False when the source is gone. */
-export function moveDirectory(dir: SafeDir, fromRel: string, toRel: string): boolean {
-  return moveEntry(dir, fromRel, toRel, 'dir', true);
-}
-
-function moveEntry(dir: SafeDir, fromRel: string, toRel: string, leaf: 'file' | 'dir', durable: boolean): boolean {
+function moveEntry(dir: SafeDir, fromRel: string, toRel: string, leaf: 'file', durable: boolean): boolean {
   let from;
   try {
     from = dir.resolve(fromRel, { leaf });
@@ -326,8 +240,6 @@ function moveEntry(dir: SafeDir, fromRel: string, toRel: string, leaf: 'file' | 
     throw err;
   }
   const to = dir.resolve(toRel, { leaf, allowMissing: true, createParents: true });
-  // rename() would replace an empty directory silently; a directory move never overwrites.
-  if (leaf === 'dir' && to.stat) throw new PathError('PATH_NOT_DIRECTORY', `"${printable(toRel)}" already exists`);
   try {
     fs.renameSync(from.absolute, to.absolute);
   } catch (err) {
@@ -370,60 +282,4 @@ export function sweepOrphanTemps(dir: SafeDir, rel: string, maxAgeMs: number, no
     }
   }
   return removed;
-}
-
-export interface FileTail {
-  /** Bytes from `offset` to the end of the file as it was when opened (at most `maxBytes`). */
-  data: Buffer;
-  ino: number;
-  /** Creation time: with the inode, tells a replaced file from the same one (inode numbers are reused). */
-  born: number;
-  size: number;
-}
-
-/**
- * Read a regular file under `dir` from `offset` on (for append-only feeds), or undefined when it does not
- * exist. Same guarantees as readFileIfExists: no symlink is followed, the opened inode is the one validated.
- */
-export function readTail(dir: SafeDir, rel: string, offset: number, maxBytes = DEFAULT_MAX_READ_BYTES): FileTail | undefined {
-  return withOpenFile(dir, rel, (fd, st) => {
-    const want = Math.max(0, Math.min(st.size - offset, maxBytes));
-    const data = Buffer.allocUnsafe(want);
-    let got = 0;
-    while (got < want) {
-      const n = fs.readSync(fd, data, got, want - got, offset + got);
-      if (n === 0) break;
-      got += n;
-    }
-    return { data: got === want ? data : data.subarray(0, got), ino: st.ino, born: st.birthtimeMs, size: st.size };
-  });
-}
-
-/**
- * Append to a file under `dir` (created when missing), fsync'd when `durable`. Returns the file's inode and its
- * size before and after, so a change-feed reader that appended under its lock knows where it stands. A feed
- * that only live processes read (a hint, rebuilt from the records after any crash) need not be durable.
- */
-export function appendFile(dir: SafeDir, rel: string, data: string | Buffer, durable = true): { ino: number; before: number; after: number } {
-  const target = openForAppend(dir, rel);
-  try {
-    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    writeAll(target.fd, buf);
-    if (durable) fs.fsyncSync(target.fd);
-    return { ino: target.ino, before: target.size, after: target.size + buf.length };
-  } finally {
-    fs.closeSync(target.fd);
-  }
-}
-
-/**
- * Remove a directory under `dir` and everything in it. It is first renamed to a hidden name beside it, so a
- * crash half way leaves a `.trash-*` folder (swept later by the owner), never a half-deleted live one. Symlinks
- * inside are removed, never followed. Returns false when it was not there.
- */
-export function removeTree(dir: SafeDir, rel: string): boolean {
-  const trash = `${path.posix.dirname(rel) === '.' ? '' : `${path.posix.dirname(rel)}/`}.trash-${path.posix.basename(rel)}-${crypto.randomBytes(4).toString('hex')}`;
-  if (!moveEntry(dir, rel, trash, 'dir', true)) return false;
-  fs.rmSync(dir.resolve(trash, { leaf: 'dir' }).absolute, { recursive: true, force: true });
-  return true;
 }

@@ -1,7 +1,7 @@
 /**
  * The one path validator. Every file the server or the CLI touches goes through here.
  *
- * Policy (see research/reliability-perf.md §A1.5):
+ * Policy (docs/decisions/005-one-path-validator.md):
  * - Callers give a *relative* path (or an id that becomes one). Absolute paths, `..`, `.`, empty components,
  *   backslashes, colons, `~`, control and invisible characters, Windows reserved names and non-NFC text are
  *   refused before the file system is consulted.

@@ -133,7 +133,7 @@ export const taskCompleteTool = defineTool({
   handler: async (args, ctx) => {
     const r = await completeTask(ctx.project, args.id, args.token, args.summary, args.evidence ?? [], args.claimNext ? { agent: args.agent ?? ctx.session().id } : undefined);
     const next = r.next && { task: r.next.task ? taskBrief(r.next.task) : null, token: r.next.token, leaseExpiresAt: r.next.task?.lease?.expiresAt ?? null, expired: r.next.expired, reason: r.next.reason };
-    // After the completion is durable and outside the queue lock; coalesced, and never fails the completion.
+    // After the completion is committed, in a transaction of its own; coalesced, and never fails the completion.
     const checkpoint = r.repeated ? null : await autoCheckpoint(ctx.project, 'task-complete', `after task ${r.task.id}`);
     return { task: taskBrief(r.task), repeated: r.repeated, next, checkpoint };
   },

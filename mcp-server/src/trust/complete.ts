@@ -89,7 +89,7 @@ export async function completeRun(project: Project, who: SessionIdentity): Promi
       council: council ? councilFacts(council) : null,
       councilEnabled: config.council.enabled,
     });
-    // The receipt is anchored in the audit log before the run is marked completed: a crash in between leaves an
+    // The receipt's audit entry and the completed status commit together; a crash before the commit leaves an
     // active run whose next loki_complete writes (and anchors) the receipt again.
     store.audit.append('run.complete', run.runId, { headline: receipt.headline, manifest: receipt.manifestSha256, receipt: `.loki/${receipt.dir}/RECEIPT.md`, by: who.id });
     store.records.write(RUN_FILE, RUN_RECORD, { ...current, status: 'completed', updatedAt: new Date().toISOString(), stopReason: null });

@@ -2,7 +2,7 @@
  * The completion council on disk: convening hands out one brief per seat (the facts, the whole checklist with
  * the held-out items, what to cite); votes are blind (a vote's answer says only how many are in, until the
  * tally); a unanimous approval calls the devil's advocate (seat 0), whose rejection vetoes. Convening counts as
- * claiming completion, so it reveals the held-out items. Sessions live under the `council` lock.
+ * claiming completion, so it reveals the held-out items. Each change to a session is one transaction.
  */
 import { visibleItems, type ChecklistItem } from '../domain/checklist.js';
 import { DECIDED_OUTCOMES, DEVILS_ADVOCATE, ROLES, conveneRefusal, effectiveThreshold, minIterationsFor, tally, type CastVote, type CouncilOutcome, type Vote } from '../domain/council.js';

@@ -1,9 +1,9 @@
 /**
  * Record types of the trust layer: the run's checklist, its council sessions, and its trust state (when
- * completion was claimed, a forced review, stagnation, the open findings). One file each, schema-versioned.
- *   checklist/<run>.json         the checklist, held-out items marked
- *   council/<run>/<id>.json      one council session: seats, blind votes, the devil's advocate, the outcome
- *   state/trust.json             claim time, stagnation, forced review, findings of the last refused completion
+ * completion was claimed, a forced review, stagnation, the open findings). Documents (store/records.ts), by key:
+ *   checklist/<run>       the checklist, held-out items marked
+ *   council/<run>/<id>    one council session: seats, blind votes, the devil's advocate, the outcome
+ *   trust                 claim time, stagnation, forced review, findings of the last refused completion
  */
 import * as z from 'zod/mini';
 import { CHECK_LIMITS, type Checklist } from '../domain/checklist.js';

@@ -1,5 +1,5 @@
 /**
- * The run's trust state (state/trust.json) and the code fingerprints it is judged by:
+ * The run's trust state (the `trust` document) and the code fingerprints it is judged by:
  * - `codeState`: the tree object of the working tree (outside .loki/), exact; taken for verifications, council
  *   sessions and completion.
  * - `quickFingerprint`: HEAD plus the dirty paths with their sizes and modification times, cheap enough for every
