@@ -237,11 +237,24 @@ function readAnchor(file: string): Anchor | 'missing' | 'unreadable' {
   }
 }
 
+/** Folders of anchors already made by this process (an anchor is written after every commit). */
+const anchorDirs = new Set<string>();
+
 /** Replace the anchor file (temp + rename, 0600): a reader sees the old anchor or the new one, never half. */
 function writeAnchor(file: string, anchor: Anchor): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const dir = path.dirname(file);
+  if (!anchorDirs.has(dir)) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    anchorDirs.add(dir);
+  }
   const temp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-  fs.writeFileSync(temp, `${canonicalJson(anchor)}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    fs.writeFileSync(temp, `${canonicalJson(anchor)}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    // The folder was removed since this process made it: make it again, once.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !anchorDirs.delete(dir)) throw err;
+    return writeAnchor(file, anchor);
+  }
   fs.renameSync(temp, file);
 }
 

@@ -3,6 +3,7 @@ import * as z from 'zod/mini';
 import { PHASES } from '../domain/phases.js';
 import { PRIORITIES, TASK_LIMITS as L, TASK_STATES, type Task } from '../domain/tasks.js';
 import { DamagedRecordError } from '../errors.js';
+import { DecodeMemo } from '../store/records.js';
 import { safeParse } from '../store/schema.js';
 
 const isoTime = z.string().check(z.minLength(1), z.maxLength(64));
@@ -42,8 +43,17 @@ export const taskSchema = z.strictObject({
   rev: z.int().check(z.nonnegative()),
 });
 
-/** A row's task, or DamagedRecordError naming the task when its body was changed outside loki-mode. */
+const memo = new DecodeMemo<Task>();
+
+/**
+ * A row's task (frozen, and validated once per version of the row), or DamagedRecordError naming the task when
+ * its body was changed outside loki-mode.
+ */
 export function decodeTask(row: { id: string; body: string }): Task {
+  return memo.get(row.id, row.body, () => validateTask(row));
+}
+
+function validateTask(row: { id: string; body: string }): Task {
   let raw: unknown;
   try {
     raw = JSON.parse(row.body);

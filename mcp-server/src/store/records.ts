@@ -20,19 +20,46 @@ interface Row {
   body: string;
 }
 
+/**
+ * Decoded values of rows whose text has not changed since, so a record read on every call (the run, a task being
+ * claimed) is validated once per version, not once per read. The value is frozen: it is shared by every reader.
+ */
+export class DecodeMemo<T> {
+  private readonly entries = new Map<string, { text: string; value: T }>();
+  constructor(private readonly limit = 4096) {}
+
+  get(key: string, text: string, decode: () => T): T {
+    const hit = this.entries.get(key);
+    if (hit && hit.text === text) return hit.value;
+    const value = deepFreeze(decode());
+    if (this.entries.size >= this.limit) this.entries.clear();
+    this.entries.set(key, { text, value });
+    return value;
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
 export class RecordIO {
+  private readonly memo = new DecodeMemo<unknown>();
   constructor(private readonly db: Db) {}
 
   read<T>(key: string, type: RecordType<T>): T | undefined {
     const row = this.db.get<Row>('SELECT key, kind, body FROM docs WHERE key = ?', key);
-    return row ? decode(type, row) : undefined;
+    return row ? (this.memo.get(`${row.kind}\0${key}`, row.body, () => decode(type, row)) as T) : undefined;
   }
 
   /** Every document of `type` whose key starts with `prefix`, in key order. */
   list<T>(prefix: string, type: RecordType<T>): T[] {
     return this.db
       .all<Row>("SELECT key, kind, body FROM docs WHERE kind = ? AND key >= ? AND key < ? || char(0x10ffff) ORDER BY key", type.kind, prefix, prefix)
-      .map((row) => decode(type, row));
+      .map((row) => this.memo.get(`${row.kind}\0${row.key}`, row.body, () => decode(type, row)) as T);
   }
 
   /** Keys of `type` starting with `prefix`, in key order, without reading the bodies. */
