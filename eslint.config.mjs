@@ -11,7 +11,11 @@ const LAYERS = [
   { name: 'base', dirs: [], files: ['errors.ts', 'log.ts', 'home.ts', 'version.ts'] },
   { name: 'store', dirs: ['store', 'audit'], files: [] },
   { name: 'domain', dirs: ['domain'], files: [] },
-  { name: 'services', dirs: ['config', 'run', 'queue', 'memory', 'trust', 'verify', 'checkpoints', 'skills', 'install'], files: ['project.ts', 'root.ts'] },
+  {
+    name: 'services',
+    dirs: ['config', 'run', 'queue', 'memory', 'trust', 'verify', 'checkpoints', 'skills', 'install'],
+    files: ['project.ts', 'root.ts'],
+  },
   { name: 'surfaces', dirs: ['tools', 'cli', 'hooks'], files: [] },
   { name: 'composition', dirs: ['bin', 'docs', 'bundle-stubs'], files: ['server.ts', 'index.ts', 'launcher.ts'] },
 ];
@@ -34,7 +38,15 @@ function zone(layer, index) {
     configs.push({
       files: [`${SRC}/${dir}/**/*.ts`],
       rules: {
-        'no-restricted-imports': ['error', { patterns: own.map((t) => ({ regex: importOf(t, true), message: `${layer.name} (${dir}/) must not import ${t}: see the layers in eslint.config.mjs` })) }],
+        'no-restricted-imports': [
+          'error',
+          {
+            patterns: own.map((t) => ({
+              regex: importOf(t, true),
+              message: `${layer.name} (${dir}/) must not import ${t}: see the layers in eslint.config.mjs`,
+            })),
+          },
+        ],
       },
     });
   }
@@ -42,7 +54,15 @@ function zone(layer, index) {
     configs.push({
       files: layer.files.map((f) => `${SRC}/${f}`),
       rules: {
-        'no-restricted-imports': ['error', { patterns: forbidden.map((t) => ({ regex: importOf(t, false), message: `${layer.name} must not import ${t}: see the layers in eslint.config.mjs` })) }],
+        'no-restricted-imports': [
+          'error',
+          {
+            patterns: forbidden.map((t) => ({
+              regex: importOf(t, false),
+              message: `${layer.name} must not import ${t}: see the layers in eslint.config.mjs`,
+            })),
+          },
+        ],
       },
     });
   }
@@ -54,7 +74,20 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setImmediate: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', URL: 'readonly', performance: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setImmediate: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        URL: 'readonly',
+        performance: 'readonly',
+      },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
@@ -69,7 +102,11 @@ export default tseslint.config(
       'no-console': 'error',
       'no-restricted-properties': [
         'error',
-        { object: 'process', property: 'stdout', message: 'stdout carries the MCP protocol; log to stderr through log.ts' },
+        {
+          object: 'process',
+          property: 'stdout',
+          message: 'stdout carries the MCP protocol; log to stderr through log.ts',
+        },
       ],
     },
   },

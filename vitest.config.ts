@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import { defineConfig } from 'vitest/config';
 
-const { version } = JSON.parse(fs.readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string };
+const { version } = JSON.parse(fs.readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 export default defineConfig({
   define: { __LOKI_VERSION__: JSON.stringify(version) },

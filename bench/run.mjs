@@ -41,7 +41,8 @@ const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'loki-bench-'));
 const HOME = path.join(TMP, 'home');
 fs.mkdirSync(HOME);
 const ENV = { ...process.env, LOKI_HOME: HOME, LOKI_MAX_ITERATIONS: '1000000' };
-for (const k of Object.keys(ENV)) if (k.startsWith('LOKI_') && !['LOKI_HOME', 'LOKI_MAX_ITERATIONS'].includes(k)) delete ENV[k];
+for (const k of Object.keys(ENV))
+  if (k.startsWith('LOKI_') && !['LOKI_HOME', 'LOKI_MAX_ITERATIONS'].includes(k)) delete ENV[k];
 
 const results = [];
 const log = (...a) => process.stderr.write(`${a.join(' ')}\n`);
@@ -56,7 +57,9 @@ const fmt = (ms) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.t
 function record(group, what, samples, note = '') {
   const st = stats(samples);
   results.push({ group, what, ...st, note });
-  log(`${group.padEnd(12)} ${what.padEnd(58)} median ${fmt(st.median).padStart(7)} ms  p95 ${fmt(st.p95).padStart(7)} ms ${note}`);
+  log(
+    `${group.padEnd(12)} ${what.padEnd(58)} median ${fmt(st.median).padStart(7)} ms  p95 ${fmt(st.p95).padStart(7)} ms ${note}`,
+  );
   return st;
 }
 
@@ -113,7 +116,13 @@ const CKPT_FILES = 1000;
 
 async function checkpointBench() {
   const dir = project('checkpoints-1000');
-  const gitEnv = { ...ENV, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' };
+  const gitEnv = {
+    ...ENV,
+    GIT_AUTHOR_NAME: 'b',
+    GIT_AUTHOR_EMAIL: 'b@b',
+    GIT_COMMITTER_NAME: 'b',
+    GIT_COMMITTER_EMAIL: 'b@b',
+  };
   const sh = (...args) => {
     const r = spawnSync('git', args, { cwd: dir, env: gitEnv, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
@@ -171,7 +180,8 @@ async function checkpointBench() {
     const t0 = performance.now();
     const r = lib.rollback(proj, i % 2 === 0 ? a : all, true);
     big.push(performance.now() - t0);
-    if (r.changes.code.modified < CKPT_FILES - 10) throw new Error(`expected about ${CKPT_FILES} files restored, got ${r.changes.code.modified}`);
+    if (r.changes.code.modified < CKPT_FILES - 10)
+      throw new Error(`expected about ${CKPT_FILES} files restored, got ${r.changes.code.modified}`);
   }
   proj.close();
   const queue = await queueCheckpoints();
@@ -182,10 +192,17 @@ async function checkpointBench() {
     row(`create, ${CKPT_FILES} files (10 changed since the last)`, creates),
     row('rollback with --code, 10 files differ (includes the pre-rollback checkpoint)', small),
     row(`rollback with --code, all ${CKPT_FILES} files differ`, big),
-    row(`create in a new process, ${QUEUE_TASKS.toLocaleString()} tasks, ${QUEUE_CHANGED} completed since the last (no git repository)`, queue.creates),
-    row(`rollback of the state, ${QUEUE_TASKS.toLocaleString()} tasks, all of them differ (no git repository)`, queue.rollbacks),
+    row(
+      `create in a new process, ${QUEUE_TASKS.toLocaleString()} tasks, ${QUEUE_CHANGED} completed since the last (no git repository)`,
+      queue.creates,
+    ),
+    row(
+      `rollback of the state, ${QUEUE_TASKS.toLocaleString()} tasks, all of them differ (no git repository)`,
+      queue.rollbacks,
+    ),
   ];
-  const line = (r) => `| ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${r.n} | ${(r.median / base.median).toFixed(1)}x | ${(r.median / floor.median).toFixed(1)}x |`;
+  const line = (r) =>
+    `| ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${r.n} | ${(r.median / base.median).toFixed(1)}x | ${(r.median / floor.median).toFixed(1)}x |`;
   return `<!-- checkpoints:begin -->
 ## Checkpoints (${CKPT_FILES}-file git repository)
 
@@ -210,24 +227,34 @@ const QUEUE_CHANGED = 400;
 async function queueCheckpoints() {
   const dir = await queueProject('checkpoints-queue', QUEUE_TASKS);
   const proj = new lib.Project({ root: dir, env: ENV, actor: 'bench' });
-  const first = lib.createCheckpoint(proj, { kind: 'manual', trigger: 'manual', label: 'all tasks added', reason: null }).created.id;
+  const first = lib.createCheckpoint(proj, {
+    kind: 'manual',
+    trigger: 'manual',
+    label: 'all tasks added',
+    reason: null,
+  }).created.id;
   const creates = [];
   for (let round = 0; round < (QUICK ? 2 : QUEUE_TASKS / QUEUE_CHANGED); round++) {
     for (let k = 0; k < QUEUE_CHANGED; k++) {
       const r = await lib.claimTask(proj, { agent: 'bench' });
       await lib.completeTask(proj, r.task.id, r.token, 'done', []);
     }
-    const child = spawnSync(process.execPath, [path.join(ROOT, 'tests/fixtures/checkpoint-once.mjs'), dir], { env: ENV, encoding: 'utf8' });
+    const child = spawnSync(process.execPath, [path.join(ROOT, 'tests/fixtures/checkpoint-once.mjs'), dir], {
+      env: ENV,
+      encoding: 'utf8',
+    });
     if (child.status !== 0) throw new Error(`checkpoint-once.mjs: ${child.stderr}`);
     creates.push(Number(child.stdout.trim()));
   }
-  const last = lib.createCheckpoint(proj, { kind: 'manual', trigger: 'manual', label: 'all tasks done', reason: null }).created.id;
+  const last = lib.createCheckpoint(proj, { kind: 'manual', trigger: 'manual', label: 'all tasks done', reason: null })
+    .created.id;
   const rollbacks = [];
   for (let i = 0; i < (QUICK ? 3 : 10); i++) {
     const t0 = performance.now();
     const r = lib.rollback(proj, i % 2 === 0 ? first : last, false);
     rollbacks.push(performance.now() - t0);
-    if (r.changes.state.modified < QUEUE_TASKS) throw new Error(`expected every one of ${QUEUE_TASKS} tasks restored, got ${r.changes.state.modified}`);
+    if (r.changes.state.modified < QUEUE_TASKS)
+      throw new Error(`expected every one of ${QUEUE_TASKS} tasks restored, got ${r.changes.state.modified}`);
   }
   proj.close();
   fs.rmSync(dir, { recursive: true, force: true });
@@ -252,7 +279,12 @@ async function queueProject(name, count) {
   await client.connect(b);
   await client.callTool({ name: 'loki_start', arguments: { specText: '# Queue bench\n' } });
   for (let i = 0; i < count; i += 200) {
-    const tasks = Array.from({ length: Math.min(200, count - i) }, (_, k) => ({ id: `q${i + k}`, title: `task ${i + k}`, phase: 'BOOTSTRAP', priority: PRIORITY[(i + k) % 4] }));
+    const tasks = Array.from({ length: Math.min(200, count - i) }, (_, k) => ({
+      id: `q${i + k}`,
+      title: `task ${i + k}`,
+      phase: 'BOOTSTRAP',
+      priority: PRIORITY[(i + k) % 4],
+    }));
     const r = await client.callTool({ name: 'loki_task_add', arguments: { tasks } });
     if (r.isError) throw new Error(r.content[0].text);
   }
@@ -267,7 +299,11 @@ async function claimLatencies() {
     const dir = await queueProject(`queue-${size}`, size + CALLS + 100);
     const proj = new lib.Project({ root: dir, env: ENV, actor: 'bench' });
     await lib.claimTask(proj, { agent: 'warm' });
-    claimAt[size] = record('queue', `claim (transaction: pick + write + audit + commit), ${size.toLocaleString()} open tasks`, await timeCalls(() => lib.claimTask(proj, { agent: 'bench' }), CALLS));
+    claimAt[size] = record(
+      'queue',
+      `claim (transaction: pick + write + audit + commit), ${size.toLocaleString()} open tasks`,
+      await timeCalls(() => lib.claimTask(proj, { agent: 'bench' }), CALLS),
+    );
     proj.close();
   }
   return claimAt;
@@ -278,11 +314,19 @@ async function drain(via, claimers, tasks) {
   // A new project each time (its external audit anchor is keyed by the path).
   const dir = await queueProject(`drain-${via}-${++drainRuns}`, tasks);
   const env = { ...ENV, LOKI_VIA: via === 'engine' ? 'engine' : '' };
-  const kids = Array.from({ length: claimers }, (_, i) => spawn(process.execPath, ['--expose-gc', CLAIMER, dir, `agent-${i}`, 'drain', '--barrier'], { env, stdio: ['pipe', 'pipe', 'inherit'] }));
+  const kids = Array.from({ length: claimers }, (_, i) =>
+    spawn(process.execPath, ['--expose-gc', CLAIMER, dir, `agent-${i}`, 'drain', '--barrier'], {
+      env,
+      stdio: ['pipe', 'pipe', 'inherit'],
+    }),
+  );
   const outs = kids.map((k) => {
     let out = '';
     k.stdout.on('data', (d) => (out += d));
-    return { ready: new Promise((r) => k.stdout.on('data', () => out.includes('ready') && r())), done: new Promise((r) => k.on('exit', () => r(out))) };
+    return {
+      ready: new Promise((r) => k.stdout.on('data', () => out.includes('ready') && r())),
+      done: new Promise((r) => k.on('exit', () => r(out))),
+    };
   });
   await Promise.all(outs.map((o) => o.ready));
   const t0 = performance.now();
@@ -293,9 +337,17 @@ async function drain(via, claimers, tasks) {
   const claimed = runs.flatMap((r) => r.claimed);
   const latencies = runs.flatMap((r) => r.latencies);
   const st = stats(latencies);
-  const run = { ...st, latencies, perSecond: claimed.length / (wall / 1000), double: claimed.length - new Set(claimed).size, lost: tasks - new Set(claimed).size };
+  const run = {
+    ...st,
+    latencies,
+    perSecond: claimed.length / (wall / 1000),
+    double: claimed.length - new Set(claimed).size,
+    lost: tasks - new Set(claimed).size,
+  };
   fs.rmSync(dir, { recursive: true, force: true });
-  log(`queue        drain ${via}: ${run.perSecond.toFixed(0)} claims/s, median ${fmt(st.median)} ms, p95 ${fmt(st.p95)} ms, p99 ${fmt(st.p99)} ms, ${run.double} double, ${run.lost} lost`);
+  log(
+    `queue        drain ${via}: ${run.perSecond.toFixed(0)} claims/s, median ${fmt(st.median)} ms, p95 ${fmt(st.p95)} ms, p99 ${fmt(st.p99)} ms, ${run.double} double, ${run.lost} lost`,
+  );
   return run;
 }
 
@@ -305,8 +357,16 @@ async function drainRepeated(via, claimers, tasks) {
   for (let i = 0; i < REPEAT; i++) runs.push(await drain(via, claimers, tasks));
   const sorted = [...runs].sort((a, b) => a.perSecond - b.perSecond);
   const mid = sorted[Math.floor((sorted.length - 1) / 2)];
-  const note = REPEAT > 1 ? `(median of ${REPEAT} runs by throughput: ${runs.map((r) => `${r.perSecond.toFixed(0)}/s p99 ${fmt(r.p99)}`).join(', ')})` : '';
-  record('queue', `claim, ${claimers} processes draining ${tasks.toLocaleString()} tasks (${via})`, mid.latencies, note);
+  const note =
+    REPEAT > 1
+      ? `(median of ${REPEAT} runs by throughput: ${runs.map((r) => `${r.perSecond.toFixed(0)}/s p99 ${fmt(r.p99)}`).join(', ')})`
+      : '';
+  record(
+    'queue',
+    `claim, ${claimers} processes draining ${tasks.toLocaleString()} tasks (${via})`,
+    mid.latencies,
+    note,
+  );
   const worst = { double: Math.max(...runs.map((r) => r.double)), lost: Math.max(...runs.map((r) => r.lost)) };
   return { ...mid, ...worst, runs };
 }
@@ -315,17 +375,30 @@ const span = (values, f) => `${f(Math.min(...values))}-${f(Math.max(...values))}
 /** The recorded run, and with several runs the spread of all of them (the run kept is the median by throughput). */
 const drainTarget = (d) =>
   `${d.double} double, ${d.lost} lost, p99 ${fmt(d.p99)} ms, ${d.perSecond.toFixed(0)}/s` +
-  (d.runs.length > 1 ? ` (median of ${d.runs.length} runs; all: p99 ${span(d.runs.map((r) => r.p99), fmt)} ms, ${span(d.runs.map((r) => r.perSecond), (x) => x.toFixed(0))}/s)` : '');
+  (d.runs.length > 1
+    ? ` (median of ${d.runs.length} runs; all: p99 ${span(
+        d.runs.map((r) => r.p99),
+        fmt,
+      )} ms, ${span(
+        d.runs.map((r) => r.perSecond),
+        (x) => x.toFixed(0),
+      )}/s)`
+    : '');
 /** DESIGN §7: through the engine >= 2,000 claims/s with p99 <= 5 ms; through the tools >= 500/s with p99 <= 30 ms. */
 const DRAIN_TARGETS = { engine: { p99: 5, perSecond: 2000 }, tools: { p99: 30, perSecond: 500 } };
-const drainMet = (d, via) => (d.double === 0 && d.lost === 0 && d.p99 <= DRAIN_TARGETS[via].p99 && d.perSecond >= DRAIN_TARGETS[via].perSecond ? 'met' : 'NOT met');
+const drainMet = (d, via) =>
+  d.double === 0 && d.lost === 0 && d.p99 <= DRAIN_TARGETS[via].p99 && d.perSecond >= DRAIN_TARGETS[via].perSecond
+    ? 'met'
+    : 'NOT met';
 const claimFlat = (claimAt) => (Object.values(claimAt).at(-1).median <= claimAt[100].median * 1.5 ? 'met' : 'NOT met');
 
 async function queueBench() {
   const claimAt = DRAIN_ONLY ? undefined : await claimLatencies();
   const drainEngine = await drainRepeated('engine', 8, QUICK ? 1000 : 2000);
   const drainTools = await drainRepeated('tools', 8, QUICK ? 1000 : 2000);
-  log(`queue drain: engine ${drainEngine.perSecond.toFixed(0)} claims/s, tools ${drainTools.perSecond.toFixed(0)} claims/s`);
+  log(
+    `queue drain: engine ${drainEngine.perSecond.toFixed(0)} claims/s, tools ${drainTools.perSecond.toFixed(0)} claims/s`,
+  );
   return { claimAt, drainEngine, drainTools };
 }
 
@@ -355,7 +428,10 @@ async function hooksBench() {
     return performance.now() - t0;
   };
   const events = {
-    'pre-tool-use (guard, a compound Bash command)': ['pre-tool-use', { cwd: dir, tool_name: 'Bash', tool_input: { command: 'npm test && git status' } }],
+    'pre-tool-use (guard, a compound Bash command)': [
+      'pre-tool-use',
+      { cwd: dir, tool_name: 'Bash', tool_input: { command: 'npm test && git status' } },
+    ],
     'post-tool-use (usage from the transcript)': ['post-tool-use', { cwd: dir, tool_name: 'Bash' }],
     'stop (the autonomy loop decision)': ['stop', { cwd: dir, stop_hook_active: false }],
     'session-start (the resume briefing)': ['session-start', { cwd: dir, source: 'resume' }],
@@ -365,7 +441,8 @@ async function hooksBench() {
   const samples = Object.fromEntries(Object.keys(events).map((k) => [k, []]));
   for (let i = 0; i < runs; i++) {
     floor.push(time(['-e', '0'], ''));
-    for (const [k, [event, input]] of Object.entries(events)) samples[k].push(time([HOOK, event], JSON.stringify(input)));
+    for (const [k, [event, input]] of Object.entries(events))
+      samples[k].push(time([HOOK, event], JSON.stringify(input)));
   }
   const base = record('hooks', '`node -e 0` (baseline)', floor);
   const rows = Object.entries(samples).map(([what, s]) => ({ what, ...record('hooks', `hook: ${what}`, s) }));
@@ -437,12 +514,27 @@ if (ONLY === 'checkpoints') {
     if (i < 0) throw new Error(`bench/RESULTS.md has no row starting with ${prefix}`);
     lines[i] = text;
   };
-  replace('| concurrent claims, 8 processes (engine)', `| concurrent claims, 8 processes (engine) | 0 double, 0 lost, p99 <= 5 ms, >= 2,000/s | ${drainTarget(drainEngine)}, ${day} | ${drainMet(drainEngine, 'engine')} |`);
-  replace('| concurrent claims, 8 processes (through the tools)', `| concurrent claims, 8 processes (through the tools) | 0 double, 0 lost, p99 <= 30 ms, >= 500/s | ${drainTarget(drainTools)}, ${day} | ${drainMet(drainTools, 'tools')} |`);
+  replace(
+    '| concurrent claims, 8 processes (engine)',
+    `| concurrent claims, 8 processes (engine) | 0 double, 0 lost, p99 <= 5 ms, >= 2,000/s | ${drainTarget(drainEngine)}, ${day} | ${drainMet(drainEngine, 'engine')} |`,
+  );
+  replace(
+    '| concurrent claims, 8 processes (through the tools)',
+    `| concurrent claims, 8 processes (through the tools) | 0 double, 0 lost, p99 <= 30 ms, >= 500/s | ${drainTarget(drainTools)}, ${day} | ${drainMet(drainTools, 'tools')} |`,
+  );
   if (claimAt) {
-    replace('| queue claim, 100 -> ', `| queue claim, 100 -> ${Object.keys(claimAt).at(-1)} open tasks | flat | ${Object.values(claimAt).map((x) => fmt(x.median)).join(' -> ')} ms | ${claimFlat(claimAt)} |`);
+    replace(
+      '| queue claim, 100 -> ',
+      `| queue claim, 100 -> ${Object.keys(claimAt).at(-1)} open tasks | flat | ${Object.values(claimAt)
+        .map((x) => fmt(x.median))
+        .join(' -> ')} ms | ${claimFlat(claimAt)} |`,
+    );
   }
-  for (const r of results) replace(`| ${r.group} | ${r.what} |`, `| ${r.group} | ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${fmt(r.p99)} | ${r.n} |`);
+  for (const r of results)
+    replace(
+      `| ${r.group} | ${r.what} |`,
+      `| ${r.group} | ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${fmt(r.p99)} | ${r.n} |`,
+    );
   fs.writeFileSync(file, lines.join('\n'));
   fs.rmSync(TMP, { recursive: true, force: true });
   log('Updated the queue rows of bench/RESULTS.md');
@@ -459,16 +551,35 @@ if (MEMORY_ONLY) {
   await coldStart(process.execPath, [SERVER], emptyProject, ENV, true); // writes the V8 code cache, as the full run does
   await memorySection();
   // Its rows as they appear in bench/RESULTS.md, which this mode does not write.
-  for (const r of results) log(`| ${r.group} | ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${fmt(r.p99)} | ${r.n} |`);
+  for (const r of results)
+    log(`| ${r.group} | ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${fmt(r.p99)} | ${r.n} |`);
   fs.rmSync(TMP, { recursive: true, force: true });
   process.exit(0);
 }
 
 /** BIG session documents in a project's database (each a real, valid record). */
 function seedDocs(store, n, prefix = 's') {
-  const body = (i) => ({ id: `${prefix}-${i}`, runId: 'r-bench', pid: 1, host: 'bench', client: null, provider: 'bench', startedAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z', status: 'stopped', stoppedAt: '2026-01-01T00:00:00.000Z', stopReason: 'bench' });
+  const body = (i) => ({
+    id: `${prefix}-${i}`,
+    runId: 'r-bench',
+    pid: 1,
+    host: 'bench',
+    client: null,
+    provider: 'bench',
+    startedAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+    status: 'stopped',
+    stoppedAt: '2026-01-01T00:00:00.000Z',
+    stopReason: 'bench',
+  });
   store.tx(() => {
-    for (let i = 0; i < n; i++) store.db.run('INSERT INTO docs (key, kind, body) VALUES (?, ?, ?)', `session/${prefix}-${i}`, 'session', JSON.stringify(body(i)));
+    for (let i = 0; i < n; i++)
+      store.db.run(
+        'INSERT INTO docs (key, kind, body) VALUES (?, ?, ?)',
+        `session/${prefix}-${i}`,
+        'session',
+        JSON.stringify(body(i)),
+      );
   });
 }
 
@@ -513,14 +624,18 @@ const ratios = {
   vsMemory: sLoki.median / sMem.median,
   bigVsEmpty: sBig.median / sLoki.median,
 };
-log(`ratios: loki/node ${ratios.vsNode.toFixed(2)}, loki/server-memory ${ratios.vsMemory.toFixed(2)}, big/empty ${ratios.bigVsEmpty.toFixed(2)}`);
+log(
+  `ratios: loki/node ${ratios.vsNode.toFixed(2)}, loki/server-memory ${ratios.vsMemory.toFixed(2)}, big/empty ${ratios.bigVsEmpty.toFixed(2)}`,
+);
 
 // ---------------------------------------------------------------------------------------------------------
 // Warm tool calls over stdio.
 
 async function stdioClient(cwd) {
   const client = new Client({ name: 'bench', version: '1' });
-  await client.connect(new StdioClientTransport({ command: process.execPath, args: [SERVER], cwd, env: ENV, stderr: 'ignore' }));
+  await client.connect(
+    new StdioClientTransport({ command: process.execPath, args: [SERVER], cwd, env: ENV, stderr: 'ignore' }),
+  );
   return client;
 }
 
@@ -543,7 +658,11 @@ log('Warm calls over stdio...');
 {
   const noRun = await stdioClient(project('norun'));
   record('calls', 'MCP ping (protocol floor)', await timeCalls(() => noRun.ping(), CALLS));
-  record('calls', 'no-op tool: loki_status peek, no run', await timeCalls(() => noRun.callTool({ name: 'loki_status', arguments: { peek: true } }), CALLS));
+  record(
+    'calls',
+    'no-op tool: loki_status peek, no run',
+    await timeCalls(() => noRun.callTool({ name: 'loki_status', arguments: { peek: true } }), CALLS),
+  );
   await noRun.close();
 
   const pointDir = project('point');
@@ -554,8 +673,16 @@ log('Warm calls over stdio...');
     seedDocs(store, 10_000, 'x');
     store.close();
   }
-  record('calls', 'point read: loki_status peek, active run, 10k records', await timeCalls(() => c.callTool({ name: 'loki_status', arguments: { peek: true } }), CALLS));
-  record('calls', 'durable mutation: loki_status (turn + audit), 10k records', await timeCalls(() => c.callTool({ name: 'loki_status', arguments: {} }), CALLS));
+  record(
+    'calls',
+    'point read: loki_status peek, active run, 10k records',
+    await timeCalls(() => c.callTool({ name: 'loki_status', arguments: { peek: true } }), CALLS),
+  );
+  record(
+    'calls',
+    'durable mutation: loki_status (turn + audit), 10k records',
+    await timeCalls(() => c.callTool({ name: 'loki_status', arguments: {} }), CALLS),
+  );
   await c.close();
 }
 
@@ -568,7 +695,12 @@ async function mutationAt(count) {
   const dir = project(`mut-${count}`);
   const store = new lib.Project({ root: dir, actor: 'bench', env: ENV }).openStore();
   store.tx(() => {
-    for (let i = 0; i < count; i++) store.db.run("INSERT INTO docs (key, kind, body) VALUES (?, 'bench', ?)", `bench/r-${i}`, JSON.stringify({ id: i, value: 0 }));
+    for (let i = 0; i < count; i++)
+      store.db.run(
+        "INSERT INTO docs (key, kind, body) VALUES (?, 'bench', ?)",
+        `bench/r-${i}`,
+        JSON.stringify({ id: i, value: 0 }),
+      );
   });
   let i = 0;
   const samples = await timeCalls(
@@ -588,13 +720,28 @@ async function mutationAt(count) {
   return { samples, store };
 }
 const m100 = record('store', 'durable single-record mutation, 100 records', (await mutationAt(100)).samples);
-const mBig = record('store', `durable single-record mutation, ${BIG.toLocaleString()} records`, (await mutationAt(BIG)).samples);
+const mBig = record(
+  'store',
+  `durable single-record mutation, ${BIG.toLocaleString()} records`,
+  (await mutationAt(BIG)).samples,
+);
 
 // Audit append and verify.
 {
   const dir = project('audit');
   const store = new lib.Project({ root: dir, actor: 'bench', env: ENV }).openStore();
-  record('audit', 'append (its own transaction + commit + external anchor)', await timeCalls(() => store.mutate(() => 1, () => ({ action: 'bench.append', target: 'x', data: { n: 1 } })), CALLS));
+  record(
+    'audit',
+    'append (its own transaction + commit + external anchor)',
+    await timeCalls(
+      () =>
+        store.mutate(
+          () => 1,
+          () => ({ action: 'bench.append', target: 'x', data: { n: 1 } }),
+        ),
+      CALLS,
+    ),
+  );
   store.close();
   const big = new lib.Project({ root: bigProject, actor: 'bench', env: ENV }).openStore();
   const samples = [];
@@ -616,8 +763,14 @@ const mBig = record('store', `durable single-record mutation, ${BIG.toLocaleStri
 function memoryCorpus(n, seed = 7) {
   let s = seed;
   const rnd = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
-  const common = 'to of and in is it for on with that was not be as at by from or but when after before then so because if into out up all new can fix run use add set get make test file build error fail work change check need'.split(' ');
-  const tech = 'auth login token session cookie database migration schema index query cache redis queue worker retry timeout network socket http api route handler middleware fixture mock bundle esbuild typescript compile lint deploy docker kubernetes config env logging metrics exception crash memory leak performance render component state hook form validation upload image stream parse json yaml csv export import dependency version upgrade postgres mysql sqlite orm prisma jest vitest playwright webpack vite react vue svelte node npm yarn pnpm python pip django flask rust cargo goroutine channel mutex lock deadlock race thread async promise callback event listener websocket grpc graphql rest pagination cursor offset sort filter search ranking tokenizer cors csrf xss injection sanitize escape encode decode unicode locale timezone date format regex glob path symlink permission ssh tls certificate proxy dns port nginx lambda bucket iam terraform helm pod container registry pipeline workflow artifact restore snapshot rollback checkpoint branch merge rebase conflict commit diff patch review council vote phase task claim lease heartbeat'.split(' ');
+  const common =
+    'to of and in is it for on with that was not be as at by from or but when after before then so because if into out up all new can fix run use add set get make test file build error fail work change check need'.split(
+      ' ',
+    );
+  const tech =
+    'auth login token session cookie database migration schema index query cache redis queue worker retry timeout network socket http api route handler middleware fixture mock bundle esbuild typescript compile lint deploy docker kubernetes config env logging metrics exception crash memory leak performance render component state hook form validation upload image stream parse json yaml csv export import dependency version upgrade postgres mysql sqlite orm prisma jest vitest playwright webpack vite react vue svelte node npm yarn pnpm python pip django flask rust cargo goroutine channel mutex lock deadlock race thread async promise callback event listener websocket grpc graphql rest pagination cursor offset sort filter search ranking tokenizer cors csrf xss injection sanitize escape encode decode unicode locale timezone date format regex glob path symlink permission ssh tls certificate proxy dns port nginx lambda bucket iam terraform helm pod container registry pipeline workflow artifact restore snapshot rollback checkpoint branch merge rebase conflict commit diff patch review council vote phase task claim lease heartbeat'.split(
+      ' ',
+    );
   const made = [];
   for (let i = 0; i < 6000; i++) {
     let w = '';
@@ -627,7 +780,8 @@ function memoryCorpus(n, seed = 7) {
   }
   const vocab = [...tech, ...made];
   const zipf = () => vocab[Math.min(vocab.length - 1, Math.floor(Math.pow(rnd(), 2.2) * vocab.length))];
-  const words = (k) => Array.from({ length: k }, () => (rnd() < 0.3 ? common[Math.floor(rnd() * common.length)] : zipf())).join(' ');
+  const words = (k) =>
+    Array.from({ length: k }, () => (rnd() < 0.3 ? common[Math.floor(rnd() * common.length)] : zipf())).join(' ');
   const types = ['bugfix', 'feature', 'test', 'refactor', 'infra'];
   const items = Array.from({ length: n }, (_, i) => ({
     layer: 'episode',
@@ -650,7 +804,20 @@ function seedMemory(dir, n) {
   const records = items.map((it, i) => {
     const id = `ep-${(t0 + i * 1000).toString(36).padStart(9, '0')}-${i.toString(16).padStart(8, '0')}`;
     const { layer, ...rest } = it;
-    return { id, layer, ...rest, phase: null, provenance: { run: 'r-bench', task: `t-${i % 500}`, at: new Date(t0 + i * 1000).toISOString(), source: 'bench' }, when: null, antiPattern: false, confidence: null, steps: [], sources: [], groupKey: null, flags: [] };
+    return {
+      id,
+      layer,
+      ...rest,
+      phase: null,
+      provenance: { run: 'r-bench', task: `t-${i % 500}`, at: new Date(t0 + i * 1000).toISOString(), source: 'bench' },
+      when: null,
+      antiPattern: false,
+      confidence: null,
+      steps: [],
+      sources: [],
+      groupKey: null,
+      flags: [],
+    };
   });
   const proj = new lib.Project({ root: dir, actor: 'bench', env: ENV });
   const store = proj.openStore();
@@ -669,7 +836,11 @@ async function memorySection() {
       seedMemory(dir, size);
       const proj = new lib.Project({ root: dir, actor: 'bench', env: ENV });
       let i = 0;
-      memRecord[size] = record('memory', `record (transaction: item + full-text index + audit), ${size.toLocaleString()} items`, await timeCalls(() => lib.recordMemory(proj, items[i++ % items.length], 'bench'), CALLS));
+      memRecord[size] = record(
+        'memory',
+        `record (transaction: item + full-text index + audit), ${size.toLocaleString()} items`,
+        await timeCalls(() => lib.recordMemory(proj, items[i++ % items.length], 'bench'), CALLS),
+      );
       proj.close();
     }
   }
@@ -682,18 +853,32 @@ async function memorySection() {
     for (let r = 0; r < FIRST_RUNS; r++) {
       const c = await stdioClient(dir);
       const t0 = performance.now();
-      const res = await c.callTool({ name: 'loki_memory_search', arguments: { query: 'redis timeout retry', limit: 10, scope: 'project' } });
+      const res = await c.callTool({
+        name: 'loki_memory_search',
+        arguments: { query: 'redis timeout retry', limit: 10, scope: 'project' },
+      });
       samples.push(performance.now() - t0);
       if (res.isError) throw new Error(JSON.stringify(res.content));
       await c.close();
     }
     memSearch.first = record('memory', 'search: first query of a new server, 10k items', samples);
     const c = await stdioClient(dir);
-    memSearch.warm = record('memory', 'search top-10 over 10k memories, warm (over stdio)', await timeCalls(() => c.callTool({ name: 'loki_memory_search', arguments: { query: query(), limit: 10, scope: 'project' } }), CALLS));
+    memSearch.warm = record(
+      'memory',
+      'search top-10 over 10k memories, warm (over stdio)',
+      await timeCalls(
+        () => c.callTool({ name: 'loki_memory_search', arguments: { query: query(), limit: 10, scope: 'project' } }),
+        CALLS,
+      ),
+    );
     await c.close();
     const proj = new lib.Project({ root: dir, actor: 'bench', env: ENV });
     lib.searchMemory(proj, { query: 'warm up', scope: 'project' });
-    memSearch.inproc = record('memory', 'search top-10 over 10k memories, warm (in process)', await timeCalls(() => lib.searchMemory(proj, { query: query(), limit: 10, scope: 'project' }), CALLS));
+    memSearch.inproc = record(
+      'memory',
+      'search top-10 over 10k memories, warm (in process)',
+      await timeCalls(() => lib.searchMemory(proj, { query: query(), limit: 10, scope: 'project' }), CALLS),
+    );
     proj.close();
   }
   return { memRecord, memSearch };
@@ -736,7 +921,9 @@ and fsync cost varies with what else is writing (research/reliability-perf.md, n
 | memory record, 100 -> 1k -> 10k items | flat | ${fmt(memRecord[100].median)} -> ${fmt(memRecord[1000].median)} -> ${fmt(memRecord[10000].median)} ms | ${memRecord[10000].median <= memRecord[100].median * 1.5 ? 'met' : 'NOT met'} |
 | memory search top-10 over 10k, warm | <= 5 ms median | ${fmt(memSearch.warm.median)} ms over stdio (${fmt(memSearch.inproc.median)} ms in process) | ${memSearch.warm.median <= 5 ? 'met' : 'NOT met'} |
 | memory search, first query of a new server over 10k | <= 100 ms | ${fmt(memSearch.first.median)} ms | ${memSearch.first.median <= 100 ? 'met' : 'NOT met'} |
-| queue claim, 100 -> ${Object.keys(claimAt).at(-1)} open tasks | flat | ${Object.values(claimAt).map((x) => fmt(x.median)).join(' -> ')} ms | ${claimFlat(claimAt)} |
+| queue claim, 100 -> ${Object.keys(claimAt).at(-1)} open tasks | flat | ${Object.values(claimAt)
+  .map((x) => fmt(x.median))
+  .join(' -> ')} ms | ${claimFlat(claimAt)} |
 | concurrent claims, 8 processes (engine) | 0 double, 0 lost, p99 <= 5 ms, >= 2,000/s | ${drainTarget(drainEngine)} | ${drainMet(drainEngine, 'engine')} |
 | concurrent claims, 8 processes (through the tools) | 0 double, 0 lost, p99 <= 30 ms, >= 500/s | ${drainTarget(drainTools)} | ${drainMet(drainTools, 'tools')} |
 | tools/list | <= 6,000 tokens | ${toolTokens} tokens (${Buffer.byteLength(toolsJson)} bytes / 4) | ${toolTokens <= 6000 ? 'met' : 'NOT met'} |

@@ -16,14 +16,19 @@ const version = JSON.parse(fs.readFileSync('package.json', 'utf8')).version;
 fs.rmSync(outdir, { recursive: true, force: true });
 
 // See mcp-server/src/bundle-stubs/unavailable.ts.
-const withoutAjv = { ajv: './mcp-server/src/bundle-stubs/unavailable.ts', 'ajv-formats': './mcp-server/src/bundle-stubs/unavailable.ts' };
+const withoutAjv = {
+  ajv: './mcp-server/src/bundle-stubs/unavailable.ts',
+  'ajv-formats': './mcp-server/src/bundle-stubs/unavailable.ts',
+};
 
 // See mcp-server/src/bundle-stubs/zod-locales.ts.
 const englishOnlyZod = {
   name: 'zod-english-only',
   setup(b) {
     b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      args.importer.includes(`${path.sep}zod${path.sep}`) ? { path: path.resolve('mcp-server/src/bundle-stubs/zod-locales.ts') } : undefined,
+      args.importer.includes(`${path.sep}zod${path.sep}`)
+        ? { path: path.resolve('mcp-server/src/bundle-stubs/zod-locales.ts') }
+        : undefined,
     );
   },
 };
@@ -57,9 +62,17 @@ await Promise.all([
     alias: withoutAjv,
     // CommonJS has no import.meta; give the sources that read import.meta.url the bundle's own URL.
     define: { ...common.define, 'import.meta.url': '__lokiImportMetaUrl' },
-    banner: { js: "const __lokiImportMetaUrl = require('node:url').pathToFileURL(__filename).href; const __lokiBuiltin = (m) => ({ __proto__: m, default: m });" },
+    banner: {
+      js: "const __lokiImportMetaUrl = require('node:url').pathToFileURL(__filename).href; const __lokiBuiltin = (m) => ({ __proto__: m, default: m });",
+    },
   }),
-  build({ ...common, format: 'esm', entryPoints: { 'loki-mcp': 'mcp-server/src/bin/loki-mcp.ts', loki: 'mcp-server/src/bin/loki.ts' }, outdir, sourcemap: false }),
+  build({
+    ...common,
+    format: 'esm',
+    entryPoints: { 'loki-mcp': 'mcp-server/src/bin/loki-mcp.ts', loki: 'mcp-server/src/bin/loki.ts' },
+    outdir,
+    sourcemap: false,
+  }),
   build({
     ...common,
     format: 'esm',
@@ -67,7 +80,9 @@ await Promise.all([
     outdir,
     alias: withoutAjv,
     // Bundled CommonJS dependencies call require(); give the ESM bundle one.
-    banner: { js: "import { createRequire as __lokiCreateRequire } from 'node:module'; const require = __lokiCreateRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __lokiCreateRequire } from 'node:module'; const require = __lokiCreateRequire(import.meta.url);",
+    },
   }),
 ]);
 // esbuild turns each `import fs from 'node:fs'` of the sources into __toESM(require('node:fs')), which copies every
@@ -79,7 +94,8 @@ for (const file of fs.readdirSync(outdir).filter((f) => f.endsWith('.cjs'))) {
   const text = fs.readFileSync(`${outdir}/${file}`, 'utf8');
   // Minified, __toESM has a short name: every match must call the same function, or the rewrite is not safe.
   const helpers = new Set([...text.matchAll(builtinImport)].map((m) => m[1]));
-  if (helpers.size > 1) throw new Error(`${file}: builtin imports go through ${[...helpers].join(', ')}; expected only esbuild's __toESM`);
+  if (helpers.size > 1)
+    throw new Error(`${file}: builtin imports go through ${[...helpers].join(', ')}; expected only esbuild's __toESM`);
   fs.writeFileSync(`${outdir}/${file}`, text.replace(builtinImport, '__lokiBuiltin(require("$2"))'));
 }
 for (const bin of ['loki-mcp.js', 'loki.js', 'loki-hook.cjs']) fs.chmodSync(`${outdir}/${bin}`, 0o755);

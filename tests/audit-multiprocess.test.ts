@@ -67,7 +67,12 @@ function newProject(): Project {
   };
 }
 
-function appender(p: Project, id: number, count: number | 'until-stdin-ends', opts: { barrier?: boolean; fault?: string } = {}): Child {
+function appender(
+  p: Project,
+  id: number,
+  count: number | 'until-stdin-ends',
+  opts: { barrier?: boolean; fault?: string } = {},
+): Child {
   const args = [p.projectRoot, p.homeRoot, String(id), String(count)];
   if (opts.barrier) args.push('--barrier');
   const c = spawnChild('audit-appender.mjs', args, { LOKI_BUNDLE: bundle.file, LOKI_FAULT: opts.fault ?? '' });
@@ -154,7 +159,12 @@ describe('audit log across processes', () => {
 
       // A fresh appender in this process, as a restarted server would be.
       const t0 = Date.now();
-      p.withFresh((s) => s.mutate(() => undefined, () => ({ action: 'recovery', target: c.fault })));
+      p.withFresh((s) =>
+        s.mutate(
+          () => undefined,
+          () => ({ action: 'recovery', target: c.fault }),
+        ),
+      );
       const waited = Date.now() - t0;
       extra++;
       recoveries.push(`${c.fault}: ${waited} ms`);
@@ -182,7 +192,9 @@ describe('audit log across processes', () => {
     for (const c of normal) c.proc.stdin!.end();
     const exits = await Promise.all(normal.map((c) => c.exited));
     expect(exits, normal.map((c) => c.stderr()).join('\n')).toEqual(normal.map(() => ({ code: 0, signal: null })));
-    const appended = await Promise.all(normal.map(async (c) => (JSON.parse(await c.line(/^\{/)) as { id: number; appended: number })));
+    const appended = await Promise.all(
+      normal.map(async (c) => JSON.parse(await c.line(/^\{/)) as { id: number; appended: number }),
+    );
     for (const a of appended) expect(a.appended).toBeGreaterThanOrEqual(10);
     expectCleanChain(p, new Map([...appended.map((a): [number, number] => [a.id, a.appended]), [3, 30]]));
   }, 60_000);

@@ -108,7 +108,12 @@ function tamperings(): Tamper[] {
   // Byte flips in every field, at several entries and several positions.
   for (const k of ENTRY_POSITIONS) {
     const flip = (name: string, pos: (line: string) => number, mask = 1) =>
-      t.push({ name: `entry ${k}: ${name}`, mutate: (ls) => setLine(ls, k, (l) => flipAt(l, pos(l), mask)), index: k, chainDetects: true });
+      t.push({
+        name: `entry ${k}: ${name}`,
+        mutate: (ls) => setLine(ls, k, (l) => flipAt(l, pos(l), mask)),
+        index: k,
+        chainDetects: true,
+      });
     flip('payload data.note first char', (l) => valueAt(l, 'note'));
     flip('payload data.i digit', (l) => valueAt(l, 'i'));
     flip('payload data.n (1 -> 0)', (l) => valueAt(l, 'n'));
@@ -167,8 +172,19 @@ function tamperings(): Tamper[] {
 
   // Deletions.
   t.push({ name: 'first entry deleted', mutate: (ls) => ls.slice(1), index: 0, chainDetects: true });
-  t.push({ name: 'middle entry deleted', mutate: (ls) => [...ls.slice(0, 500), ...ls.slice(501)], index: 500, chainDetects: true });
-  t.push({ name: 'last entry deleted', mutate: (ls) => ls.slice(0, -1), index: N - 1, chainDetects: false, reason: /truncated or removed/ });
+  t.push({
+    name: 'middle entry deleted',
+    mutate: (ls) => [...ls.slice(0, 500), ...ls.slice(501)],
+    index: 500,
+    chainDetects: true,
+  });
+  t.push({
+    name: 'last entry deleted',
+    mutate: (ls) => ls.slice(0, -1),
+    index: N - 1,
+    chainDetects: false,
+    reason: /truncated or removed/,
+  });
 
   // Reordering.
   const swap = (ls: string[], a: number, b: number) => {
@@ -176,20 +192,51 @@ function tamperings(): Tamper[] {
     [out[a], out[b]] = [out[b]!, out[a]!];
     return out;
   };
-  t.push({ name: 'adjacent entries swapped (500, 501)', mutate: (ls) => swap(ls, 500, 501), index: 500, chainDetects: true });
+  t.push({
+    name: 'adjacent entries swapped (500, 501)',
+    mutate: (ls) => swap(ls, 500, 501),
+    index: 500,
+    chainDetects: true,
+  });
   t.push({ name: 'first two entries swapped', mutate: (ls) => swap(ls, 0, 1), index: 0, chainDetects: true });
-  t.push({ name: 'last two entries swapped', mutate: (ls) => swap(ls, N - 2, N - 1), index: N - 2, chainDetects: true });
-  t.push({ name: 'distant entries swapped (100, 800)', mutate: (ls) => swap(ls, 100, 800), index: 100, chainDetects: true });
+  t.push({
+    name: 'last two entries swapped',
+    mutate: (ls) => swap(ls, N - 2, N - 1),
+    index: N - 2,
+    chainDetects: true,
+  });
+  t.push({
+    name: 'distant entries swapped (100, 800)',
+    mutate: (ls) => swap(ls, 100, 800),
+    index: 100,
+    chainDetects: true,
+  });
 
   // Duplication / replay.
-  t.push({ name: 'entry 500 duplicated in place', mutate: (ls) => [...ls.slice(0, 501), ls[500]!, ...ls.slice(501)], index: 501, chainDetects: true });
+  t.push({
+    name: 'entry 500 duplicated in place',
+    mutate: (ls) => [...ls.slice(0, 501), ls[500]!, ...ls.slice(501)],
+    index: 501,
+    chainDetects: true,
+  });
   t.push({ name: 'first entry duplicated', mutate: (ls) => [ls[0]!, ...ls], index: 1, chainDetects: true });
   t.push({ name: 'entry 10 replayed at the end', mutate: (ls) => [...ls, ls[10]!], index: N, chainDetects: true });
   t.push({ name: 'last entry replayed at the end', mutate: (ls) => [...ls, ls[N - 1]!], index: N, chainDetects: true });
-  t.push({ name: 'entry 900 replayed over entry 100', mutate: (ls) => setLine(ls, 100, () => ls[900]!), index: 100, chainDetects: true });
+  t.push({
+    name: 'entry 900 replayed over entry 100',
+    mutate: (ls) => setLine(ls, 100, () => ls[900]!),
+    index: 100,
+    chainDetects: true,
+  });
 
   // Self-consistent forgeries: only the anchors can catch these.
-  const forged: AuditFields = { ts: '2020-01-01T00:00:00.000Z', actor: 'test', action: 'gate.override', target: 'gate', data: { approved: true } };
+  const forged: AuditFields = {
+    ts: '2020-01-01T00:00:00.000Z',
+    actor: 'test',
+    action: 'gate.override',
+    target: 'gate',
+    data: { approved: true },
+  };
   t.push({
     name: 'forged entry inserted at 500, every downstream hash recomputed',
     mutate: (ls) => rechain([...ls.slice(0, 500).map(fieldsOf), forged, ...ls.slice(500).map(fieldsOf)]),
@@ -220,27 +267,60 @@ function tamperings(): Tamper[] {
   });
   t.push({
     name: 'full rewrite, same content, one byte of one ts changed',
-    mutate: (ls) => rechain(ls.map((l, i) => (i === 3 ? { ...fieldsOf(l), ts: '1999-01-01T00:00:00.000Z' } : fieldsOf(l)))),
+    mutate: (ls) =>
+      rechain(ls.map((l, i) => (i === 3 ? { ...fieldsOf(l), ts: '1999-01-01T00:00:00.000Z' } : fieldsOf(l)))),
     index: N - 1,
     chainDetects: false,
     reason: /rewritten/,
   });
-  t.push({ name: 'last 100 entries truncated', mutate: (ls) => ls.slice(0, N - 100), index: N - 100, chainDetects: false, reason: /truncated/ });
+  t.push({
+    name: 'last 100 entries truncated',
+    mutate: (ls) => ls.slice(0, N - 100),
+    index: N - 100,
+    chainDetects: false,
+    reason: /truncated/,
+  });
   t.push({ name: 'truncated to empty', mutate: () => [], index: 0, chainDetects: false, reason: /truncated/ });
-  t.push({ name: 'truncated to one entry', mutate: (ls) => ls.slice(0, 1), index: 1, chainDetects: false, reason: /truncated/ });
+  t.push({
+    name: 'truncated to one entry',
+    mutate: (ls) => ls.slice(0, 1),
+    index: 1,
+    chainDetects: false,
+    reason: /truncated/,
+  });
 
   // Forks: two entries sharing one prev.
   const sibling = (ls: string[], k: number, seq: number) => {
     const e = JSON.parse(ls[k]!) as AuditEntry;
     return serializeEntry(makeEntry(e.prev, seq, { ...fieldsOf(ls[k]!), action: 'fork.sibling' })).slice(0, -1);
   };
-  t.push({ name: 'fork: sibling of entry 500 (same prev, same seq) inserted after it', mutate: (ls) => [...ls.slice(0, 501), sibling(ls, 500, 500), ...ls.slice(501)], index: 501, chainDetects: true });
-  t.push({ name: 'fork: entry 501 replaced by a sibling of 500 carrying seq 501', mutate: (ls) => setLine(ls, 501, () => sibling(ls, 500, 501)), index: 501, chainDetects: true, reason: /prev does not match/ });
-  t.push({ name: 'fork: entry 500 replaced by a sibling (same prev), rest kept', mutate: (ls) => setLine(ls, 500, () => sibling(ls, 500, 500)), index: 501, chainDetects: true, reason: /prev does not match/ });
+  t.push({
+    name: 'fork: sibling of entry 500 (same prev, same seq) inserted after it',
+    mutate: (ls) => [...ls.slice(0, 501), sibling(ls, 500, 500), ...ls.slice(501)],
+    index: 501,
+    chainDetects: true,
+  });
+  t.push({
+    name: 'fork: entry 501 replaced by a sibling of 500 carrying seq 501',
+    mutate: (ls) => setLine(ls, 501, () => sibling(ls, 500, 501)),
+    index: 501,
+    chainDetects: true,
+    reason: /prev does not match/,
+  });
+  t.push({
+    name: 'fork: entry 500 replaced by a sibling (same prev), rest kept',
+    mutate: (ls) => setLine(ls, 500, () => sibling(ls, 500, 500)),
+    index: 501,
+    chainDetects: true,
+    reason: /prev does not match/,
+  });
   t.push({
     name: 'fork: two branches from entry 499 interleaved',
     mutate: (ls) => {
-      const branch = rechain([...ls.slice(0, 500).map(fieldsOf), ...ls.slice(500).map((l) => ({ ...fieldsOf(l), actor: 'branch' }))]);
+      const branch = rechain([
+        ...ls.slice(0, 500).map(fieldsOf),
+        ...ls.slice(500).map((l) => ({ ...fieldsOf(l), actor: 'branch' })),
+      ]);
       return [...ls.slice(0, 501), branch[500]!, ...ls.slice(501)];
     },
     index: 501,
@@ -250,7 +330,13 @@ function tamperings(): Tamper[] {
   // Canonicalisation traps: the hash still matches (same parsed value), but the text is not what was written.
   for (const k of [0, 500, N - 1]) {
     const trap = (name: string, f: (l: string) => string) =>
-      t.push({ name: `entry ${k}: ${name}`, mutate: (ls) => setLine(ls, k, f), index: k, chainDetects: true, reason: /canonical/ });
+      t.push({
+        name: `entry ${k}: ${name}`,
+        mutate: (ls) => setLine(ls, k, f),
+        index: k,
+        chainDetects: true,
+        reason: /canonical/,
+      });
     trap('keys reordered', (l) => {
       const e = JSON.parse(l) as Record<string, unknown>;
       return JSON.stringify(Object.fromEntries(Object.entries(e).reverse()));
@@ -267,12 +353,30 @@ function tamperings(): Tamper[] {
     trap('CRLF line ending', (l) => `${l}\r`);
     trap('array element escaped as \\u0061', (l) => l.replace('"tags":["a"', '"tags":["\\u0061"'));
   }
-  t.push({ name: 'blank line inserted before entry 500', mutate: (ls) => [...ls.slice(0, 500), '', ...ls.slice(500)], index: 500, chainDetects: true, reason: /JSON/ });
+  t.push({
+    name: 'blank line inserted before entry 500',
+    mutate: (ls) => [...ls.slice(0, 500), '', ...ls.slice(500)],
+    index: 500,
+    chainDetects: true,
+    reason: /JSON/,
+  });
   t.push({ name: 'blank line at the start', mutate: (ls) => ['', ...ls], index: 0, chainDetects: true });
 
   // Wrong genesis.
-  t.push({ name: 'chain rebuilt on a wrong genesis (f...f)', mutate: (ls) => rechain(ls.map(fieldsOf), 'f'.repeat(64)), index: 0, chainDetects: true, reason: /prev/ });
-  t.push({ name: 'chain rebuilt on a wrong genesis (0...01)', mutate: (ls) => rechain(ls.map(fieldsOf), `${'0'.repeat(63)}1`), index: 0, chainDetects: true, reason: /prev/ });
+  t.push({
+    name: 'chain rebuilt on a wrong genesis (f...f)',
+    mutate: (ls) => rechain(ls.map(fieldsOf), 'f'.repeat(64)),
+    index: 0,
+    chainDetects: true,
+    reason: /prev/,
+  });
+  t.push({
+    name: 'chain rebuilt on a wrong genesis (0...01)',
+    mutate: (ls) => rechain(ls.map(fieldsOf), `${'0'.repeat(63)}1`),
+    index: 0,
+    chainDetects: true,
+    reason: /prev/,
+  });
   t.push({
     name: 'first entry claims a non-genesis prev',
     mutate: (ls) => setLine(ls, 0, (l) => serializeEntry(makeEntry('a'.repeat(64), 0, fieldsOf(l))).slice(0, -1)),
@@ -282,10 +386,24 @@ function tamperings(): Tamper[] {
 
   // Uppercase hex.
   for (const k of [0, 500, N - 1]) {
-    t.push({ name: `entry ${k}: hash in uppercase hex`, mutate: (ls) => setLine(ls, k, (l) => l.replace(/"hash":"([0-9a-f]{64})"/, (_m, h: string) => `"hash":"${h.toUpperCase()}"`)), index: k, chainDetects: true, reason: /malformed hash/ });
+    t.push({
+      name: `entry ${k}: hash in uppercase hex`,
+      mutate: (ls) =>
+        setLine(ls, k, (l) => l.replace(/"hash":"([0-9a-f]{64})"/, (_m, h: string) => `"hash":"${h.toUpperCase()}"`)),
+      index: k,
+      chainDetects: true,
+      reason: /malformed hash/,
+    });
     // (Entry 0's prev is the all-zero genesis, which has no letters to uppercase: use entry 1 instead.)
     const kp = k === 0 ? 1 : k;
-    t.push({ name: `entry ${kp}: prev in uppercase hex`, mutate: (ls) => setLine(ls, kp, (l) => l.replace(/"prev":"([0-9a-f]{64})"/, (_m, h: string) => `"prev":"${h.toUpperCase()}"`)), index: kp, chainDetects: true, reason: /malformed prev/ });
+    t.push({
+      name: `entry ${kp}: prev in uppercase hex`,
+      mutate: (ls) =>
+        setLine(ls, kp, (l) => l.replace(/"prev":"([0-9a-f]{64})"/, (_m, h: string) => `"prev":"${h.toUpperCase()}"`)),
+      index: kp,
+      chainDetects: true,
+      reason: /malformed prev/,
+    });
   }
   return t;
 }
@@ -316,9 +434,12 @@ describe('chain.ts (pure)', () => {
   function judge(text: string): { ok: boolean; index?: number; reason?: string; chainOk: boolean } {
     const hashes: string[] = [];
     const report = verifyChainText(text, (e) => hashes.push(e.hash));
-    if (!report.ok) return { ok: false, index: report.firstBreak!.index, reason: report.firstBreak!.reason, chainOk: false };
+    if (!report.ok)
+      return { ok: false, index: report.firstBreak!.index, reason: report.firstBreak!.reason, chainOk: false };
     const mismatch = checkAnchor(report, anchor, (i) => hashes[i], 'the anchor');
-    return mismatch ? { ok: false, index: mismatch.index, reason: mismatch.reason, chainOk: true } : { ok: true, chainOk: true };
+    return mismatch
+      ? { ok: false, index: mismatch.index, reason: mismatch.reason, chainOk: true }
+      : { ok: true, chainOk: true };
   }
 
   it('a 1,000-entry chain built with makeEntry verifies, with the anchor', () => {
@@ -329,13 +450,17 @@ describe('chain.ts (pure)', () => {
   });
 
   it('canonicalJson sorts keys at every depth, drops undefined, keeps null and refuses non-finite numbers', () => {
-    expect(canonicalJson({ b: 1, a: { d: [3, { y: 1, x: 2 }], c: undefined }, e: null })).toBe('{"a":{"d":[3,{"x":2,"y":1}]},"b":1,"e":null}');
+    expect(canonicalJson({ b: 1, a: { d: [3, { y: 1, x: 2 }], c: undefined }, e: null })).toBe(
+      '{"a":{"d":[3,{"x":2,"y":1}]},"b":1,"e":null}',
+    );
     expect(canonicalJson({ n: 1.0, s: 'é\u2028"' })).toBe('{"n":1,"s":"é\u2028\\""}');
     expect(() => canonicalJson({ n: Number.NaN })).toThrow(TypeError);
     expect(() => canonicalJson({ n: Number.POSITIVE_INFINITY })).toThrow(TypeError);
     // The hash does not depend on key order or on spelling of the same value.
     const f = { ts: 't', actor: 'a', action: 'x', data: { b: 1, a: 2 } };
-    expect(entryHash(GENESIS, 0, f)).toBe(entryHash(GENESIS, 0, { data: { a: 2, b: 1.0 }, action: 'x', actor: 'a', ts: 't' }));
+    expect(entryHash(GENESIS, 0, f)).toBe(
+      entryHash(GENESIS, 0, { data: { a: 2, b: 1.0 }, action: 'x', actor: 'a', ts: 't' }),
+    );
     expect(entryHash(GENESIS, 0, f)).not.toBe(entryHash(GENESIS, 1, f));
     expect(entryHash(GENESIS, 0, f)).not.toBe(entryHash('1'.repeat(64), 0, f));
   });
@@ -359,7 +484,9 @@ describe('chain.ts (pure)', () => {
     const text = fromLines(t.mutate(lines));
     expect(text).not.toBe(fromLines(lines));
     const chain = verifyChainText(text);
-    expect(chain.ok, `chain alone ${chain.ok ? 'accepted' : 'rejected'} it: ${chain.firstBreak?.reason ?? ''}`).toBe(!t.chainDetects);
+    expect(chain.ok, `chain alone ${chain.ok ? 'accepted' : 'rejected'} it: ${chain.firstBreak?.reason ?? ''}`).toBe(
+      !t.chainDetects,
+    );
     if (t.chainDetects) expect(chain.firstBreak!.index).toBe(t.index);
     const verdict = judge(text);
     expect(verdict.ok).toBe(false);
@@ -444,23 +571,74 @@ describe('AuditLog (database)', () => {
   });
 
   const SQL_TAMPERINGS: { name: string; sql: string[]; index: number; reason: RegExp; anchorOnly?: boolean }[] = [
-    { name: 'an action edited', sql: ["UPDATE audit SET action = 'task.nothing' WHERE seq = 500"], index: 500, reason: /entry edited/ },
-    { name: 'an actor edited', sql: ["UPDATE audit SET actor = 'someone else' WHERE seq = 3"], index: 3, reason: /entry edited/ },
-    { name: 'a timestamp edited', sql: ["UPDATE audit SET ts = '2020-01-01T00:00:00.000Z' WHERE seq = 999"], index: 999, reason: /entry edited/ },
-    { name: 'data edited (still canonical JSON)', sql: ["UPDATE audit SET data = json_set(data, '$.i', 12345) WHERE seq = 42"], index: 42, reason: /entry edited/ },
-    { name: 'data re-encoded (same meaning, other bytes)', sql: ["UPDATE audit SET data = json_pretty(data) WHERE seq = 7"], index: 7, reason: /canonical/ },
-    { name: 'the target removed', sql: ['UPDATE audit SET target = NULL WHERE seq = 10'], index: 10, reason: /entry edited/ },
+    {
+      name: 'an action edited',
+      sql: ["UPDATE audit SET action = 'task.nothing' WHERE seq = 500"],
+      index: 500,
+      reason: /entry edited/,
+    },
+    {
+      name: 'an actor edited',
+      sql: ["UPDATE audit SET actor = 'someone else' WHERE seq = 3"],
+      index: 3,
+      reason: /entry edited/,
+    },
+    {
+      name: 'a timestamp edited',
+      sql: ["UPDATE audit SET ts = '2020-01-01T00:00:00.000Z' WHERE seq = 999"],
+      index: 999,
+      reason: /entry edited/,
+    },
+    {
+      name: 'data edited (still canonical JSON)',
+      sql: ["UPDATE audit SET data = json_set(data, '$.i', 12345) WHERE seq = 42"],
+      index: 42,
+      reason: /entry edited/,
+    },
+    {
+      name: 'data re-encoded (same meaning, other bytes)',
+      sql: ['UPDATE audit SET data = json_pretty(data) WHERE seq = 7'],
+      index: 7,
+      reason: /canonical/,
+    },
+    {
+      name: 'the target removed',
+      sql: ['UPDATE audit SET target = NULL WHERE seq = 10'],
+      index: 10,
+      reason: /entry edited/,
+    },
     { name: 'an entry deleted', sql: ['DELETE FROM audit WHERE seq = 250'], index: 250, reason: /sequence number/ },
     { name: 'the first entry deleted', sql: ['DELETE FROM audit WHERE seq = 0'], index: 0, reason: /sequence number/ },
     {
       name: 'two entries swapped',
-      sql: ['UPDATE audit SET seq = -1 WHERE seq = 100', 'UPDATE audit SET seq = 100 WHERE seq = 101', 'UPDATE audit SET seq = 101 WHERE seq = -1'],
+      sql: [
+        'UPDATE audit SET seq = -1 WHERE seq = 100',
+        'UPDATE audit SET seq = 100 WHERE seq = 101',
+        'UPDATE audit SET seq = 101 WHERE seq = -1',
+      ],
       index: 100,
       reason: /prev does not match/,
     },
-    { name: 'a hash replaced by another entry’s', sql: ['UPDATE audit SET hash = (SELECT hash FROM audit WHERE seq = 11) WHERE seq = 10'], index: 10, reason: /prev does not match|entry edited/ },
-    { name: 'the tail truncated', sql: ['DELETE FROM audit WHERE seq >= 900'], index: 900, reason: /truncated or removed/, anchorOnly: true },
-    { name: 'the whole log emptied', sql: ['DELETE FROM audit'], index: 0, reason: /truncated or removed/, anchorOnly: true },
+    {
+      name: 'a hash replaced by another entry’s',
+      sql: ['UPDATE audit SET hash = (SELECT hash FROM audit WHERE seq = 11) WHERE seq = 10'],
+      index: 10,
+      reason: /prev does not match|entry edited/,
+    },
+    {
+      name: 'the tail truncated',
+      sql: ['DELETE FROM audit WHERE seq >= 900'],
+      index: 900,
+      reason: /truncated or removed/,
+      anchorOnly: true,
+    },
+    {
+      name: 'the whole log emptied',
+      sql: ['DELETE FROM audit'],
+      index: 0,
+      reason: /truncated or removed/,
+      anchorOnly: true,
+    },
   ];
 
   it.each(SQL_TAMPERINGS.map((t) => [t.name, t] as const))('verify() fails at the first bad entry: %s', (_name, t) => {
@@ -479,11 +657,23 @@ describe('AuditLog (database)', () => {
 
   it('a consistent rewrite of the whole chain is caught by the anchor', () => {
     const f = copy();
-    const fields: AuditFields[] = f.store.audit.entries(0, N).map(({ seq: _s, prev: _p, hash: _h, ...rest }) => ({ ...rest, actor: 'forger' }));
+    const fields: AuditFields[] = f.store.audit
+      .entries(0, N)
+      .map(({ seq: _s, prev: _p, hash: _h, ...rest }) => ({ ...rest, actor: 'forger' }));
     const forged = rechain(fields).map((l) => JSON.parse(l) as AuditEntry);
     f.sql('DELETE FROM audit');
     for (const e of forged) {
-      f.sql('INSERT INTO audit (seq, ts, actor, action, target, data, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', e.seq, e.ts, e.actor, e.action, e.target ?? null, e.data === undefined ? null : canonicalJson(e.data), e.prev, e.hash);
+      f.sql(
+        'INSERT INTO audit (seq, ts, actor, action, target, data, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        e.seq,
+        e.ts,
+        e.actor,
+        e.action,
+        e.target ?? null,
+        e.data === undefined ? null : canonicalJson(e.data),
+        e.prev,
+        e.hash,
+      );
     }
     expect(verifyChainText([...f.store.audit.exportLines()].join('')).ok).toBe(true);
     const v = f.store.audit.verify();
@@ -494,10 +684,16 @@ describe('AuditLog (database)', () => {
 
   it('an anchor deleted while the log has entries is a break; an unreadable one too', () => {
     const gone = copy(false);
-    expect(gone.store.audit.verify()).toMatchObject({ ok: false, firstBreak: { index: 0, reason: expect.stringMatching(/missing/) } });
+    expect(gone.store.audit.verify()).toMatchObject({
+      ok: false,
+      firstBreak: { index: 0, reason: expect.stringMatching(/missing/) },
+    });
     const bad = copy();
     fs.writeFileSync(bad.anchorFile, 'not json');
-    expect(bad.store.audit.verify()).toMatchObject({ ok: false, firstBreak: { reason: expect.stringMatching(/unreadable/) } });
+    expect(bad.store.audit.verify()).toMatchObject({
+      ok: false,
+      firstBreak: { reason: expect.stringMatching(/unreadable/) },
+    });
   });
 
   it('an anchor that lags the log (a crash between the commit and the anchor write) is fine', () => {
@@ -540,7 +736,9 @@ describe('AuditLog (database)', () => {
     }
     const v = a.store.audit.verify();
     expect(v).toMatchObject({ ok: true, count: 50 });
-    expect(a.store.audit.entries().map((e) => (e.data as { i: number }).i)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(a.store.audit.entries().map((e) => (e.data as { i: number }).i)).toEqual(
+      Array.from({ length: 50 }, (_, i) => i),
+    );
     a.store.close();
     b.store.close();
   });
@@ -548,7 +746,11 @@ describe('AuditLog (database)', () => {
   it('large data is replaced by its size and digest', () => {
     const f = open();
     const e = f.store.audit.append('big', undefined, { text: 'x'.repeat(20_000) });
-    expect(e.data).toMatchObject({ truncated: true, bytes: expect.any(Number), sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(e.data).toMatchObject({
+      truncated: true,
+      bytes: expect.any(Number),
+      sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
     expect(f.store.audit.verify().ok).toBe(true);
   });
 });

@@ -24,7 +24,8 @@ import { dbRows, openDb, structured } from './helpers.js';
 const q = queueKit('# Capture\n');
 
 const manual = { kind: 'manual', trigger: 'manual', label: 'test', reason: null } as const;
-const tasks = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `c${i}`, title: `task ${i}`, phase: 'BOOTSTRAP' }));
+const tasks = (n: number) =>
+  Array.from({ length: n }, (_, i) => ({ id: `c${i}`, title: `task ${i}`, phase: 'BOOTSTRAP' }));
 
 /** Run `fn` with a Project on the test's project (its own database connection, as another process has). */
 async function withProject<T>(env: NodeJS.ProcessEnv, fn: (project: Project) => T | Promise<T>): Promise<T> {
@@ -53,14 +54,19 @@ interface Body {
   costMs: number;
   state: { digest: string; rows: number; bytes: number };
 }
-const bodyOf = (id: string): Body => JSON.parse(dbRows<{ body: string }>(q.p.root, 'SELECT body FROM checkpoints WHERE seq = ?', Number(id.slice(3)))[0]!.body) as Body;
+const bodyOf = (id: string): Body =>
+  JSON.parse(
+    dbRows<{ body: string }>(q.p.root, 'SELECT body FROM checkpoints WHERE seq = ?', Number(id.slice(3)))[0]!.body,
+  ) as Body;
 
 describe('what a rollback restores and keeps', () => {
   it('every table of the database is either restored or kept, and the documents kept are the live and bookkeeping ones', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loki-schema-'));
     const db = Db.open(dir);
     try {
-      const tables = db.all<{ name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").map((t) => t.name);
+      const tables = db
+        .all<{ name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .map((t) => t.name);
       expect(tables).toEqual(expect.arrayContaining(['docs', 'tasks', 'task_archive', 'audit', 'checkpoints']));
       // A new table has to be given a role here (domain/checkpoints.ts) before it ships.
       expect(tables.filter((t) => tableRole(t) === undefined)).toEqual([]);
@@ -70,7 +76,9 @@ describe('what a rollback restores and keeps', () => {
       db.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
-    expect(KEPT_DOC_KINDS).toEqual(expect.arrayContaining([SESSION_RECORD.kind, JOURNAL_RECORD.kind, GATE_RECORD.kind]));
+    expect(KEPT_DOC_KINDS).toEqual(
+      expect.arrayContaining([SESSION_RECORD.kind, JOURNAL_RECORD.kind, GATE_RECORD.kind]),
+    );
   });
 });
 
@@ -97,9 +105,15 @@ describe('a checkpoint as stored', () => {
       `SELECT (SELECT count(*) FROM docs WHERE kind NOT IN ${kept}) + (SELECT count(*) FROM tasks) + (SELECT count(*) FROM task_archive) AS n`,
     )[0]!.n;
     const body = bodyOf(created.id);
-    expect(body).toMatchObject({ type: 'manual', trigger: 'manual', state: { rows: counted, bytes: fs.statSync(file).size } });
+    expect(body).toMatchObject({
+      type: 'manual',
+      trigger: 'manual',
+      state: { rows: counted, bytes: fs.statSync(file).size },
+    });
     expect(body.state.digest).toMatch(/^[0-9a-f]{64}$/);
-    expect(dbRows(q.p.root, "SELECT target FROM audit WHERE action = 'checkpoint.create'")).toContainEqual({ target: created.id });
+    expect(dbRows(q.p.root, "SELECT target FROM audit WHERE action = 'checkpoint.create'")).toContainEqual({
+      target: created.id,
+    });
     // No staged copy is left behind.
     expect(fs.readdirSync(path.join(q.p.root, '.loki/checkpoints')).filter((n) => n.startsWith('.'))).toEqual([]);
 
@@ -109,7 +123,9 @@ describe('a checkpoint as stored', () => {
     snap.close();
     const before = dbRows(q.p.root, 'SELECT id, body FROM tasks ORDER BY id');
     await withProject({}, (project) => {
-      expect(() => rollback(project, created.id, false)).toThrow(/taken by a newer loki-mode \(database schema 99; this one knows up to \d+\): upgrade loki-mode.*nothing was changed/);
+      expect(() => rollback(project, created.id, false)).toThrow(
+        /taken by a newer loki-mode \(database schema 99; this one knows up to \d+\): upgrade loki-mode.*nothing was changed/,
+      );
     });
     expect(dbRows(q.p.root, 'SELECT id, body FROM tasks ORDER BY id')).toEqual(before);
     expect(dbRows(q.p.root, "SELECT seq FROM checkpoints WHERE type = 'pre-rollback'")).toEqual([]);
@@ -127,70 +143,83 @@ describe('a checkpoint as stored', () => {
     expect(fs.readdirSync(path.join(q.p.root, '.loki/checkpoints')).filter((n) => n.startsWith('.'))).toEqual([]);
   });
 
-  it('is one committed moment while three agent processes drain the queue and take their own checkpoints; a restore recomputes generated columns', { timeout: 120_000 }, async () => {
-    const spacing = { LOKI_CHECKPOINT_TASK_SPACING: '0.05' };
-    await q.setup(tasks(150), spacing);
-    const kids = ['a', 'b', 'c'].map((agent) => q.claimer(agent, 'drain', spacing, true));
-    await Promise.all(kids.map((k) => k.line(/^ready$/)));
-    for (const k of kids) k.proc.stdin!.write('go\n');
-    let running = true;
-    const exits = Promise.all(kids.map((k) => k.exited)).finally(() => (running = false));
-    const mine: string[] = [];
-    await withProject({}, async (project) => {
-      while (running) {
-        const out = createCheckpoint(project, { ...manual, label: `during the drain ${mine.length}` });
-        if ('created' in out) mine.push(out.created.id);
-        await new Promise((resolve) => setTimeout(resolve, 20));
+  it(
+    'is one committed moment while three agent processes drain the queue and take their own checkpoints; a restore recomputes generated columns',
+    { timeout: 120_000 },
+    async () => {
+      const spacing = { LOKI_CHECKPOINT_TASK_SPACING: '0.05' };
+      await q.setup(tasks(150), spacing);
+      const kids = ['a', 'b', 'c'].map((agent) => q.claimer(agent, 'drain', spacing, true));
+      await Promise.all(kids.map((k) => k.line(/^ready$/)));
+      for (const k of kids) k.proc.stdin!.write('go\n');
+      let running = true;
+      const exits = Promise.all(kids.map((k) => k.exited)).finally(() => (running = false));
+      const mine: string[] = [];
+      await withProject({}, async (project) => {
+        while (running) {
+          const out = createCheckpoint(project, { ...manual, label: `during the drain ${mine.length}` });
+          if ('created' in out) mine.push(out.created.id);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      });
+      (await exits).forEach((e, i) => expect(e.code, kids[i]!.stderr()).toBe(0));
+      // None of the agents' automatic checkpoints failed (they would say so on stderr, not fail the completion).
+      for (const k of kids) expect(k.stderr()).not.toMatch(/not taken/);
+      expect(mine.length).toBeGreaterThan(1);
+      const all = dbRows<{ seq: number; type: string; trigger: string }>(
+        q.p.root,
+        "SELECT seq, type, body ->> '$.trigger' AS trigger FROM checkpoints ORDER BY seq",
+      );
+      // The agents' completed-task checkpoints were coalesced: a few, not one per task.
+      const taskAutos = all.filter((r) => r.trigger === 'task-complete').length;
+      expect(taskAutos).toBeGreaterThan(0);
+      expect(taskAutos).toBeLessThan(150);
+      // In every snapshot, each completed task has its audit entry and no entry lacks its task: each completion
+      // and its entry were one transaction, and a snapshot is one committed moment.
+      for (const { seq } of all) {
+        const [done, entries] = [
+          snapshotRows<{ n: number }>(`cp-${seq}`, "SELECT count(*) AS n FROM tasks WHERE status = 'completed'")[0]!.n,
+          snapshotRows<{ n: number }>(`cp-${seq}`, "SELECT count(*) AS n FROM audit WHERE action = 'task.complete'")[0]!
+            .n,
+        ];
+        expect(done, `cp-${seq}`).toBe(entries);
       }
-    });
-    (await exits).forEach((e, i) => expect(e.code, kids[i]!.stderr()).toBe(0));
-    // None of the agents' automatic checkpoints failed (they would say so on stderr, not fail the completion).
-    for (const k of kids) expect(k.stderr()).not.toMatch(/not taken/);
-    expect(mine.length).toBeGreaterThan(1);
-    const all = dbRows<{ seq: number; type: string; trigger: string }>(q.p.root, "SELECT seq, type, body ->> '$.trigger' AS trigger FROM checkpoints ORDER BY seq");
-    // The agents' completed-task checkpoints were coalesced: a few, not one per task.
-    const taskAutos = all.filter((r) => r.trigger === 'task-complete').length;
-    expect(taskAutos).toBeGreaterThan(0);
-    expect(taskAutos).toBeLessThan(150);
-    // In every snapshot, each completed task has its audit entry and no entry lacks its task: each completion
-    // and its entry were one transaction, and a snapshot is one committed moment.
-    for (const { seq } of all) {
-      const [done, entries] = [
-        snapshotRows<{ n: number }>(`cp-${seq}`, "SELECT count(*) AS n FROM tasks WHERE status = 'completed'")[0]!.n,
-        snapshotRows<{ n: number }>(`cp-${seq}`, "SELECT count(*) AS n FROM audit WHERE action = 'task.complete'")[0]!.n,
-      ];
-      expect(done, `cp-${seq}`).toBe(entries);
-    }
 
-    // Back to a moment in the middle of the drain: its queue exactly, generated columns included, and claimable.
-    const middle = mine.find((id) => snapshotRows<{ n: number }>(id, "SELECT count(*) AS n FROM tasks WHERE status = 'pending'")[0]!.n > 0)!;
-    expect(middle).toBeDefined();
-    const r = await withProject({}, (project) => rollback(project, middle, false));
-    expect(r.changes.state.modified).toBeGreaterThan(0);
-    const everyColumn = 'SELECT * FROM tasks ORDER BY id';
-    expect(dbRows(q.p.root, everyColumn)).toEqual(snapshotRows(middle, everyColumn));
-    expect(dbRows(q.p.root, "SELECT id FROM tasks WHERE status IS NOT body ->> '$.status' OR seq IS NOT body ->> '$.seq'")).toEqual([]);
-    const claimed = structured<{ task: { id: string } | null }>(await q.c.call('loki_task_claim', {}));
-    expect(snapshotRows(middle, "SELECT id FROM tasks WHERE status = 'pending'")).toContainEqual({ id: claimed.task!.id });
-  });
+      // Back to a moment in the middle of the drain: its queue exactly, generated columns included, and claimable.
+      const middle = mine.find(
+        (id) => snapshotRows<{ n: number }>(id, "SELECT count(*) AS n FROM tasks WHERE status = 'pending'")[0]!.n > 0,
+      )!;
+      expect(middle).toBeDefined();
+      const r = await withProject({}, (project) => rollback(project, middle, false));
+      expect(r.changes.state.modified).toBeGreaterThan(0);
+      const everyColumn = 'SELECT * FROM tasks ORDER BY id';
+      expect(dbRows(q.p.root, everyColumn)).toEqual(snapshotRows(middle, everyColumn));
+      expect(
+        dbRows(q.p.root, "SELECT id FROM tasks WHERE status IS NOT body ->> '$.status' OR seq IS NOT body ->> '$.seq'"),
+      ).toEqual([]);
+      const claimed = structured<{ task: { id: string } | null }>(await q.c.call('loki_task_claim', {}));
+      expect(snapshotRows(middle, "SELECT id FROM tasks WHERE status = 'pending'")).toContainEqual({
+        id: claimed.task!.id,
+      });
+    },
+  );
 });
 
 describe('completed-task checkpoints in time', () => {
   /** Make the newest automatic checkpoint `ageMs` old, having cost `costMs`. */
   const age = (ageMs: number, costMs: number) => {
     const db = openDb(q.p.root, false);
-    db.prepare("UPDATE checkpoints SET body = json_set(body, '$.createdAt', ?, '$.costMs', ?) WHERE seq = (SELECT max(seq) FROM checkpoints WHERE type = 'auto')").run(
-      new Date(Date.now() - ageMs).toISOString(),
-      costMs,
-    );
+    db.prepare(
+      "UPDATE checkpoints SET body = json_set(body, '$.createdAt', ?, '$.costMs', ?) WHERE seq = (SELECT max(seq) FROM checkpoints WHERE type = 'auto')",
+    ).run(new Date(Date.now() - ageMs).toISOString(), costMs);
     db.close();
   };
   /** Record that a process started a completed-task checkpoint `ageMs` ago. */
   const started = (ageMs: number) => {
     const db = openDb(q.p.root, false);
-    db.prepare("INSERT INTO docs (key, kind, body) VALUES ('checkpoint-gate', 'checkpoint-gate', ?) ON CONFLICT (key) DO UPDATE SET body = excluded.body").run(
-      JSON.stringify({ startedAt: Date.now() - ageMs, actor: 'other' }),
-    );
+    db.prepare(
+      "INSERT INTO docs (key, kind, body) VALUES ('checkpoint-gate', 'checkpoint-gate', ?) ON CONFLICT (key) DO UPDATE SET body = excluded.body",
+    ).run(JSON.stringify({ startedAt: Date.now() - ageMs, actor: 'other' }));
     db.close();
   };
   const completeOne = async (project: Project) => {
@@ -215,7 +244,9 @@ describe('completed-task checkpoints in time', () => {
       const taken = autoCheckpoint(project, 'task-complete', 'due');
       expect(taken).toMatch(/^cp-\d+$/);
       // Taking it recorded its start, in the same transaction as the decision.
-      expect(JSON.parse(dbRows<{ body: string }>(q.p.root, "SELECT body FROM docs WHERE key = 'checkpoint-gate'")[0]!.body)).toMatchObject({ actor: 'test' });
+      expect(
+        JSON.parse(dbRows<{ body: string }>(q.p.root, "SELECT body FROM docs WHERE key = 'checkpoint-gate'")[0]!.body),
+      ).toMatchObject({ actor: 'test' });
       expect(bodyOf(taken!)).toMatchObject({ type: 'auto', trigger: 'task-complete', costMs: expect.any(Number) });
     });
     // A spacing of 0 takes one after every completed task; switched off, none.

@@ -11,7 +11,20 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DatabaseSync } from 'node:sqlite';
-import { DIST, auditLines, connect, dbRows, docOnDisk, git, openDb, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
+import {
+  DIST,
+  auditLines,
+  connect,
+  dbRows,
+  docOnDisk,
+  git,
+  openDb,
+  structured,
+  tempProject,
+  text,
+  type Connected,
+  type TempProject,
+} from './helpers.js';
 
 let p: TempProject | undefined;
 let c: Connected | undefined;
@@ -55,7 +68,9 @@ export function workTree(root: string): Record<string, string> {
       const st = fs.lstatSync(abs);
       if (st.isDirectory()) walk(abs, r);
       else if (st.isSymbolicLink()) out[r] = `link:${fs.readlinkSync(abs)}`;
-      else out[r] = `${(st.mode & 0o111) !== 0 ? 'x' : '-'}:${crypto.createHash('sha256').update(fs.readFileSync(abs)).digest('hex')}`;
+      else
+        out[r] =
+          `${(st.mode & 0o111) !== 0 ? 'x' : '-'}:${crypto.createHash('sha256').update(fs.readFileSync(abs)).digest('hex')}`;
     }
   };
   walk(root, '');
@@ -68,9 +83,15 @@ const KEPT_KINDS = "('session', 'memory', 'rollback-journal', 'checkpoint-gate')
 /** The run state a rollback restores, as stored: every row of the docs (less the kept kinds), tasks and task_archive tables. */
 function lokiState(root: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const r of dbRows<{ key: string; kind: string; body: string }>(root, `SELECT key, kind, body FROM docs WHERE kind NOT IN ${KEPT_KINDS}`)) out[`docs/${r.key}`] = `${r.kind} ${r.body}`;
-  for (const r of dbRows<Record<string, unknown>>(root, 'SELECT * FROM tasks')) out[`tasks/${String(r.id)}`] = JSON.stringify(r);
-  for (const r of dbRows<Record<string, unknown>>(root, 'SELECT * FROM task_archive')) out[`task_archive/${String(r.run_id)}/${String(r.id)}`] = JSON.stringify(r);
+  for (const r of dbRows<{ key: string; kind: string; body: string }>(
+    root,
+    `SELECT key, kind, body FROM docs WHERE kind NOT IN ${KEPT_KINDS}`,
+  ))
+    out[`docs/${r.key}`] = `${r.kind} ${r.body}`;
+  for (const r of dbRows<Record<string, unknown>>(root, 'SELECT * FROM tasks'))
+    out[`tasks/${String(r.id)}`] = JSON.stringify(r);
+  for (const r of dbRows<Record<string, unknown>>(root, 'SELECT * FROM task_archive'))
+    out[`task_archive/${String(r.run_id)}/${String(r.id)}`] = JSON.stringify(r);
   return out;
 }
 
@@ -82,7 +103,10 @@ function userGit(root: string) {
   return {
     head: git(root, 'rev-parse', 'HEAD'),
     branch: git(root, 'symbolic-ref', 'HEAD'),
-    index: crypto.createHash('sha256').update(fs.readFileSync(path.join(root, '.git', 'index'))).digest('hex'),
+    index: crypto
+      .createHash('sha256')
+      .update(fs.readFileSync(path.join(root, '.git', 'index')))
+      .digest('hex'),
     cached: git(root, 'diff', '--cached', '--name-status'),
     stash: git(root, 'stash', 'list'),
     reflog: fs.readFileSync(path.join(root, '.git', 'logs', 'HEAD'), 'utf8'),
@@ -96,7 +120,16 @@ const write = (root: string, rel: string, data: string) => {
 
 /** A git project with tracked, untracked, ignored and executable files, a stash entry and a staged change. */
 function gitProject(): TempProject {
-  const t = tempProject({ git: true, files: { 'a.txt': 'alpha\n', 'dir/b.txt': 'bravo\n', 'run.sh': '#!/bin/sh\necho hi\n', '.gitignore': '*.log\n', 'keep.txt': 'k\n' } });
+  const t = tempProject({
+    git: true,
+    files: {
+      'a.txt': 'alpha\n',
+      'dir/b.txt': 'bravo\n',
+      'run.sh': '#!/bin/sh\necho hi\n',
+      '.gitignore': '*.log\n',
+      'keep.txt': 'k\n',
+    },
+  });
   fs.chmodSync(path.join(t.root, 'run.sh'), 0o755);
   git(t.root, 'add', 'run.sh');
   git(t.root, 'commit', '-q', '-m', 'exec bit');
@@ -109,7 +142,9 @@ function gitProject(): TempProject {
   return t;
 }
 
-async function list(kind?: string): Promise<{ checkpoints: Row[]; latest: string | null; total: number; damaged: { id: string; problem: string }[] }> {
+async function list(
+  kind?: string,
+): Promise<{ checkpoints: Row[]; latest: string | null; total: number; damaged: { id: string; problem: string }[] }> {
   return structured(await c!.call('loki_checkpoint_list', kind ? { kind, limit: 100 } : { limit: 100 }));
 }
 
@@ -118,9 +153,13 @@ describe('checkpoints and rollback in a git repository', () => {
     p = gitProject();
     c = await connect(p);
     const git0 = userGit(p.root);
-    const started = structured<{ checkpoint: string | null }>(await c.call('loki_start', { specText: '# Shop\n- list products\n- search\n', tier: 'simple' }));
+    const started = structured<{ checkpoint: string | null }>(
+      await c.call('loki_start', { specText: '# Shop\n- list products\n- search\n', tier: 'simple' }),
+    );
     expect(started.checkpoint).toBe('cp-1');
-    const made = structured<{ checkpoint: Row }>(await c.call('loki_checkpoint_create', { label: 'base', reason: 'before the risky part' }));
+    const made = structured<{ checkpoint: Row }>(
+      await c.call('loki_checkpoint_create', { label: 'base', reason: 'before the risky part' }),
+    );
     expect(made.checkpoint).toMatchObject({ id: 'cp-2', kind: 'manual', label: 'base', scope: 'code+state' });
     const treeAtBase = workTree(p.root);
     const stateAtBase = lokiState(p.root);
@@ -133,8 +172,17 @@ describe('checkpoints and rollback in a git repository', () => {
     write(p.root, 'untracked.txt', 'untracked v2\n');
     fs.chmodSync(path.join(p.root, 'run.sh'), 0o644);
     write(p.root, 'ignored.log', 'ignored v2\n');
-    expect(structured(await c.call('loki_task_add', { tasks: [{ id: 'extra', title: 'added after the checkpoint' }] }))).toBeTruthy();
-    const memory = structured<{ id: string }>(await c.call('loki_memory_record', { layer: 'episode', title: 'learned something', outcome: 'success', lessons: ['keep me'] })).id;
+    expect(
+      structured(await c.call('loki_task_add', { tasks: [{ id: 'extra', title: 'added after the checkpoint' }] })),
+    ).toBeTruthy();
+    const memory = structured<{ id: string }>(
+      await c.call('loki_memory_record', {
+        layer: 'episode',
+        title: 'learned something',
+        outcome: 'success',
+        lessons: ['keep me'],
+      }),
+    ).id;
     const auditBefore = auditLines(p.root);
     const sessions = dbRows(p.root, "SELECT key FROM docs WHERE kind = 'session'");
     expect(sessions.length).toBeGreaterThan(0);
@@ -147,7 +195,16 @@ describe('checkpoints and rollback in a git repository', () => {
     const rolled = structured<Rolled>(r);
     expect(rolled).toMatchObject({ target: 'cp-2', scope: 'code+state', resumed: false });
     expect(rolled.changes.code).toMatchObject({ added: 1, modified: 3, removed: 2 });
-    expect(rolled.changes.code!.paths).toEqual(expect.arrayContaining(['+ dir/b.txt', '- new.txt', '- newdir/deep/c.txt', '~ a.txt', '~ untracked.txt', '~ run.sh']));
+    expect(rolled.changes.code!.paths).toEqual(
+      expect.arrayContaining([
+        '+ dir/b.txt',
+        '- new.txt',
+        '- newdir/deep/c.txt',
+        '~ a.txt',
+        '~ untracked.txt',
+        '~ run.sh',
+      ]),
+    );
     expect(rolled.changes.state.paths).toContain('- tasks/extra');
     expect(text(r)).toMatch(new RegExp(`Undo: loki_rollback target "${rolled.preRollback}"`));
 
@@ -156,7 +213,9 @@ describe('checkpoints and rollback in a git repository', () => {
     expect(fs.existsSync(path.join(p.root, 'newdir'))).toBe(false);
     expect(lokiState(p.root)).toEqual(stateAtBase);
     // Kept: the memory recorded after the checkpoint, the live sessions, and the audit log, which only grew.
-    expect(structured<{ items: unknown[]; missing: string[] }>(await c.call('loki_memory_get', { ids: [memory] })).missing).toEqual([]);
+    expect(
+      structured<{ items: unknown[]; missing: string[] }>(await c.call('loki_memory_get', { ids: [memory] })).missing,
+    ).toEqual([]);
     expect(dbRows(p.root, "SELECT key FROM docs WHERE kind = 'session'")).toEqual(sessions);
     expect(auditLines(p.root).slice(0, auditBefore.length)).toEqual(auditBefore);
     expect(userGit(p.root)).toEqual(git0);
@@ -166,7 +225,10 @@ describe('checkpoints and rollback in a git repository', () => {
 
     // `latest` never names the pre-rollback checkpoint.
     const after = await list();
-    expect(after.checkpoints.find((x) => x.id === rolled.preRollback)).toMatchObject({ kind: 'pre-rollback', label: 'before rollback to cp-2' });
+    expect(after.checkpoints.find((x) => x.id === rolled.preRollback)).toMatchObject({
+      kind: 'pre-rollback',
+      label: 'before rollback to cp-2',
+    });
     expect(after.latest).toBe('cp-2');
 
     // Roll back the rollback.
@@ -175,12 +237,23 @@ describe('checkpoints and rollback in a git repository', () => {
     expect(workTree(p.root)).toEqual(treeChanged);
     expect(lokiState(p.root)).toEqual(stateChanged);
     expect(userGit(p.root)).toEqual(git0);
-    expect(structured<{ rows: { id: string }[] }>(await c.call('loki_task_list', {})).rows.map((t) => t.id)).toContain('extra');
+    expect(structured<{ rows: { id: string }[] }>(await c.call('loki_task_list', {})).rows.map((t) => t.id)).toContain(
+      'extra',
+    );
 
     const actions = auditLines(p.root).map((e) => `${e.action} ${e.target}`);
-    expect(actions).toEqual(expect.arrayContaining(['checkpoint.create cp-1', 'checkpoint.create cp-2', 'checkpoint.rollback cp-2', `checkpoint.rollback ${rolled.preRollback}`]));
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        'checkpoint.create cp-1',
+        'checkpoint.create cp-2',
+        'checkpoint.rollback cp-2',
+        `checkpoint.rollback ${rolled.preRollback}`,
+      ]),
+    );
     // The refs are ours; the user's refs are the branch and the stash.
-    expect(git(p.root, 'for-each-ref', '--format=%(refname)', 'refs/loki/checkpoints')).toContain('refs/loki/checkpoints/cp-2');
+    expect(git(p.root, 'for-each-ref', '--format=%(refname)', 'refs/loki/checkpoints')).toContain(
+      'refs/loki/checkpoints/cp-2',
+    );
   });
 
   it('rolls back .loki/ state only when code is false, and takes automatic checkpoints at start, per task and before a phase change', async () => {
@@ -190,7 +263,9 @@ describe('checkpoints and rollback in a git repository', () => {
     await c.call('loki_task_add', { tasks: [{ title: 'bootstrap it', phase: 'BOOTSTRAP' }] });
     const claim = structured<{ task: { id: string }; token: string }>(await c.call('loki_task_claim', {}));
     write(p.root, 'a.txt', 'work for the task\n');
-    const done = structured<{ checkpoint: string | null }>(await c.call('loki_task_complete', { id: claim.task.id, token: claim.token, summary: 'did it' }));
+    const done = structured<{ checkpoint: string | null }>(
+      await c.call('loki_task_complete', { id: claim.task.id, token: claim.token, summary: 'did it' }),
+    );
     expect(done.checkpoint).toBe('cp-2');
     write(p.root, 'a.txt', 'more work before the phase change\n');
     expect(text(await c.call('loki_phase_advance', {}))).toMatch(/DEVELOPMENT/);
@@ -211,27 +286,49 @@ describe('checkpoints and rollback in a git repository', () => {
     await c.call('loki_start', { specText: '# App\n', tier: 'simple' });
     await c.call('loki_task_add', { tasks: [{ title: 'one', phase: 'BOOTSTRAP' }] });
     const claim = structured<{ task: { id: string }; token: string }>(await c.call('loki_task_claim', {}));
-    const done = structured<{ checkpoint: string | null }>(await c.call('loki_task_complete', { id: claim.task.id, token: claim.token, summary: 'x' }));
+    const done = structured<{ checkpoint: string | null }>(
+      await c.call('loki_task_complete', { id: claim.task.id, token: claim.token, summary: 'x' }),
+    );
     expect(done.checkpoint).toBeNull();
     // Phase advance is refused (open tasks), so no checkpoint either; then an unchanged project coalesces.
     const { createCheckpoint } = await import('../mcp-server/src/checkpoints/create.js');
-    const first = await createCheckpoint(c.project, { kind: 'auto', trigger: 'phase-advance', label: 'x', reason: null }, true);
-    const again = await createCheckpoint(c.project, { kind: 'auto', trigger: 'phase-advance', label: 'x', reason: null }, true);
+    const first = await createCheckpoint(
+      c.project,
+      { kind: 'auto', trigger: 'phase-advance', label: 'x', reason: null },
+      true,
+    );
+    const again = await createCheckpoint(
+      c.project,
+      { kind: 'auto', trigger: 'phase-advance', label: 'x', reason: null },
+      true,
+    );
     expect('created' in first).toBe(true);
     expect(again).toEqual({ unchanged: (first as { created: { id: string } }).created.id });
     write(p.root, 'a.txt', 'changed\n');
-    expect('created' in (await createCheckpoint(c.project, { kind: 'auto', trigger: 'phase-advance', label: 'x', reason: null }, true))).toBe(true);
+    expect(
+      'created' in
+        (await createCheckpoint(c.project, { kind: 'auto', trigger: 'phase-advance', label: 'x', reason: null }, true)),
+    ).toBe(true);
   });
 
   it('coalesces completed-task checkpoints that come closer together than the spacing', async () => {
     p = gitProject();
     c = await connect(p, { LOKI_CHECKPOINT_TASK_SPACING: '30' });
     await c.call('loki_start', { specText: '# App\n', tier: 'simple' });
-    await c.call('loki_task_add', { tasks: [{ title: 'one', phase: 'BOOTSTRAP' }, { title: 'two', phase: 'BOOTSTRAP' }] });
+    await c.call('loki_task_add', {
+      tasks: [
+        { title: 'one', phase: 'BOOTSTRAP' },
+        { title: 'two', phase: 'BOOTSTRAP' },
+      ],
+    });
     for (let i = 0; i < 2; i++) {
       const claim = structured<{ task: { id: string }; token: string }>(await c.call('loki_task_claim', {}));
       write(p.root, `f${i}.txt`, 'x\n');
-      expect(structured<{ checkpoint: string | null }>(await c.call('loki_task_complete', { id: claim.task.id, token: claim.token, summary: 'x' })).checkpoint).toBeNull();
+      expect(
+        structured<{ checkpoint: string | null }>(
+          await c.call('loki_task_complete', { id: claim.task.id, token: claim.token, summary: 'x' }),
+        ).checkpoint,
+      ).toBeNull();
     }
     expect((await list('auto')).checkpoints.map((x) => x.trigger)).toEqual(['run-start']);
   });
@@ -240,7 +337,9 @@ describe('checkpoints and rollback in a git repository', () => {
     p = gitProject();
     c = await connect(p, { LOKI_CHECKPOINT_RETENTION: '3', LOKI_CHECKPOINT_TASK_SPACING: '0' });
     await c.call('loki_start', { specText: '# App\n', tier: 'simple' });
-    await c.call('loki_task_add', { tasks: Array.from({ length: 6 }, (_, i) => ({ title: `feature ${i}`, phase: 'BOOTSTRAP' })) });
+    await c.call('loki_task_add', {
+      tasks: Array.from({ length: 6 }, (_, i) => ({ title: `feature ${i}`, phase: 'BOOTSTRAP' })),
+    });
     await c.call('loki_checkpoint_create', { label: 'manual one' });
     // What crashes leave: a copy never published (an hour old), and a folder and a ref whose record is gone.
     const staged = path.join(p.root, '.loki/checkpoints/.snapshot.0123456789ab.tmp');
@@ -260,16 +359,29 @@ describe('checkpoints and rollback in a git repository', () => {
     }
     const all = await list();
     expect(all.checkpoints.filter((x) => x.kind === 'auto')).toHaveLength(3);
-    expect(all.checkpoints.filter((x) => x.kind === 'manual').map((x) => x.label).sort()).toEqual(['manual one', 'manual two']);
+    expect(
+      all.checkpoints
+        .filter((x) => x.kind === 'manual')
+        .map((x) => x.label)
+        .sort(),
+    ).toEqual(['manual one', 'manual two']);
     const ids = all.checkpoints.map((x) => x.id).sort();
-    expect(dbRows<{ seq: number }>(p.root, 'SELECT seq FROM checkpoints').map((r) => `cp-${r.seq}`).sort()).toEqual(ids);
+    expect(
+      dbRows<{ seq: number }>(p.root, 'SELECT seq FROM checkpoints')
+        .map((r) => `cp-${r.seq}`)
+        .sort(),
+    ).toEqual(ids);
     // Exactly one snapshot folder and one ref per recorded checkpoint; the crash leftovers are gone, the fresh copy stays.
-    const refs = git(p.root, 'for-each-ref', '--format=%(refname:short)', 'refs/loki/checkpoints').split('\n').map((x) => x.replace('loki/checkpoints/', '')).sort();
+    const refs = git(p.root, 'for-each-ref', '--format=%(refname:short)', 'refs/loki/checkpoints')
+      .split('\n')
+      .map((x) => x.replace('loki/checkpoints/', ''))
+      .sort();
     expect(refs).toEqual(ids);
     const names = fs.readdirSync(path.join(p.root, '.loki/checkpoints'));
     expect(names.filter((n) => n.startsWith('cp-')).sort()).toEqual(ids);
     expect(names.filter((n) => n.startsWith('.'))).toEqual([path.basename(fresh)]);
-    for (const id of ids) expect(fs.statSync(path.join(p.root, '.loki/checkpoints', id, 'loki.db')).mode & 0o777).toBe(0o600);
+    for (const id of ids)
+      expect(fs.statSync(path.join(p.root, '.loki/checkpoints', id, 'loki.db')).mode & 0o777).toBe(0o600);
     // Every checkpoint left is restorable: roll back to the oldest manual one and back.
     const oldest = all.checkpoints.find((x) => x.label === 'manual one')!;
     const r = structured<Rolled>(await c.call('loki_rollback', { target: oldest.id, code: true }));
@@ -277,7 +389,9 @@ describe('checkpoints and rollback in a git repository', () => {
     await c.call('loki_rollback', { target: r.preRollback, code: true });
     expect(fs.readFileSync(path.join(p.root, 'f5.txt'), 'utf8')).toBe('5\n');
     // Ids are never given twice, not even those retention removed.
-    const seqs = auditLines(p.root).filter((e) => e.action === 'checkpoint.create').map((e) => e.target);
+    const seqs = auditLines(p.root)
+      .filter((e) => e.action === 'checkpoint.create')
+      .map((e) => e.target);
     expect(new Set(seqs).size).toBe(seqs.length);
   });
 
@@ -321,7 +435,9 @@ describe('checkpoints and rollback in a git repository', () => {
     await refused('cp-2', /its state snapshot \.loki\/checkpoints\/cp-2\/loki\.db is missing/);
     await refused('cp-3', /git ref refs\/loki\/checkpoints\/cp-3 is missing/);
     await refused('cp-4', /its record is damaged \(label:/);
-    expect((await c.call('loki_rollback', { target: 'cp-99', code: true })).content).toEqual([{ type: 'text', text: expect.stringMatching(/no checkpoint "cp-99"/) }]);
+    expect((await c.call('loki_rollback', { target: 'cp-99', code: true })).content).toEqual([
+      { type: 'text', text: expect.stringMatching(/no checkpoint "cp-99"/) },
+    ]);
     expect((await c.call('loki_rollback', { target: '../x', code: true })).isError).toBe(true);
     expect(workTree(p.root)).toEqual(before.tree);
     expect(lokiState(p.root)).toEqual(before.state);
@@ -354,7 +470,9 @@ describe('checkpoints and rollback in a git repository', () => {
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
-    await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('held') && resolve()));
+    await new Promise<void>((resolve) =>
+      child.stdout!.on('data', (d: Buffer) => d.toString().includes('held') && resolve()),
+    );
     const t0 = Date.now();
     const r = structured<Rolled>(await c.call('loki_rollback', { target: 'latest', code: true }));
     expect(Date.now() - t0).toBeGreaterThan(1000);
@@ -364,7 +482,9 @@ describe('checkpoints and rollback in a git repository', () => {
     const undo = path.join(p.root, '.loki/checkpoints', r.preRollback, 'loki.db');
     const snap = new DatabaseSync(undo, { readOnly: true });
     try {
-      expect(JSON.parse((snap.prepare("SELECT body FROM docs WHERE key = 'run'").get() as { body: string }).body).iteration).toBe(77);
+      expect(
+        JSON.parse((snap.prepare("SELECT body FROM docs WHERE key = 'run'").get() as { body: string }).body).iteration,
+      ).toBe(77);
       expect(snap.prepare("SELECT id FROM tasks WHERE id = 'later'").get()).toBeDefined();
     } finally {
       snap.close();
@@ -378,7 +498,10 @@ describe('checkpoints outside a git repository', () => {
     c = await connect(p);
     await c.call('loki_start', { specText: '# App\n- one\n', tier: 'simple' });
     const made = await c.call('loki_checkpoint_create', { label: 'plain' });
-    expect(structured<{ checkpoint: Row }>(made).checkpoint).toMatchObject({ scope: 'state only', note: expect.stringMatching(/not a git repository.*state only/) });
+    expect(structured<{ checkpoint: Row }>(made).checkpoint).toMatchObject({
+      scope: 'state only',
+      note: expect.stringMatching(/not a git repository.*state only/),
+    });
     expect(text(made)).toMatch(/state only: not a git repository/);
     const id = structured<{ checkpoint: Row }>(made).checkpoint.id;
     const state = lokiState(p.root);
@@ -387,7 +510,10 @@ describe('checkpoints outside a git repository', () => {
     const refused = await c.call('loki_rollback', { target: id, code: true });
     expect(text(refused)).toMatch(/has no code snapshot \(not a git repository.*roll back with code: false/);
     const r = structured<Rolled>(await c.call('loki_rollback', { target: id, code: false }));
-    expect(r).toMatchObject({ scope: 'state only', changes: { code: null, state: { removed: 1, paths: ['- tasks/later'] } } });
+    expect(r).toMatchObject({
+      scope: 'state only',
+      changes: { code: null, state: { removed: 1, paths: ['- tasks/later'] } },
+    });
     expect(r.note).toMatch(/not a git repository/);
     expect(lokiState(p.root)).toEqual(state);
     expect(fs.readFileSync(path.join(p.root, 'notes.txt'), 'utf8')).toBe('changed\n');
@@ -397,7 +523,11 @@ describe('checkpoints outside a git repository', () => {
 describe('a rollback killed with SIGKILL', () => {
   const CLI = path.join(DIST, 'loki.js');
   const loki = (args: string[], env: NodeJS.ProcessEnv = {}) => {
-    const r = spawnSync(process.execPath, [CLI, ...args], { cwd: p!.root, env: { ...p!.env, ...env }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CLI, ...args], {
+      cwd: p!.root,
+      env: { ...p!.env, ...env },
+      encoding: 'utf8',
+    });
     return { code: r.status, signal: r.signal, out: r.stdout, err: r.stderr };
   };
 
@@ -414,9 +544,16 @@ describe('a rollback killed with SIGKILL', () => {
     write(p.root, 'a.txt', 'broken\n');
     fs.rmSync(path.join(p.root, 'dir/b.txt'));
     write(p.root, 'junk/new.txt', 'junk\n');
-    await c.call('loki_task_add', { tasks: [{ id: 'second', title: 'two', phase: 'BOOTSTRAP' }, { id: 'third', title: 'three', phase: 'BOOTSTRAP' }] });
+    await c.call('loki_task_add', {
+      tasks: [
+        { id: 'second', title: 'two', phase: 'BOOTSTRAP' },
+        { id: 'third', title: 'three', phase: 'BOOTSTRAP' },
+      ],
+    });
     // Modified rows too (the task claimed, the turn counted), not only added ones.
-    expect(structured<{ task: { id: string } }>(await c.call('loki_task_claim', { taskId: 'first' })).task.id).toBe('first');
+    expect(structured<{ task: { id: string } }>(await c.call('loki_task_claim', { taskId: 'first' })).task.id).toBe(
+      'first',
+    );
     await c.call('loki_status', {});
     await c.close();
     c = undefined;
@@ -446,7 +583,9 @@ describe('a rollback killed with SIGKILL', () => {
       expect(lokiState(p!.root)).toEqual(state);
       expect(userGit(p!.root)).toEqual(git0);
       expect(journal(p!.root)).toBeUndefined();
-      expect(auditLines(p!.root).map((e) => `${e.action} ${e.target}`)).toEqual(expect.arrayContaining(['checkpoint.rollback cp-2', 'checkpoint.rollback-files cp-2']));
+      expect(auditLines(p!.root).map((e) => `${e.action} ${e.target}`)).toEqual(
+        expect.arrayContaining(['checkpoint.rollback cp-2', 'checkpoint.rollback-files cp-2']),
+      );
       // The undo taken by the interrupted attempt holds the broken tree.
       expect(loki(['rollback', 'to', pre, '--code']).code).toBe(0);
       expect(workTree(p!.root)).toEqual(changedTree);
@@ -489,10 +628,14 @@ describe('a rollback killed with SIGKILL', () => {
     write(p.root, 'a.txt', 'after the crash\n');
     const ok = loki(['checkpoint', 'after the crash']);
     expect(ok.code, ok.err).toBe(0);
-    expect(ok.out).toMatch(/Checkpoint cp-2 "after the crash" \(code\+state\)\. Return to it with: loki rollback to cp-2 --code/);
+    expect(ok.out).toMatch(
+      /Checkpoint cp-2 "after the crash" \(code\+state\)\. Return to it with: loki rollback to cp-2 --code/,
+    );
     expect(fs.readdirSync(path.join(p.root, '.loki/checkpoints')).filter((n) => n.startsWith('.'))).toEqual([]);
     // Its ref is the new commit's, and it restores.
-    const body = JSON.parse(dbRows<{ body: string }>(p.root, 'SELECT body FROM checkpoints WHERE seq = 2')[0]!.body) as { code: { commit: string } };
+    const body = JSON.parse(
+      dbRows<{ body: string }>(p.root, 'SELECT body FROM checkpoints WHERE seq = 2')[0]!.body,
+    ) as { code: { commit: string } };
     expect(git(p.root, 'rev-parse', 'refs/loki/checkpoints/cp-2')).toBe(body.code.commit);
     write(p.root, 'a.txt', 'later\n');
     expect(loki(['rollback', 'to', 'cp-2', '--code']).code).toBe(0);
@@ -519,7 +662,9 @@ describe('loki checkpoint / loki rollback', () => {
     expect(listed.out).toMatch(/cp-1\*\s+manual .*code\+state\s+first point/);
     const rolled = loki(['rollback', 'latest', '--code']);
     expect(rolled.code, rolled.err).toBe(0);
-    expect(rolled.out).toMatch(/Rolled back to cp-1 "first point" \(code\+state\)\.\nFiles: 0 added, 1 modified, 1 removed\n {2}~ a\.txt\n {2}- extra\.txt/);
+    expect(rolled.out).toMatch(
+      /Rolled back to cp-1 "first point" \(code\+state\)\.\nFiles: 0 added, 1 modified, 1 removed\n {2}~ a\.txt\n {2}- extra\.txt/,
+    );
     expect(rolled.out).toMatch(/Pre-rollback checkpoint: cp-2\. Undo with: loki rollback to cp-2 --code/);
     expect(fs.existsSync(path.join(p.root, 'extra.txt'))).toBe(false);
     const json = JSON.parse(loki(['rollback', 'list', '--json']).out) as { latest: string; checkpoints: Row[] };

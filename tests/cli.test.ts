@@ -12,7 +12,11 @@ let p: TempProject;
 afterEach(() => p?.cleanup());
 
 function loki(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? p.root, env: { ...p.env, ...opts.env }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    cwd: opts.cwd ?? p.root,
+    env: { ...p.env, ...opts.env },
+    encoding: 'utf8',
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -26,7 +30,7 @@ async function startRun(extra: NodeJS.ProcessEnv = {}) {
 describe('loki', () => {
   it('prints help and version, and exits 2 on usage errors', () => {
     p = tempProject();
-    expect(loki(["--help"])).toMatchObject({ code: 0, out: HELP });
+    expect(loki(['--help'])).toMatchObject({ code: 0, out: HELP });
     expect(loki(['--version']).out.trim()).toMatch(/^\d+\.\d+\.\d+/);
     expect(loki([])).toMatchObject({ code: 2 });
     const unknown = loki(['frobnicate']);
@@ -66,7 +70,11 @@ describe('loki', () => {
     expect(JSON.parse(loki(['status', '--json']).out).signals).toMatchObject({ pause: true, stop: true });
     expect(loki(['resume']).out).toMatch(/removed \.loki\/PAUSE and \.loki\/STOP/);
     expect(loki(['resume']).out).toMatch(/Nothing to resume/);
-    expect(auditLines(p.root).map((e) => e.action).filter((a) => String(a).startsWith('signal.'))).toEqual(['signal.pause', 'signal.stop', 'signal.resume']);
+    expect(
+      auditLines(p.root)
+        .map((e) => e.action)
+        .filter((a) => String(a).startsWith('signal.')),
+    ).toEqual(['signal.pause', 'signal.stop', 'signal.resume']);
   });
 
   it('audit verify passes on an intact log and fails, naming the first bad entry, on an edit', async () => {
@@ -135,7 +143,12 @@ describe('loki', () => {
     const c = await connect(p);
     await c.call('loki_start', { specText: '# Memory\n' });
     for (let i = 0; i < 30; i++) {
-      const r = await c.call('loki_memory_record', { layer: 'episode', title: `migration step ${i}`, body: 'the database migration ran', outcome: 'success' });
+      const r = await c.call('loki_memory_record', {
+        layer: 'episode',
+        title: `migration step ${i}`,
+        body: 'the database migration ran',
+        outcome: 'success',
+      });
       expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
     }
     await c.close();
@@ -148,7 +161,10 @@ describe('loki', () => {
     const fixed = loki(['doctor', '--fix']);
     expect(fixed.code, fixed.out).toBe(0);
     expect(auditLines(p.root).at(-1)).toMatchObject({ action: 'memory.reindex', data: { items: 30 } });
-    const found = JSON.parse(loki(['memory', 'search', 'migration', '--json']).out) as { hits?: unknown[]; results?: unknown[] };
+    const found = JSON.parse(loki(['memory', 'search', 'migration', '--json']).out) as {
+      hits?: unknown[];
+      results?: unknown[];
+    };
     expect((found.hits ?? found.results ?? []).length).toBeGreaterThan(0);
   });
 

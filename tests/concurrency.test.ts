@@ -19,7 +19,13 @@ let p: TempProject;
 afterEach(() => p?.cleanup());
 
 async function stdioClient(proj: TempProject, env: NodeJS.ProcessEnv = {}) {
-  const transport = new StdioClientTransport({ command: process.execPath, args: [SERVER], cwd: proj.root, env: { ...proj.env, ...env } as Record<string, string>, stderr: 'ignore' });
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [SERVER],
+    cwd: proj.root,
+    env: { ...proj.env, ...env } as Record<string, string>,
+    stderr: 'ignore',
+  });
   const client = new Client({ name: 'load', version: '1.0.0' });
   await client.connect(transport);
   return { client, transport };
@@ -32,7 +38,8 @@ function runIteration(root: string): number {
 /** The database passes SQLite's own integrity check and every document parses. */
 function assertIntact(root: string): void {
   expect(dbRows<{ integrity_check: string }>(root, 'PRAGMA integrity_check')).toEqual([{ integrity_check: 'ok' }]);
-  for (const d of dbRows<{ key: string; body: string }>(root, 'SELECT key, body FROM docs')) expect(() => JSON.parse(d.body), d.key).not.toThrow();
+  for (const d of dbRows<{ key: string; body: string }>(root, 'SELECT key, body FROM docs'))
+    expect(() => JSON.parse(d.body), d.key).not.toThrow();
 }
 
 describe('lost updates', () => {
@@ -69,7 +76,9 @@ describe('lost updates', () => {
     const results = await Promise.all(Array.from({ length: 100 }, () => c.call('loki_status')));
     expect(results.filter((r) => r.isError)).toEqual([]);
     expect(runIteration(p.root)).toBe(100);
-    const seen = results.map((r) => (r.structuredContent as { run: { iteration: number } }).run.iteration).sort((a, b) => a - b);
+    const seen = results
+      .map((r) => (r.structuredContent as { run: { iteration: number } }).run.iteration)
+      .sort((a, b) => a - b);
     expect(seen).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
     await c.close();
   });
@@ -114,7 +123,11 @@ describe('crash at any point', () => {
       expect(runIteration(p.root)).toBe(afterCrash + 1);
       await next.client.close();
 
-      const verify = spawnSync(process.execPath, [CLI, 'audit', 'verify'], { cwd: p.root, env: p.env, encoding: 'utf8' });
+      const verify = spawnSync(process.execPath, [CLI, 'audit', 'verify'], {
+        cwd: p.root,
+        env: p.env,
+        encoding: 'utf8',
+      });
       expect(verify.status, verify.stdout).toBe(0);
     },
     30_000,

@@ -8,14 +8,32 @@ describe('resolveConfig', () => {
     const c = resolveConfig(undefined, {});
     expect(c.problems).toEqual([]);
     const t = typedConfig(c);
-    expect(t).toMatchObject({ maxRetries: 5, maxIterations: 1000, complexity: 'auto', promptInjection: false, budgetLimitUsd: null });
-    expect(t.council).toMatchObject({ enabled: true, size: 3, threshold: 2, checkInterval: 5, minIterations: 3, stagnationLimit: 5 });
+    expect(t).toMatchObject({
+      maxRetries: 5,
+      maxIterations: 1000,
+      complexity: 'auto',
+      promptInjection: false,
+      budgetLimitUsd: null,
+    });
+    expect(t.council).toMatchObject({
+      enabled: true,
+      size: 3,
+      threshold: 2,
+      checkInterval: 5,
+      minIterations: 3,
+      stagnationLimit: 5,
+    });
     for (const s of SETTINGS) expect(c.sources.get(s.key)).toBe('default');
   });
 
   it('reads config.yaml and lets LOKI_* override it, remembering each source', () => {
     const yaml = 'council:\n  size: 5\n  threshold: 4\nchecks:\n  test: npm test\nlimits:\n  maxRetries: 3\n';
-    const c = resolveConfig(yaml, { LOKI_MAX_RETRIES: '7', LOKI_ALLOWED_PATHS: 'src, tests ,', LOKI_PROMPT_INJECTION: 'TRUE', LOKI_BUDGET_LIMIT: '12.5' });
+    const c = resolveConfig(yaml, {
+      LOKI_MAX_RETRIES: '7',
+      LOKI_ALLOWED_PATHS: 'src, tests ,',
+      LOKI_PROMPT_INJECTION: 'TRUE',
+      LOKI_BUDGET_LIMIT: '12.5',
+    });
     expect(c.problems).toEqual([]);
     const t = typedConfig(c);
     expect(t.council.size).toBe(5);

@@ -33,7 +33,8 @@ describe('creation', () => {
       () => ({ action: 'note.write' }),
     );
     expect(fs.statSync(path.join(p.root, '.loki')).mode & 0o777).toBe(0o700);
-    for (const f of ['loki.db', 'loki.db-wal', 'loki.db-shm']) expect(fs.statSync(path.join(p.root, '.loki', f)).mode & 0o777, f).toBe(0o600);
+    for (const f of ['loki.db', 'loki.db-wal', 'loki.db-shm'])
+      expect(fs.statSync(path.join(p.root, '.loki', f)).mode & 0o777, f).toBe(0o600);
     expect(store.db.get<{ journal_mode: string }>('PRAGMA journal_mode')).toEqual({ journal_mode: 'wal' });
     expect(store.db.version()).toBe(SCHEMA_VERSION);
     store.close();
@@ -72,7 +73,7 @@ describe('migrations', () => {
     fs.mkdirSync(path.join(root, '.loki'), { recursive: true, mode: 0o700 });
     const conn = new DatabaseSync(dbFile(root));
     conn.exec('PRAGMA journal_mode = WAL');
-    for (const m of MIGRATIONS.filter((x) => x.version <= version)) m.up({ exec: (sql: string) => conn.exec(sql) } );
+    for (const m of MIGRATIONS.filter((x) => x.version <= version)) m.up({ exec: (sql: string) => conn.exec(sql) });
     conn.exec(`PRAGMA user_version = ${version}`);
     return conn;
   }
@@ -87,25 +88,38 @@ describe('migrations', () => {
     // rebuilt as schema 1 with the same rows.
     const c = await connect(p);
     await c.call('loki_start', { specText: '# Old run\n' });
-    structured(await c.call('loki_task_add', { tasks: [{ id: 'old-1', title: 'first', phase: 'BOOTSTRAP' }, { id: 'old-2', title: 'second', phase: 'BOOTSTRAP' }] }));
+    structured(
+      await c.call('loki_task_add', {
+        tasks: [
+          { id: 'old-1', title: 'first', phase: 'BOOTSTRAP' },
+          { id: 'old-2', title: 'second', phase: 'BOOTSTRAP' },
+        ],
+      }),
+    );
     await c.close();
     const docs = dbRows<{ key: string; kind: string; body: string }>(p.root, 'SELECT key, kind, body FROM docs');
     const tasks = dbRows<{ id: string; body: string }>(p.root, 'SELECT id, body FROM tasks');
     const audit = dbRows<Record<string, string | number | null>>(p.root, 'SELECT * FROM audit ORDER BY seq');
-    for (const f of ['loki.db', 'loki.db-wal', 'loki.db-shm']) fs.rmSync(path.join(p.root, '.loki', f), { force: true });
+    for (const f of ['loki.db', 'loki.db-wal', 'loki.db-shm'])
+      fs.rmSync(path.join(p.root, '.loki', f), { force: true });
     const old = databaseAt(1, p.root);
     for (const d of docs) old.prepare('INSERT INTO docs (key, kind, body) VALUES (?, ?, ?)').run(d.key, d.kind, d.body);
     for (const t of tasks) old.prepare('INSERT INTO tasks (id, body) VALUES (?, ?)').run(t.id, t.body);
-    for (const a of audit) old.prepare('INSERT INTO audit (seq, ts, actor, action, target, data, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(a.seq!, a.ts!, a.actor!, a.action!, a.target!, a.data!, a.prev!, a.hash!);
+    for (const a of audit)
+      old
+        .prepare('INSERT INTO audit (seq, ts, actor, action, target, data, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(a.seq!, a.ts!, a.actor!, a.action!, a.target!, a.data!, a.prev!, a.hash!);
     old.close();
     expect(dbRows(p.root, 'PRAGMA user_version')).toEqual([{ user_version: 1 }]);
 
     const again = await connect(p);
-    const claimed = structured<{ task: { id: string } | null }>(await again.call('loki_task_claim', { agent: 'after-upgrade' }));
+    const claimed = structured<{ task: { id: string } | null }>(
+      await again.call('loki_task_claim', { agent: 'after-upgrade' }),
+    );
     expect(claimed.task?.id).toBe('old-1');
     await again.close();
     expect(dbRows(p.root, 'PRAGMA user_version')).toEqual([{ user_version: SCHEMA_VERSION }]);
-    expect(dbRows(p.root, "SELECT key FROM meta")).toEqual([{ key: 'migrated_by' }]);
+    expect(dbRows(p.root, 'SELECT key FROM meta')).toEqual([{ key: 'migrated_by' }]);
     // The history came across whole: the chain still verifies against the anchor written before the upgrade.
     const store = Store.open(p.root, p.home, 'test');
     expect(store.audit.verify()).toMatchObject({ ok: true });
@@ -120,7 +134,9 @@ describe('migrations', () => {
     newer.close();
     const before = fs.readFileSync(dbFile(p.root));
     expect(() => Db.open(path.join(p!.root, '.loki'))).toThrow(NewerSchemaError);
-    expect(() => Db.open(path.join(p!.root, '.loki'))).toThrow(/newer loki-mode \(schema \d+; this one knows up to \d+\): upgrade loki-mode \(npm install -g loki-mode@latest/);
+    expect(() => Db.open(path.join(p!.root, '.loki'))).toThrow(
+      /newer loki-mode \(schema \d+; this one knows up to \d+\): upgrade loki-mode \(npm install -g loki-mode@latest/,
+    );
     // Through the tools: a clear error, not a crash.
     const c = await connect(p);
     const r = await c.call('loki_status', {});
@@ -158,10 +174,14 @@ describe('transactions and documents', () => {
     const other = new DatabaseSync(dbFile(p.root));
     other.prepare("UPDATE docs SET body = '{\"text\":42}' WHERE key = 'n'").run();
     other.close();
-    expect(() => store.records.read('n', NOTE)).toThrow(/note record "n" in \.loki\/loki\.db does not match its schema \(text: .*\).*run loki doctor/);
+    expect(() => store.records.read('n', NOTE)).toThrow(
+      /note record "n" in \.loki\/loki\.db does not match its schema \(text: .*\).*run loki doctor/,
+    );
     expect(dbRows(p.root, "SELECT body FROM docs WHERE key = 'n'")).toEqual([{ body: '{"text":42}' }]);
     // Writing an invalid value is a bug, caught before it reaches the table.
-    expect(() => store.tx(() => store.records.write('m', NOTE, { text: 1 } as unknown as { text: string }))).toThrow(/internal: refusing to write an invalid note record/);
+    expect(() => store.tx(() => store.records.write('m', NOTE, { text: 1 } as unknown as { text: string }))).toThrow(
+      /internal: refusing to write an invalid note record/,
+    );
     store.close();
   });
 

@@ -28,7 +28,8 @@ describe('generated docs', () => {
 
   it('references/phases.md states every tier list and exit criterion of the state machine', () => {
     const page = phasesReference();
-    for (const t of TIERS) expect(page).toContain(`| ${t} (${TIER_PHASES[t].length}) | ${TIER_PHASES[t].join(' -> ')} |`);
+    for (const t of TIERS)
+      expect(page).toContain(`| ${t} (${TIER_PHASES[t].length}) | ${TIER_PHASES[t].join(' -> ')} |`);
     for (const p of PHASES) {
       const row = page.split('\n').find((l) => l.startsWith(`| ${p} |`));
       expect(row, p).toBeDefined();
@@ -49,11 +50,19 @@ describe('README', () => {
     expect(pkg.scripts.test).toBeTruthy();
   });
 
-  it('the README main command, the offline demo, runs every step as shown (against the built dist)', { timeout: 120_000 }, () => {
-    const r = spawnSync(process.execPath, [path.join(REPO_ROOT, 'scripts/demo.mjs')], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...cleanEnv() } });
-    expect(r.stdout, r.stderr).toMatch(/Demo finished: every step behaved as shown/);
-    expect(r.status).toBe(0);
-  });
+  it(
+    'the README main command, the offline demo, runs every step as shown (against the built dist)',
+    { timeout: 120_000 },
+    () => {
+      const r = spawnSync(process.execPath, [path.join(REPO_ROOT, 'scripts/demo.mjs')], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        env: { ...cleanEnv() },
+      });
+      expect(r.stdout, r.stderr).toMatch(/Demo finished: every step behaved as shown/);
+      expect(r.status).toBe(0);
+    },
+  );
 
   it('.ci/run installs with npm ci and runs the README test command', () => {
     const ci = read('.ci/run');

@@ -1,6 +1,13 @@
 /** Pure domain logic: the phase state machine and complexity-tier detection. */
 import { describe, expect, it } from 'vitest';
-import { EXIT_CRITERIA, PHASES, TIER_PHASES, nextPhase, planTransition, type PhaseFacts } from '../mcp-server/src/domain/phases.js';
+import {
+  EXIT_CRITERIA,
+  PHASES,
+  TIER_PHASES,
+  nextPhase,
+  planTransition,
+  type PhaseFacts,
+} from '../mcp-server/src/domain/phases.js';
 import { classifyComplexity, specSignals } from '../mcp-server/src/domain/complexity.js';
 
 const facts = (over: Partial<PhaseFacts> = {}): PhaseFacts => ({
@@ -15,7 +22,14 @@ const facts = (over: Partial<PhaseFacts> = {}): PhaseFacts => ({
 describe('tier lists', () => {
   it('are the 3, 6 and 8 phases of the design, in order', () => {
     expect(TIER_PHASES.simple).toEqual(['BOOTSTRAP', 'DEVELOPMENT', 'QA']);
-    expect(TIER_PHASES.standard).toEqual(['BOOTSTRAP', 'DISCOVERY', 'ARCHITECTURE', 'DEEPEN_PLAN', 'DEVELOPMENT', 'QA']);
+    expect(TIER_PHASES.standard).toEqual([
+      'BOOTSTRAP',
+      'DISCOVERY',
+      'ARCHITECTURE',
+      'DEEPEN_PLAN',
+      'DEVELOPMENT',
+      'QA',
+    ]);
     expect(TIER_PHASES.complex).toEqual(PHASES.filter((p) => p !== 'GROWTH'));
     for (const list of Object.values(TIER_PHASES)) {
       const order = list.map((p) => PHASES.indexOf(p));
@@ -36,7 +50,12 @@ describe('tier lists', () => {
 
 describe('planTransition', () => {
   it('moves forward one phase when the exit criteria hold', () => {
-    expect(planTransition('complex', 'INFRASTRUCTURE', undefined, facts())).toEqual({ ok: true, from: 'INFRASTRUCTURE', to: 'DEVELOPMENT', direction: 'forward' });
+    expect(planTransition('complex', 'INFRASTRUCTURE', undefined, facts())).toEqual({
+      ok: true,
+      from: 'INFRASTRUCTURE',
+      to: 'DEVELOPMENT',
+      direction: 'forward',
+    });
   });
 
   it('refuses to leave BOOTSTRAP without a spec, naming the fix', () => {
@@ -47,25 +66,47 @@ describe('planTransition', () => {
 
   it('refuses to leave DEVELOPMENT with no change, but does not gate when change cannot be measured', () => {
     expect(planTransition('simple', 'DEVELOPMENT', undefined, facts({ changedFilesSinceBaseline: 0 })).ok).toBe(false);
-    expect(planTransition('simple', 'DEVELOPMENT', undefined, facts({ gitRepository: false, changedFilesSinceBaseline: null })).ok).toBe(true);
-    expect(planTransition('simple', 'DEVELOPMENT', undefined, facts({ changedFilesSinceBaseline: null })).ok).toBe(true);
+    expect(
+      planTransition(
+        'simple',
+        'DEVELOPMENT',
+        undefined,
+        facts({ gitRepository: false, changedFilesSinceBaseline: null }),
+      ).ok,
+    ).toBe(true);
+    expect(planTransition('simple', 'DEVELOPMENT', undefined, facts({ changedFilesSinceBaseline: null })).ok).toBe(
+      true,
+    );
   });
 
   it('refuses skips, phases outside the tier and staying put', () => {
     expect(planTransition('complex', 'BOOTSTRAP', 'ARCHITECTURE', facts())).toMatchObject({ ok: false });
-    expect(planTransition('simple', 'BOOTSTRAP', 'DISCOVERY', facts())).toMatchObject({ ok: false, reasons: [expect.stringMatching(/not a phase of the simple tier/)] });
-    expect(planTransition('simple', 'QA', 'QA', facts())).toMatchObject({ ok: false, reasons: [expect.stringMatching(/already in QA/)] });
+    expect(planTransition('simple', 'BOOTSTRAP', 'DISCOVERY', facts())).toMatchObject({
+      ok: false,
+      reasons: [expect.stringMatching(/not a phase of the simple tier/)],
+    });
+    expect(planTransition('simple', 'QA', 'QA', facts())).toMatchObject({
+      ok: false,
+      reasons: [expect.stringMatching(/already in QA/)],
+    });
   });
 
   it('allows going back with a reason, whatever the exit criteria say', () => {
-    expect(planTransition('standard', 'QA', 'ARCHITECTURE', facts({ specRecorded: false }))).toMatchObject({ ok: false });
-    expect(planTransition('standard', 'QA', 'ARCHITECTURE', facts({ specRecorded: false }), 'design flaw')).toMatchObject({ ok: true, direction: 'back' });
+    expect(planTransition('standard', 'QA', 'ARCHITECTURE', facts({ specRecorded: false }))).toMatchObject({
+      ok: false,
+    });
+    expect(
+      planTransition('standard', 'QA', 'ARCHITECTURE', facts({ specRecorded: false }), 'design flaw'),
+    ).toMatchObject({ ok: true, direction: 'back' });
     expect(planTransition('standard', 'QA', 'ARCHITECTURE', facts(), '   ')).toMatchObject({ ok: false });
   });
 
   it('enters GROWTH only after completion', () => {
     expect(planTransition('simple', 'QA', undefined, facts())).toMatchObject({ ok: false, to: 'GROWTH' });
-    expect(planTransition('simple', 'QA', undefined, facts({ runCompleted: true }))).toMatchObject({ ok: true, to: 'GROWTH' });
+    expect(planTransition('simple', 'QA', undefined, facts({ runCompleted: true }))).toMatchObject({
+      ok: true,
+      to: 'GROWTH',
+    });
     expect(planTransition('simple', 'GROWTH', undefined, facts())).toMatchObject({ ok: false });
   });
 });
@@ -74,7 +115,9 @@ describe('complexity', () => {
   const none = { sourceFiles: 0, containerOrInfra: [] };
 
   it('reads words, items, sections and integrations from Markdown, skipping code fences', () => {
-    const s = specSignals('# Title\n\n## A\n- one\n- two\n1. three\n```\n# not a heading\n- not an item\n```\nUses Stripe and OAuth.\n');
+    const s = specSignals(
+      '# Title\n\n## A\n- one\n- two\n1. three\n```\n# not a heading\n- not an item\n```\nUses Stripe and OAuth.\n',
+    );
     expect(s).toMatchObject({ sections: 2, features: 3 });
     expect(s.integrations.sort()).toEqual(['oauth', 'stripe']);
     expect(specSignals('redistribute the s3cret').integrations).toEqual([]);
@@ -94,8 +137,16 @@ describe('complexity', () => {
     ['many items', { words: 100, features: 20, sections: 1, integrations: [] }, none],
     ['many sections', { words: 100, features: 1, sections: 12, integrations: [] }, none],
     ['two integrations', { words: 50, features: 1, sections: 1, integrations: ['stripe', 'oauth'] }, none],
-    ['a large repository', { words: 50, features: 1, sections: 1, integrations: [] }, { sourceFiles: 80, containerOrInfra: [] }],
-    ['infrastructure files', { words: 50, features: 1, sections: 1, integrations: [] }, { sourceFiles: 1, containerOrInfra: ['docker-compose.yml'] }],
+    [
+      'a large repository',
+      { words: 50, features: 1, sections: 1, integrations: [] },
+      { sourceFiles: 80, containerOrInfra: [] },
+    ],
+    [
+      'infrastructure files',
+      { words: 50, features: 1, sections: 1, integrations: [] },
+      { sourceFiles: 1, containerOrInfra: ['docker-compose.yml'] },
+    ],
   ])('classifies %s as complex, with a reason', (_, spec, repo) => {
     const d = classifyComplexity(spec, repo);
     expect(d.tier).toBe('complex');

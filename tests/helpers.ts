@@ -45,7 +45,8 @@ export function tempProject(opts: { git?: boolean; files?: Record<string, string
 /** The process environment without any LOKI_* or project variables leaking in from the developer's shell. */
 export function cleanEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('LOKI_') && k !== 'CLAUDE_PROJECT_DIR') env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('LOKI_') && k !== 'CLAUDE_PROJECT_DIR') env[k] = v;
   return env;
 }
 
@@ -53,7 +54,13 @@ export function git(cwd: string, ...args: string[]): string {
   const r = spawnSync('git', args, {
     cwd,
     encoding: 'utf8',
-    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' },
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 't',
+      GIT_AUTHOR_EMAIL: 't@t',
+      GIT_COMMITTER_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@t',
+    },
   });
   if (r.status !== 0) throw new Error(`git ${args.join(' ')} failed: ${r.stderr}`);
   return r.stdout.trim();
@@ -68,7 +75,11 @@ export interface Connected {
 }
 
 /** A real SDK Client connected to createServer() over the linked in-memory transport. */
-export async function connect(p: TempProject, extraEnv: NodeJS.ProcessEnv = {}, clientName = 'test-client'): Promise<Connected> {
+export async function connect(
+  p: TempProject,
+  extraEnv: NodeJS.ProcessEnv = {},
+  clientName = 'test-client',
+): Promise<Connected> {
   const project = new Project({ root: p.root, env: { ...p.env, ...extraEnv }, actor: 'test' });
   const loki = createServer(project);
   const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
@@ -148,8 +159,11 @@ export function dbDump(file: string): string {
   const db = new DatabaseSync(file, { readOnly: true });
   try {
     const parts = [`user_version ${JSON.stringify(db.prepare('PRAGMA user_version').get())}`];
-    const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[];
-    for (const { name } of tables) parts.push(`${name} ${JSON.stringify(db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all())}`);
+    const tables = db
+      .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+      .all() as { name: string }[];
+    for (const { name } of tables)
+      parts.push(`${name} ${JSON.stringify(db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all())}`);
     return parts.join('\n');
   } catch {
     // A virtual table without rowid, or a damaged file: fall back to its bytes.
@@ -166,7 +180,14 @@ export function readJson<T = Record<string, unknown>>(file: string): T {
 /** The audit log's entries, oldest first, as stored (data parsed). */
 export function auditLines(root: string): Record<string, unknown>[] {
   return dbRows<Record<string, unknown>>(root, 'SELECT * FROM audit ORDER BY seq').map((r) => {
-    const e: Record<string, unknown> = { seq: r.seq, ts: r.ts, actor: r.actor, action: r.action, prev: r.prev, hash: r.hash };
+    const e: Record<string, unknown> = {
+      seq: r.seq,
+      ts: r.ts,
+      actor: r.actor,
+      action: r.action,
+      prev: r.prev,
+      hash: r.hash,
+    };
     if (r.target !== null) e.target = r.target;
     if (r.data !== null) e.data = JSON.parse(r.data as string) as unknown;
     return e;

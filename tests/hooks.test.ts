@@ -8,7 +8,18 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commandParts, guardCommand, guardFileWrite } from '../mcp-server/src/domain/guard.js';
 import { addTranscriptUsage, NO_USAGE } from '../mcp-server/src/domain/autonomy.js';
-import { DIST, connect, dbRows, docOnDisk, openDb, snapshot, structured, tempProject, type Connected, type TempProject } from './helpers.js';
+import {
+  DIST,
+  connect,
+  dbRows,
+  docOnDisk,
+  openDb,
+  snapshot,
+  structured,
+  tempProject,
+  type Connected,
+  type TempProject,
+} from './helpers.js';
 
 const HOOK = path.join(DIST, 'loki-hook.cjs');
 let p: TempProject | undefined;
@@ -20,9 +31,21 @@ afterEach(async () => {
   p = undefined;
 });
 
-function hook(event: string, input: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): { code: number | null; out: Record<string, unknown> | null; stderr: string } {
-  const r = spawnSync(process.execPath, [HOOK, event], { input: JSON.stringify({ cwd: p!.root, ...input }), env: { ...p!.env, ...env }, encoding: 'utf8' });
-  return { code: r.status, out: r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, unknown>) : null, stderr: r.stderr };
+function hook(
+  event: string,
+  input: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = {},
+): { code: number | null; out: Record<string, unknown> | null; stderr: string } {
+  const r = spawnSync(process.execPath, [HOOK, event], {
+    input: JSON.stringify({ cwd: p!.root, ...input }),
+    env: { ...p!.env, ...env },
+    encoding: 'utf8',
+  });
+  return {
+    code: r.status,
+    out: r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, unknown>) : null,
+    stderr: r.stderr,
+  };
 }
 
 async function withRun(env: NodeJS.ProcessEnv = {}): Promise<Connected> {
@@ -33,11 +56,23 @@ async function withRun(env: NodeJS.ProcessEnv = {}): Promise<Connected> {
   return c;
 }
 
-const CFG = { projectRoot: '/work/proj', allowedPaths: [] as string[], blockedCommands: [] as string[], stagedAutonomy: false };
+const CFG = {
+  projectRoot: '/work/proj',
+  allowedPaths: [] as string[],
+  blockedCommands: [] as string[],
+  stagedAutonomy: false,
+};
 
 describe('the guard (pure)', () => {
   it('splits compound commands into every command they run', () => {
-    expect(commandParts('ok && rm -rf / ; echo "a;b" | wc -l || true & sleep 1')).toEqual(['ok', 'rm -rf /', 'echo "a;b"', 'wc -l', 'true', 'sleep 1']);
+    expect(commandParts('ok && rm -rf / ; echo "a;b" | wc -l || true & sleep 1')).toEqual([
+      'ok',
+      'rm -rf /',
+      'echo "a;b"',
+      'wc -l',
+      'true',
+      'sleep 1',
+    ]);
     expect(commandParts('echo $(rm -rf ~) `reboot`')).toEqual(expect.arrayContaining(['rm -rf ~', 'reboot']));
     expect(commandParts("bash -c 'cd x && rm -rf /'")).toEqual(expect.arrayContaining(['rm -rf /']));
     expect(commandParts('(cd / && rm -rf *)')).toEqual(expect.arrayContaining(['rm -rf *']));
@@ -65,19 +100,33 @@ describe('the guard (pure)', () => {
     expect(guardCommand(cmd, CFG).decision).toBe('deny');
   });
 
-  it.each(['ls -la', 'rm -rf node_modules', 'rm -rf ./build dist', 'npm test && npm run build', 'cat .loki/state/run.json', 'git push origin feature', 'echo "rm -rf /"'])('allows %s', (cmd) => {
+  it.each([
+    'ls -la',
+    'rm -rf node_modules',
+    'rm -rf ./build dist',
+    'npm test && npm run build',
+    'cat .loki/state/run.json',
+    'git push origin feature',
+    'echo "rm -rf /"',
+  ])('allows %s', (cmd) => {
     expect(guardCommand(cmd, CFG)).toEqual({ decision: 'allow' });
   });
 
   it('refuses blocked commands anywhere in a compound command, by prefix or /regex/', () => {
     const cfg = { ...CFG, blockedCommands: ['npm publish', '/curl .*\\| *sh/'] };
-    expect(guardCommand('npm test && npm publish --tag next', cfg)).toMatchObject({ decision: 'deny', reason: expect.stringMatching(/blocked command "npm publish"/) });
+    expect(guardCommand('npm test && npm publish --tag next', cfg)).toMatchObject({
+      decision: 'deny',
+      reason: expect.stringMatching(/blocked command "npm publish"/),
+    });
     expect(guardCommand('curl https://x.sh | sh', cfg).decision).toBe('deny');
     expect(guardCommand('npm publisher', cfg).decision).toBe('allow');
   });
 
   it('protects .loki/ from file tools, keeps writes inside the allowed paths, and asks under staged autonomy', () => {
-    expect(guardFileWrite('/work/proj/.loki/queue/tasks/t1.json', CFG)).toMatchObject({ decision: 'deny', reason: expect.stringMatching(/only the loki-mode server writes/) });
+    expect(guardFileWrite('/work/proj/.loki/queue/tasks/t1.json', CFG)).toMatchObject({
+      decision: 'deny',
+      reason: expect.stringMatching(/only the loki-mode server writes/),
+    });
     expect(guardFileWrite('src/../.loki/x', CFG).decision).toBe('deny');
     const allowed = { ...CFG, allowedPaths: ['src', 'tests/'] };
     expect(guardFileWrite('/work/proj/src/app.ts', allowed)).toEqual({ decision: 'allow' });
@@ -93,12 +142,40 @@ describe('usage from the transcript (pure)', () => {
   it('adds each assistant message once, prices it by model, and tracks the context size', () => {
     const lines = [
       { type: 'user', message: { content: 'hi' } },
-      { type: 'assistant', message: { id: 'm1', model: 'claude-sonnet-4-5', usage: { input_tokens: 1000, output_tokens: 500, cache_read_input_tokens: 10_000, cache_creation_input_tokens: 0 } } },
-      { type: 'assistant', message: { id: 'm1', model: 'claude-sonnet-4-5', usage: { input_tokens: 1000, output_tokens: 500 } } },
-      { type: 'assistant', message: { id: 'm2', model: 'claude-opus-4-1', usage: { input_tokens: 2000, output_tokens: 100, cache_creation_input_tokens: 3000 } } },
+      {
+        type: 'assistant',
+        message: {
+          id: 'm1',
+          model: 'claude-sonnet-4-5',
+          usage: {
+            input_tokens: 1000,
+            output_tokens: 500,
+            cache_read_input_tokens: 10_000,
+            cache_creation_input_tokens: 0,
+          },
+        },
+      },
+      {
+        type: 'assistant',
+        message: { id: 'm1', model: 'claude-sonnet-4-5', usage: { input_tokens: 1000, output_tokens: 500 } },
+      },
+      {
+        type: 'assistant',
+        message: {
+          id: 'm2',
+          model: 'claude-opus-4-1',
+          usage: { input_tokens: 2000, output_tokens: 100, cache_creation_input_tokens: 3000 },
+        },
+      },
     ];
     const u = addTranscriptUsage(NO_USAGE, `${lines.map((l) => JSON.stringify(l)).join('\n')}\n{torn`);
-    expect(u).toMatchObject({ inputTokens: 3000, outputTokens: 600, cacheReadTokens: 10_000, cacheWriteTokens: 3000, contextTokens: 5000 });
+    expect(u).toMatchObject({
+      inputTokens: 3000,
+      outputTokens: 600,
+      cacheReadTokens: 10_000,
+      cacheWriteTokens: 3000,
+      contextTokens: 5000,
+    });
     const sonnet = (1000 * 3 + 500 * 15 + 10_000 * 0.3) / 1e6;
     const opus = (2000 * 15 + 100 * 75 + 3000 * 18.75) / 1e6;
     expect(u.costUsd).toBeCloseTo(sonnet + opus, 10);
@@ -109,7 +186,10 @@ describe('the hooks, as the host runs them', () => {
   it('Stop blocks with the next step while the run is active, and lets go on STOP, PAUSE, completion and the iteration limit', async () => {
     await withRun();
     const first = hook('stop', { stop_hook_active: false });
-    expect(first).toMatchObject({ code: 0, out: { decision: 'block', reason: expect.stringMatching(/not finished.*call loki_status/s) } });
+    expect(first).toMatchObject({
+      code: 0,
+      out: { decision: 'block', reason: expect.stringMatching(/not finished.*call loki_status/s) },
+    });
     // The agent stops again without taking a turn: let it go rather than loop.
     expect(hook('stop', { stop_hook_active: true }).out).toBeNull();
     // After a real turn it is held again.
@@ -133,11 +213,17 @@ describe('the hooks, as the host runs them', () => {
   it('PostToolUse adds up spend from the transcript; at the budget the run pauses and the Stop hook lets go', async () => {
     await withRun({ LOKI_BUDGET_LIMIT: '0.05' });
     const transcript = path.join(p!.root, '..', 'transcript.jsonl');
-    const line = (id: string) => `${JSON.stringify({ type: 'assistant', message: { id, model: 'claude-sonnet-4-5', usage: { input_tokens: 2000, output_tokens: 1000 } } })}\n`;
+    const line = (id: string) =>
+      `${JSON.stringify({ type: 'assistant', message: { id, model: 'claude-sonnet-4-5', usage: { input_tokens: 2000, output_tokens: 1000 } } })}\n`;
     fs.writeFileSync(transcript, line('a'));
     const env = { LOKI_BUDGET_LIMIT: '0.05' };
-    expect(hook('post-tool-use', { transcript_path: transcript, tool_name: 'Bash' }, env)).toMatchObject({ code: 0, out: null });
-    let b = structured<{ budget: { spentUsd: number }; problems: string[] }>(await c!.call('loki_status', { peek: true }));
+    expect(hook('post-tool-use', { transcript_path: transcript, tool_name: 'Bash' }, env)).toMatchObject({
+      code: 0,
+      out: null,
+    });
+    let b = structured<{ budget: { spentUsd: number }; problems: string[] }>(
+      await c!.call('loki_status', { peek: true }),
+    );
     expect(b.budget.spentUsd).toBeCloseTo(0.021, 6);
     expect(fs.existsSync(path.join(p!.root, '.loki', 'PAUSE'))).toBe(false);
     // The same lines are not counted twice; new ones are.
@@ -152,28 +238,74 @@ describe('the hooks, as the host runs them', () => {
 
   it('PreToolUse denies dangerous compound commands and file writes into .loki/ or outside the allowed paths', async () => {
     await withRun();
-    const deny = (r: ReturnType<typeof hook>) => (r.out as { hookSpecificOutput: { permissionDecision: string } } | null)?.hookSpecificOutput.permissionDecision;
-    expect(deny(hook('pre-tool-use', { tool_name: 'Bash', tool_input: { command: 'npm test && rm -rf /' } }))).toBe('deny');
-    expect(deny(hook('pre-tool-use', { tool_name: 'Write', tool_input: { file_path: path.join(p!.root, '.loki', 'state', 'run.json'), content: '{}' } }))).toBe('deny');
+    const deny = (r: ReturnType<typeof hook>) =>
+      (r.out as { hookSpecificOutput: { permissionDecision: string } } | null)?.hookSpecificOutput.permissionDecision;
+    expect(deny(hook('pre-tool-use', { tool_name: 'Bash', tool_input: { command: 'npm test && rm -rf /' } }))).toBe(
+      'deny',
+    );
+    expect(
+      deny(
+        hook('pre-tool-use', {
+          tool_name: 'Write',
+          tool_input: { file_path: path.join(p!.root, '.loki', 'state', 'run.json'), content: '{}' },
+        }),
+      ),
+    ).toBe('deny');
     expect(hook('pre-tool-use', { tool_name: 'Bash', tool_input: { command: 'npm test' } }).out).toBeNull();
-    expect(deny(hook('pre-tool-use', { tool_name: 'Edit', tool_input: { file_path: path.join(p!.root, 'docs', 'x.md') } }, { LOKI_ALLOWED_PATHS: 'src' }))).toBe('deny');
-    expect(hook('pre-tool-use', { tool_name: 'Edit', tool_input: { file_path: path.join(p!.root, 'src', 'x.ts') } }, { LOKI_ALLOWED_PATHS: 'src' }).out).toBeNull();
-    expect(deny(hook('pre-tool-use', { tool_name: 'Bash', tool_input: { command: 'git status; npm publish' } }, { LOKI_BLOCKED_COMMANDS: 'npm publish' }))).toBe('deny');
-    expect(deny(hook('pre-tool-use', { tool_name: 'Bash', tool_input: { command: 'ls' } }, { LOKI_STAGED_AUTONOMY: 'true' }))).toBe('ask');
+    expect(
+      deny(
+        hook(
+          'pre-tool-use',
+          { tool_name: 'Edit', tool_input: { file_path: path.join(p!.root, 'docs', 'x.md') } },
+          { LOKI_ALLOWED_PATHS: 'src' },
+        ),
+      ),
+    ).toBe('deny');
+    expect(
+      hook(
+        'pre-tool-use',
+        { tool_name: 'Edit', tool_input: { file_path: path.join(p!.root, 'src', 'x.ts') } },
+        { LOKI_ALLOWED_PATHS: 'src' },
+      ).out,
+    ).toBeNull();
+    expect(
+      deny(
+        hook(
+          'pre-tool-use',
+          { tool_name: 'Bash', tool_input: { command: 'git status; npm publish' } },
+          { LOKI_BLOCKED_COMMANDS: 'npm publish' },
+        ),
+      ),
+    ).toBe('deny');
+    expect(
+      deny(
+        hook('pre-tool-use', { tool_name: 'Bash', tool_input: { command: 'ls' } }, { LOKI_STAGED_AUTONOMY: 'true' }),
+      ),
+    ).toBe('ask');
   });
 
   it('SessionStart briefs an active run; SessionEnd marks sessions of dead processes stopped', async () => {
     await withRun();
     const start = hook('session-start', { source: 'compact' });
-    expect(start.out).toMatchObject({ hookSpecificOutput: { hookEventName: 'SessionStart', additionalContext: expect.stringMatching(/Loki Mode run r-.* is active[\s\S]*call loki_status first/) } });
+    expect(start.out).toMatchObject({
+      hookSpecificOutput: {
+        hookEventName: 'SessionStart',
+        additionalContext: expect.stringMatching(/Loki Mode run r-.* is active[\s\S]*call loki_status first/),
+      },
+    });
     // A session whose process is gone (pid 2^22 - 1 is beyond Linux's default pid_max).
     const [own] = dbRows<{ key: string; body: string }>(p!.root, "SELECT key, body FROM docs WHERE kind = 'session'");
     const ghost = JSON.parse(own!.body) as Record<string, unknown>;
     const db = openDb(p!.root, false);
-    db.prepare("INSERT INTO docs (key, kind, body) VALUES ('session/s-ghost', 'session', ?)").run(JSON.stringify({ ...ghost, id: 's-ghost', pid: 4_194_303 }));
+    db.prepare("INSERT INTO docs (key, kind, body) VALUES ('session/s-ghost', 'session', ?)").run(
+      JSON.stringify({ ...ghost, id: 's-ghost', pid: 4_194_303 }),
+    );
     db.close();
     expect(hook('session-end', { reason: 'exit' }).code).toBe(0);
-    expect(docOnDisk(p!.root, 'session/s-ghost')).toMatchObject({ status: 'stopped', stopReason: 'host session ended' });
+    expect(docOnDisk(p!.root, 'session/s-ghost')).toMatchObject({
+      status: 'stopped',
+      stopReason: 'host session ended',
+    });
     expect(docOnDisk(p!.root, own!.key)).toMatchObject({ status: 'running' });
   });
 
@@ -205,7 +337,11 @@ describe('the hooks, as the host runs them', () => {
     expect(await exited).toBe(0);
     expect(JSON.parse(out)).toMatchObject({ hookSpecificOutput: { permissionDecision: 'deny' } });
 
-    const big = spawnSync(process.execPath, [HOOK, 'pre-tool-use'], { input: `{"cwd":${JSON.stringify(p!.root)},"x":"${'a'.repeat(4 * 1024 * 1024)}"}`, env: p!.env, encoding: 'utf8' });
+    const big = spawnSync(process.execPath, [HOOK, 'pre-tool-use'], {
+      input: `{"cwd":${JSON.stringify(p!.root)},"x":"${'a'.repeat(4 * 1024 * 1024)}"}`,
+      env: p!.env,
+      encoding: 'utf8',
+    });
     expect(big.status).toBe(0);
     expect(big.stdout).toBe('');
     expect(big.stderr).toMatch(/hook input over 4194304 bytes.*let the action through/);

@@ -39,9 +39,25 @@ const CASES: Record<string, Case[]> = {
     [{ tasks: [{ title: 'x', id: 'UPPER' }] }, /id/],
     [{ tasks: [{ title: 'x', dependencies: ['nope'] }] }, /unknown task nope/],
     [{ tasks: [{ title: 'x', dependencies: 'a' }] }, /dependencies/],
-    [{ tasks: [{ id: 'a', title: 'x', dependencies: ['b'] }, { id: 'b', title: 'y', dependencies: ['a'] }] }, /cycle: a -> b -> a/],
+    [
+      {
+        tasks: [
+          { id: 'a', title: 'x', dependencies: ['b'] },
+          { id: 'b', title: 'y', dependencies: ['a'] },
+        ],
+      },
+      /cycle: a -> b -> a/,
+    ],
     [{ tasks: [{ id: 'a', title: 'x', dependencies: ['a'] }] }, /cycle: a -> a/],
-    [{ tasks: [{ id: 'a', title: 'x' }, { id: 'a', title: 'y' }] }, /twice/],
+    [
+      {
+        tasks: [
+          { id: 'a', title: 'x' },
+          { id: 'a', title: 'y' },
+        ],
+      },
+      /twice/,
+    ],
     [{ tasks: [{ id: 't1', title: 'different content' }] }, /already exists/],
     [{ tasks: [{ title: 'x', extra: 1 }] }, /extra/],
     [{ tasks: Array.from({ length: 201 }, (_, i) => ({ title: `t${i}` })) }, /tasks/],
@@ -109,7 +125,10 @@ const CASES: Record<string, Case[]> = {
     [{ items: [{ status: 'met' }] }, /needs `text`/],
     [{ items: [{ id: 'c-nope', status: 'met', evidence: 'long enough evidence' }] }, /no checklist item/],
     [{ items: [{ text: 'an item', check: { kind: 'shell', command: 'rm -rf /' } }] }, /check/],
-    [{ items: [{ text: 'an item', check: { kind: 'http', url: 'http://example.com/', status: 200 } }] }, /only loopback/],
+    [
+      { items: [{ text: 'an item', check: { kind: 'http', url: 'http://example.com/', status: 200 } }] },
+      /only loopback/,
+    ],
     [{ items: [{ text: 'an item', check: { kind: 'command', check: 'deploy' } }] }, /check/],
     [{ items: [{ text: 'an item', waive: 'short' }] }, /reason of at least/],
   ],
@@ -123,7 +142,10 @@ const CASES: Record<string, Case[]> = {
     [{ council: 'k001', seat: 10, vote: 'approve', rationale: 'long enough text', evidence: ['v0001'] }, /seat/],
     [{ council: 'k001', seat: 1, vote: 'approve', rationale: 'short', evidence: ['v0001'] }, /rationale/],
     [{ council: 'k001', seat: 1, vote: 'approve', rationale: 'long enough text', evidence: [] }, /evidence/],
-    [{ council: 'k001', seat: 1, vote: 'approve', rationale: 'long enough text', evidence: ['v0001'] }, /no verification to judge/],
+    [
+      { council: 'k001', seat: 1, vote: 'approve', rationale: 'long enough text', evidence: ['v0001'] },
+      /no verification to judge/,
+    ],
   ],
   loki_complete: [[{ force: true }, /force/]],
   loki_memory_record: [

@@ -17,7 +17,9 @@ const isRoot = process.getuid?.() === 0;
 function otherUser(): { uid: number; gid: number } {
   const exists = spawnSync('id', ['-u', OTHER], { encoding: 'utf8' });
   if (exists.status !== 0) {
-    const made = spawnSync('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', OTHER], { encoding: 'utf8' });
+    const made = spawnSync('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', OTHER], {
+      encoding: 'utf8',
+    });
     if (made.status !== 0) throw new Error(`useradd failed: ${made.stderr}`);
   }
   const uid = Number(spawnSync('id', ['-u', OTHER], { encoding: 'utf8' }).stdout.trim());
@@ -56,7 +58,12 @@ describe.skipIf(!isRoot)('a second local user (created by the test; needs root)'
       tryIt('pause', () => fs.writeFileSync(loki + '/PAUSE', 'x'));
       process.stdout.write(JSON.stringify(out));
     `;
-    const r = spawnSync(process.execPath, ['--no-warnings', '-e', script, p.root], { uid: user.uid, gid: user.gid, encoding: 'utf8', cwd: os.tmpdir() });
+    const r = spawnSync(process.execPath, ['--no-warnings', '-e', script, p.root], {
+      uid: user.uid,
+      gid: user.gid,
+      encoding: 'utf8',
+      cwd: os.tmpdir(),
+    });
     expect(r.status, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout) as Record<string, string>;
     expect(result.list).toBe('EACCES');

@@ -20,10 +20,32 @@ async function seed(): Promise<string[]> {
   const c = await connect(p);
   const ids: string[] = [];
   for (let i = 0; i < 2; i++) {
-    ids.push(structured<{ id: string }>(await c.call('loki_memory_record', { layer: 'episode', title: `yarn berry pnp broke ${i}`, outcome: 'failure', errors: ['Error: Cannot find module pnpapi'], lessons: ['set nodeLinker: node-modules'] })).id);
+    ids.push(
+      structured<{ id: string }>(
+        await c.call('loki_memory_record', {
+          layer: 'episode',
+          title: `yarn berry pnp broke ${i}`,
+          outcome: 'failure',
+          errors: ['Error: Cannot find module pnpapi'],
+          lessons: ['set nodeLinker: node-modules'],
+        }),
+      ).id,
+    );
   }
-  ids.push(structured<{ id: string }>(await c.call('loki_memory_record', { layer: 'skill', title: 'Tag a release', steps: ['git tag', 'git push --tags'] })).id);
-  await c.call('loki_learn', { category: 'tooling', title: 'Yarn PnP and editors', symptoms: ['editor cannot resolve imports'] });
+  ids.push(
+    structured<{ id: string }>(
+      await c.call('loki_memory_record', {
+        layer: 'skill',
+        title: 'Tag a release',
+        steps: ['git tag', 'git push --tags'],
+      }),
+    ).id,
+  );
+  await c.call('loki_learn', {
+    category: 'tooling',
+    title: 'Yarn PnP and editors',
+    symptoms: ['editor cannot resolve imports'],
+  });
   await c.close();
   return ids;
 }
@@ -41,7 +63,9 @@ describe('loki memory / loki learn', () => {
     expect(list.code).toBe(0);
     expect(list.out).toMatch(/3 of 3 memories, newest first/);
     expect(list.out.indexOf(ids[2]!)).toBeLessThan(list.out.indexOf(ids[0]!));
-    expect(JSON.parse(loki(['memory', 'list', '--layer', 'skill', '--json']).out).items.map((i: { id: string }) => i.id)).toEqual([ids[2]]);
+    expect(
+      JSON.parse(loki(['memory', 'list', '--layer', 'skill', '--json']).out).items.map((i: { id: string }) => i.id),
+    ).toEqual([ids[2]]);
 
     const search = loki(['memory', 'search', 'yarn', 'pnp']);
     expect(search.code).toBe(0);
@@ -60,7 +84,10 @@ describe('loki memory / loki learn', () => {
 
     const learn = loki(['learn', 'list']);
     expect(learn.out).toMatch(/sol:tooling\/yarn-pnp-and-editors/);
-    expect(JSON.parse(loki(['learn', 'list', '--json']).out).solutions[0]).toMatchObject({ category: 'tooling', slug: 'yarn-pnp-and-editors' });
+    expect(JSON.parse(loki(['learn', 'list', '--json']).out).solutions[0]).toMatchObject({
+      category: 'tooling',
+      slug: 'yarn-pnp-and-editors',
+    });
   });
 
   it('exits 2 on usage errors, and creates nothing in a project without .loki/', () => {

@@ -9,7 +9,15 @@ import { findSecrets, scrubSecrets, scrubText, shannonEntropy } from '../mcp-ser
 import { errorSignature, groupEpisodes, planConsolidation } from '../mcp-server/src/memory/consolidate.js';
 import type { MemoryItem } from '../mcp-server/src/memory/model.js';
 import { ftsQuery } from '../mcp-server/src/memory/items.js';
-import { MAX_QUERY_TERMS, compareRanked, finalScore, recencyFactor, scoreSql, searchTerms, stem } from '../mcp-server/src/memory/rank.js';
+import {
+  MAX_QUERY_TERMS,
+  compareRanked,
+  finalScore,
+  recencyFactor,
+  scoreSql,
+  searchTerms,
+  stem,
+} from '../mcp-server/src/memory/rank.js';
 import { checkSlug, formatSolution, parseSolution, slugify } from '../mcp-server/src/memory/solutions.js';
 
 describe('findSecrets / scrubText', () => {
@@ -70,8 +78,14 @@ describe('findSecrets / scrubText', () => {
   });
 
   it('redacts base64 of mostly-zero bytes (long capital runs full of vowels), found by the fuzzer below', () => {
-    for (const token of ['AAAAABcANQAPAHEBIY0OKGUCFQCJMugRew', 'AAAAAB+cANQAPAHE/BIY0OKGUCFQCJMugRew']) expect(scrubText(`x ${token} y`).text).not.toContain(token);
-    for (const name of ['getUserById2FactorHandler', 'parseHTTPResponse2ForXMLRequests', 'DEFAULT_CONFIGURATION_TIMEOUT_2']) expect(scrubText(`x ${name} y`).text).toContain(name);
+    for (const token of ['AAAAABcANQAPAHEBIY0OKGUCFQCJMugRew', 'AAAAAB+cANQAPAHE/BIY0OKGUCFQCJMugRew'])
+      expect(scrubText(`x ${token} y`).text).not.toContain(token);
+    for (const name of [
+      'getUserById2FactorHandler',
+      'parseHTTPResponse2ForXMLRequests',
+      'DEFAULT_CONFIGURATION_TIMEOUT_2',
+    ])
+      expect(scrubText(`x ${name} y`).text).toContain(name);
   });
 
   it('never lets a random 24+ character base64 token through (fuzzed)', () => {
@@ -86,14 +100,24 @@ describe('findSecrets / scrubText', () => {
   });
 
   it('stays linear on long adversarial input', () => {
-    const inputs = ['a'.repeat(20_000), `${'password'.repeat(2000)}`, `${'x://'.repeat(5000)}`, `${'Bearer '.repeat(3000)}`];
+    const inputs = [
+      'a'.repeat(20_000),
+      `${'password'.repeat(2000)}`,
+      `${'x://'.repeat(5000)}`,
+      `${'Bearer '.repeat(3000)}`,
+    ];
     const t = performance.now();
     for (const s of inputs) scrubText(s);
     expect(performance.now() - t).toBeLessThan(1000);
   });
 });
 
-function episode(id: string, title: string, outcome: 'success' | 'failure', extra: Partial<MemoryItem> = {}): MemoryItem {
+function episode(
+  id: string,
+  title: string,
+  outcome: 'success' | 'failure',
+  extra: Partial<MemoryItem> = {},
+): MemoryItem {
   return {
     id,
     layer: 'episode',
@@ -121,7 +145,9 @@ function episode(id: string, title: string, outcome: 'success' | 'failure', extr
 const PROV = { run: null, task: null, at: '2026-02-02T00:00:00.000Z', source: 'consolidation' };
 const EPISODES = [
   episode('ep-001-aaaaaaaa', 'npm install failed', 'failure', { errors: ['npm ERR! code ERESOLVE at /a/b.js:12'] }),
-  episode('ep-002-aaaaaaaa', 'dependency install broke', 'failure', { errors: ['npm ERR! code ERESOLVE at /c/d.js:99'] }),
+  episode('ep-002-aaaaaaaa', 'dependency install broke', 'failure', {
+    errors: ['npm ERR! code ERESOLVE at /c/d.js:99'],
+  }),
   episode('ep-003-aaaaaaaa', 'docker layer caching for node builds', 'success', { lessons: ['copy lockfile first'] }),
   episode('ep-004-aaaaaaaa', 'docker layer caching for python builds', 'success', { lessons: ['copy lockfile first'] }),
   episode('ep-005-aaaaaaaa', 'renamed a variable', 'success'),
@@ -130,15 +156,22 @@ const EPISODES = [
 
 describe('consolidation', () => {
   it('normalises error signatures', () => {
-    expect(errorSignature('npm ERR! code ERESOLVE at /a/b.js:12')).toBe(errorSignature('npm ERR! code ERESOLVE at /x/y/z.js:999'));
+    expect(errorSignature('npm ERR! code ERESOLVE at /a/b.js:12')).toBe(
+      errorSignature('npm ERR! code ERESOLVE at /x/y/z.js:999'),
+    );
     expect(errorSignature('Timeout after 5000ms for "users"')).toBe(errorSignature("Timeout after 30ms for 'orders'"));
   });
 
   it('groups by shared error signature and by term similarity, whatever the input order', () => {
     const ids = (g: MemoryItem[][]) => g.map((x) => x.map((e) => e.id));
-    const expected = [['ep-001-aaaaaaaa', 'ep-002-aaaaaaaa', 'ep-006-aaaaaaaa'], ['ep-003-aaaaaaaa', 'ep-004-aaaaaaaa'], ['ep-005-aaaaaaaa']];
+    const expected = [
+      ['ep-001-aaaaaaaa', 'ep-002-aaaaaaaa', 'ep-006-aaaaaaaa'],
+      ['ep-003-aaaaaaaa', 'ep-004-aaaaaaaa'],
+      ['ep-005-aaaaaaaa'],
+    ];
     expect(ids(groupEpisodes(EPISODES))).toEqual(expected);
-    fc.assert(fc.property(fc.shuffledSubarray(EPISODES, { minLength: EPISODES.length }), (shuffled) => {
+    fc.assert(
+      fc.property(fc.shuffledSubarray(EPISODES, { minLength: EPISODES.length }), (shuffled) => {
         expect(ids(groupEpisodes(shuffled))).toEqual(expected);
       }),
     );
@@ -148,8 +181,17 @@ describe('consolidation', () => {
     const plan = planConsolidation(EPISODES, PROV);
     expect(plan.groups).toBe(2);
     const [anti, pro] = plan.created;
-    expect(anti).toMatchObject({ layer: 'pattern', antiPattern: true, sources: ['ep-001-aaaaaaaa', 'ep-002-aaaaaaaa', 'ep-006-aaaaaaaa'], groupKey: 'ep-001-aaaaaaaa' });
-    expect(pro).toMatchObject({ antiPattern: false, sources: ['ep-003-aaaaaaaa', 'ep-004-aaaaaaaa'], lessons: ['copy lockfile first'] });
+    expect(anti).toMatchObject({
+      layer: 'pattern',
+      antiPattern: true,
+      sources: ['ep-001-aaaaaaaa', 'ep-002-aaaaaaaa', 'ep-006-aaaaaaaa'],
+      groupKey: 'ep-001-aaaaaaaa',
+    });
+    expect(pro).toMatchObject({
+      antiPattern: false,
+      sources: ['ep-003-aaaaaaaa', 'ep-004-aaaaaaaa'],
+      lessons: ['copy lockfile first'],
+    });
     expect(anti!.confidence).toBe(0.5); // 2 of 3 failed, 3 episodes: 0.67 * 0.75
     expect(planConsolidation(EPISODES, PROV)).toEqual(plan);
     const again = planConsolidation([...EPISODES, ...plan.created], { ...PROV, at: '2027-01-01T00:00:00.000Z' });
@@ -159,7 +201,10 @@ describe('consolidation', () => {
 
   it('updates a pattern when its group grows, and marks one superseded when its group merges away', () => {
     const first = planConsolidation(EPISODES, PROV);
-    const grown = [...EPISODES, episode('ep-007-aaaaaaaa', 'docker layer caching for go builds', 'success', { lessons: ['copy lockfile first'] })];
+    const grown = [
+      ...EPISODES,
+      episode('ep-007-aaaaaaaa', 'docker layer caching for go builds', 'success', { lessons: ['copy lockfile first'] }),
+    ];
     const second = planConsolidation([...grown, ...first.created], PROV);
     expect(second.updated.map((x) => x.sources)).toEqual([['ep-003-aaaaaaaa', 'ep-004-aaaaaaaa', 'ep-007-aaaaaaaa']]);
     const orphan = { ...first.created[1]!, id: 'pt-c-0000000000000000dead', groupKey: 'ep-999-gone0000' };
@@ -183,7 +228,11 @@ describe('ranking', () => {
   });
 
   it('breaks ties by id', () => {
-    const xs = [{ id: 'b', score: 1 }, { id: 'a', score: 1 }, { id: 'c', score: 2 }];
+    const xs = [
+      { id: 'b', score: 1 },
+      { id: 'a', score: 1 },
+      { id: 'c', score: 2 },
+    ];
     expect(xs.sort(compareRanked).map((x) => x.id)).toEqual(['c', 'a', 'b']);
   });
 
@@ -191,9 +240,17 @@ describe('ranking', () => {
     const db = new DatabaseSync(':memory:');
     try {
       db.exec('CREATE TABLE m (at TEXT, at_s REAL, task_type TEXT, phase TEXT, confidence REAL)');
-      const insert = db.prepare("INSERT INTO m (at, at_s, task_type, phase, confidence) VALUES (?, unixepoch(?, 'subsec'), ?, ?, ?)");
+      const insert = db.prepare(
+        "INSERT INTO m (at, at_s, task_type, phase, confidence) VALUES (?, unixepoch(?, 'subsec'), ?, ?, ?)",
+      );
       const now = Date.parse('2026-03-01T12:00:00.000Z');
-      const ats = ['2026-03-01T12:00:00.000Z', '2026-02-14T03:04:05.678Z', '2025-01-01T00:00:00.000Z', '2026-03-02T00:00:00.000Z', 'not a date'];
+      const ats = [
+        '2026-03-01T12:00:00.000Z',
+        '2026-02-14T03:04:05.678Z',
+        '2025-01-01T00:00:00.000Z',
+        '2026-03-02T00:00:00.000Z',
+        'not a date',
+      ];
       const items: { at: string; taskType: string | null; phase: string | null; confidence: number | null }[] = [];
       for (const at of ats)
         for (const taskType of [null, 'bugfix', 'BugFix', 'test'])
@@ -203,10 +260,24 @@ describe('ranking', () => {
               insert.run(at, at, taskType, phase, confidence);
             }
       const select = db.prepare(`SELECT ${scoreSql(':bm25')} AS score FROM m ORDER BY rowid`);
-      for (const ctx of [{ now }, { now, taskType: 'bugfix', phase: 'QA' }, { now, taskType: 'TEST', phase: 'DEVELOPMENT' }]) {
-        const scores = select.all({ bm25: 2.5, now: ctx.now / 1000, task_type: ctx.taskType ?? null, phase: ctx.phase ?? null }) as { score: number }[];
+      for (const ctx of [
+        { now },
+        { now, taskType: 'bugfix', phase: 'QA' },
+        { now, taskType: 'TEST', phase: 'DEVELOPMENT' },
+      ]) {
+        const scores = select.all({
+          bm25: 2.5,
+          now: ctx.now / 1000,
+          task_type: ctx.taskType ?? null,
+          phase: ctx.phase ?? null,
+        }) as { score: number }[];
         expect(scores).toHaveLength(items.length);
-        items.forEach((item, i) => expect(scores[i]!.score, JSON.stringify({ item, ctx })).toBeCloseTo(finalScore(2.5, { id: 'x', ...item }, ctx), 9));
+        items.forEach((item, i) =>
+          expect(scores[i]!.score, JSON.stringify({ item, ctx })).toBeCloseTo(
+            finalScore(2.5, { id: 'x', ...item }, ctx),
+            9,
+          ),
+        );
       }
     } finally {
       db.close();
@@ -214,7 +285,14 @@ describe('ranking', () => {
   });
 
   it('takes the words of a query, each once, without stop words, and quotes them for FTS5', () => {
-    expect(searchTerms('How do I fix the "EADDRINUSE" error in Vitest? vitest, port-3000')).toEqual(['fix', 'eaddrinuse', 'error', 'vitest', 'port', '3000']);
+    expect(searchTerms('How do I fix the "EADDRINUSE" error in Vitest? vitest, port-3000')).toEqual([
+      'fix',
+      'eaddrinuse',
+      'error',
+      'vitest',
+      'port',
+      '3000',
+    ]);
     expect(searchTerms('Ça marche, naïve café')).toEqual(['ça', 'marche', 'naïve', 'café']);
     expect(searchTerms('the a of x')).toEqual([]);
     expect(searchTerms(Array.from({ length: 100 }, (_, i) => `w${i}`).join(' '))).toHaveLength(MAX_QUERY_TERMS);
@@ -251,10 +329,16 @@ describe('solution frontmatter', () => {
   });
 
   it('rejects unknown keys, wrong types, missing frontmatter and non-YAML engines', () => {
-    expect(parseSolution(formatSolution(data, 'x').replace('prevention: yes', 'prevention: yes\nextra: 1'))).toMatchObject({ problem: expect.stringMatching(/extra|Unrecognized/) });
+    expect(
+      parseSolution(formatSolution(data, 'x').replace('prevention: yes', 'prevention: yes\nextra: 1')),
+    ).toMatchObject({ problem: expect.stringMatching(/extra|Unrecognized/) });
     expect(parseSolution('---\ntitle: 5\n---\n')).toMatchObject({ problem: expect.stringMatching(/title/) });
-    expect(parseSolution('# no frontmatter\n')).toMatchObject({ problem: expect.stringMatching(/no YAML frontmatter/) });
-    expect(parseSolution('---json\n{"title":"x"}\n---\n')).toMatchObject({ problem: expect.stringMatching(/only YAML/) });
+    expect(parseSolution('# no frontmatter\n')).toMatchObject({
+      problem: expect.stringMatching(/no YAML frontmatter/),
+    });
+    expect(parseSolution('---json\n{"title":"x"}\n---\n')).toMatchObject({
+      problem: expect.stringMatching(/only YAML/),
+    });
     expect(parseSolution('---\na: &a [*a]\n---\n')).toHaveProperty('problem');
   });
 
@@ -262,7 +346,8 @@ describe('solution frontmatter', () => {
     expect(slugify('Fix: ESM + CJS interop (Node 20)!')).toBe('fix-esm-cjs-interop-node-20');
     expect(slugify('Ça marche')).toBe('ca-marche');
     expect(slugify('!!!')).toBe('solution');
-    for (const bad of ['..', '../x', 'a/b', 'A', 'a_b', 'a--b', '-a', 'a-', '', 'x'.repeat(65), 'caf\u00e9', 'nul']) expect(() => checkSlug(bad, 'slug'), bad).toThrow(/slug/);
+    for (const bad of ['..', '../x', 'a/b', 'A', 'a_b', 'a--b', '-a', 'a-', '', 'x'.repeat(65), 'caf\u00e9', 'nul'])
+      expect(() => checkSlug(bad, 'slug'), bad).toThrow(/slug/);
     expect(checkSlug('build-errors', 'category')).toBe('build-errors');
   });
 });

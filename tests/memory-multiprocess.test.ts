@@ -48,7 +48,9 @@ describe('memory across processes', () => {
     expect(new Set(all).size).toBe(600);
     const stored = dbRows<{ id: string }>(p.root, 'SELECT id FROM memory ORDER BY id').map((r) => r.id);
     expect(stored).toEqual([...all].sort());
-    expect(dbRows(p.root, "SELECT count(*) AS n FROM memory_fts WHERE memory_fts MATCH 'marker'")).toEqual([{ n: 600 }]);
+    expect(dbRows(p.root, "SELECT count(*) AS n FROM memory_fts WHERE memory_fts MATCH 'marker'")).toEqual([
+      { n: 600 },
+    ]);
     expect(
       auditLines(p.root)
         .filter((e) => e.action === 'memory.record')
@@ -58,9 +60,13 @@ describe('memory across processes', () => {
 
     // A fresh server finds every one of them.
     const c = await connect(p);
-    const r = structured<{ matched: number }>(await c.call('loki_memory_search', { query: 'zebracorn1 marker', tags: ['p1'], scope: 'project' }));
+    const r = structured<{ matched: number }>(
+      await c.call('loki_memory_search', { query: 'zebracorn1 marker', tags: ['p1'], scope: 'project' }),
+    );
     expect(r.matched).toBe(300);
-    const r2 = structured<{ matched: number }>(await c.call('loki_memory_search', { query: 'zebracorn2 marker', tags: ['p2'], scope: 'project' }));
+    const r2 = structured<{ matched: number }>(
+      await c.call('loki_memory_search', { query: 'zebracorn2 marker', tags: ['p2'], scope: 'project' }),
+    );
     expect(r2.matched).toBe(300);
     await c.close();
   }, 180_000);
@@ -70,11 +76,15 @@ describe('memory across processes', () => {
     projects.push(p);
     const c = await connect(p);
     await c.call('loki_memory_record', { layer: 'episode', title: 'warm up the index', outcome: 'success' });
-    const before = structured<{ matched: number }>(await c.call('loki_memory_search', { query: 'zebracorn7', scope: 'project' }));
+    const before = structured<{ matched: number }>(
+      await c.call('loki_memory_search', { query: 'zebracorn7', scope: 'project' }),
+    );
     expect(before.matched).toBe(0);
     const child = recorder(p, 7, 3, false);
     const done = JSON.parse(await child.line(/^\{/, 60_000)) as Done;
-    const after = structured<{ results: { id: string }[] }>(await c.call('loki_memory_search', { query: 'zebracorn7', scope: 'project', limit: 10 }));
+    const after = structured<{ results: { id: string }[] }>(
+      await c.call('loki_memory_search', { query: 'zebracorn7', scope: 'project', limit: 10 }),
+    );
     expect(after.results.map((x) => x.id).sort()).toEqual([...done.ids].sort());
     await c.close();
   }, 60_000);
@@ -86,9 +96,13 @@ describe('memory across processes', () => {
     const first = JSON.parse(await recorder(p, 8, 1, false).line(/^\{/, 60_000)) as Done;
     const child = recorder(p, 9, 5, false, 'tx-before-commit@3');
     expect((await child.exited).signal).toBe('SIGKILL');
-    const titles = dbRows<{ title: string }>(p.root, "SELECT body ->> '$.title' AS title FROM memory ORDER BY rid").map((r) => r.title);
+    const titles = dbRows<{ title: string }>(p.root, "SELECT body ->> '$.title' AS title FROM memory ORDER BY rid").map(
+      (r) => r.title,
+    );
     expect(titles).toEqual(['child 8 episode 0', 'child 9 episode 0', 'child 9 episode 1']);
-    expect(dbRows(p.root, "SELECT count(*) AS n FROM memory_fts WHERE memory_fts MATCH 'zebracorn9'")).toEqual([{ n: 2 }]);
+    expect(dbRows(p.root, "SELECT count(*) AS n FROM memory_fts WHERE memory_fts MATCH 'zebracorn9'")).toEqual([
+      { n: 2 },
+    ]);
     const audited = auditLines(p.root).filter((e) => e.action === 'memory.record');
     expect(audited.map((e) => (e.data as { title: string }).title)).toEqual(titles);
     expect(audited[0]!.target).toBe(first.ids[0]);

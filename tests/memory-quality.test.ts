@@ -14,7 +14,8 @@ const idOf = new Map<string, string>();
 beforeAll(async () => {
   p = tempProject();
   c = await connect(p);
-  for (const { key, ...m } of MEMORIES) idOf.set(key, structured<{ id: string }>(await c.call('loki_memory_record', m)).id);
+  for (const { key, ...m } of MEMORIES)
+    idOf.set(key, structured<{ id: string }>(await c.call('loki_memory_record', m)).id);
 });
 afterAll(async () => {
   await c.close();
@@ -33,7 +34,9 @@ describe('retrieval quality', () => {
     let hits = 0;
     let firsts = 0;
     for (const [query, key] of QUERIES) {
-      const r = structured<{ results: { id: string }[] }>(await c.call('loki_memory_search', { query, limit: 3, scope: 'project' }));
+      const r = structured<{ results: { id: string }[] }>(
+        await c.call('loki_memory_search', { query, limit: 3, scope: 'project' }),
+      );
       const at = r.results.findIndex((x) => x.id === idOf.get(key));
       if (at === 0) firsts++;
       if (at >= 0) hits++;
@@ -41,8 +44,12 @@ describe('retrieval quality', () => {
     }
     const rate = hits / QUERIES.length;
     const first = firsts / QUERIES.length;
-    process.stderr.write(`retrieval quality: top-3 ${hits}/${QUERIES.length}, first ${firsts}/${QUERIES.length}${misses.length ? `; misses: ${misses.join('; ')}` : ''}\n`);
-    expect(rate, `top-3 hit rate ${(rate * 100).toFixed(1)} %; misses:\n${misses.join('\n')}`).toBeGreaterThanOrEqual(0.9);
+    process.stderr.write(
+      `retrieval quality: top-3 ${hits}/${QUERIES.length}, first ${firsts}/${QUERIES.length}${misses.length ? `; misses: ${misses.join('; ')}` : ''}\n`,
+    );
+    expect(rate, `top-3 hit rate ${(rate * 100).toFixed(1)} %; misses:\n${misses.join('\n')}`).toBeGreaterThanOrEqual(
+      0.9,
+    );
     expect(first, `first-place rate ${(first * 100).toFixed(1)} %`).toBeGreaterThanOrEqual(0.8);
   });
 

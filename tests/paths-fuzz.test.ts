@@ -77,21 +77,82 @@ afterAll(() => {
 // The path generator
 
 const FIXTURE_NAMES = [
-  'docs', 'sub', 'tasks', 'readme.md', 'deep.txt', 'state.json', 'link-dir', 'link-file', 'dangling', 'loop-a',
-  'loop-b', 'inside-link', 'up', 'secret.txt', 'fifo', 'outside', 'base', 'other.txt', 'nope.txt',
+  'docs',
+  'sub',
+  'tasks',
+  'readme.md',
+  'deep.txt',
+  'state.json',
+  'link-dir',
+  'link-file',
+  'dangling',
+  'loop-a',
+  'loop-b',
+  'inside-link',
+  'up',
+  'secret.txt',
+  'fifo',
+  'outside',
+  'base',
+  'other.txt',
+  'nope.txt',
 ];
 const NORMAL_NAMES = ['a', 'b', 'x.json', 'notes.md', 'new', 'spec', 'data-1', 'my file.txt', '.hidden', 'a.b.c'];
 const TRAVERSAL = ['..', '.', '', '...', '..test', 'test..', 'te..st', '....', '.. ', ' ..'];
 const SPECIAL = [
-  '\\', '..\\..', '~', '~root', ':', 'C:', 'c:\\x', '::$DATA', 'con', 'NUL.txt', 'com1', 'lpt1', 'LOKI~1', '-rf',
-  '\0', 'a\0b', '\n', '\t', '\r', '\x1b[2J', '\x7f', '\u0085',
+  '\\',
+  '..\\..',
+  '~',
+  '~root',
+  ':',
+  'C:',
+  'c:\\x',
+  '::$DATA',
+  'con',
+  'NUL.txt',
+  'com1',
+  'lpt1',
+  'LOKI~1',
+  '-rf',
+  '\0',
+  'a\0b',
+  '\n',
+  '\t',
+  '\r',
+  '\x1b[2J',
+  '\x7f',
+  '\u0085',
 ];
 const LOOKALIKES = [
-  '\uFF0E\uFF0E', '\uFF0F', '\u2215', '\u2044', '\u2024\u2024', '\u2025', '\uFE52', '\u3002', '\uFF3C', '\u29F8',
-  '\u200D', '\u200B', '\u202E', '\uFEFF', '\u00AD', '\uD800', '\uDFFF', '\uE000', '\uFFFE',
+  '\uFF0E\uFF0E',
+  '\uFF0F',
+  '\u2215',
+  '\u2044',
+  '\u2024\u2024',
+  '\u2025',
+  '\uFE52',
+  '\u3002',
+  '\uFF3C',
+  '\u29F8',
+  '\u200D',
+  '\u200B',
+  '\u202E',
+  '\uFEFF',
+  '\u00AD',
+  '\uD800',
+  '\uDFFF',
+  '\uE000',
+  '\uFFFE',
 ];
 const PERCENT = ['%2e%2e', '%2f', '%5c', '%00', '%252e%252e', '%c0%ae', '%c0%af', '%2e%2e%2f', 'file%20name', '%'];
-const UNICODE = ['sp\u00E9cification.md', 'spe\u0301cification.md', '\u65E5\u672C', '\u{1F600}', '\u00C4rger', '\u0130'];
+const UNICODE = [
+  'sp\u00E9cification.md',
+  'spe\u0301cification.md',
+  '\u65E5\u672C',
+  '\u{1F600}',
+  '\u00C4rger',
+  '\u0130',
+];
 
 const atom = fc.oneof(
   { weight: 10, arbitrary: fc.constantFrom(...FIXTURE_NAMES) },
@@ -150,11 +211,17 @@ function attempt<T>(what: string, rel: string, fn: () => T): { ok: true; value: 
     return { ok: true, value: fn() };
   } catch (err) {
     const code = err instanceof FileTooLargeError ? 'FILE_TOO_LARGE' : (err as NodeJS.ErrnoException | undefined)?.code;
-    if (err instanceof PathError || err instanceof FileTooLargeError || (typeof code === 'string' && ALLOWED_ERRNO.has(code))) {
+    if (
+      err instanceof PathError ||
+      err instanceof FileTooLargeError ||
+      (typeof code === 'string' && ALLOWED_ERRNO.has(code))
+    ) {
       refusals[code!] = (refusals[code!] ?? 0) + 1;
       return { ok: false };
     }
-    throw new Error(`${what}(${JSON.stringify(rel)}) threw an unexpected error: ${String((err as Error)?.stack ?? err)}`);
+    throw new Error(
+      `${what}(${JSON.stringify(rel)}) threw an unexpected error: ${String((err as Error)?.stack ?? err)}`,
+    );
   }
 }
 
@@ -198,7 +265,8 @@ describe('fuzzing the path validator against a trapped tree', () => {
           if (!r.ok) continue;
           anySuccess = true;
           assertInside('resolve', rel, r.value.absolute);
-          if (r.value.stat?.isSymbolicLink()) throw new Error(`resolve(${JSON.stringify(rel)}) returned a symlink stat`);
+          if (r.value.stat?.isSymbolicLink())
+            throw new Error(`resolve(${JSON.stringify(rel)}) returned a symlink stat`);
         }
 
         const read = attempt('readFileIfExists', rel, () => readFileIfExists(base, rel));
@@ -207,7 +275,8 @@ describe('fuzzing the path validator against a trapped tree', () => {
           if (read.value !== undefined) {
             stats.readData++;
             anySuccess = true;
-            if (read.value.toString().includes('SECRET')) throw new Error(`read(${JSON.stringify(rel)}) returned the secret`);
+            if (read.value.toString().includes('SECRET'))
+              throw new Error(`read(${JSON.stringify(rel)}) returned the secret`);
           }
         }
 
@@ -218,7 +287,8 @@ describe('fuzzing the path validator against a trapped tree', () => {
           anySuccess = true;
           const abs = base.resolve(rel, { leaf: 'file' }).absolute;
           assertInside('writeFileAtomic', rel, abs);
-          if (fs.readFileSync(abs, 'utf8') !== payload) throw new Error(`write(${JSON.stringify(rel)}) landed elsewhere`);
+          if (fs.readFileSync(abs, 'utf8') !== payload)
+            throw new Error(`write(${JSON.stringify(rel)}) landed elsewhere`);
         }
 
         const createRel = lexical.ok ? `${rel}.new` : rel;

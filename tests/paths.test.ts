@@ -19,7 +19,14 @@ import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PathErrorCode } from '../mcp-server/src/errors.js';
-import { MAX_COMPONENTS, MAX_PATH_BYTES, SafeDir, checkId, isWithin, splitRelativePath } from '../mcp-server/src/store/paths.js';
+import {
+  MAX_COMPONENTS,
+  MAX_PATH_BYTES,
+  SafeDir,
+  checkId,
+  isWithin,
+  splitRelativePath,
+} from '../mcp-server/src/store/paths.js';
 import {
   createExclusive,
   listNames,

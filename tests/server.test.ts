@@ -4,7 +4,20 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ALL_TOOLS } from '../mcp-server/src/tools/index.js';
 import { SERVER_INSTRUCTIONS } from '../mcp-server/src/server.js';
-import { auditLines, connect, dbRows, docOnDisk, git, openDb, snapshot, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
+import {
+  auditLines,
+  connect,
+  dbRows,
+  docOnDisk,
+  git,
+  openDb,
+  snapshot,
+  structured,
+  tempProject,
+  text,
+  type Connected,
+  type TempProject,
+} from './helpers.js';
 
 const PRD = `# Todo app
 
@@ -33,7 +46,8 @@ describe('tools/list', () => {
       expect(t.name).toMatch(/^loki_[a-z_]+$/);
       expect(t.description!.length).toBeGreaterThan(40);
       const a = t.annotations!;
-      for (const key of ['readOnlyHint', 'destructiveHint', 'idempotentHint', 'openWorldHint'] as const) expect(typeof a[key]).toBe('boolean');
+      for (const key of ['readOnlyHint', 'destructiveHint', 'idempotentHint', 'openWorldHint'] as const)
+        expect(typeof a[key]).toBe('boolean');
       expect(a.openWorldHint).toBe(false);
       expect(t.inputSchema.additionalProperties).toBe(false);
       for (const [field, schema] of Object.entries(t.inputSchema.properties ?? {})) {
@@ -62,9 +76,16 @@ describe('loki_start', () => {
   it('starts a run from a spec file: run record, spec copy, session, git baseline, audit entry', async () => {
     p = tempProject({ git: true, files: { 'docs/prd.md': PRD } });
     c = await connect(p, {}, 'claude-code');
-    const r = structured<{ resumed: boolean; run: { runId: string; phase: string; tier: string; spec: { copy: string; sha256: string }; git: { baselineCommit: string } } }>(
-      await c.call('loki_start', { spec: 'docs/prd.md' }),
-    );
+    const r = structured<{
+      resumed: boolean;
+      run: {
+        runId: string;
+        phase: string;
+        tier: string;
+        spec: { copy: string; sha256: string };
+        git: { baselineCommit: string };
+      };
+    }>(await c.call('loki_start', { spec: 'docs/prd.md' }));
     expect(r.resumed).toBe(false);
     expect(r.run.phase).toBe('BOOTSTRAP');
     expect(r.run.tier).toBe('simple');
@@ -76,7 +97,11 @@ describe('loki_start', () => {
     expect(git(p.root, 'status', '--porcelain', '--untracked-files=no')).toBe('');
     const sessions = dbRows<{ body: string }>(p.root, "SELECT body FROM docs WHERE kind = 'session'");
     expect(sessions).toHaveLength(1);
-    expect(JSON.parse(sessions[0]!.body)).toMatchObject({ status: 'running', provider: 'claude-code', runId: r.run.runId });
+    expect(JSON.parse(sessions[0]!.body)).toMatchObject({
+      status: 'running',
+      provider: 'claude-code',
+      runId: r.run.runId,
+    });
     // The run start is followed by its automatic checkpoint.
     expect(auditLines(p.root).map((e) => e.action)).toEqual(['run.start', 'checkpoint.create']);
   });
@@ -96,9 +121,13 @@ describe('loki_start', () => {
   it('honours LOKI_COMPLEXITY and the tier argument, in that order of precedence', async () => {
     p = tempProject();
     c = await connect(p, { LOKI_COMPLEXITY: 'standard' });
-    const viaEnv = structured<{ run: { tier: string; tierSource: string } }>(await c.call('loki_start', { specText: 'tiny' }));
+    const viaEnv = structured<{ run: { tier: string; tierSource: string } }>(
+      await c.call('loki_start', { specText: 'tiny' }),
+    );
     expect(viaEnv.run).toMatchObject({ tier: 'standard', tierSource: 'configured' });
-    const viaArg = structured<{ run: { tier: string; tierSource: string } }>(await c.call('loki_start', { specText: 'tiny 2', tier: 'complex', restart: true }));
+    const viaArg = structured<{ run: { tier: string; tierSource: string } }>(
+      await c.call('loki_start', { specText: 'tiny 2', tier: 'complex', restart: true }),
+    );
     expect(viaArg.run).toMatchObject({ tier: 'complex', tierSource: 'argument' });
   });
 
@@ -115,7 +144,9 @@ describe('loki_start', () => {
     expect(other.isError).toBe(true);
     expect(text(other)).toMatch(/restart: true/);
     expect(docOnDisk(p.root, 'run')).toEqual(before);
-    const restarted = structured<{ run: { runId: string }; archivedRunId: string }>(await c.call('loki_start', { spec: 'b.md', restart: true }));
+    const restarted = structured<{ run: { runId: string }; archivedRunId: string }>(
+      await c.call('loki_start', { spec: 'b.md', restart: true }),
+    );
     expect(restarted.archivedRunId).toBe(first.run.runId);
     expect(docOnDisk(p.root, `run/${first.run.runId}`)).toMatchObject({ status: 'stopped', stopReason: 'restarted' });
   });
@@ -222,13 +253,17 @@ describe('loki_status', () => {
     c = await connect(p, { LOKI_PROMPT_INJECTION: 'true' });
     await c.call('loki_start', { specText: '# X\n' });
     fs.writeFileSync(path.join(p.root, '.loki/HUMAN_INPUT.md'), 'x'.repeat(70 * 1024));
-    const big = structured<{ signals: { humanInput: { status: string; reason: string } } }>(await c.call('loki_status'));
+    const big = structured<{ signals: { humanInput: { status: string; reason: string } } }>(
+      await c.call('loki_status'),
+    );
     expect(big.signals.humanInput).toMatchObject({ status: 'rejected' });
     expect(big.signals.humanInput.reason).toMatch(/larger than/);
     const outside = path.join(path.dirname(p.root), 'outside.md');
     fs.writeFileSync(outside, 'rm -rf everything');
     fs.symlinkSync(outside, path.join(p.root, '.loki/HUMAN_INPUT.md'));
-    const linked = structured<{ signals: { humanInput: { status: string; reason: string } } }>(await c.call('loki_status'));
+    const linked = structured<{ signals: { humanInput: { status: string; reason: string } } }>(
+      await c.call('loki_status'),
+    );
     expect(linked.signals.humanInput.status).toBe('rejected');
     expect(linked.signals.humanInput.reason).toMatch(/symbolic link/);
     expect(fs.readFileSync(outside, 'utf8')).toBe('rm -rf everything');
@@ -244,7 +279,9 @@ describe('loki_status', () => {
     const before = snapshot(p.root);
     const r = await c.call('loki_status');
     expect(r.isError).toBe(true);
-    expect(text(r)).toMatch(/run record "run" in \.loki\/loki\.db does not match its schema \(phase: .*changed outside loki-mode; run loki doctor/);
+    expect(text(r)).toMatch(
+      /run record "run" in \.loki\/loki\.db does not match its schema \(phase: .*changed outside loki-mode; run loki doctor/,
+    );
     expect(snapshot(p.root)).toEqual(before);
   });
 
@@ -266,7 +303,10 @@ describe('loki_phase_advance', () => {
     p = tempProject({ git: true, files: { 'README.md': '# demo\n' } });
     c = await connect(p);
     await c.call('loki_start', { specText: '# Tiny\n- one thing\n' });
-    expect(structured<{ ok: boolean; to: string }>(await c.call('loki_phase_advance'))).toMatchObject({ ok: true, to: 'DEVELOPMENT' });
+    expect(structured<{ ok: boolean; to: string }>(await c.call('loki_phase_advance'))).toMatchObject({
+      ok: true,
+      to: 'DEVELOPMENT',
+    });
     const refused = structured<{ ok: boolean; reasons: string[] }>(await c.call('loki_phase_advance'));
     expect(refused.ok).toBe(false);
     expect(refused.reasons[0]).toMatch(/no file has changed/);
@@ -276,10 +316,17 @@ describe('loki_phase_advance', () => {
     expect(open.reasons).toEqual([expect.stringMatching(/1 task\(s\) of this phase are still open \(t1\)/)]);
     const claim = structured<{ token: string; task: { id: string } }>(await c.call('loki_task_claim'));
     await c.call('loki_task_complete', { id: claim.task.id, token: claim.token, summary: 'did the one thing' });
-    expect(structured<{ ok: boolean; to: string }>(await c.call('loki_phase_advance'))).toMatchObject({ ok: true, to: 'QA' });
+    expect(structured<{ ok: boolean; to: string }>(await c.call('loki_phase_advance'))).toMatchObject({
+      ok: true,
+      to: 'QA',
+    });
     const back = await c.call('loki_phase_advance', { to: 'DEVELOPMENT' });
     expect(structured<{ ok: boolean; reasons: string[] }>(back).reasons[0]).toMatch(/needs a `reason`/);
-    expect(structured<{ ok: boolean }>(await c.call('loki_phase_advance', { to: 'DEVELOPMENT', reason: 'QA found a failing test' })).ok).toBe(true);
+    expect(
+      structured<{ ok: boolean }>(
+        await c.call('loki_phase_advance', { to: 'DEVELOPMENT', reason: 'QA found a failing test' }),
+      ).ok,
+    ).toBe(true);
     const run = docOnDisk<{ phaseHistory: { from: string; to: string; direction: string }[] }>(p.root, 'run')!;
     expect(run.phaseHistory.map((h) => `${h.from}>${h.to}:${h.direction}`)).toEqual([
       'BOOTSTRAP>DEVELOPMENT:forward',
@@ -294,8 +341,12 @@ describe('loki_phase_advance', () => {
     c = await connect(p);
     expect(text(await c.call('loki_phase_advance'))).toMatch(/loki_start first/);
     await c.call('loki_start', { specText: '# X\n', tier: 'standard' });
-    expect(structured<{ reasons: string[] }>(await c.call('loki_phase_advance', { to: 'ARCHITECTURE' })).reasons[0]).toMatch(/cannot be skipped/);
-    expect(structured<{ reasons: string[] }>(await c.call('loki_phase_advance', { to: 'DEPLOYMENT' })).reasons[0]).toMatch(/not a phase of the standard tier/);
+    expect(
+      structured<{ reasons: string[] }>(await c.call('loki_phase_advance', { to: 'ARCHITECTURE' })).reasons[0],
+    ).toMatch(/cannot be skipped/);
+    expect(
+      structured<{ reasons: string[] }>(await c.call('loki_phase_advance', { to: 'DEPLOYMENT' })).reasons[0],
+    ).toMatch(/not a phase of the standard tier/);
     for (const phase of ['DISCOVERY', 'ARCHITECTURE', 'DEEPEN_PLAN', 'DEVELOPMENT']) {
       expect(structured<{ to: string }>(await c.call('loki_phase_advance')).to).toBe(phase);
     }

@@ -16,8 +16,14 @@ import { ALL_TOOLS } from '../mcp-server/src/tools/index.js';
 import { REPO_ROOT, connect, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
 
 const read = (rel: string) => fs.readFileSync(path.join(REPO_ROOT, rel), 'utf8');
-const mdIn = (dir: string) => fs.readdirSync(path.join(REPO_ROOT, dir)).filter((f) => f.endsWith('.md')).sort();
-const MODULES = mdIn('skills').map((f) => f.slice(0, -3)).filter((n) => n !== INDEX);
+const mdIn = (dir: string) =>
+  fs
+    .readdirSync(path.join(REPO_ROOT, dir))
+    .filter((f) => f.endsWith('.md'))
+    .sort();
+const MODULES = mdIn('skills')
+  .map((f) => f.slice(0, -3))
+  .filter((n) => n !== INDEX);
 const TOOL_NAMES = new Set(ALL_TOOLS.map((t) => t.name));
 /** Tool names as the Markdown writes them (not the host-prefixed forms like `mcp__loki__<tool>`). */
 const toolMentions = (md: string) => new Set(md.match(/\bloki_[a-z]+(?:_[a-z]+)*/g) ?? []);
@@ -38,7 +44,9 @@ describe('the skill pack agrees with the registered tools', () => {
   });
 
   it('the mention scan finds tool names and skips host-prefixed forms', () => {
-    expect([...toolMentions('call `loki_task_claim`, then loki_status; mcp__loki__<tool>, `loki__x`, LOKI_MAX_RETRIES')]).toEqual(['loki_task_claim', 'loki_status']);
+    expect([
+      ...toolMentions('call `loki_task_claim`, then loki_status; mcp__loki__<tool>, `loki__x`, LOKI_MAX_RETRIES'),
+    ]).toEqual(['loki_task_claim', 'loki_status']);
   });
 });
 
@@ -58,7 +66,21 @@ describe('SKILL.md', () => {
   });
 
   it('carries the per-turn protocol and routes to the index', () => {
-    for (const must of ['loki_status', '`next`', 'PAUSE', 'STOP', 'loki_verify', 'loki_council_convene', 'loki_council_vote', 'loki_complete', 'CONTINUE', 'loki_rollback', 'loki_learn', 'skills/00-index.md', '.loki/']) {
+    for (const must of [
+      'loki_status',
+      '`next`',
+      'PAUSE',
+      'STOP',
+      'loki_verify',
+      'loki_council_convene',
+      'loki_council_vote',
+      'loki_complete',
+      'CONTINUE',
+      'loki_rollback',
+      'loki_learn',
+      'skills/00-index.md',
+      '.loki/',
+    ]) {
       expect(content, must).toContain(must);
     }
     expect(content).toMatch(/Never delete, skip or weaken a failing test/);
@@ -86,7 +108,19 @@ describe('modules and the index', () => {
   });
 
   it('the required modules exist', () => {
-    for (const m of ['model-and-agent-selection', 'quality-gates-and-review', 'testing', 'troubleshooting-and-dead-letter', 'memory-and-compound-learning', 'council-and-completion', 'checkpoints-and-rollback', 'parallel-agents', 'providers', 'production-and-deployment', 'github-issues-as-specs']) {
+    for (const m of [
+      'model-and-agent-selection',
+      'quality-gates-and-review',
+      'testing',
+      'troubleshooting-and-dead-letter',
+      'memory-and-compound-learning',
+      'council-and-completion',
+      'checkpoints-and-rollback',
+      'parallel-agents',
+      'providers',
+      'production-and-deployment',
+      'github-issues-as-specs',
+    ]) {
       expect(MODULES).toContain(m);
     }
   });
@@ -97,7 +131,11 @@ describe('modules and the index', () => {
     expect(rows.length).toBeGreaterThanOrEqual(10);
     const routed = new Set<string>();
     for (const row of rows) {
-      const targets = row.split('|').at(-2)!.split(',').map((s) => s.trim());
+      const targets = row
+        .split('|')
+        .at(-2)!
+        .split(',')
+        .map((s) => s.trim());
       expect(targets.length, row).toBeGreaterThanOrEqual(1);
       expect(targets.length, row).toBeLessThanOrEqual(3);
       for (const t of targets) {
@@ -119,7 +157,9 @@ describe('modules and the index', () => {
 
   it('parseModule refuses a module whose frontmatter is missing a field or names another file', () => {
     expect(() => parseModule('testing', '---\nname: testing\ndescription: d\n---\nbody')).toThrow(/`when`/);
-    expect(() => parseModule('testing', '---\nname: other\ndescription: d\nwhen: w\n---\nbody')).toThrow(/must be the file name/);
+    expect(() => parseModule('testing', '---\nname: other\ndescription: d\nwhen: w\n---\nbody')).toThrow(
+      /must be the file name/,
+    );
     expect(() => parseModule('testing', 'no frontmatter')).toThrow(/`name`/);
     expect(() => parseModule('testing', '---js\n{ name: "testing" }\n---\nbody')).toThrow(/only YAML/);
   });
@@ -144,7 +184,11 @@ describe('served to hosts without skills', () => {
   });
 
   it('loki_skill_load with no name returns the index and the module list', async () => {
-    const r = structured<{ name: string; body: string; modules: { name: string; description: string; when: string }[] }>(await c.call('loki_skill_load'));
+    const r = structured<{
+      name: string;
+      body: string;
+      modules: { name: string; description: string; when: string }[];
+    }>(await c.call('loki_skill_load'));
     expect(r.name).toBe(INDEX);
     expect(r.body).toBe(parseModule(INDEX, read(`skills/${INDEX}.md`)).body);
     expect(r.modules.map((m) => m.name)).toEqual(MODULES);
@@ -154,16 +198,24 @@ describe('served to hosts without skills', () => {
   it('loki_skill_load with a name returns that module, text and structured', async () => {
     const res = await c.call('loki_skill_load', { name: 'testing' });
     const expected = parseModule('testing', read('skills/testing.md'));
-    expect(structured(res)).toEqual({ name: 'testing', description: expected.description, when: expected.when, body: expected.body });
+    expect(structured(res)).toEqual({
+      name: 'testing',
+      description: expected.description,
+      when: expected.when,
+      body: expected.body,
+    });
     expect(text(res)).toBe(expected.body);
   });
 
-  it.each(['../x', 'SKILL', 'skills/testing', 'testing.md', '.hidden', '-x', 'a'.repeat(65)])('loki_skill_load refuses %j and lists the modules', async (name) => {
-    const r = await c.call('loki_skill_load', { name });
-    expect(r.isError).toBe(true);
-    expect(text(r)).toMatch(/name must be a module name/);
-    expect(text(r)).toContain(`known: ${INDEX}, ${MODULES.join(', ')}`);
-  });
+  it.each(['../x', 'SKILL', 'skills/testing', 'testing.md', '.hidden', '-x', 'a'.repeat(65)])(
+    'loki_skill_load refuses %j and lists the modules',
+    async (name) => {
+      const r = await c.call('loki_skill_load', { name });
+      expect(r.isError).toBe(true);
+      expect(text(r)).toMatch(/name must be a module name/);
+      expect(text(r)).toContain(`known: ${INDEX}, ${MODULES.join(', ')}`);
+    },
+  );
 
   it('loki_skill_load refuses an unknown module with the list', async () => {
     const r = await c.call('loki_skill_load', { name: 'nope' });
@@ -182,9 +234,15 @@ describe('served to hosts without skills', () => {
 
   it('reading loki://skills/<name> returns the module body; a bad name is refused', async () => {
     const r = (await c.client.readResource({ uri: 'loki://skills/parallel-agents' })) as ReadResourceResult;
-    expect(r.contents[0]).toMatchObject({ uri: 'loki://skills/parallel-agents', mimeType: 'text/markdown', text: parseModule('parallel-agents', read('skills/parallel-agents.md')).body });
+    expect(r.contents[0]).toMatchObject({
+      uri: 'loki://skills/parallel-agents',
+      mimeType: 'text/markdown',
+      text: parseModule('parallel-agents', read('skills/parallel-agents.md')).body,
+    });
     await expect(c.client.readResource({ uri: 'loki://skills/nope' })).rejects.toThrow(/no skill module "nope"/);
-    await expect(c.client.readResource({ uri: 'loki://skills/..%2FSKILL' })).rejects.toThrow(/name must be a module name/);
+    await expect(c.client.readResource({ uri: 'loki://skills/..%2FSKILL' })).rejects.toThrow(
+      /name must be a module name/,
+    );
   });
 
   it('the loki_start prompt carries the protocol, and embeds a spec path or spec text', async () => {

@@ -18,14 +18,22 @@ let p: TempProject;
 afterEach(() => p?.cleanup());
 
 async function spawnClient(proj: TempProject, args: string[] = [], cwd = proj.root) {
-  const transport = new StdioClientTransport({ command: process.execPath, args: [SERVER, ...args], cwd, env: proj.env as Record<string, string>, stderr: 'pipe' });
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [SERVER, ...args],
+    cwd,
+    env: proj.env as Record<string, string>,
+    stderr: 'pipe',
+  });
   const client = new Client({ name: 'smoke', version: '1.0.0' });
   await client.connect(transport);
   return { client, transport };
 }
 
 function sessionsOf(root: string) {
-  return dbRows<{ body: string }>(root, "SELECT body FROM docs WHERE kind = 'session'").map((r) => JSON.parse(r.body) as { status: string; stopReason: string | null; pid: number });
+  return dbRows<{ body: string }>(root, "SELECT body FROM docs WHERE kind = 'session'").map(
+    (r) => JSON.parse(r.body) as { status: string; stopReason: string | null; pid: number },
+  );
 }
 
 /** Whether another process could take the database's write lock right now (nothing left holding it). */
@@ -59,7 +67,12 @@ describe('stdio smoke', () => {
       loki_start: () => ({ spec: 'spec.md' }),
       loki_status: () => ({}),
       loki_phase_advance: () => ({}),
-      loki_task_add: () => ({ tasks: [{ id: 'smoke-a', title: 'first' }, { id: 'smoke-b', title: 'second', dependencies: ['smoke-a'] }] }),
+      loki_task_add: () => ({
+        tasks: [
+          { id: 'smoke-a', title: 'first' },
+          { id: 'smoke-b', title: 'second', dependencies: ['smoke-a'] },
+        ],
+      }),
       loki_task_list: () => ({ status: ['pending'] }),
       loki_task_claim: () => ({ taskId: 'smoke-a' }),
       loki_task_complete: () => ({ id: 'smoke-a', token: tokens.claimed, summary: 'done' }),
@@ -73,9 +86,20 @@ describe('stdio smoke', () => {
       loki_checklist_get: () => ({}),
       loki_checklist_set: () => ({ items: [{ text: 'smoke item', waive: 'only a smoke test here' }] }),
       loki_council_convene: () => ({}),
-      loki_council_vote: () => ({ council: tokens.council, seat: 1, vote: 'approve', rationale: 'smoke vote, facts read', evidence: [tokens.verification] }),
+      loki_council_vote: () => ({
+        council: tokens.council,
+        seat: 1,
+        vote: 'approve',
+        rationale: 'smoke vote, facts read',
+        evidence: [tokens.verification],
+      }),
       loki_complete: () => ({}),
-      loki_memory_record: () => ({ layer: 'episode', title: 'smoke episode', outcome: 'success', lessons: ['it works'] }),
+      loki_memory_record: () => ({
+        layer: 'episode',
+        title: 'smoke episode',
+        outcome: 'success',
+        lessons: ['it works'],
+      }),
       loki_memory_search: () => ({ query: 'smoke episode' }),
       loki_memory_get: () => ({ ids: ['ep-none-00000000'] }),
       loki_memory_consolidate: () => ({}),
@@ -89,7 +113,8 @@ describe('stdio smoke', () => {
       expect(calls[t.name], `smoke arguments for ${t.name}`).toBeDefined();
       const r = (await client.callTool({ name: t.name, arguments: await calls[t.name]!() })) as CallToolResult;
       if (t.name === 'loki_task_claim') tokens.claimed = (r.structuredContent as { token: string }).token;
-      if (t.name === 'loki_council_convene') Object.assign(tokens, r.structuredContent as { council: string; verification: string });
+      if (t.name === 'loki_council_convene')
+        Object.assign(tokens, r.structuredContent as { council: string; verification: string });
       expect(r.isError, `${t.name}: ${JSON.stringify(r.content)}`).toBeFalsy();
       expect(r.structuredContent).toBeTypeOf('object');
       expect(r.content[0]).toMatchObject({ type: 'text' });
@@ -97,7 +122,9 @@ describe('stdio smoke', () => {
     // The bundle finds the skill pack relative to itself (mcp-server/dist -> the package root).
     const skill = (await client.callTool({ name: 'loki_skill_load', arguments: {} })) as CallToolResult;
     expect(skill.structuredContent).toMatchObject({ name: '00-index' });
-    expect((await client.getPrompt({ name: 'loki_start', arguments: { spec: 'spec.md' } })).messages[0]!.content).toMatchObject({ text: expect.stringContaining('loki_status') });
+    expect(
+      (await client.getPrompt({ name: 'loki_start', arguments: { spec: 'spec.md' } })).messages[0]!.content,
+    ).toMatchObject({ text: expect.stringContaining('loki_status') });
     await client.close();
   });
 

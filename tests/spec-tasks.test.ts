@@ -5,7 +5,16 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_SPEC_TASKS, detectSpecKind, tasksFromSpec, type SpecKind } from '../mcp-server/src/domain/spec-tasks.js';
 import type { TaskDraft } from '../mcp-server/src/domain/tasks.js';
-import { REPO_ROOT, connect, snapshot, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
+import {
+  REPO_ROOT,
+  connect,
+  snapshot,
+  structured,
+  tempProject,
+  text,
+  type Connected,
+  type TempProject,
+} from './helpers.js';
 import { SpecError } from '../mcp-server/src/errors.js';
 
 const FIXTURES = path.join(REPO_ROOT, 'tests', 'fixtures', 'specs');
@@ -33,10 +42,38 @@ const PRD_MD: TaskDraft[] = [
     priority: 'high',
     source: spec('Features'),
   },
-  { id: 't3', title: 'Tag recipes and filter by tag', description: '', phase: 'DEVELOPMENT', priority: 'medium', source: spec('Features') },
-  { id: 't4', title: 'Share a recipe by link P1', description: '', phase: 'DEVELOPMENT', priority: 'high', source: spec('Features') },
-  { id: 't5', title: 'Full-text search over titles and ingredients', description: '', phase: 'DEVELOPMENT', priority: 'medium', source: spec('Features > Search') },
-  { id: 't6', title: 'Search suggestions (low)', description: '', phase: 'DEVELOPMENT', priority: 'low', source: spec('Features > Search') },
+  {
+    id: 't3',
+    title: 'Tag recipes and filter by tag',
+    description: '',
+    phase: 'DEVELOPMENT',
+    priority: 'medium',
+    source: spec('Features'),
+  },
+  {
+    id: 't4',
+    title: 'Share a recipe by link P1',
+    description: '',
+    phase: 'DEVELOPMENT',
+    priority: 'high',
+    source: spec('Features'),
+  },
+  {
+    id: 't5',
+    title: 'Full-text search over titles and ingredients',
+    description: '',
+    phase: 'DEVELOPMENT',
+    priority: 'medium',
+    source: spec('Features > Search'),
+  },
+  {
+    id: 't6',
+    title: 'Search suggestions (low)',
+    description: '',
+    phase: 'DEVELOPMENT',
+    priority: 'low',
+    source: spec('Features > Search'),
+  },
   {
     id: 't7',
     title: 'Meet the acceptance criteria of Features',
@@ -56,9 +93,30 @@ const PRD_MD: TaskDraft[] = [
     acceptance: ['deleting a tag keeps its recipes'],
     source: spec('Data model'),
   },
-  { id: 't9', title: 'End-to-end tests for sign-up and saving', description: '', phase: 'QA', priority: 'medium', source: spec('Testing') },
-  { id: 't10', title: 'Load test the search endpoint', description: '', phase: 'QA', priority: 'medium', source: spec('Testing') },
-  { id: 't11', title: 'Deploy to Fly.io with a managed Postgres', description: '', phase: 'DEPLOYMENT', priority: 'medium', source: spec('Deployment') },
+  {
+    id: 't9',
+    title: 'End-to-end tests for sign-up and saving',
+    description: '',
+    phase: 'QA',
+    priority: 'medium',
+    source: spec('Testing'),
+  },
+  {
+    id: 't10',
+    title: 'Load test the search endpoint',
+    description: '',
+    phase: 'QA',
+    priority: 'medium',
+    source: spec('Testing'),
+  },
+  {
+    id: 't11',
+    title: 'Deploy to Fly.io with a managed Postgres',
+    description: '',
+    phase: 'DEPLOYMENT',
+    priority: 'medium',
+    source: spec('Deployment'),
+  },
   {
     id: 't12',
     title: 'Meet the acceptance criteria of Recipe Box',
@@ -95,9 +153,31 @@ const prdItem = (id: string, over: Partial<TaskDraft>, section: string): TaskDra
 });
 
 const PRD_JSON: TaskDraft[] = [
-  prdItem('t1', { title: 'Sign in with Google', priority: 'critical', acceptance: ['a new user lands in the default room', 'signing out ends every session'] }, '/features/0'),
-  prdItem('t2', { title: 'Chat rooms', description: 'Create, join and leave rooms.', priority: 'high', acceptance: ['a room holds 500 members'], dependencies: ['t1'] }, '/features/1'),
-  prdItem('t3', { title: 'Message history', description: 'Scroll back through the last 90 days.', dependencies: ['t2', 't5'] }, '/features/2'),
+  prdItem(
+    't1',
+    {
+      title: 'Sign in with Google',
+      priority: 'critical',
+      acceptance: ['a new user lands in the default room', 'signing out ends every session'],
+    },
+    '/features/0',
+  ),
+  prdItem(
+    't2',
+    {
+      title: 'Chat rooms',
+      description: 'Create, join and leave rooms.',
+      priority: 'high',
+      acceptance: ['a room holds 500 members'],
+      dependencies: ['t1'],
+    },
+    '/features/1',
+  ),
+  prdItem(
+    't3',
+    { title: 'Message history', description: 'Scroll back through the last 90 days.', dependencies: ['t2', 't5'] },
+    '/features/2',
+  ),
   prdItem('t4', { title: 'Emoji reactions', priority: 'low', dependencies: ['t3'] }, '/features/3'),
   prdItem('t5', { title: 'Read receipts', priority: 'low' }, '/features/4'),
   prdItem('t6', { title: 'CI pipeline', priority: 'high', phase: 'INFRASTRUCTURE' }, '/features/5'),
@@ -116,19 +196,41 @@ const PRD_YAML: TaskDraft[] = [
     '/userStories/0',
   ),
   prdItem('t2', { title: 'Archive old links', priority: 'low', dependencies: ['t1'] }, '/userStories/1'),
-  prdItem('t3', { title: 'Export to HTML', acceptance: ['an HTML file opens in any browser'], dependencies: ['t1'] }, '/userStories/2'),
+  prdItem(
+    't3',
+    { title: 'Export to HTML', acceptance: ['an HTML file opens in any browser'], dependencies: ['t1'] },
+    '/userStories/2',
+  ),
   { id: 't4', title: 'Release 1.0 to production', phase: 'DEPLOYMENT', source: spec('/milestones/0') },
 ];
 
 const EPICS_JSON: TaskDraft[] = [
-  prdItem('t1', { title: 'Pay by card', priority: 'critical', acceptance: ['3-D Secure is supported', 'a declined card shows why'] }, '/epics/0/stories/0'),
+  prdItem(
+    't1',
+    {
+      title: 'Pay by card',
+      priority: 'critical',
+      acceptance: ['3-D Secure is supported', 'a declined card shows why'],
+    },
+    '/epics/0/stories/0',
+  ),
   prdItem('t2', { title: 'Order confirmation email', dependencies: ['t1'] }, '/epics/0/stories/1'),
-  prdItem('t3', { title: 'Production hosting on Render', phase: 'DEPLOYMENT', dependencies: ['t1', 't2'] }, '/epics/1/stories/0'),
+  prdItem(
+    't3',
+    { title: 'Production hosting on Render', phase: 'DEPLOYMENT', dependencies: ['t1', 't2'] },
+    '/epics/1/stories/0',
+  ),
   prdItem('t4', { title: 'Smoke checks after each deploy', phase: 'QA' }, '/epics/1/stories/1'),
   prdItem('t5', { title: 'Wishlist', description: 'Save products for later', priority: 'low' }, '/epics/2'),
 ];
 
-const op = (id: string, title: string, acceptance: string[], section: string, over: Partial<TaskDraft> = {}): TaskDraft => ({
+const op = (
+  id: string,
+  title: string,
+  acceptance: string[],
+  section: string,
+  over: Partial<TaskDraft> = {},
+): TaskDraft => ({
   id,
   title,
   description: '',
@@ -140,17 +242,44 @@ const op = (id: string, title: string, acceptance: string[], section: string, ov
 });
 
 const OPENAPI_YAML: TaskDraft[] = [
-  op('t1', 'GET /pets: List pets', ['GET /pets responds 200 (A list of pets)', 'GET /pets responds default (Unexpected error)'], 'paths./pets.get [pets]'),
-  op('t2', 'POST /pets: createPet', ['POST /pets responds 201 (Created)', 'POST /pets responds 400 (Invalid pet)'], 'paths./pets.post [pets, admin]', {
-    description: 'Adds a pet to the store.',
-  }),
-  op('t3', 'GET /pets/{petId}: Show a pet', ['GET /pets/{petId} responds 200 (The pet)', 'GET /pets/{petId} responds 404 (Not found)'], 'paths./pets/{petId}.get'),
-  op('t4', 'DELETE /pets/{petId}: Remove a pet', ['DELETE /pets/{petId} responds 204 (Removed)'], 'paths./pets/{petId}.delete', { priority: 'low' }),
+  op(
+    't1',
+    'GET /pets: List pets',
+    ['GET /pets responds 200 (A list of pets)', 'GET /pets responds default (Unexpected error)'],
+    'paths./pets.get [pets]',
+  ),
+  op(
+    't2',
+    'POST /pets: createPet',
+    ['POST /pets responds 201 (Created)', 'POST /pets responds 400 (Invalid pet)'],
+    'paths./pets.post [pets, admin]',
+    {
+      description: 'Adds a pet to the store.',
+    },
+  ),
+  op(
+    't3',
+    'GET /pets/{petId}: Show a pet',
+    ['GET /pets/{petId} responds 200 (The pet)', 'GET /pets/{petId} responds 404 (Not found)'],
+    'paths./pets/{petId}.get',
+  ),
+  op(
+    't4',
+    'DELETE /pets/{petId}: Remove a pet',
+    ['DELETE /pets/{petId} responds 204 (Removed)'],
+    'paths./pets/{petId}.delete',
+    { priority: 'low' },
+  ),
 ];
 
 const SWAGGER_JSON: TaskDraft[] = [
   op('t1', 'GET /todos: List todos', ['GET /todos responds 200 (OK)'], 'paths./todos.get [todos]'),
-  op('t2', 'POST /todos: Create a todo', ['POST /todos responds 201 (Created)', 'POST /todos responds 422'], 'paths./todos.post'),
+  op(
+    't2',
+    'POST /todos: Create a todo',
+    ['POST /todos responds 201 (Created)', 'POST /todos responds 422'],
+    'paths./todos.post',
+  ),
   op('t3', 'PATCH /todos/{id}: updateTodo', ['PATCH /todos/{id} responds 200 (Updated)'], 'paths./todos/{id}.patch', {
     description: 'Change the title or mark it done.',
   }),
@@ -191,7 +320,15 @@ describe('realistic specs give exactly the expected tasks', () => {
 
   it('the Markdown PRD: context, non-goals, done items and fenced code give no tasks', () => {
     const titles = parse('prd.md').tasks.flatMap((t) => [t.title, ...(t.acceptance ?? [])]);
-    for (const word of ['context, not work', 'Meal planning', 'Mobile apps', 'Project skeleton', 'done item', 'region', 'machines']) {
+    for (const word of [
+      'context, not work',
+      'Meal planning',
+      'Mobile apps',
+      'Project skeleton',
+      'done item',
+      'region',
+      'machines',
+    ]) {
       expect(titles.join('\n')).not.toContain(word);
     }
   });
@@ -216,12 +353,22 @@ describe('Markdown rules', () => {
   it('gives criteria to the single task of their section', () => {
     const r = md('# App\n## Export\n- export to CSV\n### Definition of done\n- opens in a spreadsheet\n');
     expect(r.tasks).toStrictEqual([
-      { id: 't1', title: 'export to CSV', description: '', phase: 'DEVELOPMENT', priority: 'medium', source: spec('Export'), acceptance: ['opens in a spreadsheet'] },
+      {
+        id: 't1',
+        title: 'export to CSV',
+        description: '',
+        phase: 'DEVELOPMENT',
+        priority: 'medium',
+        source: spec('Export'),
+        acceptance: ['opens in a spreadsheet'],
+      },
     ]);
   });
 
   it('gives the criteria of a section that has only subsections a task after all of them', () => {
-    const r = md('# Shop\n## Auth\n### Requirements\n- login\n- logout\n### Acceptance criteria\n- users can log in\n## Cart\n- add item\n');
+    const r = md(
+      '# Shop\n## Auth\n### Requirements\n- login\n- logout\n### Acceptance criteria\n- users can log in\n## Cart\n- add item\n',
+    );
     expect(r.tasks.map((t) => [t.id, t.title, t.dependencies ?? [], t.acceptance ?? []])).toEqual([
       ['t1', 'login', [], []],
       ['t2', 'logout', [], []],
@@ -231,7 +378,9 @@ describe('Markdown rules', () => {
   });
 
   it('a section with text and no items is one task; no headings and no items is the whole text', () => {
-    const r = md('# Site\n\n## Contact form\n\nA form that emails the owner.\nWith a captcha.\n\n## About page\n- team photos\n');
+    const r = md(
+      '# Site\n\n## Contact form\n\nA form that emails the owner.\nWith a captcha.\n\n## About page\n- team photos\n',
+    );
     expect(r.tasks[0]).toStrictEqual({
       id: 't1',
       title: 'Contact form',
@@ -243,7 +392,9 @@ describe('Markdown rules', () => {
     expect(r.tasks[1]!.title).toBe('team photos');
     expect(tasksFromSpec('Just make the button blue.\n', '.md')).toStrictEqual({
       kind: 'text',
-      tasks: [{ id: 't1', title: 'Just make the button blue.', description: '', phase: 'DEVELOPMENT', source: spec(null) }],
+      tasks: [
+        { id: 't1', title: 'Just make the button blue.', description: '', phase: 'DEVELOPMENT', source: spec(null) },
+      ],
       notes: [],
     });
   });
@@ -255,12 +406,16 @@ describe('Markdown rules', () => {
   });
 
   it('skips numbered and colon-suffixed skip sections, whole headings only', () => {
-    const r = md('# P\n## 2. Non-Goals\n- no\n## Out of scope:\n- no\n## Goals and non-goals\n- yes\n## Future work\n- no\n');
+    const r = md(
+      '# P\n## 2. Non-Goals\n- no\n## Out of scope:\n- no\n## Goals and non-goals\n- yes\n## Future work\n- no\n',
+    );
     expect(r.tasks.map((t) => t.title)).toEqual(['yes']);
   });
 
   it('reads phase from the innermost heading, then from the item, never from the document title', () => {
-    const r = md('# Release planner\n## Features\n- pick dates\n- write e2e tests for the calendar\n## Infrastructure\n### Testing\n- flaky test quarantine\n');
+    const r = md(
+      '# Release planner\n## Features\n- pick dates\n- write e2e tests for the calendar\n## Infrastructure\n### Testing\n- flaky test quarantine\n',
+    );
     expect(r.tasks.map((t) => [t.title, t.phase])).toEqual([
       ['pick dates', 'DEVELOPMENT'],
       ['write e2e tests for the calendar', 'QA'],
@@ -269,7 +424,9 @@ describe('Markdown rules', () => {
   });
 
   it('reads priority from a marker on the item, else the innermost heading, never the document title', () => {
-    const r = md('# Core banking\n- open an account\n## Must have\n- transfer money\n- statements (low)\n- export [critical]\n- p2 audit log\n');
+    const r = md(
+      '# Core banking\n- open an account\n## Must have\n- transfer money\n- statements (low)\n- export [critical]\n- p2 audit log\n',
+    );
     expect(r.tasks.map((t) => [t.title, t.priority])).toEqual([
       ['open an account', 'medium'],
       ['transfer money', 'high'],
@@ -296,9 +453,22 @@ describe('Markdown rules', () => {
 
 describe('JSON and YAML PRD rules', () => {
   it('maps numeric priorities 0..3+ and words', () => {
-    const features = [0, 1, 2, 3, 7, 'P1', 'urgent', 'could have', 'whatever'].map((priority, i) => ({ title: `f${i}`, priority }));
+    const features = [0, 1, 2, 3, 7, 'P1', 'urgent', 'could have', 'whatever'].map((priority, i) => ({
+      title: `f${i}`,
+      priority,
+    }));
     const r = tasksFromSpec(JSON.stringify({ features }), '.json');
-    expect(r.tasks.map((t) => t.priority)).toEqual(['critical', 'high', 'medium', 'low', 'low', 'high', 'critical', 'low', 'medium']);
+    expect(r.tasks.map((t) => t.priority)).toEqual([
+      'critical',
+      'high',
+      'medium',
+      'low',
+      'low',
+      'high',
+      'critical',
+      'low',
+      'medium',
+    ]);
   });
 
   it('reads a top-level list of features', () => {
@@ -313,15 +483,22 @@ describe('JSON and YAML PRD rules', () => {
 
   it('a PRD object without task lists is one task from its title and description', () => {
     const r = tasksFromSpec(JSON.stringify({ name: 'Tiny tool', summary: 'Does one thing.' }), '.json');
-    expect(r.tasks).toStrictEqual([{ id: 't1', title: 'Tiny tool', description: 'Does one thing.', source: spec(null) }]);
+    expect(r.tasks).toStrictEqual([
+      { id: 't1', title: 'Tiny tool', description: 'Does one thing.', source: spec(null) },
+    ]);
   });
 
   it('refuses a dependency cycle between features, naming it by the spec ids', () => {
-    expect(() => parse('bad/cycle.json')).toThrow(new SpecError("the spec's dependencies form a cycle: a -> c -> b -> a; remove one of these dependencies"));
+    expect(() => parse('bad/cycle.json')).toThrow(
+      new SpecError("the spec's dependencies form a cycle: a -> c -> b -> a; remove one of these dependencies"),
+    );
   });
 
   it('keeps at most 100 dependencies and a source of at most 500 characters (what a task record holds)', () => {
-    const features = [...Array.from({ length: 120 }, (_, i) => ({ id: `f${i}`, title: `F ${i}` })), { id: 'z', title: 'Z', dependsOn: Array.from({ length: 120 }, (_, i) => `f${i}`) }];
+    const features = [
+      ...Array.from({ length: 120 }, (_, i) => ({ id: `f${i}`, title: `F ${i}` })),
+      { id: 'z', title: 'Z', dependsOn: Array.from({ length: 120 }, (_, i) => `f${i}`) },
+    ];
     const r = tasksFromSpec(JSON.stringify({ features }), '.json');
     expect(r.tasks.at(-1)!.dependencies).toEqual(Array.from({ length: 100 }, (_, i) => `t${i + 1}`));
     const deep = tasksFromSpec(JSON.stringify({ ['k'.repeat(600)]: { features: ['one', { title: 'two' }] } }), '.json');
@@ -342,12 +519,24 @@ describe(`at most ${MAX_SPEC_TASKS} tasks`, () => {
     const r = tasksFromSpec(text, '.md');
     expect(r.tasks).toHaveLength(MAX_SPEC_TASKS);
     expect(r.tasks.at(-1)).toMatchObject({ id: `t${MAX_SPEC_TASKS}`, title: `item ${MAX_SPEC_TASKS}` });
-    expect(r.notes).toEqual([`the spec gives ${MAX_SPEC_TASKS + 5} tasks; the first ${MAX_SPEC_TASKS} were queued, add the rest with loki_task_add`]);
-    expect(tasksFromSpec(`# Fits\n${Array.from({ length: MAX_SPEC_TASKS }, (_, i) => `- item ${i}`).join('\n')}\n`, '.md').notes).toEqual([]);
+    expect(r.notes).toEqual([
+      `the spec gives ${MAX_SPEC_TASKS + 5} tasks; the first ${MAX_SPEC_TASKS} were queued, add the rest with loki_task_add`,
+    ]);
+    expect(
+      tasksFromSpec(`# Fits\n${Array.from({ length: MAX_SPEC_TASKS }, (_, i) => `- item ${i}`).join('\n')}\n`, '.md')
+        .notes,
+    ).toEqual([]);
   });
 
   it('drops dependencies on the tasks that were not queued', () => {
-    const features = [{ id: 'first', title: 'first', dependsOn: ['last', 'second'] }, { id: 'second', title: 'second' }, ...Array.from({ length: MAX_SPEC_TASKS }, (_, i) => ({ id: i === MAX_SPEC_TASKS - 1 ? 'last' : `f${i}`, title: `F ${i}` }))];
+    const features = [
+      { id: 'first', title: 'first', dependsOn: ['last', 'second'] },
+      { id: 'second', title: 'second' },
+      ...Array.from({ length: MAX_SPEC_TASKS }, (_, i) => ({
+        id: i === MAX_SPEC_TASKS - 1 ? 'last' : `f${i}`,
+        title: `F ${i}`,
+      })),
+    ];
     const r = tasksFromSpec(JSON.stringify({ features }), '.json');
     expect(r.tasks).toHaveLength(MAX_SPEC_TASKS);
     expect(r.tasks[0]!.dependencies).toEqual(['t2']);
@@ -360,12 +549,21 @@ describe(`at most ${MAX_SPEC_TASKS} tasks`, () => {
 
 const BAD: [string, RegExp][] = [
   ['bad/invalid.json', /^the spec is not valid JSON \(.+\); fix it, or give it as Markdown$/s],
-  ['bad/invalid.yaml', /^the spec is not valid YAML at line 4, column 4 \(All sequence items must start at the same column.*\); fix it, or give it as Markdown$/],
-  ['bad/openapi-no-paths.yaml', /^the OpenAPI document has no `paths`: add the operations to build, or give the spec as Markdown$/],
+  [
+    'bad/invalid.yaml',
+    /^the spec is not valid YAML at line 4, column 4 \(All sequence items must start at the same column.*\); fix it, or give it as Markdown$/,
+  ],
+  [
+    'bad/openapi-no-paths.yaml',
+    /^the OpenAPI document has no `paths`: add the operations to build, or give the spec as Markdown$/,
+  ],
   ['bad/openapi-paths-not-object.json', /^`paths` in the OpenAPI document must be an object of path -> operations$/],
   ['bad/openapi-bad-path.yaml', /^OpenAPI path "pets" must start with "\/"$/],
   ['bad/openapi-operation-not-object.json', /^OpenAPI operation GET \/pets must be an object$/],
-  ['bad/openapi-no-operations.yaml', /^the OpenAPI document has `paths` but no operations \(get, post, \.\.\.\): add them, or give the spec as Markdown$/],
+  [
+    'bad/openapi-no-operations.yaml',
+    /^the OpenAPI document has `paths` but no operations \(get, post, \.\.\.\): add them, or give the spec as Markdown$/,
+  ],
   ['bad/scalar.json', /^the spec parsed to a single value, not an object or a list/],
   ['bad/cycle.json', /^the spec's dependencies form a cycle: a -> c -> b -> a; remove one of these dependencies$/],
 ];
@@ -384,9 +582,24 @@ describe('malformed specs throw a SpecError that says what is wrong', () => {
   });
 
   it.each([
-    ['a path item that is not an object', '{"openapi":"3.0.0","paths":{"/a":null}}', '.json', /^OpenAPI path "\/a" must be an object of operations$/],
-    ['a path item that is a list', 'openapi: 3.0.0\npaths:\n  /a: [get]\n', '.yaml', /^OpenAPI path "\/a" must be an object of operations$/],
-    ['an operation that is a list', '{"swagger":"2.0","paths":{"/a":{"post":[]}}}', '.json', /^OpenAPI operation POST \/a must be an object$/],
+    [
+      'a path item that is not an object',
+      '{"openapi":"3.0.0","paths":{"/a":null}}',
+      '.json',
+      /^OpenAPI path "\/a" must be an object of operations$/,
+    ],
+    [
+      'a path item that is a list',
+      'openapi: 3.0.0\npaths:\n  /a: [get]\n',
+      '.yaml',
+      /^OpenAPI path "\/a" must be an object of operations$/,
+    ],
+    [
+      'an operation that is a list',
+      '{"swagger":"2.0","paths":{"/a":{"post":[]}}}',
+      '.json',
+      /^OpenAPI operation POST \/a must be an object$/,
+    ],
     ['paths that are a string', 'swagger: "2.0"\npaths: none\n', '.yaml', /must be an object of path -> operations/],
     ['a JSON string', '"build me an app"', '.json', /single value/],
     ['a YAML scalar', 'just words\n', '.yaml', /single value/],
@@ -399,7 +612,11 @@ describe('malformed specs throw a SpecError that says what is wrong', () => {
   });
 
   it('ignores `x-` extension keys under paths (valid OpenAPI)', () => {
-    expect(parse('openapi.yaml').tasks.map((t) => t.title).join('\n')).not.toMatch(/x-/);
+    expect(
+      parse('openapi.yaml')
+        .tasks.map((t) => t.title)
+        .join('\n'),
+    ).not.toMatch(/x-/);
     expect(() => tasksFromSpec('{"openapi":"3.0.0","paths":{"x-only":{}}}', '.json')).toThrow(/no operations/);
   });
 });
@@ -463,7 +680,9 @@ describe('loki_start with a spec', () => {
     expect(fs.existsSync(path.join(p.root, '.loki', 'queue'))).toBe(false);
   });
 
-  type FullTask = Required<Pick<TaskDraft, 'id' | 'title' | 'description' | 'priority' | 'phase' | 'dependencies' | 'acceptance' | 'source'>> & { status: string };
+  type FullTask = Required<
+    Pick<TaskDraft, 'id' | 'title' | 'description' | 'priority' | 'phase' | 'dependencies' | 'acceptance' | 'source'>
+  > & { status: string };
   const asQueued = (d: TaskDraft) => ({
     id: d.id,
     title: d.title,
@@ -480,13 +699,19 @@ describe('loki_start with a spec', () => {
     const file = `docs/spec${path.extname(name)}`;
     p = tempProject({ files: { [file]: fixture(name) } });
     c = await connect(p);
-    const started = structured<{ tasks: { queued: number; kind: string; notes: string[] } }>(await c.call('loki_start', { spec: file }));
+    const started = structured<{ tasks: { queued: number; kind: string; notes: string[] } }>(
+      await c.call('loki_start', { spec: file }),
+    );
     const parsed = parse(name);
     expect(started.tasks).toEqual({ queued: parsed.tasks.length, kind, notes: parsed.notes });
-    const list = structured<{ rows: { id: string; title: string }[]; total: number }>(await c.call('loki_task_list', { limit: 200 }));
+    const list = structured<{ rows: { id: string; title: string }[]; total: number }>(
+      await c.call('loki_task_list', { limit: 200 }),
+    );
     expect(list.total).toBe(parsed.tasks.length);
     expect(list.rows.map((r) => [r.id, r.title])).toEqual(parsed.tasks.map((t) => [t.id, t.title]));
-    const full = structured<{ tasks: FullTask[]; missing: string[] }>(await c.call('loki_task_list', { ids: parsed.tasks.map((t) => t.id!) }));
+    const full = structured<{ tasks: FullTask[]; missing: string[] }>(
+      await c.call('loki_task_list', { ids: parsed.tasks.map((t) => t.id!) }),
+    );
     expect(full.missing).toEqual([]);
     const pick = (t: FullTask) => ({
       id: t.id,
@@ -506,21 +731,32 @@ describe('loki_start with a spec', () => {
   });
 
   it('queues a PRD whose features depend on more than 100 others, and the tasks read back in a new session', async () => {
-    const features = [...Array.from({ length: 120 }, (_, i) => ({ id: `f${i}`, title: `F ${i}` })), { id: 'z', title: 'Z', dependsOn: Array.from({ length: 120 }, (_, i) => `f${i}`) }];
+    const features = [
+      ...Array.from({ length: 120 }, (_, i) => ({ id: `f${i}`, title: `F ${i}` })),
+      { id: 'z', title: 'Z', dependsOn: Array.from({ length: 120 }, (_, i) => `f${i}`) },
+    ];
     p = tempProject({ files: { 'prd.json': JSON.stringify({ ['section '.repeat(80)]: { features } }) } });
     c = await connect(p);
     const started = structured<{ tasks: { queued: number } }>(await c.call('loki_start', { spec: 'prd.json' }));
     expect(started.tasks.queued).toBe(121);
     await c.close();
     c = await connect(p);
-    const full = structured<{ tasks: FullTask[]; missing: string[] }>(await c.call('loki_task_list', { ids: ['t1', 't121'] }));
+    const full = structured<{ tasks: FullTask[]; missing: string[] }>(
+      await c.call('loki_task_list', { ids: ['t1', 't121'] }),
+    );
     expect(full.missing).toEqual([]);
     expect(full.tasks[1]!.dependencies).toHaveLength(100);
     expect(fs.existsSync(path.join(p.root, '.loki', 'quarantine'))).toBe(false);
   });
 
   it(`queues the first ${MAX_SPEC_TASKS} features of a longer PRD even when an early one depends on a late one`, async () => {
-    const features = [{ id: 'a', title: 'A', dependsOn: ['last'] }, ...Array.from({ length: MAX_SPEC_TASKS + 4 }, (_, i) => ({ id: i === MAX_SPEC_TASKS + 3 ? 'last' : `f${i}`, title: `F ${i}` }))];
+    const features = [
+      { id: 'a', title: 'A', dependsOn: ['last'] },
+      ...Array.from({ length: MAX_SPEC_TASKS + 4 }, (_, i) => ({
+        id: i === MAX_SPEC_TASKS + 3 ? 'last' : `f${i}`,
+        title: `F ${i}`,
+      })),
+    ];
     p = tempProject({ files: { 'prd.json': JSON.stringify({ features }) } });
     c = await connect(p);
     const r = await c.call('loki_start', { spec: 'prd.json' });

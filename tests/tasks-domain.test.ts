@@ -2,7 +2,38 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PHASES, TIERS, TIER_PHASES, type Phase, type Tier } from '../mcp-server/src/domain/phases.js';
-import { MAX_ATTEMPTS_KEPT, MAX_ERROR_CHARS, OPEN_STATES, PRIORITIES, TASK_STATES, blockTask, checkDependencies, checkHolder, claimOrder, claimTask, completeTask, countStates, editTask, effectivePhase, expireLease, failTask, findCycle, isReady, leaseExpired, phaseAllows, pickNext, releaseTask, renewLease, retryTask, unblockTask, unmetDependencies, type Attempt, type Priority, type Task, type TaskState } from '../mcp-server/src/domain/tasks.js';
+import {
+  MAX_ATTEMPTS_KEPT,
+  MAX_ERROR_CHARS,
+  OPEN_STATES,
+  PRIORITIES,
+  TASK_STATES,
+  blockTask,
+  checkDependencies,
+  checkHolder,
+  claimOrder,
+  claimTask,
+  completeTask,
+  countStates,
+  editTask,
+  effectivePhase,
+  expireLease,
+  failTask,
+  findCycle,
+  isReady,
+  leaseExpired,
+  phaseAllows,
+  pickNext,
+  releaseTask,
+  renewLease,
+  retryTask,
+  unblockTask,
+  unmetDependencies,
+  type Attempt,
+  type Priority,
+  type Task,
+  type TaskState,
+} from '../mcp-server/src/domain/tasks.js';
 import { TaskRuleError } from '../mcp-server/src/errors.js';
 
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
@@ -43,13 +74,16 @@ const lookupOf = (tasks: readonly Task[]) => {
 const none = () => undefined;
 
 /** A task claimed by `agent` with `token` at `now`. */
-const claimed = (id: string, agent = 'agent-a', token = 'tok-a', now = T0, over: Partial<Task> = {}) => claimTask(mk(id, over), agent, token, now, LEASE);
+const claimed = (id: string, agent = 'agent-a', token = 'tok-a', now = T0, over: Partial<Task> = {}) =>
+  claimTask(mk(id, over), agent, token, now, LEASE);
 
 // ---- claim order --------------------------------------------------------------------------------------------
 
 describe('claim order', () => {
   it('serves higher priority first', () => {
-    const tasks = ['low', 'critical', 'medium', 'high'].map((p, i) => mk(`p${i}`, { priority: p as Priority, seq: i + 1 }));
+    const tasks = ['low', 'critical', 'medium', 'high'].map((p, i) =>
+      mk(`p${i}`, { priority: p as Priority, seq: i + 1 }),
+    );
     expect([...tasks].sort(claimOrder).map((t) => t.priority)).toEqual(['critical', 'high', 'medium', 'low']);
     expect(PRIORITIES).toEqual(['critical', 'high', 'medium', 'low']);
   });
@@ -84,7 +118,11 @@ describe('claim order', () => {
     ];
     const lookup = lookupOf(tasks);
     const notQa = (t: Task) => t.phase !== 'QA';
-    for (const order of [tasks, [...tasks].reverse(), [tasks[4]!, tasks[6]!, tasks[5]!, tasks[0]!, tasks[3]!, tasks[1]!, tasks[2]!]]) {
+    for (const order of [
+      tasks,
+      [...tasks].reverse(),
+      [tasks[4]!, tasks[6]!, tasks[5]!, tasks[0]!, tasks[3]!, tasks[1]!, tasks[2]!],
+    ]) {
       expect(pickNext(order, lookup, notQa)?.id).toBe('fresh');
       expect(pickNext(order, lookup, () => true)?.id).toBe('later');
     }
@@ -101,11 +139,19 @@ describe('claim order', () => {
     });
     fc.assert(
       fc.property(fc.uniqueArray(taskArb, { selector: (t) => t.id, minLength: 1, maxLength: 6 }), (specs) => {
-        const tasks = specs.map((s) => mk(s.id, { seq: s.seq, priority: s.priority, status: s.failed ? 'failed' : 'pending' }));
+        const tasks = specs.map((s) =>
+          mk(s.id, { seq: s.seq, priority: s.priority, status: s.failed ? 'failed' : 'pending' }),
+        );
         const sorted = [...tasks].sort(claimOrder).map((t) => t.id);
-        expect([...tasks].reverse().sort(claimOrder).map((t) => t.id)).toEqual(sorted);
+        expect(
+          [...tasks]
+            .reverse()
+            .sort(claimOrder)
+            .map((t) => t.id),
+        ).toEqual(sorted);
         expect(pickNext(tasks, none, () => true)?.id).toBe(sorted[0]);
-        for (const a of tasks) for (const b of tasks) expect(Math.sign(claimOrder(a, b)) + Math.sign(claimOrder(b, a))).toBe(0);
+        for (const a of tasks)
+          for (const b of tasks) expect(Math.sign(claimOrder(a, b)) + Math.sign(claimOrder(b, a))).toBe(0);
       }),
       { numRuns: 200 },
     );
@@ -116,7 +162,14 @@ describe('claim order', () => {
 
 describe('readiness', () => {
   it('only pending and failed tasks can be ready', () => {
-    const expected: Record<TaskState, boolean> = { pending: true, failed: true, 'in-progress': false, completed: false, blocked: false, 'dead-letter': false };
+    const expected: Record<TaskState, boolean> = {
+      pending: true,
+      failed: true,
+      'in-progress': false,
+      completed: false,
+      blocked: false,
+      'dead-letter': false,
+    };
     for (const s of TASK_STATES) expect(isReady(mk('t', { status: s }), none), s).toBe(expected[s]);
   });
 
@@ -133,16 +186,35 @@ describe('readiness', () => {
   });
 
   it('lists exactly the unmet dependencies, in their order', () => {
-    const tasks = [mk('a', { status: 'completed' }), mk('b', { status: 'dead-letter' }), mk('c', { status: 'completed' }), mk('d', { status: 'failed' })];
+    const tasks = [
+      mk('a', { status: 'completed' }),
+      mk('b', { status: 'dead-letter' }),
+      mk('c', { status: 'completed' }),
+      mk('d', { status: 'failed' }),
+    ];
     const t = mk('t', { status: 'failed', dependencies: ['d', 'a', 'b', 'c', 'x'] });
     expect(unmetDependencies(t, lookupOf([...tasks, t]))).toEqual(['d', 'b', 'x']);
     expect(isReady(mk('u', { status: 'failed', dependencies: ['a', 'c'] }), lookupOf(tasks))).toBe(true);
   });
 
   it('counts every state, zeros included', () => {
-    expect(countStates([])).toEqual({ pending: 0, 'in-progress': 0, completed: 0, failed: 0, blocked: 0, 'dead-letter': 0 });
+    expect(countStates([])).toEqual({
+      pending: 0,
+      'in-progress': 0,
+      completed: 0,
+      failed: 0,
+      blocked: 0,
+      'dead-letter': 0,
+    });
     const tasks = [mk('a'), mk('b'), mk('c', { status: 'completed' }), mk('d', { status: 'dead-letter' })];
-    expect(countStates(tasks)).toEqual({ pending: 2, 'in-progress': 0, completed: 1, failed: 0, blocked: 0, 'dead-letter': 1 });
+    expect(countStates(tasks)).toEqual({
+      pending: 2,
+      'in-progress': 0,
+      completed: 1,
+      failed: 0,
+      blocked: 0,
+      'dead-letter': 1,
+    });
     expect(OPEN_STATES).toEqual(['pending', 'in-progress', 'failed', 'blocked']);
   });
 });
@@ -195,24 +267,37 @@ describe('effectivePhase / phaseAllows', () => {
 
   const ALLOWED: [Tier, Phase, Phase[]][] = [
     ['simple', 'BOOTSTRAP', ['BOOTSTRAP']],
-    ['simple', 'DEVELOPMENT', ['BOOTSTRAP', 'DISCOVERY', 'ARCHITECTURE', 'DEEPEN_PLAN', 'INFRASTRUCTURE', 'DEVELOPMENT']],
+    [
+      'simple',
+      'DEVELOPMENT',
+      ['BOOTSTRAP', 'DISCOVERY', 'ARCHITECTURE', 'DEEPEN_PLAN', 'INFRASTRUCTURE', 'DEVELOPMENT'],
+    ],
     ['simple', 'QA', [...PHASES]],
     ['standard', 'BOOTSTRAP', ['BOOTSTRAP']],
     ['standard', 'DISCOVERY', ['BOOTSTRAP', 'DISCOVERY']],
     ['standard', 'ARCHITECTURE', ['BOOTSTRAP', 'DISCOVERY', 'ARCHITECTURE']],
     ['standard', 'DEEPEN_PLAN', ['BOOTSTRAP', 'DISCOVERY', 'ARCHITECTURE', 'DEEPEN_PLAN']],
-    ['standard', 'DEVELOPMENT', ['BOOTSTRAP', 'DISCOVERY', 'ARCHITECTURE', 'DEEPEN_PLAN', 'INFRASTRUCTURE', 'DEVELOPMENT']],
+    [
+      'standard',
+      'DEVELOPMENT',
+      ['BOOTSTRAP', 'DISCOVERY', 'ARCHITECTURE', 'DEEPEN_PLAN', 'INFRASTRUCTURE', 'DEVELOPMENT'],
+    ],
     ['standard', 'QA', [...PHASES]],
     ['complex', 'BOOTSTRAP', ['BOOTSTRAP']],
     ['complex', 'DEEPEN_PLAN', ['BOOTSTRAP', 'DISCOVERY', 'ARCHITECTURE', 'DEEPEN_PLAN']],
     ['complex', 'INFRASTRUCTURE', ['BOOTSTRAP', 'DISCOVERY', 'ARCHITECTURE', 'DEEPEN_PLAN', 'INFRASTRUCTURE']],
-    ['complex', 'DEVELOPMENT', ['BOOTSTRAP', 'DISCOVERY', 'ARCHITECTURE', 'DEEPEN_PLAN', 'INFRASTRUCTURE', 'DEVELOPMENT']],
+    [
+      'complex',
+      'DEVELOPMENT',
+      ['BOOTSTRAP', 'DISCOVERY', 'ARCHITECTURE', 'DEEPEN_PLAN', 'INFRASTRUCTURE', 'DEVELOPMENT'],
+    ],
     ['complex', 'QA', ['BOOTSTRAP', 'DISCOVERY', 'ARCHITECTURE', 'DEEPEN_PLAN', 'INFRASTRUCTURE', 'DEVELOPMENT', 'QA']],
     ['complex', 'DEPLOYMENT', [...PHASES]],
   ];
 
   it.each(ALLOWED)('a %s run in %s may claim tasks labelled %j', (tier, runPhase, allowed) => {
-    for (const p of PHASES) expect(phaseAllows(mk('t', { phase: p }), { tier, phase: runPhase }), `task in ${p}`).toBe(allowed.includes(p));
+    for (const p of PHASES)
+      expect(phaseAllows(mk('t', { phase: p }), { tier, phase: runPhase }), `task in ${p}`).toBe(allowed.includes(p));
   });
 
   it('allows everything with no run and in GROWTH', () => {
@@ -236,7 +321,9 @@ describe('transitions', () => {
     expect(c).toMatchObject({
       status: 'in-progress',
       lease: { agent: 'agent-a', token: 'tok-1', claimedAt: iso(T0 + 5), expiresAt: iso(T0 + 5 + LEASE) },
-      attempts: [{ n: 1, agent: 'agent-a', token: 'tok-1', claimedAt: iso(T0 + 5), endedAt: null, outcome: null, error: null }],
+      attempts: [
+        { n: 1, agent: 'agent-a', token: 'tok-1', claimedAt: iso(T0 + 5), endedAt: null, outcome: null, error: null },
+      ],
       failures: 0,
       rev: 5,
       updatedAt: iso(T0 + 5),
@@ -270,13 +357,30 @@ describe('transitions', () => {
       rev: c.rev + 1,
       updatedAt: iso(T0 + 100),
     });
-    expect(d.attempts).toEqual([{ n: 1, agent: 'agent-a', token: 'tok-a', claimedAt: iso(T0), endedAt: iso(T0 + 100), outcome: 'completed', error: null }]);
+    expect(d.attempts).toEqual([
+      {
+        n: 1,
+        agent: 'agent-a',
+        token: 'tok-a',
+        claimedAt: iso(T0),
+        endedAt: iso(T0 + 100),
+        outcome: 'completed',
+        error: null,
+      },
+    ]);
   });
 
   it('fail below the limit: failed, one more failure, attempt ended with the error', () => {
     const c = claimed('t1');
     const f = failTask(c, 'tok-a', T0 + 10, 'tests broke', 'failed', 3);
-    expect(f).toMatchObject({ status: 'failed', lease: null, failures: 1, deadLetteredAt: null, rev: c.rev + 1, updatedAt: iso(T0 + 10) });
+    expect(f).toMatchObject({
+      status: 'failed',
+      lease: null,
+      failures: 1,
+      deadLetteredAt: null,
+      rev: c.rev + 1,
+      updatedAt: iso(T0 + 10),
+    });
     expect(f.attempts[0]).toMatchObject({ endedAt: iso(T0 + 10), outcome: 'failed', error: 'tests broke' });
     expect(isReady(f, none)).toBe(true);
   });
@@ -305,7 +409,9 @@ describe('transitions', () => {
     const e = expireLease(c, T0 + LEASE, 5);
     expect(e).toMatchObject({ status: 'failed', lease: null, failures: 1, rev: c.rev + 1, updatedAt: iso(T0 + LEASE) });
     expect(e.attempts[0]).toMatchObject({ outcome: 'expired', endedAt: iso(T0 + LEASE) });
-    expect(e.attempts[0]!.error).toBe(`lease expired: agent-a claimed it at ${iso(T0)} and did not complete, fail or renew it by ${iso(T0 + LEASE)}`);
+    expect(e.attempts[0]!.error).toBe(
+      `lease expired: agent-a claimed it at ${iso(T0)} and did not complete, fail or renew it by ${iso(T0 + LEASE)}`,
+    );
     expect(leaseExpired(e, T0 + 10 * LEASE)).toBe(false);
     expect(leaseExpired(mk('p'), T0)).toBe(false);
   });
@@ -338,8 +444,18 @@ describe('transitions', () => {
   it('block: an in-progress task loses its lease and its attempt ends; a pending one keeps its attempts', () => {
     const c = claimed('t1');
     const b = blockTask(c, T0 + 3, 'needs an API key');
-    expect(b).toMatchObject({ status: 'blocked', lease: null, blockedReason: 'needs an API key', rev: c.rev + 1, updatedAt: iso(T0 + 3) });
-    expect(b.attempts[0]).toMatchObject({ outcome: 'released', error: 'blocked: needs an API key', endedAt: iso(T0 + 3) });
+    expect(b).toMatchObject({
+      status: 'blocked',
+      lease: null,
+      blockedReason: 'needs an API key',
+      rev: c.rev + 1,
+      updatedAt: iso(T0 + 3),
+    });
+    expect(b.attempts[0]).toMatchObject({
+      outcome: 'released',
+      error: 'blocked: needs an API key',
+      endedAt: iso(T0 + 3),
+    });
     expect(isReady(b, none)).toBe(false);
     const p = releaseTask(c, 'tok-a', T0 + 1, null);
     const bp = blockTask(p, T0 + 2, 'waiting');
@@ -350,7 +466,13 @@ describe('transitions', () => {
   it('unblock: pending again, the reason cleared', () => {
     const b = blockTask(mk('t1', { failures: 1 }), T0, 'x');
     const u = unblockTask(b, T0 + 9);
-    expect(u).toMatchObject({ status: 'pending', blockedReason: null, failures: 1, rev: b.rev + 1, updatedAt: iso(T0 + 9) });
+    expect(u).toMatchObject({
+      status: 'pending',
+      blockedReason: null,
+      failures: 1,
+      rev: b.rev + 1,
+      updatedAt: iso(T0 + 9),
+    });
     expect(isReady(u, none)).toBe(true);
   });
 
@@ -359,7 +481,13 @@ describe('transitions', () => {
     t = failTask(t, 'tok-a', T0 + 1, 'no', 'failed', 1);
     expect(t.status).toBe('dead-letter');
     const r = retryTask(t, T0 + 2);
-    expect(r).toMatchObject({ status: 'pending', failures: 0, deadLetteredAt: null, rev: t.rev + 1, updatedAt: iso(T0 + 2) });
+    expect(r).toMatchObject({
+      status: 'pending',
+      failures: 0,
+      deadLetteredAt: null,
+      rev: t.rev + 1,
+      updatedAt: iso(T0 + 2),
+    });
     expect(r.attempts).toEqual(t.attempts);
     const again = claimTask(r, 'b', 'tok-b', T0 + 3, LEASE);
     expect(again.attempts.at(-1)!.n).toBe(2);
@@ -369,7 +497,16 @@ describe('transitions', () => {
   it('edit: changes the given fields only, ignoring undefined ones', () => {
     const t = mk('t1', { title: 'old', description: 'keep', acceptance: ['a'] });
     const e = editTask(t, T0 + 1, { title: 'new', priority: 'high', description: undefined, dependencies: ['t0'] });
-    expect(e).toMatchObject({ title: 'new', priority: 'high', description: 'keep', dependencies: ['t0'], acceptance: ['a'], status: 'pending', rev: 1, updatedAt: iso(T0 + 1) });
+    expect(e).toMatchObject({
+      title: 'new',
+      priority: 'high',
+      description: 'keep',
+      dependencies: ['t0'],
+      acceptance: ['a'],
+      status: 'pending',
+      rev: 1,
+      updatedAt: iso(T0 + 1),
+    });
     expect(Object.keys(e).sort()).toEqual(Object.keys(t).sort());
   });
 
@@ -415,9 +552,15 @@ describe('transitions', () => {
     expect(t.attempts).toHaveLength(MAX_ATTEMPTS_KEPT);
     expect(t.attempts[0]!.n).toBe(total - MAX_ATTEMPTS_KEPT + 1);
     expect(t.attempts.at(-1)).toMatchObject({ n: total, token: `tok-${total}`, outcome: null });
-    expect(t.attempts.map((a) => a.n)).toEqual(Array.from({ length: MAX_ATTEMPTS_KEPT }, (_, i) => total - MAX_ATTEMPTS_KEPT + 1 + i));
+    expect(t.attempts.map((a) => a.n)).toEqual(
+      Array.from({ length: MAX_ATTEMPTS_KEPT }, (_, i) => total - MAX_ATTEMPTS_KEPT + 1 + i),
+    );
     // A token whose attempt fell off the history is one that never held the task, as far as the record knows.
-    expect(checkHolder(t, 'tok-1', null)).toMatchObject({ ok: false, repeat: false, reason: expect.stringMatching(/never held t1/) });
+    expect(checkHolder(t, 'tok-1', null)).toMatchObject({
+      ok: false,
+      repeat: false,
+      reason: expect.stringMatching(/never held t1/),
+    });
     expect(checkHolder(t, `tok-${total}`, 'completed')).toEqual({ ok: true });
   });
 });
@@ -442,21 +585,45 @@ describe('checkHolder', () => {
 
   it('refuses a different operation after the attempt ended, saying how it ended', () => {
     const failed = failTask(claimed('t1'), 'tok-a', T0 + 1, 'e', 'failed', 3);
-    expect(checkHolder(failed, 'tok-a', 'completed')).toEqual({ ok: false, repeat: false, reason: 't1 is no longer yours (your attempt ended: failed; it is failed now)' });
+    expect(checkHolder(failed, 'tok-a', 'completed')).toEqual({
+      ok: false,
+      repeat: false,
+      reason: 't1 is no longer yours (your attempt ended: failed; it is failed now)',
+    });
     const released = releaseTask(claimed('t1'), 'tok-a', T0 + 1, null);
-    expect(checkHolder(released, 'tok-a', 'completed')).toEqual({ ok: false, repeat: false, reason: 't1 is no longer yours (your attempt ended: released; it is pending now)' });
+    expect(checkHolder(released, 'tok-a', 'completed')).toEqual({
+      ok: false,
+      repeat: false,
+      reason: 't1 is no longer yours (your attempt ended: released; it is pending now)',
+    });
     // release/renew/block never count as repeats
     expect(checkHolder(released, 'tok-a', null)).toMatchObject({ ok: false, repeat: false });
     const done = completeTask(claimed('t1'), 'tok-a', T0 + 1, 's', []);
-    expect(checkHolder(done, 'tok-a', null)).toMatchObject({ ok: false, repeat: false, reason: expect.stringMatching(/no longer yours.*completed/) });
+    expect(checkHolder(done, 'tok-a', null)).toMatchObject({
+      ok: false,
+      repeat: false,
+      reason: expect.stringMatching(/no longer yours.*completed/),
+    });
   });
 
   it('refuses a forged token: it never held the task', () => {
     const c = claimed('t1');
     const r = checkHolder(c, 'forged', 'completed');
-    expect(r).toEqual({ ok: false, repeat: false, reason: 'that token never held t1: use the token loki_task_claim returned' });
-    expect(checkHolder(mk('t1'), 'tok-a', 'failed')).toMatchObject({ ok: false, repeat: false, reason: expect.stringMatching(/never held/) });
-    expect(checkHolder(c, '', null)).toMatchObject({ ok: false, repeat: false, reason: expect.stringMatching(/never held/) });
+    expect(r).toEqual({
+      ok: false,
+      repeat: false,
+      reason: 'that token never held t1: use the token loki_task_claim returned',
+    });
+    expect(checkHolder(mk('t1'), 'tok-a', 'failed')).toMatchObject({
+      ok: false,
+      repeat: false,
+      reason: expect.stringMatching(/never held/),
+    });
+    expect(checkHolder(c, '', null)).toMatchObject({
+      ok: false,
+      repeat: false,
+      reason: expect.stringMatching(/never held/),
+    });
   });
 
   it('refuses a lease that expired, naming the new holder when it was reclaimed', () => {
@@ -470,9 +637,14 @@ describe('checkHolder', () => {
     expect(checkHolder(reclaimed, 'tok-a', 'completed')).toEqual({
       ok: false,
       repeat: false,
-      reason: 'your lease on t1 expired and agent-b holds it now; do not finish it, claim another task (loki_task_claim)',
+      reason:
+        'your lease on t1 expired and agent-b holds it now; do not finish it, claim another task (loki_task_claim)',
     });
-    expect(checkHolder(reclaimed, 'tok-a', 'failed')).toMatchObject({ ok: false, repeat: false, reason: expect.stringMatching(/agent-b holds it now/) });
+    expect(checkHolder(reclaimed, 'tok-a', 'failed')).toMatchObject({
+      ok: false,
+      repeat: false,
+      reason: expect.stringMatching(/agent-b holds it now/),
+    });
     expect(checkHolder(reclaimed, 'tok-b', 'completed')).toEqual({ ok: true });
   });
 
@@ -492,7 +664,9 @@ describe('checkDependencies / findCycle', () => {
       new TaskRuleError('t3 depends on unknown tasks x, y: add them first (or in the same batch) or fix the id'),
     );
     const one = mk('t4', { dependencies: ['nope'] });
-    expect(() => checkDependencies([one], lookupOf([one]))).toThrow('t4 depends on unknown task nope: add it first (or in the same batch) or fix the id');
+    expect(() => checkDependencies([one], lookupOf([one]))).toThrow(
+      't4 depends on unknown task nope: add it first (or in the same batch) or fix the id',
+    );
     try {
       checkDependencies([one], lookupOf([one]));
     } catch (err) {
@@ -506,7 +680,9 @@ describe('checkDependencies / findCycle', () => {
     const b = mk('b', { dependencies: ['c'] });
     const c = mk('c', { dependencies: ['a'] });
     const lookup = lookupOf([a, b, c]);
-    expect(() => checkDependencies([a], lookup)).toThrow(new TaskRuleError('dependency cycle: a -> b -> c -> a; remove one of these dependencies'));
+    expect(() => checkDependencies([a], lookup)).toThrow(
+      new TaskRuleError('dependency cycle: a -> b -> c -> a; remove one of these dependencies'),
+    );
     expect(() => checkDependencies([c], lookup)).toThrow('dependency cycle: c -> a -> b -> c;');
     // A cycle behind an acyclic prefix is named from where it closes.
     const s = mk('s', { dependencies: ['x'] });
@@ -516,16 +692,24 @@ describe('checkDependencies / findCycle', () => {
 
   it('refuses a self-dependency', () => {
     const t = mk('t1', { dependencies: ['t1'] });
-    expect(() => checkDependencies([t], lookupOf([t]))).toThrow('dependency cycle: t1 -> t1; remove one of these dependencies');
+    expect(() => checkDependencies([t], lookupOf([t]))).toThrow(
+      'dependency cycle: t1 -> t1; remove one of these dependencies',
+    );
   });
 
   it('accepts a diamond and a deep lattice of diamonds without a false cycle, fast', () => {
-    const d = [mk('a', { dependencies: ['b', 'c'] }), mk('b', { dependencies: ['d'] }), mk('c', { dependencies: ['d'] }), mk('d')];
+    const d = [
+      mk('a', { dependencies: ['b', 'c'] }),
+      mk('b', { dependencies: ['d'] }),
+      mk('c', { dependencies: ['d'] }),
+      mk('d'),
+    ];
     expect(() => checkDependencies(d, lookupOf(d))).not.toThrow();
     // 40 layers of two tasks, each depending on both of the layer below: 2^40 paths, linear work.
     const tasks: Task[] = [];
     for (let layer = 0; layer < 40; layer++) {
-      for (const side of ['l', 'r']) tasks.push(mk(`${side}${layer}`, { dependencies: layer === 0 ? [] : [`l${layer - 1}`, `r${layer - 1}`] }));
+      for (const side of ['l', 'r'])
+        tasks.push(mk(`${side}${layer}`, { dependencies: layer === 0 ? [] : [`l${layer - 1}`, `r${layer - 1}`] }));
     }
     const started = performance.now();
     expect(() => checkDependencies(tasks, lookupOf(tasks))).not.toThrow();
@@ -544,7 +728,9 @@ describe('checkDependencies / findCycle', () => {
     expect(cycle![0]).toBe(`t${n - 1}`);
     expect(cycle![1]).toBe('t0');
     expect(cycle!.at(-1)).toBe(`t${n - 1}`);
-    expect(() => checkDependencies([closed.at(-1)!], lookup)).toThrow(/^dependency cycle: t9999 -> t0 -> t1 -> .* -> t9998 -> t9999; remove one/);
+    expect(() => checkDependencies([closed.at(-1)!], lookup)).toThrow(
+      /^dependency cycle: t9999 -> t0 -> t1 -> .* -> t9998 -> t9999; remove one/,
+    );
   });
 
   it('findCycle only reports cycles reachable from the starts', () => {
@@ -589,15 +775,43 @@ type Op =
 
 const tokenChoice = fc.constantFrom<TokenChoice>('current', 'current', 'stale', 'forged');
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ k: fc.constant('add' as const), pri: fc.nat(3), phase: fc.nat(12), deps: fc.array(fc.nat(), { maxLength: 3 }) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      k: fc.constant('add' as const),
+      pri: fc.nat(3),
+      phase: fc.nat(12),
+      deps: fc.array(fc.nat(), { maxLength: 3 }),
+    }),
+  },
   { weight: 5, arbitrary: fc.record({ k: fc.constant('claim' as const), agent: fc.nat(2) }) },
-  { weight: 3, arbitrary: fc.record({ k: fc.constant('complete' as const), task: fc.nat(), tok: tokenChoice, pick: fc.nat() }) },
-  { weight: 3, arbitrary: fc.record({ k: fc.constant('fail' as const), task: fc.nat(), tok: tokenChoice, pick: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('release' as const), task: fc.nat(), tok: tokenChoice, pick: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('block' as const), task: fc.nat(), tok: tokenChoice, pick: fc.nat() }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ k: fc.constant('complete' as const), task: fc.nat(), tok: tokenChoice, pick: fc.nat() }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({ k: fc.constant('fail' as const), task: fc.nat(), tok: tokenChoice, pick: fc.nat() }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ k: fc.constant('release' as const), task: fc.nat(), tok: tokenChoice, pick: fc.nat() }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ k: fc.constant('block' as const), task: fc.nat(), tok: tokenChoice, pick: fc.nat() }),
+  },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('unblock' as const), task: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('retry' as const), task: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('edit' as const), task: fc.nat(), pri: fc.nat(3), deps: fc.option(fc.array(fc.nat(), { maxLength: 3 }), { nil: null }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant('edit' as const),
+      task: fc.nat(),
+      pri: fc.nat(3),
+      deps: fc.option(fc.array(fc.nat(), { maxLength: 3 }), { nil: null }),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 2 * LEASE }) }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('phase' as const), to: fc.nat(8) }) },
 );
@@ -638,7 +852,10 @@ class Harness {
     return list.indexOf(eff) <= list.indexOf(this.run.phase);
   }
   private mReady(m: ModelTask): boolean {
-    return (m.status === 'pending' || m.status === 'failed') && m.deps.every((d) => this.model.get(d)?.status === 'completed');
+    return (
+      (m.status === 'pending' || m.status === 'failed') &&
+      m.deps.every((d) => this.model.get(d)?.status === 'completed')
+    );
   }
   private mBest(): ModelTask | undefined {
     const key = (m: ModelTask) => [m.priority, m.status === 'failed' ? 1 : 0, m.seq];
@@ -708,7 +925,10 @@ class Harness {
       expect(reason).toMatch(new RegExp(`^your lease on ${id} expired`));
       if (m.lease) expect(reason).toContain(`and ${m.lease.agent} holds it now`);
       else expect(reason).not.toContain('holds it now');
-    } else expect(reason).toBe(`${id} is no longer yours (your attempt ended: ${mine.outcome ?? 'taken over'}; it is ${m.status} now)`);
+    } else
+      expect(reason).toBe(
+        `${id} is no longer yours (your attempt ended: ${mine.outcome ?? 'taken over'}; it is ${m.status} now)`,
+      );
     return false;
   }
 
@@ -718,23 +938,43 @@ class Harness {
         const id = `t${this.ids.length + 1}`;
         const deps = this.ids.length ? [...new Set(op.deps.map((d) => this.ids[d % this.ids.length]!))] : [];
         const phase = op.phase < PHASES.length ? PHASES[op.phase]! : 'DEVELOPMENT';
-        const task = mk(id, { seq: this.ids.length + 1, priority: PRIORITIES[op.pri]!, phase, dependencies: deps, createdAt: iso(this.now), updatedAt: iso(this.now) });
+        const task = mk(id, {
+          seq: this.ids.length + 1,
+          priority: PRIORITIES[op.pri]!,
+          phase,
+          dependencies: deps,
+          createdAt: iso(this.now),
+          updatedAt: iso(this.now),
+        });
         checkDependencies([task], (x) => (x === id ? task : this.tasks.get(x)));
         this.put(task);
         this.ids.push(id);
-        this.model.set(id, { id, seq: task.seq, priority: op.pri, phase, deps, status: 'pending', failures: 0, lease: null, attempts: [] });
+        this.model.set(id, {
+          id,
+          seq: task.seq,
+          priority: op.pri,
+          phase,
+          deps,
+          status: 'pending',
+          failures: 0,
+          lease: null,
+          attempts: [],
+        });
         break;
       }
       case 'claim': {
         // As the queue does: put back (or dead-letter) every lease whose time is up, then choose.
-        for (const t of [...this.tasks.values()]) if (leaseExpired(t, this.now)) this.put(expireLease(t, this.now, this.maxRetries));
-        for (const m of this.model.values()) if (m.status === 'in-progress' && m.lease!.expires <= this.now) this.mFail(m, 'expired');
+        for (const t of [...this.tasks.values()])
+          if (leaseExpired(t, this.now)) this.put(expireLease(t, this.now, this.maxRetries));
+        for (const m of this.model.values())
+          if (m.status === 'in-progress' && m.lease!.expires <= this.now) this.mFail(m, 'expired');
         const picked = pickNext(this.tasks.values(), this.lookup, (t) => phaseAllows(t, this.run));
         const best = this.mBest();
         expect(picked?.id).toBe(best?.id);
         if (!picked) break;
         for (const other of this.tasks.values()) {
-          if (other !== picked && isReady(other, this.lookup) && phaseAllows(other, this.run)) expect(claimOrder(picked, other)).toBeLessThan(0);
+          if (other !== picked && isReady(other, this.lookup) && phaseAllows(other, this.run))
+            expect(claimOrder(picked, other)).toBeLessThan(0);
         }
         const depsDone = picked.dependencies.every((d) => this.tasks.get(d)?.status === 'completed');
         expect(depsDone).toBe(true);
@@ -853,13 +1093,19 @@ class Harness {
     for (const t of this.tasks.values()) {
       const m = this.model.get(t.id)!;
       const where = `${t.id} (${t.status})`;
-      expect(TASK_STATES.filter((s) => s === t.status), where).toHaveLength(1);
+      expect(
+        TASK_STATES.filter((s) => s === t.status),
+        where,
+      ).toHaveLength(1);
       expect(t.status, where).toBe(m.status);
       expect(t.failures, where).toBe(m.failures);
       expect(t.lease?.token ?? null, where).toBe(m.lease?.token ?? null);
       expect(t.priority, where).toBe(PRIORITIES[m.priority]);
       expect(t.dependencies, where).toEqual(m.deps);
-      expect(t.attempts.map((a) => [a.token, a.outcome]), where).toEqual(m.attempts.map((a) => [a.token, a.outcome]));
+      expect(
+        t.attempts.map((a) => [a.token, a.outcome]),
+        where,
+      ).toEqual(m.attempts.map((a) => [a.token, a.outcome]));
       // exactly one status, with the fields that go with it
       expect(t.status === 'in-progress', where).toBe(t.lease !== null);
       expect(t.failures, where).toBeLessThanOrEqual(this.maxRetries);
@@ -871,7 +1117,10 @@ class Harness {
       expect(t.attempts.length, where).toBeLessThanOrEqual(MAX_ATTEMPTS_KEPT);
       t.attempts.forEach((a, i) => i > 0 && expect(a.n, where).toBe(t.attempts[i - 1]!.n + 1));
       const open = t.attempts.filter((a) => a.outcome === null);
-      expect(open.map((a) => a.token), where).toEqual(t.lease ? [t.lease.token] : []);
+      expect(
+        open.map((a) => a.token),
+        where,
+      ).toEqual(t.lease ? [t.lease.token] : []);
       if (t.status === 'completed') {
         expect(this.depsDoneAtClaim.get(t.id), where).toBe(true);
         expect(t.attempts.at(-1)!.outcome, where).toBe('completed');
@@ -918,10 +1167,25 @@ describe('model-based: random queue histories', () => {
 describe('checkSeedDrafts', () => {
   it('accepts a clean batch and refuses empty titles, duplicate ids, unknown dependencies and cycles before anything is written', async () => {
     const { checkSeedDrafts } = await import('../mcp-server/src/domain/tasks.js');
-    expect(() => checkSeedDrafts([{ id: 't1', title: 'a' }, { id: 't2', title: 'b', dependencies: ['t1'] }])).not.toThrow();
+    expect(() =>
+      checkSeedDrafts([
+        { id: 't1', title: 'a' },
+        { id: 't2', title: 'b', dependencies: ['t1'] },
+      ]),
+    ).not.toThrow();
     expect(() => checkSeedDrafts([{ id: 't1', title: '  ' }])).toThrow(/empty title/);
-    expect(() => checkSeedDrafts([{ id: 't1', title: 'a' }, { id: 't1', title: 'b' }])).toThrow(/appears twice/);
+    expect(() =>
+      checkSeedDrafts([
+        { id: 't1', title: 'a' },
+        { id: 't1', title: 'b' },
+      ]),
+    ).toThrow(/appears twice/);
     expect(() => checkSeedDrafts([{ id: 't1', title: 'a', dependencies: ['t9'] }])).toThrow(/unknown task t9/);
-    expect(() => checkSeedDrafts([{ id: 't1', title: 'a', dependencies: ['t2'] }, { id: 't2', title: 'b', dependencies: ['t1'] }])).toThrow(/cycle: t1 -> t2 -> t1/);
+    expect(() =>
+      checkSeedDrafts([
+        { id: 't1', title: 'a', dependencies: ['t2'] },
+        { id: 't2', title: 'b', dependencies: ['t1'] },
+      ]),
+    ).toThrow(/cycle: t1 -> t2 -> t1/);
   });
 });

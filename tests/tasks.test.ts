@@ -3,7 +3,21 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DIST, auditLines, connect, dbRows, docOnDisk, openDb, snapshot, structured, taskOnDisk, tempProject, text, type Connected, type TempProject } from './helpers.js';
+import {
+  DIST,
+  auditLines,
+  connect,
+  dbRows,
+  docOnDisk,
+  openDb,
+  snapshot,
+  structured,
+  taskOnDisk,
+  tempProject,
+  text,
+  type Connected,
+  type TempProject,
+} from './helpers.js';
 
 let p: TempProject | undefined;
 let c: Connected | undefined;
@@ -62,7 +76,9 @@ function taskFile(id: string) {
 }
 
 function archivedIds(runId: string): string[] {
-  return dbRows<{ id: string }>(p!.root, 'SELECT id FROM task_archive WHERE run_id = ? ORDER BY id', runId).map((r) => r.id);
+  return dbRows<{ id: string }>(p!.root, 'SELECT id FROM task_archive WHERE run_id = ? ORDER BY id', runId).map(
+    (r) => r.id,
+  );
 }
 
 describe('seeding from the spec', () => {
@@ -73,8 +89,14 @@ describe('seeding from the spec', () => {
       ['t1', 'List products with prices', 'high', 'pending'],
       ['t2', 'Search products (P2)', 'medium', 'pending'],
     ]);
-    const full = structured<{ tasks: { acceptance: string[]; source: { kind: string; section: string }; phase: string }[] }>(await c!.call('loki_task_list', { ids: ['t1'] }));
-    expect(full.tasks[0]).toMatchObject({ acceptance: ['paginated, 20 per page'], source: { kind: 'spec', section: 'Features > Catalogue (must have)' }, phase: 'DEVELOPMENT' });
+    const full = structured<{
+      tasks: { acceptance: string[]; source: { kind: string; section: string }; phase: string }[];
+    }>(await c!.call('loki_task_list', { ids: ['t1'] }));
+    expect(full.tasks[0]).toMatchObject({
+      acceptance: ['paginated, 20 per page'],
+      source: { kind: 'spec', section: 'Features > Catalogue (must have)' },
+      phase: 'DEVELOPMENT',
+    });
     expect(auditLines(p!.root).find((e) => e.action === 'run.start')?.data).toMatchObject({ tasks: 2 });
   });
 
@@ -98,7 +120,7 @@ describe('seeding from the spec', () => {
     expect(archivedIds(oldRun)).toEqual(['t1', 't2']);
   });
 
-  it('resuming a run whose seeding never happened sets the previous run\'s queue aside and seeds this one', async () => {
+  it("resuming a run whose seeding never happened sets the previous run's queue aside and seeds this one", async () => {
     await begin();
     const old = docOnDisk<{ runId: string }>(p!.root, 'run')!.runId;
     // As if a new run had been recorded without its queue (the transaction of a 0.1-era crash, or a bug).
@@ -135,7 +157,9 @@ describe('claiming', () => {
     for (;;) {
       const r = await claim();
       if (!r.task) {
-        expect(r.reason).toMatch(/2 ready task\(s\) belong to later phases; finish this phase and call loki_phase_advance/);
+        expect(r.reason).toMatch(
+          /2 ready task\(s\) belong to later phases; finish this phase and call loki_phase_advance/,
+        );
         break;
       }
       expect(r.token).toMatch(/^[0-9a-f]{24}$/);
@@ -149,7 +173,12 @@ describe('claiming', () => {
 
   it('can claim a named task, and refuses one that is not ready with the reason', async () => {
     await begin();
-    await c!.call('loki_task_add', { tasks: [{ id: 'a', title: 'a' }, { id: 'b', title: 'b', dependencies: ['a'] }] });
+    await c!.call('loki_task_add', {
+      tasks: [
+        { id: 'a', title: 'a' },
+        { id: 'b', title: 'b', dependencies: ['a'] },
+      ],
+    });
     expect((await claim({ taskId: 'b' })).reason).toMatch(/b waits on a/);
     const a = await claim({ taskId: 'a' });
     expect(a.task?.id).toBe('a');
@@ -201,10 +230,14 @@ describe('leases and tokens', () => {
     const stale = await c!.call('loki_task_complete', { id: 'x', token: first.token, summary: 'late' });
     expect(stale.isError).toBe(true);
     expect(text(stale)).toMatch(/your lease on x expired and fast holds it now; do not finish it/);
-    const done = structured<{ repeated: boolean }>(await c!.call('loki_task_complete', { id: 'x', token: second.token, summary: 'done' }));
+    const done = structured<{ repeated: boolean }>(
+      await c!.call('loki_task_complete', { id: 'x', token: second.token, summary: 'done' }),
+    );
     expect(done.repeated).toBe(false);
     const before = auditLines(p!.root).length;
-    const again = structured<{ repeated: boolean }>(await c!.call('loki_task_complete', { id: 'x', token: second.token, summary: 'done' }));
+    const again = structured<{ repeated: boolean }>(
+      await c!.call('loki_task_complete', { id: 'x', token: second.token, summary: 'done' }),
+    );
     expect(again.repeated).toBe(true);
     expect(auditLines(p!.root)).toHaveLength(before);
     expect(taskFile('x')).toMatchObject({ status: 'completed', completion: { agent: 'fast', summary: 'done' } });
@@ -212,16 +245,29 @@ describe('leases and tokens', () => {
 
   it('complete with claimNext hands over the next task in the same call, and claims nothing while paused', async () => {
     await begin();
-    await c!.call('loki_task_add', { tasks: [{ id: 'one', title: 'one', priority: 'high' }, { id: 'two', title: 'two' }, { id: 'three', title: 'three', priority: 'low' }] });
+    await c!.call('loki_task_add', {
+      tasks: [
+        { id: 'one', title: 'one', priority: 'high' },
+        { id: 'two', title: 'two' },
+        { id: 'three', title: 'three', priority: 'low' },
+      ],
+    });
     const first = await claim();
-    const r = structured<{ task: { id: string }; next: Claim }>(await c!.call('loki_task_complete', { id: first.task!.id, token: first.token, summary: 'done', claimNext: true }));
+    const r = structured<{ task: { id: string }; next: Claim }>(
+      await c!.call('loki_task_complete', { id: first.task!.id, token: first.token, summary: 'done', claimNext: true }),
+    );
     expect(r.task.id).toBe('one');
     expect(r.next.task?.id).toBe('two');
     expect(r.next.token).toMatch(/^[0-9a-f]{24}$/);
-    const actions = auditLines(p!.root).filter((e) => !String(e.action).startsWith('checkpoint.')).slice(-2).map((e) => `${e.action}:${e.target}`);
+    const actions = auditLines(p!.root)
+      .filter((e) => !String(e.action).startsWith('checkpoint.'))
+      .slice(-2)
+      .map((e) => `${e.action}:${e.target}`);
     expect(actions).toEqual(['task.complete:one', 'task.claim:two']);
     fs.writeFileSync(path.join(p!.root, '.loki/PAUSE'), '');
-    const paused = structured<{ next: Claim }>(await c!.call('loki_task_complete', { id: 'two', token: r.next.token, summary: 'done', claimNext: true }));
+    const paused = structured<{ next: Claim }>(
+      await c!.call('loki_task_complete', { id: 'two', token: r.next.token, summary: 'done', claimNext: true }),
+    );
     expect(paused.next).toMatchObject({ task: null, reason: expect.stringMatching(/paused/) });
     expect(taskFile('two')).toMatchObject({ status: 'completed' });
     expect(taskFile('three')).toMatchObject({ status: 'pending' });
@@ -232,7 +278,9 @@ describe('leases and tokens', () => {
     await c!.call('loki_task_add', { tasks: [{ id: 'w', title: 'work' }] });
     const held = await claim();
     await new Promise((r) => setTimeout(r, 700));
-    const b = structured<{ queue: { mine: { id: string; expiresAt: string }[] }; next: string }>(await c!.call('loki_status'));
+    const b = structured<{ queue: { mine: { id: string; expiresAt: string }[] }; next: string }>(
+      await c!.call('loki_status'),
+    );
     expect(b.queue.mine[0]!.id).toBe('w');
     expect(Date.parse(b.queue.mine[0]!.expiresAt)).toBeGreaterThan(Date.parse(held.leaseExpiresAt!));
     expect(b.next).toMatch(/continue w "work"/);
@@ -243,8 +291,12 @@ describe('leases and tokens', () => {
     await begin();
     await c!.call('loki_task_add', { tasks: [{ id: 'r', title: 'r' }] });
     const h = await claim({ taskId: 'r' });
-    expect(text(await c!.call('loki_task_update', { id: 'r', action: 'renew', token: 'nope' }))).toMatch(/never held r/);
-    const renewed = structured<{ task: { lease: { expiresAt: string } } }>(await c!.call('loki_task_update', { id: 'r', action: 'renew', token: h.token }));
+    expect(text(await c!.call('loki_task_update', { id: 'r', action: 'renew', token: 'nope' }))).toMatch(
+      /never held r/,
+    );
+    const renewed = structured<{ task: { lease: { expiresAt: string } } }>(
+      await c!.call('loki_task_update', { id: 'r', action: 'renew', token: h.token }),
+    );
     expect(renewed.task.lease.expiresAt >= h.leaseExpiresAt!).toBe(true);
     const released = structured<{ task: { status: string; failures: number; attempts: { outcome: string }[] } }>(
       await c!.call('loki_task_update', { id: 'r', action: 'release', token: h.token, reason: 'wrong agent' }),
@@ -258,10 +310,17 @@ describe('leases and tokens', () => {
 describe('failures, retries and dead-letter', () => {
   it('a failed task is retried after fresh work, keeps its errors, and dead-letters at the limit', async () => {
     await begin({ LOKI_MAX_RETRIES: '2' });
-    await c!.call('loki_task_add', { tasks: [{ id: 'f', title: 'flaky', priority: 'high' }, { id: 'g', title: 'steady', priority: 'high' }] });
+    await c!.call('loki_task_add', {
+      tasks: [
+        { id: 'f', title: 'flaky', priority: 'high' },
+        { id: 'g', title: 'steady', priority: 'high' },
+      ],
+    });
     const one = await claim();
     expect(one.task?.id).toBe('f');
-    const failed = structured<{ task: { status: string }; failures: number }>(await c!.call('loki_task_fail', { id: 'f', token: one.token, error: 'TypeError: x is undefined' }));
+    const failed = structured<{ task: { status: string }; failures: number }>(
+      await c!.call('loki_task_fail', { id: 'f', token: one.token, error: 'TypeError: x is undefined' }),
+    );
     expect(failed).toMatchObject({ task: { status: 'failed' }, failures: 1 });
     // Same priority: the fresh task goes first, then the retry, which carries the earlier error.
     expect((await claim()).task?.id).toBe('g');
@@ -270,9 +329,13 @@ describe('failures, retries and dead-letter', () => {
     const dead = await c!.call('loki_task_fail', { id: 'f', token: retry.token, error: 'still broken' });
     expect(text(dead)).toMatch(/moved to dead-letter after 2 failures; move on/);
     expect(taskFile('f')).toMatchObject({ status: 'dead-letter', failures: 2 });
-    const repeat = structured<{ repeated: boolean }>(await c!.call('loki_task_fail', { id: 'f', token: retry.token, error: 'still broken' }));
+    const repeat = structured<{ repeated: boolean }>(
+      await c!.call('loki_task_fail', { id: 'f', token: retry.token, error: 'still broken' }),
+    );
     expect(repeat.repeated).toBe(true);
-    const back = structured<{ task: { status: string; failures: number; attempts: unknown[] } }>(await c!.call('loki_task_update', { id: 'f', action: 'retry' }));
+    const back = structured<{ task: { status: string; failures: number; attempts: unknown[] } }>(
+      await c!.call('loki_task_update', { id: 'f', action: 'retry' }),
+    );
     expect(back.task).toMatchObject({ status: 'pending', failures: 0 });
     expect(back.task.attempts).toHaveLength(2);
   });
@@ -281,21 +344,36 @@ describe('failures, retries and dead-letter', () => {
 describe('updates', () => {
   it('edits, reprioritises, blocks and unblocks; completed tasks stay as they were', async () => {
     await begin();
-    await c!.call('loki_task_add', { tasks: [{ id: 'a', title: 'a' }, { id: 'b', title: 'b' }] });
+    await c!.call('loki_task_add', {
+      tasks: [
+        { id: 'a', title: 'a' },
+        { id: 'b', title: 'b' },
+      ],
+    });
     await c!.call('loki_task_update', { id: 'b', priority: 'critical', acceptance: ['it works'] });
     expect((await claim()).task).toMatchObject({ id: 'b', acceptance: ['it works'] });
-    expect(text(await c!.call('loki_task_update', { id: 'a', action: 'block', reason: 'needs an API key from the user' }))).toMatch(/blocked/);
+    expect(
+      text(await c!.call('loki_task_update', { id: 'a', action: 'block', reason: 'needs an API key from the user' })),
+    ).toMatch(/blocked/);
     expect((await claim()).reason).toMatch(/belong to later phases|blocked/);
     await c!.call('loki_task_update', { id: 'a', action: 'unblock' });
     const a = await claim();
     expect(a.task?.id).toBe('a');
     await c!.call('loki_task_complete', { id: 'a', token: a.token, summary: 'done' });
-    expect(text(await c!.call('loki_task_update', { id: 'a', title: 'rewrite history' }))).toMatch(/completed and stays as it was done/);
+    expect(text(await c!.call('loki_task_update', { id: 'a', title: 'rewrite history' }))).toMatch(
+      /completed and stays as it was done/,
+    );
   });
 
   it('refuses a dependency edit that would close a cycle, naming it, and changes nothing', async () => {
     await begin();
-    await c!.call('loki_task_add', { tasks: [{ id: 'a', title: 'a' }, { id: 'b', title: 'b', dependencies: ['a'] }, { id: 'c', title: 'c', dependencies: ['b'] }] });
+    await c!.call('loki_task_add', {
+      tasks: [
+        { id: 'a', title: 'a' },
+        { id: 'b', title: 'b', dependencies: ['a'] },
+        { id: 'c', title: 'c', dependencies: ['b'] },
+      ],
+    });
     const before = snapshot(p!.root);
     const r = await c!.call('loki_task_update', { id: 'a', dependencies: ['c'] });
     expect(text(r)).toMatch(/dependency cycle: a -> c -> b -> a/);
@@ -307,11 +385,16 @@ describe('loki_status and phases', () => {
   it('shows counts, the next ready task and blocks the phase while its tasks are open', async () => {
     await begin();
     await c!.call('loki_phase_advance');
-    const b = structured<{ queue: { counts: Record<string, number>; next: { id: string }; openInPhase: number }; next: string }>(await c!.call('loki_status'));
+    const b = structured<{
+      queue: { counts: Record<string, number>; next: { id: string }; openInPhase: number };
+      next: string;
+    }>(await c!.call('loki_status'));
     expect(b.queue).toMatchObject({ counts: { pending: 2 }, next: { id: 't1' }, openInPhase: 2 });
     expect(b.next).toMatch(/Claim the next task with loki_task_claim \(t1/);
     fs.writeFileSync(path.join(p!.root, 'shop.js'), 'export {}\n');
-    expect(structured<{ reasons: string[] }>(await c!.call('loki_phase_advance')).reasons).toEqual([expect.stringMatching(/2 task\(s\) of this phase are still open \(t1, t2\)/)]);
+    expect(structured<{ reasons: string[] }>(await c!.call('loki_phase_advance')).reasons).toEqual([
+      expect.stringMatching(/2 task\(s\) of this phase are still open \(t1, t2\)/),
+    ]);
     expect(text(await c!.call('loki_status', { peek: true }))).toMatch(/Tasks: 2 pending, 0 in progress/);
   });
 
@@ -346,16 +429,24 @@ describe('loki tasks (CLI)', () => {
     expect(list.code).toBe(0);
     expect(list.out).toMatch(/t1\s+pending\s+high\s+DEVELOPMENT\s+List products with prices/);
     expect(list.out).toMatch(/d\s+dead-letter\s+critical/);
-    const dead = JSON.parse(loki(['tasks', '--status', 'dead-letter', '--json']).out) as { total: number; tasks: Row[] };
+    const dead = JSON.parse(loki(['tasks', '--status', 'dead-letter', '--json']).out) as {
+      total: number;
+      tasks: Row[];
+    };
     expect(dead.total).toBe(1);
     expect(dead.tasks[0]!.id).toBe('d');
-    expect(loki(['tasks', 'show', 'd']).out).toMatch(/#1 s-\w+ .* failed: cannot reach the database[\s\S]*loki tasks retry d/);
+    expect(loki(['tasks', 'show', 'd']).out).toMatch(
+      /#1 s-\w+ .* failed: cannot reach the database[\s\S]*loki tasks retry d/,
+    );
     expect(loki(['tasks', '--status', 'done']).code).toBe(2);
     expect(loki(['tasks', 'show', 'zzz']).code).toBe(1);
     const retried = loki(['tasks', 'retry', 'd']);
     expect(retried.code).toBe(0);
     expect(retried.out).toMatch(/d is pending again/);
-    expect(loki(['tasks', 'retry', 'd'])).toMatchObject({ code: 1, err: expect.stringMatching(/only dead-lettered tasks are retried/) });
+    expect(loki(['tasks', 'retry', 'd'])).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/only dead-lettered tasks are retried/),
+    });
     // The server sees the CLI's change through the change feed.
     expect((await claim()).task?.id).toBe('d');
     expect(auditLines(p!.root).some((e) => e.action === 'task.retry' && String(e.actor).startsWith('cli:'))).toBe(true);

@@ -14,7 +14,14 @@ import {
   type Checklist,
   type ChecklistItem,
 } from '../mcp-server/src/domain/checklist.js';
-import { conveneRefusal, councilDue, effectiveThreshold, tally, trackStagnation, type CastVote } from '../mcp-server/src/domain/council.js';
+import {
+  conveneRefusal,
+  councilDue,
+  effectiveThreshold,
+  tally,
+  trackStagnation,
+  type CastVote,
+} from '../mcp-server/src/domain/council.js';
 import { completionGate, headline, type VerificationFacts } from '../mcp-server/src/domain/evidence.js';
 import { tasksFromSpec } from '../mcp-server/src/domain/spec-tasks.js';
 
@@ -22,11 +29,34 @@ const NOW = '2026-11-23T00:00:00.000Z';
 
 function item(over: Partial<ChecklistItem> = {}): ChecklistItem {
   const text = over.text ?? 'the thing works';
-  return { id: itemId(text), text, source: 'spec', origin: 'spec', check: null, checkFromSpec: false, status: 'open', note: null, result: null, heldOut: false, updatedAt: NOW, ...over };
+  return {
+    id: itemId(text),
+    text,
+    source: 'spec',
+    origin: 'spec',
+    check: null,
+    checkFromSpec: false,
+    status: 'open',
+    note: null,
+    result: null,
+    heldOut: false,
+    updatedAt: NOW,
+    ...over,
+  };
 }
 
 function vote(seat: number, v: CastVote['vote'], items: CastVote['items'] = []): CastVote {
-  return { seat, role: `r${seat}`, vote: v, rationale: `seat ${seat} says ${v}`, evidence: ['v0001:tests'], items, codeState: 'tree', at: NOW, agent: 'a' };
+  return {
+    seat,
+    role: `r${seat}`,
+    vote: v,
+    rationale: `seat ${seat} says ${v}`,
+    evidence: ['v0001:tests'],
+    items,
+    codeState: 'tree',
+    at: NOW,
+    agent: 'a',
+  };
 }
 
 const GREEN: VerificationFacts = {
@@ -48,7 +78,13 @@ describe('held-out selection', () => {
 
   it('takes the first ids in sha256 order, independent of the input order', () => {
     const ids = Array.from({ length: 12 }, (_, i) => `c-${i}`);
-    const bySha = [...ids].sort((a, b) => crypto.createHash('sha256').update(a).digest('hex').localeCompare(crypto.createHash('sha256').update(b).digest('hex')));
+    const bySha = [...ids].sort((a, b) =>
+      crypto
+        .createHash('sha256')
+        .update(a)
+        .digest('hex')
+        .localeCompare(crypto.createHash('sha256').update(b).digest('hex')),
+    );
     expect(selectHeldOut(ids)).toEqual(bySha.slice(0, 3).sort());
     expect(selectHeldOut([...ids].reverse())).toEqual(selectHeldOut(ids));
   });
@@ -73,7 +109,15 @@ describe('checklist from a spec', () => {
 
   it('takes acceptance criteria and must/should sentences, with stable content ids, the same every time', () => {
     const texts = items.map((i) => i.text);
-    expect(texts).toEqual(expect.arrayContaining(['src/todo.js exists', 'all tests pass', 'It works offline', 'The app must store todos in `data/todos.json`.', 'Users should see a friendly error for bad input.']));
+    expect(texts).toEqual(
+      expect.arrayContaining([
+        'src/todo.js exists',
+        'all tests pass',
+        'It works offline',
+        'The app must store todos in `data/todos.json`.',
+        'Users should see a friendly error for bad input.',
+      ]),
+    );
     expect(itemsFromSpec(spec, tasks, NOW)).toEqual(items);
     for (const i of items) expect(i.id).toBe(itemId(i.text));
   });
@@ -82,9 +126,21 @@ describe('checklist from a spec', () => {
     const byText = (t: string) => items.find((i) => i.text === t)!.check;
     expect(byText('src/todo.js exists')).toEqual({ kind: 'file-exists', path: 'src/todo.js' });
     expect(byText('all tests pass')).toEqual({ kind: 'tests-pass' });
-    expect(byText('GET http://localhost:3000/todos returns 200')).toEqual({ kind: 'http', url: 'http://localhost:3000/todos', status: 200 });
-    expect(byText('README.md contains npm start')).toEqual({ kind: 'file-contains', path: 'README.md', text: 'npm start' });
-    expect(inferCheck('`README.md` contains `npm start`')).toEqual({ kind: 'file-contains', path: 'README.md', text: 'npm start' });
+    expect(byText('GET http://localhost:3000/todos returns 200')).toEqual({
+      kind: 'http',
+      url: 'http://localhost:3000/todos',
+      status: 200,
+    });
+    expect(byText('README.md contains npm start')).toEqual({
+      kind: 'file-contains',
+      path: 'README.md',
+      text: 'npm start',
+    });
+    expect(inferCheck('`README.md` contains `npm start`')).toEqual({
+      kind: 'file-contains',
+      path: 'README.md',
+      text: 'npm start',
+    });
     expect(inferCheck('the app creates `data/out.json`')).toEqual({ kind: 'file-exists', path: 'data/out.json' });
     expect(inferCheck('`/etc/passwd` exists')).toBeNull();
     expect(inferCheck('`../x` exists')).toBeNull();
@@ -104,20 +160,46 @@ describe('checklist from a spec', () => {
 });
 
 describe('checklist edits', () => {
-  const base: Checklist = { runId: 'r', items: [item({ text: 'spec item' }), item({ text: 'secret item', heldOut: true }), item({ text: 'checked', check: { kind: 'tests-pass' } })], revealedAt: null, updatedAt: NOW };
+  const base: Checklist = {
+    runId: 'r',
+    items: [
+      item({ text: 'spec item' }),
+      item({ text: 'secret item', heldOut: true }),
+      item({ text: 'checked', check: { kind: 'tests-pass' } }),
+    ],
+    revealedAt: null,
+    updatedAt: NOW,
+  };
 
   it('adds items, marks met with evidence, waives with a reason', () => {
-    const { list, changed } = applyEdits(base, [{ text: 'docs are updated' }, { id: itemId('spec item'), status: 'met', evidence: 'see src/app.js line 4' }, { id: itemId('checked'), waive: 'the CI runs them elsewhere' }], NOW);
+    const { list, changed } = applyEdits(
+      base,
+      [
+        { text: 'docs are updated' },
+        { id: itemId('spec item'), status: 'met', evidence: 'see src/app.js line 4' },
+        { id: itemId('checked'), waive: 'the CI runs them elsewhere' },
+      ],
+      NOW,
+    );
     expect(changed).toHaveLength(3);
     expect(list.items.find((i) => i.text === 'docs are updated')?.origin).toBe('agent');
-    expect(list.items.find((i) => i.text === 'spec item')).toMatchObject({ status: 'met', note: 'see src/app.js line 4' });
-    expect(list.items.find((i) => i.text === 'checked')).toMatchObject({ status: 'waived', note: 'the CI runs them elsewhere' });
+    expect(list.items.find((i) => i.text === 'spec item')).toMatchObject({
+      status: 'met',
+      note: 'see src/app.js line 4',
+    });
+    expect(list.items.find((i) => i.text === 'checked')).toMatchObject({
+      status: 'waived',
+      note: 'the CI runs them elsewhere',
+    });
   });
 
   it.each([
     [[{ id: itemId('secret item'), status: 'met' as const, evidence: 'long enough evidence' }], /no checklist item/],
     [[{ id: 'c-00000000', status: 'met' as const, evidence: 'long enough evidence' }], /no checklist item/],
-    [[{ id: itemId('checked'), status: 'met' as const, evidence: 'long enough evidence' }], /met only when loki_verify/],
+    [
+      [{ id: itemId('checked'), status: 'met' as const, evidence: 'long enough evidence' }],
+      /met only when loki_verify/,
+    ],
     [[{ id: itemId('spec item'), status: 'met' as const }], /needs `evidence`/],
     [[{ id: itemId('spec item'), waive: 'short' }], /reason of at least/],
     [[{ id: itemId('spec item'), remove: true }], /cannot be removed/],
@@ -139,20 +221,34 @@ describe('checklist edits', () => {
   it('after the reveal, held-out items cannot be edited, marked or waived; spec checks cannot be changed', () => {
     const revealed = { ...base, revealedAt: NOW };
     const held = itemId('secret item');
-    for (const e of [{ id: held, waive: 'a reason long enough' }, { id: held, check: { kind: 'tests-pass' as const } }, { id: held, status: 'met' as const, evidence: 'trust me, it works' }]) {
+    for (const e of [
+      { id: held, waive: 'a reason long enough' },
+      { id: held, check: { kind: 'tests-pass' as const } },
+      { id: held, status: 'met' as const, evidence: 'trust me, it works' },
+    ]) {
       expect(() => applyEdits(revealed, [e], NOW)).toThrow(/held-out item: its spec check or the council judges it/);
     }
-    const locked: Checklist = { ...base, items: [item({ text: 'has a spec check', check: { kind: 'tests-pass' }, checkFromSpec: true })] };
-    expect(() => applyEdits(locked, [{ id: itemId('has a spec check'), check: null }], NOW)).toThrow(/comes from the spec and cannot be changed/);
+    const locked: Checklist = {
+      ...base,
+      items: [item({ text: 'has a spec check', check: { kind: 'tests-pass' }, checkFromSpec: true })],
+    };
+    expect(() => applyEdits(locked, [{ id: itemId('has a spec check'), check: null }], NOW)).toThrow(
+      /comes from the spec and cannot be changed/,
+    );
     // With the council disabled the builder judges held-out items like the others.
-    expect(applyEdits(revealed, [{ id: held, status: 'met', evidence: 'covered by the tests' }], NOW, false).changed).toEqual([held]);
+    expect(
+      applyEdits(revealed, [{ id: held, status: 'met', evidence: 'covered by the tests' }], NOW, false).changed,
+    ).toEqual([held]);
   });
 
   it('strips held-out requirements from titles and emphasised prose, and never holds out a task title', () => {
-    const spec = '# Cache\n\nEntries **must** expire after 60 seconds. Reads _should_ be fast.\n\n## Work\n- The cache must be bounded\n  - eviction is LRU\n  - size is configurable\n  - stats are exposed\n  - clear() empties it\n';
+    const spec =
+      '# Cache\n\nEntries **must** expire after 60 seconds. Reads _should_ be fast.\n\n## Work\n- The cache must be bounded\n  - eviction is LRU\n  - size is configurable\n  - stats are exposed\n  - clear() empties it\n';
     const tasks = tasksFromSpec(spec, '.md').tasks;
     const items = itemsFromSpec(spec, tasks, NOW);
-    expect(items.map((i) => i.text)).toEqual(expect.arrayContaining(['Entries must expire after 60 seconds.', 'Reads should be fast.']));
+    expect(items.map((i) => i.text)).toEqual(
+      expect.arrayContaining(['Entries must expire after 60 seconds.', 'Reads should be fast.']),
+    );
     expect(items.map((i) => i.text)).not.toContain('The cache must be bounded');
     const all = items.map((i) => ({ ...i, heldOut: true }));
     const seeded = JSON.stringify(withoutHeldOut(tasks, all));
@@ -167,14 +263,31 @@ describe('checklist edits', () => {
 describe('item verdicts', () => {
   it('judges by check, by the agent, by the council for held-out items, or as waived', () => {
     expect(itemVerdict(item({ check: { kind: 'tests-pass' } }), undefined, 2).ok).toBe(false);
-    expect(itemVerdict(item({ check: { kind: 'tests-pass' }, result: { ok: true, detail: 'green', at: NOW } }), undefined, 2)).toMatchObject({ ok: true, how: 'check' });
-    expect(itemVerdict(item({ check: { kind: 'tests-pass' }, result: { ok: false, detail: 'red', at: NOW } }), undefined, 2)).toMatchObject({ ok: false, reason: expect.stringMatching(/fails its tests-pass check: red/) });
+    expect(
+      itemVerdict(
+        item({ check: { kind: 'tests-pass' }, result: { ok: true, detail: 'green', at: NOW } }),
+        undefined,
+        2,
+      ),
+    ).toMatchObject({ ok: true, how: 'check' });
+    expect(
+      itemVerdict(item({ check: { kind: 'tests-pass' }, result: { ok: false, detail: 'red', at: NOW } }), undefined, 2),
+    ).toMatchObject({ ok: false, reason: expect.stringMatching(/fails its tests-pass check: red/) });
     expect(itemVerdict(item({ status: 'met', note: 'x' }), undefined, 2)).toMatchObject({ ok: true, how: 'agent' });
     expect(itemVerdict(item(), undefined, 2).ok).toBe(false);
-    expect(itemVerdict(item({ heldOut: true }), null, 2)).toMatchObject({ ok: false, reason: expect.stringMatching(/held-out item .* no council has judged/) });
-    expect(itemVerdict(item({ heldOut: true }), 1, 2)).toMatchObject({ ok: false, reason: expect.stringMatching(/only 1 council member/) });
+    expect(itemVerdict(item({ heldOut: true }), null, 2)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/held-out item .* no council has judged/),
+    });
+    expect(itemVerdict(item({ heldOut: true }), 1, 2)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/only 1 council member/),
+    });
     expect(itemVerdict(item({ heldOut: true }), 2, 2)).toMatchObject({ ok: true, how: 'council' });
-    expect(itemVerdict(item({ status: 'waived', note: 'because' }), null, 2)).toMatchObject({ ok: true, how: 'waived' });
+    expect(itemVerdict(item({ status: 'waived', note: 'because' }), null, 2)).toMatchObject({
+      ok: true,
+      how: 'waived',
+    });
   });
 });
 
@@ -189,7 +302,10 @@ describe('council', () => {
 
   it('tallies only when every seat voted; cannot-validate counts against', () => {
     expect(tally([vote(1, 'approve')], 3, 2, null)).toEqual({ state: 'voting', cast: 1, size: 3 });
-    expect(tally([vote(1, 'approve'), vote(2, 'approve'), vote(3, 'reject')], 3, 2, null)).toMatchObject({ state: 'approved', unanimous: false });
+    expect(tally([vote(1, 'approve'), vote(2, 'approve'), vote(3, 'reject')], 3, 2, null)).toMatchObject({
+      state: 'approved',
+      unanimous: false,
+    });
     const r = tally([vote(1, 'approve'), vote(2, 'cannot-validate'), vote(3, 'reject')], 3, 2, null);
     expect(r).toMatchObject({ state: 'rejected', approvals: 1 });
   });
@@ -197,15 +313,25 @@ describe('council', () => {
   it("a unanimous approval stands only after the devil's advocate approves; its rejection vetoes", () => {
     const all = [vote(1, 'approve'), vote(2, 'approve'), vote(3, 'approve')];
     expect(tally(all, 3, 2, null)).toEqual({ state: 'devils-advocate', approvals: 3 });
-    expect(tally(all, 3, 2, vote(0, 'approve'))).toMatchObject({ state: 'approved', unanimous: true, devilsAdvocate: 'confirmed' });
+    expect(tally(all, 3, 2, vote(0, 'approve'))).toMatchObject({
+      state: 'approved',
+      unanimous: true,
+      devilsAdvocate: 'confirmed',
+    });
     expect(tally(all, 3, 2, vote(0, 'reject'))).toMatchObject({ state: 'rejected', vetoed: true });
     expect(tally(all, 3, 2, vote(0, 'cannot-validate'))).toMatchObject({ state: 'rejected', vetoed: true });
   });
 
   it('convenes only on facts for the current code, after the minimum iterations unless a review is forced', () => {
-    expect(conveneRefusal({ iteration: 5, minIterations: 3, verifiedCurrentCode: false, forcedReview: false })).toMatch(/loki_verify/);
-    expect(conveneRefusal({ iteration: 1, minIterations: 3, verifiedCurrentCode: true, forcedReview: false })).toMatch(/after 3 iteration/);
-    expect(conveneRefusal({ iteration: 1, minIterations: 3, verifiedCurrentCode: true, forcedReview: true })).toBeUndefined();
+    expect(conveneRefusal({ iteration: 5, minIterations: 3, verifiedCurrentCode: false, forcedReview: false })).toMatch(
+      /loki_verify/,
+    );
+    expect(conveneRefusal({ iteration: 1, minIterations: 3, verifiedCurrentCode: true, forcedReview: false })).toMatch(
+      /after 3 iteration/,
+    );
+    expect(
+      conveneRefusal({ iteration: 1, minIterations: 3, verifiedCurrentCode: true, forcedReview: true }),
+    ).toBeUndefined();
     expect(councilDue(10, 3, 5)).toBe(true);
     expect(councilDue(11, 3, 5)).toBe(false);
     expect(councilDue(5, 6, 5)).toBe(false);
@@ -219,41 +345,134 @@ describe('council', () => {
       s = step.stagnation;
       actions.push(step.action);
     }
-    expect(actions).toEqual(['none', 'none', 'none', 'none', 'none', 'force-review', 'force-review', 'force-review', 'force-review', 'force-review', 'stop']);
-    expect(trackStagnation(s, 'changed', 5)).toEqual({ stagnation: { codeState: 'changed', unchangedTurns: 0 }, action: 'none' });
+    expect(actions).toEqual([
+      'none',
+      'none',
+      'none',
+      'none',
+      'none',
+      'force-review',
+      'force-review',
+      'force-review',
+      'force-review',
+      'force-review',
+      'stop',
+    ]);
+    expect(trackStagnation(s, 'changed', 5)).toEqual({
+      stagnation: { codeState: 'changed', unchangedTurns: 0 },
+      action: 'none',
+    });
   });
 });
 
 describe('completion gate and headline', () => {
-  const approved = { id: 'k001', outcome: { state: 'approved' as const, approvals: 2, unanimous: false, devilsAdvocate: 'not-needed' as const }, codeState: 'tree', size: 3, threshold: 2, votes: [vote(1, 'approve'), vote(2, 'approve'), vote(3, 'reject')], devilsAdvocate: null, convenedAt: NOW, verificationId: 'v0001', checklist: 'fp' };
+  const approved = {
+    id: 'k001',
+    outcome: { state: 'approved' as const, approvals: 2, unanimous: false, devilsAdvocate: 'not-needed' as const },
+    codeState: 'tree',
+    size: 3,
+    threshold: 2,
+    votes: [vote(1, 'approve'), vote(2, 'approve'), vote(3, 'reject')],
+    devilsAdvocate: null,
+    convenedAt: NOW,
+    verificationId: 'v0001',
+    checklist: 'fp',
+  };
   const list = (items: ChecklistItem[]): Checklist => ({ runId: 'r', items, revealedAt: NOW, updatedAt: NOW });
 
   it('accepts green facts, a met checklist and an approving council on the same code', () => {
-    expect(completionGate({ councilEnabled: true, codeState: 'tree', verification: GREEN, checklist: list([item({ status: 'met', note: 'ok' })]), council: approved, checklistFingerprint: 'fp' })).toMatchObject({ accepted: true, reasons: [] });
+    expect(
+      completionGate({
+        councilEnabled: true,
+        codeState: 'tree',
+        verification: GREEN,
+        checklist: list([item({ status: 'met', note: 'ok' })]),
+        council: approved,
+        checklistFingerprint: 'fp',
+      }),
+    ).toMatchObject({ accepted: true, reasons: [] });
   });
 
   it('refuses with every reason', () => {
-    const r = completionGate({ councilEnabled: true, codeState: 'changed', verification: { ...GREEN, blocking: ['Tests failed'] }, checklist: list([item()]), council: approved, checklistFingerprint: 'fp' });
+    const r = completionGate({
+      councilEnabled: true,
+      codeState: 'changed',
+      verification: { ...GREEN, blocking: ['Tests failed'] },
+      checklist: list([item()]),
+      council: approved,
+      checklistFingerprint: 'fp',
+    });
     expect(r.accepted).toBe(false);
-    expect(r.reasons).toEqual(expect.arrayContaining([expect.stringMatching(/code changed after the last verification/), 'Tests failed', expect.stringMatching(/voted before the last code change/), expect.stringMatching(/is not met/)]));
-    expect(completionGate({ councilEnabled: true, codeState: 'tree', verification: null, checklist: null, council: null, checklistFingerprint: 'fp' }).reasons).toEqual([expect.stringMatching(/no verification/), expect.stringMatching(/has not convened/)]);
+    expect(r.reasons).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/code changed after the last verification/),
+        'Tests failed',
+        expect.stringMatching(/voted before the last code change/),
+        expect.stringMatching(/is not met/),
+      ]),
+    );
+    expect(
+      completionGate({
+        councilEnabled: true,
+        codeState: 'tree',
+        verification: null,
+        checklist: null,
+        council: null,
+        checklistFingerprint: 'fp',
+      }).reasons,
+    ).toEqual([expect.stringMatching(/no verification/), expect.stringMatching(/has not convened/)]);
   });
 
   it('refuses a council that judged another verification or another checklist', () => {
     const met = list([item({ status: 'met', note: 'ok' })]);
-    expect(completionGate({ councilEnabled: true, codeState: 'tree', verification: { ...GREEN, id: 'v0002' }, checklist: met, council: approved, checklistFingerprint: 'fp' }).reasons).toEqual([
-      expect.stringMatching(/judged verification v0001, but the latest is v0002/),
-    ]);
-    expect(completionGate({ councilEnabled: true, codeState: 'tree', verification: GREEN, checklist: met, council: approved, checklistFingerprint: 'other' }).reasons).toEqual([
-      expect.stringMatching(/checklist changed after council k001 convened/),
-    ]);
+    expect(
+      completionGate({
+        councilEnabled: true,
+        codeState: 'tree',
+        verification: { ...GREEN, id: 'v0002' },
+        checklist: met,
+        council: approved,
+        checklistFingerprint: 'fp',
+      }).reasons,
+    ).toEqual([expect.stringMatching(/judged verification v0001, but the latest is v0002/)]);
+    expect(
+      completionGate({
+        councilEnabled: true,
+        codeState: 'tree',
+        verification: GREEN,
+        checklist: met,
+        council: approved,
+        checklistFingerprint: 'other',
+      }).reasons,
+    ).toEqual([expect.stringMatching(/checklist changed after council k001 convened/)]);
   });
 
   it('a held-out item needs the council to find it met', () => {
     const held = item({ text: 'hidden requirement', heldOut: true });
-    const withVotes = (met: boolean[]) => ({ ...approved, votes: met.map((m, i) => vote(i + 1, i < 2 ? 'approve' : 'reject', [{ id: held.id, met: m, note: '' }])) });
-    expect(completionGate({ councilEnabled: true, codeState: 'tree', verification: GREEN, checklist: list([held]), council: withVotes([true, true, false]), checklistFingerprint: 'fp' }).accepted).toBe(true);
-    expect(completionGate({ councilEnabled: true, codeState: 'tree', verification: GREEN, checklist: list([held]), council: withVotes([true, false, false]), checklistFingerprint: 'fp' }).reasons).toEqual([expect.stringMatching(/held-out item .* only 1/)]);
+    const withVotes = (met: boolean[]) => ({
+      ...approved,
+      votes: met.map((m, i) => vote(i + 1, i < 2 ? 'approve' : 'reject', [{ id: held.id, met: m, note: '' }])),
+    });
+    expect(
+      completionGate({
+        councilEnabled: true,
+        codeState: 'tree',
+        verification: GREEN,
+        checklist: list([held]),
+        council: withVotes([true, true, false]),
+        checklistFingerprint: 'fp',
+      }).accepted,
+    ).toBe(true);
+    expect(
+      completionGate({
+        councilEnabled: true,
+        codeState: 'tree',
+        verification: GREEN,
+        checklist: list([held]),
+        council: withVotes([true, false, false]),
+        checklistFingerprint: 'fp',
+      }).reasons,
+    ).toEqual([expect.stringMatching(/held-out item .* only 1/)]);
   });
 
   it('derives the headline from facts only', () => {

@@ -10,7 +10,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DIST, connect, dbRows, openDb, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
+import {
+  DIST,
+  connect,
+  dbRows,
+  openDb,
+  structured,
+  tempProject,
+  text,
+  type Connected,
+  type TempProject,
+} from './helpers.js';
 
 const SPEC = [
   '# Sum tool',
@@ -64,7 +74,10 @@ async function started(env: NodeJS.ProcessEnv = {}, testCommand = 'node --test')
     },
   });
   fs.mkdirSync(path.join(p.root, '.loki'));
-  fs.writeFileSync(path.join(p.root, '.loki', 'config.yaml'), `checks:\n  test: ${testCommand}\n  timeoutSeconds: 60\n`);
+  fs.writeFileSync(
+    path.join(p.root, '.loki', 'config.yaml'),
+    `checks:\n  test: ${testCommand}\n  timeoutSeconds: 60\n`,
+  );
   const c = await open(env);
   ok(await c.call('loki_start', { specText: SPEC, tier: 'simple' }));
   ok(await c.call('loki_status'));
@@ -95,7 +108,12 @@ async function doTheWork(c: Connected): Promise<void> {
   write('README.md', README);
   const list = structured<{ items: Item[] }>(await c.call('loki_checklist_get'));
   const manual = list.items.filter((i) => !i.check && i.status === 'open');
-  if (manual.length) ok(await c.call('loki_checklist_set', { items: manual.map((i) => ({ id: i.id, status: 'met', evidence: 'test/sum.test.js "negative" covers it' })) }));
+  if (manual.length)
+    ok(
+      await c.call('loki_checklist_set', {
+        items: manual.map((i) => ({ id: i.id, status: 'met', evidence: 'test/sum.test.js "negative" covers it' })),
+      }),
+    );
 }
 
 async function turns(c: Connected, n: number): Promise<void> {
@@ -103,7 +121,12 @@ async function turns(c: Connected, n: number): Promise<void> {
 }
 
 /** Convene and vote every seat (one agent in turns); `votes` per seat, and the devil's advocate's vote when asked. */
-async function council(c: Connected, votes: string[], devil = 'approve', itemsMet = true): Promise<Record<string, unknown>> {
+async function council(
+  c: Connected,
+  votes: string[],
+  devil = 'approve',
+  itemsMet = true,
+): Promise<Record<string, unknown>> {
   const conv = ok(await c.call('loki_council_convene'));
   const id = conv.council as string;
   const held = conv.heldOutToJudge as string[];
@@ -111,19 +134,41 @@ async function council(c: Connected, votes: string[], devil = 'approve', itemsMe
   let last: Record<string, unknown> = {};
   for (const [i, vote] of votes.entries()) {
     last = ok(
-      await c.call('loki_council_vote', { council: id, seat: i + 1, vote, rationale: `seat ${i + 1} judged the facts`, evidence, items: held.map((h) => ({ id: h, met: itemsMet, note: 'checked' })) }),
+      await c.call('loki_council_vote', {
+        council: id,
+        seat: i + 1,
+        vote,
+        rationale: `seat ${i + 1} judged the facts`,
+        evidence,
+        items: held.map((h) => ({ id: h, met: itemsMet, note: 'checked' })),
+      }),
     );
   }
-  if (last.outcome === 'devils-advocate') last = ok(await c.call('loki_council_vote', { council: id, seat: 0, vote: devil, rationale: 'tried to break it and could not', evidence }));
+  if (last.outcome === 'devils-advocate')
+    last = ok(
+      await c.call('loki_council_vote', {
+        council: id,
+        seat: 0,
+        vote: devil,
+        rationale: 'tried to break it and could not',
+        evidence,
+      }),
+    );
   return last;
 }
 
-async function complete(c: Connected): Promise<{ status: string; reasons: string[]; headline: string | null; receipt: string | null }> {
+async function complete(
+  c: Connected,
+): Promise<{ status: string; reasons: string[]; headline: string | null; receipt: string | null }> {
   return ok(await c.call('loki_complete')) as never;
 }
 
 function cli(...args: string[]): { code: number | null; out: string } {
-  const r = spawnSync(process.execPath, [path.join(DIST, 'loki.js'), ...args], { cwd: p!.root, env: p!.env, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [path.join(DIST, 'loki.js'), ...args], {
+    cwd: p!.root,
+    env: p!.env,
+    encoding: 'utf8',
+  });
   return { code: r.status, out: r.stdout + r.stderr };
 }
 
@@ -190,7 +235,9 @@ describe('completion is refused, with the reason', () => {
     write('README.md', README);
     ok(await c.call('loki_verify'));
     const reasons = (await complete(c)).reasons.join('\n');
-    expect(reasons).toMatch(/checklist item c-[0-9a-f]{8} "sum\(0, 0\) is 0" is not met: do it and mark it met with evidence/);
+    expect(reasons).toMatch(
+      /checklist item c-[0-9a-f]{8} "sum\(0, 0\) is 0" is not met: do it and mark it met with evidence/,
+    );
   });
 
   it('for a failing held-out item', { timeout: 60_000 }, async () => {
@@ -202,7 +249,11 @@ describe('completion is refused, with the reason', () => {
     const last = await council(c, ['approve', 'approve', 'reject'], 'approve', false);
     expect(last.outcome).toBe('approved');
     const r = await complete(c);
-    expect(r.reasons).toEqual([expect.stringMatching(/^held-out item c-[0-9a-f]{8} "The sum function handles negative numbers" was found met by only 0 council member/)]);
+    expect(r.reasons).toEqual([
+      expect.stringMatching(
+        /^held-out item c-[0-9a-f]{8} "The sum function handles negative numbers" was found met by only 0 council member/,
+      ),
+    ]);
   });
 
   it('without a council quorum', { timeout: 60_000 }, async () => {
@@ -210,7 +261,16 @@ describe('completion is refused, with the reason', () => {
     await doTheWork(c);
     ok(await c.call('loki_verify'));
     const conv = ok(await c.call('loki_council_convene'));
-    ok(await c.call('loki_council_vote', { council: conv.council, seat: 1, vote: 'approve', rationale: 'looks right to me', evidence: [`${conv.verification as string}:tests`], items: (conv.heldOutToJudge as string[]).map((id) => ({ id, met: true, note: '' })) }));
+    ok(
+      await c.call('loki_council_vote', {
+        council: conv.council,
+        seat: 1,
+        vote: 'approve',
+        rationale: 'looks right to me',
+        evidence: [`${conv.verification as string}:tests`],
+        items: (conv.heldOutToJudge as string[]).map((id) => ({ id, met: true, note: '' })),
+      }),
+    );
     expect((await complete(c)).reasons.join('\n')).toMatch(/no council quorum: 1 of 3 votes/);
   });
 
@@ -235,38 +295,50 @@ describe('completion is refused, with the reason', () => {
 });
 
 describe('a correct run', () => {
-  it('completes with a VERIFIED receipt that `loki proof verify` checks, and catches edits to it or to the code', { timeout: 90_000 }, async () => {
-    const c = await started();
-    await doTheWork(c);
-    const v = ok(await c.call('loki_verify'));
-    expect(v.blocking).toEqual({ items: [], more: 0 });
-    expect((await council(c, ['approve', 'approve', 'approve'], 'approve')).outcome).toBe('approved');
-    const r = await complete(c);
-    expect(r, JSON.stringify(r.reasons)).toMatchObject({ status: 'COMPLETE', headline: 'VERIFIED' });
-    const dir = path.join(p!.root, '.loki', 'proofs');
-    const runId = fs.readdirSync(dir)[0]!;
-    const receipt = fs.readFileSync(path.join(dir, runId, 'RECEIPT.md'), 'utf8');
-    expect(receipt).toMatch(/^# VERIFIED/);
-    expect(receipt).toMatch(/## FACTS[\s\S]*## ASSESSMENTS/);
-    expect(fs.readFileSync(path.join(dir, runId, 'COMPLETION.txt'), 'utf8')).toMatch(/^VERIFIED: run /);
-    expect(structured<{ run: { status: string } }>(await c.call('loki_status', { peek: true })).run.status).toBe('completed');
+  it(
+    'completes with a VERIFIED receipt that `loki proof verify` checks, and catches edits to it or to the code',
+    { timeout: 90_000 },
+    async () => {
+      const c = await started();
+      await doTheWork(c);
+      const v = ok(await c.call('loki_verify'));
+      expect(v.blocking).toEqual({ items: [], more: 0 });
+      expect((await council(c, ['approve', 'approve', 'approve'], 'approve')).outcome).toBe('approved');
+      const r = await complete(c);
+      expect(r, JSON.stringify(r.reasons)).toMatchObject({ status: 'COMPLETE', headline: 'VERIFIED' });
+      const dir = path.join(p!.root, '.loki', 'proofs');
+      const runId = fs.readdirSync(dir)[0]!;
+      const receipt = fs.readFileSync(path.join(dir, runId, 'RECEIPT.md'), 'utf8');
+      expect(receipt).toMatch(/^# VERIFIED/);
+      expect(receipt).toMatch(/## FACTS[\s\S]*## ASSESSMENTS/);
+      expect(fs.readFileSync(path.join(dir, runId, 'COMPLETION.txt'), 'utf8')).toMatch(/^VERIFIED: run /);
+      expect(structured<{ run: { status: string } }>(await c.call('loki_status', { peek: true })).run.status).toBe(
+        'completed',
+      );
 
-    expect(cli('proof', 'verify')).toMatchObject({ code: 0, out: expect.stringMatching(/^OK: receipt/) });
-    // Every record a whole run wrote (checkpoints and their gate included) is one doctor knows and finds sound.
-    const doctor = cli('doctor');
-    expect(doctor.code, doctor.out).toBe(0);
-    expect(doctor.out).toMatch(/ok\s+records\s+every record matches its schema/);
-    // Tamper with the receipt.
-    const facts = path.join(dir, runId, 'FACTS.json');
-    const original = fs.readFileSync(facts, 'utf8');
-    fs.writeFileSync(facts, original.replace('"pass"', '"fail"'));
-    expect(cli('proof', 'verify', runId)).toMatchObject({ code: 1, out: expect.stringMatching(/FACTS\.json was changed after completion/) });
-    fs.writeFileSync(facts, original);
-    expect(cli('proof', 'verify', runId).code).toBe(0);
-    // Edit the code.
-    write('src/sum.js', 'exports.sum = (a, b) => a + b + 0;\n');
-    expect(cli('proof', 'verify', runId)).toMatchObject({ code: 1, out: expect.stringMatching(/the code changed since completion \(drift/) });
-  });
+      expect(cli('proof', 'verify')).toMatchObject({ code: 0, out: expect.stringMatching(/^OK: receipt/) });
+      // Every record a whole run wrote (checkpoints and their gate included) is one doctor knows and finds sound.
+      const doctor = cli('doctor');
+      expect(doctor.code, doctor.out).toBe(0);
+      expect(doctor.out).toMatch(/ok\s+records\s+every record matches its schema/);
+      // Tamper with the receipt.
+      const facts = path.join(dir, runId, 'FACTS.json');
+      const original = fs.readFileSync(facts, 'utf8');
+      fs.writeFileSync(facts, original.replace('"pass"', '"fail"'));
+      expect(cli('proof', 'verify', runId)).toMatchObject({
+        code: 1,
+        out: expect.stringMatching(/FACTS\.json was changed after completion/),
+      });
+      fs.writeFileSync(facts, original);
+      expect(cli('proof', 'verify', runId).code).toBe(0);
+      // Edit the code.
+      write('src/sum.js', 'exports.sum = (a, b) => a + b + 0;\n');
+      expect(cli('proof', 'verify', runId)).toMatchObject({
+        code: 1,
+        out: expect.stringMatching(/the code changed since completion \(drift/),
+      });
+    },
+  );
 
   it('never shows a held-out item in any output before completion is claimed', { timeout: 90_000 }, async () => {
     const outputs: string[] = [];
@@ -275,7 +347,9 @@ describe('a correct run', () => {
       outputs.push(JSON.stringify(r));
       return r;
     };
-    const list = JSON.parse(dbRows<{ body: string }>(p!.root, "SELECT body FROM docs WHERE kind = 'checklist'")[0]!.body) as { items: Item[] };
+    const list = JSON.parse(
+      dbRows<{ body: string }>(p!.root, "SELECT body FROM docs WHERE kind = 'checklist'")[0]!.body,
+    ) as { items: Item[] };
     const held = list.items.filter((i) => i.heldOut);
     expect(held.length).toBeGreaterThan(0);
     // Every tool an agent uses while building, before it claims completion (the loki_start answer included).
@@ -283,7 +357,9 @@ describe('a correct run', () => {
     record(await c.call('loki_status'));
     record(await c.call('loki_checklist_get'));
     record(await c.call('loki_task_list'));
-    let claim = structured<{ task: { id: string } | null; token: string }>(record(await c.call('loki_task_claim', { agent: 'builder' })));
+    let claim = structured<{ task: { id: string } | null; token: string }>(
+      record(await c.call('loki_task_claim', { agent: 'builder' })),
+    );
     while (claim.task) {
       record(await c.call('loki_task_complete', { id: claim.task.id, token: claim.token, summary: 'done' }));
       claim = structured(record(await c.call('loki_task_claim', { agent: 'builder' })));
@@ -295,7 +371,8 @@ describe('a correct run', () => {
     record(await c.call('loki_checklist_get'));
     record(await c.call('loki_status'));
     record(await c.call('loki_memory_search', { query: 'sum negative numbers' }));
-    for (const r of await c.client.listResources().then((l) => l.resources)) outputs.push(JSON.stringify(await c.client.readResource({ uri: r.uri })));
+    for (const r of await c.client.listResources().then((l) => l.resources))
+      outputs.push(JSON.stringify(await c.client.readResource({ uri: r.uri })));
     const all = outputs.join('\n');
     for (const h of held) {
       expect(all).not.toContain(h.id);
@@ -332,29 +409,68 @@ describe('voting', () => {
       if (i < 2) {
         expect(r.structuredContent).toMatchObject({ outcome: 'voting', tally: null });
         // Nothing a member can call shows another member's vote before the tally.
-        const seen = JSON.stringify([r, await m.call('loki_status'), await m.call('loki_checklist_get'), cli('council', 'verdicts'), cli('council', 'status', '--json')]);
+        const seen = JSON.stringify([
+          r,
+          await m.call('loki_status'),
+          await m.call('loki_checklist_get'),
+          cli('council', 'verdicts'),
+          cli('council', 'status', '--json'),
+        ]);
         expect(seen).not.toMatch(/member \d rationale/);
-        if (i === 1) expect(text(await m.call('loki_council_vote', { council: conv.council, seat: 1, vote: 'reject', rationale: 'voting twice on seat one', evidence: [`${conv.verification as string}`] }))).toMatch(/seat 1 of council k001 has already voted; votes are final/);
+        if (i === 1)
+          expect(
+            text(
+              await m.call('loki_council_vote', {
+                council: conv.council,
+                seat: 1,
+                vote: 'reject',
+                rationale: 'voting twice on seat one',
+                evidence: [`${conv.verification as string}`],
+              }),
+            ),
+          ).toMatch(/seat 1 of council k001 has already voted; votes are final/);
       }
     }
     expect(answers[2]).toMatchObject({ outcome: 'approved', cast: 3 });
     // A seat votes once; a closed council takes no more votes.
-    expect(text(await members[0]!.call('loki_council_vote', { council: conv.council, seat: 1, vote: 'reject', rationale: 'changed my mind', evidence: [`${conv.verification as string}`] }))).toMatch(/closed/);
+    expect(
+      text(
+        await members[0]!.call('loki_council_vote', {
+          council: conv.council,
+          seat: 1,
+          vote: 'reject',
+          rationale: 'changed my mind',
+          evidence: [`${conv.verification as string}`],
+        }),
+      ),
+    ).toMatch(/closed/);
     expect((await complete(c)).status).toBe('COMPLETE');
   });
 
-  it('refuses a vote that cites no fact, a seat that does not exist, and an approval that skips a held-out item', { timeout: 60_000 }, async () => {
-    const c = await started();
-    await doTheWork(c);
-    ok(await c.call('loki_verify'));
-    const conv = ok(await c.call('loki_council_convene'));
-    const base = { council: conv.council, vote: 'approve', rationale: 'fine by me, really' };
-    expect(text(await c.call('loki_council_vote', { ...base, seat: 1, evidence: ['it looks fine'] }))).toMatch(/does not start with a fact key/);
-    expect(text(await c.call('loki_council_vote', { ...base, seat: 7, evidence: [`${conv.verification as string}`] }))).toMatch(/seat 7 does not exist/);
-    expect(conv.heldOutToJudge).toHaveLength(1);
-    expect(text(await c.call('loki_council_vote', { ...base, seat: 1, evidence: [`${conv.verification as string}`] }))).toMatch(/must judge every held-out item/);
-    expect(text(await c.call('loki_council_vote', { ...base, seat: 0, evidence: [`${conv.verification as string}`] }))).toMatch(/only after a unanimous approval/);
-  });
+  it(
+    'refuses a vote that cites no fact, a seat that does not exist, and an approval that skips a held-out item',
+    { timeout: 60_000 },
+    async () => {
+      const c = await started();
+      await doTheWork(c);
+      ok(await c.call('loki_verify'));
+      const conv = ok(await c.call('loki_council_convene'));
+      const base = { council: conv.council, vote: 'approve', rationale: 'fine by me, really' };
+      expect(text(await c.call('loki_council_vote', { ...base, seat: 1, evidence: ['it looks fine'] }))).toMatch(
+        /does not start with a fact key/,
+      );
+      expect(
+        text(await c.call('loki_council_vote', { ...base, seat: 7, evidence: [`${conv.verification as string}`] })),
+      ).toMatch(/seat 7 does not exist/);
+      expect(conv.heldOutToJudge).toHaveLength(1);
+      expect(
+        text(await c.call('loki_council_vote', { ...base, seat: 1, evidence: [`${conv.verification as string}`] })),
+      ).toMatch(/must judge every held-out item/);
+      expect(
+        text(await c.call('loki_council_vote', { ...base, seat: 0, evidence: [`${conv.verification as string}`] })),
+      ).toMatch(/only after a unanimous approval/);
+    },
+  );
 
   it('the council waits for the minimum iterations unless a review is forced', { timeout: 60_000 }, async () => {
     const c = await started({ LOKI_COUNCIL_MIN_ITERATIONS: '4' });
@@ -368,19 +484,26 @@ describe('voting', () => {
 });
 
 describe('stagnation, the council CLI and what the server cannot know', () => {
-  it('no code change for the limit forces a review; for twice the limit the run stops as stagnated', { timeout: 60_000 }, async () => {
-    const c = await started({ LOKI_COUNCIL_STAGNATION_LIMIT: '2' });
-    write('src/sum.js', GOOD_SUM);
-    const briefs: string[] = [];
-    for (let i = 0; i < 5; i++) briefs.push(text(await c.call('loki_status')));
-    expect(briefs[1]).not.toMatch(/forced review/);
-    expect(briefs[2]).toMatch(/Next: forced review \(no code change in 2 turns\)/);
-    expect(cli('council', 'status')).toMatchObject({ code: 0, out: expect.stringMatching(/Forced review pending: no code change in 2 turns/) });
-    const last = structured<{ run: { status: string } }>(await c.call('loki_status', { peek: true }));
-    expect(last.run.status).toBe('stopped');
-    expect(briefs[4]).toMatch(/stagnated: no code change in 4 turns/);
-    expect(text(await c.call('loki_complete'))).toMatch(/the run is stopped \(stagnated/);
-  });
+  it(
+    'no code change for the limit forces a review; for twice the limit the run stops as stagnated',
+    { timeout: 60_000 },
+    async () => {
+      const c = await started({ LOKI_COUNCIL_STAGNATION_LIMIT: '2' });
+      write('src/sum.js', GOOD_SUM);
+      const briefs: string[] = [];
+      for (let i = 0; i < 5; i++) briefs.push(text(await c.call('loki_status')));
+      expect(briefs[1]).not.toMatch(/forced review/);
+      expect(briefs[2]).toMatch(/Next: forced review \(no code change in 2 turns\)/);
+      expect(cli('council', 'status')).toMatchObject({
+        code: 0,
+        out: expect.stringMatching(/Forced review pending: no code change in 2 turns/),
+      });
+      const last = structured<{ run: { status: string } }>(await c.call('loki_status', { peek: true }));
+      expect(last.run.status).toBe('stopped');
+      expect(briefs[4]).toMatch(/stagnated: no code change in 4 turns/);
+      expect(text(await c.call('loki_complete'))).toMatch(/the run is stopped \(stagnated/);
+    },
+  );
 
   it('a code change resets the count', { timeout: 60_000 }, async () => {
     const c = await started({ LOKI_COUNCIL_STAGNATION_LIMIT: '2' });
@@ -390,106 +513,169 @@ describe('stagnation, the council CLI and what the server cannot know', () => {
     }
   });
 
-  it('loki council verdicts hide votes until the tally, then show them; report shows the receipt', { timeout: 60_000 }, async () => {
-    const c = await started();
-    await doTheWork(c);
-    ok(await c.call('loki_verify'));
-    const conv = ok(await c.call('loki_council_convene'));
-    ok(await c.call('loki_council_vote', { council: conv.council, seat: 1, vote: 'reject', rationale: 'the secret rationale of seat one', evidence: [`${conv.verification as string}`] }));
-    const hidden = cli('council', 'verdicts');
-    expect(hidden.out).toMatch(/k001 voting \(1 vote\(s\) in, hidden until the tally\)/);
-    expect(hidden.out).not.toContain('secret rationale');
-    for (const seat of [2, 3]) ok(await c.call('loki_council_vote', { council: conv.council, seat, vote: 'reject', rationale: `seat ${seat} says no, for reasons`, evidence: [`${conv.verification as string}`] }));
-    expect(cli('council', 'verdicts').out).toContain('the secret rationale of seat one');
-    expect(cli('council', 'report').out).toMatch(/no receipt yet[\s\S]*k001: rejected/);
-    expect(cli('council', 'bogus').code).toBe(2);
-    expect(cli('proof', 'verify').code).toBe(1);
-  });
+  it(
+    'loki council verdicts hide votes until the tally, then show them; report shows the receipt',
+    { timeout: 60_000 },
+    async () => {
+      const c = await started();
+      await doTheWork(c);
+      ok(await c.call('loki_verify'));
+      const conv = ok(await c.call('loki_council_convene'));
+      ok(
+        await c.call('loki_council_vote', {
+          council: conv.council,
+          seat: 1,
+          vote: 'reject',
+          rationale: 'the secret rationale of seat one',
+          evidence: [`${conv.verification as string}`],
+        }),
+      );
+      const hidden = cli('council', 'verdicts');
+      expect(hidden.out).toMatch(/k001 voting \(1 vote\(s\) in, hidden until the tally\)/);
+      expect(hidden.out).not.toContain('secret rationale');
+      for (const seat of [2, 3])
+        ok(
+          await c.call('loki_council_vote', {
+            council: conv.council,
+            seat,
+            vote: 'reject',
+            rationale: `seat ${seat} says no, for reasons`,
+            evidence: [`${conv.verification as string}`],
+          }),
+        );
+      expect(cli('council', 'verdicts').out).toContain('the secret rationale of seat one');
+      expect(cli('council', 'report').out).toMatch(/no receipt yet[\s\S]*k001: rejected/);
+      expect(cli('council', 'bogus').code).toBe(2);
+      expect(cli('proof', 'verify').code).toBe(1);
+    },
+  );
 
-  it('outside git and without a test command, completion says so: VERIFIED WITH GAPS in plain words', { timeout: 60_000 }, async () => {
-    p = tempProject({ files: { 'notes.txt': 'hello\n' } });
-    const c = await open();
-    ok(await c.call('loki_start', { specText: '# Tiny\n\n- Write a greeting\n', tier: 'simple' }));
-    ok(await c.call('loki_status'));
-    fs.writeFileSync(path.join(p.root, 'greeting.txt'), 'hi\n');
-    const v = ok(await c.call('loki_verify'));
-    expect(JSON.stringify(v.gaps)).toMatch(/No test command/);
-    expect((await council(c, ['approve', 'approve', 'reject'])).outcome).toBe('approved');
-    const r = await complete(c);
-    expect(r).toMatchObject({ status: 'COMPLETE', headline: 'VERIFIED WITH GAPS' });
-    const runId = fs.readdirSync(path.join(p.root, '.loki', 'proofs'))[0]!;
-    const receipt = fs.readFileSync(path.join(p.root, '.loki', 'proofs', runId, 'RECEIPT.md'), 'utf8');
-    expect(receipt).toMatch(/^# VERIFIED WITH GAPS/);
-    expect(receipt).toMatch(/not a git repository/);
-    expect(receipt).toMatch(/No test command/);
-    expect(cli('proof', 'verify')).toMatchObject({ code: 0, out: expect.stringMatching(/no git baseline was recorded/) });
-  });
+  it(
+    'outside git and without a test command, completion says so: VERIFIED WITH GAPS in plain words',
+    { timeout: 60_000 },
+    async () => {
+      p = tempProject({ files: { 'notes.txt': 'hello\n' } });
+      const c = await open();
+      ok(await c.call('loki_start', { specText: '# Tiny\n\n- Write a greeting\n', tier: 'simple' }));
+      ok(await c.call('loki_status'));
+      fs.writeFileSync(path.join(p.root, 'greeting.txt'), 'hi\n');
+      const v = ok(await c.call('loki_verify'));
+      expect(JSON.stringify(v.gaps)).toMatch(/No test command/);
+      expect((await council(c, ['approve', 'approve', 'reject'])).outcome).toBe('approved');
+      const r = await complete(c);
+      expect(r).toMatchObject({ status: 'COMPLETE', headline: 'VERIFIED WITH GAPS' });
+      const runId = fs.readdirSync(path.join(p.root, '.loki', 'proofs'))[0]!;
+      const receipt = fs.readFileSync(path.join(p.root, '.loki', 'proofs', runId, 'RECEIPT.md'), 'utf8');
+      expect(receipt).toMatch(/^# VERIFIED WITH GAPS/);
+      expect(receipt).toMatch(/not a git repository/);
+      expect(receipt).toMatch(/No test command/);
+      expect(cli('proof', 'verify')).toMatchObject({
+        code: 0,
+        out: expect.stringMatching(/no git baseline was recorded/),
+      });
+    },
+  );
 });
 
 describe('the gate cannot be talked round', () => {
-  it('a verification with `only` leaves checks not run: completion and convening are refused', { timeout: 60_000 }, async () => {
-    const c = await started();
-    await doTheWork(c);
-    ok(await c.call('loki_verify', { only: ['lint'] }));
-    expect(text(await c.call('loki_council_convene'))).toMatch(/blocking finding/);
-    expect((await complete(c)).reasons.join('\n')).toMatch(/did not run the tests/);
-  });
+  it(
+    'a verification with `only` leaves checks not run: completion and convening are refused',
+    { timeout: 60_000 },
+    async () => {
+      const c = await started();
+      await doTheWork(c);
+      ok(await c.call('loki_verify', { only: ['lint'] }));
+      expect(text(await c.call('loki_council_convene'))).toMatch(/blocking finding/);
+      expect((await complete(c)).reasons.join('\n')).toMatch(/did not run the tests/);
+    },
+  );
 
-  it('after the reveal the builder cannot waive, mark or re-check a held-out item, nor change a check the spec stated', { timeout: 60_000 }, async () => {
-    const c = await started();
-    await doTheWork(c);
-    ok(await c.call('loki_verify'));
-    const conv = ok(await c.call('loki_council_convene'));
-    const held = (conv.heldOutToJudge as string[])[0]!;
-    for (const edit of [{ id: held, waive: 'not needed after all' }, { id: held, check: { kind: 'file-exists', path: 'package.json' } }, { id: held, status: 'met', evidence: 'it handles them fine' }]) {
-      expect(text(await c.call('loki_checklist_set', { items: [edit] }))).toMatch(/held-out item: its spec check or the council judges it/);
-    }
-    const list = structured<{ items: Item[] }>(await c.call('loki_checklist_get'));
-    const specCheck = list.items.find((i) => i.text === 'all tests pass')!;
-    expect(text(await c.call('loki_checklist_set', { items: [{ id: specCheck.id, check: null }] }))).toMatch(/comes from the spec and cannot be changed/);
-  });
+  it(
+    'after the reveal the builder cannot waive, mark or re-check a held-out item, nor change a check the spec stated',
+    { timeout: 60_000 },
+    async () => {
+      const c = await started();
+      await doTheWork(c);
+      ok(await c.call('loki_verify'));
+      const conv = ok(await c.call('loki_council_convene'));
+      const held = (conv.heldOutToJudge as string[])[0]!;
+      for (const edit of [
+        { id: held, waive: 'not needed after all' },
+        { id: held, check: { kind: 'file-exists', path: 'package.json' } },
+        { id: held, status: 'met', evidence: 'it handles them fine' },
+      ]) {
+        expect(text(await c.call('loki_checklist_set', { items: [edit] }))).toMatch(
+          /held-out item: its spec check or the council judges it/,
+        );
+      }
+      const list = structured<{ items: Item[] }>(await c.call('loki_checklist_get'));
+      const specCheck = list.items.find((i) => i.text === 'all tests pass')!;
+      expect(text(await c.call('loki_checklist_set', { items: [{ id: specCheck.id, check: null }] }))).toMatch(
+        /comes from the spec and cannot be changed/,
+      );
+    },
+  );
 
-  it('a rejected council cannot simply be convened again on the same code; a checklist edit after the vote needs a new council', { timeout: 60_000 }, async () => {
-    const c = await started();
-    await doTheWork(c);
-    ok(await c.call('loki_verify'));
-    expect((await council(c, ['approve', 'approve', 'approve'], 'reject')).outcome).toBe('rejected');
-    expect(text(await c.call('loki_council_convene'))).toMatch(/rejected this very code; change it/);
-    write('src/sum.js', 'exports.sum = (a, b) => Number(a) + Number(b);\n');
-    ok(await c.call('loki_verify'));
-    expect((await council(c, ['approve', 'approve', 'reject'])).outcome).toBe('approved');
-    ok(await c.call('loki_checklist_set', { items: [{ text: 'an afterthought the council never saw', waive: 'added after the vote, on purpose' }] }));
-    expect((await complete(c)).reasons.join('\n')).toMatch(/checklist changed after council k002 convened/);
-  });
+  it(
+    'a rejected council cannot simply be convened again on the same code; a checklist edit after the vote needs a new council',
+    { timeout: 60_000 },
+    async () => {
+      const c = await started();
+      await doTheWork(c);
+      ok(await c.call('loki_verify'));
+      expect((await council(c, ['approve', 'approve', 'approve'], 'reject')).outcome).toBe('rejected');
+      expect(text(await c.call('loki_council_convene'))).toMatch(/rejected this very code; change it/);
+      write('src/sum.js', 'exports.sum = (a, b) => Number(a) + Number(b);\n');
+      ok(await c.call('loki_verify'));
+      expect((await council(c, ['approve', 'approve', 'reject'])).outcome).toBe('approved');
+      ok(
+        await c.call('loki_checklist_set', {
+          items: [{ text: 'an afterthought the council never saw', waive: 'added after the vote, on purpose' }],
+        }),
+      );
+      expect((await complete(c)).reasons.join('\n')).toMatch(/checklist changed after council k002 convened/);
+    },
+  );
 
   it('changing the checks or the council settings mid-run blocks completion', { timeout: 60_000 }, async () => {
     const c = await started();
     await doTheWork(c);
-    fs.writeFileSync(path.join(p!.root, '.loki', 'config.yaml'), 'checks:\n  test: echo "5 passed, 0 failed"\n  timeoutSeconds: 60\ncouncil:\n  enabled: false\n');
+    fs.writeFileSync(
+      path.join(p!.root, '.loki', 'config.yaml'),
+      'checks:\n  test: echo "5 passed, 0 failed"\n  timeoutSeconds: 60\ncouncil:\n  enabled: false\n',
+    );
     ok(await c.call('loki_verify'));
-    expect((await complete(c)).reasons.join('\n')).toMatch(/the checks or council settings changed since the run started/);
+    expect((await complete(c)).reasons.join('\n')).toMatch(
+      /the checks or council settings changed since the run started/,
+    );
   });
 
-  it('proof verify catches a forged manifest even with a matching line appended to the audit log', { timeout: 90_000 }, async () => {
-    const c = await started();
-    await doTheWork(c);
-    ok(await c.call('loki_verify'));
-    await council(c, ['approve', 'approve', 'reject']);
-    expect((await complete(c)).status).toBe('COMPLETE');
-    const dir = path.join(p!.root, '.loki', 'proofs');
-    const runId = fs.readdirSync(dir)[0]!;
-    const sha = (t: string) => crypto.createHash('sha256').update(t).digest('hex');
-    const factsFile = path.join(dir, runId, 'FACTS.json');
-    const forged = fs.readFileSync(factsFile, 'utf8').replace(/"passed": \d+/, '"passed": 99');
-    fs.writeFileSync(factsFile, forged);
-    const manifestFile = path.join(dir, runId, 'MANIFEST.json');
-    const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as { files: Record<string, string> };
-    manifest.files['FACTS.json'] = sha(forged);
-    const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
-    fs.writeFileSync(manifestFile, manifestText);
-    const db = openDb(p!.root, false);
-    db.prepare("INSERT INTO audit (seq, ts, actor, action, target, data, prev, hash) VALUES (999, '2026-01-01T00:00:00.000Z', 'forger', 'run.complete', ?, ?, 'x', 'y')").run(runId, JSON.stringify({ manifest: sha(manifestText) }));
-    db.close();
-    expect(cli('proof', 'verify')).toMatchObject({ code: 1, out: expect.stringMatching(/the audit log is broken/) });
-  });
+  it(
+    'proof verify catches a forged manifest even with a matching line appended to the audit log',
+    { timeout: 90_000 },
+    async () => {
+      const c = await started();
+      await doTheWork(c);
+      ok(await c.call('loki_verify'));
+      await council(c, ['approve', 'approve', 'reject']);
+      expect((await complete(c)).status).toBe('COMPLETE');
+      const dir = path.join(p!.root, '.loki', 'proofs');
+      const runId = fs.readdirSync(dir)[0]!;
+      const sha = (t: string) => crypto.createHash('sha256').update(t).digest('hex');
+      const factsFile = path.join(dir, runId, 'FACTS.json');
+      const forged = fs.readFileSync(factsFile, 'utf8').replace(/"passed": \d+/, '"passed": 99');
+      fs.writeFileSync(factsFile, forged);
+      const manifestFile = path.join(dir, runId, 'MANIFEST.json');
+      const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as { files: Record<string, string> };
+      manifest.files['FACTS.json'] = sha(forged);
+      const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
+      fs.writeFileSync(manifestFile, manifestText);
+      const db = openDb(p!.root, false);
+      db.prepare(
+        "INSERT INTO audit (seq, ts, actor, action, target, data, prev, hash) VALUES (999, '2026-01-01T00:00:00.000Z', 'forger', 'run.complete', ?, ?, 'x', 'y')",
+      ).run(runId, JSON.stringify({ manifest: sha(manifestText) }));
+      db.close();
+      expect(cli('proof', 'verify')).toMatchObject({ code: 1, out: expect.stringMatching(/the audit log is broken/) });
+    },
+  );
 });

@@ -14,13 +14,22 @@ import { REPO_ROOT } from './helpers.js';
 
 const sample = (name: string) => fs.readFileSync(path.join(REPO_ROOT, 'tests/fixtures/runner-output', name), 'utf8');
 const probe = (files: ProjectProbe['files'], pythonTestFiles = false): ProjectProbe => ({ files, pythonTestFiles });
-const commands = (p: ProjectProbe) => Object.fromEntries(Object.entries(detectChecks(p)).map(([k, v]) => [k, v.command]));
+const commands = (p: ProjectProbe) =>
+  Object.fromEntries(Object.entries(detectChecks(p)).map(([k, v]) => [k, v.command]));
 
 describe('check detection', () => {
   it('reads package.json scripts, ignoring npm placeholder test script, with the lockfile runner', () => {
     const pkg = JSON.stringify({ scripts: { test: 'vitest run', build: 'tsc', lint: 'eslint .' } });
-    expect(commands(probe({ 'package.json': pkg }))).toEqual({ test: 'npm test', build: 'npm run build', lint: 'npm run lint' });
-    expect(commands(probe({ 'package.json': pkg, 'pnpm-lock.yaml': '' }))).toEqual({ test: 'pnpm test', build: 'pnpm run build', lint: 'pnpm run lint' });
+    expect(commands(probe({ 'package.json': pkg }))).toEqual({
+      test: 'npm test',
+      build: 'npm run build',
+      lint: 'npm run lint',
+    });
+    expect(commands(probe({ 'package.json': pkg, 'pnpm-lock.yaml': '' }))).toEqual({
+      test: 'pnpm test',
+      build: 'pnpm run build',
+      lint: 'pnpm run lint',
+    });
     expect(commands(probe({ 'package.json': pkg, 'yarn.lock': '' })).test).toBe('yarn test');
     const placeholder = JSON.stringify({ scripts: { test: 'echo "Error: no test specified" && exit 1' } });
     expect(commands(probe({ 'package.json': placeholder }))).toEqual({});
@@ -29,15 +38,32 @@ describe('check detection', () => {
   });
 
   it('reads Makefile rules, not variable assignments', () => {
-    expect(commands(probe({ Makefile: 'test: build\n\tgo test ./...\nbuild:\n\tgo build\nlint := off\n' }))).toEqual({ test: 'make test', build: 'make build' });
+    expect(commands(probe({ Makefile: 'test: build\n\tgo test ./...\nbuild:\n\tgo build\nlint := off\n' }))).toEqual({
+      test: 'make test',
+      build: 'make build',
+    });
   });
 
   it('infers cargo, go and python commands', () => {
-    expect(commands(probe({ 'Cargo.toml': '[package]\nname = "x"\n' }))).toEqual({ test: 'cargo test', build: 'cargo build' });
-    expect(commands(probe({ 'go.mod': 'module example.com/x\n' }))).toEqual({ test: 'go test -v ./...', build: 'go build ./...', lint: 'go vet ./...' });
-    expect(commands(probe({ 'pyproject.toml': '[tool.pytest.ini_options]\naddopts = "-q"\n[tool.ruff]\nline-length = 100\n' }))).toEqual({ test: 'python3 -m pytest', lint: 'ruff check .' });
+    expect(commands(probe({ 'Cargo.toml': '[package]\nname = "x"\n' }))).toEqual({
+      test: 'cargo test',
+      build: 'cargo build',
+    });
+    expect(commands(probe({ 'go.mod': 'module example.com/x\n' }))).toEqual({
+      test: 'go test -v ./...',
+      build: 'go build ./...',
+      lint: 'go vet ./...',
+    });
+    expect(
+      commands(
+        probe({ 'pyproject.toml': '[tool.pytest.ini_options]\naddopts = "-q"\n[tool.ruff]\nline-length = 100\n' }),
+      ),
+    ).toEqual({ test: 'python3 -m pytest', lint: 'ruff check .' });
     expect(commands(probe({ 'pytest.ini': '[pytest]\n' })).test).toBe('python3 -m pytest');
-    expect(commands(probe({ 'setup.cfg': '[tool:pytest]\n[flake8]\nmax-line-length=100\n' }))).toEqual({ test: 'python3 -m pytest', lint: 'python3 -m flake8' });
+    expect(commands(probe({ 'setup.cfg': '[tool:pytest]\n[flake8]\nmax-line-length=100\n' }))).toEqual({
+      test: 'python3 -m pytest',
+      lint: 'python3 -m flake8',
+    });
     expect(commands(probe({ 'tox.ini': '[pytest]\n' })).test).toBe('python3 -m pytest');
     expect(commands(probe({}, true)).test).toBe('python3 -m pytest');
     expect(commands(probe({ 'pyproject.toml': '[project]\nname = "x"\n' }))).toEqual({});
@@ -45,7 +71,11 @@ describe('check detection', () => {
   });
 
   it('prefers package.json scripts, then Makefile targets, over inferred commands', () => {
-    const p = probe({ 'package.json': JSON.stringify({ scripts: { test: 'jest' } }), Makefile: 'test:\n\tx\nlint:\n\ty\n', 'go.mod': 'module m\n' });
+    const p = probe({
+      'package.json': JSON.stringify({ scripts: { test: 'jest' } }),
+      Makefile: 'test:\n\tx\nlint:\n\ty\n',
+      'go.mod': 'module m\n',
+    });
     expect(commands(p)).toEqual({ test: 'npm test', lint: 'make lint', build: 'go build ./...' });
   });
 
@@ -57,7 +87,9 @@ describe('check detection', () => {
       ['test', 'make check', 'config'],
       ['lint', 'go vet ./...', 'detected'],
     ]);
-    expect(resolveChecks({ test: null, build: null, lint: null }, {}).every((c) => c.command === null && c.source === null)).toBe(true);
+    expect(
+      resolveChecks({ test: null, build: null, lint: null }, {}).every((c) => c.command === null && c.source === null),
+    ).toBe(true);
   });
 });
 
@@ -83,9 +115,25 @@ describe('test counts from runner output', () => {
   });
 
   it('reads a generic summary line and pytest errors, and gives null for anything else', () => {
-    expect(parseTestCounts('building...\nResults: 12 passed, 1 failed, 2 skipped\n')).toEqual({ runner: 'generic', passed: 12, failed: 1, skipped: 2, total: 15 });
-    expect(parseTestCounts('Passed: 3, Failed: 0')).toEqual({ runner: 'generic', passed: 3, failed: 0, skipped: 0, total: 3 });
-    expect(parseTestCounts('==== 2 failed, 5 passed, 1 error in 0.12s ====')).toMatchObject({ runner: 'pytest', passed: 5, failed: 3 });
+    expect(parseTestCounts('building...\nResults: 12 passed, 1 failed, 2 skipped\n')).toEqual({
+      runner: 'generic',
+      passed: 12,
+      failed: 1,
+      skipped: 2,
+      total: 15,
+    });
+    expect(parseTestCounts('Passed: 3, Failed: 0')).toEqual({
+      runner: 'generic',
+      passed: 3,
+      failed: 0,
+      skipped: 0,
+      total: 3,
+    });
+    expect(parseTestCounts('==== 2 failed, 5 passed, 1 error in 0.12s ====')).toMatchObject({
+      runner: 'pytest',
+      passed: 5,
+      failed: 3,
+    });
     expect(parseTestCounts('All good!\n')).toBeNull();
     expect(parseTestCounts('')).toBeNull();
     expect(parseTestCounts('Compiled 3 files in 2.1s\n0 errors\n')).toBeNull();
@@ -94,40 +142,100 @@ describe('test counts from runner output', () => {
 
 describe('the tests verdict', () => {
   const ok = { exitCode: 0, signal: null, timedOut: false, timeoutSeconds: 60 };
-  const counts = (passed: number, failed = 0, skipped = 0) => ({ runner: 'vitest' as const, passed, failed, skipped, total: passed + failed + skipped });
+  const counts = (passed: number, failed = 0, skipped = 0) => ({
+    runner: 'vitest' as const,
+    passed,
+    failed,
+    skipped,
+    total: passed + failed + skipped,
+  });
 
   it('passes only with exit 0 and more than zero tests run', () => {
     expect(judgeTests(ok, counts(3))).toEqual({ verdict: 'pass', reason: '3 passed, 0 failed, 0 skipped (vitest)' });
     expect(judgeTests(ok, counts(0)).verdict).toBe('inconclusive');
-    expect(judgeTests(ok, counts(0, 0, 4))).toEqual({ verdict: 'inconclusive', reason: 'zero tests ran: all 4 were skipped' });
-    expect(judgeTests(ok, null)).toMatchObject({ verdict: 'inconclusive', reason: expect.stringMatching(/counts unknown/) });
+    expect(judgeTests(ok, counts(0, 0, 4))).toEqual({
+      verdict: 'inconclusive',
+      reason: 'zero tests ran: all 4 were skipped',
+    });
+    expect(judgeTests(ok, null)).toMatchObject({
+      verdict: 'inconclusive',
+      reason: expect.stringMatching(/counts unknown/),
+    });
   });
 
   it('fails on a non-zero exit, a signal, a timeout, or failures reported despite exit 0', () => {
-    expect(judgeTests({ ...ok, exitCode: 1 }, counts(2, 1))).toEqual({ verdict: 'fail', reason: 'exited with code 1 (1 of 3 tests failed)' });
+    expect(judgeTests({ ...ok, exitCode: 1 }, counts(2, 1))).toEqual({
+      verdict: 'fail',
+      reason: 'exited with code 1 (1 of 3 tests failed)',
+    });
     expect(judgeTests({ ...ok, exitCode: 1 }, null).verdict).toBe('fail');
     expect(judgeTests({ ...ok, exitCode: 5 }, counts(0)).reason).toMatch(/no tests ran/);
-    expect(judgeTests({ ...ok, exitCode: null, signal: 'SIGKILL' }, null)).toMatchObject({ verdict: 'fail', reason: 'killed by SIGKILL' });
-    expect(judgeTests({ ...ok, exitCode: null, timedOut: true }, null)).toMatchObject({ verdict: 'fail', reason: 'timed out after 60 s' });
+    expect(judgeTests({ ...ok, exitCode: null, signal: 'SIGKILL' }, null)).toMatchObject({
+      verdict: 'fail',
+      reason: 'killed by SIGKILL',
+    });
+    expect(judgeTests({ ...ok, exitCode: null, timedOut: true }, null)).toMatchObject({
+      verdict: 'fail',
+      reason: 'timed out after 60 s',
+    });
     expect(judgeTests(ok, counts(2, 1)).verdict).toBe('fail');
   });
 });
 
 describe('test files and skip markers', () => {
   it('recognises test files by the conventions of each ecosystem', () => {
-    for (const f of ['src/a.test.ts', 'b.spec.jsx', 'x/__tests__/y.js', 'test/helper.mjs', 'tests/test_api.py', 'pkg/api_test.py', 'conftest.py', 'math_test.go', 'tests/it.rs', 'crate/tests/a.rs']) {
+    for (const f of [
+      'src/a.test.ts',
+      'b.spec.jsx',
+      'x/__tests__/y.js',
+      'test/helper.mjs',
+      'tests/test_api.py',
+      'pkg/api_test.py',
+      'conftest.py',
+      'math_test.go',
+      'tests/it.rs',
+      'crate/tests/a.rs',
+    ]) {
       expect(isTestFile(f), f).toBe(true);
     }
-    for (const f of ['src/app.ts', 'testing.md', 'tests/data.json', 'src/lib.rs', 'main.go', 'contest.py', 'latest/x.js']) expect(isTestFile(f), f).toBe(false);
+    for (const f of [
+      'src/app.ts',
+      'testing.md',
+      'tests/data.json',
+      'src/lib.rs',
+      'main.go',
+      'contest.py',
+      'latest/x.js',
+    ])
+      expect(isTestFile(f), f).toBe(false);
   });
 
   it('counts skip and only markers per language', () => {
-    const js = "it.skip('a', () => {});\ndescribe.skip('b', () => {});\nxit('c');\ntest.only('d');\ntest('e', { skip: true }, () => {});\nit.todo('f');\nit('g');\nconst x = { skipped: true };";
-    expect(skipMarkerCounts('a.test.ts', js)).toEqual({ '.skip': 2, 'xit/xdescribe': 1, '.only': 1, '{ skip }': 1, '.todo': 1 });
-    const py = '@pytest.mark.skip(reason="x")\ndef test_a(): pass\n@pytest.mark.skipif(True, reason="y")\ndef test_b():\n    pytest.skip("z")\n@unittest.skip("w")\nclass T: pass\n';
-    expect(skipMarkerCounts('tests/test_a.py', py)).toEqual({ '@pytest.mark.skip': 2, 'pytest.skip()': 1, '@unittest.skip': 1 });
-    expect(skipMarkerCounts('a_test.go', 'func TestA(t *testing.T) { t.Skip("later") }\nfunc TestB(t *testing.T) { t.Skipf("%d", 1) }')).toEqual({ 't.Skip()': 2 });
-    expect(skipMarkerCounts('src/lib.rs', '#[test]\n#[ignore]\nfn a() {}\n#[test]\n#[ignore = "slow"]\nfn b() {}')).toEqual({ '#[ignore]': 2 });
+    const js =
+      "it.skip('a', () => {});\ndescribe.skip('b', () => {});\nxit('c');\ntest.only('d');\ntest('e', { skip: true }, () => {});\nit.todo('f');\nit('g');\nconst x = { skipped: true };";
+    expect(skipMarkerCounts('a.test.ts', js)).toEqual({
+      '.skip': 2,
+      'xit/xdescribe': 1,
+      '.only': 1,
+      '{ skip }': 1,
+      '.todo': 1,
+    });
+    const py =
+      '@pytest.mark.skip(reason="x")\ndef test_a(): pass\n@pytest.mark.skipif(True, reason="y")\ndef test_b():\n    pytest.skip("z")\n@unittest.skip("w")\nclass T: pass\n';
+    expect(skipMarkerCounts('tests/test_a.py', py)).toEqual({
+      '@pytest.mark.skip': 2,
+      'pytest.skip()': 1,
+      '@unittest.skip': 1,
+    });
+    expect(
+      skipMarkerCounts(
+        'a_test.go',
+        'func TestA(t *testing.T) { t.Skip("later") }\nfunc TestB(t *testing.T) { t.Skipf("%d", 1) }',
+      ),
+    ).toEqual({ 't.Skip()': 2 });
+    expect(
+      skipMarkerCounts('src/lib.rs', '#[test]\n#[ignore]\nfn a() {}\n#[test]\n#[ignore = "slow"]\nfn b() {}'),
+    ).toEqual({ '#[ignore]': 2 });
     expect(skipMarkerCounts('README.md', 'it.skip(')).toEqual({});
   });
 
@@ -135,9 +243,18 @@ describe('test files and skip markers', () => {
     const before = "it('a', () => {});\nit.skip('b', () => {});\n";
     expect(newlySkipped('a.test.js', before, before)).toBeNull();
     expect(newlySkipped('a.test.js', before, "it('a', () => {});\n")).toBeNull();
-    expect(newlySkipped('a.test.js', before, "it.skip('a', () => {});\nit.skip('b', () => {});\n")).toEqual({ file: 'a.test.js', markers: [{ marker: '.skip', before: 1, now: 2 }] });
-    expect(newlySkipped('a.test.js', before, "it('a', () => {});\nit.only('b', () => {});\n")).toEqual({ file: 'a.test.js', markers: [{ marker: '.only', before: 0, now: 1 }] });
-    expect(newlySkipped('a.test.js', null, "xit('new', () => {});\n")).toEqual({ file: 'a.test.js', markers: [{ marker: 'xit/xdescribe', before: 0, now: 1 }] });
+    expect(newlySkipped('a.test.js', before, "it.skip('a', () => {});\nit.skip('b', () => {});\n")).toEqual({
+      file: 'a.test.js',
+      markers: [{ marker: '.skip', before: 1, now: 2 }],
+    });
+    expect(newlySkipped('a.test.js', before, "it('a', () => {});\nit.only('b', () => {});\n")).toEqual({
+      file: 'a.test.js',
+      markers: [{ marker: '.only', before: 0, now: 1 }],
+    });
+    expect(newlySkipped('a.test.js', null, "xit('new', () => {});\n")).toEqual({
+      file: 'a.test.js',
+      markers: [{ marker: 'xit/xdescribe', before: 0, now: 1 }],
+    });
   });
 });
 
@@ -180,7 +297,11 @@ describe('findings from a record', () => {
     codeState: 'a'.repeat(40),
     codeStateBefore: 'a'.repeat(40),
     git: { repository: true, baselineCommit: 'b'.repeat(40), headSha: null },
-    checks: [check({ name: 'build', verdict: 'absent', command: null, tests: null }), check({}), check({ name: 'lint', verdict: 'pass', tests: null })],
+    checks: [
+      check({ name: 'build', verdict: 'absent', command: null, tests: null }),
+      check({}),
+      check({ name: 'lint', verdict: 'pass', tests: null }),
+    ],
     diff: { available: true, filesChanged: 2, insertions: 10, deletions: 1, files: [], filesOmitted: 0 },
     testFiles: { available: true, deleted: [], newlySkipped: [] },
     secrets: { available: true, scannedFiles: 2, findings: [], preexisting: 0, skipped: [] },
@@ -196,30 +317,60 @@ describe('findings from a record', () => {
     const r = record({
       checks: [
         check({ name: 'build', verdict: 'fail', reason: 'exited with code 2', tests: null }),
-        check({ verdict: 'inconclusive', reason: 'zero tests ran', tests: { runner: 'vitest', passed: 0, failed: 0, skipped: 0, total: 0 } }),
+        check({
+          verdict: 'inconclusive',
+          reason: 'zero tests ran',
+          tests: { runner: 'vitest', passed: 0, failed: 0, skipped: 0, total: 0 },
+        }),
         check({ name: 'lint', verdict: 'fail', timedOut: true, reason: 'timed out after 5 s', tests: null }),
       ],
       diff: { available: true, filesChanged: 0, insertions: 0, deletions: 0, files: [], filesOmitted: 0 },
-      testFiles: { available: true, deleted: ['test/a.test.js'], newlySkipped: [{ file: 'test/b.test.js', markers: [{ marker: '.skip', before: 0, now: 1 }] }] },
-      secrets: { available: true, scannedFiles: 1, findings: [{ file: 'src/config.js', line: 3, kind: 'aws-access-key' }], preexisting: 0, skipped: [{ file: 'big.log', reason: 'larger than 1024 KB' }] },
+      testFiles: {
+        available: true,
+        deleted: ['test/a.test.js'],
+        newlySkipped: [{ file: 'test/b.test.js', markers: [{ marker: '.skip', before: 0, now: 1 }] }],
+      },
+      secrets: {
+        available: true,
+        scannedFiles: 1,
+        findings: [{ file: 'src/config.js', line: 3, kind: 'aws-access-key' }],
+        preexisting: 0,
+        skipped: [{ file: 'big.log', reason: 'larger than 1024 KB' }],
+      },
     });
     const f = verificationFindings(r);
     expect(f.blocking).toHaveLength(7);
     expect(f.blocking[0]).toMatch(/build check failed: `npm test` exited with code 2/);
     expect(f.blocking[1]).toMatch(/^Zero tests ran.*Add tests/);
-    expect(f.blocking[2]).toBe('The lint check `npm test` timed out after 5 s: make it faster or raise checks.timeoutSeconds in .loki/config.yaml, then run loki_verify again.');
+    expect(f.blocking[2]).toBe(
+      'The lint check `npm test` timed out after 5 s: make it faster or raise checks.timeoutSeconds in .loki/config.yaml, then run loki_verify again.',
+    );
     expect(f.blocking.join('\n')).toMatch(/empty diff/);
     expect(f.blocking.join('\n')).toMatch(/test\/a\.test\.js was deleted.*restore it/);
     expect(f.blocking.join('\n')).toMatch(/test\/b\.test\.js skips more tests.*\.skip 0 -> 1/);
-    expect(f.blocking.join('\n')).toMatch(/src\/config\.js holds what looks like a secret \(aws-access-key\) on line 3: remove it/);
-    expect(f.gaps).toEqual([expect.stringMatching(/1 changed file\(s\) were not scanned for secrets \(big\.log: larger than 1024 KB\)/)]);
+    expect(f.blocking.join('\n')).toMatch(
+      /src\/config\.js holds what looks like a secret \(aws-access-key\) on line 3: remove it/,
+    );
+    expect(f.gaps).toEqual([
+      expect.stringMatching(/1 changed file\(s\) were not scanned for secrets \(big\.log: larger than 1024 KB\)/),
+    ]);
   });
 
   it('discloses gaps: no test command, counts unknown, and the notes the server wrote', () => {
-    const noCommand = verificationFindings(record({ checks: [check({ verdict: 'unknown', command: null, tests: null })], notes: ['Not a git repository: ...'] }));
+    const noCommand = verificationFindings(
+      record({
+        checks: [check({ verdict: 'unknown', command: null, tests: null })],
+        notes: ['Not a git repository: ...'],
+      }),
+    );
     expect(noCommand.blocking).toEqual([]);
-    expect(noCommand.gaps).toEqual([expect.stringMatching(/No test command.*set checks\.test in \.loki\/config\.yaml/), 'Not a git repository: ...']);
-    const unknownCounts = verificationFindings(record({ checks: [check({ verdict: 'inconclusive', tests: null, reason: 'counts unknown' })] }));
+    expect(noCommand.gaps).toEqual([
+      expect.stringMatching(/No test command.*set checks\.test in \.loki\/config\.yaml/),
+      'Not a git repository: ...',
+    ]);
+    const unknownCounts = verificationFindings(
+      record({ checks: [check({ verdict: 'inconclusive', tests: null, reason: 'counts unknown' })] }),
+    );
     expect(unknownCounts).toEqual({ blocking: [], gaps: [expect.stringMatching(/could not read how many tests ran/)] });
   });
 

@@ -6,14 +6,38 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { currentCodeState, latestVerification, listVerifications, runVerification, type VerificationRecord } from '../mcp-server/src/verify/index.js';
-import { auditLines, connect, dbRows, docOnDisk, git, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
+import {
+  currentCodeState,
+  latestVerification,
+  listVerifications,
+  runVerification,
+  type VerificationRecord,
+} from '../mcp-server/src/verify/index.js';
+import {
+  auditLines,
+  connect,
+  dbRows,
+  docOnDisk,
+  git,
+  structured,
+  tempProject,
+  text,
+  type Connected,
+  type TempProject,
+} from './helpers.js';
 
 interface Summary {
   id: string;
   record: string;
   codeState: string | null;
-  checks: { name: string; verdict: string; reason: string; command: string | null; exitCode: number | null; tests: { passed: number; failed: number; skipped: number } | null }[];
+  checks: {
+    name: string;
+    verdict: string;
+    reason: string;
+    command: string | null;
+    exitCode: number | null;
+    tests: { passed: number; failed: number; skipped: number } | null;
+  }[];
   diff: { filesChanged: number; insertions: number; deletions: number } | null;
   deletedTestFiles: { items: string[] };
   newlySkipped: { items: { file: string; markers: { marker: string; before: number; now: number }[] }[] };
@@ -24,9 +48,14 @@ interface Summary {
 
 const PKG = JSON.stringify({ name: 'demo', private: true, type: 'module', scripts: { test: 'node --test' } }, null, 2);
 const ADD = 'export function add(a, b) {\n  return a + b;\n}\n';
-const testFile = (body: string) => `import { it } from 'node:test';\nimport assert from 'node:assert';\nimport { add } from '../src/add.js';\n${body}`;
-const GREEN = testFile("it('adds', () => assert.equal(add(1, 2), 3));\nit('adds zero', () => assert.equal(add(0, 2), 2));\n");
-const RED = testFile("it('adds', () => assert.equal(add(1, 2), 3));\nit('is wrong', () => assert.equal(add(1, 1), 3));\n");
+const testFile = (body: string) =>
+  `import { it } from 'node:test';\nimport assert from 'node:assert';\nimport { add } from '../src/add.js';\n${body}`;
+const GREEN = testFile(
+  "it('adds', () => assert.equal(add(1, 2), 3));\nit('adds zero', () => assert.equal(add(0, 2), 2));\n",
+);
+const RED = testFile(
+  "it('adds', () => assert.equal(add(1, 2), 3));\nit('is wrong', () => assert.equal(add(1, 1), 3));\n",
+);
 
 let p: TempProject | undefined;
 let c: Connected | undefined;
@@ -37,7 +66,10 @@ afterEach(async () => {
   p = undefined;
 });
 
-async function started(files: Record<string, string>, opts: { git?: boolean } = {}): Promise<{ p: TempProject; c: Connected; runId: string }> {
+async function started(
+  files: Record<string, string>,
+  opts: { git?: boolean } = {},
+): Promise<{ p: TempProject; c: Connected; runId: string }> {
   p = tempProject({ git: opts.git ?? true, files: { 'spec.md': '# Adder\n- add two numbers\n', ...files } });
   c = await connect(p);
   const r = structured<{ run: { runId: string } }>(await c.call('loki_start', { spec: 'spec.md' }));
@@ -53,7 +85,10 @@ function config(root: string, yaml: string): void {
   fs.writeFileSync(path.join(root, '.loki', 'config.yaml'), yaml);
 }
 
-async function verify(conn: Connected, args: Record<string, unknown> = {}): Promise<{ s: Summary; text: string; raw: string }> {
+async function verify(
+  conn: Connected,
+  args: Record<string, unknown> = {},
+): Promise<{ s: Summary; text: string; raw: string }> {
   const r = await conn.call('loki_verify', args);
   return { s: structured<Summary>(r), text: text(r), raw: JSON.stringify(r) };
 }
@@ -66,23 +101,36 @@ function userGitState(root: string) {
   return {
     head: git(root, 'rev-parse', 'HEAD'),
     branch: git(root, 'symbolic-ref', 'HEAD'),
-    index: crypto.createHash('sha256').update(fs.readFileSync(path.join(root, '.git', 'index'))).digest('hex'),
+    index: crypto
+      .createHash('sha256')
+      .update(fs.readFileSync(path.join(root, '.git', 'index')))
+      .digest('hex'),
     status: git(root, 'status', '--porcelain'),
     stash: git(root, 'stash', 'list'),
-    refs: git(root, 'for-each-ref', '--format=%(refname) %(objectname)').split('\n').filter((l) => !l.startsWith('refs/loki/')),
+    refs: git(root, 'for-each-ref', '--format=%(refname) %(objectname)')
+      .split('\n')
+      .filter((l) => !l.startsWith('refs/loki/')),
   };
 }
 
 describe('loki_verify on a real repository', () => {
   it('green tests with a change: pass with the real counts, diff stats, nothing blocking; the user git state untouched', async () => {
-    const { p, c, runId } = await started({ 'package.json': PKG, 'src/add.js': 'export function add(a, b) {\n  return 0;\n}\n' });
+    const { p, c, runId } = await started({
+      'package.json': PKG,
+      'src/add.js': 'export function add(a, b) {\n  return 0;\n}\n',
+    });
     write(p.root, 'src/add.js', ADD);
     write(p.root, 'test/add.test.js', GREEN);
     git(p.root, 'add', 'src/add.js'); // a staged change the verification must leave staged
     const before = userGitState(p.root);
 
     const { s, text: out } = await verify(c);
-    expect(check(s, 'test')).toMatchObject({ verdict: 'pass', command: 'npm test', exitCode: 0, tests: { passed: 2, failed: 0, skipped: 0 } });
+    expect(check(s, 'test')).toMatchObject({
+      verdict: 'pass',
+      command: 'npm test',
+      exitCode: 0,
+      tests: { passed: 2, failed: 0, skipped: 0 },
+    });
     expect(check(s, 'build')).toMatchObject({ verdict: 'absent', command: null });
     expect(s.diff).toEqual({ filesChanged: 2, insertions: 6, deletions: 1 });
     expect(s.blocking.items).toEqual([]);
@@ -93,13 +141,29 @@ describe('loki_verify on a real repository', () => {
 
     const rec = recordOf(p.root, s);
     expect(rec).toMatchObject({ id: 'v0001', runId, only: ['build', 'test', 'lint'] });
-    expect(rec.diff.files.map((f) => [f.path, f.status]).sort()).toEqual([['src/add.js', 'M'], ['test/add.test.js', 'A']]);
+    expect(rec.diff.files.map((f) => [f.path, f.status]).sort()).toEqual([
+      ['src/add.js', 'M'],
+      ['test/add.test.js', 'A'],
+    ]);
     expect(rec.codeState).toMatch(/^[0-9a-f]{40}$/);
     expect(rec.codeState).toBe(currentCodeState(p.root));
-    expect(rec.git).toEqual({ repository: true, baselineCommit: git(p.root, 'rev-parse', `refs/loki/runs/${runId}/baseline`), headSha: before.head });
+    expect(rec.git).toEqual({
+      repository: true,
+      baselineCommit: git(p.root, 'rev-parse', `refs/loki/runs/${runId}/baseline`),
+      headSha: before.head,
+    });
     const audit = auditLines(p.root).filter((e) => e.action === 'verify.run');
     expect(audit).toHaveLength(1);
-    expect(audit[0]).toMatchObject({ target: 'v0001', data: { id: 'v0001', runId, codeState: rec.codeState, verdicts: { build: 'absent', test: 'pass', lint: 'absent' }, blocking: 0 } });
+    expect(audit[0]).toMatchObject({
+      target: 'v0001',
+      data: {
+        id: 'v0001',
+        runId,
+        codeState: rec.codeState,
+        verdicts: { build: 'absent', test: 'pass', lint: 'absent' },
+        blocking: 0,
+      },
+    });
 
     // The code state moves with the code, and comes back with it.
     write(p.root, 'src/extra.js', 'export const x = 1;\n');
@@ -112,39 +176,72 @@ describe('loki_verify on a real repository', () => {
     const { p, c } = await started({ 'package.json': PKG, 'src/add.js': ADD });
     write(p.root, 'test/add.test.js', RED);
     const { s, text: out } = await verify(c);
-    expect(check(s, 'test')).toMatchObject({ verdict: 'fail', exitCode: 1, tests: { passed: 1, failed: 1 }, reason: 'exited with code 1 (1 of 2 tests failed)' });
-    expect(s.blocking.items).toEqual([expect.stringMatching(/^Tests failed: `npm test` exited with code 1 \(1 of 2 tests failed\)\. Fix the failing tests/)]);
+    expect(check(s, 'test')).toMatchObject({
+      verdict: 'fail',
+      exitCode: 1,
+      tests: { passed: 1, failed: 1 },
+      reason: 'exited with code 1 (1 of 2 tests failed)',
+    });
+    expect(s.blocking.items).toEqual([
+      expect.stringMatching(
+        /^Tests failed: `npm test` exited with code 1 \(1 of 2 tests failed\)\. Fix the failing tests/,
+      ),
+    ]);
     expect(out).toMatch(/--- test output \(tail\) ---[\s\S]*is wrong/);
   });
 
   it('zero tests run is inconclusive and blocks; so is an empty diff', async () => {
     const { c } = await started({ 'package.json': PKG, 'src/add.js': ADD });
     const { s } = await verify(c);
-    expect(check(s, 'test')).toMatchObject({ verdict: 'inconclusive', exitCode: 0, reason: 'zero tests ran', tests: { passed: 0, failed: 0 } });
+    expect(check(s, 'test')).toMatchObject({
+      verdict: 'inconclusive',
+      exitCode: 0,
+      reason: 'zero tests ran',
+      tests: { passed: 0, failed: 0 },
+    });
     expect(s.diff).toEqual({ filesChanged: 0, insertions: 0, deletions: 0 });
-    expect(s.blocking.items).toEqual([expect.stringMatching(/^Zero tests ran/), expect.stringMatching(/^Nothing changed since the run's baseline \(empty diff/)]);
+    expect(s.blocking.items).toEqual([
+      expect.stringMatching(/^Zero tests ran/),
+      expect.stringMatching(/^Nothing changed since the run's baseline \(empty diff/),
+    ]);
   });
 
   it('detects a deleted test file (a renamed one is not deleted) and a newly skipped test', async () => {
     const other = testFile("it('still adds', () => assert.equal(add(2, 2), 4));\n");
-    const { p, c } = await started({ 'package.json': PKG, 'src/add.js': ADD, 'test/add.test.js': GREEN, 'test/other.test.js': other, 'test/gone.test.js': other.replace('still adds', 'goes') });
+    const { p, c } = await started({
+      'package.json': PKG,
+      'src/add.js': ADD,
+      'test/add.test.js': GREEN,
+      'test/other.test.js': other,
+      'test/gone.test.js': other.replace('still adds', 'goes'),
+    });
     fs.rmSync(path.join(p.root, 'test/gone.test.js'));
     fs.renameSync(path.join(p.root, 'test/other.test.js'), path.join(p.root, 'test/moved.test.js'));
     write(p.root, 'test/add.test.js', GREEN.replace("it('adds zero'", "it.skip('adds zero'"));
     const { s } = await verify(c);
     expect(check(s, 'test')).toMatchObject({ verdict: 'pass', tests: { passed: 2, failed: 0, skipped: 1 } });
     expect(s.deletedTestFiles.items).toEqual(['test/gone.test.js']);
-    expect(s.newlySkipped.items).toEqual([{ file: 'test/add.test.js', markers: [{ marker: '.skip', before: 0, now: 1 }] }]);
+    expect(s.newlySkipped.items).toEqual([
+      { file: 'test/add.test.js', markers: [{ marker: '.skip', before: 0, now: 1 }] },
+    ]);
     expect(s.blocking.items).toEqual([
       expect.stringMatching(/^Test file test\/gone\.test\.js was deleted since the baseline: restore it/),
       expect.stringMatching(/^test\/add\.test\.js skips more tests than at the baseline \(\.skip 0 -> 1\)/),
     ]);
     const rec = recordOf(p.root, s);
-    expect(rec.diff.files.find((f) => f.path === 'test/moved.test.js')).toMatchObject({ status: 'R', from: 'test/other.test.js' });
+    expect(rec.diff.files.find((f) => f.path === 'test/moved.test.js')).toMatchObject({
+      status: 'R',
+      from: 'test/other.test.js',
+    });
   });
 
   it('finds a secret in a changed file and never stores or returns its value', async () => {
-    const { p, c } = await started({ 'package.json': PKG, 'src/add.js': ADD, 'test/add.test.js': GREEN, 'fixtures/old.txt': `legacy ${'AKIA'}OLDOLDOLDOLDOLD1\n` });
+    const { p, c } = await started({
+      'package.json': PKG,
+      'src/add.js': ADD,
+      'test/add.test.js': GREEN,
+      'fixtures/old.txt': `legacy ${'AKIA'}OLDOLDOLDOLDOLD1\n`,
+    });
     const key = `AKIA${crypto.randomBytes(8).toString('hex').toUpperCase()}`;
     write(p.root, 'src/config.js', `export const region = 'eu-west-1';\nexport const accessKey = '${key}';\n`);
     // A secret-like string that was already there at the baseline is not one the run introduced.
@@ -153,13 +250,21 @@ describe('loki_verify on a real repository', () => {
     const token = crypto.randomBytes(16).toString('hex');
     config(p.root, `checks:\n  build: "DEPLOY_TOKEN=${token} node -e 0"\n`);
     const { s, text: out, raw } = await verify(c);
-    expect(check(s, 'build')).toMatchObject({ verdict: 'pass', command: expect.stringMatching(/\[REDACTED:[\w-]+\] node -e 0$/) });
+    expect(check(s, 'build')).toMatchObject({
+      verdict: 'pass',
+      command: expect.stringMatching(/\[REDACTED:[\w-]+\] node -e 0$/),
+    });
     expect(s.secrets.items).toEqual([{ file: 'src/config.js', line: 2, kind: 'aws-access-key' }]);
-    expect(s.blocking.items).toEqual([expect.stringMatching(/^src\/config\.js holds what looks like a secret \(aws-access-key\) on line 2: remove it/)]);
+    expect(s.blocking.items).toEqual([
+      expect.stringMatching(/^src\/config\.js holds what looks like a secret \(aws-access-key\) on line 2: remove it/),
+    ]);
     expect(recordOf(p.root, s).secrets.preexisting).toBe(1);
     expect(out).not.toContain(key);
     expect(raw).not.toContain(key);
-    const lokiFiles = fs.readdirSync(path.join(p.root, '.loki'), { recursive: true, encoding: 'utf8' }).map((f) => path.join(p.root, '.loki', f)).filter((f) => fs.statSync(f).isFile());
+    const lokiFiles = fs
+      .readdirSync(path.join(p.root, '.loki'), { recursive: true, encoding: 'utf8' })
+      .map((f) => path.join(p.root, '.loki', f))
+      .filter((f) => fs.statSync(f).isFile());
     expect(dbRows(p.root, "SELECT key FROM docs WHERE kind = 'verification'")).toHaveLength(1);
     // Every byte under .loki/, the database and its write-ahead log included, is free of both values.
     expect(lokiFiles.some((f) => f.endsWith('loki.db'))).toBe(true);
@@ -177,7 +282,11 @@ describe('loki_verify on a real repository', () => {
     write(p.root, 'src/add.js', `${ADD}export const two = 2;\n`);
     const second = (await verify(c)).s;
     expect([first.id, second.id]).toEqual(['v0001', 'v0002']);
-    expect(dbRows<{ key: string }>(p.root, "SELECT key FROM docs WHERE kind = 'verification' ORDER BY key").map((r) => r.key)).toEqual([`verify/${runId}/v0001`, `verify/${runId}/v0002`]);
+    expect(
+      dbRows<{ key: string }>(p.root, "SELECT key FROM docs WHERE kind = 'verification' ORDER BY key").map(
+        (r) => r.key,
+      ),
+    ).toEqual([`verify/${runId}/v0001`, `verify/${runId}/v0002`]);
     expect(dbRows(p.root, 'SELECT body FROM docs WHERE key = ?', first.record)).toEqual(firstBody);
     expect(first.blocking.items).toEqual([expect.stringMatching(/empty diff/)]);
     expect(second.blocking.items).toEqual([]);
@@ -188,23 +297,52 @@ describe('loki_verify on a real repository', () => {
     // Concurrent verifications still get distinct ids and files.
     const [a, b] = await Promise.all([runVerification(c.project), runVerification(c.project)]);
     expect([a.id, b.id].sort()).toEqual(['v0003', 'v0004']);
-    expect(auditLines(p.root).filter((e) => e.action === 'verify.run').map((e) => e.target)).toEqual(['v0001', 'v0002', a.id, b.id].sort());
+    expect(
+      auditLines(p.root)
+        .filter((e) => e.action === 'verify.run')
+        .map((e) => e.target),
+    ).toEqual(['v0001', 'v0002', a.id, b.id].sort());
   });
 
   it('configuration overrides detection; `only` runs a subset and says the rest blocks', async () => {
-    const pkg = JSON.stringify({ type: 'module', scripts: { test: 'node --test', build: 'node -e "process.exit(0)"', lint: 'node -e "process.exit(0)"' } });
-    const { p, c } = await started({ 'package.json': pkg, 'src/add.js': ADD, 'test/add.test.js': GREEN, 'test/red.test.js': RED.replace("it('adds'", "it('adds too'") });
-    config(p.root, 'checks:\n  test: node --test test/add.test.js\n  lint: node -e "console.log(\'2 problems\'); process.exit(3)"\n');
+    const pkg = JSON.stringify({
+      type: 'module',
+      scripts: { test: 'node --test', build: 'node -e "process.exit(0)"', lint: 'node -e "process.exit(0)"' },
+    });
+    const { p, c } = await started({
+      'package.json': pkg,
+      'src/add.js': ADD,
+      'test/add.test.js': GREEN,
+      'test/red.test.js': RED.replace("it('adds'", "it('adds too'"),
+    });
+    config(
+      p.root,
+      'checks:\n  test: node --test test/add.test.js\n  lint: node -e "console.log(\'2 problems\'); process.exit(3)"\n',
+    );
     write(p.root, 'src/add.js', `${ADD}\n`);
     const { s } = await verify(c);
-    expect(check(s, 'test')).toMatchObject({ verdict: 'pass', command: 'node --test test/add.test.js', tests: { passed: 2, failed: 0 } });
+    expect(check(s, 'test')).toMatchObject({
+      verdict: 'pass',
+      command: 'node --test test/add.test.js',
+      tests: { passed: 2, failed: 0 },
+    });
     expect(check(s, 'build')).toMatchObject({ verdict: 'pass', command: 'npm run build' });
     expect(check(s, 'lint')).toMatchObject({ verdict: 'fail', exitCode: 3, reason: 'exited with code 3' });
-    expect(recordOf(p.root, s).checks.map((x) => [x.name, x.source])).toEqual([['build', 'detected'], ['test', 'config'], ['lint', 'config']]);
-    expect(s.blocking.items).toEqual([expect.stringMatching(/^The lint check failed: `node -e .*` exited with code 3\. Fix the errors it reports/)]);
+    expect(recordOf(p.root, s).checks.map((x) => [x.name, x.source])).toEqual([
+      ['build', 'detected'],
+      ['test', 'config'],
+      ['lint', 'config'],
+    ]);
+    expect(s.blocking.items).toEqual([
+      expect.stringMatching(/^The lint check failed: `node -e .*` exited with code 3\. Fix the errors it reports/),
+    ]);
 
     const partial = (await verify(c, { only: ['lint', 'lint'] })).s;
-    expect(partial.checks.map((x) => [x.name, x.verdict])).toEqual([['build', 'not-run'], ['test', 'not-run'], ['lint', 'fail']]);
+    expect(partial.checks.map((x) => [x.name, x.verdict])).toEqual([
+      ['build', 'not-run'],
+      ['test', 'not-run'],
+      ['lint', 'fail'],
+    ]);
     expect(partial.blocking.items[0]).toMatch(/did not run the build check/);
     expect(partial.blocking.items[1]).toMatch(/did not run the tests.*without `only`/);
   });
@@ -224,8 +362,15 @@ describe('loki_verify on a real repository', () => {
     const { s } = await verify(c);
     expect(Date.now() - t0).toBeLessThan(15_000);
     expect(check(s, 'test')).toMatchObject({ verdict: 'fail', reason: 'timed out after 1 s', exitCode: null });
-    expect(recordOf(p.root, s).checks[1]).toMatchObject({ timedOut: true, signal: expect.stringMatching(/^SIG(TERM|KILL)$/) });
-    expect(s.blocking.items).toEqual([expect.stringMatching(/^The test check `node hang\.cjs` timed out after 1 s: make it faster or raise checks\.timeoutSeconds/)]);
+    expect(recordOf(p.root, s).checks[1]).toMatchObject({
+      timedOut: true,
+      signal: expect.stringMatching(/^SIG(TERM|KILL)$/),
+    });
+    expect(s.blocking.items).toEqual([
+      expect.stringMatching(
+        /^The test check `node hang\.cjs` timed out after 1 s: make it faster or raise checks\.timeoutSeconds/,
+      ),
+    ]);
     // The check wrote pids.txt: the record says the checks changed the tree, and the diff shows it.
     expect(s.gaps).toEqual([expect.stringMatching(/^The checks themselves changed files/)]);
     expect(recordOf(p.root, s).diff.files.map((f) => f.path)).toEqual(['pids.txt']);
@@ -245,15 +390,27 @@ describe('loki_verify on a real repository', () => {
   });
 
   it('outside a git repository: the tests still run, and the record says in plain words what cannot be known', async () => {
-    const { p, c } = await started({ 'package.json': PKG, 'src/add.js': ADD, 'test/add.test.js': GREEN }, { git: false });
+    const { p, c } = await started(
+      { 'package.json': PKG, 'src/add.js': ADD, 'test/add.test.js': GREEN },
+      { git: false },
+    );
     const { s, text: out } = await verify(c);
     expect(check(s, 'test')).toMatchObject({ verdict: 'pass', tests: { passed: 2 } });
     expect(s.diff).toBeNull();
     expect(s.codeState).toBeNull();
     expect(s.blocking.items).toEqual([]);
-    expect(s.gaps).toEqual([expect.stringMatching(/^Not a git repository: the server cannot measure what changed, so there is no diff, no check for deleted or newly skipped test files, and no secret scan/)]);
+    expect(s.gaps).toEqual([
+      expect.stringMatching(
+        /^Not a git repository: the server cannot measure what changed, so there is no diff, no check for deleted or newly skipped test files, and no secret scan/,
+      ),
+    ]);
     expect(out).toMatch(/Gaps \(the server cannot know\):\n- Not a git repository/);
-    expect(recordOf(p.root, s)).toMatchObject({ git: { repository: false }, diff: { available: false }, testFiles: { available: false }, secrets: { available: false } });
+    expect(recordOf(p.root, s)).toMatchObject({
+      git: { repository: false },
+      diff: { available: false },
+      testFiles: { available: false },
+      secrets: { available: false },
+    });
     expect(currentCodeState(p.root)).toBeNull();
   });
 
@@ -261,7 +418,11 @@ describe('loki_verify on a real repository', () => {
     const { p, c } = await started({ 'src/add.js': ADD });
     write(p.root, 'src/add.js', `${ADD}// more\n`);
     const { s } = await verify(c);
-    expect(check(s, 'test')).toMatchObject({ verdict: 'unknown', command: null, reason: 'no test command: set checks.test in .loki/config.yaml' });
+    expect(check(s, 'test')).toMatchObject({
+      verdict: 'unknown',
+      command: null,
+      reason: 'no test command: set checks.test in .loki/config.yaml',
+    });
     expect(s.blocking.items).toEqual([]);
     expect(s.gaps).toEqual([expect.stringMatching(/^No test command.*set checks\.test in \.loki\/config\.yaml/)]);
   });

@@ -9,7 +9,9 @@ const threshold = LEVELS[(configured in LEVELS ? configured : 'warn') as Level];
 
 function write(level: Level, parts: unknown[]): void {
   if (LEVELS[level] > threshold) return;
-  const text = parts.map((p) => (typeof p === 'string' ? p : p instanceof Error ? (p.stack ?? p.message) : JSON.stringify(p))).join(' ');
+  const text = parts
+    .map((p) => (typeof p === 'string' ? p : p instanceof Error ? (p.stack ?? p.message) : JSON.stringify(p)))
+    .join(' ');
   process.stderr.write(`[loki ${level}] ${text}\n`);
 }
 

@@ -11,7 +11,11 @@ export type RootSource = '--project-dir' | 'LOKI_PROJECT_DIR' | 'CLAUDE_PROJECT_
  * Resolve the project root: `--project-dir`, then LOKI_PROJECT_DIR, then CLAUDE_PROJECT_DIR, then the working
  * directory. Refuses `/` (Cline starts servers there) and the home directory (unless it already has `.loki/`).
  */
-export function resolveProjectRoot(flag: string | undefined, env: NodeJS.ProcessEnv, cwd: string): { root: string; source: RootSource } {
+export function resolveProjectRoot(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): { root: string; source: RootSource } {
   const candidates: [string | undefined, RootSource][] = [
     [flag, '--project-dir'],
     [env.LOKI_PROJECT_DIR, 'LOKI_PROJECT_DIR'],
@@ -28,7 +32,8 @@ export function resolveProjectRoot(flag: string | undefined, env: NodeJS.Process
   } catch {
     throw new ProjectRootError(`the project root ${absolute} (from ${source}) does not exist; ${how}`);
   }
-  if (!fs.statSync(real).isDirectory()) throw new ProjectRootError(`the project root ${real} (from ${source}) is not a directory; ${how}`);
+  if (!fs.statSync(real).isDirectory())
+    throw new ProjectRootError(`the project root ${real} (from ${source}) is not a directory; ${how}`);
   if (real === path.parse(real).root) {
     throw new ProjectRootError(
       `the project root resolved to ${real} (from ${source}), which is refused: hosts such as Cline start servers in /. ${how}`,

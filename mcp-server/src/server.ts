@@ -23,7 +23,11 @@ export const SERVER_INSTRUCTIONS = [
 ].join('\n');
 
 const NO_ELICITATION = {
-  getValidator: () => () => ({ valid: false as const, data: undefined, errorMessage: 'loki-mode does not use elicitation' }),
+  getValidator: () => () => ({
+    valid: false as const,
+    data: undefined,
+    errorMessage: 'loki-mode does not use elicitation',
+  }),
 };
 
 export interface LokiServer {
@@ -57,8 +61,20 @@ export function createServer(project: Project): LokiServer {
   server.registerResource(
     'status',
     'loki://status',
-    { title: 'Run status', description: 'The current briefing (read-only; does not count a turn)', mimeType: 'text/plain' },
-    async (uri) => ({ contents: [{ uri: uri.href, mimeType: 'text/plain', text: renderBriefing(await briefing(project, identity, { peek: true })) }] }),
+    {
+      title: 'Run status',
+      description: 'The current briefing (read-only; does not count a turn)',
+      mimeType: 'text/plain',
+    },
+    async (uri) => ({
+      contents: [
+        {
+          uri: uri.href,
+          mimeType: 'text/plain',
+          text: renderBriefing(await briefing(project, identity, { peek: true })),
+        },
+      ],
+    }),
   );
 
   registerSkillPack(server);

@@ -47,7 +47,12 @@ export function entryHash(prev: string, seq: number, fields: AuditFields): strin
 }
 
 /** entryHash for an entry whose data is already canonical JSON text (as the database keeps it). */
-export function entryHashOfJson(prev: string, seq: number, fields: Omit<AuditFields, 'data'>, data: string | undefined): string {
+export function entryHashOfJson(
+  prev: string,
+  seq: number,
+  fields: Omit<AuditFields, 'data'>,
+  data: string | undefined,
+): string {
   return sha256(entryLine({ ...fields, seq, prev, hash: '' }, data));
 }
 
@@ -138,17 +143,24 @@ function checkLine(line: string, index: number, prev: string): string | AuditEnt
   if (e === null || typeof e !== 'object' || Array.isArray(e)) return 'not an object';
   const extra = Object.keys(e).find((k) => !ENTRY_KEYS.has(k));
   if (extra !== undefined) return `unexpected field ${JSON.stringify(extra)} (not covered by the hash: added by hand)`;
-  if (e.seq !== index) return `sequence number ${String(e.seq)} where ${index} was expected (entry deleted, inserted or reordered)`;
+  if (e.seq !== index)
+    return `sequence number ${String(e.seq)} where ${index} was expected (entry deleted, inserted or reordered)`;
   if (typeof e.prev !== 'string' || !HEX64.test(e.prev)) return 'malformed prev hash';
   if (typeof e.hash !== 'string' || !HEX64.test(e.hash)) return 'malformed hash';
   if (e.prev !== prev) return 'prev does not match the hash of the entry before it (entry removed, replaced or forked)';
-  if (typeof e.ts !== 'string' || typeof e.actor !== 'string' || typeof e.action !== 'string') return 'missing ts, actor or action';
+  if (typeof e.ts !== 'string' || typeof e.actor !== 'string' || typeof e.action !== 'string')
+    return 'missing ts, actor or action';
   if (e.target !== undefined && typeof e.target !== 'string') return 'target is not a string';
   // The hash covers the exact bytes of the line with the hash value left out, so any edit, reordering or
   // re-encoding shows; only when it does not match is the (slower) canonical form rebuilt to say which it was.
   const at = line.lastIndexOf(HASH_KEY);
   const end = at + HASH_KEY.length + 64;
-  if (at >= 0 && line.slice(at + HASH_KEY.length, end) === e.hash && sha256(line.slice(0, at + HASH_KEY.length) + line.slice(end)) === e.hash) return e;
+  if (
+    at >= 0 &&
+    line.slice(at + HASH_KEY.length, end) === e.hash &&
+    sha256(line.slice(0, at + HASH_KEY.length) + line.slice(end)) === e.hash
+  )
+    return e;
   let canonical: string;
   try {
     canonical = entryLine(e, dataJson(e.data));
@@ -164,7 +176,12 @@ function checkLine(line: string, index: number, prev: string): string | AuditEnt
  * The log may have grown since; it must not be shorter, and its entry at count-1 must be the anchored head.
  * `hashAt(i)` returns the hash of entry i of the verified log.
  */
-export function checkAnchor(report: ChainReport, anchor: Anchor, hashAt: (i: number) => string | undefined, label: string): ChainBreak | undefined {
+export function checkAnchor(
+  report: ChainReport,
+  anchor: Anchor,
+  hashAt: (i: number) => string | undefined,
+  label: string,
+): ChainBreak | undefined {
   if (anchor.count === 0) return undefined;
   if (report.count < anchor.count) {
     return {
@@ -173,7 +190,10 @@ export function checkAnchor(report: ChainReport, anchor: Anchor, hashAt: (i: num
     };
   }
   if (hashAt(anchor.count - 1) !== anchor.head) {
-    return { index: anchor.count - 1, reason: `entry ${anchor.count - 1} does not match the head hash in ${label}: the log was rewritten` };
+    return {
+      index: anchor.count - 1,
+      reason: `entry ${anchor.count - 1} does not match the head hash in ${label}: the log was rewritten`,
+    };
   }
   return undefined;
 }

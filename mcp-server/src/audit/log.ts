@@ -14,7 +14,16 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Anchor, type AuditEntry, type ChainBreak, GENESIS, canonicalJson, checkAnchor, entryHashOfJson, serializeJsonEntry } from './chain.js';
+import {
+  type Anchor,
+  type AuditEntry,
+  type ChainBreak,
+  GENESIS,
+  canonicalJson,
+  checkAnchor,
+  entryHashOfJson,
+  serializeJsonEntry,
+} from './chain.js';
 import type { Db } from '../store/db.js';
 import { faultPoint } from '../store/fault.js';
 
@@ -91,9 +100,24 @@ export class AuditLog {
     const out: AuditEntry[] = [];
     for (const n of notes) {
       const data = n.data === undefined ? undefined : boundData(n.data);
-      const fields = { ts, actor: n.actor ?? this.actor, action: n.action, ...(n.target !== undefined ? { target: n.target } : {}) };
+      const fields = {
+        ts,
+        actor: n.actor ?? this.actor,
+        action: n.action,
+        ...(n.target !== undefined ? { target: n.target } : {}),
+      };
       const hash = entryHashOfJson(prev, seq, fields, data);
-      this.db.run('INSERT INTO audit (seq, ts, actor, action, target, data, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', seq, fields.ts, fields.actor, fields.action, n.target ?? null, data ?? null, prev, hash);
+      this.db.run(
+        'INSERT INTO audit (seq, ts, actor, action, target, data, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        seq,
+        fields.ts,
+        fields.actor,
+        fields.action,
+        n.target ?? null,
+        data ?? null,
+        prev,
+        hash,
+      );
       out.push({ seq, ...fields, ...(data !== undefined ? { data: JSON.parse(data) as unknown } : {}), prev, hash });
       prev = hash;
       seq++;
@@ -115,7 +139,9 @@ export class AuditLog {
     try {
       writeAnchor(this.external.file, anchor);
     } catch (err) {
-      process.emitWarning(`loki: could not update ${this.external.label}: ${(err as Error).message}`, { code: 'LOKI_AUDIT_ANCHOR' });
+      process.emitWarning(`loki: could not update ${this.external.label}: ${(err as Error).message}`, {
+        code: 'LOKI_AUDIT_ANCHOR',
+      });
     }
   }
 
@@ -172,9 +198,14 @@ export class AuditLog {
       const a = readAnchor(this.external.file);
       if (a === 'missing' || a === 'unreadable') {
         anchors.push({ label: this.external.label, count: null, status: a });
-        if (a === 'unreadable' && !firstBreak) firstBreak = { index: expected, reason: `${this.external.label} is unreadable` };
+        if (a === 'unreadable' && !firstBreak)
+          firstBreak = { index: expected, reason: `${this.external.label} is unreadable` };
         // An anchor removed while the log has entries is itself a sign of tampering, unless this is a new home.
-        if (a === 'missing' && expected > 0 && !firstBreak) firstBreak = { index: 0, reason: `${this.external.label} is missing although the log has ${expected} entries: it was deleted, or $LOKI_HOME changed` };
+        if (a === 'missing' && expected > 0 && !firstBreak)
+          firstBreak = {
+            index: 0,
+            reason: `${this.external.label} is missing although the log has ${expected} entries: it was deleted, or $LOKI_HOME changed`,
+          };
       } else {
         const mismatch = report.ok ? checkAnchor(report, a, (i) => hashes[i], this.external.label) : undefined;
         anchors.push({ label: this.external.label, count: a.count, status: mismatch ? 'mismatch' : 'ok' });
@@ -188,7 +219,15 @@ export class AuditLog {
 }
 
 function entryOf(r: Row): Omit<AuditEntry, 'data'> {
-  return { seq: r.seq, ts: r.ts, actor: r.actor, action: r.action, ...(r.target !== null ? { target: r.target } : {}), prev: r.prev, hash: r.hash };
+  return {
+    seq: r.seq,
+    ts: r.ts,
+    actor: r.actor,
+    action: r.action,
+    ...(r.target !== null ? { target: r.target } : {}),
+    prev: r.prev,
+    hash: r.hash,
+  };
 }
 
 function toEntry(r: Row): AuditEntry {
@@ -196,7 +235,8 @@ function toEntry(r: Row): AuditEntry {
 }
 
 function checkRow(r: Row, index: number, prev: string): string | undefined {
-  if (r.seq !== index) return `sequence number ${r.seq} where ${index} was expected (entry deleted, inserted or reordered)`;
+  if (r.seq !== index)
+    return `sequence number ${r.seq} where ${index} was expected (entry deleted, inserted or reordered)`;
   if (!HEX64.test(r.prev) || !HEX64.test(r.hash)) return 'malformed hash';
   if (r.prev !== prev) return 'prev does not match the hash of the entry before it (entry removed, replaced or forked)';
   if (r.data !== null) {
@@ -209,7 +249,8 @@ function checkRow(r: Row, index: number, prev: string): string | undefined {
     if (canonical !== r.data) return 'data is not in canonical form (edited by hand)';
   }
   const fields = { ts: r.ts, actor: r.actor, action: r.action, ...(r.target !== null ? { target: r.target } : {}) };
-  if (entryHashOfJson(r.prev, r.seq, fields, r.data ?? undefined) !== r.hash) return 'hash does not match the entry contents (entry edited)';
+  if (entryHashOfJson(r.prev, r.seq, fields, r.data ?? undefined) !== r.hash)
+    return 'hash does not match the entry contents (entry edited)';
   return undefined;
 }
 
@@ -260,5 +301,9 @@ function writeAnchor(file: string, anchor: Anchor): void {
 
 /** The external anchor's path for a project: a digest of its canonical root under `$LOKI_HOME/anchors/`. */
 export function externalAnchorFile(lokiHome: string, projectRoot: string): string {
-  return path.join(lokiHome, 'anchors', `${crypto.createHash('sha256').update(projectRoot).digest('hex').slice(0, 32)}.json`);
+  return path.join(
+    lokiHome,
+    'anchors',
+    `${crypto.createHash('sha256').update(projectRoot).digest('hex').slice(0, 32)}.json`,
+  );
 }

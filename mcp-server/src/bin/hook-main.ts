@@ -27,5 +27,7 @@ else if (HANDLERS[event]) {
     }
   });
 } else {
-  process.stderr.write(`loki-hook: unknown event "${event}"; use one of session-start, pre-tool-use, post-tool-use, stop, session-end\n`);
+  process.stderr.write(
+    `loki-hook: unknown event "${event}"; use one of session-start, pre-tool-use, post-tool-use, stop, session-end\n`,
+  );
 }

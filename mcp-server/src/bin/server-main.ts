@@ -26,7 +26,11 @@ function main(): void {
   let values: { 'project-dir'?: string; help?: boolean; version?: boolean };
   try {
     ({ values } = parseArgs({
-      options: { 'project-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },
+      options: {
+        'project-dir': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
       strict: true,
     }));
   } catch (err) {

@@ -9,7 +9,16 @@ import { faultPoint } from '../store/fault.js';
 import { listNames, sweepOrphanTemps } from '../store/fsx.js';
 import { safeParse } from '../store/schema.js';
 import type { Store } from '../store/store.js';
-import { CHECKPOINTS_DIR, CHECKPOINT_BODY, ID_RE, JOURNAL_KEY, JOURNAL_RECORD, checkpointRef, type CheckpointBody, type CheckpointRecord } from './records.js';
+import {
+  CHECKPOINTS_DIR,
+  CHECKPOINT_BODY,
+  ID_RE,
+  JOURNAL_KEY,
+  JOURNAL_RECORD,
+  checkpointRef,
+  type CheckpointBody,
+  type CheckpointRecord,
+} from './records.js';
 import { placeSnapshot, removeSnapshot, type StagedSnapshot } from './state.js';
 
 /** A staged snapshot older than this was left by a process that died before publishing it. */
@@ -67,7 +76,9 @@ function decode(row: Row): { record: CheckpointRecord } | { problem: string } {
   const parsed = safeParse(CHECKPOINT_BODY, raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    return { problem: `its record is damaged (${issue?.path.join('.') || 'record'}: ${issue?.message ?? 'invalid'}): it was changed outside loki-mode` };
+    return {
+      problem: `its record is damaged (${issue?.path.join('.') || 'record'}: ${issue?.message ?? 'invalid'}): it was changed outside loki-mode`,
+    };
   }
   return { record: { id: checkpointId(row.seq), seq: row.seq, ...parsed.data } };
 }
@@ -84,8 +95,18 @@ export interface Published {
  * manual ones stay). A crash or a throw before the commit leaves a folder or a ref under an id the next
  * checkpoint is given again (the sequence is part of the transaction), and that one replaces them.
  */
-export function publishLocked(store: Store, root: string, body: CheckpointBody, staged: StagedSnapshot, keep: number, protect?: string): Published {
-  const { seq } = store.db.get<{ seq: number }>('INSERT INTO checkpoints (body) VALUES (?) RETURNING seq', JSON.stringify(body))!;
+export function publishLocked(
+  store: Store,
+  root: string,
+  body: CheckpointBody,
+  staged: StagedSnapshot,
+  keep: number,
+  protect?: string,
+): Published {
+  const { seq } = store.db.get<{ seq: number }>(
+    'INSERT INTO checkpoints (body) VALUES (?) RETURNING seq',
+    JSON.stringify(body),
+  )!;
   const id = checkpointId(seq);
   placeSnapshot(store, staged, id);
   if (body.code.commit) {
@@ -97,7 +118,14 @@ export function publishLocked(store: Store, root: string, body: CheckpointBody, 
     {
       action: 'checkpoint.create',
       target: id,
-      data: { kind: body.type, trigger: body.trigger, label: body.label, commit: body.code.commit, rows: body.state.rows, ...(pruned.length > 0 ? { pruned } : {}) },
+      data: {
+        kind: body.type,
+        trigger: body.trigger,
+        label: body.label,
+        commit: body.code.commit,
+        rows: body.state.rows,
+        ...(pruned.length > 0 ? { pruned } : {}),
+      },
     },
   ]);
   faultPoint('checkpoint-before-commit');
@@ -110,7 +138,9 @@ export function publishLocked(store: Store, root: string, body: CheckpointBody, 
  * Retention spares `protect` and the checkpoint whose files a rollback journal still has to restore.
  */
 function pruneLocked(store: Store, root: string, keep: number, protect: string | undefined): string[] {
-  const all = store.db.all<{ seq: number; type: string }>('SELECT seq, type FROM checkpoints').map((r) => ({ id: checkpointId(r.seq), seq: r.seq, type: r.type as CheckpointKind }));
+  const all = store.db
+    .all<{ seq: number; type: string }>('SELECT seq, type FROM checkpoints')
+    .map((r) => ({ id: checkpointId(r.seq), seq: r.seq, type: r.type as CheckpointKind }));
   const spared = new Set([protect, store.records.read(JOURNAL_KEY, JOURNAL_RECORD)?.target]);
   const doomed = selectPrune(all, keep).filter((id) => !spared.has(id));
   for (const id of doomed) store.db.run('DELETE FROM checkpoints WHERE seq = ?', Number(ID_RE.exec(id)![1]));
@@ -129,7 +159,9 @@ export function removePruned(store: Store, root: string, ids: readonly string[])
       removeFiles(store, root, id);
     } catch (err) {
       // Its record is gone: whatever is left has no name any more and is swept by the next checkpoint.
-      process.emitWarning(`loki: could not remove checkpoint ${id}'s files: ${(err as Error).message}`, { code: 'LOKI_CHECKPOINT_PRUNE' });
+      process.emitWarning(`loki: could not remove checkpoint ${id}'s files: ${(err as Error).message}`, {
+        code: 'LOKI_CHECKPOINT_PRUNE',
+      });
     }
   }
 }

@@ -86,7 +86,11 @@ export function checkpointBody(
 
 /** The run (its id and phase) held by the database attached as `alias`. */
 export function runIn(store: Store, alias: string): { runId: string; phase: CheckpointBody['phase'] } | undefined {
-  const row = store.db.get<{ body: string }>(`SELECT body FROM ${alias}.docs WHERE key = ? AND kind = ?`, RUN_FILE, RUN_RECORD.kind);
+  const row = store.db.get<{ body: string }>(
+    `SELECT body FROM ${alias}.docs WHERE key = ? AND kind = ?`,
+    RUN_FILE,
+    RUN_RECORD.kind,
+  );
   if (!row) return undefined;
   const parsed = safeParse(RUN_RECORD.schema, JSON.parse(row.body));
   return parsed.success ? parsed.data : undefined;
@@ -102,14 +106,22 @@ export function createCheckpoint(project: Project, req: CreateRequest, coalesce 
     const last = newestAuto(store);
     // Read outside a transaction, the tables may come from two commits: that digest matches no checkpoint, and
     // one is taken, which is all a torn read can cause here.
-    if (last && last.code.tree === code.tree && last.state.digest === stateDigest(stateRows(store, 'main'))) return { unchanged: last.id };
+    if (last && last.code.tree === code.tree && last.state.digest === stateDigest(stateRows(store, 'main')))
+      return { unchanged: last.id };
   }
   const commit = commitCode(project.root, code, req.label);
   const staged = copyDatabase(store);
   let out: ReturnType<typeof publishLocked>;
   try {
     const { rows, run } = readStaged(store, staged);
-    const body = checkpointBody(req, code, commit, { digest: stateDigest(rows), rows: rows.length, bytes: staged.bytes }, run, performance.now() - started);
+    const body = checkpointBody(
+      req,
+      code,
+      commit,
+      { digest: stateDigest(rows), rows: rows.length, bytes: staged.bytes },
+      run,
+      performance.now() - started,
+    );
     out = store.tx(() => publishLocked(store, project.root, body, staged, keep));
   } catch (err) {
     fs.rmSync(staged.file, { force: true });
@@ -146,7 +158,11 @@ const COST_SPACING_FACTOR = 10;
  * checkpoint covers those completions. Returns the id taken, or the id of the newest automatic checkpoint when
  * coalesced.
  */
-export function autoCheckpoint(project: Project, trigger: Exclude<CheckpointTrigger, 'manual' | 'rollback'>, label: string): string | null {
+export function autoCheckpoint(
+  project: Project,
+  trigger: Exclude<CheckpointTrigger, 'manual' | 'rollback'>,
+  label: string,
+): string | null {
   try {
     if (trigger === 'task-complete') {
       const { checkpointOnTask, checkpointTaskSpacingMs: spacing } = project.config();

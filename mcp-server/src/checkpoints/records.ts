@@ -60,7 +60,13 @@ const journalSchema = z.strictObject({
   target: checkpointIdSchema,
   preRollback: checkpointIdSchema,
   /** The state part is done (it was one transaction with this journal's write): its summary, for the report. */
-  state: z.strictObject({ added: count, modified: count, removed: count, paths: z.array(z.string()), truncated: z.boolean() }),
+  state: z.strictObject({
+    added: count,
+    modified: count,
+    removed: count,
+    paths: z.array(z.string()),
+    truncated: z.boolean(),
+  }),
   startedAt: isoTime,
   actor: z.string().check(z.maxLength(200)),
 });
@@ -75,9 +81,19 @@ export type CheckpointGate = z.infer<typeof gateSchema>;
 export const GATE_RECORD: RecordType<CheckpointGate> = { kind: 'checkpoint-gate', schema: gateSchema };
 
 /** A checkpoint covers code only when it has a code snapshot. */
-export const scopeOf = (r: CheckpointRecord): 'code+state' | 'state only' => (r.code.tree ? 'code+state' : 'state only');
+export const scopeOf = (r: CheckpointRecord): 'code+state' | 'state only' =>
+  r.code.tree ? 'code+state' : 'state only';
 
 /** A checkpoint in responses (tools and CLI): what a person or agent needs to choose one. */
 export function checkpointRow(r: CheckpointRecord) {
-  return { id: r.id, kind: r.type, trigger: r.trigger, label: r.label, createdAt: r.createdAt, phase: r.phase, scope: scopeOf(r), note: r.code.note };
+  return {
+    id: r.id,
+    kind: r.type,
+    trigger: r.trigger,
+    label: r.label,
+    createdAt: r.createdAt,
+    phase: r.phase,
+    scope: scopeOf(r),
+    note: r.code.note,
+  };
 }

@@ -11,7 +11,15 @@
  * the files first. That happens under the write lock too, so two processes never restore files at once.
  */
 import fs from 'node:fs';
-import { diffState, parseNameStatus, selectLatest, summarizeChanges, type ChangeSet, type ChangeSummary, type StateRow } from '../domain/checkpoints.js';
+import {
+  diffState,
+  parseNameStatus,
+  selectLatest,
+  summarizeChanges,
+  type ChangeSet,
+  type ChangeSummary,
+  type StateRow,
+} from '../domain/checkpoints.js';
 import { PathError, UsageError } from '../errors.js';
 import { log } from '../log.js';
 import type { Project } from '../project.js';
@@ -20,7 +28,16 @@ import { faultPoint } from '../store/fault.js';
 import type { Store } from '../store/store.js';
 import { publishLocked, readCatalog, readRecord, removePruned } from './catalog.js';
 import { checkpointBody, commitCode, runIn, snapshotCode } from './create.js';
-import { ID_RE, JOURNAL_KEY, JOURNAL_RECORD, checkpointRef, scopeOf, snapshotFile, type CheckpointRecord, type RollbackJournal } from './records.js';
+import {
+  ID_RE,
+  JOURNAL_KEY,
+  JOURNAL_RECORD,
+  checkpointRef,
+  scopeOf,
+  snapshotFile,
+  type CheckpointRecord,
+  type RollbackJournal,
+} from './records.js';
 import { attach, copyDatabase, migratedCopy, restoreRows, schemaVersion, stateDigest, stateRows } from './state.js';
 import { SCHEMA_VERSION } from '../store/migrations.js';
 
@@ -42,7 +59,9 @@ const TARGET = 'cp_target';
 
 export function rollback(project: Project, target: string, code: boolean): RollbackResult {
   if (target !== 'latest' && !ID_RE.test(target)) {
-    throw new UsageError(`target must be "latest" or a checkpoint id such as "cp-12", got "${target.slice(0, 80)}"; loki_checkpoint_list shows the ids`);
+    throw new UsageError(
+      `target must be "latest" or a checkpoint id such as "cp-12", got "${target.slice(0, 80)}"; loki_checkpoint_list shows the ids`,
+    );
   }
   const root = project.root;
   const store = project.openStore();
@@ -90,30 +109,42 @@ export function rollback(project: Project, target: string, code: boolean): Rollb
   faultPoint('rollback-journal-written');
   const files = finishFiles(root, store, { preRollback: done.preRollback, record, from: current.tree! });
   // Null: another process found the journal first and restored the files itself; they are as asked either way.
-  const codeChanges = files?.changes.code ?? summarizeChanges(parseNameStatus(diffTrees(root, current.tree!, record.code.tree!)));
+  const codeChanges =
+    files?.changes.code ?? summarizeChanges(parseNameStatus(diffTrees(root, current.tree!, record.code.tree!)));
   return resultOf(record, done.preRollback, codeChanges, done.state, false);
 }
 
 function latestId(store: Store): string {
   const latest = selectLatest(readCatalog(store).records);
-  if (!latest) throw new UsageError('there is no checkpoint to roll back to yet: create one with loki_checkpoint_create (or `loki checkpoint`)');
+  if (!latest)
+    throw new UsageError(
+      'there is no checkpoint to roll back to yet: create one with loki_checkpoint_create (or `loki checkpoint`)',
+    );
   return latest.id;
 }
 
 const refusal = (id: string) => (problem: string) =>
-  new UsageError(`checkpoint ${id} is damaged (${problem}) and cannot be restored; nothing was changed. Pick another one from loki_checkpoint_list`);
+  new UsageError(
+    `checkpoint ${id} is damaged (${problem}) and cannot be restored; nothing was changed. Pick another one from loki_checkpoint_list`,
+  );
 
 /**
  * The target's record, its state snapshot file (through the path validator: no link is followed to a database
  * elsewhere) and, when `code`, its git objects are there; returns the record and the snapshot's path.
  */
-function checkTarget(root: string, store: Store, id: string, code: boolean): { record: CheckpointRecord; file: string } {
+function checkTarget(
+  root: string,
+  store: Store,
+  id: string,
+  code: boolean,
+): { record: CheckpointRecord; file: string } {
   const record = checkCode(root, store, id, code);
   const rel = snapshotFile(id);
   try {
     return { record, file: store.loki.resolve(rel, { leaf: 'file' }).absolute };
   } catch (err) {
-    if (err instanceof PathError && err.code === 'PATH_MISSING') throw refusal(id)(`its state snapshot .loki/${rel} is missing`);
+    if (err instanceof PathError && err.code === 'PATH_MISSING')
+      throw refusal(id)(`its state snapshot .loki/${rel} is missing`);
     throw refusal(id)(`its state snapshot .loki/${rel} cannot be used: ${(err as Error).message}`);
   }
 }
@@ -126,7 +157,9 @@ function checkCode(root: string, store: Store, id: string, code: boolean): Check
   if ('problem' in r) throw damaged(r.problem);
   if (code) {
     if (!r.record.code.commit || !r.record.code.tree) {
-      throw new UsageError(`checkpoint ${id} has no code snapshot (${r.record.code.note ?? 'none was taken'}); roll back with code: false to restore the .loki/ state only`);
+      throw new UsageError(
+        `checkpoint ${id} has no code snapshot (${r.record.code.note ?? 'none was taken'}); roll back with code: false to restore the .loki/ state only`,
+      );
     }
     const problem = snapshotProblem(root, checkpointRef(id), r.record.code.commit);
     if (problem) throw damaged(problem);
@@ -138,7 +171,11 @@ function checkCode(root: string, store: Store, id: string, code: boolean): Check
  * The attached snapshot holds the state its record describes (its rows, hashed at the schema it was taken at),
  * and is not from a newer loki-mode. Returns its rows and schema version.
  */
-function checkSnapshot(store: Store, record: CheckpointRecord, damaged: (problem: string) => UsageError): { rows: StateRow[]; version: number } {
+function checkSnapshot(
+  store: Store,
+  record: CheckpointRecord,
+  damaged: (problem: string) => UsageError,
+): { rows: StateRow[]; version: number } {
   let version: number;
   let rows: StateRow[];
   try {
@@ -154,7 +191,8 @@ function checkSnapshot(store: Store, record: CheckpointRecord, damaged: (problem
     if (err instanceof UsageError) throw err;
     throw damaged(`its state snapshot cannot be read: ${(err as Error).message}`);
   }
-  if (rows.length !== record.state.rows || stateDigest(rows) !== record.state.digest) throw damaged('its state snapshot does not match the digest in its record');
+  if (rows.length !== record.state.rows || stateDigest(rows) !== record.state.digest)
+    throw damaged('its state snapshot does not match the digest in its record');
   return { rows, version };
 }
 
@@ -175,20 +213,47 @@ function restoreState(
   return store.tx(() => {
     const started = performance.now();
     // Retention in another process may have removed the target since it was checked.
-    if (!readRecord(store, record.id)) throw new UsageError(`checkpoint ${record.id} was removed by retention meanwhile; nothing was changed`);
+    if (!readRecord(store, record.id))
+      throw new UsageError(`checkpoint ${record.id} was removed by retention meanwhile; nothing was changed`);
     const staged = copyDatabase(store);
     try {
       const now = stateRows(store, 'main');
-      const req = { kind: 'pre-rollback', trigger: 'rollback', label: `before rollback to ${record.id}`, reason: null, rollbackTo: record.id } as const;
-      const body = checkpointBody(req, current.code, current.commit, { digest: stateDigest(now), rows: now.length, bytes: staged.bytes }, runIn(store, 'main'), performance.now() - started);
+      const req = {
+        kind: 'pre-rollback',
+        trigger: 'rollback',
+        label: `before rollback to ${record.id}`,
+        reason: null,
+        rollbackTo: record.id,
+      } as const;
+      const body = checkpointBody(
+        req,
+        current.code,
+        current.commit,
+        { digest: stateDigest(now), rows: now.length, bytes: staged.bytes },
+        runIn(store, 'main'),
+        performance.now() - started,
+      );
       // The target is spared by retention until its files are restored too.
       const pre = publishLocked(store, project.root, body, staged, keep, code ? record.id : undefined);
       const state = summarizeChanges(diffState(now, targetRows));
       restoreRows(store, TARGET);
       // A journal left by a rollback that could not be finished is replaced: this rollback decides the state now.
-      if (code) store.records.write(JOURNAL_KEY, JOURNAL_RECORD, { target: record.id, preRollback: pre.record.id, state, startedAt: new Date().toISOString(), actor: project.actor });
+      if (code)
+        store.records.write(JOURNAL_KEY, JOURNAL_RECORD, {
+          target: record.id,
+          preRollback: pre.record.id,
+          state,
+          startedAt: new Date().toISOString(),
+          actor: project.actor,
+        });
       else store.records.remove(JOURNAL_KEY);
-      store.audit.appendAll([{ action: 'checkpoint.rollback', target: record.id, data: { preRollback: pre.record.id, code, state: counts(state) } }]);
+      store.audit.appendAll([
+        {
+          action: 'checkpoint.rollback',
+          target: record.id,
+          data: { preRollback: pre.record.id, code, state: counts(state) },
+        },
+      ]);
       faultPoint('rollback-state-applied');
       return { preRollback: pre.record.id, state, pruned: pre.pruned };
     } catch (err) {
@@ -223,7 +288,13 @@ function finishFiles(root: string, store: Store, own: Own | null): RollbackResul
     store.records.remove(JOURNAL_KEY);
     const code = summarizeChanges(changes);
     const resumed = !own;
-    store.audit.appendAll([{ action: 'checkpoint.rollback-files', target: record.id, data: { preRollback: journal.preRollback, resumed, files: counts(code) } }]);
+    store.audit.appendAll([
+      {
+        action: 'checkpoint.rollback-files',
+        target: record.id,
+        data: { preRollback: journal.preRollback, resumed, files: counts(code) },
+      },
+    ]);
     return resultOf(record, journal.preRollback, code, journal.state, resumed);
   });
 }
@@ -242,7 +313,13 @@ function journalTarget(root: string, store: Store, journal: RollbackJournal): Ch
 
 const counts = (s: ChangeSummary) => ({ added: s.added, modified: s.modified, removed: s.removed });
 
-function resultOf(record: CheckpointRecord, preRollback: string, code: ChangeSummary | null, state: ChangeSummary, resumed: boolean): RollbackResult {
+function resultOf(
+  record: CheckpointRecord,
+  preRollback: string,
+  code: ChangeSummary | null,
+  state: ChangeSummary,
+  resumed: boolean,
+): RollbackResult {
   return {
     target: record.id,
     label: record.label,
@@ -251,7 +328,11 @@ function resultOf(record: CheckpointRecord, preRollback: string, code: ChangeSum
     codeRestored: code !== null,
     changes: { code, state },
     resumed,
-    note: code ? null : record.code.tree ? 'code left as it is (pass code: true to restore the files too)' : record.code.note,
+    note: code
+      ? null
+      : record.code.tree
+        ? 'code left as it is (pass code: true to restore the files too)'
+        : record.code.note,
   };
 }
 

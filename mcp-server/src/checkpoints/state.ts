@@ -40,7 +40,13 @@ export function copyDatabase(store: Store): StagedSnapshot {
   const dir = store.loki.child(CHECKPOINTS_DIR, true);
   const file = path.join(dir.root, `.snapshot.${crypto.randomBytes(6).toString('hex')}.tmp`);
   // Created private and empty first (VACUUM INTO writes into an empty file): SQLite would create it 0644.
-  fs.closeSync(fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600));
+  fs.closeSync(
+    fs.openSync(
+      file,
+      fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+      0o600,
+    ),
+  );
   let reader: Db | undefined;
   try {
     reader = Db.open(store.loki.root, { readOnly: true });
@@ -125,8 +131,15 @@ export function schemaVersion(store: Store, alias: string): number {
  * key that names a row, of `table` in the database `alias`.
  */
 function shapeOf(store: Store, alias: string, table: string): { columns: string[]; key: string[] } {
-  const cols = store.db.all<{ name: string; hidden: number; pk: number }>('SELECT name, hidden, pk FROM pragma_table_xinfo(?, ?)', table, alias);
-  const key = cols.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
+  const cols = store.db.all<{ name: string; hidden: number; pk: number }>(
+    'SELECT name, hidden, pk FROM pragma_table_xinfo(?, ?)',
+    table,
+    alias,
+  );
+  const key = cols
+    .filter((c) => c.pk > 0)
+    .sort((a, b) => a.pk - b.pk)
+    .map((c) => c.name);
   if (key.length === 0) throw new Error(`internal: the restored table ${table} has no primary key to name its rows by`);
   return { columns: cols.filter((c) => c.hidden === 0).map((c) => c.name), key };
 }
@@ -136,10 +149,16 @@ export function stateRows(store: Store, alias: string): StateRow[] {
   const out: StateRow[] = [];
   for (const table of RESTORED_TABLES) {
     const { columns, key } = shapeOf(store, alias, table);
-    const rows = store.db.all<Record<string, unknown>>(`SELECT ${columns.map(quote).join(', ')} FROM ${alias}.${quote(table)} WHERE ${STATE_ROWS[table]}`);
+    const rows = store.db.all<Record<string, unknown>>(
+      `SELECT ${columns.map(quote).join(', ')} FROM ${alias}.${quote(table)} WHERE ${STATE_ROWS[table]}`,
+    );
     for (const row of rows) {
       const text = JSON.stringify(columns.map((c) => row[c]));
-      out.push({ key: `${table}/${key.map((k) => String(row[k])).join('/')}`, sha256: sha256(text), size: Buffer.byteLength(text, 'utf8') });
+      out.push({
+        key: `${table}/${key.map((k) => String(row[k])).join('/')}`,
+        sha256: sha256(text),
+        size: Buffer.byteLength(text, 'utf8'),
+      });
     }
   }
   return out;
@@ -159,6 +178,8 @@ export function restoreRows(store: Store, alias: string): void {
   for (const table of RESTORED_TABLES) {
     const columns = shapeOf(store, 'main', table).columns.map(quote).join(', ');
     store.db.run(`DELETE FROM main.${quote(table)} WHERE ${STATE_ROWS[table]}`);
-    store.db.run(`INSERT INTO main.${quote(table)} (${columns}) SELECT ${columns} FROM ${alias}.${quote(table)} WHERE ${STATE_ROWS[table]}`);
+    store.db.run(
+      `INSERT INTO main.${quote(table)} (${columns}) SELECT ${columns} FROM ${alias}.${quote(table)} WHERE ${STATE_ROWS[table]}`,
+    );
   }
 }

@@ -45,10 +45,18 @@ export function auditExportCommand(project: Project, file: string | undefined): 
   // A new file only, private to the user: an export never overwrites anything.
   let fd: number;
   try {
-    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+    fd = fs.openSync(
+      file,
+      fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+      0o600,
+    );
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new CliError(code === 'EEXIST' ? `${file} already exists: give a new file name (an export never overwrites)` : `cannot create ${file}: ${(err as Error).message}`);
+    throw new CliError(
+      code === 'EEXIST'
+        ? `${file} already exists: give a new file name (an export never overwrites)`
+        : `cannot create ${file}: ${(err as Error).message}`,
+    );
   }
   let count = 0;
   try {

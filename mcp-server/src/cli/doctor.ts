@@ -32,7 +32,11 @@ export function doctorCommand(project: Project, rootSource: RootSource, fix: boo
 
   const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
   const nodeOk = major > MIN_NODE[0] || (major === MIN_NODE[0] && minor >= MIN_NODE[1]);
-  add('node', nodeOk ? 'ok' : 'fail', `Node ${process.versions.node}${nodeOk ? '' : `: loki-mode needs >= ${MIN_NODE.join('.')}`}`);
+  add(
+    'node',
+    nodeOk ? 'ok' : 'fail',
+    `Node ${process.versions.node}${nodeOk ? '' : `: loki-mode needs >= ${MIN_NODE.join('.')}`}`,
+  );
   add('project root', 'ok', `${project.root} (from ${rootSource})`);
 
   const lokiPath = path.join(project.root, '.loki');
@@ -45,7 +49,11 @@ export function doctorCommand(project: Project, rootSource: RootSource, fix: boo
   if (!lokiState) {
     add('.loki/', 'ok', 'not created yet (the first run creates it)');
   } else if (lokiState.isSymbolicLink() || !lokiState.isDirectory()) {
-    add('.loki/', 'fail', `${lokiPath} is ${lokiState.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; loki-mode refuses it: move it aside`);
+    add(
+      '.loki/',
+      'fail',
+      `${lokiPath} is ${lokiState.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; loki-mode refuses it: move it aside`,
+    );
   } else {
     inspectStore(project, fix, add);
   }
@@ -56,7 +64,8 @@ export function doctorCommand(project: Project, rootSource: RootSource, fix: boo
   const failed = checks.some((c) => c.level === 'fail');
   if (json) printJson({ ok: !failed, checks });
   else {
-    for (const c of checks) print(`${c.level === 'ok' ? 'ok  ' : c.level === 'warn' ? 'warn' : 'FAIL'}  ${c.name.padEnd(14)} ${c.detail}`);
+    for (const c of checks)
+      print(`${c.level === 'ok' ? 'ok  ' : c.level === 'warn' ? 'warn' : 'FAIL'}  ${c.name.padEnd(14)} ${c.detail}`);
     print(failed ? '\nProblems found (FAIL lines above say how to fix each).' : '\nAll checks passed.');
   }
   return failed ? 1 : 0;
@@ -67,7 +76,13 @@ function inspectStore(project: Project, fix: boolean, add: (name: string, level:
   try {
     store = project.openStore();
   } catch (err) {
-    add('database', 'fail', isExpectedError(err) ? err.message : `cannot open .loki/${DB_FILE}: ${(err as Error).message}; move it aside (mv .loki/${DB_FILE} .loki/${DB_FILE}.bad) to start afresh`);
+    add(
+      'database',
+      'fail',
+      isExpectedError(err)
+        ? err.message
+        : `cannot open .loki/${DB_FILE}: ${(err as Error).message}; move it aside (mv .loki/${DB_FILE} .loki/${DB_FILE}.bad) to start afresh`,
+    );
     return;
   }
   const writable = (() => {
@@ -78,7 +93,11 @@ function inspectStore(project: Project, fix: boolean, add: (name: string, level:
       return false;
     }
   })();
-  add('.loki/', writable ? 'ok' : 'fail', writable ? store.loki.root : `${store.loki.root} is not writable by this user`);
+  add(
+    '.loki/',
+    writable ? 'ok' : 'fail',
+    writable ? store.loki.root : `${store.loki.root} is not writable by this user`,
+  );
 
   const db = inspectDatabase(store, fix);
   add('database', db.level, db.detail);
@@ -86,18 +105,32 @@ function inspectStore(project: Project, fix: boolean, add: (name: string, level:
 
   const damaged = damagedRecords(store);
   if (damaged.length > 0) {
-    add('records', 'fail', `${damaged.slice(0, 5).join('; ')}${damaged.length > 5 ? `; and ${damaged.length - 5} more` : ''}. Restore the state from a checkpoint (loki checkpoint list, then loki rollback ID)`);
+    add(
+      'records',
+      'fail',
+      `${damaged.slice(0, 5).join('; ')}${damaged.length > 5 ? `; and ${damaged.length - 5} more` : ''}. Restore the state from a checkpoint (loki checkpoint list, then loki rollback ID)`,
+    );
     return;
   }
   add('records', 'ok', 'every record matches its schema');
   const journal = store.records.read(JOURNAL_KEY, JOURNAL_RECORD);
   if (journal) {
-    add('rollback', 'warn', `the rollback to ${journal.target} restored the state but not yet the files: the next loki tool call (or loki rollback ${journal.target}) finishes it`);
+    add(
+      'rollback',
+      'warn',
+      `the rollback to ${journal.target} restored the state but not yet the files: the next loki tool call (or loki rollback ${journal.target}) finishes it`,
+    );
   }
   const run = readRun(store);
   const sessions = listSessions(store);
   const live = sessions.filter((s) => sessionLiveness(s) === 'running').length;
-  add('run', 'ok', run ? `${run.runId} ${run.status}, phase ${run.phase}, ${live} live session(s) of ${sessions.length}` : 'no run yet');
+  add(
+    'run',
+    'ok',
+    run
+      ? `${run.runId} ${run.status}, phase ${run.phase}, ${live} live session(s) of ${sessions.length}`
+      : 'no run yet',
+  );
 
   const audit = store.audit.verify();
   add(
@@ -115,16 +148,26 @@ function inspectDatabase(store: Store, fix: boolean): { level: Level; detail: st
   try {
     integrity = store.db.all<{ integrity_check: string }>('PRAGMA integrity_check').map((r) => r.integrity_check);
   } catch (err) {
-    return { level: 'fail', detail: `cannot read .loki/${DB_FILE}: ${(err as Error).message}; move it aside (mv .loki/${DB_FILE} .loki/${DB_FILE}.bad) to start afresh` };
+    return {
+      level: 'fail',
+      detail: `cannot read .loki/${DB_FILE}: ${(err as Error).message}; move it aside (mv .loki/${DB_FILE} .loki/${DB_FILE}.bad) to start afresh`,
+    };
   }
   // The memory search index is derived from the items: damage to it alone is repaired, not a lost database.
   if (integrity.length > 0 && integrity.every((line) => /fts5|memory_fts/.test(line))) {
-    if (!fix) return { level: 'fail', detail: `the memory search index is damaged (${integrity[0]}): rebuild it from the items with loki doctor --fix` };
+    if (!fix)
+      return {
+        level: 'fail',
+        detail: `the memory search index is damaged (${integrity[0]}): rebuild it from the items with loki doctor --fix`,
+      };
     rebuildMemoryIndex(store);
     integrity = store.db.all<{ integrity_check: string }>('PRAGMA integrity_check').map((r) => r.integrity_check);
   }
   if (integrity.length !== 1 || integrity[0] !== 'ok') {
-    return { level: 'fail', detail: `.loki/${DB_FILE} is damaged (${integrity.slice(0, 3).join('; ')}); restore it from a checkpoint (loki rollback) or move it aside to start afresh` };
+    return {
+      level: 'fail',
+      detail: `.loki/${DB_FILE} is damaged (${integrity.slice(0, 3).join('; ')}); restore it from a checkpoint (loki rollback) or move it aside to start afresh`,
+    };
   }
   let walBytes = 0;
   try {
@@ -133,11 +176,16 @@ function inspectDatabase(store: Store, fix: boolean): { level: Level; detail: st
     walBytes = 0;
   }
   let wal = `WAL ${(walBytes / 1024).toFixed(0)} KiB`;
-  const made = store.db.all<{ key: string; value: string }>("SELECT key, value FROM meta WHERE key IN ('created_by', 'migrated_by') ORDER BY key");
-  const origin = made.map((m) => `${m.key === 'created_by' ? 'created by' : 'migrated by'} loki-mode ${m.value}`).join(', ');
+  const made = store.db.all<{ key: string; value: string }>(
+    "SELECT key, value FROM meta WHERE key IN ('created_by', 'migrated_by') ORDER BY key",
+  );
+  const origin = made
+    .map((m) => `${m.key === 'created_by' ? 'created by' : 'migrated by'} loki-mode ${m.value}`)
+    .join(', ');
   const schema = `schema ${store.db.version()}${origin ? ` (${origin})` : ''}`;
   if (walBytes > WAL_WARN_BYTES) {
-    if (!fix) return { level: 'warn', detail: `${schema}, integrity ok, ${wal}: run \`loki doctor --fix\` to checkpoint it` };
+    if (!fix)
+      return { level: 'warn', detail: `${schema}, integrity ok, ${wal}: run \`loki doctor --fix\` to checkpoint it` };
     store.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
     wal += ', checkpointed';
   }
@@ -151,7 +199,9 @@ function damagedRecords(store: Store): string[] {
   for (const { key, kind } of store.db.all<{ key: string; kind: string }>('SELECT key, kind FROM docs ORDER BY key')) {
     const type = types.get(kind);
     if (!type) {
-      problems.push(`the record "${key}" in .loki/loki.db has an unknown kind "${kind}": it was changed outside loki-mode`);
+      problems.push(
+        `the record "${key}" in .loki/loki.db has an unknown kind "${kind}": it was changed outside loki-mode`,
+      );
       continue;
     }
     try {
@@ -169,7 +219,7 @@ function damagedRecords(store: Store): string[] {
   }
   for (const row of store.db.all<{ id: string; body: string }>('SELECT id, body FROM memory ORDER BY rid')) {
     const r = decodeItem(row);
-    if ('problem' in r) problems.push(`memory item "${row.id}" in .loki/loki.db: ${r.problem}`);
+    if ('problem' in r) problems.push(r.problem);
   }
   return problems;
 }
@@ -179,7 +229,9 @@ function rebuildMemoryIndex(store: Store): void {
   store.mutate(
     () => {
       store.db.run("INSERT INTO memory_fts (memory_fts) VALUES ('delete-all')");
-      return store.db.run('INSERT INTO memory_fts (rowid, title, tags, summary, body) SELECT rid, title, tags, summary, body FROM memory_text').changes;
+      return store.db.run(
+        'INSERT INTO memory_fts (rowid, title, tags, summary, body) SELECT rid, title, tags, summary, body FROM memory_text',
+      ).changes;
     },
     (n) => ({ action: 'memory.reindex', data: { items: n, by: 'loki doctor --fix' } }),
   );

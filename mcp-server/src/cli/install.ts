@@ -8,7 +8,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HOSTS, mergeJson, mergeToml, planInstall, serverEntry, type Host, type Launch, type Scope } from '../install/hosts.js';
+import {
+  HOSTS,
+  mergeJson,
+  mergeToml,
+  planInstall,
+  serverEntry,
+  type Host,
+  type Launch,
+  type Scope,
+} from '../install/hosts.js';
 import type { Project } from '../project.js';
 import { readFileIfExists, writeFileAtomic } from '../store/fsx.js';
 import { SafeDir } from '../store/paths.js';
@@ -16,7 +25,8 @@ import { VERSION } from '../version.js';
 import { print, printJson } from './output.js';
 import { CliError, InstallError } from '../errors.js';
 
-const USAGE = 'usage: loki install claude|codex|cline [--project|--user] [--settings FILE (cline)] [--npx] [--dry-run] [--json]';
+const USAGE =
+  'usage: loki install claude|codex|cline [--project|--user] [--settings FILE (cline)] [--npx] [--dry-run] [--json]';
 
 export interface InstallOptions {
   project?: boolean | undefined;
@@ -31,11 +41,19 @@ export function installCommand(project: Project, args: string[], opts: InstallOp
   const [host, ...extra] = args;
   if (!host || extra.length > 0 || !(HOSTS as readonly string[]).includes(host)) throw new CliError(USAGE, 2);
   if (opts.project && opts.user) throw new CliError('give --project or --user, not both', 2);
-  if (opts.settings && host !== 'cline') throw new CliError('--settings is for cline only (its settings file location)', 2);
+  if (opts.settings && host !== 'cline')
+    throw new CliError('--settings is for cline only (its settings file location)', 2);
   // Claude Code and Codex default to the project (committed with it); Cline has one settings file per user.
   const scope: Scope = opts.user || host === 'cline' ? 'user' : 'project';
   const home = project.env.HOME || os.homedir();
-  const plan = planInstall(host as Host, scope, project.root, project.env, home, opts.settings && path.resolve(opts.settings));
+  const plan = planInstall(
+    host as Host,
+    scope,
+    project.root,
+    project.env,
+    home,
+    opts.settings && path.resolve(opts.settings),
+  );
   const entry = serverEntry(host as Host, scope, launchCommand(opts.npx ?? false), project.root);
   let merged;
   try {
@@ -46,7 +64,15 @@ export function installCommand(project: Project, args: string[], opts: InstallOp
     throw err;
   }
   if (merged.change !== 'unchanged' && !opts.dryRun) writeConfig(plan.file, merged.text);
-  const result = { host, scope: plan.scope, file: plan.file, change: merged.change, dryRun: opts.dryRun ?? false, entry, previous: merged.previous ?? null };
+  const result = {
+    host,
+    scope: plan.scope,
+    file: plan.file,
+    change: merged.change,
+    dryRun: opts.dryRun ?? false,
+    entry,
+    previous: merged.previous ?? null,
+  };
   if (opts.json) printJson(result);
   else {
     const verb = { added: 'Added', updated: 'Updated', unchanged: 'Already up to date:' }[merged.change];
@@ -81,7 +107,8 @@ function nextStep(host: Host, scope: Scope): string {
 export function launchCommand(npx: boolean): Launch {
   const server = fileURLToPath(new URL('./loki-mcp.js', import.meta.url));
   const ephemeral = server.split(path.sep).includes('_npx');
-  if (npx || ephemeral || !fs.existsSync(server)) return { command: 'npx', args: ['-y', '-p', `loki-mode@${VERSION}`, 'loki-mcp'] };
+  if (npx || ephemeral || !fs.existsSync(server))
+    return { command: 'npx', args: ['-y', '-p', `loki-mode@${VERSION}`, 'loki-mcp'] };
   return { command: process.execPath, args: [server] };
 }
 

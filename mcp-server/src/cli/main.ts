@@ -148,7 +148,14 @@ export async function runCli(argv: string[]): Promise<number> {
         expectArgs(0, 'demo');
         return demoCommand();
       case 'install':
-        return installCommand(project, rest, { project: values.project, user: values.user, settings: values.settings, npx: values.npx, dryRun: values['dry-run'], json: values.json ?? false });
+        return installCommand(project, rest, {
+          project: values.project,
+          user: values.user,
+          settings: values.settings,
+          npx: values.npx,
+          dryRun: values['dry-run'],
+          json: values.json ?? false,
+        });
       case 'checkpoint':
         return await checkpointCommand(project, rest, values.json ?? false);
       case 'rollback':

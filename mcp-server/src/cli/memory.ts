@@ -1,6 +1,14 @@
 /** `loki memory list|search|show|consolidate` and `loki learn list`: the memory, for people. */
 import { LAYERS, type Layer } from '../memory/model.js';
-import { SCOPES, consolidateMemory, getMemory, listMemory, searchMemory, MAX_LIMIT, type Scope } from '../memory/service.js';
+import {
+  SCOPES,
+  consolidateMemory,
+  getMemory,
+  listMemory,
+  searchMemory,
+  MAX_LIMIT,
+  type Scope,
+} from '../memory/service.js';
 import { readAllSolutions } from '../memory/solutions.js';
 import type { Project } from '../project.js';
 
@@ -15,7 +23,8 @@ export interface MemoryFlags {
   category?: string | undefined;
 }
 
-export const MEMORY_USAGE = 'usage: loki memory list|search <query>|show <id>...|consolidate [--layer L] [--scope S] [--limit N] [--json]';
+export const MEMORY_USAGE =
+  'usage: loki memory list|search <query>|show <id>...|consolidate [--layer L] [--scope S] [--limit N] [--json]';
 
 function layerFlag(v: string | undefined): Layer | undefined {
   if (v === undefined) return undefined;
@@ -32,7 +41,8 @@ function scopeFlag(v: string | undefined): Scope | undefined {
 function limitFlag(v: string | undefined, max: number): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new CliError(`--limit must be a whole number from 1 to ${max}`, 2);
+  if (!Number.isInteger(n) || n < 1 || n > max)
+    throw new CliError(`--limit must be a whole number from 1 to ${max}`, 2);
   return n;
 }
 
@@ -52,30 +62,52 @@ export async function memoryCommand(project: Project, args: string[], flags: Mem
         if (r.total === 0) print('No memories recorded in this project yet.');
         else {
           print(`${r.items.length} of ${r.total} memories, newest first`);
-          print(table([['id', 'layer', 'outcome', 'recorded', 'title'], ...r.items.map((i) => [i.id, i.layer, i.outcome ?? '', ago(i.provenance.at), oneLine(i.title)])]));
+          print(
+            table([
+              ['id', 'layer', 'outcome', 'recorded', 'title'],
+              ...r.items.map((i) => [i.id, i.layer, i.outcome ?? '', ago(i.provenance.at), oneLine(i.title)]),
+            ]),
+          );
         }
         for (const p of r.problems) print(`Problem  ${p}`);
         return 0;
       }
       case 'search': {
         const query = rest.join(' ').trim();
-        if (!query) throw new CliError('usage: loki memory search <query> [--layer L] [--scope project|global|both] [--limit N] [--json]', 2);
-        const r = searchMemory(project, { query, layer: layerFlag(flags.layer), scope: scopeFlag(flags.scope), limit: limitFlag(flags.limit, MAX_LIMIT) ?? 10 });
+        if (!query)
+          throw new CliError(
+            'usage: loki memory search <query> [--layer L] [--scope project|global|both] [--limit N] [--json]',
+            2,
+          );
+        const r = searchMemory(project, {
+          query,
+          layer: layerFlag(flags.layer),
+          scope: scopeFlag(flags.scope),
+          limit: limitFlag(flags.limit, MAX_LIMIT) ?? 10,
+        });
         if (flags.json) return (printJson(r), 0);
         if (r.results.length === 0) print(`No memories match "${query}".`);
-        else print(table([['id', 'layer', 'score', 'recorded', 'title'], ...r.results.map((i) => [i.id, i.layer, String(i.score), ago(i.provenance.at), oneLine(i.title)])]));
+        else
+          print(
+            table([
+              ['id', 'layer', 'score', 'recorded', 'title'],
+              ...r.results.map((i) => [i.id, i.layer, String(i.score), ago(i.provenance.at), oneLine(i.title)]),
+            ]),
+          );
         for (const p of r.problems) print(`Problem  ${p}`);
         return 0;
       }
       case 'show': {
-        if (rest.length === 0 || rest.length > MAX_LIMIT) throw new CliError(`usage: loki memory show <id> [<id>...] (at most ${MAX_LIMIT}) [--json]`, 2);
+        if (rest.length === 0 || rest.length > MAX_LIMIT)
+          throw new CliError(`usage: loki memory show <id> [<id>...] (at most ${MAX_LIMIT}) [--json]`, 2);
         const r = getMemory(project, rest);
         if (flags.json) printJson(r);
         else {
           for (const item of r.items) {
             print(`${item.id}  (${item.layer})`);
             for (const [k, v] of Object.entries(item)) {
-              if (k === 'id' || k === 'layer' || v === null || v === '' || (Array.isArray(v) && v.length === 0)) continue;
+              if (k === 'id' || k === 'layer' || v === null || v === '' || (Array.isArray(v) && v.length === 0))
+                continue;
               print(`  ${k.padEnd(12)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
             }
           }
@@ -106,10 +138,15 @@ export function learnCommand(project: Project, args: string[], flags: MemoryFlag
   const scan = readAllSolutions(project.lokiHome);
   const solutions = scan.solutions.filter((s) => !flags.category || s.category === flags.category);
   if (flags.json) {
-    printJson({ home: project.lokiHome, solutions: solutions.map(({ body: _body, ...s }) => s), problems: scan.problems });
+    printJson({
+      home: project.lokiHome,
+      solutions: solutions.map(({ body: _body, ...s }) => s),
+      problems: scan.problems,
+    });
     return 0;
   }
-  if (solutions.length === 0) print(`No solutions in ${project.lokiHome}/solutions${flags.category ? ` under ${flags.category}` : ''}.`);
+  if (solutions.length === 0)
+    print(`No solutions in ${project.lokiHome}/solutions${flags.category ? ` under ${flags.category}` : ''}.`);
   else print(table([['id', 'updated', 'title'], ...solutions.map((s) => [s.id, ago(s.updated), oneLine(s.title)])]));
   for (const p of scan.problems) print(`Problem  ${p}`);
   return 0;

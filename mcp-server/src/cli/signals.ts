@@ -10,16 +10,22 @@ export async function signalCommand(project: Project, verb: 'pause' | 'resume' |
     () => {
       if (verb === 'pause') return writeMarker(store, PAUSE, `paused by loki pause at ${stamp}`) ? ['PAUSE'] : [];
       if (verb === 'stop') return writeMarker(store, STOP, `stopped by loki stop at ${stamp}`) ? ['STOP'] : [];
-      return [clearMarker(store, PAUSE) && 'PAUSE', clearMarker(store, STOP) && 'STOP'].filter((x): x is string => Boolean(x));
+      return [clearMarker(store, PAUSE) && 'PAUSE', clearMarker(store, STOP) && 'STOP'].filter((x): x is string =>
+        Boolean(x),
+      );
     },
     (c) => (c.length ? { action: `signal.${verb}`, data: { files: c } } : undefined),
   );
   const messages = {
-    pause: changed.length ? 'Paused: the agent will hold at its next turn. Resume with `loki resume`.' : 'Already paused (.loki/PAUSE exists).',
+    pause: changed.length
+      ? 'Paused: the agent will hold at its next turn. Resume with `loki resume`.'
+      : 'Already paused (.loki/PAUSE exists).',
     stop: changed.length
       ? 'Stop requested: the agent will end at its next turn. `loki resume` clears it before a new start.'
       : 'A stop is already requested (.loki/STOP exists).',
-    resume: changed.length ? `Resumed: removed ${changed.map((c) => `.loki/${c}`).join(' and ')}.` : 'Nothing to resume: no PAUSE or STOP.',
+    resume: changed.length
+      ? `Resumed: removed ${changed.map((c) => `.loki/${c}`).join(' and ')}.`
+      : 'Nothing to resume: no PAUSE or STOP.',
   };
   print(messages[verb]);
   return 0;

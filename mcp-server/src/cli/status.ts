@@ -18,9 +18,13 @@ export async function statusCommand(project: Project, json: boolean): Promise<nu
   } else {
     const r = b.run;
     lines.push(`Run      ${r.runId}  ${r.status}  started ${ago(r.startedAt)}`);
-    lines.push(`Spec     ${r.spec ? `${r.spec.path ?? 'inline text'}${r.spec.title ? `  "${r.spec.title}"` : ''}` : 'none'}`);
+    lines.push(
+      `Spec     ${r.spec ? `${r.spec.path ?? 'inline text'}${r.spec.title ? `  "${r.spec.title}"` : ''}` : 'none'}`,
+    );
     lines.push(`Tier     ${r.tier}`);
-    lines.push(`Phases   ${r.phases.map((p) => (p === r.phase ? `[${p}]` : p)).join(' > ')}${r.phase === 'GROWTH' ? ' > [GROWTH]' : ''}`);
+    lines.push(
+      `Phases   ${r.phases.map((p) => (p === r.phase ? `[${p}]` : p)).join(' > ')}${r.phase === 'GROWTH' ? ' > [GROWTH]' : ''}`,
+    );
     lines.push(`Turns    ${r.iteration} of ${r.maxIterations}`);
     lines.push(`Baseline ${r.baseline ? r.baseline.slice(0, 12) : 'none (not a git repository, or no snapshot)'}`);
   }
@@ -30,12 +34,21 @@ export async function statusCommand(project: Project, json: boolean): Promise<nu
       `Tasks    ${b.queue.total === 0 ? 'none' : `${c.pending} pending, ${c['in-progress']} in progress, ${c.completed} completed, ${c.failed} failed, ${c.blocked} blocked, ${c['dead-letter']} dead-letter (loki tasks)`}`,
     );
   }
-  const signals = [b.signals.pause && 'PAUSE', b.signals.stop && 'STOP', b.signals.humanInput.status !== 'none' && `HUMAN_INPUT (${b.signals.humanInput.status})`].filter(Boolean);
+  const signals = [
+    b.signals.pause && 'PAUSE',
+    b.signals.stop && 'STOP',
+    b.signals.humanInput.status !== 'none' && `HUMAN_INPUT (${b.signals.humanInput.status})`,
+  ].filter(Boolean);
   lines.push(`Signals  ${signals.length ? signals.join(', ') : 'none'}`);
   lines.push(`Budget   ${b.budget.limitUsd === null ? 'no limit' : `$${b.budget.limitUsd}`}`);
   if (sessions.length) {
     lines.push('', 'Sessions');
-    lines.push(table([['id', 'provider', 'state', 'last seen', 'pid'], ...sessions.slice(0, 10).map((s) => [s.id, s.provider, s.liveness, ago(s.updatedAt), String(s.pid)])]));
+    lines.push(
+      table([
+        ['id', 'provider', 'state', 'last seen', 'pid'],
+        ...sessions.slice(0, 10).map((s) => [s.id, s.provider, s.liveness, ago(s.updatedAt), String(s.pid)]),
+      ]),
+    );
   }
   for (const p of b.problems) lines.push(`Problem  ${p}`);
   lines.push('', `Next     ${b.next}`);

@@ -5,16 +5,26 @@ import { getTasks, listTasks, updateTask } from '../queue/operations.js';
 import { ago, print, printJson, table } from './output.js';
 import { CliError } from '../errors.js';
 
-export async function tasksCommand(project: Project, args: string[], opts: { json: boolean; status: string | undefined }): Promise<number> {
+export async function tasksCommand(
+  project: Project,
+  args: string[],
+  opts: { json: boolean; status: string | undefined },
+): Promise<number> {
   const [sub, id, ...extra] = args;
   if (sub === undefined) return listCommand(project, opts);
   if (extra.length > 0 || id === undefined || (sub !== 'show' && sub !== 'retry')) {
-    throw new CliError('usage: loki tasks [--status S[,S]] [--json] | loki tasks show ID [--json] | loki tasks retry ID', 2);
+    throw new CliError(
+      'usage: loki tasks [--status S[,S]] [--json] | loki tasks show ID [--json] | loki tasks retry ID',
+      2,
+    );
   }
   if (sub === 'show') return showCommand(project, id, opts.json);
   const task = await updateTask(project, { id, edit: {}, action: 'retry' });
   if (opts.json) printJson(task);
-  else print(`${task.id} is pending again (its ${task.attempts.length} earlier attempt(s) stay in its history); the agent can claim it.`);
+  else
+    print(
+      `${task.id} is pending again (its ${task.attempts.length} earlier attempt(s) stay in its history); the agent can claim it.`,
+    );
   return 0;
 }
 
@@ -26,10 +36,23 @@ function listCommand(project: Project, opts: { json: boolean; status: string | u
     return 0;
   }
   if (total === 0) {
-    print(status ? `No ${status.join('/')} tasks.` : 'No tasks yet (the agent adds them with loki_start or loki_task_add).');
+    print(
+      status ? `No ${status.join('/')} tasks.` : 'No tasks yet (the agent adds them with loki_start or loki_task_add).',
+    );
     return 0;
   }
-  print(table([['id', 'status', 'priority', 'phase', 'title'], ...rows.map((r) => [r.id, r.status, r.priority, r.phase, `${r.title}${r.waitingOn.length ? ` (waits on ${r.waitingOn.join(', ')})` : ''}`])]));
+  print(
+    table([
+      ['id', 'status', 'priority', 'phase', 'title'],
+      ...rows.map((r) => [
+        r.id,
+        r.status,
+        r.priority,
+        r.phase,
+        `${r.title}${r.waitingOn.length ? ` (waits on ${r.waitingOn.join(', ')})` : ''}`,
+      ]),
+    ]),
+  );
   return 0;
 }
 
@@ -59,10 +82,17 @@ function describeTask(t: Task): string {
   if (t.acceptance.length) lines.push('', 'Acceptance', ...t.acceptance.map((a) => `  - ${a}`));
   if (t.attempts.length) {
     lines.push('', `Attempts (${t.failures} failure(s) counted toward the retry limit)`);
-    for (const a of t.attempts) lines.push(`  #${a.n} ${a.agent} ${a.claimedAt} ${a.outcome ?? 'in progress'}${a.error ? `: ${a.error}` : ''}`);
+    for (const a of t.attempts)
+      lines.push(`  #${a.n} ${a.agent} ${a.claimedAt} ${a.outcome ?? 'in progress'}${a.error ? `: ${a.error}` : ''}`);
   }
-  if (t.completion) lines.push('', `Completed by ${t.completion.agent} at ${t.completion.at}: ${t.completion.summary}`, ...t.completion.evidence.map((e) => `  - ${e}`));
-  if (t.status === 'dead-letter') lines.push('', `Dead-lettered at ${t.deadLetteredAt}. Fix the cause, then \`loki tasks retry ${t.id}\`.`);
+  if (t.completion)
+    lines.push(
+      '',
+      `Completed by ${t.completion.agent} at ${t.completion.at}: ${t.completion.summary}`,
+      ...t.completion.evidence.map((e) => `  - ${e}`),
+    );
+  if (t.status === 'dead-letter')
+    lines.push('', `Dead-lettered at ${t.deadLetteredAt}. Fix the cause, then \`loki tasks retry ${t.id}\`.`);
   return lines.join('\n');
 }
 
@@ -70,7 +100,8 @@ function parseStatus(value: string | undefined): TaskState[] | undefined {
   if (value === undefined) return undefined;
   const states = value.split(',').map((s) => s.trim());
   for (const s of states) {
-    if (!(TASK_STATES as readonly string[]).includes(s)) throw new CliError(`--status: "${s}" is not a task state (${TASK_STATES.join(', ')})`, 2);
+    if (!(TASK_STATES as readonly string[]).includes(s))
+      throw new CliError(`--status: "${s}" is not a task state (${TASK_STATES.join(', ')})`, 2);
   }
   return states as TaskState[];
 }

@@ -33,7 +33,15 @@ export async function councilCommand(project: Project, args: string[], json: boo
         size: config.council.size,
         threshold: effectiveThreshold(config.council.size, config.council.threshold),
         councils: sessions.length,
-        current: last ? { id: last.id, state: outcomeOf(last).state, cast: last.votes.length, convenedAt: last.convenedAt, reason: last.reason } : null,
+        current: last
+          ? {
+              id: last.id,
+              state: outcomeOf(last).state,
+              cast: last.votes.length,
+              convenedAt: last.convenedAt,
+              reason: last.reason,
+            }
+          : null,
         forcedReview: trust.forcedReview,
         unchangedTurns: trust.stagnation.unchangedTurns,
         findings: trust.findings,
@@ -43,8 +51,12 @@ export async function councilCommand(project: Project, args: string[], json: boo
         print(
           [
             `Council ${status.enabled ? 'enabled' : 'DISABLED'}: ${status.size} members, ${status.threshold} approvals needed.`,
-            status.current ? `Current: ${status.current.id} ${status.current.state} (${status.current.cast}/${status.size} votes), convened ${status.current.convenedAt}: ${status.current.reason}.` : 'Not convened yet.',
-            status.forcedReview ? `Forced review pending: ${status.forcedReview.reason}.` : `No forced review; ${status.unchangedTurns} turn(s) without a code change.`,
+            status.current
+              ? `Current: ${status.current.id} ${status.current.state} (${status.current.cast}/${status.size} votes), convened ${status.current.convenedAt}: ${status.current.reason}.`
+              : 'Not convened yet.',
+            status.forcedReview
+              ? `Forced review pending: ${status.forcedReview.reason}.`
+              : `No forced review; ${status.unchangedTurns} turn(s) without a code change.`,
             ...status.findings.map((f) => `Finding: ${f}`),
           ].join('\n'),
         );
@@ -57,14 +69,21 @@ export async function councilCommand(project: Project, args: string[], json: boo
       else
         for (const s of shown) {
           print(`${s.id} ${s.state}${s.hidden ? ` (${s.cast} vote(s) in, hidden until the tally)` : ''}`);
-          for (const v of s.votes) print(`  seat ${v.seat} ${v.role}: ${v.vote}: ${v.rationale}${v.evidence.length ? ` [${v.evidence.join('; ')}]` : ''}`);
+          for (const v of s.votes)
+            print(
+              `  seat ${v.seat} ${v.role}: ${v.vote}: ${v.rationale}${v.evidence.length ? ` [${v.evidence.join('; ')}]` : ''}`,
+            );
         }
       return 0;
     }
     case 'report': {
       const text = readProofFile(store!, run.runId, 'RECEIPT.md');
       if (json) printJson({ runId: run.runId, councils: sessions.map(publicVerdicts), receipt: text ?? null });
-      else print(text ?? `Run ${run.runId} has no receipt yet.\n${sessions.map((s) => `${s.id}: ${outcomeOf(s).state}`).join('\n') || 'No council has convened.'}`);
+      else
+        print(
+          text ??
+            `Run ${run.runId} has no receipt yet.\n${sessions.map((s) => `${s.id}: ${outcomeOf(s).state}`).join('\n') || 'No council has convened.'}`,
+        );
       return 0;
     }
     case 'force-review': {
@@ -86,7 +105,20 @@ function publicVerdicts(s: CouncilSession) {
   const state = outcomeOf(s).state;
   const hidden = state === 'voting' || state === 'devils-advocate';
   const votes = hidden ? [] : [...s.votes, ...(s.devilsAdvocate ? [s.devilsAdvocate] : [])];
-  return { id: s.id, state, hidden, cast: s.votes.length, votes: votes.map(({ seat, role, vote, rationale, evidence, at }) => ({ seat, role, vote, rationale, evidence, at })) };
+  return {
+    id: s.id,
+    state,
+    hidden,
+    cast: s.votes.length,
+    votes: votes.map(({ seat, role, vote, rationale, evidence, at }) => ({
+      seat,
+      role,
+      vote,
+      rationale,
+      evidence,
+      at,
+    })),
+  };
 }
 
 export function proofCommand(project: Project, args: string[], json: boolean): number {
@@ -102,7 +134,10 @@ export function proofCommand(project: Project, args: string[], json: boolean): n
   };
   switch (sub) {
     case 'list': {
-      const rows = proofs.map((id) => ({ runId: id, headline: /^# (.+)$/m.exec(readProofFile(store!, id, 'RECEIPT.md') ?? '')?.[1] ?? '(unreadable)' }));
+      const rows = proofs.map((id) => ({
+        runId: id,
+        headline: /^# (.+)$/m.exec(readProofFile(store!, id, 'RECEIPT.md') ?? '')?.[1] ?? '(unreadable)',
+      }));
       if (json) printJson(rows);
       else print(rows.length ? rows.map((r) => `${r.runId}  ${r.headline}`).join('\n') : 'No receipts yet.');
       return 0;
@@ -116,7 +151,14 @@ export function proofCommand(project: Project, args: string[], json: boolean): n
       const id = pick();
       const r = verifyProof(store!, project.root, id, () => snapshotTree(project.root));
       if (json) printJson(r);
-      else print([`${r.ok ? 'OK' : 'FAILED'}: receipt of ${id} (${r.headline ?? 'no headline'}).`, ...r.problems.map((p) => `- ${p}`), ...r.notes.map((n) => `Note: ${n}`)].join('\n'));
+      else
+        print(
+          [
+            `${r.ok ? 'OK' : 'FAILED'}: receipt of ${id} (${r.headline ?? 'no headline'}).`,
+            ...r.problems.map((p) => `- ${p}`),
+            ...r.notes.map((n) => `Note: ${n}`),
+          ].join('\n'),
+        );
       return r.ok ? 0 : 1;
     }
     default:

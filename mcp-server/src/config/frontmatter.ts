@@ -36,7 +36,10 @@ function options() {
   return {
     language: 'yaml',
     engines: {
-      yaml: { parse: (s: string) => yaml.parse(s, { schema: 'core', maxAliasCount: 50 }) ?? {}, stringify: (d: object) => yaml.stringify(d, { schema: 'core', lineWidth: 0 }) },
+      yaml: {
+        parse: (s: string) => yaml.parse(s, { schema: 'core', maxAliasCount: 50 }) ?? {},
+        stringify: (d: object) => yaml.stringify(d, { schema: 'core', lineWidth: 0 }),
+      },
       javascript: { parse: refuse, stringify: refuse },
       js: { parse: refuse, stringify: refuse },
       json: { parse: refuse, stringify: refuse },

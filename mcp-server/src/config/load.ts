@@ -15,7 +15,6 @@ export interface EffectiveConfig {
   problems: string[];
 }
 
-
 /** Build the effective configuration from the text of config.yaml (or undefined) and an environment. */
 export function resolveConfig(yamlText: string | undefined, env: NodeJS.ProcessEnv): EffectiveConfig {
   const values = new Map<string, SettingValue>();
@@ -31,7 +30,9 @@ export function resolveConfig(yamlText: string | undefined, env: NodeJS.ProcessE
     try {
       doc = parseYaml(yamlText);
     } catch (err) {
-      problems.push(`.loki/config.yaml is not valid YAML (${(err as Error).message.split('\n')[0]}); fix the file or delete it to use defaults`);
+      problems.push(
+        `.loki/config.yaml is not valid YAML (${(err as Error).message.split('\n')[0]}); fix the file or delete it to use defaults`,
+      );
     }
     if (doc !== undefined && doc !== null) {
       for (const [key, raw] of flatten(doc, '', problems)) {
@@ -78,13 +79,15 @@ export function resolveConfig(yamlText: string | undefined, env: NodeJS.ProcessE
 
 function flatten(node: unknown, prefix: string, problems: string[]): [string, unknown][] {
   if (node === null || typeof node !== 'object' || Array.isArray(node)) {
-    if (prefix === '') problems.push('.loki/config.yaml must be a mapping of sections (e.g. "council:" with "size: 3" under it)');
+    if (prefix === '')
+      problems.push('.loki/config.yaml must be a mapping of sections (e.g. "council:" with "size: 3" under it)');
     return prefix === '' ? [] : [[prefix, node]];
   }
   const out: [string, unknown][] = [];
   for (const [k, v] of Object.entries(node as Record<string, unknown>)) {
     const key = prefix ? `${prefix}.${k}` : k;
-    if (v !== null && typeof v === 'object' && !Array.isArray(v) && !SETTINGS_BY_KEY.has(key)) out.push(...flatten(v, key, problems));
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && !SETTINGS_BY_KEY.has(key))
+      out.push(...flatten(v, key, problems));
     else out.push([key, v]);
   }
   return out;
@@ -117,7 +120,8 @@ function checkValue(s: Setting, v: unknown): SettingValue | { problem: string } 
       return typeof v === 'boolean' ? v : { problem: `must be true or false, got ${JSON.stringify(v)}` };
     case 'integer':
     case 'number': {
-      if (typeof v !== 'number' || !Number.isFinite(v)) return { problem: `must be a number, got ${JSON.stringify(v)}` };
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        return { problem: `must be a number, got ${JSON.stringify(v)}` };
       if (s.type === 'integer' && !Number.isInteger(v)) return { problem: `must be a whole number, got ${v}` };
       if (s.min !== undefined && v < s.min) return { problem: `must be at least ${s.min}, got ${v}` };
       if (s.max !== undefined && v > s.max) return { problem: `must be at most ${s.max}, got ${v}` };
@@ -126,7 +130,9 @@ function checkValue(s: Setting, v: unknown): SettingValue | { problem: string } 
     case 'string':
       return typeof v === 'string' && v.length <= 4096 ? v : { problem: `must be a string, got ${JSON.stringify(v)}` };
     case 'enum':
-      return typeof v === 'string' && s.values!.includes(v) ? v : { problem: `must be one of ${s.values!.join(', ')}, got ${JSON.stringify(v)}` };
+      return typeof v === 'string' && s.values!.includes(v)
+        ? v
+        : { problem: `must be one of ${s.values!.join(', ')}, got ${JSON.stringify(v)}` };
     case 'list':
       if (Array.isArray(v) && v.every((x) => typeof x === 'string') && v.length <= 256) return v as string[];
       return { problem: `must be a list of strings, got ${JSON.stringify(v)}` };
@@ -134,7 +140,9 @@ function checkValue(s: Setting, v: unknown): SettingValue | { problem: string } 
 }
 
 function suggest(key: string): string {
-  const scored = SETTINGS.map((s) => ({ key: s.key, d: editDistance(s.key.toLowerCase(), key.toLowerCase()) })).sort((a, b) => a.d - b.d);
+  const scored = SETTINGS.map((s) => ({ key: s.key, d: editDistance(s.key.toLowerCase(), key.toLowerCase()) })).sort(
+    (a, b) => a.d - b.d,
+  );
   const best = scored[0]!;
   return best.d <= 3 ? ` (did you mean "${best.key}"?)` : `; known settings: ${SETTINGS.map((s) => s.key).join(', ')}`;
 }
@@ -143,7 +151,8 @@ function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
     prev = cur;
   }
   return prev[b.length]!;
@@ -156,7 +165,14 @@ export interface LokiConfig {
   maxRetries: number;
   leaseMinutes: number;
   budgetLimitUsd: number | null;
-  council: { enabled: boolean; size: number; threshold: number; checkInterval: number; minIterations: number; stagnationLimit: number };
+  council: {
+    enabled: boolean;
+    size: number;
+    threshold: number;
+    checkInterval: number;
+    minIterations: number;
+    stagnationLimit: number;
+  };
   checks: { test: string | null; build: string | null; lint: string | null; timeoutSeconds: number };
   checkpointRetention: number;
   checkpointOnTask: boolean;
@@ -182,11 +198,20 @@ export function typedConfig(c: EffectiveConfig): LokiConfig {
       minIterations: v('council.minIterations'),
       stagnationLimit: v('council.stagnationLimit'),
     },
-    checks: { test: v('checks.test'), build: v('checks.build'), lint: v('checks.lint'), timeoutSeconds: v('checks.timeoutSeconds') },
+    checks: {
+      test: v('checks.test'),
+      build: v('checks.build'),
+      lint: v('checks.lint'),
+      timeoutSeconds: v('checks.timeoutSeconds'),
+    },
     checkpointRetention: v('checkpoints.retention'),
     checkpointOnTask: v('checkpoints.onTask'),
     checkpointTaskSpacingMs: v<number>('checkpoints.taskSpacingSeconds') * 1000,
-    guard: { allowedPaths: v('guard.allowedPaths'), blockedCommands: v('guard.blockedCommands'), stagedAutonomy: v('guard.stagedAutonomy') },
+    guard: {
+      allowedPaths: v('guard.allowedPaths'),
+      blockedCommands: v('guard.blockedCommands'),
+      stagedAutonomy: v('guard.stagedAutonomy'),
+    },
     promptInjection: v('signals.promptInjection'),
     humanInputMaxBytes: v('signals.humanInputMaxBytes'),
   };

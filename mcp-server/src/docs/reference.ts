@@ -27,9 +27,16 @@ function typeOf(p: JsonSchemaProp): string {
 function toolSection(t: AnyToolSpec): string {
   const schema = z.toJSONSchema(t.input) as { properties?: Record<string, JsonSchemaProp>; required?: string[] };
   const a = annotationsFor(t);
-  const hints = [a.readOnlyHint ? 'read-only' : 'writes state', a.destructiveHint ? 'destructive' : 'non-destructive', a.idempotentHint ? 'idempotent' : 'not idempotent'];
+  const hints = [
+    a.readOnlyHint ? 'read-only' : 'writes state',
+    a.destructiveHint ? 'destructive' : 'non-destructive',
+    a.idempotentHint ? 'idempotent' : 'not idempotent',
+  ];
   const props = Object.entries(schema.properties ?? {});
-  const rows = props.map(([name, p]) => `| \`${name}\` | ${typeOf(p)} | ${(schema.required ?? []).includes(name) ? 'yes' : 'no'} | ${p.description ?? ''} |`);
+  const rows = props.map(
+    ([name, p]) =>
+      `| \`${name}\` | ${typeOf(p)} | ${(schema.required ?? []).includes(name) ? 'yes' : 'no'} | ${p.description ?? ''} |`,
+  );
   return [
     `## \`${t.name}\`: ${t.title}`,
     '',
@@ -37,7 +44,9 @@ function toolSection(t: AnyToolSpec): string {
     '',
     `*${hints.join(', ')}; closed world.*`,
     '',
-    props.length ? ['| argument | type | required | description |', '|---|---|---|---|', ...rows].join('\n') : 'No arguments.',
+    props.length
+      ? ['| argument | type | required | description |', '|---|---|---|---|', ...rows].join('\n')
+      : 'No arguments.',
     '',
   ].join('\n');
 }
@@ -57,7 +66,8 @@ export function toolReference(tools: readonly AnyToolSpec[] = ALL_TOOLS): string
 }
 
 export function configReference(): string {
-  const show = (v: unknown) => (v === null ? '(unset)' : Array.isArray(v) ? (v.length ? v.join(',') : '(empty)') : String(v));
+  const show = (v: unknown) =>
+    v === null ? '(unset)' : Array.isArray(v) ? (v.length ? v.join(',') : '(empty)') : String(v);
   const rows = SETTINGS.map((s) => {
     const range = s.type === 'enum' ? s.values!.join(', ') : s.min !== undefined ? `${s.min} to ${s.max}` : s.type;
     return `| \`${s.key}\` | ${s.env ? `\`${s.env}\`` : ''} | ${show(s.default)} | ${range} | ${s.description} |`;
@@ -83,7 +93,8 @@ export function configReference(): string {
 }
 
 export function phasesReference(): string {
-  const criteria = (list: readonly { id: string; description: string }[] | undefined) => (list?.length ? list.map((c) => `\`${c.id}\`: ${c.description}`).join('; ') : 'none');
+  const criteria = (list: readonly { id: string; description: string }[] | undefined) =>
+    list?.length ? list.map((c) => `\`${c.id}\`: ${c.description}`).join('; ') : 'none';
   return [
     '# Phases, tiers and exit criteria',
     '',
@@ -107,7 +118,9 @@ export function phasesReference(): string {
     '',
     '| phase | purpose | exit criteria | entry criteria |',
     '|---|---|---|---|',
-    ...PHASES.map((p) => `| ${p} | ${PHASE_PURPOSE[p]} | ${criteria(EXIT_CRITERIA[p])} | ${criteria(ENTRY_CRITERIA[p])} |`),
+    ...PHASES.map(
+      (p) => `| ${p} | ${PHASE_PURPOSE[p]} | ${criteria(EXIT_CRITERIA[p])} | ${criteria(ENTRY_CRITERIA[p])} |`,
+    ),
     '',
     'A task belongs to one phase (`loki_task_add` / `loki_task_update` `phase`; default the current one). A task is',
     'claimable when its dependencies are completed and its phase is the current one or earlier; a phase the tier',

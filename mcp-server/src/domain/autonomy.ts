@@ -4,7 +4,12 @@
  */
 
 export interface StopFacts {
-  run: { runId: string; status: 'active' | 'completed' | 'stopped'; iteration: number; stopReason: string | null } | null;
+  run: {
+    runId: string;
+    status: 'active' | 'completed' | 'stopped';
+    iteration: number;
+    stopReason: string | null;
+  } | null;
   maxIterations: number;
   pause: boolean;
   stop: boolean;
@@ -32,12 +37,17 @@ export function decideStop(f: StopFacts): StopDecision {
   if (f.budget.limitUsd !== null && f.budget.spentUsd !== null && f.budget.spentUsd >= f.budget.limitUsd) {
     return { block: false, why: `budget reached: $${f.budget.spentUsd.toFixed(2)} of $${f.budget.limitUsd}` };
   }
-  if (r.iteration >= f.maxIterations) return { block: false, why: `iteration limit reached (${r.iteration} of ${f.maxIterations})` };
+  if (r.iteration >= f.maxIterations)
+    return { block: false, why: `iteration limit reached (${r.iteration} of ${f.maxIterations})` };
   const last = f.lastBlock;
   if (f.stopHookActive && last && last.iteration === r.iteration) {
-    return { block: false, why: 'the agent took no turn (no loki_status) since the last block; letting it stop rather than loop' };
+    return {
+      block: false,
+      why: 'the agent took no turn (no loki_status) since the last block; letting it stop rather than loop',
+    };
   }
-  if (last && last.count >= MAX_CONSECUTIVE_BLOCKS) return { block: false, why: `${last.count} stops blocked in a row; letting it stop` };
+  if (last && last.count >= MAX_CONSECUTIVE_BLOCKS)
+    return { block: false, why: `${last.count} stops blocked in a row; letting it stop` };
   return {
     block: true,
     reason: `Loki Mode run ${r.runId} is not finished (iteration ${r.iteration}). Do not stop: call loki_status, then ${f.next}. The run ends only when loki_complete accepts it, or on PAUSE/STOP.`,
@@ -45,7 +55,13 @@ export function decideStop(f: StopFacts): StopDecision {
 }
 
 /** USD per million tokens: input, output, cache write, cache read. Matched by model-name substring, first wins. */
-export const PRICES: readonly { match: RegExp; input: number; output: number; cacheWrite: number; cacheRead: number }[] = [
+export const PRICES: readonly {
+  match: RegExp;
+  input: number;
+  output: number;
+  cacheWrite: number;
+  cacheRead: number;
+}[] = [
   { match: /opus-4-[5-9]|opus-[5-9]/, input: 5, output: 25, cacheWrite: 6.25, cacheRead: 0.5 },
   { match: /opus/, input: 15, output: 75, cacheWrite: 18.75, cacheRead: 1.5 },
   { match: /sonnet/, input: 3, output: 15, cacheWrite: 3.75, cacheRead: 0.3 },
@@ -66,7 +82,14 @@ export interface Usage {
   contextTokens: number;
 }
 
-export const NO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cacheWriteTokens: 0, cacheReadTokens: 0, costUsd: 0, contextTokens: 0 };
+export const NO_USAGE: Usage = {
+  inputTokens: 0,
+  outputTokens: 0,
+  cacheWriteTokens: 0,
+  cacheReadTokens: 0,
+  costUsd: 0,
+  contextTokens: 0,
+};
 
 /** Add the assistant messages of some transcript lines (JSONL; unknown or torn lines are skipped). */
 export function addTranscriptUsage(total: Usage, jsonl: string): Usage {
@@ -99,7 +122,9 @@ export function addTranscriptUsage(total: Usage, jsonl: string): Usage {
       outputTokens: u.outputTokens + output,
       cacheWriteTokens: u.cacheWriteTokens + write,
       cacheReadTokens: u.cacheReadTokens + read,
-      costUsd: u.costUsd + (input * price.input + output * price.output + write * price.cacheWrite + read * price.cacheRead) / 1_000_000,
+      costUsd:
+        u.costUsd +
+        (input * price.input + output * price.output + write * price.cacheWrite + read * price.cacheRead) / 1_000_000,
       contextTokens: input + write + read,
     };
   }
@@ -109,10 +134,16 @@ export function addTranscriptUsage(total: Usage, jsonl: string): Usage {
 /** Notifications for loki_status, from the usage and the limits. */
 export function usageNotices(u: Usage, limitUsd: number | null): string[] {
   const out: string[] = [];
-  if (limitUsd !== null && u.costUsd >= limitUsd) out.push(`budget reached: $${u.costUsd.toFixed(2)} spent of $${limitUsd} (LOKI_BUDGET_LIMIT); the run is paused until the user raises it and runs \`loki resume\``);
-  else if (limitUsd !== null && u.costUsd >= 0.8 * limitUsd) out.push(`budget: $${u.costUsd.toFixed(2)} of $${limitUsd} spent (over 80%)`);
+  if (limitUsd !== null && u.costUsd >= limitUsd)
+    out.push(
+      `budget reached: $${u.costUsd.toFixed(2)} spent of $${limitUsd} (LOKI_BUDGET_LIMIT); the run is paused until the user raises it and runs \`loki resume\``,
+    );
+  else if (limitUsd !== null && u.costUsd >= 0.8 * limitUsd)
+    out.push(`budget: $${u.costUsd.toFixed(2)} of $${limitUsd} spent (over 80%)`);
   if (u.contextTokens >= CONTEXT_WARN_FRACTION * CONTEXT_WINDOW) {
-    out.push(`context is ${Math.round((100 * u.contextTokens) / CONTEXT_WINDOW)}% full (${u.contextTokens} tokens): record what matters with loki_memory_record before it is compacted`);
+    out.push(
+      `context is ${Math.round((100 * u.contextTokens) / CONTEXT_WINDOW)}% full (${u.contextTokens} tokens): record what matters with loki_memory_record before it is compacted`,
+    );
   }
   return out;
 }

@@ -103,9 +103,23 @@ export function itemsFromSpec(specText: string, tasks: readonly TaskDraft[], now
     if (seen.has(id)) return;
     seen.add(id);
     const check = inferCheck(clean);
-    items.push({ id, text: clean, source, origin: 'spec', check, checkFromSpec: check !== null, status: 'open', note: null, result: null, heldOut: false, updatedAt: now });
+    items.push({
+      id,
+      text: clean,
+      source,
+      origin: 'spec',
+      check,
+      checkFromSpec: check !== null,
+      status: 'open',
+      note: null,
+      result: null,
+      heldOut: false,
+      updatedAt: now,
+    });
   };
-  for (const t of tasks) for (const a of t.acceptance ?? []) add(a, t.id ? `task ${t.id}${t.source?.section ? ` (${t.source.section})` : ''}` : 'spec');
+  for (const t of tasks)
+    for (const a of t.acceptance ?? [])
+      add(a, t.id ? `task ${t.id}${t.source?.section ? ` (${t.source.section})` : ''}` : 'spec');
   // A requirement that is a task's own title is tracked by the queue (and could not be hidden from the builder).
   const titles = new Set(tasks.map((t) => plain(t.title)));
   for (const s of modalSentences(specText)) if (!titles.has(plain(s))) add(s, 'spec text');
@@ -126,7 +140,8 @@ export function modalSentences(text: string): string[] {
     const line = raw.replace(/^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s+)?/, '').trim();
     for (const raw of line.split(/(?<=[.!?])\s+(?=[A-Z`*_])/)) {
       const sentence = raw.replace(/(\*\*|__|\*|_)(?=\S)([^*_]+?)(?<=\S)\1/g, '$2');
-      if (MODAL.test(sentence) && !/\b(must not|should not|shall not)\b.*\bbe confused\b/i.test(sentence)) out.push(sentence);
+      if (MODAL.test(sentence) && !/\b(must not|should not|shall not)\b.*\bbe confused\b/i.test(sentence))
+        out.push(sentence);
     }
   }
   return out;
@@ -135,16 +150,23 @@ export function modalSentences(text: string): string[] {
 /** Checks a sentence states plainly: "`x` exists", "`x` contains `y`", "tests pass", "GET http://localhost:3000/ returns 200". */
 export function inferCheck(text: string): MachineCheck | null {
   const t = text.trim().replace(/[.;]$/, '');
-  const contains = /`([^`\s]+)`\s+(?:contains|includes|mentions)\s+`([^`]+)`/i.exec(t) ?? new RegExp(`^(${PATH_WORD})\\s+(?:contains|includes|mentions)\\s+["']?(.+?)["']?$`, 'i').exec(t);
-  if (contains && isRelativePath(contains[1]!)) return { kind: 'file-contains', path: contains[1]!, text: contains[2]! };
+  const contains =
+    /`([^`\s]+)`\s+(?:contains|includes|mentions)\s+`([^`]+)`/i.exec(t) ??
+    new RegExp(`^(${PATH_WORD})\\s+(?:contains|includes|mentions)\\s+["']?(.+?)["']?$`, 'i').exec(t);
+  if (contains && isRelativePath(contains[1]!))
+    return { kind: 'file-contains', path: contains[1]!, text: contains[2]! };
   const exists =
     /`([^`\s]+)`\s+(?:exists|is present|is created)\b/i.exec(t) ??
     new RegExp(`^(${PATH_WORD})\\s+(?:exists|is present|is created)$`, 'i').exec(t) ??
     /\b(?:create|add|provide|ship|write)s?\s+(?:an?\s+|the\s+)?(?:file\s+)?`([^`\s]+\.[A-Za-z0-9]+)`/i.exec(t);
   if (exists && isRelativePath(exists[1]!)) return { kind: 'file-exists', path: exists[1]! };
-  const http = /\bGET\s+`?(https?:\/\/(?:localhost|127\.0\.0\.1|\[::1\])(?::\d+)?[^\s`]*)`?\s+(?:returns|responds(?:\s+with)?|answers)\s+(\d{3})\b/i.exec(t);
+  const http =
+    /\bGET\s+`?(https?:\/\/(?:localhost|127\.0\.0\.1|\[::1\])(?::\d+)?[^\s`]*)`?\s+(?:returns|responds(?:\s+with)?|answers)\s+(\d{3})\b/i.exec(
+      t,
+    );
   if (http) return { kind: 'http', url: http[1]!, status: Number(http[2]) };
-  if (/\b(?:all\s+(?:the\s+)?)?(?:unit\s+)?tests\s+(?:pass|are green|succeed)\b/i.test(t)) return { kind: 'tests-pass' };
+  if (/\b(?:all\s+(?:the\s+)?)?(?:unit\s+)?tests\s+(?:pass|are green|succeed)\b/i.test(t))
+    return { kind: 'tests-pass' };
   return null;
 }
 
@@ -163,7 +185,13 @@ export function withoutHeldOut(tasks: readonly TaskDraft[], items: readonly Chec
   const strip = (s: string) => hidden.reduce((acc, i) => removeSentence(acc, i.text), s);
   return tasks.map((t) => ({
     ...t,
-    ...(t.acceptance ? { acceptance: t.acceptance.filter((a) => !hiddenIds.has(itemId(clip(a.replace(/\s+/g, ' ').trim())))).map(strip) } : {}),
+    ...(t.acceptance
+      ? {
+          acceptance: t.acceptance
+            .filter((a) => !hiddenIds.has(itemId(clip(a.replace(/\s+/g, ' ').trim()))))
+            .map(strip),
+        }
+      : {}),
     ...(t.description !== undefined ? { description: strip(t.description) } : {}),
     title: strip(t.title) || 'Requirement from the spec',
   }));
@@ -198,7 +226,12 @@ export interface ItemEdit {
 }
 
 /** Apply the agent's edits; every edit is checked before any applies, so a bad one changes nothing. */
-export function applyEdits(list: Checklist, edits: readonly ItemEdit[], now: string, councilJudgesHeldOut = true): { list: Checklist; changed: string[] } {
+export function applyEdits(
+  list: Checklist,
+  edits: readonly ItemEdit[],
+  now: string,
+  councilJudgesHeldOut = true,
+): { list: Checklist; changed: string[] } {
   const items = list.items.map((i) => ({ ...i }));
   const byId = new Map(items.map((i) => [i.id, i]));
   const visible = (id: string) => {
@@ -210,11 +243,30 @@ export function applyEdits(list: Checklist, edits: readonly ItemEdit[], now: str
   edits.forEach((e, n) => {
     const where = `edit ${n + 1}`;
     if (e.id === undefined) {
-      if (!e.text) throw new ChecklistError(`${where}: a new item needs \`text\` (or give the \`id\` of an existing item to change it)`);
+      if (!e.text)
+        throw new ChecklistError(
+          `${where}: a new item needs \`text\` (or give the \`id\` of an existing item to change it)`,
+        );
       const id = itemId(e.text, 'a');
-      if (byId.has(id)) throw new ChecklistError(`${where}: you already added an item with this text (${id}); edit it by id`);
-      if (items.filter((i) => visible(i.id)).length >= MAX_ITEMS) throw new ChecklistError(`${where}: the checklist is full (${MAX_ITEMS} items); merge or remove agent items first`);
-      const item: ChecklistItem = { id, text: clip(e.text.trim()), source: 'agent', origin: 'agent', check: null, checkFromSpec: false, status: 'open', note: null, result: null, heldOut: false, updatedAt: now };
+      if (byId.has(id))
+        throw new ChecklistError(`${where}: you already added an item with this text (${id}); edit it by id`);
+      if (items.filter((i) => visible(i.id)).length >= MAX_ITEMS)
+        throw new ChecklistError(
+          `${where}: the checklist is full (${MAX_ITEMS} items); merge or remove agent items first`,
+        );
+      const item: ChecklistItem = {
+        id,
+        text: clip(e.text.trim()),
+        source: 'agent',
+        origin: 'agent',
+        check: null,
+        checkFromSpec: false,
+        status: 'open',
+        note: null,
+        result: null,
+        heldOut: false,
+        updatedAt: now,
+      };
       items.push(item);
       byId.set(id, item);
       applyOne(item, { ...e, text: undefined }, where, now);
@@ -222,41 +274,65 @@ export function applyEdits(list: Checklist, edits: readonly ItemEdit[], now: str
       return;
     }
     const item = visible(e.id);
-    if (!item || removed.has(e.id)) throw new ChecklistError(`${where}: no checklist item "${e.id}" (loki_checklist_get lists them)`);
+    if (!item || removed.has(e.id))
+      throw new ChecklistError(`${where}: no checklist item "${e.id}" (loki_checklist_get lists them)`);
     if (item.heldOut && councilJudgesHeldOut) {
-      throw new ChecklistError(`${where}: ${item.id} is a held-out item: its spec check or the council judges it, so it cannot be edited, marked or waived`);
+      throw new ChecklistError(
+        `${where}: ${item.id} is a held-out item: its spec check or the council judges it, so it cannot be edited, marked or waived`,
+      );
     }
     if (e.remove) {
-      if (item.origin === 'spec') throw new ChecklistError(`${where}: ${item.id} comes from the spec and cannot be removed; waive it with a reason instead (\`waive\`)`);
+      if (item.origin === 'spec')
+        throw new ChecklistError(
+          `${where}: ${item.id} comes from the spec and cannot be removed; waive it with a reason instead (\`waive\`)`,
+        );
       removed.add(item.id);
       changed.push(item.id);
       return;
     }
     if (e.text !== undefined) {
-      if (item.origin === 'spec') throw new ChecklistError(`${where}: ${item.id} comes from the spec; its text cannot change (add a new item, or waive this one with a reason)`);
+      if (item.origin === 'spec')
+        throw new ChecklistError(
+          `${where}: ${item.id} comes from the spec; its text cannot change (add a new item, or waive this one with a reason)`,
+        );
       item.text = clip(e.text.trim());
     }
     applyOne(item, e, where, now);
     changed.push(item.id);
   });
-  return { list: { ...list, items: items.filter((i) => !removed.has(i.id)), updatedAt: now }, changed: [...new Set(changed)] };
+  return {
+    list: { ...list, items: items.filter((i) => !removed.has(i.id)), updatedAt: now },
+    changed: [...new Set(changed)],
+  };
 }
 
 function applyOne(item: ChecklistItem, e: ItemEdit, where: string, now: string): void {
   if (e.check !== undefined) {
-    if (item.checkFromSpec) throw new ChecklistError(`${where}: the ${item.check?.kind} check of ${item.id} comes from the spec and cannot be changed or removed`);
+    if (item.checkFromSpec)
+      throw new ChecklistError(
+        `${where}: the ${item.check?.kind} check of ${item.id} comes from the spec and cannot be changed or removed`,
+      );
     item.check = e.check;
     item.result = null;
     if (item.status === 'met') item.status = 'open';
   }
   if (e.waive !== undefined) {
-    if (e.waive.trim().length < MIN_NOTE_CHARS) throw new ChecklistError(`${where}: a waiver needs a reason of at least ${MIN_NOTE_CHARS} characters (it is shown in the receipt)`);
+    if (e.waive.trim().length < MIN_NOTE_CHARS)
+      throw new ChecklistError(
+        `${where}: a waiver needs a reason of at least ${MIN_NOTE_CHARS} characters (it is shown in the receipt)`,
+      );
     if (e.status === 'met') throw new ChecklistError(`${where}: give either \`waive\` or \`status: "met"\`, not both`);
     item.status = 'waived';
     item.note = e.waive.trim();
   } else if (e.status === 'met') {
-    if (item.check) throw new ChecklistError(`${where}: ${item.id} has a ${item.check.kind} check, so it is met only when loki_verify finds the check passing`);
-    if (!e.evidence || e.evidence.trim().length < MIN_NOTE_CHARS) throw new ChecklistError(`${where}: marking ${item.id} met needs \`evidence\` of at least ${MIN_NOTE_CHARS} characters (what shows it holds)`);
+    if (item.check)
+      throw new ChecklistError(
+        `${where}: ${item.id} has a ${item.check.kind} check, so it is met only when loki_verify finds the check passing`,
+      );
+    if (!e.evidence || e.evidence.trim().length < MIN_NOTE_CHARS)
+      throw new ChecklistError(
+        `${where}: marking ${item.id} met needs \`evidence\` of at least ${MIN_NOTE_CHARS} characters (what shows it holds)`,
+      );
     item.status = 'met';
     item.note = e.evidence.trim();
   } else if (e.status === 'open') {
@@ -268,7 +344,8 @@ function applyOne(item: ChecklistItem, e: ItemEdit, where: string, now: string):
   item.updatedAt = now;
 }
 
-export type Verdict = { ok: true; how: 'check' | 'agent' | 'council' | 'waived'; detail: string } | { ok: false; reason: string };
+export type Verdict =
+  { ok: true; how: 'check' | 'agent' | 'council' | 'waived'; detail: string } | { ok: false; reason: string };
 
 /**
  * An item's verdict at completion. For a held-out item judged by the council, `councilMet` is how many votes of
@@ -279,20 +356,40 @@ export function itemVerdict(item: ChecklistItem, councilMet: number | null | und
   const label = `${item.heldOut ? 'held-out item' : 'checklist item'} ${item.id} "${shorten(item.text)}"`;
   if (item.status === 'waived') return { ok: true, how: 'waived', detail: `waived: ${item.note ?? ''}` };
   if (item.check) {
-    if (!item.result) return { ok: false, reason: `${label} has a ${item.check.kind} check that has not run: call loki_verify` };
-    return item.result.ok ? { ok: true, how: 'check', detail: item.result.detail } : { ok: false, reason: `${label} fails its ${item.check.kind} check: ${item.result.detail}` };
+    if (!item.result)
+      return { ok: false, reason: `${label} has a ${item.check.kind} check that has not run: call loki_verify` };
+    return item.result.ok
+      ? { ok: true, how: 'check', detail: item.result.detail }
+      : { ok: false, reason: `${label} fails its ${item.check.kind} check: ${item.result.detail}` };
   }
   if (item.heldOut && councilMet !== undefined) {
-    if (councilMet === null) return { ok: false, reason: `${label} has no machine check and no council has judged it yet: convene the council (loki_council_convene)` };
+    if (councilMet === null)
+      return {
+        ok: false,
+        reason: `${label} has no machine check and no council has judged it yet: convene the council (loki_council_convene)`,
+      };
     return councilMet >= threshold
       ? { ok: true, how: 'council', detail: `${councilMet} council member(s) found it met` }
-      : { ok: false, reason: `${label} was found met by only ${councilMet} council member(s) (needs ${threshold}): do the work, loki_verify, and convene again` };
+      : {
+          ok: false,
+          reason: `${label} was found met by only ${councilMet} council member(s) (needs ${threshold}): do the work, loki_verify, and convene again`,
+        };
   }
   if (item.status === 'met') return { ok: true, how: 'agent', detail: `marked met: ${item.note ?? ''}` };
-  return { ok: false, reason: `${label} is not met: do it and mark it met with evidence (loki_checklist_set), add a machine check, or waive it with a reason` };
+  return {
+    ok: false,
+    reason: `${label} is not met: do it and mark it met with evidence (loki_checklist_set), add a machine check, or waive it with a reason`,
+  };
 }
 
-export function countItems(items: readonly ChecklistItem[]): { total: number; met: number; open: number; waived: number; failing: number; withChecks: number } {
+export function countItems(items: readonly ChecklistItem[]): {
+  total: number;
+  met: number;
+  open: number;
+  waived: number;
+  failing: number;
+  withChecks: number;
+} {
   const c = { total: items.length, met: 0, open: 0, waived: 0, failing: 0, withChecks: 0 };
   for (const i of items) {
     if (i.check) c.withChecks++;

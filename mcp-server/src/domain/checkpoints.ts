@@ -136,8 +136,18 @@ export interface ChangeSummary {
 }
 
 export function summarizeChanges(set: ChangeSet, cap = 20): ChangeSummary {
-  const all = [...set.added.map((p) => `+ ${p}`), ...set.modified.map((p) => `~ ${p}`), ...set.removed.map((p) => `- ${p}`)];
-  return { added: set.added.length, modified: set.modified.length, removed: set.removed.length, paths: all.slice(0, cap), truncated: all.length > cap };
+  const all = [
+    ...set.added.map((p) => `+ ${p}`),
+    ...set.modified.map((p) => `~ ${p}`),
+    ...set.removed.map((p) => `- ${p}`),
+  ];
+  return {
+    added: set.added.length,
+    modified: set.modified.length,
+    removed: set.removed.length,
+    paths: all.slice(0, cap),
+    truncated: all.length > cap,
+  };
 }
 
 /** The text a state digest is the sha256 of: one line per row, in key order, whatever order they came in. */

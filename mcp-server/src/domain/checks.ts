@@ -66,7 +66,10 @@ export function detectChecks(probe: ProjectProbe): Partial<Record<CheckName, Det
 }
 
 /** Config first (an empty string disables the check), then detection. */
-export function resolveChecks(configured: ConfiguredChecks, detected: Partial<Record<CheckName, DetectedCheck>>): ResolvedCheck[] {
+export function resolveChecks(
+  configured: ConfiguredChecks,
+  detected: Partial<Record<CheckName, DetectedCheck>>,
+): ResolvedCheck[] {
   return CHECK_NAMES.map((name): ResolvedCheck => {
     const set = configured[name];
     if (set !== null) {
@@ -75,7 +78,9 @@ export function resolveChecks(configured: ConfiguredChecks, detected: Partial<Re
         : { name, command: set.trim(), source: 'config', from: `checks.${name} in .loki/config.yaml` };
     }
     const d = detected[name];
-    return d ? { name, command: d.command, source: 'detected', from: d.from } : { name, command: null, source: null, from: 'none found' };
+    return d
+      ? { name, command: d.command, source: 'detected', from: d.from }
+      : { name, command: null, source: null, from: 'none found' };
   });
 }
 
@@ -87,17 +92,28 @@ function fromPackageJson(probe: ProjectProbe): Found {
   let scripts: Record<string, unknown> = {};
   try {
     const pkg = JSON.parse(text) as { scripts?: unknown };
-    if (pkg && typeof pkg.scripts === 'object' && pkg.scripts !== null) scripts = pkg.scripts as Record<string, unknown>;
+    if (pkg && typeof pkg.scripts === 'object' && pkg.scripts !== null)
+      scripts = pkg.scripts as Record<string, unknown>;
   } catch {
     return {};
   }
-  const runner = probe.files['pnpm-lock.yaml'] !== undefined ? 'pnpm' : probe.files['yarn.lock'] !== undefined ? 'yarn' : probe.files['bun.lock'] !== undefined || probe.files['bun.lockb'] !== undefined ? 'bun' : 'npm';
+  const runner =
+    probe.files['pnpm-lock.yaml'] !== undefined
+      ? 'pnpm'
+      : probe.files['yarn.lock'] !== undefined
+        ? 'yarn'
+        : probe.files['bun.lock'] !== undefined || probe.files['bun.lockb'] !== undefined
+          ? 'bun'
+          : 'npm';
   const out: Found = {};
   for (const name of CHECK_NAMES) {
     const script = scripts[name];
     if (typeof script !== 'string' || script.trim() === '') continue;
     if (name === 'test' && NPM_PLACEHOLDER.test(script)) continue;
-    out[name] = { command: name === 'test' ? `${runner} test` : `${runner} run ${name}`, from: `package.json scripts.${name}` };
+    out[name] = {
+      command: name === 'test' ? `${runner} test` : `${runner} run ${name}`,
+      from: `package.json scripts.${name}`,
+    };
   }
   return out;
 }
@@ -109,7 +125,8 @@ function fromMakefile(probe: ProjectProbe): Found {
   const out: Found = {};
   for (const name of CHECK_NAMES) {
     // A rule `name:` (or `name: deps`), not a variable assignment `name := ...`/`name ?= ...`.
-    if (new RegExp(`^${name}\\s*:(?!=)`, 'm').test(text)) out[name] = { command: `make ${name}`, from: `${file} target ${name}` };
+    if (new RegExp(`^${name}\\s*:(?!=)`, 'm').test(text))
+      out[name] = { command: `make ${name}`, from: `${file} target ${name}` };
   }
   return out;
 }
@@ -146,8 +163,12 @@ function fromPython(probe: ProjectProbe): Found {
               ? 'test_*.py files under tests/'
               : null;
   if (pytestFrom) out.test = { command: 'python3 -m pytest', from: pytestFrom };
-  if (f['pyproject.toml'] !== undefined && /^\[tool\.ruff[\].]/m.test(f['pyproject.toml'])) out.lint = { command: 'ruff check .', from: 'pyproject.toml [tool.ruff]' };
-  else if ((f['setup.cfg'] !== undefined && /^\[flake8\]/m.test(f['setup.cfg'])) || (f['tox.ini'] !== undefined && /^\[flake8\]/m.test(f['tox.ini']))) {
+  if (f['pyproject.toml'] !== undefined && /^\[tool\.ruff[\].]/m.test(f['pyproject.toml']))
+    out.lint = { command: 'ruff check .', from: 'pyproject.toml [tool.ruff]' };
+  else if (
+    (f['setup.cfg'] !== undefined && /^\[flake8\]/m.test(f['setup.cfg'])) ||
+    (f['tox.ini'] !== undefined && /^\[flake8\]/m.test(f['tox.ini']))
+  ) {
     out.lint = { command: 'python3 -m flake8', from: 'a [flake8] section' };
   }
   return out;

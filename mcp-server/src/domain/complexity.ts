@@ -68,9 +68,12 @@ export function classifyComplexity(spec: SpecSignals, repo: RepoSignals): TierDe
   if (spec.words >= c.minWords) complexReasons.push(`spec has ${spec.words} words (>= ${c.minWords})`);
   if (spec.features >= c.minFeatures) complexReasons.push(`spec lists ${spec.features} items (>= ${c.minFeatures})`);
   if (spec.sections >= c.minSections) complexReasons.push(`spec has ${spec.sections} sections (>= ${c.minSections})`);
-  if (repo.sourceFiles >= c.minSourceFiles) complexReasons.push(`repository has ${repo.sourceFiles} source files (>= ${c.minSourceFiles})`);
-  if (spec.integrations.length >= c.minIntegrations) complexReasons.push(`spec names integrations: ${spec.integrations.join(', ')}`);
-  if (repo.containerOrInfra.length > 0) complexReasons.push(`infrastructure files: ${repo.containerOrInfra.join(', ')}`);
+  if (repo.sourceFiles >= c.minSourceFiles)
+    complexReasons.push(`repository has ${repo.sourceFiles} source files (>= ${c.minSourceFiles})`);
+  if (spec.integrations.length >= c.minIntegrations)
+    complexReasons.push(`spec names integrations: ${spec.integrations.join(', ')}`);
+  if (repo.containerOrInfra.length > 0)
+    complexReasons.push(`infrastructure files: ${repo.containerOrInfra.join(', ')}`);
   if (complexReasons.length > 0) return { tier: 'complex', reasons: complexReasons };
 
   const s = COMPLEXITY_THRESHOLDS.simple;
@@ -83,10 +86,14 @@ export function classifyComplexity(spec: SpecSignals, repo: RepoSignals): TierDe
   if (isSimple) {
     return {
       tier: 'simple',
-      reasons: [`small spec (${spec.words} words, ${spec.features} items, ${spec.sections} sections) and ${repo.sourceFiles} source files`],
+      reasons: [
+        `small spec (${spec.words} words, ${spec.features} items, ${spec.sections} sections) and ${repo.sourceFiles} source files`,
+      ],
     };
   }
-  const reasons = [`spec of ${spec.words} words, ${spec.features} items, ${spec.sections} sections; ${repo.sourceFiles} source files`];
+  const reasons = [
+    `spec of ${spec.words} words, ${spec.features} items, ${spec.sections} sections; ${repo.sourceFiles} source files`,
+  ];
   if (spec.integrations.length === 1) reasons.push(`one integration: ${spec.integrations[0]}`);
   return { tier: 'standard', reasons };
 }

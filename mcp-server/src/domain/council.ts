@@ -9,14 +9,32 @@ export type Vote = (typeof VOTES)[number];
 
 /** Seat roles, in order; a council of N takes the first N. The devil's advocate is a separate, later review. */
 export const ROLES: readonly { role: string; focus: string }[] = [
-  { role: 'requirements-verifier', focus: 'Does the product do what the spec and every checklist item (held-out ones included) ask? Cite the items and the facts that show each.' },
-  { role: 'test-auditor', focus: 'Are the tests real and green: counts above zero, nothing deleted or skipped, assertions that could fail, the behaviour the spec asks for covered?' },
-  { role: 'code-reviewer', focus: 'Is the change correct, secure and maintainable: no secrets, no dead stubs, errors handled, nothing pretended?' },
+  {
+    role: 'requirements-verifier',
+    focus:
+      'Does the product do what the spec and every checklist item (held-out ones included) ask? Cite the items and the facts that show each.',
+  },
+  {
+    role: 'test-auditor',
+    focus:
+      'Are the tests real and green: counts above zero, nothing deleted or skipped, assertions that could fail, the behaviour the spec asks for covered?',
+  },
+  {
+    role: 'code-reviewer',
+    focus:
+      'Is the change correct, secure and maintainable: no secrets, no dead stubs, errors handled, nothing pretended?',
+  },
   { role: 'security-reviewer', focus: 'Inputs validated, secrets absent, permissions minimal, dependencies sane.' },
-  { role: 'user-advocate', focus: 'Would a demanding user accept it: errors that say how to fix them, docs, first-run experience.' },
+  {
+    role: 'user-advocate',
+    focus: 'Would a demanding user accept it: errors that say how to fix them, docs, first-run experience.',
+  },
   { role: 'operations-reviewer', focus: 'Does it build, start and stop cleanly; are configuration and logs sound?' },
   { role: 'performance-reviewer', focus: 'Any obvious hot path or unbounded growth the spec would not accept?' },
-  { role: 'maintainer', focus: 'Could the next engineer change it safely: small modules, clear names, tests at the right level?' },
+  {
+    role: 'maintainer',
+    focus: 'Could the next engineer change it safely: small modules, clear names, tests at the right level?',
+  },
   { role: 'spec-skeptic', focus: 'Which requirement is most likely unmet or only pretended? Look for it first.' },
 ];
 
@@ -58,7 +76,12 @@ export type CouncilOutcome =
  * The tally once every seat has voted. `cannot-validate` counts against. A unanimous approval stands only when
  * the devil's advocate then approves too; its rejection vetoes.
  */
-export function tally(votes: readonly CastVote[], size: number, threshold: number, devilsAdvocate: CastVote | null): CouncilOutcome {
+export function tally(
+  votes: readonly CastVote[],
+  size: number,
+  threshold: number,
+  devilsAdvocate: CastVote | null,
+): CouncilOutcome {
   if (votes.length < size) return { state: 'voting', cast: votes.length, size };
   const approvals = votes.filter((v) => v.vote === 'approve').length;
   if (approvals < threshold) {
@@ -66,13 +89,23 @@ export function tally(votes: readonly CastVote[], size: number, threshold: numbe
       state: 'rejected',
       approvals,
       vetoed: false,
-      reasons: votes.filter((v) => v.vote !== 'approve').map((v) => `${v.role} (seat ${v.seat}) voted ${v.vote}: ${v.rationale}`),
+      reasons: votes
+        .filter((v) => v.vote !== 'approve')
+        .map((v) => `${v.role} (seat ${v.seat}) voted ${v.vote}: ${v.rationale}`),
     };
   }
   if (approvals < size) return { state: 'approved', approvals, unanimous: false, devilsAdvocate: 'not-needed' };
   if (!devilsAdvocate) return { state: 'devils-advocate', approvals };
-  if (devilsAdvocate.vote === 'approve') return { state: 'approved', approvals, unanimous: true, devilsAdvocate: 'confirmed' };
-  return { state: 'rejected', approvals, vetoed: true, reasons: [`the devil's advocate vetoed the unanimous approval (${devilsAdvocate.vote}): ${devilsAdvocate.rationale}`] };
+  if (devilsAdvocate.vote === 'approve')
+    return { state: 'approved', approvals, unanimous: true, devilsAdvocate: 'confirmed' };
+  return {
+    state: 'rejected',
+    approvals,
+    vetoed: true,
+    reasons: [
+      `the devil's advocate vetoed the unanimous approval (${devilsAdvocate.vote}): ${devilsAdvocate.rationale}`,
+    ],
+  };
 }
 
 /** How many of the council's votes found a held-out item met. */
@@ -90,7 +123,8 @@ export interface ConveneFacts {
 
 /** Why the council may not convene now (undefined: it may). A forced review may always convene once verified. */
 export function conveneRefusal(f: ConveneFacts): string | undefined {
-  if (!f.verifiedCurrentCode) return 'the council judges facts, and there are none for the current code: call loki_verify first';
+  if (!f.verifiedCurrentCode)
+    return 'the council judges facts, and there are none for the current code: call loki_verify first';
   if (!f.forcedReview && f.iteration < f.minIterations) {
     return `the council convenes after ${f.minIterations} iteration(s) (council.minIterations); this run is at ${f.iteration}. Keep working, then verify and convene`;
   }

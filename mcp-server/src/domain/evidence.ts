@@ -15,7 +15,13 @@ export interface VerificationFacts {
   codeState: string | null;
   /** Each check command that ran: test, build, lint. */
   checks: { name: string; command: string; exitCode: number | null; ok: boolean; durationMs: number; detail: string }[];
-  tests: { verdict: 'pass' | 'fail' | 'inconclusive' | 'unknown'; passed: number | null; failed: number | null; skipped: number | null; detail: string };
+  tests: {
+    verdict: 'pass' | 'fail' | 'inconclusive' | 'unknown';
+    passed: number | null;
+    failed: number | null;
+    skipped: number | null;
+    detail: string;
+  };
   diff: { files: number; insertions: number; deletions: number } | null;
   /** Reasons the verification itself says completion must be refused (red tests, zero tests, empty diff, ...). */
   blocking: string[];
@@ -59,7 +65,8 @@ export function completionGate(g: GateInput): GateResult {
   const v = g.verification;
   if (!v) reasons.push('no verification yet: call loki_verify (the server runs the checks itself)');
   else {
-    if (g.codeState !== v.codeState) reasons.push(`the code changed after the last verification (${v.id}): call loki_verify again`);
+    if (g.codeState !== v.codeState)
+      reasons.push(`the code changed after the last verification (${v.id}): call loki_verify again`);
     reasons.push(...v.blocking);
   }
   const c = g.council;
@@ -67,19 +74,33 @@ export function completionGate(g: GateInput): GateResult {
     if (!c) reasons.push('the council has not convened: call loki_council_convene and have every member vote');
     else {
       const o = c.outcome;
-      if (o.state === 'voting') reasons.push(`no council quorum: ${o.cast} of ${o.size} votes are in; every member must vote (loki_council_vote)`);
-      else if (o.state === 'devils-advocate') reasons.push("the approval was unanimous, so the devil's advocate must review it: cast its vote (seat 0) with loki_council_vote");
+      if (o.state === 'voting')
+        reasons.push(
+          `no council quorum: ${o.cast} of ${o.size} votes are in; every member must vote (loki_council_vote)`,
+        );
+      else if (o.state === 'devils-advocate')
+        reasons.push(
+          "the approval was unanimous, so the devil's advocate must review it: cast its vote (seat 0) with loki_council_vote",
+        );
       else if (o.state === 'rejected') {
         reasons.push(...o.reasons.map((r) => `council: ${r}`));
-        reasons.push(`council ${c.id} rejected the work: address what its members found, change the code, call loki_verify, then convene again`);
+        reasons.push(
+          `council ${c.id} rejected the work: address what its members found, change the code, call loki_verify, then convene again`,
+        );
       }
       if (o.state !== 'voting' && c.codeState !== g.codeState) {
-        reasons.push(`the council (${c.id}) voted before the last code change: call loki_verify, then convene it again`);
+        reasons.push(
+          `the council (${c.id}) voted before the last code change: call loki_verify, then convene it again`,
+        );
       } else if (o.state !== 'voting' && v && c.verificationId !== v.id) {
-        reasons.push(`the council (${c.id}) judged verification ${c.verificationId}, but the latest is ${v.id}: convene it again on the latest facts`);
+        reasons.push(
+          `the council (${c.id}) judged verification ${c.verificationId}, but the latest is ${v.id}: convene it again on the latest facts`,
+        );
       }
       if (o.state === 'approved' && c.checklist !== g.checklistFingerprint) {
-        reasons.push(`the checklist changed after council ${c.id} convened (items marked, waived or given checks): convene it again`);
+        reasons.push(
+          `the checklist changed after council ${c.id} convened (items marked, waived or given checks): convene it again`,
+        );
       }
     }
   }
@@ -97,10 +118,19 @@ export function completionGate(g: GateInput): GateResult {
 export type Headline = 'VERIFIED' | 'VERIFIED WITH GAPS' | 'NOT VERIFIED';
 
 /** From facts only: a failing fact is NOT VERIFIED; facts that could not be known are gaps. */
-export function headline(v: VerificationFacts | null, checkResults: readonly { ok: boolean }[], waivers: number): { headline: Headline; why: string[] } {
+export function headline(
+  v: VerificationFacts | null,
+  checkResults: readonly { ok: boolean }[],
+  waivers: number,
+): { headline: Headline; why: string[] } {
   if (!v) return { headline: 'NOT VERIFIED', why: ['no verification was run'] };
   const failing = [...v.blocking, ...checkResults.filter((r) => !r.ok).map(() => 'a checklist machine check fails')];
   if (failing.length > 0) return { headline: 'NOT VERIFIED', why: [...new Set(failing)] };
   const gaps = [...v.gaps, ...(waivers > 0 ? [`${waivers} checklist item(s) waived (reasons below)`] : [])];
-  return gaps.length > 0 ? { headline: 'VERIFIED WITH GAPS', why: gaps } : { headline: 'VERIFIED', why: ['every check the server ran passed, with tests, a non-empty diff and a clean scan'] };
+  return gaps.length > 0
+    ? { headline: 'VERIFIED WITH GAPS', why: gaps }
+    : {
+        headline: 'VERIFIED',
+        why: ['every check the server ran passed, with tests, a non-empty diff and a clean scan'],
+      };
 }

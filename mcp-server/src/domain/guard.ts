@@ -18,7 +18,12 @@ export interface GuardConfig {
 }
 
 /** Claude Code's file-writing tools and the input field holding the path. */
-export const FILE_TOOLS: Readonly<Record<string, string>> = { Write: 'file_path', Edit: 'file_path', MultiEdit: 'file_path', NotebookEdit: 'notebook_path' };
+export const FILE_TOOLS: Readonly<Record<string, string>> = {
+  Write: 'file_path',
+  Edit: 'file_path',
+  MultiEdit: 'file_path',
+  NotebookEdit: 'notebook_path',
+};
 
 /** Always refused: destroying the machine, the home directory or the project, or piping the network into a shell. */
 const DANGEROUS: readonly [RegExp, string][] = [
@@ -27,7 +32,10 @@ const DANGEROUS: readonly [RegExp, string][] = [
   [/^(?:sudo\s+)?chmod\s+(?:-[a-zA-Z]*R[a-zA-Z]*\s+)\S+\s+\/(?:\s|$)/, 'changes permissions of the whole file system'],
   [/^(?:sudo\s+)?(?:shutdown|reboot|halt|poweroff)\b/, 'stops the machine'],
   [/^git\s+push\b.*(?:\s--force\b|\s-f\b)/, 'force-pushes, which can destroy shared history'],
-  [/^git\s+(?:reset\s+--hard|clean\s+-[a-zA-Z]*f)\b/, 'discards work irrecoverably (use loki_checkpoint_create / loki_rollback instead)'],
+  [
+    /^git\s+(?:reset\s+--hard|clean\s+-[a-zA-Z]*f)\b/,
+    'discards work irrecoverably (use loki_checkpoint_create / loki_rollback instead)',
+  ],
 ];
 
 /** Checked against the whole line, since they span a pipe or a separator. */
@@ -55,35 +63,64 @@ export function guardFileWrite(file: string, cfg: GuardConfig): GuardDecision {
   const rel = path.relative(cfg.projectRoot, abs);
   const inside = rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
   if (inside && (rel === '.loki' || rel.startsWith(`.loki${path.sep}`))) {
-    return { decision: 'deny', reason: `${file} is inside .loki/, which only the loki-mode server writes: use the loki_* tools (loki_task_update, loki_checklist_set, ...) instead` };
+    return {
+      decision: 'deny',
+      reason: `${file} is inside .loki/, which only the loki-mode server writes: use the loki_* tools (loki_task_update, loki_checklist_set, ...) instead`,
+    };
   }
   if (cfg.allowedPaths.length > 0) {
     const allowed = inside && cfg.allowedPaths.some((a) => isUnder(rel, a));
-    if (!allowed) return { decision: 'deny', reason: `${file} is outside the allowed paths (guard.allowedPaths / LOKI_ALLOWED_PATHS: ${cfg.allowedPaths.join(', ')}); write inside them or ask the user to widen them` };
+    if (!allowed)
+      return {
+        decision: 'deny',
+        reason: `${file} is outside the allowed paths (guard.allowedPaths / LOKI_ALLOWED_PATHS: ${cfg.allowedPaths.join(', ')}); write inside them or ask the user to widen them`,
+      };
   }
-  if (cfg.stagedAutonomy) return { decision: 'ask', reason: `staged autonomy (LOKI_STAGED_AUTONOMY) asks before each write: ${file}` };
+  if (cfg.stagedAutonomy)
+    return { decision: 'ask', reason: `staged autonomy (LOKI_STAGED_AUTONOMY) asks before each write: ${file}` };
   return { decision: 'allow' };
 }
 
 export function guardCommand(command: string, cfg: GuardConfig): GuardDecision {
-  for (const [pattern, why] of DANGEROUS_LINES) if (pattern.test(command)) return { decision: 'deny', reason: `refused: \`${clip(command)}\` ${why}` };
+  for (const [pattern, why] of DANGEROUS_LINES)
+    if (pattern.test(command)) return { decision: 'deny', reason: `refused: \`${clip(command)}\` ${why}` };
   for (const blocked of cfg.blockedCommands) {
-    if (isRegex(blocked) && matchesBlocked(command, blocked)) return { decision: 'deny', reason: `refused: \`${clip(command)}\` matches the blocked command "${blocked}" (guard.blockedCommands / LOKI_BLOCKED_COMMANDS)` };
+    if (isRegex(blocked) && matchesBlocked(command, blocked))
+      return {
+        decision: 'deny',
+        reason: `refused: \`${clip(command)}\` matches the blocked command "${blocked}" (guard.blockedCommands / LOKI_BLOCKED_COMMANDS)`,
+      };
   }
   for (const part of commandParts(command)) {
     const bare = part.replace(SHELL_STARTERS, '').replace(SHELL_STARTERS, '');
-    if (isSweepingRemove(bare)) return { decision: 'deny', reason: `refused: \`${clip(part)}\` deletes the whole file system, the home directory, a system folder or the project` };
+    if (isSweepingRemove(bare))
+      return {
+        decision: 'deny',
+        reason: `refused: \`${clip(part)}\` deletes the whole file system, the home directory, a system folder or the project`,
+      };
     for (const [pattern, why] of DANGEROUS) {
-      if (pattern.test(bare) || pattern.test(part)) return { decision: 'deny', reason: `refused: \`${clip(part)}\` ${why}` };
+      if (pattern.test(bare) || pattern.test(part))
+        return { decision: 'deny', reason: `refused: \`${clip(part)}\` ${why}` };
     }
     if (TOUCHES_LOKI.test(` ${bare}`) && WRITES.test(bare)) {
-      return { decision: 'deny', reason: `refused: \`${clip(part)}\` changes .loki/, which only the loki-mode server writes; use the loki_* tools` };
+      return {
+        decision: 'deny',
+        reason: `refused: \`${clip(part)}\` changes .loki/, which only the loki-mode server writes; use the loki_* tools`,
+      };
     }
     for (const blocked of cfg.blockedCommands) {
-      if (matchesBlocked(bare, blocked)) return { decision: 'deny', reason: `refused: \`${clip(part)}\` matches the blocked command "${blocked}" (guard.blockedCommands / LOKI_BLOCKED_COMMANDS)` };
+      if (matchesBlocked(bare, blocked))
+        return {
+          decision: 'deny',
+          reason: `refused: \`${clip(part)}\` matches the blocked command "${blocked}" (guard.blockedCommands / LOKI_BLOCKED_COMMANDS)`,
+        };
     }
   }
-  if (cfg.stagedAutonomy && command.trim()) return { decision: 'ask', reason: `staged autonomy (LOKI_STAGED_AUTONOMY) asks before each command: ${clip(command)}` };
+  if (cfg.stagedAutonomy && command.trim())
+    return {
+      decision: 'ask',
+      reason: `staged autonomy (LOKI_STAGED_AUTONOMY) asks before each command: ${clip(command)}`,
+    };
   return { decision: 'allow' };
 }
 
@@ -158,7 +195,8 @@ export function commandParts(command: string, depth = 0): string[] {
 }
 
 /** Targets a recursive rm must never get: the root, home, system folders, the project itself, everything. */
-const SWEEPING_TARGETS = /^(?:\/|\/\*|~|~\/|~\/\*|\$HOME\/?\*?|\$\{HOME\}\/?\*?|\.|\.\/|\.\/\*|\*|\.\.|\.\.\/|\/(?:bin|boot|dev|etc|home|lib|lib64|opt|proc|root|sbin|srv|sys|usr|var)\/?\*?)$/;
+const SWEEPING_TARGETS =
+  /^(?:\/|\/\*|~|~\/|~\/\*|\$HOME\/?\*?|\$\{HOME\}\/?\*?|\.|\.\/|\.\/\*|\*|\.\.|\.\.\/|\/(?:bin|boot|dev|etc|home|lib|lib64|opt|proc|root|sbin|srv|sys|usr|var)\/?\*?)$/;
 
 function isSweepingRemove(part: string): boolean {
   const words = part.split(/\s+/).map((w) => w.replace(/^(['"])(.*)\1$/, '$2'));

@@ -24,7 +24,16 @@ export type Tier = (typeof TIERS)[number];
 export const TIER_PHASES: Readonly<Record<Tier, readonly Phase[]>> = {
   simple: ['BOOTSTRAP', 'DEVELOPMENT', 'QA'],
   standard: ['BOOTSTRAP', 'DISCOVERY', 'ARCHITECTURE', 'DEEPEN_PLAN', 'DEVELOPMENT', 'QA'],
-  complex: ['BOOTSTRAP', 'DISCOVERY', 'ARCHITECTURE', 'DEEPEN_PLAN', 'INFRASTRUCTURE', 'DEVELOPMENT', 'QA', 'DEPLOYMENT'],
+  complex: [
+    'BOOTSTRAP',
+    'DISCOVERY',
+    'ARCHITECTURE',
+    'DEEPEN_PLAN',
+    'INFRASTRUCTURE',
+    'DEVELOPMENT',
+    'QA',
+    'DEPLOYMENT',
+  ],
 };
 
 export const PHASE_PURPOSE: Readonly<Record<Phase, string>> = {
@@ -60,7 +69,8 @@ export interface ExitCriterion {
 const specRecorded: ExitCriterion = {
   id: 'spec-recorded',
   description: 'the run has a spec (loki_start with spec or specText)',
-  check: (f) => (f.specRecorded ? undefined : 'no spec is recorded for this run: call loki_start with `spec` (a path) or `specText`'),
+  check: (f) =>
+    f.specRecorded ? undefined : 'no spec is recorded for this run: call loki_start with `spec` (a path) or `specText`',
 };
 
 const codeChanged: ExitCriterion = {
@@ -68,13 +78,15 @@ const codeChanged: ExitCriterion = {
   description: 'the working tree differs from the run baseline (outside .loki/)',
   check: (f) => {
     if (!f.gitRepository || f.changedFilesSinceBaseline === null) return undefined; // cannot be known: not a gate
-    return f.changedFilesSinceBaseline > 0 ? undefined : 'no file has changed since the run started: build something before leaving DEVELOPMENT';
+    return f.changedFilesSinceBaseline > 0
+      ? undefined
+      : 'no file has changed since the run started: build something before leaving DEVELOPMENT';
   },
 };
 
 const phaseTasksDone: ExitCriterion = {
   id: 'phase-tasks-done',
-  description: "every task of the phase is completed (or dead-lettered)",
+  description: 'every task of the phase is completed (or dead-lettered)',
   check: (f) => {
     const open = f.openTasksInPhase;
     if (open.length === 0) return undefined;
@@ -122,7 +134,13 @@ export type TransitionPlan =
 /**
  * Decide whether the run may move from `current` to `target` (default: the next phase of the tier).
  */
-export function planTransition(tier: Tier, current: Phase, target: Phase | undefined, facts: PhaseFacts, reason?: string): TransitionPlan {
+export function planTransition(
+  tier: Tier,
+  current: Phase,
+  target: Phase | undefined,
+  facts: PhaseFacts,
+  reason?: string,
+): TransitionPlan {
   const list = TIER_PHASES[tier];
   const next = nextPhase(tier, current);
   const to = target ?? next;
@@ -133,20 +151,37 @@ export function planTransition(tier: Tier, current: Phase, target: Phase | undef
 
   const inTier = (p: Phase) => p === 'GROWTH' || list.includes(p);
   if (!inTier(to)) {
-    return { ok: false, from: current, to, reasons: [`${to} is not a phase of the ${tier} tier (${list.join(' -> ')})`] };
+    return {
+      ok: false,
+      from: current,
+      to,
+      reasons: [`${to} is not a phase of the ${tier} tier (${list.join(' -> ')})`],
+    };
   }
   const order = (p: Phase) => (p === 'GROWTH' ? list.length : list.indexOf(p));
   if (order(to) < order(current)) {
     if (!reason || reason.trim() === '') {
-      return { ok: false, from: current, to, reasons: [`going back from ${current} to ${to} needs a \`reason\` (what sent you back)`] };
+      return {
+        ok: false,
+        from: current,
+        to,
+        reasons: [`going back from ${current} to ${to} needs a \`reason\` (what sent you back)`],
+      };
     }
     return { ok: true, from: current, to, direction: 'back' };
   }
   if (to !== next) {
-    return { ok: false, from: current, to, reasons: [`phases cannot be skipped: the next phase after ${current} is ${next}`] };
+    return {
+      ok: false,
+      from: current,
+      to,
+      reasons: [`phases cannot be skipped: the next phase after ${current} is ${next}`],
+    };
   }
   const reasons = [...EXIT_CRITERIA[current], ...(ENTRY_CRITERIA[to] ?? [])]
     .map((c) => c.check(facts))
     .filter((r): r is string => r !== undefined);
-  return reasons.length > 0 ? { ok: false, from: current, to, reasons } : { ok: true, from: current, to, direction: 'forward' };
+  return reasons.length > 0
+    ? { ok: false, from: current, to, reasons }
+    : { ok: true, from: current, to, direction: 'forward' };
 }

@@ -51,12 +51,24 @@ const RULES: Rule[] = [
   { kind: 'google-api-key', re: /\bAIza[0-9A-Za-z_-]{35}/g },
   { kind: 'google-oauth', re: /\b(?:GOCSPX-[A-Za-z0-9_-]{20,}|ya29\.[0-9A-Za-z_-]{20,})/g },
   { kind: 'npm-token', re: /\bnpm_[A-Za-z0-9]{36}\b/g },
-  { kind: 'url-credentials', re: /\b[a-zA-Z][a-zA-Z0-9+.-]{0,30}:\/\/([^\s/:@'"<>]{1,256}:[^\s/@'"<>]{1,256})@/g, group: 1 },
-  { kind: 'authorization', re: /\b(?:[Bb]earer|[Bb]asic|[Tt]oken)\s+([A-Za-z0-9._~+/-]{12,}=*)/g, group: 1, accept: (s) => /\d/.test(s) || s.length >= 24 },
+  {
+    kind: 'url-credentials',
+    re: /\b[a-zA-Z][a-zA-Z0-9+.-]{0,30}:\/\/([^\s/:@'"<>]{1,256}:[^\s/@'"<>]{1,256})@/g,
+    group: 1,
+  },
+  {
+    kind: 'authorization',
+    re: /\b(?:[Bb]earer|[Bb]asic|[Tt]oken)\s+([A-Za-z0-9._~+/-]{12,}=*)/g,
+    group: 1,
+    accept: (s) => /\d/.test(s) || s.length >= 24,
+  },
   {
     kind: 'assignment',
     // name, optional closing quote, `=`/`:`/`:=`/`=>`, then a quoted value or a bare token.
-    re: new RegExp(`(?:${SECRET_NAME})["']?\\s*(?:=>|:=|=|:)\\s*(?:"([^"\\n]{3,})"|'([^'\\n]{3,})'|([^\\s"',;)}\\]]{3,}))`, 'gi'),
+    re: new RegExp(
+      `(?:${SECRET_NAME})["']?\\s*(?:=>|:=|=|:)\\s*(?:"([^"\\n]{3,})"|'([^'\\n]{3,})'|([^\\s"',;)}\\]]{3,}))`,
+      'gi',
+    ),
     group: -1,
     accept: (secret, text, start) => {
       if (isPlaceholder(secret) || /^\d{1,11}$/.test(secret)) return false;
@@ -69,7 +81,8 @@ const RULES: Rule[] = [
   },
 ];
 
-const PLACEHOLDER = /^(?:\*+|x+|\.\.\.|<[^>]*>|\$\{[^}]*\}?|\$[A-Z_][A-Z0-9_]*|%[A-Z_]+%|\{\{[^}]*\}\}|process\.env\.[A-Za-z0-9_]+|os\.environ.*|env\(.*|\[REDACTED.*|null|none|undefined|true|false|changeme|redacted|your[_-].*|example|required|optional|string)$/i;
+const PLACEHOLDER =
+  /^(?:\*+|x+|\.\.\.|<[^>]*>|\$\{[^}]*\}?|\$[A-Z_][A-Z0-9_]*|%[A-Z_]+%|\{\{[^}]*\}\}|process\.env\.[A-Za-z0-9_]+|os\.environ.*|env\(.*|\[REDACTED.*|null|none|undefined|true|false|changeme|redacted|your[_-].*|example|required|optional|string)$/i;
 
 function isPlaceholder(s: string): boolean {
   return PLACEHOLDER.test(s.trim());
@@ -119,7 +132,9 @@ function looksLikeIdentifier(s: string): boolean {
   const words = pieces.filter((p) => /^[A-Za-z]{2,}$/.test(p));
   if (words.length === 0 || !words.every((w) => /[aeiouyAEIOUY]/.test(w))) return false;
   const constantCase = s.includes('_');
-  const cased = words.flatMap((w) => w.split(/(?<=[A-Z])(?=[A-Z][a-z])/)).filter((w) => /^[A-Z]?[a-z]+$/.test(w) || (/^[A-Z]+$/.test(w) && (constantCase || w.length <= 5)));
+  const cased = words
+    .flatMap((w) => w.split(/(?<=[A-Z])(?=[A-Z][a-z])/))
+    .filter((w) => /^[A-Z]?[a-z]+$/.test(w) || (/^[A-Z]+$/.test(w) && (constantCase || w.length <= 5)));
   const letters = words.reduce((n, w) => n + w.length, 0);
   if (cased.reduce((n, w) => n + w.length, 0) < 0.8 * letters) return false;
   return (s.match(/\d/g) ?? []).length / s.length <= 0.2;
@@ -153,7 +168,12 @@ export function findSecrets(text: string): SecretFinding[] {
   }
   HEX.lastIndex = 0;
   for (let m = HEX.exec(text); m !== null; m = HEX.exec(text)) {
-    if (m[0].length === 40 || shannonEntropy(m[0]) < 3 || DIGEST_PREFIX.test(text.slice(Math.max(0, m.index - 10), m.index))) continue;
+    if (
+      m[0].length === 40 ||
+      shannonEntropy(m[0]) < 3 ||
+      DIGEST_PREFIX.test(text.slice(Math.max(0, m.index - 10), m.index))
+    )
+      continue;
     found.push({ kind: 'hex-secret', start: m.index, end: m.index + m[0].length });
   }
   TOKEN.lastIndex = 0;

@@ -40,7 +40,8 @@ const MAX_DEPENDENCIES = 100;
 /** Sections that describe what not to build, or context: no tasks come from them (the whole heading must match). */
 const SKIPPED_SECTION =
   /^(?:[\d.]+\s*)?(?:non[- ]?goals?|out of scope|not in scope|won'?t have|future (?:work|ideas|scope)|later|glossary|references?|appendix|open questions|questions|background|context|overview|introduction|summary|motivation|problem statement|table of contents|contents|changelog|notes|assumptions|risks)\s*:?$/i;
-const CRITERIA_SECTION = /^(?:[\d.]+\s*)?(?:acceptance criteria|definition of done|success criteria|done when|exit criteria)\s*:?$/i;
+const CRITERIA_SECTION =
+  /^(?:[\d.]+\s*)?(?:acceptance criteria|definition of done|success criteria|done when|exit criteria)\s*:?$/i;
 
 /** First match wins, innermost heading first, then the item itself. */
 const PHASE_WORDS: readonly [RegExp, Phase][] = [
@@ -89,7 +90,9 @@ export function tasksFromSpec(text: string, extension: string): SpecTasks {
   }
   if (drafts.length === 0) drafts = [wholeTextTask(text)];
   if (drafts.length > MAX_SPEC_TASKS) {
-    notes.push(`the spec gives ${drafts.length} tasks; the first ${MAX_SPEC_TASKS} were queued, add the rest with loki_task_add`);
+    notes.push(
+      `the spec gives ${drafts.length} tasks; the first ${MAX_SPEC_TASKS} were queued, add the rest with loki_task_add`,
+    );
     drafts = drafts.slice(0, MAX_SPEC_TASKS);
     // Dependencies on tasks that were not queued would make the whole seed fail.
     const kept = new Set(drafts.map((_, i) => `t${i + 1}`));
@@ -125,7 +128,16 @@ function hasMarkdownStructure(text: string): boolean {
 }
 
 function fromMarkdown(text: string, notes: string[]): Draft[] {
-  const root: Section = { level: 0, title: '', path: [], skipped: false, criteria: false, body: [], tasks: [], parent: undefined };
+  const root: Section = {
+    level: 0,
+    title: '',
+    path: [],
+    skipped: false,
+    criteria: false,
+    body: [],
+    tasks: [],
+    parent: undefined,
+  };
   const sections: Section[] = [root];
   let current = root;
   let inFence = false;
@@ -189,7 +201,10 @@ function fromMarkdown(text: string, notes: string[]): Draft[] {
     }
     if (raw.trim() === '') continue;
     if (item && /^\s{2,}\S/.test(raw)) {
-      item.draft.description = clip(`${item.draft.description ?? ''}${item.draft.description ? ' ' : ''}${cleanInline(raw)}`, DESCRIPTION_CHARS);
+      item.draft.description = clip(
+        `${item.draft.description ?? ''}${item.draft.description ? ' ' : ''}${cleanInline(raw)}`,
+        DESCRIPTION_CHARS,
+      );
       continue;
     }
     item = undefined;
@@ -202,7 +217,8 @@ function fromMarkdown(text: string, notes: string[]): Draft[] {
   // every task of the section. Sections come in document order, so the waiting ones form a stack.
   const waiting: { section: Section; task: Draft }[] = [];
   const release = (next?: Section) => {
-    while (waiting.length > 0 && !(next && within(next, waiting[waiting.length - 1]!.section))) ordered.push(waiting.pop()!.task);
+    while (waiting.length > 0 && !(next && within(next, waiting[waiting.length - 1]!.section)))
+      ordered.push(waiting.pop()!.task);
   };
   for (const s of sections) {
     release(s);
@@ -212,7 +228,10 @@ function fromMarkdown(text: string, notes: string[]): Draft[] {
     }
     if (s.criteria) continue; // handled with their parent below
     const criteria = s.path.length === 0 ? [] : sections.filter((c) => c.parent === s && c.criteria && !c.skipped);
-    const criteriaItems = criteria.flatMap((c) => [...c.tasks.map((t) => t.title), ...c.tasks.flatMap((t) => t.acceptance ?? [])]);
+    const criteriaItems = criteria.flatMap((c) => [
+      ...c.tasks.map((t) => t.title),
+      ...c.tasks.flatMap((t) => t.acceptance ?? []),
+    ]);
     if (s.tasks.length === 0 && (s.body.length > 0 || criteriaItems.length > 0) && !hasChildSections(sections, s)) {
       s.tasks.push({
         title: clip(s.title, TITLE_CHARS),
@@ -223,16 +242,23 @@ function fromMarkdown(text: string, notes: string[]): Draft[] {
       });
     }
     if (criteriaItems.length > 0) {
-      if (sections.some((c) => c.parent === s && !c.criteria && !c.skipped)) waiting.push({ section: s, task: criteriaTask(s, criteriaItems) });
-      else if (s.tasks.length === 1) s.tasks[0]!.acceptance = [...(s.tasks[0]!.acceptance ?? []), ...criteriaItems].slice(0, MAX_ACCEPTANCE);
+      if (sections.some((c) => c.parent === s && !c.criteria && !c.skipped))
+        waiting.push({ section: s, task: criteriaTask(s, criteriaItems) });
+      else if (s.tasks.length === 1)
+        s.tasks[0]!.acceptance = [...(s.tasks[0]!.acceptance ?? []), ...criteriaItems].slice(0, MAX_ACCEPTANCE);
       else if (s.tasks.length > 1) s.tasks.push(criteriaTask(s, criteriaItems));
     }
     ordered.push(...s.tasks);
   }
   release();
   // Criteria for the whole document (under the title, or with no heading above them).
-  const topCriteria = sections.filter((c) => c.criteria && !c.skipped && (c.parent === root || c.parent?.path.length === 0));
-  const topItems = topCriteria.flatMap((c) => [...c.tasks.map((t) => t.title), ...c.tasks.flatMap((t) => t.acceptance ?? [])]);
+  const topCriteria = sections.filter(
+    (c) => c.criteria && !c.skipped && (c.parent === root || c.parent?.path.length === 0),
+  );
+  const topItems = topCriteria.flatMap((c) => [
+    ...c.tasks.map((t) => t.title),
+    ...c.tasks.flatMap((t) => t.acceptance ?? []),
+  ]);
   if (topItems.length > 0) ordered.push(criteriaTask(topCriteria[0]!.parent ?? root, topItems, 'QA'));
   return ordered;
 }
@@ -307,7 +333,8 @@ function priorityWord(text: string): Priority | undefined {
 
 // ---- JSON / YAML PRD --------------------------------------------------------------------------------------
 
-const TASK_ARRAY_KEY = /^(features|user_?stories|stories|requirements|functional_?requirements|tasks|epics|items|milestones|deliverables)$/i;
+const TASK_ARRAY_KEY =
+  /^(features|user_?stories|stories|requirements|functional_?requirements|tasks|epics|items|milestones|deliverables)$/i;
 
 /** A `.json` file, or text that starts like JSON and parses as JSON (not Markdown that opens with a link). */
 function isJsonText(text: string, extension: string): boolean {
@@ -335,7 +362,9 @@ function parseStructured(text: string, extension: string): unknown {
   } catch (err) {
     const e = err as Error & { linePos?: { line: number; col: number }[] };
     const at = e.linePos?.[0] ? ` at line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '';
-    throw new SpecError(`the spec is not valid YAML${at} (${e.message.split('\n')[0]}); fix it, or give it as Markdown`);
+    throw new SpecError(
+      `the spec is not valid YAML${at} (${e.message.split('\n')[0]}); fix it, or give it as Markdown`,
+    );
   }
 }
 
@@ -346,14 +375,23 @@ interface Found {
 }
 
 function fromPrdObject(doc: unknown, text: string): TaskDraft[] {
-  if (doc === null || typeof doc !== 'object') throw new SpecError('the spec parsed to a single value, not an object or a list: give a PRD object (e.g. {"title": ..., "features": [...]}) or Markdown');
+  if (doc === null || typeof doc !== 'object')
+    throw new SpecError(
+      'the spec parsed to a single value, not an object or a list: give a PRD object (e.g. {"title": ..., "features": [...]}) or Markdown',
+    );
   const found: Found[] = [];
   if (Array.isArray(doc)) collectArray(doc, '', null, found, 0);
   else collectElements(doc, '', null, found, 0);
   if (found.length === 0) {
     const d = doc as Record<string, unknown>;
     const title = str(d.title) ?? str(d.name) ?? firstLine(text);
-    return [{ title: clip(title, TITLE_CHARS), description: clip(str(d.description) ?? str(d.summary) ?? '', DESCRIPTION_CHARS), source: { kind: 'spec', section: null } }];
+    return [
+      {
+        title: clip(title, TITLE_CHARS),
+        description: clip(str(d.description) ?? str(d.summary) ?? '', DESCRIPTION_CHARS),
+        source: { kind: 'spec', section: null },
+      },
+    ];
   }
   const idToIndex = new Map<string, number>();
   found.forEach((f, i) => {
@@ -363,10 +401,21 @@ function fromPrdObject(doc: unknown, text: string): TaskDraft[] {
   const drafts = found.map((f, i): TaskDraft => {
     if (typeof f.element === 'string' || typeof f.element === 'number') {
       const text = String(f.element).trim();
-      return { title: clip(text, TITLE_CHARS), source: { kind: 'spec', section: f.pointer.slice(0, 500) }, phase: phaseFromWords(`${f.parentTitle ?? ''} ${text}`) };
+      return {
+        title: clip(text, TITLE_CHARS),
+        source: { kind: 'spec', section: f.pointer.slice(0, 500) },
+        phase: phaseFromWords(`${f.parentTitle ?? ''} ${text}`),
+      };
     }
     const e = f.element as Record<string, unknown>;
-    const title = str(e.title) ?? str(e.name) ?? str(e.summary) ?? str(e.story) ?? str(e.description) ?? str(e.id) ?? `Item ${i + 1}`;
+    const title =
+      str(e.title) ??
+      str(e.name) ??
+      str(e.summary) ??
+      str(e.story) ??
+      str(e.description) ??
+      str(e.id) ??
+      `Item ${i + 1}`;
     const description = str(e.description) ?? str(e.details) ?? str(e.desc) ?? str(e.story) ?? '';
     const acceptance = strings(e.acceptance_criteria ?? e.acceptanceCriteria ?? e.acceptance ?? e.criteria);
     const deps = strings(e.dependencies ?? e.depends_on ?? e.dependsOn ?? e.blockedBy)
@@ -405,7 +454,13 @@ function checkSpecCycle(drafts: readonly TaskDraft[], found: readonly Found[]): 
   throw new SpecError(`the spec's dependencies form a cycle: ${names.join(' -> ')}; remove one of these dependencies`);
 }
 
-function collectElements(node: unknown, pointer: string, parentTitle: string | null, out: Found[], depth: number): void {
+function collectElements(
+  node: unknown,
+  pointer: string,
+  parentTitle: string | null,
+  out: Found[],
+  depth: number,
+): void {
   if (depth > 6 || node === null || typeof node !== 'object') return;
   if (Array.isArray(node)) return;
   for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
@@ -419,12 +474,19 @@ function collectElements(node: unknown, pointer: string, parentTitle: string | n
 }
 
 /** Each element of a list of tasks is one (a blank string is none). */
-function collectArray(list: readonly unknown[], pointer: string, parentTitle: string | null, out: Found[], depth: number): void {
+function collectArray(
+  list: readonly unknown[],
+  pointer: string,
+  parentTitle: string | null,
+  out: Found[],
+  depth: number,
+): void {
   list.forEach((el, i) => {
     const at = `${pointer}/${i}`;
     const before = out.length;
     if (el && typeof el === 'object' && !Array.isArray(el)) {
-      const title = str((el as Record<string, unknown>).title) ?? str((el as Record<string, unknown>).name) ?? parentTitle;
+      const title =
+        str((el as Record<string, unknown>).title) ?? str((el as Record<string, unknown>).name) ?? parentTitle;
       collectElements(el, at, title, out, depth + 1);
     }
     // An element with its own list of tasks (an epic with stories) is represented by those tasks.
@@ -439,22 +501,30 @@ function collectArray(list: readonly unknown[], pointer: string, parentTitle: st
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head', 'trace'] as const;
 
 function fromOpenApi(doc: unknown): TaskDraft[] {
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new SpecError('the OpenAPI document is not an object');
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
+    throw new SpecError('the OpenAPI document is not an object');
   const paths = (doc as Record<string, unknown>).paths;
-  if (paths === undefined) throw new SpecError('the OpenAPI document has no `paths`: add the operations to build, or give the spec as Markdown');
-  if (paths === null || typeof paths !== 'object' || Array.isArray(paths)) throw new SpecError('`paths` in the OpenAPI document must be an object of path -> operations');
+  if (paths === undefined)
+    throw new SpecError(
+      'the OpenAPI document has no `paths`: add the operations to build, or give the spec as Markdown',
+    );
+  if (paths === null || typeof paths !== 'object' || Array.isArray(paths))
+    throw new SpecError('`paths` in the OpenAPI document must be an object of path -> operations');
   const drafts: TaskDraft[] = [];
   for (const [route, item] of Object.entries(paths as Record<string, unknown>)) {
     if (route.startsWith('x-')) continue; // a specification extension, not a path
     if (!route.startsWith('/')) throw new SpecError(`OpenAPI path "${clip(route, 100)}" must start with "/"`);
-    if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new SpecError(`OpenAPI path "${clip(route, 100)}" must be an object of operations`);
+    if (item === null || typeof item !== 'object' || Array.isArray(item))
+      throw new SpecError(`OpenAPI path "${clip(route, 100)}" must be an object of operations`);
     for (const method of METHODS) {
       const op = (item as Record<string, unknown>)[method];
       if (op === undefined) continue;
-      if (op === null || typeof op !== 'object' || Array.isArray(op)) throw new SpecError(`OpenAPI operation ${method.toUpperCase()} ${clip(route, 100)} must be an object`);
+      if (op === null || typeof op !== 'object' || Array.isArray(op))
+        throw new SpecError(`OpenAPI operation ${method.toUpperCase()} ${clip(route, 100)} must be an object`);
       const o = op as Record<string, unknown>;
       const summary = str(o.summary) ?? str(o.operationId);
-      const responses = o.responses && typeof o.responses === 'object' ? Object.entries(o.responses as Record<string, unknown>) : [];
+      const responses =
+        o.responses && typeof o.responses === 'object' ? Object.entries(o.responses as Record<string, unknown>) : [];
       const acceptance = responses.map(([code, r]) => {
         const d = r && typeof r === 'object' ? str((r as Record<string, unknown>).description) : undefined;
         return clip(`${method.toUpperCase()} ${route} responds ${code}${d ? ` (${d})` : ''}`, ACCEPTANCE_CHARS);
@@ -466,11 +536,17 @@ function fromOpenApi(doc: unknown): TaskDraft[] {
         acceptance: acceptance.slice(0, MAX_ACCEPTANCE),
         priority: o.deprecated === true ? 'low' : 'medium',
         phase: 'DEVELOPMENT',
-        source: { kind: 'spec', section: `paths.${route}.${method}${tags.length ? ` [${tags.join(', ')}]` : ''}`.slice(0, 500) },
+        source: {
+          kind: 'spec',
+          section: `paths.${route}.${method}${tags.length ? ` [${tags.join(', ')}]` : ''}`.slice(0, 500),
+        },
       });
     }
   }
-  if (drafts.length === 0) throw new SpecError('the OpenAPI document has `paths` but no operations (get, post, ...): add them, or give the spec as Markdown');
+  if (drafts.length === 0)
+    throw new SpecError(
+      'the OpenAPI document has `paths` but no operations (get, post, ...): add them, or give the spec as Markdown',
+    );
   return drafts;
 }
 
@@ -488,8 +564,13 @@ function numbered(drafts: Draft[]): TaskDraft[] {
   drafts.forEach((d, i) => {
     if (!d.dependsOnSection) return;
     const section = d.source?.section ?? null;
-    const inSection = (o: TaskDraft) => section === null || o.source?.section === section || o.source?.section?.startsWith(`${section} > `);
-    out[i]!.dependencies = out.slice(0, i).filter(inSection).map((o) => o.id!).slice(0, MAX_DEPENDENCIES);
+    const inSection = (o: TaskDraft) =>
+      section === null || o.source?.section === section || o.source?.section?.startsWith(`${section} > `);
+    out[i]!.dependencies = out
+      .slice(0, i)
+      .filter(inSection)
+      .map((o) => o.id!)
+      .slice(0, MAX_DEPENDENCIES);
   });
   return out;
 }
@@ -521,7 +602,12 @@ function clip(s: string, max: number): string {
 }
 
 function firstLine(text: string): string {
-  return text.split(/\r?\n/).map((l) => l.replace(/^\s*#+\s*/, '').trim()).find((l) => l !== '') ?? 'the spec';
+  return (
+    text
+      .split(/\r?\n/)
+      .map((l) => l.replace(/^\s*#+\s*/, '').trim())
+      .find((l) => l !== '') ?? 'the spec'
+  );
 }
 
 function str(v: unknown): string | undefined {

@@ -171,7 +171,12 @@ export function claimOrder(a: Task, b: Task): number {
  * The task a claim takes: the first ready one in claim order that `allowed` accepts. Candidates already in
  * claim order (the queue keeps them so) are scanned only until the first match.
  */
-export function pickNext(candidates: Iterable<Task>, lookup: Lookup, allowed: (t: Task) => boolean, sorted = false): Task | undefined {
+export function pickNext(
+  candidates: Iterable<Task>,
+  lookup: Lookup,
+  allowed: (t: Task) => boolean,
+  sorted = false,
+): Task | undefined {
   let best: Task | undefined;
   for (const t of candidates) {
     if (!isReady(t, lookup) || !allowed(t)) continue;
@@ -187,13 +192,27 @@ function touched(task: Task, at: string, changes: Partial<Task>): Task {
   return { ...task, ...changes, updatedAt: at, rev: task.rev + 1 };
 }
 
-function endAttempt(attempts: Attempt[], token: string, at: string, outcome: NonNullable<Attempt['outcome']>, error: string | null): Attempt[] {
+function endAttempt(
+  attempts: Attempt[],
+  token: string,
+  at: string,
+  outcome: NonNullable<Attempt['outcome']>,
+  error: string | null,
+): Attempt[] {
   return attempts.map((a) => (a.token === token && a.outcome === null ? { ...a, endedAt: at, outcome, error } : a));
 }
 
 export function claimTask(task: Task, agent: string, token: string, now: number, leaseMs: number): Task {
   const at = new Date(now).toISOString();
-  const attempt: Attempt = { n: (task.attempts.at(-1)?.n ?? 0) + 1, agent, token, claimedAt: at, endedAt: null, outcome: null, error: null };
+  const attempt: Attempt = {
+    n: (task.attempts.at(-1)?.n ?? 0) + 1,
+    agent,
+    token,
+    claimedAt: at,
+    endedAt: null,
+    outcome: null,
+    error: null,
+  };
   return touched(task, at, {
     status: 'in-progress',
     lease: { agent, token, claimedAt: at, expiresAt: new Date(now + leaseMs).toISOString() },
@@ -203,7 +222,9 @@ export function claimTask(task: Task, agent: string, token: string, now: number,
 
 export function renewLease(task: Task, now: number, leaseMs: number): Task {
   if (!task.lease) return task;
-  return touched(task, new Date(now).toISOString(), { lease: { ...task.lease, expiresAt: new Date(now + leaseMs).toISOString() } });
+  return touched(task, new Date(now).toISOString(), {
+    lease: { ...task.lease, expiresAt: new Date(now + leaseMs).toISOString() },
+  });
 }
 
 export function completeTask(task: Task, token: string, now: number, summary: string, evidence: string[]): Task {
@@ -217,7 +238,14 @@ export function completeTask(task: Task, token: string, now: number, summary: st
 }
 
 /** A failed attempt (reported, or a lease that ran out). Past the retry limit the task goes to dead-letter. */
-export function failTask(task: Task, token: string, now: number, error: string, outcome: 'failed' | 'expired', maxRetries: number): Task {
+export function failTask(
+  task: Task,
+  token: string,
+  now: number,
+  error: string,
+  outcome: 'failed' | 'expired',
+  maxRetries: number,
+): Task {
   const at = new Date(now).toISOString();
   const failures = task.failures + 1;
   const dead = failures >= maxRetries;
@@ -241,12 +269,18 @@ export function expireLease(task: Task, now: number, maxRetries: number): Task {
 
 export function releaseTask(task: Task, token: string, now: number, reason: string | null): Task {
   const at = new Date(now).toISOString();
-  return touched(task, at, { status: 'pending', lease: null, attempts: endAttempt(task.attempts, token, at, 'released', reason) });
+  return touched(task, at, {
+    status: 'pending',
+    lease: null,
+    attempts: endAttempt(task.attempts, token, at, 'released', reason),
+  });
 }
 
 export function blockTask(task: Task, now: number, reason: string): Task {
   const at = new Date(now).toISOString();
-  const attempts = task.lease ? endAttempt(task.attempts, task.lease.token, at, 'released', `blocked: ${reason}`) : task.attempts;
+  const attempts = task.lease
+    ? endAttempt(task.attempts, task.lease.token, at, 'released', `blocked: ${reason}`)
+    : task.attempts;
   return touched(task, at, { status: 'blocked', lease: null, blockedReason: reason, attempts });
 }
 
@@ -259,7 +293,9 @@ export function retryTask(task: Task, now: number): Task {
   return touched(task, new Date(now).toISOString(), { status: 'pending', failures: 0, deadLetteredAt: null });
 }
 
-export type TaskEdit = Partial<Pick<Task, 'title' | 'description' | 'priority' | 'phase' | 'dependencies' | 'acceptance'>>;
+export type TaskEdit = Partial<
+  Pick<Task, 'title' | 'description' | 'priority' | 'phase' | 'dependencies' | 'acceptance'>
+>;
 
 export function editTask(task: Task, now: number, edit: TaskEdit): Task {
   const changes = Object.fromEntries(Object.entries(edit).filter(([, v]) => v !== undefined)) as TaskEdit;
@@ -268,10 +304,7 @@ export function editTask(task: Task, now: number, edit: TaskEdit): Task {
 
 // ---- the holder's token ---------------------------------------------------------------------------------------
 
-export type TokenCheck =
-  | { ok: true }
-  | { ok: false; repeat: true }
-  | { ok: false; repeat: false; reason: string };
+export type TokenCheck = { ok: true } | { ok: false; repeat: true } | { ok: false; repeat: false; reason: string };
 
 /**
  * Does `token` hold `task` right now? A repeat of an operation that already went through with the same token
@@ -281,12 +314,25 @@ export function checkHolder(task: Task, token: string, repeatOutcome: Attempt['o
   if (task.status === 'in-progress' && task.lease?.token === token) return { ok: true };
   const mine = task.attempts.find((a) => a.token === token);
   if (mine && mine.outcome === repeatOutcome && repeatOutcome !== null) return { ok: false, repeat: true };
-  if (!mine) return { ok: false, repeat: false, reason: `that token never held ${task.id}: use the token loki_task_claim returned` };
+  if (!mine)
+    return {
+      ok: false,
+      repeat: false,
+      reason: `that token never held ${task.id}: use the token loki_task_claim returned`,
+    };
   if (mine.outcome === 'expired') {
     const now = task.lease ? ` and ${task.lease.agent} holds it now` : '';
-    return { ok: false, repeat: false, reason: `your lease on ${task.id} expired${now}; do not finish it, claim another task (loki_task_claim)` };
+    return {
+      ok: false,
+      repeat: false,
+      reason: `your lease on ${task.id} expired${now}; do not finish it, claim another task (loki_task_claim)`,
+    };
   }
-  return { ok: false, repeat: false, reason: `${task.id} is no longer yours (your attempt ended: ${mine.outcome ?? 'taken over'}; it is ${task.status} now)` };
+  return {
+    ok: false,
+    repeat: false,
+    reason: `${task.id} is no longer yours (your attempt ended: ${mine.outcome ?? 'taken over'}; it is ${task.status} now)`,
+  };
 }
 
 // ---- dependencies ---------------------------------------------------------------------------------------------
@@ -299,10 +345,15 @@ export function checkDependencies(changed: readonly Task[], lookup: (id: string)
   for (const t of changed) {
     const unknown = t.dependencies.filter((d) => !lookup(d));
     if (unknown.length > 0) {
-      throw new TaskRuleError(`${t.id} depends on unknown task${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}: add ${unknown.length > 1 ? 'them' : 'it'} first (or in the same batch) or fix the id`);
+      throw new TaskRuleError(
+        `${t.id} depends on unknown task${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}: add ${unknown.length > 1 ? 'them' : 'it'} first (or in the same batch) or fix the id`,
+      );
     }
   }
-  const cycle = findCycle(changed.map((t) => t.id), (id) => lookup(id)?.dependencies ?? []);
+  const cycle = findCycle(
+    changed.map((t) => t.id),
+    (id) => lookup(id)?.dependencies ?? [],
+  );
   if (cycle) throw new TaskRuleError(`dependency cycle: ${cycle.join(' -> ')}; remove one of these dependencies`);
 }
 

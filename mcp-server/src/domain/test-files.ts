@@ -15,7 +15,10 @@ export function isTestFile(file: string): boolean {
   const base = parts[parts.length - 1]!;
   const dirs = parts.slice(0, -1);
   if (JS_EXT.test(base)) {
-    return /\.(?:test|spec)\.[cm]?[jt]sx?$/.test(base) || dirs.some((d) => d === '__tests__' || d === 'test' || d === 'tests');
+    return (
+      /\.(?:test|spec)\.[cm]?[jt]sx?$/.test(base) ||
+      dirs.some((d) => d === '__tests__' || d === 'test' || d === 'tests')
+    );
   }
   if (base.endsWith('.py')) return /^test_.*\.py$/.test(base) || /_test\.py$/.test(base) || base === 'conftest.py';
   if (base.endsWith('.go')) return base.endsWith('_test.go');

@@ -26,7 +26,10 @@ export function stripAnsi(text: string): string {
 const num = (s: string | undefined): number => (s === undefined ? 0 : Number(s));
 
 /** Sum of "<n> <word>" pairs in a summary fragment, by the words each bucket accepts. */
-function tally(fragment: string, buckets: { passed: RegExp; failed: RegExp; skipped: RegExp }): { passed: number; failed: number; skipped: number; matched: boolean } {
+function tally(
+  fragment: string,
+  buckets: { passed: RegExp; failed: RegExp; skipped: RegExp },
+): { passed: number; failed: number; skipped: number; matched: boolean } {
   const out = { passed: 0, failed: 0, skipped: 0, matched: false };
   for (const m of fragment.matchAll(/(\d+)\s+([a-z]+)/gi)) {
     const n = Number(m[1]);
@@ -54,9 +57,11 @@ const vitest: Parser = (text) => {
   const m = lastMatch(text, /^\s*Tests\s{2,}(.*?)\s*\((\d+)\)\s*$/m);
   if (m) {
     const t = tally(m[1]!, { passed: /^passed$/, failed: /^failed$/, skipped: /^(skipped|todo)$/ });
-    if (t.matched) return { runner: 'vitest', passed: t.passed, failed: t.failed, skipped: t.skipped, total: num(m[2]) };
+    if (t.matched)
+      return { runner: 'vitest', passed: t.passed, failed: t.failed, skipped: t.skipped, total: num(m[2]) };
   }
-  if (/^No test files found, exiting with code \d/m.test(text) && /\bvitest\b/i.test(text)) return { runner: 'vitest', passed: 0, failed: 0, skipped: 0, total: 0 };
+  if (/^No test files found, exiting with code \d/m.test(text) && /\bvitest\b/i.test(text))
+    return { runner: 'vitest', passed: 0, failed: 0, skipped: 0, total: 0 };
   return null;
 };
 
@@ -67,7 +72,8 @@ const jest: Parser = (text) => {
     const t = tally(m[1]!, { passed: /^passed$/, failed: /^failed$/, skipped: /^(skipped|todo|pending)$/ });
     return { runner: 'jest', passed: t.passed, failed: t.failed, skipped: t.skipped, total: num(m[2]) };
   }
-  if (/^No tests found, exiting with code \d/m.test(text)) return { runner: 'jest', passed: 0, failed: 0, skipped: 0, total: 0 };
+  if (/^No tests found, exiting with code \d/m.test(text))
+    return { runner: 'jest', passed: 0, failed: 0, skipped: 0, total: 0 };
   return null;
 };
 
@@ -102,9 +108,19 @@ const pytest: Parser = (text) => {
   const m = lastMatch(text, /^=*\s*((?:\d+ [a-z]+(?:, )?)+|no tests ran) in [\d.]+s(?: \([^)]*\))?\s*=*\s*$/m);
   if (!m) return null;
   if (m[1] === 'no tests ran') return { runner: 'pytest', passed: 0, failed: 0, skipped: 0, total: 0 };
-  const t = tally(m[1]!, { passed: /^(passed|xpassed)$/, failed: /^(failed|errors?)$/, skipped: /^(skipped|xfailed)$/ });
+  const t = tally(m[1]!, {
+    passed: /^(passed|xpassed)$/,
+    failed: /^(failed|errors?)$/,
+    skipped: /^(skipped|xfailed)$/,
+  });
   if (!t.matched && !/\bdeselected\b/.test(m[1]!)) return null;
-  return { runner: 'pytest', passed: t.passed, failed: t.failed, skipped: t.skipped, total: t.passed + t.failed + t.skipped };
+  return {
+    runner: 'pytest',
+    passed: t.passed,
+    failed: t.failed,
+    skipped: t.skipped,
+    total: t.passed + t.failed + t.skipped,
+  };
 };
 
 const cargo: Parser = (text) => {
@@ -148,7 +164,11 @@ const generic: Parser = (text) => {
   const lines = text.split('\n');
   for (let i = lines.length - 1; i >= 0; i--) {
     const line = lines[i]!;
-    const pairs = [...line.matchAll(/(\d+)\s+(?:tests?\s+)?(passed|passing|failed|failing|failures?|errors?|skipped|pending|ignored)\b|\b(passed|failed|skipped):\s*(\d+)/gi)];
+    const pairs = [
+      ...line.matchAll(
+        /(\d+)\s+(?:tests?\s+)?(passed|passing|failed|failing|failures?|errors?|skipped|pending|ignored)\b|\b(passed|failed|skipped):\s*(\d+)/gi,
+      ),
+    ];
     if (!pairs.some((p) => /^pass/i.test(p[2] ?? p[3] ?? ''))) continue;
     const c: TestCounts = { runner: 'generic', passed: 0, failed: 0, skipped: 0, total: 0 };
     for (const p of pairs) {
@@ -196,15 +216,33 @@ export interface TestJudgement {
 export function judgeTests(outcome: CommandOutcome, counts: TestCounts | null): TestJudgement {
   const shown = counts ? ` (${describeCounts(counts)})` : '';
   if (outcome.timedOut) return { verdict: 'fail', reason: `timed out after ${outcome.timeoutSeconds} s${shown}` };
-  if (outcome.exitCode === null) return { verdict: 'fail', reason: `killed by ${outcome.signal ?? 'a signal'}${shown}` };
+  if (outcome.exitCode === null)
+    return { verdict: 'fail', reason: `killed by ${outcome.signal ?? 'a signal'}${shown}` };
   if (outcome.exitCode !== 0) {
-    const what = counts ? (counts.failed > 0 ? `${counts.failed} of ${counts.passed + counts.failed} tests failed` : counts.passed + counts.failed === 0 ? 'no tests ran' : describeCounts(counts)) : 'test counts not reported';
+    const what = counts
+      ? counts.failed > 0
+        ? `${counts.failed} of ${counts.passed + counts.failed} tests failed`
+        : counts.passed + counts.failed === 0
+          ? 'no tests ran'
+          : describeCounts(counts)
+      : 'test counts not reported';
     return { verdict: 'fail', reason: `exited with code ${outcome.exitCode} (${what})` };
   }
-  if (!counts) return { verdict: 'inconclusive', reason: 'exited 0, but its output did not say how many tests ran (counts unknown)' };
-  if (counts.failed > 0) return { verdict: 'fail', reason: `exited 0, but its output reports ${counts.failed} failed test(s) (${describeCounts(counts)})` };
+  if (!counts)
+    return {
+      verdict: 'inconclusive',
+      reason: 'exited 0, but its output did not say how many tests ran (counts unknown)',
+    };
+  if (counts.failed > 0)
+    return {
+      verdict: 'fail',
+      reason: `exited 0, but its output reports ${counts.failed} failed test(s) (${describeCounts(counts)})`,
+    };
   if (counts.passed === 0) {
-    return { verdict: 'inconclusive', reason: counts.skipped > 0 ? `zero tests ran: all ${counts.skipped} were skipped` : 'zero tests ran' };
+    return {
+      verdict: 'inconclusive',
+      reason: counts.skipped > 0 ? `zero tests ran: all ${counts.skipped} were skipped` : 'zero tests ran',
+    };
   }
   return { verdict: 'pass', reason: `${describeCounts(counts)}` };
 }

@@ -11,7 +11,8 @@ type YamlModule = typeof import('yaml');
 let yaml: YamlModule | undefined;
 
 function load(): YamlModule {
-  if (!yaml) yaml = (typeof require === 'function' ? require('yaml') : createRequire(import.meta.url)('yaml')) as YamlModule;
+  if (!yaml)
+    yaml = (typeof require === 'function' ? require('yaml') : createRequire(import.meta.url)('yaml')) as YamlModule;
   return yaml;
 }
 

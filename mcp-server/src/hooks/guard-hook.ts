@@ -23,10 +23,21 @@ export function guardHook(root: string, env: NodeJS.ProcessEnv, input: HookInput
   }
   // Outside a Loki Mode project the guard has nothing to protect and no settings of its own.
   if (!hasLoki && !GUARD_ENV.some((k) => env[k] !== undefined)) return null;
-  const text = hasLoki ? readFileIfExists(SafeDir.open(path.join(root, '.loki')), CONFIG_FILE, 1024 * 1024)?.toString('utf8') : undefined;
+  const text = hasLoki
+    ? readFileIfExists(SafeDir.open(path.join(root, '.loki')), CONFIG_FILE, 1024 * 1024)?.toString('utf8')
+    : undefined;
   const effective = resolveConfig(text, env);
   if (effective.problems.length > 0) throw new ConfigError(effective.problems);
-  const d = guardToolCall(input.tool_name, input.tool_input ?? {}, { projectRoot: root, ...typedConfig(effective).guard });
+  const d = guardToolCall(input.tool_name, input.tool_input ?? {}, {
+    projectRoot: root,
+    ...typedConfig(effective).guard,
+  });
   if (d.decision === 'allow') return null;
-  return { hookSpecificOutput: { hookEventName: 'PreToolUse', permissionDecision: d.decision, permissionDecisionReason: d.reason } };
+  return {
+    hookSpecificOutput: {
+      hookEventName: 'PreToolUse',
+      permissionDecision: d.decision,
+      permissionDecisionReason: d.reason,
+    },
+  };
 }

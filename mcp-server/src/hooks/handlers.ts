@@ -24,7 +24,9 @@ export async function sessionStart(project: Project, _input: HookInput): Promise
   const q = b.queue;
   const context = [
     `Loki Mode run ${run.runId} is active: phase ${run.phase} (${run.tier} tier), iteration ${run.iteration}.`,
-    q ? `Tasks: ${q.counts.pending} pending, ${q.counts['in-progress']} in progress, ${q.counts.completed} completed, ${q.counts['dead-letter']} dead-letter.` : '',
+    q
+      ? `Tasks: ${q.counts.pending} pending, ${q.counts['in-progress']} in progress, ${q.counts.completed} completed, ${q.counts['dead-letter']} dead-letter.`
+      : '',
     ...b.problems.slice(0, 3).map((p) => `Problem: ${p}`),
     `Resume: call loki_status first (MCP server "loki"), then ${b.next}.`,
   ].filter(Boolean);
@@ -51,10 +53,20 @@ export async function stop(project: Project, input: HookInput): Promise<HookOutp
   await store.mutate(
     () => {
       const s = readHookState(store, run.runId);
-      const stopBlocks = decision.block ? { iteration: run.iteration, count: s.stopBlocks && s.stopBlocks.iteration === run.iteration ? s.stopBlocks.count + 1 : 1 } : null;
-      store.records.write(HOOK_STATE_FILE, HOOK_STATE_RECORD, { ...s, stopBlocks, updatedAt: new Date().toISOString() });
+      const stopBlocks = decision.block
+        ? {
+            iteration: run.iteration,
+            count: s.stopBlocks && s.stopBlocks.iteration === run.iteration ? s.stopBlocks.count + 1 : 1,
+          }
+        : null;
+      store.records.write(HOOK_STATE_FILE, HOOK_STATE_RECORD, {
+        ...s,
+        stopBlocks,
+        updatedAt: new Date().toISOString(),
+      });
     },
-    () => (decision.block ? undefined : { action: 'hook.stop-allowed', target: run.runId, data: { why: decision.why } }),
+    () =>
+      decision.block ? undefined : { action: 'hook.stop-allowed', target: run.runId, data: { why: decision.why } },
   );
   return decision.block ? { decision: 'block', reason: decision.reason } : null;
 }
@@ -66,7 +78,13 @@ export async function sessionEnd(project: Project, _input: HookInput): Promise<H
   for (const s of listSessions(store)) {
     if (s.status !== 'running' || processAlive(s.pid)) continue;
     const now = new Date().toISOString();
-    store.records.write(sessionFile(s.id), SESSION_RECORD, { ...s, status: 'stopped', updatedAt: now, stoppedAt: now, stopReason: 'host session ended' });
+    store.records.write(sessionFile(s.id), SESSION_RECORD, {
+      ...s,
+      status: 'stopped',
+      updatedAt: now,
+      stoppedAt: now,
+      stopReason: 'host session ended',
+    });
     ended.push(s.id);
   }
   if (ended.length) await store.audit.append('session.end', undefined, { sessions: ended });

@@ -75,13 +75,18 @@ function writeOutput(text: string): void {
 }
 
 /** Run one hook: `handle` gets the project root, its environment and the input; its answer goes to stdout. */
-export function runHook(handle: (root: string, env: NodeJS.ProcessEnv, input: HookInput) => HookOutput | Promise<HookOutput>): void {
+export function runHook(
+  handle: (root: string, env: NodeJS.ProcessEnv, input: HookInput) => HookOutput | Promise<HookOutput>,
+): void {
   // A hook validates each record once: compiling zod's fast path for it would cost more than it saves.
   zodConfig({ jitless: true });
   const main = async () => {
     const input = await readInput();
     // The host's cwd names the project unless the environment already does.
-    const env = input.cwd && !process.env.CLAUDE_PROJECT_DIR && !process.env.LOKI_PROJECT_DIR ? { ...process.env, LOKI_PROJECT_DIR: input.cwd } : process.env;
+    const env =
+      input.cwd && !process.env.CLAUDE_PROJECT_DIR && !process.env.LOKI_PROJECT_DIR
+        ? { ...process.env, LOKI_PROJECT_DIR: input.cwd }
+        : process.env;
     const { root } = resolveProjectRoot(undefined, env, process.cwd());
     const out = await handle(root, env, input);
     if (out) writeOutput(`${JSON.stringify(out)}\n`);

@@ -53,22 +53,44 @@ async function track(store: Store, env: NodeJS.ProcessEnv, input: HookInput): Pr
         }
       }
       const notices = usageNotices(usage, config.budgetLimitUsd);
-      store.records.write(HOOK_STATE_FILE, HOOK_STATE_RECORD, { ...s, usage, transcripts, toolCalls: s.toolCalls + 1, notices, updatedAt: new Date().toISOString() });
+      store.records.write(HOOK_STATE_FILE, HOOK_STATE_RECORD, {
+        ...s,
+        usage,
+        transcripts,
+        toolCalls: s.toolCalls + 1,
+        notices,
+        updatedAt: new Date().toISOString(),
+      });
       return config.budgetLimitUsd !== null && usage.costUsd >= config.budgetLimitUsd ? usage.costUsd : null;
     },
     () => undefined,
   );
   if (paused !== null && !readMarkers(store).pause) {
     await store.mutate(
-      () => writeMarker(store, PAUSE, `paused by the budget: $${paused.toFixed(2)} spent of $${config.budgetLimitUsd} (LOKI_BUDGET_LIMIT)`),
-      (wrote) => (wrote ? { action: 'budget.exceeded', target: run.runId, data: { spentUsd: Number(paused.toFixed(4)), limitUsd: config.budgetLimitUsd } } : undefined),
+      () =>
+        writeMarker(
+          store,
+          PAUSE,
+          `paused by the budget: $${paused.toFixed(2)} spent of $${config.budgetLimitUsd} (LOKI_BUDGET_LIMIT)`,
+        ),
+      (wrote) =>
+        wrote
+          ? {
+              action: 'budget.exceeded',
+              target: run.runId,
+              data: { spentUsd: Number(paused.toFixed(4)), limitUsd: config.budgetLimitUsd },
+            }
+          : undefined,
     );
   }
   return null;
 }
 
 /** New bytes of the host's transcript since `seen` (a replaced or shorter file is read again from the start). */
-function readTranscript(file: string, seen: { offset: number; ino: number } | undefined): { text: string; offset: number; ino: number } | undefined {
+function readTranscript(
+  file: string,
+  seen: { offset: number; ino: number } | undefined,
+): { text: string; offset: number; ino: number } | undefined {
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);

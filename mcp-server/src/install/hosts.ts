@@ -30,17 +30,40 @@ export interface InstallPlan {
 
 import { InstallError } from '../errors.js';
 
-export function planInstall(host: Host, scope: Scope, root: string, env: NodeJS.ProcessEnv, home: string, settingsFile?: string): InstallPlan {
+export function planInstall(
+  host: Host,
+  scope: Scope,
+  root: string,
+  env: NodeJS.ProcessEnv,
+  home: string,
+  settingsFile?: string,
+): InstallPlan {
   switch (host) {
     case 'claude':
       // CLAUDE_CONFIG_DIR moves Claude Code's user file.
-      return { host, scope, format: 'json', file: scope === 'project' ? path.join(root, '.mcp.json') : path.join(env.CLAUDE_CONFIG_DIR || home, '.claude.json') };
+      return {
+        host,
+        scope,
+        format: 'json',
+        file:
+          scope === 'project' ? path.join(root, '.mcp.json') : path.join(env.CLAUDE_CONFIG_DIR || home, '.claude.json'),
+      };
     case 'codex': {
       const codexHome = env.CODEX_HOME || path.join(home, '.codex');
-      return { host, scope, format: 'toml', file: scope === 'project' ? path.join(root, '.codex', 'config.toml') : path.join(codexHome, 'config.toml') };
+      return {
+        host,
+        scope,
+        format: 'toml',
+        file: scope === 'project' ? path.join(root, '.codex', 'config.toml') : path.join(codexHome, 'config.toml'),
+      };
     }
     case 'cline':
-      return { host, scope, format: 'json', file: settingsFile ?? path.join(home, '.cline', 'data', 'settings', 'cline_mcp_settings.json') };
+      return {
+        host,
+        scope,
+        format: 'json',
+        file: settingsFile ?? path.join(home, '.cline', 'data', 'settings', 'cline_mcp_settings.json'),
+      };
   }
 }
 
@@ -51,9 +74,22 @@ export function serverEntry(host: Host, scope: Scope, launch: Launch, root: stri
       // Claude Code passes CLAUDE_PROJECT_DIR to the server itself.
       return { type: 'stdio', command: launch.command, args: launch.args, env: {} };
     case 'codex':
-      return { command: launch.command, args: launch.args, ...(scope === 'project' ? { env: { LOKI_PROJECT_DIR: root } } : {}), startup_timeout_sec: 60, tool_timeout_sec: 600 };
+      return {
+        command: launch.command,
+        args: launch.args,
+        ...(scope === 'project' ? { env: { LOKI_PROJECT_DIR: root } } : {}),
+        startup_timeout_sec: 60,
+        tool_timeout_sec: 600,
+      };
     case 'cline':
-      return { command: launch.command, args: launch.args, env: { LOKI_PROJECT_DIR: root }, disabled: false, autoApprove: [], timeout: 600 };
+      return {
+        command: launch.command,
+        args: launch.args,
+        env: { LOKI_PROJECT_DIR: root },
+        disabled: false,
+        autoApprove: [],
+        timeout: 600,
+      };
   }
 }
 
@@ -73,15 +109,25 @@ export function mergeJson(existing: string | undefined, entry: Record<string, un
       if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('it is not a JSON object');
       doc = parsed as Record<string, unknown>;
     } catch (err) {
-      throw new InstallError(`${file} is not valid JSON (${(err as Error).message}); fix or move it, then run loki install again. Nothing was changed`);
+      throw new InstallError(
+        `${file} is not valid JSON (${(err as Error).message}); fix or move it, then run loki install again. Nothing was changed`,
+      );
     }
   }
   const servers = doc.mcpServers ?? {};
-  if (typeof servers !== 'object' || servers === null || Array.isArray(servers)) throw new InstallError(`${file}: "mcpServers" is not an object; fix it, then run loki install again. Nothing was changed`);
+  if (typeof servers !== 'object' || servers === null || Array.isArray(servers))
+    throw new InstallError(
+      `${file}: "mcpServers" is not an object; fix it, then run loki install again. Nothing was changed`,
+    );
   const previous = (servers as Record<string, unknown>).loki;
   const next = { ...doc, mcpServers: { ...(servers as Record<string, unknown>), loki: entry } };
   const text = `${JSON.stringify(next, null, 2)}\n`;
-  return { text, change: previous === undefined ? 'added' : canonicalJson(previous) === canonicalJson(entry) ? 'unchanged' : 'updated', previous };
+  return {
+    text,
+    change:
+      previous === undefined ? 'added' : canonicalJson(previous) === canonicalJson(entry) ? 'unchanged' : 'updated',
+    previous,
+  };
 }
 
 /**
@@ -94,7 +140,9 @@ export function mergeToml(existing: string | undefined, entry: Record<string, un
   try {
     previous = (parseToml(text) as { mcp_servers?: Record<string, unknown> }).mcp_servers?.loki;
   } catch (err) {
-    throw new InstallError(`${file} is not valid TOML (${(err as Error).message}); fix or move it, then run loki install again. Nothing was changed`);
+    throw new InstallError(
+      `${file} is not valid TOML (${(err as Error).message}); fix or move it, then run loki install again. Nothing was changed`,
+    );
   }
   const kept: string[] = [];
   let skipping = false;
@@ -107,7 +155,11 @@ export function mergeToml(existing: string | undefined, entry: Record<string, un
   const base = kept.join('\n').replace(/\s+$/, '');
   const out = `${base}${base ? '\n\n' : ''}${body}\n`;
   const check = (parseToml(out) as { mcp_servers?: Record<string, unknown> }).mcp_servers?.loki;
-  if (check === undefined || canonicalJson(check) !== canonicalJson(entry)) throw new InstallError(`${file}: the merged [mcp_servers.loki] table did not read back as written; edit the file by hand (entry: ${JSON.stringify(entry)})`);
-  const change = previous === undefined ? 'added' : canonicalJson(previous) === canonicalJson(entry) ? 'unchanged' : 'updated';
+  if (check === undefined || canonicalJson(check) !== canonicalJson(entry))
+    throw new InstallError(
+      `${file}: the merged [mcp_servers.loki] table did not read back as written; edit the file by hand (entry: ${JSON.stringify(entry)})`,
+    );
+  const change =
+    previous === undefined ? 'added' : canonicalJson(previous) === canonicalJson(entry) ? 'unchanged' : 'updated';
   return { text: change === 'unchanged' ? text : out, change, previous };
 }

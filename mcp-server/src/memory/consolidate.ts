@@ -50,7 +50,9 @@ export function jaccard(a: Set<string>, b: Set<string>): number {
 
 /** Groups of similar episodes (each sorted by id; groups sorted by their first id). */
 export function groupEpisodes(episodes: readonly MemoryItem[], threshold = SIMILARITY_THRESHOLD): MemoryItem[][] {
-  const eps = [...episodes].filter((e) => e.layer === 'episode').sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const eps = [...episodes]
+    .filter((e) => e.layer === 'episode')
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const parent = eps.map((_, i) => i);
   const find = (i: number): number => {
     while (parent[i] !== i) {
@@ -131,14 +133,20 @@ export function patternForGroup(group: MemoryItem[], provenance: Provenance): Me
   const anti = failures > successes;
   const consistency = Math.max(failures, successes) / group.length;
   const confidence = Math.round(consistency * (1 - 1 / (group.length + 1)) * 100) / 100;
-  const common = [...group.map(keyTerms).reduce((acc, s) => new Set([...acc].filter((x) => s.has(x))))].sort().slice(0, 8);
+  const common = [...group.map(keyTerms).reduce((acc, s) => new Set([...acc].filter((x) => s.has(x))))]
+    .sort()
+    .slice(0, 8);
   const taskType = mostCommon(group.map((e) => e.taskType));
   const phase = mostCommon(group.map((e) => e.phase));
   const errors = distinct(
     group.flatMap((e) => e.errors),
     5,
   );
-  const when = [taskType ? `task type ${taskType}` : '', phase ? `phase ${phase}` : '', errors.length ? `errors like: ${errorSignature(errors[0]!)}` : '']
+  const when = [
+    taskType ? `task type ${taskType}` : '',
+    phase ? `phase ${phase}` : '',
+    errors.length ? `errors like: ${errorSignature(errors[0]!)}` : '',
+  ]
     .filter(Boolean)
     .join('; ');
   return {
@@ -148,7 +156,9 @@ export function patternForGroup(group: MemoryItem[], provenance: Provenance): Me
     body: [
       `Seen in ${group.length} episodes: ${successes} succeeded, ${failures} failed, ${group.length - successes - failures} partial.`,
       common.length ? `Shared terms: ${common.join(', ')}.` : '',
-      anti ? 'Most attempts failed: avoid repeating them as they were.' : 'Most attempts succeeded: this approach tends to work.',
+      anti
+        ? 'Most attempts failed: avoid repeating them as they were.'
+        : 'Most attempts succeeded: this approach tends to work.',
     ]
       .filter(Boolean)
       .join(' '),

@@ -14,7 +14,7 @@
  */
 import { DamagedRecordError } from '../errors.js';
 import type { Db } from '../store/db.js';
-import { safeParse } from '../store/schema.js';
+import { damagedMessage, parseStored, safeParse } from '../store/schema.js';
 import { memoryItemSchema, type Layer, type MemoryItem } from './model.js';
 import { FIELD_BOOST, SEARCH_FIELDS, scoreSql, searchTerms } from './rank.js';
 
@@ -25,18 +25,11 @@ interface ItemRow {
 
 /** The item in a row, or why it cannot be used. */
 export function decodeItem(row: ItemRow): { item: MemoryItem } | { problem: string } {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(row.body);
-  } catch {
-    raw = undefined;
-  }
-  const parsed = safeParse(memoryItemSchema, raw);
-  if (parsed.success && parsed.data.id === row.id) return { item: parsed.data };
-  const issue = parsed.success ? { path: ['id'], message: 'does not match the row' } : parsed.error.issues[0];
-  return {
-    problem: `memory item "${row.id}" in .loki/loki.db does not match its schema (${issue?.path.join('.') || 'item'}: ${issue?.message ?? 'invalid'}): it was changed outside loki-mode; run loki doctor`,
-  };
+  const r = parseStored(memoryItemSchema, row.body);
+  const issue = 'issue' in r ? r.issue : r.value.id !== row.id ? 'id: does not match the row' : undefined;
+  return issue === undefined
+    ? { item: (r as { value: MemoryItem }).value }
+    : { problem: damagedMessage(`memory item "${row.id}"`, issue) };
 }
 
 /** Decode rows, keeping the good items in order and naming the damaged ones in `problems`. */
@@ -65,22 +58,38 @@ export function putItems(db: Db, items: readonly MemoryItem[]): void {
     const parsed = safeParse(memoryItemSchema, item);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new Error(`internal: refusing to write an invalid memory item ${item.id} (${issue?.path.join('.') || 'item'}: ${issue?.message ?? 'invalid'})`);
+      throw new Error(
+        `internal: refusing to write an invalid memory item ${item.id} (${issue?.path.join('.') || 'item'}: ${issue?.message ?? 'invalid'})`,
+      );
     }
-    db.run('INSERT INTO memory (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body', item.id, JSON.stringify(item));
+    db.run(
+      'INSERT INTO memory (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body',
+      item.id,
+      JSON.stringify(item),
+    );
   }
 }
 
 /** Which of `ids` name stored items. */
 export function existingIds(db: Db, ids: readonly string[]): Set<string> {
-  return new Set(db.all<{ id: string }>('SELECT id FROM memory WHERE id IN (SELECT value FROM json_each(?))', JSON.stringify(ids)).map((r) => r.id));
+  return new Set(
+    db
+      .all<{ id: string }>('SELECT id FROM memory WHERE id IN (SELECT value FROM json_each(?))', JSON.stringify(ids))
+      .map((r) => r.id),
+  );
 }
 
 /** The stored items among `ids`, by id, and the damaged ones with what is wrong with each. */
-export function readItems(db: Db, ids: readonly string[]): { items: Map<string, MemoryItem>; damaged: Map<string, string> } {
+export function readItems(
+  db: Db,
+  ids: readonly string[],
+): { items: Map<string, MemoryItem>; damaged: Map<string, string> } {
   const items = new Map<string, MemoryItem>();
   const damaged = new Map<string, string>();
-  for (const row of db.all<ItemRow>('SELECT id, body FROM memory WHERE id IN (SELECT value FROM json_each(?))', JSON.stringify(ids))) {
+  for (const row of db.all<ItemRow>(
+    'SELECT id, body FROM memory WHERE id IN (SELECT value FROM json_each(?))',
+    JSON.stringify(ids),
+  )) {
     const d = decodeItem(row);
     if ('item' in d) items.set(row.id, d.item);
     else damaged.set(row.id, d.problem);
@@ -158,11 +167,23 @@ const COUNT_ALL_SQL = 'SELECT count(*) AS n FROM memory_fts WHERE memory_fts MAT
 export function searchItems(db: Db, q: ItemQuery): ItemSearch {
   const terms = searchTerms(q.query);
   if (terms.length === 0) return { hits: [], matched: 0, problems: [] };
-  const filters = { match: ftsQuery(terms), layer: q.layer ?? null, phase: q.phase || null, tags: q.tags?.length ? JSON.stringify(q.tags) : null };
-  const top = db.statement(TOP_SQL).all({ ...filters, now: q.now / 1000, task_type: q.taskType || null, limit: q.limit }) as unknown as (ItemRow & { score: number })[];
+  const filters = {
+    match: ftsQuery(terms),
+    layer: q.layer ?? null,
+    phase: q.phase || null,
+    tags: q.tags?.length ? JSON.stringify(q.tags) : null,
+  };
+  const top = db
+    .statement(TOP_SQL)
+    .all({ ...filters, now: q.now / 1000, task_type: q.taskType || null, limit: q.limit }) as unknown as (ItemRow & {
+    score: number;
+  })[];
   let matched = top.length;
   if (top.length === q.limit) {
-    const count = filters.layer === null && filters.phase === null && filters.tags === null ? db.statement(COUNT_ALL_SQL).get({ match: filters.match }) : db.statement(COUNT_SQL).get(filters);
+    const count =
+      filters.layer === null && filters.phase === null && filters.tags === null
+        ? db.statement(COUNT_ALL_SQL).get({ match: filters.match })
+        : db.statement(COUNT_SQL).get(filters);
     matched = Number((count as { n: number }).n);
   }
   const problems: string[] = [];
@@ -197,26 +218,44 @@ export interface Thread {
 
 /** About `size` items of the anchor's context in time order, the anchor among them; undefined if no such item. */
 export function threadAround(db: Db, id: string, size: number): Thread | undefined {
-  const anchor = db.get<{ id: string; at: string; run: string | null; task: string | null }>('SELECT id, at, run, task FROM memory WHERE id = ?', id);
+  const anchor = db.get<{ id: string; at: string; run: string | null; task: string | null }>(
+    'SELECT id, at, run, task FROM memory WHERE id = ?',
+    id,
+  );
   if (!anchor) return undefined;
   const context: ThreadContext = anchor.task ? 'task' : anchor.run ? 'run' : 'all';
   const where = THREAD_WHERE[context];
-  const params: Record<string, string | null> = context === 'task' ? { run: anchor.run, task: anchor.task } : context === 'run' ? { run: anchor.run } : {};
-  const pos = db.statement(`SELECT count(*) AS total, count(*) FILTER (WHERE (at, id) < (:at, :id)) AS before FROM memory WHERE ${where}`).get({ ...params, at: anchor.at, id: anchor.id }) as {
+  const params: Record<string, string | null> =
+    context === 'task' ? { run: anchor.run, task: anchor.task } : context === 'run' ? { run: anchor.run } : {};
+  const pos = db
+    .statement(
+      `SELECT count(*) AS total, count(*) FILTER (WHERE (at, id) < (:at, :id)) AS before FROM memory WHERE ${where}`,
+    )
+    .get({ ...params, at: anchor.at, id: anchor.id }) as {
     total: number;
     before: number;
   };
   const start = Math.max(0, Math.min(pos.before - Math.floor((size - 1) / 2), pos.total - size));
-  const rows = db.statement(`SELECT id, body FROM memory WHERE ${where} ORDER BY at, id LIMIT :size OFFSET :start`).all({ ...params, size, start }) as unknown as ItemRow[];
+  const rows = db
+    .statement(`SELECT id, body FROM memory WHERE ${where} ORDER BY at, id LIMIT :size OFFSET :start`)
+    .all({ ...params, size, start }) as unknown as ItemRow[];
   const problems: string[] = [];
   return { context, items: decodeAll(rows, problems), total: pos.total, problems };
 }
 
 /** The newest items first (by recording time, then id), and how many there are. */
-export function newestItems(db: Db, layer: Layer | undefined, limit: number): { items: MemoryItem[]; total: number; problems: string[] } {
+export function newestItems(
+  db: Db,
+  layer: Layer | undefined,
+  limit: number,
+): { items: MemoryItem[]; total: number; problems: string[] } {
   const problems: string[] = [];
   if (layer) {
-    const rows = db.all<ItemRow>('SELECT id, body FROM memory WHERE layer = ? ORDER BY at DESC, id DESC LIMIT ?', layer, limit);
+    const rows = db.all<ItemRow>(
+      'SELECT id, body FROM memory WHERE layer = ? ORDER BY at DESC, id DESC LIMIT ?',
+      layer,
+      limit,
+    );
     const total = db.get<{ n: number }>('SELECT count(*) AS n FROM memory WHERE layer = ?', layer)!.n;
     return { items: decodeAll(rows, problems), total, problems };
   }
@@ -232,7 +271,12 @@ export function newestItems(db: Db, layer: Layer | undefined, limit: number): { 
  * before (ids "pt-c-..."). A damaged item stops it: a plan made without it could supersede good patterns.
  */
 export function consolidationInput(db: Db, maxEpisodes: number): { episodes: MemoryItem[]; patterns: MemoryItem[] } {
-  const episodes = db.all<ItemRow>("SELECT id, body FROM memory WHERE layer = 'episode' ORDER BY id DESC LIMIT ?", maxEpisodes);
-  const patterns = db.all<ItemRow>("SELECT id, body FROM memory WHERE id >= 'pt-c-' AND id < 'pt-c.' AND layer = 'pattern' ORDER BY id");
+  const episodes = db.all<ItemRow>(
+    "SELECT id, body FROM memory WHERE layer = 'episode' ORDER BY id DESC LIMIT ?",
+    maxEpisodes,
+  );
+  const patterns = db.all<ItemRow>(
+    "SELECT id, body FROM memory WHERE id >= 'pt-c-' AND id < 'pt-c.' AND layer = 'pattern' ORDER BY id",
+  );
   return { episodes: decodeStrict(episodes), patterns: decodeStrict(patterns) };
 }

@@ -80,7 +80,10 @@ export const memoryItemSchema = z
     flags: z.array(z.string().max(40)).max(10),
   })
   .strict()
-  .refine((item) => item.id.startsWith(`${LAYER_PREFIX[item.layer]}-`), { path: ['id'], message: 'the id prefix does not match the layer' });
+  .refine((item) => item.id.startsWith(`${LAYER_PREFIX[item.layer]}-`), {
+    path: ['id'],
+    message: 'the id prefix does not match the layer',
+  });
 
 export type MemoryItem = z.infer<typeof memoryItemSchema>;
 

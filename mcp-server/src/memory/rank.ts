@@ -99,7 +99,8 @@ export interface Rankable {
 
 export function finalScore(bm25: number, item: Rankable, ctx: RankContext): number {
   let s = bm25 * recencyFactor(item.at, ctx.now);
-  if (ctx.taskType && item.taskType && item.taskType.toLowerCase() === ctx.taskType.toLowerCase()) s *= RANKING.taskTypeBoost;
+  if (ctx.taskType && item.taskType && item.taskType.toLowerCase() === ctx.taskType.toLowerCase())
+    s *= RANKING.taskTypeBoost;
   if (ctx.phase && item.phase === ctx.phase) s *= RANKING.phaseBoost;
   if (item.confidence !== null) s *= RANKING.confidenceBase + RANKING.confidenceSpan * item.confidence;
   return s;

@@ -13,8 +13,27 @@ import type { Project } from '../project.js';
 import { safeParse } from '../store/schema.js';
 import { readRun } from '../run/state.js';
 import { planConsolidation } from './consolidate.js';
-import { consolidationInput, existingIds, newestItems, putItems, readItems, searchItems, threadAround, usedBy } from './items.js';
-import { ITEM_ID, LIMITS, memoryItemSchema, flagsFor, newItemId, type Layer, type MemoryItem, type Outcome, type Provenance } from './model.js';
+import {
+  consolidationInput,
+  existingIds,
+  newestItems,
+  putItems,
+  readItems,
+  searchItems,
+  threadAround,
+  usedBy,
+} from './items.js';
+import {
+  ITEM_ID,
+  LIMITS,
+  memoryItemSchema,
+  flagsFor,
+  newItemId,
+  type Layer,
+  type MemoryItem,
+  type Outcome,
+  type Provenance,
+} from './model.js';
 import { compareRanked, finalScore } from './rank.js';
 import { normaliseTags, parseSolutionId, solutionIndex, type Solution } from './solutions.js';
 import { UsageError } from '../errors.js';
@@ -54,15 +73,18 @@ export interface RecordResult {
 }
 
 function checkLayerFields(input: RecordInput): void {
-  const wrong = (field: string, layer: string) => new UsageError(`${field} applies to ${layer} only; remove it or record layer "${layer.replace(/s$/, '')}"`);
+  const wrong = (field: string, layer: string) =>
+    new UsageError(`${field} applies to ${layer} only; remove it or record layer "${layer.replace(/s$/, '')}"`);
   if (input.layer !== 'episode') {
     if (input.outcome !== undefined) throw wrong('outcome', 'episodes');
   } else if (input.outcome === undefined) {
     throw new UsageError('an episode needs outcome: "success", "failure" or "partial"');
   }
   if (input.layer !== 'skill' && input.steps?.length) throw wrong('steps', 'skills');
-  if (input.layer === 'skill' && !input.steps?.length) throw new UsageError('a skill needs steps: the ordered list of steps that worked');
-  if (input.layer !== 'pattern' && (input.antiPattern !== undefined || input.confidence !== undefined)) throw wrong('antiPattern/confidence', 'patterns');
+  if (input.layer === 'skill' && !input.steps?.length)
+    throw new UsageError('a skill needs steps: the ordered list of steps that worked');
+  if (input.layer !== 'pattern' && (input.antiPattern !== undefined || input.confidence !== undefined))
+    throw wrong('antiPattern/confidence', 'patterns');
   if (input.layer === 'pattern' && !input.body?.trim() && !input.when?.trim() && !input.lessons?.length) {
     throw new UsageError('a pattern needs body (the pattern), when (where it applies) or lessons');
   }
@@ -70,7 +92,11 @@ function checkLayerFields(input: RecordInput): void {
 }
 
 /** Make the item that `input` describes (scrubbed, validated); pure apart from the clock and the id. */
-export function buildItem(input: RecordInput, provenance: Provenance, now = Date.now()): { item: MemoryItem; report: ScrubReport } {
+export function buildItem(
+  input: RecordInput,
+  provenance: Provenance,
+  now = Date.now(),
+): { item: MemoryItem; report: ScrubReport } {
   checkLayerFields(input);
   const { value: clean, report } = scrubSecrets({
     title: input.title,
@@ -111,14 +137,22 @@ export function buildItem(input: RecordInput, provenance: Provenance, now = Date
     throw new UsageError(`${issue?.path.join('.') || 'item'}: ${issue?.message ?? 'invalid'}`);
   }
   const bytes = Buffer.byteLength(JSON.stringify(item));
-  if (bytes > LIMITS.itemBytes) throw new UsageError(`the item is ${bytes} bytes; the limit is ${LIMITS.itemBytes}: shorten body, lessons or errors`);
+  if (bytes > LIMITS.itemBytes)
+    throw new UsageError(
+      `the item is ${bytes} bytes; the limit is ${LIMITS.itemBytes}: shorten body, lessons or errors`,
+    );
   return { item, report };
 }
 
 export async function recordMemory(project: Project, input: RecordInput, source: string): Promise<RecordResult> {
   const store = project.openStore();
   const run = readRun(store);
-  const provenance: Provenance = { run: run?.runId ?? null, task: input.task ?? null, at: new Date().toISOString(), source };
+  const provenance: Provenance = {
+    run: run?.runId ?? null,
+    task: input.task ?? null,
+    at: new Date().toISOString(),
+    source,
+  };
   const { item, report } = buildItem(input, provenance);
   store.mutate(
     () => {
@@ -126,13 +160,23 @@ export async function recordMemory(project: Project, input: RecordInput, source:
       if (input.sources?.length) {
         const found = existingIds(store.db, input.sources);
         const missing = input.sources.filter((s) => !ITEM_ID.test(s) || !found.has(s));
-        if (missing.length) throw new UsageError(`sources not found: ${missing.slice(0, 5).join(', ')}; give ids of recorded episodes (from loki_memory_search)`);
+        if (missing.length)
+          throw new UsageError(
+            `sources not found: ${missing.slice(0, 5).join(', ')}; give ids of recorded episodes (from loki_memory_search)`,
+          );
       }
       putItems(store.db, [item]);
     },
     () => ({ action: 'memory.record', target: item.id, data: { layer: item.layer, title: item.title } }),
   );
-  return { id: item.id, layer: item.layer, title: item.title, redacted: report.redacted, redactedKinds: report.kinds, flags: item.flags };
+  return {
+    id: item.id,
+    layer: item.layer,
+    title: item.title,
+    redacted: report.redacted,
+    redactedKinds: report.kinds,
+    flags: item.flags,
+  };
 }
 
 // ---- search -----------------------------------------------------------------------------------------------
@@ -185,7 +229,15 @@ function solutionProvenance(s: Solution): Provenance {
 }
 
 function entryOf(item: MemoryItem, score: number): IndexEntry {
-  return { id: item.id, layer: item.layer, title: clip(item.title, 160), score: round(score), outcome: item.outcome, flags: item.flags, provenance: item.provenance };
+  return {
+    id: item.id,
+    layer: item.layer,
+    title: clip(item.title, 160),
+    score: round(score),
+    outcome: item.outcome,
+    flags: item.flags,
+    provenance: item.provenance,
+  };
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
@@ -196,14 +248,33 @@ export function searchMemory(project: Project, input: SearchInput, now = Date.no
   const limit = Math.min(input.limit ?? DEFAULT_LIMIT, MAX_LIMIT);
   const store = project.existingStore();
   if ((input.detail ?? 'index') === 'timeline') {
-    if (!input.id) throw new UsageError('detail "timeline" needs id: the memory id to show the neighbourhood of (from an index search)');
+    if (!input.id)
+      throw new UsageError(
+        'detail "timeline" needs id: the memory id to show the neighbourhood of (from an index search)',
+      );
     const thread = store && ITEM_ID.test(input.id) ? threadAround(store.db, input.id, Math.max(limit, 3)) : undefined;
-    if (!thread) throw new UsageError(`no memory item "${input.id}" in this project; search first and pass one of the ids it returns`);
+    if (!thread)
+      throw new UsageError(
+        `no memory item "${input.id}" in this project; search first and pass one of the ids it returns`,
+      );
     const results = thread.items.map((i) => entryOf(i, i.id === input.id ? 1 : 0));
-    return { notice: DATA_NOTICE, detail: 'timeline', query: null, scope, anchor: input.id, context: thread.context, results, matched: thread.total, problems: thread.problems };
+    return {
+      notice: DATA_NOTICE,
+      detail: 'timeline',
+      query: null,
+      scope,
+      anchor: input.id,
+      context: thread.context,
+      results,
+      matched: thread.total,
+      problems: thread.problems,
+    };
   }
   const query = input.query?.trim() ?? '';
-  if (query === '') throw new UsageError('query is empty: give a few words describing the problem or task (or detail "timeline" with an id)');
+  if (query === '')
+    throw new UsageError(
+      'query is empty: give a few words describing the problem or task (or detail "timeline" with an id)',
+    );
   const tags = input.tags?.map((t) => t.toLowerCase());
   const problems: string[] = [];
   // The database returns its best `limit` items already ranked; solutions are ranked here the same way, and
@@ -211,7 +282,15 @@ export function searchMemory(project: Project, input: SearchInput, now = Date.no
   const ranked: { id: string; score: number; item?: MemoryItem; solution?: Solution }[] = [];
   let matched = 0;
   if (store && scope !== 'global') {
-    const found = searchItems(store.db, { query, layer: input.layer, phase: input.phase, tags, taskType: input.taskType, now, limit });
+    const found = searchItems(store.db, {
+      query,
+      layer: input.layer,
+      phase: input.phase,
+      tags,
+      taskType: input.taskType,
+      now,
+      limit,
+    });
     for (const h of found.hits) ranked.push({ id: h.item.id, item: h.item, score: h.score });
     matched += found.matched;
     problems.push(...found.problems);
@@ -221,7 +300,15 @@ export function searchMemory(project: Project, input: SearchInput, now = Date.no
     const sol = solutionIndex(project.lokiHome);
     const filter = (s: Solution) => !tags?.length || tags.every((t) => s.tags.includes(t));
     for (const { solution, score } of sol.search(query, filter)) {
-      ranked.push({ id: solution.id, solution, score: finalScore(score, { id: solution.id, at: solution.updated, taskType: null, phase: null, confidence: null }, ctx) });
+      ranked.push({
+        id: solution.id,
+        solution,
+        score: finalScore(
+          score,
+          { id: solution.id, at: solution.updated, taskType: null, phase: null, confidence: null },
+          ctx,
+        ),
+      });
       matched++;
     }
     problems.push(...sol.problems.slice(0, 5));
@@ -229,7 +316,15 @@ export function searchMemory(project: Project, input: SearchInput, now = Date.no
   const results: IndexEntry[] = topK(ranked, limit).map((h) =>
     h.item
       ? entryOf(h.item, h.score)
-      : { id: h.id, layer: 'solution', title: clip(h.solution!.title, 160), score: round(h.score), outcome: null, flags: [], provenance: solutionProvenance(h.solution!) },
+      : {
+          id: h.id,
+          layer: 'solution',
+          title: clip(h.solution!.title, 160),
+          score: round(h.score),
+          outcome: null,
+          flags: [],
+          provenance: solutionProvenance(h.solution!),
+        },
   );
   return { notice: DATA_NOTICE, detail: 'index', query, scope, results, matched, problems };
 }
@@ -263,7 +358,8 @@ export interface SolutionView {
   provenance: Provenance;
 }
 
-export type FullItem = (MemoryItem & { usedBy: string[]; truncated?: boolean }) | (SolutionView & { truncated?: boolean });
+export type FullItem =
+  (MemoryItem & { usedBy: string[]; truncated?: boolean }) | (SolutionView & { truncated?: boolean });
 
 export interface GetResult {
   notice: string;
@@ -277,7 +373,10 @@ export function getMemory(project: Project, ids: string[]): GetResult {
   const unique = [...new Set(ids)];
   const budget = Math.floor(RESPONSE_BUDGET / Math.max(1, unique.length));
   const itemIds = unique.filter((id) => ITEM_ID.test(id));
-  const stored = store && itemIds.length ? readItems(store.db, itemIds) : { items: new Map<string, MemoryItem>(), damaged: new Map<string, string>() };
+  const stored =
+    store && itemIds.length
+      ? readItems(store.db, itemIds)
+      : { items: new Map<string, MemoryItem>(), damaged: new Map<string, string>() };
   const episodes = [...stored.items.values()].filter((i) => i.layer === 'episode').map((i) => i.id);
   const users = store && episodes.length ? usedBy(store.db, episodes) : new Map<string, string[]>();
   const items: FullItem[] = [];
@@ -289,7 +388,19 @@ export function getMemory(project: Project, ids: string[]): GetResult {
       else
         items.push(
           fitToBudget(
-            { id, layer: 'solution', category: s.category, slug: s.slug, title: s.title, tags: s.tags, symptoms: s.symptoms, root_cause: s.root_cause, prevention: s.prevention, body: s.body, provenance: solutionProvenance(s) },
+            {
+              id,
+              layer: 'solution',
+              category: s.category,
+              slug: s.slug,
+              title: s.title,
+              tags: s.tags,
+              symptoms: s.symptoms,
+              root_cause: s.root_cause,
+              prevention: s.prevention,
+              body: s.body,
+              provenance: solutionProvenance(s),
+            },
             budget,
           ),
         );
@@ -310,7 +421,8 @@ export function fitToBudget<T extends object>(value: T, budget: number): T & { t
     const copy = structuredClone(out) as Record<string, unknown>;
     let best: { holder: Record<string, unknown> | unknown[]; key: string | number; len: number } | undefined;
     const visit = (holder: Record<string, unknown> | unknown[], key: string | number, v: unknown) => {
-      if (typeof v === 'string' && v.length > 40 && (!best || v.length > best.len)) best = { holder, key, len: v.length };
+      if (typeof v === 'string' && v.length > 40 && (!best || v.length > best.len))
+        best = { holder, key, len: v.length };
       else if (Array.isArray(v)) v.forEach((x, i) => visit(v, i, x));
     };
     for (const [k, v] of Object.entries(copy)) if (k !== 'provenance' && k !== 'id') visit(copy, k, v);
@@ -336,7 +448,11 @@ export interface ConsolidateResult {
   dryRun: boolean;
 }
 
-export async function consolidateMemory(project: Project, opts: { minGroup?: number | undefined; dryRun?: boolean | undefined }, source: string): Promise<ConsolidateResult> {
+export async function consolidateMemory(
+  project: Project,
+  opts: { minGroup?: number | undefined; dryRun?: boolean | undefined },
+  source: string,
+): Promise<ConsolidateResult> {
   const dryRun = opts.dryRun ?? false;
   const existing = project.existingStore();
   if (!existing) return { considered: 0, groups: 0, created: [], updated: [], unchanged: [], superseded: [], dryRun };
@@ -345,7 +461,10 @@ export async function consolidateMemory(project: Project, opts: { minGroup?: num
     const { episodes, patterns } = consolidationInput(store.db, MAX_CONSOLIDATE_EPISODES);
     const run = readRun(store);
     const provenance: Provenance = { run: run?.runId ?? null, task: null, at: new Date().toISOString(), source };
-    const p = planConsolidation([...episodes, ...patterns], provenance, { minGroup: opts.minGroup, finalize: (x) => scrubSecrets(x).value });
+    const p = planConsolidation([...episodes, ...patterns], provenance, {
+      minGroup: opts.minGroup,
+      finalize: (x) => scrubSecrets(x).value,
+    });
     return { p, considered: episodes.length };
   };
   const summarise = (r: ReturnType<typeof plan>): ConsolidateResult => ({
@@ -381,7 +500,10 @@ export interface ListResult {
 }
 
 /** The newest items first. */
-export function listMemory(project: Project, opts: { layer?: Layer | undefined; limit?: number | undefined }): ListResult {
+export function listMemory(
+  project: Project,
+  opts: { layer?: Layer | undefined; limit?: number | undefined },
+): ListResult {
   const store = project.existingStore();
   if (!store) return { total: 0, items: [], problems: [] };
   const r = newestItems(store.db, opts.layer, opts.limit ?? 20);

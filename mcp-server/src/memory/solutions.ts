@@ -70,14 +70,17 @@ export function slugify(title: string): string {
   return s || 'solution';
 }
 
-export function parseSolution(text: string): { value: { data: SolutionFrontmatter; body: string } } | { problem: string } {
+export function parseSolution(
+  text: string,
+): { value: { data: SolutionFrontmatter; body: string } } | { problem: string } {
   let file: FrontmatterFile;
   try {
     file = parseFrontmatter(text);
   } catch (err) {
     return { problem: `frontmatter does not parse: ${(err as Error).message.split('\n')[0]}` };
   }
-  if (!file.matter || file.matter.trim() === '') return { problem: 'no YAML frontmatter (expected a block between --- lines at the top)' };
+  if (!file.matter || file.matter.trim() === '')
+    return { problem: 'no YAML frontmatter (expected a block between --- lines at the top)' };
   const parsed = frontmatterSchema.safeParse(file.data);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -130,7 +133,12 @@ export interface LearnResult {
 }
 
 /** Write (or update) one solution. Category and slug are validated before anything is created. */
-export function writeSolution(lokiHome: string, input: LearnInput, projectName: string | null, now = new Date()): LearnResult {
+export function writeSolution(
+  lokiHome: string,
+  input: LearnInput,
+  projectName: string | null,
+  now = new Date(),
+): LearnResult {
   const category = checkSlug(input.category, 'category');
   const slug = checkSlug(input.slug ?? slugify(input.title), 'slug');
   const { value: clean, report } = scrubSecrets({
@@ -160,11 +168,17 @@ export function writeSolution(lokiHome: string, input: LearnInput, projectName: 
     project: clean.project,
   };
   const parsed = frontmatterSchema.safeParse(data);
-  if (!parsed.success) throw new UsageError(`solution ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success)
+    throw new UsageError(`solution ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
   const body = clean.body.trim() === '' ? `# ${clean.title}\n` : clean.body;
   writeFileAtomic(dir, name, formatSolution(parsed.data, body), { mode: 0o600 });
   invalidateSolutions(lokiHome);
-  return { id: `sol:${category}/${slug}`, file: path.join(dir.root, name), created: !existing, redacted: report.redacted };
+  return {
+    id: `sol:${category}/${slug}`,
+    file: path.join(dir.root, name),
+    created: !existing,
+    redacted: report.redacted,
+  };
 }
 
 /** Normalise free-form tags to the TAG pattern (lowercase, kebab); drop what cannot be (e.g. a redaction). */
@@ -222,7 +236,13 @@ export function readAllSolutions(lokiHome: string): SolutionScan {
         out.problems.push(`${rel}: ${parsed.problem}; skipped`);
         continue;
       }
-      out.solutions.push({ ...parsed.value.data, category, slug, id: `sol:${category}/${slug}`, body: parsed.value.body });
+      out.solutions.push({
+        ...parsed.value.data,
+        category,
+        slug,
+        id: `sol:${category}/${slug}`,
+        body: parsed.value.body,
+      });
     }
   }
   return out;
@@ -246,12 +266,19 @@ type MiniSearchCtor = typeof MiniSearchType;
 let MiniSearchClass: MiniSearchCtor | undefined;
 
 function newTextIndex(): MiniSearchType<SearchDoc> {
-  if (!MiniSearchClass) MiniSearchClass = (typeof require === 'function' ? require('minisearch') : createRequire(import.meta.url)('minisearch')) as MiniSearchCtor;
+  if (!MiniSearchClass)
+    MiniSearchClass = (
+      typeof require === 'function' ? require('minisearch') : createRequire(import.meta.url)('minisearch')
+    ) as MiniSearchCtor;
   return new MiniSearchClass<SearchDoc>({ fields: [...SEARCH_FIELDS], storeFields: [], processTerm });
 }
 
 /** BM25+ with the field boosts of rank.ts, prefix matching and light fuzziness for longer terms. */
-function textSearch(index: MiniSearchType<SearchDoc>, query: string, filter?: (id: string) => boolean): { id: string; score: number }[] {
+function textSearch(
+  index: MiniSearchType<SearchDoc>,
+  query: string,
+  filter?: (id: string) => boolean,
+): { id: string; score: number }[] {
   return index
     .search(query, {
       boost: FIELD_BOOST,
@@ -341,7 +368,10 @@ export class SolutionIndex {
 
   search(query: string, filter?: (s: Solution) => boolean): { solution: Solution; score: number }[] {
     this.refresh();
-    return textSearch(this.text!, query, filter ? (id) => filter(this.byId.get(id)!) : undefined).map((h) => ({ solution: this.byId.get(h.id)!, score: h.score }));
+    return textSearch(this.text!, query, filter ? (id) => filter(this.byId.get(id)!) : undefined).map((h) => ({
+      solution: this.byId.get(h.id)!,
+      score: h.score,
+    }));
   }
 
   get(id: string): Solution | undefined {

@@ -66,7 +66,10 @@ export function taskBrief(t: Task): TaskBrief {
     source: t.source,
     status: t.status,
     attempt: t.attempts.at(-1)?.n ?? 0,
-    previousErrors: t.attempts.filter((a) => a.error).map((a) => `#${a.n} ${a.outcome}: ${a.error}`).slice(-5),
+    previousErrors: t.attempts
+      .filter((a) => a.error)
+      .map((a) => `#${a.n} ${a.outcome}: ${a.error}`)
+      .slice(-5),
   };
 }
 
@@ -80,8 +83,10 @@ export async function claimTask(project: Project, opts: ClaimOptions): Promise<C
   project.config();
   const run = activeRunPeek(project, 'claiming a task');
   const markers = readMarkers(project.existingStore());
-  if (markers.stop) throw new UsageError('.loki/STOP is present: start no new task; finish the current edit and end the session');
-  if (markers.pause) throw new UsageError('the run is paused (.loki/PAUSE): claim nothing until the user runs `loki resume`');
+  if (markers.stop)
+    throw new UsageError('.loki/STOP is present: start no new task; finish the current edit and end the session');
+  if (markers.pause)
+    throw new UsageError('the run is paused (.loki/PAUSE): claim nothing until the user runs `loki resume`');
   return project.tasks().claim(opts, run);
 }
 
@@ -103,7 +108,14 @@ export async function completeTask(
   if (next) {
     const run = peekRun(project.existingStore());
     const markers = readMarkers(project.existingStore());
-    skipped = !run || run.status !== 'active' ? 'the run is not active' : markers.stop ? '.loki/STOP is present: start nothing new' : markers.pause ? 'the run is paused (.loki/PAUSE)' : null;
+    skipped =
+      !run || run.status !== 'active'
+        ? 'the run is not active'
+        : markers.stop
+          ? '.loki/STOP is present: start nothing new'
+          : markers.pause
+            ? 'the run is paused (.loki/PAUSE)'
+            : null;
     if (!skipped) claimNext = { opts: { ...next }, run };
   }
   const r = project.tasks().complete(id, token, summary, evidence, claimNext);

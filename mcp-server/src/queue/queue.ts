@@ -133,11 +133,15 @@ export class TaskQueue {
   }
 
   /** The status of a task, without reading its record (dependency checks). */
-  private statusOf = (id: string): Pick<Task, 'status'> | undefined => this.store.db.get<{ status: TaskState }>('SELECT status FROM tasks WHERE id = ?', id);
+  private statusOf = (id: string): Pick<Task, 'status'> | undefined =>
+    this.store.db.get<{ status: TaskState }>('SELECT status FROM tasks WHERE id = ?', id);
 
   list(filter: ListFilter = {}): { tasks: Task[]; total: number } {
     const matches = this.all().filter(
-      (t) => (!filter.status || filter.status.includes(t.status)) && (!filter.phase || t.phase === filter.phase) && (!filter.priority || t.priority === filter.priority),
+      (t) =>
+        (!filter.status || filter.status.includes(t.status)) &&
+        (!filter.phase || t.phase === filter.phase) &&
+        (!filter.priority || t.priority === filter.priority),
     );
     return { tasks: matches.slice(0, filter.limit ?? matches.length), total: matches.length };
   }
@@ -148,7 +152,13 @@ export class TaskQueue {
     const lookup = (id: string) => byId.get(id);
     const inProgress = tasks
       .filter((t) => t.status === 'in-progress')
-      .map((t) => ({ id: t.id, title: t.title, agent: t.lease?.agent ?? 'unknown', expiresAt: t.lease?.expiresAt ?? t.updatedAt, expired: leaseExpired(t, now) }));
+      .map((t) => ({
+        id: t.id,
+        title: t.title,
+        agent: t.lease?.agent ?? 'unknown',
+        expiresAt: t.lease?.expiresAt ?? t.updatedAt,
+        expired: leaseExpired(t, now),
+      }));
     const next = pickNext(tasks, lookup, (t) => phaseAllows(t, run));
     const claimable = tasks.filter((t) => CLAIMABLE_STATES.includes(t.status));
     const ready = claimable.filter((t) => unmetDependencies(t, lookup).length === 0);
@@ -161,7 +171,9 @@ export class TaskQueue {
       openInPhase: run ? tasks.filter((t) => isOpenInPhase(t, run)).length : 0,
       laterPhases: ready.filter((t) => !phaseAllows(t, run)).length,
       waiting: waitingTasks.length,
-      stuckOnDeadLetter: waitingTasks.filter((t) => t.dependencies.some((d) => lookup(d)?.status === 'dead-letter')).map((t) => t.id),
+      stuckOnDeadLetter: waitingTasks
+        .filter((t) => t.dependencies.some((d) => lookup(d)?.status === 'dead-letter'))
+        .map((t) => t.id),
     };
   }
 
@@ -178,12 +190,19 @@ export class TaskQueue {
     if (drafts.length > MAX_BATCH) throw new UsageError(`at most ${MAX_BATCH} tasks per call; split the batch`);
     return this.store.mutate(
       () => this.addIn(drafts, runId, defaults),
-      (r) => (r.added.length > 0 ? { action: 'task.add', data: { ids: r.added.map((t) => t.id).slice(0, 50), count: r.added.length } } : undefined),
+      (r) =>
+        r.added.length > 0
+          ? { action: 'task.add', data: { ids: r.added.map((t) => t.id).slice(0, 50), count: r.added.length } }
+          : undefined,
     );
   }
 
   /** The body of `add`, inside the caller's transaction. */
-  private addIn(drafts: readonly TaskDraft[], runId: string, defaults: { phase: Phase; source: Task['source'] }): AddResult {
+  private addIn(
+    drafts: readonly TaskDraft[],
+    runId: string,
+    defaults: { phase: Phase; source: Task['source'] },
+  ): AddResult {
     const now = new Date().toISOString();
     let seq = this.store.db.get<{ seq: number | null }>('SELECT max(seq) AS seq FROM tasks')!.seq ?? 0;
     const batch = new Map<string, Task>();
@@ -228,7 +247,9 @@ export class TaskQueue {
           unchanged.push(id);
           continue;
         }
-        throw new UsageError(`task "${id}" already exists with different content: use loki_task_update to change it, or pick a new id`);
+        throw new UsageError(
+          `task "${id}" already exists with different content: use loki_task_update to change it, or pick a new id`,
+        );
       }
       batch.set(id, task);
       seq = Math.max(seq, task.seq);
@@ -252,7 +273,13 @@ export class TaskQueue {
    * Complete a task the caller holds; with `next`, claim the caller's next task in the same transaction (one
    * commit for the usual complete-then-claim step). A repeat with the same token changes nothing.
    */
-  complete(id: string, token: string, summary: string, evidence: string[], next?: { opts: ClaimOptions; run: Readonly<RunState> | undefined }): FinishResult & { next: ClaimResult | null } {
+  complete(
+    id: string,
+    token: string,
+    summary: string,
+    evidence: string[],
+    next?: { opts: ClaimOptions; run: Readonly<RunState> | undefined },
+  ): FinishResult & { next: ClaimResult | null } {
     checkId(id, 'task id');
     if (next?.opts.taskId !== undefined) checkId(next.opts.taskId, 'taskId');
     const limits = this.limits();
@@ -269,7 +296,11 @@ export class TaskQueue {
         this.write(done);
         finished = { task: done, repeated: false };
         const c = done.completion;
-        notes.push({ action: 'task.complete', target: id, data: { agent: c?.agent, summary: c?.summary.slice(0, 500), evidence: c?.evidence.slice(0, 10) } });
+        notes.push({
+          action: 'task.complete',
+          target: id,
+          data: { agent: c?.agent, summary: c?.summary.slice(0, 500), evidence: c?.evidence.slice(0, 10) },
+        });
       }
       let claimed: ClaimResult | null = null;
       if (next) {
@@ -298,7 +329,13 @@ export class TaskQueue {
         return { task: failed, repeated: false };
       },
       (r) =>
-        r.repeated ? undefined : { action: r.task.status === 'dead-letter' ? 'task.dead-letter' : 'task.fail', target: id, data: { failures: r.task.failures, error: error.slice(0, 500) } },
+        r.repeated
+          ? undefined
+          : {
+              action: r.task.status === 'dead-letter' ? 'task.dead-letter' : 'task.fail',
+              target: id,
+              data: { failures: r.task.failures, error: error.slice(0, 500) },
+            },
     );
   }
 
@@ -312,7 +349,8 @@ export class TaskQueue {
       const why = whyNotClaimable(candidate, this.statusOf);
       if (why) return { task: null, token: null, expired, reason: why };
     } else {
-      const allowed = (t: Task) => (opts.phase ? effectivePhase(t.phase, run?.tier ?? 'complex') === opts.phase : phaseAllows(t, run));
+      const allowed = (t: Task) =>
+        opts.phase ? effectivePhase(t.phase, run?.tier ?? 'complex') === opts.phase : phaseAllows(t, run);
       candidate = pickNext(this.claimOrder(), this.statusOf, allowed, true);
       if (!candidate) return { task: null, token: null, expired, reason: this.nothingReady(run, opts.phase) };
     }
@@ -326,14 +364,21 @@ export class TaskQueue {
   private *claimOrder(): Generator<Task> {
     // The ORDER BY is domain/tasks.ts claimOrder (priority rank, fresh work before retries, creation order), and
     // exactly the tasks_claim index, named so the planner never prefers sorting the queue (it would, unanalysed).
-    const rows = this.store.db.statement(`SELECT id, body FROM tasks INDEXED BY tasks_claim WHERE status IN (${CLAIMABLE_SQL}) ORDER BY rank, status = 'failed', seq`).iterate();
+    const rows = this.store.db
+      .statement(
+        `SELECT id, body FROM tasks INDEXED BY tasks_claim WHERE status IN (${CLAIMABLE_SQL}) ORDER BY rank, status = 'failed', seq`,
+      )
+      .iterate();
     for (const row of rows) yield decodeTask(row as unknown as TaskRow);
   }
 
   /** Leases that ran out: each ends its attempt as a failure (maybe dead-lettering the task). */
   private expireLeases(now: number, maxRetries: number): string[] {
     const due = this.store.db
-      .all<TaskRow>("SELECT id, body FROM tasks WHERE status = 'in-progress' AND (lease_expires IS NULL OR lease_expires <= ?)", new Date(now).toISOString())
+      .all<TaskRow>(
+        "SELECT id, body FROM tasks WHERE status = 'in-progress' AND (lease_expires IS NULL OR lease_expires <= ?)",
+        new Date(now).toISOString(),
+      )
       .map(decodeTask)
       .filter((t) => leaseExpired(t, now));
     for (const t of due) this.write(expireLease(t, now, maxRetries));
@@ -345,11 +390,16 @@ export class TaskQueue {
     if (s.total === 0) return 'the queue is empty: add tasks with loki_task_add';
     const open = s.counts.pending + s.counts.failed;
     if (open === 0) {
-      if (s.counts['in-progress'] > 0) return `no task is ready: ${s.counts['in-progress']} in progress by other agents, none pending`;
-      return s.counts.blocked > 0 ? `no task is ready: ${s.counts.blocked} blocked (unblock with loki_task_update)` : 'no open tasks: every task is completed or dead-lettered';
+      if (s.counts['in-progress'] > 0)
+        return `no task is ready: ${s.counts['in-progress']} in progress by other agents, none pending`;
+      return s.counts.blocked > 0
+        ? `no task is ready: ${s.counts.blocked} blocked (unblock with loki_task_update)`
+        : 'no open tasks: every task is completed or dead-lettered';
     }
-    if (s.stuckOnDeadLetter.length > 0) return `no task is ready: ${s.stuckOnDeadLetter.slice(0, 10).join(', ')} depend on dead-lettered tasks (fix them and \`loki tasks retry ID\`, or edit the dependencies)`;
-    if (s.laterPhases > 0 && !phase) return `no task is ready in ${run?.phase ?? 'this phase'}: ${s.laterPhases} ready task(s) belong to later phases; finish this phase and call loki_phase_advance`;
+    if (s.stuckOnDeadLetter.length > 0)
+      return `no task is ready: ${s.stuckOnDeadLetter.slice(0, 10).join(', ')} depend on dead-lettered tasks (fix them and \`loki tasks retry ID\`, or edit the dependencies)`;
+    if (s.laterPhases > 0 && !phase)
+      return `no task is ready in ${run?.phase ?? 'this phase'}: ${s.laterPhases} ready task(s) belong to later phases; finish this phase and call loki_phase_advance`;
     return `no task is ready${phase ? ` in ${phase}` : ''}: ${s.waiting} wait on dependencies that are not completed yet`;
   }
 
@@ -359,8 +409,16 @@ export class TaskQueue {
    */
   renewHeldBy(agent: string, now = Date.now()): string[] {
     const leaseMs = this.limits().leaseMinutes * 60_000;
-    const due = (t: Task) => t.status === 'in-progress' && t.lease?.agent === agent && !leaseExpired(t, now) && Date.parse(t.lease.expiresAt) - now < leaseMs / 2;
-    const held = () => this.store.db.all<TaskRow>("SELECT id, body FROM tasks WHERE status = 'in-progress' AND lease_agent = ?", agent).map(decodeTask).filter(due);
+    const due = (t: Task) =>
+      t.status === 'in-progress' &&
+      t.lease?.agent === agent &&
+      !leaseExpired(t, now) &&
+      Date.parse(t.lease.expiresAt) - now < leaseMs / 2;
+    const held = () =>
+      this.store.db
+        .all<TaskRow>("SELECT id, body FROM tasks WHERE status = 'in-progress' AND lease_agent = ?", agent)
+        .map(decodeTask)
+        .filter(due);
     if (held().length === 0) return [];
     return this.store.mutate(
       () => {
@@ -382,7 +440,8 @@ export class TaskQueue {
         let task = this.mustRead(req.id);
         const hasEdit = Object.values(req.edit).some((v) => v !== undefined);
         if (hasEdit) {
-          if (task.status === 'completed') throw new UsageError(`${task.id} is completed and stays as it was done; add a follow-up task instead`);
+          if (task.status === 'completed')
+            throw new UsageError(`${task.id} is completed and stays as it was done; add a follow-up task instead`);
           task = editTask(task, now, req.edit);
           if (req.edit.dependencies) {
             const edited = task;
@@ -394,7 +453,15 @@ export class TaskQueue {
         this.write(task);
         return task;
       },
-      (t) => ({ action: `task.${req.action ?? 'edit'}`, target: t.id, data: { fields: Object.keys(req.edit).filter((k) => req.edit[k as keyof TaskEdit] !== undefined), status: t.status, reason: req.reason ?? null } }),
+      (t) => ({
+        action: `task.${req.action ?? 'edit'}`,
+        target: t.id,
+        data: {
+          fields: Object.keys(req.edit).filter((k) => req.edit[k as keyof TaskEdit] !== undefined),
+          status: t.status,
+          reason: req.reason ?? null,
+        },
+      }),
     );
   }
 
@@ -409,13 +476,18 @@ export class TaskQueue {
     let archived = 0;
     const previous = this.store.db.get<{ run: string }>("SELECT body ->> '$.runId' AS run FROM tasks LIMIT 1");
     if (previous && (opts.fresh || previous.run !== runId)) {
-      archived = this.store.db.run('INSERT OR REPLACE INTO task_archive (run_id, id, body) SELECT body ->> \'$.runId\', id, body FROM tasks').changes;
+      archived = this.store.db.run(
+        "INSERT OR REPLACE INTO task_archive (run_id, id, body) SELECT body ->> '$.runId', id, body FROM tasks",
+      ).changes;
       this.store.db.run('DELETE FROM tasks');
     } else if (previous) {
       return { added: [], unchanged: [], archived };
     }
     if (drafts.length === 0) return { added: [], unchanged: [], archived };
-    return { ...this.addIn(drafts, runId, { phase: 'DEVELOPMENT', source: { kind: 'spec', section: null } }), archived };
+    return {
+      ...this.addIn(drafts, runId, { phase: 'DEVELOPMENT', source: { kind: 'spec', section: null } }),
+      archived,
+    };
   }
 
   private mustRead(id: string): Task {
@@ -434,12 +506,18 @@ function isOpenInPhase(t: Task, run: RunState): boolean {
 }
 
 function claimNote(r: ClaimResult, agent: string): AuditNote | undefined {
-  if (r.task) return { action: 'task.claim', target: r.task.id, data: { agent, attempt: r.task.attempts.at(-1)?.n, expired: r.expired } };
+  if (r.task)
+    return {
+      action: 'task.claim',
+      target: r.task.id,
+      data: { agent, attempt: r.task.attempts.at(-1)?.n, expired: r.expired },
+    };
   return r.expired.length > 0 ? { action: 'task.expire', data: { ids: r.expired } } : undefined;
 }
 
 function whyNotClaimable(task: Task, lookup: (id: string) => Pick<Task, 'status'> | undefined): string | null {
-  if (task.status === 'in-progress') return `${task.id} is in progress by ${task.lease?.agent ?? 'another agent'} until ${task.lease?.expiresAt ?? '?'}`;
+  if (task.status === 'in-progress')
+    return `${task.id} is in progress by ${task.lease?.agent ?? 'another agent'} until ${task.lease?.expiresAt ?? '?'}`;
   if (!CLAIMABLE_STATES.includes(task.status)) {
     return `${task.id} is ${task.status}${task.status === 'dead-letter' ? ' (retry it with loki_task_update action "retry")' : task.status === 'blocked' ? ` (${task.blockedReason ?? 'no reason'}; unblock it first)` : ''}`;
   }
@@ -464,14 +542,18 @@ function applyAction(task: Task, req: UpdateRequest, now: number, leaseMs: numbe
     case 'block': {
       if (!req.reason?.trim()) throw new UsageError('`block` needs a `reason` (what the task is waiting for)');
       if (task.status === 'in-progress') needHolder();
-      else if (!CLAIMABLE_STATES.includes(task.status)) throw new UsageError(`${task.id} is ${task.status}; only pending, failed or your in-progress tasks can be blocked`);
+      else if (!CLAIMABLE_STATES.includes(task.status))
+        throw new UsageError(
+          `${task.id} is ${task.status}; only pending, failed or your in-progress tasks can be blocked`,
+        );
       return blockTask(task, now, req.reason.trim());
     }
     case 'unblock':
       if (task.status !== 'blocked') throw new UsageError(`${task.id} is ${task.status}, not blocked`);
       return unblockTask(task, now);
     case 'retry':
-      if (task.status !== 'dead-letter') throw new UsageError(`${task.id} is ${task.status}; only dead-lettered tasks are retried`);
+      if (task.status !== 'dead-letter')
+        throw new UsageError(`${task.id} is ${task.status}; only dead-lettered tasks are retried`);
       return retryTask(task, now);
     default:
       return task;
@@ -479,6 +561,7 @@ function applyAction(task: Task, req: UpdateRequest, now: number, leaseMs: numbe
 }
 
 function sameDefinition(a: Task, b: Task): boolean {
-  const key = (t: Task) => JSON.stringify([t.title, t.description, t.priority, t.phase, t.dependencies, t.acceptance, t.source]);
+  const key = (t: Task) =>
+    JSON.stringify([t.title, t.description, t.priority, t.phase, t.dependencies, t.acceptance, t.source]);
   return key(a) === key(b);
 }

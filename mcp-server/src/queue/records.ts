@@ -4,7 +4,7 @@ import { PHASES } from '../domain/phases.js';
 import { PRIORITIES, TASK_LIMITS as L, TASK_STATES, type Task } from '../domain/tasks.js';
 import { DamagedRecordError } from '../errors.js';
 import { DecodeMemo } from '../store/records.js';
-import { safeParse } from '../store/schema.js';
+import { damagedMessage, parseStored } from '../store/schema.js';
 
 const isoTime = z.string().check(z.minLength(1), z.maxLength(64));
 const text = (max: number) => z.string().check(z.maxLength(max));
@@ -32,11 +32,20 @@ export const taskSchema = z.strictObject({
   acceptance: list(text(L.acceptanceItem), L.acceptance),
   source: z.strictObject({ kind: z.enum(['spec', 'agent', 'user']), section: z.nullable(text(L.section)) }),
   status: z.enum(TASK_STATES),
-  lease: z.nullable(z.strictObject({ agent: text(L.agent), token: text(L.token), claimedAt: isoTime, expiresAt: isoTime })),
+  lease: z.nullable(
+    z.strictObject({ agent: text(L.agent), token: text(L.token), claimedAt: isoTime, expiresAt: isoTime }),
+  ),
   attempts: list(attempt, L.attempts),
   failures: z.int().check(z.nonnegative()),
   blockedReason: z.nullable(text(L.reason)),
-  completion: z.nullable(z.strictObject({ at: isoTime, agent: text(L.agent), summary: text(L.summary), evidence: list(text(L.evidenceItem), L.evidence) })),
+  completion: z.nullable(
+    z.strictObject({
+      at: isoTime,
+      agent: text(L.agent),
+      summary: text(L.summary),
+      evidence: list(text(L.evidenceItem), L.evidence),
+    }),
+  ),
   deadLetteredAt: z.nullable(isoTime),
   createdAt: isoTime,
   updatedAt: isoTime,
@@ -54,16 +63,8 @@ export function decodeTask(row: { id: string; body: string }): Task {
 }
 
 function validateTask(row: { id: string; body: string }): Task {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(row.body);
-  } catch {
-    raw = undefined;
-  }
-  const parsed = safeParse(taskSchema, raw);
-  if (!parsed.success || parsed.data.id !== row.id) {
-    const issue = parsed.success ? { path: ['id'], message: 'does not match the row' } : parsed.error.issues[0];
-    throw new DamagedRecordError(`task "${row.id}" in .loki/loki.db does not match its schema (${issue?.path.join('.') || 'record'}: ${issue?.message ?? 'invalid'}): it was changed outside loki-mode; run loki doctor`);
-  }
-  return parsed.data;
+  const r = parseStored(taskSchema, row.body);
+  const issue = 'issue' in r ? r.issue : r.value.id !== row.id ? 'id: does not match the row' : undefined;
+  if (issue !== undefined) throw new DamagedRecordError(damagedMessage(`task "${row.id}"`, issue));
+  return (r as { value: Task }).value;
 }

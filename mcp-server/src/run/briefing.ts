@@ -52,7 +52,11 @@ export interface StatusOptions {
 }
 
 /** The per-turn briefing. Unless `peek`, it counts a turn, heartbeats the session and delivers HUMAN_INPUT. */
-export async function briefing(project: Project, who: SessionIdentity | undefined, opts: StatusOptions): Promise<Briefing> {
+export async function briefing(
+  project: Project,
+  who: SessionIdentity | undefined,
+  opts: StatusOptions,
+): Promise<Briefing> {
   const effective = project.effectiveConfig();
   const problems = [...effective.problems];
   const config = effective.problems.length === 0 ? project.config() : undefined;
@@ -71,15 +75,29 @@ export async function briefing(project: Project, who: SessionIdentity | undefine
         const now = new Date().toISOString();
         let next: RunState = { ...current, iteration: current.iteration + 1, updatedAt: now };
         if (markers.stop) next = { ...next, status: 'stopped', stoppedAt: now, stopReason: 'STOP signal' };
-        else if (next.iteration > maxIterations) next = { ...next, status: 'stopped', stoppedAt: now, stopReason: `iteration limit (${maxIterations}) reached` };
+        else if (next.iteration > maxIterations)
+          next = {
+            ...next,
+            status: 'stopped',
+            stoppedAt: now,
+            stopReason: `iteration limit (${maxIterations}) reached`,
+          };
         store.records.write(RUN_FILE, RUN_RECORD, next);
         return { run: next, changed: true as const };
       },
       (r) =>
         r.changed && r.run
           ? r.run.status === 'stopped'
-            ? { action: 'run.stop', target: r.run.runId, data: { reason: r.run.stopReason, iteration: r.run.iteration } }
-            : { action: 'run.turn', target: r.run.runId, data: { iteration: r.run.iteration, session: who?.id ?? null } }
+            ? {
+                action: 'run.stop',
+                target: r.run.runId,
+                data: { reason: r.run.stopReason, iteration: r.run.iteration },
+              }
+            : {
+                action: 'run.turn',
+                target: r.run.runId,
+                data: { iteration: r.run.iteration, session: who?.id ?? null },
+              }
           : undefined,
     );
     run = turn.run;
@@ -87,7 +105,16 @@ export async function briefing(project: Project, who: SessionIdentity | undefine
     if (config && store.exists(HUMAN_INPUT)) {
       humanInput = await store.mutate(
         () => takeHumanInput(store, config.promptInjection, config.humanInputMaxBytes),
-        (h) => (h.status === 'delivered' || h.status === 'rejected' ? { action: `human-input.${h.status}`, data: h.status === 'delivered' ? { archivedAs: h.archivedAs, bytes: Buffer.byteLength(h.text) } : { reason: h.reason } } : undefined),
+        (h) =>
+          h.status === 'delivered' || h.status === 'rejected'
+            ? {
+                action: `human-input.${h.status}`,
+                data:
+                  h.status === 'delivered'
+                    ? { archivedAs: h.archivedAs, bytes: Buffer.byteLength(h.text) }
+                    : { reason: h.reason },
+              }
+            : undefined,
       );
     }
   } else if (store && who) {
@@ -107,29 +134,39 @@ export async function briefing(project: Project, who: SessionIdentity | undefine
     queue = {
       counts: q.counts,
       total: q.total,
-      mine: q.inProgress.filter((t) => t.agent === me).map(({ id, title, expiresAt, expired }) => ({ id, title, expiresAt, expired })),
+      mine: q.inProgress
+        .filter((t) => t.agent === me)
+        .map(({ id, title, expiresAt, expired }) => ({ id, title, expiresAt, expired })),
       inProgress: q.inProgress.length,
       next: q.next,
       openInPhase: q.openInPhase,
       laterPhases: q.laterPhases,
       waiting: q.waiting,
     };
-    if (q.counts['dead-letter'] > 0) problems.push(`${q.counts['dead-letter']} task(s) in dead-letter: review them (loki_task_list status ["dead-letter"]); retry with loki_task_update action "retry" once the cause is fixed`);
-    if (q.stuckOnDeadLetter.length > 0) problems.push(`${q.stuckOnDeadLetter.slice(0, 5).join(', ')} wait on dead-lettered tasks and cannot start`);
+    if (q.counts['dead-letter'] > 0)
+      problems.push(
+        `${q.counts['dead-letter']} task(s) in dead-letter: review them (loki_task_list status ["dead-letter"]); retry with loki_task_update action "retry" once the cause is fixed`,
+      );
+    if (q.stuckOnDeadLetter.length > 0)
+      problems.push(`${q.stuckOnDeadLetter.slice(0, 5).join(', ')} wait on dead-lettered tasks and cannot start`);
   }
 
   let trust: TrustBriefing | null = null;
   if (store && run) {
     trust = await trustBriefing(project, run, config, !opts.peek);
     if (trust.stagnated) run = readRun(store) ?? run;
-    if (trust.forcedReview) problems.push(`forced review (${trust.forcedReview}): call loki_verify, then loki_council_convene`);
+    if (trust.forcedReview)
+      problems.push(`forced review (${trust.forcedReview}): call loki_verify, then loki_council_convene`);
     for (const f of trust.findings) problems.push(`completion refused: ${f}`);
   }
 
   // What the Claude Code hooks measured (spend, context size) and the notices they raised.
   const hooks = store && run ? readHookState(store, run.runId) : null;
   if (hooks) problems.push(...hooks.notices);
-  if (queue && queue.counts.failed > 0) problems.push(`${queue.counts.failed} task(s) failed and wait to be retried: loki_task_list status ["failed"] shows their errors`);
+  if (queue && queue.counts.failed > 0)
+    problems.push(
+      `${queue.counts.failed} task(s) failed and wait to be retried: loki_task_list status ["failed"] shows their errors`,
+    );
 
   const limit = (effective.values.get('budget.limitUsd') as number | null) ?? null;
   const b: Briefing = {
@@ -154,7 +191,12 @@ export async function briefing(project: Project, who: SessionIdentity | undefine
     budget: {
       limitUsd: limit,
       spentUsd: hooks && hooks.toolCalls > 0 ? Number(hooks.usage.costUsd.toFixed(4)) : null,
-      note: hooks && hooks.toolCalls > 0 ? `measured by the Claude Code hooks from the host transcript (${hooks.usage.contextTokens} tokens in context)` : limit === null ? 'no budget limit set' : 'spend is measured by the Claude Code hooks from the host transcript',
+      note:
+        hooks && hooks.toolCalls > 0
+          ? `measured by the Claude Code hooks from the host transcript (${hooks.usage.contextTokens} tokens in context)`
+          : limit === null
+            ? 'no budget limit set'
+            : 'spend is measured by the Claude Code hooks from the host transcript',
     },
     queue,
     trust,
@@ -167,16 +209,21 @@ export async function briefing(project: Project, who: SessionIdentity | undefine
 
 /** One instruction for the agent's next step. Pure over the briefing. */
 export function nextHint(b: Briefing, run: RunState | undefined): string {
-  if (b.problems.length > 0 && b.problems.some((p) => p.startsWith('.loki/config.yaml') || p.includes('LOKI_') || p.startsWith('council.'))) {
+  if (
+    b.problems.length > 0 &&
+    b.problems.some((p) => p.startsWith('.loki/config.yaml') || p.includes('LOKI_') || p.startsWith('council.'))
+  ) {
     return `fix the configuration first: ${b.problems[0]}`;
   }
   if (!b.run || !run) return 'no run yet: call loki_start with `spec` (a path inside the project) or `specText`';
   if (b.signals.stop || b.run.status === 'stopped') {
     return `the run is stopped (${run.stopReason ?? 'STOP signal'}): finish the current edit, start nothing new, and end the session`;
   }
-  if (b.signals.pause) return 'PAUSED by the user (.loki/PAUSE): do nothing; call loki_status again later, the user resumes with `loki resume`';
+  if (b.signals.pause)
+    return 'PAUSED by the user (.loki/PAUSE): do nothing; call loki_status again later, the user resumes with `loki resume`';
   if (b.run.status === 'completed') return 'the run is completed; start a new one with loki_start and a new spec';
-  if (b.signals.humanInput.status === 'delivered') return 'the user sent a directive (humanInput.text): act on it first, as data from the user, then continue';
+  if (b.signals.humanInput.status === 'delivered')
+    return 'the user sent a directive (humanInput.text): act on it first, as data from the user, then continue';
   const purpose = PHASE_PURPOSE[b.run.phase];
   const where = `phase ${b.run.phase} (${b.run.phases.indexOf(b.run.phase) + 1}/${b.run.phases.length}): ${purpose}`;
   const q = b.queue;
@@ -188,14 +235,19 @@ export function nextHint(b: Briefing, run: RunState | undefined): string {
   }
   if (q?.next) return `${where}. Claim the next task with loki_task_claim (${q.next.id} "${q.next.title}")`;
   const t = b.trust;
-  if (t?.forcedReview) return `forced review (${t.forcedReview}): call loki_verify, then loki_council_convene and have every member vote`;
+  if (t?.forcedReview)
+    return `forced review (${t.forcedReview}): call loki_verify, then loki_council_convene and have every member vote`;
   const lastPhase = b.run.phases.at(-1) === b.run.phase;
-  const advance = b.run.nextPhase && !lastPhase ? `call loki_phase_advance (next: ${b.run.nextPhase})` : 'call loki_verify, then loki_council_convene, then loki_complete';
+  const advance =
+    b.run.nextPhase && !lastPhase
+      ? `call loki_phase_advance (next: ${b.run.nextPhase})`
+      : 'call loki_verify, then loki_council_convene, then loki_complete';
   if (q && q.openInPhase === 0) {
     return q.total === 0
       ? `${where}. The queue is empty: add this phase's tasks with loki_task_add, or when its exit criteria hold ${advance}`
       : `${where}. No open tasks in this phase: when its exit criteria hold, ${advance}`;
   }
-  if (q && q.inProgress > 0) return `${where}. No task is ready: ${q.inProgress} in progress by other agents; review their work or add tasks with loki_task_add`;
+  if (q && q.inProgress > 0)
+    return `${where}. No task is ready: ${q.inProgress} in progress by other agents; review their work or add tasks with loki_task_add`;
   return `${where}. No task is ready (${q?.waiting ?? 0} wait on dependencies, ${q?.counts.blocked ?? 0} blocked): unblock or re-plan with loki_task_update`;
 }

@@ -103,7 +103,13 @@ export function headInfo(root: string): { headSha: string | null; branch: string
  * Commit a snapshot tree (parent: HEAD, when there is one) and point `ref` (under refs/loki/) at it, so git gc
  * keeps it. Returns the commit, or the reason it could not be recorded.
  */
-export function commitSnapshot(root: string, tree: string, message: string, ref: string, parent: string | null): { commit: string } | { error: string } {
+export function commitSnapshot(
+  root: string,
+  tree: string,
+  message: string,
+  ref: string,
+  parent: string | null,
+): { commit: string } | { error: string } {
   const args = ['commit-tree', tree, '-m', message];
   if (parent) args.push('-p', parent);
   const commit = git(root, args, LOKI_IDENTITY);
@@ -123,7 +129,8 @@ export function deleteRef(root: string, ref: string): void {
 export function snapshotProblem(root: string, ref: string, commit: string): string | null {
   const at = git(root, ['rev-parse', '--verify', '-q', ref]);
   if (!at.ok) return `git ref ${ref} is missing`;
-  if (at.out !== commit) return `git ref ${ref} points at ${at.out.slice(0, 12)}, not the recorded ${commit.slice(0, 12)}`;
+  if (at.out !== commit)
+    return `git ref ${ref} points at ${at.out.slice(0, 12)}, not the recorded ${commit.slice(0, 12)}`;
   const listing = git(root, ['ls-tree', '-r', '-z', '--full-tree', `${commit}^{tree}`]);
   if (!listing.ok) return `git objects of ${commit.slice(0, 12)} are missing (${listing.err.split('\n')[0]})`;
   const blobs = listing.out
@@ -136,7 +143,9 @@ export function snapshotProblem(root: string, ref: string, commit: string): stri
   const check = git(root, ['cat-file', '--batch-check'], undefined, `${blobs.join('\n')}\n`);
   if (!check.ok) return `cannot check the git objects of ${commit.slice(0, 12)}: ${check.err}`;
   const missing = check.out.split('\n').filter((l) => l.endsWith(' missing'));
-  return missing.length > 0 ? `${missing.length} file(s) of the code snapshot are missing from the git object store` : null;
+  return missing.length > 0
+    ? `${missing.length} file(s) of the code snapshot are missing from the git object store`
+    : null;
 }
 
 /** Files that differ between two trees, as NUL-separated `git diff-tree --name-status` output. */
@@ -151,12 +160,26 @@ export function diffTrees(root: string, from: string, to: string): string {
  * write `written` (added, modified or changed type) from `to`. Only those paths are touched, through a private
  * index; HEAD, the branch, the user's index and ignored files are left alone. Safe to repeat.
  */
-export function checkoutTree(root: string, to: string, from: string, removed: readonly string[], written: readonly string[]): void {
+export function checkoutTree(
+  root: string,
+  to: string,
+  from: string,
+  removed: readonly string[],
+  written: readonly string[],
+): void {
   withPrivateIndex((env) => {
     if (removed.length > 0) {
       must(git(root, ['read-tree', from], env), 'read-tree');
       // `git rm -f` deletes the files and any folder it leaves empty; paths that are already gone are skipped.
-      must(git(root, ['rm', '-q', '-f', '--ignore-unmatch', '--pathspec-from-file=-', '--pathspec-file-nul'], env, `${removed.join('\0')}\0`), 'rm');
+      must(
+        git(
+          root,
+          ['rm', '-q', '-f', '--ignore-unmatch', '--pathspec-from-file=-', '--pathspec-file-nul'],
+          env,
+          `${removed.join('\0')}\0`,
+        ),
+        'rm',
+      );
       faultPoint('rollback-code-removed');
     }
     if (written.length > 0) {
@@ -172,14 +195,40 @@ function must(r: GitResult, what: string): void {
 
 export function recordBaseline(root: string, runId: string): GitBaseline {
   if (!isGitRepository(root)) {
-    return { repository: false, headSha: null, branch: null, baselineCommit: null, note: 'not a git repository: code changes cannot be measured' };
+    return {
+      repository: false,
+      headSha: null,
+      branch: null,
+      baselineCommit: null,
+      note: 'not a git repository: code changes cannot be measured',
+    };
   }
   const { headSha, branch } = headInfo(root);
   const tree = snapshotTree(root);
-  if (!tree) return { repository: true, headSha, branch, baselineCommit: null, note: 'could not snapshot the working tree' };
-  const commit = commitSnapshot(root, tree, `loki-mode baseline for run ${runId}`, `refs/loki/runs/${runId}/baseline`, headSha);
-  if ('error' in commit) return { repository: true, headSha, branch, baselineCommit: null, note: `could not record the baseline: ${commit.error}` };
-  return { repository: true, headSha, branch, baselineCommit: commit.commit, note: headSha ? null : 'the repository had no commits when the run started' };
+  if (!tree)
+    return { repository: true, headSha, branch, baselineCommit: null, note: 'could not snapshot the working tree' };
+  const commit = commitSnapshot(
+    root,
+    tree,
+    `loki-mode baseline for run ${runId}`,
+    `refs/loki/runs/${runId}/baseline`,
+    headSha,
+  );
+  if ('error' in commit)
+    return {
+      repository: true,
+      headSha,
+      branch,
+      baselineCommit: null,
+      note: `could not record the baseline: ${commit.error}`,
+    };
+  return {
+    repository: true,
+    headSha,
+    branch,
+    baselineCommit: commit.commit,
+    note: headSha ? null : 'the repository had no commits when the run started',
+  };
 }
 
 /** Files that differ between the baseline snapshot and the working tree now (excluding .loki/). */

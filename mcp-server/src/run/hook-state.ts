@@ -37,5 +37,13 @@ export const HOOK_STATE_FILE = 'hooks';
 export function readHookState(store: Store | undefined, runId: string | null): HookState {
   const s = store?.records.read(HOOK_STATE_FILE, HOOK_STATE_RECORD);
   if (s && s.runId === runId) return s;
-  return { runId, stopBlocks: null, transcripts: {}, usage: { ...NO_USAGE } as Usage, toolCalls: 0, notices: [], updatedAt: new Date(0).toISOString() };
+  return {
+    runId,
+    stopBlocks: null,
+    transcripts: {},
+    usage: { ...NO_USAGE } as Usage,
+    toolCalls: 0,
+    notices: [],
+    updatedAt: new Date(0).toISOString(),
+  };
 }

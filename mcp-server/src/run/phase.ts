@@ -18,12 +18,17 @@ export interface AdvanceResult {
   run: RunState;
 }
 
-export async function advancePhase(project: Project, target: Phase | undefined, reason: string | undefined): Promise<AdvanceResult> {
+export async function advancePhase(
+  project: Project,
+  target: Phase | undefined,
+  reason: string | undefined,
+): Promise<AdvanceResult> {
   project.config();
   const store = project.existingStore();
   const before = readRun(store);
   if (!store || !before) throw new UsageError('no run yet: call loki_start first');
-  if (before.status !== 'active') throw new UsageError(`the run is ${before.status}; phases change only while it is active`);
+  if (before.status !== 'active')
+    throw new UsageError(`the run is ${before.status}; phases change only while it is active`);
   if (readMarkers(store).pause) throw new UsageError('the run is paused (.loki/PAUSE); wait for `loki resume`');
   // Facts are gathered outside the lock (git can take a moment), then the decision is re-made under it.
   const facts = gatherFacts(project, before);
@@ -33,16 +38,23 @@ export async function advancePhase(project: Project, target: Phase | undefined, 
   return store.mutate(
     (): AdvanceResult => {
       const run = readRun(store);
-      if (!run || run.runId !== before.runId) throw new UsageError('the run changed while advancing; call loki_status and try again');
+      if (!run || run.runId !== before.runId)
+        throw new UsageError('the run changed while advancing; call loki_status and try again');
       const plan = planTransition(run.tier, run.phase, target, facts, reason);
       if (!plan.ok) return { ok: false, from: plan.from, to: plan.to ?? null, reasons: plan.reasons, run };
       const now = new Date().toISOString();
-      const history = [...run.phaseHistory, { from: plan.from, to: plan.to, at: now, direction: plan.direction, reason: reason?.trim() || null }].slice(-MAX_PHASE_HISTORY);
+      const history = [
+        ...run.phaseHistory,
+        { from: plan.from, to: plan.to, at: now, direction: plan.direction, reason: reason?.trim() || null },
+      ].slice(-MAX_PHASE_HISTORY);
       const next: RunState = { ...run, phase: plan.to, phaseEnteredAt: now, phaseHistory: history, updatedAt: now };
       store.records.write(RUN_FILE, RUN_RECORD, next);
       return { ok: true, from: plan.from, to: plan.to, reasons: [], run: next };
     },
-    (r) => (r.ok ? { action: 'phase.advance', target: r.run.runId, data: { from: r.from, to: r.to, reason: reason ?? null } } : undefined),
+    (r) =>
+      r.ok
+        ? { action: 'phase.advance', target: r.run.runId, data: { from: r.from, to: r.to, reason: reason ?? null } }
+        : undefined,
   );
 }
 
@@ -51,7 +63,15 @@ export function gatherFacts(project: Project, run: RunState): PhaseFacts {
   if (run.git.repository && run.git.baselineCommit && run.phase === 'DEVELOPMENT') {
     changed = changedFilesSince(project.root, run.git.baselineCommit)?.length ?? null;
   }
-  const openTasksInPhase = project.tasks().openInPhase(run).map((t) => t.id);
-  return { specRecorded: run.spec !== null, gitRepository: run.git.repository, changedFilesSinceBaseline: changed, runCompleted: run.status === 'completed', openTasksInPhase };
+  const openTasksInPhase = project
+    .tasks()
+    .openInPhase(run)
+    .map((t) => t.id);
+  return {
+    specRecorded: run.spec !== null,
+    gitRepository: run.git.repository,
+    changedFilesSinceBaseline: changed,
+    runCompleted: run.status === 'completed',
+    openTasksInPhase,
+  };
 }
-

@@ -4,10 +4,36 @@ import path from 'node:path';
 import type { RepoSignals } from '../domain/complexity.js';
 
 const SOURCE_EXTENSIONS = new Set(
-  'ts tsx js jsx mjs cjs py rb go rs java kt swift c h cc cpp hpp cs php scala ex exs vue svelte sql sh'.split(' ').map((e) => `.${e}`),
+  'ts tsx js jsx mjs cjs py rb go rs java kt swift c h cc cpp hpp cs php scala ex exs vue svelte sql sh'
+    .split(' ')
+    .map((e) => `.${e}`),
 );
-const SKIPPED_DIRS = new Set(['node_modules', '.git', '.loki', 'dist', 'build', 'vendor', 'target', '.venv', 'venv', 'coverage', '.next', '__pycache__']);
-const INFRA_FILES = ['docker-compose.yml', 'docker-compose.yaml', 'compose.yml', 'compose.yaml', 'k8s', 'kubernetes', 'helm', 'Chart.yaml', 'terraform', 'main.tf'];
+const SKIPPED_DIRS = new Set([
+  'node_modules',
+  '.git',
+  '.loki',
+  'dist',
+  'build',
+  'vendor',
+  'target',
+  '.venv',
+  'venv',
+  'coverage',
+  '.next',
+  '__pycache__',
+]);
+const INFRA_FILES = [
+  'docker-compose.yml',
+  'docker-compose.yaml',
+  'compose.yml',
+  'compose.yaml',
+  'k8s',
+  'kubernetes',
+  'helm',
+  'Chart.yaml',
+  'terraform',
+  'main.tf',
+];
 
 /**
  * Repository signals for tier detection: a breadth-first count of source files that stops at `cap` (the tier

@@ -54,7 +54,13 @@ export function stopSessionSync(store: Store | undefined, who: SessionIdentity, 
     const s = store.records.read(sessionFile(who.id), SESSION_RECORD);
     if (!s || s.status === 'stopped') return false;
     const now = new Date().toISOString();
-    store.records.write(sessionFile(who.id), SESSION_RECORD, { ...s, status: 'stopped', updatedAt: now, stoppedAt: now, stopReason: reason });
+    store.records.write(sessionFile(who.id), SESSION_RECORD, {
+      ...s,
+      status: 'stopped',
+      updatedAt: now,
+      stoppedAt: now,
+      stopReason: reason,
+    });
     return true;
   } catch {
     return false;
@@ -70,7 +76,12 @@ export function listSessions(store: Store | undefined): SessionState[] {
 export function heartbeat(store: Store, runId: string, who: SessionIdentity): 'running' {
   const existing = store.records.read(sessionFile(who.id), SESSION_RECORD);
   const now = Date.now();
-  if (!existing || existing.runId !== runId || existing.status !== 'running' || now - Date.parse(existing.updatedAt) > HEARTBEAT_EVERY_MS) {
+  if (
+    !existing ||
+    existing.runId !== runId ||
+    existing.status !== 'running' ||
+    now - Date.parse(existing.updatedAt) > HEARTBEAT_EVERY_MS
+  ) {
     writeSession(store, runId, who, new Date(now).toISOString());
   }
   return 'running';

@@ -13,7 +13,8 @@ import { FileTooLargeError, PathError } from '../errors.js';
 export const PAUSE = 'PAUSE';
 export const STOP = 'STOP';
 export const HUMAN_INPUT = 'HUMAN_INPUT.md';
-export const HUMAN_INPUT_IGNORED = '.loki/HUMAN_INPUT.md is present but ignored: set LOKI_PROMPT_INJECTION=true to deliver it';
+export const HUMAN_INPUT_IGNORED =
+  '.loki/HUMAN_INPUT.md is present but ignored: set LOKI_PROMPT_INJECTION=true to deliver it';
 
 export type HumanInput =
   | { status: 'none' }

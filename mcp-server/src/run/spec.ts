@@ -24,20 +24,29 @@ export interface SpecInput {
 export function readSpecFile(project: SafeDir, rel: string): SpecInput {
   const parts = splitRelativePath(rel, 'spec');
   if (parts[0]!.toLowerCase() === '.loki' || parts[0]!.toLowerCase() === '.git') {
-    throw new PathError('PATH_OUTSIDE', `spec "${printable(rel)}" is inside ${parts[0]}/, which holds state, not specs: give the spec's own path`);
+    throw new PathError(
+      'PATH_OUTSIDE',
+      `spec "${printable(rel)}" is inside ${parts[0]}/, which holds state, not specs: give the spec's own path`,
+    );
   }
   let buf: Buffer | undefined;
   try {
     buf = readFileIfExists(project, rel, MAX_SPEC_BYTES);
   } catch (err) {
     if (err instanceof FileTooLargeError) {
-      throw new UsageError(`spec "${printable(rel)}" is larger than ${MAX_SPEC_BYTES} bytes; point at the main document or pass a summary as specText`);
+      throw new UsageError(
+        `spec "${printable(rel)}" is larger than ${MAX_SPEC_BYTES} bytes; point at the main document or pass a summary as specText`,
+      );
     }
     throw err;
   }
-  if (!buf) throw new UsageError(`spec "${printable(rel)}" does not exist under the project root ${project.root}; give a path relative to it`);
+  if (!buf)
+    throw new UsageError(
+      `spec "${printable(rel)}" does not exist under the project root ${project.root}; give a path relative to it`,
+    );
   const text = buf.toString('utf8');
-  if (text.includes('\uFFFD') || text.includes('\0')) throw new UsageError(`spec "${printable(rel)}" is not UTF-8 text`);
+  if (text.includes('\uFFFD') || text.includes('\0'))
+    throw new UsageError(`spec "${printable(rel)}" is not UTF-8 text`);
   if (text.trim() === '') throw new UsageError(`spec "${printable(rel)}" is empty`);
   const ext = path.extname(rel).toLowerCase();
   return {
@@ -54,7 +63,8 @@ export function readSpecFile(project: SafeDir, rel: string): SpecInput {
 export function specFromText(text: string): SpecInput {
   if (text.trim() === '') throw new UsageError('`specText` is empty: give the brief itself, or `spec` with a path');
   const bytes = Buffer.byteLength(text, 'utf8');
-  if (bytes > MAX_SPEC_BYTES) throw new UsageError(`\`specText\` is larger than ${MAX_SPEC_BYTES} bytes; write it to a file and pass \`spec\``);
+  if (bytes > MAX_SPEC_BYTES)
+    throw new UsageError(`\`specText\` is larger than ${MAX_SPEC_BYTES} bytes; write it to a file and pass \`spec\``);
   const trimmed = text.trimStart();
   const extension = trimmed.startsWith('{') ? '.json' : /^(openapi|swagger)\s*:/m.test(trimmed) ? '.yaml' : '.md';
   return { source: 'text', path: null, text, sha256: sha256(text), bytes, title: specTitle(text), extension };

@@ -22,7 +22,8 @@ import { MAX_SPEC_BYTES, readSpecFile, specFromText } from './spec.js';
 import { readRun } from './state.js';
 import { UsageError } from '../errors.js';
 
-const NO_RUN_YET = 'no run yet: give `spec` (a path inside the project, e.g. "docs/prd.md") or `specText` (the brief itself)';
+const NO_RUN_YET =
+  'no run yet: give `spec` (a path inside the project, e.g. "docs/prd.md") or `specText` (the brief itself)';
 
 export interface StartArgs {
   spec?: string | undefined;
@@ -46,10 +47,17 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
   }
   const config = project.config();
   if (readMarkers(project.existingStore()).stop) {
-    throw new UsageError('.loki/STOP is present: the user asked the run to stop. Run `loki resume` (or delete .loki/STOP) before starting again');
+    throw new UsageError(
+      '.loki/STOP is present: the user asked the run to stop. Run `loki resume` (or delete .loki/STOP) before starting again',
+    );
   }
   // The spec is read and parsed before .loki/ is created or anything is written, so a bad one changes nothing.
-  const specInput = args.spec !== undefined ? readSpecFile(SafeDir.open(project.root), args.spec) : args.specText !== undefined ? specFromText(args.specText) : undefined;
+  const specInput =
+    args.spec !== undefined
+      ? readSpecFile(SafeDir.open(project.root), args.spec)
+      : args.specText !== undefined
+        ? specFromText(args.specText)
+        : undefined;
   const seed = specInput ? seedFromSpec(specInput.text, specInput.extension) : undefined;
   if (seed) checkSeedDrafts(seed.tasks);
   if (!specInput && !project.hasStore()) throw new UsageError(NO_RUN_YET);
@@ -68,14 +76,27 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
           );
         }
         const now = new Date().toISOString();
-        const run: RunState = existing.status === 'stopped' ? { ...existing, status: 'active', stoppedAt: null, stopReason: null, updatedAt: now } : existing;
+        const run: RunState =
+          existing.status === 'stopped'
+            ? { ...existing, status: 'active', stoppedAt: null, stopReason: null, updatedAt: now }
+            : existing;
         if (run !== existing) store.records.write(RUN_FILE, RUN_RECORD, run);
         const session = writeSession(store, run.runId, who, now);
         // A crash between recording the run and queueing its tasks leaves an empty queue: queue them now.
         const reseed = seed ?? specTasksOfRun(store, run);
         if (reseed) createChecklist(store, run.runId, reseed.checklist, now);
         const added = reseed ? queue.seedIn(run.runId, reseed.tasks, { fresh: false }) : undefined;
-        return { resumed: true, run, archivedRunId: null, session, tasks: { queued: added?.added.length ?? 0, kind: added?.added.length ? (reseed?.kind ?? null) : null, notes: added?.added.length ? (reseed?.notes ?? []) : [] } };
+        return {
+          resumed: true,
+          run,
+          archivedRunId: null,
+          session,
+          tasks: {
+            queued: added?.added.length ?? 0,
+            kind: added?.added.length ? (reseed?.kind ?? null) : null,
+            notes: added?.added.length ? (reseed?.notes ?? []) : [],
+          },
+        };
       }
       if (!specInput) {
         throw new UsageError(
@@ -87,7 +108,9 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
       let archivedRunId: string | null = null;
       if (existing) {
         const archived: RunState =
-          existing.status === 'active' ? { ...existing, status: 'stopped', stoppedAt: new Date().toISOString(), stopReason: 'restarted' } : existing;
+          existing.status === 'active'
+            ? { ...existing, status: 'stopped', stoppedAt: new Date().toISOString(), stopReason: 'restarted' }
+            : existing;
         store.records.write(archivedRunKey(existing.runId), RUN_RECORD, archived);
         archivedRunId = existing.runId;
       }
@@ -95,7 +118,14 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
       const runId = `r-${now.toISOString().slice(0, 10).replace(/-/g, '')}-${crypto.randomBytes(4).toString('hex')}`;
       const copy = `spec/${runId}${specInput.extension}`;
       writeFileAtomic(store.loki, copy, specInput.text);
-      const spec: SpecInfo = { source: specInput.source, path: specInput.path, copy, sha256: specInput.sha256, bytes: specInput.bytes, title: specInput.title };
+      const spec: SpecInfo = {
+        source: specInput.source,
+        path: specInput.path,
+        copy,
+        sha256: specInput.sha256,
+        bytes: specInput.bytes,
+        title: specInput.title,
+      };
       const tier = decideTier(args.tier, config.complexity, specInput.text, project.root);
       const iso = now.toISOString();
       const run: RunState = {
@@ -120,14 +150,27 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
       createChecklist(store, runId, seed!.checklist, iso);
       store.records.write(TRUST_FILE, TRUST_RECORD, { ...emptyTrust(runId), settings: trustSettings(config) });
       const added = queue.seedIn(runId, seed!.tasks, { fresh: true });
-      return { resumed: false, run, archivedRunId, session, tasks: { queued: added.added.length, kind: seed!.kind, notes: seed!.notes } };
+      return {
+        resumed: false,
+        run,
+        archivedRunId,
+        session,
+        tasks: { queued: added.added.length, kind: seed!.kind, notes: seed!.notes },
+      };
     },
     (r) => ({
       action: r.resumed ? 'run.resume' : 'run.start',
       target: r.run.runId,
       data: r.resumed
         ? { session: r.session.id, ...(r.tasks.queued > 0 ? { tasks: r.tasks.queued } : {}) }
-        : { session: r.session.id, tier: r.run.tier, spec: r.run.spec && { source: r.run.spec.source, path: r.run.spec.path, sha256: r.run.spec.sha256 }, baseline: r.run.git.baselineCommit, archived: r.archivedRunId, tasks: r.tasks.queued },
+        : {
+            session: r.session.id,
+            tier: r.run.tier,
+            spec: r.run.spec && { source: r.run.spec.source, path: r.run.spec.path, sha256: r.run.spec.sha256 },
+            baseline: r.run.git.baselineCommit,
+            archived: r.archivedRunId,
+            tasks: r.tasks.queued,
+          },
     }),
   );
 }
@@ -139,7 +182,8 @@ function decideTier(
   root: string,
 ): { tier: Tier; source: RunState['tierSource']; reasons: string[] } {
   if (argument) return { tier: argument, source: 'argument', reasons: ['set by the loki_start `tier` argument'] };
-  if (configured !== 'auto') return { tier: configured, source: 'configured', reasons: ['set by LOKI_COMPLEXITY / run.complexity'] };
+  if (configured !== 'auto')
+    return { tier: configured, source: 'configured', reasons: ['set by LOKI_COMPLEXITY / run.complexity'] };
   const d = classifyComplexity(specSignals(specText), repoSignals(root));
   return { tier: d.tier, source: 'detected', reasons: d.reasons };
 }

@@ -4,7 +4,6 @@ import type { Project } from '../project.js';
 import type { Store } from '../store/store.js';
 import { RUN_FILE, RUN_RECORD, type RunState } from './records.js';
 
-
 export function readRun(store: Store | undefined): RunState | undefined {
   return store?.records.read(RUN_FILE, RUN_RECORD);
 }
@@ -26,6 +25,9 @@ export function activeRunPeek(project: Project, what: string): Readonly<RunState
 
 function requireActive<T extends Readonly<RunState>>(run: T | undefined, what: string): T {
   if (!run) throw new UsageError(`no run yet: call loki_start before ${what}`);
-  if (run.status !== 'active') throw new UsageError(`the run is ${run.status}${run.stopReason ? ` (${run.stopReason})` : ''}; ${what} needs an active run (loki_start resumes a stopped one)`);
+  if (run.status !== 'active')
+    throw new UsageError(
+      `the run is ${run.status}${run.stopReason ? ` (${run.stopReason})` : ''}; ${what} needs an active run (loki_start resumes a stopped one)`,
+    );
   return run;
 }

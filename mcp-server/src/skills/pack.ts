@@ -40,9 +40,12 @@ export function packRoot(): string {
   const tried: string[] = [];
   for (let dir = here, i = 0; i < 5; i++, dir = path.dirname(dir)) {
     tried.push(dir);
-    if (fs.existsSync(path.join(dir, 'SKILL.md')) && fs.existsSync(path.join(dir, 'skills', `${INDEX}.md`))) return (root = dir);
+    if (fs.existsSync(path.join(dir, 'SKILL.md')) && fs.existsSync(path.join(dir, 'skills', `${INDEX}.md`)))
+      return (root = dir);
   }
-  throw new UsageError(`the skill files (SKILL.md, skills/) are not installed next to the server (looked in ${tried.join(', ')}); reinstall the loki-mode package`);
+  throw new UsageError(
+    `the skill files (SKILL.md, skills/) are not installed next to the server (looked in ${tried.join(', ')}); reinstall the loki-mode package`,
+  );
 }
 
 function skillsDir(): SafeDir {
@@ -69,7 +72,9 @@ export function listModules(): ModuleInfo[] {
 /** One module (or the index, for INDEX), parsed. Unknown or malformed names are refused with the list. */
 export function readModule(name: string): Module {
   if (name.length > MAX_NAME || !NAME.test(name)) {
-    throw new UsageError(`name must be a module name (lowercase letters, digits and dashes), not "${printable(name.slice(0, 80))}"; known: ${knownNames()}`);
+    throw new UsageError(
+      `name must be a module name (lowercase letters, digits and dashes), not "${printable(name.slice(0, 80))}"; known: ${knownNames()}`,
+    );
   }
   const raw = readFileIfExists(skillsDir(), `${name}.md`, MAX_FILE);
   if (!raw) throw new UsageError(`no skill module "${name}"; known: ${knownNames()}`);
@@ -92,10 +97,12 @@ export function parseModule(name: string, text: string): Module {
   }
   const field = (key: string) => {
     const v = file.data[key];
-    if (typeof v !== 'string' || v.trim() === '') throw new Error(`skills/${name}.md: frontmatter needs a non-empty \`${key}\``);
+    if (typeof v !== 'string' || v.trim() === '')
+      throw new Error(`skills/${name}.md: frontmatter needs a non-empty \`${key}\``);
     return v.trim();
   };
-  if (field('name') !== name) throw new Error(`skills/${name}.md: frontmatter name "${field('name')}" must be the file name "${name}"`);
+  if (field('name') !== name)
+    throw new Error(`skills/${name}.md: frontmatter name "${field('name')}" must be the file name "${name}"`);
   return { name, description: field('description'), when: field('when'), body: file.content.trim() };
 }
 

@@ -14,13 +14,28 @@ export function registerSkillPack(server: McpServer): void {
     new ResourceTemplate('loki://skills/{name}', {
       list: () => ({
         resources: [
-          { uri: `loki://skills/${INDEX}`, name: INDEX, title: 'Skill index', description: 'Which modules to load for a task (load 1-3)', mimeType: MIME },
-          ...listModules().map((m) => ({ uri: `loki://skills/${m.name}`, name: m.name, description: m.description, mimeType: MIME })),
+          {
+            uri: `loki://skills/${INDEX}`,
+            name: INDEX,
+            title: 'Skill index',
+            description: 'Which modules to load for a task (load 1-3)',
+            mimeType: MIME,
+          },
+          ...listModules().map((m) => ({
+            uri: `loki://skills/${m.name}`,
+            name: m.name,
+            description: m.description,
+            mimeType: MIME,
+          })),
         ],
       }),
       complete: { name: (value) => [INDEX, ...moduleNames()].filter((n) => n.startsWith(value)) },
     }),
-    { title: 'Loki Mode skill modules', description: 'The index and the task modules of the skill pack', mimeType: MIME },
+    {
+      title: 'Loki Mode skill modules',
+      description: 'The index and the task modules of the skill pack',
+      mimeType: MIME,
+    },
     (uri, vars) => {
       const name = Array.isArray(vars.name) ? vars.name.join(',') : String(vars.name);
       return { contents: [{ uri: uri.href, mimeType: MIME, text: readModule(name).body }] };
@@ -32,9 +47,17 @@ export function registerSkillPack(server: McpServer): void {
     {
       title: 'Start Loki Mode',
       description: 'The Loki Mode per-turn protocol, to begin or resume a run (optionally from a spec)',
-      argsSchema: { spec: z.string().max(1024 * 1024).optional().describe('Spec file path inside the project, or the spec text itself') },
+      argsSchema: {
+        spec: z
+          .string()
+          .max(1024 * 1024)
+          .optional()
+          .describe('Spec file path inside the project, or the spec text itself'),
+      },
     },
-    ({ spec }) => ({ messages: [{ role: 'user', content: { type: 'text', text: startPrompt(readProtocol(), spec) } }] }),
+    ({ spec }) => ({
+      messages: [{ role: 'user', content: { type: 'text', text: startPrompt(readProtocol(), spec) } }],
+    }),
   );
 }
 

@@ -45,7 +45,10 @@ function retryBusy<T>(fn: () => T): T {
       if (!isBusy(err)) throw err;
       const now = Date.now();
       if (deadline === 0) deadline = now + BUSY_TIMEOUT_MS;
-      else if (now > deadline) throw new StoreError(`.loki/${DB_FILE} stayed locked by another process for ${BUSY_TIMEOUT_MS / 1000} s; try again`);
+      else if (now > deadline)
+        throw new StoreError(
+          `.loki/${DB_FILE} stayed locked by another process for ${BUSY_TIMEOUT_MS / 1000} s; try again`,
+        );
       Atomics.wait(sleeper, 0, 0, wait * (0.5 + Math.random()));
       wait = Math.min(wait * 2, LONGEST_WAIT_MS);
     }
@@ -73,7 +76,10 @@ function sqliteModule(): typeof import('node:sqlite') {
   } finally {
     process.emitWarning = emit;
   }
-  if (!sqlite) throw new StoreError('this Node.js has no node:sqlite: loki-mode needs Node.js 22.13 or newer (https://nodejs.org)');
+  if (!sqlite)
+    throw new StoreError(
+      'this Node.js has no node:sqlite: loki-mode needs Node.js 22.13 or newer (https://nodejs.org)',
+    );
   return sqlite;
 }
 
@@ -110,13 +116,22 @@ export class Db {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     if (st && !st.isFile()) {
-      throw new StoreError(`.loki/${DB_FILE} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; move it aside (mv .loki/${DB_FILE} .loki/${DB_FILE}.bad) and run loki doctor`);
+      throw new StoreError(
+        `.loki/${DB_FILE} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; move it aside (mv .loki/${DB_FILE} .loki/${DB_FILE}.bad) and run loki doctor`,
+      );
     }
     if (!st) {
-      if (opts.readOnly) throw new StoreError(`.loki/${DB_FILE} does not exist yet: nothing has been recorded in this project`);
+      if (opts.readOnly)
+        throw new StoreError(`.loki/${DB_FILE} does not exist yet: nothing has been recorded in this project`);
       // Created empty and private before SQLite opens it; SQLite gives the -wal and -shm files the same mode.
       try {
-        fs.closeSync(fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600));
+        fs.closeSync(
+          fs.openSync(
+            file,
+            fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+            0o600,
+          ),
+        );
       } catch (err) {
         // Another process created it first: open theirs (the symlink check above is repeated by O_NOFOLLOW there).
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -126,7 +141,11 @@ export class Db {
     let conn: DatabaseSync;
     try {
       // No SQLite busy timeout: retryBusy waits instead (see the top of this file).
-      conn = new DatabaseSync(file, { readOnly: opts.readOnly ?? false, enableForeignKeyConstraints: true, timeout: 0 });
+      conn = new DatabaseSync(file, {
+        readOnly: opts.readOnly ?? false,
+        enableForeignKeyConstraints: true,
+        timeout: 0,
+      });
     } catch (err) {
       throw new StoreError(`cannot open .loki/${DB_FILE}: ${(err as Error).message}; run loki doctor`);
     }
@@ -155,7 +174,9 @@ export class Db {
 
   /** The schema version the file is at. */
   version(): number {
-    return Number(retryBusy(() => this.conn.prepare('PRAGMA user_version').get() as { user_version: number }).user_version);
+    return Number(
+      retryBusy(() => this.conn.prepare('PRAGMA user_version').get() as { user_version: number }).user_version,
+    );
   }
 
   private pragma(text: string): void {
@@ -168,7 +189,10 @@ export class Db {
     let found = initial;
     if (found > SCHEMA_VERSION) throw new NewerSchemaError(found, SCHEMA_VERSION);
     if (found === SCHEMA_VERSION) return;
-    if (readOnly) throw new StoreError(`.loki/${DB_FILE} is at schema ${found} and needs migrating to ${SCHEMA_VERSION}: run any loki command that writes (loki doctor --fix)`);
+    if (readOnly)
+      throw new StoreError(
+        `.loki/${DB_FILE} is at schema ${found} and needs migrating to ${SCHEMA_VERSION}: run any loki command that writes (loki doctor --fix)`,
+      );
     for (const m of MIGRATIONS) {
       if (m.version <= found) continue;
       this.tx(() => {
@@ -179,7 +203,11 @@ export class Db {
         m.up(this);
         if (m.version === SCHEMA_VERSION) {
           // Who made the file, and who brought it to this version (migrations.ts, version 2).
-          this.conn.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(initial === 0 ? 'created_by' : 'migrated_by', VERSION);
+          this.conn
+            .prepare(
+              'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+            )
+            .run(initial === 0 ? 'created_by' : 'migrated_by', VERSION);
         }
         this.pragma(`user_version = ${m.version}`);
       });
@@ -239,7 +267,8 @@ export class Db {
     try {
       faultPoint('tx-begun');
       const result = fn();
-      if (result instanceof Promise) throw new Error('internal: a transaction body returned a promise; transactions are synchronous');
+      if (result instanceof Promise)
+        throw new Error('internal: a transaction body returned a promise; transactions are synchronous');
       faultPoint('tx-before-commit');
       this.conn.exec('COMMIT');
       faultPoint('tx-after-commit');

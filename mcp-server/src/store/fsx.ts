@@ -15,7 +15,6 @@ const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
 
 const DEFAULT_MAX_READ_BYTES = 8 * 1024 * 1024;
 
-
 /** Read a regular file under `dir`, or return undefined when it does not exist. */
 export function readFileIfExists(dir: SafeDir, rel: string, maxBytes = DEFAULT_MAX_READ_BYTES): Buffer | undefined {
   return withOpenFile(dir, rel, (fd, st) => {

@@ -13,7 +13,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PathError } from '../errors.js';
 
-
 export const MAX_PATH_BYTES = 4096;
 export const MAX_COMPONENT_BYTES = 255;
 export const MAX_COMPONENTS = 64;
@@ -53,10 +52,16 @@ export function splitRelativePath(input: unknown, what = 'path'): readonly strin
     throw new PathError('PATH_CHARACTERS', `${what} contains a NUL byte`);
   }
   if (input.startsWith('/') || /^[a-zA-Z]:/.test(input) || input.startsWith('\\')) {
-    throw new PathError('PATH_ABSOLUTE', `${what} "${printable(input)}" is absolute: give it relative to the project root`);
+    throw new PathError(
+      'PATH_ABSOLUTE',
+      `${what} "${printable(input)}" is absolute: give it relative to the project root`,
+    );
   }
   if (input.normalize('NFC') !== input) {
-    throw new PathError('PATH_CHARACTERS', `${what} is not in Unicode NFC form: rename the file or pass the NFC spelling`);
+    throw new PathError(
+      'PATH_CHARACTERS',
+      `${what} is not in Unicode NFC form: rename the file or pass the NFC spelling`,
+    );
   }
   const parts = Object.freeze(input.split('/'));
   if (parts.length > MAX_COMPONENTS) {
@@ -75,7 +80,10 @@ function checkComponent(part: string, whole: string, what: string): void {
     throw new PathError('PATH_CHARACTERS', `${what} "${shown()}" has an empty component (a doubled or trailing "/")`);
   }
   if (part === '..') {
-    throw new PathError('PATH_TRAVERSAL', `${what} "${shown()}" contains "..": give a path inside the project without parent references`);
+    throw new PathError(
+      'PATH_TRAVERSAL',
+      `${what} "${shown()}" contains "..": give a path inside the project without parent references`,
+    );
   }
   if (part === '.') {
     throw new PathError('PATH_CHARACTERS', `${what} "${shown()}" contains a "." component: remove it`);
@@ -93,7 +101,10 @@ function checkComponent(part: string, whole: string, what: string): void {
     throw new PathError('PATH_CHARACTERS', `${what} "${shown()}" has a component starting with "-"`);
   }
   if (part.endsWith('.') || part.endsWith(' ') || part.startsWith(' ')) {
-    throw new PathError('PATH_CHARACTERS', `${what} "${shown()}" has a component with a leading space or a trailing dot or space`);
+    throw new PathError(
+      'PATH_CHARACTERS',
+      `${what} "${shown()}" has a component with a leading space or a trailing dot or space`,
+    );
   }
   if (WINDOWS_RESERVED.test(part)) {
     throw new PathError('PATH_RESERVED', `${what} "${shown()}" uses the reserved device name "${part}"`);
@@ -197,7 +208,8 @@ export class SafeDir {
           if (!opts.allowMissing) throw new PathError('PATH_MISSING', `"${printable(rel)}" does not exist`);
           return { absolute: this.contained(next, rel), stat: undefined };
         }
-        if (!opts.createParents) throw new PathError('PATH_MISSING', `"${printable(rel)}" does not exist (missing directory "${parts[i]}")`);
+        if (!opts.createParents)
+          throw new PathError('PATH_MISSING', `"${printable(rel)}" does not exist (missing directory "${parts[i]}")`);
         mkdirChecked(next);
         st = fs.lstatSync(next);
       }
@@ -213,7 +225,10 @@ export class SafeDir {
       throw new PathError('PATH_SYMLINK', `"${printable(rel)}" goes through a symbolic link, which is refused here`);
     }
     if (st.dev !== this.dev) {
-      throw new PathError('PATH_OTHER_DEVICE', `"${printable(rel)}" crosses onto another file system (a mount), which is refused`);
+      throw new PathError(
+        'PATH_OTHER_DEVICE',
+        `"${printable(rel)}" crosses onto another file system (a mount), which is refused`,
+      );
     }
     if (want === 'dir' && !st.isDirectory()) {
       throw new PathError('PATH_NOT_DIRECTORY', `"${printable(rel)}": expected a directory, found ${describe(st)}`);
@@ -239,7 +254,10 @@ export class SafeDir {
       return; // Not Linux: the O_NOFOLLOW open plus the dev/ino check in fsx cover this.
     }
     if (!isWithin(this.root, real)) {
-      throw new PathError('PATH_OUTSIDE', `"${printable(rel)}" was swapped for a path outside ${this.root} while being opened`);
+      throw new PathError(
+        'PATH_OUTSIDE',
+        `"${printable(rel)}" was swapped for a path outside ${this.root} while being opened`,
+      );
     }
   }
 }

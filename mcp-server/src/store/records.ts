@@ -7,7 +7,7 @@
  */
 import { DamagedRecordError } from '../errors.js';
 import type { Db } from './db.js';
-import { safeParse, type Schema } from './schema.js';
+import { damagedMessage, parseStored, safeParse, type Schema } from './schema.js';
 
 export interface RecordType<T> {
   kind: string;
@@ -58,13 +58,25 @@ export class RecordIO {
   /** Every document of `type` whose key starts with `prefix`, in key order. */
   list<T>(prefix: string, type: RecordType<T>): T[] {
     return this.db
-      .all<Row>("SELECT key, kind, body FROM docs WHERE kind = ? AND key >= ? AND key < ? || char(0x10ffff) ORDER BY key", type.kind, prefix, prefix)
+      .all<Row>(
+        'SELECT key, kind, body FROM docs WHERE kind = ? AND key >= ? AND key < ? || char(0x10ffff) ORDER BY key',
+        type.kind,
+        prefix,
+        prefix,
+      )
       .map((row) => this.memo.get(`${row.kind}\0${row.key}`, row.body, () => decode(type, row)) as T);
   }
 
   /** Keys of `type` starting with `prefix`, in key order, without reading the bodies. */
   keys(prefix: string, type: RecordType<unknown>): string[] {
-    return this.db.all<{ key: string }>("SELECT key FROM docs WHERE kind = ? AND key >= ? AND key < ? || char(0x10ffff) ORDER BY key", type.kind, prefix, prefix).map((r) => r.key);
+    return this.db
+      .all<{ key: string }>(
+        'SELECT key FROM docs WHERE kind = ? AND key >= ? AND key < ? || char(0x10ffff) ORDER BY key',
+        type.kind,
+        prefix,
+        prefix,
+      )
+      .map((r) => r.key);
   }
 
   /** Insert or replace; validated first, so a bad value is a bug reported here, never a bad row. */
@@ -72,16 +84,30 @@ export class RecordIO {
     const parsed = safeParse(type.schema, value);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new Error(`internal: refusing to write an invalid ${type.kind} record (${issue?.path.join('.') || 'record'}: ${issue?.message ?? 'invalid'})`);
+      throw new Error(
+        `internal: refusing to write an invalid ${type.kind} record (${issue?.path.join('.') || 'record'}: ${issue?.message ?? 'invalid'})`,
+      );
     }
-    this.db.run('INSERT INTO docs (key, kind, body) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET kind = excluded.kind, body = excluded.body', key, type.kind, JSON.stringify(value));
+    this.db.run(
+      'INSERT INTO docs (key, kind, body) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET kind = excluded.kind, body = excluded.body',
+      key,
+      type.kind,
+      JSON.stringify(value),
+    );
   }
 
   /** Insert only when the key is free; true when written. */
   create<T>(key: string, type: RecordType<T>, value: T): boolean {
     const parsed = safeParse(type.schema, value);
     if (!parsed.success) throw new Error(`internal: refusing to write an invalid ${type.kind} record`);
-    return this.db.run('INSERT INTO docs (key, kind, body) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING', key, type.kind, JSON.stringify(value)).changes === 1;
+    return (
+      this.db.run(
+        'INSERT INTO docs (key, kind, body) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING',
+        key,
+        type.kind,
+        JSON.stringify(value),
+      ).changes === 1
+    );
   }
 
   remove(key: string): boolean {
@@ -90,18 +116,9 @@ export class RecordIO {
 }
 
 function decode<T>(type: RecordType<T>, row: Row): T {
-  const where = `the ${type.kind} record "${row.key}" in .loki/loki.db`;
-  if (row.kind !== type.kind) throw new DamagedRecordError(`${where} holds a ${row.kind} record: it was changed outside loki-mode; run loki doctor`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(row.body);
-  } catch {
-    throw new DamagedRecordError(`${where} is not valid JSON: it was changed outside loki-mode; run loki doctor`);
-  }
-  const parsed = safeParse(type.schema, raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new DamagedRecordError(`${where} does not match its schema (${issue?.path.join('.') || 'record'}: ${issue?.message ?? 'invalid'}): it was changed outside loki-mode; run loki doctor`);
-  }
-  return parsed.data;
+  const what = `the ${type.kind} record "${row.key}"`;
+  if (row.kind !== type.kind) throw new DamagedRecordError(damagedMessage(what, `kind: it holds a ${row.kind} record`));
+  const r = parseStored(type.schema, row.body);
+  if ('issue' in r) throw new DamagedRecordError(damagedMessage(what, r.issue));
+  return r.value;
 }

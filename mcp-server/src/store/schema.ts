@@ -19,3 +19,22 @@ export type SafeParseResult<T> = { success: true; data: T } | { success: false; 
 export function safeParse<T>(schema: Schema<T>, value: unknown): SafeParseResult<T> {
   return z.safeParse(schema, value) as SafeParseResult<T>;
 }
+
+/** Parse a stored row's JSON text and validate it: the value, or its first problem as "path: message". */
+export function parseStored<T>(schema: Schema<T>, text: string): { value: T } | { issue: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { issue: 'not valid JSON' };
+  }
+  const parsed = safeParse(schema, raw);
+  if (parsed.success) return { value: parsed.data };
+  const first = parsed.error.issues[0];
+  return { issue: `${first?.path.join('.') || 'record'}: ${first?.message ?? 'invalid'}` };
+}
+
+/** What a read says of a row that no longer matches its schema. */
+export function damagedMessage(what: string, issue: string): string {
+  return `${what} in .loki/loki.db does not match its schema (${issue}): it was changed outside loki-mode; run loki doctor`;
+}

@@ -36,7 +36,11 @@ export class Store {
     this.loki = loki;
     this.db = db;
     this.records = new RecordIO(db);
-    this.audit = new AuditLog(db, { file: externalAnchorFile(lokiHome, project.root), label: `the external anchor (${lokiHome}/anchors)` }, actor);
+    this.audit = new AuditLog(
+      db,
+      { file: externalAnchorFile(lokiHome, project.root), label: `the external anchor (${lokiHome}/anchors)` },
+      actor,
+    );
   }
 
   static open(projectRoot: string, lokiHome: string, actor: string): Store {

@@ -21,7 +21,12 @@ export const checkpointCreateTool = defineTool({
     })
     .strict(),
   handler: async (args, ctx) => {
-    const out = createCheckpoint(ctx.project, { kind: 'manual', trigger: 'manual', label: args.label?.trim() || 'manual checkpoint', reason: args.reason ?? null });
+    const out = createCheckpoint(ctx.project, {
+      kind: 'manual',
+      trigger: 'manual',
+      label: args.label?.trim() || 'manual checkpoint',
+      reason: args.reason ?? null,
+    });
     if (!('created' in out)) throw new Error('internal: a manual checkpoint is never coalesced');
     return { checkpoint: checkpointRow(out.created), stateRows: out.created.state.rows, pruned: out.pruned };
   },
@@ -32,7 +37,8 @@ export const checkpointCreateTool = defineTool({
 export const checkpointListTool = defineTool({
   name: 'loki_checkpoint_list',
   title: 'List checkpoints',
-  description: 'Checkpoints, newest first, with kind and scope; damaged ones flagged. `latest` is what loki_rollback "latest" restores.',
+  description:
+    'Checkpoints, newest first, with kind and scope; damaged ones flagged. `latest` is what loki_rollback "latest" restores.',
   kind: 'read',
   idempotent: true,
   input: z
@@ -54,7 +60,10 @@ export const checkpointListTool = defineTool({
   },
   render: (r) => {
     if (r.total === 0 && r.damaged.length === 0) return 'No checkpoints yet (loki_checkpoint_create takes one).';
-    const lines = r.checkpoints.map((c) => `${c.id} ${c.kind}${c.kind === 'auto' ? `/${c.trigger}` : ''} ${c.createdAt} ${c.phase ?? '-'} [${c.scope}] ${c.label}`);
+    const lines = r.checkpoints.map(
+      (c) =>
+        `${c.id} ${c.kind}${c.kind === 'auto' ? `/${c.trigger}` : ''} ${c.createdAt} ${c.phase ?? '-'} [${c.scope}] ${c.label}`,
+    );
     if (r.total > r.checkpoints.length) lines.push(`... ${r.total - r.checkpoints.length} more (raise limit)`);
     for (const d of r.damaged) lines.push(`${d.id} DAMAGED: ${d.problem}`);
     if (r.latest) lines.push(`latest = ${r.latest}`);

@@ -41,7 +41,9 @@ export interface ToolSpec<Shape extends z.ZodRawShape, Out extends object> {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyToolSpec = ToolSpec<any, any>;
 
-export function defineTool<Shape extends z.ZodRawShape, Out extends object>(spec: ToolSpec<Shape, Out>): ToolSpec<Shape, Out> {
+export function defineTool<Shape extends z.ZodRawShape, Out extends object>(
+  spec: ToolSpec<Shape, Out>,
+): ToolSpec<Shape, Out> {
   return spec;
 }
 
@@ -73,10 +75,13 @@ export function registerTool(server: McpServer, spec: AnyToolSpec, ctx: ToolCont
 
 export function toResult(spec: AnyToolSpec, out: object): CallToolResult {
   let text = spec.render(out);
-  if (Buffer.byteLength(text, 'utf8') > MAX_RESPONSE_BYTES) text = `${text.slice(0, MAX_RESPONSE_BYTES - 200)}\n... (truncated; the structured result has the rest)`;
+  if (Buffer.byteLength(text, 'utf8') > MAX_RESPONSE_BYTES)
+    text = `${text.slice(0, MAX_RESPONSE_BYTES - 200)}\n... (truncated; the structured result has the rest)`;
   const structured = out as Record<string, unknown>;
   if (Buffer.byteLength(JSON.stringify(structured), 'utf8') > MAX_RESPONSE_BYTES) {
-    throw new Error(`internal: ${spec.name} produced a response over ${MAX_RESPONSE_BYTES} bytes; narrow the request (filters, limit)`);
+    throw new Error(
+      `internal: ${spec.name} produced a response over ${MAX_RESPONSE_BYTES} bytes; narrow the request (filters, limit)`,
+    );
   }
   return { content: [{ type: 'text', text }], structuredContent: structured };
 }
@@ -88,6 +93,8 @@ export function errorResult(tool: string, err: unknown): CallToolResult {
   if (!known) log.error(`${tool} failed:`, err instanceof Error ? (err.stack ?? message) : message);
   return {
     isError: true,
-    content: [{ type: 'text', text: `${tool}: ${message}${known ? '' : ' (unexpected error; details are on the server log)'}` }],
+    content: [
+      { type: 'text', text: `${tool}: ${message}${known ? '' : ' (unexpected error; details are on the server log)'}` },
+    ],
   };
 }

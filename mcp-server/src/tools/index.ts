@@ -8,4 +8,12 @@ import { taskTools } from './tasks.js';
 import { trustTools } from './trust.js';
 import { verifyTools } from './verify.js';
 
-export const ALL_TOOLS: readonly AnyToolSpec[] = [...runTools, ...taskTools, ...verifyTools, ...trustTools, ...checkpointTools, ...memoryTools, ...skillTools];
+export const ALL_TOOLS: readonly AnyToolSpec[] = [
+  ...runTools,
+  ...taskTools,
+  ...verifyTools,
+  ...trustTools,
+  ...checkpointTools,
+  ...memoryTools,
+  ...skillTools,
+];

@@ -24,6 +24,9 @@ function lean(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(lean);
   if (node === null || typeof node !== 'object') return node;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(node)) if (!DROPPED_KEYS.has(k)) out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as object).map(([p, s]) => [p, lean(s)])) : lean(v);
+  for (const [k, v] of Object.entries(node))
+    if (!DROPPED_KEYS.has(k))
+      out[k] =
+        k === 'properties' ? Object.fromEntries(Object.entries(v as object).map(([p, s]) => [p, lean(s)])) : lean(v);
   return out;
 }

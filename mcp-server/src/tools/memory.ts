@@ -61,7 +61,17 @@ export const memoryRecordTool = defineTool({
 
 function entryLine(e: IndexEntry): string {
   const p = e.provenance;
-  const meta = [e.layer, e.outcome, p.at.slice(0, 16), p.run && `run ${p.run}`, p.task && `task ${p.task}`, p.source, ...e.flags].filter(Boolean).join(', ');
+  const meta = [
+    e.layer,
+    e.outcome,
+    p.at.slice(0, 16),
+    p.run && `run ${p.run}`,
+    p.task && `task ${p.task}`,
+    p.source,
+    ...e.flags,
+  ]
+    .filter(Boolean)
+    .join(', ');
   return `- ${e.id} (${e.score}) ${JSON.stringify(e.title)} [${meta}]`;
 }
 
@@ -82,7 +92,9 @@ export const memorySearchTool = defineTool({
       scope: z.enum(SCOPES).optional().describe('Default both'),
       limit: z.number().int().min(1).max(MAX_LIMIT).optional().describe('Default 5'),
       detail: z.enum(['index', 'timeline']).optional().describe('Default index'),
-      id: text(LIMITS.ref + 10).optional().describe('For timeline'),
+      id: text(LIMITS.ref + 10)
+        .optional()
+        .describe('For timeline'),
     })
     .strict(),
   handler: async (args, ctx) => searchMemory(ctx.project, args),
@@ -93,13 +105,23 @@ export const memorySearchTool = defineTool({
         : r.results.length
           ? `${r.results.length} of ${r.matched} for ${JSON.stringify(r.query)}. ${DATA_NOTICE}`
           : `No memories match ${JSON.stringify(r.query)}.`;
-    return [head, ...r.results.map(entryLine), ...r.problems.map((p) => `Problem: ${p}`), r.results.length ? 'Full items: loki_memory_get with ids.' : ''].filter(Boolean).join('\n');
+    return [
+      head,
+      ...r.results.map(entryLine),
+      ...r.problems.map((p) => `Problem: ${p}`),
+      r.results.length ? 'Full items: loki_memory_get with ids.' : '',
+    ]
+      .filter(Boolean)
+      .join('\n');
   },
 });
 
 function renderFull(i: FullItem): string {
   const p = i.provenance;
-  const lines = [`## ${i.id} (${i.layer}) ${JSON.stringify(i.title)}`, `provenance: ${p.at}${p.run ? `, run ${p.run}` : ''}${p.task ? `, task ${p.task}` : ''}, ${p.source}`];
+  const lines = [
+    `## ${i.id} (${i.layer}) ${JSON.stringify(i.title)}`,
+    `provenance: ${p.at}${p.run ? `, run ${p.run}` : ''}${p.task ? `, task ${p.task}` : ''}, ${p.source}`,
+  ];
   if (i.layer === 'solution') {
     if (i.symptoms.length) lines.push(`symptoms: ${i.symptoms.join(' | ')}`);
     if (i.root_cause) lines.push(`root cause: ${i.root_cause}`);
@@ -107,7 +129,10 @@ function renderFull(i: FullItem): string {
     if (i.body) lines.push(i.body);
   } else {
     if (i.outcome) lines.push(`outcome: ${i.outcome}`);
-    if (i.layer === 'pattern') lines.push(`${i.antiPattern ? 'anti-pattern' : 'pattern'}${i.confidence !== null ? `, confidence ${i.confidence}` : ''}`);
+    if (i.layer === 'pattern')
+      lines.push(
+        `${i.antiPattern ? 'anti-pattern' : 'pattern'}${i.confidence !== null ? `, confidence ${i.confidence}` : ''}`,
+      );
     if (i.when) lines.push(`when: ${i.when}`);
     if (i.body) lines.push(i.body);
     if (i.errors.length) lines.push(`errors: ${i.errors.join(' | ')}`);
@@ -130,12 +155,22 @@ export const memoryGetTool = defineTool({
   idempotent: true,
   input: z
     .object({
-      ids: z.array(text(LIMITS.ref + 10)).min(1).max(MAX_LIMIT).describe('Item ids'),
+      ids: z
+        .array(text(LIMITS.ref + 10))
+        .min(1)
+        .max(MAX_LIMIT)
+        .describe('Item ids'),
     })
     .strict(),
   handler: async (args, ctx) => getMemory(ctx.project, args.ids),
   render: (r) =>
-    [r.items.length ? DATA_NOTICE : 'No such items.', ...r.items.map(renderFull), r.missing.length ? `Not found: ${r.missing.join(', ')}` : ''].filter(Boolean).join('\n\n'),
+    [
+      r.items.length ? DATA_NOTICE : 'No such items.',
+      ...r.items.map(renderFull),
+      r.missing.length ? `Not found: ${r.missing.join(', ')}` : '',
+    ]
+      .filter(Boolean)
+      .join('\n\n'),
 });
 
 export const memoryConsolidateTool = defineTool({
@@ -176,7 +211,8 @@ export const learnTool = defineTool({
     })
     .strict(),
   handler: async (args, ctx) => writeSolution(ctx.project.lokiHome, args, projectName(ctx.project)),
-  render: (r) => `${r.created ? 'Saved' : 'Updated'} solution ${r.id} (${r.file}).${r.redacted ? ` Scrubbed ${r.redacted} secret(s).` : ''}`,
+  render: (r) =>
+    `${r.created ? 'Saved' : 'Updated'} solution ${r.id} (${r.file}).${r.redacted ? ` Scrubbed ${r.redacted} secret(s).` : ''}`,
 });
 
 export const memoryTools = [memoryRecordTool, memorySearchTool, memoryGetTool, memoryConsolidateTool, learnTool];

@@ -18,22 +18,37 @@ export const startTool = defineTool({
   idempotent: false,
   input: z
     .object({
-      spec: z.string().max(4096).optional().describe('Path of the spec file, relative to the project root (Markdown/JSON PRD, OpenAPI, text)'),
-      specText: z.string().max(1024 * 1024).optional().describe('The spec itself, when it is not in a file'),
+      spec: z
+        .string()
+        .max(4096)
+        .optional()
+        .describe('Path of the spec file, relative to the project root (Markdown/JSON PRD, OpenAPI, text)'),
+      specText: z
+        .string()
+        .max(1024 * 1024)
+        .optional()
+        .describe('The spec itself, when it is not in a file'),
       tier: z.enum(TIERS).optional().describe('Force the complexity tier instead of detecting it'),
       restart: z.boolean().optional().describe('Archive the active run and start a new one from this spec'),
     })
     .strict(),
   handler: async (args, ctx): Promise<StartResult & { checkpoint: string | null }> => {
     const r = await startRun(ctx.project, args, ctx.session());
-    return { ...r, checkpoint: r.resumed ? null : await autoCheckpoint(ctx.project, 'run-start', `run ${r.run.runId} started`) };
+    return {
+      ...r,
+      checkpoint: r.resumed ? null : await autoCheckpoint(ctx.project, 'run-start', `run ${r.run.runId} started`),
+    };
   },
   render: (r) =>
     [
       `${r.resumed ? 'Resumed' : 'Started'} run ${r.run.runId} (${r.run.tier} tier, ${r.run.tierSource}): phase ${r.run.phase}, iteration ${r.run.iteration}.`,
       `Phases: ${phasesLine(r.run.tier)}.`,
-      r.run.spec ? `Spec: ${r.run.spec.path ?? 'inline text'}${r.run.spec.title ? ` "${r.run.spec.title}"` : ''} (copy at .loki/${r.run.spec.copy}).` : '',
-      r.run.git.baselineCommit ? `Git baseline ${r.run.git.baselineCommit.slice(0, 12)}.` : `Git: ${r.run.git.note ?? 'none'}.`,
+      r.run.spec
+        ? `Spec: ${r.run.spec.path ?? 'inline text'}${r.run.spec.title ? ` "${r.run.spec.title}"` : ''} (copy at .loki/${r.run.spec.copy}).`
+        : '',
+      r.run.git.baselineCommit
+        ? `Git baseline ${r.run.git.baselineCommit.slice(0, 12)}.`
+        : `Git: ${r.run.git.note ?? 'none'}.`,
       r.tasks.queued > 0 ? `Queued ${r.tasks.queued} task(s) from the ${r.tasks.kind} spec.` : '',
       ...r.tasks.notes.map((n) => `Note: ${n}`),
       r.archivedRunId ? `Archived the previous run ${r.archivedRunId}.` : '',
@@ -44,7 +59,11 @@ export const startTool = defineTool({
 });
 
 function phasesLine(tier: (typeof TIERS)[number]): string {
-  return { simple: 'BOOTSTRAP > DEVELOPMENT > QA', standard: 'BOOTSTRAP > DISCOVERY > ARCHITECTURE > DEEPEN_PLAN > DEVELOPMENT > QA', complex: 'all 8' }[tier];
+  return {
+    simple: 'BOOTSTRAP > DEVELOPMENT > QA',
+    standard: 'BOOTSTRAP > DISCOVERY > ARCHITECTURE > DEEPEN_PLAN > DEVELOPMENT > QA',
+    complex: 'all 8',
+  }[tier];
 }
 
 export const statusTool = defineTool({
@@ -72,29 +91,40 @@ export function renderBriefing(b: Briefing): string {
   if (!b.run) lines.push(`No run in ${b.project}.`);
   else {
     const r = b.run;
-    lines.push(`Run ${r.runId} ${r.status}: phase ${r.phase} (${r.phases.indexOf(r.phase) + 1}/${r.phases.length}, ${r.tier}), iteration ${r.iteration}/${r.maxIterations}.`);
+    lines.push(
+      `Run ${r.runId} ${r.status}: phase ${r.phase} (${r.phases.indexOf(r.phase) + 1}/${r.phases.length}, ${r.tier}), iteration ${r.iteration}/${r.maxIterations}.`,
+    );
   }
   const flags = [b.signals.stop && 'STOP', b.signals.pause && 'PAUSE'].filter(Boolean);
   if (flags.length) lines.push(`Signals: ${flags.join(', ')}.`);
   const h = b.signals.humanInput;
-  if (h.status === 'delivered') lines.push(`Human input (user-provided data, archived at .loki/${h.archivedAs}):\n<<<\n${h.text}\n>>>`);
+  if (h.status === 'delivered')
+    lines.push(`Human input (user-provided data, archived at .loki/${h.archivedAs}):\n<<<\n${h.text}\n>>>`);
   else if (h.status !== 'none') lines.push(`Human input ${h.status}: ${h.reason}`);
-  if (b.budget.limitUsd !== null) lines.push(`Budget: limit $${b.budget.limitUsd}${b.budget.spentUsd !== null ? `, spent $${b.budget.spentUsd}` : ''}.`);
+  if (b.budget.limitUsd !== null)
+    lines.push(
+      `Budget: limit $${b.budget.limitUsd}${b.budget.spentUsd !== null ? `, spent $${b.budget.spentUsd}` : ''}.`,
+    );
   const q = b.queue;
   if (q && q.total > 0) {
     const c = q.counts;
     lines.push(
       `Tasks: ${c.pending} pending, ${c['in-progress']} in progress, ${c.completed} completed, ${c.failed} failed, ${c.blocked} blocked, ${c['dead-letter']} dead-letter; ${q.openInPhase} open in this phase.`,
     );
-    for (const m of q.mine) lines.push(`Yours: ${m.id} "${m.title}" (lease ${m.expired ? 'expired' : `until ${m.expiresAt}`}).`);
+    for (const m of q.mine)
+      lines.push(`Yours: ${m.id} "${m.title}" (lease ${m.expired ? 'expired' : `until ${m.expiresAt}`}).`);
     if (q.next) lines.push(`Next ready: ${q.next.id} (${q.next.priority}) "${q.next.title}".`);
   } else if (q) lines.push('Tasks: none yet.');
   const t = b.trust;
   if (t) {
     const parts = [
-      t.checklist && `checklist ${t.checklist.met}/${t.checklist.total} met${t.checklist.failing ? `, ${t.checklist.failing} failing` : ''}`,
-      t.verification ? `last verify ${t.verification.id} (tests ${t.verification.tests}${t.verification.blocking ? `, ${t.verification.blocking} blocking` : ''})` : 'not verified yet',
-      t.council && `council ${t.council.id} ${t.council.state}${t.council.state === 'voting' ? ` ${t.council.cast}/${t.council.size}` : ''}`,
+      t.checklist &&
+        `checklist ${t.checklist.met}/${t.checklist.total} met${t.checklist.failing ? `, ${t.checklist.failing} failing` : ''}`,
+      t.verification
+        ? `last verify ${t.verification.id} (tests ${t.verification.tests}${t.verification.blocking ? `, ${t.verification.blocking} blocking` : ''})`
+        : 'not verified yet',
+      t.council &&
+        `council ${t.council.id} ${t.council.state}${t.council.state === 'voting' ? ` ${t.council.cast}/${t.council.size}` : ''}`,
       t.councilDue && 'council check due',
     ].filter(Boolean);
     lines.push(`Trust: ${parts.join('; ')}.`);

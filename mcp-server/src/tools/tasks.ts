@@ -3,27 +3,48 @@ import { z } from 'zod';
 import { PHASES } from '../domain/phases.js';
 import { PRIORITIES, TASK_LIMITS as L, TASK_STATES, type Task } from '../domain/tasks.js';
 import { MAX_BATCH } from '../queue/queue.js';
-import { addTasks, claimTask, completeTask, failTask, getTasks, listTasks, taskBrief, updateTask, type TaskBrief, type TaskRow } from '../queue/operations.js';
+import {
+  addTasks,
+  claimTask,
+  completeTask,
+  failTask,
+  getTasks,
+  listTasks,
+  taskBrief,
+  updateTask,
+  type TaskBrief,
+  type TaskRow,
+} from '../queue/operations.js';
 import { autoCheckpoint } from '../checkpoints/create.js';
 import { defineTool } from './define.js';
 
 // Ids are checked by the store's id rule (lowercase letters, digits, ".", "_", "-") with a message that says so.
 const taskId = z.string().min(1).max(L.id);
 const token = z.string().min(1).max(L.token).describe('The claim token loki_task_claim returned');
-const agent = z.string().min(1).max(L.agent).optional().describe('Who works on it (a subagent name); default this session');
+const agent = z
+  .string()
+  .min(1)
+  .max(L.agent)
+  .optional()
+  .describe('Who works on it (a subagent name); default this session');
 const fields = {
   title: z.string().min(1).max(L.title).describe('What to do, in one line'),
   description: z.string().max(L.description).optional().describe('Details'),
   priority: z.enum(PRIORITIES).optional().describe('Default medium'),
   phase: z.enum(PHASES).optional().describe('Phase it belongs to; default the current one'),
   dependencies: z.array(taskId).max(L.dependencies).optional().describe('Ids that must be completed first'),
-  acceptance: z.array(z.string().min(1).max(L.acceptanceItem)).max(L.acceptance).optional().describe('Acceptance criteria'),
+  acceptance: z
+    .array(z.string().min(1).max(L.acceptanceItem))
+    .max(L.acceptance)
+    .optional()
+    .describe('Acceptance criteria'),
 };
 
 export const taskAddTool = defineTool({
   name: 'loki_task_add',
   title: 'Add tasks',
-  description: 'Add a batch of tasks (all or none). Unknown dependencies and cycles are refused; re-adding an identical task is a no-op.',
+  description:
+    'Add a batch of tasks (all or none). Unknown dependencies and cycles are refused; re-adding an identical task is a no-op.',
   kind: 'write',
   idempotent: true,
   input: z
@@ -37,9 +58,13 @@ export const taskAddTool = defineTool({
     .strict(),
   handler: async (args, ctx) => {
     const r = await addTasks(ctx.project, args.tasks, 'agent');
-    return { added: r.added.map((t) => ({ id: t.id, title: t.title, phase: t.phase, priority: t.priority })), unchanged: r.unchanged };
+    return {
+      added: r.added.map((t) => ({ id: t.id, title: t.title, phase: t.phase, priority: t.priority })),
+      unchanged: r.unchanged,
+    };
   },
-  render: (r) => `Added ${r.added.length} task(s)${r.added.length ? `: ${r.added.map((t) => t.id).join(', ')}` : ''}${r.unchanged.length ? `; ${r.unchanged.length} already present` : ''}.`,
+  render: (r) =>
+    `Added ${r.added.length} task(s)${r.added.length ? `: ${r.added.map((t) => t.id).join(', ')}` : ''}${r.unchanged.length ? `; ${r.unchanged.length} already present` : ''}.`,
 });
 
 export const taskListTool = defineTool({
@@ -62,16 +87,24 @@ export const taskListTool = defineTool({
       const { tasks, missing } = getTasks(ctx.project, args.ids);
       return { tasks: tasks.map(fullTask), missing, rows: [] as TaskRow[], total: tasks.length };
     }
-    const { rows, total } = listTasks(ctx.project, { status: args.status, phase: args.phase, priority: args.priority, limit: args.limit ?? 50 });
+    const { rows, total } = listTasks(ctx.project, {
+      status: args.status,
+      phase: args.phase,
+      priority: args.priority,
+      limit: args.limit ?? 50,
+    });
     return { rows, total, tasks: [] as ReturnType<typeof fullTask>[], missing: [] as string[] };
   },
   render: (r) => {
     if (r.tasks.length > 0 || r.missing.length > 0) {
-      return [...r.tasks.map(renderFull), ...(r.missing.length ? [`Not found: ${r.missing.join(', ')}`] : [])].join('\n\n');
+      return [...r.tasks.map(renderFull), ...(r.missing.length ? [`Not found: ${r.missing.join(', ')}`] : [])].join(
+        '\n\n',
+      );
     }
     if (r.total === 0) return 'No tasks match.';
     const lines = r.rows.map(
-      (t) => `${t.id} [${t.status}] ${t.priority} ${t.phase}: ${t.title}${t.waitingOn.length ? ` (waits on ${t.waitingOn.join(', ')})` : ''}${t.agent ? ` (${t.agent})` : ''}`,
+      (t) =>
+        `${t.id} [${t.status}] ${t.priority} ${t.phase}: ${t.title}${t.waitingOn.length ? ` (waits on ${t.waitingOn.join(', ')})` : ''}${t.agent ? ` (${t.agent})` : ''}`,
     );
     return `${lines.join('\n')}${r.total > r.rows.length ? `\n... ${r.total - r.rows.length} more (narrow the filter or raise limit)` : ''}`;
   },
@@ -92,16 +125,33 @@ export const taskClaimTool = defineTool({
     })
     .strict(),
   handler: async (args, ctx) => {
-    const r = await claimTask(ctx.project, { agent: args.agent ?? ctx.session().id, phase: args.phase, taskId: args.taskId });
-    return { task: r.task ? taskBrief(r.task) : null, token: r.token, leaseExpiresAt: r.task?.lease?.expiresAt ?? null, expired: r.expired, reason: r.reason };
+    const r = await claimTask(ctx.project, {
+      agent: args.agent ?? ctx.session().id,
+      phase: args.phase,
+      taskId: args.taskId,
+    });
+    return {
+      task: r.task ? taskBrief(r.task) : null,
+      token: r.token,
+      leaseExpiresAt: r.task?.lease?.expiresAt ?? null,
+      expired: r.expired,
+      reason: r.reason,
+    };
   },
   render: (r) => renderClaim(r),
 });
 
-type ClaimView = { task: TaskBrief | null; token: string | null; leaseExpiresAt: string | null; expired: string[]; reason: string | null };
+type ClaimView = {
+  task: TaskBrief | null;
+  token: string | null;
+  leaseExpiresAt: string | null;
+  expired: string[];
+  reason: string | null;
+};
 
 function renderClaim(r: ClaimView): string {
-  if (!r.task) return `Nothing claimed: ${r.reason}${r.expired.length ? ` (expired leases put back: ${r.expired.join(', ')})` : ''}`;
+  if (!r.task)
+    return `Nothing claimed: ${r.reason}${r.expired.length ? ` (expired leases put back: ${r.expired.join(', ')})` : ''}`;
   const t = r.task;
   return [
     `Claimed ${t.id} (${t.priority}, ${t.phase}, attempt ${t.attempt}): ${t.title}`,
@@ -117,7 +167,8 @@ function renderClaim(r: ClaimView): string {
 export const taskCompleteTool = defineTool({
   name: 'loki_task_complete',
   title: 'Complete a task',
-  description: 'Mark your claimed task completed with a summary and evidence. Repeating it with the same token is harmless.',
+  description:
+    'Mark your claimed task completed with a summary and evidence. Repeating it with the same token is harmless.',
   kind: 'write',
   idempotent: true,
   input: z
@@ -125,16 +176,35 @@ export const taskCompleteTool = defineTool({
       id: taskId.describe('The task id'),
       token,
       summary: z.string().min(1).max(L.summary).describe('What was done'),
-      evidence: z.array(z.string().min(1).max(L.evidenceItem)).max(L.evidence).optional().describe('Files changed, tests added, commands run'),
+      evidence: z
+        .array(z.string().min(1).max(L.evidenceItem))
+        .max(L.evidence)
+        .optional()
+        .describe('Files changed, tests added, commands run'),
       claimNext: z.boolean().optional().describe('Also claim your next task (as loki_task_claim)'),
       agent,
     })
     .strict(),
   handler: async (args, ctx) => {
-    const r = await completeTask(ctx.project, args.id, args.token, args.summary, args.evidence ?? [], args.claimNext ? { agent: args.agent ?? ctx.session().id } : undefined);
-    const next = r.next && { task: r.next.task ? taskBrief(r.next.task) : null, token: r.next.token, leaseExpiresAt: r.next.task?.lease?.expiresAt ?? null, expired: r.next.expired, reason: r.next.reason };
+    const r = await completeTask(
+      ctx.project,
+      args.id,
+      args.token,
+      args.summary,
+      args.evidence ?? [],
+      args.claimNext ? { agent: args.agent ?? ctx.session().id } : undefined,
+    );
+    const next = r.next && {
+      task: r.next.task ? taskBrief(r.next.task) : null,
+      token: r.next.token,
+      leaseExpiresAt: r.next.task?.lease?.expiresAt ?? null,
+      expired: r.next.expired,
+      reason: r.next.reason,
+    };
     // After the completion is committed, in a transaction of its own; coalesced, and never fails the completion.
-    const checkpoint = r.repeated ? null : await autoCheckpoint(ctx.project, 'task-complete', `after task ${r.task.id}`);
+    const checkpoint = r.repeated
+      ? null
+      : await autoCheckpoint(ctx.project, 'task-complete', `after task ${r.task.id}`);
     return { task: taskBrief(r.task), repeated: r.repeated, next, checkpoint };
   },
   render: (r) =>
@@ -166,7 +236,8 @@ export const taskFailTool = defineTool({
 export const taskUpdateTool = defineTool({
   name: 'loki_task_update',
   title: 'Update a task',
-  description: 'Edit fields, reprioritise, or act: release/renew (your token), block (reason), unblock, retry (from dead-letter).',
+  description:
+    'Edit fields, reprioritise, or act: release/renew (your token), block (reason), unblock, retry (from dead-letter).',
   kind: 'write',
   idempotent: false,
   input: z
@@ -178,7 +249,10 @@ export const taskUpdateTool = defineTool({
       phase: z.enum(PHASES).optional().describe('Move it to this phase'),
       dependencies: z.array(taskId).max(L.dependencies).optional().describe('Replace the dependencies'),
       acceptance: fields.acceptance.describe('Replace the acceptance criteria'),
-      action: z.enum(['release', 'renew', 'block', 'unblock', 'retry']).optional().describe('State change to apply after the edits'),
+      action: z
+        .enum(['release', 'renew', 'block', 'unblock', 'retry'])
+        .optional()
+        .describe('State change to apply after the edits'),
       token: token.optional(),
       reason: z.string().min(1).max(L.reason).optional().describe('Why (needed to block)'),
     })
@@ -212,10 +286,11 @@ function renderFull(t: ReturnType<typeof fullTask>): string {
     t.source.section ? `Source: ${t.source.kind}, ${t.source.section}` : `Source: ${t.source.kind}`,
     t.lease ? `Held by ${t.lease.agent} until ${t.lease.expiresAt}` : '',
     t.blockedReason ? `Blocked: ${t.blockedReason}` : '',
-    t.attempts.length ? `Attempts:\n${t.attempts.map((a) => `- #${a.n} ${a.agent} ${a.outcome ?? 'in progress'}${a.error ? `: ${a.error}` : ''}`).join('\n')}` : '',
+    t.attempts.length
+      ? `Attempts:\n${t.attempts.map((a) => `- #${a.n} ${a.agent} ${a.outcome ?? 'in progress'}${a.error ? `: ${a.error}` : ''}`).join('\n')}`
+      : '',
     t.completion ? `Completed by ${t.completion.agent}: ${t.completion.summary}` : '',
   ]
     .filter(Boolean)
     .join('\n');
 }
-

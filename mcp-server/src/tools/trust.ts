@@ -28,14 +28,27 @@ function toMachineCheck(input: z.infer<typeof checkInput>): MachineCheck {
   const fields = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
   const r = safeParse(machineCheck, fields);
   if (r.success) return r.data;
-  const need = { 'file-exists': 'path', 'file-contains': 'path and text', command: 'check (test, build or lint)', 'tests-pass': 'nothing else', http: 'url and status (contains optional)' }[input.kind];
-  throw new UsageError(`a ${input.kind} check takes ${need}; got ${Object.keys(fields).filter((k) => k !== 'kind').join(', ') || 'no fields'}`);
+  const need = {
+    'file-exists': 'path',
+    'file-contains': 'path and text',
+    command: 'check (test, build or lint)',
+    'tests-pass': 'nothing else',
+    http: 'url and status (contains optional)',
+  }[input.kind];
+  throw new UsageError(
+    `a ${input.kind} check takes ${need}; got ${
+      Object.keys(fields)
+        .filter((k) => k !== 'kind')
+        .join(', ') || 'no fields'
+    }`,
+  );
 }
 
 export const checklistGetTool = defineTool({
   name: 'loki_checklist_get',
   title: 'Read the checklist',
-  description: 'The completion checklist derived from the spec: each item, its machine check and status. Completion needs every item met or waived.',
+  description:
+    'The completion checklist derived from the spec: each item, its machine check and status. Completion needs every item met or waived.',
   kind: 'read',
   idempotent: true,
   input: z.object({}).strict(),
@@ -59,7 +72,10 @@ export const checklistSetTool = defineTool({
               id: z.string().max(40).optional().describe('Item to change; omit to add a new item'),
               text: z.string().min(3).max(500).optional().describe('Text of a new (or agent-added) item'),
               check: checkInput.nullable().optional().describe('Machine check the server runs; null removes it'),
-              status: z.enum(['open', 'met']).optional().describe('"met" (items without a check; needs evidence) or "open"'),
+              status: z
+                .enum(['open', 'met'])
+                .optional()
+                .describe('"met" (items without a check; needs evidence) or "open"'),
               evidence: z.string().max(2000).optional().describe('What shows the item holds'),
               waive: z.string().max(2000).optional().describe('Reason to waive the item'),
               remove: z.boolean().optional().describe('Remove an agent-added item'),
@@ -71,15 +87,30 @@ export const checklistSetTool = defineTool({
         .describe('Edits, applied all or none'),
     })
     .strict(),
-  handler: (args, ctx) => editChecklist(ctx.project, args.items.map((i) => ({ ...i, check: i.check && toMachineCheck(i.check) }))),
+  handler: (args, ctx) =>
+    editChecklist(
+      ctx.project,
+      args.items.map((i) => ({ ...i, check: i.check && toMachineCheck(i.check) })),
+    ),
   render: (r) => `Changed ${r.changed.join(', ')}.\n${renderChecklist(r)}`,
 });
 
 function renderChecklist(v: ChecklistView): string {
   const c = v.counts;
-  const lines = [`Checklist of ${v.runId}: ${c.total} items, ${c.met} met, ${c.open} open, ${c.failing} failing, ${c.waived} waived.`];
+  const lines = [
+    `Checklist of ${v.runId}: ${c.total} items, ${c.met} met, ${c.open} open, ${c.failing} failing, ${c.waived} waived.`,
+  ];
   for (const i of v.items) {
-    const state = i.status === 'waived' ? 'waived' : i.check ? (i.result ? (i.result.ok ? 'passes' : `FAILS: ${i.result.detail}`) : `${i.check.kind} check not run`) : i.status;
+    const state =
+      i.status === 'waived'
+        ? 'waived'
+        : i.check
+          ? i.result
+            ? i.result.ok
+              ? 'passes'
+              : `FAILS: ${i.result.detail}`
+            : `${i.check.kind} check not run`
+          : i.status;
     lines.push(`- ${i.id}${i.heldOut ? ' [held-out]' : ''} ${state}: ${i.text}`);
   }
   return lines.join('\n');
@@ -92,7 +123,9 @@ export const councilConveneTool = defineTool({
     'After loki_verify, claim completion and get one brief per council member: give each to a subagent, or on hosts without subagents read and vote them one at a time. Reveals the held-out checklist items.',
   kind: 'write',
   idempotent: false,
-  input: z.object({ reason: z.string().max(500).optional().describe('Why now (default: completion claimed)') }).strict(),
+  input: z
+    .object({ reason: z.string().max(500).optional().describe('Why now (default: completion claimed)') })
+    .strict(),
   handler: (args, ctx): Promise<ConveneResult> => convene(ctx.project, ctx.session(), args.reason),
   render: (r) =>
     [
@@ -114,7 +147,11 @@ export const councilVoteTool = defineTool({
       seat: z.number().int().min(0).max(9).describe("Seat number from the brief; 0 is the devil's advocate"),
       vote: z.enum(VOTES).describe('cannot-validate counts against'),
       rationale: z.string().min(10).max(4000).describe('Why, in a few sentences'),
-      evidence: z.array(z.string().min(1).max(300)).min(1).max(30).describe('Fact keys from the brief, each optionally followed by words'),
+      evidence: z
+        .array(z.string().min(1).max(300))
+        .min(1)
+        .max(30)
+        .describe('Fact keys from the brief, each optionally followed by words'),
       items: z
         .array(z.object({ id: z.string().max(40), met: z.boolean(), note: z.string().max(1000) }).strict())
         .max(50)
@@ -124,8 +161,10 @@ export const councilVoteTool = defineTool({
     .strict(),
   handler: (args, ctx): Promise<VoteResult> => castVote(ctx.project, ctx.session(), args),
   render: (r) => {
-    if (r.outcome === 'voting') return `Vote recorded for seat ${r.seat} of ${r.council}: ${r.cast} of ${r.size} in. The others stay hidden until the tally.`;
-    if (r.devilsAdvocate) return `All ${r.size} approved. The devil's advocate must now review (seat 0):\n${r.devilsAdvocate.prompt}`;
+    if (r.outcome === 'voting')
+      return `Vote recorded for seat ${r.seat} of ${r.council}: ${r.cast} of ${r.size} in. The others stay hidden until the tally.`;
+    if (r.devilsAdvocate)
+      return `All ${r.size} approved. The devil's advocate must now review (seat 0):\n${r.devilsAdvocate.prompt}`;
     const t = r.tally!;
     return t.state === 'approved'
       ? `Council ${r.council} approved (${t.approvals} of ${r.size}${t.unanimous ? ", confirmed by the devil's advocate" : ''}). Next: loki_complete.`

@@ -20,7 +20,12 @@ export const verifyTool = defineTool({
   idempotent: false,
   input: z
     .object({
-      only: z.array(z.enum(CHECK_NAMES)).min(1).max(3).optional().describe('Run only these checks (default all; completion needs a full run)'),
+      only: z
+        .array(z.enum(CHECK_NAMES))
+        .min(1)
+        .max(3)
+        .optional()
+        .describe('Run only these checks (default all; completion needs a full run)'),
     })
     .strict(),
   handler: async (args, ctx) => {
@@ -38,7 +43,9 @@ type Summary = ReturnType<typeof summary> & { checklist: ReturnType<typeof check
 
 function checklistBrief(list: Checklist) {
   const items = visibleItems(list);
-  const failing = items.filter((i) => i.check && i.status !== 'waived' && i.result && !i.result.ok).map((i) => ({ id: i.id, text: i.text, detail: i.result!.detail }));
+  const failing = items
+    .filter((i) => i.check && i.status !== 'waived' && i.result && !i.result.ok)
+    .map((i) => ({ id: i.id, text: i.text, detail: i.result!.detail }));
   return { counts: countItems(items), failing: capped(failing) };
 }
 
@@ -63,7 +70,9 @@ function summary(r: VerificationRecord) {
       tests: c.tests && { passed: c.tests.passed, failed: c.tests.failed, skipped: c.tests.skipped },
       outputTail: c.verdict === 'fail' || c.verdict === 'inconclusive' ? c.outputTail.slice(-TAIL_CHARS) : '',
     })),
-    diff: r.diff.available ? { filesChanged: r.diff.filesChanged, insertions: r.diff.insertions, deletions: r.diff.deletions } : null,
+    diff: r.diff.available
+      ? { filesChanged: r.diff.filesChanged, insertions: r.diff.insertions, deletions: r.diff.deletions }
+      : null,
     deletedTestFiles: capped(r.testFiles.deleted),
     newlySkipped: capped(r.testFiles.newlySkipped),
     secrets: capped(r.secrets.findings),
@@ -73,17 +82,32 @@ function summary(r: VerificationRecord) {
 }
 
 function renderSummary(s: Summary): string {
-  const lines = [`Verification ${s.id} (${s.record}): ${s.blocking.items.length === 0 ? 'nothing blocks completion' : `${s.blocking.items.length + s.blocking.more} blocking finding(s)`}.`];
+  const lines = [
+    `Verification ${s.id} (${s.record}): ${s.blocking.items.length === 0 ? 'nothing blocks completion' : `${s.blocking.items.length + s.blocking.more} blocking finding(s)`}.`,
+  ];
   for (const c of s.checks) {
     const t = c.tests ? `, tests ${c.tests.passed} passed / ${c.tests.failed} failed / ${c.tests.skipped} skipped` : '';
-    const ran = c.durationMs !== null ? ` exit ${c.exitCode ?? 'none'} in ${(c.durationMs / 1000).toFixed(1)} s${t}` : '';
+    const ran =
+      c.durationMs !== null ? ` exit ${c.exitCode ?? 'none'} in ${(c.durationMs / 1000).toFixed(1)} s${t}` : '';
     lines.push(`${c.name}: ${c.verdict.toUpperCase()}${c.command ? ` \`${c.command}\`` : ''}${ran}: ${c.reason}`);
   }
-  lines.push(s.diff ? `Diff since baseline: ${s.diff.filesChanged} file(s), +${s.diff.insertions} -${s.diff.deletions}.` : 'Diff since baseline: unknown.');
-  if (s.blocking.items.length) lines.push('Blocking:', ...s.blocking.items.map((b) => `- ${b}`), ...(s.blocking.more ? [`- ... ${s.blocking.more} more in the record`] : []));
+  lines.push(
+    s.diff
+      ? `Diff since baseline: ${s.diff.filesChanged} file(s), +${s.diff.insertions} -${s.diff.deletions}.`
+      : 'Diff since baseline: unknown.',
+  );
+  if (s.blocking.items.length)
+    lines.push(
+      'Blocking:',
+      ...s.blocking.items.map((b) => `- ${b}`),
+      ...(s.blocking.more ? [`- ... ${s.blocking.more} more in the record`] : []),
+    );
   if (s.checklist) {
     const c = s.checklist.counts;
-    lines.push(`Checklist: ${c.met}/${c.total} met, ${c.failing} failing, ${c.open} open, ${c.waived} waived.`, ...s.checklist.failing.items.map((i) => `- ${i.id} fails: ${i.detail}`));
+    lines.push(
+      `Checklist: ${c.met}/${c.total} met, ${c.failing} failing, ${c.open} open, ${c.waived} waived.`,
+      ...s.checklist.failing.items.map((i) => `- ${i.id} fails: ${i.detail}`),
+    );
   }
   if (s.gaps.length) lines.push('Gaps (the server cannot know):', ...s.gaps.map((g) => `- ${g}`));
   for (const c of s.checks) if (c.outputTail) lines.push(`--- ${c.name} output (tail) ---`, c.outputTail);

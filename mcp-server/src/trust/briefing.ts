@@ -29,13 +29,19 @@ export interface TrustBriefing {
   stagnated: boolean;
 }
 
-export async function trustBriefing(project: Project, run: RunState, config: LokiConfig | undefined, countTurn: boolean): Promise<TrustBriefing> {
+export async function trustBriefing(
+  project: Project,
+  run: RunState,
+  config: LokiConfig | undefined,
+  countTurn: boolean,
+): Promise<TrustBriefing> {
   const store = project.existingStore();
   let stagnated = false;
   // While a council is voting the code is meant to stand still: those turns do not count as stagnation.
   const council = latestCouncil(store, run.runId);
   const open = council?.closedAt === null;
-  if (countTurn && config && run.status === 'active' && !open) stagnated = await trackTurn(project, run, config.council.stagnationLimit);
+  if (countTurn && config && run.status === 'active' && !open)
+    stagnated = await trackTurn(project, run, config.council.stagnationLimit);
   const trust = readTrust(store, run.runId);
   const list = readChecklist(store, run.runId);
   const facts = latestFacts(project, run.runId);
@@ -43,10 +49,15 @@ export async function trustBriefing(project: Project, run: RunState, config: Lok
   return {
     checklist: list ? countItems(visibleItems(list)) : null,
     verification: facts && { id: facts.id, at: facts.at, tests: facts.tests.verdict, blocking: facts.blocking.length },
-    council: council && outcome ? { id: council.id, state: outcome.state, cast: council.votes.length, size: council.size } : null,
+    council:
+      council && outcome
+        ? { id: council.id, state: outcome.state, cast: council.votes.length, size: council.size }
+        : null,
     findings: trust.findings.slice(0, 10),
     forcedReview: trust.forcedReview?.reason ?? null,
-    councilDue: config ? config.council.enabled && councilDue(run.iteration, config.council.minIterations, config.council.checkInterval) : false,
+    councilDue: config
+      ? config.council.enabled && councilDue(run.iteration, config.council.minIterations, config.council.checkInterval)
+      : false,
     unchangedTurns: trust.stagnation.unchangedTurns,
     stagnated,
   };
@@ -60,11 +71,16 @@ async function trackTurn(project: Project, run: RunState, limit: number): Promis
     const s = trackStagnation(t.stagnation, fingerprint, limit);
     const at = new Date().toISOString();
     const forcedReview =
-      s.action === 'force-review' && !t.forcedReview ? { reason: `no code change in ${s.stagnation.unchangedTurns} turns`, at, by: 'stagnation' } : t.forcedReview;
+      s.action === 'force-review' && !t.forcedReview
+        ? { reason: `no code change in ${s.stagnation.unchangedTurns} turns`, at, by: 'stagnation' }
+        : t.forcedReview;
     return {
       next: { ...t, stagnation: s.stagnation, forcedReview },
       result: s,
-      audit: forcedReview !== t.forcedReview ? { action: 'council.force-review', data: { reason: forcedReview!.reason } } : undefined,
+      audit:
+        forcedReview !== t.forcedReview
+          ? { action: 'council.force-review', data: { reason: forcedReview!.reason } }
+          : undefined,
     };
   });
   if (step.action !== 'stop') return false;
@@ -74,9 +90,18 @@ async function trackTurn(project: Project, run: RunState, limit: number): Promis
       const current = readRun(store);
       if (!current || current.runId !== run.runId || current.status !== 'active') return false;
       const at = new Date().toISOString();
-      store.records.write(RUN_FILE, RUN_RECORD, { ...current, status: 'stopped', stoppedAt: at, updatedAt: at, stopReason: `stagnated: no code change in ${step.stagnation.unchangedTurns} turns` });
+      store.records.write(RUN_FILE, RUN_RECORD, {
+        ...current,
+        status: 'stopped',
+        stoppedAt: at,
+        updatedAt: at,
+        stopReason: `stagnated: no code change in ${step.stagnation.unchangedTurns} turns`,
+      });
       return true;
     },
-    (stopped) => (stopped ? { action: 'run.stagnated', target: run.runId, data: { unchangedTurns: step.stagnation.unchangedTurns } } : undefined),
+    (stopped) =>
+      stopped
+        ? { action: 'run.stagnated', target: run.runId, data: { unchangedTurns: step.stagnation.unchangedTurns } }
+        : undefined,
   );
 }

@@ -3,7 +3,14 @@
  * its held-out items revealed when completion is first claimed. Every change happens under the `checklist`
  * lock and is audited.
  */
-import { applyEdits, countItems, visibleItems, type Checklist, type ChecklistItem, type ItemEdit } from '../domain/checklist.js';
+import {
+  applyEdits,
+  countItems,
+  visibleItems,
+  type Checklist,
+  type ChecklistItem,
+  type ItemEdit,
+} from '../domain/checklist.js';
 import type { VerificationFacts } from '../domain/evidence.js';
 import type { Project } from '../project.js';
 import type { RunState } from '../run/records.js';
@@ -43,18 +50,31 @@ export function checklistView(list: Checklist): ChecklistView {
 
 export function getChecklist(project: Project): ChecklistView {
   const run = activeRunOrCompleted(project);
-  const list = readChecklist(project.existingStore(), run.runId) ?? { runId: run.runId, items: [], revealedAt: null, updatedAt: run.startedAt };
+  const list = readChecklist(project.existingStore(), run.runId) ?? {
+    runId: run.runId,
+    items: [],
+    revealedAt: null,
+    updatedAt: run.startedAt,
+  };
   return checklistView(list);
 }
 
-export async function editChecklist(project: Project, edits: ItemEdit[]): Promise<ChecklistView & { changed: string[] }> {
+export async function editChecklist(
+  project: Project,
+  edits: ItemEdit[],
+): Promise<ChecklistView & { changed: string[] }> {
   const config = project.config();
   const run = activeRun(project, 'editing the checklist');
   for (const e of edits) if (e.check) validateCheck(e.check);
   const store = project.openStore();
   return store.mutate(
     () => {
-      const list = readChecklist(store, run.runId) ?? { runId: run.runId, items: [], revealedAt: null, updatedAt: run.startedAt };
+      const list = readChecklist(store, run.runId) ?? {
+        runId: run.runId,
+        items: [],
+        revealedAt: null,
+        updatedAt: run.startedAt,
+      };
       const { list: next, changed } = applyEdits(list, edits, new Date().toISOString(), config.council.enabled);
       store.records.write(checklistFile(run.runId), CHECKLIST_RECORD, next);
       return { ...checklistView(next), changed };
@@ -64,7 +84,11 @@ export async function editChecklist(project: Project, edits: ItemEdit[]): Promis
 }
 
 /** Run every item's machine check and store the results (checks run outside the lock; results written under it). */
-export async function evaluateChecklist(project: Project, runId: string, facts: VerificationFacts | null): Promise<Checklist | undefined> {
+export async function evaluateChecklist(
+  project: Project,
+  runId: string,
+  facts: VerificationFacts | null,
+): Promise<Checklist | undefined> {
   const store = project.openStore();
   const before = readChecklist(store, runId);
   if (!before || !before.items.some((i) => i.check)) return before;
@@ -84,7 +108,15 @@ export async function evaluateChecklist(project: Project, runId: string, facts: 
       store.records.write(checklistFile(runId), CHECKLIST_RECORD, next);
       return next;
     },
-    (l) => l && { action: 'checklist.evaluate', target: runId, data: { passed: [...results.values()].filter((r) => r?.ok).length, failed: [...results.values()].filter((r) => !r?.ok).length } },
+    (l) =>
+      l && {
+        action: 'checklist.evaluate',
+        target: runId,
+        data: {
+          passed: [...results.values()].filter((r) => r?.ok).length,
+          failed: [...results.values()].filter((r) => !r?.ok).length,
+        },
+      },
   );
 }
 
@@ -101,7 +133,14 @@ export async function revealHeldOut(project: Project, runId: string): Promise<Ch
       store.records.write(checklistFile(runId), CHECKLIST_RECORD, next);
       return { list: next, revealed: true };
     },
-    (r) => (r.revealed ? { action: 'checklist.reveal', target: runId, data: { heldOut: r.list!.items.filter((i) => i.heldOut).map((i) => i.id) } } : undefined),
+    (r) =>
+      r.revealed
+        ? {
+            action: 'checklist.reveal',
+            target: runId,
+            data: { heldOut: r.list!.items.filter((i) => i.heldOut).map((i) => i.id) },
+          }
+        : undefined,
   );
   return r.list;
 }

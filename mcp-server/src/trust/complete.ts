@@ -38,7 +38,10 @@ export async function completeRun(project: Project, who: SessionIdentity): Promi
   const now = codeState(run, project.root);
   const factsHold = facts !== null && facts.codeState === now && facts.blocking.length === 0;
   if (factsHold) {
-    await updateTrust(project, run.runId, (t) => ({ next: { ...t, claimedAt: t.claimedAt ?? new Date().toISOString() }, result: undefined }));
+    await updateTrust(project, run.runId, (t) => ({
+      next: { ...t, claimedAt: t.claimedAt ?? new Date().toISOString() },
+      result: undefined,
+    }));
     await revealHeldOut(project, run.runId);
   }
   const checklist = await evaluateChecklist(project, run.runId, facts);
@@ -53,11 +56,15 @@ export async function completeRun(project: Project, who: SessionIdentity): Promi
   });
   const settings = readTrust(store, run.runId).settings;
   if (settings !== null && settings !== trustSettings(config)) {
-    gate.reasons.push(`the checks or council settings changed since the run started (from ${settings} to ${trustSettings(config)}): restore .loki/config.yaml and the LOKI_* variables, or start a new run`);
+    gate.reasons.push(
+      `the checks or council settings changed since the run started (from ${settings} to ${trustSettings(config)}): restore .loki/config.yaml and the LOKI_* variables, or start a new run`,
+    );
   }
   // Before the reveal, held-out items stay out of the answer (their reasons included).
   const shown = checklist?.revealedAt ? gate.items : gate.items.filter((i) => !i.heldOut);
-  const reasons = checklist?.revealedAt ? gate.reasons : gate.reasons.filter((r) => !gate.items.some((i) => i.heldOut && !i.verdict.ok && i.verdict.reason === r));
+  const reasons = checklist?.revealedAt
+    ? gate.reasons
+    : gate.reasons.filter((r) => !gate.items.some((i) => i.heldOut && !i.verdict.ok && i.verdict.reason === r));
 
   if (reasons.length > 0) {
     await updateTrust(project, run.runId, (t) => ({
@@ -69,16 +76,24 @@ export async function completeRun(project: Project, who: SessionIdentity): Promi
   }
 
   // Decided outside the lock (the checks take time); inside it, nothing the decision rests on may have moved.
-  const basis = { verification: facts!.id, council: council ? `${council.id}:${council.outcome}` : null, checklist: checklistFingerprint(checklist) };
+  const basis = {
+    verification: facts!.id,
+    council: council ? `${council.id}:${council.outcome}` : null,
+    checklist: checklistFingerprint(checklist),
+  };
   const result = store.tx((): CompleteResult => {
     const current = readRun(store);
-    if (!current || current.runId !== run.runId || current.status !== 'active') throw new UsageError('the run changed while completing; call loki_status and try again');
+    if (!current || current.runId !== run.runId || current.status !== 'active')
+      throw new UsageError('the run changed while completing; call loki_status and try again');
     const latest = latestCouncil(store, run.runId);
     const moved =
       latestFacts(project, run.runId)?.id !== basis.verification ||
       (latest ? `${latest.id}:${latest.outcome}` : null) !== basis.council ||
       checklistFingerprint(readChecklist(store, run.runId)) !== basis.checklist;
-    if (moved) throw new UsageError('another session verified, convened or edited the checklist while completing: call loki_complete again');
+    if (moved)
+      throw new UsageError(
+        'another session verified, convened or edited the checklist while completing: call loki_complete again',
+      );
     const receipt = writeReceipt(store, {
       run: current,
       root: project.root,
@@ -91,10 +106,30 @@ export async function completeRun(project: Project, who: SessionIdentity): Promi
     });
     // The receipt's audit entry and the completed status commit together; a crash before the commit leaves an
     // active run whose next loki_complete writes (and anchors) the receipt again.
-    store.audit.append('run.complete', run.runId, { headline: receipt.headline, manifest: receipt.manifestSha256, receipt: `.loki/${receipt.dir}/RECEIPT.md`, by: who.id });
-    store.records.write(RUN_FILE, RUN_RECORD, { ...current, status: 'completed', updatedAt: new Date().toISOString(), stopReason: null });
-    return { status: 'COMPLETE', runId: run.runId, reasons: [], headline: receipt.headline, receipt: `.loki/${receipt.dir}/RECEIPT.md`, items: gate.items };
+    store.audit.append('run.complete', run.runId, {
+      headline: receipt.headline,
+      manifest: receipt.manifestSha256,
+      receipt: `.loki/${receipt.dir}/RECEIPT.md`,
+      by: who.id,
+    });
+    store.records.write(RUN_FILE, RUN_RECORD, {
+      ...current,
+      status: 'completed',
+      updatedAt: new Date().toISOString(),
+      stopReason: null,
+    });
+    return {
+      status: 'COMPLETE',
+      runId: run.runId,
+      reasons: [],
+      headline: receipt.headline,
+      receipt: `.loki/${receipt.dir}/RECEIPT.md`,
+      items: gate.items,
+    };
   });
-  await updateTrust(project, run.runId, (t) => ({ next: { ...t, findings: [], findingsAt: new Date().toISOString() }, result: undefined }));
+  await updateTrust(project, run.runId, (t) => ({
+    next: { ...t, findings: [], findingsAt: new Date().toISOString() },
+    result: undefined,
+  }));
   return result;
 }

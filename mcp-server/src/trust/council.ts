@@ -5,7 +5,18 @@
  * claiming completion, so it reveals the held-out items. Each change to a session is one transaction.
  */
 import { visibleItems, type ChecklistItem } from '../domain/checklist.js';
-import { DECIDED_OUTCOMES, DEVILS_ADVOCATE, ROLES, conveneRefusal, effectiveThreshold, minIterationsFor, tally, type CastVote, type CouncilOutcome, type Vote } from '../domain/council.js';
+import {
+  DECIDED_OUTCOMES,
+  DEVILS_ADVOCATE,
+  ROLES,
+  conveneRefusal,
+  effectiveThreshold,
+  minIterationsFor,
+  tally,
+  type CastVote,
+  type CouncilOutcome,
+  type Vote,
+} from '../domain/council.js';
 import type { CouncilFacts, VerificationFacts } from '../domain/evidence.js';
 import type { Project } from '../project.js';
 import type { SessionIdentity } from '../run/sessions.js';
@@ -80,14 +91,22 @@ export function councilFacts(s: CouncilSession): CouncilFacts {
 
 export function outcomeOf(s: CouncilSession): CouncilOutcome {
   // A session closed before every seat voted was superseded by a newer one.
-  if (s.closedAt && s.votes.length < s.size) return { state: 'rejected', approvals: 0, reasons: s.reasons, vetoed: false };
+  if (s.closedAt && s.votes.length < s.size)
+    return { state: 'rejected', approvals: 0, reasons: s.reasons, vetoed: false };
   return tally(s.votes, s.size, s.threshold, s.devilsAdvocate);
 }
 
-export async function convene(project: Project, who: SessionIdentity, reason: string | undefined): Promise<ConveneResult> {
+export async function convene(
+  project: Project,
+  who: SessionIdentity,
+  reason: string | undefined,
+): Promise<ConveneResult> {
   const config = project.config();
   const run = activeRun(project, 'convening the council');
-  if (!config.council.enabled) throw new UsageError('the council is disabled (council.enabled / LOKI_COUNCIL_ENABLED=false): loki_complete decides on the facts alone');
+  if (!config.council.enabled)
+    throw new UsageError(
+      'the council is disabled (council.enabled / LOKI_COUNCIL_ENABLED=false): loki_complete decides on the facts alone',
+    );
   const store = project.openStore();
   const facts = latestFacts(project, run.runId);
   const now = codeState(run, project.root);
@@ -101,14 +120,27 @@ export async function convene(project: Project, who: SessionIdentity, reason: st
   });
   if (refusal) throw new UsageError(refusal);
   if (facts!.blocking.length > 0) {
-    throw new UsageError(`the latest verification (${facts!.id}) has ${facts!.blocking.length} blocking finding(s); fix them and call loki_verify before convening: ${facts!.blocking[0]}`);
+    throw new UsageError(
+      `the latest verification (${facts!.id}) has ${facts!.blocking.length} blocking finding(s); fix them and call loki_verify before convening: ${facts!.blocking[0]}`,
+    );
   }
   const last = latestCouncil(store, run.runId);
-  if (last && last.closedAt && last.votes.length === last.size && outcomeOf(last).state === 'rejected' && last.codeState === now) {
-    throw new UsageError(`council ${last.id} rejected this very code; change it to address ${outcomeOf(last).state === 'rejected' ? 'what the members found' : 'the findings'}, call loki_verify, then convene again`);
+  if (
+    last &&
+    last.closedAt &&
+    last.votes.length === last.size &&
+    outcomeOf(last).state === 'rejected' &&
+    last.codeState === now
+  ) {
+    throw new UsageError(
+      `council ${last.id} rejected this very code; change it to address ${outcomeOf(last).state === 'rejected' ? 'what the members found' : 'the findings'}, call loki_verify, then convene again`,
+    );
   }
   // Convening claims completion: the held-out items are revealed, and judged from here on.
-  await updateTrust(project, run.runId, (t) => ({ next: { ...t, claimedAt: t.claimedAt ?? new Date().toISOString() }, result: undefined }));
+  await updateTrust(project, run.runId, (t) => ({
+    next: { ...t, claimedAt: t.claimedAt ?? new Date().toISOString() },
+    result: undefined,
+  }));
   await revealHeldOut(project, run.runId);
   const checklist = (await evaluateChecklist(project, run.runId, facts)) ?? undefined;
   const items = checklist ? visibleItems(checklist) : [];
@@ -123,14 +155,20 @@ export async function convene(project: Project, who: SessionIdentity, reason: st
       const previous = latestCouncil(store, run.runId);
       const n = previous ? Number(SESSION_NAME.exec(previous.id)![1]) + 1 : 1;
       if (previous && previous.closedAt === null) {
-        store.records.write(councilFile(run.runId, previous.id), COUNCIL_RECORD, { ...previous, outcome: 'rejected', closedAt: new Date().toISOString(), reasons: [`superseded by a new council (k${String(n).padStart(3, '0')})`] });
+        store.records.write(councilFile(run.runId, previous.id), COUNCIL_RECORD, {
+          ...previous,
+          outcome: 'rejected',
+          closedAt: new Date().toISOString(),
+          reasons: [`superseded by a new council (k${String(n).padStart(3, '0')})`],
+        });
       }
       const s: CouncilSession = {
         id: `k${String(n).padStart(3, '0')}`,
         runId: run.runId,
         convenedAt: new Date().toISOString(),
         convenedBy: who.id,
-        reason: reason?.trim() || (trust.forcedReview ? `forced review: ${trust.forcedReview.reason}` : 'completion claimed'),
+        reason:
+          reason?.trim() || (trust.forcedReview ? `forced review: ${trust.forcedReview.reason}` : 'completion claimed'),
         size,
         threshold,
         codeState: now,
@@ -146,9 +184,15 @@ export async function convene(project: Project, who: SessionIdentity, reason: st
       store.records.write(councilFile(run.runId, s.id), COUNCIL_RECORD, s);
       return s;
     },
-    (s) => ({ action: 'council.convene', target: run.runId, data: { council: s.id, size, threshold, verification: s.verificationId, codeState: s.codeState } }),
+    (s) => ({
+      action: 'council.convene',
+      target: run.runId,
+      data: { council: s.id, size, threshold, verification: s.verificationId, codeState: s.codeState },
+    }),
   );
-  const briefs = seats.map(({ seat, role }) => brief(session, seat, role, ROLES.find((r) => r.role === role)!.focus, facts!, items, citable, heldOutToJudge));
+  const briefs = seats.map(({ seat, role }) =>
+    brief(session, seat, role, ROLES.find((r) => r.role === role)!.focus, facts!, items, citable, heldOutToJudge),
+  );
   return { council: session.id, size, threshold, verification: facts!.id, briefs, citable, heldOutToJudge };
 }
 
@@ -186,29 +230,58 @@ export async function castVote(project: Project, who: SessionIdentity, args: Vot
     (): VoteResult => {
       const s = latestCouncil(store, run.runId);
       if (!s || s.id !== args.council) {
-        throw new UsageError(`council ${args.council} is not the current one${s ? ` (${s.id} is)` : ''}: vote in the latest council, or convene one with loki_council_convene`);
+        throw new UsageError(
+          `council ${args.council} is not the current one${s ? ` (${s.id} is)` : ''}: vote in the latest council, or convene one with loki_council_convene`,
+        );
       }
       if (s.closedAt) throw new UsageError(`council ${s.id} is closed (${s.outcome}); convene a new one to vote again`);
-      if (now !== s.codeState) throw new UsageError(`the code changed after council ${s.id} convened, so this vote would judge stale facts: call loki_verify, then loki_council_convene again`);
+      if (now !== s.codeState)
+        throw new UsageError(
+          `the code changed after council ${s.id} convened, so this vote would judge stale facts: call loki_verify, then loki_council_convene again`,
+        );
       const isDevil = args.seat === 0;
-      if (isDevil && s.outcome !== 'devils-advocate') throw new UsageError(`seat 0 (the devil's advocate) votes only after a unanimous approval; council ${s.id} is ${s.outcome}`);
-      if (!isDevil && s.outcome === 'devils-advocate') throw new UsageError(`every seat of council ${s.id} approved; now the devil's advocate must review: vote as seat 0`);
+      if (isDevil && s.outcome !== 'devils-advocate')
+        throw new UsageError(
+          `seat 0 (the devil's advocate) votes only after a unanimous approval; council ${s.id} is ${s.outcome}`,
+        );
+      if (!isDevil && s.outcome === 'devils-advocate')
+        throw new UsageError(
+          `every seat of council ${s.id} approved; now the devil's advocate must review: vote as seat 0`,
+        );
       if (!isDevil && s.outcome !== 'voting') throw new UsageError(`every seat of council ${s.id} has voted`);
-      if (!isDevil && !s.seats.some((x) => x.seat === args.seat)) throw new UsageError(`council ${s.id} has seats 1-${s.size} (and 0 for the devil's advocate); seat ${args.seat} does not exist`);
-      if (!isDevil && s.votes.some((v) => v.seat === args.seat)) throw new UsageError(`seat ${args.seat} of council ${s.id} has already voted; votes are final`);
+      if (!isDevil && !s.seats.some((x) => x.seat === args.seat))
+        throw new UsageError(
+          `council ${s.id} has seats 1-${s.size} (and 0 for the devil's advocate); seat ${args.seat} does not exist`,
+        );
+      if (!isDevil && s.votes.some((v) => v.seat === args.seat))
+        throw new UsageError(`seat ${args.seat} of council ${s.id} has already voted; votes are final`);
       const items = args.items ?? [];
       const list = readChecklist(store, run.runId);
       const visible = list ? visibleItems(list) : [];
       const citable = citableKeys(facts!, visible);
       checkEvidence(args.evidence, new Set(citable), citable);
-      for (const i of items) if (!visible.some((v) => v.id === i.id)) throw new UsageError(`items: no checklist item "${i.id}"; the brief lists the held-out items to judge`);
+      for (const i of items)
+        if (!visible.some((v) => v.id === i.id))
+          throw new UsageError(`items: no checklist item "${i.id}"; the brief lists the held-out items to judge`);
       const toJudge = visible.filter((i) => i.heldOut && !i.check && i.status !== 'waived').map((i) => i.id);
       const missing = toJudge.filter((id) => !items.some((i) => i.id === id));
       if (!isDevil && args.vote === 'approve' && missing.length > 0) {
-        throw new UsageError(`an approval must judge every held-out item without a machine check: add {id, met, note} to \`items\` for ${missing.join(', ')}`);
+        throw new UsageError(
+          `an approval must judge every held-out item without a machine check: add {id, met, note} to \`items\` for ${missing.join(', ')}`,
+        );
       }
       const role = isDevil ? DEVILS_ADVOCATE.role : s.seats.find((x) => x.seat === args.seat)!.role;
-      const vote: CastVote = { seat: args.seat, role, vote: args.vote, rationale: args.rationale.trim(), evidence: args.evidence, items, codeState: now, at: new Date().toISOString(), agent: who.id };
+      const vote: CastVote = {
+        seat: args.seat,
+        role,
+        vote: args.vote,
+        rationale: args.rationale.trim(),
+        evidence: args.evidence,
+        items,
+        codeState: now,
+        at: new Date().toISOString(),
+        agent: who.id,
+      };
       const next: CouncilSession = isDevil ? { ...s, devilsAdvocate: vote } : { ...s, votes: [...s.votes, vote] };
       const o = tally(next.votes, next.size, next.threshold, next.devilsAdvocate);
       next.outcome = o.state;
@@ -226,34 +299,58 @@ export async function castVote(project: Project, who: SessionIdentity, args: Vot
         size: next.size,
         outcome: o.state,
         tally: closed ? o : null,
-        devilsAdvocate: o.state === 'devils-advocate' ? { seat: 0, role: DEVILS_ADVOCATE.role, focus: DEVILS_ADVOCATE.focus, prompt: devilPrompt(next, facts!) } : null,
+        devilsAdvocate:
+          o.state === 'devils-advocate'
+            ? { seat: 0, role: DEVILS_ADVOCATE.role, focus: DEVILS_ADVOCATE.focus, prompt: devilPrompt(next, facts!) }
+            : null,
       };
     },
-    (r) => ({ action: 'council.vote', target: run.runId, data: { council: r.council, seat: r.seat, outcome: r.outcome, ...(r.tally ? { tally: r.tally } : {}) } }),
+    (r) => ({
+      action: 'council.vote',
+      target: run.runId,
+      data: { council: r.council, seat: r.seat, outcome: r.outcome, ...(r.tally ? { tally: r.tally } : {}) },
+    }),
   );
   if (DECIDED_OUTCOMES.includes(r.outcome) && readTrust(store, run.runId).forcedReview) {
-    await updateTrust(project, run.runId, (t) => ({ next: { ...t, forcedReview: null }, result: undefined, audit: { action: 'council.review-done', data: { council: r.council } } }));
+    await updateTrust(project, run.runId, (t) => ({
+      next: { ...t, forcedReview: null },
+      result: undefined,
+      audit: { action: 'council.review-done', data: { council: r.council } },
+    }));
   }
   return r;
 }
 
 /** Evidence entries start with a fact key (then optional words): "v0003:tests 12 passed", "item:c-1a2b3c4d". */
 function checkEvidence(evidence: readonly string[], known: ReadonlySet<string>, keys: string[]): void {
-  if (evidence.length === 0) throw new UsageError(`a vote must cite at least one fact in \`evidence\`, e.g. "${keys[0] ?? 'v0001:tests'}"`);
+  if (evidence.length === 0)
+    throw new UsageError(`a vote must cite at least one fact in \`evidence\`, e.g. "${keys[0] ?? 'v0001:tests'}"`);
   for (const e of evidence) {
     const key = e.trim().split(/\s+/)[0] ?? '';
-    if (!known.has(key)) throw new UsageError(`evidence "${e.slice(0, 80)}" does not start with a fact key; cite one of: ${keys.slice(0, 12).join(', ')}, or item:<checklist id>`);
+    if (!known.has(key))
+      throw new UsageError(
+        `evidence "${e.slice(0, 80)}" does not start with a fact key; cite one of: ${keys.slice(0, 12).join(', ')}, or item:<checklist id>`,
+      );
   }
 }
 
 function citableKeys(f: VerificationFacts, items: readonly ChecklistItem[]): string[] {
-  return [f.id, `${f.id}:tests`, `${f.id}:diff`, `${f.id}:secrets`, ...f.checks.map((c) => `${f.id}:${c.name}`), ...items.map((i) => `item:${i.id}`)];
+  return [
+    f.id,
+    `${f.id}:tests`,
+    `${f.id}:diff`,
+    `${f.id}:secrets`,
+    ...f.checks.map((c) => `${f.id}:${c.name}`),
+    ...items.map((i) => `item:${i.id}`),
+  ];
 }
 
 function factsBlock(f: VerificationFacts): string {
   return [
     `Verification ${f.id} (${f.at}), run by the server:`,
-    ...f.checks.map((c) => `- ${c.name}: \`${c.command}\` exit ${c.exitCode ?? '-'} (${c.ok ? 'pass' : 'FAIL'}), ${c.detail}`),
+    ...f.checks.map(
+      (c) => `- ${c.name}: \`${c.command}\` exit ${c.exitCode ?? '-'} (${c.ok ? 'pass' : 'FAIL'}), ${c.detail}`,
+    ),
     `- tests: ${f.tests.verdict}${f.tests.passed !== null ? ` (${f.tests.passed} passed, ${f.tests.failed} failed, ${f.tests.skipped} skipped)` : ''}`,
     `- diff since baseline: ${f.diff ? `${f.diff.files} files, +${f.diff.insertions} -${f.diff.deletions}` : 'unknown (no git)'}`,
     ...f.blocking.map((b) => `- BLOCKING: ${b}`),
@@ -261,8 +358,20 @@ function factsBlock(f: VerificationFacts): string {
   ].join('\n');
 }
 
-function brief(s: CouncilSession, seat: number, role: string, focus: string, f: VerificationFacts, items: readonly ChecklistItem[], citable: string[], heldOut: string[]): MemberBrief {
-  const list = items.map((i) => `- ${i.id}${i.heldOut ? ' [held-out]' : ''}: ${i.text} -- ${i.status}${i.check ? `, ${i.check.kind} check ${i.result ? (i.result.ok ? 'passes' : `FAILS: ${i.result.detail}`) : 'not run'}` : ''}${i.note ? ` (${i.note})` : ''}`);
+function brief(
+  s: CouncilSession,
+  seat: number,
+  role: string,
+  focus: string,
+  f: VerificationFacts,
+  items: readonly ChecklistItem[],
+  citable: string[],
+  heldOut: string[],
+): MemberBrief {
+  const list = items.map(
+    (i) =>
+      `- ${i.id}${i.heldOut ? ' [held-out]' : ''}: ${i.text} -- ${i.status}${i.check ? `, ${i.check.kind} check ${i.result ? (i.result.ok ? 'passes' : `FAILS: ${i.result.detail}`) : 'not run'}` : ''}${i.note ? ` (${i.note})` : ''}`,
+  );
   const prompt = [
     `You are seat ${seat} (${role}) of completion council ${s.id} for a Loki Mode run. Judge independently; you cannot see the other votes.`,
     `Focus: ${focus}`,
@@ -271,7 +380,9 @@ function brief(s: CouncilSession, seat: number, role: string, focus: string, f: 
     ...list,
     'Inspect the code and the facts yourself. Then call loki_council_vote with:',
     `council "${s.id}", seat ${seat}, vote approve|reject|cannot-validate, a rationale, evidence citing fact keys (${citable.slice(0, 6).join(', ')}, ...)` +
-      (heldOut.length ? `, and items: a verdict {id, met, note} for each held-out item without a machine check (${heldOut.join(', ')}).` : '.'),
+      (heldOut.length
+        ? `, and items: a verdict {id, met, note} for each held-out item without a machine check (${heldOut.join(', ')}).`
+        : '.'),
     'Approve only what the facts show. An unverifiable claim is cannot-validate, which counts against.',
   ].join('\n');
   return { seat, role, focus, prompt };

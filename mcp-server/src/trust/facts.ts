@@ -20,15 +20,29 @@ export function toFacts(r: VerificationRecord): VerificationFacts {
     codeState: r.codeState,
     checks: r.checks
       .filter((c) => c.command !== null && c.verdict !== 'not-run')
-      .map((c) => ({ name: c.name, command: c.command!, exitCode: c.exitCode, ok: c.verdict === 'pass', durationMs: c.durationMs ?? 0, detail: c.reason })),
+      .map((c) => ({
+        name: c.name,
+        command: c.command!,
+        exitCode: c.exitCode,
+        ok: c.verdict === 'pass',
+        durationMs: c.durationMs ?? 0,
+        detail: c.reason,
+      })),
     tests: {
-      verdict: !test || test.verdict === 'absent' || test.verdict === 'unknown' ? 'unknown' : test.verdict === 'not-run' ? 'unknown' : test.verdict,
+      verdict:
+        !test || test.verdict === 'absent' || test.verdict === 'unknown'
+          ? 'unknown'
+          : test.verdict === 'not-run'
+            ? 'unknown'
+            : test.verdict,
       passed: counts?.passed ?? null,
       failed: counts?.failed ?? null,
       skipped: counts?.skipped ?? null,
       detail: test?.reason ?? 'no test command',
     },
-    diff: r.diff.available ? { files: r.diff.filesChanged, insertions: r.diff.insertions, deletions: r.diff.deletions } : null,
+    diff: r.diff.available
+      ? { files: r.diff.filesChanged, insertions: r.diff.insertions, deletions: r.diff.deletions }
+      : null,
     blocking,
     gaps,
   };

@@ -22,32 +22,52 @@ export function validateCheck(check: MachineCheck): void {
     } catch {
       throw new UsageError(`http check: "${check.url}" is not a URL; give e.g. "http://localhost:3000/health"`);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`http check: only http(s) URLs are checked, not ${url.protocol}`);
-    if (!LOOPBACK.has(url.hostname)) throw new UsageError(`http check: only loopback addresses (localhost, 127.0.0.1, [::1]) are checked, not ${url.hostname}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new UsageError(`http check: only http(s) URLs are checked, not ${url.protocol}`);
+    if (!LOOPBACK.has(url.hostname))
+      throw new UsageError(
+        `http check: only loopback addresses (localhost, 127.0.0.1, [::1]) are checked, not ${url.hostname}`,
+      );
   }
 }
 
-export async function runCheck(project: SafeDir, check: MachineCheck, facts: VerificationFacts | null, now = new Date().toISOString()): Promise<CheckResult> {
+export async function runCheck(
+  project: SafeDir,
+  check: MachineCheck,
+  facts: VerificationFacts | null,
+  now = new Date().toISOString(),
+): Promise<CheckResult> {
   const r = (ok: boolean, detail: string): CheckResult => ({ ok, detail, at: now });
   switch (check.kind) {
     case 'file-exists':
     case 'file-contains': {
       let data: Buffer | undefined;
       try {
-        data = readFileIfExists(project, check.path, check.kind === 'file-exists' ? Number.MAX_SAFE_INTEGER : MAX_CONTAINS_BYTES);
+        data = readFileIfExists(
+          project,
+          check.path,
+          check.kind === 'file-exists' ? Number.MAX_SAFE_INTEGER : MAX_CONTAINS_BYTES,
+        );
       } catch (err) {
-        if (err instanceof FileTooLargeError) return r(false, `${check.path} is over ${MAX_CONTAINS_BYTES} bytes; check a smaller file`);
+        if (err instanceof FileTooLargeError)
+          return r(false, `${check.path} is over ${MAX_CONTAINS_BYTES} bytes; check a smaller file`);
         if (err instanceof PathError) return r(false, `${check.path}: ${err.message}`);
         throw err;
       }
       if (data === undefined) return r(false, `${check.path} does not exist`);
       if (check.kind === 'file-exists') return r(true, `${check.path} exists`);
-      return data.toString('utf8').includes(check.text) ? r(true, `${check.path} contains "${clip(check.text)}"`) : r(false, `${check.path} does not contain "${clip(check.text)}"`);
+      return data.toString('utf8').includes(check.text)
+        ? r(true, `${check.path} contains "${clip(check.text)}"`)
+        : r(false, `${check.path} does not contain "${clip(check.text)}"`);
     }
     case 'command': {
       const ran = facts?.checks.find((c) => c.name === check.check);
       if (!facts) return r(false, 'no verification yet: call loki_verify');
-      if (!ran) return r(false, `loki_verify ${facts.id} ran no ${check.check} command: run loki_verify without \`only\`, or set checks.${check.check} in .loki/config.yaml if the project has none`);
+      if (!ran)
+        return r(
+          false,
+          `loki_verify ${facts.id} ran no ${check.check} command: run loki_verify without \`only\`, or set checks.${check.check} in .loki/config.yaml if the project has none`,
+        );
       return r(ran.ok, `${ran.command} exited ${ran.exitCode ?? 'without a code'} in ${facts.id}`);
     }
     case 'tests-pass':
@@ -58,7 +78,10 @@ export async function runCheck(project: SafeDir, check: MachineCheck, facts: Ver
   }
 }
 
-async function httpCheck(check: Extract<MachineCheck, { kind: 'http' }>, r: (ok: boolean, detail: string) => CheckResult): Promise<CheckResult> {
+async function httpCheck(
+  check: Extract<MachineCheck, { kind: 'http' }>,
+  r: (ok: boolean, detail: string) => CheckResult,
+): Promise<CheckResult> {
   try {
     validateCheck(check);
   } catch (err) {
@@ -67,8 +90,10 @@ async function httpCheck(check: Extract<MachineCheck, { kind: 'http' }>, r: (ok:
   try {
     const res = await fetch(check.url, { redirect: 'manual', signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
     const body = check.contains === undefined ? '' : (await res.text()).slice(0, 1024 * 1024);
-    if (res.status !== check.status) return r(false, `GET ${check.url} answered ${res.status}, expected ${check.status}`);
-    if (check.contains !== undefined && !body.includes(check.contains)) return r(false, `GET ${check.url} answered ${res.status} without "${clip(check.contains)}"`);
+    if (res.status !== check.status)
+      return r(false, `GET ${check.url} answered ${res.status}, expected ${check.status}`);
+    if (check.contains !== undefined && !body.includes(check.contains))
+      return r(false, `GET ${check.url} answered ${res.status} without "${clip(check.contains)}"`);
     return r(true, `GET ${check.url} answered ${res.status}`);
   } catch (err) {
     return r(false, `GET ${check.url} failed: ${(err as Error).message} (is the server running?)`);

@@ -16,10 +16,19 @@ const count = z.int().check(z.nonnegative());
 
 export const machineCheck = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('file-exists'), path: text(1, CHECK_LIMITS.path) }),
-  z.strictObject({ kind: z.literal('file-contains'), path: text(1, CHECK_LIMITS.path), text: text(1, CHECK_LIMITS.text) }),
+  z.strictObject({
+    kind: z.literal('file-contains'),
+    path: text(1, CHECK_LIMITS.path),
+    text: text(1, CHECK_LIMITS.text),
+  }),
   z.strictObject({ kind: z.literal('command'), check: z.enum(['test', 'build', 'lint']) }),
   z.strictObject({ kind: z.literal('tests-pass') }),
-  z.strictObject({ kind: z.literal('http'), url: text(1, CHECK_LIMITS.url), status: z.int().check(z.gte(100), z.lte(599)), contains: z.optional(text(0, CHECK_LIMITS.contains)) }),
+  z.strictObject({
+    kind: z.literal('http'),
+    url: text(1, CHECK_LIMITS.url),
+    status: z.int().check(z.gte(100), z.lte(599)),
+    contains: z.optional(text(0, CHECK_LIMITS.contains)),
+  }),
 ]);
 
 const item = z.strictObject({
@@ -36,8 +45,16 @@ const item = z.strictObject({
   updatedAt: isoTime,
 });
 
-const checklistSchema = z.strictObject({ runId: z.string(), items: z.array(item), revealedAt: z.nullable(isoTime), updatedAt: isoTime });
-export const CHECKLIST_RECORD: RecordType<Checklist> = { kind: 'checklist', schema: checklistSchema as z.core.$ZodType<Checklist> };
+const checklistSchema = z.strictObject({
+  runId: z.string(),
+  items: z.array(item),
+  revealedAt: z.nullable(isoTime),
+  updatedAt: isoTime,
+});
+export const CHECKLIST_RECORD: RecordType<Checklist> = {
+  kind: 'checklist',
+  schema: checklistSchema as z.core.$ZodType<Checklist>,
+};
 export const checklistFile = (runId: string) => `checklist/${runId}`;
 
 const castVote = z.strictObject({
@@ -74,7 +91,10 @@ const councilSchema = z.strictObject({
 });
 
 export type CouncilSession = z.infer<typeof councilSchema> & { votes: CastVote[] };
-export const COUNCIL_RECORD: RecordType<CouncilSession> = { kind: 'council', schema: councilSchema as z.core.$ZodType<CouncilSession> };
+export const COUNCIL_RECORD: RecordType<CouncilSession> = {
+  kind: 'council',
+  schema: councilSchema as z.core.$ZodType<CouncilSession>,
+};
 export const councilDir = (runId: string) => `council/${runId}/`;
 export const councilFile = (runId: string, id: string) => `council/${runId}/${id}`;
 
@@ -95,5 +115,14 @@ export const TRUST_RECORD: RecordType<TrustState> = { kind: 'trust', schema: tru
 export const TRUST_FILE = 'trust';
 
 export function emptyTrust(runId: string): TrustState {
-  return { runId, claimedAt: null, forcedReview: null, stagnation: { codeState: null, unchangedTurns: 0 }, findings: [], findingsAt: null, attempts: 0, settings: null };
+  return {
+    runId,
+    claimedAt: null,
+    forcedReview: null,
+    stagnation: { codeState: null, unchangedTurns: 0 },
+    findings: [],
+    findingsAt: null,
+    attempts: 0,
+    settings: null,
+  };
 }

@@ -49,14 +49,20 @@ export function codeState(run: RunState, root: string): string | null {
 export function quickFingerprint(run: RunState, root: string): string | null {
   if (!run.git.repository) return null;
   // One git call: porcelain v2 with --branch names HEAD's commit (`# branch.oid`) before the changed paths.
-  const status = git(root, ['status', '--porcelain=v2', '--branch', '-z', '--untracked-files=all', '--', '.', ':(exclude).loki'], { GIT_LITERAL_PATHSPECS: '0' });
+  const status = git(
+    root,
+    ['status', '--porcelain=v2', '--branch', '-z', '--untracked-files=all', '--', '.', ':(exclude).loki'],
+    { GIT_LITERAL_PATHSPECS: '0' },
+  );
   if (!status.ok) return null;
   const h = crypto.createHash('sha256').update(status.out);
   for (const entry of status.out.split('\0')) {
     // v2 entries end with the path (after 8 fields for changes, 1 for untracked); headers start with "#".
     if (entry.startsWith('#') || !entry) continue;
     const fields = entry.split(' ');
-    const file = entry.startsWith('?') ? entry.slice(2) : fields.slice(entry.startsWith('1') ? 8 : entry.startsWith('2') ? 9 : 10).join(' ');
+    const file = entry.startsWith('?')
+      ? entry.slice(2)
+      : fields.slice(entry.startsWith('1') ? 8 : entry.startsWith('2') ? 9 : 10).join(' ');
     if (!file) continue;
     try {
       const st = fs.lstatSync(path.join(root, file), { bigint: true });

@@ -29,25 +29,39 @@ const unavailable = (): ChangeFacts => structuredClone(UNAVAILABLE);
  * `nowTree` is the snapshot of the working tree (null when it could not be taken); `notes` receives the plain
  * words for anything the server could not know.
  */
-export function changeFacts(root: string, run: RunState, repository: boolean, nowTree: string | null, notes: string[]): ChangeFacts {
+export function changeFacts(
+  root: string,
+  run: RunState,
+  repository: boolean,
+  nowTree: string | null,
+  notes: string[],
+): ChangeFacts {
   const lost = 'no diff, no check for deleted or newly skipped test files, and no secret scan of changed files';
   if (!repository) {
-    notes.push(`Not a git repository: the server cannot measure what changed, so there is ${lost}, and no code-state fingerprint. Run \`git init\` and commit, then start a new run (loki_start with restart) to get these checks.`);
+    notes.push(
+      `Not a git repository: the server cannot measure what changed, so there is ${lost}, and no code-state fingerprint. Run \`git init\` and commit, then start a new run (loki_start with restart) to get these checks.`,
+    );
     return unavailable();
   }
   const baseline = run.git.baselineCommit;
   if (!baseline) {
-    notes.push(`No git baseline was recorded when this run started (${run.git.note ?? 'reason unknown'}), so there is ${lost}. Start a new run (loki_start with restart) in the repository to record one.`);
+    notes.push(
+      `No git baseline was recorded when this run started (${run.git.note ?? 'reason unknown'}), so there is ${lost}. Start a new run (loki_start with restart) in the repository to record one.`,
+    );
     return unavailable();
   }
   if (!nowTree) {
-    notes.push(`git could not snapshot the working tree, so there is ${lost}. Check that \`git add -A --dry-run\` works in the project.`);
+    notes.push(
+      `git could not snapshot the working tree, so there is ${lost}. Check that \`git add -A --dry-run\` works in the project.`,
+    );
     return unavailable();
   }
   const baseTree = git(root, ['rev-parse', '--verify', '-q', `${baseline}^{tree}`]);
   const changed = baseTree.ok ? diffTrees(root, baseTree.out, nowTree) : null;
   if (!changed) {
-    notes.push(`The run's baseline commit ${baseline.slice(0, 12)} cannot be read (was refs/loki/runs removed?), so there is ${lost}.`);
+    notes.push(
+      `The run's baseline commit ${baseline.slice(0, 12)} cannot be read (was refs/loki/runs removed?), so there is ${lost}.`,
+    );
     return unavailable();
   }
   return { ...diffFacts(changed), ...contentFacts(root, changed) };
@@ -66,7 +80,13 @@ function diffFacts(changed: ChangedFile[]): Pick<ChangeFacts, 'diff'> {
       filesChanged: changed.length,
       insertions,
       deletions,
-      files: changed.slice(0, MAX_LISTED_FILES).map((f) => ({ path: f.path, status: f.status, from: f.from, insertions: f.insertions, deletions: f.deletions })),
+      files: changed.slice(0, MAX_LISTED_FILES).map((f) => ({
+        path: f.path,
+        status: f.status,
+        from: f.from,
+        insertions: f.insertions,
+        deletions: f.deletions,
+      })),
       filesOmitted: Math.max(0, changed.length - MAX_LISTED_FILES),
     },
   };
@@ -78,7 +98,9 @@ function contentFacts(root: string, changed: ChangedFile[]): Omit<ChangeFacts, '
   const deleted = changed.filter((f) => f.status === 'D' && isTestFile(f.path)).map((f) => f.path);
   const current = changed.filter((f) => f.status !== 'D');
   const scanned = current.slice(0, MAX_SCANNED_FILES);
-  const skipped: { file: string; reason: string }[] = current.slice(MAX_SCANNED_FILES).map((f) => ({ file: f.path, reason: `over the limit of ${MAX_SCANNED_FILES} files per scan` }));
+  const skipped: { file: string; reason: string }[] = current
+    .slice(MAX_SCANNED_FILES)
+    .map((f) => ({ file: f.path, reason: `over the limit of ${MAX_SCANNED_FILES} files per scan` }));
   const ids: string[] = [];
   for (const f of scanned) {
     if (f.newBlob && f.mode && REGULAR.has(f.mode)) ids.push(f.newBlob);
@@ -96,7 +118,10 @@ function contentFacts(root: string, changed: ChangedFile[]): Omit<ChangeFacts, '
   let preexistingSecrets = 0;
   for (const f of scanned) {
     if (!f.mode || !REGULAR.has(f.mode) || !f.newBlob) {
-      skipped.push({ file: f.path, reason: `not a file (${f.mode === '120000' ? 'symbolic link' : f.mode === '160000' ? 'submodule' : `mode ${f.mode ?? 'unknown'}`})` });
+      skipped.push({
+        file: f.path,
+        reason: `not a file (${f.mode === '120000' ? 'symbolic link' : f.mode === '160000' ? 'submodule' : `mode ${f.mode ?? 'unknown'}`})`,
+      });
       continue;
     }
     const blob = blobs.get(f.newBlob);

@@ -51,7 +51,13 @@ export function runCommand(command: string, opts: RunOptions): Promise<CommandRe
     let settled = false;
     let exit: { code: number | null; signal: string | null } | null = null;
     const timers: NodeJS.Timeout[] = [];
-    const child = spawn(command, { cwd: opts.cwd, env, shell: true, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, {
+      cwd: opts.cwd,
+      env,
+      shell: true,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const killGroup = (signal: NodeJS.Signals) => {
       if (child.pid === undefined) return;
       try {

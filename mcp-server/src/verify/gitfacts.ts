@@ -117,7 +117,8 @@ export function readBlobs(root: string, ids: string[], maxBytes: number): Map<st
     const [id, type, size] = line.split(' ');
     if (!id || !type) continue;
     if (type !== 'blob') out.set(id, { data: null, size: 0, skipped: `not a file (${type})` });
-    else if (Number(size) > maxBytes) out.set(id, { data: null, size: Number(size), skipped: `larger than ${Math.round(maxBytes / 1024)} KB` });
+    else if (Number(size) > maxBytes)
+      out.set(id, { data: null, size: Number(size), skipped: `larger than ${Math.round(maxBytes / 1024)} KB` });
     else wanted.push(id);
   }
   const contents = wanted.length ? batch(root, '--batch', wanted) : Buffer.alloc(0);

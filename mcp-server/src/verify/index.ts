@@ -15,7 +15,14 @@ import type { Store } from '../store/store.js';
 import { changeFacts } from './changes.js';
 import { normaliseOnly, projectChecks, runCheck } from './checks.js';
 import { verificationFindings } from './findings.js';
-import { VERIFICATION_ID, VERIFICATION_RECORD, verificationFile, verificationId, verifyDir, type VerificationRecord } from './record.js';
+import {
+  VERIFICATION_ID,
+  VERIFICATION_RECORD,
+  verificationFile,
+  verificationId,
+  verifyDir,
+  type VerificationRecord,
+} from './record.js';
 
 export { verificationFindings, type VerificationFindings } from './findings.js';
 export { VERIFICATION_RECORD, type CheckFact, type CheckVerdict, type VerificationRecord } from './record.js';
@@ -59,7 +66,9 @@ async function verifyNow(project: Project, opts: VerifyOptions): Promise<Verific
   const notes: string[] = [];
   const changes = changeFacts(root, run, repository, codeState, notes);
   if (codeStateBefore && codeState && codeStateBefore !== codeState) {
-    notes.push('The checks themselves changed files in the working tree (build output not covered by .gitignore?): codeState is the tree after the checks, and the diff includes those files.');
+    notes.push(
+      'The checks themselves changed files in the working tree (build output not covered by .gitignore?): codeState is the tree after the checks, and the diff includes those files.',
+    );
   }
   const head = repository ? git(root, ['rev-parse', '--verify', '-q', 'HEAD']) : null;
   const draft: Omit<VerificationRecord, 'id'> = {

@@ -81,7 +81,10 @@ const verificationSchema = z.strictObject({
     /** Test files present in the baseline tree and absent now (renames are not deletions). */
     deleted: z.array(z.string()),
     newlySkipped: z.array(
-      z.strictObject({ file: z.string(), markers: z.array(z.strictObject({ marker: z.string(), before: z.int(), now: z.int() })) }),
+      z.strictObject({
+        file: z.string(),
+        markers: z.array(z.strictObject({ marker: z.string(), before: z.int(), now: z.int() })),
+      }),
     ),
   }),
   secrets: z.strictObject({
