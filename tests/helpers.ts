@@ -138,9 +138,12 @@ export function snapshot(dir: string): Map<string, string> {
   return out;
 }
 
-/** A new connection to a project's database (close it when done). */
+/**
+ * A new connection to a project's database (close it when done), as the sqlite3 shell would open it: not in
+ * defensive mode (Node 24's default), so a test can tamper with anything an agent with a shell could.
+ */
 export function openDb(root: string, readOnly = true): DatabaseSync {
-  return new DatabaseSync(path.join(root, '.loki', 'loki.db'), { readOnly });
+  return new DatabaseSync(path.join(root, '.loki', 'loki.db'), { readOnly, defensive: false } as { readOnly: boolean });
 }
 
 /** Rows of a query on a project's database, through a new read-only connection. */
