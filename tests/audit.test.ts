@@ -682,6 +682,39 @@ describe('AuditLog (database)', () => {
     expect(v.anchors[0]!.status).toBe('mismatch');
   });
 
+  it('a truncated or rewritten tail stays detectable after later changes: the anchor is left as evidence', () => {
+    const cut = copy();
+    cut.sql('DELETE FROM audit WHERE seq >= 900');
+    cut.store.mutate(
+      () => 1,
+      () => ({ action: 'after.truncation' }),
+    );
+    expect(JSON.parse(fs.readFileSync(cut.anchorFile, 'utf8'))).toEqual({ count: N, head: pristine.head });
+    expect(cut.store.audit.verify()).toMatchObject({
+      ok: false,
+      firstBreak: { reason: expect.stringMatching(/truncated or removed/) },
+    });
+    cut.store.close();
+
+    // The last entry edited and re-hashed (a consistent chain), then more changes on top of it.
+    const forged = copy();
+    const last = forged.store.audit.entries(N - 1, 1)[0]!;
+    const { seq: _s, prev: _p, hash: _h, ...fields } = last;
+    const redone = makeEntry(last.prev, N - 1, { ...fields, action: 'nothing.happened' });
+    forged.sql('UPDATE audit SET action = ?, hash = ? WHERE seq = ?', redone.action, redone.hash, N - 1);
+    for (let i = 0; i < 3; i++) {
+      forged.store.mutate(
+        () => i,
+        () => ({ action: 'after.rewrite' }),
+      );
+    }
+    expect(forged.store.audit.verify()).toMatchObject({
+      ok: false,
+      firstBreak: { reason: expect.stringMatching(/rewritten/) },
+    });
+    forged.store.close();
+  });
+
   it('an anchor deleted while the log has entries is a break; an unreadable one too', () => {
     const gone = copy(false);
     expect(gone.store.audit.verify()).toMatchObject({

@@ -264,6 +264,13 @@ describe('leases and tokens', () => {
       .slice(-2)
       .map((e) => `${e.action}:${e.target}`);
     expect(actions).toEqual(['task.complete:one', 'task.claim:two']);
+    // The same call again (a retry after a lost answer): the same next task and token, not a second claim.
+    const again = structured<{ next: Claim }>(
+      await c!.call('loki_task_complete', { id: first.task!.id, token: first.token, summary: 'done', claimNext: true }),
+    );
+    expect(again.next).toMatchObject({ task: { id: 'two' }, token: r.next.token });
+    expect(taskFile('three')).toMatchObject({ status: 'pending' });
+    expect(auditLines(p!.root).filter((e) => e.action === 'task.claim')).toHaveLength(2);
     fs.writeFileSync(path.join(p!.root, '.loki/PAUSE'), '');
     const paused = structured<{ next: Claim }>(
       await c!.call('loki_task_complete', { id: 'two', token: r.next.token, summary: 'done', claimNext: true }),

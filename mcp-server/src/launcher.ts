@@ -14,7 +14,9 @@ export function runBundle(bundle: string): void {
     try {
       const dir = path.join(lokiHomeDir(process.env), 'cache');
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      module.enableCompileCache(dir);
+      // Only a folder that is ours alone: code cached by someone else would run as us.
+      const st = fs.lstatSync(dir);
+      if (st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0) module.enableCompileCache(dir);
     } catch {
       /* a read-only home only means no cache */
     }

@@ -32,7 +32,7 @@ const NO_ELICITATION = {
 
 export interface LokiServer {
   server: McpServer;
-  /** Mark the session stopped and release locks. Safe to call more than once. */
+  /** Mark the session stopped and close the database. Safe to call more than once. */
   shutdown(reason: string): void;
 }
 

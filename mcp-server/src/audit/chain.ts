@@ -97,7 +97,7 @@ export interface ChainReport {
   ok: boolean;
   count: number;
   head: string;
-  /** The final line had no newline: a crash during an append, tolerated and repaired on the next append. */
+  /** The final line had no newline (an export cut short): tolerated, and that line not counted. */
   tornTail: boolean;
   firstBreak?: ChainBreak;
 }

@@ -66,6 +66,7 @@ interface Row {
 export class AuditLog {
   /** The newest entry appended by the transaction under way (its anchor is written after the commit). */
   private pending: Anchor | undefined;
+  private warnedAnchor = false;
 
   constructor(
     private readonly db: Db,
@@ -96,6 +97,7 @@ export class AuditLog {
     const last = this.db.get<{ seq: number; hash: string }>('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1');
     let seq = last ? last.seq + 1 : 0;
     let prev = last?.hash ?? GENESIS;
+    const anchorHolds = this.anchorIsPrefix(seq);
     const ts = new Date().toISOString();
     const out: AuditEntry[] = [];
     for (const n of notes) {
@@ -122,8 +124,31 @@ export class AuditLog {
       prev = hash;
       seq++;
     }
-    this.pending = { count: seq, head: prev };
+    // An anchor the log no longer extends is evidence (entries removed or rewritten): it is left as it is, so
+    // verify() keeps reporting the break, rather than moved onto the changed log.
+    this.pending = anchorHolds ? { count: seq, head: prev } : undefined;
     return out;
+  }
+
+  /** The external anchor (if any) names a prefix of the log of `count` entries: the entry it names is there. */
+  private anchorIsPrefix(count: number): boolean {
+    if (!this.external) return true;
+    const a = readAnchor(this.external.file);
+    if (a === 'missing') return true;
+    let holds = a !== 'unreadable' && a.count <= count;
+    if (holds && a !== 'unreadable' && a.count > 0) {
+      holds = this.db.get<{ hash: string }>('SELECT hash FROM audit WHERE seq = ?', a.count - 1)?.hash === a.head;
+    }
+    if (!holds && !this.warnedAnchor) {
+      this.warnedAnchor = true;
+      process.emitWarning(
+        `loki: ${this.external.label} no longer matches the audit log (run loki audit verify); it is left as evidence`,
+        {
+          code: 'LOKI_AUDIT_ANCHOR',
+        },
+      );
+    }
+    return holds;
   }
 
   append(action: string, target?: string, data?: unknown): AuditEntry {
@@ -137,6 +162,9 @@ export class AuditLog {
     if (!anchor || !this.external) return;
     faultPoint('audit-before-anchor');
     try {
+      // Another process may have moved it further already (commits and anchor writes can finish out of order).
+      const onDisk = readAnchor(this.external.file);
+      if (typeof onDisk === 'object' && onDisk.count >= anchor.count) return;
       writeAnchor(this.external.file, anchor);
     } catch (err) {
       process.emitWarning(`loki: could not update ${this.external.label}: ${(err as Error).message}`, {
@@ -172,6 +200,9 @@ export class AuditLog {
 
   /** Re-hash the whole chain in order and compare it with the external anchor. Read-only. */
   verify(): AuditVerifyResult {
+    // Read before the scan: an anchor is only written after its commit, so it is then a prefix of what the scan
+    // sees, even while other processes append.
+    const anchor = this.external ? readAnchor(this.external.file) : undefined;
     const hashes: string[] = [];
     let prev = GENESIS;
     let firstBreak: ChainBreak | undefined;
@@ -194,8 +225,8 @@ export class AuditLog {
     }
     const report = { ok: !firstBreak, count: expected, head: prev, tornTail: false };
     const anchors: AuditVerifyResult['anchors'] = [];
-    if (this.external) {
-      const a = readAnchor(this.external.file);
+    if (this.external && anchor !== undefined) {
+      const a = anchor;
       if (a === 'missing' || a === 'unreadable') {
         anchors.push({ label: this.external.label, count: null, status: a });
         if (a === 'unreadable' && !firstBreak)

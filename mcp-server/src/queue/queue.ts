@@ -303,7 +303,11 @@ export class TaskQueue {
         });
       }
       let claimed: ClaimResult | null = null;
-      if (next) {
+      if (next && finished.repeated) {
+        // A retry of a completion that went through (its answer was lost): hand back what the first call claimed
+        // for this agent, never a second task.
+        claimed = this.heldBy(next.opts.agent);
+      } else if (next) {
         claimed = this.claimIn(next.opts, next.run, limits);
         const note = claimNote(claimed, next.opts.agent);
         if (note) notes.push(note);
@@ -488,6 +492,22 @@ export class TaskQueue {
       ...this.addIn(drafts, runId, { phase: 'DEVELOPMENT', source: { kind: 'spec', section: null } }),
       archived,
     };
+  }
+
+  /** The task `agent` holds (the newest claim), as a claim's answer; none when it holds nothing. */
+  private heldBy(agent: string): ClaimResult {
+    const held = this.store.db
+      .all<TaskRow>("SELECT id, body FROM tasks WHERE status = 'in-progress' AND lease_agent = ? ORDER BY seq", agent)
+      .map(decodeTask)
+      .sort((a, b) => (a.lease!.claimedAt < b.lease!.claimedAt ? 1 : -1))[0];
+    return held
+      ? { task: held, token: held.lease!.token, expired: [], reason: null }
+      : {
+          task: null,
+          token: null,
+          expired: [],
+          reason: 'this completion was already recorded; claim the next task with loki_task_claim',
+        };
   }
 
   private mustRead(id: string): Task {

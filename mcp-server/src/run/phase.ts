@@ -30,9 +30,9 @@ export async function advancePhase(
   if (before.status !== 'active')
     throw new UsageError(`the run is ${before.status}; phases change only while it is active`);
   if (readMarkers(store).pause) throw new UsageError('the run is paused (.loki/PAUSE); wait for `loki resume`');
-  // Facts are gathered outside the lock (git can take a moment), then the decision is re-made under it.
+  // Facts are gathered outside the transaction (git can take a moment), then the decision is re-made inside it.
   const facts = gatherFacts(project, before);
-  // A checkpoint before the transition, when it looks allowed (the decision is re-made under the lock).
+  // A checkpoint before the transition, when it looks allowed (the decision is re-made in the transaction).
   const preview = planTransition(before.tier, before.phase, target, facts, reason);
   if (preview.ok) await autoCheckpoint(project, 'phase-advance', `before ${preview.from} -> ${preview.to}`);
   return store.mutate(

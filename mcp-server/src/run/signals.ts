@@ -77,7 +77,7 @@ function archiveRejected(store: Store, stamp: string): string | null {
 }
 
 export function writeMarker(store: Store, name: typeof PAUSE | typeof STOP, note: string): boolean {
-  return createExclusive(store.loki, name, `${note}\n`);
+  return createExclusive(store.loki, name, `${note}\n`, { mode: 0o600 });
 }
 
 export function clearMarker(store: Store, name: typeof PAUSE | typeof STOP): boolean {

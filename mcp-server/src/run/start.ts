@@ -117,7 +117,7 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
       const now = new Date();
       const runId = `r-${now.toISOString().slice(0, 10).replace(/-/g, '')}-${crypto.randomBytes(4).toString('hex')}`;
       const copy = `spec/${runId}${specInput.extension}`;
-      writeFileAtomic(store.loki, copy, specInput.text);
+      writeFileAtomic(store.loki, copy, specInput.text, { mode: 0o600 });
       const spec: SpecInfo = {
         source: specInput.source,
         path: specInput.path,

@@ -25,6 +25,28 @@ const FIRST_WAIT_MS = 0.02;
 const LONGEST_WAIT_MS = 1;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
+/**
+ * What to tell the user when a database cannot be opened. Only a file that is not a database, or a damaged one,
+ * is worth moving aside; a full disk, a read-only folder or missing permissions are fixed where they are.
+ */
+function openProblem(err: unknown): string {
+  const code = (err as { errcode?: unknown }).errcode;
+  const primary = typeof code === 'number' ? code & 0xff : -1;
+  const said = (err as Error).message;
+  // SQLITE_CORRUPT (11), SQLITE_NOTADB (26)
+  if (primary === 11 || primary === 26) {
+    return `cannot use .loki/${DB_FILE}: ${said}. Move it aside (mv .loki/${DB_FILE} .loki/${DB_FILE}.bad) to start afresh, or restore it from a copy`;
+  }
+  // SQLITE_READONLY (8), SQLITE_IOERR (10), SQLITE_FULL (13), SQLITE_CANTOPEN (14), SQLITE_PERM (3)
+  const hint =
+    primary === 13
+      ? 'free some disk space'
+      : primary === 8 || primary === 3 || primary === 14
+        ? 'make .loki/ writable by you'
+        : 'see loki doctor';
+  return `cannot use .loki/${DB_FILE}: ${said}; ${hint}, then try again (the database itself was left as it is)`;
+}
+
 /** SQLITE_BUSY (5) or one of its extended codes. */
 function isBusy(err: unknown): boolean {
   const code = (err as { errcode?: unknown }).errcode;
@@ -84,7 +106,7 @@ function sqliteModule(): typeof import('node:sqlite') {
 }
 
 export interface OpenOptions {
-  /** Open without creating or migrating anything (doctor, read-only views). */
+  /** Open without creating or migrating anything (the copy a checkpoint is taken from). */
   readOnly?: boolean;
 }
 
@@ -114,6 +136,11 @@ export class Db {
       st = fs.lstatSync(file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (st && st.isFile() && (st.mode & 0o077) !== 0 && !opts.readOnly) {
+      // Made or copied by something else with a wider mode: the run's state is private to the user. SQLite
+      // gives the -wal and -shm files the database file's mode.
+      fs.chmodSync(file, 0o600);
     }
     if (st && !st.isFile()) {
       throw new StoreError(
@@ -155,19 +182,22 @@ export class Db {
       const found = db.version();
       if (found > SCHEMA_VERSION) throw new NewerSchemaError(found, SCHEMA_VERSION);
       if (!opts.readOnly) {
-        // WAL is a property of the file (kept once set); synchronous is per connection.
-        db.pragma('journal_mode = WAL');
+        // WAL is a property of the file (kept once set); synchronous is per connection. Readers that never wait
+        // on the writer, and a commit that cannot be refused as busy, rest on WAL: a file system that cannot
+        // give it (no shared memory) is refused rather than used in another mode.
+        const mode = retryBusy(() => conn.prepare('PRAGMA journal_mode = WAL').get() as { journal_mode: string });
+        if (mode.journal_mode !== 'wal') {
+          throw new StoreError(
+            `.loki/${DB_FILE} cannot use write-ahead logging here (journal mode ${mode.journal_mode}): keep the project on a local file system`,
+          );
+        }
         db.pragma('synchronous = FULL');
       }
       db.migrate(opts.readOnly ?? false);
     } catch (err) {
       conn.close();
       if (err instanceof StoreError) throw err;
-      // SQLite's own words ("file is not a database", "database disk image is malformed"), with the way out.
-      throw new StoreError(
-        `cannot use .loki/${DB_FILE}: ${(err as Error).message}. Move it aside (mv .loki/${DB_FILE} .loki/${DB_FILE}.bad) to start afresh, ` +
-          'or restore it from a copy; loki doctor shows what it can read',
-      );
+      throw new StoreError(openProblem(err));
     }
     return db;
   }
@@ -266,11 +296,15 @@ export class Db {
     this.depth = 1;
     try {
       faultPoint('tx-begun');
+      // Another process may have moved the file to a newer schema since this connection opened it.
+      const now = this.version();
+      if (now > SCHEMA_VERSION) throw new NewerSchemaError(now, SCHEMA_VERSION);
       const result = fn();
       if (result instanceof Promise)
         throw new Error('internal: a transaction body returned a promise; transactions are synchronous');
       faultPoint('tx-before-commit');
-      this.conn.exec('COMMIT');
+      // A busy COMMIT leaves the transaction open: retried, never thrown away.
+      retryBusy(() => this.conn.exec('COMMIT'));
       faultPoint('tx-after-commit');
       return result;
     } catch (err) {
@@ -284,7 +318,10 @@ export class Db {
   private nested<T>(fn: () => T): T {
     this.depth++;
     try {
-      return fn();
+      const result = fn();
+      if (result instanceof Promise)
+        throw new Error('internal: a transaction body returned a promise; transactions are synchronous');
+      return result;
     } finally {
       this.depth--;
     }

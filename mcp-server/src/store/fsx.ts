@@ -158,12 +158,6 @@ export function createExclusive(dir: SafeDir, rel: string, data: string | Buffer
 }
 
 /**
- * Create a file that must not exist yet, atomically and write-once: the data is written and fsync'd under a
- * random temp name, then hard-linked to the target (the link fails when anything is at that name, so nothing is
- * ever replaced) and the temp name removed. Readers see no file or the whole file; a crash leaves at most a
- * dot-named temp file, which listings of records ignore. Returns false when the target already exists.
- */
-/**
  * O_NOFOLLOW only guards the last component: a directory above it can be swapped for a symlink between
  * `resolve` and the open. After an exclusive create, make sure the new file is inside `dir`; if it is not,
  * remove the file we just made (best effort) and refuse, so no data is ever written outside.

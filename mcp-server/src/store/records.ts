@@ -52,7 +52,9 @@ export class RecordIO {
 
   read<T>(key: string, type: RecordType<T>): T | undefined {
     const row = this.db.get<Row>('SELECT key, kind, body FROM docs WHERE key = ?', key);
-    return row ? (this.memo.get(`${row.kind}\0${key}`, row.body, () => decode(type, row)) as T) : undefined;
+    return row
+      ? (this.memo.get(`${type.kind}\0${row.kind}\0${key}`, row.body, () => decode(type, row)) as T)
+      : undefined;
   }
 
   /** Every document of `type` whose key starts with `prefix`, in key order. */
@@ -64,7 +66,7 @@ export class RecordIO {
         prefix,
         prefix,
       )
-      .map((row) => this.memo.get(`${row.kind}\0${row.key}`, row.body, () => decode(type, row)) as T);
+      .map((row) => this.memo.get(`${type.kind}\0${row.kind}\0${row.key}`, row.body, () => decode(type, row)) as T);
   }
 
   /** Keys of `type` starting with `prefix`, in key order, without reading the bodies. */

@@ -1,5 +1,5 @@
 /**
- * Record schemas, the shape of what `.loki/` files hold, are written with zod/mini (`import * as z from
+ * Record schemas, the shape of what the database's documents and rows hold, are written with zod/mini (`import * as z from
  * 'zod/mini'` in each records module): the tree-shakable API over the same core as classic zod. A classic schema
  * attaches its whole method set to every instance, and building the record schemas that way was a large part of
  * each hook's start-up (bench/NOTES.md). Tool input schemas stay classic: the MCP SDK and the tool listing read

@@ -1,7 +1,6 @@
 /**
- * The run's checklist on disk: created with the run, edited by the agent, its machine checks run by the server,
- * its held-out items revealed when completion is first claimed. Every change happens under the `checklist`
- * lock and is audited.
+ * The run's checklist (a document): created with the run, edited by the agent, its machine checks run by the
+ * server, its held-out items revealed when completion is first claimed. Every change is one audited transaction.
  */
 import {
   applyEdits,
@@ -19,13 +18,11 @@ import type { Store } from '../store/store.js';
 import { runCheck, validateCheck } from './machine-checks.js';
 import { CHECKLIST_RECORD, checklistFile } from './records.js';
 
-export const CHECKLIST_LOCK = 'checklist';
-
 export function readChecklist(store: Store | undefined, runId: string): Checklist | undefined {
   return store?.records.read(checklistFile(runId), CHECKLIST_RECORD);
 }
 
-/** Written with the run (inside loki_start's critical section); an existing checklist is kept. */
+/** Written with the run (inside loki_start's transaction); an existing checklist is kept. */
 export function createChecklist(store: Store, runId: string, items: ChecklistItem[], now: string): Checklist {
   const existing = readChecklist(store, runId);
   if (existing) return existing;
@@ -83,7 +80,7 @@ export async function editChecklist(
   );
 }
 
-/** Run every item's machine check and store the results (checks run outside the lock; results written under it). */
+/** Run every item's machine check and store the results (checks run outside any transaction; results in one). */
 export async function evaluateChecklist(
   project: Project,
   runId: string,

@@ -75,7 +75,7 @@ export async function completeRun(project: Project, who: SessionIdentity): Promi
     return { status: 'CONTINUE', runId: run.runId, reasons, headline: null, receipt: null, items: shown };
   }
 
-  // Decided outside the lock (the checks take time); inside it, nothing the decision rests on may have moved.
+  // Decided outside the transaction (the checks take time); inside it, nothing the decision rests on may have moved.
   const basis = {
     verification: facts!.id,
     council: council ? `${council.id}:${council.outcome}` : null,

@@ -28,7 +28,6 @@ import { COUNCIL_RECORD, councilDir, councilFile, type CouncilSession } from './
 import { checklistFingerprint, codeState, readTrust, updateTrust } from './state.js';
 import { UsageError } from '../errors.js';
 
-export const COUNCIL_LOCK = 'council';
 const SESSION_NAME = /^k(\d{3,})$/;
 
 export interface MemberBrief {

@@ -158,7 +158,7 @@ export function writeReceipt(store: Store, input: ReceiptInput): WrittenReceipt 
     'RECEIPT.md': receiptMd,
     'COMPLETION.txt': completion,
   };
-  for (const name of RECEIPT_FILES) writeFileAtomic(store.loki, `${dir}/${name}`, contents[name]);
+  for (const name of RECEIPT_FILES) writeFileAtomic(store.loki, `${dir}/${name}`, contents[name], { mode: 0o600 });
   const manifest: Manifest = {
     runId: run.runId,
     createdAt,
@@ -170,7 +170,7 @@ export function writeReceipt(store: Store, input: ReceiptInput): WrittenReceipt 
     files: Object.fromEntries(RECEIPT_FILES.map((n) => [n, sha256(contents[n])])),
   };
   const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
-  writeFileAtomic(store.loki, `${dir}/${MANIFEST}`, manifestText);
+  writeFileAtomic(store.loki, `${dir}/${MANIFEST}`, manifestText, { mode: 0o600 });
   return { dir, headline: h.headline, why: h.why, manifestSha256: sha256(manifestText), finalCommit };
 }
 

@@ -16,8 +16,6 @@ import type { RunState } from '../run/records.js';
 import type { Store } from '../store/store.js';
 import { TRUST_FILE, TRUST_RECORD, emptyTrust, type TrustState } from './records.js';
 
-export const TRUST_LOCK = 'trust';
-
 export function readTrust(store: Store | undefined, runId: string): TrustState {
   const t = store?.records.read(TRUST_FILE, TRUST_RECORD);
   return t && t.runId === runId ? t : emptyTrust(runId);

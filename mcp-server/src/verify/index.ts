@@ -3,8 +3,8 @@
  *
  * A verification runs the project's checks (build, test, lint) itself, then measures the change since the run's
  * git baseline, and stores everything as one write-once record (document `verify/<runId>/v<NNNN>`), audited as
- * `verify.run`. Checks run outside any lock (they may take minutes); only the id allocation and the write are
- * locked. Verifications of one project in this process run one at a time, so two checks never race in one tree.
+ * `verify.run`. Checks run outside any transaction (they may take minutes); the id allocation and the write are
+ * one. Verifications of one project in this process run one at a time, so two checks never race in one tree.
  */
 import type { CheckName } from '../domain/checks.js';
 import type { Project } from '../project.js';
@@ -100,7 +100,7 @@ async function verifyNow(project: Project, opts: VerifyOptions): Promise<Verific
   );
 }
 
-/** Under the lock: the next id in order, created exclusively (a record is never overwritten). */
+/** Inside the transaction: the next id in order, created once (a record is never overwritten). */
 function writeOnce(store: Store, runId: string, draft: Omit<VerificationRecord, 'id'>): VerificationRecord {
   for (let n = lastNumber(store, runId) + 1; ; n++) {
     const record: VerificationRecord = { id: verificationId(n), ...draft };
