@@ -7,6 +7,7 @@ import path from 'node:path';
 import { resolveConfig, typedConfig, CONFIG_FILE, type EffectiveConfig, type LokiConfig } from './config/load.js';
 import { Store } from './store/store.js';
 import { TaskQueue } from './queue/queue.js';
+import { RUN_FILE, RUN_RECORD } from './run/records.js';
 import { lokiHomeDir } from './home.js';
 import { readFileIfExists } from './store/fsx.js';
 import { SafeDir } from './store/paths.js';
@@ -66,7 +67,14 @@ export class Project {
 
   /** The task queue of this project. */
   tasks(): TaskQueue {
-    if (!this.taskQueue) this.taskQueue = new TaskQueue(this.openStore(), () => this.config());
+    if (!this.taskQueue) {
+      const store = this.openStore();
+      this.taskQueue = new TaskQueue(
+        store,
+        () => this.config(),
+        () => store.records.read(RUN_FILE, RUN_RECORD),
+      );
+    }
     return this.taskQueue;
   }
 

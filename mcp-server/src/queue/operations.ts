@@ -6,7 +6,6 @@
 import type { Phase } from '../domain/phases.js';
 import { CLAIMABLE_STATES, unmetDependencies, type Task, type TaskDraft } from '../domain/tasks.js';
 import type { Project } from '../project.js';
-import type { RunState } from '../run/records.js';
 import { readMarkers } from '../run/signals.js';
 import { activeRun, activeRunPeek, peekRun } from '../run/state.js';
 import { checkId } from '../store/paths.js';
@@ -81,13 +80,13 @@ export async function addTasks(project: Project, drafts: TaskDraft[], kind: 'age
 
 export async function claimTask(project: Project, opts: ClaimOptions): Promise<ClaimResult> {
   project.config();
-  const run = activeRunPeek(project, 'claiming a task');
+  activeRunPeek(project, 'claiming a task');
   const markers = readMarkers(project.existingStore());
   if (markers.stop)
     throw new UsageError('.loki/STOP is present: start no new task; finish the current edit and end the session');
   if (markers.pause)
     throw new UsageError('the run is paused (.loki/PAUSE): claim nothing until the user runs `loki resume`');
-  return project.tasks().claim(opts, run);
+  return project.tasks().claim(opts);
 }
 
 /**
@@ -103,7 +102,7 @@ export async function completeTask(
   next?: Omit<ClaimOptions, 'taskId'>,
 ): Promise<FinishResult & { next: ClaimResult | null }> {
   project.config();
-  let claimNext: { opts: ClaimOptions; run: Readonly<RunState> | undefined } | undefined;
+  let claimNext: ClaimOptions | undefined;
   let skipped: string | null = null;
   if (next) {
     const run = peekRun(project.existingStore());
@@ -116,7 +115,7 @@ export async function completeTask(
           : markers.pause
             ? 'the run is paused (.loki/PAUSE)'
             : null;
-    if (!skipped) claimNext = { opts: { ...next }, run };
+    if (!skipped) claimNext = { ...next };
   }
   const r = project.tasks().complete(id, token, summary, evidence, claimNext);
   return skipped ? { ...r, next: { task: null, token: null, expired: [], reason: skipped } } : r;

@@ -118,6 +118,8 @@ export class TaskQueue {
   constructor(
     private readonly store: Store,
     private readonly limits: () => QueueLimits,
+    /** The run as stored, read inside a claim's transaction (its phase and tier decide what may be claimed). */
+    private readonly currentRun: () => Readonly<RunState> | undefined,
   ) {}
 
   // ---- reads ------------------------------------------------------------------------------------------------
@@ -260,11 +262,11 @@ export class TaskQueue {
     return { added, unchanged };
   }
 
-  claim(opts: ClaimOptions, run: Readonly<RunState> | undefined): ClaimResult {
+  claim(opts: ClaimOptions): ClaimResult {
     if (opts.taskId !== undefined) checkId(opts.taskId, 'taskId');
     const limits = this.limits();
     return this.store.mutate(
-      () => this.claimIn(opts, run, limits),
+      () => this.claimIn(opts, limits),
       (r) => claimNote(r, opts.agent),
     );
   }
@@ -278,10 +280,10 @@ export class TaskQueue {
     token: string,
     summary: string,
     evidence: string[],
-    next?: { opts: ClaimOptions; run: Readonly<RunState> | undefined },
+    next?: ClaimOptions,
   ): FinishResult & { next: ClaimResult | null } {
     checkId(id, 'task id');
-    if (next?.opts.taskId !== undefined) checkId(next.opts.taskId, 'taskId');
+    if (next?.taskId !== undefined) checkId(next.taskId, 'taskId');
     const limits = this.limits();
     return this.store.tx(() => {
       const task = this.mustRead(id);
@@ -306,10 +308,10 @@ export class TaskQueue {
       if (next && finished.repeated) {
         // A retry of a completion that went through (its answer was lost): hand back what the first call claimed
         // for this agent, never a second task.
-        claimed = this.heldBy(next.opts.agent);
+        claimed = this.heldBy(next.agent);
       } else if (next) {
-        claimed = this.claimIn(next.opts, next.run, limits);
-        const note = claimNote(claimed, next.opts.agent);
+        claimed = this.claimIn(next, limits);
+        const note = claimNote(claimed, next.agent);
         if (note) notes.push(note);
       }
       this.store.audit.appendAll(notes);
@@ -343,7 +345,9 @@ export class TaskQueue {
     );
   }
 
-  private claimIn(opts: ClaimOptions, run: Readonly<RunState> | undefined, limits: QueueLimits): ClaimResult {
+  private claimIn(opts: ClaimOptions, limits: QueueLimits): ClaimResult {
+    // Read here, in the transaction: a phase advanced since the caller looked decides what may be claimed.
+    const run = this.currentRun();
     const now = Date.now();
     const expired = this.expireLeases(now, limits.maxRetries);
     let candidate: Task | undefined;

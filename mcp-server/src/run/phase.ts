@@ -38,16 +38,19 @@ export async function advancePhase(
   return store.mutate(
     (): AdvanceResult => {
       const run = readRun(store);
-      if (!run || run.runId !== before.runId)
+      if (!run || run.runId !== before.runId || run.phase !== before.phase)
         throw new UsageError('the run changed while advancing; call loki_status and try again');
-      const plan = planTransition(run.tier, run.phase, target, facts, reason);
+      // What the database says is read again here, so a task added meanwhile holds the phase; only the git facts
+      // (slow) come from before the transaction.
+      const now = { ...facts, ...stateFacts(project, run) };
+      const plan = planTransition(run.tier, run.phase, target, now, reason);
       if (!plan.ok) return { ok: false, from: plan.from, to: plan.to ?? null, reasons: plan.reasons, run };
-      const now = new Date().toISOString();
+      const at = new Date().toISOString();
       const history = [
         ...run.phaseHistory,
-        { from: plan.from, to: plan.to, at: now, direction: plan.direction, reason: reason?.trim() || null },
+        { from: plan.from, to: plan.to, at, direction: plan.direction, reason: reason?.trim() || null },
       ].slice(-MAX_PHASE_HISTORY);
-      const next: RunState = { ...run, phase: plan.to, phaseEnteredAt: now, phaseHistory: history, updatedAt: now };
+      const next: RunState = { ...run, phase: plan.to, phaseEnteredAt: at, phaseHistory: history, updatedAt: at };
       store.records.write(RUN_FILE, RUN_RECORD, next);
       return { ok: true, from: plan.from, to: plan.to, reasons: [], run: next };
     },
@@ -63,15 +66,24 @@ export function gatherFacts(project: Project, run: RunState): PhaseFacts {
   if (run.git.repository && run.git.baselineCommit && run.phase === 'DEVELOPMENT') {
     changed = changedFilesSince(project.root, run.git.baselineCommit)?.length ?? null;
   }
-  const openTasksInPhase = project
-    .tasks()
-    .openInPhase(run)
-    .map((t) => t.id);
   return {
-    specRecorded: run.spec !== null,
     gitRepository: run.git.repository,
     changedFilesSinceBaseline: changed,
+    ...stateFacts(project, run),
+  };
+}
+
+/** The facts a transition needs from the database (cheap: read again inside the transaction). */
+function stateFacts(
+  project: Project,
+  run: RunState,
+): Pick<PhaseFacts, 'specRecorded' | 'runCompleted' | 'openTasksInPhase'> {
+  return {
+    specRecorded: run.spec !== null,
     runCompleted: run.status === 'completed',
-    openTasksInPhase,
+    openTasksInPhase: project
+      .tasks()
+      .openInPhase(run)
+      .map((t) => t.id),
   };
 }
