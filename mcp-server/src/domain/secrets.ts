@@ -131,6 +131,8 @@ function looksLikeIdentifier(s: string): boolean {
   if (chars / pieces.length < 4) return false;
   const words = pieces.filter((p) => /^[A-Za-z]{2,}$/.test(p));
   if (words.length === 0 || !words.every((w) => /[aeiouyAEIOUY]/.test(w))) return false;
+  // A letter four times running is not a word: it is what base64 of zero bytes looks like ("AAAAAAB").
+  if (words.some((w) => /(.)\1{3}/.test(w))) return false;
   const constantCase = s.includes('_');
   const cased = words
     .flatMap((w) => w.split(/(?<=[A-Z])(?=[A-Z][a-z])/))
