@@ -11,6 +11,7 @@ import { RUN_FILE, RUN_RECORD } from './run/records.js';
 import { lokiHomeDir } from './home.js';
 import { readFileIfExists } from './store/fsx.js';
 import { SafeDir } from './store/paths.js';
+import { deepFreeze } from './store/records.js';
 import { ConfigError } from './errors.js';
 
 export { resolveProjectRoot, type RootSource } from './root.js';
@@ -117,12 +118,4 @@ export class Project {
     this.store?.close();
     this.store = undefined;
   }
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
 }

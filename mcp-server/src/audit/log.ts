@@ -97,7 +97,7 @@ export class AuditLog {
     const last = this.db.get<{ seq: number; hash: string }>('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1');
     let seq = last ? last.seq + 1 : 0;
     let prev = last?.hash ?? GENESIS;
-    const anchorHolds = this.anchorIsPrefix(seq);
+    const seen = this.anchorOnDisk(seq);
     const ts = new Date().toISOString();
     const out: AuditEntry[] = [];
     for (const n of notes) {
@@ -126,15 +126,19 @@ export class AuditLog {
     }
     // An anchor the log no longer extends is evidence (entries removed or rewritten): it is left as it is, so
     // verify() keeps reporting the break, rather than moved onto the changed log.
-    this.pending = anchorHolds ? { count: seq, head: prev } : undefined;
+    this.pending = seen !== 'mismatch' && seq > seen ? { count: seq, head: prev } : undefined;
     return out;
   }
 
-  /** The external anchor (if any) names a prefix of the log of `count` entries: the entry it names is there. */
-  private anchorIsPrefix(count: number): boolean {
-    if (!this.external) return true;
+  /**
+   * The count the external anchor records, read inside the transaction, when it names a prefix of the log of
+   * `count` entries (0 when there is none yet); 'mismatch' when it does not. Another process's anchor written
+   * later is only ever for an earlier commit, so this read also tells whether ours moves it forward.
+   */
+  private anchorOnDisk(count: number): number | 'mismatch' {
+    if (!this.external) return 0;
     const a = readAnchor(this.external.file);
-    if (a === 'missing') return true;
+    if (a === 'missing') return 0;
     let holds = a !== 'unreadable' && a.count <= count;
     if (holds && a !== 'unreadable' && a.count > 0) {
       holds = this.db.get<{ hash: string }>('SELECT hash FROM audit WHERE seq = ?', a.count - 1)?.hash === a.head;
@@ -148,7 +152,7 @@ export class AuditLog {
         },
       );
     }
-    return holds;
+    return holds && a !== 'unreadable' ? a.count : 'mismatch';
   }
 
   append(action: string, target?: string, data?: unknown): AuditEntry {
@@ -162,9 +166,6 @@ export class AuditLog {
     if (!anchor || !this.external) return;
     faultPoint('audit-before-anchor');
     try {
-      // Another process may have moved it further already (commits and anchor writes can finish out of order).
-      const onDisk = readAnchor(this.external.file);
-      if (typeof onDisk === 'object' && onDisk.count >= anchor.count) return;
       writeAnchor(this.external.file, anchor);
     } catch (err) {
       process.emitWarning(`loki: could not update ${this.external.label}: ${(err as Error).message}`, {

@@ -4,7 +4,7 @@
  * publishes the next one; their snapshot folders and git refs just after it commits).
  */
 import { checkpointId, selectPrune, type CheckpointKind } from '../domain/checkpoints.js';
-import { deleteRef, git } from '../run/git.js';
+import { deleteRef, updateRef } from '../run/git.js';
 import { faultPoint } from '../store/fault.js';
 import { listNames, sweepOrphanTemps } from '../store/fsx.js';
 import { safeParse } from '../store/schema.js';
@@ -110,8 +110,8 @@ export function publishLocked(
   const id = checkpointId(seq);
   placeSnapshot(store, staged, id);
   if (body.code.commit) {
-    const ref = git(root, ['update-ref', checkpointRef(id), body.code.commit]);
-    if (!ref.ok) throw new Error(`could not record the code snapshot in git: ${ref.err}`);
+    const refused = updateRef(root, checkpointRef(id), body.code.commit);
+    if (refused) throw new Error(`could not record the code snapshot in git: ${refused}`);
   }
   const pruned = pruneLocked(store, root, keep, protect);
   store.audit.appendAll([

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import type { CheckpointKind, CheckpointTrigger } from '../domain/checkpoints.js';
 import { log } from '../log.js';
 import type { Project } from '../project.js';
-import { LOKI_IDENTITY, git, headInfo, isGitRepository, snapshotTree } from '../run/git.js';
+import { commitTree, headInfo, isGitRepository, snapshotTree } from '../run/git.js';
 import { RUN_FILE, RUN_RECORD } from '../run/records.js';
 import { safeParse } from '../store/schema.js';
 import type { Store } from '../store/store.js';
@@ -53,11 +53,9 @@ export function snapshotCode(root: string): CodeSnapshot {
  */
 export function commitCode(root: string, code: CodeSnapshot, label: string): string | null {
   if (!code.tree) return null;
-  const args = ['commit-tree', code.tree, '-m', `loki-mode checkpoint: ${label}`];
-  if (code.head) args.push('-p', code.head);
-  const c = git(root, args, LOKI_IDENTITY);
-  if (!c.ok) throw new Error(`could not record the code snapshot in git: ${c.err}`);
-  return c.out;
+  const c = commitTree(root, code.tree, `loki-mode checkpoint: ${label}`, code.head);
+  if ('error' in c) throw new Error(`could not record the code snapshot in git: ${c.error}`);
+  return c.commit;
 }
 
 /** A checkpoint's record from what was taken; `run` is the run its state snapshot holds. */

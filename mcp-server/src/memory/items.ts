@@ -25,11 +25,8 @@ interface ItemRow {
 
 /** The item in a row, or why it cannot be used. */
 export function decodeItem(row: ItemRow): { item: MemoryItem } | { problem: string } {
-  const r = parseStored(memoryItemSchema, row.body);
-  const issue = 'issue' in r ? r.issue : r.value.id !== row.id ? 'id: does not match the row' : undefined;
-  return issue === undefined
-    ? { item: (r as { value: MemoryItem }).value }
-    : { problem: damagedMessage(`memory item "${row.id}"`, issue) };
+  const r = parseStored(memoryItemSchema, row.body, row.id);
+  return 'issue' in r ? { problem: damagedMessage(`memory item "${row.id}"`, r.issue) } : { item: r.value };
 }
 
 /** Decode rows, keeping the good items in order and naming the damaged ones in `problems`. */

@@ -500,10 +500,11 @@ export class TaskQueue {
 
   /** The task `agent` holds (the newest claim), as a claim's answer; none when it holds nothing. */
   private heldBy(agent: string): ClaimResult {
-    const held = this.store.db
-      .all<TaskRow>("SELECT id, body FROM tasks WHERE status = 'in-progress' AND lease_agent = ? ORDER BY seq", agent)
-      .map(decodeTask)
-      .sort((a, b) => (a.lease!.claimedAt < b.lease!.claimedAt ? 1 : -1))[0];
+    const row = this.store.db.get<TaskRow>(
+      "SELECT id, body FROM tasks WHERE status = 'in-progress' AND lease_agent = ? ORDER BY body ->> '$.lease.claimedAt' DESC LIMIT 1",
+      agent,
+    );
+    const held = row && decodeTask(row);
     return held
       ? { task: held, token: held.lease!.token, expired: [], reason: null }
       : {

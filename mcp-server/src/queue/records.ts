@@ -63,8 +63,7 @@ export function decodeTask(row: { id: string; body: string }): Task {
 }
 
 function validateTask(row: { id: string; body: string }): Task {
-  const r = parseStored(taskSchema, row.body);
-  const issue = 'issue' in r ? r.issue : r.value.id !== row.id ? 'id: does not match the row' : undefined;
-  if (issue !== undefined) throw new DamagedRecordError(damagedMessage(`task "${row.id}"`, issue));
-  return (r as { value: Task }).value;
+  const r = parseStored(taskSchema, row.body, row.id);
+  if ('issue' in r) throw new DamagedRecordError(damagedMessage(`task "${row.id}"`, r.issue));
+  return r.value;
 }

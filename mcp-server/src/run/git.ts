@@ -110,12 +110,29 @@ export function commitSnapshot(
   ref: string,
   parent: string | null,
 ): { commit: string } | { error: string } {
+  const commit = commitTree(root, tree, message, parent);
+  if ('error' in commit) return commit;
+  const update = updateRef(root, ref, commit.commit);
+  return update ? { error: update } : commit;
+}
+
+/** A commit of `tree` (parent: `parent`, when given) under loki-mode's identity; nothing refers to it yet. */
+export function commitTree(
+  root: string,
+  tree: string,
+  message: string,
+  parent: string | null,
+): { commit: string } | { error: string } {
   const args = ['commit-tree', tree, '-m', message];
   if (parent) args.push('-p', parent);
   const commit = git(root, args, LOKI_IDENTITY);
-  if (!commit.ok) return { error: commit.err };
-  const update = git(root, ['update-ref', ref, commit.out]);
-  return update.ok ? { commit: commit.out } : { error: update.err };
+  return commit.ok ? { commit: commit.out } : { error: commit.err };
+}
+
+/** Point `ref` at `commit`; the reason when git refused, else null. */
+export function updateRef(root: string, ref: string, commit: string): string | null {
+  const r = git(root, ['update-ref', ref, commit]);
+  return r.ok ? null : r.err;
 }
 
 export function deleteRef(root: string, ref: string): void {

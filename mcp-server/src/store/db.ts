@@ -204,9 +204,10 @@ export class Db {
 
   /** The schema version the file is at. */
   version(): number {
-    return Number(
-      retryBusy(() => this.conn.prepare('PRAGMA user_version').get() as { user_version: number }).user_version,
-    );
+    // Read at every transaction's start: a kept statement, and never busy inside one.
+    const s = this.statement('PRAGMA user_version');
+    const row = (this.depth > 0 ? s.get() : retryBusy(() => s.get())) as { user_version: number };
+    return Number(row.user_version);
   }
 
   private pragma(text: string): void {

@@ -38,7 +38,8 @@ export class DecodeMemo<T> {
   }
 }
 
-function deepFreeze<T>(value: T): T {
+/** Freeze `value` and everything it holds, so a value shared between readers cannot be changed by one. */
+export function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const v of Object.values(value)) deepFreeze(v);

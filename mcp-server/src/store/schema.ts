@@ -20,8 +20,11 @@ export function safeParse<T>(schema: Schema<T>, value: unknown): SafeParseResult
   return z.safeParse(schema, value) as SafeParseResult<T>;
 }
 
-/** Parse a stored row's JSON text and validate it: the value, or its first problem as "path: message". */
-export function parseStored<T>(schema: Schema<T>, text: string): { value: T } | { issue: string } {
+/**
+ * Parse a stored row's JSON text and validate it: the value, or its first problem as "path: message". With
+ * `id`, the value's own id must be the row's.
+ */
+export function parseStored<T>(schema: Schema<T>, text: string, id?: string): { value: T } | { issue: string } {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -29,7 +32,10 @@ export function parseStored<T>(schema: Schema<T>, text: string): { value: T } | 
     return { issue: 'not valid JSON' };
   }
   const parsed = safeParse(schema, raw);
-  if (parsed.success) return { value: parsed.data };
+  if (parsed.success) {
+    if (id !== undefined && (parsed.data as { id?: unknown }).id !== id) return { issue: 'id: does not match the row' };
+    return { value: parsed.data };
+  }
   const first = parsed.error.issues[0];
   return { issue: `${first?.path.join('.') || 'record'}: ${first?.message ?? 'invalid'}` };
 }
