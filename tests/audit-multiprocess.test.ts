@@ -55,6 +55,9 @@ function newProject(): Project {
       store.close();
     }
   };
+  // Create the database here, as loki_start would have: a child that created it would count the migrations'
+  // transactions towards its LOKI_FAULT=point@N, and which child gets there first is a race.
+  withFresh(() => undefined);
   return {
     projectRoot,
     homeRoot,
