@@ -309,16 +309,26 @@ async function claimLatencies() {
   return claimAt;
 }
 
+const FLOOR_CLAIMER = path.join(ROOT, 'bench/sqlite-claimer.mjs');
+
 let drainRuns = 0;
+/** `via`: 'engine' or 'tools' (loki-mode), or 'sqlite' (the bare node:sqlite floor, bench/sqlite-claimer.mjs). */
 async function drain(via, claimers, tasks) {
   // A new project each time (its external audit anchor is keyed by the path).
-  const dir = await queueProject(`drain-${via}-${++drainRuns}`, tasks);
+  let dir;
+  let args;
+  if (via === 'sqlite') {
+    dir = project(`drain-${via}-${++drainRuns}`);
+    const db = path.join(dir, 'floor.db');
+    spawnSync(process.execPath, [FLOOR_CLAIMER, 'seed', db, String(tasks)], { stdio: 'inherit' });
+    args = (i) => [FLOOR_CLAIMER, 'drain', db, `agent-${i}`];
+  } else {
+    dir = await queueProject(`drain-${via}-${++drainRuns}`, tasks);
+    args = (i) => ['--expose-gc', CLAIMER, dir, `agent-${i}`, 'drain', '--barrier'];
+  }
   const env = { ...ENV, LOKI_VIA: via === 'engine' ? 'engine' : '' };
   const kids = Array.from({ length: claimers }, (_, i) =>
-    spawn(process.execPath, ['--expose-gc', CLAIMER, dir, `agent-${i}`, 'drain', '--barrier'], {
-      env,
-      stdio: ['pipe', 'pipe', 'inherit'],
-    }),
+    spawn(process.execPath, args(i), { env, stdio: ['pipe', 'pipe', 'inherit'] }),
   );
   const outs = kids.map((k) => {
     let out = '';
@@ -394,12 +404,13 @@ const claimFlat = (claimAt) => (Object.values(claimAt).at(-1).median <= claimAt[
 
 async function queueBench() {
   const claimAt = DRAIN_ONLY ? undefined : await claimLatencies();
+  const drainFloor = await drainRepeated('sqlite', 8, QUICK ? 1000 : 2000);
   const drainEngine = await drainRepeated('engine', 8, QUICK ? 1000 : 2000);
   const drainTools = await drainRepeated('tools', 8, QUICK ? 1000 : 2000);
   log(
-    `queue drain: engine ${drainEngine.perSecond.toFixed(0)} claims/s, tools ${drainTools.perSecond.toFixed(0)} claims/s`,
+    `queue drain: bare SQLite ${drainFloor.perSecond.toFixed(0)} claims/s, engine ${drainEngine.perSecond.toFixed(0)} claims/s, tools ${drainTools.perSecond.toFixed(0)} claims/s`,
   );
-  return { claimAt, drainEngine, drainTools };
+  return { claimAt, drainFloor, drainEngine, drainTools };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -505,7 +516,7 @@ if (ONLY === 'checkpoints') {
   fs.rmSync(TMP, { recursive: true, force: true });
   process.exit(0);
 } else if (ONLY === 'queue') {
-  const { claimAt, drainEngine, drainTools } = await queueBench();
+  const { claimAt, drainFloor, drainEngine, drainTools } = await queueBench();
   const file = path.join(ROOT, 'bench/RESULTS.md');
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   const day = new Date().toISOString().slice(0, 10);
@@ -514,9 +525,13 @@ if (ONLY === 'checkpoints') {
     if (i < 0) throw new Error(`bench/RESULTS.md has no row starting with ${prefix}`);
     lines[i] = text;
   };
+  // The floor's row goes just above the engine's (replaced with it; added by the first run that has it).
+  const floorAt = lines.findIndex((l) => l.startsWith('| concurrent claims, 8 processes, bare node:sqlite'));
+  if (floorAt >= 0) lines.splice(floorAt, 1);
   replace(
     '| concurrent claims, 8 processes (engine)',
-    `| concurrent claims, 8 processes (engine) | 0 double, 0 lost, p99 <= 5 ms, >= 2,000/s | ${drainTarget(drainEngine)}, ${day} | ${drainMet(drainEngine, 'engine')} |`,
+    `| concurrent claims, 8 processes, bare node:sqlite (the floor: bench/sqlite-claimer.mjs) | reference for the two rows below | ${drainTarget(drainFloor)}, ${day}; the engine drains at ${(drainEngine.perSecond / drainFloor.perSecond).toFixed(2)}x its rate | - |\n` +
+      `| concurrent claims, 8 processes (engine) | 0 double, 0 lost, p99 <= 5 ms, >= 2,000/s | ${drainTarget(drainEngine)}, ${day} | ${drainMet(drainEngine, 'engine')} |`,
   );
   replace(
     '| concurrent claims, 8 processes (through the tools)',
@@ -530,11 +545,17 @@ if (ONLY === 'checkpoints') {
         .join(' -> ')} ms | ${claimFlat(claimAt)} |`,
     );
   }
-  for (const r of results)
-    replace(
-      `| ${r.group} | ${r.what} |`,
-      `| ${r.group} | ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${fmt(r.p99)} | ${r.n} |`,
-    );
+  for (const r of results) {
+    const row = `| ${r.group} | ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${fmt(r.p99)} | ${r.n} |`;
+    // A row this file does not have yet (a new measurement) goes before the other drains.
+    if (!lines.some((l) => l.startsWith(`| ${r.group} | ${r.what} |`)))
+      lines.splice(
+        lines.findIndex((l) => l.startsWith('| queue | claim, 8 processes draining')),
+        0,
+        row,
+      );
+    else replace(`| ${r.group} | ${r.what} |`, row);
+  }
   fs.writeFileSync(file, lines.join('\n'));
   fs.rmSync(TMP, { recursive: true, force: true });
   log('Updated the queue rows of bench/RESULTS.md');
@@ -885,7 +906,7 @@ async function memorySection() {
 }
 const { memRecord, memSearch } = await memorySection();
 
-const { claimAt, drainEngine, drainTools } = await queueBench();
+const { claimAt, drainFloor, drainEngine, drainTools } = await queueBench();
 const checkpointSection = await checkpointBench();
 const hooksSection = await hooksBench();
 
@@ -924,6 +945,7 @@ and fsync cost varies with what else is writing (bench/NOTES.md).
 | queue claim, 100 -> ${Object.keys(claimAt).at(-1)} open tasks | flat | ${Object.values(claimAt)
   .map((x) => fmt(x.median))
   .join(' -> ')} ms | ${claimFlat(claimAt)} |
+| concurrent claims, 8 processes, bare node:sqlite (the floor: bench/sqlite-claimer.mjs) | reference for the two rows below | ${drainTarget(drainFloor)}; the engine drains at ${(drainEngine.perSecond / drainFloor.perSecond).toFixed(2)}x its rate | - |
 | concurrent claims, 8 processes (engine) | 0 double, 0 lost, p99 <= 5 ms, >= 2,000/s | ${drainTarget(drainEngine)} | ${drainMet(drainEngine, 'engine')} |
 | concurrent claims, 8 processes (through the tools) | 0 double, 0 lost, p99 <= 30 ms, >= 500/s | ${drainTarget(drainTools)} | ${drainMet(drainTools, 'tools')} |
 | tools/list | <= 5,000 tokens | ${toolTokens} tokens (${Buffer.byteLength(toolsJson)} bytes / 4) | ${toolTokens <= 5000 ? 'met' : 'NOT met'} |
