@@ -352,12 +352,15 @@ describe('loki_verify on a real repository', () => {
       "const { spawn } = require('node:child_process');",
       "const fs = require('node:fs');",
       "const child = spawn(process.execPath, ['-e', \"process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)\"], { stdio: 'ignore' });",
-      "fs.writeFileSync('pids.txt', `${process.pid} ${child.pid}`);",
+      'fs.writeFileSync(process.env.PIDS_FILE, `${process.pid} ${child.pid}`);',
+      "fs.writeFileSync('left-behind.txt', 'written in the clean room');",
       "process.on('SIGTERM', () => {});",
       'setInterval(() => {}, 1000);',
     ].join('\n');
     const { p, c } = await started({ 'hang.cjs': script, 'src/add.js': ADD });
-    config(p.root, 'checks:\n  test: node hang.cjs\n  timeoutSeconds: 1\n');
+    const pidsFile = path.join(p.root, '..', 'pids.txt');
+    config(p.root, `checks:\n  test: PIDS_FILE=${pidsFile} node hang.cjs\n  timeoutSeconds: 1\n`);
+    write(p.root, 'src/add.js', `${ADD}// changed\n`);
     const t0 = Date.now();
     const { s } = await verify(c);
     expect(Date.now() - t0).toBeLessThan(15_000);
@@ -368,13 +371,15 @@ describe('loki_verify on a real repository', () => {
     });
     expect(s.blocking.items).toEqual([
       expect.stringMatching(
-        /^The test check `node hang\.cjs` timed out after 1 s: make it faster or raise checks\.timeoutSeconds/,
+        /^The test check `.+ node hang\.cjs` timed out after 1 s: make it faster or raise checks\.timeoutSeconds/,
       ),
     ]);
-    // The check wrote pids.txt: the record says the checks changed the tree, and the diff shows it.
-    expect(s.gaps).toEqual([expect.stringMatching(/^The checks themselves changed files/)]);
-    expect(recordOf(p.root, s).diff.files.map((f) => f.path)).toEqual(['pids.txt']);
-    const pids = fs.readFileSync(path.join(p.root, 'pids.txt'), 'utf8').split(' ').map(Number);
+    // The check ran in the clean room: what it wrote there is gone, and the project is as it was.
+    expect(fs.existsSync(path.join(p.root, 'left-behind.txt'))).toBe(false);
+    expect(s.gaps).toEqual([]);
+    expect(recordOf(p.root, s).diff.files.map((f) => f.path)).toEqual(['src/add.js']);
+    const pids = fs.readFileSync(pidsFile, 'utf8').split(' ').map(Number);
+    fs.rmSync(pidsFile);
     expect(pids).toHaveLength(2);
     // A killed process may linger a moment as a zombie until its new parent reaps it.
     const alive = (pid: number) => {

@@ -27,7 +27,7 @@ import {
 import type { Db } from '../store/db.js';
 import { faultPoint } from '../store/fault.js';
 
-const MAX_DATA_BYTES = 8 * 1024;
+export const MAX_DATA_BYTES = 8 * 1024;
 const HEX64 = /^[0-9a-f]{64}$/;
 
 export interface AnchorLocation {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Project, RootSource } from '../project.js';
 import { isExpectedError } from '../errors.js';
 import { DB_FILE } from '../store/db.js';
+import { bindingProblems } from '../store/bindings.js';
 import type { Store } from '../store/store.js';
 import type { RecordType } from '../store/records.js';
 import { decodeTask } from '../queue/records.js';
@@ -139,6 +140,14 @@ function inspectStore(project: Project, fix: boolean, add: (name: string, level:
     audit.ok
       ? `${audit.count} entries verified against ${audit.anchors.filter((a) => a.status === 'ok').length} anchor(s)`
       : `broken at entry ${audit.firstBreak!.index}: ${audit.firstBreak!.reason}. The log was changed outside loki-mode; keep .loki/loki.db as evidence and see \`loki audit verify\``,
+  );
+  const tampered = bindingProblems(store);
+  add(
+    'trust records',
+    tampered.length === 0 ? 'ok' : 'fail',
+    tampered.length === 0
+      ? 'every run, verification, checklist, council and trust record matches what the audit log bound'
+      : `${tampered.slice(0, 5).join('; ')}${tampered.length > 5 ? `; and ${tampered.length - 5} more` : ''}. Completion is refused until .loki/ is restored from a checkpoint (loki rollback) or a new run starts; keep .loki/loki.db as evidence`,
   );
 }
 

@@ -5,6 +5,7 @@
  * matches its schema was changed outside loki-mode: the read fails with DamagedRecordError naming the fix,
  * and nothing is moved aside or hidden. Shape changes between versions are migrations (migrations.ts).
  */
+import crypto from 'node:crypto';
 import { DamagedRecordError } from '../errors.js';
 import type { Db } from './db.js';
 import { damagedMessage, parseStored, safeParse, type Schema } from './schema.js';
@@ -47,9 +48,44 @@ export function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/**
+ * The trust records: every write of one of these kinds is bound into the audit log by the sha256 of the text
+ * stored (Store.tx appends the binding in the same transaction), so a row changed, added or deleted behind the
+ * server's back, with sqlite3 or any other tool, no longer matches the chain (store/bindings.ts checks it).
+ */
+export const BOUND_KINDS: ReadonlySet<string> = new Set([
+  'run',
+  'verification',
+  'checklist',
+  'council',
+  'trust',
+  'waiver',
+]);
+
+/** key -> sha256 of the stored text, or null for a removed record. */
+export type Bindings = Record<string, string | null>;
+
+export const bodyHash = (body: string): string => crypto.createHash('sha256').update(body).digest('hex');
+
 export class RecordIO {
   private readonly memo = new DecodeMemo<unknown>();
+  /** Bindings of this transaction's writes, not yet appended to the audit log. */
+  private pending: Bindings | undefined;
   constructor(private readonly db: Db) {}
+
+  /** The bindings written since the last call (undefined: none), handed to the audit log by Store. */
+  takeBindings(): Bindings | undefined {
+    const b = this.pending;
+    this.pending = undefined;
+    return b;
+  }
+
+  private bind(kind: string, key: string, body: string | null): void {
+    if (!BOUND_KINDS.has(kind)) return;
+    // Outside a transaction the binding could not be committed with the row.
+    if (!this.db.inTransaction) throw new Error(`internal: a ${kind} record must be written inside Store.tx`);
+    (this.pending ??= {})[key] = body === null ? null : bodyHash(body);
+  }
 
   read<T>(key: string, type: RecordType<T>): T | undefined {
     const row = this.db.get<Row>('SELECT key, kind, body FROM docs WHERE key = ?', key);
@@ -91,11 +127,13 @@ export class RecordIO {
         `internal: refusing to write an invalid ${type.kind} record (${issue?.path.join('.') || 'record'}: ${issue?.message ?? 'invalid'})`,
       );
     }
+    const body = JSON.stringify(value);
+    this.bind(type.kind, key, body);
     this.db.run(
       'INSERT INTO docs (key, kind, body) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET kind = excluded.kind, body = excluded.body',
       key,
       type.kind,
-      JSON.stringify(value),
+      body,
     );
   }
 
@@ -103,18 +141,50 @@ export class RecordIO {
   create<T>(key: string, type: RecordType<T>, value: T): boolean {
     const parsed = safeParse(type.schema, value);
     if (!parsed.success) throw new Error(`internal: refusing to write an invalid ${type.kind} record`);
-    return (
+    const body = JSON.stringify(value);
+    const created =
       this.db.run(
         'INSERT INTO docs (key, kind, body) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING',
         key,
         type.kind,
-        JSON.stringify(value),
-      ).changes === 1
-    );
+        body,
+      ).changes === 1;
+    if (created) this.bind(type.kind, key, body);
+    return created;
   }
 
   remove(key: string): boolean {
-    return this.db.run('DELETE FROM docs WHERE key = ?', key).changes === 1;
+    const row = this.db.get<{ kind: string }>('DELETE FROM docs WHERE key = ? RETURNING kind', key);
+    if (row) this.bind(row.kind, key, null);
+    return row !== undefined;
+  }
+
+  /** Keys of every trust record now. */
+  boundKeys(): string[] {
+    const kinds = [...BOUND_KINDS];
+    return this.db
+      .all<{ key: string }>(`SELECT key FROM docs WHERE kind IN (${kinds.map(() => '?').join(', ')})`, ...kinds)
+      .map((r) => r.key);
+  }
+
+  /**
+   * After rows were replaced by SQL rather than written here (a rollback's restore): bind every trust record as
+   * it now is, and unbind those of `before` that are gone.
+   */
+  rebind(before: readonly string[]): void {
+    const kinds = [...BOUND_KINDS];
+    const rows = this.db.all<{ key: string; kind: string; body: string }>(
+      `SELECT key, kind, body FROM docs WHERE kind IN (${kinds.map(() => '?').join(', ')})`,
+      ...kinds,
+    );
+    const now = new Set(rows.map((r) => r.key));
+    for (const key of before) if (!now.has(key)) this.bind('run', key, null);
+    for (const r of rows) this.bind(r.kind, r.key, r.body);
+  }
+
+  /** Drop bindings of a transaction that rolled back. */
+  dropBindings(): void {
+    this.pending = undefined;
   }
 }
 

@@ -11,11 +11,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { AuditLog, externalAnchorFile, type AuditNote } from '../audit/log.js';
+import { canonicalJson } from '../audit/chain.js';
+import { AuditLog, MAX_DATA_BYTES, externalAnchorFile, type AuditNote } from '../audit/log.js';
 import { StoreError } from '../errors.js';
+import { adoptUnboundRecords } from './bindings.js';
 import { Db } from './db.js';
 import { SafeDir, splitRelativePath } from './paths.js';
-import { RecordIO } from './records.js';
+import { RecordIO, type Bindings } from './records.js';
 
 export type { AuditNote };
 
@@ -51,7 +53,14 @@ export class Store {
     if (mode !== 0o700) fs.chmodSync(loki.root, 0o700);
     refuseFileLayout(loki.root);
     const db = Db.open(loki.root);
-    return new Store(project, loki, db, lokiHome, actor);
+    const store = new Store(project, loki, db, lokiHome, actor);
+    try {
+      adoptUnboundRecords(store);
+    } catch (err) {
+      store.close();
+      throw err;
+    }
+    return store;
   }
 
   /**
@@ -62,9 +71,16 @@ export class Store {
     if (this.db.inTransaction) return this.db.tx(fn);
     let result: T;
     try {
-      result = this.db.tx(fn);
+      result = this.db.tx(() => {
+        const r = fn();
+        // Trust records written without an audit entry of their own are bound by one of their own.
+        const records = this.records.takeBindings();
+        if (records) this.audit.appendAll(bindingNotes(records));
+        return r;
+      });
     } catch (err) {
       this.audit.rolledBack();
+      this.records.dropBindings();
       throw err;
     }
     this.audit.committed();
@@ -73,13 +89,25 @@ export class Store {
 
   /**
    * Change state and record the change in the audit log, in one transaction. `fn` does the reads and writes;
-   * `note` describes the result for the audit entry (undefined when nothing changed).
+   * `note` describes the result for the audit entry (undefined when nothing changed). The entry also binds the
+   * trust records the change wrote (store/records.ts BOUND_KINDS) by their content hash.
    */
   mutate<T>(fn: () => T, note: (result: T) => AuditNote | undefined): T {
     return this.tx(() => {
       const result = fn();
       const n = note(result);
-      if (n) this.audit.appendAll([n]);
+      if (n) {
+        const records = this.records.takeBindings();
+        const data = n.data === undefined ? {} : n.data;
+        const merged =
+          records && data !== null && typeof data === 'object' && !Array.isArray(data) && !('records' in data)
+            ? { ...data, records }
+            : undefined;
+        // Data over the audit log's limit is stored as its hash: bindings that would not fit go in entries of their own.
+        if (merged && Buffer.byteLength(canonicalJson(merged)) <= MAX_DATA_BYTES)
+          this.audit.appendAll([{ ...n, data: merged }]);
+        else this.audit.appendAll([n, ...(records ? bindingNotes(records) : [])]);
+      }
       return result;
     });
   }
@@ -102,6 +130,18 @@ export class Store {
   close(): void {
     this.db.close();
   }
+}
+
+/** `records.bind` entries for `records`, each small enough to be kept whole (about 60 keys per entry). */
+function bindingNotes(records: Bindings): AuditNote[] {
+  const keys = Object.keys(records);
+  const notes: AuditNote[] = [];
+  for (let i = 0; i < keys.length; i += 40)
+    notes.push({
+      action: 'records.bind',
+      data: { records: Object.fromEntries(keys.slice(i, i + 40).map((k) => [k, records[k] ?? null])) },
+    });
+  return notes;
 }
 
 /** A `.loki/` written by loki-mode 0.1 (files, no database) is refused with what to do, never half-read. */

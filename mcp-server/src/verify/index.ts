@@ -10,11 +10,12 @@ import type { CheckName } from '../domain/checks.js';
 import type { Project } from '../project.js';
 import { git, isGitRepository, snapshotTree } from '../run/git.js';
 import { activeRun } from '../run/state.js';
-import { checkId } from '../store/paths.js';
+import { SafeDir, checkId } from '../store/paths.js';
 import type { Store } from '../store/store.js';
 import { changeFacts } from './changes.js';
 import { normaliseOnly, projectChecks, runCheck } from './checks.js';
 import { verificationFindings } from './findings.js';
+import { openCleanRoom } from './room.js';
 import {
   VERIFICATION_ID,
   VERIFICATION_RECORD,
@@ -55,21 +56,33 @@ async function verifyNow(project: Project, opts: VerifyOptions): Promise<Verific
   const startedAt = new Date().toISOString();
   const only = normaliseOnly(opts.only);
   const repository = isGitRepository(root);
-  const codeStateBefore = repository ? snapshotTree(root) : null;
-
-  const checks = [];
-  for (const c of projectChecks(store.project, config.checks)) {
-    checks.push(await runCheck(c, { cwd: root, timeoutSeconds: config.checks.timeoutSeconds, env: project.env, only }));
-  }
-
   const codeState = repository ? snapshotTree(root) : null;
   const notes: string[] = [];
-  const changes = changeFacts(root, run, repository, codeState, notes);
-  if (codeStateBefore && codeState && codeStateBefore !== codeState) {
+
+  // The checks run on the snapshot, in a clean room, so what they judge is exactly codeState.
+  const room = codeState ? openCleanRoom(root, codeState) : null;
+  const checks = [];
+  try {
+    const where = room ? SafeDir.open(room.dir) : store.project;
+    for (const c of projectChecks(where, config.checks)) {
+      checks.push(
+        await runCheck(c, {
+          cwd: where.root,
+          timeoutSeconds: config.checks.timeoutSeconds,
+          env: project.env,
+          only,
+        }),
+      );
+    }
+  } finally {
+    room?.close();
+  }
+  if (repository && !room) {
     notes.push(
-      'The checks themselves changed files in the working tree (build output not covered by .gitignore?): codeState is the tree after the checks, and the diff includes those files.',
+      'The checks ran in the project folder, not on a snapshot of the code (git could not snapshot the working tree): files outside git, and files changed while they ran, may have affected them.',
     );
   }
+  const changes = changeFacts(root, run, repository, codeState, notes);
   const head = repository ? git(root, ['rev-parse', '--verify', '-q', 'HEAD']) : null;
   const draft: Omit<VerificationRecord, 'id'> = {
     runId: run.runId,
@@ -77,7 +90,9 @@ async function verifyNow(project: Project, opts: VerifyOptions): Promise<Verific
     finishedAt: new Date().toISOString(),
     only,
     codeState,
-    codeStateBefore,
+    // Kept for the record's shape: in the clean room the checks cannot change the snapshot they run on.
+    codeStateBefore: codeState,
+    cleanRoom: room ? { linked: room.linked } : null,
     git: { repository, baselineCommit: run.git.baselineCommit, headSha: head?.ok ? head.out : null },
     checks,
     ...changes,

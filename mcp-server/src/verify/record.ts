@@ -59,6 +59,11 @@ const verificationSchema = z.strictObject({
   codeState: z.nullable(z.string()),
   /** The same fingerprint before the checks ran; differs when the checks themselves changed files. */
   codeStateBefore: z.nullable(z.string()),
+  /**
+   * The checks ran on a private copy of the snapshot (verify/room.ts), with these dependency folders linked from
+   * the project; null: they ran in the project folder (no git, or no snapshot). Absent in records of 0.2.
+   */
+  cleanRoom: z.optional(z.nullable(z.strictObject({ linked: z.array(z.string()) }))),
   git: z.strictObject({
     repository: z.boolean(),
     baselineCommit: z.nullable(z.string()),

@@ -1,0 +1,90 @@
+/**
+ * Tamper evidence for the trust records (store/records.ts BOUND_KINDS): the audit log binds every write of one
+ * by the sha256 of the text stored, so the records must be exactly what the chain says was last written. A row
+ * edited, added or deleted with sqlite3 (or any tool but loki-mode) is found here by name.
+ *
+ * What this cannot catch, and docs/trust.md says: a same-user process that rewrites the records, the chain and
+ * both anchors consistently. The chain itself is checked by AuditLog.verify; callers check both.
+ */
+import { BOUND_KINDS, bodyHash } from './records.js';
+import type { Store } from './store.js';
+
+/** The audit action that adopts the trust records a database held before bindings existed (0.2 and older). */
+const ADOPT = 'records.adopt';
+
+/**
+ * Bind the trust records of a database written before bindings existed, once, in one audited transaction.
+ * Whether it was done is read from the audit log itself (an entry cannot be removed without breaking the
+ * chain), never from a flag a shell could delete to have tampered records adopted.
+ */
+export function adoptUnboundRecords(store: Store): void {
+  const kinds = [...BOUND_KINDS];
+  const marks = kinds.map(() => '?').join(', ');
+  // Newest first: in a database in use the last few entries bind something, so this reads a row or two.
+  const done = () =>
+    store.db.get("SELECT 1 AS x FROM audit WHERE data ->> '$.records' IS NOT NULL ORDER BY seq DESC LIMIT 1") !==
+      undefined || store.db.get(`SELECT 1 AS x FROM docs WHERE kind IN (${marks}) LIMIT 1`, ...kinds) === undefined;
+  if (done()) return;
+  store.tx(() => {
+    if (done()) return;
+    const rows = store.db.all<{ key: string; body: string }>(
+      `SELECT key, body FROM docs WHERE kind IN (${marks})`,
+      ...kinds,
+    );
+    const records = Object.fromEntries(rows.map((r) => [r.key, bodyHash(r.body)]));
+    store.audit.append(ADOPT, undefined, { records, note: 'trust records present before bindings existed' });
+  });
+}
+
+/** Every trust record that does not match what the audit log last bound for it, in words (empty: all match). */
+export function bindingProblems(store: Store): string[] {
+  const bound = new Map<string, { hash: string | null; seq: number }>();
+  const entries = store.db.all<{ seq: number; records: string }>(
+    "SELECT seq, data ->> '$.records' AS records FROM audit WHERE data ->> '$.records' IS NOT NULL ORDER BY seq",
+  );
+  for (const e of entries) {
+    let records: Record<string, string | null>;
+    try {
+      records = JSON.parse(e.records) as Record<string, string | null>;
+    } catch {
+      continue;
+    }
+    for (const [key, hash] of Object.entries(records)) bound.set(key, { hash, seq: e.seq });
+  }
+  const kinds = [...BOUND_KINDS];
+  const rows = store.db.all<{ key: string; kind: string; body: string }>(
+    `SELECT key, kind, body FROM docs WHERE kind IN (${kinds.map(() => '?').join(', ')})`,
+    ...kinds,
+  );
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const r of rows) {
+    seen.add(r.key);
+    const b = bound.get(r.key);
+    if (!b || b.hash === null)
+      problems.push(`the ${r.kind} record "${r.key}" was added outside loki-mode (the audit log never bound it)`);
+    else if (b.hash !== bodyHash(r.body))
+      problems.push(
+        `the ${r.kind} record "${r.key}" was changed outside loki-mode (it no longer matches audit entry #${b.seq})`,
+      );
+  }
+  for (const [key, b] of bound)
+    if (b.hash !== null && !seen.has(key))
+      problems.push(`the record "${key}" was deleted outside loki-mode (audit entry #${b.seq} bound it)`);
+  return problems;
+}
+
+/**
+ * Everything that says the state was changed behind the server's back: a broken audit chain or anchor, and
+ * trust records that do not match their bindings. Completion refuses while there is any; proof verify and
+ * doctor report them.
+ */
+export function tamperEvidence(store: Store): string[] {
+  const chain = store.audit.verify();
+  const problems: string[] = [];
+  if (!chain.ok)
+    problems.push(
+      `the audit log does not verify (${chain.firstBreak ? `entry ${chain.firstBreak.index}: ${chain.firstBreak.reason}` : 'its anchor does not match'}): run loki audit verify`,
+    );
+  return [...problems, ...bindingProblems(store)];
+}

@@ -1,0 +1,68 @@
+/**
+ * The clean room a verification runs its checks in: a private temporary folder holding exactly the code
+ * snapshot being verified (the git tree the record names), nothing else. Ignored files, `.loki/`, files the
+ * agent swaps while the checks run and anything else outside the snapshot cannot change the outcome, and the
+ * code the receipt records is the code that was checked.
+ *
+ * Dependency folders (node_modules, Python virtual environments) are not in the snapshot and are too large to
+ * copy: they are linked from the project. A check that writes into them writes into the project's; the record
+ * lists which were linked (trust.md says what that leaves open).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { exportTree, git } from '../run/git.js';
+
+/** Ignored folders the checks may need, linked into the room at the same place when the project has them. */
+const DEPENDENCY_DIRS = new Set(['node_modules', '.venv', 'venv']);
+/** How deep to look for them (workspaces keep node_modules in package folders). */
+const MAX_DEPTH = 3;
+
+export interface CleanRoom {
+  /** The folder the checks run in. */
+  dir: string;
+  /** Dependency folders linked from the project, relative paths. */
+  linked: string[];
+  /** A private folder for report files, outside the room (the checks' own files never mix with the server's). */
+  reports: string;
+  close(): void;
+}
+
+/** Write `tree` into a new private folder and link the project's dependency folders into it. */
+export function openCleanRoom(root: string, tree: string): CleanRoom {
+  // mkdtemp creates 0700 folders: another local user cannot read the code or plant files in the room.
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'loki-verify-'));
+  const dir = path.join(base, 'code');
+  const reports = path.join(base, 'reports');
+  fs.mkdirSync(dir, { mode: 0o700 });
+  fs.mkdirSync(reports, { mode: 0o700 });
+  const close = () => fs.rmSync(base, { recursive: true, force: true });
+  try {
+    exportTree(root, tree, dir);
+    const linked = linkDependencies(root, dir);
+    return { dir, linked, reports, close };
+  } catch (err) {
+    close();
+    throw err;
+  }
+}
+
+function linkDependencies(root: string, dir: string): string[] {
+  // Ignored folders only, as git lists them (one entry per folder): a tracked node_modules is in the snapshot.
+  const r = git(root, ['ls-files', '-z', '--others', '--ignored', '--exclude-standard', '--directory']);
+  if (!r.ok) return [];
+  const linked: string[] = [];
+  for (const entry of r.out.split('\0')) {
+    const rel = entry.replace(/\/$/, '');
+    const parts = rel.split('/');
+    if (parts.length > MAX_DEPTH || !DEPENDENCY_DIRS.has(parts.at(-1)!) || parts.includes('.loki')) continue;
+    const parent = path.join(dir, ...parts.slice(0, -1));
+    // Only where the snapshot has the folder the dependencies belong to, and only real folders of the project.
+    if (!fs.existsSync(parent)) continue;
+    const source = path.join(root, ...parts);
+    if (!fs.lstatSync(source).isDirectory()) continue;
+    fs.symlinkSync(source, path.join(parent, parts.at(-1)!), 'dir');
+    linked.push(rel);
+  }
+  return linked;
+}

@@ -1,0 +1,230 @@
+/**
+ * Cheats, tried as a dishonest agent with a shell would: each one on a real git repository with a real runner
+ * (node:test), through the real protocol. Every cheat must end refused, or accepted with a headline other than
+ * VERIFIED that names it (issue 16). The honest twin of each setup passes, so a refusal is the cheat's doing.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, git, openDb, structured, tempProject, type Connected, type TempProject } from './helpers.js';
+
+interface Summary {
+  codeState: string | null;
+  checks: { name: string; verdict: string; reason: string; tests: { passed: number; failed: number } | null }[];
+  deletedTestFiles: { items: string[] };
+  newlySkipped: { items: { file: string }[] };
+  blocking: { items: string[] };
+  gaps: string[];
+}
+
+const PKG = JSON.stringify({ name: 'demo', private: true, type: 'module', scripts: { test: 'node --test' } });
+const ADD = 'export function add(a, b) {\n  return a + b;\n}\n';
+const TEST = [
+  "import { it } from 'node:test';",
+  "import assert from 'node:assert';",
+  "import { add } from '../src/add.js';",
+  "it('adds', () => assert.equal(add(1, 2), 3));",
+  "it('adds zero', () => assert.equal(add(0, 2), 2));",
+  '',
+].join('\n');
+
+let p: TempProject | undefined;
+let c: Connected | undefined;
+afterEach(async () => {
+  await c?.close();
+  p?.cleanup();
+  c = p = undefined;
+});
+
+/** A started run on a committed project whose tests pass: package.json, src/add.js, test/add.test.js. */
+async function honestProject(extra: Record<string, string> = {}): Promise<{ root: string; c: Connected }> {
+  p = tempProject({
+    git: true,
+    files: {
+      'spec.md': '# Adder\n- add two numbers\n',
+      'package.json': PKG,
+      'src/add.js': ADD,
+      'test/add.test.js': TEST,
+      ...extra,
+    },
+  });
+  c = await connect(p);
+  const r = await c.call('loki_start', { spec: 'spec.md' });
+  expect(r.isError).toBeFalsy();
+  return { root: p.root, c };
+}
+
+function write(root: string, rel: string, content: string): void {
+  fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+  fs.writeFileSync(path.join(root, rel), content);
+}
+
+async function verify(conn: Connected): Promise<Summary> {
+  const r = await conn.call('loki_verify', {});
+  expect(r.isError).toBeFalsy();
+  return structured<Summary>(r);
+}
+
+const testCheck = (s: Summary) => s.checks.find((x) => x.name === 'test')!;
+
+describe('cheats against the code the checks run on (clean room)', () => {
+  it('honest twin: a real change with green tests verifies with nothing blocking', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}export const twice = (a) => add(a, a);\n`);
+    const s = await verify(c);
+    expect(s.blocking.items).toEqual([]);
+    expect(testCheck(s)).toMatchObject({ verdict: 'pass', tests: { passed: 2, failed: 0 } });
+  });
+
+  it('code that imports an ignored file: the checks run without it, so the trick fails the tests', async () => {
+    const { root, c } = await honestProject({ '.gitignore': 'local.js\n' });
+    // The real code is wrong; an ignored local file "fixes" it only in the agent's folder.
+    write(root, 'local.js', 'export const fix = (x) => x;\n');
+    write(
+      root,
+      'src/add.js',
+      "let fix = (x) => x + 1;\ntry {\n  ({ fix } = await import('../local.js'));\n} catch {}\nexport function add(a, b) {\n  return fix(a + b);\n}\n",
+    );
+    const s = await verify(c);
+    expect(testCheck(s).verdict).toBe('fail');
+    expect(s.blocking.items.some((b) => b.startsWith('Tests failed'))).toBe(true);
+  });
+
+  it('a file swapped while the checks run cannot change what they judge, nor the project', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    // The "test" rewrites the source in its working folder first; in the clean room that is the room's copy.
+    write(root, 'swap.cjs', "require('node:fs').writeFileSync('src/add.js', 'export const add = () => 3;\\n');\n");
+    write(root, 'package.json', PKG.replace('node --test', 'node swap.cjs && node --test'));
+    const before = fs.readFileSync(path.join(root, 'src/add.js'), 'utf8');
+    const s = await verify(c);
+    expect(fs.readFileSync(path.join(root, 'src/add.js'), 'utf8')).toBe(before);
+    const again = await verify(c);
+    expect(again.codeState).toBe(s.codeState);
+  });
+});
+
+describe('cheats with git plumbing', () => {
+  it('a deleted test file hidden with skip-worktree is still a deleted test file', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    git(root, 'update-index', '--skip-worktree', 'test/add.test.js');
+    fs.rmSync(path.join(root, 'test/add.test.js'));
+    expect(git(root, 'status', '--porcelain')).not.toContain('add.test.js');
+    const s = await verify(c);
+    expect(s.deletedTestFiles.items).toEqual(['test/add.test.js']);
+    expect(s.blocking.items.some((b) => b.startsWith('Test file test/add.test.js was deleted'))).toBe(true);
+  });
+
+  it('a skip added to a test file hidden with assume-unchanged is still a newly skipped test', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    git(root, 'update-index', '--assume-unchanged', 'test/add.test.js');
+    write(root, 'test/add.test.js', TEST.replace("it('adds zero'", "it.skip('adds zero'"));
+    expect(git(root, 'status', '--porcelain')).not.toContain('add.test.js');
+    const s = await verify(c);
+    expect(s.newlySkipped.items.map((i) => i.file)).toEqual(['test/add.test.js']);
+  });
+
+  it('a replace ref that makes the baseline look like the changed tree does not hide the deletion', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    fs.rmSync(path.join(root, 'test/add.test.js'));
+    // Rewrite what the baseline commit reads as: a commit whose tree has no test file either.
+    const baseline = git(root, 'for-each-ref', '--format=%(objectname)', 'refs/loki/runs/').split('\n').find(Boolean)!;
+    git(root, 'add', '-A');
+    git(root, 'commit', '-q', '-m', 'no tests');
+    git(root, 'replace', '-f', baseline, 'HEAD');
+    expect(git(root, 'ls-tree', '-r', '--name-only', baseline)).not.toContain('test/add.test.js');
+    const s = await verify(c);
+    expect(s.deletedTestFiles.items).toEqual(['test/add.test.js']);
+  });
+
+  it('an fsmonitor hook in .git/config is never consulted', async () => {
+    const { root, c } = await honestProject();
+    const marker = path.join(root, '..', 'fsmonitor-ran');
+    write(root, '../hook.sh', `#!/bin/sh\ntouch ${marker}\nprintf '\\0'\n`);
+    fs.chmodSync(path.join(root, '../hook.sh'), 0o755);
+    git(root, 'config', 'core.fsmonitor', path.join(root, '../hook.sh'));
+    fs.rmSync(path.join(root, 'test/add.test.js'));
+    const s = await verify(c);
+    expect(fs.existsSync(marker)).toBe(false);
+    expect(s.deletedTestFiles.items).toEqual(['test/add.test.js']);
+  });
+});
+
+/** Run SQL on the project's database as the agent would with sqlite3: a connection of its own, no loki-mode. */
+function sqlite(root: string, sql: string): void {
+  const db = openDb(root, false);
+  try {
+    db.exec(sql);
+  } finally {
+    db.close();
+  }
+}
+
+async function completionReasons(conn: Connected): Promise<string[]> {
+  const r = structured<{ status: string; reasons: string[] | { items: string[] } }>(
+    await conn.call('loki_complete', {}),
+  );
+  expect(r.status).toBe('CONTINUE');
+  return Array.isArray(r.reasons) ? r.reasons : r.reasons.items;
+}
+
+describe('cheats on the records under .loki/', () => {
+  it('a failing verification edited into a passing one is tamper evidence: completion refuses and names it', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', 'export function add(a, b) {\n  return a - b;\n}\n');
+    const s = await verify(c);
+    expect(testCheck(s).verdict).toBe('fail');
+    sqlite(
+      root,
+      `UPDATE docs SET body = json_set(body, '$.checks[1].verdict', 'pass', '$.checks[1].exitCode', 0) WHERE kind = 'verification'`,
+    );
+    const reasons = await completionReasons(c);
+    expect(
+      reasons.some((r) =>
+        /^tamper evidence: the verification record "verify\/.+\/v0001" was changed outside loki-mode/.test(r),
+      ),
+    ).toBe(true);
+  });
+
+  it('a verification deleted with sqlite3 is tamper evidence', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    await verify(c);
+    sqlite(root, "DELETE FROM docs WHERE kind = 'verification'");
+    const reasons = await completionReasons(c);
+    expect(reasons.some((r) => /tamper evidence: the record "verify\/.+" was deleted outside loki-mode/.test(r))).toBe(
+      true,
+    );
+  });
+
+  it('the baseline commit rewritten in the run record is tamper evidence', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    await verify(c);
+    const head = git(root, 'rev-parse', 'HEAD');
+    sqlite(root, `UPDATE docs SET body = json_set(body, '$.git.baselineCommit', '${head}') WHERE kind = 'run'`);
+    const reasons = await completionReasons(c);
+    expect(reasons.some((r) => /tamper evidence: the run record "run" was changed outside loki-mode/.test(r))).toBe(
+      true,
+    );
+  });
+
+  it('a forged verification inserted with sqlite3 is tamper evidence', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    await verify(c);
+    sqlite(
+      root,
+      "INSERT INTO docs (key, kind, body) SELECT replace(key, 'v0001', 'v0002'), kind, body FROM docs WHERE kind = 'verification'",
+    );
+    const reasons = await completionReasons(c);
+    expect(
+      reasons.some((r) =>
+        /tamper evidence: the verification record "verify\/.+\/v0002" was added outside loki-mode/.test(r),
+      ),
+    ).toBe(true);
+  });
+});
