@@ -137,10 +137,11 @@ export function readBlobs(root: string, ids: string[], maxBytes: number): Map<st
 }
 
 function batch(root: string, mode: '--batch' | '--batch-check', ids: string[]): Buffer | null {
-  const r = spawnSync('git', ['cat-file', mode], {
+  const r = spawnSync('git', ['-c', 'core.fsmonitor=false', 'cat-file', mode], {
     cwd: root,
     input: `${ids.join('\n')}\n`,
-    env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0' },
+    // As in run/git.ts: a replace ref would have a blob read as another one.
+    env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0', GIT_NO_REPLACE_OBJECTS: '1' },
     timeout: 60_000,
     maxBuffer: 256 * 1024 * 1024,
   });
