@@ -77,8 +77,13 @@ export function workTree(root: string): Record<string, string> {
   return out;
 }
 
-/** Documents a rollback keeps as they are (the rest of the docs table is run state). */
-const KEPT_KINDS = "('session', 'memory', 'rollback-journal', 'checkpoint-gate')";
+/**
+ * Documents a rollback keeps as they are (the rest of the docs table is run state): the live and bookkeeping ones,
+ * and history (verifications and the baseline's tests, councils, waivers, and the trust state of the same run;
+ * tests/completion-work.test.ts).
+ */
+const KEPT_KINDS =
+  "('session', 'memory', 'rollback-journal', 'checkpoint-gate', 'verification', 'baseline-tests', 'council', 'waiver', 'trust')";
 
 /** The run state a rollback restores, as stored: every row of the docs (less the kept kinds), tasks and task_archive tables. */
 function lokiState(root: string): Record<string, string> {

@@ -5,6 +5,10 @@
  * state the rollback replaces), replaces the state rows with the target's, and appends both to the audit log:
  * the state is the old one or the new one, never a mix.
  *
+ * History stays as it is (domain HISTORY_DOC_KINDS: verifications, councils and their votes, a person's waivers,
+ * and the run's trust state with the findings of refused completions): a rollback goes back to earlier work, never
+ * to a record with a rejection or a red verification erased.
+ *
  * Files are restored after that commit, because git cannot take part in the transaction: when asked to, the
  * transaction also writes a journal, and a second one restores the working tree and removes it. A rollback
  * killed in between leaves the journal; the next rollback, or the next tool call of any loki process, restores
@@ -13,12 +17,14 @@
 import fs from 'node:fs';
 import {
   diffState,
+  historyKinds,
   parseNameStatus,
   selectLatest,
   summarizeChanges,
   type ChangeSet,
   type ChangeSummary,
   type StateRow,
+  withoutHistory,
 } from '../domain/checkpoints.js';
 import { PathError, UsageError } from '../errors.js';
 import { log } from '../log.js';
@@ -38,7 +44,16 @@ import {
   type CheckpointRecord,
   type RollbackJournal,
 } from './records.js';
-import { attach, copyDatabase, migratedCopy, restoreRows, schemaVersion, stateDigest, stateRows } from './state.js';
+import {
+  attach,
+  copyDatabase,
+  migratedCopy,
+  restoreRows,
+  schemaVersion,
+  stateDigest,
+  stateRows,
+  trustRunId,
+} from './state.js';
 import { SCHEMA_VERSION } from '../store/migrations.js';
 
 export interface RollbackResult {
@@ -235,8 +250,10 @@ function restoreState(
       );
       // The target is spared by retention until its files are restored too.
       const pre = publishLocked(store, project.root, body, staged, keep, code ? record.id : undefined);
-      const state = summarizeChanges(diffState(now, targetRows));
-      restoreRows(store, TARGET);
+      // History is not restored: what the rollback changes, and reports, is the rest.
+      const history = historyKinds({ current: trustRunId(store, 'main'), target: trustRunId(store, TARGET) });
+      const state = summarizeChanges(diffState(withoutHistory(now, history), withoutHistory(targetRows, history)));
+      restoreRows(store, TARGET, history);
       // A journal left by a rollback that could not be finished is replaced: this rollback decides the state now.
       if (code)
         store.records.write(JOURNAL_KEY, JOURNAL_RECORD, {

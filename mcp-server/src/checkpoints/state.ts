@@ -3,14 +3,21 @@
  * as of one committed moment), through a read-only connection of its own, so it can also be made while this
  * process holds the write lock (a rollback copies exactly the state it is about to replace). What a rollback
  * restores from it: the rows of domain RESTORED_TABLES, less the documents of KEPT_DOC_KINDS, identified by
- * their primary key and hashed column by column, so that a checkpoint's digest is the digest of the very rows a
- * restore writes. Restoring: one transaction deletes those rows and inserts the snapshot's.
+ * their primary key and hashed column by column, so that a checkpoint's digest is the digest of the very rows it
+ * holds. Restoring: one transaction deletes those rows and inserts the snapshot's, except the history documents
+ * (domain HISTORY_DOC_KINDS), which stay as they are.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { KEPT_DOC_KINDS, RESTORED_TABLES, stateDigestText, type StateRow } from '../domain/checkpoints.js';
+import {
+  KEPT_DOC_KINDS,
+  RESTORED_TABLES,
+  RUN_HISTORY_DOC_KIND,
+  stateDigestText,
+  type StateRow,
+} from '../domain/checkpoints.js';
 import { PathError } from '../errors.js';
 import { Db } from '../store/db.js';
 import { fsyncDir } from '../store/fsx.js';
@@ -158,6 +165,7 @@ export function stateRows(store: Store, alias: string): StateRow[] {
         key: `${table}/${key.map((k) => String(row[k])).join('/')}`,
         sha256: sha256(text),
         size: Buffer.byteLength(text, 'utf8'),
+        ...(table === 'docs' ? { kind: String(row.kind) } : {}),
       });
     }
   }
@@ -170,16 +178,41 @@ function sha256(text: string): string {
   return crypto.createHash('sha256').update(text).digest('hex');
 }
 
+/** The run the trust state of the database attached as `alias` names (null: none). */
+export function trustRunId(store: Store, alias: string): string | null {
+  const row = store.db.get<{ run: string | null }>(
+    `SELECT body ->> '$.runId' AS run FROM ${alias}.docs WHERE key = ? AND kind = ?`,
+    RUN_HISTORY_DOC_KIND,
+    RUN_HISTORY_DOC_KIND,
+  );
+  return row?.run ?? null;
+}
+
 /**
  * Inside a transaction: replace the state rows of this database with those of the snapshot attached as `alias`
- * (same schema version: the caller checked). Rows a rollback keeps are neither deleted nor copied.
+ * (same schema version: the caller checked). Rows a rollback keeps are neither deleted nor copied. Documents of
+ * the `history` kinds stay as they are now; only one the snapshot has and this database lacks is copied back.
  */
-export function restoreRows(store: Store, alias: string): void {
+export function restoreRows(store: Store, alias: string, history: readonly string[]): void {
+  const kept = history.length ? ` AND kind NOT IN (${history.map(() => '?').join(', ')})` : '';
+  const before = store.records.boundKeys();
   for (const table of RESTORED_TABLES) {
     const columns = shapeOf(store, 'main', table).columns.map(quote).join(', ');
-    store.db.run(`DELETE FROM main.${quote(table)} WHERE ${STATE_ROWS[table]}`);
+    const where = table === 'docs' ? `${STATE_ROWS[table]}${kept}` : STATE_ROWS[table];
+    const params = table === 'docs' ? history : [];
+    store.db.run(`DELETE FROM main.${quote(table)} WHERE ${where}`, ...params);
     store.db.run(
-      `INSERT INTO main.${quote(table)} (${columns}) SELECT ${columns} FROM ${alias}.${quote(table)} WHERE ${STATE_ROWS[table]}`,
+      `INSERT INTO main.${quote(table)} (${columns}) SELECT ${columns} FROM ${alias}.${quote(table)} WHERE ${where}`,
+      ...params,
     );
+    // History the snapshot holds but this database no longer does (removed outside loki-mode) comes back.
+    if (table === 'docs' && history.length)
+      store.db.run(
+        `INSERT OR IGNORE INTO main.docs (${columns}) SELECT ${columns} FROM ${alias}.docs WHERE ${STATE_ROWS.docs} AND kind IN (${history.map(() => '?').join(', ')})`,
+        ...history,
+      );
   }
+  // The rows came back by SQL, not through RecordIO: bind the trust records as restored (store/bindings.ts), in
+  // the rollback's own audit entry.
+  store.records.rebind(before);
 }

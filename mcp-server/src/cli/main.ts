@@ -16,6 +16,7 @@ import { tasksCommand } from './tasks.js';
 import { installCommand } from './install.js';
 import { demoCommand } from './demo.js';
 import { councilCommand, proofCommand } from './trust.js';
+import { WAIVE_USAGE, waiveCommand } from './waive.js';
 import { CliError } from '../errors.js';
 
 export const HELP = `loki ${VERSION}: Loki Mode for people
@@ -36,6 +37,10 @@ Commands:
   tasks retry ID         put a dead-lettered task back in the queue
   council status|verdicts|report [--json]         the completion council (votes stay hidden until the tally)
   council force-review [reason]                   make the agent verify and convene the council next turn
+  waive open-work --reason R                      a person excuses every task open now (shown in the receipt)
+  waive task ID... --reason R                     a person excuses these tasks
+  waive phase --reason R                          a person lets the run complete before the last phase of its tier
+  waive list [--json]                             the waivers of the run
   proof list|show [RUN]                           evidence receipts of completed runs
   proof verify [RUN] [--json]                     re-hash a receipt, re-derive its diff; exit 1 on tamper or drift
   memory list [--layer L] [--limit N] [--json]     recorded memories, newest first
@@ -85,6 +90,7 @@ export async function runCli(argv: string[]): Promise<number> {
         settings: { type: 'string' },
         npx: { type: 'boolean' },
         'dry-run': { type: 'boolean' },
+        reason: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -142,6 +148,9 @@ export async function runCli(argv: string[]): Promise<number> {
         return await councilCommand(project, rest, values.json ?? false);
       case 'proof':
         return proofCommand(project, rest, values.json ?? false);
+      case 'waive':
+        if (rest.length === 0) throw new CliError(WAIVE_USAGE, 2);
+        return waiveCommand(project, rest, { reason: values.reason, json: values.json ?? false });
       case 'learn':
         return learnCommand(project, rest, values);
       case 'demo':

@@ -46,11 +46,41 @@ export function tableRole(name: string): 'restored' | 'kept' | undefined {
  */
 export const KEPT_DOC_KINDS = ['session', 'memory', 'rollback-journal', 'checkpoint-gate'] as const;
 
+/**
+ * History: documents a checkpoint holds (its digest covers them) but a rollback never replaces. Whatever they are
+ * when the rollback runs, they stay: the ones written after the target are not removed, none is changed back. So
+ * a rollback cannot erase a verification (a red one included), a council, its votes or a rejection, nor a
+ * person's waiver, and the ids of verifications and councils are never handed out twice. The tests the baseline
+ * had, once recorded (`baseline-tests`), are history too. Each key names its run (`verify/<run>/...`,
+ * `council/<run>/...`, `waiver/<run>/...`), so another run's history never gets in the way.
+ */
+export const HISTORY_DOC_KINDS = ['verification', 'baseline-tests', 'council', 'waiver'] as const;
+
+/**
+ * The trust state (`trust`: the findings of refused completions, when completion was claimed, a forced review,
+ * stagnation) is one document for the active run. A rollback within that run keeps it as it is, like the other
+ * history; a rollback to another run's state (from before a restart) brings that run's trust state back with it.
+ */
+export const RUN_HISTORY_DOC_KIND = 'trust';
+
+/** The document kinds a rollback leaves as they are, besides KEPT_DOC_KINDS: `trustRun` is the run each trust state names. */
+export function historyKinds(trustRun: { current: string | null; target: string | null }): string[] {
+  const sameRun = trustRun.current !== null && trustRun.current === trustRun.target;
+  return [...HISTORY_DOC_KINDS, ...(sameRun ? [RUN_HISTORY_DOC_KIND] : [])];
+}
+
 /** One row of captured state: `key` names it (`<table>/<primary key>`), `sha256` is the hash of its columns. */
 export interface StateRow {
   key: string;
   sha256: string;
   size: number;
+  /** A document's kind (docs rows only); not part of the digest. */
+  kind?: string;
+}
+
+/** The rows a rollback replaces: all but the documents of the kinds it keeps as history. */
+export function withoutHistory(rows: readonly StateRow[], history: readonly string[]): StateRow[] {
+  return rows.filter((r) => r.kind === undefined || !history.includes(r.kind));
 }
 
 /** The identity of one checkpoint for the selection rules. */

@@ -1,11 +1,12 @@
 /**
- * The completion gate and the evidence receipt, pure. The gate takes what the server knows (the latest
- * verification, the code now, the checklist, the council) and returns every reason completion must be
- * refused. The receipt separates FACTS (what the server measured) from ASSESSMENTS (what agents and the council
- * judged); its headline is derived from the facts alone.
+ * The completion gate and the evidence receipt, pure. The gate takes what the server knows (the work: tasks, phase
+ * and a person's waivers; the latest verification, the code now, the checklist, the council) and returns every
+ * reason completion must be refused. The receipt separates FACTS (what the server measured) from ASSESSMENTS (what
+ * agents and the council judged); its headline is derived from the facts alone.
  */
 import { itemVerdict, type Checklist, type Verdict } from './checklist.js';
 import { DECIDED_OUTCOMES, heldOutMet, type CastVote, type CouncilOutcome } from './council.js';
+import { judgeWork, type WorkFacts, type WorkVerdict } from './waivers.js';
 
 /** What a verification established, as the gate and the receipt need it (adapted from the verify records). */
 export interface VerificationFacts {
@@ -44,6 +45,8 @@ export interface CouncilFacts {
 }
 
 export interface GateInput {
+  /** The run's tasks, phase and tier, and the waivers a person gave (loki_complete always passes them). */
+  work?: WorkFacts | null;
   councilEnabled: boolean;
   /** The code now (null: not a git repository). */
   codeState: string | null;
@@ -58,10 +61,14 @@ export interface GateResult {
   accepted: boolean;
   reasons: string[];
   items: { id: string; text: string; heldOut: boolean; verdict: Verdict }[];
+  /** Open tasks, the phase, and which of a person's waivers excused something (null when not judged). */
+  work: WorkVerdict | null;
 }
 
 export function completionGate(g: GateInput): GateResult {
-  const reasons: string[] = [];
+  // Completion means the work was done: open tasks and a phase not reached come first.
+  const work = g.work ? judgeWork(g.work) : null;
+  const reasons: string[] = [...(work?.reasons ?? [])];
   const v = g.verification;
   if (!v) reasons.push('no verification yet: call loki_verify (the server runs the checks itself)');
   else {
@@ -112,7 +119,7 @@ export function completionGate(g: GateInput): GateResult {
     return { id: i.id, text: i.text, heldOut: i.heldOut, verdict: itemVerdict(i, councilMet, c?.threshold ?? 1) };
   });
   for (const i of items) if (!i.verdict.ok) reasons.push(i.verdict.reason);
-  return { accepted: reasons.length === 0, reasons: [...new Set(reasons)], items };
+  return { accepted: reasons.length === 0, reasons: [...new Set(reasons)], items, work };
 }
 
 export type Headline = 'VERIFIED' | 'VERIFIED WITH GAPS' | 'NOT VERIFIED';
@@ -122,11 +129,17 @@ export function headline(
   v: VerificationFacts | null,
   checkResults: readonly { ok: boolean }[],
   waivers: number,
+  /** What a person waived (open work, the last phase): each is a gap, so the headline is at best WITH GAPS. */
+  personWaivers: readonly string[] = [],
 ): { headline: Headline; why: string[] } {
   if (!v) return { headline: 'NOT VERIFIED', why: ['no verification was run'] };
   const failing = [...v.blocking, ...checkResults.filter((r) => !r.ok).map(() => 'a checklist machine check fails')];
   if (failing.length > 0) return { headline: 'NOT VERIFIED', why: [...new Set(failing)] };
-  const gaps = [...v.gaps, ...(waivers > 0 ? [`${waivers} checklist item(s) waived (reasons below)`] : [])];
+  const gaps = [
+    ...v.gaps,
+    ...(waivers > 0 ? [`${waivers} checklist item(s) waived (reasons below)`] : []),
+    ...personWaivers,
+  ];
   return gaps.length > 0
     ? { headline: 'VERIFIED WITH GAPS', why: gaps }
     : {

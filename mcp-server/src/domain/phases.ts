@@ -91,7 +91,7 @@ const phaseTasksDone: ExitCriterion = {
     const open = f.openTasksInPhase;
     if (open.length === 0) return undefined;
     const ids = open.length > 8 ? `${open.slice(0, 8).join(', ')} and ${open.length - 8} more` : open.join(', ');
-    return `${open.length} task(s) of this phase are still open (${ids}): finish them (loki_task_claim), or move them with loki_task_update`;
+    return `${open.length} task(s) of this phase are still open (${ids}): finish them (loki_task_claim), move them with loki_task_update, or ask a person to waive them (\`loki waive task <id> --reason "..."\`)`;
   },
 };
 

@@ -6,6 +6,7 @@ import { changedFilesSince } from './git.js';
 import { RUN_FILE, RUN_RECORD, type RunState } from './records.js';
 import { readMarkers } from './signals.js';
 import { readRun } from './state.js';
+import { waivedTaskIds } from '../trust/waivers.js';
 import { UsageError } from '../errors.js';
 
 const MAX_PHASE_HISTORY = 200;
@@ -78,12 +79,15 @@ function stateFacts(
   project: Project,
   run: RunState,
 ): Pick<PhaseFacts, 'specRecorded' | 'runCompleted' | 'openTasksInPhase'> {
+  const waived = waivedTaskIds(project.existingStore(), run.runId);
   return {
     specRecorded: run.spec !== null,
     runCompleted: run.status === 'completed',
+    // A task a person waived (`loki waive`) does not hold its phase either: completion would not wait for it.
     openTasksInPhase: project
       .tasks()
       .openInPhase(run)
-      .map((t) => t.id),
+      .map((t) => t.id)
+      .filter((id) => !waived.has(id)),
   };
 }

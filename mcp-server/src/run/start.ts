@@ -13,7 +13,7 @@ import { TRUST_FILE, TRUST_RECORD, emptyTrust } from '../trust/records.js';
 import { trustSettings } from '../trust/state.js';
 import { SafeDir } from '../store/paths.js';
 import type { Store } from '../store/store.js';
-import { recordBaseline } from './git.js';
+import { recordBaseline, updateRef } from './git.js';
 import { RUN_FILE, RUN_RECORD, archivedRunKey, type RunState, type SessionState, type SpecInfo } from './records.js';
 import { repoSignals } from './repo.js';
 import { type SessionIdentity, writeSession } from './sessions.js';
@@ -64,8 +64,10 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
   const store = project.openStore();
   const queue = project.tasks();
 
+  let baselineKeptFrom: string | null = null;
   return store.mutate(
     () => {
+      baselineKeptFrom = null;
       const existing = readRun(store);
       const resumable = existing && existing.status !== 'completed' && !args.restart;
       if (existing && resumable) {
@@ -143,8 +145,13 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
         phaseEnteredAt: iso,
         phaseHistory: [],
         iteration: 0,
-        git: recordBaseline(project.root, runId),
+        git:
+          existing && existing.status !== 'completed'
+            ? keptBaseline(project.root, runId, existing)
+            : recordBaseline(project.root, runId),
       };
+      if (existing && run.git.baselineCommit !== null && run.git.baselineCommit === existing.git.baselineCommit)
+        baselineKeptFrom = existing.runId;
       store.records.write(RUN_FILE, RUN_RECORD, run);
       const session = writeSession(store, runId, who, iso);
       createChecklist(store, runId, seed!.checklist, iso);
@@ -168,11 +175,31 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
             tier: r.run.tier,
             spec: r.run.spec && { source: r.run.spec.source, path: r.run.spec.path, sha256: r.run.spec.sha256 },
             baseline: r.run.git.baselineCommit,
+            ...(baselineKeptFrom ? { baselineKeptFrom } : {}),
             archived: r.archivedRunId,
             tasks: r.tasks.queued,
           },
     }),
   );
+}
+
+/**
+ * A restart keeps the first baseline: the run it replaces was never accepted, so the new one is measured from
+ * where that one started (which may itself be a restart's kept baseline), whatever its spec. The other choice, a
+ * fresh baseline with every restart listed in the receipt, would make whatever was done before the restart (a
+ * test deleted, emptied or skipped, a secret written) the new starting point: it would vanish from every measure
+ * and only an attentive reader of the receipt could find it. Kept, it is measured like any other change: a test
+ * file deleted before the restart still counts as deleted. The receipt also lists the runs a restart replaced.
+ * Only the run after a completed one gets a baseline of its own (the code was accepted up to there).
+ */
+function keptBaseline(root: string, runId: string, previous: RunState): RunState['git'] {
+  const kept = previous.git.baselineCommit;
+  if (!previous.git.repository || !kept) return recordBaseline(root, runId);
+  const problem = updateRef(root, `refs/loki/runs/${runId}/baseline`, kept);
+  return {
+    ...previous.git,
+    note: `baseline kept from run ${previous.runId}: a restart keeps the first baseline${problem ? ` (its ref for this run could not be written: ${problem.trim()})` : ''}`,
+  };
 }
 
 function decideTier(

@@ -47,7 +47,7 @@ export const startTool = defineTool({
         ? `Spec: ${r.run.spec.path ?? 'inline text'}${r.run.spec.title ? ` "${r.run.spec.title}"` : ''} (copy at .loki/${r.run.spec.copy}).`
         : '',
       r.run.git.baselineCommit
-        ? `Git baseline ${r.run.git.baselineCommit.slice(0, 12)}.`
+        ? `Git baseline ${r.run.git.baselineCommit.slice(0, 12)}${r.run.git.note ? ` (${r.run.git.note})` : ''}.`
         : `Git: ${r.run.git.note ?? 'none'}.`,
       r.tasks.queued > 0 ? `Queued ${r.tasks.queued} task(s) from the ${r.tasks.kind} spec.` : '',
       ...r.tasks.notes.map((n) => `Note: ${n}`),

@@ -176,7 +176,7 @@ export const completeTool = defineTool({
   name: 'loki_complete',
   title: 'Claim completion',
   description:
-    'The completion gate. Accepted only when the latest loki_verify covers the current code and passed with tests, the checklist (held-out items too) is met or waived, and the council approved; then writes the evidence receipt. Otherwise CONTINUE with every reason.',
+    "The completion gate. Accepted only when every task is done and the run is in its tier's last phase (unless a person waived them), the latest loki_verify covers the current code and passed with tests, the checklist (held-out items too) is met or waived, and the council approved; then writes the evidence receipt. Otherwise CONTINUE with every reason.",
   kind: 'write',
   idempotent: false,
   input: z.object({}).strict(),

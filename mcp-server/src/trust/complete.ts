@@ -1,23 +1,26 @@
 /**
- * loki_complete, the completion gate. It gathers the facts itself (the latest verification against the code now,
- * every machine check run again, the council) and either accepts (writes the receipt, records it in the audit
- * log, marks the run completed) or answers CONTINUE with every blocking reason, which loki_status then shows as
- * findings until the next attempt.
+ * loki_complete, the completion gate. It gathers the facts itself (the run's tasks and phase with a person's
+ * waivers, the latest verification against the code now, every machine check run again, the council) and either
+ * accepts (writes the receipt, records it in the audit log, marks the run completed) or answers CONTINUE with every
+ * blocking reason, which loki_status then shows as findings until the next attempt.
  *
- * Claiming completion reveals the held-out items, but only once the facts hold (a verification of the current
- * code with nothing blocking): an agent cannot call loki_complete early just to read them.
+ * Claiming completion reveals the held-out items, but only once the facts hold (a verification of the current code
+ * with nothing blocking): an agent cannot call loki_complete early just to read them.
  */
 import { completionGate, type GateResult } from '../domain/evidence.js';
 import type { Headline } from '../domain/evidence.js';
 import type { Project } from '../project.js';
+import { tamperEvidence } from '../store/bindings.js';
 import { RUN_FILE, RUN_RECORD } from '../run/records.js';
 import type { SessionIdentity } from '../run/sessions.js';
 import { activeRun, readRun } from '../run/state.js';
 import { evaluateChecklist, readChecklist, revealHeldOut } from './checklist.js';
-import { councilFacts, latestCouncil } from './council.js';
+import { councilFacts, latestCouncil, listCouncils } from './council.js';
 import { latestFacts } from './facts.js';
 import { writeReceipt } from './receipt.js';
 import { checklistFingerprint, codeState, readTrust, trustSettings, updateTrust } from './state.js';
+import { workFacts } from './waivers.js';
+import { judgeWork } from '../domain/waivers.js';
 import { UsageError } from '../errors.js';
 
 export interface CompleteResult {
@@ -46,7 +49,9 @@ export async function completeRun(project: Project, who: SessionIdentity): Promi
   }
   const checklist = await evaluateChecklist(project, run.runId, facts);
   const council = latestCouncil(store, run.runId);
+  const work = workFacts(project, run);
   const gate = completionGate({
+    work,
     councilEnabled: config.council.enabled,
     codeState: now,
     verification: facts,
@@ -54,6 +59,10 @@ export async function completeRun(project: Project, who: SessionIdentity): Promi
     council: council ? councilFacts(council) : null,
     checklistFingerprint: checklistFingerprint(checklist),
   });
+  // The facts above are only as good as the records they were read from: any sign that the state was changed
+  // outside loki-mode refuses completion (store/bindings.ts).
+  for (const t of tamperEvidence(store))
+    gate.reasons.push(`tamper evidence: ${t}. Restore .loki/ from a checkpoint or start a new run (docs/trust.md)`);
   const settings = readTrust(store, run.runId).settings;
   if (settings !== null && settings !== trustSettings(config)) {
     gate.reasons.push(
@@ -94,6 +103,10 @@ export async function completeRun(project: Project, who: SessionIdentity): Promi
       throw new UsageError(
         'another session verified, convened or edited the checklist while completing: call loki_complete again',
       );
+    // The work as it is now: a task added, reopened or moved meanwhile counts.
+    const workNow = workFacts(project, current);
+    if (judgeWork(workNow).reasons.length > 0)
+      throw new UsageError('tasks or the phase changed while completing: call loki_complete again');
     const receipt = writeReceipt(store, {
       run: current,
       root: project.root,
@@ -102,7 +115,9 @@ export async function completeRun(project: Project, who: SessionIdentity): Promi
       gate,
       checklist: checklist?.items ?? [],
       council: council ? councilFacts(council) : null,
+      councils: listCouncils(store, run.runId).map(councilFacts),
       councilEnabled: config.council.enabled,
+      work: { facts: workNow, verdict: judgeWork(workNow) },
     });
     // The receipt's audit entry and the completed status commit together; a crash before the commit leaves an
     // active run whose next loki_complete writes (and anchors) the receipt again.

@@ -14,9 +14,11 @@ import {
   type Headline,
   type VerificationFacts,
 } from '../domain/evidence.js';
+import { describeWaiver, type WorkFacts, type WorkVerdict, type WorkWaiver } from '../domain/waivers.js';
 import { commitSnapshot, git } from '../run/git.js';
-import type { RunState } from '../run/records.js';
+import { RUN_RECORD, archivedRunKey, type RunState } from '../run/records.js';
 import { listNames, readFileIfExists, writeFileAtomic } from '../store/fsx.js';
+import { bindingProblems } from '../store/bindings.js';
 import type { Store } from '../store/store.js';
 
 export const PROOFS_DIR = 'proofs';
@@ -47,8 +49,13 @@ export interface ReceiptInput {
   facts: VerificationFacts;
   gate: GateResult;
   checklist: ChecklistItem[];
+  /** The council that decided (the latest). */
   council: CouncilFacts | null;
+  /** Every council of the run, oldest first: the receipt lists each with its outcome. */
+  councils: CouncilFacts[];
   councilEnabled: boolean;
+  /** The run's tasks and phase at completion, and the waivers a person gave. */
+  work: { facts: WorkFacts; verdict: WorkVerdict };
 }
 
 export interface WrittenReceipt {
@@ -80,10 +87,14 @@ export function writeReceipt(store: Store, input: ReceiptInput): WrittenReceipt 
   const createdAt = new Date().toISOString();
   const finalCommit = keepFinalCode(root, run, input.codeState);
   const diff = diffStats(root, run.git.baselineCommit, input.codeState);
-  const checkResults = input.checklist
-    .filter((i) => i.check && i.status !== 'waived')
-    .map((i) => ({ ok: i.result?.ok ?? false }));
+  // Only checks the spec stated are facts; a check the agent attached is its own assessment of its item.
+  const specChecks = input.checklist.filter((i) => i.check && i.checkFromSpec);
+  const agentChecks = input.checklist.filter((i) => i.check && !i.checkFromSpec);
+  const checkResults = specChecks.filter((i) => i.status !== 'waived').map((i) => ({ ok: i.result?.ok ?? false }));
   const waivers = input.checklist.filter((i) => i.status === 'waived');
+  const { facts: work, verdict } = input.work;
+  const usedWaivers = work.waivers.filter((w) => verdict.used.includes(w.id));
+  const restarts = restartsOf(store, run);
   const gaps = [
     ...(run.git.repository
       ? []
@@ -92,7 +103,12 @@ export function writeReceipt(store: Store, input: ReceiptInput): WrittenReceipt 
         ]),
     ...(input.councilEnabled ? [] : ['The council was disabled (council.enabled=false): no independent review.']),
   ];
-  const h = headlineOf({ ...facts, gaps: [...facts.gaps, ...gaps] }, checkResults, waivers.length);
+  const h = headlineOf(
+    { ...facts, gaps: [...facts.gaps, ...gaps] },
+    checkResults,
+    waivers.length,
+    usedWaivers.map((w) => personGap(w, verdict)),
+  );
 
   const factsDoc = {
     kind: 'FACTS',
@@ -106,45 +122,63 @@ export function writeReceipt(store: Store, input: ReceiptInput): WrittenReceipt 
       finalCommit,
       finalTree: input.codeState,
     },
+    restarts: restarts.map((r) => ({
+      runId: r.runId,
+      startedAt: r.startedAt,
+      stoppedAt: r.stoppedAt,
+      stopReason: r.stopReason,
+      spec: r.spec && { path: r.spec.path, sha256: r.spec.sha256 },
+      baselineCommit: r.git.baselineCommit,
+    })),
+    work: {
+      tier: work.tier,
+      phase: work.phase,
+      lastPhase: verdict.lastPhase,
+      phaseReached: verdict.phaseReached,
+      tasks: work.tasks.length,
+      completed: work.tasks.filter((t) => t.status === 'completed').length,
+      notDone: verdict.open,
+    },
     diff,
     verification: facts,
-    machineChecks: input.checklist
-      .filter((i) => i.check)
-      .map((i) => ({
-        id: i.id,
-        text: i.text,
-        heldOut: i.heldOut,
-        check: i.check,
-        result: i.result,
-        waived: i.status === 'waived',
-      })),
+    machineChecks: specChecks.map((i) => ({
+      id: i.id,
+      text: i.text,
+      heldOut: i.heldOut,
+      check: i.check,
+      result: i.result,
+      waived: i.status === 'waived',
+    })),
     cannotKnow: [...facts.gaps, ...gaps],
   };
   const assessmentsDoc = {
     kind: 'ASSESSMENTS',
-    note: 'Judgements by agents and the council. They decide acceptance together with the facts, but never the headline.',
+    note: 'Judgements by agents and the council, and what a person waived. They decide acceptance together with the facts, but never the headline (a waiver only lowers it).',
     checklist: input.checklist
-      .filter((i) => !i.check || i.status === 'waived')
+      .filter((i) => !i.check || !i.checkFromSpec || i.status === 'waived')
       .map((i) => ({
         id: i.id,
         text: i.text,
         heldOut: i.heldOut,
         status: i.status,
         note: i.note,
+        ...(i.check && !i.checkFromSpec ? { agentCheck: i.check, agentCheckResult: i.result } : {}),
         verdict: gate.items.find((g) => g.id === i.id)?.verdict ?? null,
       })),
     waivers: waivers.map((i) => ({ id: i.id, text: i.text, reason: i.note })),
-    council: input.council && {
-      id: input.council.id,
-      convenedAt: input.council.convenedAt,
-      threshold: input.council.threshold,
-      outcome: input.council.outcome,
-      votes: input.council.votes,
-      devilsAdvocate: input.council.devilsAdvocate,
-      voters: votersNote(input.council),
-    },
+    personWaivers: work.waivers.map((w) => ({
+      ...w,
+      by: 'a person, at the loki CLI',
+      usedAtCompletion: verdict.used.includes(w.id),
+    })),
+    council: input.council && councilDoc(input.council),
+    councils: input.councils.map(councilDoc),
   };
-  const receiptMd = renderReceipt(run, h.headline, h.why, facts, diff, input, finalCommit, waivers);
+  const receiptMd = renderReceipt(run, h.headline, h.why, facts, diff, input, finalCommit, waivers, {
+    specChecks,
+    agentChecks,
+    restarts,
+  });
   const completion = [
     `${h.headline}: run ${run.runId} completed ${createdAt}`,
     `Spec: ${run.spec?.path ?? 'inline text'}${run.spec?.title ? ` "${run.spec.title}"` : ''}`,
@@ -196,8 +230,12 @@ function renderReceipt(
   input: ReceiptInput,
   finalCommit: string | null,
   waivers: ChecklistItem[],
+  more: { specChecks: ChecklistItem[]; agentChecks: ChecklistItem[]; restarts: RunState[] },
 ): string {
-  const c = input.council;
+  const { facts: work, verdict } = input.work;
+  const checkLine = (i: ChecklistItem, whose: string) =>
+    `- ${i.heldOut ? 'Held-out ' : ''}${i.id} (${i.check!.kind}${whose}): ${i.status === 'waived' ? 'waived' : i.result ? (i.result.ok ? 'passes' : 'FAILS') : 'not run'}: ${i.result?.detail ?? ''}`;
+  const notDone = verdict.open.map((t) => `${t.id} ${t.status}${t.waiver ? ` (waived by a person, ${t.waiver})` : ''}`);
   return [
     `# ${headline}`,
     '',
@@ -206,6 +244,8 @@ function renderReceipt(
     '',
     '## FACTS (measured by the server)',
     '',
+    `- Work: ${work.tasks.length} task(s), ${work.tasks.length - verdict.open.length} completed${notDone.length ? `; not done: ${notDone.join(', ')}` : ''}.`,
+    `- Phase: ${work.phase}${verdict.phaseReached ? `, the last phase of the ${work.tier} tier` : `, before ${verdict.lastPhase} (the last phase of the ${work.tier} tier)${verdict.phaseWaiver ? `: waived by a person (${verdict.phaseWaiver})` : ''}`}.`,
     `- Verification ${f.id} at ${f.at}.`,
     ...f.checks.map(
       (x) =>
@@ -213,12 +253,11 @@ function renderReceipt(
     ),
     `- Tests: ${f.tests.verdict}${f.tests.passed !== null ? `, ${f.tests.passed} passed, ${f.tests.failed} failed, ${f.tests.skipped} skipped` : ''}.`,
     `- Diff since the baseline ${run.git.baselineCommit?.slice(0, 12) ?? '(none)'}: ${diff ? `${diff.files} files, +${diff.insertions} -${diff.deletions}` : 'cannot be measured'}; final code ${finalCommit?.slice(0, 12) ?? '(not recorded)'}.`,
-    ...input.checklist
-      .filter((i) => i.check)
-      .map(
-        (i) =>
-          `- ${i.heldOut ? 'Held-out ' : ''}${i.id} (${i.check!.kind}): ${i.status === 'waived' ? 'waived' : i.result ? (i.result.ok ? 'passes' : 'FAILS') : 'not run'}: ${i.result?.detail ?? ''}`,
-      ),
+    ...more.restarts.map(
+      (r) =>
+        `- Restart: this run replaced run ${r.runId} (spec ${r.spec?.path ?? 'inline text'}${r.spec ? ` ${r.spec.sha256.slice(0, 12)}` : ''}, started ${r.startedAt}) and keeps its baseline ${r.git.baselineCommit?.slice(0, 12) ?? '(none)'}: whatever changed before the restart is measured too.`,
+    ),
+    ...more.specChecks.map((i) => checkLine(i, ', stated by the spec')),
     ...[...f.gaps].map((g) => `- Cannot know: ${g}`),
     '',
     '## ASSESSMENTS (judged by agents and the council)',
@@ -229,22 +268,84 @@ function renderReceipt(
         (i) =>
           `- ${i.heldOut ? 'Held-out ' : ''}${i.id} "${i.text}": ${input.gate.items.find((g) => g.id === i.id)?.verdict.ok ? 'met' : 'not met'}${i.note ? ` (${i.note})` : ''}`,
       ),
+    ...more.agentChecks.map((i) => checkLine(i, `, a check the agent attached to "${i.text}"`)),
     ...waivers.map((i) => `- WAIVED ${i.id} "${i.text}": ${i.note}`),
-    c
-      ? `- Council ${c.id}: ${c.outcome.state}, ${c.votes.filter((v) => v.vote === 'approve').length} of ${c.size} approved (threshold ${c.threshold})${c.devilsAdvocate ? `; devil's advocate ${c.devilsAdvocate.vote}` : ''}.`
-      : `- No council${input.councilEnabled ? '' : ' (disabled)'}.`,
-    ...(c ? [`- ${votersNote(c)}`] : []),
-    ...(c ? c.votes.map((v) => `  - seat ${v.seat} ${v.role}: ${v.vote}: ${v.rationale}`) : []),
+    ...(input.councils.length === 0 ? [`- No council${input.councilEnabled ? '' : ' (disabled)'}.`] : []),
+    ...input.councils.flatMap((c) => councilLines(c, c.id === input.council?.id)),
+    ...personWaiverSection(work.waivers, verdict),
     '',
   ].join('\n');
 }
 
-/** Whether the votes came from separate sessions (subagents, several clients) or one agent in turns. */
+/** One council: its outcome, who voted (once it tallied), and each vote. */
+function councilLines(c: CouncilFacts, deciding: boolean): string[] {
+  const o = c.outcome;
+  const approvals = c.votes.filter((v) => v.vote === 'approve').length;
+  // The votes below say why; a council closed before every seat voted (superseded) says so itself.
+  const reasons =
+    o.state === 'rejected' && c.votes.length < c.size && o.reasons.length ? `: ${o.reasons.join('; ')}` : '';
+  return [
+    `- Council ${c.id} (convened ${c.convenedAt}, on verification ${c.verificationId ?? '-'})${deciding ? ', the latest' : ''}: ${o.state}, ${approvals} of ${c.size} approved (threshold ${c.threshold})${c.devilsAdvocate ? `; devil's advocate ${c.devilsAdvocate.vote}` : ''}${reasons}.`,
+    ...(c.votes.length ? [`  - ${votersNote(c)}`] : []),
+    ...[...c.votes, ...(c.devilsAdvocate ? [c.devilsAdvocate] : [])].map(
+      (v) => `  - seat ${v.seat} ${v.role}: ${v.vote}: ${v.rationale}`,
+    ),
+  ];
+}
+
+function personWaiverSection(waivers: readonly WorkWaiver[], verdict: WorkVerdict): string[] {
+  if (waivers.length === 0) return [];
+  return [
+    '',
+    '## WAIVED BY A PERSON (`loki waive`; never by an agent)',
+    '',
+    ...waivers.map(
+      (w) =>
+        `- ${describeWaiver(w)}${verdict.used.includes(w.id) ? '' : ' (not needed at completion: that work was done)'}`,
+    ),
+  ];
+}
+
+/** The headline gap a person's waiver leaves. */
+function personGap(w: WorkWaiver, verdict: WorkVerdict): string {
+  if (w.kind === 'phase')
+    return `A person waived reaching ${verdict.lastPhase} (${w.id}): the run completed in ${w.phase ?? 'an earlier phase'}; reason below.`;
+  const open = verdict.open.filter((t) => t.waiver === w.id).map((t) => t.id);
+  return `A person waived work that was not done (${w.id}): ${open.join(', ')}; reason below.`;
+}
+
+function councilDoc(c: CouncilFacts) {
+  return {
+    id: c.id,
+    convenedAt: c.convenedAt,
+    verificationId: c.verificationId,
+    threshold: c.threshold,
+    outcome: c.outcome,
+    votes: c.votes,
+    devilsAdvocate: c.devilsAdvocate,
+    voters: votersNote(c),
+  };
+}
+
+/** Earlier runs a restart replaced whose baseline this run kept (see run/start.ts), oldest first. */
+function restartsOf(store: Store, run: RunState): RunState[] {
+  const base = run.git.baselineCommit;
+  if (!base) return [];
+  return store.records
+    .list(archivedRunKey(''), RUN_RECORD)
+    .filter((r) => r.runId !== run.runId && r.git.baselineCommit === base)
+    .sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : 0));
+}
+
+/**
+ * How many MCP client sessions cast the votes. Sessions are what the server can count; it cannot tell whether
+ * they are independent reviewers (one agent can open several), so the receipt never calls them that.
+ */
 function votersNote(c: CouncilFacts): string {
   const sessions = new Set([...c.votes, ...(c.devilsAdvocate ? [c.devilsAdvocate] : [])].map((v) => v.agent));
   return sessions.size <= 1
-    ? 'Every vote came from one agent session (sequential self-review, as on hosts without subagents).'
-    : `Votes came from ${sessions.size} separate sessions.`;
+    ? 'Every vote came from one MCP client session (sequential self-review, as on hosts without subagents).'
+    : `The votes came from ${sessions.size} MCP client sessions; the server cannot tell whether these were independent reviewers (one agent can open several sessions).`;
 }
 
 export interface ProofCheck {
@@ -299,6 +400,7 @@ export function verifyProof(store: Store, root: string, runId: string, currentTr
     problems.push(
       `the audit log is broken at entry ${chain.firstBreak?.index ?? '?'} (${chain.firstBreak?.reason ?? 'unknown'}), so the manifest recorded in it cannot be trusted (see loki audit verify)`,
     );
+  for (const t of bindingProblems(store)) problems.push(`tamper evidence: ${t}`);
   const anchored = completionEntryManifest(store, runId);
   if (anchored === undefined)
     problems.push('the audit log has no run.complete entry for this run, so the manifest cannot be checked against it');

@@ -4,10 +4,13 @@
  *   checklist/<run>       the checklist, held-out items marked
  *   council/<run>/<id>    one council session: seats, blind votes, the devil's advocate, the outcome
  *   trust                 claim time, stagnation, forced review, findings of the last refused completion
+ *   waiver/<run>/<id>     a person's waiver of open work or of the last phase (`loki waive`), written once
  */
 import * as z from 'zod/mini';
 import { CHECK_LIMITS, type Checklist } from '../domain/checklist.js';
 import { VOTES, type CastVote } from '../domain/council.js';
+import { PHASES } from '../domain/phases.js';
+import { WAIVER_KINDS, type WorkWaiver } from '../domain/waivers.js';
 import type { RecordType } from '../store/records.js';
 
 const isoTime = z.string().check(z.minLength(1), z.maxLength(64));
@@ -126,3 +129,21 @@ export function emptyTrust(runId: string): TrustState {
     settings: null,
   };
 }
+
+const waiverSchema = z.strictObject({
+  id: z.string().check(z.regex(/^w\d{3,}$/)),
+  runId: z.string(),
+  kind: z.enum(WAIVER_KINDS),
+  tasks: z.array(z.string()),
+  phase: z.nullable(z.enum(PHASES)),
+  reason: z.string().check(z.minLength(1)),
+  at: isoTime,
+  grantedBy: z.strictObject({ kind: z.literal('person'), user: z.nullable(z.string()), via: z.string() }),
+});
+
+export const WAIVER_RECORD: RecordType<WorkWaiver> = {
+  kind: 'waiver',
+  schema: waiverSchema as z.core.$ZodType<WorkWaiver>,
+};
+export const waiverDir = (runId: string) => `waiver/${runId}/`;
+export const waiverFile = (runId: string, id: string) => `waiver/${runId}/${id}`;

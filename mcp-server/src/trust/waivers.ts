@@ -1,0 +1,89 @@
+/**
+ * A person's waivers of open work (`loki waive`; rules in domain/waivers.ts). Read by the completion gate, the
+ * phase machine and the receipt; written only by the human CLI. No MCP tool reaches `addWaiver`, and it refuses
+ * any process but the CLI, so an agent cannot excuse its own unfinished work through the server. Each waiver is
+ * one write-once document and one `run.waive` audit entry whose actor names a person.
+ */
+import os from 'node:os';
+import { planWaiver, type WaiverKind, type WorkFacts, type WorkWaiver } from '../domain/waivers.js';
+import type { Project } from '../project.js';
+import type { RunState } from '../run/records.js';
+import { readRun } from '../run/state.js';
+import type { Store } from '../store/store.js';
+import { WAIVER_RECORD, waiverDir, waiverFile } from './records.js';
+import { UsageError } from '../errors.js';
+
+const WAIVER_ID = /^w(\d{3,})$/;
+
+/** The run's waivers, oldest first. */
+export function readWaivers(store: Store | undefined, runId: string): WorkWaiver[] {
+  if (!store) return [];
+  const n = (w: WorkWaiver) => Number(WAIVER_ID.exec(w.id)?.[1] ?? 0);
+  return store.records
+    .list(waiverDir(runId), WAIVER_RECORD)
+    .filter((w) => w.runId === runId)
+    .sort((a, b) => n(a) - n(b));
+}
+
+/** What the gate judges the work by: the run's phase and tier, every task of the run, the waivers. */
+export function workFacts(project: Project, run: RunState): WorkFacts {
+  const store = project.openStore();
+  return {
+    tier: run.tier,
+    phase: run.phase,
+    tasks: project
+      .tasks()
+      .list()
+      .tasks.filter((t) => t.runId === run.runId)
+      .map((t) => ({ id: t.id, status: t.status, phase: t.phase })),
+    waivers: readWaivers(store, run.runId),
+  };
+}
+
+/** Task ids a person waived in this run (they hold no phase either). */
+export function waivedTaskIds(store: Store | undefined, runId: string): Set<string> {
+  return new Set(readWaivers(store, runId).flatMap((w) => w.tasks));
+}
+
+/** Record a person's waiver (the `loki` CLI only), checked against the run as it is inside the transaction. */
+export function addWaiver(project: Project, kind: WaiverKind, tasks: readonly string[], reason: string): WorkWaiver {
+  if (!project.actor.startsWith('cli:'))
+    throw new UsageError('only a person can waive work, with `loki waive` at the command line');
+  const store = project.openStore();
+  let user: string | null = null;
+  try {
+    user = os.userInfo().username || null;
+  } catch {
+    user = null;
+  }
+  return store.mutate(
+    (): WorkWaiver => {
+      const run = readRun(store);
+      if (!run) throw new UsageError('no run yet in this project (the agent starts one with loki_start)');
+      if (run.status === 'completed')
+        throw new UsageError(`run ${run.runId} is completed already; a waiver can no longer change it`);
+      const plan = planWaiver(kind, tasks, reason, workFacts(project, run));
+      const last = readWaivers(store, run.runId).at(-1);
+      const n = last ? Number(WAIVER_ID.exec(last.id)![1]) + 1 : 1;
+      const waiver: WorkWaiver = {
+        id: `w${String(n).padStart(3, '0')}`,
+        runId: run.runId,
+        kind,
+        tasks: plan.tasks,
+        phase: plan.phase,
+        reason: plan.reason,
+        at: new Date().toISOString(),
+        grantedBy: { kind: 'person', user, via: `loki waive (${project.actor})` },
+      };
+      if (!store.records.create(waiverFile(run.runId, waiver.id), WAIVER_RECORD, waiver))
+        throw new UsageError('another waiver was recorded at the same moment; run the command again');
+      return waiver;
+    },
+    (w) => ({
+      action: 'run.waive',
+      target: w.runId,
+      actor: `person:${user ?? 'unknown'} via ${project.actor}`,
+      data: { waiver: w.id, kind: w.kind, tasks: w.tasks, phase: w.phase, reason: w.reason, by: 'person' },
+    }),
+  );
+}
