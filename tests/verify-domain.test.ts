@@ -374,6 +374,77 @@ describe('findings from a record', () => {
     expect(unknownCounts).toEqual({ blocking: [], gaps: [expect.stringMatching(/could not read how many tests ran/)] });
   });
 
+  it('lists allowed secret findings with their reasons as a gap, never as a block', () => {
+    const allowed = Array.from({ length: 12 }, (_, i) => ({
+      file: `test/f${i}.js`,
+      line: i + 1,
+      kind: 'aws-access-key',
+      reason: `fixture ${i}, not a real key`,
+    }));
+    const one = verificationFindings(
+      record({
+        secrets: {
+          available: true,
+          scannedFiles: 1,
+          findings: [],
+          allowed: allowed.slice(0, 1),
+          preexisting: 0,
+          skipped: [],
+        },
+      }),
+    );
+    expect(one).toEqual({
+      blocking: [],
+      gaps: [
+        '1 secret finding(s) were allowed by the agent with a reason: test/f0.js:1 (aws-access-key): fixture 0, not a real key.',
+      ],
+    });
+    const many = verificationFindings(
+      record({ secrets: { available: true, scannedFiles: 12, findings: [], allowed, preexisting: 0, skipped: [] } }),
+    );
+    expect(many.gaps[0]).toMatch(
+      /^12 secret finding\(s\) were allowed.*test\/f9\.js:10 .*; \.\.\. 2 more in the verification record\.$/,
+    );
+    expect(many.gaps[0]).not.toContain('test/f10.js');
+  });
+
+  it('discloses every changed file the secret scan could not read, links and old "binary" records included', () => {
+    const f = verificationFindings(
+      record({
+        secrets: {
+          available: true,
+          scannedFiles: 0,
+          findings: [],
+          preexisting: 0,
+          skipped: [
+            { file: 'vendor/lib', reason: 'not a file (submodule)' },
+            { file: 'src/link.js', reason: 'not a file (symbolic link)' },
+            { file: 'assets/logo.png', reason: 'binary' },
+          ],
+        },
+      }),
+    );
+    expect(f.blocking).toEqual([]);
+    expect(f.gaps).toEqual([
+      '3 changed file(s) were not scanned for secrets (vendor/lib: not a file (submodule); src/link.js: not a file (symbolic link); assets/logo.png: binary).',
+    ]);
+  });
+
+  it('says how to allow a finding that is not a real credential', () => {
+    const f = verificationFindings(
+      record({
+        secrets: {
+          available: true,
+          scannedFiles: 1,
+          findings: [{ file: 'src/a.js', line: 2, kind: 'jwt' }],
+          preexisting: 0,
+          skipped: [],
+        },
+      }),
+    );
+    expect(f.blocking).toEqual([expect.stringMatching(/src\/a\.js holds .*loki-allow-secret: <why>/)]);
+  });
+
   it('blocks when the tests were left out of the verification', () => {
     const f = verificationFindings(record({ only: ['lint'], checks: [check({ verdict: 'not-run' })] }));
     expect(f.blocking).toEqual([expect.stringMatching(/did not run the tests.*without `only`/)]);

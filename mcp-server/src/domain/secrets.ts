@@ -1,6 +1,7 @@
 /**
- * Secret detection and scrubbing, pure (no I/O). Memory items, solutions and audit data pass through
- * `scrubSecrets` before anything is stored; the trust layer uses `findSecrets` on changed files.
+ * Secret detection and scrubbing, pure (no I/O). Memory items, solutions, audit data and check output pass through
+ * `scrubText`/`scrubSecrets` before anything is stored. The scan of a run's changed files, whose findings block
+ * completion, is secret-scan.ts: it shares the provider formats below and is far stricter about everything else.
  *
  * What counts as a secret:
  * - provider formats: AWS access key ids, GitHub / GitLab / Slack / Stripe / OpenAI / Anthropic / Google tokens,
@@ -22,7 +23,7 @@ export interface SecretFinding {
   end: number;
 }
 
-interface Rule {
+export interface Rule {
   kind: string;
   re: RegExp;
   /** The capture group holding the secret (default: the whole match). */
@@ -34,7 +35,11 @@ interface Rule {
 const SECRET_NAME =
   '\\b[A-Za-z0-9_.-]{0,40}(?:passw(?:or)?d|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|auth[_-]?key|credentials?|session[_-]?key|signing[_-]?key)[A-Za-z0-9_.-]{0,40}';
 
-const RULES: Rule[] = [
+/**
+ * Provider formats: a match is a credential by its shape alone, wherever it appears. Shared with the change scan
+ * (secret-scan.ts), which adds its own plausibility test before it blocks completion on one.
+ */
+export const KNOWN_FORMATS: readonly Rule[] = [
   {
     kind: 'private-key',
     re: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$)/g,
@@ -51,6 +56,10 @@ const RULES: Rule[] = [
   { kind: 'google-api-key', re: /\bAIza[0-9A-Za-z_-]{35}/g },
   { kind: 'google-oauth', re: /\b(?:GOCSPX-[A-Za-z0-9_-]{20,}|ya29\.[0-9A-Za-z_-]{20,})/g },
   { kind: 'npm-token', re: /\bnpm_[A-Za-z0-9]{36}\b/g },
+];
+
+const RULES: Rule[] = [
+  ...KNOWN_FORMATS,
   {
     kind: 'url-credentials',
     re: /\b[a-zA-Z][a-zA-Z0-9+.-]{0,30}:\/\/([^\s/:@'"<>]{1,256}:[^\s/@'"<>]{1,256})@/g,
@@ -123,7 +132,7 @@ function highEntropy(token: string): boolean {
  * Words are cased as words (`Word`, `word`, an acronym of up to 5 capitals, or capitals in a CONSTANT_NAME):
  * base64 of bytes that are mostly zero is long runs of capitals full of `A`s, which would otherwise pass.
  */
-function looksLikeIdentifier(s: string): boolean {
+export function looksLikeIdentifier(s: string): boolean {
   const hasSeparator = /[/_+=-]/.test(s);
   if (!hasSeparator && !/[A-Z]/.test(s)) return false;
   const pieces = s.split(/[/_+=-]+|(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])/).filter(Boolean);

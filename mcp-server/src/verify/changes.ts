@@ -3,7 +3,7 @@
  * tree now, test files deleted or newly skipped since the baseline, and secrets introduced in changed files.
  * Where git cannot tell (no repository, no baseline), the facts say `available: false` and a note says why.
  */
-import { findSecrets } from '../domain/secrets.js';
+import { decodeForScan, scanForSecrets, type DecodedFile } from '../domain/secret-scan.js';
 import { isTestFile, mayHoldTests, newlySkipped } from '../domain/test-files.js';
 import { git } from '../run/git.js';
 import type { RunState } from '../run/records.js';
@@ -20,7 +20,7 @@ type ChangeFacts = Pick<VerificationRecord, 'diff' | 'testFiles' | 'secrets'>;
 const UNAVAILABLE: ChangeFacts = {
   diff: { available: false, filesChanged: 0, insertions: 0, deletions: 0, files: [], filesOmitted: 0 },
   testFiles: { available: false, deleted: [], newlySkipped: [] },
-  secrets: { available: false, scannedFiles: 0, findings: [], preexisting: 0, skipped: [] },
+  secrets: { available: false, scannedFiles: 0, findings: [], allowed: [], preexisting: 0, skipped: [] },
 };
 
 const unavailable = (): ChangeFacts => structuredClone(UNAVAILABLE);
@@ -107,13 +107,14 @@ function contentFacts(root: string, changed: ChangedFile[]): Omit<ChangeFacts, '
     if (f.oldBlob && f.status !== 'A') ids.push(f.oldBlob);
   }
   const blobs = readBlobs(root, ids, MAX_SCAN_BYTES);
-  const textOf = (id: string | null): string | null => {
+  const decodedOf = (file: string, id: string | null): DecodedFile | null => {
     const b = id ? blobs.get(id) : undefined;
-    return b?.data && !isBinary(b.data) ? b.data.toString('utf8') : null;
+    return b?.data ? decodeForScan(file, b.data) : null;
   };
 
   const newly: ChangeFacts['testFiles']['newlySkipped'] = [];
   const findings: ChangeFacts['secrets']['findings'] = [];
+  const allowed: NonNullable<ChangeFacts['secrets']['allowed']> = [];
   let scannedFiles = 0;
   let preexistingSecrets = 0;
   for (const f of scanned) {
@@ -129,39 +130,27 @@ function contentFacts(root: string, changed: ChangedFile[]): Omit<ChangeFacts, '
       skipped.push({ file: f.path, reason: blob?.skipped ?? 'git could not read it' });
       continue;
     }
-    if (isBinary(blob.data)) {
-      skipped.push({ file: f.path, reason: 'binary' });
-      continue;
-    }
-    const text = blob.data.toString('utf8');
-    const before = f.status === 'A' ? null : textOf(f.oldBlob);
+    // A NUL byte does not end the scan: a source file is decoded and read (a NUL would otherwise hide a test
+    // file's skips and a secret from every check), and a binary file is searched for provider formats.
+    const now = decodeForScan(f.path, blob.data);
+    const before = f.status === 'A' ? null : decodedOf(f.from ?? f.path, f.oldBlob);
     scannedFiles++;
-    if (mayHoldTests(f.path)) {
-      const s = newlySkipped(f.path, before, text);
+    if (mayHoldTests(f.path) && !now.binary) {
+      const s = newlySkipped(f.path, before && !before.binary ? before.text : null, now.text);
       if (s) newly.push(s);
     }
-    for (const s of findSecrets(text)) {
+    for (const s of scanForSecrets(f.path, now)) {
       // A secret already in the baseline version of this file was not introduced by the run.
-      if (before !== null && before.includes(text.slice(s.start, s.end))) {
+      if (before !== null && before.text.includes(now.text.slice(s.start, s.end))) {
         preexistingSecrets++;
         continue;
       }
-      findings.push({ file: f.path, line: lineOf(text, s.start), kind: s.kind });
+      if (s.allowed !== null) allowed.push({ file: f.path, line: s.line, kind: s.kind, reason: s.allowed });
+      else findings.push({ file: f.path, line: s.line, kind: s.kind });
     }
   }
   return {
     testFiles: { available: true, deleted, newlySkipped: newly },
-    secrets: { available: true, scannedFiles, findings, preexisting: preexistingSecrets, skipped },
+    secrets: { available: true, scannedFiles, findings, allowed, preexisting: preexistingSecrets, skipped },
   };
-}
-
-/** A NUL byte in the first 8 KB, git's own test. */
-function isBinary(data: Buffer): boolean {
-  return data.subarray(0, 8000).includes(0);
-}
-
-function lineOf(text: string, offset: number): number {
-  let line = 1;
-  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) line++;
-  return line;
 }
