@@ -489,6 +489,96 @@ The slowest hook is ${worst.toFixed(2)}x \`node -e 0\`.
 `;
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Verification: what a loki_verify costs on a 1,000-file repository (snapshot, clean room, the runner with its
+// reporter, the diff and scans) against running the same test command directly in the project.
+// Target (issue 16): <= 1.3x the direct run plus 300 ms.
+
+const VERIFY_FILES = 1000;
+
+async function verifyBench() {
+  const dir = project('verify-1000');
+  const gitEnv = {
+    ...ENV,
+    GIT_AUTHOR_NAME: 'b',
+    GIT_AUTHOR_EMAIL: 'b@b',
+    GIT_COMMITTER_NAME: 'b',
+    GIT_COMMITTER_EMAIL: 'b@b',
+  };
+  const write = (rel, text) => {
+    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    fs.writeFileSync(path.join(dir, rel), text);
+  };
+  // 980 source files and 20 test files of 5 tests each (node:test through npm test, as a new project has it).
+  for (let i = 0; i < VERIFY_FILES - 20; i++)
+    write(`src/d${Math.floor(i / 20)}/f${i}.js`, `export const v${i} = ${i};\n${'// filler line\n'.repeat(40)}`);
+  for (let t = 0; t < 20; t++)
+    write(
+      `test/t${t}.test.js`,
+      `import { test } from 'node:test';\nimport assert from 'node:assert';\nimport { v${t} } from '../src/d0/f${t}.js';\n` +
+        Array.from({ length: 5 }, (_, k) => `test('case ${k}', () => assert.equal(v${t} + ${k}, ${t + k}));\n`).join(
+          '',
+        ),
+    );
+  write(
+    'package.json',
+    JSON.stringify({ name: 'bench', private: true, type: 'module', scripts: { test: 'node --test' } }),
+  );
+  for (const args of [
+    ['init', '-q', '-b', 'main'],
+    ['add', '-A'],
+    ['commit', '-q', '-m', 'bench'],
+  ])
+    spawnSync('git', args, { cwd: dir, env: gitEnv });
+  const proj = new lib.Project({ root: dir, env: ENV, actor: 'bench' });
+  const { InMemoryTransport } = await import('@modelcontextprotocol/sdk/inMemory.js');
+  const { server } = lib.createServer(proj);
+  const [a, b] = InMemoryTransport.createLinkedPair();
+  await server.connect(a);
+  const client = new Client({ name: 'bench', version: '1' });
+  await client.connect(b);
+  await client.callTool({ name: 'loki_start', arguments: { specText: '# Bench\n\n- one task\n', tier: 'simple' } });
+  write('src/d0/f0.js', 'export const v0 = 0;\n// changed\n');
+  const verify = async () => {
+    const t0 = performance.now();
+    const r = await client.callTool({ name: 'loki_verify', arguments: {} });
+    if (r.isError) throw new Error(r.content[0].text);
+    const test = r.structuredContent.checks.find((c) => c.name === 'test');
+    if (test.verdict !== 'pass' || test.tests.passed !== 100)
+      throw new Error(`unexpected test fact: ${JSON.stringify(test)}`);
+    return performance.now() - t0;
+  };
+  const first = await verify();
+  const runs = QUICK ? 3 : 8;
+  const direct = [];
+  const verifies = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const r = spawnSync('npm', ['test'], { cwd: dir, env: ENV, stdio: 'ignore' });
+    if (r.status !== 0) throw new Error('npm test failed in the bench project');
+    direct.push(performance.now() - t0);
+    verifies.push(await verify());
+  }
+  await client.close();
+  proj.close();
+  const base = record('verify', `\`npm test\` run directly, ${VERIFY_FILES}-file repository (baseline)`, direct);
+  const v = record('verify', `loki_verify (clean room + reporter + diff + scans), ${VERIFY_FILES} files`, verifies);
+  const budget = base.median * 1.3 + 300;
+  return `<!-- verify:begin -->
+## Verification overhead (${VERIFY_FILES}-file git repository, 100 node:test tests)
+
+Measured ${new Date().toISOString().slice(0, 10)} by \`node bench/run.mjs --only verify\` (also part of the full run), ${runs} runs
+each, interleaved. The first verification of a run also runs the baseline's tests once (their ids are what later
+verifications compare with): ${fmt(first)} ms.
+
+| what | target | median ms | p95 ms | status |
+|---|---|---|---|---|
+| \`npm test\` directly (baseline) | - | ${fmt(base.median)} | ${fmt(base.p95)} | - |
+| loki_verify | <= 1.3x baseline + 300 ms = ${fmt(budget)} ms | ${fmt(v.median)} (${(v.median / base.median).toFixed(2)}x) | ${fmt(v.p95)} | ${v.median <= budget ? 'met' : 'NOT met'} |
+<!-- verify:end -->
+`;
+}
+
 /** Replace (or add, before the notes) a marked section of bench/RESULTS.md. */
 function writeSection(name, section) {
   const file = path.join(ROOT, 'bench/RESULTS.md');
@@ -506,6 +596,11 @@ function writeSection(name, section) {
   log(`Updated the ${name} section of bench/RESULTS.md`);
 }
 
+if (ONLY === 'verify') {
+  writeSection('verify', await verifyBench());
+  fs.rmSync(TMP, { recursive: true, force: true });
+  process.exit(0);
+}
 if (ONLY === 'hooks') {
   writeSection('hooks', await hooksBench());
   fs.rmSync(TMP, { recursive: true, force: true });
@@ -561,7 +656,7 @@ if (ONLY === 'checkpoints') {
   log('Updated the queue rows of bench/RESULTS.md');
   process.exit(0);
 } else if (ONLY !== undefined) {
-  throw new Error(`--only takes "checkpoints", "hooks" or "queue", got ${ONLY}`);
+  throw new Error(`--only takes "checkpoints", "hooks", "queue" or "verify", got ${ONLY}`);
 }
 
 const memoryBin = path.join(ROOT, 'node_modules/@modelcontextprotocol/server-memory/dist/index.js');
@@ -909,6 +1004,7 @@ const { memRecord, memSearch } = await memorySection();
 const { claimAt, drainFloor, drainEngine, drainTools } = await queueBench();
 const checkpointSection = await checkpointBench();
 const hooksSection = await hooksBench();
+const verifySection = await verifyBench();
 
 // ---------------------------------------------------------------------------------------------------------
 // tools/list size (token budget) and the report.
@@ -957,7 +1053,7 @@ and fsync cost varies with what else is writing (bench/NOTES.md).
 ${results.map(row).join('\n')}
 `;
 const notesFile = path.join(ROOT, 'bench/NOTES.md');
-const mdWithCheckpoints = `${md}\n${checkpointSection}\n${hooksSection}`;
+const mdWithCheckpoints = `${md}\n${checkpointSection}\n${hooksSection}\n${verifySection}`;
 const notes = fs.existsSync(notesFile) ? `\n${fs.readFileSync(notesFile, 'utf8')}` : '';
 fs.writeFileSync(path.join(ROOT, 'bench/RESULTS.md'), mdWithCheckpoints + notes);
 fs.rmSync(TMP, { recursive: true, force: true });

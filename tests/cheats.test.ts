@@ -228,3 +228,138 @@ describe('cheats on the records under .loki/', () => {
     ).toBe(true);
   });
 });
+
+const harnessGap = (s: Summary) => s.gaps.find((g) => g.startsWith('The test harness changed since the baseline'));
+
+describe('cheats through the test harness', () => {
+  it('honest twin: a dependency added to package.json is no harness change', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    write(root, 'package.json', JSON.stringify({ ...JSON.parse(PKG), dependencies: { 'left-pad': '1.3.0' } }));
+    const s = await verify(c);
+    expect(harnessGap(s)).toBeUndefined();
+    expect(s.gaps).toEqual([]);
+  });
+
+  it('a test script that prints a passing summary is a named harness change', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', 'export const add = () => 0;\n');
+    write(root, 'package.json', PKG.replace('node --test', 'echo \\"Tests  2 passed (2)\\"'));
+    const s = await verify(c);
+    expect(harnessGap(s)).toMatch(/the test settings of package\.json \(changed\)/);
+  });
+
+  it('a test script narrowed by a name pattern is a named harness change', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    write(root, 'package.json', PKG.replace('node --test', 'node --test --test-name-pattern=zero'));
+    const s = await verify(c);
+    expect(harnessGap(s)).toMatch(/package\.json/);
+  });
+
+  it('a runner config that narrows the test glob is a named harness change', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    write(root, 'vitest.config.js', "export default { test: { include: ['nothing/**'] } };\n");
+    const s = await verify(c);
+    expect(harnessGap(s)).toMatch(/vitest\.config\.js \(added\)/);
+  });
+
+  it('a conftest hook that reports failures as passes (real pytest) is a named harness change', async () => {
+    p = tempProject({
+      git: true,
+      files: {
+        'spec.md': '# Adder\n- add two numbers\n',
+        'calc.py': 'def add(a, b):\n    return a + b\n',
+        'tests/test_calc.py': 'from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n',
+        'pytest.ini': '[pytest]\npythonpath = .\n',
+      },
+    });
+    c = await connect(p);
+    await c.call('loki_start', { spec: 'spec.md' });
+    write(p.root, 'calc.py', 'def add(a, b):\n    return a - b\n');
+    write(
+      p.root,
+      'tests/conftest.py',
+      [
+        'import pytest',
+        '',
+        '@pytest.hookimpl(hookwrapper=True)',
+        'def pytest_runtest_makereport(item, call):',
+        '    outcome = yield',
+        '    report = outcome.get_result()',
+        '    report.outcome = "passed"',
+        '',
+      ].join('\n'),
+    );
+    const s = await verify(c);
+    expect(harnessGap(s)).toMatch(/tests\/conftest\.py \(added\)/);
+  });
+});
+
+const goneBlock = (s: Summary) =>
+  s.blocking.items.find((b) => /test\(s\) that ran at the baseline no longer run/.test(b));
+
+describe('cheats on what the runner reports (counted from its own report, compared with the baseline by name)', () => {
+  it('the real runner sent to /dev/null and a passing summary printed instead', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', 'export const add = () => 0;\n');
+    write(root, 'package.json', PKG.replace('node --test', 'node --test > /dev/null; echo \\"Tests  2 passed (2)\\"'));
+    const s = await verify(c);
+    expect(s.blocking.items.some((b) => b.includes('the tests now run in a way the server cannot see through'))).toBe(
+      true,
+    );
+  });
+
+  it('a test file emptied', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    write(root, 'test/add.test.js', '');
+    const s = await verify(c);
+    expect(goneBlock(s)).toMatch(/2 test\(s\).*test\/add\.test\.js::adds, test\/add\.test\.js::adds zero/);
+  });
+
+  it("a test file renamed out of the runner's glob (git sees a rename, not a deletion)", async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    fs.renameSync(path.join(root, 'test/add.test.js'), path.join(root, 'test/add.test.js.txt'));
+    const s = await verify(c);
+    expect(s.deletedTestFiles.items).toEqual([]);
+    expect(goneBlock(s)).toMatch(/^2 test\(s\)/);
+  });
+
+  it('the runner narrowed by a name pattern in the test script', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    write(root, 'package.json', PKG.replace('node --test', 'node --test --test-name-pattern=zero'));
+    const s = await verify(c);
+    expect(goneBlock(s)).toMatch(/^1 test\(s\).*test\/add\.test\.js::adds\./);
+  });
+
+  it('a skip spelled so that no skip scanner knows it', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    write(root, 'test/add.test.js', TEST.replace("it('adds',", "const later = it['sk' + 'ip'];\nlater('adds',"));
+    const s = await verify(c);
+    expect(s.newlySkipped.items).toEqual([]);
+    expect(goneBlock(s)).toMatch(/test\/add\.test\.js::adds\./);
+  });
+
+  it('a test whose body was replaced by a conditional that never runs it', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    write(root, 'test/add.test.js', TEST.replace("it('adds zero'", "if (process.env.NEVER) it('adds zero'"));
+    const s = await verify(c);
+    expect(goneBlock(s)).toMatch(/test\/add\.test\.js::adds zero/);
+  });
+
+  it('honest twin: a test file moved to another folder the runner still finds keeps its tests', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    fs.mkdirSync(path.join(root, 'test/unit'));
+    fs.renameSync(path.join(root, 'test/add.test.js'), path.join(root, 'test/unit/add.test.js'));
+    write(root, 'test/unit/add.test.js', TEST.replace("'../src/add.js'", "'../../src/add.js'"));
+    const s = await verify(c);
+    expect(s.blocking.items).toEqual([]);
+  });
+});

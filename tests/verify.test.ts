@@ -6,6 +6,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { headline } from '../mcp-server/src/domain/evidence.js';
+import { toFacts } from '../mcp-server/src/trust/facts.js';
 import {
   currentCodeState,
   latestVerification,
@@ -227,8 +229,21 @@ describe('loki_verify on a real repository', () => {
     expect(s.blocking.items).toEqual([
       expect.stringMatching(/^Test file test\/gone\.test\.js was deleted since the baseline: restore it/),
       expect.stringMatching(/^test\/add\.test\.js skips more tests than at the baseline \(\.skip 0 -> 1\)/),
+      // By id, from the runner's reports: the renamed file's test still runs, so only these two are gone.
+      "2 test(s) that ran at the baseline no longer run (deleted, renamed out of the runner's glob, emptied, filtered or skipped): test/add.test.js::adds zero, test/gone.test.js::goes. Restore them, then run loki_verify again.",
     ]);
     const rec = recordOf(p.root, s);
+    expect(rec.testsGone).toEqual({
+      ids: ['test/add.test.js::adds zero', 'test/gone.test.js::goes'],
+      count: 2,
+      baselineRan: 4,
+      nowRan: 2,
+    });
+    expect(rec.checks.find((x) => x.name === 'test')!.runner).toMatchObject({
+      name: 'node:test',
+      resolved: 'npm test -> node --test',
+      counted: 'report',
+    });
     expect(rec.diff.files.find((f) => f.path === 'test/moved.test.js')).toMatchObject({
       status: 'R',
       from: 'test/other.test.js',
@@ -273,6 +288,88 @@ describe('loki_verify on a real repository', () => {
       expect(fs.readFileSync(f, 'utf8'), f).not.toContain(key);
       expect(fs.readFileSync(f, 'utf8'), f).not.toContain(token);
     }
+  });
+
+  it('honest code naming token, tokens, password and secret is not blocked; an allowed fake key is a gap, not a block; a NUL byte hides nothing', async () => {
+    const { p, c } = await started({ 'package.json': PKG, 'src/add.js': ADD, 'test/add.test.js': GREEN });
+    write(
+      p.root,
+      'src/auth.js',
+      [
+        "import crypto from 'node:crypto';",
+        'export function tokenize(expr) {',
+        '  const tokens = expr.match(/\\d+|[+*/-]/g) ?? [];',
+        "  return tokens.map((token) => ({ token, kind: /\\d/.test(token) ? 'number' : 'op' }));",
+        '}',
+        'export async function login(db, user, password) {',
+        '  const secret = process.env.SESSION_SECRET;',
+        '  const record = await db.find(user);',
+        "  const token = crypto.createHmac('sha256', secret).update(record.id).digest('hex');",
+        "  const passwordOk = record.password === crypto.createHash('sha256').update(password).digest('hex');",
+        '  return { token, passwordOk };',
+        '}',
+        'export const schema = { token: String, password: String, secret: String };',
+        '',
+      ].join('\n'),
+    );
+    write(p.root, '.env.example', 'SESSION_SECRET=\nDB_PASSWORD=changeme\nAPI_TOKEN=<your-token>\n');
+    write(p.root, 'config/app.yaml', 'auth:\n  secret: ${SESSION_SECRET}\n  tokens: 4096\n');
+    const honest = await verify(c);
+    expect(check(honest.s, 'test')).toMatchObject({ verdict: 'pass' });
+    expect(honest.s.secrets.items).toEqual([]);
+    expect(honest.s.blocking.items).toEqual([]);
+    expect(honest.s.gaps).toEqual([]);
+    expect(headline(toFacts(recordOf(p.root, honest.s)), [], 0).headline).toBe('VERIFIED');
+
+    // A fake key the agent allows with a reason: listed for a person, not blocking.
+    const fake = `AKIA${crypto.randomBytes(8).toString('hex').toUpperCase()}`;
+    write(
+      p.root,
+      'test/fixtures.js',
+      `// loki-allow-secret: fake key for the parser tests, not a real credential\nexport const KEY = '${fake}';\n`,
+    );
+    const allowed = await verify(c);
+    expect(allowed.s.blocking.items).toEqual([]);
+    expect(allowed.s.gaps).toEqual([
+      '1 secret finding(s) were allowed by the agent with a reason: test/fixtures.js:2 (aws-access-key): fake key for the parser tests, not a real credential.',
+    ]);
+    const rec = recordOf(p.root, allowed.s);
+    expect(rec.secrets.findings).toEqual([]);
+    expect(rec.secrets.allowed).toEqual([
+      {
+        file: 'test/fixtures.js',
+        line: 2,
+        kind: 'aws-access-key',
+        reason: 'fake key for the parser tests, not a real credential',
+      },
+    ]);
+    expect(headline(toFacts(rec), [], 0).headline).toBe('VERIFIED WITH GAPS');
+    expect(allowed.raw).not.toContain(fake);
+
+    // A NUL byte does not make a source file unreadable to the scan (neither for secrets nor for skipped tests),
+    // nor does a marker without a reason allow anything; a changed file the scan cannot read (a link) is a gap.
+    const real = `AKIA${crypto.randomBytes(8).toString('hex').toUpperCase()}`;
+    write(p.root, 'src/keys.js', `export const a = 1;\0\n// loki-allow-secret\nexport const KEY = '${real}';\n`);
+    write(p.root, 'test/add.test.js', `// \0\n${GREEN}it.skip('adds later', () => assert.equal(add(2, 2), 4));\n`);
+    fs.symlinkSync('add.js', path.join(p.root, 'src/link.js'));
+    const hidden = await verify(c);
+    expect(check(hidden.s, 'test')).toMatchObject({ verdict: 'pass' });
+    expect(hidden.s.secrets.items).toEqual([{ file: 'src/keys.js', line: 3, kind: 'aws-access-key' }]);
+    expect(hidden.s.newlySkipped.items).toEqual([
+      { file: 'test/add.test.js', markers: [expect.objectContaining({ before: 0, now: 1 })] },
+    ]);
+    expect(hidden.s.blocking.items).toEqual([
+      expect.stringMatching(/^test\/add\.test\.js skips more tests than at the baseline/),
+      expect.stringMatching(/^src\/keys\.js holds what looks like a secret \(aws-access-key\) on line 3: remove it/),
+    ]);
+    expect(hidden.s.gaps).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^1 changed file\(s\) were not scanned for secrets \(src\/link\.js: not a file \(symbolic link\)\)/,
+        ),
+      ]),
+    );
+    expect(hidden.raw).not.toContain(real);
   });
 
   it('keeps every verification as its own write-once record, in order', async () => {

@@ -27,10 +27,14 @@ export interface TestPlan {
   /**
    * The shell command to run instead of the configured one: the runner itself with the machine-readable reporter
    * writing to reportFile (a human-readable reporter kept on the terminal where the runner allows two). When the
-   * command came from package.json scripts it runs under `npm exec -c`, so the project's `node_modules/.bin` is
-   * on PATH as it is for the script itself.
+   * command came from package.json scripts, `binPath` says so.
    */
   command: string;
+  /**
+   * Put the run directory's `node_modules/.bin` first on PATH, as npm does for a script: the command came from
+   * package.json scripts. (Not `npm exec -c`, which costs a second node start, over a second per check.)
+   */
+  binPath: boolean;
   /** Extra environment for it (e.g. RUSTC_BOOTSTRAP for cargo's JSON format), usually {}. */
   env: Record<string, string>;
   /** What really runs, in words for the receipt: the configured command with script bodies resolved, e.g. "npm test -> vitest run". */
@@ -45,6 +49,8 @@ export interface ReportedTest {
   file: string | null;
   name: string;
   outcome: 'passed' | 'failed' | 'skipped';
+  /** A failure of a whole file or package (did not load, a hook threw), not of one test. */
+  whole: boolean;
 }
 
 export interface TestReport {
@@ -780,7 +786,8 @@ export function planTestRun(command: string, manifests: { 'package.json'?: strin
   return {
     plan: {
       runner: runner.runner,
-      command: expanded.viaScripts ? `npm exec -c ${quote([line])}` : line,
+      command: line,
+      binPath: expanded.viaScripts,
       env: out.env ?? {},
       resolved,
     },
@@ -796,6 +803,8 @@ interface Found {
   scope: string | null;
   name: string;
   outcome: Outcome;
+  /** A failure of a whole file or package (it did not load, a hook threw), not of a test. */
+  whole?: boolean;
 }
 
 type Relativize = (p: unknown) => string | null;
@@ -821,7 +830,9 @@ function finish(runner: RunnerName, found: Found[]): TestReport {
     const plain = scope ? `${scope}::${t.name}` : t.name;
     const n = (seen.get(plain) ?? 0) + 1;
     seen.set(plain, n);
-    return { id: n === 1 ? plain : `${plain} (${n})`, file: t.file, name: t.name, outcome: t.outcome };
+    // node:test reports a file that did not load as a test named by the file.
+    const whole = t.whole === true || (t.outcome === 'failed' && t.file !== null && t.name === t.file);
+    return { id: n === 1 ? plain : `${plain} (${n})`, file: t.file, name: t.name, outcome: t.outcome, whole };
   });
   const count = (o: Outcome) => tests.filter((t) => t.outcome === o).length;
   const counts: TestCounts = {
@@ -941,7 +952,7 @@ function readJestLike(text: string, rel: Relativize): Found[] {
     }
     // A file that failed outside any test (did not load, a hook threw) is a failure of its own.
     if (file.status === 'failed' && !failedHere)
-      out.push({ file: name, scope: null, name: name ?? '(test file)', outcome: 'failed' });
+      out.push({ file: name, scope: null, name: name ?? '(test file)', outcome: 'failed', whole: true });
   }
   return out;
 }
@@ -1004,7 +1015,14 @@ function readPytest(text: string, rel: Relativize): Found[] {
       if (!isObj(c) || typeof c['@_name'] !== 'string') return fail('a test case has no name');
       const outcome: Outcome = 'failure' in c || 'error' in c ? 'failed' : 'skipped' in c ? 'skipped' : 'passed';
       const classname = typeof c['@_classname'] === 'string' && c['@_classname'] !== '' ? c['@_classname'] : null;
-      out.push({ file: rel(c['@_file']), scope: classname, name: c['@_name'], outcome });
+      // pytest reports a module that failed to collect as an error with no class name.
+      out.push({
+        file: rel(c['@_file']),
+        scope: classname,
+        name: c['@_name'],
+        outcome,
+        whole: classname === null && 'error' in c,
+      });
     }
     for (const s of (suite.testsuite as unknown[] | undefined) ?? []) visit(s);
   };
@@ -1039,7 +1057,7 @@ function readGo(text: string): Found[] {
   // A package that failed with no failed test (it did not build, TestMain or init failed) is a failure.
   for (const [pkg, action] of ended)
     if (action === 'fail' && !failedIn.has(pkg))
-      out.push({ file: null, scope: pkg, name: '(package)', outcome: 'failed' });
+      out.push({ file: null, scope: pkg, name: '(package)', outcome: 'failed', whole: true });
   return out;
 }
 

@@ -56,6 +56,7 @@ export function deepFreeze<T>(value: T): T {
 export const BOUND_KINDS: ReadonlySet<string> = new Set([
   'run',
   'verification',
+  'baseline-tests',
   'checklist',
   'council',
   'trust',

@@ -12,7 +12,12 @@ import {
   type ProjectProbe,
   type ResolvedCheck,
 } from '../domain/checks.js';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { scrubText } from '../domain/secrets.js';
+import { planTestRun, readReport, type PlanResult, type TestPlan, type TestReport } from '../domain/test-runners.js';
+import type { TestCounts } from '../domain/test-output.js';
 import { judgeTests, parseTestCounts } from '../domain/test-output.js';
 import { listNames, readFileIfExists } from '../store/fsx.js';
 import { type SafeDir } from '../store/paths.js';
@@ -53,6 +58,11 @@ export interface CheckRunOptions {
   timeoutSeconds: number;
   env: NodeJS.ProcessEnv;
   only: readonly CheckName[];
+  /**
+   * A private folder outside `cwd` for the runner's report (verify/room.ts), and the text of package.json as the
+   * checks see it; without a folder the tests are counted from their output.
+   */
+  reports?: { dir: string; packageJson: string | undefined };
 }
 
 const notRun = (c: ResolvedCheck, verdict: CheckFact['verdict'], reason: string): CheckFact => ({
@@ -72,7 +82,7 @@ const notRun = (c: ResolvedCheck, verdict: CheckFact['verdict'], reason: string)
   outputBytes: 0,
 });
 
-export async function runCheck(c: ResolvedCheck, opts: CheckRunOptions): Promise<CheckFact> {
+export async function runCheck(c: ResolvedCheck, opts: CheckRunOptions): Promise<CheckFact & { report?: TestReport }> {
   if (!opts.only.includes(c.name)) return notRun(c, 'not-run', `left out by only: ${opts.only.join(', ')}`);
   if (c.command === null) {
     if (c.name !== 'test')
@@ -89,6 +99,7 @@ export async function runCheck(c: ResolvedCheck, opts: CheckRunOptions): Promise
         : 'no test command: set checks.test in .loki/config.yaml',
     );
   }
+  if (c.name === 'test') return runTests(c, c.command, opts);
   const r = await runCommand(c.command, { cwd: opts.cwd, timeoutMs: opts.timeoutSeconds * 1000, env: opts.env });
   const base = {
     ...notRun(c, 'fail', ''),
@@ -100,14 +111,6 @@ export async function runCheck(c: ResolvedCheck, opts: CheckRunOptions): Promise
     outputBytes: r.outputBytes,
   };
   if (r.spawnError) return { ...base, reason: `could not start: ${r.spawnError}` };
-  if (c.name === 'test') {
-    const tests = parseTestCounts(r.output);
-    const j = judgeTests(
-      { exitCode: r.exitCode, signal: r.signal, timedOut: r.timedOut, timeoutSeconds: opts.timeoutSeconds },
-      tests,
-    );
-    return { ...base, verdict: j.verdict, reason: j.reason, tests };
-  }
   if (r.timedOut) return { ...base, reason: `timed out after ${opts.timeoutSeconds} s` };
   if (r.exitCode === null) return { ...base, reason: `killed by ${r.signal ?? 'a signal'}` };
   if (r.exitCode !== 0)
@@ -118,4 +121,90 @@ export async function runCheck(c: ResolvedCheck, opts: CheckRunOptions): Promise
 /** The checks asked for, deduplicated, in the order they run. */
 export function normaliseOnly(only: readonly CheckName[] | undefined): CheckName[] {
   return only ? CHECK_NAMES.filter((n) => only.includes(n)) : [...CHECK_NAMES];
+}
+
+/** Reports larger than this are not read (a suite of 100,000 tests writes well under it). */
+const MAX_REPORT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The tests, counted from the report the runner itself wrote to a file named fresh for this check
+ * (domain/test-runners.ts), not from output the tested code can print. A runner the server cannot identify
+ * runs as configured and is counted from its output, and the fact says why (a gap).
+ */
+async function runTests(
+  c: ResolvedCheck,
+  command: string,
+  opts: CheckRunOptions,
+): Promise<CheckFact & { report?: TestReport }> {
+  const reportFile = opts.reports
+    ? path.join(opts.reports.dir, `tests-${crypto.randomBytes(8).toString('hex')}.report`)
+    : null;
+  const planned: PlanResult = reportFile
+    ? planTestRun(command, { 'package.json': opts.reports!.packageJson }, reportFile)
+    : { unverified: 'the checks ran outside a clean room', resolved: command };
+  const plan = 'plan' in planned ? planned.plan : null;
+  const r = await runCommand(plan ? plan.command : command, {
+    cwd: opts.cwd,
+    timeoutMs: opts.timeoutSeconds * 1000,
+    env: plan ? planEnv(opts.env, plan, opts.cwd) : opts.env,
+  });
+  const shownRan = scrubText(plan ? plan.command.split(reportFile!).join('<report>') : command).text;
+  const base = {
+    ...notRun(c, 'fail', ''),
+    exitCode: r.exitCode,
+    signal: r.signal,
+    timedOut: r.timedOut,
+    durationMs: r.durationMs,
+    outputTail: outputTail(r.output),
+    outputBytes: r.outputBytes,
+  };
+  const runner = {
+    name: plan?.runner ?? null,
+    ran: shownRan,
+    resolved: scrubText('plan' in planned ? planned.plan.resolved : planned.resolved).text,
+    counted: plan ? ('report' as const) : ('output' as const),
+    unverified: 'unverified' in planned ? planned.unverified : null,
+    reportError: null as string | null,
+  };
+  if (r.spawnError) return { ...base, runner, reason: `could not start: ${r.spawnError}` };
+  let tests: TestCounts | null;
+  let report: TestReport | undefined;
+  if (plan) {
+    const text = readReportFile(reportFile!);
+    const parsed = text === null ? { error: 'the runner wrote no report' } : readReport(plan.runner, text, opts.cwd);
+    if ('error' in parsed) {
+      runner.reportError = parsed.error;
+      tests = null;
+    } else {
+      report = parsed;
+      tests = parsed.counts;
+    }
+  } else tests = parseTestCounts(r.output);
+  const j = judgeTests(
+    { exitCode: r.exitCode, signal: r.signal, timedOut: r.timedOut, timeoutSeconds: opts.timeoutSeconds },
+    tests,
+  );
+  const reason =
+    runner.reportError && j.verdict === 'inconclusive'
+      ? `exited 0, but the runner's report could not be read (${runner.reportError})`
+      : j.reason;
+  return { ...base, verdict: j.verdict, reason, tests, runner, ...(report ? { report } : {}) };
+}
+
+/** The environment of a planned run: the plan's variables, and node_modules/.bin first on PATH for a script. */
+function planEnv(env: NodeJS.ProcessEnv, plan: TestPlan, cwd: string): NodeJS.ProcessEnv {
+  const out = { ...env, ...plan.env };
+  if (plan.binPath) out.PATH = [path.join(cwd, 'node_modules', '.bin'), env.PATH].filter(Boolean).join(path.delimiter);
+  return out;
+}
+
+/** The report file's text; null when it is missing, not a regular file or too large. */
+function readReportFile(file: string): string | null {
+  try {
+    const st = fs.lstatSync(file);
+    if (!st.isFile() || st.size > MAX_REPORT_BYTES) return null;
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
 }

@@ -10,6 +10,8 @@ export interface VerificationFindings {
 }
 
 const AGAIN = 'then run loki_verify again';
+/** Allowed secret findings named one by one in the gap sentence; the rest are counted. */
+const MAX_ALLOWED_LISTED = 10;
 
 export function verificationFindings(record: VerificationRecord): VerificationFindings {
   const blocking: string[] = [];
@@ -41,18 +43,53 @@ export function verificationFindings(record: VerificationRecord): VerificationFi
   }
   for (const [file, e] of byFile) {
     blocking.push(
-      `${file} holds what looks like a secret (${[...e.kinds].join(', ')}) on line ${e.lines.join(', ')}: remove it and read it from the environment or a secret store instead, ${AGAIN}.`,
+      `${file} holds what looks like a secret (${[...e.kinds].join(', ')}) on line ${e.lines.join(', ')}: remove it and read it from the environment or a secret store instead (if it is not a real credential, such as a test fixture, say so in a comment \`loki-allow-secret: <why>\` on that line or the line above; the receipt will list it), ${AGAIN}.`,
     );
   }
-  const unscanned = record.secrets.skipped.filter(
-    (s) => !s.reason.startsWith('binary') && !s.reason.startsWith('not a file'),
-  );
+  // Allowed findings do not block, but a person must see each one and the reason the agent gave.
+  const allowed = record.secrets.allowed ?? [];
+  if (allowed.length > 0) {
+    const listed = allowed.slice(0, MAX_ALLOWED_LISTED).map((a) => `${a.file}:${a.line} (${a.kind}): ${a.reason}`);
+    if (allowed.length > MAX_ALLOWED_LISTED)
+      listed.push(`... ${allowed.length - MAX_ALLOWED_LISTED} more in the verification record`);
+    gaps.push(`${allowed.length} secret finding(s) were allowed by the agent with a reason: ${listed.join('; ')}.`);
+  }
+  // Every changed file the scan could not read is disclosed: a binary file is scanned for provider formats, so
+  // what remains here (too large, unreadable, a link or submodule, over the file limit) was not looked at.
+  const unscanned = record.secrets.skipped;
   if (unscanned.length > 0) {
     gaps.push(
       `${unscanned.length} changed file(s) were not scanned for secrets (${unscanned
         .slice(0, 5)
         .map((s) => `${s.file}: ${s.reason}`)
         .join('; ')}${unscanned.length > 5 ? '; ...' : ''}).`,
+    );
+  }
+  const gone = record.testsGone;
+  if (gone && gone.count > 0) {
+    const list = gone.ids.slice(0, 10).join(', ');
+    blocking.push(
+      `${gone.count} test(s) that ran at the baseline no longer run (deleted, renamed out of the runner's glob, emptied, filtered or skipped): ${list}${gone.count > 10 ? ', ...' : ''}. Restore them, ${AGAIN}.`,
+    );
+  }
+  const test = record.checks.find((c) => c.name === 'test');
+  if (record.baselineTests?.available && test?.runner?.counted === 'output' && test.verdict !== 'not-run') {
+    blocking.push(
+      `The baseline's ${record.baselineTests.ran} tests were counted from the runner's report, but the tests now run in a way the server cannot see through (${test.runner.unverified ?? 'runner not identified'}): restore a test script that runs the runner directly, ${AGAIN}.`,
+    );
+  }
+  const harness = record.harness;
+  // A harness that did not exist at the baseline (a new project's first test script) is no change to judge.
+  if (
+    harness &&
+    harness.changes.length > 0 &&
+    (harness.baselineHadTests || harness.changes.some((c) => c.status !== 'A'))
+  ) {
+    const list = harness.changes
+      .map((c) => `${c.what} (${c.status === 'A' ? 'added' : c.status === 'D' ? 'deleted' : 'changed'})`)
+      .join(', ');
+    gaps.push(
+      `The test harness changed since the baseline: ${list}. The tests ran as these files now say, so the council must judge each change (a script, hook or config can decide the outcome without touching a test).`,
     );
   }
   gaps.push(...record.notes);
@@ -63,6 +100,11 @@ function checkFindings(c: CheckFact, blocking: string[], gaps: string[]): void {
   const cmd = c.command ? `\`${c.command}\`` : '';
   switch (c.verdict) {
     case 'pass':
+      if (c.runner?.counted === 'output')
+        gaps.push(
+          `The tests were counted from their output, which the tested code can print, not from a runner's report: ${c.runner.unverified ?? 'the runner was not identified'} (${c.runner.resolved}). Run a known runner (node --test, vitest, jest, mocha, pytest, go test, cargo test) directly from the test script to make this a fact.`,
+        );
+      return;
     case 'absent':
       return;
     case 'not-run':
@@ -92,7 +134,11 @@ function checkFindings(c: CheckFact, blocking: string[], gaps: string[]): void {
       else blocking.push(`The ${c.name} check failed: ${cmd} ${c.reason}. Fix the errors it reports, ${AGAIN}.`);
       return;
     case 'inconclusive':
-      if (c.tests && c.tests.passed === 0) {
+      if (c.runner?.reportError) {
+        blocking.push(
+          `The tests exited 0 but the runner's own report could not be read (${c.runner.reportError}), so the server cannot say which tests ran: run \`${c.runner.resolved}\` yourself to see why (a test that deletes or rewrites files outside the project?), ${AGAIN}.`,
+        );
+      } else if (c.tests && c.tests.passed === 0) {
         blocking.push(
           `Zero tests ran: ${cmd} ${c.reason}. Add tests that exercise the change (or unskip them), ${AGAIN}.`,
         );

@@ -6,15 +6,22 @@
  * `verify.run`. Checks run outside any transaction (they may take minutes); the id allocation and the write are
  * one. Verifications of one project in this process run one at a time, so two checks never race in one tree.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { CheckName } from '../domain/checks.js';
 import type { Project } from '../project.js';
 import { git, isGitRepository, snapshotTree } from '../run/git.js';
 import { activeRun } from '../run/state.js';
+import { readFileIfExists } from '../store/fsx.js';
 import { SafeDir, checkId } from '../store/paths.js';
+import type { TestReport } from '../domain/test-runners.js';
 import type { Store } from '../store/store.js';
 import { changeFacts } from './changes.js';
 import { normaliseOnly, projectChecks, runCheck } from './checks.js';
 import { verificationFindings } from './findings.js';
+import { harnessFacts } from './harness.js';
+import { baselineTests, testsGone } from './baseline.js';
 import { openCleanRoom } from './room.js';
 import {
   VERIFICATION_ID,
@@ -22,8 +29,11 @@ import {
   verificationFile,
   verificationId,
   verifyDir,
+  type CheckFact,
   type VerificationRecord,
 } from './record.js';
+
+const MAX_MANIFEST_BYTES = 1024 * 1024;
 
 export { verificationFindings, type VerificationFindings } from './findings.js';
 export { VERIFICATION_RECORD, type CheckFact, type CheckVerdict, type VerificationRecord } from './record.js';
@@ -59,30 +69,46 @@ async function verifyNow(project: Project, opts: VerifyOptions): Promise<Verific
   const codeState = repository ? snapshotTree(root) : null;
   const notes: string[] = [];
 
+  // The tests the baseline ran, once per run, before the checks (its own clean room, its own test command).
+  const baseline =
+    codeState && only.includes('test')
+      ? await baselineTests(store, run, config.checks, config.checks.timeoutSeconds, project.env)
+      : null;
+
   // The checks run on the snapshot, in a clean room, so what they judge is exactly codeState.
   const room = codeState ? openCleanRoom(root, codeState) : null;
-  const checks = [];
+  // Without a room (no git) the runner's report still goes to a private folder of its own.
+  const reports = room?.reports ?? fs.mkdtempSync(path.join(os.tmpdir(), 'loki-reports-'));
+  const checks: CheckFact[] = [];
+  let report: TestReport | undefined;
   try {
     const where = room ? SafeDir.open(room.dir) : store.project;
+    const packageJson = readFileIfExists(where, 'package.json', MAX_MANIFEST_BYTES)?.toString('utf8');
     for (const c of projectChecks(where, config.checks)) {
-      checks.push(
-        await runCheck(c, {
-          cwd: where.root,
-          timeoutSeconds: config.checks.timeoutSeconds,
-          env: project.env,
-          only,
-        }),
-      );
+      const { report: r, ...fact } = await runCheck(c, {
+        cwd: where.root,
+        timeoutSeconds: config.checks.timeoutSeconds,
+        env: project.env,
+        only,
+        reports: { dir: reports, packageJson },
+      });
+      if (r) report = r;
+      checks.push(fact);
     }
   } finally {
-    room?.close();
+    if (room) room.close();
+    else fs.rmSync(reports, { recursive: true, force: true });
   }
+  // Counted by id now but not at the baseline: say why the comparison could not be made.
+  if (baseline && !baseline.available && report)
+    notes.push(`The tests could not be compared with the baseline's: ${baseline.why}.`);
   if (repository && !room) {
     notes.push(
       'The checks ran in the project folder, not on a snapshot of the code (git could not snapshot the working tree): files outside git, and files changed while they ran, may have affected them.',
     );
   }
   const changes = changeFacts(root, run, repository, codeState, notes);
+  const harness = codeState && run.git.baselineCommit ? harnessFacts(root, run.git.baselineCommit, codeState) : null;
   const head = repository ? git(root, ['rev-parse', '--verify', '-q', 'HEAD']) : null;
   const draft: Omit<VerificationRecord, 'id'> = {
     runId: run.runId,
@@ -96,6 +122,9 @@ async function verifyNow(project: Project, opts: VerifyOptions): Promise<Verific
     git: { repository, baselineCommit: run.git.baselineCommit, headSha: head?.ok ? head.out : null },
     checks,
     ...changes,
+    harness,
+    testsGone: testsGone(baseline, report, changes.diff.files),
+    baselineTests: baseline ? { available: baseline.available, ran: baseline.ran.length } : null,
     notes,
   };
   return store.mutate(

@@ -35,7 +35,48 @@ const check = z.strictObject({
   /** The last ~4 KB of stdout+stderr, secrets replaced by [REDACTED:<kind>]. */
   outputTail: z.string(),
   outputBytes: count,
+  /**
+   * How the test counts were obtained (tests only; absent in records of 0.2): from the report the runner wrote
+   * to a file the server named (domain/test-runners.ts), or from the output when the runner was not identified.
+   */
+  runner: z.optional(
+    z.nullable(
+      z.strictObject({
+        /** The runner identified, or null. */
+        name: z.nullable(z.string()),
+        /** The command that really ran (secrets scrubbed; the report file shown as <report>). */
+        ran: z.string(),
+        /** The configured command with script bodies resolved: "npm test -> vitest run". */
+        resolved: z.string(),
+        counted: z.enum(['report', 'output']),
+        /** Why the runner could not be identified (counted from output). */
+        unverified: z.nullable(z.string()),
+        /** Why the report could not be read (a planned run whose report is missing or damaged). */
+        reportError: z.nullable(z.string()),
+      }),
+    ),
+  ),
 });
+
+/** The tests that ran at the run's baseline, run once on a clean room of the baseline snapshot (verify/baseline.ts). */
+const baselineTestsSchema = z.strictObject({
+  runId: z.string(),
+  /** The baseline tree the tests ran on. */
+  tree: z.string(),
+  at: z.string(),
+  /** False when there is nothing to compare with: no test command, runner not identified, no report. */
+  available: z.boolean(),
+  /** Why not, in words. */
+  why: z.nullable(z.string()),
+  runner: z.nullable(z.string()),
+  resolved: z.nullable(z.string()),
+  /** Ids of the tests that ran (passed or failed) at the baseline. */
+  ran: z.array(z.string()),
+  skipped: count,
+});
+export type BaselineTests = z.infer<typeof baselineTestsSchema>;
+export const BASELINE_TESTS_RECORD: RecordType<BaselineTests> = { kind: 'baseline-tests', schema: baselineTestsSchema };
+export const baselineTestsFile = (runId: string) => `verify/${runId}/baseline-tests`;
 
 const changedFile = z.strictObject({
   path: z.string(),
@@ -98,11 +139,46 @@ const verificationSchema = z.strictObject({
     scannedFiles: count,
     /** File, line and kind of each secret; never the value. */
     findings: z.array(z.strictObject({ file: z.string(), line: z.int().check(z.positive()), kind: z.string() })),
+    /**
+     * Findings the agent allowed with a `loki-allow-secret: <reason>` comment on the line or the line above: they
+     * do not block, and the receipt lists them (a gap). Absent in records written before allow markers existed.
+     */
+    allowed: z.optional(
+      z.array(
+        z.strictObject({
+          file: z.string(),
+          line: z.int().check(z.positive()),
+          kind: z.string(),
+          reason: z.string(),
+        }),
+      ),
+    ),
     /** Secret-like strings in changed files that were already there at the baseline (not introduced by the run). */
     preexisting: count,
-    /** Files not scanned and why (binary, too large, unreadable). */
+    /** Files not scanned and why (too large, unreadable, not a regular file, over the file limit). */
     skipped: z.array(z.strictObject({ file: z.string(), reason: z.string() })),
   }),
+  /**
+   * Test scripts, runner configurations, conftest and CI files changed since the baseline (domain/harness.ts),
+   * and whether the baseline had test files. null: git could not tell. Absent in records of 0.2.
+   */
+  harness: z.optional(
+    z.nullable(
+      z.strictObject({
+        changes: z.array(z.strictObject({ path: z.string(), status: z.enum(['A', 'M', 'D']), what: z.string() })),
+        baselineHadTests: z.boolean(),
+      }),
+    ),
+  ),
+  /**
+   * Tests that ran at the baseline and no longer run (deleted, renamed away, emptied, filtered, skipped by any
+   * spelling), by id (up to 100 listed). null: nothing to compare (see the baseline-tests record). Absent in 0.2.
+   */
+  testsGone: z.optional(
+    z.nullable(z.strictObject({ ids: z.array(z.string()), count, baselineRan: count, nowRan: count })),
+  ),
+  /** Whether the baseline's tests could be counted, and how many ran (see testsGone). Absent in 0.2. */
+  baselineTests: z.optional(z.nullable(z.strictObject({ available: z.boolean(), ran: count }))),
   /** What the server could not know, in plain words. */
   notes: z.array(z.string()),
 });
