@@ -4,6 +4,7 @@
  * VERIFIED that names it (issue 16). The honest twin of each setup passes, so a refusal is the cheat's doing.
  */
 import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, git, openDb, structured, tempProject, type Connected, type TempProject } from './helpers.js';
@@ -361,5 +362,336 @@ describe('cheats on what the runner reports (counted from its own report, compar
     write(root, 'test/unit/add.test.js', TEST.replace("'../src/add.js'", "'../../src/add.js'"));
     const s = await verify(c);
     expect(s.blocking.items).toEqual([]);
+  });
+});
+
+/** A started run on a committed pytest project whose two tests pass. */
+async function pytestProject(extra: Record<string, string> = {}): Promise<{ root: string; c: Connected }> {
+  p = tempProject({
+    git: true,
+    files: {
+      'spec.md': '# Calc\n- add two numbers\n',
+      'calc.py': 'def add(a, b):\n    return a + b\n',
+      'tests/test_calc.py':
+        'from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n\ndef test_zero():\n    assert add(0, 2) == 2\n',
+      'pytest.ini': '[pytest]\npythonpath = .\n',
+      ...extra,
+    },
+  });
+  c = await connect(p);
+  expect((await c.call('loki_start', { spec: 'spec.md' })).isError).toBeFalsy();
+  return { root: p.root, c };
+}
+
+describe('cheats with pytest (real runner, counted from its JUnit report)', () => {
+  it('honest twin: a fixed bug with both tests still running verifies with nothing blocking', async () => {
+    const { root, c } = await pytestProject();
+    write(root, 'calc.py', 'def add(a, b):\n    return int(a) + int(b)\n');
+    const s = await verify(c);
+    expect(s.blocking.items).toEqual([]);
+    expect(testCheck(s)).toMatchObject({ verdict: 'pass', tests: { passed: 2, failed: 0 } });
+  });
+
+  it('a -k filter added to pytest.ini', async () => {
+    const { root, c } = await pytestProject();
+    write(root, 'calc.py', 'def add(a, b):\n    return a + b + 0\n');
+    write(root, 'pytest.ini', '[pytest]\npythonpath = .\naddopts = -k zero\n');
+    const s = await verify(c);
+    expect(goneBlock(s)).toMatch(/^1 test\(s\).*test_add/);
+    expect(harnessGap(s)).toMatch(/pytest\.ini \(changed\)/);
+  });
+
+  it('a conftest hook that deselects a failing test', async () => {
+    const { root, c } = await pytestProject();
+    write(root, 'calc.py', 'def add(a, b):\n    return 2\n');
+    write(
+      root,
+      'tests/conftest.py',
+      'def pytest_collection_modifyitems(config, items):\n    items[:] = [i for i in items if i.name != "test_add"]\n',
+    );
+    const s = await verify(c);
+    expect(goneBlock(s)).toMatch(/test_add/);
+  });
+
+  it('a test skipped with a spelling no scanner knows (getattr)', async () => {
+    const { root, c } = await pytestProject();
+    write(root, 'calc.py', 'def add(a, b):\n    return 2\n');
+    write(
+      root,
+      'tests/test_calc.py',
+      'import pytest\nfrom calc import add\n\nmark = getattr(pytest.mark, "sk" + "ip")\n\n@mark\ndef test_add():\n    assert add(1, 2) == 3\n\ndef test_zero():\n    assert add(0, 2) == 2\n',
+    );
+    const s = await verify(c);
+    expect(s.newlySkipped.items).toEqual([]);
+    expect(goneBlock(s)).toMatch(/test_add/);
+  });
+
+  it('a failing test deleted instead of fixed', async () => {
+    const { root, c } = await pytestProject();
+    write(root, 'calc.py', 'def add(a, b):\n    return 2\n');
+    write(root, 'tests/test_calc.py', 'from calc import add\n\ndef test_zero():\n    assert add(0, 2) == 2\n');
+    const s = await verify(c);
+    expect(testCheck(s)).toMatchObject({ verdict: 'pass' });
+    expect(goneBlock(s)).toMatch(/test_add/);
+  });
+});
+
+describe('cheats on the settings and the baseline', () => {
+  it('the test command replaced in .loki/config.yaml after the run started', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', 'export const add = () => 0;\n');
+    fs.writeFileSync(path.join(root, '.loki', 'config.yaml'), 'checks:\n  test: "true"\n');
+    await verify(c);
+    const reasons = await completionReasons(c);
+    expect(reasons.some((r) => r.startsWith('the checks or council settings changed since the run started'))).toBe(
+      true,
+    );
+  });
+
+  it('the baseline snapshot removed from git (ref deleted, objects pruned) is named, never silently passed', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    fs.rmSync(path.join(root, 'test/add.test.js'));
+    for (const ref of git(root, 'for-each-ref', '--format=%(refname)', 'refs/loki/').split('\n').filter(Boolean))
+      git(root, 'update-ref', '-d', ref);
+    git(root, 'reflog', 'expire', '--expire=now', '--all');
+    git(root, 'gc', '-q', '--prune=now');
+    const s = await verify(c);
+    // Nothing can be compared, and the record says why in words the receipt shows (VERIFIED WITH GAPS at best).
+    expect(s.gaps.some((g) => /baseline commit \w+ cannot be read \(was refs\/loki\/runs removed\?\)/.test(g))).toBe(
+      true,
+    );
+  });
+});
+
+describe('cheats with secrets', () => {
+  it('a token split across string literals', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}export const key = 'ghp_' + '${'a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8'}';\n`);
+    const s = await verify(c);
+    expect(s.blocking.items.some((b) => b.startsWith('src/add.js holds what looks like a secret'))).toBe(true);
+  });
+
+  it('an AWS key hidden in base64', async () => {
+    const { root, c } = await honestProject();
+    const aws = ['AKIA', 'Z7QW3RTY5UIO2PAS'].join('');
+    write(
+      root,
+      'src/add.js',
+      `${ADD}export const blob = '${Buffer.from(`aws_access_key_id=${aws}`).toString('base64')}';\n`,
+    );
+    const s = await verify(c);
+    expect(s.blocking.items.some((b) => b.startsWith('src/add.js holds what looks like a secret'))).toBe(true);
+  });
+
+  it('honest twin: code naming token, tokens, password and secret is not blocked', async () => {
+    const { root, c } = await honestProject();
+    write(
+      root,
+      'src/add.js',
+      `${ADD}export const tokens = (expr) => expr.match(/\\d+/g);\nexport const check = async (password) => { const secret = await Promise.resolve(password); return secret; };\n`,
+    );
+    const s = await verify(c);
+    expect(s.blocking.items).toEqual([]);
+  });
+});
+
+/** This repository's node_modules (vitest, jest and mocha are dev dependencies), linked into a test project. */
+const OUR_MODULES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'node_modules');
+
+/** A started run on a committed JS project whose test script runs `runner` (from this repository's node_modules). */
+async function jsProject(script: string, testFile: string, extra: Record<string, string> = {}) {
+  const esm = testFile.includes("from 'vitest'");
+  p = tempProject({
+    git: true,
+    files: {
+      'spec.md': '# Adder\n- add two numbers\n',
+      '.gitignore': 'node_modules\n',
+      'package.json': JSON.stringify({
+        name: 'demo',
+        private: true,
+        ...(esm ? { type: 'module' } : {}),
+        scripts: { test: script },
+      }),
+      'src/add.js': esm ? 'export const add = (a, b) => a + b;\n' : 'exports.add = (a, b) => a + b;\n',
+      'test/add.test.js': testFile,
+      ...extra,
+    },
+  });
+  fs.symlinkSync(OUR_MODULES, path.join(p.root, 'node_modules'), 'dir');
+  c = await connect(p);
+  expect((await c.call('loki_start', { spec: 'spec.md' })).isError).toBeFalsy();
+  return { root: p.root, c };
+}
+
+const CJS_TESTS = (it: string, imports: string) =>
+  `${imports}const { add } = require('../src/add.js');\n${it}('adds', () => { expect(add(1, 2)).toBe(3); });\n${it}('adds zero', () => { expect(add(0, 2)).toBe(2); });\n`;
+/** vitest is ES modules only. */
+const ESM_TESTS = `import { test, expect } from 'vitest';\nimport { add } from '../src/add.js';\ntest('adds', () => { expect(add(1, 2)).toBe(3); });\ntest('adds zero', () => { expect(add(0, 2)).toBe(2); });\n`;
+
+describe('cheats with vitest, jest and mocha (real runners)', () => {
+  const VITEST = ESM_TESTS;
+  it('vitest honest twin: a change with both tests running verifies with nothing blocking', async () => {
+    const { root, c } = await jsProject('vitest run', VITEST);
+    write(root, 'src/add.js', 'export const add = (a, b) => b + a;\n');
+    const s = await verify(c);
+    expect(s.blocking.items).toEqual([]);
+    expect(testCheck(s)).toMatchObject({ verdict: 'pass', tests: { passed: 2 } });
+  });
+
+  it('vitest: .only on one test silently drops the other', async () => {
+    const { root, c } = await jsProject('vitest run', VITEST);
+    write(root, 'src/add.js', 'export const add = () => 2;\n');
+    write(root, 'test/add.test.js', VITEST.replace("test('adds zero'", "test.only('adds zero'"));
+    const s = await verify(c);
+    expect(goneBlock(s)).toMatch(/adds\./);
+  });
+
+  it('vitest: a config that excludes the test folder', async () => {
+    const { root, c } = await jsProject('vitest run --passWithNoTests', VITEST);
+    write(root, 'src/add.js', 'export const add = () => 2;\n');
+    write(root, 'vitest.config.js', "export default { test: { exclude: ['test/**', 'node_modules/**'] } };\n");
+    const s = await verify(c);
+    expect(harnessGap(s)).toMatch(/vitest\.config\.js/);
+    expect(goneBlock(s) ?? s.blocking.items.find((b) => b.startsWith('Zero tests ran'))).toBeDefined();
+  });
+
+  const JEST = CJS_TESTS('test', '');
+  it('jest: testPathIgnorePatterns added to package.json', async () => {
+    const { root, c } = await jsProject('jest', JEST);
+    write(root, 'src/add.js', 'exports.add = () => 2;\n');
+    write(
+      root,
+      'package.json',
+      JSON.stringify({
+        name: 'demo',
+        private: true,
+        scripts: { test: 'jest --passWithNoTests' },
+        jest: { testPathIgnorePatterns: ['/test/'] },
+      }),
+    );
+    const s = await verify(c);
+    expect(harnessGap(s)).toMatch(/the test settings of package\.json/);
+    expect(goneBlock(s) ?? s.blocking.items.find((b) => b.startsWith('Zero tests ran'))).toBeDefined();
+  });
+
+  it('jest: a failing test narrowed away with --testNamePattern', async () => {
+    const { root, c } = await jsProject('jest', JEST);
+    write(root, 'src/add.js', 'exports.add = () => 2;\n');
+    write(root, 'package.json', JSON.stringify({ name: 'demo', private: true, scripts: { test: 'jest -t zero' } }));
+    const s = await verify(c);
+    expect(goneBlock(s)).toMatch(/test\/add\.test\.js::adds\./);
+  });
+
+  const MOCHA = `const assert = require('node:assert');\nconst { add } = require('../src/add.js');\nit('adds', () => assert.equal(add(1, 2), 3));\nit('adds zero', () => assert.equal(add(0, 2), 2));\n`;
+  it('mocha: a failing test that skips itself at run time (this.skip())', async () => {
+    const { root, c } = await jsProject('mocha test/', MOCHA);
+    write(root, 'src/add.js', 'exports.add = () => 2;\n');
+    write(
+      root,
+      'test/add.test.js',
+      MOCHA.replace(
+        "it('adds', () => assert.equal(add(1, 2), 3));",
+        "it('adds', function () {\n  if (add(1, 2) !== 3) this.skip();\n  assert.equal(add(1, 2), 3);\n});",
+      ),
+    );
+    const s = await verify(c);
+    expect(testCheck(s).verdict).toBe('pass');
+    expect(goneBlock(s)).toMatch(/adds\b/);
+  });
+});
+
+describe('cheats inside the test files (node:test)', () => {
+  it('a test file that exits the process before its failing test runs', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', 'export function add(a, b) {\n  return a * b;\n}\n');
+    write(root, 'test/add.test.js', TEST.replace("it('adds',", "process.exit(0);\nit('adds',"));
+    const s = await verify(c);
+    expect(goneBlock(s)).toMatch(/^2 test\(s\)/);
+  });
+
+  it('a test hollowed out: its assertion removed, so it passes checking nothing', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', 'export function add(a, b) {\n  return a === 0 ? b : a * b;\n}\n');
+    write(
+      root,
+      'test/add.test.js',
+      TEST.replace("it('adds', () => assert.equal(add(1, 2), 3));", "it('adds', () => add(1, 2));"),
+    );
+    const s = await verify(c);
+    expect(testCheck(s).verdict).toBe('pass');
+    expect(s.gaps.find((g) => g.startsWith('Test files of the baseline hold fewer assertions'))).toMatch(
+      /test\/add\.test\.js \(2 -> 1\)/,
+    );
+  });
+
+  it('a second test file added that only prints a passing summary', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', 'export function add(a, b) {\n  return a * b;\n}\n');
+    write(root, 'test/zz.test.js', "console.log('# tests 2\\n# pass 2\\n# fail 0');\n");
+    const s = await verify(c);
+    expect(testCheck(s).verdict).toBe('fail');
+    // The counts are the runner's: both real tests fail, whatever the extra file prints.
+    // (node:test reports a file without tests as one passing test of its own.)
+    expect(testCheck(s).tests).toMatchObject({ passed: 1, failed: 2 });
+  });
+});
+
+describe('more cheats on the records under .loki/', () => {
+  it('a council record deleted with sqlite3 (to erase a rejection) is tamper evidence', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    await verify(c);
+    // The council convenes after a few turns (council.minIterations).
+    let convened = await c.call('loki_council_convene', {});
+    for (let i = 0; i < 6 && convened.isError; i++) {
+      await c.call('loki_status', {});
+      convened = await c.call('loki_council_convene', {});
+    }
+    expect(convened.isError, JSON.stringify(convened.content)).toBeFalsy();
+    sqlite(root, "DELETE FROM docs WHERE kind = 'council'");
+    const reasons = await completionReasons(c);
+    expect(reasons.some((r) => /tamper evidence: the record "council\/.+" was deleted outside loki-mode/.test(r))).toBe(
+      true,
+    );
+  });
+
+  it('the trust state edited to clear the findings of a refused completion is tamper evidence', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    await verify(c);
+    await completionReasons(c);
+    sqlite(
+      root,
+      "UPDATE docs SET body = json_set(body, '$.findings', json('[]'), '$.attempts', 0) WHERE kind = 'trust'",
+    );
+    const reasons = await completionReasons(c);
+    expect(
+      reasons.some((r) => /tamper evidence: the (trust )?record "trust" was changed outside loki-mode/.test(r)),
+    ).toBe(true);
+  });
+
+  it('an audit entry deleted to hide a refused completion breaks the chain: completion refuses', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    await verify(c);
+    await completionReasons(c);
+    sqlite(root, "DELETE FROM audit WHERE action = 'run.complete.refused'");
+    const reasons = await completionReasons(c);
+    expect(reasons.some((r) => r.startsWith('tamper evidence: the audit log does not verify'))).toBe(true);
+  });
+
+  it('an older passing verification copied over the latest failing one is tamper evidence', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    await verify(c);
+    write(root, 'src/add.js', 'export const add = () => 0;\n');
+    expect(testCheck(await verify(c)).verdict).toBe('fail');
+    sqlite(
+      root,
+      "UPDATE docs SET body = json_set((SELECT body FROM docs WHERE key LIKE '%/v0001'), '$.id', 'v0002') WHERE key LIKE '%/v0002'",
+    );
+    const reasons = await completionReasons(c);
+    expect(reasons.some((r) => /tamper evidence: the verification record ".+\/v0002" was changed/.test(r))).toBe(true);
   });
 });

@@ -195,7 +195,7 @@ export function trustRunId(store: Store, alias: string): string | null {
  */
 export function restoreRows(store: Store, alias: string, history: readonly string[]): void {
   const kept = history.length ? ` AND kind NOT IN (${history.map(() => '?').join(', ')})` : '';
-  const before = store.records.boundKeys();
+  const before = store.records.boundRows();
   for (const table of RESTORED_TABLES) {
     const columns = shapeOf(store, 'main', table).columns.map(quote).join(', ');
     const where = table === 'docs' ? `${STATE_ROWS[table]}${kept}` : STATE_ROWS[table];

@@ -91,3 +91,35 @@ export function newlySkipped(file: string, baselineText: string | null, currentT
     .map(([marker, n]) => ({ marker, before: before[marker] ?? 0, now: n }));
   return markers.length > 0 ? { file, markers } : null;
 }
+
+/**
+ * Assertions, by the conventions of each language: JS/TS `assert*(`, `assert.x(`, `expect(`; Python `assert`
+ * statements and `self.assert*(`; Go `t.Error*`/`t.Fatal*`/`t.Fail*` and testify `assert.`/`require.`; Rust
+ * `assert*!`. A count, not a proof: it tells a test file hollowed out (its assertions removed while the tests
+ * still run and pass) from one that kept them.
+ */
+const ASSERTIONS: Record<Lang, RegExp> = {
+  js: /\b(?:assert(?:\.\w+)?|expect)\s*\(/g,
+  py: /(?:^[ \t]*assert\b|\bself\.assert\w*\s*\()/gm,
+  go: /\b(?:[tb]\.(?:Error|Errorf|Fatal|Fatalf|Fail|FailNow)|assert\.\w+|require\.\w+)\s*\(/g,
+  rust: /\b(?:assert|assert_eq|assert_ne|debug_assert\w*)!\s*[([]/g,
+};
+
+/** The number of assertions in a test file's text (0 for a language it does not know). */
+export function assertionCount(file: string, text: string): number {
+  const lang = langOf(file);
+  if (!lang) return 0;
+  return [...text.matchAll(ASSERTIONS[lang])].length;
+}
+
+/** Fewer assertions now than at the baseline in a test file that existed then (null: not fewer, or a new file). */
+export function fewerAssertions(
+  file: string,
+  baselineText: string | null,
+  currentText: string,
+): { file: string; before: number; now: number } | null {
+  if (baselineText === null || !isTestFile(file)) return null;
+  const before = assertionCount(file, baselineText);
+  const now = assertionCount(file, currentText);
+  return now < before ? { file, before, now } : null;
+}

@@ -39,24 +39,42 @@ export function adoptUnboundRecords(store: Store): void {
 /** Every trust record that does not match what the audit log last bound for it, in words (empty: all match). */
 export function bindingProblems(store: Store): string[] {
   const bound = new Map<string, { hash: string | null; seq: number }>();
-  const entries = store.db.all<{ seq: number; records: string }>(
-    "SELECT seq, data ->> '$.records' AS records FROM audit WHERE data ->> '$.records' IS NOT NULL ORDER BY seq",
+  const problems: string[] = [];
+  const broken = new Set<string>();
+  const entries = store.db.all<{ seq: number; action: string; records: string }>(
+    "SELECT seq, action, data ->> '$.records' AS records FROM audit WHERE data ->> '$.records' IS NOT NULL ORDER BY seq",
   );
   for (const e of entries) {
-    let records: Record<string, string | null>;
+    let records: Record<string, unknown>;
     try {
-      records = JSON.parse(e.records) as Record<string, string | null>;
+      records = JSON.parse(e.records) as Record<string, unknown>;
     } catch {
       continue;
     }
-    for (const [key, hash] of Object.entries(records)) bound.set(key, { hash, seq: e.seq });
+    for (const [key, value] of Object.entries(records)) {
+      // Adopted records (records.adopt) are bound as they were found: a hash, no text before.
+      if (typeof value === 'string' || value === null) {
+        bound.set(key, { hash: value, seq: e.seq });
+        continue;
+      }
+      if (!Array.isArray(value) || value.length !== 2) continue;
+      const [before, after] = value as [string | null, string | null];
+      const last = bound.get(key)?.hash ?? null;
+      // The server found the record other than it had left it: changed (or added, or deleted) in between.
+      if (before !== last && !broken.has(key)) {
+        broken.add(key);
+        problems.push(
+          `the record "${key}" was ${last === null ? 'added' : before === null ? 'deleted' : 'changed'} outside loki-mode before audit entry #${e.seq} (the server then wrote it again)`,
+        );
+      }
+      bound.set(key, { hash: after, seq: e.seq });
+    }
   }
   const kinds = [...BOUND_KINDS];
   const rows = store.db.all<{ key: string; kind: string; body: string }>(
     `SELECT key, kind, body FROM docs WHERE kind IN (${kinds.map(() => '?').join(', ')})`,
     ...kinds,
   );
-  const problems: string[] = [];
   const seen = new Set<string>();
   for (const r of rows) {
     seen.add(r.key);

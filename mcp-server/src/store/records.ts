@@ -63,8 +63,12 @@ export const BOUND_KINDS: ReadonlySet<string> = new Set([
   'waiver',
 ]);
 
-/** key -> sha256 of the stored text, or null for a removed record. */
-export type Bindings = Record<string, string | null>;
+/**
+ * key -> [sha256 of the text before, sha256 of the text after] (null: no record on that side). Binding the text
+ * before as well makes the chain continuous: a row changed behind the server's back and then written again by the
+ * server (a read-modify-write would carry the change on) shows as a break at that entry (store/bindings.ts).
+ */
+export type Bindings = Record<string, [before: string | null, after: string | null]>;
 
 export const bodyHash = (body: string): string => crypto.createHash('sha256').update(body).digest('hex');
 
@@ -81,11 +85,19 @@ export class RecordIO {
     return b;
   }
 
-  private bind(kind: string, key: string, body: string | null): void {
+  /** Bind the write of `key` (its text now `body`, null when removed); `before` is its text before the write. */
+  private bind(kind: string, key: string, before: string | null, body: string | null): void {
     if (!BOUND_KINDS.has(kind)) return;
     // Outside a transaction the binding could not be committed with the row.
     if (!this.db.inTransaction) throw new Error(`internal: a ${kind} record must be written inside Store.tx`);
-    (this.pending ??= {})[key] = body === null ? null : bodyHash(body);
+    const pending = (this.pending ??= {});
+    // Written twice in one transaction: the text before the first write, the text after the last.
+    const first = key in pending ? pending[key]![0] : before === null ? null : bodyHash(before);
+    pending[key] = [first, body === null ? null : bodyHash(body)];
+  }
+
+  private bodyOf(key: string): string | null {
+    return this.db.get<{ body: string }>('SELECT body FROM docs WHERE key = ?', key)?.body ?? null;
   }
 
   read<T>(key: string, type: RecordType<T>): T | undefined {
@@ -129,7 +141,7 @@ export class RecordIO {
       );
     }
     const body = JSON.stringify(value);
-    this.bind(type.kind, key, body);
+    if (BOUND_KINDS.has(type.kind)) this.bind(type.kind, key, this.bodyOf(key), body);
     this.db.run(
       'INSERT INTO docs (key, kind, body) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET kind = excluded.kind, body = excluded.body',
       key,
@@ -150,37 +162,38 @@ export class RecordIO {
         type.kind,
         body,
       ).changes === 1;
-    if (created) this.bind(type.kind, key, body);
+    if (created) this.bind(type.kind, key, null, body);
     return created;
   }
 
   remove(key: string): boolean {
-    const row = this.db.get<{ kind: string }>('DELETE FROM docs WHERE key = ? RETURNING kind', key);
-    if (row) this.bind(row.kind, key, null);
+    const row = this.db.get<{ kind: string; body: string }>('DELETE FROM docs WHERE key = ? RETURNING kind, body', key);
+    if (row) this.bind(row.kind, key, row.body, null);
     return row !== undefined;
   }
 
-  /** Keys of every trust record now. */
-  boundKeys(): string[] {
-    const kinds = [...BOUND_KINDS];
-    return this.db
-      .all<{ key: string }>(`SELECT key FROM docs WHERE kind IN (${kinds.map(() => '?').join(', ')})`, ...kinds)
-      .map((r) => r.key);
-  }
-
-  /**
-   * After rows were replaced by SQL rather than written here (a rollback's restore): bind every trust record as
-   * it now is, and unbind those of `before` that are gone.
-   */
-  rebind(before: readonly string[]): void {
+  /** Every trust record now: key -> kind and text (taken before rows are replaced by SQL, for rebind). */
+  boundRows(): Map<string, { kind: string; body: string }> {
     const kinds = [...BOUND_KINDS];
     const rows = this.db.all<{ key: string; kind: string; body: string }>(
       `SELECT key, kind, body FROM docs WHERE kind IN (${kinds.map(() => '?').join(', ')})`,
       ...kinds,
     );
-    const now = new Set(rows.map((r) => r.key));
-    for (const key of before) if (!now.has(key)) this.bind('run', key, null);
-    for (const r of rows) this.bind(r.kind, r.key, r.body);
+    return new Map(rows.map((r) => [r.key, { kind: r.kind, body: r.body }]));
+  }
+
+  /**
+   * After rows were replaced by SQL rather than written here (a rollback's restore): bind every trust record that
+   * changed, from its text in `before` (boundRows taken first) to its text now.
+   */
+  rebind(before: Map<string, { kind: string; body: string }>): void {
+    const now = this.boundRows();
+    for (const [key, was] of before) {
+      const is = now.get(key);
+      if (!is) this.bind(was.kind, key, was.body, null);
+      else if (is.body !== was.body) this.bind(is.kind, key, was.body, is.body);
+    }
+    for (const [key, is] of now) if (!before.has(key)) this.bind(is.kind, key, null, is.body);
   }
 
   /** Drop bindings of a transaction that rolled back. */

@@ -4,7 +4,7 @@
  * Where git cannot tell (no repository, no baseline), the facts say `available: false` and a note says why.
  */
 import { decodeForScan, scanForSecrets, type DecodedFile } from '../domain/secret-scan.js';
-import { isTestFile, mayHoldTests, newlySkipped } from '../domain/test-files.js';
+import { fewerAssertions, isTestFile, mayHoldTests, newlySkipped } from '../domain/test-files.js';
 import { git } from '../run/git.js';
 import type { RunState } from '../run/records.js';
 import { diffTrees, readBlobs, type ChangedFile } from './gitfacts.js';
@@ -113,6 +113,7 @@ function contentFacts(root: string, changed: ChangedFile[]): Omit<ChangeFacts, '
   };
 
   const newly: ChangeFacts['testFiles']['newlySkipped'] = [];
+  const thinner: NonNullable<ChangeFacts['testFiles']['fewerAssertions']> = [];
   const findings: ChangeFacts['secrets']['findings'] = [];
   const allowed: NonNullable<ChangeFacts['secrets']['allowed']> = [];
   let scannedFiles = 0;
@@ -138,6 +139,8 @@ function contentFacts(root: string, changed: ChangedFile[]): Omit<ChangeFacts, '
     if (mayHoldTests(f.path) && !now.binary) {
       const s = newlySkipped(f.path, before && !before.binary ? before.text : null, now.text);
       if (s) newly.push(s);
+      const fewer = fewerAssertions(f.path, before && !before.binary ? before.text : null, now.text);
+      if (fewer) thinner.push(fewer);
     }
     for (const s of scanForSecrets(f.path, now)) {
       // A secret already in the baseline version of this file was not introduced by the run.
@@ -150,7 +153,7 @@ function contentFacts(root: string, changed: ChangedFile[]): Omit<ChangeFacts, '
     }
   }
   return {
-    testFiles: { available: true, deleted, newlySkipped: newly },
+    testFiles: { available: true, deleted, newlySkipped: newly, fewerAssertions: thinner },
     secrets: { available: true, scannedFiles, findings, allowed, preexisting: preexistingSecrets, skipped },
   };
 }

@@ -65,6 +65,16 @@ export function verificationFindings(record: VerificationRecord): VerificationFi
         .join('; ')}${unscanned.length > 5 ? '; ...' : ''}).`,
     );
   }
+  const thinner = record.testFiles.fewerAssertions ?? [];
+  if (thinner.length > 0) {
+    gaps.push(
+      `Test files of the baseline hold fewer assertions than they did: ${thinner
+        .map((t) => `${t.file} (${t.before} -> ${t.now})`)
+        .join(
+          ', ',
+        )}. Their tests still run, but may check less; the council must judge whether each removal was right.`,
+    );
+  }
   const gone = record.testsGone;
   if (gone && gone.count > 0) {
     const list = gone.ids.slice(0, 10).join(', ');

@@ -132,6 +132,8 @@ const verificationSchema = z.strictObject({
         markers: z.array(z.strictObject({ marker: z.string(), before: z.int(), now: z.int() })),
       }),
     ),
+    /** Test files of the baseline holding fewer assertions now (domain/test-files.ts). Absent in 0.2. */
+    fewerAssertions: z.optional(z.array(z.strictObject({ file: z.string(), before: count, now: count }))),
   }),
   secrets: z.strictObject({
     available: z.boolean(),

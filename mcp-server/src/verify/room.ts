@@ -57,11 +57,18 @@ function linkDependencies(root: string, dir: string): string[] {
     const parts = rel.split('/');
     if (parts.length > MAX_DEPTH || !DEPENDENCY_DIRS.has(parts.at(-1)!) || parts.includes('.loki')) continue;
     const parent = path.join(dir, ...parts.slice(0, -1));
-    // Only where the snapshot has the folder the dependencies belong to, and only real folders of the project.
+    // Only where the snapshot has the folder the dependencies belong to, and only folders (a node_modules that
+    // is itself a link, as some setups make it, is linked to where it points).
     if (!fs.existsSync(parent)) continue;
     const source = path.join(root, ...parts);
-    if (!fs.lstatSync(source).isDirectory()) continue;
-    fs.symlinkSync(source, path.join(parent, parts.at(-1)!), 'dir');
+    let target: string;
+    try {
+      target = fs.realpathSync(source);
+      if (!fs.statSync(target).isDirectory()) continue;
+    } catch {
+      continue;
+    }
+    fs.symlinkSync(target, path.join(parent, parts.at(-1)!), 'dir');
     linked.push(rel);
   }
   return linked;
