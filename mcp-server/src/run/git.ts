@@ -125,6 +125,12 @@ export function exportTree(root: string, tree: string, dir: string): void {
   });
 }
 
+/** The tree id of `commit` (null when git cannot read it). */
+export function treeOf(root: string, commit: string): string | null {
+  const r = git(root, ['rev-parse', '--verify', '-q', `${commit}^{tree}`]);
+  return r.ok ? r.out : null;
+}
+
 /** HEAD's commit (null without commits) and branch (null when detached or not a repository). */
 export function headInfo(root: string): { headSha: string | null; branch: string | null } {
   const head = git(root, ['rev-parse', '--verify', '-q', 'HEAD']);

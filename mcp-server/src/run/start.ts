@@ -13,7 +13,7 @@ import { TRUST_FILE, TRUST_RECORD, emptyTrust } from '../trust/records.js';
 import { trustSettings } from '../trust/state.js';
 import { SafeDir } from '../store/paths.js';
 import type { Store } from '../store/store.js';
-import { recordBaseline, updateRef } from './git.js';
+import { recordBaseline, treeOf, updateRef } from './git.js';
 import { RUN_FILE, RUN_RECORD, archivedRunKey, type RunState, type SessionState, type SpecInfo } from './records.js';
 import { repoSignals } from './repo.js';
 import { type SessionIdentity, writeSession } from './sessions.js';
@@ -175,6 +175,8 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
             tier: r.run.tier,
             spec: r.run.spec && { source: r.run.spec.source, path: r.run.spec.path, sha256: r.run.spec.sha256 },
             baseline: r.run.git.baselineCommit,
+            // The tree too, so the code the run started from is named in the chain, not only in the run record.
+            baselineTree: r.run.git.baselineCommit ? treeOf(project.root, r.run.git.baselineCommit) : null,
             ...(baselineKeptFrom ? { baselineKeptFrom } : {}),
             archived: r.archivedRunId,
             tasks: r.tasks.queued,

@@ -242,6 +242,8 @@ function renderReceipt(
     `Run ${run.runId}, spec ${run.spec?.path ?? 'inline text'}${run.spec?.title ? ` "${run.spec.title}"` : ''}.`,
     ...why.map((w) => `- ${w}`),
     '',
+    'What each fact rests on, which cheats it closes and what the server cannot know: docs/trust.md of loki-mode (node_modules/loki-mode/docs/trust.md when installed from npm).',
+    '',
     '## FACTS (measured by the server)',
     '',
     `- Work: ${work.tasks.length} task(s), ${work.tasks.length - verdict.open.length} completed${notDone.length ? `; not done: ${notDone.join(', ')}` : ''}.`,
@@ -401,6 +403,11 @@ export function verifyProof(store: Store, root: string, runId: string, currentTr
       `the audit log is broken at entry ${chain.firstBreak?.index ?? '?'} (${chain.firstBreak?.reason ?? 'unknown'}), so the manifest recorded in it cannot be trusted (see loki audit verify)`,
     );
   for (const t of bindingProblems(store)) problems.push(`tamper evidence: ${t}`);
+  const started = startEntryBaseline(store, runId);
+  if (manifest.baselineCommit && started !== undefined && started !== manifest.baselineCommit)
+    problems.push(
+      `the receipt's baseline ${manifest.baselineCommit.slice(0, 12)} is not the one recorded in the audit log when the run started (${started?.slice(0, 12) ?? 'none'})`,
+    );
   const anchored = completionEntryManifest(store, runId);
   if (anchored === undefined)
     problems.push('the audit log has no run.complete entry for this run, so the manifest cannot be checked against it');
@@ -434,6 +441,15 @@ function completionEntryManifest(store: Store, runId: string): string | undefine
     runId,
   );
   return row?.manifest ?? undefined;
+}
+
+/** The baseline commit the audit log recorded when the run started (undefined: no start entry for it). */
+function startEntryBaseline(store: Store, runId: string): string | null | undefined {
+  const row = store.db.get<{ baseline: string | null }>(
+    "SELECT data ->> '$.baseline' AS baseline FROM audit WHERE action = 'run.start' AND target = ? ORDER BY seq LIMIT 1",
+    runId,
+  );
+  return row === undefined ? undefined : row.baseline;
 }
 
 function sha256(text: string): string {
