@@ -695,3 +695,66 @@ describe('more cheats on the records under .loki/', () => {
     expect(reasons.some((r) => /tamper evidence: the verification record ".+\/v0002" was changed/.test(r))).toBe(true);
   });
 });
+
+describe('cheats found in review', () => {
+  it('a smudge filter in .git/config that "fixes" the code only in checkouts cannot reach the clean room', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', 'export function add(a, b) {\n  return a - b;\n}\n');
+    git(root, 'config', 'filter.fix.smudge', "sed 's/a - b/a + b/'");
+    git(root, 'config', 'filter.fix.clean', 'cat');
+    write(root, '.git/info/attributes', '*.js filter=fix\n');
+    const s = await verify(c);
+    expect(testCheck(s).verdict).toBe('fail');
+  });
+
+  it("a git hook in .git/hooks never runs during the server's git calls", async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    const marker = path.join(root, '..', 'hook-ran');
+    for (const hook of ['post-index-change', 'post-checkout', 'reference-transaction']) {
+      write(root, `.git/hooks/${hook}`, `#!/bin/sh\ntouch ${marker}\n`);
+      fs.chmodSync(path.join(root, `.git/hooks/${hook}`), 0o755);
+    }
+    await verify(c);
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  it('an assertion commented out counts as removed', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', 'export function add(a, b) {\n  return a === 0 ? b : a * b;\n}\n');
+    write(
+      root,
+      'test/add.test.js',
+      TEST.replace(
+        "it('adds', () => assert.equal(add(1, 2), 3));",
+        "it('adds', () => {\n  // assert.equal(add(1, 2), 3);\n});",
+      ),
+    );
+    const s = await verify(c);
+    expect(s.gaps.find((g) => g.startsWith('Test files of the baseline hold fewer assertions'))).toMatch(/\(2 -> 1\)/);
+  });
+
+  it('a run record forged into the database before a restart does not become the baseline', async () => {
+    const { root, c } = await honestProject();
+    // A commit of the agent's choosing (the test file already deleted) written as the run's baseline.
+    fs.rmSync(path.join(root, 'test/add.test.js'));
+    git(root, 'add', '-A');
+    git(root, 'commit', '-q', '-m', 'no tests');
+    const forged = git(root, 'rev-parse', 'HEAD');
+    sqlite(root, `UPDATE docs SET body = json_set(body, '$.git.baselineCommit', '${forged}') WHERE kind = 'run'`);
+    const r = structured<{ run: { git: { baselineCommit: string } } }>(
+      await c.call('loki_start', { spec: 'spec.md', restart: true }),
+    );
+    expect(r.run.git.baselineCommit).not.toBe(forged);
+  });
+
+  it('honest twin: a test title renamed is a named gap, not a block (as many tests run)', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    write(root, 'test/add.test.js', TEST.replace("it('adds zero'", "it('adds zero to a number'"));
+    const s = await verify(c);
+    expect(goneBlock(s)).toBeUndefined();
+    expect(s.blocking.items).toEqual([]);
+    expect(s.gaps.find((g) => /no longer run under their names/.test(g))).toMatch(/test\/add\.test\.js::adds zero/);
+  });
+});

@@ -1,6 +1,7 @@
 /** The test harness (domain/harness.ts): which files and which parts of manifests decide how tests run. */
 import { describe, expect, it } from 'vitest';
 import { harnessChanges, harnessPart, isHarnessFile } from '../mcp-server/src/domain/harness.js';
+import { assertionCount, fewerAssertions } from '../mcp-server/src/domain/test-files.js';
 
 describe('the test harness', () => {
   it.each([
@@ -18,6 +19,14 @@ describe('the test harness', () => {
     ['test/add.test.js', false],
     ['docs/vitest.config.md', false],
     ['sub/Makefile', false],
+    ['.pytest.ini', true],
+    ['pytest.toml', true],
+    ['babel.config.js', true],
+    ['.babelrc', true],
+    ['vitest.setup.ts', true],
+    ['src/setupTests.js', true],
+    ['test/setup.js', true],
+    ['test/setup-db.test.js', false],
   ])('%s is a harness file: %s', (file, expected) => {
     expect(isHarnessFile(file)).toBe(expected);
   });
@@ -66,5 +75,25 @@ describe('the test harness', () => {
       { path: 'vitest.config.ts', status: 'M', what: 'vitest.config.ts' },
       { path: 'pytest.ini', status: 'D', what: 'pytest.ini' },
     ]);
+  });
+});
+
+describe('assertions in test files', () => {
+  it('counts assertions by language, not those in comments', () => {
+    const js = "expect(1).toBe(1);\n// expect(2).toBe(2)\nconst u = 'http://x'; assert.equal(1, 1);\n/* expect(3) */\n";
+    expect(assertionCount('test/a.test.js', js)).toBe(2);
+    expect(assertionCount('tests/test_a.py', 'assert x\n# assert y\nself.assertEqual(a, b)\n')).toBe(2);
+    expect(assertionCount('a_test.go', 't.Errorf("x")\nassert.Equal(t, 1, 1)\n')).toBe(2);
+    expect(assertionCount('tests/a.rs', 'assert_eq!(1, 1);\nassert!(true);\n')).toBe(2);
+  });
+
+  it('names a baseline test file with fewer assertions, not a new one', () => {
+    expect(fewerAssertions('test/a.test.js', 'expect(1);\nexpect(2);\n', 'expect(1);\n// expect(2);\n')).toEqual({
+      file: 'test/a.test.js',
+      before: 2,
+      now: 1,
+    });
+    expect(fewerAssertions('test/a.test.js', null, '')).toBeNull();
+    expect(fewerAssertions('src/a.js', 'expect(1);', '')).toBeNull();
   });
 });

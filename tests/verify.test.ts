@@ -230,7 +230,7 @@ describe('loki_verify on a real repository', () => {
       expect.stringMatching(/^Test file test\/gone\.test\.js was deleted since the baseline: restore it/),
       expect.stringMatching(/^test\/add\.test\.js skips more tests than at the baseline \(\.skip 0 -> 1\)/),
       // By id, from the runner's reports: the renamed file's test still runs, so only these two are gone.
-      "2 test(s) that ran at the baseline no longer run (deleted, renamed out of the runner's glob, emptied, filtered or skipped): test/add.test.js::adds zero, test/gone.test.js::goes. Restore them, then run loki_verify again.",
+      "2 test(s) that ran at the baseline no longer run (deleted, renamed out of the runner's glob, emptied, filtered or skipped), and fewer tests run than at the baseline (2 < 4): test/add.test.js::adds zero, test/gone.test.js::goes. Restore them, then run loki_verify again.",
     ]);
     const rec = recordOf(p.root, s);
     expect(rec.testsGone).toEqual({

@@ -14,7 +14,12 @@ const HARNESS_FILES: readonly RegExp[] = [
   /(^|\/)\.(nycrc|c8rc)(\.[a-z]+)?$/,
   /(^|\/)(jest|babel)\.config\.json$/,
   /(^|\/)conftest\.py$/,
-  /(^|\/)pytest\.ini$/,
+  /(^|\/)\.?pytest\.(ini|toml)$/,
+  /(^|\/)(babel\.config\.[cm]?js(on)?|\.babelrc(\.[a-z]+)?)$/,
+  // Setup files by their usual names (a config can name any file; those it names by other names are not seen).
+  /(^|\/)(jest|vitest|test)[.-]setup\.[cm]?[jt]sx?$/,
+  /(^|\/)setupTests\.[cm]?[jt]sx?$/,
+  /(^|\/)tests?\/(setup|helpers?\/setup)\.[cm]?[jt]sx?$/,
   /(^|\/)tox\.ini$/,
   /(^|\/)noxfile\.py$/,
   /^(GNUmakefile|makefile|Makefile)$/,

@@ -189,6 +189,6 @@ export function describeWaiver(w: WorkWaiver): string {
     w.kind === 'phase'
       ? `completion before the last phase (the run was in ${w.phase ?? '?'})`
       : `${w.kind === 'open-work' ? 'the open work' : 'task(s)'}: ${w.tasks.join(', ')}`;
-  const who = `a person${w.grantedBy.user ? ` (${w.grantedBy.user})` : ''} at the loki CLI, ${w.at}`;
+  const who = `the user ${w.grantedBy.user ?? '(unknown)'} at the loki CLI, ${w.at}`;
   return `${w.id} waives ${what}; given by ${who}: ${w.reason}`;
 }

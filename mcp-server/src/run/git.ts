@@ -55,9 +55,10 @@ const REDIRECTING = [
 
 /**
  * Settings every call overrides, because the agent can set them in .git/config: an fsmonitor hook answers
- * "nothing changed" for files that did, and the untracked cache can be primed to hide new files.
+ * "nothing changed" for files that did, the untracked cache can be primed to hide new files, and hooks
+ * (post-index-change, post-checkout) run code in the middle of the server's own commands.
  */
-const PINNED = ['-c', 'core.fsmonitor=false', '-c', 'core.untrackedCache=false'];
+const PINNED = ['-c', 'core.fsmonitor=false', '-c', 'core.untrackedCache=false', '-c', 'core.hooksPath=/dev/null'];
 
 export function git(cwd: string, args: string[], env?: NodeJS.ProcessEnv, input?: string): GitResult {
   // Loaded on first use: the hooks load this module but seldom run git, and child_process costs milliseconds.
@@ -114,14 +115,6 @@ export function snapshotTree(root: string): string | null {
     if (!add.ok) return null;
     const tree = git(root, ['write-tree'], env);
     return tree.ok ? tree.out : null;
-  });
-}
-
-/** Write every file of `tree` under `dir` (an empty folder), through a private index; the repository is unchanged. */
-export function exportTree(root: string, tree: string, dir: string): void {
-  withPrivateIndex((env) => {
-    must(git(root, ['read-tree', tree], env), 'read-tree');
-    must(git(root, ['checkout-index', '-a', '-f', `--prefix=${dir}${path.sep}`], env), 'checkout-index');
   });
 }
 

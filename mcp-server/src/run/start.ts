@@ -146,7 +146,7 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
         phaseHistory: [],
         iteration: 0,
         git:
-          existing && existing.status !== 'completed'
+          existing && existing.status !== 'completed' && auditedBaseline(store, existing)
             ? keptBaseline(project.root, runId, existing)
             : recordBaseline(project.root, runId),
       };
@@ -194,6 +194,18 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
  * file deleted before the restart still counts as deleted. The receipt also lists the runs a restart replaced.
  * Only the run after a completed one gets a baseline of its own (the code was accepted up to there).
  */
+/**
+ * True when the audit log recorded `previous`'s baseline when that run started: only a baseline the server itself
+ * took is kept (a run record written into the database by other means names whatever its writer wanted).
+ */
+function auditedBaseline(store: Store, previous: RunState): boolean {
+  const row = store.db.get<{ baseline: string | null }>(
+    "SELECT data ->> '$.baseline' AS baseline FROM audit WHERE action = 'run.start' AND target = ? ORDER BY seq LIMIT 1",
+    previous.runId,
+  );
+  return row !== undefined && row.baseline === previous.git.baselineCommit;
+}
+
 function keptBaseline(root: string, runId: string, previous: RunState): RunState['git'] {
   const kept = previous.git.baselineCommit;
   if (!previous.git.repository || !kept) return recordBaseline(root, runId);

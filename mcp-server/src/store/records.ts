@@ -96,6 +96,12 @@ export class RecordIO {
     pending[key] = [first, body === null ? null : bodyHash(body)];
   }
 
+  /** A trust record is written only inside a transaction (its binding commits with it): checked before any SQL. */
+  private mustBind(kind: string): void {
+    if (BOUND_KINDS.has(kind) && !this.db.inTransaction)
+      throw new Error(`internal: a ${kind} record must be written inside Store.tx`);
+  }
+
   private bodyOf(key: string): string | null {
     return this.db.get<{ body: string }>('SELECT body FROM docs WHERE key = ?', key)?.body ?? null;
   }
@@ -154,6 +160,7 @@ export class RecordIO {
   create<T>(key: string, type: RecordType<T>, value: T): boolean {
     const parsed = safeParse(type.schema, value);
     if (!parsed.success) throw new Error(`internal: refusing to write an invalid ${type.kind} record`);
+    this.mustBind(type.kind);
     const body = JSON.stringify(value);
     const created =
       this.db.run(
@@ -167,6 +174,9 @@ export class RecordIO {
   }
 
   remove(key: string): boolean {
+    // Any kind may be bound: refuse before deleting, never after (a row gone without its binding is tamper evidence).
+    if (!this.db.inTransaction)
+      this.mustBind(this.db.get<{ kind: string }>('SELECT kind FROM docs WHERE key = ?', key)?.kind ?? '');
     const row = this.db.get<{ kind: string; body: string }>('DELETE FROM docs WHERE key = ? RETURNING kind, body', key);
     if (row) this.bind(row.kind, key, row.body, null);
     return row !== undefined;

@@ -168,7 +168,7 @@ export function writeReceipt(store: Store, input: ReceiptInput): WrittenReceipt 
     waivers: waivers.map((i) => ({ id: i.id, text: i.text, reason: i.note })),
     personWaivers: work.waivers.map((w) => ({
       ...w,
-      by: 'a person, at the loki CLI',
+      by: "given at the loki CLI (the server cannot tell a person there from the agent's shell)",
       usedAtCompletion: verdict.used.includes(w.id),
     })),
     council: input.council && councilDoc(input.council),
@@ -235,7 +235,9 @@ function renderReceipt(
   const { facts: work, verdict } = input.work;
   const checkLine = (i: ChecklistItem, whose: string) =>
     `- ${i.heldOut ? 'Held-out ' : ''}${i.id} (${i.check!.kind}${whose}): ${i.status === 'waived' ? 'waived' : i.result ? (i.result.ok ? 'passes' : 'FAILS') : 'not run'}: ${i.result?.detail ?? ''}`;
-  const notDone = verdict.open.map((t) => `${t.id} ${t.status}${t.waiver ? ` (waived by a person, ${t.waiver})` : ''}`);
+  const notDone = verdict.open.map(
+    (t) => `${t.id} ${t.status}${t.waiver ? ` (waived at the loki CLI, ${t.waiver})` : ''}`,
+  );
   return [
     `# ${headline}`,
     '',
@@ -247,7 +249,7 @@ function renderReceipt(
     '## FACTS (measured by the server)',
     '',
     `- Work: ${work.tasks.length} task(s), ${work.tasks.length - verdict.open.length} completed${notDone.length ? `; not done: ${notDone.join(', ')}` : ''}.`,
-    `- Phase: ${work.phase}${verdict.phaseReached ? `, the last phase of the ${work.tier} tier` : `, before ${verdict.lastPhase} (the last phase of the ${work.tier} tier)${verdict.phaseWaiver ? `: waived by a person (${verdict.phaseWaiver})` : ''}`}.`,
+    `- Phase: ${work.phase}${verdict.phaseReached ? `, the last phase of the ${work.tier} tier` : `, before ${verdict.lastPhase} (the last phase of the ${work.tier} tier)${verdict.phaseWaiver ? `: waived at the loki CLI (${verdict.phaseWaiver})` : ''}`}.`,
     `- Verification ${f.id} at ${f.at}.`,
     ...f.checks.map(
       (x) =>
@@ -299,7 +301,8 @@ function personWaiverSection(waivers: readonly WorkWaiver[], verdict: WorkVerdic
   if (waivers.length === 0) return [];
   return [
     '',
-    '## WAIVED BY A PERSON (`loki waive`; never by an agent)',
+    // No MCP tool can waive; `loki waive` runs in a terminal, which the agent's shell is too: say exactly that.
+    "## WAIVED AT THE loki CLI (`loki waive`: no MCP tool can waive, but the server cannot tell a person from the agent's shell)",
     '',
     ...waivers.map(
       (w) =>

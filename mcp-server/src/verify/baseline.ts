@@ -18,6 +18,15 @@ import { BASELINE_TESTS_RECORD, baselineTestsFile, type BaselineTests, type Veri
 import { openCleanRoom } from './room.js';
 
 const MAX_MANIFEST_BYTES = 1024 * 1024;
+
+/** Why there is nothing to compare when the baseline had no test command (a new project): no gap, just so. */
+export const NO_BASELINE_COMMAND = 'the baseline had no test command';
+/** The start of the reason when the baseline's test command ran no tests: nothing to compare either. */
+export const NO_BASELINE_TESTS = "the baseline's test command ran no tests";
+
+/** True when the baseline simply had no tests (no gap to report); false when they could not be counted. */
+export const hadNoTests = (b: BaselineTests): boolean =>
+  b.why === NO_BASELINE_COMMAND || (b.why ?? '').startsWith(NO_BASELINE_TESTS);
 /** Ids listed in a verification record; the count says how many there were. */
 const MAX_LISTED_IDS = 100;
 
@@ -82,9 +91,14 @@ async function runOnBaseline(
   const room = openCleanRoom(root, tree);
   try {
     const where = SafeDir.open(room.dir);
-    const test = projectChecks(where, configured).find((c) => c.name === 'test')!;
-    if (test.command === null) return none('the baseline had no test command');
-    const fact = (await runCheck(test, {
+    const checks = projectChecks(where, configured);
+    const test = checks.find((c) => c.name === 'test')!;
+    if (test.command === null) return none(NO_BASELINE_COMMAND);
+    // The build first, as a verification runs it (tests of built output, `node --test dist/`, need it); its
+    // outcome is not the point here.
+    const build = checks.find((c) => c.name === 'build')!;
+    if (build.command !== null) await runCheck(build, { cwd: where.root, timeoutSeconds, env, only: ['build'] });
+    const fact = await runCheck(test, {
       cwd: where.root,
       timeoutSeconds,
       env,
@@ -93,7 +107,7 @@ async function runOnBaseline(
         dir: room.reports,
         packageJson: readFileIfExists(where, 'package.json', MAX_MANIFEST_BYTES)?.toString('utf8'),
       },
-    })) as Awaited<ReturnType<typeof runCheck>> & { report?: TestReport };
+    });
     if (!fact.report)
       return {
         ...none(
@@ -104,6 +118,14 @@ async function runOnBaseline(
         runner: fact.runner?.name ?? null,
         resolved: fact.runner?.resolved ?? null,
       };
+    const ran = fact.report.tests.filter((t) => t.outcome !== 'skipped' && !t.whole).map((t) => t.id);
+    // Zero tests at the baseline (a test command over a folder the build had not made yet, say) is nothing to
+    // compare with, and the record says so rather than comparing against an empty list.
+    if (ran.length === 0)
+      return {
+        ...none(`the baseline's test command ran no tests (${fact.runner?.resolved ?? test.command})`),
+        runner: fact.runner?.name ?? null,
+      };
     return {
       runId,
       tree,
@@ -113,7 +135,7 @@ async function runOnBaseline(
       runner: fact.runner?.name ?? null,
       resolved: fact.runner?.resolved ?? null,
       // A file that did not load at the baseline (the code it tests not written yet) is no test that ran.
-      ran: fact.report.tests.filter((t) => t.outcome !== 'skipped' && !t.whole).map((t) => t.id),
+      ran,
       skipped: fact.report.tests.filter((t) => t.outcome === 'skipped').length,
     };
   } finally {

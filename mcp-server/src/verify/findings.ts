@@ -77,10 +77,18 @@ export function verificationFindings(record: VerificationRecord): VerificationFi
   }
   const gone = record.testsGone;
   if (gone && gone.count > 0) {
-    const list = gone.ids.slice(0, 10).join(', ');
-    blocking.push(
-      `${gone.count} test(s) that ran at the baseline no longer run (deleted, renamed out of the runner's glob, emptied, filtered or skipped): ${list}${gone.count > 10 ? ', ...' : ''}. Restore them, ${AGAIN}.`,
-    );
+    const list = `${gone.ids.slice(0, 10).join(', ')}${gone.count > 10 ? ', ...' : ''}`;
+    // Fewer tests run than at the baseline: tests were lost. As many or more: the missing names were most likely
+    // renamed or moved (a title changed, a file moved to another package); the council judges that, the receipt
+    // names them.
+    if (gone.nowRan < gone.baselineRan)
+      blocking.push(
+        `${gone.count} test(s) that ran at the baseline no longer run (deleted, renamed out of the runner's glob, emptied, filtered or skipped), and fewer tests run than at the baseline (${gone.nowRan} < ${gone.baselineRan}): ${list}. Restore them, ${AGAIN}.`,
+      );
+    else
+      gaps.push(
+        `${gone.count} test(s) that ran at the baseline no longer run under their names, while ${gone.nowRan} tests run (${gone.baselineRan} at the baseline): ${list}. Renamed or moved? The council must judge each.`,
+      );
   }
   const test = record.checks.find((c) => c.name === 'test');
   if (record.baselineTests?.available && test?.runner?.counted === 'output' && test.verdict !== 'not-run') {

@@ -137,7 +137,7 @@ export function readBlobs(root: string, ids: string[], maxBytes: number): Map<st
 }
 
 function batch(root: string, mode: '--batch' | '--batch-check', ids: string[]): Buffer | null {
-  const r = spawnSync('git', ['-c', 'core.fsmonitor=false', 'cat-file', mode], {
+  const r = spawnSync('git', ['-c', 'core.fsmonitor=false', '-c', 'core.hooksPath=/dev/null', 'cat-file', mode], {
     cwd: root,
     input: `${ids.join('\n')}\n`,
     // As in run/git.ts: a replace ref would have a blob read as another one.

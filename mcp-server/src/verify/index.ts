@@ -21,7 +21,7 @@ import { changeFacts } from './changes.js';
 import { normaliseOnly, projectChecks, runCheck } from './checks.js';
 import { verificationFindings } from './findings.js';
 import { harnessFacts } from './harness.js';
-import { baselineTests, testsGone } from './baseline.js';
+import { baselineTests, hadNoTests, testsGone } from './baseline.js';
 import { openCleanRoom } from './room.js';
 import {
   VERIFICATION_ID,
@@ -76,7 +76,7 @@ async function verifyNow(project: Project, opts: VerifyOptions): Promise<Verific
       : null;
 
   // The checks run on the snapshot, in a clean room, so what they judge is exactly codeState.
-  const room = codeState ? openCleanRoom(root, codeState) : null;
+  const room = codeState ? tryCleanRoom(root, codeState, notes) : null;
   // Without a room (no git) the runner's report still goes to a private folder of its own.
   const reports = room?.reports ?? fs.mkdtempSync(path.join(os.tmpdir(), 'loki-reports-'));
   const checks: CheckFact[] = [];
@@ -100,7 +100,9 @@ async function verifyNow(project: Project, opts: VerifyOptions): Promise<Verific
     else fs.rmSync(reports, { recursive: true, force: true });
   }
   // Counted by id now but not at the baseline: say why the comparison could not be made.
-  if (baseline && !baseline.available && report)
+  // Counted by id now but not at the baseline: say why the comparison could not be made (a baseline without a test
+  // command, a new project, had nothing to compare).
+  if (baseline && !baseline.available && report && !hadNoTests(baseline))
     notes.push(`The tests could not be compared with the baseline's: ${baseline.why}.`);
   if (repository && !room) {
     notes.push(
@@ -142,6 +144,16 @@ async function verifyNow(project: Project, opts: VerifyOptions): Promise<Verific
       },
     }),
   );
+}
+
+/** The clean room, or null with the reason in `notes` (the checks then run in the project folder). */
+function tryCleanRoom(root: string, tree: string, notes: string[]): ReturnType<typeof openCleanRoom> | null {
+  try {
+    return openCleanRoom(root, tree);
+  } catch (err) {
+    notes.push(`The snapshot could not be written into a clean room (${(err as Error).message}).`);
+    return null;
+  }
 }
 
 /** Inside the transaction: the next id in order, created once (a record is never overwritten). */
