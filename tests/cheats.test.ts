@@ -7,6 +7,8 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { attach, stateDigest, stateRows } from '../mcp-server/src/checkpoints/state.js';
+import { Store } from '../mcp-server/src/store/store.js';
 import { connect, git, openDb, structured, tempProject, type Connected, type TempProject } from './helpers.js';
 
 interface Summary {
@@ -756,5 +758,36 @@ describe('cheats found in review', () => {
     expect(goneBlock(s)).toBeUndefined();
     expect(s.blocking.items).toEqual([]);
     expect(s.gaps.find((g) => /no longer run under their names/.test(g))).toMatch(/test\/add\.test\.js::adds zero/);
+  });
+});
+
+describe('cheats through checkpoints', () => {
+  it('a forged verification planted in a checkpoint, its digest recomputed, is refused by the rollback', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', 'export const add = () => 0;\n');
+    expect(testCheck(await verify(c)).verdict).toBe('fail');
+    const cp = structured<{ checkpoint: { id: string } }>(
+      await c.call('loki_checkpoint_create', { label: 'before the forgery' }),
+    ).checkpoint.id;
+    const file = path.join(root, '.loki', 'checkpoints', cp, 'loki.db');
+    // A passing copy of the verification, as a later one, in the checkpoint's own database...
+    const snap = new (await import('node:sqlite')).DatabaseSync(file);
+    snap.exec(
+      "INSERT INTO docs (key, kind, body) SELECT replace(key, 'v0001', 'v0099'), kind, json_set(body, '$.id', 'v0099', '$.checks[1].verdict', 'pass') FROM docs WHERE kind = 'verification'",
+    );
+    snap.close();
+    // ...and the checkpoint's record made to agree with it, with loki-mode's own digest code.
+    const store = Store.open(root, p!.home, 'agent');
+    const detach = attach(store, file, 'snap');
+    const rows = stateRows(store, 'snap');
+    detach();
+    store.close();
+    sqlite(
+      root,
+      `UPDATE checkpoints SET body = json_set(body, '$.state.digest', '${stateDigest(rows)}', '$.state.rows', ${rows.length})`,
+    );
+    const r = await c.call('loki_rollback', { target: cp, code: false });
+    expect(r.isError).toBe(true);
+    expect(JSON.stringify(r.content)).toMatch(/not the one the audit log recorded when it was taken/);
   });
 });

@@ -124,6 +124,8 @@ export function publishLocked(
         label: body.label,
         commit: body.code.commit,
         rows: body.state.rows,
+        // What rollback checks the snapshot against: the checkpoint's row and file are both under .loki/.
+        digest: body.state.digest,
         ...(pruned.length > 0 ? { pruned } : {}),
       },
     },

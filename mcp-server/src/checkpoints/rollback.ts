@@ -208,6 +208,17 @@ function checkSnapshot(
   }
   if (rows.length !== record.state.rows || stateDigest(rows) !== record.state.digest)
     throw damaged('its state snapshot does not match the digest in its record');
+  // The record and the snapshot file are both under .loki/, where a shell can rewrite them consistently (a
+  // forged passing verification copied in would then come back with the rollback): the digest must also be the
+  // one the audit log recorded when loki-mode took the checkpoint.
+  const audited = store.db.get<{ digest: string | null }>(
+    "SELECT data ->> '$.digest' AS digest FROM audit WHERE action = 'checkpoint.create' AND target = ? ORDER BY seq DESC LIMIT 1",
+    record.id,
+  );
+  if (!audited) throw damaged('the audit log has no record of loki-mode taking it');
+  // Checkpoints taken before the digest was audited (0.2) have none to compare.
+  if (audited.digest !== null && audited.digest !== record.state.digest)
+    throw damaged('its state digest is not the one the audit log recorded when it was taken');
   return { rows, version };
 }
 
