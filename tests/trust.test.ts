@@ -332,6 +332,13 @@ describe('a correct run', () => {
       );
 
       expect(cli('proof', 'verify')).toMatchObject({ code: 0, out: expect.stringMatching(/^OK: receipt/) });
+      // The hash a person keeps outside the agent's reach is the one the audit log recorded at completion.
+      const manifest = /Manifest sha256 ([0-9a-f]{64})/.exec(cli('proof', 'verify').out)?.[1];
+      const completed = dbRows<{ manifest: string }>(
+        p!.root,
+        "SELECT data ->> '$.manifest' AS manifest FROM audit WHERE action = 'run.complete'",
+      );
+      expect(manifest).toBe(completed[0]?.manifest);
       // Every record a whole run wrote (checkpoints and their gate included) is one doctor knows and finds sound.
       const doctor = cli('doctor');
       expect(doctor.code, doctor.out).toBe(0);

@@ -155,6 +155,11 @@ export function proofCommand(project: Project, args: string[], json: boolean): n
         print(
           [
             `${r.ok ? 'OK' : 'FAILED'}: receipt of ${id} (${r.headline ?? 'no headline'}).`,
+            ...(r.manifestSha256
+              ? [
+                  `Manifest sha256 ${r.manifestSha256}: keep it where the agent cannot write, to check this receipt later.`,
+                ]
+              : []),
             ...r.problems.map((p) => `- ${p}`),
             ...r.notes.map((n) => `Note: ${n}`),
           ].join('\n'),

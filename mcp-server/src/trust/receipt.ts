@@ -244,7 +244,7 @@ function renderReceipt(
     `Run ${run.runId}, spec ${run.spec?.path ?? 'inline text'}${run.spec?.title ? ` "${run.spec.title}"` : ''}.`,
     ...why.map((w) => `- ${w}`),
     '',
-    'What each fact rests on, which cheats it closes and what the server cannot know: docs/trust.md of loki-mode (node_modules/loki-mode/docs/trust.md when installed from npm).',
+    'What each fact rests on and which cheats it closes: docs/trust.md of loki-mode (node_modules/loki-mode/docs/trust.md when installed from npm). What no check here can close: the agent runs as your user, so its processes could rewrite the runner report while the tests run, or the records, the audit chain and its anchor all together; keep the manifest hash that `loki proof verify` prints somewhere the agent cannot write (a tag or note you push, a ticket).',
     '',
     '## FACTS (measured by the server)',
     '',
@@ -357,6 +357,8 @@ export interface ProofCheck {
   runId: string;
   ok: boolean;
   headline: Headline | null;
+  /** sha256 of the manifest as it is now: the value to keep outside the machine's reach (docs/trust.md). */
+  manifestSha256?: string;
   problems: string[];
   notes: string[];
 }
@@ -434,7 +436,14 @@ export function verifyProof(store: Store, root: string, runId: string, currentTr
       );
     }
   } else notes.push('the final code was not recorded (no git repository): drift cannot be checked');
-  return { runId, ok: problems.length === 0, headline: manifest.headline ?? null, problems, notes };
+  return {
+    runId,
+    ok: problems.length === 0,
+    headline: manifest.headline ?? null,
+    manifestSha256: sha256(manifestText),
+    problems,
+    notes,
+  };
 }
 
 /** The manifest hash recorded by the run.complete audit entry of this run (the last one wins). */
