@@ -13,91 +13,13 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Project } from '../mcp-server/src/project.js';
 import { addWaiver } from '../mcp-server/src/trust/waivers.js';
-import {
-  DIST,
-  auditLines,
-  connect,
-  docOnDisk,
-  git,
-  structured,
-  tempProject,
-  text,
-  type Connected,
-  type TempProject,
-} from './helpers.js';
+import { DIST, auditLines, docOnDisk, git, structured, text, type Connected } from './helpers.js';
+import { GOOD_SUM, README, SPEC, closeAll, ok, open, project, started, write } from './fixtures/sum-run.js';
 
-const SPEC = [
-  '# Sum tool',
-  '',
-  '## Features',
-  '- Add a sum function',
-  '  - src/sum.js exists',
-  '  - all tests pass',
-  '  - README.md contains sum(a, b)',
-  '  - The sum function handles negative numbers',
-  '  - sum(0, 0) is 0',
-  '- Document it',
-  '  - README.md exists',
-  '',
-].join('\n');
-
-const TEST_FILE = [
-  "const test = require('node:test');",
-  "const assert = require('node:assert');",
-  "const { sum } = require('../src/sum.js');",
-  "test('adds', () => assert.strictEqual(sum(2, 3), 5));",
-  "test('negative', () => assert.strictEqual(sum(-2, -3), -5));",
-  '',
-].join('\n');
-
-const GOOD_SUM = 'exports.sum = (a, b) => a + b;\n';
-const README = '# Sum\n\nCall sum(a, b) to add two numbers.\n';
-
-let p: TempProject | undefined;
-const clients: Connected[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close();
-  p?.cleanup();
-  p = undefined;
-});
-
-async function open(env: NodeJS.ProcessEnv = {}, name = 'builder'): Promise<Connected> {
-  const c = await connect(p!, env, name);
-  clients.push(c);
-  return c;
-}
-
-function ok(r: CallToolResult): Record<string, unknown> {
-  expect(r.isError, text(r)).toBeFalsy();
-  return r.structuredContent as Record<string, unknown>;
-}
-
-function write(rel: string, content: string): void {
-  fs.mkdirSync(path.dirname(path.join(p!.root, rel)), { recursive: true });
-  fs.writeFileSync(path.join(p!.root, rel), content);
-}
-
-/** A git repository with the test file committed, the test command configured, and a started simple run. */
-async function started(env: NodeJS.ProcessEnv = {}): Promise<Connected> {
-  p = tempProject({
-    git: true,
-    files: {
-      'package.json': JSON.stringify({ name: 'sum', private: true, scripts: { test: 'node --test' } }),
-      'test/sum.test.js': TEST_FILE,
-      '.gitignore': 'node_modules\n',
-    },
-  });
-  fs.mkdirSync(path.join(p.root, '.loki'));
-  fs.writeFileSync(path.join(p.root, '.loki', 'config.yaml'), 'checks:\n  test: node --test\n  timeoutSeconds: 60\n');
-  const c = await open(env);
-  ok(await c.call('loki_start', { specText: SPEC, tier: 'simple' }));
-  ok(await c.call('loki_status'));
-  return c;
-}
+afterEach(closeAll);
 
 /** The code and README written, every visible item without a check marked met; tasks and phases untouched. */
 async function writeTheCode(c: Connected): Promise<void> {
@@ -189,8 +111,8 @@ async function complete(c: Connected): Promise<Completion> {
 /** The `loki` command, as a person runs it. */
 function loki(...args: string[]): { code: number | null; out: string } {
   const r = spawnSync(process.execPath, [path.join(DIST, 'loki.js'), ...args], {
-    cwd: p!.root,
-    env: p!.env,
+    cwd: project().root,
+    env: project().env,
     encoding: 'utf8',
   });
   return { code: r.status, out: r.stdout + r.stderr };
@@ -201,7 +123,7 @@ interface Run {
   phase: string;
   git: { baselineCommit: string | null; note: string | null };
 }
-const runDoc = () => docOnDisk<Run>(p!.root, 'run')!;
+const runDoc = () => docOnDisk<Run>(project().root, 'run')!;
 
 interface Facts {
   git: { baselineCommit: string | null };
@@ -216,7 +138,7 @@ interface Assessments {
 }
 
 function receipt(runId: string): { md: string; facts: Facts; assessments: Assessments } {
-  const dir = path.join(p!.root, '.loki', 'proofs', runId);
+  const dir = path.join(project().root, '.loki', 'proofs', runId);
   return {
     md: fs.readFileSync(path.join(dir, 'RECEIPT.md'), 'utf8'),
     facts: JSON.parse(fs.readFileSync(path.join(dir, 'FACTS.json'), 'utf8')) as Facts,
@@ -253,10 +175,10 @@ describe('completion means the work was done', () => {
         ),
       ]);
       expect(runDoc()).toMatchObject({ phase: 'BOOTSTRAP' });
-      expect(docOnDisk<{ findings: string[] }>(p!.root, 'trust')!.findings).toEqual(r.reasons);
-      expect(docOnDisk<{ status: string }>(p!.root, 'run')!.status).toBe('active');
-      expect(fs.existsSync(path.join(p!.root, '.loki', 'proofs'))).toBe(false);
-      const refused = auditLines(p!.root).filter((e) => e.action === 'run.complete.refused');
+      expect(docOnDisk<{ findings: string[] }>(project().root, 'trust')!.findings).toEqual(r.reasons);
+      expect(docOnDisk<{ status: string }>(project().root, 'run')!.status).toBe('active');
+      expect(fs.existsSync(path.join(project().root, '.loki', 'proofs'))).toBe(false);
+      const refused = auditLines(project().root).filter((e) => e.action === 'run.complete.refused');
       expect(refused.at(-1)!.data).toMatchObject({ reasons: 2, first: r.reasons[0] });
 
       // Each reason's fix is allowed and ends in acceptance: no fix leads into another refusal.
@@ -307,7 +229,7 @@ describe('completion means the work was done', () => {
       ).toMatch(new RegExp(dead));
       expect((await complete(c)).status).toBe('CONTINUE');
       // Nor does the service behind `loki waive` take a waiver from a server process.
-      const server = new Project({ root: p!.root, env: p!.env, actor: 'mcp:1' });
+      const server = new Project({ root: project().root, env: project().env, actor: 'mcp:1' });
       try {
         expect(() => addWaiver(server, 'task', [dead], 'an agent trying its luck')).toThrow(/only a person can waive/);
       } finally {
@@ -344,7 +266,7 @@ describe('completion means the work was done', () => {
         out: expect.stringMatching(/waived already \(w001\)/),
       });
       const runId = runDoc().runId;
-      const stored = docOnDisk<Record<string, unknown>>(p!.root, `waiver/${runId}/w001`);
+      const stored = docOnDisk<Record<string, unknown>>(project().root, `waiver/${runId}/w001`);
       expect(stored).toMatchObject({
         id: 'w001',
         runId,
@@ -353,7 +275,7 @@ describe('completion means the work was done', () => {
         reason: 'the docs site is out of scope for this release',
         grantedBy: { kind: 'person', via: expect.stringMatching(/^loki waive \(cli:\d+\)$/) },
       });
-      const entry = auditLines(p!.root).find((e) => e.action === 'run.waive')!;
+      const entry = auditLines(project().root).find((e) => e.action === 'run.waive')!;
       expect(entry.actor).toMatch(/^person:.+ via cli:\d+$/);
       expect(entry.data).toMatchObject({ waiver: 'w001', kind: 'task', tasks: [dead], by: 'person' });
       expect(JSON.parse(loki('waive', 'list', '--json').out).waivers).toEqual([stored]);
@@ -476,9 +398,9 @@ describe('history cannot be erased', () => {
       expect(refused.reasons.join('\n')).toMatch(/council k001 rejected the work/);
       ok(await c.call('loki_task_add', { tasks: [{ id: 'extra', title: 'added after the checkpoint' }] }));
       const keys = [`verify/${runId}/v0001`, `council/${runId}/k001`];
-      const before = keys.map((k) => docOnDisk(p!.root, k));
+      const before = keys.map((k) => docOnDisk(project().root, k));
       expect(before.every(Boolean)).toBe(true);
-      const findings = docOnDisk<{ findings: string[] }>(p!.root, 'trust')!.findings;
+      const findings = docOnDisk<{ findings: string[] }>(project().root, 'trust')!.findings;
       expect(findings).toEqual(refused.reasons);
 
       const rolled = structured<{ changes: { state: { paths: string[] } } }>(
@@ -489,12 +411,12 @@ describe('history cannot be erased', () => {
       expect(rolled.changes.state.paths).toContain('- tasks/extra');
       expect(rolled.changes.state.paths.filter((x) => /verify\/|council\/|docs\/trust/.test(x))).toEqual([]);
       // History stays exactly as it was.
-      expect(keys.map((k) => docOnDisk(p!.root, k))).toEqual(before);
-      expect(docOnDisk<{ outcome: string; votes: unknown[] }>(p!.root, `council/${runId}/k001`)).toMatchObject({
+      expect(keys.map((k) => docOnDisk(project().root, k))).toEqual(before);
+      expect(docOnDisk<{ outcome: string; votes: unknown[] }>(project().root, `council/${runId}/k001`)).toMatchObject({
         outcome: 'rejected',
         votes: [expect.anything(), expect.anything(), expect.anything()],
       });
-      expect(docOnDisk<{ findings: string[] }>(p!.root, 'trust')!.findings).toEqual(findings);
+      expect(docOnDisk<{ findings: string[] }>(project().root, 'trust')!.findings).toEqual(findings);
       // Completion still sees the rejection, and the rejected code cannot be put to a new council.
       expect((await complete(c)).reasons.join('\n')).toMatch(/council k001 rejected the work/);
       expect(text(await c.call('loki_council_convene'))).toMatch(/council k001 rejected this very code/);
@@ -503,9 +425,9 @@ describe('history cannot be erased', () => {
 
       // Back to the start of the run, files too: still nothing of the history is gone.
       ok(await c.call('loki_rollback', { target: 'cp-1', code: true }));
-      expect(fs.existsSync(path.join(p!.root, 'src/sum.js'))).toBe(false);
-      expect(keys.map((k) => docOnDisk(p!.root, k))).toEqual(before);
-      expect(docOnDisk(p!.root, `verify/${runId}/v0002`)).toBeTruthy();
+      expect(fs.existsSync(path.join(project().root, 'src/sum.js'))).toBe(false);
+      expect(keys.map((k) => docOnDisk(project().root, k))).toEqual(before);
+      expect(docOnDisk(project().root, `verify/${runId}/v0002`)).toBeTruthy();
       const again = await complete(c);
       expect(again.status).toBe('CONTINUE');
       expect(again.reasons.join('\n')).toMatch(/council k001 rejected the work/);
@@ -520,7 +442,7 @@ describe('history cannot be erased', () => {
       const first = runDoc();
       expect(first.git.baselineCommit).toMatch(/^[0-9a-f]{40}$/);
       // Delete a test the baseline had, then restart to launder the deletion into a new baseline.
-      fs.rmSync(path.join(p!.root, 'test/sum.test.js'));
+      fs.rmSync(path.join(project().root, 'test/sum.test.js'));
       write('test/other.test.js', "const test = require('node:test');\ntest('other', () => {});\n");
       const restarted = ok(await c.call('loki_start', { specText: SPEC, tier: 'simple', restart: true }));
       expect(restarted.archivedRunId).toBe(first.runId);
@@ -529,8 +451,10 @@ describe('history cannot be erased', () => {
       expect(second.runId).not.toBe(first.runId);
       expect(second.git.baselineCommit).toBe(first.git.baselineCommit);
       expect(second.git.note).toMatch(new RegExp(`baseline kept from run ${first.runId}`));
-      expect(git(p!.root, 'rev-parse', `refs/loki/runs/${second.runId}/baseline`)).toBe(first.git.baselineCommit);
-      const start = auditLines(p!.root)
+      expect(git(project().root, 'rev-parse', `refs/loki/runs/${second.runId}/baseline`)).toBe(
+        first.git.baselineCommit,
+      );
+      const start = auditLines(project().root)
         .filter((e) => e.action === 'run.start')
         .at(-1)!;
       expect(start.data).toMatchObject({ baselineKeptFrom: first.runId, baseline: first.git.baselineCommit });
@@ -543,7 +467,7 @@ describe('history cannot be erased', () => {
       );
 
       // Put the test back: now the run is measured honestly and completes, and the receipt names the restart.
-      git(p!.root, 'checkout', '--', 'test/sum.test.js');
+      git(project().root, 'checkout', '--', 'test/sum.test.js');
       const green = ok(await c.call('loki_verify'));
       expect(green.blocking).toEqual({ items: [], more: 0 });
       expect((await council(c, ['approve', 'approve', 'reject'])).outcome).toBe('approved');

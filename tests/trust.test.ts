@@ -10,89 +10,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  DIST,
-  connect,
-  dbRows,
-  openDb,
-  structured,
-  tempProject,
-  text,
-  type Connected,
-  type TempProject,
-} from './helpers.js';
+import { DIST, dbRows, openDb, structured, tempProject, text, type Connected } from './helpers.js';
+import { GOOD_SUM, README, TEST_FILE, closeAll, ok, open, project, started, use, write } from './fixtures/sum-run.js';
 
-const SPEC = [
-  '# Sum tool',
-  '',
-  '## Features',
-  '- Add a sum function',
-  '  - src/sum.js exists',
-  '  - all tests pass',
-  '  - README.md contains sum(a, b)',
-  '  - The sum function handles negative numbers',
-  '  - sum(0, 0) is 0',
-  '- Document it',
-  '  - README.md exists',
-  '',
-].join('\n');
-
-const TEST_FILE = [
-  "const test = require('node:test');",
-  "const assert = require('node:assert');",
-  "const { sum } = require('../src/sum.js');",
-  "test('adds', () => assert.strictEqual(sum(2, 3), 5));",
-  "test('negative', () => assert.strictEqual(sum(-2, -3), -5));",
-  '',
-].join('\n');
-
-const GOOD_SUM = 'exports.sum = (a, b) => a + b;\n';
-const README = '# Sum\n\nCall sum(a, b) to add two numbers.\n';
-
-let p: TempProject | undefined;
-const clients: Connected[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close();
-  p?.cleanup();
-  p = undefined;
-});
-
-async function open(env: NodeJS.ProcessEnv = {}, name = 'builder'): Promise<Connected> {
-  const c = await connect(p!, env, name);
-  clients.push(c);
-  return c;
-}
-
-/** A git repository with the test file committed, the test command configured, and a started run. */
-async function started(env: NodeJS.ProcessEnv = {}, testCommand = 'node --test'): Promise<Connected> {
-  p = tempProject({
-    git: true,
-    files: {
-      'package.json': JSON.stringify({ name: 'sum', private: true, scripts: { test: 'node --test' } }),
-      'test/sum.test.js': TEST_FILE,
-      '.gitignore': 'node_modules\n',
-    },
-  });
-  fs.mkdirSync(path.join(p.root, '.loki'));
-  fs.writeFileSync(
-    path.join(p.root, '.loki', 'config.yaml'),
-    `checks:\n  test: ${testCommand}\n  timeoutSeconds: 60\n`,
-  );
-  const c = await open(env);
-  ok(await c.call('loki_start', { specText: SPEC, tier: 'simple' }));
-  ok(await c.call('loki_status'));
-  return c;
-}
-
-function ok(r: CallToolResult): Record<string, unknown> {
-  expect(r.isError, text(r)).toBeFalsy();
-  return r.structuredContent as Record<string, unknown>;
-}
-
-function write(rel: string, content: string): void {
-  fs.mkdirSync(path.dirname(path.join(p!.root, rel)), { recursive: true });
-  fs.writeFileSync(path.join(p!.root, rel), content);
-}
+afterEach(closeAll);
 
 interface Item {
   id: string;
@@ -180,8 +101,8 @@ async function complete(
 
 function cli(...args: string[]): { code: number | null; out: string } {
   const r = spawnSync(process.execPath, [path.join(DIST, 'loki.js'), ...args], {
-    cwd: p!.root,
-    env: p!.env,
+    cwd: project().root,
+    env: project().env,
     encoding: 'utf8',
   });
   return { code: r.status, out: r.stdout + r.stderr };
@@ -218,7 +139,7 @@ describe('completion is refused, with the reason', () => {
     const c = await started();
     await doTheWork(c);
     write('test/other.test.js', "const test = require('node:test');\ntest('other', () => {});\n");
-    fs.rmSync(path.join(p!.root, 'test/sum.test.js'));
+    fs.rmSync(path.join(project().root, 'test/sum.test.js'));
     ok(await c.call('loki_verify'));
     expect((await complete(c)).reasons.join('\n')).toMatch(/Test file test\/sum\.test\.js was deleted/);
   });
@@ -240,7 +161,7 @@ describe('completion is refused, with the reason', () => {
     const r = await complete(c);
     expect(r.reasons.join('\n')).toMatch(/src\/config\.js holds what looks like a secret/);
     expect(JSON.stringify([v, r])).not.toContain(secret);
-    const stored = spawnSync('grep', ['-r', '-l', secret, path.join(p!.root, '.loki')], { encoding: 'utf8' });
+    const stored = spawnSync('grep', ['-r', '-l', secret, path.join(project().root, '.loki')], { encoding: 'utf8' });
     expect(stored.stdout).toBe('');
   });
 
@@ -321,7 +242,7 @@ describe('a correct run', () => {
       expect((await council(c, ['approve', 'approve', 'approve'], 'approve')).outcome).toBe('approved');
       const r = await complete(c);
       expect(r, JSON.stringify(r.reasons)).toMatchObject({ status: 'COMPLETE', headline: 'VERIFIED' });
-      const dir = path.join(p!.root, '.loki', 'proofs');
+      const dir = path.join(project().root, '.loki', 'proofs');
       const runId = fs.readdirSync(dir)[0]!;
       const receipt = fs.readFileSync(path.join(dir, runId, 'RECEIPT.md'), 'utf8');
       expect(receipt).toMatch(/^# VERIFIED/);
@@ -335,7 +256,7 @@ describe('a correct run', () => {
       // The hash a person keeps outside the agent's reach is the one the audit log recorded at completion.
       const manifest = /Manifest sha256 ([0-9a-f]{64})/.exec(cli('proof', 'verify').out)?.[1];
       const completed = dbRows<{ manifest: string }>(
-        p!.root,
+        project().root,
         "SELECT data ->> '$.manifest' AS manifest FROM audit WHERE action = 'run.complete'",
       );
       expect(manifest).toBe(completed[0]?.manifest);
@@ -370,7 +291,7 @@ describe('a correct run', () => {
       return r;
     };
     const list = JSON.parse(
-      dbRows<{ body: string }>(p!.root, "SELECT body FROM docs WHERE kind = 'checklist'")[0]!.body,
+      dbRows<{ body: string }>(project().root, "SELECT body FROM docs WHERE kind = 'checklist'")[0]!.body,
     ) as { items: Item[] };
     const held = list.items.filter((i) => i.heldOut);
     expect(held.length).toBeGreaterThan(0);
@@ -576,19 +497,19 @@ describe('stagnation, the council CLI and what the server cannot know', () => {
     'outside git and without a test command, completion says so: VERIFIED WITH GAPS in plain words',
     { timeout: 60_000 },
     async () => {
-      p = tempProject({ files: { 'notes.txt': 'hello\n' } });
+      use(tempProject({ files: { 'notes.txt': 'hello\n' } }));
       const c = await open();
       ok(await c.call('loki_start', { specText: '# Tiny\n\n- Write a greeting\n', tier: 'simple' }));
       ok(await c.call('loki_status'));
-      fs.writeFileSync(path.join(p.root, 'greeting.txt'), 'hi\n');
+      fs.writeFileSync(path.join(project().root, 'greeting.txt'), 'hi\n');
       await finishTasks(c);
       const v = ok(await c.call('loki_verify'));
       expect(JSON.stringify(v.gaps)).toMatch(/No test command/);
       expect((await council(c, ['approve', 'approve', 'reject'])).outcome).toBe('approved');
       const r = await complete(c);
       expect(r).toMatchObject({ status: 'COMPLETE', headline: 'VERIFIED WITH GAPS' });
-      const runId = fs.readdirSync(path.join(p.root, '.loki', 'proofs'))[0]!;
-      const receipt = fs.readFileSync(path.join(p.root, '.loki', 'proofs', runId, 'RECEIPT.md'), 'utf8');
+      const runId = fs.readdirSync(path.join(project().root, '.loki', 'proofs'))[0]!;
+      const receipt = fs.readFileSync(path.join(project().root, '.loki', 'proofs', runId, 'RECEIPT.md'), 'utf8');
       expect(receipt).toMatch(/^# VERIFIED WITH GAPS/);
       expect(receipt).toMatch(/not a git repository/);
       expect(receipt).toMatch(/No test command/);
@@ -664,7 +585,7 @@ describe('the gate cannot be talked round', () => {
     const c = await started();
     await doTheWork(c);
     fs.writeFileSync(
-      path.join(p!.root, '.loki', 'config.yaml'),
+      path.join(project().root, '.loki', 'config.yaml'),
       'checks:\n  test: echo "5 passed, 0 failed"\n  timeoutSeconds: 60\ncouncil:\n  enabled: false\n',
     );
     ok(await c.call('loki_verify'));
@@ -682,7 +603,7 @@ describe('the gate cannot be talked round', () => {
       ok(await c.call('loki_verify'));
       await council(c, ['approve', 'approve', 'reject']);
       expect((await complete(c)).status).toBe('COMPLETE');
-      const dir = path.join(p!.root, '.loki', 'proofs');
+      const dir = path.join(project().root, '.loki', 'proofs');
       const runId = fs.readdirSync(dir)[0]!;
       const sha = (t: string) => crypto.createHash('sha256').update(t).digest('hex');
       const factsFile = path.join(dir, runId, 'FACTS.json');
@@ -693,7 +614,7 @@ describe('the gate cannot be talked round', () => {
       manifest.files['FACTS.json'] = sha(forged);
       const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
       fs.writeFileSync(manifestFile, manifestText);
-      const db = openDb(p!.root, false);
+      const db = openDb(project().root, false);
       db.prepare(
         "INSERT INTO audit (seq, ts, actor, action, target, data, prev, hash) VALUES (999, '2026-01-01T00:00:00.000Z', 'forger', 'run.complete', ?, ?, 'x', 'y')",
       ).run(runId, JSON.stringify({ manifest: sha(manifestText) }));

@@ -21,7 +21,7 @@ import type { TestCounts } from '../domain/test-output.js';
 import { judgeTests, parseTestCounts } from '../domain/test-output.js';
 import { listNames, readFileIfExists } from '../store/fsx.js';
 import { type SafeDir } from '../store/paths.js';
-import { outputTail, runCommand } from './command.js';
+import { outputTail, runCommand, type CommandResult } from './command.js';
 import type { CheckFact } from './record.js';
 import { FileTooLargeError, PathError } from '../errors.js';
 
@@ -82,6 +82,19 @@ const notRun = (c: ResolvedCheck, verdict: CheckFact['verdict'], reason: string)
   outputBytes: 0,
 });
 
+/** The fact of a command that ran, before its verdict: how it ended and the tail of its output. */
+function ranFact(c: ResolvedCheck, r: CommandResult): CheckFact {
+  return {
+    ...notRun(c, 'fail', ''),
+    exitCode: r.exitCode,
+    signal: r.signal,
+    timedOut: r.timedOut,
+    durationMs: r.durationMs,
+    outputTail: outputTail(r.output),
+    outputBytes: r.outputBytes,
+  };
+}
+
 export async function runCheck(c: ResolvedCheck, opts: CheckRunOptions): Promise<CheckFact & { report?: TestReport }> {
   if (!opts.only.includes(c.name)) return notRun(c, 'not-run', `left out by only: ${opts.only.join(', ')}`);
   if (c.command === null) {
@@ -101,15 +114,7 @@ export async function runCheck(c: ResolvedCheck, opts: CheckRunOptions): Promise
   }
   if (c.name === 'test') return runTests(c, c.command, opts);
   const r = await runCommand(c.command, { cwd: opts.cwd, timeoutMs: opts.timeoutSeconds * 1000, env: opts.env });
-  const base = {
-    ...notRun(c, 'fail', ''),
-    exitCode: r.exitCode,
-    signal: r.signal,
-    timedOut: r.timedOut,
-    durationMs: r.durationMs,
-    outputTail: outputTail(r.output),
-    outputBytes: r.outputBytes,
-  };
+  const base = ranFact(c, r);
   if (r.spawnError) return { ...base, reason: `could not start: ${r.spawnError}` };
   if (r.timedOut) return { ...base, reason: `timed out after ${opts.timeoutSeconds} s` };
   if (r.exitCode === null) return { ...base, reason: `killed by ${r.signal ?? 'a signal'}` };
@@ -149,15 +154,7 @@ async function runTests(
     env: plan ? planEnv(opts.env, plan, opts.cwd) : opts.env,
   });
   const shownRan = scrubText(plan ? plan.command.split(reportFile!).join('<report>') : command).text;
-  const base = {
-    ...notRun(c, 'fail', ''),
-    exitCode: r.exitCode,
-    signal: r.signal,
-    timedOut: r.timedOut,
-    durationMs: r.durationMs,
-    outputTail: outputTail(r.output),
-    outputBytes: r.outputBytes,
-  };
+  const base = ranFact(c, r);
   const runner = {
     name: plan?.runner ?? null,
     ran: shownRan,
