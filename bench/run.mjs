@@ -114,17 +114,19 @@ function nodeFloor() {
 
 const CKPT_FILES = 1000;
 
+/** The bench's git identity, for the repositories it commits to. */
+const GIT_ENV = {
+  ...ENV,
+  GIT_AUTHOR_NAME: 'b',
+  GIT_AUTHOR_EMAIL: 'b@b',
+  GIT_COMMITTER_NAME: 'b',
+  GIT_COMMITTER_EMAIL: 'b@b',
+};
+
 async function checkpointBench() {
   const dir = project('checkpoints-1000');
-  const gitEnv = {
-    ...ENV,
-    GIT_AUTHOR_NAME: 'b',
-    GIT_AUTHOR_EMAIL: 'b@b',
-    GIT_COMMITTER_NAME: 'b',
-    GIT_COMMITTER_EMAIL: 'b@b',
-  };
   const sh = (...args) => {
-    const r = spawnSync('git', args, { cwd: dir, env: gitEnv, encoding: 'utf8' });
+    const r = spawnSync('git', args, { cwd: dir, env: GIT_ENV, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
   };
   const file = (i) => path.join(dir, 'src', `d${Math.floor(i / 20)}`, `f${i}.ts`);
@@ -146,7 +148,7 @@ async function checkpointBench() {
   const gitStatus = [];
   const nodeE = [];
   for (let i = 0; i < n; i++) {
-    gitStatus.push(timeSync(() => spawnSync('git', ['status', '--porcelain'], { cwd: dir, env: gitEnv })));
+    gitStatus.push(timeSync(() => spawnSync('git', ['status', '--porcelain'], { cwd: dir, env: GIT_ENV })));
     nodeE.push(timeSync(() => spawnSync(process.execPath, ['-e', '0'])));
   }
   const touch = (count, v) => {
@@ -498,13 +500,6 @@ const VERIFY_FILES = 1000;
 
 async function verifyBench() {
   const dir = project('verify-1000');
-  const gitEnv = {
-    ...ENV,
-    GIT_AUTHOR_NAME: 'b',
-    GIT_AUTHOR_EMAIL: 'b@b',
-    GIT_COMMITTER_NAME: 'b',
-    GIT_COMMITTER_EMAIL: 'b@b',
-  };
   const write = (rel, text) => {
     fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
     fs.writeFileSync(path.join(dir, rel), text);
@@ -529,7 +524,7 @@ async function verifyBench() {
     ['add', '-A'],
     ['commit', '-q', '-m', 'bench'],
   ])
-    spawnSync('git', args, { cwd: dir, env: gitEnv });
+    spawnSync('git', args, { cwd: dir, env: GIT_ENV });
   const proj = new lib.Project({ root: dir, env: ENV, actor: 'bench' });
   const { InMemoryTransport } = await import('@modelcontextprotocol/sdk/inMemory.js');
   const { server } = lib.createServer(proj);
