@@ -11,6 +11,8 @@ import type { Store } from './store.js';
 
 /** The audit action that adopts the trust records a database held before bindings existed (0.2 and older). */
 const ADOPT = 'records.adopt';
+/** meta key set once the audit log binds records (a shortcut for later opens; see adoptUnboundRecords). */
+export const BOUND_FLAG = 'bindings';
 
 /**
  * Bind the trust records of a database written before bindings existed, once, in one audited transaction.
@@ -18,12 +20,21 @@ const ADOPT = 'records.adopt';
  * chain), never from a flag a shell could delete to have tampered records adopted.
  */
 export function adoptUnboundRecords(store: Store): void {
+  // A shortcut only, for every open of a database in use (each hook opens it): deleting the flag sends the next
+  // open back to the audit log, which decides.
+  if (store.db.get('SELECT 1 AS x FROM meta WHERE key = ?', BOUND_FLAG)) return;
   const kinds = [...BOUND_KINDS];
   const marks = kinds.map(() => '?').join(', ');
   // Newest first: in a database in use the last few entries bind something, so this reads a row or two.
   const done = () =>
     store.db.get("SELECT 1 AS x FROM audit WHERE data ->> '$.records' IS NOT NULL ORDER BY seq DESC LIMIT 1") !==
       undefined || store.db.get(`SELECT 1 AS x FROM docs WHERE kind IN (${marks}) LIMIT 1`, ...kinds) === undefined;
+  const flag = () => store.db.run('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)', BOUND_FLAG, 'bound');
+  const hasBindings = () =>
+    store.db.get("SELECT 1 AS x FROM audit WHERE data ->> '$.records' IS NOT NULL ORDER BY seq DESC LIMIT 1") !==
+    undefined;
+  // Bound already (the flag was removed): nothing to adopt; Store.tx sets the flag again with the next binding.
+  if (hasBindings()) return;
   if (done()) return;
   store.tx(() => {
     if (done()) return;
@@ -33,6 +44,7 @@ export function adoptUnboundRecords(store: Store): void {
     );
     const records = Object.fromEntries(rows.map((r) => [r.key, bodyHash(r.body)]));
     store.audit.append(ADOPT, undefined, { records, note: 'trust records present before bindings existed' });
+    flag();
   });
 }
 

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { canonicalJson } from '../audit/chain.js';
 import { AuditLog, MAX_DATA_BYTES, externalAnchorFile, type AuditNote } from '../audit/log.js';
 import { StoreError } from '../errors.js';
-import { adoptUnboundRecords } from './bindings.js';
+import { BOUND_FLAG, adoptUnboundRecords } from './bindings.js';
 import { Db } from './db.js';
 import { SafeDir, splitRelativePath } from './paths.js';
 import { RecordIO, type Bindings } from './records.js';
@@ -30,6 +30,9 @@ export class Store {
   readonly db: Db;
   readonly records: RecordIO;
   readonly audit: AuditLog;
+  /** This transaction appended a binding (Store.tx then sets the meta flag, once per connection). */
+  private bindingsAppended = false;
+  private flagged = false;
   /** Relative names `exists` has already validated. */
   private readonly checkedNames = new Set<string>();
 
@@ -75,12 +78,24 @@ export class Store {
         const r = fn();
         // Trust records written without an audit entry of their own are bound by one of their own.
         const records = this.records.takeBindings();
-        if (records) this.audit.appendAll(bindingNotes(records));
+        if (records) {
+          this.audit.appendAll(bindingNotes(records));
+          this.bindingsAppended = true;
+        }
+        if (this.bindingsAppended && !this.flagged) {
+          // The shortcut adoptUnboundRecords reads on every open, set in the transaction of a binding.
+          this.db.run('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)', BOUND_FLAG, 'bound');
+          this.flagged = true;
+        }
+        this.bindingsAppended = false;
         return r;
       });
     } catch (err) {
       this.audit.rolledBack();
       this.records.dropBindings();
+      this.bindingsAppended = false;
+      // The flag's row went with the rollback: the next binding writes it again.
+      this.flagged = false;
       throw err;
     }
     this.audit.committed();
@@ -98,6 +113,7 @@ export class Store {
       const n = note(result);
       if (n) {
         const records = this.records.takeBindings();
+        if (records) this.bindingsAppended = true;
         const data = n.data === undefined ? {} : n.data;
         const merged =
           records && data !== null && typeof data === 'object' && !Array.isArray(data) && !('records' in data)
