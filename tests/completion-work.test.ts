@@ -209,8 +209,17 @@ describe('completion means the work was done', () => {
       ok(await c.call('loki_task_fail', { id: dead, token: second.token, error: 'the docs site is down' }));
       // A dead-lettered task does not hold its phase, but it is not done: completion waits for it.
       expect((await advance(c)).ok).toBe(true);
+      // So loki_status's next names it, and not loki_complete, which would refuse.
+      const hint = structured<{ next: string }>(await c.call('loki_status', { peek: true })).next;
+      expect(hint).toMatch(
+        new RegExp(`Completion still needs 1 task\\(s\\) of the run: ${dead} dead-letter\\. .*action "retry"`),
+      );
+      expect(hint).not.toMatch(/loki_complete/);
       ok(await c.call('loki_verify'));
-      expect((await council(c, ['approve', 'approve', 'reject'])).outcome).toBe('approved');
+      // The council's approval says the same, rather than "Next: loki_complete".
+      const approved = await council(c, ['approve', 'approve', 'reject']);
+      expect(approved.outcome).toBe('approved');
+      expect(approved.workReasons).toEqual([expect.stringMatching(/^1 task\(s\) of this run are still open/)]);
       const r = await complete(c);
       expect(r.reasons).toEqual([
         expect.stringMatching(
@@ -280,6 +289,10 @@ describe('completion means the work was done', () => {
       expect(entry.data).toMatchObject({ waiver: 'w001', kind: 'task', tasks: [dead], by: 'person' });
       expect(JSON.parse(loki('waive', 'list', '--json').out).waivers).toEqual([stored]);
 
+      // Waived, it is no longer work left: next leads to completion again.
+      expect(structured<{ next: string }>(await c.call('loki_status', { peek: true })).next).toMatch(
+        /then loki_complete$/,
+      );
       const done = await complete(c);
       expect(done, JSON.stringify(done.reasons)).toMatchObject({ status: 'COMPLETE', headline: 'VERIFIED WITH GAPS' });
       const { md, facts, assessments } = receipt(runId);

@@ -7,6 +7,8 @@ import { heartbeat, type SessionIdentity } from './sessions.js';
 import { HUMAN_INPUT, HUMAN_INPUT_IGNORED, type HumanInput, readMarkers, takeHumanInput } from './signals.js';
 import { readRun } from './state.js';
 import { trustBriefing, type TrustBriefing } from '../trust/briefing.js';
+import { workFacts } from '../trust/waivers.js';
+import { judgeWork } from '../domain/waivers.js';
 import { readHookState } from './hook-state.js';
 
 export interface Briefing {
@@ -203,12 +205,30 @@ export async function briefing(
     problems,
     next: '',
   };
-  b.next = nextHint(b, run);
+  b.next = nextHint(b, run, run && queue && onLastPhaseWithoutWork(run, queue) ? workLeft(project, run) : []);
   return b;
 }
 
-/** One instruction for the agent's next step. Pure over the briefing. */
-export function nextHint(b: Briefing, run: RunState | undefined): string {
+/** The last phase of the tier with nothing open in it: where `next` would name loki_complete. */
+function onLastPhaseWithoutWork(run: RunState, q: QueueBriefing): boolean {
+  return TIER_PHASES[run.tier].at(-1) === run.phase && q.openInPhase === 0;
+}
+
+/**
+ * Tasks of the run completion would still call open (domain/waivers.ts judgeWork: dead-lettered ones, or open in
+ * another phase), unwaived; read only where `next` would otherwise lead into that refusal.
+ */
+function workLeft(project: Project, run: RunState): string[] {
+  return judgeWork(workFacts(project, run))
+    .open.filter((t) => t.waiver === null)
+    .map((t) => `${t.id} ${t.status}`);
+}
+
+/**
+ * One instruction for the agent's next step. Pure over the briefing and `workLeft` (tasks completion would still
+ * refuse on, when the run is in its last phase with nothing open there).
+ */
+export function nextHint(b: Briefing, run: RunState | undefined, workLeft: readonly string[] = []): string {
   if (
     b.problems.length > 0 &&
     b.problems.some((p) => p.startsWith('.loki/config.yaml') || p.includes('LOKI_') || p.startsWith('council.'))
@@ -242,6 +262,10 @@ export function nextHint(b: Briefing, run: RunState | undefined): string {
     b.run.nextPhase && !lastPhase
       ? `call loki_phase_advance (next: ${b.run.nextPhase})`
       : 'call loki_verify, then loki_council_convene, then loki_complete';
+  if (lastPhase && workLeft.length > 0) {
+    const shown = `${workLeft.slice(0, 5).join(', ')}${workLeft.length > 5 ? ', ...' : ''}`;
+    return `${where}. Completion still needs ${workLeft.length} task(s) of the run: ${shown}. Put a dead-lettered one back with loki_task_update action "retry" and finish it (loki_task_claim, loki_task_complete), or ask a person to waive it (\`loki waive task <id> --reason "..."\`)`;
+  }
   if (q && q.openInPhase === 0) {
     return q.total === 0
       ? `${where}. The queue is empty: add this phase's tasks with loki_task_add, or when its exit criteria hold ${advance}`

@@ -6,7 +6,7 @@
  * What this cannot catch, and docs/trust.md says: a same-user process that rewrites the records, the chain and
  * both anchors consistently. The chain itself is checked by AuditLog.verify; callers check both.
  */
-import { BOUND_KINDS, bodyHash } from './records.js';
+import { bodyHash } from './records.js';
 import type { Store } from './store.js';
 
 /** The audit action that adopts the trust records a database held before bindings existed (0.2 and older). */
@@ -23,28 +23,17 @@ export function adoptUnboundRecords(store: Store): void {
   // A shortcut only, for every open of a database in use (each hook opens it): deleting the flag sends the next
   // open back to the audit log, which decides.
   if (store.db.get('SELECT 1 AS x FROM meta WHERE key = ?', BOUND_FLAG)) return;
-  const kinds = [...BOUND_KINDS];
-  const marks = kinds.map(() => '?').join(', ');
   // Newest first: in a database in use the last few entries bind something, so this reads a row or two.
-  const done = () =>
-    store.db.get("SELECT 1 AS x FROM audit WHERE data ->> '$.records' IS NOT NULL ORDER BY seq DESC LIMIT 1") !==
-      undefined || store.db.get(`SELECT 1 AS x FROM docs WHERE kind IN (${marks}) LIMIT 1`, ...kinds) === undefined;
-  const flag = () => store.db.run('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)', BOUND_FLAG, 'bound');
   const hasBindings = () =>
     store.db.get("SELECT 1 AS x FROM audit WHERE data ->> '$.records' IS NOT NULL ORDER BY seq DESC LIMIT 1") !==
     undefined;
-  // Bound already (the flag was removed): nothing to adopt; Store.tx sets the flag again with the next binding.
-  if (hasBindings()) return;
-  if (done()) return;
+  // Bound already (the flag was removed: Store.tx sets it again with the next binding), or nothing to adopt.
+  if (hasBindings() || !store.records.hasBoundRows()) return;
   store.tx(() => {
-    if (done()) return;
-    const rows = store.db.all<{ key: string; body: string }>(
-      `SELECT key, body FROM docs WHERE kind IN (${marks})`,
-      ...kinds,
-    );
-    const records = Object.fromEntries(rows.map((r) => [r.key, bodyHash(r.body)]));
+    if (hasBindings()) return;
+    const records = Object.fromEntries([...store.records.boundRows()].map(([key, r]) => [key, bodyHash(r.body)]));
     store.audit.append(ADOPT, undefined, { records, note: 'trust records present before bindings existed' });
-    flag();
+    store.db.run('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)', BOUND_FLAG, 'bound');
   });
 }
 
@@ -82,20 +71,15 @@ export function bindingProblems(store: Store): string[] {
       bound.set(key, { hash: after, seq: e.seq });
     }
   }
-  const kinds = [...BOUND_KINDS];
-  const rows = store.db.all<{ key: string; kind: string; body: string }>(
-    `SELECT key, kind, body FROM docs WHERE kind IN (${kinds.map(() => '?').join(', ')})`,
-    ...kinds,
-  );
   const seen = new Set<string>();
-  for (const r of rows) {
-    seen.add(r.key);
-    const b = bound.get(r.key);
+  for (const [key, r] of store.records.boundRows()) {
+    seen.add(key);
+    const b = bound.get(key);
     if (!b || b.hash === null)
-      problems.push(`the ${r.kind} record "${r.key}" was added outside loki-mode (the audit log never bound it)`);
+      problems.push(`the ${r.kind} record "${key}" was added outside loki-mode (the audit log never bound it)`);
     else if (b.hash !== bodyHash(r.body))
       problems.push(
-        `the ${r.kind} record "${r.key}" was changed outside loki-mode (it no longer matches audit entry #${b.seq})`,
+        `the ${r.kind} record "${key}" was changed outside loki-mode (it no longer matches audit entry #${b.seq})`,
       );
   }
   for (const [key, b] of bound)

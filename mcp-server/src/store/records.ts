@@ -63,6 +63,9 @@ export const BOUND_KINDS: ReadonlySet<string> = new Set([
   'waiver',
 ]);
 
+/** The SQL condition for the trust records' rows (the kinds are fixed names, written in as literals). */
+const BOUND_WHERE = `kind IN (${[...BOUND_KINDS].map((k) => `'${k}'`).join(', ')})`;
+
 /**
  * key -> [sha256 of the text before, sha256 of the text after] (null: no record on that side). Binding the text
  * before as well makes the chain continuous: a row changed behind the server's back and then written again by the
@@ -184,12 +187,15 @@ export class RecordIO {
 
   /** Every trust record now: key -> kind and text (taken before rows are replaced by SQL, for rebind). */
   boundRows(): Map<string, { kind: string; body: string }> {
-    const kinds = [...BOUND_KINDS];
     const rows = this.db.all<{ key: string; kind: string; body: string }>(
-      `SELECT key, kind, body FROM docs WHERE kind IN (${kinds.map(() => '?').join(', ')})`,
-      ...kinds,
+      `SELECT key, kind, body FROM docs WHERE ${BOUND_WHERE}`,
     );
     return new Map(rows.map((r) => [r.key, { kind: r.kind, body: r.body }]));
+  }
+
+  /** True when any trust record exists. */
+  hasBoundRows(): boolean {
+    return this.db.get(`SELECT 1 AS x FROM docs WHERE ${BOUND_WHERE} LIMIT 1`) !== undefined;
   }
 
   /**

@@ -167,7 +167,7 @@ export const councilVoteTool = defineTool({
       return `All ${r.size} approved. The devil's advocate must now review (seat 0):\n${r.devilsAdvocate.prompt}`;
     const t = r.tally!;
     return t.state === 'approved'
-      ? `Council ${r.council} approved (${t.approvals} of ${r.size}${t.unanimous ? ", confirmed by the devil's advocate" : ''}). Next: loki_complete.`
+      ? `Council ${r.council} approved (${t.approvals} of ${r.size}${t.unanimous ? ", confirmed by the devil's advocate" : ''}). ${r.workReasons ? `Before loki_complete, the work: ${r.workReasons.join('; ')}` : 'Next: loki_complete.'}`
       : `Council ${r.council} rejected:\n${t.state === 'rejected' ? t.reasons.map((x) => `- ${x}`).join('\n') : ''}\nFix, loki_verify, convene again.`;
   },
 });

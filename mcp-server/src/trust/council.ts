@@ -27,6 +27,8 @@ import { latestFacts } from './facts.js';
 import { COUNCIL_RECORD, councilDir, councilFile, type CouncilSession } from './records.js';
 import { checklistFingerprint, codeState, readTrust, updateTrust } from './state.js';
 import { UsageError } from '../errors.js';
+import { judgeWork } from '../domain/waivers.js';
+import { workFacts } from './waivers.js';
 
 const SESSION_NAME = /^k(\d{3,})$/;
 
@@ -216,6 +218,11 @@ export interface VoteResult {
   tally: CouncilOutcome | null;
   /** When the approval was unanimous: the devil's advocate's brief (vote as seat 0). */
   devilsAdvocate: MemberBrief | null;
+  /**
+   * Approved, but completion would still refuse on the work (open tasks, a phase not reached: domain/waivers.ts):
+   * its reasons, so the answer does not lead into that refusal. Absent when there are none.
+   */
+  workReasons?: string[];
 }
 
 export async function castVote(project: Project, who: SessionIdentity, args: VoteArgs): Promise<VoteResult> {
@@ -310,6 +317,10 @@ export async function castVote(project: Project, who: SessionIdentity, args: Vot
       data: { council: r.council, seat: r.seat, outcome: r.outcome, ...(r.tally ? { tally: r.tally } : {}) },
     }),
   );
+  if (r.outcome === 'approved') {
+    const work = judgeWork(workFacts(project, run)).reasons;
+    if (work.length > 0) r.workReasons = work;
+  }
   if (DECIDED_OUTCOMES.includes(r.outcome) && readTrust(store, run.runId).forcedReview) {
     await updateTrust(project, run.runId, (t) => ({
       next: { ...t, forcedReview: null },

@@ -8,7 +8,7 @@
  */
 import type { ConfiguredChecks } from '../domain/checks.js';
 import type { TestReport } from '../domain/test-runners.js';
-import { git } from '../run/git.js';
+import { treeOf } from '../run/git.js';
 import type { RunState } from '../run/records.js';
 import { readFileIfExists } from '../store/fsx.js';
 import { SafeDir } from '../store/paths.js';
@@ -43,9 +43,9 @@ export async function baselineTests(
   if (kept) return kept;
   const root = store.project.root;
   if (!run.git.baselineCommit) return null;
-  const tree = git(root, ['rev-parse', '--verify', '-q', `${run.git.baselineCommit}^{tree}`]);
-  if (!tree.ok) return null;
-  const record = await runOnBaseline(root, run.runId, tree.out, checks, timeoutSeconds, env);
+  const tree = treeOf(root, run.git.baselineCommit);
+  if (!tree) return null;
+  const record = await runOnBaseline(root, run.runId, tree, checks, timeoutSeconds, env);
   return store.mutate(
     () =>
       store.records.create(file, BASELINE_TESTS_RECORD, record)

@@ -5,9 +5,10 @@
  */
 import { decodeForScan, scanForSecrets, type DecodedFile } from '../domain/secret-scan.js';
 import { fewerAssertions, isTestFile, mayHoldTests, newlySkipped } from '../domain/test-files.js';
-import { git } from '../run/git.js';
+import { treeOf } from '../run/git.js';
 import type { RunState } from '../run/records.js';
 import { diffTrees, readBlobs, type ChangedFile } from './gitfacts.js';
+import { harnessFacts } from './harness.js';
 import type { VerificationRecord } from './record.js';
 
 export const MAX_LISTED_FILES = 500;
@@ -15,12 +16,13 @@ export const MAX_LISTED_FILES = 500;
 export const MAX_SCAN_BYTES = 1024 * 1024;
 export const MAX_SCANNED_FILES = 5000;
 
-type ChangeFacts = Pick<VerificationRecord, 'diff' | 'testFiles' | 'secrets'>;
+type ChangeFacts = Pick<VerificationRecord, 'diff' | 'testFiles' | 'secrets' | 'harness'>;
 
 const UNAVAILABLE: ChangeFacts = {
   diff: { available: false, filesChanged: 0, insertions: 0, deletions: 0, files: [], filesOmitted: 0 },
   testFiles: { available: false, deleted: [], newlySkipped: [] },
   secrets: { available: false, scannedFiles: 0, findings: [], allowed: [], preexisting: 0, skipped: [] },
+  harness: null,
 };
 
 const unavailable = (): ChangeFacts => structuredClone(UNAVAILABLE);
@@ -56,15 +58,19 @@ export function changeFacts(
     );
     return unavailable();
   }
-  const baseTree = git(root, ['rev-parse', '--verify', '-q', `${baseline}^{tree}`]);
-  const changed = baseTree.ok ? diffTrees(root, baseTree.out, nowTree) : null;
-  if (!changed) {
+  const baseTree = treeOf(root, baseline);
+  const changed = baseTree ? diffTrees(root, baseTree, nowTree) : null;
+  if (!baseTree || !changed) {
     notes.push(
       `The run's baseline commit ${baseline.slice(0, 12)} cannot be read (was refs/loki/runs removed?), so there is ${lost}.`,
     );
     return unavailable();
   }
-  return { ...diffFacts(changed), ...contentFacts(root, changed) };
+  return {
+    ...diffFacts(changed),
+    ...contentFacts(root, changed),
+    harness: harnessFacts(root, baseTree, changed),
+  };
 }
 
 function diffFacts(changed: ChangedFile[]): Pick<ChangeFacts, 'diff'> {
@@ -94,7 +100,7 @@ function diffFacts(changed: ChangedFile[]): Pick<ChangeFacts, 'diff'> {
 
 const REGULAR = new Set(['100644', '100755']);
 
-function contentFacts(root: string, changed: ChangedFile[]): Omit<ChangeFacts, 'diff'> {
+function contentFacts(root: string, changed: ChangedFile[]): Pick<ChangeFacts, 'testFiles' | 'secrets'> {
   const deleted = changed.filter((f) => f.status === 'D' && isTestFile(f.path)).map((f) => f.path);
   const current = changed.filter((f) => f.status !== 'D');
   const scanned = current.slice(0, MAX_SCANNED_FILES);

@@ -7,7 +7,7 @@
 import { harnessChanges, isHarnessFile, type HarnessChange } from '../domain/harness.js';
 import { isTestFile } from '../domain/test-files.js';
 import { git } from '../run/git.js';
-import { diffTrees, readBlobs } from './gitfacts.js';
+import { readBlobs, type ChangedFile } from './gitfacts.js';
 
 const MAX_HARNESS_BYTES = 1024 * 1024;
 
@@ -16,12 +16,8 @@ export interface HarnessFacts {
   baselineHadTests: boolean;
 }
 
-/** Null when git cannot tell (the baseline is unreadable). */
-export function harnessFacts(root: string, baselineCommit: string, nowTree: string): HarnessFacts | null {
-  const baseTree = git(root, ['rev-parse', '--verify', '-q', `${baselineCommit}^{tree}`]);
-  if (!baseTree.ok) return null;
-  const changed = diffTrees(root, baseTree.out, nowTree);
-  if (!changed) return null;
+/** From the diff between the baseline tree and the snapshot, which verify/changes.ts has already read. */
+export function harnessFacts(root: string, baseTree: string, changed: readonly ChangedFile[]): HarnessFacts {
   // A rename is a deletion of the old path and an addition of the new one, as far as the harness goes.
   const sides = changed.flatMap((f) =>
     f.status === 'R' && f.from
@@ -42,7 +38,7 @@ export function harnessFacts(root: string, baselineCommit: string, nowTree: stri
   const changes = harnessChanges(
     relevant.map((f) => ({ path: f.path, before: textOf(f.oldBlob), after: textOf(f.newBlob) })),
   );
-  const listing = git(root, ['ls-tree', '-r', '-z', '--name-only', baseTree.out]);
+  const listing = git(root, ['ls-tree', '-r', '-z', '--name-only', baseTree]);
   const baselineHadTests = listing.ok && listing.out.split('\0').some((p) => p !== '' && isTestFile(p));
   return { changes, baselineHadTests };
 }

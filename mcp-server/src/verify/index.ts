@@ -20,7 +20,6 @@ import type { Store } from '../store/store.js';
 import { changeFacts } from './changes.js';
 import { normaliseOnly, projectChecks, runCheck } from './checks.js';
 import { verificationFindings } from './findings.js';
-import { harnessFacts } from './harness.js';
 import { baselineTests, hadNoTests, testsGone } from './baseline.js';
 import { openCleanRoom } from './room.js';
 import {
@@ -110,7 +109,6 @@ async function verifyNow(project: Project, opts: VerifyOptions): Promise<Verific
     );
   }
   const changes = changeFacts(root, run, repository, codeState, notes);
-  const harness = codeState && run.git.baselineCommit ? harnessFacts(root, run.git.baselineCommit, codeState) : null;
   const head = repository ? git(root, ['rev-parse', '--verify', '-q', 'HEAD']) : null;
   const draft: Omit<VerificationRecord, 'id'> = {
     runId: run.runId,
@@ -124,7 +122,6 @@ async function verifyNow(project: Project, opts: VerifyOptions): Promise<Verific
     git: { repository, baselineCommit: run.git.baselineCommit, headSha: head?.ok ? head.out : null },
     checks,
     ...changes,
-    harness,
     testsGone: testsGone(baseline, report, changes.diff.files),
     baselineTests: baseline ? { available: baseline.available, ran: baseline.ran.length } : null,
     notes,
