@@ -18,6 +18,7 @@ interface Summary {
   newlySkipped: { items: { file: string }[] };
   blocking: { items: string[] };
   gaps: string[];
+  toJudge: string[];
 }
 
 const PKG = JSON.stringify({ name: 'demo', private: true, type: 'module', scripts: { test: 'node --test' } });
@@ -62,8 +63,8 @@ function write(root: string, rel: string, content: string): void {
   fs.writeFileSync(path.join(root, rel), content);
 }
 
-async function verify(conn: Connected): Promise<Summary> {
-  const r = await conn.call('loki_verify', {});
+async function verify(conn: Connected, args: Record<string, unknown> = {}): Promise<Summary> {
+  const r = await conn.call('loki_verify', args);
   expect(r.isError).toBeFalsy();
   return structured<Summary>(r);
 }
@@ -622,7 +623,7 @@ describe('cheats inside the test files (node:test)', () => {
     );
     const s = await verify(c);
     expect(testCheck(s).verdict).toBe('pass');
-    expect(s.gaps.find((g) => g.startsWith('Test files of the baseline hold fewer assertions'))).toMatch(
+    expect(s.blocking.items.find((b) => b.startsWith('Test files of the baseline hold fewer assertions'))).toMatch(
       /test\/add\.test\.js \(2 -> 1\)/,
     );
   });
@@ -696,6 +697,20 @@ describe('more cheats on the records under .loki/', () => {
     const reasons = await completionReasons(c);
     expect(reasons.some((r) => /tamper evidence: the verification record ".+\/v0002" was changed/.test(r))).toBe(true);
   });
+
+  it('every pending task set to completed with sqlite3 (to pass the work rule) is tamper evidence', async () => {
+    const { root, c } = await honestProject();
+    write(root, 'src/add.js', `${ADD}// changed\n`);
+    await verify(c);
+    sqlite(root, "UPDATE tasks SET body = json_set(body, '$.status', 'completed') WHERE status = 'pending'");
+    const reasons = await completionReasons(c);
+    expect(reasons).toContainEqual(
+      expect.stringMatching(
+        /^tamper evidence: task\(s\) .+ are marked completed, but no loki_task_complete completed them/,
+      ),
+    );
+    expect(reasons.some((r) => /task\(s\) of this run are still open/.test(r))).toBe(false);
+  });
 });
 
 describe('cheats found in review', () => {
@@ -733,7 +748,9 @@ describe('cheats found in review', () => {
       ),
     );
     const s = await verify(c);
-    expect(s.gaps.find((g) => g.startsWith('Test files of the baseline hold fewer assertions'))).toMatch(/\(2 -> 1\)/);
+    expect(s.blocking.items.find((b) => b.startsWith('Test files of the baseline hold fewer assertions'))).toMatch(
+      /\(2 -> 1\)/,
+    );
   });
 
   it('a run record forged into the database before a restart does not become the baseline', async () => {
@@ -750,14 +767,23 @@ describe('cheats found in review', () => {
     expect(r.run.git.baselineCommit).not.toBe(forged);
   });
 
-  it('honest twin: a test title renamed is a named gap, not a block (as many tests run)', async () => {
+  it('honest twin: a test title renamed blocks until the agent says why, then only the council can accept it', async () => {
     const { root, c } = await honestProject();
     write(root, 'src/add.js', `${ADD}// changed\n`);
     write(root, 'test/add.test.js', TEST.replace("it('adds zero'", "it('adds zero to a number'"));
-    const s = await verify(c);
-    expect(goneBlock(s)).toBeUndefined();
+    const first = await verify(c);
+    expect(first.blocking.items).toEqual([
+      expect.stringMatching(
+        /^1 test\(s\) that ran at the baseline no longer run under their names, while 2 tests run .*test\/add\.test\.js::adds zero\. Restore what was removed.*`testRemovalReason`/,
+      ),
+    ]);
+    const s = await verify(c, { testRemovalReason: "renamed 'adds zero' to say what it adds zero to" });
     expect(s.blocking.items).toEqual([]);
-    expect(s.gaps.find((g) => /no longer run under their names/.test(g))).toMatch(/test\/add\.test\.js::adds zero/);
+    expect(s.toJudge).toEqual([
+      expect.stringMatching(
+        /test\/add\.test\.js::adds zero\. The agent's reason: "renamed 'adds zero' to say what it adds zero to"\. The council's approval accepts/,
+      ),
+    ]);
   });
 });
 

@@ -22,6 +22,16 @@ export interface TempProject {
   cleanup(): void;
 }
 
+/** The held-out ids the server keeps under the project's LOKI_HOME until the reveal (none after it). */
+export function keptHeldOut(p: TempProject): string[] {
+  const dir = path.join(p.home, 'held-out');
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.json'))
+    .flatMap((f) => (JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as { ids: string[] }).ids);
+}
+
 /** A fresh project directory (optionally a git repository with one commit) and its own LOKI_HOME. */
 export function tempProject(opts: { git?: boolean; files?: Record<string, string> } = {}): TempProject {
   const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loki-test-')));

@@ -1,5 +1,5 @@
 /** Spec -> seed tasks (domain/spec-tasks.ts) on realistic fixtures of every kind, malformed specs, and the same through loki_start. */
-import { itemsFromSpec, withoutHeldOut } from '../mcp-server/src/domain/checklist.js';
+import { itemsFromSpec, markHeldOut, withoutHeldOut } from '../mcp-server/src/domain/checklist.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import type { TaskDraft } from '../mcp-server/src/domain/tasks.js';
 import {
   REPO_ROOT,
   connect,
+  keptHeldOut,
   snapshot,
   structured,
   tempProject,
@@ -725,7 +726,7 @@ describe('loki_start with a spec', () => {
       status: t.status,
     });
     // What the builder reads is the parse minus the held-out checklist items (judged only at completion).
-    const checklist = itemsFromSpec(fixture(name), parsed.tasks, '');
+    const checklist = markHeldOut(itemsFromSpec(fixture(name), parsed.tasks, ''), new Set(keptHeldOut(p)));
     expect(full.tasks.map(pick)).toEqual(withoutHeldOut(parsed.tasks, checklist).map(asQueued));
     for (const held of checklist.filter((i) => i.heldOut)) expect(JSON.stringify(full.tasks)).not.toContain(held.text);
   });

@@ -8,6 +8,7 @@ import {
   itemId,
   itemVerdict,
   itemsFromSpec,
+  markHeldOut,
   selectHeldOut,
   visibleItems,
   withoutHeldOut,
@@ -68,6 +69,7 @@ const GREEN: VerificationFacts = {
   diff: { files: 2, insertions: 10, deletions: 1 },
   blocking: [],
   gaps: [],
+  toJudge: [],
 };
 
 describe('held-out selection', () => {
@@ -76,17 +78,18 @@ describe('held-out selection', () => {
     expect([4, 5, 6, 7, 8, 10, 12, 20, 21, 100].map(heldOutCount)).toEqual([1, 1, 2, 2, 2, 3, 3, 5, 5, 5]);
   });
 
-  it('takes the first ids in sha256 order, independent of the input order', () => {
+  it('takes the first ids in sha256(salt + id) order, independent of the input order', () => {
     const ids = Array.from({ length: 12 }, (_, i) => `c-${i}`);
-    const bySha = [...ids].sort((a, b) =>
-      crypto
-        .createHash('sha256')
-        .update(a)
-        .digest('hex')
-        .localeCompare(crypto.createHash('sha256').update(b).digest('hex')),
-    );
-    expect(selectHeldOut(ids)).toEqual(bySha.slice(0, 3).sort());
-    expect(selectHeldOut([...ids].reverse())).toEqual(selectHeldOut(ids));
+    const sha = (id: string) => crypto.createHash('sha256').update(`s1${id}`).digest('hex');
+    const bySha = [...ids].sort((a, b) => sha(a).localeCompare(sha(b)));
+    expect(selectHeldOut(ids, 's1')).toEqual(bySha.slice(0, 3).sort());
+    expect(selectHeldOut([...ids].reverse(), 's1')).toEqual(selectHeldOut(ids, 's1'));
+  });
+
+  it('gives another selection for another salt, so the spec alone does not tell which', () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `c-${i}`);
+    const seen = new Set(Array.from({ length: 20 }, (_, i) => selectHeldOut(ids, `salt-${i}`).join()));
+    expect(seen.size).toBeGreaterThan(10);
   });
 });
 
@@ -148,14 +151,24 @@ describe('checklist from a spec', () => {
   });
 
   it('holds out the selected items and strips them from the seed tasks', () => {
-    const held = items.filter((i) => i.heldOut);
-    expect(held.map((i) => i.id).sort()).toEqual(selectHeldOut(items.map((i) => i.id)));
+    expect(items.some((i) => i.heldOut)).toBe(false);
+    const marked = markHeldOut(
+      items,
+      new Set(
+        selectHeldOut(
+          items.map((i) => i.id),
+          'salt',
+        ),
+      ),
+    );
+    const held = marked.filter((i) => i.heldOut);
     expect(held.length).toBe(heldOutCount(items.length));
-    const seeded = JSON.stringify(withoutHeldOut(tasks, items));
+    const seeded = JSON.stringify(withoutHeldOut(tasks, marked));
     for (const h of held) expect(seeded).not.toContain(h.text);
-    const list: Checklist = { runId: 'r', items, revealedAt: null, updatedAt: NOW };
+    const list: Checklist = { runId: 'r', items: marked, revealedAt: null, updatedAt: NOW };
     expect(visibleItems(list).some((i) => i.heldOut)).toBe(false);
     expect(visibleItems({ ...list, revealedAt: NOW })).toHaveLength(items.length);
+    expect(visibleItems(list)).toHaveLength(items.length - held.length);
   });
 });
 

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DIST, dbRows, openDb, structured, tempProject, text, type Connected } from './helpers.js';
+import { DIST, dbRows, keptHeldOut, openDb, structured, tempProject, text, type Connected } from './helpers.js';
 import { GOOD_SUM, README, TEST_FILE, closeAll, ok, open, project, started, use, write } from './fixtures/sum-run.js';
 
 afterEach(closeAll);
@@ -293,8 +293,18 @@ describe('a correct run', () => {
     const list = JSON.parse(
       dbRows<{ body: string }>(project().root, "SELECT body FROM docs WHERE kind = 'checklist'")[0]!.body,
     ) as { items: Item[] };
-    const held = list.items.filter((i) => i.heldOut);
-    expect(held.length).toBeGreaterThan(0);
+    // The set is kept outside the project: nothing under it labels an item held out, not even the stored record.
+    const kept = keptHeldOut(project());
+    const held = list.items.filter((i) => kept.includes(i.id));
+    expect(held.length).toBe(2);
+    expect(list.items.some((i) => i.heldOut)).toBe(false);
+    const underProject = (dir: string): string =>
+      fs
+        .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+        .filter((f) => !f.startsWith('.git') && fs.statSync(path.join(dir, f)).isFile())
+        .map((f) => fs.readFileSync(path.join(dir, f), 'latin1'))
+        .join('\n');
+    expect(underProject(project().root)).not.toMatch(/"heldOut":\s*true|held-?out"?\s*:\s*\[\s*"c-/i);
     // Every tool an agent uses while building, before it claims completion (the loki_start answer included).
     record(await c.call('loki_start', {}));
     record(await c.call('loki_status'));
@@ -325,10 +335,50 @@ describe('a correct run', () => {
     const added = ok(await c.call('loki_checklist_set', { items: [{ text: held.find((h) => !h.check)!.text }] }));
     expect(added.changed).toEqual([expect.stringMatching(/^a-[0-9a-f]{8}$/)]);
     for (const h of held) expect(JSON.stringify(added)).not.toContain(h.id);
-    // Claiming completion once the facts hold reveals them.
+    // Claiming completion once the facts hold reveals them; the copy kept outside the project is then removed.
     const revealed = ok(await c.call('loki_council_convene'));
     expect(JSON.stringify(revealed)).toContain(held[0]!.id);
+    expect(keptHeldOut(project())).toEqual([]);
   });
+
+  it.each([
+    ['removed', (file: string) => fs.rmSync(file)],
+    [
+      'changed',
+      (file: string) => {
+        const set = JSON.parse(fs.readFileSync(file, 'utf8')) as { ids: string[] };
+        fs.writeFileSync(file, JSON.stringify({ ...set, ids: set.ids.slice(0, 1) }));
+      },
+    ],
+  ])(
+    'a held-out set %s outside the server costs more than it gains: every spec item is judged, the receipt says why',
+    { timeout: 90_000 },
+    async (how, tamper) => {
+      const c = await started();
+      const dir = path.join(project().home, 'held-out');
+      const file = fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).find((f) => f.endsWith('.json'))!;
+      tamper(path.join(dir, file));
+      await doTheWork(c);
+      ok(await c.call('loki_verify'));
+      const conv = ok(await c.call('loki_council_convene'));
+      // Both spec items without a machine check, where the set held out one.
+      expect(conv.heldOutToJudge).toHaveLength(2);
+      expect((await council(c, ['approve', 'approve', 'approve'])).outcome).toBe('approved');
+      const r = await complete(c);
+      expect(r).toMatchObject({ status: 'COMPLETE', headline: 'VERIFIED WITH GAPS' });
+      const receipt = fs.readFileSync(path.join(project().root, r.receipt!), 'utf8');
+      expect(receipt).toMatch(
+        new RegExp(
+          `held-out set kept outside the project was ${how === 'removed' ? 'missing' : 'changed outside the server'}`,
+        ),
+      );
+      const reveal = dbRows<{ data: string }>(
+        project().root,
+        "SELECT data FROM audit WHERE action = 'checklist.reveal'",
+      );
+      expect(JSON.parse(reveal[0]!.data)).toMatchObject({ setLost: expect.any(String) });
+    },
+  );
 });
 
 describe('voting', () => {
@@ -622,4 +672,61 @@ describe('the gate cannot be talked round', () => {
       expect(cli('proof', 'verify')).toMatchObject({ code: 1, out: expect.stringMatching(/the audit log is broken/) });
     },
   );
+});
+
+describe('tests of the baseline removed for a stated reason', () => {
+  // The baseline's tests could not run (no code yet), so what is measured is the assertions of its test file.
+  const thinned = () =>
+    write(
+      'test/sum.test.js',
+      TEST_FILE.replace(
+        "test('negative', () => assert.strictEqual(sum(-2, -3), -5));",
+        "test('negative', () => sum(-2, -3));",
+      ),
+    );
+  const REASON = "merged the 'negative' check into 'adds'";
+
+  it(
+    'block until the agent says why; the council then judges the reason and the receipt shows it',
+    {
+      timeout: 90_000,
+    },
+    async () => {
+      const c = await started();
+      await doTheWork(c);
+      thinned();
+      const blocked = ok(await c.call('loki_verify')) as { blocking: { items: string[] } };
+      expect(blocked.blocking.items).toEqual([
+        expect.stringMatching(
+          /^Test files of the baseline hold fewer assertions .*test\/sum\.test\.js \(2 -> 1\).* Restore what/,
+        ),
+      ]);
+      expect(ok(await c.call('loki_complete')).status).toBe('CONTINUE');
+      const v = ok(await c.call('loki_verify', { testRemovalReason: REASON })) as { blocking: { items: string[] } };
+      expect(v.blocking.items).toEqual([]);
+      const conv = ok(await c.call('loki_council_convene')) as { briefs: { prompt: string }[] };
+      for (const b of conv.briefs)
+        expect(b.prompt).toContain('- TO JUDGE: Test files of the baseline hold fewer assertions');
+      expect(conv.briefs[0]!.prompt).toContain(REASON);
+      expect((await council(c, ['approve', 'approve', 'approve'])).outcome).toBe('approved');
+      const r = await complete(c);
+      expect(r).toMatchObject({ status: 'COMPLETE', headline: 'VERIFIED WITH GAPS' });
+      const receipt = fs.readFileSync(path.join(project().root, r.receipt!), 'utf8');
+      expect(receipt).toMatch(
+        /- Tests removed or thinned, accepted by council k002: .*sum\.test\.js \(2 -> 1\).*merged the 'negative' check/,
+      );
+    },
+  );
+
+  it('cannot be accepted with the council disabled', { timeout: 60_000 }, async () => {
+    const c = await started({ LOKI_COUNCIL_ENABLED: 'false' });
+    await doTheWork(c);
+    thinned();
+    ok(await c.call('loki_verify', { testRemovalReason: REASON }));
+    const r = await complete(c);
+    expect(r.status).toBe('CONTINUE');
+    expect(r.reasons).toContainEqual(
+      expect.stringMatching(/with the council disabled no one can accept the stated reason/),
+    );
+  });
 });

@@ -310,7 +310,33 @@ describe('findings from a record', () => {
   });
 
   it('has nothing to say about a clean record', () => {
-    expect(verificationFindings(record())).toEqual({ blocking: [], gaps: [] });
+    expect(verificationFindings(record())).toEqual({ blocking: [], gaps: [], toJudge: [] });
+  });
+
+  it('blocks on removed or thinned tests until a reason is stated, then leaves them to the council', () => {
+    const removed = {
+      testFiles: {
+        available: true,
+        deleted: ['test/a.test.js'],
+        newlySkipped: [],
+        fewerAssertions: [{ file: 'test/b.test.js', before: 3, now: 1 }],
+      },
+      testsGone: { ids: ['test/a.test.js::works'], count: 1, baselineRan: 4, nowRan: 3 },
+    };
+    const silent = verificationFindings(record(removed));
+    expect(silent.toJudge).toEqual([]);
+    expect(silent.blocking).toEqual([
+      expect.stringMatching(/^Test file test\/a\.test\.js was deleted .*`testRemovalReason`/),
+      expect.stringMatching(
+        /^1 test\(s\) that ran at the baseline no longer run .*\(3 < 4\): test\/a\.test\.js::works\. /,
+      ),
+      expect.stringMatching(/^Test files of the baseline hold fewer assertions .*test\/b\.test\.js \(3 -> 1\)/),
+    ]);
+    const stated = verificationFindings(record({ ...removed, testRemovalReason: 'the spec drops feature a' }));
+    expect(stated.blocking).toEqual([]);
+    expect(stated.toJudge).toHaveLength(3);
+    for (const t of stated.toJudge)
+      expect(t).toMatch(/The agent's reason: "the spec drops feature a"\. The council's approval/);
   });
 
   it('blocks on each failing fact, with how to fix it', () => {
@@ -346,7 +372,7 @@ describe('findings from a record', () => {
       'The lint check `npm test` timed out after 5 s: make it faster or raise checks.timeoutSeconds in .loki/config.yaml, then run loki_verify again.',
     );
     expect(f.blocking.join('\n')).toMatch(/empty diff/);
-    expect(f.blocking.join('\n')).toMatch(/test\/a\.test\.js was deleted.*restore it/);
+    expect(f.blocking.join('\n')).toMatch(/test\/a\.test\.js was deleted.*Restore what was removed/);
     expect(f.blocking.join('\n')).toMatch(/test\/b\.test\.js skips more tests.*\.skip 0 -> 1/);
     expect(f.blocking.join('\n')).toMatch(
       /src\/config\.js holds what looks like a secret \(aws-access-key\) on line 3: remove it/,
@@ -371,7 +397,11 @@ describe('findings from a record', () => {
     const unknownCounts = verificationFindings(
       record({ checks: [check({ verdict: 'inconclusive', tests: null, reason: 'counts unknown' })] }),
     );
-    expect(unknownCounts).toEqual({ blocking: [], gaps: [expect.stringMatching(/could not read how many tests ran/)] });
+    expect(unknownCounts).toEqual({
+      blocking: [],
+      gaps: [expect.stringMatching(/could not read how many tests ran/)],
+      toJudge: [],
+    });
   });
 
   it('lists allowed secret findings with their reasons as a gap, never as a block', () => {
@@ -398,6 +428,7 @@ describe('findings from a record', () => {
       gaps: [
         '1 secret finding(s) were allowed by the agent with a reason: test/f0.js:1 (aws-access-key): fixture 0, not a real key.',
       ],
+      toJudge: [],
     });
     const many = verificationFindings(
       record({ secrets: { available: true, scannedFiles: 12, findings: [], allowed, preexisting: 0, skipped: [] } }),

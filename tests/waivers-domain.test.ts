@@ -88,6 +88,7 @@ describe('completion means the work was done', () => {
       diff: { files: 1, insertions: 1, deletions: 0 },
       blocking: [],
       gaps: [],
+      toJudge: [],
     };
     const g = completionGate({
       work: facts({ phase: 'BOOTSTRAP', tasks: [task('t1', 'pending')] }),

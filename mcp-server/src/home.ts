@@ -1,7 +1,38 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-/** `~/.loki` (or LOKI_HOME): cross-project learnings, the external audit anchors and the code cache. */
+/** `~/.loki` (or LOKI_HOME): cross-project learnings, the external audit anchors, held-out sets and the code cache. */
 export function lokiHomeDir(env: NodeJS.ProcessEnv): string {
   return env.LOKI_HOME && env.LOKI_HOME.trim() !== '' ? path.resolve(env.LOKI_HOME) : path.join(os.homedir(), '.loki');
+}
+
+/** A project's own name under `$LOKI_HOME/<area>/`: a digest of its canonical root (nothing of the path shows). */
+export function projectKey(projectRoot: string): string {
+  return crypto.createHash('sha256').update(projectRoot).digest('hex').slice(0, 32);
+}
+
+/** Folders under $LOKI_HOME already made by this process (an anchor is written after every commit). */
+const madeDirs = new Set<string>();
+
+/**
+ * Replace a file kept under `$LOKI_HOME` (temp + rename, 0600 in 0700 folders): private to the user, and a reader
+ * sees the old content or the new, never half.
+ */
+export function replacePrivateFile(file: string, text: string): void {
+  const dir = path.dirname(file);
+  if (!madeDirs.has(dir)) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    madeDirs.add(dir);
+  }
+  const temp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  try {
+    fs.writeFileSync(temp, text, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    // The folder was removed since this process made it: make it again, once.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !madeDirs.delete(dir)) throw err;
+    return replacePrivateFile(file, text);
+  }
+  fs.renameSync(temp, file);
 }

@@ -26,6 +26,7 @@ import {
 } from './chain.js';
 import type { Db } from '../store/db.js';
 import { faultPoint } from '../store/fault.js';
+import { projectKey, replacePrivateFile } from '../home.js';
 
 export const MAX_DATA_BYTES = 8 * 1024;
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -310,32 +311,12 @@ function readAnchor(file: string): Anchor | 'missing' | 'unreadable' {
   }
 }
 
-/** Folders of anchors already made by this process (an anchor is written after every commit). */
-const anchorDirs = new Set<string>();
-
-/** Replace the anchor file (temp + rename, 0600): a reader sees the old anchor or the new one, never half. */
+/** Replace the anchor file: a reader sees the old anchor or the new one, never half. */
 function writeAnchor(file: string, anchor: Anchor): void {
-  const dir = path.dirname(file);
-  if (!anchorDirs.has(dir)) {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    anchorDirs.add(dir);
-  }
-  const temp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-  try {
-    fs.writeFileSync(temp, `${canonicalJson(anchor)}\n`, { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    // The folder was removed since this process made it: make it again, once.
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !anchorDirs.delete(dir)) throw err;
-    return writeAnchor(file, anchor);
-  }
-  fs.renameSync(temp, file);
+  replacePrivateFile(file, `${canonicalJson(anchor)}\n`);
 }
 
 /** The external anchor's path for a project: a digest of its canonical root under `$LOKI_HOME/anchors/`. */
 export function externalAnchorFile(lokiHome: string, projectRoot: string): string {
-  return path.join(
-    lokiHome,
-    'anchors',
-    `${crypto.createHash('sha256').update(projectRoot).digest('hex').slice(0, 32)}.json`,
-  );
+  return path.join(lokiHome, 'anchors', `${projectKey(projectRoot)}.json`);
 }

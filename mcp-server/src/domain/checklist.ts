@@ -5,9 +5,10 @@
  *
  * - Items come from the seed tasks' acceptance criteria and from the spec's "must / should / shall" sentences.
  *   Ids are content hashes (`c-<8 hex>`), so the same spec gives the same ids and a reworded item is a new one.
- * - Held-out items: for N >= 4 items, clamp(round(N / 4), 1, 5) of them, the first by sha256(id) order. They are
- *   chosen once, at run start, are withheld from every output (and stripped from the seed tasks) until
- *   completion is claimed, and are judged then: by their machine check, or else by the council.
+ * - Held-out items: for N >= 4 items, clamp(round(N / 4), 1, 5) of them, the first by sha256(salt + id) order for
+ *   a salt drawn at random for the run. They are chosen once, at run start, kept outside the project until
+ *   completion is claimed (trust/held-out.ts), withheld from every output (and stripped from the seed tasks) until
+ *   then, and judged then: by their machine check, or else by the council.
  * - A machine check is one of five typed kinds; an item with a check is met only when the check passes (the
  *   agent cannot mark it met). An item without a check is met on the agent's word with evidence (an
  *   assessment, shown as such in the receipt), or waived with a reason.
@@ -62,6 +63,20 @@ export interface Checklist {
   /** When completion was first claimed: held-out items are visible from then on. */
   revealedAt: string | null;
   updatedAt: string;
+  /**
+   * The held-out set, kept outside the project until the reveal (trust/held-out.ts): its salted digest, which
+   * binds the set into the audit chain with this record without naming it, and its size. `lost` says why the set
+   * could not be used at the reveal; every spec item was then judged as held out.
+   */
+  heldOutSet?: HeldOutSetRef;
+}
+
+export interface HeldOutSetRef {
+  digest: string;
+  count: number;
+  /** Chosen from LOKI_HELD_OUT_SEED, not at random: predictable, and the receipt says so. */
+  seeded?: boolean;
+  lost?: string;
 }
 
 export const MAX_ITEMS = 200;
@@ -81,9 +96,12 @@ export function heldOutCount(n: number): number {
   return Math.min(5, Math.max(1, Math.round(n / 4)));
 }
 
-/** The held-out ids: the first `heldOutCount` ids in sha256(id) order, returned sorted. */
-export function selectHeldOut(ids: readonly string[]): string[] {
-  const sha = (id: string) => crypto.createHash('sha256').update(id).digest('hex');
+/**
+ * The held-out ids: the first `heldOutCount` ids in sha256(salt + id) order, returned sorted. The salt is drawn
+ * at random for each run, so which items are held out cannot be worked out from the spec.
+ */
+export function selectHeldOut(ids: readonly string[], salt: string): string[] {
+  const sha = (id: string) => crypto.createHash('sha256').update(salt).update(id).digest('hex');
   return [...ids]
     .sort((a, b) => (sha(a) < sha(b) ? -1 : sha(a) > sha(b) ? 1 : 0))
     .slice(0, heldOutCount(ids.length))
@@ -92,7 +110,7 @@ export function selectHeldOut(ids: readonly string[]): string[] {
 
 const MODAL = /\b(must|shall|should|needs? to|has to|is required to|are required to)\b/i;
 
-/** The items a spec gives: its tasks' acceptance criteria, then its must/should sentences, de-duplicated. */
+/** The items a spec gives: its tasks' acceptance criteria, then its must/should sentences, de-duplicated (none held out yet). */
 export function itemsFromSpec(specText: string, tasks: readonly TaskDraft[], now: string): ChecklistItem[] {
   const items: ChecklistItem[] = [];
   const seen = new Set<string>();
@@ -123,8 +141,12 @@ export function itemsFromSpec(specText: string, tasks: readonly TaskDraft[], now
   // A requirement that is a task's own title is tracked by the queue (and could not be hidden from the builder).
   const titles = new Set(tasks.map((t) => plain(t.title)));
   for (const s of modalSentences(specText)) if (!titles.has(plain(s))) add(s, 'spec text');
-  const held = new Set(selectHeldOut(items.map((i) => i.id)));
-  return items.map((i) => (held.has(i.id) ? { ...i, heldOut: true } : i));
+  return items;
+}
+
+/** `items` with exactly the ids of `held` marked held out. */
+export function markHeldOut(items: readonly ChecklistItem[], held: ReadonlySet<string>): ChecklistItem[] {
+  return items.map((i) => (i.heldOut === held.has(i.id) ? i : { ...i, heldOut: held.has(i.id) }));
 }
 
 /** Sentences of the spec's prose and list items that state a requirement (outside code fences and headings). */

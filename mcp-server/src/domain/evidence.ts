@@ -28,6 +28,8 @@ export interface VerificationFacts {
   blocking: string[];
   /** What the server could not know, in plain words. */
   gaps: string[];
+  /** Tests of the baseline removed or thinned, with the agent's stated reason: accepted only by the council. */
+  toJudge: string[];
 }
 
 export interface CouncilFacts {
@@ -75,6 +77,10 @@ export function completionGate(g: GateInput): GateResult {
     if (g.codeState !== v.codeState)
       reasons.push(`the code changed after the last verification (${v.id}): call loki_verify again`);
     reasons.push(...v.blocking);
+    if (!g.councilEnabled && v.toJudge.length > 0)
+      reasons.push(
+        'tests of the baseline were removed or thin out, and with the council disabled no one can accept the stated reason: restore them, then call loki_verify again',
+      );
   }
   const c = g.council;
   if (g.councilEnabled) {
@@ -137,6 +143,7 @@ export function headline(
   if (failing.length > 0) return { headline: 'NOT VERIFIED', why: [...new Set(failing)] };
   const gaps = [
     ...v.gaps,
+    ...v.toJudge.map((t) => `accepted by the council on the agent's word: ${t}`),
     ...(waivers > 0 ? [`${waivers} checklist item(s) waived (reasons below)`] : []),
     ...personWaivers,
   ];

@@ -86,8 +86,11 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
         const session = writeSession(store, run.runId, who, now);
         // A crash between recording the run and queueing its tasks leaves an empty queue: queue them now.
         const reseed = seed ?? specTasksOfRun(store, run);
-        if (reseed) createChecklist(store, run.runId, reseed.checklist, now);
-        const added = reseed ? queue.seedIn(run.runId, reseed.tasks, { fresh: false }) : undefined;
+        const list = reseed && createChecklist(store, run.runId, reseed.checklist, now, project.env);
+        const added =
+          reseed && list
+            ? queue.seedIn(run.runId, withoutHeldOut(reseed.tasks, list.items), { fresh: false })
+            : undefined;
         return {
           resumed: true,
           run,
@@ -154,9 +157,10 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
         baselineKeptFrom = existing.runId;
       store.records.write(RUN_FILE, RUN_RECORD, run);
       const session = writeSession(store, runId, who, iso);
-      createChecklist(store, runId, seed!.checklist, iso);
+      const list = createChecklist(store, runId, seed!.checklist, iso, project.env);
       store.records.write(TRUST_FILE, TRUST_RECORD, { ...emptyTrust(runId), settings: trustSettings(config) });
-      const added = queue.seedIn(runId, seed!.tasks, { fresh: true });
+      // The held-out items are taken out of the tasks the builder will read.
+      const added = queue.seedIn(runId, withoutHeldOut(seed!.tasks, list.items), { fresh: true });
       return {
         resumed: false,
         run,
@@ -233,11 +237,10 @@ interface Seed extends SpecTasks {
   checklist: ChecklistItem[];
 }
 
-/** The spec's tasks and checklist; the held-out items are taken out of the tasks the builder will read. */
+/** The spec's tasks and checklist (its held-out items are drawn with the run, in createChecklist). */
 function seedFromSpec(text: string, extension: string): Seed {
   const spec = tasksFromSpec(text, extension);
-  const checklist = itemsFromSpec(text, spec.tasks, new Date().toISOString());
-  return { ...spec, tasks: withoutHeldOut(spec.tasks, checklist), checklist };
+  return { ...spec, checklist: itemsFromSpec(text, spec.tasks, new Date().toISOString()) };
 }
 
 /** The seed of a run's recorded spec copy (undefined when there is none or it no longer parses). */

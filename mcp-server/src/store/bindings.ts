@@ -100,5 +100,23 @@ export function tamperEvidence(store: Store): string[] {
     problems.push(
       `the audit log does not verify (${chain.firstBreak ? `entry ${chain.firstBreak.index}: ${chain.firstBreak.reason}` : 'its anchor does not match'}): run loki audit verify`,
     );
-  return [...problems, ...bindingProblems(store)];
+  return [...problems, ...bindingProblems(store), ...unauditedCompletions(store)];
+}
+
+/**
+ * Tasks marked completed that no `task.complete` entry of the audit log completed: a task row set to completed
+ * behind the server's back (the queue's rows are not bound like the trust records, but a task reaches
+ * `completed` only through loki_task_complete, which audits it in the same transaction).
+ */
+function unauditedCompletions(store: Store): string[] {
+  const rows = store.db.all<{ id: string }>(
+    `SELECT id FROM tasks WHERE status = 'completed'
+       AND id NOT IN (SELECT target FROM audit WHERE action = 'task.complete' AND target IS NOT NULL)
+     ORDER BY seq LIMIT 21`,
+  );
+  if (rows.length === 0) return [];
+  const ids = rows.slice(0, 20).map((r) => r.id);
+  return [
+    `task(s) ${ids.join(', ')}${rows.length > 20 ? ', ...' : ''} are marked completed, but no loki_task_complete completed them (the audit log has no task.complete entry): the task rows were changed behind the server's back: put them back as they were (or loki_rollback to a checkpoint) and complete each task with loki_task_complete`,
+  ];
 }

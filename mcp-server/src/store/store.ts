@@ -30,6 +30,8 @@ export class Store {
   readonly db: Db;
   readonly records: RecordIO;
   readonly audit: AuditLog;
+  /** `$LOKI_HOME`: where the external anchor and the held-out sets are kept, outside the project. */
+  readonly lokiHome: string;
   /** This transaction appended a binding (Store.tx then sets the meta flag, once per connection). */
   private bindingsAppended = false;
   private flagged = false;
@@ -41,6 +43,7 @@ export class Store {
     this.loki = loki;
     this.db = db;
     this.records = new RecordIO(db);
+    this.lokiHome = lokiHome;
     this.audit = new AuditLog(
       db,
       { file: externalAnchorFile(lokiHome, project.root), label: `the external anchor (${lokiHome}/anchors)` },

@@ -1,7 +1,12 @@
 /** Verification tool: loki_verify. */
 import { z } from 'zod';
 import { CHECK_NAMES } from '../domain/checks.js';
-import { runVerification, verificationFindings, type VerificationRecord } from '../verify/index.js';
+import {
+  REMOVAL_REASON_CHARS,
+  runVerification,
+  verificationFindings,
+  type VerificationRecord,
+} from '../verify/index.js';
 import { verificationFile } from '../verify/record.js';
 import { countItems, visibleItems, type Checklist } from '../domain/checklist.js';
 import { evaluateChecklist } from '../trust/checklist.js';
@@ -26,10 +31,19 @@ export const verifyTool = defineTool({
         .max(3)
         .optional()
         .describe('Run only these checks (default all; completion needs a full run)'),
+      testRemovalReason: z
+        .string()
+        .trim()
+        .min(REMOVAL_REASON_CHARS.min)
+        .max(REMOVAL_REASON_CHARS.max)
+        .optional()
+        .describe(
+          'Only when tests of the baseline were rightly removed, renamed or thinned (the spec drops a feature, tests merged): why. The council judges it; the receipt shows it',
+        ),
     })
     .strict(),
   handler: async (args, ctx) => {
-    const record = await runVerification(ctx.project, { only: args.only });
+    const record = await runVerification(ctx.project, { only: args.only, testRemovalReason: args.testRemovalReason });
     // The checklist's machine checks are judged against these facts (held-out items too, but only visible ones show).
     const list = await evaluateChecklist(ctx.project, record.runId, toFacts(record));
     return { ...summary(record), checklist: list ? checklistBrief(list) : null };
@@ -78,6 +92,7 @@ function summary(r: VerificationRecord) {
     secrets: capped(r.secrets.findings),
     blocking: capped(f.blocking),
     gaps: f.gaps,
+    toJudge: f.toJudge,
   };
 }
 
@@ -109,6 +124,7 @@ function renderSummary(s: Summary): string {
       ...s.checklist.failing.items.map((i) => `- ${i.id} fails: ${i.detail}`),
     );
   }
+  if (s.toJudge.length) lines.push('For the council to judge:', ...s.toJudge.map((t) => `- ${t}`));
   if (s.gaps.length) lines.push('Gaps (the server cannot know):', ...s.gaps.map((g) => `- ${g}`));
   for (const c of s.checks) if (c.outputTail) lines.push(`--- ${c.name} output (tail) ---`, c.outputTail);
   return lines.join('\n');

@@ -1,10 +1,13 @@
 /**
  * The run's checklist (a document): created with the run, edited by the agent, its machine checks run by the
  * server, its held-out items revealed when completion is first claimed. Every change is one audited transaction.
+ * Until the reveal the stored record marks no item held out: the set is kept outside the project
+ * (trust/held-out.ts) and merged in as the record is read.
  */
 import {
   applyEdits,
   countItems,
+  markHeldOut,
   visibleItems,
   type Checklist,
   type ChecklistItem,
@@ -15,19 +18,47 @@ import type { Project } from '../project.js';
 import type { RunState } from '../run/records.js';
 import { activeRun, readRun } from '../run/state.js';
 import type { Store } from '../store/store.js';
+import { dropHeldOut, keepHeldOut, loadHeldOut } from './held-out.js';
 import { runCheck, validateCheck } from './machine-checks.js';
 import { CHECKLIST_RECORD, checklistFile } from './records.js';
 
+/** The run's checklist, its held-out items marked (read back from outside the project until the reveal). */
 export function readChecklist(store: Store | undefined, runId: string): Checklist | undefined {
-  return store?.records.read(checklistFile(runId), CHECKLIST_RECORD);
+  const list = store?.records.read(checklistFile(runId), CHECKLIST_RECORD);
+  if (!store || !list || list.revealedAt || !list.heldOutSet?.count) return list;
+  const kept = loadHeldOut(store.lokiHome, store.project.root, runId, list.heldOutSet);
+  // A lost set hides nothing before the reveal; the reveal then judges every spec item as held out.
+  return 'held' in kept ? { ...list, items: markHeldOut(list.items, kept.held) } : list;
 }
 
-/** Written with the run (inside loki_start's transaction); an existing checklist is kept. */
-export function createChecklist(store: Store, runId: string, items: ChecklistItem[], now: string): Checklist {
+/** Store the checklist; before the reveal, with no item marked held out (the set is kept elsewhere). */
+function writeChecklist(store: Store, list: Checklist): void {
+  const stored = !list.revealedAt && list.heldOutSet ? { ...list, items: markHeldOut(list.items, new Set()) } : list;
+  store.records.write(checklistFile(list.runId), CHECKLIST_RECORD, stored);
+}
+
+/**
+ * Written with the run (inside loki_start's transaction), its held-out items drawn then; an existing checklist
+ * is kept. Returned with the held-out items marked, for the caller to take them out of the seed tasks.
+ */
+export function createChecklist(
+  store: Store,
+  runId: string,
+  items: ChecklistItem[],
+  now: string,
+  env: NodeJS.ProcessEnv,
+): Checklist {
   const existing = readChecklist(store, runId);
   if (existing) return existing;
-  const list: Checklist = { runId, items, revealedAt: null, updatedAt: now };
-  store.records.write(checklistFile(runId), CHECKLIST_RECORD, list);
+  const { held, ref } = keepHeldOut(
+    store.lokiHome,
+    store.project.root,
+    runId,
+    items.map((i) => i.id),
+    env,
+  );
+  const list: Checklist = { runId, items: markHeldOut(items, held), revealedAt: null, updatedAt: now, heldOutSet: ref };
+  writeChecklist(store, list);
   return list;
 }
 
@@ -73,7 +104,7 @@ export async function editChecklist(
         updatedAt: run.startedAt,
       };
       const { list: next, changed } = applyEdits(list, edits, new Date().toISOString(), config.council.enabled);
-      store.records.write(checklistFile(run.runId), CHECKLIST_RECORD, next);
+      writeChecklist(store, next);
       return { ...checklistView(next), changed };
     },
     (r) => ({ action: 'checklist.edit', target: run.runId, data: { changed: r.changed } }),
@@ -102,7 +133,7 @@ export async function evaluateChecklist(
         return r && i.check && JSON.stringify(i.check) === JSON.stringify(was?.check) ? { ...i, result: r } : i;
       });
       const next = { ...list, items, updatedAt: new Date().toISOString() };
-      store.records.write(checklistFile(runId), CHECKLIST_RECORD, next);
+      writeChecklist(store, next);
       return next;
     },
     (l) =>
@@ -124,10 +155,23 @@ export async function revealHeldOut(project: Project, runId: string): Promise<Ch
   if (!current || current.revealedAt) return current;
   const r = store.mutate(
     () => {
-      const list = readChecklist(store, runId);
+      const list = store.records.read(checklistFile(runId), CHECKLIST_RECORD);
       if (!list || list.revealedAt) return { list, revealed: false };
-      const next = { ...list, revealedAt: new Date().toISOString() };
-      store.records.write(checklistFile(runId), CHECKLIST_RECORD, next);
+      const ref = list.heldOutSet;
+      const kept = ref ? loadHeldOut(store.lokiHome, store.project.root, runId, ref) : undefined;
+      const items = !kept
+        ? list.items // a checklist of an older version marks its held-out items itself
+        : 'held' in kept
+          ? markHeldOut(list.items, kept.held)
+          : // Fail closed: with the set unknown, every item the spec gave is judged as held out.
+            markHeldOut(list.items, new Set(list.items.filter((i) => i.origin === 'spec').map((i) => i.id)));
+      const next: Checklist = {
+        ...list,
+        items,
+        revealedAt: new Date().toISOString(),
+        ...(ref && kept && 'lost' in kept ? { heldOutSet: { ...ref, lost: kept.lost } } : {}),
+      };
+      writeChecklist(store, next);
       return { list: next, revealed: true };
     },
     (r) =>
@@ -135,10 +179,14 @@ export async function revealHeldOut(project: Project, runId: string): Promise<Ch
         ? {
             action: 'checklist.reveal',
             target: runId,
-            data: { heldOut: r.list!.items.filter((i) => i.heldOut).map((i) => i.id) },
+            data: {
+              heldOut: r.list!.items.filter((i) => i.heldOut).map((i) => i.id),
+              ...(r.list!.heldOutSet?.lost ? { setLost: r.list!.heldOutSet.lost } : {}),
+            },
           }
         : undefined,
   );
+  if (r.revealed) dropHeldOut(store.lokiHome, store.project.root, runId);
   return r.list;
 }
 

@@ -114,6 +114,7 @@ export async function completeRun(project: Project, who: SessionIdentity): Promi
       facts: facts!,
       gate,
       checklist: checklist?.items ?? [],
+      heldOutSet: checklist?.heldOutSet,
       council: council ? councilFacts(council) : null,
       councils: listCouncils(store, run.runId).map(councilFacts),
       councilEnabled: config.council.enabled,

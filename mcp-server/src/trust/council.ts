@@ -364,6 +364,7 @@ function factsBlock(f: VerificationFacts): string {
     `- tests: ${f.tests.verdict}${f.tests.passed !== null ? ` (${f.tests.passed} passed, ${f.tests.failed} failed, ${f.tests.skipped} skipped)` : ''}`,
     `- diff since baseline: ${f.diff ? `${f.diff.files} files, +${f.diff.insertions} -${f.diff.deletions}` : 'unknown (no git)'}`,
     ...f.blocking.map((b) => `- BLOCKING: ${b}`),
+    ...f.toJudge.map((t) => `- TO JUDGE: ${t}`),
     ...f.gaps.map((g) => `- cannot know: ${g}`),
   ].join('\n');
 }

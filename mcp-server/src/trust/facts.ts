@@ -11,7 +11,7 @@ export function latestFacts(project: Project, runId: string): VerificationFacts 
 }
 
 export function toFacts(r: VerificationRecord): VerificationFacts {
-  const { blocking, gaps } = verificationFindings(r);
+  const { blocking, gaps, toJudge } = verificationFindings(r);
   const test = r.checks.find((c) => c.name === 'test');
   const counts = test?.tests ?? null;
   return {
@@ -45,5 +45,6 @@ export function toFacts(r: VerificationRecord): VerificationFacts {
       : null,
     blocking,
     gaps,
+    toJudge,
   };
 }

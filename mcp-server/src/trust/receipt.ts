@@ -6,7 +6,7 @@
  * from the recorded baseline, and notice code that changed since.
  */
 import crypto from 'node:crypto';
-import type { ChecklistItem } from '../domain/checklist.js';
+import type { ChecklistItem, HeldOutSetRef } from '../domain/checklist.js';
 import {
   headline as headlineOf,
   type CouncilFacts,
@@ -49,6 +49,8 @@ export interface ReceiptInput {
   facts: VerificationFacts;
   gate: GateResult;
   checklist: ChecklistItem[];
+  /** How the held-out items were chosen and kept (absent for checklists of older versions). */
+  heldOutSet?: HeldOutSetRef | undefined;
   /** The council that decided (the latest). */
   council: CouncilFacts | null;
   /** Every council of the run, oldest first: the receipt lists each with its outcome. */
@@ -102,6 +104,11 @@ export function writeReceipt(store: Store, input: ReceiptInput): WrittenReceipt 
           'This project is not a git repository: the server could not measure the code change or deleted and skipped tests, nor tell whether the code changed after the verification and the votes.',
         ]),
     ...(input.councilEnabled ? [] : ['The council was disabled (council.enabled=false): no independent review.']),
+    ...(input.heldOutSet?.lost
+      ? [
+          `The held-out set kept outside the project was ${input.heldOutSet.lost}; every spec item was judged as held out instead.`,
+        ]
+      : []),
   ];
   const h = headlineOf(
     { ...facts, gaps: [...facts.gaps, ...gaps] },
@@ -141,6 +148,11 @@ export function writeReceipt(store: Store, input: ReceiptInput): WrittenReceipt 
     },
     diff,
     verification: facts,
+    heldOut: input.heldOutSet && {
+      count: input.heldOutSet.count,
+      chosen: input.heldOutSet.seeded ? 'from LOKI_HELD_OUT_SEED' : 'at random, kept outside the project',
+      ...(input.heldOutSet.lost ? { lost: input.heldOutSet.lost } : {}),
+    },
     machineChecks: specChecks.map((i) => ({
       id: i.id,
       text: i.text,
@@ -262,6 +274,12 @@ function renderReceipt(
         `- Restart: this run replaced run ${r.runId} (spec ${r.spec?.path ?? 'inline text'}${r.spec ? ` ${r.spec.sha256.slice(0, 12)}` : ''}, started ${r.startedAt}) and keeps its baseline ${r.git.baselineCommit?.slice(0, 12) ?? '(none)'}: whatever changed before the restart is measured too.`,
     ),
     ...more.specChecks.map((i) => checkLine(i, ', stated by the spec')),
+    ...f.toJudge.map((t) => `- Tests removed or thinned, accepted by council ${input.council?.id ?? '(none)'}: ${t}`),
+    ...(input.heldOutSet?.count
+      ? [
+          `- Held out until completion was claimed: ${input.heldOutSet.count} item(s), ${input.heldOutSet.seeded ? 'chosen from LOKI_HELD_OUT_SEED (predictable to whoever knew the seed)' : 'chosen at random and kept outside the project'}.`,
+        ]
+      : []),
     ...[...f.gaps].map((g) => `- Cannot know: ${g}`),
     '',
     '## ASSESSMENTS (judged by agents and the council)',

@@ -53,6 +53,14 @@ const checklistSchema = z.strictObject({
   items: z.array(item),
   revealedAt: z.nullable(isoTime),
   updatedAt: isoTime,
+  heldOutSet: z.optional(
+    z.strictObject({
+      digest: z.string(),
+      count: z.int(),
+      seeded: z.optional(z.boolean()),
+      lost: z.optional(z.string()),
+    }),
+  ),
 });
 export const CHECKLIST_RECORD: RecordType<Checklist> = {
   kind: 'checklist',

@@ -1,12 +1,16 @@
 /**
- * What a verification record means for completion, pure: the reasons completion must be refused (`blocking`)
- * and what the server could not know and must disclose (`gaps`). Each reason is a sentence that says how to fix it.
+ * What a verification record means for completion, pure: the reasons completion must be refused (`blocking`),
+ * what the server could not know and must disclose (`gaps`), and what only the council can accept (`toJudge`):
+ * tests of the baseline removed or thinned, for a reason the agent stated. Each reason is a sentence that says
+ * how to fix it.
  */
 import type { CheckFact, VerificationRecord } from './record.js';
 
 export interface VerificationFindings {
   blocking: string[];
   gaps: string[];
+  /** Removed or thinned tests with the agent's stated reason: the council's approval accepts them. */
+  toJudge: string[];
 }
 
 const AGAIN = 'then run loki_verify again';
@@ -23,11 +27,7 @@ export function verificationFindings(record: VerificationRecord): VerificationFi
       `Nothing changed since the run's baseline (empty diff, .loki/ excluded): make the changes the spec asks for, ${AGAIN}.`,
     );
   }
-  for (const f of record.testFiles.deleted) {
-    blocking.push(
-      `Test file ${f} was deleted since the baseline: restore it (or move it; a rename is not a deletion), ${AGAIN}.`,
-    );
-  }
+  const toJudge = removedTests(record, blocking);
   for (const s of record.testFiles.newlySkipped) {
     const what = s.markers.map((m) => `${m.marker} ${m.before} -> ${m.now}`).join(', ');
     blocking.push(
@@ -65,31 +65,6 @@ export function verificationFindings(record: VerificationRecord): VerificationFi
         .join('; ')}${unscanned.length > 5 ? '; ...' : ''}).`,
     );
   }
-  const thinner = record.testFiles.fewerAssertions ?? [];
-  if (thinner.length > 0) {
-    gaps.push(
-      `Test files of the baseline hold fewer assertions than they did: ${thinner
-        .map((t) => `${t.file} (${t.before} -> ${t.now})`)
-        .join(
-          ', ',
-        )}. Their tests still run, but may check less; the council must judge whether each removal was right.`,
-    );
-  }
-  const gone = record.testsGone;
-  if (gone && gone.count > 0) {
-    const list = `${gone.ids.slice(0, 10).join(', ')}${gone.count > 10 ? ', ...' : ''}`;
-    // Fewer tests run than at the baseline: tests were lost. As many or more: the missing names were most likely
-    // renamed or moved (a title changed, a file moved to another package); the council judges that, the receipt
-    // names them.
-    if (gone.nowRan < gone.baselineRan)
-      blocking.push(
-        `${gone.count} test(s) that ran at the baseline no longer run (deleted, renamed out of the runner's glob, emptied, filtered or skipped), and fewer tests run than at the baseline (${gone.nowRan} < ${gone.baselineRan}): ${list}. Restore them, ${AGAIN}.`,
-      );
-    else
-      gaps.push(
-        `${gone.count} test(s) that ran at the baseline no longer run under their names, while ${gone.nowRan} tests run (${gone.baselineRan} at the baseline): ${list}. Renamed or moved? The council must judge each.`,
-      );
-  }
   const test = record.checks.find((c) => c.name === 'test');
   if (record.baselineTests?.available && test?.runner?.counted === 'output' && test.verdict !== 'not-run') {
     blocking.push(
@@ -111,7 +86,50 @@ export function verificationFindings(record: VerificationRecord): VerificationFi
     );
   }
   gaps.push(...record.notes);
-  return { blocking, gaps };
+  return { blocking, gaps, toJudge };
+}
+
+/**
+ * Tests of the baseline that no longer run, test files deleted, and test files that assert less: each blocks
+ * completion, unless the agent stated why (`testRemovalReason` of loki_verify); then they are for the council to
+ * judge, named with the reason, and only its approval lets them through.
+ */
+function removedTests(record: VerificationRecord, blocking: string[]): string[] {
+  const found: string[] = [];
+  for (const f of record.testFiles.deleted)
+    found.push(`Test file ${f} was deleted since the baseline (a rename or a move is not a deletion).`);
+  const gone = record.testsGone;
+  if (gone && gone.count > 0) {
+    const list = `${gone.ids.slice(0, 10).join(', ')}${gone.count > 10 ? ', ...' : ''}`;
+    // Fewer tests than at the baseline: tests were lost. As many or more: most likely renamed or moved.
+    found.push(
+      gone.nowRan < gone.baselineRan
+        ? `${gone.count} test(s) that ran at the baseline no longer run (deleted, renamed out of the runner's glob, emptied, filtered or skipped), and fewer tests run than at the baseline (${gone.nowRan} < ${gone.baselineRan}): ${list}.`
+        : `${gone.count} test(s) that ran at the baseline no longer run under their names, while ${gone.nowRan} tests run (${gone.baselineRan} at the baseline): ${list}.`,
+    );
+  }
+  const thinner = record.testFiles.fewerAssertions ?? [];
+  if (thinner.length > 0)
+    found.push(
+      `Test files of the baseline hold fewer assertions than they did: ${thinner
+        .map((t) => `${t.file} (${t.before} -> ${t.now})`)
+        .join(', ')}; their tests may check less.`,
+    );
+  if (found.length === 0) return [];
+  const reason = record.testRemovalReason;
+  if (!reason) {
+    blocking.push(
+      ...found.map(
+        (f) =>
+          `${f} Restore what was removed, ${AGAIN}; or, if removing it was right (the spec drops the feature, tests were merged or renamed), run loki_verify again with \`testRemovalReason\` saying why: the council judges it and the receipt shows it.`,
+      ),
+    );
+    return [];
+  }
+  return found.map(
+    (f) =>
+      `${f} The agent's reason: "${reason}". The council's approval accepts this reason; reject if the tests should stay.`,
+  );
 }
 
 function checkFindings(c: CheckFact, blocking: string[], gaps: string[]): void {

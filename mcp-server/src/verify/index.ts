@@ -15,6 +15,7 @@ import { git, isGitRepository, snapshotTree } from '../run/git.js';
 import { activeRun } from '../run/state.js';
 import { readFileIfExists } from '../store/fsx.js';
 import { SafeDir, checkId } from '../store/paths.js';
+import { scrubText } from '../domain/secrets.js';
 import type { TestReport } from '../domain/test-runners.js';
 import type { Store } from '../store/store.js';
 import { changeFacts } from './changes.js';
@@ -41,7 +42,12 @@ export type { CheckName } from '../domain/checks.js';
 export interface VerifyOptions {
   /** Run only these checks (the others are recorded as not run). Default: all three. */
   only?: CheckName[];
+  /** Why tests of the baseline no longer run or check less (see the record's field). */
+  testRemovalReason?: string | undefined;
 }
+
+/** A stated reason for removed tests: long enough to say why, short enough for a brief. */
+export const REMOVAL_REASON_CHARS = { min: 10, max: 1000 } as const;
 
 const inFlight = new Map<string, Promise<unknown>>();
 
@@ -124,6 +130,8 @@ async function verifyNow(project: Project, opts: VerifyOptions): Promise<Verific
     ...changes,
     testsGone: testsGone(baseline, report, changes.diff.files),
     baselineTests: baseline ? { available: baseline.available, ran: baseline.ran.length } : null,
+    // Agent text kept in a record the council and the receipt show: scrubbed like every other note.
+    ...(opts.testRemovalReason?.trim() ? { testRemovalReason: scrubText(opts.testRemovalReason.trim()).text } : {}),
     notes,
   };
   return store.mutate(

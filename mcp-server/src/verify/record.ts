@@ -179,6 +179,11 @@ const verificationSchema = z.strictObject({
   testsGone: z.optional(
     z.nullable(z.strictObject({ ids: z.array(z.string()), count, baselineRan: count, nowRan: count })),
   ),
+  /**
+   * Why tests of the baseline no longer run or check less, as the agent stated it with this verification: the
+   * council judges it (its approval accepts it) and the receipt shows it. Absent: none was given.
+   */
+  testRemovalReason: z.optional(z.string()),
   /** Whether the baseline's tests could be counted, and how many ran (see testsGone). Absent in 0.2. */
   baselineTests: z.optional(z.nullable(z.strictObject({ available: z.boolean(), ran: count }))),
   /** What the server could not know, in plain words. */
