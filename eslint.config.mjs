@@ -17,7 +17,11 @@ const LAYERS = [
     files: ['project.ts', 'root.ts'],
   },
   { name: 'surfaces', dirs: ['tools', 'cli', 'hooks'], files: [] },
-  { name: 'composition', dirs: ['bin', 'docs', 'bundle-stubs'], files: ['server.ts', 'index.ts', 'launcher.ts'] },
+  {
+    name: 'composition',
+    dirs: ['bin', 'docs', 'bundle-stubs'],
+    files: ['server.ts', 'stdio.ts', 'index.ts', 'launcher.ts'],
+  },
 ];
 
 /** A regex matching a relative import of `target` (a folder or a .ts module of src/) from a file in `fromDir`. */

@@ -168,6 +168,24 @@ describe('loki', () => {
     expect((found.hits ?? found.results ?? []).length).toBeGreaterThan(0);
   });
 
+  it('commands refused before any run, and a resume with nothing to clear, create no .loki/', () => {
+    p = tempProject({ git: true });
+    for (const args of [
+      ['waive', 'open-work', '--reason', 'the person says so'],
+      ['waive', 'task', 't1', '--reason', 'the person says so'],
+      ['rollback', 'to', 'cp-3', '--code'],
+      ['rollback', 'latest'],
+      ['tasks', 'retry', 't9'],
+      ['checkpoint', 'two\nlines'],
+    ]) {
+      const r = loki(args);
+      expect(r.code, `${args.join(' ')}: ${r.out}${r.err}`).toBe(1);
+      expect(fs.existsSync(path.join(p.root, '.loki')), args.join(' ')).toBe(false);
+    }
+    expect(loki(['resume'])).toMatchObject({ code: 0, out: 'Nothing to resume: no PAUSE or STOP.\n' });
+    expect(fs.existsSync(path.join(p.root, '.loki'))).toBe(false);
+  });
+
   it('doctor refuses a .loki that is a symlink', () => {
     p = tempProject();
     const elsewhere = path.join(path.dirname(p.root), 'elsewhere');

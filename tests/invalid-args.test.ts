@@ -1,7 +1,11 @@
 /**
  * Bad arguments to every tool: an isError result that names the offending field, the handler never runs, and
- * nothing changes on disk. The table must cover every registered tool, so a new tool cannot skip it.
+ * nothing changes on disk, git's object store included (the project has work not yet committed). The table must
+ * cover every registered tool, so a new tool cannot skip it. Refusals in a project with no .loki/ yet leave no
+ * .loki/ behind.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_TOOLS } from '../mcp-server/src/tools/index.js';
 import { connect, snapshot, tempProject, text, type Connected, type TempProject } from './helpers.js';
@@ -198,6 +202,9 @@ const CASES: Record<string, Case[]> = {
   loki_checkpoint_create: [
     [{ label: '' }, /label/],
     [{ label: 'x'.repeat(201) }, /label/],
+    [{ label: 'a\u0000b' }, /label must be one line of plain text: character 2 is the control character U\+0000/],
+    [{ label: 'two\nlines' }, /label must be one line/],
+    [{ label: 'ok', reason: 'why\u0000' }, /reason must be plain text: character 4 is the control character U\+0000/],
     [{ reason: 5 }, /reason/],
     [{ label: 'ok', extra: 1 }, /extra/],
   ],
@@ -232,6 +239,8 @@ beforeAll(async () => {
   p = tempProject({ git: true, files: { 'spec.md': '# Spec\n- a\n' } });
   c = await connect(p);
   await c.call('loki_start', { spec: 'spec.md' });
+  // Work not yet in git: a refused call that hashed the working tree would leave its blobs in .git/objects.
+  fs.writeFileSync(path.join(p.root, 'untracked.txt'), `not committed ${Date.now()}\n`);
 });
 afterAll(async () => {
   await c.close();
@@ -252,4 +261,36 @@ describe('invalid arguments', () => {
       expect(snapshot(p.root)).toEqual(before);
     });
   }
+});
+
+/** Calls refused before any run exists: they must not create .loki/ (nor anything else) on the way. */
+const BEFORE_ANY_RUN: [tool: string, args: Record<string, unknown>, mentions: RegExp][] = [
+  ['loki_task_complete', { id: 't1', token: 'forged', summary: 'done' }, /no task "t1"/],
+  ['loki_task_fail', { id: 't1', token: 'forged', error: 'boom' }, /no task "t1"/],
+  ['loki_task_update', { id: 't1', title: 'renamed' }, /no task "t1"/],
+  ['loki_task_claim', {}, /loki_start/],
+  ['loki_memory_record', { layer: 'episode', title: 'x' }, /needs outcome/],
+  ['loki_memory_record', { layer: 'skill', title: 'x' }, /needs steps/],
+  ['loki_rollback', { target: 'cp-999', code: true }, /no checkpoint "cp-999"/],
+  ['loki_rollback', { target: 'latest', code: false }, /no checkpoint to roll back to yet/],
+  ['loki_checkpoint_create', { label: 'a\u0000b' }, /label must be one line/],
+];
+
+describe('refused before any run', () => {
+  it.each(BEFORE_ANY_RUN)('%s %j is refused and creates nothing', async (tool, args, mentions) => {
+    const fresh = tempProject({ git: true, files: { 'spec.md': '# Spec\n- a\n' } });
+    fs.writeFileSync(path.join(fresh.root, 'untracked.txt'), 'not committed\n');
+    const conn = await connect(fresh);
+    try {
+      const before = snapshot(fresh.root);
+      const r = await conn.call(tool, args);
+      expect(r.isError).toBe(true);
+      expect(text(r)).toMatch(mentions);
+      expect(snapshot(fresh.root)).toEqual(before);
+      expect(fs.existsSync(path.join(fresh.root, '.loki'))).toBe(false);
+    } finally {
+      await conn.close();
+      fresh.cleanup();
+    }
+  });
 });

@@ -30,6 +30,66 @@ function otherUser(): { uid: number; gid: number } {
 let p: TempProject | undefined;
 afterAll(() => p?.cleanup());
 
+/** Every file and folder under `dir` (itself included). */
+function walk(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return [dir, ...fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => path.join(dir, f))];
+}
+
+/**
+ * A run that writes everywhere loki-mode writes: the database, the spec copy, a checkpoint, a verification, a
+ * memory, a cross-project solution, the anchor and the held-out set in $LOKI_HOME. The folders above the project
+ * and the home are opened to others (as on a shared machine whose home folders are world-readable).
+ */
+async function fullRun(): Promise<TempProject> {
+  const proj = tempProject({
+    git: true,
+    files: { 'package.json': JSON.stringify({ name: 'x', private: true, scripts: { test: 'node --test' } }) },
+  });
+  for (let d = proj.root; d !== path.dirname(d); d = path.dirname(d)) fs.chmodSync(d, fs.statSync(d).mode | 0o005);
+  const c = await connect(proj);
+  try {
+    const spec =
+      '# Private\n\n- Write a greeting\n  - greeting.txt exists\n  - it says hello\n  - it says goodbye\n  - it ends with a newline\n';
+    await c.call('loki_start', { specText: spec });
+    fs.writeFileSync(path.join(proj.root, 'greeting.txt'), 'hello\n');
+    await c.call('loki_checkpoint_create', { label: 'private one' });
+    await c.call('loki_verify');
+    await c.call('loki_memory_record', { layer: 'episode', title: 'wrote a greeting', outcome: 'success' });
+    await c.call('loki_learn', { category: 'greetings', title: 'Greetings end with a newline' });
+  } finally {
+    await c.close();
+  }
+  return proj;
+}
+
+describe('what loki-mode writes is private to the user', () => {
+  it('every folder and file under .loki/ and $LOKI_HOME has no group or other permission', async () => {
+    const proj = await fullRun();
+    try {
+      const open = [...walk(path.join(proj.root, '.loki')), ...walk(proj.home)]
+        .map((f) => [f, fs.statSync(f).mode & 0o777] as const)
+        .filter(([, mode]) => (mode & 0o077) !== 0)
+        .map(([f, mode]) => `${path.relative(path.dirname(proj.root), f)} ${mode.toString(8)}`);
+      expect(open).toEqual([]);
+      expect(fs.existsSync(path.join(proj.home, 'held-out'))).toBe(true);
+      expect(fs.existsSync(path.join(proj.home, 'solutions'))).toBe(true);
+    } finally {
+      proj.cleanup();
+    }
+  });
+
+  it('narrows a $LOKI_HOME an older version or a wide umask left open', async () => {
+    const proj = tempProject();
+    fs.chmodSync(proj.home, 0o755);
+    const c = await connect(proj);
+    await c.call('loki_start', { specText: '# Home\n' });
+    await c.close();
+    expect(fs.statSync(proj.home).mode & 0o777).toBe(0o700);
+    proj.cleanup();
+  });
+});
+
 describe.skipIf(!isRoot)('a second local user (created by the test; needs root)', () => {
   it('can neither read .loki/ nor affect a claim', async () => {
     const user = otherUser();
@@ -77,6 +137,35 @@ describe.skipIf(!isRoot)('a second local user (created by the test; needs root)'
     expect(claimed.task?.id).toBe('mine');
     expect(taskOnDisk<{ lease: { agent: string } }>(p.root, 'mine')?.lease.agent).toBe('me');
     await c.close();
+  });
+
+  it('can read nothing loki-mode wrote, under .loki/ or $LOKI_HOME, even by a full path', async () => {
+    const user = otherUser();
+    const proj = await fullRun();
+    try {
+      const paths = [...walk(path.join(proj.root, '.loki')), ...walk(proj.home)];
+      expect(paths.length).toBeGreaterThan(10);
+      const script = `
+        const fs = require('node:fs');
+        const out = {};
+        for (const p of JSON.parse(process.argv[1])) {
+          try { fs.statSync(p).isDirectory() ? fs.readdirSync(p) : fs.readFileSync(p); out[p] = 'allowed'; }
+          catch (e) { out[p] = e.code || e.message; }
+        }
+        process.stdout.write(JSON.stringify(out));
+      `;
+      const r = spawnSync(process.execPath, ['--no-warnings', '-e', script, JSON.stringify(paths)], {
+        uid: user.uid,
+        gid: user.gid,
+        encoding: 'utf8',
+        cwd: os.tmpdir(),
+      });
+      expect(r.status, r.stderr).toBe(0);
+      const result = JSON.parse(r.stdout) as Record<string, string>;
+      expect(Object.entries(result).filter(([, v]) => v === 'allowed')).toEqual([]);
+    } finally {
+      proj.cleanup();
+    }
   });
 
   it('finds the home folder private too: anchors and the compile cache are 0700/0600', async () => {

@@ -240,8 +240,11 @@ describe('a correct run', () => {
       const v = ok(await c.call('loki_verify'));
       expect(v.blocking).toEqual({ items: [], more: 0 });
       expect((await council(c, ['approve', 'approve', 'approve'], 'approve')).outcome).toBe('approved');
+      expect(keptHeldOut(project())).toHaveLength(2);
       const r = await complete(c);
       expect(r, JSON.stringify(r.reasons)).toMatchObject({ status: 'COMPLETE', headline: 'VERIFIED' });
+      // Accepted: the held-out set kept outside the project is done with.
+      expect(keptHeldOut(project())).toEqual([]);
       const dir = path.join(project().root, '.loki', 'proofs');
       const runId = fs.readdirSync(dir)[0]!;
       const receipt = fs.readFileSync(path.join(dir, runId, 'RECEIPT.md'), 'utf8');
@@ -335,11 +338,42 @@ describe('a correct run', () => {
     const added = ok(await c.call('loki_checklist_set', { items: [{ text: held.find((h) => !h.check)!.text }] }));
     expect(added.changed).toEqual([expect.stringMatching(/^a-[0-9a-f]{8}$/)]);
     for (const h of held) expect(JSON.stringify(added)).not.toContain(h.id);
-    // Claiming completion once the facts hold reveals them; the copy kept outside the project is then removed.
+    // Claiming completion once the facts hold reveals them (the copy outside the project stays until acceptance,
+    // for a rollback to before the reveal).
     const revealed = ok(await c.call('loki_council_convene'));
     expect(JSON.stringify(revealed)).toContain(held[0]!.id);
-    expect(keptHeldOut(project())).toEqual([]);
+    expect(keptHeldOut(project()).sort()).toEqual(kept.sort());
   });
+
+  it(
+    'a rollback to before the reveal hides the set again, and the next reveal finds it intact',
+    {
+      timeout: 90_000,
+    },
+    async () => {
+      const c = await started();
+      await doTheWork(c);
+      const cp = ok(await c.call('loki_checkpoint_create', { label: 'before the claim' })) as {
+        checkpoint: { id: string };
+      };
+      ok(await c.call('loki_verify'));
+      const first = ok(await c.call('loki_council_convene'));
+      expect(first.heldOutToJudge).toHaveLength(1);
+      ok(await c.call('loki_rollback', { target: cp.checkpoint.id, code: false }));
+      const list = structured<{ items: Item[]; revealed: boolean }>(await c.call('loki_checklist_get'));
+      expect(list.revealed).toBe(false);
+      expect(list.items.map((i) => i.id)).not.toContain((first.heldOutToJudge as string[])[0]);
+      ok(await c.call('loki_verify'));
+      const again = ok(await c.call('loki_council_convene'));
+      expect(again.heldOutToJudge).toEqual(first.heldOutToJudge);
+      const reveals = dbRows<{ data: string }>(
+        project().root,
+        "SELECT data FROM audit WHERE action = 'checklist.reveal'",
+      );
+      expect(reveals).toHaveLength(2);
+      for (const r of reveals) expect(JSON.parse(r.data)).not.toHaveProperty('setLost');
+    },
+  );
 
   it.each([
     ['removed', (file: string) => fs.rmSync(file)],

@@ -58,7 +58,8 @@ export type PathErrorCode =
   | 'PATH_NOT_FILE'
   | 'PATH_NOT_DIRECTORY'
   | 'PATH_MISSING'
-  | 'PATH_OTHER_DEVICE';
+  | 'PATH_OTHER_DEVICE'
+  | 'PATH_HARD_LINK';
 
 /** A path refused by the one path validator (store/paths.ts). */
 export class PathError extends ExpectedError {
@@ -91,6 +92,36 @@ export class NewerSchemaError extends StoreError {
 
 /** A record in the database does not match its schema (edited by hand, or damaged). */
 export class DamagedRecordError extends StoreError {}
+
+/** The operating system's refusals that are about the disk, not about loki-mode: each has its own fix. */
+export type DiskErrorCode = 'ENOSPC' | 'EDQUOT' | 'EROFS' | 'EACCES' | 'EPERM';
+
+const DISK_FIXES: Record<DiskErrorCode, (where: string) => string> = {
+  ENOSPC: (where) => `no space left on the disk holding ${where} (ENOSPC): free some space there, then try again`,
+  EDQUOT: (where) =>
+    `your disk quota is used up on ${where} (EDQUOT): free some space or have the quota raised, then try again`,
+  EROFS: (where) =>
+    `${where} is on a read-only file system (EROFS): remount it read-write, or work on a copy of the project on a writable disk`,
+  EACCES: (where) =>
+    `permission denied on ${where} (EACCES): make it writable by you (chmod u+rwX), or if another user owns it (ls -ld), chown it to yourself or run loki as that user`,
+  EPERM: (where) =>
+    `operation not permitted on ${where} (EPERM): check its ownership (ls -ld); chown it to yourself or run loki as its owner`,
+};
+
+/**
+ * A full disk, a read-only file system or a missing permission, told as what it is: the path and the fix, one
+ * line (store/disk.ts recognises them, including SQLite's vaguer words for the same causes).
+ */
+export class DiskError extends ExpectedError {
+  constructor(
+    readonly code: DiskErrorCode,
+    readonly path: string,
+    /** What could not be done, said first ("cannot use .loki/loki.db"). */
+    context?: string,
+  ) {
+    super(`${context ? `${context}: ` : ''}${DISK_FIXES[code](path)}`);
+  }
+}
 
 export function isExpectedError(err: unknown): err is ExpectedError {
   return err instanceof ExpectedError;

@@ -15,14 +15,29 @@ export function projectKey(projectRoot: string): string {
 
 /** Folders under $LOKI_HOME already made by this process (an anchor is written after every commit). */
 const madeDirs = new Set<string>();
+const privateHomes = new Set<string>();
+
+/**
+ * Make `$LOKI_HOME` private to the user (0700), once per process: it holds the audit anchors, held-out sets and
+ * cross-project learnings. A folder made wider by something else (an older version, a umask of 022) is narrowed;
+ * one that belongs to another user is left alone (its owner decides).
+ */
+export function makeHomePrivate(lokiHome: string): void {
+  if (privateHomes.has(lokiHome)) return;
+  fs.mkdirSync(lokiHome, { recursive: true, mode: 0o700 });
+  const st = fs.statSync(lokiHome);
+  if ((st.mode & 0o077) !== 0 && st.uid === process.getuid?.()) fs.chmodSync(lokiHome, 0o700);
+  privateHomes.add(lokiHome);
+}
 
 /**
  * Replace a file kept under `$LOKI_HOME` (temp + rename, 0600 in 0700 folders): private to the user, and a reader
  * sees the old content or the new, never half.
  */
-export function replacePrivateFile(file: string, text: string): void {
+export function replacePrivateFile(lokiHome: string, file: string, text: string): void {
   const dir = path.dirname(file);
   if (!madeDirs.has(dir)) {
+    makeHomePrivate(lokiHome);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     madeDirs.add(dir);
   }
@@ -32,7 +47,7 @@ export function replacePrivateFile(file: string, text: string): void {
   } catch (err) {
     // The folder was removed since this process made it: make it again, once.
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !madeDirs.delete(dir)) throw err;
-    return replacePrivateFile(file, text);
+    return replacePrivateFile(lokiHome, file, text);
   }
   fs.renameSync(temp, file);
 }

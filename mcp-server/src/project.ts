@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { resolveConfig, typedConfig, CONFIG_FILE, type EffectiveConfig, type LokiConfig } from './config/load.js';
 import { Store } from './store/store.js';
+import { scrubStoredData } from './domain/secrets.js';
 import { TaskQueue } from './queue/queue.js';
 import { RUN_FILE, RUN_RECORD } from './run/records.js';
 import { lokiHomeDir } from './home.js';
@@ -56,7 +57,7 @@ export class Project {
 
   /** The `.loki/` store; created on first use by a mutation. */
   openStore(): Store {
-    if (!this.store) this.store = Store.open(this.root, this.lokiHome, this.actor);
+    if (!this.store) this.store = Store.open(this.root, this.lokiHome, this.actor, scrubStoredData);
     return this.store;
   }
 

@@ -37,6 +37,13 @@ export interface AnchorLocation {
   label: string;
 }
 
+/**
+ * Takes the secrets out of an entry's data before it is hashed into the chain, where nothing can be removed later:
+ * domain/secrets.ts scrubStoredData. That sits above this layer, so the store is handed it by whoever opens it
+ * (Project, the usage hook); a store opened without one (tests of the store itself) keeps data as given.
+ */
+export type Redactor = (data: unknown) => { value: unknown; report: { redacted: number } };
+
 export interface AuditNote {
   action: string;
   target?: string | undefined;
@@ -73,7 +80,21 @@ export class AuditLog {
     private readonly db: Db,
     private readonly external: AnchorLocation | undefined,
     private readonly actor: string,
+    private readonly redact?: Redactor,
   ) {}
+
+  /**
+   * `data` as it is stored: scrubbed, with the number of values redacted said in the entry (`secretsRedacted`) when
+   * it is an object. Scrubbing twice changes nothing (a redaction marker is not a secret), so Store.mutate may
+   * measure the data this way before it appends it.
+   */
+  scrub(data: unknown): unknown {
+    if (!this.redact || data === undefined) return data;
+    const { value, report } = this.redact(data);
+    if (report.redacted === 0 || value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+    const had = (value as { secretsRedacted?: unknown }).secretsRedacted;
+    return { ...value, secretsRedacted: report.redacted + (typeof had === 'number' ? had : 0) };
+  }
 
   /**
    * Append entries, in order, inside the current transaction; with none open, in a transaction of their own
@@ -102,7 +123,8 @@ export class AuditLog {
     const ts = new Date().toISOString();
     const out: AuditEntry[] = [];
     for (const n of notes) {
-      const data = n.data === undefined ? undefined : boundData(n.data);
+      // Scrubbed before it is hashed: once in the chain, a secret could only be removed by breaking it.
+      const data = n.data === undefined ? undefined : boundData(this.scrub(n.data));
       const fields = {
         ts,
         actor: n.actor ?? this.actor,
@@ -313,7 +335,8 @@ function readAnchor(file: string): Anchor | 'missing' | 'unreadable' {
 
 /** Replace the anchor file: a reader sees the old anchor or the new one, never half. */
 function writeAnchor(file: string, anchor: Anchor): void {
-  replacePrivateFile(file, `${canonicalJson(anchor)}\n`);
+  // The anchor is <home>/anchors/<project>.json.
+  replacePrivateFile(path.dirname(path.dirname(file)), file, `${canonicalJson(anchor)}\n`);
 }
 
 /** The external anchor's path for a project: a digest of its canonical root under `$LOKI_HOME/anchors/`. */

@@ -1,6 +1,7 @@
 import { runCli } from '../cli/main.js';
 
 import { CliError, isExpectedError } from '../errors.js';
+import { asDiskError } from '../store/disk.js';
 
 runCli(process.argv.slice(2)).then(
   (code) => {
@@ -11,7 +12,8 @@ runCli(process.argv.slice(2)).then(
       process.stderr.write(`loki: ${err.message}\n`);
       process.exitCode = err.exitCode;
     } else {
-      process.stderr.write(`loki: ${isExpectedError(err) ? err.message : ((err as Error)?.stack ?? String(err))}\n`);
+      const known = isExpectedError(err) ? err : asDiskError(err);
+      process.stderr.write(`loki: ${known ? known.message : ((err as Error)?.stack ?? String(err))}\n`);
       process.exitCode = 1;
     }
   },

@@ -1,5 +1,4 @@
 /** `loki-hook pre-tool-use`: the guard alone (bundle: hook-guard.cjs), the hook that runs before every command. */
-import { guardHook } from '../hooks/guard-hook.js';
-import { runHook } from '../hooks/io.js';
+import { runGuardHook } from '../hooks/guard-hook.js';
 
-runHook(guardHook);
+runGuardHook();

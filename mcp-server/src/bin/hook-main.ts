@@ -4,7 +4,7 @@
  */
 import { Project } from '../project.js';
 import { sessionEnd, sessionStart, stop } from '../hooks/handlers.js';
-import { guardHook } from '../hooks/guard-hook.js';
+import { runGuardHook } from '../hooks/guard-hook.js';
 import { runHook, type HookInput, type HookOutput } from '../hooks/io.js';
 import { usageHook } from '../hooks/usage-hook.js';
 
@@ -15,7 +15,7 @@ const HANDLERS: Record<string, (p: Project, i: HookInput) => HookOutput | Promis
 };
 
 const event = process.argv[2] ?? '';
-if (event === 'pre-tool-use') runHook(guardHook);
+if (event === 'pre-tool-use') runGuardHook();
 else if (event === 'post-tool-use') runHook(usageHook);
 else if (HANDLERS[event]) {
   runHook(async (root, env, input) => {

@@ -1,12 +1,13 @@
 /**
  * `loki-mcp`: the stdio MCP server. Resolves the project root, answers `initialize` without touching .loki/,
- * and on stdin close or a signal marks its session stopped, closes the database and exits.
+ * and when stdin closes, a stream fails or a signal comes, logs why, marks its session stopped, closes the
+ * database and exits (stdio.ts: a line it cannot take is answered, never a reason to stop listening).
  */
 import { parseArgs } from 'node:util';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { ProjectRootError } from '../errors.js';
 import { Project, resolveProjectRoot } from '../project.js';
 import { createServer } from '../server.js';
+import { LineTransport } from '../stdio.js';
 import { log, routeWarnings } from '../log.js';
 import { VERSION } from '../version.js';
 
@@ -58,16 +59,29 @@ function main(): void {
   }
   const project = new Project({ root, actor: `mcp:${process.pid}` });
   const loki = createServer(project);
-  const transport = new StdioServerTransport();
+  // eslint-disable-next-line no-restricted-properties -- the transport is the one writer of the protocol on stdout
+  const transport = new LineTransport(process.stdin, process.stdout);
 
+  let exiting = false;
   const exit = (reason: string, code = 0) => {
-    loki.shutdown(reason);
+    if (exiting) return;
+    exiting = true;
+    // A client going away is the normal end; anything else is said where the host shows the server's log.
+    if (code === 0) log.info(`exiting: ${reason}`);
+    else log.error(`exiting: ${reason}`);
+    try {
+      loki.shutdown(reason);
+    } catch (err) {
+      log.error('could not record the session as stopped:', err);
+      code = code || 1;
+    }
     void loki.server.close().finally(() => process.exit(code));
     setTimeout(() => process.exit(code), 1000).unref();
   };
-  // The SDK's stdio transport does not notice the client going away; stdin closing is how we learn it.
-  process.stdin.on('end', () => exit('client disconnected'));
-  process.stdin.on('close', () => exit('client disconnected'));
+  // The transport closes when stdin ends or either stream fails, and says why: the process never outlives it.
+  loki.server.server.onclose = () =>
+    exit(transport.closed?.reason ?? 'the connection closed', transport.closed?.code ?? 0);
+  loki.server.server.onerror = (err) => log.warn(`protocol: ${err.message}`);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => exit(`received ${signal}`));
   process.on('uncaughtException', (err) => {
     log.error('uncaught exception:', err);

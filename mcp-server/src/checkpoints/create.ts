@@ -5,7 +5,9 @@
  * coalesced: when neither the code nor the state changed since the newest automatic one, none is taken.
  */
 import fs from 'node:fs';
-import type { CheckpointKind, CheckpointTrigger } from '../domain/checkpoints.js';
+import { checkpointTextProblem, type CheckpointKind, type CheckpointTrigger } from '../domain/checkpoints.js';
+import { scrubText } from '../domain/secrets.js';
+import { UsageError } from '../errors.js';
 import { log } from '../log.js';
 import type { Project } from '../project.js';
 import { commitTree, headInfo, isGitRepository, snapshotTree } from '../run/git.js';
@@ -96,6 +98,14 @@ export function runIn(store: Store, alias: string): { runId: string; phase: Chec
 
 /** Take a checkpoint (`coalesce`: not when the newest automatic one already holds this code and state). */
 export function createCheckpoint(project: Project, req: CreateRequest, coalesce = false): CreateOutcome {
+  // Refused before anything is written: git objects and .loki/ itself included.
+  const refused = checkpointTextProblem(req.label, req.reason);
+  if (refused) throw new UsageError(refused);
+  // The label becomes a git commit message, kept in the repository's objects as long as the checkpoint's ref: the
+  // certain secrets are scrubbed whoever calls (a tool's input and the CLI's were scrubbed in full already; the
+  // server's own labels name runs and tasks, whose ids look random and stay).
+  const certain = (text: string) => scrubText(text, { randomLooking: false }).text;
+  req = { ...req, label: certain(req.label), reason: req.reason === null ? null : certain(req.reason) };
   const started = performance.now();
   const keep = project.config().checkpointRetention;
   const store = project.openStore();

@@ -26,34 +26,17 @@ import {
   type StateRow,
   withoutHistory,
 } from '../domain/checkpoints.js';
-import { PathError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { log } from '../log.js';
 import type { Project } from '../project.js';
-import { checkoutTree, diffTrees, snapshotProblem } from '../run/git.js';
+import { checkoutTree, diffTrees } from '../run/git.js';
 import { faultPoint } from '../store/fault.js';
 import type { Store } from '../store/store.js';
 import { publishLocked, readCatalog, readRecord, removePruned } from './catalog.js';
 import { checkpointBody, commitCode, runIn, snapshotCode } from './create.js';
-import {
-  ID_RE,
-  JOURNAL_KEY,
-  JOURNAL_RECORD,
-  checkpointRef,
-  scopeOf,
-  snapshotFile,
-  type CheckpointRecord,
-  type RollbackJournal,
-} from './records.js';
-import {
-  attach,
-  copyDatabase,
-  migratedCopy,
-  restoreRows,
-  schemaVersion,
-  stateDigest,
-  stateRows,
-  trustRunId,
-} from './state.js';
+import { checkAttached, codeProblem, snapshotPath } from './integrity.js';
+import { ID_RE, JOURNAL_KEY, JOURNAL_RECORD, scopeOf, type CheckpointRecord, type RollbackJournal } from './records.js';
+import { attach, copyDatabase, migratedCopy, restoreRows, stateDigest, stateRows, trustRunId } from './state.js';
 import { SCHEMA_VERSION } from '../store/migrations.js';
 
 export interface RollbackResult {
@@ -79,6 +62,11 @@ export function rollback(project: Project, target: string, code: boolean): Rollb
     );
   }
   const root = project.root;
+  // No .loki/ yet, so no checkpoint: refused without creating it.
+  if (!project.hasStore())
+    throw new UsageError(
+      target === 'latest' ? NO_CHECKPOINT_YET : `no checkpoint "${target}": loki_checkpoint_list shows the ids`,
+    );
   const store = project.openStore();
   const id = target === 'latest' ? latestId(store) : target;
   const journal = store.records.read(JOURNAL_KEY, JOURNAL_RECORD);
@@ -93,9 +81,6 @@ export function rollback(project: Project, target: string, code: boolean): Rollb
   }
   const { record, file } = checkTarget(root, store, id, code);
   const damaged = refusal(id);
-  // The undo covers the files whether or not this rollback restores them.
-  const current = snapshotCode(root);
-  const commit = commitCode(root, current, `before rollback to ${id}`);
   const open = (snapshot: string) => {
     try {
       return attach(store, snapshot, TARGET);
@@ -105,9 +90,14 @@ export function rollback(project: Project, target: string, code: boolean): Rollb
   };
   let detach = open(file);
   let migrated: ReturnType<typeof migratedCopy> | undefined;
+  let current: ReturnType<typeof snapshotCode>;
   let done: ReturnType<typeof restoreState>;
   try {
     const { rows: targetRows, version } = checkSnapshot(store, record, damaged);
+    // The undo covers the files whether or not this rollback restores them. Taken once the target is known to
+    // be sound: a refused rollback writes nothing, not even git objects.
+    current = snapshotCode(root);
+    const commit = commitCode(root, current, `before rollback to ${id}`);
     if (version < SCHEMA_VERSION) {
       // Checked as it was taken; restored from a copy brought up to this schema.
       detach();
@@ -129,12 +119,12 @@ export function rollback(project: Project, target: string, code: boolean): Rollb
   return resultOf(record, done.preRollback, codeChanges, done.state, false);
 }
 
+const NO_CHECKPOINT_YET =
+  'there is no checkpoint to roll back to yet: create one with loki_checkpoint_create (or `loki checkpoint`)';
+
 function latestId(store: Store): string {
   const latest = selectLatest(readCatalog(store).records);
-  if (!latest)
-    throw new UsageError(
-      'there is no checkpoint to roll back to yet: create one with loki_checkpoint_create (or `loki checkpoint`)',
-    );
+  if (!latest) throw new UsageError(NO_CHECKPOINT_YET);
   return latest.id;
 }
 
@@ -154,14 +144,9 @@ function checkTarget(
   code: boolean,
 ): { record: CheckpointRecord; file: string } {
   const record = checkCode(root, store, id, code);
-  const rel = snapshotFile(id);
-  try {
-    return { record, file: store.loki.resolve(rel, { leaf: 'file' }).absolute };
-  } catch (err) {
-    if (err instanceof PathError && err.code === 'PATH_MISSING')
-      throw refusal(id)(`its state snapshot .loki/${rel} is missing`);
-    throw refusal(id)(`its state snapshot .loki/${rel} cannot be used: ${(err as Error).message}`);
-  }
+  const snapshot = snapshotPath(store, id);
+  if ('problem' in snapshot) throw refusal(id)(snapshot.problem);
+  return { record, file: snapshot.file };
 }
 
 /** The target's record and (when `code`) its git objects are there, or a refusal. */
@@ -176,50 +161,28 @@ function checkCode(root: string, store: Store, id: string, code: boolean): Check
         `checkpoint ${id} has no code snapshot (${r.record.code.note ?? 'none was taken'}); roll back with code: false to restore the .loki/ state only`,
       );
     }
-    const problem = snapshotProblem(root, checkpointRef(id), r.record.code.commit);
+    const problem = codeProblem(root, r.record);
     if (problem) throw damaged(problem);
   }
   return r.record;
 }
 
 /**
- * The attached snapshot holds the state its record describes (its rows, hashed at the schema it was taken at),
- * and is not from a newer loki-mode. Returns its rows and schema version.
+ * The attached snapshot holds the state its record describes (integrity.ts checkAttached) and is not from a
+ * newer loki-mode. Returns its rows and schema version.
  */
 function checkSnapshot(
   store: Store,
   record: CheckpointRecord,
   damaged: (problem: string) => UsageError,
 ): { rows: StateRow[]; version: number } {
-  let version: number;
-  let rows: StateRow[];
-  try {
-    version = schemaVersion(store, TARGET);
-    if (version > SCHEMA_VERSION) {
-      throw new UsageError(
-        `checkpoint ${record.id} was taken by a newer loki-mode (database schema ${version}; this one knows up to ${SCHEMA_VERSION}): ` +
-          'upgrade loki-mode to restore it; nothing was changed',
-      );
-    }
-    rows = stateRows(store, TARGET);
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
-    throw damaged(`its state snapshot cannot be read: ${(err as Error).message}`);
-  }
-  if (rows.length !== record.state.rows || stateDigest(rows) !== record.state.digest)
-    throw damaged('its state snapshot does not match the digest in its record');
-  // The record and the snapshot file are both under .loki/, where a shell can rewrite them consistently (a
-  // forged passing verification copied in would then come back with the rollback): the digest must also be the
-  // one the audit log recorded when loki-mode took the checkpoint.
-  const audited = store.db.get<{ digest: string | null }>(
-    "SELECT data ->> '$.digest' AS digest FROM audit WHERE action = 'checkpoint.create' AND target = ? ORDER BY seq DESC LIMIT 1",
-    record.id,
-  );
-  if (!audited) throw damaged('the audit log has no record of loki-mode taking it');
-  // Checkpoints taken before the digest was audited (0.2) have none to compare.
-  if (audited.digest !== null && audited.digest !== record.state.digest)
-    throw damaged('its state digest is not the one the audit log recorded when it was taken');
-  return { rows, version };
+  const checked = checkAttached(store, TARGET, record);
+  if (!('problem' in checked)) return checked;
+  if (checked.newer)
+    throw new UsageError(
+      `checkpoint ${record.id} ${checked.problem.replace(/^it /, '')}: upgrade loki-mode to restore it; nothing was changed`,
+    );
+  throw damaged(checked.problem);
 }
 
 /**
@@ -362,6 +325,17 @@ function resultOf(
         ? 'code left as it is (pass code: true to restore the files too)'
         : record.code.note,
   };
+}
+
+/**
+ * `loki doctor --fix`: restore the files of a rollback whose journal is still there and remove the journal. Null
+ * when there is none; throws, naming what to do, when it cannot be finished.
+ */
+export function finishInterruptedRollback(project: Project): RollbackResult | null {
+  if (!project.hasStore()) return null;
+  const store = project.openStore();
+  if (!store.records.read(JOURNAL_KEY, JOURNAL_RECORD)) return null;
+  return finishFiles(project.root, store, null);
 }
 
 /**

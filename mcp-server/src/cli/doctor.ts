@@ -1,15 +1,27 @@
-/** `loki doctor [--fix] [--json]`: is this machine and this project in a state Loki Mode can run in? */
+/**
+ * `loki doctor [--fix] [--json]`: is this machine and this project in a state Loki Mode can run in? Every damaged
+ * state it can meet is named, with what to do, and makes it exit 1: `.loki/` that is not a folder, a disk that is
+ * full, read-only or not ours, a database that cannot be opened or is damaged, records that no longer match their
+ * schema (with what they held), checkpoints that cannot be restored, a rollback left half done, a broken audit
+ * chain or trust records changed behind the server's back. Each check stands alone: one failing never hides the
+ * others. `--fix` does what can be done safely: it finishes an interrupted rollback, removes checkpoints whose
+ * state can never come back and records those whose code is gone as state-only, rebuilds a damaged memory index
+ * and checkpoints a large write-ahead log.
+ */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Project, RootSource } from '../project.js';
 import { isExpectedError } from '../errors.js';
 import { DB_FILE } from '../store/db.js';
+import { asDiskError, diskCause, freeBytes } from '../store/disk.js';
 import { bindingProblems } from '../store/bindings.js';
+import { parseStored, type Schema } from '../store/schema.js';
 import type { Store } from '../store/store.js';
-import type { RecordType } from '../store/records.js';
-import { decodeTask } from '../queue/records.js';
-import { decodeItem } from '../memory/items.js';
+import { taskSchema } from '../queue/records.js';
+import { memoryItemSchema } from '../memory/model.js';
+import { inspectCheckpoints, repairCheckpoints, type CheckpointDamage } from '../checkpoints/integrity.js';
 import { JOURNAL_KEY, JOURNAL_RECORD } from '../checkpoints/records.js';
+import { finishInterruptedRollback } from '../checkpoints/rollback.js';
 import { DOCUMENT_TYPES } from '../run/documents.js';
 import { listSessions } from '../run/sessions.js';
 import { readRun } from '../run/state.js';
@@ -22,14 +34,19 @@ interface Check {
   level: Level;
   detail: string;
 }
+type Add = (name: string, level: Level, detail: string) => void;
 
 const MIN_NODE = [22, 13] as const;
 /** A write-ahead log larger than this is checkpointed by `--fix` (it only grows while readers hold it). */
 const WAL_WARN_BYTES = 64 * 1024 * 1024;
+/** Free space below this (plus two copies of the database: a checkpoint copies it) is worth a warning. */
+const LOW_SPACE_BYTES = 64 * 1024 * 1024;
+/** How many damaged records or checkpoints a line names before it counts the rest. */
+const NAMED = 5;
 
 export function doctorCommand(project: Project, rootSource: RootSource, fix: boolean, json: boolean): number {
   const checks: Check[] = [];
-  const add = (name: string, level: Level, detail: string) => checks.push({ name, level, detail });
+  const add: Add = (name, level, detail) => checks.push({ name, level, detail });
 
   const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
   const nodeOk = major > MIN_NODE[0] || (major === MIN_NODE[0] && minor >= MIN_NODE[1]);
@@ -42,25 +59,39 @@ export function doctorCommand(project: Project, rootSource: RootSource, fix: boo
 
   const lokiPath = path.join(project.root, '.loki');
   let lokiState: fs.Stats | undefined;
+  let lstatError: unknown;
   try {
     lokiState = fs.lstatSync(lokiPath);
-  } catch {
-    lokiState = undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') lstatError = err;
   }
-  if (!lokiState) {
+  if (lstatError) {
+    add(
+      '.loki/',
+      'fail',
+      asDiskError(lstatError, lokiPath)?.message ?? `cannot look at ${lokiPath}: ${message(lstatError)}`,
+    );
+  } else if (!lokiState) {
     add('.loki/', 'ok', 'not created yet (the first run creates it)');
   } else if (lokiState.isSymbolicLink() || !lokiState.isDirectory()) {
     add(
       '.loki/',
       'fail',
-      `${lokiPath} is ${lokiState.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; loki-mode refuses it: move it aside`,
+      `${lokiPath} is ${lokiState.isSymbolicLink() ? 'a symbolic link' : 'a file, not a directory'}; loki-mode refuses it: move it aside (mv .loki .loki.bad)`,
     );
   } else {
-    inspectStore(project, fix, add);
+    inspectDisk(lokiPath, add);
+    inspectStore(project, lokiPath, fix, add);
   }
 
-  const config = project.effectiveConfig();
-  add('config', config.problems.length ? 'fail' : 'ok', config.problems.length ? config.problems.join('; ') : 'valid');
+  attempt('config', add, () => {
+    const config = project.effectiveConfig();
+    add(
+      'config',
+      config.problems.length ? 'fail' : 'ok',
+      config.problems.length ? config.problems.join('; ') : 'valid',
+    );
+  });
 
   const failed = checks.some((c) => c.level === 'fail');
   if (json) printJson({ ok: !failed, checks });
@@ -72,7 +103,51 @@ export function doctorCommand(project: Project, rootSource: RootSource, fix: boo
   return failed ? 1 : 0;
 }
 
-function inspectStore(project: Project, fix: boolean, add: (name: string, level: Level, detail: string) => void): void {
+/** Run one check; whatever it throws is that check failing, said as it is, never the end of the others. */
+function attempt(name: string, add: Add, check: () => void, lokiDir?: string): void {
+  try {
+    check();
+  } catch (err) {
+    add(name, 'fail', describe(err, lokiDir));
+  }
+}
+
+/** An error as a check's detail: its own words when it says what to do, else what went wrong. */
+function describe(err: unknown, lokiDir?: string): string {
+  const known = isExpectedError(err) ? err : asDiskError(err, lokiDir);
+  return known ? known.message : `could not be checked: ${message(err)}`;
+}
+
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/** Can this user write `.loki/` and the database in it, and is there room? Asked of the disk, not guessed. */
+function inspectDisk(lokiPath: string, add: Add): void {
+  const cause = diskCause(lokiPath);
+  if (cause) {
+    add('.loki/', 'fail', cause.message);
+    return;
+  }
+  const free = freeBytes(lokiPath);
+  let dbBytes = 0;
+  try {
+    dbBytes = fs.statSync(path.join(lokiPath, DB_FILE)).size;
+  } catch {
+    dbBytes = 0;
+  }
+  if (free !== undefined && free < 2 * dbBytes + LOW_SPACE_BYTES) {
+    add(
+      '.loki/',
+      'warn',
+      `${lokiPath}: only ${mib(free)} free on its disk (the database is ${mib(dbBytes)}, and each checkpoint copies it): free some space`,
+    );
+    return;
+  }
+  add('.loki/', 'ok', `${lokiPath}${free === undefined ? '' : ` (${mib(free)} free)`}`);
+}
+
+const mib = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(bytes < 10 * 1024 * 1024 ? 1 : 0)} MiB`;
+
+function inspectStore(project: Project, lokiDir: string, fix: boolean, add: Add): void {
   let store: Store;
   try {
     store = project.openStore();
@@ -82,84 +157,187 @@ function inspectStore(project: Project, fix: boolean, add: (name: string, level:
       'fail',
       isExpectedError(err)
         ? err.message
-        : `cannot open .loki/${DB_FILE}: ${(err as Error).message}; move it aside (mv .loki/${DB_FILE} .loki/${DB_FILE}.bad) to start afresh`,
+        : (asDiskError(err, lokiDir, `cannot open .loki/${DB_FILE}`)?.message ??
+            `cannot open .loki/${DB_FILE}: ${message(err)}; move it aside (mv .loki/${DB_FILE} .loki/${DB_FILE}.bad) to start afresh`),
     );
     return;
   }
-  const writable = (() => {
-    try {
-      fs.accessSync(store.loki.root, fs.constants.W_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  })();
-  add(
-    '.loki/',
-    writable ? 'ok' : 'fail',
-    writable ? store.loki.root : `${store.loki.root} is not writable by this user`,
-  );
 
-  const db = inspectDatabase(store, fix);
+  let db: { level: Level; detail: string; usable?: boolean };
+  try {
+    db = inspectDatabase(store, fix);
+  } catch (err) {
+    db = { level: 'fail', detail: describe(err, lokiDir) };
+  }
   add('database', db.level, db.detail);
-  if (db.level === 'fail') return;
+  if (db.level === 'fail' && !db.usable) return;
 
-  const damaged = damagedRecords(store);
-  if (damaged.length > 0) {
-    add(
-      'records',
-      'fail',
-      `${damaged.slice(0, 5).join('; ')}${damaged.length > 5 ? `; and ${damaged.length - 5} more` : ''}. Restore the state from a checkpoint (loki checkpoint list, then loki rollback ID)`,
-    );
-    return;
-  }
-  add('records', 'ok', 'every record matches its schema');
-  const journal = store.records.read(JOURNAL_KEY, JOURNAL_RECORD);
-  if (journal) {
-    add(
-      'rollback',
-      'warn',
-      `the rollback to ${journal.target} restored the state but not yet the files: the next loki tool call (or loki rollback ${journal.target}) finishes it`,
-    );
-  }
-  const run = readRun(store);
-  const sessions = listSessions(store);
-  const live = sessions.filter((s) => sessionLiveness(s) === 'running').length;
-  add(
+  // First, as it changes the working tree and the state the later checks read.
+  attempt('rollback', add, () => inspectRollback(project, store, fix, add), lokiDir);
+
+  attempt(
+    'records',
+    add,
+    () => {
+      const damaged = damagedRecords(store);
+      if (damaged.length === 0) add('records', 'ok', 'every record matches its schema');
+      else
+        add(
+          'records',
+          'fail',
+          `${named(damaged)}. They were changed outside loki-mode and no tool can read them: restore the state from a checkpoint (loki rollback list, then loki rollback to ID)`,
+        );
+    },
+    lokiDir,
+  );
+
+  attempt('checkpoints', add, () => inspectCheckpointsCheck(project, store, fix, add), lokiDir);
+
+  attempt(
     'run',
-    'ok',
-    run
-      ? `${run.runId} ${run.status}, phase ${run.phase}, ${live} live session(s) of ${sessions.length}`
-      : 'no run yet',
+    add,
+    () => {
+      const run = readRun(store);
+      const sessions = listSessions(store);
+      const live = sessions.filter((s) => sessionLiveness(s) === 'running').length;
+      add(
+        'run',
+        'ok',
+        run
+          ? `${run.runId} ${run.status}, phase ${run.phase}, ${live} live session(s) of ${sessions.length}`
+          : 'no run yet',
+      );
+    },
+    lokiDir,
   );
 
-  const audit = store.audit.verify();
-  add(
+  attempt(
     'audit chain',
-    audit.ok ? 'ok' : 'fail',
-    audit.ok
-      ? `${audit.count} entries verified against ${audit.anchors.filter((a) => a.status === 'ok').length} anchor(s)`
-      : `broken at entry ${audit.firstBreak!.index}: ${audit.firstBreak!.reason}. The log was changed outside loki-mode; keep .loki/loki.db as evidence and see \`loki audit verify\``,
+    add,
+    () => {
+      const audit = store.audit.verify();
+      add(
+        'audit chain',
+        audit.ok ? 'ok' : 'fail',
+        audit.ok
+          ? `${audit.count} entries verified against ${audit.anchors.filter((a) => a.status === 'ok').length} anchor(s)`
+          : `broken at entry ${audit.firstBreak!.index}: ${audit.firstBreak!.reason}. The log was changed outside loki-mode; keep .loki/loki.db as evidence and see \`loki audit verify\``,
+      );
+    },
+    lokiDir,
   );
-  const tampered = bindingProblems(store);
-  add(
+
+  attempt(
     'trust records',
-    tampered.length === 0 ? 'ok' : 'fail',
-    tampered.length === 0
-      ? 'every run, verification, checklist, council and trust record matches what the audit log bound'
-      : `${tampered.slice(0, 5).join('; ')}${tampered.length > 5 ? `; and ${tampered.length - 5} more` : ''}. Completion is refused until .loki/ is restored from a checkpoint (loki rollback) or a new run starts; keep .loki/loki.db as evidence`,
+    add,
+    () => {
+      const tampered = bindingProblems(store);
+      add(
+        'trust records',
+        tampered.length === 0 ? 'ok' : 'fail',
+        tampered.length === 0
+          ? 'every run, verification, checklist, council and trust record matches what the audit log bound'
+          : `${named(tampered)}. Completion is refused until .loki/ is restored from a checkpoint (loki rollback) or a new run starts; keep .loki/loki.db as evidence`,
+      );
+    },
+    lokiDir,
   );
 }
 
-/** integrity_check, the schema version and the size of the write-ahead log; `fix` checkpoints a large WAL. */
-function inspectDatabase(store: Store, fix: boolean): { level: Level; detail: string } {
+const named = (items: readonly string[]) =>
+  `${items.slice(0, NAMED).join('; ')}${items.length > NAMED ? `; and ${items.length - NAMED} more` : ''}`;
+
+/**
+ * A rollback whose state was restored but whose files were not (killed in between: its journal is left) is a
+ * working tree half way between two checkpoints. Named, and finished by `--fix`.
+ */
+function inspectRollback(project: Project, store: Store, fix: boolean, add: Add): void {
+  const journal = store.records.read(JOURNAL_KEY, JOURNAL_RECORD);
+  if (!journal) return;
+  if (!fix) {
+    add(
+      'rollback',
+      'fail',
+      `the rollback to ${journal.target} (started ${journal.startedAt} by ${journal.actor}) was interrupted: the .loki/ state is restored, the files are not. Finish it with loki doctor --fix (or loki rollback to ${journal.target} --code); to undo it instead, loki rollback to ${journal.preRollback} --code`,
+    );
+    return;
+  }
+  const done = finishInterruptedRollback(project);
+  const files = done?.changes.code;
+  add(
+    'rollback',
+    'ok',
+    done
+      ? `finished the interrupted rollback to ${done.target}: files restored${files ? ` (${files.added} added, ${files.modified} modified, ${files.removed} removed)` : ''}; undo it with loki rollback to ${done.preRollback} --code`
+      : 'the interrupted rollback was finished meanwhile by another loki process',
+  );
+}
+
+/**
+ * Every checkpoint, checked whole. `--fix` removes those whose state can never be restored and records those whose
+ * code snapshot is gone as state-only (what they still are).
+ */
+function inspectCheckpointsCheck(project: Project, store: Store, fix: boolean, add: Add): void {
+  const { count, damaged } = inspectCheckpoints(project.root, store);
+  if (damaged.length === 0) {
+    add(
+      'checkpoints',
+      'ok',
+      count === 0 ? 'none yet' : `${count} checkpoint(s), each restorable (snapshot, digest and code objects checked)`,
+    );
+    return;
+  }
+  const newer = damaged.filter((d) => d.newer);
+  const broken = damaged.filter((d) => !d.newer);
+  const repaired = fix && broken.length > 0 ? repairCheckpoints(store, project.root, broken) : undefined;
+  const said = (d: CheckpointDamage) =>
+    d.stateRestorable
+      ? `${d.id} can restore the .loki/ state only: ${d.problem}`
+      : `${d.id} cannot be restored: ${d.problem}`;
+  if (repaired && repaired.removed.length + repaired.stateOnly.length > 0) {
+    const done = [
+      repaired.removed.length ? `removed ${repaired.removed.join(', ')} (their state could not be restored)` : '',
+      repaired.stateOnly.length
+        ? `recorded ${repaired.stateOnly.join(', ')} as state-only (their code snapshot is gone)`
+        : '',
+    ].filter(Boolean);
+    add('checkpoints', 'ok', `${done.join('; ')}; the audit log keeps what they were (checkpoint.repair)`);
+  }
+  const fixed = new Set([...(repaired?.removed ?? []), ...(repaired?.stateOnly ?? [])]);
+  const left = broken.filter((d) => !fixed.has(d.id));
+  if (left.length > 0)
+    add(
+      'checkpoints',
+      'fail',
+      `${named(left.map(said))}. ${
+        fix
+          ? 'Kept: the interrupted rollback still needs it (see the rollback line)'
+          : 'loki doctor --fix removes those that cannot be restored and records those without their code as state-only (the audit log keeps what they were); loki checkpoint takes a new one'
+      }`,
+    );
+  if (newer.length > 0)
+    add(
+      'checkpoints',
+      'warn',
+      `${named(newer.map((d) => `${d.id} ${d.problem.replace(/^it /, '')}`))}: upgrade loki-mode to restore it`,
+    );
+}
+
+/** integrity_check's words for a row that breaks its table's constraints (the file itself is sound). */
+const ROW_CONSTRAINT = /^(CHECK constraint failed in |NULL value in |non-\w+ value in )/;
+
+/**
+ * integrity_check, the schema version and the size of the write-ahead log; `fix` checkpoints a large WAL.
+ * `usable`: the failure is in rows, not in the file, so the record checks can still run.
+ */
+function inspectDatabase(store: Store, fix: boolean): { level: Level; detail: string; usable?: boolean } {
   let integrity: string[];
   try {
     integrity = store.db.all<{ integrity_check: string }>('PRAGMA integrity_check').map((r) => r.integrity_check);
   } catch (err) {
     return {
       level: 'fail',
-      detail: `cannot read .loki/${DB_FILE}: ${(err as Error).message}; move it aside (mv .loki/${DB_FILE} .loki/${DB_FILE}.bad) to start afresh`,
+      detail: `cannot read .loki/${DB_FILE}: ${message(err)}; move it aside (mv .loki/${DB_FILE} .loki/${DB_FILE}.bad) to start afresh`,
     };
   }
   // The memory search index is derived from the items: damage to it alone is repaired, not a lost database.
@@ -171,6 +349,15 @@ function inspectDatabase(store: Store, fix: boolean): { level: Level; detail: st
       };
     rebuildMemoryIndex(store);
     integrity = store.db.all<{ integrity_check: string }>('PRAGMA integrity_check').map((r) => r.integrity_check);
+  }
+  // Rows written with the constraints turned off (sqlite3's ignore_check_constraints): the file is sound, the
+  // rows are not, and the record checks that follow name each one with what it held.
+  if (integrity.length > 0 && integrity.every((line) => ROW_CONSTRAINT.test(line))) {
+    return {
+      level: 'fail',
+      usable: true,
+      detail: `rows of .loki/${DB_FILE} break their table's rules (${integrity.slice(0, 3).join('; ')}): they were written outside loki-mode with the checks turned off; the records line names them`,
+    };
   }
   if (integrity.length !== 1 || integrity[0] !== 'ok') {
     return {
@@ -201,37 +388,63 @@ function inspectDatabase(store: Store, fix: boolean): { level: Level; detail: st
   return { level: 'ok', detail: `${schema}, integrity ok, ${wal}` };
 }
 
-/** The documents and tasks that do not match their schema (changed outside loki-mode), each named. */
+/**
+ * The documents, tasks and memory items that do not match their schema (changed outside loki-mode), each named
+ * with what it held: a record no tool can read has vanished from every view, and this is where it is found.
+ */
 function damagedRecords(store: Store): string[] {
-  const types = new Map<string, RecordType<unknown>>(DOCUMENT_TYPES.map((t) => [t.kind, t]));
+  const types = new Map<string, Schema<unknown>>(DOCUMENT_TYPES.map((t) => [t.kind, t.schema]));
   const problems: string[] = [];
-  for (const { key, kind } of store.db.all<{ key: string; kind: string }>('SELECT key, kind FROM docs ORDER BY key')) {
-    const type = types.get(kind);
-    if (!type) {
+  const check = (what: string, schema: Schema<unknown>, body: string, id?: string) => {
+    const r = parseStored(schema, body, id);
+    if ('issue' in r)
+      problems.push(`${what} in .loki/${DB_FILE} does not match its schema (${r.issue}); it held ${held(body)}`);
+  };
+  for (const row of store.db.all<{ key: string; kind: string; body: string }>(
+    'SELECT key, kind, body FROM docs ORDER BY key',
+  )) {
+    const schema = types.get(row.kind);
+    if (schema) check(`the ${row.kind} record "${row.key}"`, schema, row.body);
+    else
       problems.push(
-        `the record "${key}" in .loki/loki.db has an unknown kind "${kind}": it was changed outside loki-mode`,
+        `the record "${row.key}" in .loki/${DB_FILE} has an unknown kind "${printable(row.kind)}"; it held ${held(row.body)}`,
       );
-      continue;
-    }
-    try {
-      store.records.read(key, type);
-    } catch (err) {
-      problems.push(isExpectedError(err) ? err.message : (err as Error).message);
-    }
   }
-  for (const row of store.db.all<{ id: string; body: string }>('SELECT id, body FROM tasks ORDER BY seq')) {
-    try {
-      decodeTask(row);
-    } catch (err) {
-      problems.push(isExpectedError(err) ? err.message : (err as Error).message);
-    }
-  }
-  for (const row of store.db.all<{ id: string; body: string }>('SELECT id, body FROM memory ORDER BY rid')) {
-    const r = decodeItem(row);
-    if ('problem' in r) problems.push(r.problem);
-  }
+  for (const row of store.db.all<{ id: string; body: string }>('SELECT id, body FROM tasks ORDER BY seq'))
+    check(`task "${row.id}"`, taskSchema, row.body, row.id);
+  for (const row of store.db.all<{ id: string; body: string }>('SELECT id, body FROM memory ORDER BY rid'))
+    check(`memory item "${row.id}"`, memoryItemSchema, row.body, row.id);
   return problems;
 }
+
+/** The fields that say what a record was about, in the order they are shown. */
+const TELLING_FIELDS = ['id', 'runId', 'title', 'label', 'status', 'phase', 'layer', 'spec'];
+
+/** What a damaged record held, in a few words: its telling fields, or the start of its text. */
+function held(body: string): string {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return `text that is not JSON: ${clip(body)}`;
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value))
+    return `a JSON ${Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value}: ${clip(body)}`;
+  const o = value as Record<string, unknown>;
+  const shown = TELLING_FIELDS.filter((k) => typeof o[k] === 'string' || typeof o[k] === 'number').map(
+    (k) => `${k} ${clip(JSON.stringify(o[k]))}`,
+  );
+  if (shown.length > 0) return shown.join(', ');
+  const keys = Object.keys(o);
+  return keys.length ? `an object with ${keys.slice(0, 6).map(printable).join(', ')}` : 'an empty object';
+}
+
+const clip = (text: string) => printable(text.length > 60 ? `${text.slice(0, 60)}...` : text);
+
+/** Control characters shown as escapes, so a damaged record cannot write to the terminal. */
+const printable = (text: string) =>
+  // eslint-disable-next-line no-control-regex
+  text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /** Index every memory item again from its body (the index is contentless: the items are the source). */
 function rebuildMemoryIndex(store: Store): void {

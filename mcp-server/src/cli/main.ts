@@ -1,8 +1,10 @@
 /** `loki`: the command for people. Parses arguments, resolves the project, dispatches. */
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ProjectRootError } from '../errors.js';
 import { Project, resolveProjectRoot } from '../project.js';
 import { routeWarnings } from '../log.js';
+import { asDiskError } from '../store/disk.js';
 import { VERSION } from '../version.js';
 import { auditExportCommand, auditVerifyCommand } from './audit.js';
 import { checkpointCommand, rollbackCommand } from './checkpoints.js';
@@ -18,6 +20,7 @@ import { demoCommand } from './demo.js';
 import { councilCommand, proofCommand } from './trust.js';
 import { WAIVE_USAGE, waiveCommand } from './waive.js';
 import { CliError } from '../errors.js';
+import { scrubInput } from '../domain/secrets.js';
 
 export const HELP = `loki ${VERSION}: Loki Mode for people
 
@@ -31,7 +34,8 @@ Commands:
   audit verify [--json]  re-hash the audit log; exit 1 and name the first bad entry on any break
   audit export [FILE]    write the audit log as JSON lines (to FILE, else stdout): a copy to keep outside the project
   config [--json]        every setting, its effective value and its source (config.yaml or LOKI_*)
-  doctor [--fix] [--json]  check Node, the project root, the database (integrity, schema, WAL), records and the audit chain
+  doctor [--fix] [--json]  check Node, .loki/ and its disk, the database, records, checkpoints, an interrupted
+                         rollback and the audit chain; --fix mends what it safely can
   tasks [--status S] [--json]  the task queue (S: pending, in-progress, completed, failed, blocked, dead-letter)
   tasks show ID [--json] one task with its attempts and errors
   tasks retry ID         put a dead-lettered task back in the queue
@@ -103,7 +107,8 @@ export async function runCli(argv: string[]): Promise<number> {
     print(VERSION);
     return 0;
   }
-  const [command, ...rest] = positionals;
+  const [command, ...given] = positionals;
+  const { rest, reason } = scrubbedArguments(command, given, values.reason);
   if (values.help || command === undefined || command === 'help') {
     print(HELP);
     return command === undefined && !values.help ? 2 : 0;
@@ -150,7 +155,7 @@ export async function runCli(argv: string[]): Promise<number> {
         return proofCommand(project, rest, values.json ?? false);
       case 'waive':
         if (rest.length === 0) throw new CliError(WAIVE_USAGE, 2);
-        return waiveCommand(project, rest, { reason: values.reason, json: values.json ?? false });
+        return waiveCommand(project, rest, { reason, json: values.json ?? false });
       case 'learn':
         return learnCommand(project, rest, values);
       case 'demo':
@@ -172,7 +177,36 @@ export async function runCli(argv: string[]): Promise<number> {
       default:
         throw new CliError(`unknown command "${command}"; run \`loki --help\` for the list`, 2);
     }
+  } catch (err) {
+    // A full or read-only disk, or a missing permission, is said as what it is, with the fix: never a stack.
+    throw asDiskError(err, path.join(project.root, '.loki')) ?? err;
   } finally {
     project.close();
   }
+}
+
+/**
+ * The arguments with secrets scrubbed from the free text a person types, before any command sees it: `--reason`
+ * (waivers), a checkpoint's label, a forced review's reason. What is stored from them, in records, the audit chain
+ * and git commit messages, is then free of secrets; the other arguments name things (ids, files) and stay as typed.
+ * Says on stderr how many values were redacted.
+ */
+function scrubbedArguments(
+  command: string | undefined,
+  given: string[],
+  reason: string | undefined,
+): { rest: string[]; reason: string | undefined } {
+  let head = given;
+  let free: string[] = [];
+  if (command === 'checkpoint') [head, free] = [[], given];
+  // A forced review's reason is every word after it (cli/trust.ts joins them): scrubbed as one text, so a secret
+  // said over several unquoted words ("the db password is ...") is seen whole.
+  else if (command === 'council' && given[0] === 'force-review' && given.length > 1)
+    [head, free] = [given.slice(0, 1), [given.slice(1).join(' ')]];
+  const { value, report } = scrubInput({ free, reason }, new Set());
+  if (report.redacted > 0)
+    process.stderr.write(
+      `loki: ${report.redacted} value(s) looked like secrets (${report.kinds.join(', ')}) and are stored as [REDACTED:<kind>]\n`,
+    );
+  return { rest: [...head, ...value.free], reason: value.reason };
 }

@@ -4,6 +4,11 @@ import { PAUSE, STOP, clearMarker, writeMarker } from '../run/signals.js';
 import { print } from './output.js';
 
 export async function signalCommand(project: Project, verb: 'pause' | 'resume' | 'stop'): Promise<number> {
+  // Nothing to clear where there is no .loki/: said without creating one.
+  if (verb === 'resume' && !project.hasStore()) {
+    print('Nothing to resume: no PAUSE or STOP.');
+    return 0;
+  }
   const store = project.openStore();
   const stamp = new Date().toISOString();
   const changed = await store.mutate(

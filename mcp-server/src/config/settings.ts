@@ -180,7 +180,8 @@ export const SETTINGS: readonly Setting[] = [
     env: 'LOKI_ALLOWED_PATHS',
     type: 'list',
     default: [],
-    description: 'Paths (relative to the project) that file-writing tools may change; empty allows the whole project',
+    description:
+      'Paths (relative to the project) that file-writing tools and the shell writes the guard can see may change; empty allows the whole project',
   },
   {
     key: 'guard.blockedCommands',

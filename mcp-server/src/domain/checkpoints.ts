@@ -187,3 +187,24 @@ export function stateDigestText(rows: readonly StateRow[]): string {
     .map((e) => `${e.sha256} ${e.size} ${e.key}\n`)
     .join('');
 }
+
+/**
+ * Why a checkpoint's label or reason cannot be taken, or null. Both go into a git commit message and onto
+ * terminals: git refuses a NUL in a message, and a terminal acts on the other control characters. A label is one
+ * line; a reason may also hold line breaks. Checked before anything is written, so a refusal leaves no trace.
+ */
+export function checkpointTextProblem(label: string, reason: string | null): string | null {
+  const found = (text: string, allowed: string): number =>
+    // eslint-disable-next-line no-control-regex
+    [...text].findIndex((c) => /[\u0000-\u001f\u007f]/.test(c) && !allowed.includes(c));
+  const inLabel = found(label, '\t');
+  if (inLabel >= 0)
+    return `label must be one line of plain text: character ${inLabel + 1} is the control character U+${codeOf(label, inLabel)}; remove it`;
+  const inReason = reason === null ? -1 : found(reason, '\t\n\r');
+  if (inReason >= 0)
+    return `reason must be plain text: character ${inReason + 1} is the control character U+${codeOf(reason!, inReason)}; remove it`;
+  return null;
+}
+
+const codeOf = (text: string, index: number): string =>
+  [...text][index]!.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');

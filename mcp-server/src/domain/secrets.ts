@@ -1,13 +1,20 @@
 /**
- * Secret detection and scrubbing, pure (no I/O). Memory items, solutions, audit data and check output pass through
- * `scrubText`/`scrubSecrets` before anything is stored. The scan of a run's changed files, whose findings block
- * completion, is secret-scan.ts: it shares the provider formats below and is far stricter about everything else.
+ * Secret detection and scrubbing, pure (no I/O): the one scrubber of what the server stores. Text from outside is
+ * scrubbed in full where it comes in: every writing tool's input (tools/define.ts, `scrubInput`), the CLI's free
+ * text (cli/main.ts), spec files, runner output, memory items and solutions. What the server composes is scrubbed
+ * again of the certain shapes only (its own ids, paths and digests look random): every audit entry's data before it
+ * is hashed into the chain (`scrubStoredData`, handed to the store by Project, as the store sits below this layer),
+ * and checkpoint labels, which become git commit messages (checkpoints/create.ts). The scan of a run's changed
+ * files, whose findings block completion, is secret-scan.ts: it shares the provider formats below and is far
+ * stricter about everything else.
  *
  * What counts as a secret:
- * - provider formats: AWS access key ids, GitHub / GitLab / Slack / Stripe / OpenAI / Anthropic / Google tokens,
- *   npm tokens, Slack webhooks, JWTs, PEM / OpenSSH / PGP private key blocks;
+ * - provider formats: AWS access key ids, GitHub / GitLab / Slack / Stripe / OpenAI / Anthropic / Google / Twilio /
+ *   SendGrid tokens, npm tokens, Slack webhooks, JWTs, PEM / OpenSSH / PGP private key blocks;
  * - `Authorization: Bearer|Basic ...`, credentials inside URLs (`scheme://user:pass@host`);
  * - assignments to secret-looking names (`password=...`, `DB_SECRET: ...`, `"apiKey": "..."`): the value only;
+ * - the same said in prose (`the db password is hunter2-horse-battery`): the value, when it is not an ordinary
+ *   word (`the token is refreshed every hour` stays as it is);
  * - high-entropy tokens: 24+ characters of base64/base64url with letters and digits and Shannon entropy of at
  *   least 4.2 bits per character (random base64 has about 4.5-5; identifiers and words stay well below 4), and
  *   hex runs of 32+ characters.
@@ -56,7 +63,13 @@ export const KNOWN_FORMATS: readonly Rule[] = [
   { kind: 'google-api-key', re: /\bAIza[0-9A-Za-z_-]{35}/g },
   { kind: 'google-oauth', re: /\b(?:GOCSPX-[A-Za-z0-9_-]{20,}|ya29\.[0-9A-Za-z_-]{20,})/g },
   { kind: 'npm-token', re: /\bnpm_[A-Za-z0-9]{36}\b/g },
+  // Twilio API key SIDs; an auth token is 32 bare hex characters, which the hex rule below redacts.
+  { kind: 'twilio-key', re: /\bSK[0-9a-f]{32}\b/g },
+  { kind: 'sendgrid-key', re: /\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}/g },
 ];
+
+/** The names prose gives a secret: the assignment names, and `api key` and its kin written as two words. */
+const PROSE_NAME = `(?:${SECRET_NAME}|\\b(?:api|access|secret|private|signing|auth)\\s+key)`;
 
 const RULES: Rule[] = [
   ...KNOWN_FORMATS,
@@ -80,7 +93,8 @@ const RULES: Rule[] = [
     ),
     group: -1,
     accept: (secret, text, start) => {
-      if (isPlaceholder(secret) || /^\d{1,11}$/.test(secret)) return false;
+      // A placeholder may be quoted as code in prose (`<token>`).
+      if (isPlaceholder(secret.replace(/^`|`$/g, '')) || /^\d{1,11}$/.test(secret)) return false;
       // Prose such as "token: expired" or "password: required": a bare, short, all-letter word after a colon.
       const before = text.slice(Math.max(0, start - 3), start);
       const quoted = text[start - 1] === '"' || text[start - 1] === "'";
@@ -88,7 +102,44 @@ const RULES: Rule[] = [
       return true;
     },
   },
+  {
+    kind: 'prose-secret',
+    // `the db password is X`, `the API key for staging was "X"`, `credentials are now X`: a name, up to three words
+    // saying whose, `is`/`was`/`are`/`were`/`will be` (optionally with `:`), then a quoted or bare value (without the
+    // sentence's closing punctuation). The value decides (proseSecret): `the token is refreshed` is prose.
+    re: new RegExp(
+      `${PROSE_NAME}(?:\\s+(?:for|of|on|to|in)(?:\\s+[\\w.-]{1,40}){1,3})?\\s+(?:is|was|are|were|will\\s+be)(?:\\s*[:=])?\\s+` +
+        `(?:(?:now|still|currently|actually|just|simply|(?:set|changed|reset)\\s+to)\\s+)?` +
+        `(?:"([^"\\n]{3,200})"|'([^'\\n]{3,200})'|\`([^\`\\n]{3,200})\`|([^\\s"'\`]{2,200}[^\\s"'\`.,;:)\\]}]))`,
+      'gi',
+    ),
+    group: -1,
+    accept: (secret, text, start) => proseSecret(secret, /["'`]/.test(text[start - 1] ?? '')),
+  },
 ];
+
+/** A word of prose: lowercase, Capitalised, or an acronym. */
+const PROSE_WORD = /^(?:[A-Za-z][a-z]*|[A-Z]+)$/;
+/** Numbers, sizes, durations and the names of encodings and algorithms: what prose says a token is. */
+const TECH_TERM =
+  /^(?:\d{1,5}|\d+(?:ms|s|m|h|d|w|k|kb|mb|gb|b|bytes?|bits?|chars?|characters?|mins?|minutes?|hrs?|hours?|days?)|v\d+|base(?:32|58|64)|sha-?\d+|md5|utf-?8|x509|oauth2|http[23]|ipv[46]|aes-?\d*|rsa-?\d*|pkcs\d+|[hre]s\d{3}|e2e|[2m]fa|s3|ec2|k8s)$/i;
+
+/**
+ * Whether the value of a prose sentence about a secret is the secret. Quoted, it is (unless a placeholder). Bare,
+ * it is unless it reads as prose: one to three words, numbers of up to five digits, sizes or algorithm names
+ * joined by `-`, `_` or `.` (`refreshed`, `short-lived`, `base64-encoded`, `32 bytes`), a placeholder, a path or a
+ * URL. So `hunter2-horse-battery`, `Tr0ub4dor&3`, `482915` and `correct-horse-battery-staple` are secrets. A
+ * password that is one plain word (`swordfish`) reads as prose and is kept: telling it from an adjective needs a
+ * dictionary.
+ */
+function proseSecret(value: string, quoted: boolean): boolean {
+  if (isPlaceholder(value)) return false;
+  if (quoted) return true;
+  if (/^(?:[/~.]|[a-z][\w+.-]*:\/\/)/i.test(value)) return false;
+  const parts = value.split(/[-_.]/);
+  if (parts.length > 3) return true;
+  return !parts.every((p) => PROSE_WORD.test(p) || TECH_TERM.test(p));
+}
 
 const PLACEHOLDER =
   /^(?:\*+|x+|\.\.\.|<[^>]*>|\$\{[^}]*\}?|\$[A-Z_][A-Z0-9_]*|%[A-Z_]+%|\{\{[^}]*\}\}|process\.env\.[A-Za-z0-9_]+|os\.environ.*|env\(.*|\[REDACTED.*|null|none|undefined|true|false|changeme|redacted|your[_-].*|example|required|optional|string)$/i;
@@ -121,7 +172,76 @@ function highEntropy(token: string): boolean {
   if (core.length < 24) return false;
   if (!/[A-Za-z]/.test(core) || !/[0-9]/.test(core)) return false;
   if (shannonEntropy(core) < 4.2) return false;
-  return !looksLikeIdentifier(core);
+  return !(looksLikeIdentifier(core) && readsAsWords(core));
+}
+
+/**
+ * The letter pairs of English words: for each letter, the letters that commonly follow it. These 331 pairs make
+ * up 99% of the pairs in English prose (measured on the READMEs of this repository's dependencies, 1.9 million
+ * pairs); the other 345 are rare in words, and make up about half of the pairs of random letters.
+ */
+const WORD_PAIRS: Readonly<Record<string, string>> = {
+  a: 'bcdfgijklmnprstuvwxy',
+  b: 'aeijlorstuy',
+  c: 'acehiklorstuy',
+  d: 'adegilmorstuy',
+  e: 'abcdefghijlmnopqrstvwxy',
+  f: 'aefilorstuy',
+  g: 'aehilmnorsu',
+  h: 'aeilmorstu',
+  i: 'abcdefgklmnoprstvxz',
+  j: 'aehosv',
+  k: 'aeis',
+  l: 'abdeijklopstuvy',
+  m: 'abdegijlmopsu',
+  n: 'abcdefgiklmnopstuvy',
+  o: 'abcdefgijklmnoprstuvw',
+  p: 'adehilmnoprstuy',
+  q: 'u',
+  r: 'abcdefghiklmnoprstuvwy',
+  s: 'acdehiklmoprstuvwy',
+  t: 'acdefhilmnoprstuwy',
+  u: 'abcdefgilmnprst',
+  v: 'aegio',
+  w: 'aehinorsw',
+  x: 'aceipt',
+  y: 'almnoprstw',
+  z: 'aez',
+};
+const COMMON_PAIRS: ReadonlySet<string> = new Set(
+  Object.entries(WORD_PAIRS).flatMap(([a, next]) => [...next].map((b) => a + b)),
+);
+
+/**
+ * Whether the words of a name are spelled like words: under one letter pair in ten is rare in English, and under a
+ * quarter of the letters are in acronyms (runs of up to five capitals, skipped as not words, except in a
+ * CONSTANT_NAME). The second test of a name, after looksLikeIdentifier's shape: about one random base64 token in
+ * 20,000 has that shape (word-length pieces, each with a vowel), and in a first measure 205 of 205 such tokens
+ * failed this test (most had 20-80% rare pairs), while 726 of 740 real names, URLs and paths with digits and the
+ * same entropy passed it (the rest were alphabets and URLs of short acronyms and numbers, then redacted). Measured
+ * since: no random token of 20 million passes both tests.
+ */
+function readsAsWords(s: string): boolean {
+  const constantCase = s.includes('_');
+  let letters = 0;
+  let acronyms = 0;
+  let pairs = 0;
+  let rare = 0;
+  for (const run of s.split(/[^A-Za-z]+/)) {
+    for (const word of run.split(/(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])/)) {
+      letters += word.length;
+      if (!constantCase && word.length <= 5 && /^[A-Z]+$/.test(word)) {
+        acronyms += word.length;
+        continue;
+      }
+      const w = word.toLowerCase();
+      for (let i = 1; i < w.length; i++) {
+        pairs++;
+        if (!COMMON_PAIRS.has(w.slice(i - 1, i + 1))) rare++;
+      }
+    }
+  }
+  return pairs > 0 && rare < 0.1 * pairs && acronyms < 0.25 * letters;
 }
 
 /**
@@ -151,8 +271,17 @@ export function looksLikeIdentifier(s: string): boolean {
   return (s.match(/\d/g) ?? []).length / s.length <= 0.2;
 }
 
+export interface ScrubOptions {
+  /**
+   * Also what is a secret only by its look: long random-looking tokens and hex runs (the default, for text from
+   * outside). Off for data the server composed, whose ids, paths and digests look random too: the certain shapes
+   * (provider formats, key blocks, credentials in URLs, Authorization values, assignments, prose) still apply.
+   */
+  randomLooking?: boolean;
+}
+
 /** Every secret found in `text`, sorted by position, overlaps merged into the earlier finding. */
-export function findSecrets(text: string): SecretFinding[] {
+export function findSecrets(text: string, opts: ScrubOptions = {}): SecretFinding[] {
   if (text.length < 8) return [];
   const found: SecretFinding[] = [];
   for (const rule of RULES) {
@@ -177,6 +306,7 @@ export function findSecrets(text: string): SecretFinding[] {
       found.push({ kind: rule.kind, start, end: start + secret.length });
     }
   }
+  if (opts.randomLooking === false) return mergeFindings(found);
   HEX.lastIndex = 0;
   for (let m = HEX.exec(text); m !== null; m = HEX.exec(text)) {
     if (
@@ -207,8 +337,8 @@ function mergeFindings(found: SecretFinding[]): SecretFinding[] {
 }
 
 /** `text` with every secret replaced by `[REDACTED:<kind>]`, and how many were replaced. */
-export function scrubText(text: string): { text: string; redacted: number; kinds: string[] } {
-  const found = findSecrets(text);
+export function scrubText(text: string, opts: ScrubOptions = {}): { text: string; redacted: number; kinds: string[] } {
+  const found = findSecrets(text, opts);
   if (found.length === 0) return { text, redacted: 0, kinds: [] };
   let out = '';
   let at = 0;
@@ -230,11 +360,38 @@ export interface ScrubReport {
  * Numbers, booleans and null pass through.
  */
 export function scrubSecrets<T>(value: T): { value: T; report: ScrubReport } {
+  return scrubDeep(value, { keys: true });
+}
+
+/**
+ * A deep copy of data the server composed (an audit entry's data) with the certain secrets scrubbed from every
+ * string value: the last pass before the data is hashed into the chain. Text from outside reached it already
+ * scrubbed in full at its way in (a tool's input, the CLI, a spec file, runner output); what the server adds,
+ * digests by which the chain binds records, ids, paths of receipts, looks random and must stay as it is, so
+ * neither random-looking tokens nor object keys are touched here.
+ */
+export function scrubStoredData<T>(value: T): { value: T; report: ScrubReport } {
+  return scrubDeep(value, { keys: false, randomLooking: false });
+}
+
+/**
+ * A tool's or command's input with every string value scrubbed, apart from the values of the `verbatim` fields (by
+ * name, at any depth): ids, claim tokens and paths name what the server issued or must find, and a redaction would
+ * only break them (a random-looking task id is not a credential). Field names are the schema's and stay.
+ */
+export function scrubInput<T>(value: T, verbatim: ReadonlySet<string>): { value: T; report: ScrubReport } {
+  return scrubDeep(value, { keys: false, verbatim });
+}
+
+function scrubDeep<T>(
+  value: T,
+  opts: { keys: boolean; randomLooking?: boolean; verbatim?: ReadonlySet<string> },
+): { value: T; report: ScrubReport } {
   const kinds = new Set<string>();
   let redacted = 0;
   const walk = (v: unknown): unknown => {
     if (typeof v === 'string') {
-      const r = scrubText(v);
+      const r = scrubText(v, { randomLooking: opts.randomLooking });
       redacted += r.redacted;
       for (const k of r.kinds) kinds.add(k);
       return r.text;
@@ -242,7 +399,8 @@ export function scrubSecrets<T>(value: T): { value: T; report: ScrubReport } {
     if (Array.isArray(v)) return v.map(walk);
     if (v !== null && typeof v === 'object') {
       const out: Record<string, unknown> = {};
-      for (const [k, inner] of Object.entries(v as Record<string, unknown>)) out[walk(k) as string] = walk(inner);
+      for (const [k, inner] of Object.entries(v as Record<string, unknown>))
+        out[opts.keys ? (walk(k) as string) : k] = opts.verbatim?.has(k) ? inner : walk(inner);
       return out;
     }
     return v;

@@ -1,7 +1,8 @@
 /**
- * What every hook entry shares: the host's JSON on stdin, the project it names, the decision on stdout, and
- * failing open (an internal error is reported on stderr and the action goes through, so a broken hook never
- * wedges the host).
+ * What every hook entry shares: the host's JSON on stdin, the project it names, the decision on stdout, and what
+ * an internal error becomes. By default the hook fails open (the error is reported on stderr and the action goes
+ * through, so a broken hook never wedges the host); the guard passes `onError` to fail closed instead, since a
+ * guard that lets everything through when it breaks guards nothing.
  */
 import fs from 'node:fs';
 import { config as zodConfig } from 'zod/mini';
@@ -20,18 +21,38 @@ export interface HookInput {
 
 export type HookOutput = Record<string, unknown> | null;
 
-const MAX_INPUT_BYTES = 4 * 1024 * 1024;
+export const MAX_INPUT_BYTES = 4 * 1024 * 1024;
+/** Past the limit the rest is read and dropped, so the host never writes into a closed pipe; up to this much. */
+const MAX_DRAIN_BYTES = 256 * 1024 * 1024;
+
+/** Hook input larger than the hook reads; `cwd` is the project the host named at its start, if it did. */
+export class HookInputTooLarge extends Error {
+  constructor(readonly cwd: string | undefined) {
+    super(`hook input over ${MAX_INPUT_BYTES} bytes`);
+  }
+}
+
+/** The `cwd` field from the start of input too large to parse (the host writes it before the tool input). */
+function cwdFromHead(head: Buffer | undefined): string | undefined {
+  const m = head ? /"cwd"\s*:\s*("(?:[^"\\]|\\.)*")/.exec(head.subarray(0, 64 * 1024).toString('utf8')) : null;
+  try {
+    return m ? (JSON.parse(m[1]!) as string) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 async function readInput(): Promise<HookInput> {
-  const { chunks, done } = readStdinSync();
-  let size = chunks.reduce((n, c) => n + c.length, 0);
+  const { chunks, done, size: read } = readStdinSync();
+  let size = read;
   if (!done) {
     for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > MAX_INPUT_BYTES) throw new Error(`hook input over ${MAX_INPUT_BYTES} bytes`);
-      chunks.push(chunk);
+      if (size <= MAX_INPUT_BYTES) chunks.push(chunk);
+      else if (size > MAX_DRAIN_BYTES) break;
     }
   }
+  if (size > MAX_INPUT_BYTES) throw new HookInputTooLarge(cwdFromHead(Buffer.concat(chunks)));
   const text = Buffer.concat(chunks).toString('utf8').trim();
   return text ? (JSON.parse(text) as HookInput) : {};
 }
@@ -41,7 +62,7 @@ async function readInput(): Promise<HookInput> {
  * several milliseconds of a hook's start. `done` is false when the descriptor would block (a non-blocking
  * pipe), and the stream reads the rest.
  */
-function readStdinSync(): { chunks: Buffer[]; done: boolean } {
+function readStdinSync(): { chunks: Buffer[]; done: boolean; size: number } {
   const chunks: Buffer[] = [];
   const buf = Buffer.allocUnsafe(64 * 1024);
   let size = 0;
@@ -51,14 +72,14 @@ function readStdinSync(): { chunks: Buffer[]; done: boolean } {
       n = fs.readSync(0, buf, 0, buf.length, null);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EOF') return { chunks, done: true };
-      if (code === 'EAGAIN') return { chunks, done: false };
+      if (code === 'EOF') return { chunks, done: true, size };
+      if (code === 'EAGAIN') return { chunks, done: false, size };
       throw err;
     }
-    if (n === 0) return { chunks, done: true };
+    if (n === 0) return { chunks, done: true, size };
     size += n;
-    if (size > MAX_INPUT_BYTES) throw new Error(`hook input over ${MAX_INPUT_BYTES} bytes`);
-    chunks.push(Buffer.from(buf.subarray(0, n)));
+    if (size <= MAX_INPUT_BYTES) chunks.push(Buffer.from(buf.subarray(0, n)));
+    else if (size > MAX_DRAIN_BYTES) return { chunks, done: true, size };
   }
 }
 
@@ -74,14 +95,21 @@ function writeOutput(text: string): void {
   }
 }
 
-/** Run one hook: `handle` gets the project root, its environment and the input; its answer goes to stdout. */
+/**
+ * Run one hook: `handle` gets the project root, its environment and the input; its answer goes to stdout. An
+ * error (unreadable or oversized input, a project root that cannot be used, a failure of the handler) goes to
+ * `onError` with the input if it was read; its answer, if any, goes to stdout, otherwise the action goes through.
+ */
 export function runHook(
   handle: (root: string, env: NodeJS.ProcessEnv, input: HookInput) => HookOutput | Promise<HookOutput>,
+  onError?: (err: unknown, input: HookInput | null, env: NodeJS.ProcessEnv) => HookOutput,
 ): void {
   // A hook validates each record once: compiling zod's fast path for it would cost more than it saves.
   zodConfig({ jitless: true });
+  let read: HookInput | null = null;
   const main = async () => {
     const input = await readInput();
+    read = input;
     // The host's cwd names the project unless the environment already does.
     const env =
       input.cwd && !process.env.CLAUDE_PROJECT_DIR && !process.env.LOKI_PROJECT_DIR
@@ -92,7 +120,23 @@ export function runHook(
     if (out) writeOutput(`${JSON.stringify(out)}\n`);
   };
   main().catch((err: unknown) => {
-    process.stderr.write(`loki-hook: ${(err as Error).message ?? String(err)} (the hook let the action through)\n`);
+    const message = (err as Error).message ?? String(err);
+    let out: HookOutput = null;
+    try {
+      out = onError?.(err, read, process.env) ?? null;
+    } catch (again) {
+      process.stderr.write(`loki-hook: ${(again as Error).message ?? String(again)}\n`);
+    }
+    if (out) {
+      try {
+        writeOutput(`${JSON.stringify(out)}\n`);
+      } catch {
+        out = null;
+      }
+    }
+    process.stderr.write(
+      `loki-hook: ${message} (${out ? 'the hook refused the action' : 'the hook let the action through'})\n`,
+    );
     process.exitCode = 0;
   });
 }

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CONFIG_FILE, resolveConfig, typedConfig } from '../config/load.js';
 import { addTranscriptUsage, usageNotices } from '../domain/autonomy.js';
+import { scrubStoredData } from '../domain/secrets.js';
 import { lokiHomeDir } from '../home.js';
 import { PAUSE, readMarkers, writeMarker } from '../run/signals.js';
 import { readRun } from '../run/state.js';
@@ -25,7 +26,7 @@ export async function usageHook(root: string, env: NodeJS.ProcessEnv, input: Hoo
   } catch {
     return null;
   }
-  const store = Store.open(root, lokiHomeDir(env), `hook:${process.pid}`);
+  const store = Store.open(root, lokiHomeDir(env), `hook:${process.pid}`, scrubStoredData);
   try {
     return await track(store, env, input);
   } finally {

@@ -145,8 +145,9 @@ export function buildItem(
 }
 
 export async function recordMemory(project: Project, input: RecordInput, source: string): Promise<RecordResult> {
-  const store = project.openStore();
-  const run = readRun(store);
+  // The item is built, and so checked, before .loki/ is created: a refused record leaves the disk as it was.
+  const existing = project.existingStore();
+  const run = readRun(existing);
   const provenance: Provenance = {
     run: run?.runId ?? null,
     task: input.task ?? null,
@@ -154,6 +155,7 @@ export async function recordMemory(project: Project, input: RecordInput, source:
     source,
   };
   const { item, report } = buildItem(input, provenance);
+  const store = existing ?? project.openStore();
   store.mutate(
     () => {
       // Checked in the transaction that links them, so a source cannot be found here and gone when written.

@@ -15,6 +15,7 @@ import type MiniSearchType from 'minisearch';
 import { z } from 'zod';
 import { parseFrontmatter, stringifyFrontmatter, type FrontmatterFile } from '../config/frontmatter.js';
 import { scrubSecrets } from '../domain/secrets.js';
+import { makeHomePrivate } from '../home.js';
 import { readFileIfExists, writeFileAtomic } from '../store/fsx.js';
 import { SafeDir, checkId, printable } from '../store/paths.js';
 
@@ -98,7 +99,7 @@ export function formatSolution(data: SolutionFrontmatter, body: string): string 
 // ---- the folder ---------------------------------------------------------------------------------------
 
 export function solutionsRoot(lokiHome: string, create: boolean): SafeDir | undefined {
-  if (create) fs.mkdirSync(lokiHome, { recursive: true, mode: 0o700 });
+  if (create) makeHomePrivate(lokiHome);
   let home: SafeDir;
   try {
     home = SafeDir.open(lokiHome);

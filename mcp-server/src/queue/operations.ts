@@ -102,6 +102,7 @@ export async function completeTask(
   next?: Omit<ClaimOptions, 'taskId'>,
 ): Promise<FinishResult & { next: ClaimResult | null }> {
   project.config();
+  refuseWithoutStore(project, id);
   let claimNext: ClaimOptions | undefined;
   let skipped: string | null = null;
   if (next) {
@@ -123,12 +124,22 @@ export async function completeTask(
 
 export async function failTask(project: Project, id: string, token: string, error: string): Promise<FinishResult> {
   project.config();
+  refuseWithoutStore(project, id);
   return project.tasks().fail(id, token, error);
 }
 
 export async function updateTask(project: Project, req: UpdateRequest): Promise<Task> {
   project.config();
+  refuseWithoutStore(project, req.id);
   return project.tasks().update(req);
+}
+
+/**
+ * Before .loki/ exists there is no task to act on: refused as the queue would refuse it, without creating .loki/
+ * (a refused call leaves the disk as it was).
+ */
+function refuseWithoutStore(project: Project, id: string): void {
+  if (!project.existingStore()) throw new UsageError(`no task "${id}": loki_task_list shows the ids`);
 }
 
 export function listTasks(project: Project, filter: ListFilter): { rows: TaskRow[]; total: number } {

@@ -1,7 +1,8 @@
 /**
  * The people-facing signals: `.loki/PAUSE`, `.loki/STOP` and `.loki/HUMAN_INPUT.md`.
- * HUMAN_INPUT is delivered only with LOKI_PROMPT_INJECTION=true, is size-capped, is never read through a link,
- * and is moved to `.loki/logs/` once delivered (or rejected), so it reaches the agent exactly once.
+ * HUMAN_INPUT is delivered only with LOKI_PROMPT_INJECTION=true, is size-capped, is never read through a symbolic
+ * link nor when it has a second name (a hard link: whoever can write that name, perhaps outside the project,
+ * writes it), and is moved to `.loki/logs/` once delivered (or rejected), so it reaches the agent exactly once.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -46,7 +47,7 @@ export function takeHumanInput(store: Store, enabled: boolean, maxBytes: number,
   const stamp = now.toISOString().replace(/[:.]/g, '-').toLowerCase();
   let text: string;
   try {
-    const buf = readFileIfExists(store.loki, HUMAN_INPUT, maxBytes);
+    const buf = readFileIfExists(store.loki, HUMAN_INPUT, maxBytes, { singleLink: true });
     if (!buf) return { status: 'none' };
     text = buf.toString('utf8');
     if (text.includes('\uFFFD') || text.includes('\0')) throw new Error('it is not UTF-8 text');
@@ -54,9 +55,11 @@ export function takeHumanInput(store: Store, enabled: boolean, maxBytes: number,
     const reason =
       err instanceof PathError && err.code === 'PATH_SYMLINK'
         ? 'HUMAN_INPUT.md is a symbolic link, which is never followed; write a regular file instead'
-        : err instanceof FileTooLargeError
-          ? `HUMAN_INPUT.md is larger than ${maxBytes} bytes; shorten it`
-          : `HUMAN_INPUT.md was refused: ${(err as Error).message}`;
+        : err instanceof PathError && err.code === 'PATH_HARD_LINK'
+          ? 'HUMAN_INPUT.md has more than one hard link (the same file under another name, perhaps outside the project), which is never trusted; write a file of its own (cp, not ln)'
+          : err instanceof FileTooLargeError
+            ? `HUMAN_INPUT.md is larger than ${maxBytes} bytes; shorten it`
+            : `HUMAN_INPUT.md was refused: ${(err as Error).message}`;
     return { status: 'rejected', reason, archivedAs: archiveRejected(store, stamp) };
   }
   const archivedAs = `logs/human-input-${stamp}.md`;

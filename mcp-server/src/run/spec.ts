@@ -4,6 +4,7 @@
  */
 import crypto from 'node:crypto';
 import path from 'node:path';
+import { scrubText } from '../domain/secrets.js';
 import { FileTooLargeError, PathError, UsageError } from '../errors.js';
 import { readFileIfExists } from '../store/fsx.js';
 import { printable, splitRelativePath, type SafeDir } from '../store/paths.js';
@@ -49,13 +50,16 @@ export function readSpecFile(project: SafeDir, rel: string): SpecInput {
     throw new UsageError(`spec "${printable(rel)}" is not UTF-8 text`);
   if (text.trim() === '') throw new UsageError(`spec "${printable(rel)}" is empty`);
   const ext = path.extname(rel).toLowerCase();
+  // The file is hashed as it is (a person can compare it); its copy under .loki/, and the tasks, checklist and
+  // title taken from it, hold it with secrets scrubbed.
+  const clean = scrubText(text).text;
   return {
     source: 'file',
     path: rel,
-    text,
+    text: clean,
     sha256: sha256(text),
     bytes: buf.length,
-    title: specTitle(text),
+    title: specTitle(clean),
     extension: ['.md', '.markdown', '.json', '.yaml', '.yml', '.txt'].includes(ext) ? ext : '.txt',
   };
 }

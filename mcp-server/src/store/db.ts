@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { DatabaseSync, StatementSync, SQLInputValue } from 'node:sqlite';
 import { NewerSchemaError, StoreError } from '../errors.js';
+import { asDiskError } from './disk.js';
 import { VERSION } from '../version.js';
 import { faultPoint } from './fault.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
@@ -174,7 +175,10 @@ export class Db {
         timeout: 0,
       });
     } catch (err) {
-      throw new StoreError(`cannot open .loki/${DB_FILE}: ${(err as Error).message}; run loki doctor`);
+      throw (
+        asDiskError(err, path.dirname(file), `cannot open .loki/${DB_FILE}`) ??
+        new StoreError(`cannot open .loki/${DB_FILE}: ${(err as Error).message}; run loki doctor`)
+      );
     }
     const db = new Db(file, conn);
     try {
@@ -197,7 +201,8 @@ export class Db {
     } catch (err) {
       conn.close();
       if (err instanceof StoreError) throw err;
-      throw new StoreError(openProblem(err));
+      // "unable to open database file", "disk I/O error": the folder says whether a full or read-only disk is why.
+      throw asDiskError(err, path.dirname(file), `cannot use .loki/${DB_FILE}`) ?? new StoreError(openProblem(err));
     }
     return db;
   }

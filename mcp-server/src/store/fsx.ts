@@ -15,9 +15,27 @@ const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
 
 const DEFAULT_MAX_READ_BYTES = 8 * 1024 * 1024;
 
+export interface ReadOptions {
+  /**
+   * Refuse a file with more than one name (PATH_HARD_LINK): a hard link is the same file under another name,
+   * perhaps outside the project, written by whoever can write there. Checked on the opened file itself.
+   */
+  singleLink?: boolean;
+}
+
 /** Read a regular file under `dir`, or return undefined when it does not exist. */
-export function readFileIfExists(dir: SafeDir, rel: string, maxBytes = DEFAULT_MAX_READ_BYTES): Buffer | undefined {
+export function readFileIfExists(
+  dir: SafeDir,
+  rel: string,
+  maxBytes = DEFAULT_MAX_READ_BYTES,
+  opts: ReadOptions = {},
+): Buffer | undefined {
   return withOpenFile(dir, rel, (fd, st) => {
+    if (opts.singleLink && st.nlink > 1)
+      throw new PathError(
+        'PATH_HARD_LINK',
+        `"${printable(rel)}" has ${st.nlink} hard links (other names for the same file, perhaps outside the project)`,
+      );
     if (st.size > maxBytes) throw new FileTooLargeError(`"${printable(rel)}" is larger than ${maxBytes} bytes`);
     return readAll(fd, st.size, maxBytes, rel);
   });
@@ -103,7 +121,7 @@ export function writeFileAtomic(dir: SafeDir, rel: string, data: string | Buffer
   const { absolute } = dir.resolve(rel, { leaf: 'file', allowMissing: true, createParents: true });
   const parent = path.dirname(absolute);
   const temp = path.join(parent, `.${path.basename(absolute)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
-  const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, opts.mode ?? 0o644);
+  const fd = fs.openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, opts.mode ?? 0o600);
   let renamed = false;
   try {
     assertCreatedInside(dir, fd, rel);
@@ -141,7 +159,7 @@ export function createExclusive(dir: SafeDir, rel: string, data: string | Buffer
   const { absolute } = dir.resolve(rel, { leaf: 'file', allowMissing: true, createParents: true });
   let fd: number;
   try {
-    fd = fs.openSync(absolute, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, opts.mode ?? 0o644);
+    fd = fs.openSync(absolute, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, opts.mode ?? 0o600);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;

@@ -264,7 +264,8 @@ export class SafeDir {
 
 function mkdirChecked(dir: string): void {
   try {
-    fs.mkdirSync(dir, { mode: 0o755 });
+    // Private to the user: folders loki-mode makes hold its state, receipts and learnings.
+    fs.mkdirSync(dir, { mode: 0o700 });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }

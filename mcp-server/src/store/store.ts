@@ -12,14 +12,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { canonicalJson } from '../audit/chain.js';
-import { AuditLog, MAX_DATA_BYTES, externalAnchorFile, type AuditNote } from '../audit/log.js';
+import { AuditLog, MAX_DATA_BYTES, externalAnchorFile, type AuditNote, type Redactor } from '../audit/log.js';
 import { StoreError } from '../errors.js';
 import { BOUND_FLAG, adoptUnboundRecords } from './bindings.js';
 import { Db } from './db.js';
+import { createExclusive } from './fsx.js';
 import { SafeDir, splitRelativePath } from './paths.js';
 import { RecordIO, type Bindings } from './records.js';
 
-export type { AuditNote };
+export type { AuditNote, Redactor };
 
 /** Files of the 0.1 layout (one JSON file per record) whose presence means a `.loki/` this version cannot read. */
 const FILE_LAYOUT_MARKERS = ['state/run.json', 'queue/tasks', 'audit/log.jsonl'];
@@ -38,7 +39,14 @@ export class Store {
   /** Relative names `exists` has already validated. */
   private readonly checkedNames = new Set<string>();
 
-  private constructor(project: SafeDir, loki: SafeDir, db: Db, lokiHome: string, actor: string) {
+  private constructor(
+    project: SafeDir,
+    loki: SafeDir,
+    db: Db,
+    lokiHome: string,
+    actor: string,
+    redact: Redactor | undefined,
+  ) {
     this.project = project;
     this.loki = loki;
     this.db = db;
@@ -48,18 +56,21 @@ export class Store {
       db,
       { file: externalAnchorFile(lokiHome, project.root), label: `the external anchor (${lokiHome}/anchors)` },
       actor,
+      redact,
     );
   }
 
-  static open(projectRoot: string, lokiHome: string, actor: string): Store {
+  /** `redact` scrubs audit data before it is hashed (audit/log.ts Redactor): every opener outside tests gives it. */
+  static open(projectRoot: string, lokiHome: string, actor: string, redact?: Redactor): Store {
     const project = SafeDir.open(projectRoot);
     const loki = project.child('.loki', true);
     // Private to the user: the run's state, receipts and memories are nobody else's business.
     const mode = fs.statSync(loki.root).mode & 0o777;
     if (mode !== 0o700) fs.chmodSync(loki.root, 0o700);
     refuseFileLayout(loki.root);
+    keepOutOfGit(loki);
     const db = Db.open(loki.root);
-    const store = new Store(project, loki, db, lokiHome, actor);
+    const store = new Store(project, loki, db, lokiHome, actor, redact);
     try {
       adoptUnboundRecords(store);
     } catch (err) {
@@ -117,7 +128,8 @@ export class Store {
       if (n) {
         const records = this.records.takeBindings();
         if (records) this.bindingsAppended = true;
-        const data = n.data === undefined ? {} : n.data;
+        // With bindings, measured as it will be stored (scrubbed), so bindings that fit are never cut off with it.
+        const data = n.data === undefined ? {} : records ? this.audit.scrub(n.data) : n.data;
         const merged =
           records && data !== null && typeof data === 'object' && !Array.isArray(data) && !('records' in data)
             ? { ...data, records }
@@ -161,6 +173,20 @@ function bindingNotes(records: Bindings): AuditNote[] {
       data: { records: Object.fromEntries(keys.slice(i, i + 40).map((k) => [k, records[k] ?? null])) },
     });
   return notes;
+}
+
+/**
+ * `.loki/.gitignore` holding `*`: git then treats the whole folder as ignored, so `git clean -fd` (without -x)
+ * keeps it. Written once; a read-only `.loki/` goes without it rather than fail the open over it.
+ */
+function keepOutOfGit(loki: SafeDir): void {
+  if (fs.existsSync(path.join(loki.root, '.gitignore'))) return;
+  try {
+    createExclusive(loki, '.gitignore', '*\n', { durable: false });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM') throw err;
+  }
 }
 
 /** A `.loki/` written by loki-mode 0.1 (files, no database) is refused with what to do, never half-read. */

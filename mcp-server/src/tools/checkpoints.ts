@@ -78,6 +78,7 @@ export const rollbackTool = defineTool({
     'Restore .loki/ state and, with code: true, the files exactly (later files removed; ignored files, .git, memory, audit log kept). Returns the pre-rollback checkpoint id that undoes it.',
   kind: 'destructive',
   idempotent: false,
+  verbatim: ['target'],
   finishesRollback: true,
   input: z
     .object({

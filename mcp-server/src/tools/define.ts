@@ -2,16 +2,21 @@
  * How a tool is declared: metadata as data (name, title, description, kind, strict input schema), a handler that
  * returns plain data, and a renderer for the compact text. Annotations are derived from `kind`, so none can be
  * forgotten. Every result carries `structuredContent` plus the text; every failure becomes an `isError` result
- * whose message says how to fix it (the one central catch).
+ * whose message says how to fix it (the one central catch). The input of every tool that writes is scrubbed of
+ * secrets here, before its handler sees it (the one way in for what an agent sends): whatever the handler stores,
+ * in records, the audit chain, checkpoints or their git commits, is then free of them.
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import path from 'node:path';
 import { z } from 'zod';
 import type { Project } from '../project.js';
 import type { SessionIdentity } from '../run/sessions.js';
 import { completeInterruptedRollback } from '../checkpoints/rollback.js';
-import { isExpectedError } from '../errors.js';
+import { scrubInput, type ScrubReport } from '../domain/secrets.js';
+import { UsageError, isExpectedError } from '../errors.js';
 import { log } from '../log.js';
+import { asDiskError } from '../store/disk.js';
 
 /** read: changes nothing. write: changes state, reversible or additive. destructive: discards or overwrites. */
 export type ToolKind = 'read' | 'write' | 'destructive';
@@ -22,6 +27,8 @@ export interface ToolContext {
   project: Project;
   /** The agent session this server process serves (created on first use). */
   session(): SessionIdentity;
+  /** What registerTool redacted from this call's input (set for each call of a tool that writes). */
+  scrubbed?: ScrubReport;
 }
 
 export interface ToolSpec<Shape extends z.ZodRawShape, Out extends object> {
@@ -33,6 +40,13 @@ export interface ToolSpec<Shape extends z.ZodRawShape, Out extends object> {
   idempotent: boolean;
   /** The handler completes an interrupted rollback itself (every other tool finishes one before it runs). */
   finishesRollback?: boolean;
+  /**
+   * Input fields (by name, at any depth) that name things rather than say them: ids, claim tokens, paths. They
+   * reach the handler as sent; every other string of a writing tool's input is scrubbed of secrets first.
+   */
+  verbatim?: readonly string[];
+  /** The result says what was redacted itself (counting `ctx.scrubbed`), so no note is added to it. */
+  reportsRedactions?: boolean;
   input: z.ZodObject<Shape>;
   handler: (args: z.infer<z.ZodObject<Shape>>, ctx: ToolContext) => Promise<Out>;
   render: (out: Out) => string;
@@ -64,13 +78,46 @@ export function registerTool(server: McpServer, spec: AnyToolSpec, ctx: ToolCont
     async (args: Record<string, unknown>): Promise<CallToolResult> => {
       try {
         if (!spec.finishesRollback) await completeInterruptedRollback(ctx.project);
-        const out = await spec.handler(args, ctx);
-        return toResult(spec, out);
+        if (spec.kind === 'read') return toResult(spec, await spec.handler(args, ctx));
+        const input = scrubbedInput(spec, args);
+        const out = await spec.handler(input.args, { ...ctx, scrubbed: input.report });
+        return withRedactionNote(spec, out, input.report);
       } catch (err) {
-        return errorResult(spec.name, err);
+        // A full or read-only disk, or a missing permission, is told as what it is, with the fix.
+        return errorResult(spec.name, asDiskError(err, path.join(ctx.project.root, '.loki')) ?? err);
       }
     },
   );
+}
+
+/**
+ * The input with secrets replaced by `[REDACTED:<kind>]` markers, checked against the schema again (a marker may
+ * be longer than what it replaced); the values of the spec's verbatim fields are left as sent.
+ */
+function scrubbedInput(
+  spec: AnyToolSpec,
+  args: Record<string, unknown>,
+): { args: Record<string, unknown>; report: ScrubReport } {
+  const { value, report } = scrubInput(args, new Set(spec.verbatim));
+  if (report.redacted === 0) return { args, report };
+  const parsed = spec.input.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new UsageError(
+      `${report.redacted} secret-looking value(s) (${report.kinds.join(', ')}) were replaced by [REDACTED:<kind>] markers, and then ${issue?.path.join('.') || 'the input'}: ${issue?.message ?? 'invalid'}; send it without the secret (it is never stored)`,
+    );
+  }
+  return { args: parsed.data as Record<string, unknown>, report };
+}
+
+/** The result, saying how many values of the input were stored redacted (unless the tool says so itself). */
+function withRedactionNote(spec: AnyToolSpec, out: object, report: ScrubReport): CallToolResult {
+  if (report.redacted === 0 || spec.reportsRedactions) return toResult(spec, out);
+  const result = toResult(spec, { ...out, inputRedacted: { count: report.redacted, kinds: report.kinds } });
+  const first = result.content[0];
+  if (first?.type === 'text')
+    first.text += `\nSecrets: ${report.redacted} value(s) of the input looked like secrets (${report.kinds.join(', ')}) and were stored as [REDACTED:<kind>].`;
+  return result;
 }
 
 export function toResult(spec: AnyToolSpec, out: object): CallToolResult {

@@ -28,6 +28,8 @@ export const memoryRecordTool = defineTool({
     'Store an episode (what a task tried, what happened), a pattern/anti-pattern or a skill (steps that worked). Secrets scrubbed; provenance kept.',
   kind: 'write',
   idempotent: false,
+  verbatim: ['sources', 'task'],
+  reportsRedactions: true,
   input: z
     .object({
       layer: z.enum(LAYERS).describe('episode | pattern | skill'),
@@ -48,7 +50,16 @@ export const memoryRecordTool = defineTool({
       task: text(LIMITS.ref).optional().describe('Task id'),
     })
     .strict(),
-  handler: (args, ctx) => recordMemory(ctx.project, args, source(ctx)),
+  handler: async (args, ctx) => {
+    const r = await recordMemory(ctx.project, args, source(ctx));
+    const input = ctx.scrubbed ?? { redacted: 0, kinds: [] };
+    // What define.ts took out of the input before the service scrubbed the item again: one count for both.
+    return {
+      ...r,
+      redacted: r.redacted + input.redacted,
+      redactedKinds: [...new Set([...r.redactedKinds, ...input.kinds])].sort(),
+    };
+  },
   render: (r) =>
     [
       `Recorded ${r.layer} ${r.id}: ${r.title}`,
@@ -198,6 +209,8 @@ export const learnTool = defineTool({
   description: 'Save a cross-project solution, searchable from any project. Same category+slug updates it.',
   kind: 'write',
   idempotent: true,
+  verbatim: ['slug'],
+  reportsRedactions: true,
   input: z
     .object({
       category: text(64).describe('kebab-case, e.g. build-errors'),
@@ -210,7 +223,10 @@ export const learnTool = defineTool({
       body: text(LIMITS.body).optional().describe('Markdown'),
     })
     .strict(),
-  handler: async (args, ctx) => writeSolution(ctx.project.lokiHome, args, projectName(ctx.project)),
+  handler: async (args, ctx) => {
+    const r = writeSolution(ctx.project.lokiHome, args, projectName(ctx.project));
+    return { ...r, redacted: r.redacted + (ctx.scrubbed?.redacted ?? 0) };
+  },
   render: (r) =>
     `${r.created ? 'Saved' : 'Updated'} solution ${r.id} (${r.file}).${r.redacted ? ` Scrubbed ${r.redacted} secret(s).` : ''}`,
 });

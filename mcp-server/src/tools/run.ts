@@ -16,6 +16,7 @@ export const startTool = defineTool({
     'Then call loki_status every turn.',
   kind: 'write',
   idempotent: false,
+  verbatim: ['spec'],
   input: z
     .object({
       spec: z

@@ -18,6 +18,9 @@ import {
 import { autoCheckpoint } from '../checkpoints/create.js';
 import { defineTool } from './define.js';
 
+/** Fields naming tasks and claims: passed as sent (define.ts scrubs every other string for secrets). */
+const VERBATIM = ['id', 'taskId', 'dependencies', 'token'];
+
 // Ids are checked by the store's id rule (lowercase letters, digits, ".", "_", "-") with a message that says so.
 const taskId = z.string().min(1).max(L.id);
 const token = z.string().min(1).max(L.token).describe('The claim token loki_task_claim returned');
@@ -47,6 +50,7 @@ export const taskAddTool = defineTool({
     'Add a batch of tasks (all or none). Unknown dependencies and cycles are refused; re-adding an identical task is a no-op.',
   kind: 'write',
   idempotent: true,
+  verbatim: VERBATIM,
   input: z
     .object({
       tasks: z
@@ -117,6 +121,7 @@ export const taskClaimTool = defineTool({
     'Take the highest-priority ready task (dependencies done, current phase or earlier) under a lease. Keep the token for complete/fail/release.',
   kind: 'write',
   idempotent: false,
+  verbatim: VERBATIM,
   input: z
     .object({
       agent,
@@ -171,6 +176,7 @@ export const taskCompleteTool = defineTool({
     'Mark your claimed task completed with a summary and evidence. Repeating it with the same token is harmless.',
   kind: 'write',
   idempotent: true,
+  verbatim: VERBATIM,
   input: z
     .object({
       id: taskId.describe('The task id'),
@@ -218,6 +224,7 @@ export const taskFailTool = defineTool({
     'Report that your claimed task failed, with the error. It is retried later, and dead-lettered after the retry limit.',
   kind: 'write',
   idempotent: true,
+  verbatim: VERBATIM,
   input: z
     .object({
       id: taskId.describe('The task id'),
@@ -240,6 +247,7 @@ export const taskUpdateTool = defineTool({
     'Edit fields, reprioritise, or act: release/renew (your token), block (reason), unblock, retry (from dead-letter).',
   kind: 'write',
   idempotent: false,
+  verbatim: VERBATIM,
   input: z
     .object({
       id: taskId.describe('The task id'),

@@ -63,6 +63,7 @@ export const checklistSetTool = defineTool({
     'Add items, attach machine checks (file-exists, file-contains, command, tests-pass, http on loopback), mark an item without a check met with evidence, or waive one with a reason (shown in the receipt). Spec items cannot be removed.',
   kind: 'write',
   idempotent: false,
+  verbatim: ['id', 'path'],
   input: z
     .object({
       items: z
@@ -141,6 +142,7 @@ export const councilVoteTool = defineTool({
     "One member's blind vote, citing fact keys from the brief. Answers only how many votes are in until the tally; a unanimous approval then asks the devil's advocate (seat 0), who can veto.",
   kind: 'write',
   idempotent: false,
+  verbatim: ['council', 'id'],
   input: z
     .object({
       council: z.string().max(20).describe('Council id from loki_council_convene, e.g. "k001"'),

@@ -18,7 +18,7 @@ import type { Project } from '../project.js';
 import type { RunState } from '../run/records.js';
 import { activeRun, readRun } from '../run/state.js';
 import type { Store } from '../store/store.js';
-import { dropHeldOut, keepHeldOut, loadHeldOut } from './held-out.js';
+import { keepHeldOut, loadHeldOut } from './held-out.js';
 import { runCheck, validateCheck } from './machine-checks.js';
 import { CHECKLIST_RECORD, checklistFile } from './records.js';
 
@@ -186,7 +186,6 @@ export async function revealHeldOut(project: Project, runId: string): Promise<Ch
           }
         : undefined,
   );
-  if (r.revealed) dropHeldOut(store.lokiHome, store.project.root, runId);
   return r.list;
 }
 

@@ -15,6 +15,7 @@ import { RUN_FILE, RUN_RECORD } from '../run/records.js';
 import type { SessionIdentity } from '../run/sessions.js';
 import { activeRun, readRun } from '../run/state.js';
 import { evaluateChecklist, readChecklist, revealHeldOut } from './checklist.js';
+import { dropHeldOut } from './held-out.js';
 import { councilFacts, latestCouncil, listCouncils } from './council.js';
 import { latestFacts } from './facts.js';
 import { writeReceipt } from './receipt.js';
@@ -147,5 +148,7 @@ export async function completeRun(project: Project, who: SessionIdentity): Promi
     next: { ...t, findings: [], findingsAt: new Date().toISOString() },
     result: undefined,
   }));
+  // The run is accepted: its held-out set, kept until now for a rollback to before the reveal, is done with.
+  if (result.status === 'COMPLETE') dropHeldOut(store.lokiHome, store.project.root, run.runId);
   return result;
 }

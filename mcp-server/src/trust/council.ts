@@ -229,9 +229,10 @@ export async function castVote(project: Project, who: SessionIdentity, args: Vot
   project.config();
   const run = activeRun(project, 'voting');
   const store = project.openStore();
-  const now = codeState(run, project.root);
   const facts = latestFacts(project, run.runId);
   if (!facts) throw new UsageError('no verification to judge: call loki_verify, then loki_council_convene');
+  // After the refusals that need no code state: hashing the working tree writes its new files into git's objects.
+  const now = codeState(run, project.root);
   const r = store.mutate(
     (): VoteResult => {
       const s = latestCouncil(store, run.runId);

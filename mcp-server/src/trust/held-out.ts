@@ -6,7 +6,8 @@
  * kept in `$LOKI_HOME/held-out/<project key>/<run>.json`, 0600. The checklist record in `.loki/loki.db` keeps only
  * the salted digest of the set and its size, bound into the audit chain with the record, so neither the record
  * nor the chain names an item. At the reveal the set is read back, checked against its digest and written into
- * the record (from then on it is no secret), and the file is removed.
+ * the record (from then on it is no secret). The file is kept until the run is accepted: a rollback to a
+ * checkpoint from before the reveal brings back a record that does not name the set.
  *
  * A set that is missing or does not match its digest is not used: every spec item is then judged as held out,
  * which costs whoever removed it more than it could gain, and the receipt says so. The limit (docs/trust.md):
@@ -53,7 +54,8 @@ export function keepHeldOut(
   const salt = seed ?? crypto.randomBytes(16).toString('hex');
   const set: KeptSet = { runId, salt, ids: selectHeldOut(ids, salt) };
   const ref: HeldOutSetRef = { digest: digestOf(set), count: set.ids.length, ...(seed ? { seeded: true } : {}) };
-  if (set.ids.length > 0) replacePrivateFile(heldOutFile(lokiHome, projectRoot, runId), `${JSON.stringify(set)}\n`);
+  if (set.ids.length > 0)
+    replacePrivateFile(lokiHome, heldOutFile(lokiHome, projectRoot, runId), `${JSON.stringify(set)}\n`);
   return { held: new Set(set.ids), ref };
 }
 
@@ -90,7 +92,7 @@ export function loadHeldOut(
   return { held: new Set(set.ids) };
 }
 
-/** After the reveal the record names the set: the kept copy is no longer needed. */
+/** Once the run is accepted the set is no longer needed. */
 export function dropHeldOut(lokiHome: string, projectRoot: string, runId: string): void {
   fs.rmSync(heldOutFile(lokiHome, projectRoot, runId), { force: true });
 }

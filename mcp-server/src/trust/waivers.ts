@@ -45,11 +45,15 @@ export function waivedTaskIds(store: Store | undefined, runId: string): Set<stri
   return new Set(readWaivers(store, runId).flatMap((w) => w.tasks));
 }
 
+const NO_RUN = 'no run yet in this project (the agent starts one with loki_start)';
+
 /** Record a person's waiver (the `loki` CLI only), checked against the run as it is inside the transaction. */
 export function addWaiver(project: Project, kind: WaiverKind, tasks: readonly string[], reason: string): WorkWaiver {
   if (!project.actor.startsWith('cli:'))
     throw new UsageError('only a person can waive work, with `loki waive` at the command line');
-  const store = project.openStore();
+  // No .loki/ yet is no run yet: refused without creating it.
+  const store = project.existingStore();
+  if (!store) throw new UsageError(NO_RUN);
   let user: string | null = null;
   try {
     user = os.userInfo().username || null;
@@ -59,7 +63,7 @@ export function addWaiver(project: Project, kind: WaiverKind, tasks: readonly st
   return store.mutate(
     (): WorkWaiver => {
       const run = readRun(store);
-      if (!run) throw new UsageError('no run yet in this project (the agent starts one with loki_start)');
+      if (!run) throw new UsageError(NO_RUN);
       if (run.status === 'completed')
         throw new UsageError(`run ${run.runId} is completed already; a waiver can no longer change it`);
       const plan = planWaiver(kind, tasks, reason, workFacts(project, run));
