@@ -99,6 +99,25 @@ function oneLine(r: Run, cause: RegExp): void {
   expect(r.err.trim().split('\n')).toHaveLength(1);
 }
 
+describe('loki doctor without --fix', () => {
+  it('changes nothing on disk: no .loki/.gitignore written, no mode changed, no row', async () => {
+    await projectWithRun();
+    fs.rmSync(path.join(lokiDir(), '.gitignore'));
+    fs.chmodSync(lokiDir(), 0o755);
+    fs.chmodSync(path.join(lokiDir(), 'loki.db'), 0o644);
+    const modes = () =>
+      [lokiDir(), path.join(lokiDir(), 'loki.db')].map((f) => (fs.statSync(f).mode & 0o777).toString(8));
+    const before = { tree: snapshot(p!.root), modes: modes() };
+    const r = loki(['doctor']);
+    expect(r.code, r.out).toBe(0);
+    expect({ tree: snapshot(p!.root), modes: modes() }).toEqual(before);
+    expect(before.tree.has('.loki/.gitignore')).toBe(false);
+    // --fix may write: it puts them right.
+    expect(loki(['doctor', '--fix']).code).toBe(0);
+    expect(fs.existsSync(path.join(lokiDir(), '.gitignore'))).toBe(true);
+  });
+});
+
 describe('loki doctor names damaged records, with what they held', () => {
   it('a task row whose body no longer matches its schema (the task is gone from every view)', async () => {
     await projectWithRun();
@@ -224,7 +243,81 @@ describe('loki doctor names damaged checkpoints, and --fix removes or narrows th
     expect(refused.code).toBe(1);
     expect(refused.err).toMatch(/is damaged \(its state snapshot does not match the digest/);
     expect(snapshot(p!.root)).toEqual(before);
-    expect(loki(['doctor', '--fix']).code).toBe(0);
+    // Tamper evidence: dropped from the catalog, its snapshot kept under another name, never deleted.
+    const fixed = loki(['doctor', '--fix']);
+    expect(fixed.code, fixed.out).toBe(0);
+    expect(fixed.out).toMatch(
+      line('ok', 'checkpoints', new RegExp(`dropped ${id} \\(.*kept in \\.loki/checkpoints/${id}\\.damaged\\)`)),
+    );
+    expect(fs.existsSync(path.join(lokiDir(), 'checkpoints', id))).toBe(false);
+    const kept = new DatabaseSync(path.join(lokiDir(), 'checkpoints', `${id}.damaged`, 'loki.db'), { readOnly: true });
+    expect(kept.prepare(`SELECT body ->> '$.title' AS title FROM tasks WHERE id = 't1'`).get()).toEqual({
+      title: 'forged',
+    });
+    kept.close();
+    expect(auditLines(p!.root).at(-1)).toMatchObject({
+      action: 'checkpoint.repair',
+      data: { removed: [{ id, keptAt: `.loki/checkpoints/${id}.damaged` }] },
+    });
+    expect(loki(['rollback', 'list']).out).not.toMatch(new RegExp(`\\b${id}\\b`));
+    // Nothing sweeps it away later: the next checkpoint leaves it where it is.
+    expect(loki(['checkpoint', 'after']).code).toBe(0);
+    expect(fs.existsSync(path.join(lokiDir(), 'checkpoints', `${id}.damaged`, 'loki.db'))).toBe(true);
+  });
+
+  it('a snapshot that cannot be opened just now (locked by another process): named with its code; --fix keeps it', async () => {
+    const id = await projectWithRun();
+    const file = path.join(lokiDir(), 'checkpoints', id, 'loki.db');
+    const lock = new DatabaseSync(file);
+    lock.exec('PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE');
+    try {
+      const r = loki(['doctor']);
+      expect(r.code).toBe(1);
+      expect(r.out).toMatch(
+        line(
+          'FAIL',
+          'checkpoints',
+          new RegExp(
+            `${id} could not be checked: its state snapshot could not be opened: .*stayed locked by another process.*--fix leaves it alone: let this user read the snapshot`,
+          ),
+        ),
+      );
+      const fixed = loki(['doctor', '--fix']);
+      expect(fixed.code).toBe(1);
+      expect(fixed.out).not.toMatch(/removed|state-only|dropped/);
+    } finally {
+      lock.close();
+    }
+    expect(fs.existsSync(file)).toBe(true);
+    expect(loki(['doctor']).code).toBe(0);
+  });
+
+  it('git that cannot run (not on PATH, or refusing a repository it does not trust): named with its error; --fix leaves every checkpoint as it is', async () => {
+    const id = await projectWithRun();
+    const rows = () => dbRows(p!.root, 'SELECT seq, body FROM checkpoints ORDER BY seq');
+    const before = rows();
+    const refs = git(p!.root, 'for-each-ref', 'refs/loki/checkpoints');
+    const cases: [NodeJS.ProcessEnv, RegExp][] = [
+      [{ PATH: path.join(path.dirname(p!.root), 'no-git-here') }, /git failed \(did not run\): spawnSync git ENOENT/],
+      [{ GIT_TEST_ASSUME_DIFFERENT_OWNER: '1' }, /git failed \(exit 128\): fatal: detected dubious ownership/],
+    ];
+    for (const [env, said] of cases) {
+      const r = loki(['doctor'], { env });
+      expect(r.code, r.out).toBe(1);
+      expect(r.out).toMatch(
+        line(
+          'FAIL',
+          'checkpoints',
+          new RegExp(`${id} could not be checked: cannot check git ref refs/loki/checkpoints/${id}: ${said.source}`),
+        ),
+      );
+      const fixed = loki(['doctor', '--fix'], { env });
+      expect(fixed.code, fixed.out).toBe(1);
+      expect(fixed.out).not.toMatch(/state-only|removed/);
+      expect(rows()).toEqual(before);
+      expect(git(p!.root, 'for-each-ref', 'refs/loki/checkpoints')).toBe(refs);
+    }
+    expect(loki(['doctor']).code).toBe(0);
   });
 
   it('a checkpoint whose record is damaged', async () => {
@@ -258,6 +351,27 @@ describe('loki doctor names damaged checkpoints, and --fix removes or narrows th
 });
 
 describe('an interrupted rollback', () => {
+  it('finished by loki doctor --fix keeps the files changed after the interruption, and says how to get them back', async () => {
+    const id = await projectWithRun();
+    fs.writeFileSync(path.join(p!.root, 'later.txt'), 'written after the checkpoint\n');
+    const killed = loki(['rollback', 'to', id, '--code'], { env: { LOKI_FAULT: 'rollback-journal-written' } });
+    expect(killed.signal).toBe('SIGKILL');
+    // Work done after the interruption, which the undo (the pre-rollback checkpoint) does not hold.
+    fs.writeFileSync(path.join(p!.root, 'newer.txt'), 'written after the interruption\n');
+    fs.writeFileSync(path.join(p!.root, 'spec.md'), '# Shop, edited after the interruption\n');
+    const edited = snapshot(p!.root);
+    const fixed = loki(['doctor', '--fix']);
+    expect(fixed.code, fixed.out).toBe(0);
+    const back = /get them back with loki rollback to (cp-\d+) --code/.exec(fixed.out);
+    expect(back, fixed.out).not.toBeNull();
+    expect(fs.existsSync(path.join(p!.root, 'newer.txt'))).toBe(false);
+    const undo = loki(['rollback', 'to', back![1]!, '--code']);
+    expect(undo.code, undo.err).toBe(0);
+    const now = snapshot(p!.root);
+    for (const [file, bytes] of edited) if (!file.startsWith('.loki/')) expect(now.get(file), file).toBe(bytes);
+    expect(fs.readFileSync(path.join(p!.root, 'newer.txt'), 'utf8')).toBe('written after the interruption\n');
+  });
+
   it('is named by loki doctor (exit 1) and finished by loki doctor --fix', async () => {
     const id = await projectWithRun();
     const spec = fs.readFileSync(path.join(p!.root, 'spec.md'), 'utf8');
@@ -282,6 +396,9 @@ describe('an interrupted rollback', () => {
     );
     // The doctor alone changed nothing.
     expect(fs.existsSync(path.join(p!.root, 'later.txt'))).toBe(true);
+    const untouched = snapshot(p!.root);
+    expect(loki(['doctor']).code).toBe(1);
+    expect(snapshot(p!.root)).toEqual(untouched);
 
     const fixed = loki(['doctor', '--fix']);
     expect(fixed.code, fixed.out).toBe(0);

@@ -27,6 +27,18 @@ function otherUser(): { uid: number; gid: number } {
   return { uid, gid };
 }
 
+/** Run `script` (node -e, one argument) as the other user; it prints a JSON object of what each attempt gave. */
+function asOtherUser(user: { uid: number; gid: number }, script: string, arg: string): Record<string, string> {
+  const r = spawnSync(process.execPath, ['--no-warnings', '-e', script, arg], {
+    uid: user.uid,
+    gid: user.gid,
+    encoding: 'utf8',
+    cwd: os.tmpdir(),
+  });
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as Record<string, string>;
+}
+
 let p: TempProject | undefined;
 afterAll(() => p?.cleanup());
 
@@ -118,14 +130,7 @@ describe.skipIf(!isRoot)('a second local user (created by the test; needs root)'
       tryIt('pause', () => fs.writeFileSync(loki + '/PAUSE', 'x'));
       process.stdout.write(JSON.stringify(out));
     `;
-    const r = spawnSync(process.execPath, ['--no-warnings', '-e', script, p.root], {
-      uid: user.uid,
-      gid: user.gid,
-      encoding: 'utf8',
-      cwd: os.tmpdir(),
-    });
-    expect(r.status, r.stderr).toBe(0);
-    const result = JSON.parse(r.stdout) as Record<string, string>;
+    const result = asOtherUser(user, script, p.root);
     expect(result.list).toBe('EACCES');
     expect(result.read).toBe('EACCES');
     expect(result.claim).not.toBe('allowed');
@@ -154,14 +159,7 @@ describe.skipIf(!isRoot)('a second local user (created by the test; needs root)'
         }
         process.stdout.write(JSON.stringify(out));
       `;
-      const r = spawnSync(process.execPath, ['--no-warnings', '-e', script, JSON.stringify(paths)], {
-        uid: user.uid,
-        gid: user.gid,
-        encoding: 'utf8',
-        cwd: os.tmpdir(),
-      });
-      expect(r.status, r.stderr).toBe(0);
-      const result = JSON.parse(r.stdout) as Record<string, string>;
+      const result = asOtherUser(user, script, JSON.stringify(paths));
       expect(Object.entries(result).filter(([, v]) => v === 'allowed')).toEqual([]);
     } finally {
       proj.cleanup();

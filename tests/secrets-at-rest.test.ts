@@ -241,6 +241,108 @@ describe('the scrubber', () => {
     expect(report.redacted).toBe(1);
   });
 
+  describe('ordinary data that flows into tasks, evidence and checklists', () => {
+    const sha1 = rnd(40, HEX);
+    const sha256 = rnd(64, HEX);
+    const md5 = rnd(32, HEX);
+    const traceId = rnd(32, HEX);
+    const uuid = crypto.randomUUID();
+    it.each([
+      `https://github.com/org/repo/commit/${sha1}`,
+      `https://github.com/org/repo/commit/${sha256}`,
+      `fixed in github.com/acme/api/blob/${sha1}/src/index.ts#L10`,
+      `git object ${sha256}`,
+      `sha256 of the tarball: ${sha256}`,
+      `md5 ${md5}`,
+      `trace id ${traceId}`,
+      `traceparent: 00-${traceId}-${rnd(16, HEX)}-01`,
+      `https://ci.example.org/runs/${uuid}/logs/${traceId}`,
+      `run ${uuid} passed`,
+      'migrations/20240101123456_add_users_table.sql',
+      'db/migrate/20231115093012_create_sessions_and_tokens.rb',
+      'const tokenizer = new Tokenizer()',
+      "const tokenizer = new Tokenizer('cl100k_base');",
+      'password = await hash(input);',
+      'const token = lexer.next();',
+      'const apiKey = config.apiKey;',
+      'token = nextToken',
+      'JWT_SECRET_FILE=/run/secrets/jwt',
+      'API_TOKEN_URL=https://auth.example.org/oauth/token',
+      'pass the tests',
+      'all 42 tests pass 3 times in a row',
+      'use the passwd command to change it',
+      'mkdir -p src/lib && ssh -p 2222 deploy@host',
+      'mysql -u root -p app < dump.sql',
+      'docker run -u 1000:1000 img && git push -u origin main',
+    ])('keeps %s', (line) => {
+      expect(scrubText(line).text).toBe(line);
+    });
+
+    it('keeps an assignment from an expression in the strict pass too', () => {
+      const data = { label: 'const tokenizer = new Tokenizer()', note: 'secret = compute(seed)' };
+      expect(scrubStoredData(data).value).toEqual(data);
+    });
+
+    it('still redacts a bare hex key of a digest length when nothing says it is a digest', () => {
+      expect(scrubText(`key ${md5}`).text).toBe('key [REDACTED:hex-secret]');
+      expect(scrubText(`use ${sha256}.`).text).toBe('use [REDACTED:hex-secret].');
+      expect(scrubText(`${rnd(48, HEX)}`).text).toBe('[REDACTED:hex-secret]');
+    });
+
+    it('keeps the structure of a URL around a random segment', () => {
+      const segment = `${rnd(15)}4${rnd(16)}`;
+      expect(scrubText(`https://example.org/hooks/${segment}/run`).text).toBe(
+        'https://example.org/hooks/[REDACTED:high-entropy]/run',
+      );
+    });
+
+    it('redacts the value of an assignment and keeps the name', () => {
+      const value = `${rnd(18, `${ALNUM}+/`)}9${rnd(21, `${ALNUM}+/`)}`;
+      expect(scrubText(`AWS_SECRET_ACCESS_KEY=${value}`).text).toBe('AWS_SECRET_ACCESS_KEY=[REDACTED:assignment]');
+      expect(scrubText(`export AWS_SECRET_ACCESS_KEY=${value}`).text).toBe(
+        'export AWS_SECRET_ACCESS_KEY=[REDACTED:assignment]',
+      );
+      // A literal under a secret name is still a secret, assigned in code or not.
+      const word = `hunter${rnd(2, DIGITS)}`;
+      expect(scrubText(`password = ${word}`).text).toBe('password = [REDACTED:assignment]');
+      expect(scrubText(`const password = "${word}";`).text).toBe('const password = "[REDACTED:assignment]";');
+    });
+  });
+
+  describe('secrets said in commands and URLs', () => {
+    const pw = `Tr0${rnd(4, LOWER)}4${rnd(3, LOWER)}3`;
+    const word = `${rnd(6, LOWER)}2${rnd(5, LOWER)}`;
+    it.each([
+      [`redis://:${pw}@cache.internal:6379/0`, 'redis://[REDACTED:url-credentials]@cache.internal:6379/0'],
+      [`curl -u admin:${pw} https://api.example.org`, 'curl -u [REDACTED:command-password] https://api.example.org'],
+      [`curl --user admin:${pw} https://x.org`, 'curl --user [REDACTED:command-password] https://x.org'],
+      [`mysql -p${word}`, 'mysql -p[REDACTED:command-password]'],
+      [`mysql -u root -p ${pw} app`, 'mysql -u root -p [REDACTED:command-password] app'],
+      [`mysqldump -uroot -p'${pw}' app`, "mysqldump -uroot -p'[REDACTED:command-password]' app"],
+      [`passwd ${word}`, 'passwd [REDACTED:prose-secret]'],
+      [`pass ${pw}&3`, 'pass [REDACTED:prose-secret]'],
+    ])('redacts %s', (line, expected) => {
+      expect(scrubText(line).text).toBe(expected);
+      expect(scrubStoredData(line).value).toBe(expected);
+    });
+  });
+
+  it('redacts the formats added to the shared list: Hugging Face, Shopify, Square', () => {
+    for (const [value, kind] of [
+      [`hf_${rnd(34)}`, 'huggingface-token'],
+      [`shp${'at'}_${rnd(32, HEX)}`, 'shopify-token'],
+      [`sq0${'atp'}-${rnd(22, URLSAFE)}`, 'square-token'],
+      [`sq0${'csp'}-${rnd(43, URLSAFE)}`, 'square-token'],
+    ] as const) {
+      expect(scrubText(`deploy with ${value} now`)).toEqual({
+        text: `deploy with [REDACTED:${kind}] now`,
+        redacted: 1,
+        kinds: [kind],
+      });
+      expect(scrubStoredData(`x ${value}`).value).toBe(`x [REDACTED:${kind}]`);
+    }
+  });
+
   it("passes the verbatim fields of a tool's input as sent, at any depth", () => {
     const random = rnd(40);
     const { value, report } = scrubInput(

@@ -279,6 +279,18 @@ describe('real-looking secrets are found', () => {
     ]);
   });
 
+  it('the formats added to the shared list: Hugging Face, Shopify, Square', () => {
+    const hex = '0123456789abcdef';
+    expect(kinds('src/hf.py', `HF = "hf_${rnd(34)}"\n`)).toContain('huggingface-token');
+    expect(kinds('src/shop.ts', `const t = 'shp${'at'}_${rnd(32, hex)}';\n`)).toContain('shopify-token');
+    expect(kinds('src/sq.rb', `client = Square::Client.new(access_token: 'sq0${'atp'}-${rnd(22)}')\n`)).toContain(
+      'square-token',
+    );
+    expect(kinds('src/sq.rb', `secret = "sq0${'csp'}-${rnd(43)}"\n`)).toContain('square-token');
+    // Placeholders in their shape are not findings.
+    expect(kinds('README.md', `HF_TOKEN=hf_${'x'.repeat(34)}\n`)).toEqual([]);
+  });
+
   it('scrubText still redacts every known format (what is stored stays as strong as before)', () => {
     for (const [kind, file, content] of KNOWN) {
       const [found] = scan(file, content);

@@ -110,6 +110,20 @@ describe('a line the server cannot take is answered, and it goes on serving', ()
     expect(s.child.exitCode).toBeNull();
   });
 
+  it('answers no over-long notification (a "method" and no "id"), not even with an error, and goes on serving', async () => {
+    const s = spawnRaw();
+    await s.waitFor((m) => m.id === 0);
+    s.child.stdin.write('{"jsonrpc": "2.0", "method": "notifications/message", "params": {"data": "');
+    const piece = 'z'.repeat(1024 * 1024);
+    for (let i = 0; i < 11; i++) s.child.stdin.write(piece);
+    s.child.stdin.write('"}}\n');
+    s.send({ jsonrpc: '2.0', id: 8, method: 'ping' });
+    expect(await s.waitFor((m) => m.id === 8)).toMatchObject({ result: {} });
+    expect(s.messages.filter((m) => m.id === null)).toEqual([]);
+    expect(s.stderr()).toMatch(/dropped a JSON-RPC notification of \d+ bytes/);
+    expect(s.child.exitCode).toBeNull();
+  });
+
   it('answers a line that is not JSON with a parse error and JSON that is not JSON-RPC with Invalid Request', async () => {
     const s = spawnRaw();
     await s.waitFor((m) => m.id === 0);
@@ -168,6 +182,18 @@ describe('TopLevelIdScanner', () => {
   it('never takes an id from inside params or a string', () => {
     expect(scan('{"method":"x","params":{"id":9,"text":"\\"id\\":8"}}')).toBeNull();
     expect(scan('{"method":"x","params":{"text":"},\\"id\\":8,{"}}')).toBeNull();
+  });
+
+  it('tells a notification (a top-level "method", no top-level "id") from a request', () => {
+    const scan = (text: string) => {
+      const sc = new TopLevelIdScanner();
+      sc.feed(Buffer.from(text));
+      return sc.isNotification();
+    };
+    expect(scan('{"jsonrpc":"2.0","method":"x","params":{"id":1}}')).toBe(true);
+    expect(scan('{"jsonrpc":"2.0","method":"x","id":{"a":1}}')).toBe(false);
+    expect(scan('{"jsonrpc":"2.0","id":null,"method":"x"}')).toBe(false);
+    expect(scan('{"jsonrpc":"2.0","params":{"method":"x"}}')).toBe(false);
   });
 
   it('gives null for what is not a request or has no usable id', () => {

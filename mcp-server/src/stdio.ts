@@ -6,7 +6,10 @@
  *
  * - a line over MAX_LINE_BYTES is skipped to its end (never held in memory) and answered with Invalid Request
  *   (-32600), under the request's own id when the top level of the skipped text has one, so the client's call
- *   fails at once instead of timing out; otherwise under id null, as JSON-RPC 2.0 says for an id it cannot detect;
+ *   fails at once instead of timing out; otherwise under id null, as JSON-RPC 2.0 says for an id it cannot detect,
+ *   except when the top level has a "method" and no "id" key at all: that is a notification, and JSON-RPC 2.0 says
+ *   a notification is never answered (the line is only logged). The text is never parsed whole, so whether it was
+ *   valid JSON is unknown: its top-level keys are what decides;
  * - a line that is not JSON is answered with Parse error (-32700, id null); JSON that is not a JSON-RPC message,
  *   with Invalid Request;
  * - stdin ending, or either stream failing, closes the transport and records why (`closed`): the server logs that
@@ -122,7 +125,8 @@ export class LineTransport implements Transport {
       if (this.skipping) {
         const { scanner, bytes } = this.skipping;
         this.skipping = undefined;
-        this.refuseLong(scanner.requestId(), bytes);
+        if (scanner.isNotification()) this.dropLongNotification(bytes);
+        else this.refuseLong(scanner.requestId(), bytes);
       } else {
         const line = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
         this.pending = [];
@@ -171,6 +175,13 @@ export class LineTransport implements Transport {
     );
   }
 
+  /** A notification gets no reply, even an error (JSON-RPC 2.0 section 4.1): only the log says it was dropped. */
+  private dropLongNotification(bytes: number): void {
+    log.warn(
+      `dropped a JSON-RPC notification of ${bytes} bytes, over the limit of ${this.maxLineBytes} (a notification is never answered) and went on serving`,
+    );
+  }
+
   private answerError(id: RequestId | null, code: number, message: string): Promise<void> {
     if (this.closed) return Promise.resolve();
     return this.write(`${JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } })}\n`);
@@ -209,6 +220,8 @@ export class TopLevelIdScanner {
   private idText: number[] | null = null;
   private idRaw: string | null = null;
   private method = false;
+  /** A top-level "id" key was seen, whatever its value. */
+  private idKey = false;
 
   feed(buf: Buffer): void {
     for (let i = 0; i < buf.length; i++) {
@@ -228,6 +241,11 @@ export class TopLevelIdScanner {
     } catch {
       return null;
     }
+  }
+
+  /** A top-level "method" and no top-level "id" key: a notification, which JSON-RPC never answers. */
+  isNotification(): boolean {
+    return this.method && !this.idKey;
   }
 
   private stringByte(c: number): void {
@@ -258,6 +276,7 @@ export class TopLevelIdScanner {
       const name = this.key.length <= KEY_CAP ? keyName(this.key) : '';
       this.key = null;
       if (name === 'method') this.method = true;
+      if (name === 'id') this.idKey = true;
       this.valueOf = name;
       this.expectKey = false;
     } else if (this.idText) {

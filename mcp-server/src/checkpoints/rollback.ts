@@ -49,6 +49,11 @@ export interface RollbackResult {
   changes: { code: ChangeSummary | null; state: ChangeSummary };
   /** This call finished a rollback to the same checkpoint whose files had not been restored yet. */
   resumed: boolean;
+  /**
+   * Finishing an interrupted rollback found files changed since it was interrupted: the checkpoint that keeps
+   * them (roll back to it with code to get them back). Absent when there was nothing the undo did not hold.
+   */
+  keptFiles?: string;
   note: string | null;
 }
 
@@ -72,7 +77,7 @@ export function rollback(project: Project, target: string, code: boolean): Rollb
   const journal = store.records.read(JOURNAL_KEY, JOURNAL_RECORD);
   if (journal) {
     try {
-      const finished = finishFiles(root, store, null);
+      const finished = finishFiles(project, store, null);
       if (finished && journal.target === id && code) return finished;
     } catch (err) {
       if (journal.target === id) throw err;
@@ -112,7 +117,7 @@ export function rollback(project: Project, target: string, code: boolean): Rollb
   removePruned(store, root, done.pruned);
   if (!code) return resultOf(record, done.preRollback, null, done.state, false);
   faultPoint('rollback-journal-written');
-  const files = finishFiles(root, store, { preRollback: done.preRollback, record, from: current.tree! });
+  const files = finishFiles(project, store, { preRollback: done.preRollback, record, from: current.tree! });
   // Null: another process found the journal first and restored the files itself; they are as asked either way.
   const codeChanges =
     files?.changes.code ?? summarizeChanges(parseNameStatus(diffTrees(root, current.tree!, record.code.tree!)));
@@ -162,7 +167,11 @@ function checkCode(root: string, store: Store, id: string, code: boolean): Check
       );
     }
     const problem = codeProblem(root, r.record);
-    if (problem) throw damaged(problem);
+    if (problem && !problem.definite)
+      throw new UsageError(
+        `checkpoint ${id}'s code snapshot could not be checked (${problem.problem}); nothing was changed. Make git runnable here and try again`,
+      );
+    if (problem) throw damaged(problem.problem);
   }
   return r.record;
 }
@@ -198,60 +207,80 @@ function restoreState(
   targetRows: readonly StateRow[],
   current: { code: ReturnType<typeof snapshotCode>; commit: string | null },
 ): { preRollback: string; state: ChangeSummary; pruned: string[] } {
-  const keep = project.config().checkpointRetention;
   return store.tx(() => {
     const started = performance.now();
     // Retention in another process may have removed the target since it was checked.
     if (!readRecord(store, record.id))
       throw new UsageError(`checkpoint ${record.id} was removed by retention meanwhile; nothing was changed`);
-    const staged = copyDatabase(store);
-    try {
-      const now = stateRows(store, 'main');
-      const req = {
-        kind: 'pre-rollback',
-        trigger: 'rollback',
-        label: `before rollback to ${record.id}`,
-        reason: null,
-        rollbackTo: record.id,
-      } as const;
-      const body = checkpointBody(
-        req,
-        current.code,
-        current.commit,
-        { digest: stateDigest(now), rows: now.length, bytes: staged.bytes },
-        runIn(store, 'main'),
-        performance.now() - started,
-      );
-      // The target is spared by retention until its files are restored too.
-      const pre = publishLocked(store, project.root, body, staged, keep, code ? record.id : undefined);
-      // History is not restored: what the rollback changes, and reports, is the rest.
-      const history = historyKinds({ current: trustRunId(store, 'main'), target: trustRunId(store, TARGET) });
-      const state = summarizeChanges(diffState(withoutHistory(now, history), withoutHistory(targetRows, history)));
-      restoreRows(store, TARGET, history);
-      // A journal left by a rollback that could not be finished is replaced: this rollback decides the state now.
-      if (code)
-        store.records.write(JOURNAL_KEY, JOURNAL_RECORD, {
-          target: record.id,
-          preRollback: pre.record.id,
-          state,
-          startedAt: new Date().toISOString(),
-          actor: project.actor,
-        });
-      else store.records.remove(JOURNAL_KEY);
-      store.audit.appendAll([
-        {
-          action: 'checkpoint.rollback',
-          target: record.id,
-          data: { preRollback: pre.record.id, code, state: counts(state) },
-        },
-      ]);
-      faultPoint('rollback-state-applied');
-      return { preRollback: pre.record.id, state, pruned: pre.pruned };
-    } catch (err) {
-      fs.rmSync(staged.file, { force: true });
-      throw err;
-    }
+    // The target is spared by retention until its files are restored too.
+    const pre = keepUndo(
+      project,
+      store,
+      `before rollback to ${record.id}`,
+      record.id,
+      current,
+      started,
+      code ? record.id : undefined,
+    );
+    const now = pre.now;
+    // History is not restored: what the rollback changes, and reports, is the rest.
+    const history = historyKinds({ current: trustRunId(store, 'main'), target: trustRunId(store, TARGET) });
+    const state = summarizeChanges(diffState(withoutHistory(now, history), withoutHistory(targetRows, history)));
+    restoreRows(store, TARGET, history);
+    // A journal left by a rollback that could not be finished is replaced: this rollback decides the state now.
+    if (code)
+      store.records.write(JOURNAL_KEY, JOURNAL_RECORD, {
+        target: record.id,
+        preRollback: pre.id,
+        state,
+        startedAt: new Date().toISOString(),
+        actor: project.actor,
+      });
+    else store.records.remove(JOURNAL_KEY);
+    store.audit.appendAll([
+      {
+        action: 'checkpoint.rollback',
+        target: record.id,
+        data: { preRollback: pre.id, code, state: counts(state) },
+      },
+    ]);
+    faultPoint('rollback-state-applied');
+    return { preRollback: pre.id, state, pruned: pre.pruned };
   });
+}
+
+/**
+ * Inside the write lock: a pre-rollback checkpoint of the state as it is and of the files as `current` holds
+ * them (the undo of what follows). `protect` is spared by retention. Returns its id, the state rows it copied
+ * and the checkpoints retention removed (their files go after the commit).
+ */
+function keepUndo(
+  project: Project,
+  store: Store,
+  label: string,
+  rollbackTo: string,
+  current: { code: ReturnType<typeof snapshotCode>; commit: string | null },
+  started: number,
+  protect: string | undefined,
+): { id: string; now: StateRow[]; pruned: string[] } {
+  const staged = copyDatabase(store);
+  try {
+    const now = stateRows(store, 'main');
+    const req = { kind: 'pre-rollback', trigger: 'rollback', label, reason: null, rollbackTo } as const;
+    const body = checkpointBody(
+      req,
+      current.code,
+      current.commit,
+      { digest: stateDigest(now), rows: now.length, bytes: staged.bytes },
+      runIn(store, 'main'),
+      performance.now() - started,
+    );
+    const pre = publishLocked(store, project.root, body, staged, project.config().checkpointRetention, protect);
+    return { id: pre.record.id, now, pruned: pre.pruned };
+  } catch (err) {
+    fs.rmSync(staged.file, { force: true });
+    throw err;
+  }
 }
 
 /** What the rollback that wrote the journal knows already: its target, checked, and the tree its undo holds. */
@@ -264,14 +293,45 @@ interface Own {
 /**
  * Under the write lock: restore the files of the rollback the journal describes and remove the journal. Null
  * when there is no journal, or (`own`: called by the rollback that wrote it) not that one any more. Another
- * process finishing it checks the target again and starts from the working tree as it finds it.
+ * process finishing it checks the target again and starts from the working tree as it finds it; when that tree
+ * is not the one the undo holds (files were changed after the interruption), it is kept first in a pre-rollback
+ * checkpoint of its own (`keptFiles`), so what is overwritten can be brought back.
  */
-function finishFiles(root: string, store: Store, own: Own | null): RollbackResult | null {
-  return store.tx(() => {
+function finishFiles(project: Project, store: Store, own: Own | null): RollbackResult | null {
+  const root = project.root;
+  let pruned: string[] = [];
+  const result = store.tx(() => {
     const journal = store.records.read(JOURNAL_KEY, JOURNAL_RECORD);
     if (!journal || (own && journal.preRollback !== own.preRollback)) return null;
     const record = own?.record ?? journalTarget(root, store, journal);
-    const from = own?.from ?? snapshotCode(root).tree!;
+    let from: string;
+    let keptFiles: string | undefined;
+    if (own) from = own.from;
+    else {
+      const started = performance.now();
+      const current = snapshotCode(root);
+      if (!current.tree)
+        throw new Error(`cannot snapshot the working tree before restoring the files: ${current.note}`);
+      from = current.tree;
+      const undo = readRecord(store, journal.preRollback);
+      const undoTree = undo && !('problem' in undo) ? undo.record.code.tree : null;
+      if (from !== undoTree) {
+        const label = `files before finishing the rollback to ${record.id}`;
+        const commit = commitCode(root, current, label);
+        // The journal's undo is spared too: it stays the way back to before the whole rollback.
+        const kept = keepUndo(
+          project,
+          store,
+          label,
+          record.id,
+          { code: current, commit },
+          started,
+          journal.preRollback,
+        );
+        keptFiles = kept.id;
+        pruned = kept.pruned;
+      }
+    }
     const to = record.code.tree!;
     const changes: ChangeSet = parseNameStatus(diffTrees(root, from, to));
     checkoutTree(root, to, from, changes.removed, [...changes.added, ...changes.modified]);
@@ -286,8 +346,11 @@ function finishFiles(root: string, store: Store, own: Own | null): RollbackResul
         data: { preRollback: journal.preRollback, resumed, files: counts(code) },
       },
     ]);
-    return resultOf(record, journal.preRollback, code, journal.state, resumed);
+    const done = resultOf(record, journal.preRollback, code, journal.state, resumed);
+    return keptFiles ? { ...done, keptFiles } : done;
   });
+  removePruned(store, root, pruned);
+  return result;
 }
 
 /** The checkpoint a journal restores the files of (its code snapshot whole), or why the rollback cannot be finished. */
@@ -335,7 +398,7 @@ export function finishInterruptedRollback(project: Project): RollbackResult | nu
   if (!project.hasStore()) return null;
   const store = project.openStore();
   if (!store.records.read(JOURNAL_KEY, JOURNAL_RECORD)) return null;
-  return finishFiles(project.root, store, null);
+  return finishFiles(project, store, null);
 }
 
 /**
@@ -347,7 +410,7 @@ export function completeInterruptedRollback(project: Project): void {
   if (!project.hasStore()) return;
   const store = project.openStore();
   try {
-    if (store.records.read(JOURNAL_KEY, JOURNAL_RECORD)) finishFiles(project.root, store, null);
+    if (store.records.read(JOURNAL_KEY, JOURNAL_RECORD)) finishFiles(project, store, null);
   } catch (err) {
     log.warn(`${(err as Error).message}`);
   }

@@ -4,9 +4,12 @@
  * full, read-only or not ours, a database that cannot be opened or is damaged, records that no longer match their
  * schema (with what they held), checkpoints that cannot be restored, a rollback left half done, a broken audit
  * chain or trust records changed behind the server's back. Each check stands alone: one failing never hides the
- * others. `--fix` does what can be done safely: it finishes an interrupted rollback, removes checkpoints whose
- * state can never come back and records those whose code is gone as state-only, rebuilds a damaged memory index
- * and checkpoints a large write-ahead log.
+ * others. Without `--fix` it changes nothing on disk (the store is opened read-only). `--fix` does what can be
+ * done safely: it finishes an interrupted rollback (keeping the files it finds in a checkpoint first), removes
+ * checkpoints whose state can never come back, moves a snapshot changed behind loki-mode's back aside as evidence,
+ * records those whose code is gone as state-only, rebuilds a damaged memory index and checkpoints a large
+ * write-ahead log. A checkpoint that could not be checked (git would not run, a snapshot could not be opened just
+ * now) is named with the error and left alone.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,8 +18,9 @@ import { isExpectedError } from '../errors.js';
 import { DB_FILE } from '../store/db.js';
 import { asDiskError, diskCause, freeBytes } from '../store/disk.js';
 import { bindingProblems } from '../store/bindings.js';
+import { printable } from '../store/paths.js';
 import { parseStored, type Schema } from '../store/schema.js';
-import type { Store } from '../store/store.js';
+import { Store } from '../store/store.js';
 import { taskSchema } from '../queue/records.js';
 import { memoryItemSchema } from '../memory/model.js';
 import { inspectCheckpoints, repairCheckpoints, type CheckpointDamage } from '../checkpoints/integrity.js';
@@ -147,10 +151,16 @@ function inspectDisk(lokiPath: string, add: Add): void {
 
 const mib = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(bytes < 10 * 1024 * 1024 ? 1 : 0)} MiB`;
 
+/**
+ * Without `fix` the store is opened read-only (Store.open readOnly): the doctor then changes nothing on disk, not
+ * even the folder's mode, `.loki/.gitignore` or a pending migration.
+ */
 function inspectStore(project: Project, lokiDir: string, fix: boolean, add: Add): void {
   let store: Store;
   try {
-    store = project.openStore();
+    store = fix
+      ? project.openStore()
+      : Store.open(project.root, project.lokiHome, project.actor, undefined, { readOnly: true });
   } catch (err) {
     add(
       'database',
@@ -163,9 +173,47 @@ function inspectStore(project: Project, lokiDir: string, fix: boolean, add: Add)
     return;
   }
 
+  // The read-only connection cannot remove the -wal and -shm files it makes SQLite create; this one, closed
+  // last, does, as every loki process does when it closes the database last.
+  const queryOnly = fix ? undefined : openQueryOnly(store.db.file);
+  try {
+    inspectOpenStore(project, store, lokiDir, fix, add, queryOnly);
+  } finally {
+    if (!fix) store.close();
+    queryOnly?.close();
+  }
+}
+
+type Connection = InstanceType<typeof import('node:sqlite').DatabaseSync>;
+
+/**
+ * A connection that may write but is told not to (query_only): SQLite skips the CHECK constraints in the
+ * integrity_check of a database opened read-only. Undefined where it cannot be opened (a read-only disk).
+ */
+function openQueryOnly(file: string): Connection | undefined {
+  const { DatabaseSync } = process.getBuiltinModule('node:sqlite');
+  let conn: Connection | undefined;
+  try {
+    conn = new DatabaseSync(file, { timeout: 5000 });
+    conn.exec('PRAGMA query_only = ON');
+    return conn;
+  } catch {
+    conn?.close();
+    return undefined;
+  }
+}
+
+function inspectOpenStore(
+  project: Project,
+  store: Store,
+  lokiDir: string,
+  fix: boolean,
+  add: Add,
+  queryOnly: Connection | undefined,
+): void {
   let db: { level: Level; detail: string; usable?: boolean };
   try {
-    db = inspectDatabase(store, fix);
+    db = inspectDatabase(store, fix, queryOnly);
   } catch (err) {
     db = { level: 'fail', detail: describe(err, lokiDir) };
   }
@@ -268,14 +316,15 @@ function inspectRollback(project: Project, store: Store, fix: boolean, add: Add)
     'rollback',
     'ok',
     done
-      ? `finished the interrupted rollback to ${done.target}: files restored${files ? ` (${files.added} added, ${files.modified} modified, ${files.removed} removed)` : ''}; undo it with loki rollback to ${done.preRollback} --code`
+      ? `finished the interrupted rollback to ${done.target}: files restored${files ? ` (${files.added} added, ${files.modified} modified, ${files.removed} removed)` : ''}; undo it with loki rollback to ${done.preRollback} --code${done.keptFiles ? `. The files as found (changed after the interruption, or half restored) were kept first in checkpoint ${done.keptFiles}: get them back with loki rollback to ${done.keptFiles} --code` : ''}`
       : 'the interrupted rollback was finished meanwhile by another loki process',
   );
 }
 
 /**
- * Every checkpoint, checked whole. `--fix` removes those whose state can never be restored and records those whose
- * code snapshot is gone as state-only (what they still are).
+ * Every checkpoint, checked whole. `--fix` removes those whose state can never be restored, records those whose
+ * code snapshot is gone as state-only (what they still are), and moves tamper evidence aside. A checkpoint that
+ * could not be checked (git would not run, its snapshot could not be opened just now) is named and left alone.
  */
 function inspectCheckpointsCheck(project: Project, store: Store, fix: boolean, add: Add): void {
   const { count, damaged } = inspectCheckpoints(project.root, store);
@@ -288,32 +337,56 @@ function inspectCheckpointsCheck(project: Project, store: Store, fix: boolean, a
     return;
   }
   const newer = damaged.filter((d) => d.newer);
-  const broken = damaged.filter((d) => !d.newer);
+  const unchecked = damaged.filter((d) => !d.newer && d.unchecked);
+  const broken = damaged.filter((d) => !d.newer && !d.unchecked);
   const repaired = fix && broken.length > 0 ? repairCheckpoints(store, project.root, broken) : undefined;
   const said = (d: CheckpointDamage) =>
     d.stateRestorable
       ? `${d.id} can restore the .loki/ state only: ${d.problem}`
       : `${d.id} cannot be restored: ${d.problem}`;
-  if (repaired && repaired.removed.length + repaired.stateOnly.length > 0) {
+  if (repaired && repaired.removed.length + repaired.stateOnly.length + repaired.movedAside.length > 0) {
     const done = [
       repaired.removed.length ? `removed ${repaired.removed.join(', ')} (their state could not be restored)` : '',
       repaired.stateOnly.length
         ? `recorded ${repaired.stateOnly.join(', ')} as state-only (their code snapshot is gone)`
         : '',
+      repaired.movedAside.length
+        ? `dropped ${repaired.movedAside.map((m) => `${m.id} (its snapshot, tamper evidence, kept in .loki/${m.path})`).join(', ')}`
+        : '',
     ].filter(Boolean);
     add('checkpoints', 'ok', `${done.join('; ')}; the audit log keeps what they were (checkpoint.repair)`);
   }
-  const fixed = new Set([...(repaired?.removed ?? []), ...(repaired?.stateOnly ?? [])]);
+  const fixed = new Set([
+    ...(repaired?.removed ?? []),
+    ...(repaired?.stateOnly ?? []),
+    ...(repaired?.movedAside ?? []).map((m) => m.id),
+  ]);
+  const notMoved = new Map((repaired?.kept ?? []).map((k) => [k.id, k.reason]));
   const left = broken.filter((d) => !fixed.has(d.id));
   if (left.length > 0)
     add(
       'checkpoints',
       'fail',
-      `${named(left.map(said))}. ${
+      `${named(left.map((d) => (notMoved.has(d.id) ? `${said(d)} (kept as evidence: ${notMoved.get(d.id)})` : said(d))))}. ${
         fix
-          ? 'Kept: the interrupted rollback still needs it (see the rollback line)'
-          : 'loki doctor --fix removes those that cannot be restored and records those without their code as state-only (the audit log keeps what they were); loki checkpoint takes a new one'
+          ? 'Kept: the interrupted rollback still needs it (see the rollback line), or it is evidence that could not be moved aside'
+          : "loki doctor --fix removes those that cannot be restored, records those without their code as state-only and moves a snapshot changed behind loki-mode's back aside as evidence (the audit log keeps what they were); loki checkpoint takes a new one"
       }`,
+    );
+  if (unchecked.length > 0)
+    add(
+      'checkpoints',
+      'fail',
+      `${named(unchecked.map((d) => `${d.id} could not be checked: ${d.problem}`))}. Nothing is known to be wrong with ${unchecked.length === 1 ? 'it' : 'them'} and --fix leaves ${unchecked.length === 1 ? 'it' : 'them'} alone: ${[
+        unchecked.some((d) => d.stateRestorable)
+          ? `make git runnable here (on PATH, and this user trusted by the repository: git config --global --add safe.directory ${project.root})`
+          : '',
+        unchecked.some((d) => !d.stateRestorable)
+          ? 'let this user read the snapshot, or wait for the process holding it to let go'
+          : '',
+      ]
+        .filter(Boolean)
+        .join('; ')}, then run loki doctor again`,
     );
   if (newer.length > 0)
     add(
@@ -323,6 +396,9 @@ function inspectCheckpointsCheck(project: Project, store: Store, fix: boolean, a
     );
 }
 
+const integrityCheck = (store: Store) =>
+  store.db.all<{ integrity_check: string }>('PRAGMA integrity_check').map((r) => r.integrity_check);
+
 /** integrity_check's words for a row that breaks its table's constraints (the file itself is sound). */
 const ROW_CONSTRAINT = /^(CHECK constraint failed in |NULL value in |non-\w+ value in )/;
 
@@ -330,10 +406,18 @@ const ROW_CONSTRAINT = /^(CHECK constraint failed in |NULL value in |non-\w+ val
  * integrity_check, the schema version and the size of the write-ahead log; `fix` checkpoints a large WAL.
  * `usable`: the failure is in rows, not in the file, so the record checks can still run.
  */
-function inspectDatabase(store: Store, fix: boolean): { level: Level; detail: string; usable?: boolean } {
+function inspectDatabase(
+  store: Store,
+  fix: boolean,
+  queryOnly?: Connection,
+): { level: Level; detail: string; usable?: boolean } {
   let integrity: string[];
   try {
-    integrity = store.db.all<{ integrity_check: string }>('PRAGMA integrity_check').map((r) => r.integrity_check);
+    integrity = queryOnly
+      ? (queryOnly.prepare('PRAGMA integrity_check').all() as { integrity_check: string }[]).map(
+          (r) => r.integrity_check,
+        )
+      : integrityCheck(store);
   } catch (err) {
     return {
       level: 'fail',
@@ -348,7 +432,7 @@ function inspectDatabase(store: Store, fix: boolean): { level: Level; detail: st
         detail: `the memory search index is damaged (${integrity[0]}): rebuild it from the items with loki doctor --fix`,
       };
     rebuildMemoryIndex(store);
-    integrity = store.db.all<{ integrity_check: string }>('PRAGMA integrity_check').map((r) => r.integrity_check);
+    integrity = integrityCheck(store);
   }
   // Rows written with the constraints turned off (sqlite3's ignore_check_constraints): the file is sound, the
   // rows are not, and the record checks that follow name each one with what it held.
@@ -440,11 +524,6 @@ function held(body: string): string {
 }
 
 const clip = (text: string) => printable(text.length > 60 ? `${text.slice(0, 60)}...` : text);
-
-/** Control characters shown as escapes, so a damaged record cannot write to the terminal. */
-const printable = (text: string) =>
-  // eslint-disable-next-line no-control-regex
-  text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /** Index every memory item again from its body (the index is contentless: the items are the source). */
 function rebuildMemoryIndex(store: Store): void {

@@ -43,6 +43,8 @@ export type GuardDecision = { decision: 'allow' } | { decision: 'deny' | 'ask'; 
 
 export interface GuardConfig {
   projectRoot: string;
+  /** The shell's working directory, where a command starts and a relative path is read (default: the root). */
+  cwd?: string | undefined;
   /** Relative to the project; empty: the whole project. */
   allowedPaths: readonly string[];
   /** Commands (words, or /regex/) refused wherever they run in a line. */
@@ -92,7 +94,7 @@ export function guardFileWrite(file: unknown, cfg: GuardConfig, field = 'file_pa
     };
   }
   const f = new Facts(cfg);
-  const abs = path.resolve(cfg.projectRoot, file);
+  const abs = path.resolve(cfg.cwd ?? cfg.projectRoot, file);
   if (f.inLoki(abs)) {
     return {
       decision: 'deny',
@@ -113,9 +115,9 @@ export function guardFileWrite(file: unknown, cfg: GuardConfig, field = 'file_pa
 export function guardCommand(command: string, cfg: GuardConfig): GuardDecision {
   try {
     const check = new Check(cfg, command);
-    for (const [pattern, why] of DANGEROUS_LINES) if (pattern.test(command)) throw new Refused(command, why);
     check.blockedText(command, command);
-    check.run(parseShell(command), [cfg.projectRoot], 0, null, null);
+    forkBomb(command, command);
+    check.run(parseShell(command), [path.resolve(cfg.projectRoot, cfg.cwd ?? '.')], 0, null, null);
   } catch (err) {
     if (err instanceof Refused) return { decision: 'deny', reason: err.message };
     if (err instanceof ShellTooComplex)
@@ -133,11 +135,17 @@ export function guardCommand(command: string, cfg: GuardConfig): GuardDecision {
   return { decision: 'allow' };
 }
 
-/** Checked against the whole line as written, since they span a pipe or a separator. */
-const DANGEROUS_LINES: readonly [RegExp, string][] = [
-  [/(:|\b\w+)\(\)\s*\{\s*\1\s*\|\s*\1\s*&\s*\}\s*;?\s*\1/, 'is a fork bomb'],
-  [/\b(?:curl|wget)\b[^|;&]*\|\s*(?:sudo\s+)?(?:ba|z|da)?sh\b/, 'pipes a download straight into a shell'],
-];
+/**
+ * `f(){ f|f& };f`, spanning separators the scanner splits, so read from the text of each line run as commands:
+ * the definition must stand where a command starts (not inside `echo '...'`). Linear: each attempt starts only
+ * after a separator.
+ */
+const FORK_BOMB =
+  /(?:^|[\n;&|(){}])[ \t]*(:|[A-Za-z_][\w-]*)[ \t]*\(\)[ \t]*\{\s*\1[ \t]*\|[ \t]*\1[ \t]*&[ \t]*\}[ \t]*;?\s*\1(?![\w-])/;
+
+function forkBomb(text: string, shown: string): void {
+  if (FORK_BOMB.test(text)) throw new Refused(shown, 'is a fork bomb');
+}
 
 class Refused extends Error {
   constructor(shown: string, why: string) {
@@ -184,6 +192,7 @@ class Facts {
   readonly realHome: string | null;
   private readonly allowed: string[];
   private readonly realpathOf: (abs: string) => string;
+  private readonly reals = new Map<string, string>();
 
   constructor(readonly cfg: GuardConfig) {
     this.realpathOf = cfg.realpath ?? ((p) => p);
@@ -199,12 +208,18 @@ class Facts {
       .map((a) => path.resolve(this.root, a));
   }
 
+  /** Where `abs` really is; each path resolved once per check (a line may name it many times). */
   real(abs: string): string {
-    try {
-      return path.resolve(this.realpathOf(abs));
-    } catch {
-      return abs;
+    let r = this.reals.get(abs);
+    if (r === undefined) {
+      try {
+        r = path.resolve(this.realpathOf(abs));
+      } catch {
+        r = abs;
+      }
+      this.reals.set(abs, r);
     }
+    return r;
   }
 
   /** ` (a link to <real>)` when symlinks take `abs` somewhere else. */
@@ -333,6 +348,10 @@ const MAX_DEPTH = 8;
 const MAX_CWDS = 4;
 const MAX_STEPS = 20_000;
 const MAX_ITEMS = 16;
+/** The most words the braces of a line may expand to, all its commands together. */
+const MAX_LINE_WORDS = 8192;
+/** How long the guard checks one call: past it the call is refused (the host lets a hook that times out through). */
+const BUDGET_MS = 2000;
 
 /** Reserved words a command can start with; what follows is the command. */
 const RESERVED = new Set(['if', 'then', 'elif', 'else', 'do', 'while', 'until', '!', '{', '}', 'coproc']);
@@ -404,6 +423,27 @@ const WRAPPERS: Readonly<Record<string, { values: string; long?: readonly string
   exec: { values: 'a' },
   doas: { values: 'uC' },
   busybox: { values: '' },
+  toybox: { values: '' },
+  unshare: { values: 'SGRw', long: ['--setuid', '--setgid', '--root', '--wd'] },
+  fakeroot: { values: 'lsi', long: ['--lib', '--faked'] },
+  chroot: { values: '', long: ['--userspec', '--groups'], skip: 1 },
+  nsenter: { values: 'tSG', long: ['--target', '--setuid', '--setgid'] },
+  'systemd-run': {
+    values: 'pEMHu',
+    long: [
+      '--unit',
+      '--property',
+      '--description',
+      '--slice',
+      '--setenv',
+      '--uid',
+      '--gid',
+      '--nice',
+      '--machine',
+      '--host',
+    ],
+  },
+  firejail: { values: '' },
   strace: { values: 'oepsuEIabP', long: ['--output'] },
   ltrace: { values: 'oepsuEIabP', long: ['--output'] },
   catchsegv: { values: '' },
@@ -412,6 +452,19 @@ const WRAPPERS: Readonly<Record<string, { values: string; long?: readonly string
   bunx: { values: 'p', long: ['--package'] },
   runuser: { values: 'ugGlw', long: ['--user', '--group', '--supp-group', '--shell', '--whitelist-environment'] },
 };
+
+const SUDO_LONG = [
+  '--user',
+  '--group',
+  '--chdir',
+  '--close-from',
+  '--host',
+  '--prompt',
+  '--role',
+  '--type',
+  '--other-user',
+  '--command-timeout',
+];
 
 /** find primaries that are not tests (a find without any test acts on every file under its start). */
 const FIND_NOT_TESTS = new Set(
@@ -437,6 +490,12 @@ class Check {
   /** What a substitution printed, when the guard knows it (`$(echo .loki)`). */
   private readonly printed = new WeakMap<Sub, string | null>();
   private steps = 0;
+  private words = 0;
+  /** Symlinks and hard links made earlier in the line: the link's path, and where it points. */
+  private readonly links = new Map<string, string>();
+  /** A link made earlier in the line whose place or target the guard could not know. */
+  private unknownLinks = false;
+  private readonly deadline = Date.now() + BUDGET_MS;
 
   constructor(cfg: GuardConfig, line: string) {
     this.f = new Facts(cfg);
@@ -490,7 +549,7 @@ class Check {
     positional: readonly string[] | null,
     pipeIn: Output,
   ): { ok: Cwd[]; fail: Cwd[]; output: Output; network: boolean } {
-    if (++this.steps > MAX_STEPS) throw new ShellTooComplex(`longer than the ${MAX_STEPS} commands it follows`);
+    this.step();
     if (cmd.kind === 'group') {
       for (const cwd of cwds) for (const r of cmd.redirects) this.redirect(r, this.scope(cwd, positional), cwd);
       const stdin = cmd.stdin ? this.textOf(cmd.stdin, cwds[0] ?? null, positional) : pipeIn;
@@ -531,15 +590,36 @@ class Check {
     while (i < words.length && RESERVED.has(words[i]!.raw)) i++;
     if (cmd.defines || (i < words.length && HEADERS.has(words[i]!.raw))) return NOTHING;
     while (i < words.length && ASSIGNMENT.test(words[i]!.raw)) i++;
-    const values = words.slice(i).flatMap((w) => wordValues(w, scope));
+    const values = words.slice(i).flatMap((w) => this.values(w, scope));
     const stdin = cmd.stdin ? this.textOf(cmd.stdin, cwd, positional) : pipeIn;
     return this.exec(values, { cwd, depth, positional, stdin });
+  }
+
+  /** One more command followed: refused past the number of commands, or the time, the guard allows itself. */
+  private step(): void {
+    if (++this.steps > MAX_STEPS) throw new ShellTooComplex(`longer than the ${MAX_STEPS} commands it follows`);
+    this.clock();
+  }
+
+  private clock(): void {
+    if (Date.now() > this.deadline)
+      throw new ShellTooComplex(`slower to check than the ${BUDGET_MS / 1000} s the guard allows itself`);
+  }
+
+  /** A word's values, counted against the line's cap on brace expansion. */
+  private values(w: Word, scope: WordScope): Value[] {
+    this.clock();
+    const vs = wordValues(w, scope);
+    if (w.braces) this.words += vs.length;
+    if (this.words > MAX_LINE_WORDS)
+      throw new ShellTooComplex(`a line whose braces expand to more than ${MAX_LINE_WORDS} words`);
+    return vs;
   }
 
   private textOf(word: Word, cwd: Cwd, positional: readonly string[] | null): Output {
     return {
       kind: 'text',
-      text: wordValues(word, this.scope(cwd, positional))
+      text: this.values(word, this.scope(cwd, positional))
         .map((v) => v.text)
         .join(' '),
     };
@@ -562,7 +642,7 @@ class Check {
 
   private redirect(r: Redirect, scope: WordScope, cwd: Cwd): void {
     if (!WRITE_REDIRECTS.has(r.op)) return;
-    for (const v of wordValues(r.target, scope)) {
+    for (const v of this.values(r.target, scope)) {
       if (r.op === '>&' && /^(?:\d+|-)$/.test(v.text)) continue;
       this.write(v, cwd, { shown: `${r.op} ${v.text}`, recursive: false, verb: 'overwrites', confined: true });
     }
@@ -573,7 +653,7 @@ class Check {
 
   private exec(values: Value[], fr: Frame): Ran {
     if (values.length === 0) return NOTHING;
-    if (++this.steps > MAX_STEPS) throw new ShellTooComplex(`longer than the ${MAX_STEPS} commands it follows`);
+    this.step();
     const shown = show(values);
     this.blockedText(shown, shown);
     const first = values[0]!.text;
@@ -628,7 +708,7 @@ class Check {
       case 'echo':
         return { output: { kind: 'text', text: echoed(args) } };
       case 'printf':
-        return { output: { kind: 'text', text: args.map((v) => v.text).join(' ') } };
+        return { output: { kind: 'text', text: printed(args) } };
       case 'cat':
         return { output: operandValues(args).every((v) => v.text === '-') ? fr.stdin : null };
       case 'tee':
@@ -666,6 +746,17 @@ class Check {
         }
         return { output: null };
     }
+    if (name === 'npm' || name === 'pnpm' || name === 'yarn' || name === 'bun') {
+      const at = args.findIndex((v) => !v.text.startsWith('-'));
+      const sub = args[at]?.text;
+      if (sub === 'exec' || sub === 'dlx' || sub === 'x') {
+        const rest = args.slice(at + 1);
+        const c = optionValue(rest, '-c', '--call');
+        if (c) return this.runText(c.text, c.subs, fr, null, shown);
+        return this.exec(rest.slice(skipOptions(rest, 0, 'p', ['--package'])), fr);
+      }
+    }
+    if (name === 'parallel') return this.parallel(args, fr);
     if (/^mkfs(?:\.\w+)?$|^mke2fs$|^mkswap$|^wipefs$|^newfs/.test(name))
       throw new Refused(shown, 'formats a file system');
     if (SHELLS.has(name)) return this.shell(args, fr, shown);
@@ -687,7 +778,30 @@ class Check {
       return this.exec(args.slice(start), fr);
     }
     if (WRITES_OPERANDS.has(name) || name in WRITERS) this.writer(name, args, fr, shown);
+    if (name === 'ln' || name === 'link') this.link(args, fr);
     return NOTHING;
+  }
+
+  /** `ln [-s] TARGET [LINK]`, `ln TARGET... DIR`: remembered, so a later path through the link is followed. */
+  private link(args: Value[], fr: Frame): void {
+    const ops = operandValues(args);
+    const symbolic = args.some((v) => /^-[a-zA-Z]*s/.test(v.text) || v.text === '--symbolic');
+    const target = ops[0];
+    const at = ops.length > 1 ? ops[ops.length - 1]! : null;
+    const linkPlace = place(at ? at.text : path.basename(target?.text ?? ''), fr.cwd);
+    if (!target || !linkPlace.exact || !linkPlace.abs || ops.length > 2) {
+      this.unknownLinks = true;
+      return;
+    }
+    const from = symbolic && !target.text.startsWith('/') ? path.dirname(linkPlace.abs) : fr.cwd;
+    const targetPlace = place(target.text, from);
+    if (!targetPlace.exact || !targetPlace.abs) {
+      this.unknownLinks = true;
+      return;
+    }
+    // The link itself, or (when LINK is a folder) the link inside it.
+    this.links.set(linkPlace.abs, targetPlace.abs);
+    this.links.set(path.join(linkPlace.abs, path.basename(targetPlace.abs)), targetPlace.abs);
   }
 
   private cd(args: Value[], fr: Frame): Ran {
@@ -741,47 +855,16 @@ class Check {
     return this.exec(args.slice(i), { ...fr, cwd });
   }
 
+  /** `sudo [options] [NAME=value]... command`, `sudo -e FILE` (sudoedit), `-D DIR` the folder it runs in. */
   private sudo(args: Value[], fr: Frame, shown: string): Ran {
-    let cwd = fr.cwd;
-    let edit = false;
-    let i = 0;
-    const values = 'ugCDhpUrtT';
-    const long = [
-      '--user',
-      '--group',
-      '--chdir',
-      '--close-from',
-      '--host',
-      '--prompt',
-      '--role',
-      '--type',
-      '--other-user',
-      '--command-timeout',
-    ];
-    while (i < args.length) {
-      const a = args[i]!.text;
-      if (a === '--') {
-        i++;
-        break;
-      }
-      if (!a.startsWith('-') || a.length < 2) break;
-      if (a === '-e' || a === '--edit') edit = true;
-      const chdir = /^(?:-D|--chdir)(?:=?(.+))?$/s.exec(a);
-      if (chdir) {
-        const dir = chdir[1] ?? args[i + 1]?.text;
-        const p = dir === undefined ? null : place(dir, cwd);
-        cwd = p?.exact ? p.abs : null;
-      }
-      if (a.startsWith('--')) i += long.includes(a) ? 2 : 1;
-      else {
-        const letters = a.slice(1);
-        const at = [...letters].findIndex((l) => values.includes(l));
-        i += at >= 0 && at === letters.length - 1 ? 2 : 1;
-      }
-    }
+    let i = skipOptions(args, 0, 'ugCDhpUrtT', SUDO_LONG);
+    const options = args.slice(0, i);
+    const dir = optionValue(options, '-D', '--chdir');
+    const p = dir ? place(dir.text, fr.cwd) : null;
+    const cwd = p ? (p.exact ? p.abs : null) : fr.cwd;
     while (i < args.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(args[i]!.text)) i++;
     const rest = args.slice(i);
-    if (edit) {
+    if (options.some((v) => v.text === '-e' || v.text === '--edit')) {
       this.writer('sudoedit', rest, { ...fr, cwd }, shown);
       return NOTHING;
     }
@@ -915,6 +998,7 @@ class Check {
   ): Ran {
     if (subs.some((s) => this.downloads.get(s))) throw new Refused(shown, 'runs a download as a command');
     if (fr.depth >= MAX_DEPTH) throw new ShellTooComplex(`nested more than ${MAX_DEPTH} shells or evals deep`);
+    forkBomb(text, shown);
     const r = this.run(parseShell(text), [fr.cwd], fr.depth + 1, positional, null);
     return { output: r.output };
   }
@@ -966,6 +1050,39 @@ class Check {
     return last;
   }
 
+  /** `parallel [options] command ::: args...` (each arg appended, or put for `{}`), or items from standard input. */
+  private parallel(args: Value[], fr: Frame): Ran {
+    const start = skipOptions(args, 0, 'jSIEnNLsdCXa', [
+      '--jobs',
+      '--sshlogin',
+      '--delimiter',
+      '--colsep',
+      '--joblog',
+      '--results',
+      '--tmpdir',
+      '--timeout',
+      '--retries',
+      '--arg-file',
+    ]);
+    const sep = args.findIndex((v, k) => k >= start && /^:::+$/.test(v.text));
+    const command = args.slice(start, sep < 0 ? undefined : sep);
+    const items = (sep < 0 ? itemsOf(fr.stdin) : args.slice(sep + 1).filter((v) => !/^:::+$/.test(v.text))).slice(
+      0,
+      MAX_ITEMS,
+    );
+    if (command.length === 0) {
+      for (const item of items) this.runText(item.text, item.subs, fr, null, show([item]));
+      return NOTHING;
+    }
+    for (const item of items) {
+      const withItem = command.some((v) => v.text.includes('{}'))
+        ? command.map((v) => ({ ...v, text: v.text.split('{}').join(item.text) }))
+        : [...command, item];
+      this.exec(withItem, { ...fr, stdin: null });
+    }
+    return NOTHING;
+  }
+
   /** `find start... expression`: `-delete`, `-exec` and `-fprint` act on what it finds. */
   private find(args: Value[], fr: Frame, shown: string): Ran {
     let i = 0;
@@ -998,12 +1115,16 @@ class Check {
         i += FIND_TESTS_WITH_ARG.has(a) || a.startsWith('-newer') ? 2 : 1;
       }
     }
-    // With no test, find acts on everything under its start (the start itself unless -mindepth 1).
-    const items = starts.map((s) => ({
-      ...s,
-      glob: false,
-      text: tests ? `${s.text}/${UNKNOWN}` : below ? `${s.text}/${EVERY}` : s.text,
-    }));
+    // With no test, find acts on everything under its start (the start itself unless -mindepth 1), `.loki/` and
+    // every file in it too when the start holds it (or may: a start the guard cannot place).
+    const items = starts.flatMap((s) => {
+      const item = { ...s, glob: false, text: tests ? `${s.text}/${UNKNOWN}` : below ? `${s.text}/${EVERY}` : s.text };
+      if (tests) return [item];
+      const p = place(s.text, fr.cwd);
+      if (p.exact && p.abs && !this.f.holdsLoki(p.abs)) return [item];
+      const loki = p.exact && p.abs ? this.f.loki : `${s.text}/.loki`;
+      return [item, { ...item, text: loki }, { ...item, text: `${loki}/${EVERY}` }];
+    });
     for (const action of actions) {
       for (const item of items) {
         if (action.kind === 'delete')
@@ -1047,6 +1168,7 @@ class Check {
       else if (a.startsWith('-')) i++;
       else break;
     }
+    for (const c of configs) this.gitConfig(c, fr, shown);
     const sub = args[i]?.text;
     const rest = args.slice(i + 1);
     const texts = rest.map((v) => v.text);
@@ -1079,6 +1201,33 @@ class Check {
       this.write(target, cwd, { shown, recursive: false, verb: 'overwrites', confined: dir !== undefined });
     }
     return NOTHING;
+  }
+
+  /** `git -c key=value`: a value git runs as a command is checked as one; a hooks folder the guard cannot read is refused. */
+  private gitConfig(setting: string, fr: Frame, shown: string): void {
+    const eq = setting.indexOf('=');
+    if (eq < 0) return;
+    const key = setting.slice(0, eq).toLowerCase();
+    const value = setting.slice(eq + 1);
+    if (/^alias\./.test(key)) {
+      if (value.startsWith('!')) this.runText(value.slice(1), [], fr, null, shown);
+      return;
+    }
+    if (/(?:^|\.)hookspath$/.test(key)) {
+      if (value !== '/dev/null')
+        throw new Refused(
+          shown,
+          `runs git hooks from ${value}, which the guard cannot read (core.hooksPath=/dev/null is fine)`,
+        );
+      return;
+    }
+    if (
+      /^(?:core\.(?:pager|editor|sshcommand|askpass|fsmonitor)|sequence\.editor|diff\.external|gpg\.(?:\w+\.)?program|credential\.(?:.*\.)?helper|uploadpack\.packobjectshook|interactive\.difffilter|pager\..*|.*\.(?:textconv|command|driver|clean|smudge|process|tool|cmd))$/.test(
+        key,
+      ) &&
+      !/^(?:true|false|yes|no|on|off|[01])$/i.test(value)
+    )
+      this.runText(value.replace(/^!/, ''), [], fr, null, shown);
   }
 
   private download(name: string, args: Value[], fr: Frame, shown: string): void {
@@ -1119,6 +1268,16 @@ class Check {
 
   /** The targets a writing command names, each checked. */
   private writer(name: string, args: Value[], fr: Frame, shown: string): void {
+    if (name === 'mv') {
+      // The sources are moved away (all they hold); the destination only receives them (`mv a.txt .`).
+      const into = destination(args);
+      const t = optionValue(args, '-t', '--target-directory');
+      const ops = operandValues(args);
+      const sources = t ? ops.filter((v) => v !== t) : ops.slice(0, -1);
+      for (const v of sources) this.write(v, fr.cwd, { shown, recursive: true, verb: 'moves away', confined: true });
+      for (const v of into) this.write(v, fr.cwd, { shown, recursive: false, verb: 'overwrites', confined: true });
+      return;
+    }
     const spec = WRITERS[name];
     const targets = spec ? spec(args) : { targets: operandValues(args), implicit: false };
     const letters = RECURSIVE_FLAG[name];
@@ -1142,8 +1301,18 @@ class Check {
   }
 
   /** One write: refused into `.loki/`, over a protected folder (recursive), to a device, outside the allowed paths. */
-  private write(v: Value, cwd: Cwd, how: WriteHow): void {
+  private write(v: Value, cwd: Cwd, how: WriteHow, hops = 0): void {
+    this.clock();
+    // In a folder the guard cannot know (after `cd -`, `popd`, `cd "$X"`), a relative path may be the project's.
+    if (cwd === null && !v.text.startsWith('/')) this.write(v, this.f.root, { ...how, confined: false });
     const p = place(v.text, cwd);
+    // Through a link made earlier in the line (`ln -s . L; rm -rf L/.loki`): where the link points, too.
+    if (p.exact && p.abs && hops < MAX_DEPTH) {
+      for (const [link, target] of this.links) {
+        if (within(link, p.abs) && p.abs !== link)
+          this.write({ ...v, text: target + p.abs.slice(link.length) }, cwd, how, hops + 1);
+      }
+    }
     if (p.exact && p.abs && !v.glob) {
       if (HARMLESS.test(p.abs)) return;
       if (DEVICE.test(p.abs)) throw new Refused(how.shown, `overwrites a device (${p.abs})`);
@@ -1189,6 +1358,9 @@ class Check {
   /** Where this place reaches into `.loki/` (shown in the reason), or null. */
   private reachesLoki(p: Place, glob: boolean, recursive: boolean): string | null {
     const rel = (abs: string) => path.relative(this.f.root, abs) || '.';
+    // After a link the guard could not follow, a folder named .loki may be the project's.
+    if (p.lokiComponent && this.unknownLinks)
+      return 'a path through a folder named .loki, after a link made in the line';
     if (p.exact && p.abs && !glob) {
       if (this.f.inLoki(p.abs)) return `${rel(p.abs)}${this.f.realNote(p.abs)}`;
       if (recursive && this.f.holdsLoki(p.abs)) return `${rel(p.abs)} holds it`;
@@ -1224,23 +1396,37 @@ class Check {
     }
   }
 
-  /** Word entries: the command, then each further word in order, whatever else stands between them. */
+  /**
+   * Word entries: the command, then its subcommand words in order, options (and an option's value) allowed
+   * between them but no other word (`git push` is not `git log --grep push`); an option word of the entry
+   * anywhere after the words before it, short options in any order or spelling (`-rf`: `-Rf`, `-r -f`,
+   * `--recursive --force`).
+   */
   private blockedCommand(name: string, args: Value[], shown: string): void {
     const texts = args.map((v) => v.text);
-    const shortLetters = new Set(texts.filter((t) => /^-[a-zA-Z0-9]+$/.test(t)).flatMap((t) => [...t.slice(1)]));
     for (const b of this.blocked) {
       if (!b.words || b.name !== name) continue;
       let k = 0;
       let matched = true;
       for (const want of b.words) {
-        if (/^-[a-zA-Z0-9]{2,}$/.test(want)) {
-          if (![...want.slice(1)].every((l) => shortLetters.has(l))) matched = false;
-          continue;
-        }
-        while (k < texts.length && texts[k] !== want && !(want.startsWith('--') && texts[k]!.startsWith(`${want}=`)))
+        if (/^-[a-zA-Z0-9]+$/.test(want)) {
+          const have = shortOptions(texts.slice(k));
+          if (![...want.slice(1)].every((l) => have.has(l === 'R' ? 'r' : l))) matched = false;
+        } else if (want.startsWith('-')) {
+          const at = texts.findIndex((t, j) => j >= k && (t === want || t.startsWith(`${want}=`)));
+          if (at < 0) matched = false;
+          else k = at + 1;
+        } else {
+          let afterOption = false;
+          while (k < texts.length && texts[k] !== want) {
+            const t = texts[k]!;
+            if (t === '--' || (!t.startsWith('-') && !afterOption)) break;
+            afterOption = t.startsWith('-') && !t.includes('=');
+            k++;
+          }
+          if (texts[k] !== want) matched = false;
           k++;
-        if (k >= texts.length) matched = false;
-        k++;
+        }
         if (!matched) break;
       }
       if (matched)
@@ -1250,6 +1436,17 @@ class Check {
         );
     }
   }
+}
+
+/** The short options given (`-R` as `-r`), `--recursive` and `--force` as `r` and `f`. */
+function shortOptions(texts: readonly string[]): Set<string> {
+  const out = new Set<string>();
+  for (const t of texts) {
+    if (/^-[a-zA-Z0-9]+$/.test(t)) for (const l of t.slice(1)) out.add(l === 'R' ? 'r' : l);
+    else if (t === '--recursive') out.add('r');
+    else if (t === '--force') out.add('f');
+  }
+  return out;
 }
 
 /** Writing commands whose targets are not simply every operand. */
@@ -1264,7 +1461,9 @@ const WRITERS: Readonly<
   scp: (args) => ({ targets: destination(args).filter((v) => !isRemote(v.text)) }),
   rsync: (args) => {
     const texts = args.map((v) => v.text);
-    const all = texts.includes('--remove-source-files') ? operandValues(args) : destination(args);
+    const all = texts.includes('--remove-source-files')
+      ? [...operandValues(args), ...destination(args)]
+      : destination(args);
     return {
       targets: all.filter((v) => !isRemote(v.text)),
       recursive: texts.some((t) => t.startsWith('--delete') || t === '--del'),
@@ -1284,7 +1483,21 @@ const WRITERS: Readonly<
   sqlite3: (args) =>
     args.some((v) => v.text === '-readonly' || v.text === '--readonly')
       ? { targets: [] }
-      : { targets: operandValues(args).slice(0, 1) },
+      : {
+          // The database, and any a statement attaches or writes (`ATTACH '.loki/loki.db' AS l`, `VACUUM INTO`).
+          targets: [
+            ...operandValues(args).slice(0, 1),
+            ...args.flatMap((v) =>
+              [
+                ...v.text.matchAll(
+                  /\b(?:ATTACH(?:\s+DATABASE)?|INTO|\.open|\.output|\.once|\.save|\.backup(?:\s+\w+)?)\s+(?:'([^']*)'|"([^"]*)"|([^\s;'"]+))/gi,
+                ),
+              ].map((m) => ({ ...v, glob: false, text: m[1] ?? m[2] ?? m[3] ?? '' })),
+            ),
+          ],
+        },
+  awk: (args) => awkTargets(args),
+  gawk: (args) => awkTargets(args),
   sort: (args) => ({ targets: [optionValue(args, '-o', '--output')].filter((v): v is Value => v !== null) }),
   shuf: (args) => ({ targets: [optionValue(args, '-o', '--output')].filter((v): v is Value => v !== null) }),
   uniq: (args) => ({ targets: operandValues(args).slice(1, 2) }),
@@ -1303,6 +1516,26 @@ const WRITERS: Readonly<
   bun: (args) => packageInstall(args),
   patch: (args) => ({ targets: operandValues(args).slice(0, 1), implicit: true }),
 };
+
+/** gawk's `-i inplace` (`--include=inplace`) rewrites the files after the program. */
+function awkTargets(args: Value[]): { targets: Value[] } {
+  const texts = args.map((v) => v.text);
+  const inplace = texts.some(
+    (t, k) =>
+      t === '-iinplace' ||
+      t === '--include=inplace' ||
+      ((t === '-i' || t === '--include') && texts[k + 1] === 'inplace'),
+  );
+  if (!inplace) return { targets: [] };
+  let i = 0;
+  let program = true;
+  while (i < args.length && texts[i]!.startsWith('-') && texts[i] !== '--') {
+    if (/^-[fe]$|^--(?:file|source)$/.test(texts[i]!)) program = false;
+    i += /^-[FvfiEe]$|^--(?:file|include|source|assign|field-separator)$/.test(texts[i]!) ? 2 : 1;
+  }
+  if (texts[i] === '--') i++;
+  return { targets: args.slice(i + (program ? 1 : 0)).filter((v) => !/^[A-Za-z_]\w*=/.test(v.text)) };
+}
 
 function packageInstall(args: Value[]): { targets: Value[]; implicit?: boolean } {
   const sub = args.find((v) => !v.text.startsWith('-'))?.text;
@@ -1361,12 +1594,24 @@ function isRemote(text: string): boolean {
   return /^[^/]*:/.test(text) && !text.startsWith('./');
 }
 
-/** cp-like commands: the -t folder, or the last operand. */
+/**
+ * cp-like commands: the -t folder, or the last operand; and, since a folder destination receives each source
+ * under its own name (`cp -r /tmp/x/.loki .` writes `./.loki`), `dest/basename(source)` for every source.
+ */
 function destination(args: Value[]): Value[] {
   const t = optionValue(args, '-t', '--target-directory');
-  if (t) return [t];
   const ops = operandValues(args);
-  return ops.length > 1 ? ops.slice(-1) : [];
+  const dest = t ?? (ops.length > 1 ? ops[ops.length - 1]! : null);
+  if (!dest) return [];
+  const sources = t ? ops.filter((v) => v !== t && v.text !== t.text) : ops.slice(0, -1);
+  return [
+    dest,
+    ...sources.map((src) => ({
+      ...dest,
+      glob: dest.glob || src.glob,
+      text: `${dest.text}/${path.basename(src.text.replace(/^[^/]*:(?!\/\/)/, '') || '.')}`,
+    })),
+  ];
 }
 
 /** The operands (arguments that are not options; every one after `--`), `--opt=value` values included. */
@@ -1384,14 +1629,61 @@ function operandValues(args: Value[]): Value[] {
   return out;
 }
 
-/** What echo prints: its words after the -n/-e/-E options. */
+/** What echo prints: its words after the -n/-e/-E options, escapes decoded under -e. */
 function echoed(args: Value[]): string {
   let i = 0;
-  while (i < args.length && /^-[neE]+$/.test(args[i]!.text)) i++;
-  return args
+  let escapes = false;
+  while (i < args.length && /^-[neE]+$/.test(args[i]!.text)) {
+    const flags = args[i]!.text;
+    if (flags.includes('e')) escapes = flags.lastIndexOf('e') > flags.lastIndexOf('E');
+    i++;
+  }
+  const text = args
     .slice(i)
     .map((v) => v.text)
     .join(' ');
+  return escapes ? unescape(text) : text;
+}
+
+/** What printf prints, as far as the guard reads it: the format's escapes decoded, `%s`/`%b`/`%q`... filled in. */
+function printed(args: Value[]): string {
+  const start = args[0]?.text === '--' ? 1 : args[0]?.text === '-v' ? 2 : 0;
+  const format = args[start]?.text ?? '';
+  const rest = args.slice(start + 1).map((v) => v.text);
+  let k = 0;
+  let out = '';
+  // The format is reused while arguments remain (`printf '%s\n' a b`), at most a few times.
+  for (let round = 0; round < MAX_ITEMS && (round === 0 || k < rest.length); round++) {
+    const before = k;
+    out += unescape(format).replace(/%(%|[-+ #0-9.]*[a-zA-Z])/g, (_m, spec: string) => {
+      if (spec === '%') return '%';
+      const arg = rest[k++] ?? '';
+      return spec.endsWith('b') ? unescape(arg) : arg;
+    });
+    if (k === before) break;
+  }
+  return out;
+}
+
+/** Backslash escapes as printf and echo -e read them (`\n`, `\t`, `\xHH`, `\0NNN`, `\NNN`, `\\`). */
+function unescape(text: string): string {
+  const simple: Record<string, string> = {
+    n: '\n',
+    t: '\t',
+    r: '\r',
+    a: '\x07',
+    b: '\b',
+    f: '\f',
+    v: '\v',
+    e: '\x1b',
+    '\\': '\\',
+  };
+  return text.replace(/\\(x[0-9a-fA-F]{1,2}|0[0-7]{0,3}|[1-7][0-7]{0,2}|[ntrabfve\\]|c)/g, (m, e: string) => {
+    if (e[0] === 'x') return String.fromCharCode(parseInt(e.slice(1), 16));
+    if (/^[0-7]/.test(e)) return String.fromCharCode(parseInt(e, 8) & 0xff);
+    if (e === 'c') return '';
+    return simple[e] ?? m;
+  });
 }
 
 /**

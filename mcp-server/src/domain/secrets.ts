@@ -10,18 +10,27 @@
  *
  * What counts as a secret:
  * - provider formats: AWS access key ids, GitHub / GitLab / Slack / Stripe / OpenAI / Anthropic / Google / Twilio /
- *   SendGrid tokens, npm tokens, Slack webhooks, JWTs, PEM / OpenSSH / PGP private key blocks;
- * - `Authorization: Bearer|Basic ...`, credentials inside URLs (`scheme://user:pass@host`);
- * - assignments to secret-looking names (`password=...`, `DB_SECRET: ...`, `"apiKey": "..."`): the value only;
+ *   SendGrid / Hugging Face / Shopify / Square tokens, npm tokens, Slack webhooks, JWTs, PEM / OpenSSH / PGP private
+ *   key blocks;
+ * - `Authorization: Bearer|Basic ...`, credentials inside URLs (`scheme://user:pass@host`, `redis://:pass@host`),
+ *   passwords on a command line (`curl -u user:pass`, `mysql -ppass`, `mysql -p pass`);
+ * - assignments of a literal to secret-looking names (`password=...`, `DB_SECRET: ...`, `"apiKey": "..."`): the
+ *   value only. An expression (`tokenizer = new Tokenizer()`, `password = await hash(input)`, `key = cfg.key`), a
+ *   path or a URL without credentials (`JWT_SECRET_FILE=/run/secrets/jwt`) is not a secret;
  * - the same said in prose (`the db password is hunter2-horse-battery`): the value, when it is not an ordinary
- *   word (`the token is refreshed every hour` stays as it is);
+ *   word (`the token is refreshed every hour` stays as it is), and right after `passwd` / `pass` (`passwd
+ *   hunter2horse`; `pass the tests` stays);
  * - high-entropy tokens: 24+ characters of base64/base64url with letters and digits and Shannon entropy of at
  *   least 4.2 bits per character (random base64 has about 4.5-5; identifiers and words stay well below 4), and
- *   hex runs of 32+ characters.
+ *   hex runs of 32+ characters. In a path or a URL only a segment that is random on its own is taken out, so the
+ *   structure stays.
  *
- * Deliberately kept: 40-hex git commit SHAs (memories cite commits), digests introduced as `sha256:`/`sha1:`/
- * `sha512-`, UUIDs, file paths and ordinary words. A false positive costs a redacted word; a false negative
- * leaks a credential into files that are read back into a model's context, so the rules err towards redacting.
+ * Deliberately kept: 40-hex git commit SHAs (memories cite commits); 32-, 64- and 128-hex digests and ids (md5,
+ * SHA-256 object ids, sha256, trace ids) in a path or a URL or after a word naming them (`commit`, `sha256`,
+ * `trace id`, `md5`); digests introduced as `sha256:`/`sha1:`/`sha512-`; UUIDs; file paths and names joined from
+ * words and numbers (`migrations/20240101123456_add_users_table.sql`); ordinary words. A false positive costs a
+ * redacted word; a false negative leaks a credential into files that are read back into a model's context, so the
+ * rules err towards redacting.
  */
 
 export interface SecretFinding {
@@ -63,9 +72,13 @@ export const KNOWN_FORMATS: readonly Rule[] = [
   { kind: 'google-api-key', re: /\bAIza[0-9A-Za-z_-]{35}/g },
   { kind: 'google-oauth', re: /\b(?:GOCSPX-[A-Za-z0-9_-]{20,}|ya29\.[0-9A-Za-z_-]{20,})/g },
   { kind: 'npm-token', re: /\bnpm_[A-Za-z0-9]{36}\b/g },
-  // Twilio API key SIDs; an auth token is 32 bare hex characters, which the hex rule below redacts.
+  // Twilio API key SIDs; an auth token is 32 bare hex characters, which the hex rule below redacts unless a word
+  // or a path says it is a digest or an id.
   { kind: 'twilio-key', re: /\bSK[0-9a-f]{32}\b/g },
   { kind: 'sendgrid-key', re: /\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}/g },
+  { kind: 'huggingface-token', re: /\bhf_[A-Za-z0-9]{34}\b/g },
+  { kind: 'shopify-token', re: /\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b/g },
+  { kind: 'square-token', re: /\bsq0(?:atp|csp)-[0-9A-Za-z_-]{22,60}/g },
 ];
 
 /** The names prose gives a secret: the assignment names, and `api key` and its kin written as two words. */
@@ -75,8 +88,55 @@ const RULES: Rule[] = [
   ...KNOWN_FORMATS,
   {
     kind: 'url-credentials',
-    re: /\b[a-zA-Z][a-zA-Z0-9+.-]{0,30}:\/\/([^\s/:@'"<>]{1,256}:[^\s/@'"<>]{1,256})@/g,
+    // The user name may be empty (`redis://:password@host`).
+    re: /\b[a-zA-Z][a-zA-Z0-9+.-]{0,30}:\/\/([^\s/:@'"<>]{0,256}:[^\s/@'"<>]{1,256})@/g,
     group: 1,
+  },
+  {
+    kind: 'command-password',
+    // `curl -u admin:pw`, `--user admin:pw`: the `user:password` pair. `docker run -u 1000:1000` is ids, and a
+    // `$VAR` is a reference.
+    re: /(?:^|\s)(?:-u|--user|--proxy-user|-U)(?:\s+|=)([^\s:'"`$]{1,256}:[^\s'"`]{1,256})/g,
+    group: 1,
+    accept: (secret) => !/^[\d:]+$/.test(secret) && !isPlaceholder(secret.slice(secret.indexOf(':') + 1)),
+  },
+  {
+    kind: 'command-password',
+    // `mysql -phunter2`, `mysqldump -p 'pw'`: attached, the value is the password; after a space it may be the
+    // database's name instead, so a plain word is kept there (`mysql -u root -p app`).
+    re: /\b(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mariadb(?:-dump|-admin)?)\b[^\n|;&]{0,200}?\s-p(?:([^\s'"`-][^\s'"`]*)|'([^'\n]+)'|"([^"\n]+)"|\s+([^\s'"`-][^\s'"`]*))/g,
+    group: -1,
+    accept: (secret, text, start) => {
+      if (isPlaceholder(secret)) return false;
+      return /-p["']?$/.test(text.slice(Math.max(0, start - 3), start)) || proseSecret(secret, false);
+    },
+  },
+  {
+    kind: 'prose-secret',
+    // `passwd hunter2horse`, `pass Tr0ub4dor&3`: a password word right before its value. `passwd command` and
+    // `pass the tests` are prose; after `pass`, an everyday word, only a value shaped like a password counts.
+    re: /\b(passwd|pass)\s+([^\s"'`]{2,200}[^\s"'`.,;:)\]}])/gi,
+    group: 2,
+    accept: (secret, text, start) => {
+      if (/[/\\]/.test(secret) || isPlaceholder(secret)) return false;
+      if (
+        /^passwd/i.test(
+          text
+            .slice(Math.max(0, start - 8), start)
+            .trim()
+            .split(/\s+/)
+            .pop() ?? '',
+        )
+      )
+        return proseSecret(secret, false);
+      return (
+        secret.length >= 6 &&
+        /\d/.test(secret) &&
+        /[A-Za-z]/.test(secret) &&
+        (/[^A-Za-z0-9]/.test(secret) || (/[a-z]/.test(secret) && /[A-Z]/.test(secret))) &&
+        !/^[\w.-]+\.[a-z]{1,5}$/.test(secret)
+      );
+    },
   },
   {
     kind: 'authorization',
@@ -95,9 +155,12 @@ const RULES: Rule[] = [
     accept: (secret, text, start) => {
       // A placeholder may be quoted as code in prose (`<token>`).
       if (isPlaceholder(secret.replace(/^`|`$/g, '')) || /^\d{1,11}$/.test(secret)) return false;
+      const quoted = text[start - 1] === '"' || text[start - 1] === "'";
+      if (!quoted && expression(secret, text, start)) return false;
+      // A path, or a URL without credentials (`JWT_SECRET_FILE=/run/secrets/jwt`), names where the secret is.
+      if (/^(?:\.{0,2}\/|~\/)[^:@]*$/.test(secret) || /^[a-z][\w+.-]*:\/\/[^\s@]*$/i.test(secret)) return false;
       // Prose such as "token: expired" or "password: required": a bare, short, all-letter word after a colon.
       const before = text.slice(Math.max(0, start - 3), start);
-      const quoted = text[start - 1] === '"' || text[start - 1] === "'";
       if (!quoted && before.includes(':') && /^[a-zA-Z-]{1,15}$/.test(secret)) return false;
       return true;
     },
@@ -117,6 +180,29 @@ const RULES: Rule[] = [
     accept: (secret, text, start) => proseSecret(secret, /["'`]/.test(text[start - 1] ?? '')),
   },
 ];
+
+/** Keywords that start an expression: what follows them is code, not a value. */
+const EXPRESSION_KEYWORD =
+  /^(?:new|await|yield|typeof|function|async|lambda|require|import|this|self|super|match|if|not|await\w*)$/;
+
+/**
+ * Whether a bare assigned value is an expression rather than a literal (`tokenizer = new Tokenizer()`,
+ * `password = await hash(input)`, `token = lexer.next()`, `apiKey = config.apiKey`, `token = nextToken`): a keyword
+ * that starts an expression, a call, a member reference, or, written as code (`name = value` with spaces, `:=`,
+ * `=>`), an identifier made of words. A value with digits or symbols (`hunter2`, `Tr0ub4dor&3`) stays a literal.
+ */
+function expression(value: string, text: string, start: number): boolean {
+  if (EXPRESSION_KEYWORD.test(value) && /^[ \t]+[\w$({[]/.test(text.slice(start + value.length))) return true;
+  if (/^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*\(/.test(value)) return true;
+  if (/^(?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*$/.test(value) && /[a-z]/.test(value)) {
+    const parts = value.split('.');
+    if (parts.every((p) => !/\d/.test(p) || looksLikeIdentifier(p))) return true;
+  }
+  const op = text.slice(Math.max(0, start - 4), start);
+  if (/(?:\s=|:=|=>)\s+$/.test(op) && /^[A-Za-z_$][A-Za-z_$]*$/.test(value))
+    return readsAsWords(value) || value.length <= 3;
+  return false;
+}
 
 /** A word of prose: lowercase, Capitalised, or an acronym. */
 const PROSE_WORD = /^(?:[A-Za-z][a-z]*|[A-Z]+)$/;
@@ -148,8 +234,16 @@ function isPlaceholder(s: string): boolean {
   return PLACEHOLDER.test(s.trim());
 }
 
-const TOKEN = /[A-Za-z0-9+/_=-]{24,}/g;
+/** `=` only as base64 padding, so `NAME=value` is two tokens and the name stays. */
+const TOKEN = /[A-Za-z0-9+/_-]{24,}={0,2}/g;
 const HEX = /\b[0-9a-fA-F]{32,}\b/g;
+/**
+ * Hex lengths of digests and ids: md5 and trace ids (32, also a Twilio auth token's length), SHA-256 git object ids
+ * and sha256 digests (64, also a hex key's), sha512 (128). Kept where a word or a path says what they are.
+ */
+const DIGEST_LENGTHS = new Set([32, 64, 128]);
+const HEX_ID_CONTEXT =
+  /(?:\b(?:md5|sha\d*|trace|traceparent|span|request|correlation|digest|checksum|hash|etag|object|oid|commit|tree|blob|rev|revision|id)s?\b(?:[^\n\w]{1,3}\w+){0,3}[^\n\w]{1,3}|(?:^|[\s'"=:(])00-|[/#@])$/i;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DIGEST_PREFIX = /(?:sha(?:1|224|256|384|512)[:=-]|md5[:=-]|commit[: ]|sha[: ])\s*$/i;
 
@@ -172,7 +266,69 @@ function highEntropy(token: string): boolean {
   if (core.length < 24) return false;
   if (!/[A-Za-z]/.test(core) || !/[0-9]/.test(core)) return false;
   if (shannonEntropy(core) < 4.2) return false;
+  if (namePieces(core)) return false;
   return !(looksLikeIdentifier(core) && readsAsWords(core));
+}
+
+/**
+ * A piece of a name or a path that is not random: a number (`20240101123456`), a hex id of 7+ characters (a commit,
+ * a digest), a UUID, or a word (`add`, `users`, `Table`, `v2`, `sha256`).
+ */
+function plainPiece(p: string): boolean {
+  if (/^\d+$/.test(p) || UUID.test(p)) return true;
+  if (/^[0-9a-f]{7,}$/.test(p) || /^[0-9A-F]{7,}$/.test(p)) return true;
+  const m = /^([A-Za-z]+)\d{0,6}$/.exec(p);
+  if (!m) return false;
+  const w = m[1]!;
+  if (!/^(?:[A-Z]?[a-z]+|[A-Z]+)$/.test(w)) return looksLikeIdentifier(p) && readsAsWords(p);
+  return w.length <= 3 || readsAsWords(w);
+}
+
+/**
+ * Whether a token is a name joined from plain pieces by `_` or `-` (`20240101123456_add_users_table`,
+ * `release-2024-01-01-build-7f3a9c2e1b`): random base64url almost never splits into such pieces.
+ */
+function namePieces(token: string): boolean {
+  const pieces = token.split(/[_-]+/).filter(Boolean);
+  return pieces.length > 1 && pieces.every(plainPiece);
+}
+
+/**
+ * Whether a `/`-joined token is a path or a URL's path: it follows `://` or a host name, every segment is plain, or
+ * at least half of its segments (and two or more) are spelled as words, numbers, ids or names. A base64 secret has a
+ * `/` in about one character of 64, and its pieces are random.
+ */
+function isPath(segments: string[], text: string, start: number): boolean {
+  if (/:\/\/[^\s/]*$/.test(text.slice(Math.max(0, start - 256), start))) return true;
+  // A host without its scheme (`github.com/org/repo/...`): the token starts at the top-level domain.
+  if (
+    /^[a-z]{2,6}$/.test(segments[0]!) &&
+    /(?:^|[\s(<'"])[a-z0-9-]+(?:\.[a-z0-9-]+)*\.$/i.test(text.slice(Math.max(0, start - 256), start))
+  )
+    return true;
+  const nonEmpty = segments.filter(Boolean);
+  if (nonEmpty.every((s) => plainPiece(s) || namePieces(s))) return true;
+  // A segment counts when it is three or more characters, not a letter repeated (base64 of zero bytes is `AAAA`),
+  // and its words read as words (`Ugw` does not).
+  const plain = nonEmpty.filter(
+    (s) =>
+      s.length >= 3 &&
+      !/([A-Za-z])\1\1/.test(s) &&
+      (/^\d+$/.test(s) || UUID.test(s) || /^[0-9a-f]{7,}$/.test(s) || namePieces(s) || wordPiece(s)),
+  ).length;
+  return plain >= 2 && plain * 2 >= segments.length;
+}
+
+/**
+ * A word segment (`commit`, `Migrations`, `LoginForm`, `utils2`): words of three or more letters in word case, four
+ * letters or more in all, digits only at the end, spelled as words. Short or oddly cased pieces of random base64
+ * (`cYr`, `Ndm`, `ok3ap`) are not.
+ */
+function wordPiece(s: string): boolean {
+  const m = /^((?:[A-Z]?[a-z]{2,})+)\d{0,4}$/.exec(s);
+  if (!m || m[1]!.length < 4) return false;
+  const words = m[1]!.split(/(?=[A-Z])/);
+  return words.every((w) => w.length >= 3) && readsAsWords(m[1]!);
 }
 
 /**
@@ -309,10 +465,13 @@ export function findSecrets(text: string, opts: ScrubOptions = {}): SecretFindin
   if (opts.randomLooking === false) return mergeFindings(found);
   HEX.lastIndex = 0;
   for (let m = HEX.exec(text); m !== null; m = HEX.exec(text)) {
+    const before = text.slice(Math.max(0, m.index - 60), m.index);
     if (
       m[0].length === 40 ||
       shannonEntropy(m[0]) < 3 ||
-      DIGEST_PREFIX.test(text.slice(Math.max(0, m.index - 10), m.index))
+      DIGEST_PREFIX.test(before.slice(-10)) ||
+      (DIGEST_LENGTHS.has(m[0].length) &&
+        (HEX_ID_CONTEXT.test(before) || /^(?:[/?#]|\.[a-z])/i.test(text.slice(m.index + m[0].length))))
     )
       continue;
     found.push({ kind: 'hex-secret', start: m.index, end: m.index + m[0].length });
@@ -320,6 +479,17 @@ export function findSecrets(text: string, opts: ScrubOptions = {}): SecretFindin
   TOKEN.lastIndex = 0;
   for (let m = TOKEN.exec(text); m !== null; m = TOKEN.exec(text)) {
     if (/^[0-9a-fA-F]+$/.test(m[0])) continue; // hex runs are the rule above
+    const segments = m[0].split('/');
+    if (segments.length > 1 && isPath(segments, text, m.index)) {
+      // A path or a URL keeps its structure: only a segment that is random on its own is taken out.
+      let at = m.index;
+      for (const seg of segments) {
+        if (!/^[0-9a-fA-F]+$/.test(seg) && highEntropy(seg))
+          found.push({ kind: 'high-entropy', start: at, end: at + seg.length });
+        at += seg.length + 1;
+      }
+      continue;
+    }
     if (highEntropy(m[0])) found.push({ kind: 'high-entropy', start: m.index, end: m.index + m[0].length });
   }
   return mergeFindings(found);

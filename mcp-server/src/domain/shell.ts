@@ -545,35 +545,51 @@ export interface Value {
 
 const PLAIN_WORD = /^[\w./:@%+,=-]*$/;
 const WHOLE_SUBSTITUTION = /^\$\{__LOKI_SUB\d+\}$/;
-const MAX_BRACE_WORDS = 256;
+/** The most words one word's braces may expand to: past it the line is refused, not checked in part. */
+export const MAX_BRACE_WORDS = 4096;
 
-/** A word's values: one, or several after brace expansion. */
+/**
+ * A word's values: one, or several after brace expansion. A `${X:-word}` (or `-`, `:=`, `=`, `:+`, `+`) whose
+ * variable is unknown has two: the variable's (unknown) and the word's.
+ */
 export function wordValues(w: Word, scope: WordScope): Value[] {
-  let text: string;
-  if (w.literal !== undefined) text = w.literal;
-  else if (PLAIN_WORD.test(w.raw)) text = w.raw;
-  else {
-    try {
-      text = shellQuote(w.raw, (key: string) => variable(key, w, scope))
-        .map((p) => (typeof p === 'string' ? p : 'pattern' in p ? p.pattern : 'op' in p ? p.op : `#${p.comment}`))
-        .join('');
-    } catch {
-      // shell-quote refuses a few malformed expansions (`${}`); bash refuses them too, but the guard only says
-      // it cannot know the word.
-      text = UNKNOWN;
-    }
-  }
-  if (w.tilde) text = tilde(text, scope);
-  // An unquoted substitution alone is split into words: `rm $(echo a b)` removes two files.
-  const texts = WHOLE_SUBSTITUTION.test(w.raw)
-    ? text.split(/\s+/).filter((t) => t !== '')
-    : w.braces
-      ? expandBraces(text)
-      : [text];
-  return texts.map((t) => ({ text: t, glob: w.glob, subs: w.subs }));
+  const alternates = { seen: false };
+  const texts = [unquote(w, scope, false, alternates)];
+  if (alternates.seen) texts.push(unquote(w, scope, true, alternates));
+  return texts.flatMap((text) => {
+    if (w.tilde) text = tilde(text, scope);
+    // An unquoted substitution alone is split into words: `rm $(echo a b)` removes two files.
+    const split = WHOLE_SUBSTITUTION.test(w.raw)
+      ? text.split(/\s+/).filter((t) => t !== '')
+      : w.braces
+        ? expandBraces(text)
+        : [text];
+    return split.map((t) => ({ text: t, glob: w.glob, subs: w.subs }));
+  });
 }
 
-function variable(key: string, w: Word, scope: WordScope): string {
+function unquote(w: Word, scope: WordScope, alternate: boolean, alternates: { seen: boolean }): string {
+  if (w.literal !== undefined) return w.literal;
+  if (PLAIN_WORD.test(w.raw)) return w.raw;
+  try {
+    return shellQuote(w.raw, (key: string) => variable(key, w, scope, alternate, alternates))
+      .map((p) => (typeof p === 'string' ? p : 'pattern' in p ? p.pattern : 'op' in p ? p.op : `#${p.comment}`))
+      .join('');
+  } catch {
+    // shell-quote refuses a few malformed expansions (`${}`); bash refuses them too, but the guard only says
+    // it cannot know the word.
+    return UNKNOWN;
+  }
+}
+
+const WITH_WORD = /^[A-Za-z_]\w*:?[-=+]([\s\S]*)$/;
+
+function variable(key: string, w: Word, scope: WordScope, alternate: boolean, alternates: { seen: boolean }): string {
+  const withWord = WITH_WORD.exec(key);
+  if (withWord) {
+    alternates.seen = true;
+    if (alternate) return withWord[1]!.replace(/\\(.)/g, '$1').replace(/['"]/g, '');
+  }
   if (key === '') return '$';
   if (key === 'PWD') return scope.cwd ?? UNKNOWN;
   if (key === 'HOME') return scope.home ?? UNKNOWN;
@@ -595,17 +611,22 @@ function tilde(text: string, scope: WordScope): string {
   return (base ?? UNKNOWN) + text.slice(m[0].length);
 }
 
-/** Bash brace expansion (`a{b,c}`, `{1..3}`), capped so a line cannot make the guard enumerate millions of words. */
+/**
+ * Bash brace expansion (`a{b,c}`, `{1..3}`). A word expanding to more than MAX_BRACE_WORDS is refused as too
+ * complex (checking only part of it would let the rest through); a sequence is cut at the cap.
+ */
 export function expandBraces(text: string): string[] {
   const out: string[] = [];
   const queue = [text];
-  while (queue.length > 0) {
-    const t = queue.shift()!;
+  for (let k = 0; k < queue.length; k++) {
+    const t = queue[k]!;
     const m = findBraces(t);
-    if (!m || out.length + queue.length >= MAX_BRACE_WORDS) {
+    if (!m) {
       out.push(t);
       continue;
     }
+    if (out.length + queue.length - k - 1 + m.alternatives.length > MAX_BRACE_WORDS)
+      throw new ShellTooComplex(`a word whose braces expand to more than ${MAX_BRACE_WORDS} words`);
     for (const alt of m.alternatives) queue.push(t.slice(0, m.start) + alt + t.slice(m.end));
   }
   return out;

@@ -14,7 +14,7 @@ import { CONFIG_FILE, resolveConfig, typedConfig } from '../config/load.js';
 import { FILE_TOOLS, guardToolCall } from '../domain/guard.js';
 import { readFileIfExists } from '../store/fsx.js';
 import { SafeDir } from '../store/paths.js';
-import { HookInputTooLarge, MAX_INPUT_BYTES, runHook, type HookInput, type HookOutput } from './io.js';
+import { HookInputTooLarge, MAX_INPUT_BYTES, lokiAbove, runHook, type HookInput, type HookOutput } from './io.js';
 
 const GUARD_ENV = ['LOKI_ALLOWED_PATHS', 'LOKI_BLOCKED_COMMANDS', 'LOKI_STAGED_AUTONOMY'];
 
@@ -43,6 +43,7 @@ export function guardHook(root: string, env: NodeJS.ProcessEnv, input: HookInput
   }
   const d = guardToolCall(tool, input.tool_input ?? {}, {
     projectRoot: root,
+    cwd: shellDirectory(input.cwd),
     home: env.HOME || os.homedir(),
     realpath: realLocation,
     ...typedConfig(effective).guard,
@@ -55,9 +56,13 @@ export function guardHook(root: string, env: NodeJS.ProcessEnv, input: HookInput
 export function guardFailure(err: unknown, input: HookInput | null, env: NodeJS.ProcessEnv): HookOutput {
   if (input && !judges(input.tool_name)) return null;
   const named = input?.cwd ?? (err instanceof HookInputTooLarge ? err.cwd : undefined);
-  const dirs = [named, env.LOKI_PROJECT_DIR, env.CLAUDE_PROJECT_DIR, process.cwd()].filter(
-    (d): d is string => typeof d === 'string' && d.trim() !== '',
-  );
+  const dirs = [
+    named,
+    named === undefined ? undefined : (lokiAbove(named, env) ?? undefined),
+    env.LOKI_PROJECT_DIR,
+    env.CLAUDE_PROJECT_DIR,
+    process.cwd(),
+  ].filter((d): d is string => typeof d === 'string' && d.trim() !== '');
   const guarded = GUARD_ENV.some((k) => env[k] !== undefined) || dirs.some((d) => isDirectory(path.join(d, '.loki')));
   if (!guarded) return null;
   if (err instanceof HookInputTooLarge) {
@@ -72,6 +77,21 @@ export function guardFailure(err: unknown, input: HookInput | null, env: NodeJS.
     `loki-mode's guard could not check this tool call (${message}), so it refuses it rather than let it through unchecked; ` +
       'fix what the message names, or run `loki doctor`',
   );
+}
+
+/**
+ * Where the shell is: the host keeps the Bash tool's working directory across calls (`cd src` in one call, then
+ * `rm -rf *` in the next runs in src), and names it in the input's `cwd`. Its real path, when it is an existing
+ * folder; otherwise the guard starts at the project root.
+ */
+function shellDirectory(cwd: string | undefined): string | undefined {
+  if (typeof cwd !== 'string' || !path.isAbsolute(cwd) || cwd.includes('\0')) return undefined;
+  try {
+    const real = fs.realpathSync.native(cwd);
+    return fs.statSync(real).isDirectory() ? real : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function judges(tool: string | undefined): boolean {

@@ -5,7 +5,9 @@
  * guard that lets everything through when it breaks guards nothing.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { config as zodConfig } from 'zod/mini';
+import { lokiHomeDir } from '../home.js';
 import { resolveProjectRoot } from '../root.js';
 
 export interface HookInput {
@@ -39,6 +41,39 @@ function cwdFromHead(head: Buffer | undefined): string | undefined {
     return m ? (JSON.parse(m[1]!) as string) : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** How many folders above a cwd the search for `.loki/` climbs. */
+const MAX_CLIMB = 64;
+
+/**
+ * The nearest folder at or above `dir` (absolute) holding a project's `.loki/` folder, or null. The Loki home
+ * (`~/.loki` by default) is not a project's: a project without `.loki/` under the home folder finds nothing.
+ */
+export function lokiAbove(dir: string, env: NodeJS.ProcessEnv = process.env): string | null {
+  if (!path.isAbsolute(dir) || dir.includes('\0')) return null;
+  const home = realOrSelf(lokiHomeDir(env));
+  let d = path.resolve(dir);
+  for (let i = 0; i < MAX_CLIMB; i++) {
+    const loki = path.join(d, '.loki');
+    try {
+      if (fs.lstatSync(loki).isDirectory() && realOrSelf(loki) !== home) return d;
+    } catch {
+      // not here
+    }
+    const up = path.dirname(d);
+    if (up === d) return null;
+    d = up;
+  }
+  return null;
+}
+
+function realOrSelf(p: string): string {
+  try {
+    return fs.realpathSync.native(p);
+  } catch {
+    return p;
   }
 }
 
@@ -110,10 +145,11 @@ export function runHook(
   const main = async () => {
     const input = await readInput();
     read = input;
-    // The host's cwd names the project unless the environment already does.
+    // The host's cwd names the project unless the environment already does: the nearest folder at or above it
+    // holding `.loki/` (the shell may have `cd`-ed into a subfolder), else the cwd itself.
     const env =
       input.cwd && !process.env.CLAUDE_PROJECT_DIR && !process.env.LOKI_PROJECT_DIR
-        ? { ...process.env, LOKI_PROJECT_DIR: input.cwd }
+        ? { ...process.env, LOKI_PROJECT_DIR: lokiAbove(input.cwd, process.env) ?? input.cwd }
         : process.env;
     const { root } = resolveProjectRoot(undefined, env, process.cwd());
     const out = await handle(root, env, input);

@@ -27,6 +27,8 @@ export interface GitResult {
   ok: boolean;
   out: string;
   err: string;
+  /** git's exit status; null when it did not run to an exit (not found, killed, timed out). */
+  status: number | null;
 }
 
 export const LOKI_IDENTITY = {
@@ -83,8 +85,8 @@ export function git(cwd: string, args: string[], env?: NodeJS.ProcessEnv, input?
     maxBuffer: 64 * 1024 * 1024,
     ...(input !== undefined ? { input } : {}),
   });
-  if (r.error) return { ok: false, out: '', err: r.error.message };
-  return { ok: r.status === 0, out: r.stdout.trim(), err: r.stderr.trim() };
+  if (r.error) return { ok: false, out: '', err: r.error.message, status: null };
+  return { ok: r.status === 0, out: r.stdout.trim(), err: r.stderr.trim(), status: r.status };
 }
 
 /** Run `fn` with a private, throwaway index file (GIT_INDEX_FILE), removed afterwards. */
@@ -172,16 +174,28 @@ export function deleteRef(root: string, ref: string): void {
 }
 
 /**
- * Why the snapshot under `ref` cannot be restored (missing ref, another commit, missing trees or blobs), or
- * null when every object is there.
+ * Why the snapshot under `ref` cannot be restored, or null when every object is there. `definite`: git ran and
+ * said the ref or an object does not exist (or the ref points elsewhere); otherwise git itself failed (not
+ * installed, "dubious ownership", a lock, a timeout) and nothing is known about the snapshot: `problem` then
+ * carries git's own words, and nobody may treat the snapshot as gone.
  */
-export function snapshotProblem(root: string, ref: string, commit: string): string | null {
+export function snapshotProblem(root: string, ref: string, commit: string): SnapshotProblem | null {
   const at = git(root, ['rev-parse', '--verify', '-q', ref]);
-  if (!at.ok) return `git ref ${ref} is missing`;
+  // `rev-parse --verify -q` exits 1, silently, for a name that does not resolve; anything else is git failing.
+  if (!at.ok)
+    return at.status === 1 && at.err === ''
+      ? { problem: `git ref ${ref} is missing`, definite: true }
+      : gitFailed(at, `cannot check git ref ${ref}`);
   if (at.out !== commit)
-    return `git ref ${ref} points at ${at.out.slice(0, 12)}, not the recorded ${commit.slice(0, 12)}`;
+    return {
+      problem: `git ref ${ref} points at ${at.out.slice(0, 12)}, not the recorded ${commit.slice(0, 12)}`,
+      definite: true,
+    };
   const listing = git(root, ['ls-tree', '-r', '-z', '--full-tree', `${commit}^{tree}`]);
-  if (!listing.ok) return `git objects of ${commit.slice(0, 12)} are missing (${listing.err.split('\n')[0]})`;
+  if (!listing.ok)
+    return MISSING_OBJECT.test(listing.err)
+      ? { problem: `git objects of ${commit.slice(0, 12)} are missing (${listing.err.split('\n')[0]})`, definite: true }
+      : gitFailed(listing, `cannot list the git objects of ${commit.slice(0, 12)}`);
   const blobs = listing.out
     .split('\0')
     .filter(Boolean)
@@ -190,12 +204,30 @@ export function snapshotProblem(root: string, ref: string, commit: string): stri
     .map((f) => f[2]);
   if (blobs.length === 0) return null;
   const check = git(root, ['cat-file', '--batch-check'], undefined, `${blobs.join('\n')}\n`);
-  if (!check.ok) return `cannot check the git objects of ${commit.slice(0, 12)}: ${check.err}`;
+  if (!check.ok) return gitFailed(check, `cannot check the git objects of ${commit.slice(0, 12)}`);
   const missing = check.out.split('\n').filter((l) => l.endsWith(' missing'));
   return missing.length > 0
-    ? `${missing.length} file(s) of the code snapshot are missing from the git object store`
+    ? {
+        problem: `${missing.length} file(s) of the code snapshot are missing from the git object store`,
+        definite: true,
+      }
     : null;
 }
+
+export interface SnapshotProblem {
+  problem: string;
+  /** Git said the snapshot is gone; false: git could not be asked, so nothing is known. */
+  definite: boolean;
+}
+
+/** git's words for an object it looked for and does not have. */
+const MISSING_OBJECT =
+  /not a tree object|bad object|invalid object|missing|unable to read|could not read|bad revision/i;
+
+const gitFailed = (r: GitResult, what: string): SnapshotProblem => ({
+  problem: `${what}: git failed (${r.status === null ? 'did not run' : `exit ${r.status}`}): ${(r.err || 'no message').split('\n')[0]}`,
+  definite: false,
+});
 
 /** Files that differ between two trees, as NUL-separated `git diff-tree --name-status` output. */
 export function diffTrees(root: string, from: string, to: string): string {

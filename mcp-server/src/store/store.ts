@@ -60,19 +60,31 @@ export class Store {
     );
   }
 
-  /** `redact` scrubs audit data before it is hashed (audit/log.ts Redactor): every opener outside tests gives it. */
-  static open(projectRoot: string, lokiHome: string, actor: string, redact?: Redactor): Store {
+  /**
+   * `redact` scrubs audit data before it is hashed (audit/log.ts Redactor): every opener outside tests gives it.
+   * `readOnly` (`loki doctor` without --fix): an existing `.loki/` and database, opened without writing anything:
+   * no mode fixed, no `.gitignore`, no migration, no adoption of unbound records; every write fails.
+   */
+  static open(
+    projectRoot: string,
+    lokiHome: string,
+    actor: string,
+    redact?: Redactor,
+    opts: { readOnly?: boolean } = {},
+  ): Store {
     const project = SafeDir.open(projectRoot);
-    const loki = project.child('.loki', true);
-    // Private to the user: the run's state, receipts and memories are nobody else's business.
-    const mode = fs.statSync(loki.root).mode & 0o777;
-    if (mode !== 0o700) fs.chmodSync(loki.root, 0o700);
+    const loki = project.child('.loki', !opts.readOnly);
+    if (!opts.readOnly) {
+      // Private to the user: the run's state, receipts and memories are nobody else's business.
+      const mode = fs.statSync(loki.root).mode & 0o777;
+      if (mode !== 0o700) fs.chmodSync(loki.root, 0o700);
+    }
     refuseFileLayout(loki.root);
-    keepOutOfGit(loki);
-    const db = Db.open(loki.root);
+    if (!opts.readOnly) keepOutOfGit(loki);
+    const db = Db.open(loki.root, { readOnly: opts.readOnly ?? false });
     const store = new Store(project, loki, db, lokiHome, actor, redact);
     try {
-      adoptUnboundRecords(store);
+      if (!opts.readOnly) adoptUnboundRecords(store);
     } catch (err) {
       store.close();
       throw err;
