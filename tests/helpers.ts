@@ -117,6 +117,20 @@ export function structured<T = Record<string, unknown>>(result: CallToolResult):
   return result.structuredContent as T;
 }
 
+/** Every regular file under `dir` (absolute paths, links not followed); none when it does not exist. */
+export function allFiles(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const abs = path.join(d, e.name);
+      if (e.isDirectory()) walk(abs);
+      else if (e.isFile()) out.push(abs);
+    }
+  };
+  if (fs.existsSync(dir)) walk(dir);
+  return out;
+}
+
 /**
  * Every file under a directory with its bytes, for "nothing changed" assertions. The database is compared by its
  * contents (every row of every table, read through a new connection), not its bytes: SQLite's -wal and -shm

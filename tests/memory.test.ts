@@ -12,6 +12,7 @@ import { Project } from '../mcp-server/src/project.js';
 import { recordMemory } from '../mcp-server/src/memory/service.js';
 import { MAX_RESPONSE_BYTES } from '../mcp-server/src/tools/define.js';
 import {
+  allFiles,
   auditLines,
   connect,
   dbRows,
@@ -58,19 +59,6 @@ async function record(args: Record<string, unknown>): Promise<string> {
 
 async function search(args: Record<string, unknown>): Promise<Search> {
   return structured<Search>(await c!.call('loki_memory_search', args));
-}
-
-function allFiles(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const abs = path.join(d, e.name);
-      if (e.isDirectory()) walk(abs);
-      else if (e.isFile()) out.push(abs);
-    }
-  };
-  if (fs.existsSync(dir)) walk(dir);
-  return out;
 }
 
 /** The item as stored, or undefined. */

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { scrubInput, scrubStoredData, scrubText } from '../mcp-server/src/domain/secrets.js';
-import { DIST, auditLines, dbRows, structured, tempProject, text, type TempProject } from './helpers.js';
+import { allFiles, auditLines, dbRows, DIST, structured, tempProject, text, type TempProject } from './helpers.js';
 import {
   GOOD_SUM,
   HELD_OUT_SEED,
@@ -122,22 +122,9 @@ const NEEDLES = PLANTED.flatMap((p) => [
   ...(p.value.length >= 24 ? [[`${p.kind} (tail)`, p.value.slice(-16)] as const] : []),
 ]);
 
-function files(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const abs = path.join(d, e.name);
-      if (e.isDirectory()) walk(abs);
-      else if (e.isFile()) out.push(abs);
-    }
-  };
-  if (fs.existsSync(dir)) walk(dir);
-  return out;
-}
-
 /** Every place a secret could rest: each file's bytes, and git's objects decompressed (commits, trees, blobs). */
 function everythingOnDisk(p: TempProject): { where: string; content: string }[] {
-  const out = [...files(p.root), ...files(p.home)].map((f) => ({
+  const out = [...allFiles(p.root), ...allFiles(p.home)].map((f) => ({
     where: f,
     content: fs.readFileSync(f).toString('latin1'),
   }));
