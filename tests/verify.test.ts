@@ -231,7 +231,7 @@ describe('loki_verify on a real repository', () => {
         /^Test file test\/gone\.test\.js was deleted since the baseline \(a rename .*\)\. Restore what/,
       ),
       // By id, from the runner's reports: the renamed file's test still runs, so only these two are gone.
-      "2 test(s) that ran at the baseline no longer run (deleted, renamed out of the runner's glob, emptied, filtered or skipped), and fewer tests run than at the baseline (2 < 4): test/add.test.js::adds zero, test/gone.test.js::goes. Restore what was removed, then run loki_verify again; or, if removing it was right (the spec drops the feature, tests were merged or renamed), run loki_verify again with `testRemovalReason` saying why: the council judges it and the receipt shows it.",
+      "2 test(s) that ran at the baseline no longer run (deleted, renamed out of the runner's glob, emptied, filtered or skipped), and fewer tests run than at the baseline (2 < 4): test/add.test.js::adds zero, test/gone.test.js::goes. Restore what was removed, then run loki_verify again; or, if removing it was right (the spec drops the feature, tests were merged or renamed), run loki_verify again with `testRemovalReason` saying why: the council judges it and the receipt shows it (with council.enabled=false no one can accept a reason, so restore them).",
       expect.stringMatching(/^test\/add\.test\.js skips more tests than at the baseline \(\.skip 0 -> 1\)/),
     ]);
     const rec = recordOf(p.root, s);

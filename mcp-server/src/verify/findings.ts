@@ -121,7 +121,7 @@ function removedTests(record: VerificationRecord, blocking: string[]): string[] 
     blocking.push(
       ...found.map(
         (f) =>
-          `${f} Restore what was removed, ${AGAIN}; or, if removing it was right (the spec drops the feature, tests were merged or renamed), run loki_verify again with \`testRemovalReason\` saying why: the council judges it and the receipt shows it.`,
+          `${f} Restore what was removed, ${AGAIN}; or, if removing it was right (the spec drops the feature, tests were merged or renamed), run loki_verify again with \`testRemovalReason\` saying why: the council judges it and the receipt shows it (with council.enabled=false no one can accept a reason, so restore them).`,
       ),
     );
     return [];
