@@ -133,7 +133,7 @@ describe('complexity', () => {
   });
 
   it.each([
-    ['many words', { words: 1500, features: 1, sections: 1, integrations: [] }, none],
+    ['many words', { words: 3000, features: 1, sections: 1, integrations: [] }, none],
     ['many items', { words: 100, features: 20, sections: 1, integrations: [] }, none],
     ['many sections', { words: 100, features: 1, sections: 12, integrations: [] }, none],
     ['two integrations', { words: 50, features: 1, sections: 1, integrations: ['stripe', 'oauth'] }, none],

@@ -130,13 +130,16 @@ const PRD_MD: TaskDraft[] = [
   },
 ];
 
+// A prose brief: its instruction sentence is the requirement, and the must-sentence that refers back to it ("It
+// should ...") is its criterion (the old reader made the whole text one task with no criteria).
 const BRIEF_TXT: TaskDraft[] = [
   {
     id: 't1',
     title: 'Build a command-line tool that converts CSV files to JSON.',
-    description:
-      'Build a command-line tool that converts CSV files to JSON.\nIt should stream large files and keep the column order.\n\nNothing else is needed for the first version.',
+    description: '',
     phase: 'DEVELOPMENT',
+    priority: 'medium',
+    acceptance: ['It should stream large files and keep the column order.'],
     source: spec(null),
   },
 ];
@@ -393,6 +396,7 @@ describe('Markdown rules', () => {
     expect(r.tasks[1]!.title).toBe('team photos');
     expect(tasksFromSpec('Just make the button blue.\n', '.md')).toStrictEqual({
       kind: 'text',
+      title: null,
       tasks: [
         { id: 't1', title: 'Just make the button blue.', description: '', phase: 'DEVELOPMENT', source: spec(null) },
       ],
@@ -726,7 +730,7 @@ describe('loki_start with a spec', () => {
       status: t.status,
     });
     // What the builder reads is the parse minus the held-out checklist items (judged only at completion).
-    const checklist = markHeldOut(itemsFromSpec(fixture(name), parsed.tasks, ''), new Set(keptHeldOut(p)));
+    const checklist = markHeldOut(itemsFromSpec(parsed.tasks, ''), new Set(keptHeldOut(p)));
     expect(full.tasks.map(pick)).toEqual(withoutHeldOut(parsed.tasks, checklist).map(asQueued));
     for (const held of checklist.filter((i) => i.heldOut)) expect(JSON.stringify(full.tasks)).not.toContain(held.text);
   });

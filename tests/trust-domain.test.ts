@@ -108,33 +108,38 @@ describe('checklist from a spec', () => {
     '- It works offline',
   ].join('\n');
   const tasks = tasksFromSpec(spec, '.md').tasks;
-  const items = itemsFromSpec(spec, tasks, NOW);
+  const items = itemsFromSpec(tasks, NOW);
 
   it('takes acceptance criteria and must/should sentences, with stable content ids, the same every time', () => {
     const texts = items.map((i) => i.text);
     expect(texts).toEqual(
       expect.arrayContaining([
-        'src/todo.js exists',
+        '`src/todo.js` exists',
         'all tests pass',
         'It works offline',
         'The app must store todos in `data/todos.json`.',
         'Users should see a friendly error for bad input.',
       ]),
     );
-    expect(itemsFromSpec(spec, tasks, NOW)).toEqual(items);
-    for (const i of items) expect(i.id).toBe(itemId(i.text));
+    expect(itemsFromSpec(tasks, NOW)).toEqual(items);
+    // Criteria are `c-` items; a requirement stated without criteria (here the two prose sentences) is an `r-` item.
+    for (const i of items) expect(i.id).toBe(itemId(i.text, i.id.startsWith('r-') ? 'r' : 'c'));
+    expect(items.filter((i) => i.id.startsWith('r-')).map((i) => i.text)).toEqual([
+      'The app must store todos in `data/todos.json`.',
+      'Users should see a friendly error for bad input.',
+    ]);
   });
 
   it('infers the machine checks a sentence states plainly', () => {
     const byText = (t: string) => items.find((i) => i.text === t)!.check;
-    expect(byText('src/todo.js exists')).toEqual({ kind: 'file-exists', path: 'src/todo.js' });
+    expect(byText('`src/todo.js` exists')).toEqual({ kind: 'file-exists', path: 'src/todo.js' });
     expect(byText('all tests pass')).toEqual({ kind: 'tests-pass' });
     expect(byText('GET http://localhost:3000/todos returns 200')).toEqual({
       kind: 'http',
       url: 'http://localhost:3000/todos',
       status: 200,
     });
-    expect(byText('README.md contains npm start')).toEqual({
+    expect(byText('`README.md` contains `npm start`')).toEqual({
       kind: 'file-contains',
       path: 'README.md',
       text: 'npm start',
@@ -162,7 +167,9 @@ describe('checklist from a spec', () => {
       ),
     );
     const held = marked.filter((i) => i.heldOut);
-    expect(held.length).toBe(heldOutCount(items.length));
+    // Requirement (`r-`) items are the tasks' own titles: never held out, and not counted for the quarter.
+    expect(held.length).toBe(heldOutCount(items.filter((i) => !i.id.startsWith('r-')).length));
+    expect(held.some((i) => i.id.startsWith('r-'))).toBe(false);
     const seeded = JSON.stringify(withoutHeldOut(tasks, marked));
     for (const h of held) expect(seeded).not.toContain(h.text);
     const list: Checklist = { runId: 'r', items: marked, revealedAt: null, updatedAt: NOW };
@@ -258,7 +265,7 @@ describe('checklist edits', () => {
     const spec =
       '# Cache\n\nEntries **must** expire after 60 seconds. Reads _should_ be fast.\n\n## Work\n- The cache must be bounded\n  - eviction is LRU\n  - size is configurable\n  - stats are exposed\n  - clear() empties it\n';
     const tasks = tasksFromSpec(spec, '.md').tasks;
-    const items = itemsFromSpec(spec, tasks, NOW);
+    const items = itemsFromSpec(tasks, NOW);
     expect(items.map((i) => i.text)).toEqual(
       expect.arrayContaining(['Entries must expire after 60 seconds.', 'Reads should be fast.']),
     );

@@ -3,10 +3,13 @@
  * each item's verdict at completion. No I/O: the caller passes the facts (machine check results, council item
  * verdicts) in.
  *
- * - Items come from the seed tasks' acceptance criteria and from the spec's "must / should / shall" sentences.
- *   Ids are content hashes (`c-<8 hex>`), so the same spec gives the same ids and a reworded item is a new one.
- * - Held-out items: for N >= 4 items, clamp(round(N / 4), 1, 5) of them, the first by sha256(salt + id) order for
- *   a salt drawn at random for the run. They are chosen once, at run start, kept outside the project until
+ * - Items come from the seed tasks (domain/spec-tasks.ts reads every requirement of the spec into one, its
+ *   must/should/shall sentences included): each acceptance criterion is an item (`c-<8 hex>`); a requirement
+ *   stated with no criteria is one item itself (`r-<8 hex>`), so every requirement is on the checklist. Ids are
+ *   content hashes, so the same spec gives the same ids and a reworded item is a new one.
+ * - Held-out items: for N >= 4 criteria (`c-` items), clamp(round(N / 4), 1, 5) of them, the first by
+ *   sha256(salt + id) order for a salt drawn at random for the run. A requirement item (`r-`) is never held out:
+ *   it is the task's own title, which the builder must read to know what to build. They are chosen once, at run start, kept outside the project until
  *   completion is claimed (trust/held-out.ts), withheld from every output (and stripped from the seed tasks) until
  *   then, and judged then: by their machine check, or else by the council.
  * - A machine check is one of five typed kinds; an item with a check is met only when the check passes (the
@@ -85,8 +88,11 @@ const MIN_NOTE_CHARS = 10;
 
 import { ChecklistError } from '../errors.js';
 
-/** Spec items are `c-<hash>`, agent-added ones `a-<hash>`: an agent's item can never collide with a hidden one. */
-export function itemId(text: string, prefix: 'c' | 'a' = 'c'): string {
+/**
+ * Spec criteria are `c-<hash>`, spec requirements without criteria `r-<hash>`, agent-added items `a-<hash>`: an
+ * agent's item can never collide with a hidden one.
+ */
+export function itemId(text: string, prefix: 'c' | 'r' | 'a' = 'c'): string {
   return `${prefix}-${crypto.createHash('sha256').update(normalise(text)).digest('hex').slice(0, 8)}`;
 }
 
@@ -102,22 +108,25 @@ export function heldOutCount(n: number): number {
  */
 export function selectHeldOut(ids: readonly string[], salt: string): string[] {
   const sha = (id: string) => crypto.createHash('sha256').update(salt).update(id).digest('hex');
-  return [...ids]
+  // A requirement item is its task's title: holding it out would hide the work itself from the builder.
+  const eligible = ids.filter((id) => !id.startsWith('r-'));
+  return eligible
     .sort((a, b) => (sha(a) < sha(b) ? -1 : sha(a) > sha(b) ? 1 : 0))
-    .slice(0, heldOutCount(ids.length))
+    .slice(0, heldOutCount(eligible.length))
     .sort();
 }
 
-const MODAL = /\b(must|shall|should|needs? to|has to|is required to|are required to)\b/i;
-
-/** The items a spec gives: its tasks' acceptance criteria, then its must/should sentences, de-duplicated (none held out yet). */
-export function itemsFromSpec(specText: string, tasks: readonly TaskDraft[], now: string): ChecklistItem[] {
+/**
+ * The items a spec gives, from its seed tasks: each task's acceptance criteria, or the requirement itself when it
+ * states none, de-duplicated (none held out yet). The spec's must/should sentences are tasks or criteria already.
+ */
+export function itemsFromSpec(tasks: readonly TaskDraft[], now: string): ChecklistItem[] {
   const items: ChecklistItem[] = [];
   const seen = new Set<string>();
-  const add = (text: string, source: string) => {
+  const add = (text: string, source: string, prefix: 'c' | 'r') => {
     const clean = clip(text.replace(/\s+/g, ' ').trim());
     if (clean.length < 3 || items.length >= MAX_ITEMS) return;
-    const id = itemId(clean);
+    const id = itemId(clean, prefix);
     if (seen.has(id)) return;
     seen.add(id);
     const check = inferCheck(clean);
@@ -135,13 +144,19 @@ export function itemsFromSpec(specText: string, tasks: readonly TaskDraft[], now
       updatedAt: now,
     });
   };
-  for (const t of tasks)
-    for (const a of t.acceptance ?? [])
-      add(a, t.id ? `task ${t.id}${t.source?.section ? ` (${t.source.section})` : ''}` : 'spec');
-  // A requirement that is a task's own title is tracked by the queue (and could not be hidden from the builder).
-  const titles = new Set(tasks.map((t) => plain(t.title)));
-  for (const s of modalSentences(specText)) if (!titles.has(plain(s))) add(s, 'spec text');
+  for (const t of tasks) {
+    const source = t.id ? `task ${t.id}${t.source?.section ? ` (${t.source.section})` : ''}` : 'spec';
+    const criteria = (t.acceptance ?? []).filter((a) => a.trim().length >= 3);
+    if (criteria.length > 0) for (const a of criteria) add(a, source, 'c');
+    else add(requirementText(t), source, 'r');
+  }
   return items;
+}
+
+/** A requirement as an item: its title, with a short description when it has one (the council reads this). */
+function requirementText(t: TaskDraft): string {
+  const d = t.description?.trim() ?? '';
+  return d !== '' && d.length <= 300 && !d.startsWith(t.title) ? `${t.title}: ${d}` : t.title;
 }
 
 /** `items` with exactly the ids of `held` marked held out. */
@@ -149,48 +164,55 @@ export function markHeldOut(items: readonly ChecklistItem[], held: ReadonlySet<s
   return items.map((i) => (i.heldOut === held.has(i.id) ? i : { ...i, heldOut: held.has(i.id) }));
 }
 
-/** Sentences of the spec's prose and list items that state a requirement (outside code fences and headings). */
-export function modalSentences(text: string): string[] {
-  const out: string[] = [];
-  let inFence = false;
-  for (const raw of text.split(/\r?\n/)) {
-    if (/^\s*(```|~~~)/.test(raw)) {
-      inFence = !inFence;
-      continue;
-    }
-    if (inFence || /^\s*#/.test(raw)) continue;
-    const line = raw.replace(/^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s+)?/, '').trim();
-    for (const raw of line.split(/(?<=[.!?])\s+(?=[A-Z`*_])/)) {
-      const sentence = raw.replace(/(\*\*|__|\*|_)(?=\S)([^*_]+?)(?<=\S)\1/g, '$2');
-      if (MODAL.test(sentence) && !/\b(must not|should not|shall not)\b.*\bbe confused\b/i.test(sentence))
-        out.push(sentence);
-    }
-  }
-  return out;
-}
-
-/** Checks a sentence states plainly: "`x` exists", "`x` contains `y`", "tests pass", "GET http://localhost:3000/ returns 200". */
+/**
+ * Checks a sentence states plainly: "`x` exists", "`x` must contain `y`", "tests pass", "the build succeeds",
+ * "GET http://localhost:3000/ returns 200". A requirement may say it with a modal ("`x` must exist").
+ */
 export function inferCheck(text: string): MachineCheck | null {
   const t = text.trim().replace(/[.;]$/, '');
   const contains =
-    /`([^`\s]+)`\s+(?:contains|includes|mentions)\s+`([^`]+)`/i.exec(t) ??
-    new RegExp(`^(${PATH_WORD})\\s+(?:contains|includes|mentions)\\s+["']?(.+?)["']?$`, 'i').exec(t);
+    new RegExp(
+      String.raw`\`([^\`\s]+)\`\s+${MODAL_VERB}(?:contains|includes|mentions|contain|include|mention)\s+\`([^\`]+)\``,
+      'i',
+    ).exec(t) ??
+    new RegExp(
+      `^(${PATH_WORD})\\s+${MODAL_VERB}(?:contains|includes|mentions|contain|include|mention)\\s+["']?(.+?)["']?$`,
+      'i',
+    ).exec(t);
   if (contains && isRelativePath(contains[1]!))
     return { kind: 'file-contains', path: contains[1]!, text: contains[2]! };
   const exists =
-    /`([^`\s]+)`\s+(?:exists|is present|is created)\b/i.exec(t) ??
-    new RegExp(`^(${PATH_WORD})\\s+(?:exists|is present|is created)$`, 'i').exec(t) ??
+    new RegExp(
+      String.raw`\`([^\`\s]+)\`\s+(?:exists|is present|is created|${MODAL_VERB}(?:exist|be present|be created))\b`,
+      'i',
+    ).exec(t) ??
+    new RegExp(
+      `^(${PATH_WORD})\\s+(?:exists|is present|is created|${MODAL_VERB}(?:exist|be present|be created))$`,
+      'i',
+    ).exec(t) ??
     /\b(?:create|add|provide|ship|write)s?\s+(?:an?\s+|the\s+)?(?:file\s+)?`([^`\s]+\.[A-Za-z0-9]+)`/i.exec(t);
   if (exists && isRelativePath(exists[1]!)) return { kind: 'file-exists', path: exists[1]! };
-  const http =
-    /\bGET\s+`?(https?:\/\/(?:localhost|127\.0\.0\.1|\[::1\])(?::\d+)?[^\s`]*)`?\s+(?:returns|responds(?:\s+with)?|answers)\s+(\d{3})\b/i.exec(
-      t,
-    );
+  const http = new RegExp(
+    String.raw`\bGET\s+\`?(https?:\/\/(?:localhost|127\.0\.0\.1|\[::1\])(?::\d+)?[^\s\`]*)\`?\s+${MODAL_VERB}(?:returns|responds(?:\s+with)?|answers|return|respond(?:\s+with)?|answer)\s+(?:(?:an?\s+)?(?:HTTP\s+|status\s+)?)?(\d{3})\b`,
+    'i',
+  ).exec(t);
   if (http) return { kind: 'http', url: http[1]!, status: Number(http[2]) };
-  if (/\b(?:all\s+(?:the\s+)?)?(?:unit\s+)?tests\s+(?:pass|are green|succeed)\b/i.test(t))
+  if (
+    /\b(?:all\s+(?:the\s+)?)?(?:unit\s+)?tests\s+(?:pass|are green|succeed|must pass|should pass|shall pass)\b/i.test(
+      t,
+    ) ||
+    /`(?:npm|pnpm|yarn|bun) (?:run )?test`\s+(?:passes|succeeds|must pass|should pass)\b/i.test(t)
+  )
     return { kind: 'tests-pass' };
+  if (/^(?:the\s+)?(?:project\s+)?build\s+(?:passes|succeeds|must pass|must succeed|should succeed)\b/i.test(t))
+    return { kind: 'command', check: 'build' };
+  if (/^(?:the\s+)?(?:lint|linter|linting)\s+(?:passes|is clean|must pass|should pass|reports no errors)\b/i.test(t))
+    return { kind: 'command', check: 'lint' };
   return null;
 }
+
+/** "must " / "should " / "shall " / "will " before a verb, or nothing. */
+const MODAL_VERB = String.raw`(?:(?:must|should|shall|will)\s+)?`;
 
 /** A bare relative file path: "src/app.js", "README.md" (a dot extension or a slash). */
 const PATH_WORD = String.raw`[\w.-]+\/[\w./-]+|[\w-]+\.[A-Za-z0-9]{1,8}`;

@@ -1,14 +1,21 @@
 /**
  * Complexity-tier detection, as pure functions over signals taken from the spec and the repository.
  * The thresholds are data so they can be read, tested and tuned in one place.
+ *
+ * Calibrated on the spec corpus (tests/fixtures/specs/corpus, see tests/spec-corpus.test.ts): the signal that
+ * tracks the work is the number of requirements the spec reader finds, not headings or words (a user-story spec
+ * of five stories has a heading per story and criteria under each). Up to six requirements on an empty or small
+ * repository is simple: BOOTSTRAP, DEVELOPMENT, QA, with no empty discovery or architecture phases to walk.
  */
 import type { Tier } from './phases.js';
+import { parseMarkdown } from './spec/markdown.js';
+import { tasksFromSpec } from './spec-tasks.js';
 
 export interface SpecSignals {
   words: number;
-  /** Bullet, checkbox and numbered items: a proxy for the number of features. */
+  /** Requirements: the tasks the spec reader finds (list items, table rows, stories, must-sentences, operations). */
   features: number;
-  /** Markdown headings (or top-level keys/paths for structured specs). */
+  /** Top-level Markdown headings (depth 1 and 2). */
   sections: number;
   /** External integrations named in the spec (payments, auth providers, cloud services...). */
   integrations: string[];
@@ -22,8 +29,8 @@ export interface RepoSignals {
 }
 
 export const COMPLEXITY_THRESHOLDS = {
-  simple: { maxWords: 200, maxFeatures: 5, maxSections: 3, maxSourceFiles: 5 },
-  complex: { minWords: 1000, minFeatures: 15, minSections: 10, minSourceFiles: 50, minIntegrations: 2 },
+  simple: { maxWords: 800, maxFeatures: 6, maxSourceFiles: 20 },
+  complex: { minWords: 2500, minFeatures: 20, minSections: 10, minSourceFiles: 50, minIntegrations: 2 },
 } as const;
 
 /** Words that name an external integration (matched as whole words, case-insensitively). */
@@ -66,7 +73,8 @@ export function classifyComplexity(spec: SpecSignals, repo: RepoSignals): TierDe
   const c = COMPLEXITY_THRESHOLDS.complex;
   const complexReasons: string[] = [];
   if (spec.words >= c.minWords) complexReasons.push(`spec has ${spec.words} words (>= ${c.minWords})`);
-  if (spec.features >= c.minFeatures) complexReasons.push(`spec lists ${spec.features} items (>= ${c.minFeatures})`);
+  if (spec.features >= c.minFeatures)
+    complexReasons.push(`spec states ${spec.features} requirements (>= ${c.minFeatures})`);
   if (spec.sections >= c.minSections) complexReasons.push(`spec has ${spec.sections} sections (>= ${c.minSections})`);
   if (repo.sourceFiles >= c.minSourceFiles)
     complexReasons.push(`repository has ${repo.sourceFiles} source files (>= ${c.minSourceFiles})`);
@@ -80,40 +88,47 @@ export function classifyComplexity(spec: SpecSignals, repo: RepoSignals): TierDe
   const isSimple =
     spec.words <= s.maxWords &&
     spec.features <= s.maxFeatures &&
-    spec.sections <= s.maxSections &&
     repo.sourceFiles <= s.maxSourceFiles &&
     spec.integrations.length === 0;
   if (isSimple) {
     return {
       tier: 'simple',
       reasons: [
-        `small spec (${spec.words} words, ${spec.features} items, ${spec.sections} sections) and ${repo.sourceFiles} source files`,
+        `small spec (${spec.features} requirement(s), ${spec.words} words) and ${repo.sourceFiles} source file(s)`,
       ],
     };
   }
   const reasons = [
-    `spec of ${spec.words} words, ${spec.features} items, ${spec.sections} sections; ${repo.sourceFiles} source files`,
+    `spec of ${spec.features} requirements, ${spec.words} words, ${spec.sections} sections; ${repo.sourceFiles} source files`,
   ];
   if (spec.integrations.length === 1) reasons.push(`one integration: ${spec.integrations[0]}`);
   return { tier: 'standard', reasons };
 }
 
-/** Signals from spec text. Markdown is read structurally; other text is counted as prose. */
-export function specSignals(text: string): SpecSignals {
-  const lines = text.split(/\r?\n/);
-  let inFence = false;
-  let features = 0;
-  let sections = 0;
-  for (const line of lines) {
-    if (/^\s*(```|~~~)/.test(line)) {
-      inFence = !inFence;
-      continue;
-    }
-    if (inFence) continue;
-    if (/^#{1,6}\s+\S/.test(line)) sections++;
-    else if (/^\s*([-*+]|\d+[.)])\s+\S/.test(line)) features++;
+/**
+ * Signals from spec text, read by the same reader that seeds the tasks (a spec that does not parse is refused
+ * before its tier matters; here it counts as one requirement).
+ */
+export function specSignals(text: string, extension = '.md'): SpecSignals {
+  let features = 1;
+  let prose = text;
+  let markdown = true;
+  try {
+    const spec = tasksFromSpec(text, extension);
+    // The reader's own "meet the acceptance criteria of X" tasks gather criteria; they are not requirements.
+    features = spec.tasks.filter((t) => !/^Meet the acceptance criteria of /.test(t.title)).length;
+    // Structured specs are counted by their content, not their keys and punctuation.
+    markdown = spec.kind === 'markdown' || spec.kind === 'text';
+    if (!markdown)
+      prose = spec.tasks.map((t) => [t.title, t.description ?? '', ...(t.acceptance ?? [])].join(' ')).join(' ');
+  } catch {
+    /* refused at start; counted as one requirement here */
   }
-  const words = (text.match(/[\p{L}\p{N}][\p{L}\p{N}'_-]*/gu) ?? []).length;
+  let sections = 0;
+  if (markdown) {
+    for (const node of parseMarkdown(text).children) if (node.type === 'heading' && node.depth <= 2) sections++;
+  }
+  const words = (prose.match(/[\p{L}\p{N}][\p{L}\p{N}'_-]*/gu) ?? []).length;
   const lower = text.toLowerCase();
   const integrations = INTEGRATION_TERMS.filter((t) => new RegExp(`(^|[^a-z0-9])${t}([^a-z0-9]|$)`).test(lower));
   return { words, features, sections, integrations: [...integrations] };

@@ -131,7 +131,7 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
         bytes: specInput.bytes,
         title: specInput.title,
       };
-      const tier = decideTier(args.tier, config.complexity, specInput.text, project.root);
+      const tier = decideTier(args.tier, config.complexity, specInput.text, specInput.extension, project.root);
       const iso = now.toISOString();
       const run: RunState = {
         runId,
@@ -224,12 +224,13 @@ function decideTier(
   argument: Tier | undefined,
   configured: 'auto' | Tier,
   specText: string,
+  extension: string,
   root: string,
 ): { tier: Tier; source: RunState['tierSource']; reasons: string[] } {
   if (argument) return { tier: argument, source: 'argument', reasons: ['set by the loki_start `tier` argument'] };
   if (configured !== 'auto')
     return { tier: configured, source: 'configured', reasons: ['set by LOKI_COMPLEXITY / run.complexity'] };
-  const d = classifyComplexity(specSignals(specText), repoSignals(root));
+  const d = classifyComplexity(specSignals(specText, extension), repoSignals(root));
   return { tier: d.tier, source: 'detected', reasons: d.reasons };
 }
 
@@ -240,7 +241,7 @@ interface Seed extends SpecTasks {
 /** The spec's tasks and checklist (its held-out items are drawn with the run, in createChecklist). */
 function seedFromSpec(text: string, extension: string): Seed {
   const spec = tasksFromSpec(text, extension);
-  return { ...spec, checklist: itemsFromSpec(text, spec.tasks, new Date().toISOString()) };
+  return { ...spec, checklist: itemsFromSpec(spec.tasks, new Date().toISOString()) };
 }
 
 /** The seed of a run's recorded spec copy (undefined when there is none or it no longer parses). */
