@@ -130,13 +130,14 @@ const PRD_MD: TaskDraft[] = [
   },
 ];
 
-// A prose brief: its instruction sentence is the requirement, and the must-sentence that refers back to it ("It
-// should ...") is its criterion (the old reader made the whole text one task with no criteria).
+// A prose brief: its instruction sentence is the requirement, the must-sentence that refers back to it ("It
+// should ...") its criterion, the other sentences its description (the old reader made the whole text one task
+// with no criteria, so the checklist was empty).
 const BRIEF_TXT: TaskDraft[] = [
   {
     id: 't1',
     title: 'Build a command-line tool that converts CSV files to JSON.',
-    description: '',
+    description: 'Nothing else is needed for the first version.',
     phase: 'DEVELOPMENT',
     priority: 'medium',
     acceptance: ['It should stream large files and keep the column order.'],
@@ -396,7 +397,7 @@ describe('Markdown rules', () => {
     expect(r.tasks[1]!.title).toBe('team photos');
     expect(tasksFromSpec('Just make the button blue.\n', '.md')).toStrictEqual({
       kind: 'text',
-      title: null,
+      title: 'Just make the button blue.',
       tasks: [
         { id: 't1', title: 'Just make the button blue.', description: '', phase: 'DEVELOPMENT', source: spec(null) },
       ],

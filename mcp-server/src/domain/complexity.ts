@@ -129,7 +129,8 @@ export function specSignals(text: string, extension = '.md'): SpecSignals {
     for (const node of parseMarkdown(text).children) if (node.type === 'heading' && node.depth <= 2) sections++;
   }
   const words = (prose.match(/[\p{L}\p{N}][\p{L}\p{N}'_-]*/gu) ?? []).length;
-  const lower = text.toLowerCase();
+  // In a structured spec, integrations are named in its content, not its keys (an OpenAPI `webhooks` field).
+  const lower = prose.toLowerCase();
   const integrations = INTEGRATION_TERMS.filter((t) => new RegExp(`(^|[^a-z0-9])${t}([^a-z0-9]|$)`).test(lower));
   return { words, features, sections, integrations: [...integrations] };
 }

@@ -54,7 +54,7 @@ export function tasksFromSpec(text: string, extension: string): SpecTasks {
     const issue = kind === 'json' ? issueOf(doc) : undefined;
     if (issue) {
       kind = 'issue';
-      const md = readMarkdown(issue.body);
+      const md = readMarkdown(issue.body, issue.title ?? undefined);
       title = issue.title ?? md.title;
       notes = md.notes;
       drafts = md.drafts;

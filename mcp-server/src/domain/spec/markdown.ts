@@ -69,11 +69,12 @@ interface Section {
 }
 
 /** Requirements of a Markdown or plain-text spec. */
-export function readMarkdown(text: string): MarkdownSpec {
+export function readMarkdown(text: string, documentTitle?: string): MarkdownSpec {
   const tree = parseMarkdown(text);
+  // The title a document is given from outside (an issue's) names the work of its text before any heading.
   const root: Section = {
     level: 0,
-    title: '',
+    title: documentTitle ?? '',
     path: [],
     skipped: false,
     criteria: false,
@@ -90,7 +91,9 @@ export function readMarkdown(text: string): MarkdownSpec {
     }
     const heading = collapse(inline(block));
     if (heading === '') continue; // an empty heading ("###") names nothing: its text belongs to the section above
-    title ??= heading;
+    // The title is an H1, or a first heading that opens the document and is not a section such as "Problem".
+    if (title === null && (block.depth === 1 || (sections.length === 1 && !SKIPPED_SECTION.test(heading))))
+      title = heading;
     let parent = current;
     while (parent.level >= block.depth && parent.parent) parent = parent.parent;
     const section: Section = {
@@ -106,6 +109,12 @@ export function readMarkdown(text: string): MarkdownSpec {
     if (block.depth === 1 && parent === root && sections.length === 1) section.path = [];
     sections.push(section);
     current = section;
+  }
+  // No title heading: the first sentence of the first paragraph names the document (an issue body, a brief).
+  if (title === null) {
+    const first = tree.children.find((b): b is Paragraph => b.type === 'paragraph');
+    const sentence = first ? sentences(inline(first))[0] : undefined;
+    if (sentence) title = clip(sentence, TITLE_CHARS);
   }
   const structured = tree.children.some((b) => b.type === 'heading' || b.type === 'list' || b.type === 'table');
   const reader = new Reader();
@@ -136,6 +145,9 @@ class Reader {
         const last = out[out.length - 1];
         if (isModal(s) && last && refersBack(s)) last.acceptance = cap([...(last.acceptance ?? []), s]);
         else if (isModal(s) || isImperative(s)) out.push(this.draft(s, root, 'DEVELOPMENT'));
+        // Other sentences say more about the requirement before them ("Quotes come from a JSON file.").
+        else if (last)
+          last.description = clip(`${last.description ? `${last.description} ` : ''}${s}`, DESCRIPTION_CHARS);
       }
     }
     return out;
@@ -168,7 +180,8 @@ class Reader {
       const hasAnySubsections = sections.some((c) => c.parent === s && !c.criteria);
       const isTop = s.path.length === 0;
       // A section with text (or criteria) and no requirements is one requirement named by its heading.
-      if (f.tasks.length === 0 && s !== root && !hasAnySubsections && (f.body.length > 0 || f.loose.length > 0)) {
+      const named = s !== root || s.title !== '';
+      if (f.tasks.length === 0 && named && !hasAnySubsections && (f.body.length > 0 || f.loose.length > 0)) {
         f.tasks.push({
           ...this.draft(s.title, s, phaseFor(s, s.title)),
           description: clip(f.body.join(' '), DESCRIPTION_CHARS),
@@ -242,10 +255,13 @@ class Reader {
           expectCriteria = false;
           continue;
         }
+        const before = last;
         for (const sentence of sentences(text)) {
-          // A must-sentence right after a user story, or one that refers back to the requirement before it ("It
-          // must work offline."), is one of its criteria.
-          if (isModal(sentence) && last && (lastIsStory || refersBack(sentence))) addCriteria([sentence]);
+          // A must-sentence right after a user story, or one that refers back to a requirement earlier in the
+          // same paragraph ("It must work offline."), is one of its criteria.
+          const sameParagraph = last !== undefined && last !== before;
+          if (isModal(sentence) && last && (lastIsStory || (sameParagraph && refersBack(sentence))))
+            addCriteria([sentence]);
           else if (isModal(sentence) || (!hasItems && isImperative(sentence)))
             push(this.draft(sentence, s, phaseFor(s, sentence)));
           else f.body.push(sentence);
@@ -271,7 +287,10 @@ class Reader {
       if (block.type === 'table') {
         const columns = tableColumns(block);
         if (columns === null) {
-          f.body.push(...block.children.slice(1).map((r) => r.children.map((c) => collapse(inline(c))).join(' | ')));
+          // A table of something else (fields, examples) describes the section: one "a | b;" per row.
+          f.body.push(
+            ...block.children.slice(1).map((r) => `${r.children.map((c) => collapse(inline(c))).join(' | ')};`),
+          );
           continue;
         }
         const rows = this.tableRows(block, columns, s);
@@ -487,6 +506,7 @@ function inline(node: Nodes): string {
     case 'imageReference':
       return node.alt ?? '';
     case 'footnoteReference':
+    case 'delete': // struck-through text is what the author took back
       return '';
     default:
       return 'children' in node ? (node.children as Nodes[]).map(inline).join('') : '';

@@ -108,7 +108,7 @@ export const CRITERIA_LABEL =
 
 /** Sections that describe what not to build, or context: no tasks come from them (the whole heading must match). */
 export const SKIPPED_SECTION =
-  /^(?:[\d.]+\s*)?(?:non[- ]?goals?|out of scope|not in scope|won'?t have|future (?:work|ideas|scope)|later|glossary|references?|appendix|open questions|questions|background|context|overview|introduction|summary|motivation|problem statement|table of contents|contents|changelog|notes|assumptions|risks|personas?|stakeholders|timeline)\s*:?$/i;
+  /^(?:[\d.]+\s*)?(?:non[- ]?goals?|out of scope|not in scope|won'?t have|future (?:work|ideas|scope)|later|glossary|references?|appendix|open questions|questions|background|context|overview|introduction|summary|motivation|problem statement|table of contents|contents|changelog|notes|assumptions|risks|personas?|stakeholders|timeline|(?:the )?problem|why|current behaviou?r|steps to reproduce|environment|additional context|screenshots|alternatives(?: considered)?)\s*:?$/i;
 
 /** A section whose items are criteria for the work around it, not work of their own. */
 export const CRITERIA_SECTION =
