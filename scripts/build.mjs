@@ -6,7 +6,10 @@
 //   loki-hook.cjs         the hooks' launcher, CommonJS: a host starts one per tool call, and Node's ES module loader
 //                         alone costs several milliseconds of each start (bench/NOTES.md)
 //   index.js              the library entry (ESM): createServer and the storage primitives
-// LOKI_NO_MINIFY=1 keeps names readable (for CPU profiles of the bundles).
+// LOKI_NO_MINIFY=1 keeps names readable (for CPU profiles of the bundles). LOKI_SOURCEMAP=1 writes source maps next
+// to the bundles; by default there are none, so the package (which ships dist/) stays small: the maps were three
+// quarters of it. index.js is built for the tests and for embedding from a checkout; the package leaves it out
+// (package.json "files"), as it is the server bundle again.
 import { build } from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -38,7 +41,7 @@ const common = {
   platform: 'node',
   target: 'node22',
   minify: !process.env.LOKI_NO_MINIFY,
-  sourcemap: 'linked',
+  sourcemap: process.env.LOKI_SOURCEMAP === '1' ? 'linked' : false,
   legalComments: 'linked',
   define: { __LOKI_VERSION__: JSON.stringify(version) },
   logLevel: 'warning',
