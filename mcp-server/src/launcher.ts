@@ -10,7 +10,8 @@ import path from 'node:path';
 import { lokiHomeDir } from './home.js';
 
 export function runBundle(bundle: string): void {
-  if (process.env.LOKI_NO_CODE_CACHE !== '1') {
+  // A dry run (`loki install --dry-run`) promises to write nothing anywhere, the compile cache included.
+  if (process.env.LOKI_NO_CODE_CACHE !== '1' && !process.argv.includes('--dry-run')) {
     try {
       const dir = path.join(lokiHomeDir(process.env), 'cache');
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });

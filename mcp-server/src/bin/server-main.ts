@@ -20,7 +20,8 @@ Usage: loki-mcp [--project-dir DIR]
   -h, --help          show this help
   -v, --version       print the version
 
-Register it: claude mcp add loki -- npx -y loki-mcp   |   codex mcp add loki -- npx -y loki-mcp
+Register it: loki install claude|codex|cline (npx -y -p loki-mode loki install ...), or by hand:
+  claude mcp add loki -- npx -y -p loki-mode loki-mcp   |   codex mcp add loki -- npx -y -p loki-mode loki-mcp
 `;
 
 function main(): void {

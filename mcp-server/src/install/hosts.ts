@@ -5,8 +5,12 @@
  *
  *   claude  project: <root>/.mcp.json            user: ~/.claude.json ($CLAUDE_CONFIG_DIR)  key mcpServers.loki
  *   codex   project: <root>/.codex/config.toml   user: $CODEX_HOME/config.toml  table [mcp_servers.loki]
- *   cline   the Cline settings file (CLI: ~/.cline/data/settings/cline_mcp_settings.json), key mcpServers.loki,
- *           always with LOKI_PROJECT_DIR (Cline starts servers in /)
+ *           and the skill in $CODEX_HOME/skills/loki-mode/ (where Codex lists skills to the model)
+ *   cline   the Cline settings file (CLI: ~/.cline/data/settings/cline_mcp_settings.json), key mcpServers.loki
+ *
+ * A project file is committed and read on other machines, so its entry is portable: the published package by
+ * npx, no absolute path. A user file stays on this machine and may name this installation's own server. No
+ * entry pins a project unless asked (cline --project): the server works on the folder the host starts it in.
  */
 import path from 'node:path';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
@@ -48,15 +52,16 @@ export function planInstall(
         file:
           scope === 'project' ? path.join(root, '.mcp.json') : path.join(env.CLAUDE_CONFIG_DIR || home, '.claude.json'),
       };
-    case 'codex': {
-      const codexHome = env.CODEX_HOME || path.join(home, '.codex');
+    case 'codex':
       return {
         host,
         scope,
         format: 'toml',
-        file: scope === 'project' ? path.join(root, '.codex', 'config.toml') : path.join(codexHome, 'config.toml'),
+        file:
+          scope === 'project'
+            ? path.join(root, '.codex', 'config.toml')
+            : path.join(codexHome(env, home), 'config.toml'),
       };
-    }
     case 'cline':
       return {
         host,
@@ -67,25 +72,49 @@ export function planInstall(
   }
 }
 
-/** The server entry for a host, in that host's documented shape. */
-export function serverEntry(host: Host, scope: Scope, launch: Launch, root: string): Record<string, unknown> {
+/** The published package, by the one npx form that names it (`loki-mcp` alone is not a registered package). */
+export function npxLaunch(version: string): Launch {
+  return { command: 'npx', args: ['-y', '-p', `loki-mode@${version}`, 'loki-mcp'] };
+}
+
+/** Codex's own folder (config.toml, skills/): $CODEX_HOME, default ~/.codex. */
+export function codexHome(env: NodeJS.ProcessEnv, home: string): string {
+  return env.CODEX_HOME || path.join(home, '.codex');
+}
+
+/** Where Codex lists a skill to the model: a folder holding SKILL.md under $CODEX_HOME/skills/. */
+export function codexSkillDir(env: NodeJS.ProcessEnv, home: string): string {
+  return path.join(codexHome(env, home), 'skills', 'loki-mode');
+}
+
+/**
+ * The server entry for a host, in that host's documented shape. `pin` is a project folder to fix in
+ * LOKI_PROJECT_DIR (only when the user asks: a pinned entry serves that project whatever the host opens).
+ */
+export function serverEntry(host: Host, launch: Launch, pin?: string): Record<string, unknown> {
+  const env = pin ? { LOKI_PROJECT_DIR: pin } : undefined;
   switch (host) {
     case 'claude':
       // Claude Code passes CLAUDE_PROJECT_DIR to the server itself.
-      return { type: 'stdio', command: launch.command, args: launch.args, env: {} };
+      return { type: 'stdio', command: launch.command, args: launch.args, env: env ?? {} };
     case 'codex':
       return {
         command: launch.command,
         args: launch.args,
-        ...(scope === 'project' ? { env: { LOKI_PROJECT_DIR: root } } : {}),
+        ...(env ? { env } : {}),
+        // A first npx download can take longer than Codex's default start-up wait.
         startup_timeout_sec: 60,
+        // loki_verify runs the project's tests.
         tool_timeout_sec: 600,
+        // `codex exec` runs with approval policy "never", under which a tool the server marks destructive
+        // (loki_rollback, loki_task_fail, ...) fails instead of asking; the user approved the server by installing it.
+        default_tools_approval_mode: 'approve',
       };
     case 'cline':
       return {
         command: launch.command,
         args: launch.args,
-        env: { LOKI_PROJECT_DIR: root },
+        ...(env ? { env } : {}),
         disabled: false,
         autoApprove: [],
         timeout: 600,
