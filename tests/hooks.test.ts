@@ -6,9 +6,18 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { addTranscriptUsage, NO_USAGE } from '../mcp-server/src/domain/autonomy.js';
+import {
+  addTranscriptUsage,
+  decideStop,
+  MAX_CONSECUTIVE_BLOCKS,
+  nextStopBlock,
+  NO_USAGE,
+  type StopBlock,
+  type StopFacts,
+} from '../mcp-server/src/domain/autonomy.js';
 import {
   DIST,
+  REPO_ROOT,
   connect,
   dbRows,
   docOnDisk,
@@ -37,7 +46,7 @@ function hook(
 ): { code: number | null; out: Record<string, unknown> | null; stderr: string } {
   const r = spawnSync(process.execPath, [HOOK, event], {
     input: JSON.stringify({ cwd: p!.root, ...input }),
-    env: { ...p!.env, ...env },
+    env: hookEnv(env),
     encoding: 'utf8',
   });
   return {
@@ -45,6 +54,13 @@ function hook(
     out: r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, unknown>) : null,
     stderr: r.stderr,
   };
+}
+
+/** The project's environment for a hook, without the plugin root of whatever shell runs the tests. */
+function hookEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...p!.env, ...extra };
+  if (!('CLAUDE_PLUGIN_ROOT' in extra)) delete env.CLAUDE_PLUGIN_ROOT;
+  return env;
 }
 
 async function withRun(env: NodeJS.ProcessEnv = {}): Promise<Connected> {
@@ -99,13 +115,74 @@ describe('usage from the transcript (pure)', () => {
   });
 });
 
+describe('the Stop decision (pure)', () => {
+  const facts = (over: Partial<StopFacts> = {}): StopFacts => ({
+    run: { runId: 'r-1', status: 'active', iteration: 3, stopReason: null },
+    maxIterations: 100,
+    pause: false,
+    stop: false,
+    budget: { limitUsd: null, spentUsd: null },
+    stopHookActive: true,
+    toolCalls: 10,
+    lastBlock: { iteration: 3, toolCalls: 10, count: 1 },
+    next: 'claim the next task',
+    ...over,
+  });
+
+  it('any tool call or loki_status turn since the last block is progress; neither lets the agent go', () => {
+    expect(decideStop(facts())).toMatchObject({
+      block: false,
+      why: expect.stringMatching(/no tool since the last block/),
+    });
+    expect(decideStop(facts({ toolCalls: 11 }))).toMatchObject({ block: true });
+    expect(
+      decideStop(facts({ run: { runId: 'r-1', status: 'active', iteration: 4, stopReason: null } })),
+    ).toMatchObject({ block: true });
+    // The first stop of a user turn is held even without progress.
+    expect(decideStop(facts({ stopHookActive: false }))).toMatchObject({ block: true });
+  });
+
+  it('an agent that works but never calls loki_status is not held forever', () => {
+    let last: StopBlock | null = null;
+    let blocks = 0;
+    for (let calls = 1; calls < 500; calls++) {
+      const d = decideStop(facts({ toolCalls: calls, lastBlock: last }));
+      if (!d.block) break;
+      blocks++;
+      last = nextStopBlock(last, 3, calls);
+    }
+    expect(blocks).toBe(MAX_CONSECUTIVE_BLOCKS);
+    // A loki_status turn starts the count again.
+    expect(nextStopBlock(last, 4, 600)).toEqual({ iteration: 4, toolCalls: 600, count: 1 });
+  });
+
+  it('every limit that lets the agent stop is named', () => {
+    const kind = (over: Partial<StopFacts>) => {
+      const d = decideStop(facts(over));
+      return d.block ? 'block' : d.limit?.kind;
+    };
+    expect(kind({ stop: true })).toBe('stop');
+    expect(kind({ pause: true })).toBe('pause');
+    // The budget pauses the run too; the budget is what is named.
+    expect(kind({ pause: true, budget: { limitUsd: 1, spentUsd: 1.5 } })).toBe('budget');
+    expect(kind({ maxIterations: 3 })).toBe('iterations');
+    expect(
+      kind({ run: { runId: 'r-1', status: 'stopped', iteration: 3, stopReason: 'stagnated: no code change' } }),
+    ).toBe('stopped');
+    expect(kind({})).toBeUndefined();
+  });
+});
+
 describe('the hooks, as the host runs them', () => {
   it('Stop blocks with the next step while the run is active, and lets go on STOP, PAUSE, completion and the iteration limit', async () => {
     await withRun();
     const first = hook('stop', { stop_hook_active: false });
     expect(first).toMatchObject({
       code: 0,
-      out: { decision: 'block', reason: expect.stringMatching(/not finished.*call loki_status/s) },
+      out: {
+        decision: 'block',
+        reason: expect.stringMatching(/not finished.*call mcp__loki__loki_status, then/s),
+      },
     });
     // The agent stops again without taking a turn: let it go rather than loop.
     expect(hook('stop', { stop_hook_active: true }).out).toBeNull();
@@ -113,18 +190,80 @@ describe('the hooks, as the host runs them', () => {
     await c!.call('loki_status');
     expect(hook('stop', { stop_hook_active: true }).out).toMatchObject({ decision: 'block' });
     fs.writeFileSync(path.join(p!.root, '.loki', 'PAUSE'), 'x');
-    expect(hook('stop', { stop_hook_active: false }).out).toBeNull();
+    expect(hook('stop', { stop_hook_active: false }).out).toMatchObject({
+      systemMessage: expect.stringMatching(/paused/),
+    });
     fs.rmSync(path.join(p!.root, '.loki', 'PAUSE'));
     fs.writeFileSync(path.join(p!.root, '.loki', 'STOP'), 'x');
-    expect(hook('stop', { stop_hook_active: false }).out).toBeNull();
+    expect(hook('stop', { stop_hook_active: false }).out).toMatchObject({
+      systemMessage: expect.stringMatching(/STOP requested/),
+    });
     fs.rmSync(path.join(p!.root, '.loki', 'STOP'));
-    expect(hook('stop', { stop_hook_active: false }, { LOKI_MAX_ITERATIONS: '1' }).out).toBeNull();
+    expect(hook('stop', { stop_hook_active: false }, { LOKI_MAX_ITERATIONS: '1' }).out).toMatchObject({
+      systemMessage: expect.stringMatching(/iteration limit reached \(1 of 1\)/),
+    });
     expect(hook('stop', { stop_hook_active: false }).out).toMatchObject({ decision: 'block' });
     // A completed run: let it stop.
     const db = openDb(p!.root, false);
     db.prepare(`UPDATE docs SET body = json_set(body, '$.status', 'completed') WHERE key = 'run'`).run();
     db.close();
     expect(hook('stop', { stop_hook_active: false }).out).toBeNull();
+  });
+
+  it('Stop counts any tool call as progress, not only loki_status turns', async () => {
+    await withRun();
+    expect(hook('stop', { stop_hook_active: false }).out).toMatchObject({ decision: 'block' });
+    // The agent works with the host's tools (PostToolUse counts each call) without calling loki_status: it is
+    // held again after each round of work, not let go as if it had done nothing.
+    for (let round = 0; round < 3; round++) {
+      expect(hook('post-tool-use', { tool_name: 'Edit' }).out).toBeNull();
+      expect(hook('stop', { stop_hook_active: true }).out).toMatchObject({ decision: 'block' });
+    }
+    // A stop with no tool call since the block: let go (Claude Code would otherwise end the turn at its own cap).
+    expect(hook('stop', { stop_hook_active: true }).out).toBeNull();
+  });
+
+  it('Stop says which limit ended the run: to the user once, and to the model unless it was told', async () => {
+    await withRun();
+    const loki = (f: string) => path.join(p!.root, '.loki', f);
+    fs.writeFileSync(loki('PAUSE'), 'x');
+    // No tool call since PAUSE appeared: the model has not heard, so the stop carries context for it as well.
+    expect(hook('stop', { stop_hook_active: false }).out).toEqual({
+      systemMessage: expect.stringMatching(/^Loki Mode let the agent stop: paused \(\.loki\/PAUSE\); `loki resume`/),
+      hookSpecificOutput: {
+        hookEventName: 'Stop',
+        additionalContext: expect.stringMatching(/halted: paused.*Start nothing new/),
+      },
+    });
+    // Said once: the stop after that wrap-up turn goes through quietly.
+    expect(hook('stop', { stop_hook_active: true }).out).toBeNull();
+    fs.rmSync(loki('PAUSE'));
+
+    // STOP seen at a tool call first: PostToolUse tells the model there (once), the Stop hook then tells the user.
+    fs.writeFileSync(loki('STOP'), 'x');
+    expect(hook('post-tool-use', { tool_name: 'Bash' }).out).toEqual({
+      hookSpecificOutput: {
+        hookEventName: 'PostToolUse',
+        additionalContext: expect.stringMatching(/halted: STOP requested \(\.loki\/STOP\)/),
+      },
+    });
+    expect(hook('post-tool-use', { tool_name: 'Bash' }).out).toBeNull();
+    expect(hook('stop', { stop_hook_active: false }).out).toEqual({
+      systemMessage: expect.stringMatching(/STOP requested/),
+    });
+    expect(hook('stop', { stop_hook_active: false }).out).toBeNull();
+    fs.rmSync(loki('STOP'));
+
+    // Stagnation stops the run in the loki_status call that found it, whose result told the model.
+    expect(hook('post-tool-use', { tool_name: 'Bash' }).out).toBeNull();
+    const db = openDb(p!.root, false);
+    db.prepare(
+      `UPDATE docs SET body = json_set(body, '$.status', 'stopped', '$.stopReason', 'stagnated: no code change in 4 turns') WHERE key = 'run'`,
+    ).run();
+    db.close();
+    expect(hook('stop', { stop_hook_active: false }).out).toEqual({
+      systemMessage: expect.stringMatching(/is stopped \(stagnated: no code change in 4 turns\)/),
+    });
   });
 
   it('PostToolUse adds up spend from the transcript; at the budget the run pauses and the Stop hook lets go', async () => {
@@ -150,7 +289,9 @@ describe('the hooks, as the host runs them', () => {
     expect(b.budget.spentUsd).toBeCloseTo(0.063, 6);
     expect(b.problems.join('\n')).toMatch(/budget reached: \$0\.06 spent of \$0\.05/);
     expect(fs.readFileSync(path.join(p!.root, '.loki', 'PAUSE'), 'utf8')).toMatch(/paused by the budget/);
-    expect(hook('stop', { stop_hook_active: false }, env).out).toBeNull();
+    expect(hook('stop', { stop_hook_active: false }, env).out).toMatchObject({
+      systemMessage: expect.stringMatching(/budget reached: \$0\.06 of \$0\.05; raise LOKI_BUDGET_LIMIT/),
+    });
   });
 
   it('PreToolUse denies dangerous compound commands and file writes into .loki/ or outside the allowed paths', async () => {
@@ -207,7 +348,9 @@ describe('the hooks, as the host runs them', () => {
     expect(start.out).toMatchObject({
       hookSpecificOutput: {
         hookEventName: 'SessionStart',
-        additionalContext: expect.stringMatching(/Loki Mode run r-.* is active[\s\S]*call loki_status first/),
+        additionalContext: expect.stringMatching(
+          /Loki Mode run r-.* is active[\s\S]*call mcp__loki__loki_status first/,
+        ),
       },
     });
     // A session whose process is gone (pid 2^22 - 1 is beyond Linux's default pid_max).
@@ -224,6 +367,66 @@ describe('the hooks, as the host runs them', () => {
       stopReason: 'host session ended',
     });
     expect(docOnDisk(p!.root, own!.key)).toMatchObject({ status: 'running' });
+  });
+
+  it('SessionStart names the tools as the host shows them: the plugin, or a project .mcp.json server', async () => {
+    await withRun();
+    const context = (env: NodeJS.ProcessEnv) =>
+      (hook('session-start', { source: 'resume' }, env).out as { hookSpecificOutput: { additionalContext: string } })
+        .hookSpecificOutput.additionalContext;
+    // Plugin hooks run with CLAUDE_PLUGIN_ROOT; Claude Code names the plugin's server plugin_<plugin>_<server>.
+    const plugin = context({ CLAUDE_PLUGIN_ROOT: REPO_ROOT });
+    expect(plugin).toMatch(/call mcp__plugin_loki-mode_loki__loki_status first/);
+    expect(plugin).toMatch(/tools are named mcp__plugin_loki-mode_loki__<tool>/);
+    // Every tool the briefing names is named that way, none bare.
+    expect(plugin.replace(/mcp__plugin_loki-mode_loki__loki_\w+/g, '')).not.toMatch(/loki_[a-z]/);
+    // Hooks wired by hand beside the project's .mcp.json: the server's key there (`loki install claude` writes loki).
+    expect(context({})).toMatch(/call mcp__loki__loki_status first/);
+    fs.writeFileSync(
+      path.join(p!.root, '.mcp.json'),
+      JSON.stringify({ mcpServers: { tracker: { command: 'npx', args: ['-y', '-p', 'loki-mode', 'loki-mcp'] } } }),
+    );
+    const named = context({});
+    expect(named).toMatch(/call mcp__tracker__loki_status first/);
+    expect(named.replace(/mcp__tracker__loki_\w+/g, '')).not.toMatch(/loki_[a-z]/);
+  });
+
+  it('SessionStart reports the signals, human input and problems as loki_status would', async () => {
+    await withRun({ LOKI_PROMPT_INJECTION: 'true' });
+    const loki = (f: string) => path.join(p!.root, '.loki', f);
+    const env = { LOKI_PROMPT_INJECTION: 'true' };
+    fs.writeFileSync(loki('PAUSE'), 'x');
+    fs.writeFileSync(loki('HUMAN_INPUT.md'), 'Use tabs, not spaces.');
+    // A notice the hooks raised (as at 80 % of the context window): loki_status lists it as a problem.
+    hook('post-tool-use', { tool_name: 'Bash' }, env);
+    const db = openDb(p!.root, false);
+    db.prepare(
+      `UPDATE docs SET body = json_set(body, '$.notices', json('["context is 85% full: record what matters"]')) WHERE key = 'hooks'`,
+    ).run();
+    db.close();
+    const status = structured<{ problems: string[]; next: string }>(await c!.call('loki_status', { peek: true }));
+    const briefed = (
+      hook('session-start', { source: 'resume' }, env).out as { hookSpecificOutput: { additionalContext: string } }
+    ).hookSpecificOutput.additionalContext;
+    expect(briefed).toMatch(/^Signals: PAUSE\.$/m);
+    expect(briefed).toMatch(/^Human input: the user left a directive in \.loki\/HUMAN_INPUT\.md/m);
+    for (const problem of status.problems) expect(briefed).toContain(`Problem: ${problem}`);
+    expect(briefed).toMatch(/^Resume: call mcp__loki__loki_status first, then PAUSED by the user/m);
+    // The briefing only looks: the directive is still there for loki_status to deliver.
+    expect(fs.existsSync(loki('HUMAN_INPUT.md'))).toBe(true);
+
+    // A stopped run is briefed as stopped, with why, not left unsaid.
+    const stopped = openDb(p!.root, false);
+    stopped
+      .prepare(
+        `UPDATE docs SET body = json_set(body, '$.status', 'stopped', '$.stopReason', 'iteration limit (3) reached') WHERE key = 'run'`,
+      )
+      .run();
+    stopped.close();
+    expect(
+      (hook('session-start', { source: 'resume' }, env).out as { hookSpecificOutput: { additionalContext: string } })
+        .hookSpecificOutput.additionalContext,
+    ).toMatch(/is stopped \(iteration limit \(3\) reached\)[\s\S]*the run is stopped/);
   });
 
   it('outside a Loki Mode project every hook says nothing and writes nothing', () => {

@@ -510,12 +510,21 @@ describe('voting', () => {
   });
 });
 
+/** Turns count toward stagnation only in phases with code work: move past BOOTSTRAP (if the server has not). */
+async function intoDevelopment(c: Connected): Promise<void> {
+  const phase = async () =>
+    structured<{ run: { phase: string } }>(await c.call('loki_status', { peek: true })).run.phase;
+  if ((await phase()) === 'BOOTSTRAP') ok(await c.call('loki_phase_advance'));
+  expect(await phase()).toBe('DEVELOPMENT');
+}
+
 describe('stagnation, the council CLI and what the server cannot know', () => {
   it(
     'no code change for the limit forces a review; for twice the limit the run stops as stagnated',
     { timeout: 60_000 },
     async () => {
       const c = await started({ LOKI_COUNCIL_STAGNATION_LIMIT: '2' });
+      await intoDevelopment(c);
       write('src/sum.js', GOOD_SUM);
       const briefs: string[] = [];
       for (let i = 0; i < 5; i++) briefs.push(text(await c.call('loki_status')));
@@ -532,8 +541,21 @@ describe('stagnation, the council CLI and what the server cannot know', () => {
     },
   );
 
+  it('turns of a phase without code work (BOOTSTRAP) do not count toward stagnation', { timeout: 60_000 }, async () => {
+    const c = await started({ LOKI_COUNCIL_STAGNATION_LIMIT: '2' });
+    // Held in BOOTSTRAP by a task of its own (an empty phase is passed by itself).
+    ok(await c.call('loki_task_add', { tasks: [{ title: 'read the spec again', phase: 'BOOTSTRAP' }] }));
+    const phase = async () =>
+      structured<{ run: { status: string; phase: string } }>(await c.call('loki_status', { peek: true }));
+    if ((await phase()).run.phase !== 'BOOTSTRAP')
+      ok(await c.call('loki_phase_advance', { to: 'BOOTSTRAP', reason: 'the spec changed' }));
+    for (let i = 0; i < 5; i++) expect(text(await c.call('loki_status'))).not.toMatch(/forced review|stagnated/);
+    expect((await phase()).run).toMatchObject({ status: 'active', phase: 'BOOTSTRAP' });
+  });
+
   it('a code change resets the count', { timeout: 60_000 }, async () => {
     const c = await started({ LOKI_COUNCIL_STAGNATION_LIMIT: '2' });
+    await intoDevelopment(c);
     for (let i = 0; i < 4; i++) {
       write('src/sum.js', `exports.sum = (a, b) => a + b; // ${i}\n`);
       expect(text(await c.call('loki_status'))).not.toMatch(/forced review/);

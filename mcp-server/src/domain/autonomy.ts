@@ -3,7 +3,8 @@
  * that lets it end), and what a host transcript says about spend and context size.
  */
 
-export interface StopFacts {
+/** What ends or halts a run, as the hooks see it. */
+export interface LimitFacts {
   run: {
     runId: string;
     status: 'active' | 'completed' | 'stopped';
@@ -14,44 +15,93 @@ export interface StopFacts {
   pause: boolean;
   stop: boolean;
   budget: { limitUsd: number | null; spentUsd: number | null };
+}
+
+export interface StopFacts extends LimitFacts {
   /** The host says this stop already follows a block of ours. */
   stopHookActive: boolean;
-  /** Our last block: at which run iteration, and how many blocks in a row. */
-  lastBlock: { iteration: number; count: number } | null;
+  /** Tool calls of the run the PostToolUse hook has counted (every tool, not only loki's). */
+  toolCalls: number;
+  /** Our last block: the run iteration and tool-call count it saw, and blocks since the iteration last moved. */
+  lastBlock: StopBlock | null;
   /** The briefing's one next step. */
   next: string;
 }
 
-/** Blocks in a row without a new turn after which the agent is let go (a backstop; the turn check comes first). */
+export interface StopBlock {
+  iteration: number;
+  /** Absent in hook state written before tool calls counted as progress. */
+  toolCalls?: number;
+  count: number;
+}
+
+/**
+ * A limit that ended or halted the run. `kind` is stable while the limit holds (the budget's text changes with
+ * every call), so each is announced once; `text` says which, for the user and the model.
+ */
+export interface Limit {
+  kind: 'stopped' | 'stop' | 'budget' | 'pause' | 'iterations';
+  text: string;
+}
+
+/** The limit that ends or halts this run now, or null while it may go on. */
+export function reachedLimit(f: LimitFacts): Limit | null {
+  const r = f.run;
+  if (!r || r.status === 'completed') return null;
+  if (r.status === 'stopped')
+    return { kind: 'stopped', text: `run ${r.runId} is stopped (${r.stopReason ?? 'stopped'})` };
+  if (f.stop) return { kind: 'stop', text: 'STOP requested (.loki/STOP)' };
+  // Before PAUSE: reaching the budget also writes PAUSE, and the budget is the reason worth naming.
+  if (f.budget.limitUsd !== null && f.budget.spentUsd !== null && f.budget.spentUsd >= f.budget.limitUsd)
+    return { kind: 'budget', text: `budget reached: $${f.budget.spentUsd.toFixed(2)} of $${f.budget.limitUsd}` };
+  if (f.pause) return { kind: 'pause', text: 'paused (.loki/PAUSE)' };
+  if (r.iteration >= f.maxIterations)
+    return { kind: 'iterations', text: `iteration limit reached (${r.iteration} of ${f.maxIterations})` };
+  return null;
+}
+
+/** What the user can do about a limit, after the hook names it. */
+export const LIMIT_REMEDY: Readonly<Record<Limit['kind'], string>> = {
+  stopped: 'the run is over; a new one starts with a new spec',
+  stop: '`loki resume` clears STOP before a new start',
+  budget: 'raise LOKI_BUDGET_LIMIT (budget.limitUsd), then `loki resume`',
+  pause: '`loki resume` lets it go on',
+  iterations: 'raise LOKI_MAX_ITERATIONS (limits.maxIterations) to go on',
+};
+
+/**
+ * Blocks without a loki_status turn (the iteration did not move) after which the agent is let go: a backstop for
+ * an agent that keeps using tools but never comes back to the run, so it is not held forever.
+ */
 export const MAX_CONSECUTIVE_BLOCKS = 50;
 
-export type StopDecision = { block: false; why: string } | { block: true; reason: string };
+/** `limit`: the stop is allowed because the run ended or halted; the hook says which rather than stop silently. */
+export type StopDecision = { block: false; why: string; limit?: Limit } | { block: true; reason: string };
 
 export function decideStop(f: StopFacts): StopDecision {
   const r = f.run;
   if (!r) return { block: false, why: 'no Loki Mode run in this project' };
   if (r.status === 'completed') return { block: false, why: `run ${r.runId} is completed` };
-  if (r.status === 'stopped') return { block: false, why: `run ${r.runId} is stopped (${r.stopReason ?? 'stopped'})` };
-  if (f.stop) return { block: false, why: 'STOP requested (.loki/STOP)' };
-  if (f.pause) return { block: false, why: 'paused (.loki/PAUSE)' };
-  if (f.budget.limitUsd !== null && f.budget.spentUsd !== null && f.budget.spentUsd >= f.budget.limitUsd) {
-    return { block: false, why: `budget reached: $${f.budget.spentUsd.toFixed(2)} of $${f.budget.limitUsd}` };
-  }
-  if (r.iteration >= f.maxIterations)
-    return { block: false, why: `iteration limit reached (${r.iteration} of ${f.maxIterations})` };
+  const limit = reachedLimit(f);
+  if (limit) return { block: false, why: limit.text, limit };
   const last = f.lastBlock;
-  if (f.stopHookActive && last && last.iteration === r.iteration) {
-    return {
-      block: false,
-      why: 'the agent took no turn (no loki_status) since the last block; letting it stop rather than loop',
-    };
-  }
-  if (last && last.count >= MAX_CONSECUTIVE_BLOCKS)
-    return { block: false, why: `${last.count} stops blocked in a row; letting it stop` };
+  // Progress is any tool call since the last block (a loki_status turn moves the iteration, which also counts, in
+  // case the PostToolUse hook did not run). Only a stop that follows our block without either is let go.
+  const progressed =
+    !last || r.iteration !== last.iteration || (last.toolCalls !== undefined && f.toolCalls > last.toolCalls);
+  if (f.stopHookActive && !progressed)
+    return { block: false, why: 'the agent used no tool since the last block; letting it stop rather than loop' };
+  if (last && last.iteration === r.iteration && last.count >= MAX_CONSECUTIVE_BLOCKS)
+    return { block: false, why: `${last.count} stops blocked without a loki_status turn; letting it stop` };
   return {
     block: true,
     reason: `Loki Mode run ${r.runId} is not finished (iteration ${r.iteration}). Do not stop: call loki_status, then ${f.next}. The run ends only when loki_complete accepts it, or on PAUSE/STOP.`,
   };
+}
+
+/** The block the Stop hook records: blocks are counted until a loki_status turn moves the iteration. */
+export function nextStopBlock(last: StopBlock | null, iteration: number, toolCalls: number): StopBlock {
+  return { iteration, toolCalls, count: last && last.iteration === iteration ? last.count + 1 : 1 };
 }
 
 /** USD per million tokens: input, output, cache write, cache read. Matched by model-name substring, first wins. */

@@ -1,12 +1,13 @@
 /**
  * The PostToolUse hook on its own (it runs after every tool call): count the call, add up spend and context size
- * from the new lines of the host's transcript, and pause the run at the budget. It opens the store directly, not
- * a Project, so it loads no queue, trust or memory code.
+ * from the new lines of the host's transcript, pause the run at the budget, and tell the model once when a limit
+ * halts the run (STOP, PAUSE, the budget, the iteration limit). It opens the store directly, not a Project, so it
+ * loads no queue, trust or memory code.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { CONFIG_FILE, resolveConfig, typedConfig } from '../config/load.js';
-import { addTranscriptUsage, usageNotices } from '../domain/autonomy.js';
+import { addTranscriptUsage, reachedLimit, usageNotices } from '../domain/autonomy.js';
 import { scrubStoredData } from '../domain/secrets.js';
 import { lokiHomeDir } from '../home.js';
 import { PAUSE, readMarkers, writeMarker } from '../run/signals.js';
@@ -40,7 +41,7 @@ async function track(store: Store, env: NodeJS.ProcessEnv, input: HookInput): Pr
   const effective = resolveConfig(readFileIfExists(store.loki, CONFIG_FILE, 1024 * 1024)?.toString('utf8'), env);
   if (effective.problems.length > 0) throw new ConfigError(effective.problems);
   const config = typedConfig(effective);
-  const paused = await store.mutate(
+  const step = await store.mutate(
     () => {
       const s = readHookState(store, run.runId);
       let usage = s.usage;
@@ -54,18 +55,33 @@ async function track(store: Store, env: NodeJS.ProcessEnv, input: HookInput): Pr
         }
       }
       const notices = usageNotices(usage, config.budgetLimitUsd);
+      const current = readRun(store) ?? run;
+      const limit = reachedLimit({
+        run: current,
+        maxIterations: config.maxIterations,
+        ...readMarkers(store),
+        budget: { limitUsd: config.budgetLimitUsd, spentUsd: usage.costUsd },
+      });
+      const tell = limit !== null && s.modelTold !== limit.kind;
       store.records.write(HOOK_STATE_FILE, HOOK_STATE_RECORD, {
         ...s,
         usage,
         transcripts,
         toolCalls: s.toolCalls + 1,
         notices,
+        // Once a limit goes (`loki resume`, a raised limit), the next one is told again.
+        modelTold: limit?.kind ?? null,
+        announced: limit ? (s.announced ?? null) : null,
         updatedAt: new Date().toISOString(),
       });
-      return config.budgetLimitUsd !== null && usage.costUsd >= config.budgetLimitUsd ? usage.costUsd : null;
+      return {
+        paused: config.budgetLimitUsd !== null && usage.costUsd >= config.budgetLimitUsd ? usage.costUsd : null,
+        tell: tell ? limit : null,
+      };
     },
     () => undefined,
   );
+  const paused = step.paused;
   if (paused !== null && !readMarkers(store).pause) {
     await store.mutate(
       () =>
@@ -84,7 +100,15 @@ async function track(store: Store, env: NodeJS.ProcessEnv, input: HookInput): Pr
           : undefined,
     );
   }
-  return null;
+  // The model hears of the limit at its next tool call, not only at its next loki_status (PostToolUse context
+  // reaches the model; the Stop hook's message to the user does not).
+  if (!step.tell) return null;
+  return {
+    hookSpecificOutput: {
+      hookEventName: 'PostToolUse',
+      additionalContext: `Loki Mode run ${run.runId} is halted: ${step.tell.text}. Finish the edit in hand, start nothing new, tell the user where the run stands, and end your turn.`,
+    },
+  };
 }
 
 /** New bytes of the host's transcript since `seen` (a replaced or shorter file is read again from the start). */

@@ -1,6 +1,7 @@
 /**
- * What the hooks remember between calls (the `hooks` document): the Stop hook's last block, how far the host
- * transcript has been read and the usage it added up, tool calls counted, and the notices loki_status shows.
+ * What the hooks remember between calls (the `hooks` document): the Stop hook's last block, the limit the user and
+ * the model were told of, how far the host transcript has been read and the usage it added up, tool calls counted,
+ * and the notices loki_status shows.
  */
 import * as z from 'zod/mini';
 import { NO_USAGE, type Usage } from '../domain/autonomy.js';
@@ -20,7 +21,15 @@ const usage = z.strictObject({
 
 const hookState = z.strictObject({
   runId: z.nullable(z.string()),
-  stopBlocks: z.nullable(z.strictObject({ iteration: z.int(), count: z.int() })),
+  stopBlocks: z.nullable(
+    z.strictObject({ iteration: z.int(), toolCalls: z.optional(z.int().check(z.nonnegative())), count: z.int() }),
+  ),
+  /**
+   * The limit (domain/autonomy.ts Limit kind) the user and the model were last told of, so each is said once while
+   * it holds, not at every stop or tool call; cleared when the limit goes.
+   */
+  announced: z.optional(z.nullable(z.string())),
+  modelTold: z.optional(z.nullable(z.string())),
   /** Per transcript file: bytes already read. Usage is the sum over every transcript of the run. */
   transcripts: z.record(z.string(), z.strictObject({ offset: z.int().check(z.nonnegative()), ino: z.number() })),
   usage,
@@ -40,6 +49,8 @@ export function readHookState(store: Store | undefined, runId: string | null): H
   return {
     runId,
     stopBlocks: null,
+    announced: null,
+    modelTold: null,
     transcripts: {},
     usage: { ...NO_USAGE } as Usage,
     toolCalls: 0,

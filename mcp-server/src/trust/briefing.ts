@@ -6,6 +6,7 @@
  */
 import { countItems, visibleItems } from '../domain/checklist.js';
 import { councilDue, trackStagnation } from '../domain/council.js';
+import type { Phase } from '../domain/phases.js';
 import type { LokiConfig } from '../config/load.js';
 import type { Project } from '../project.js';
 import { RUN_FILE, RUN_RECORD, type RunState } from '../run/records.js';
@@ -63,8 +64,15 @@ export async function trustBriefing(
   };
 }
 
-/** One turn of stagnation tracking; true when it stopped the run. */
+/**
+ * Phases whose work is not code (reading the spec, requirements, design, planning): an unchanged tree there is the
+ * work going as it should, not the agent being stuck, so their turns do not count toward stagnation.
+ */
+const PHASES_WITHOUT_CODE: ReadonlySet<Phase> = new Set(['BOOTSTRAP', 'DISCOVERY', 'ARCHITECTURE', 'DEEPEN_PLAN']);
+
+/** One turn of stagnation tracking (none in a phase without code work); true when it stopped the run. */
 async function trackTurn(project: Project, run: RunState, limit: number): Promise<boolean> {
+  if (PHASES_WITHOUT_CODE.has(run.phase)) return false;
   const fingerprint = quickFingerprint(run, project.root);
   if (fingerprint === null) return false;
   const step = await updateTrust(project, run.runId, (t) => {
