@@ -10,6 +10,7 @@
  *               table; RESULTS.md is not written
  *     --first-runs=N  samples of the first-query figures (default 5, 3 with --quick)
  *   node bench/run.mjs --only checkpoints|hooks   (just that section; it is replaced in bench/RESULTS.md)
+ *   node bench/run.mjs --only agent-path   (bench/agent-path.mjs: an honest run in each real host CLI; its section)
  *   node bench/run.mjs --only queue [--repeat N] [--drain-only]
  *       just the task queue (claim latency and the 8-process drains); the queue rows of bench/RESULTS.md are
  *       replaced. --repeat runs each drain N times and keeps the run with the median throughput (all N printed);
@@ -591,6 +592,13 @@ function writeSection(name, section) {
   log(`Updated the ${name} section of bench/RESULTS.md`);
 }
 
+if (ONLY === 'agent-path') {
+  // The real host CLIs end to end (bench/agent-path.mjs): loki calls and result sizes per host.
+  const { agentPathRuns, agentPathSection } = await import('./agent-path.mjs');
+  writeSection('agent-path', agentPathSection(await agentPathRuns()));
+  fs.rmSync(TMP, { recursive: true, force: true });
+  process.exit(0);
+}
 if (ONLY === 'verify') {
   writeSection('verify', await verifyBench());
   fs.rmSync(TMP, { recursive: true, force: true });
@@ -651,7 +659,7 @@ if (ONLY === 'checkpoints') {
   log('Updated the queue rows of bench/RESULTS.md');
   process.exit(0);
 } else if (ONLY !== undefined) {
-  throw new Error(`--only takes "checkpoints", "hooks", "queue" or "verify", got ${ONLY}`);
+  throw new Error(`--only takes "agent-path", "checkpoints", "hooks", "queue" or "verify", got ${ONLY}`);
 }
 
 const memoryBin = path.join(ROOT, 'node_modules/@modelcontextprotocol/server-memory/dist/index.js');

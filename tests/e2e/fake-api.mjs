@@ -24,6 +24,7 @@ export async function startFakeApi(opts) {
   const requests = [];
   let seq = 0;
   const server = http.createServer((req, res) => {
+    req.socket.on('error', () => {});
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (c) => (body += c));
@@ -33,6 +34,10 @@ export async function startFakeApi(opts) {
         json = body ? JSON.parse(body) : {};
       } catch {
         /* not JSON: recorded as is */
+      }
+      if (/^https?:\/\//.test(req.url ?? '')) {
+        egress.push(`${req.method} ${req.url}`);
+        return sendJson(res, { error: 'fake api: no network' }, 403);
       }
       const url = (req.url ?? '').split('?')[0];
       const record = { path: url, method: req.method, at: Date.now(), body: json, answer: undefined };
@@ -55,12 +60,20 @@ export async function startFakeApi(opts) {
       }
     });
   });
+  // Also the hosts' HTTP(S) proxy: anything a host tries to send off the machine is recorded here and refused.
+  const egress = [];
+  server.on('connect', (req, socket) => {
+    egress.push(`CONNECT ${req.url}`);
+    socket.on('error', () => {});
+    socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+  });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
   return {
     port,
     url: `http://127.0.0.1:${port}`,
     requests,
+    egress,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections?.();

@@ -38,6 +38,8 @@ export interface Report {
   receipt?: string;
   clients: { name: string; version: string }[];
   leftRunning: string[];
+  /** What the host tried to send off the machine (through the proxy, refused). */
+  egress: string[];
   process: { code: number | null; signal: string | null; timedOut: boolean; stderr: string; stdout: string };
 }
 

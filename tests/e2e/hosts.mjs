@@ -39,6 +39,8 @@ export function cannotRun(host) {
   return undefined;
 }
 
+const log = (...a) => process.stderr.write(`${a.join(' ')}\n`);
+
 function git(cwd, ...args) {
   const r = spawnSync('git', args, {
     cwd,
@@ -75,7 +77,7 @@ export function makeProject() {
 }
 
 /** The environment for a host: no LOKI_* or project variables from the caller, HOME the scratch home. */
-function hostEnv(p, extra) {
+function hostEnv(p, api, extra) {
   const env = { NPM_CONFIG_UPDATE_NOTIFIER: 'false', NO_UPDATE_NOTIFIER: '1' };
   for (const [k, v] of Object.entries(process.env))
     if (
@@ -89,7 +91,17 @@ function hostEnv(p, extra) {
       !k.startsWith('VITEST_')
     )
       env[k] = v;
-  return { ...env, HOME: p.home, LOKI_HOME: path.join(p.home, '.loki'), ...extra };
+  for (const k of Object.keys(env)) if (/^(https?|all|no)_proxy$/i.test(k)) delete env[k];
+  // The fake API is also the proxy: whatever a host tries to send off the machine is recorded and refused.
+  const proxy = {
+    HTTPS_PROXY: api.url,
+    HTTP_PROXY: api.url,
+    https_proxy: api.url,
+    http_proxy: api.url,
+    NO_PROXY: '127.0.0.1,localhost',
+    no_proxy: '127.0.0.1,localhost',
+  };
+  return { ...env, ...proxy, HOME: p.home, LOKI_HOME: path.join(p.home, '.loki'), ...extra };
 }
 
 /** Run a command to its end (or the deadline), killing its whole process group afterwards. */
@@ -138,7 +150,7 @@ async function driveClaude(p, api, timeoutMs) {
     ],
     {
       cwd: p.root,
-      env: hostEnv(p, {
+      env: hostEnv(p, api, {
         ANTHROPIC_BASE_URL: api.url,
         ANTHROPIC_API_KEY: 'sk-ant-e2e-dummy',
         DISABLE_AUTOUPDATER: '1',
@@ -165,9 +177,8 @@ function lokiInstall(p, host, env, ...extra) {
 async function driveCodex(p, api, timeoutMs) {
   const codexHome = path.join(p.home, '.codex');
   fs.mkdirSync(codexHome, { recursive: true });
-  const env = hostEnv(p, { CODEX_HOME: codexHome, FAKE_API_KEY: 'sk-e2e-dummy', NO_COLOR: '1' });
-  // The user's own configuration: the (fake) model provider, and the project trusted (as Codex asks the first
-  // time it runs in a folder), without which Codex ignores the project's .codex/config.toml.
+  const env = hostEnv(p, api, { CODEX_HOME: codexHome, FAKE_API_KEY: 'sk-e2e-dummy', NO_COLOR: '1' });
+  // The user's own configuration: the (fake) model provider; `loki install codex --user` merges the server in.
   fs.writeFileSync(
     path.join(codexHome, 'config.toml'),
     [
@@ -182,12 +193,11 @@ async function driveCodex(p, api, timeoutMs) {
       'request_max_retries = 0',
       'stream_max_retries = 0',
       '',
-      `[projects."${p.root}"]`,
-      'trust_level = "trusted"',
-      '',
     ].join('\n'),
   );
-  p.installOutput = lokiInstall(p, 'codex', env);
+  // --user: this checkout's own server (the project file gets the portable `npx -y -p loki-mode@<version>` entry,
+  // which needs the published package and the network).
+  p.installOutput = lokiInstall(p, 'codex', env, '--user');
   return runProcess(
     HOST_BINS.codex,
     ['exec', '--sandbox', CODEX_SANDBOX, '--skip-git-repo-check', '-C', p.root, PROMPT],
@@ -200,7 +210,7 @@ const CODEX_SANDBOX = process.env.LOKI_E2E_CODEX_SANDBOX ?? 'workspace-write';
 
 async function driveCline(p, api, timeoutMs) {
   // Local sessions: without it Cline starts a hub daemon that outlives the run.
-  const env = hostEnv(p, { CLINE_SESSION_BACKEND_MODE: 'local', NO_COLOR: '1' });
+  const env = hostEnv(p, api, { CLINE_SESSION_BACKEND_MODE: 'local', NO_COLOR: '1' });
   const auth = await runProcess(
     HOST_BINS.cline,
     ['auth', '-p', 'openai', '-k', 'sk-e2e-dummy', '-m', 'gpt-4.1', '-b', `${api.url}/v1`],
@@ -229,6 +239,7 @@ export async function honestRun(host, opts = {}) {
   }
   const report = analyse(host, api.requests, p);
   report.leftRunning = leftRunning(p.base);
+  report.egress = api.egress;
   report.process = {
     code: proc.code,
     signal: proc.signal,
@@ -236,7 +247,9 @@ export async function honestRun(host, opts = {}) {
     stderr: proc.stderr.slice(-4000),
     stdout: proc.stdout.slice(-4000),
   };
-  return { host, project: p, requests: api.requests, report, cleanup: p.cleanup };
+  // LOKI_E2E_KEEP=1 keeps the project and scratch home for a look afterwards.
+  const cleanup = process.env.LOKI_E2E_KEEP ? () => log(`kept ${p.base}`) : p.cleanup;
+  return { host, project: p, requests: api.requests, report, cleanup };
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -353,6 +366,9 @@ export function summary(r) {
     `final answer: ${JSON.stringify(r.finalAnswer)}`,
     ...r.defects.map((d) => `defect: ${d.kind}: ${d.tool} ${d.next ?? d.text ?? d.chars ?? ''}`.slice(0, 700)),
     `host exit ${r.process?.code}${r.process?.timedOut ? ' (timed out)' : ''}`,
+    ...(r.lokiCalls === 0
+      ? [`host stderr: ${r.process?.stderr.slice(-2500)}`, `host stdout: ${r.process?.stdout.slice(-1500)}`]
+      : []),
   ].join('\n');
 }
 
