@@ -184,8 +184,12 @@ describe('the hooks, as the host runs them', () => {
         reason: expect.stringMatching(/not finished.*call mcp__loki__loki_status, then/s),
       },
     });
-    // The agent stops again without taking a turn: let it go rather than loop.
-    expect(hook('stop', { stop_hook_active: true }).out).toBeNull();
+    // The agent stops again without taking a turn: let it go rather than loop, and say so.
+    expect(hook('stop', { stop_hook_active: true }).out).toEqual({
+      systemMessage: expect.stringMatching(
+        /let the agent stop: the agent used no tool since the last block.*still active/,
+      ),
+    });
     // After a real turn it is held again.
     await c!.call('loki_status');
     expect(hook('stop', { stop_hook_active: true }).out).toMatchObject({ decision: 'block' });
@@ -220,7 +224,8 @@ describe('the hooks, as the host runs them', () => {
       expect(hook('stop', { stop_hook_active: true }).out).toMatchObject({ decision: 'block' });
     }
     // A stop with no tool call since the block: let go (Claude Code would otherwise end the turn at its own cap).
-    expect(hook('stop', { stop_hook_active: true }).out).toBeNull();
+    expect(hook('stop', { stop_hook_active: true }).out).toMatchObject({ systemMessage: expect.any(String) });
+    expect(hook('stop', { stop_hook_active: false }).out).toMatchObject({ decision: 'block' });
   });
 
   it('Stop says which limit ended the run: to the user once, and to the model unless it was told', async () => {

@@ -107,6 +107,10 @@ export async function stop(project: Project, input: HookInput): Promise<HookOutp
   );
   const prefix = toolPrefix(project.root, project.env);
   if (decision.block) return { decision: 'block', reason: hostNames(decision.reason, prefix) };
+  // Let go without a limit (no tool call since the block, or the backstop): the run is still active, and the user
+  // should know the loop ended there rather than think it finished.
+  if (!limit && run.status === 'active')
+    return { systemMessage: `Loki Mode let the agent stop: ${decision.why}. Run ${run.runId} is still active.` };
   if (!announce) return null;
   return {
     systemMessage: `Loki Mode let the agent stop: ${limit.text}; ${LIMIT_REMEDY[limit.kind]}.`,
