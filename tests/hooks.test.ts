@@ -380,7 +380,7 @@ describe('the hooks, as the host runs them', () => {
       (hook('session-start', { source: 'resume' }, env).out as { hookSpecificOutput: { additionalContext: string } })
         .hookSpecificOutput.additionalContext;
     // Plugin hooks run with CLAUDE_PLUGIN_ROOT; Claude Code names the plugin's server plugin_<plugin>_<server>.
-    const plugin = context({ CLAUDE_PLUGIN_ROOT: REPO_ROOT });
+    const plugin = context({ CLAUDE_PLUGIN_ROOT: path.join(REPO_ROOT, 'plugin') });
     expect(plugin).toMatch(/call mcp__plugin_loki-mode_loki__loki_status first/);
     expect(plugin).toMatch(/tools are named mcp__plugin_loki-mode_loki__<tool>/);
     // Every tool the briefing names is named that way, none bare.
