@@ -47,16 +47,26 @@ function size(dir: string): number {
 }
 
 describe('the Claude Code plugin', () => {
-  it('passes `claude plugin validate --strict` for the plugin and the marketplace', { timeout: 120_000 }, () => {
-    expect(run(CLAUDE, ['plugin', 'validate', 'plugin', '--strict'], { cwd: REPO_ROOT })).toMatchObject({
-      code: 0,
-      out: expect.stringMatching(/Validation passed/),
-    });
-    expect(run(CLAUDE, ['plugin', 'validate', '.', '--strict'], { cwd: REPO_ROOT })).toMatchObject({
-      code: 0,
-      out: expect.stringMatching(/Validating marketplace manifest[\s\S]*Validation passed/),
-    });
-  });
+  it(
+    'passes `claude plugin validate`: the marketplace strictly, the plugin with only its skills link noted',
+    { timeout: 120_000 },
+    () => {
+      // skills/ is a link to the repository's modules (SKILL.md reads skills/00-index.md by path). The validator
+      // does not follow a folder link and warns; an install copies it as a folder (the real route below checks),
+      // and it holds modules, not skills, so Claude Code loading nothing from it is what we want.
+      const plugin = run(CLAUDE, ['plugin', 'validate', 'plugin'], { cwd: REPO_ROOT });
+      expect(plugin).toMatchObject({ code: 0, out: expect.stringMatching(/Validation passed/) });
+      // The plugin's own warnings come before the (advisory) plugin directory checks.
+      const own = plugin.out.split('Plugin directory checks')[0]!;
+      const warnings = [...own.matchAll(/❯ ([^\n]*)/g)].map((m) => m[1]!);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/^directory: This directory is a symlink/);
+      expect(run(CLAUDE, ['plugin', 'validate', '.', '--strict'], { cwd: REPO_ROOT })).toMatchObject({
+        code: 0,
+        out: expect.stringMatching(/Validating marketplace manifest[\s\S]*Validation passed/),
+      });
+    },
+  );
 
   it('names and versions agree with package.json; the plugin folder is small and names its hooks once', () => {
     const plugin = read<Record<string, unknown>>('plugin/.claude-plugin/plugin.json');
@@ -183,9 +193,8 @@ describe('the Claude Code plugin', () => {
       // What Claude Code keeps of the plugin: the manifests, the launcher and the skill, no code, no node_modules.
       expect(fs.existsSync(path.join(entry!.installPath, 'node_modules'))).toBe(false);
       expect(size(entry!.installPath)).toBeLessThan(400 * 1024);
-      expect(fs.readFileSync(path.join(entry!.installPath, 'SKILL.md'), 'utf8')).toBe(
-        fs.readFileSync(path.join(REPO_ROOT, 'SKILL.md'), 'utf8'),
-      );
+      for (const rel of ['SKILL.md', 'skills/00-index.md', 'references/tools.md'])
+        expect(fs.lstatSync(path.join(entry!.installPath, rel)).isFile(), rel).toBe(true);
       expect(claude('plugin', 'details', 'loki-mode@loki-mode').out).toMatch(
         /Skills \(1\)\s+loki-mode[\s\S]*Hooks \(5\)\s+SessionStart, PreToolUse, PostToolUse, Stop, SessionEnd[\s\S]*MCP servers \(1\)\s+loki/,
       );
