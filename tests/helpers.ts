@@ -257,3 +257,18 @@ export function treeListing(root: string): string[] {
   walk(root, '');
   return out;
 }
+
+/** The run's phase, from a peek at the briefing (counts no turn). */
+export async function phaseOf(c: Connected): Promise<string | undefined> {
+  const r = await c.client.callTool({ name: 'loki_status', arguments: { peek: true } });
+  return (r.structuredContent as { run: { phase: string } | null } | undefined)?.run?.phase;
+}
+
+/**
+ * Walk forward to `phase` with loki_phase_advance, unless the server has passed there itself (a phase with nothing
+ * open and its exit criteria met passes without a call).
+ */
+export async function reach(c: Connected, phase: string): Promise<{ ok: boolean; reasons: string[] }> {
+  if ((await phaseOf(c)) === phase) return { ok: true, reasons: [] };
+  return structured<{ ok: boolean; reasons: string[] }>(await c.call('loki_phase_advance'));
+}

@@ -342,16 +342,14 @@ describe('council', () => {
     expect(tally(all, 3, 2, vote(0, 'cannot-validate'))).toMatchObject({ state: 'rejected', vetoed: true });
   });
 
-  it('convenes only on facts for the current code, after the minimum iterations unless a review is forced', () => {
-    expect(conveneRefusal({ iteration: 5, minIterations: 3, verifiedCurrentCode: false, forcedReview: false })).toMatch(
-      /loki_verify/,
+  it('convenes only on facts for the current code, once there is progress to judge unless a review is forced', () => {
+    expect(conveneRefusal({ progress: true, verifiedCurrentCode: false, forcedReview: false })).toMatch(/loki_verify/);
+    // No code changed and no task done: nothing to judge, however many loki_status calls were made.
+    expect(conveneRefusal({ progress: false, verifiedCurrentCode: true, forcedReview: false })).toMatch(
+      /nothing to judge/,
     );
-    expect(conveneRefusal({ iteration: 1, minIterations: 3, verifiedCurrentCode: true, forcedReview: false })).toMatch(
-      /after 3 iteration/,
-    );
-    expect(
-      conveneRefusal({ iteration: 1, minIterations: 3, verifiedCurrentCode: true, forcedReview: true }),
-    ).toBeUndefined();
+    expect(conveneRefusal({ progress: true, verifiedCurrentCode: true, forcedReview: false })).toBeUndefined();
+    expect(conveneRefusal({ progress: false, verifiedCurrentCode: true, forcedReview: true })).toBeUndefined();
     expect(councilDue(10, 3, 5)).toBe(true);
     expect(councilDue(11, 3, 5)).toBe(false);
     expect(councilDue(5, 6, 5)).toBe(false);

@@ -10,7 +10,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DIST, dbRows, keptHeldOut, openDb, structured, tempProject, text, type Connected } from './helpers.js';
+import {
+  DIST,
+  dbRows,
+  keptHeldOut,
+  openDb,
+  phaseOf,
+  reach,
+  structured,
+  tempProject,
+  text,
+  type Connected,
+} from './helpers.js';
 import { GOOD_SUM, README, TEST_FILE, closeAll, ok, open, project, started, use, write } from './fixtures/sum-run.js';
 
 afterEach(closeAll);
@@ -25,7 +36,8 @@ interface Item {
 
 /** Finish the queue and walk the phases to the last one of the tier: completion means the work was done. */
 async function finishTasks(c: Connected): Promise<void> {
-  expect(ok(await c.call('loki_phase_advance')).ok).toBe(true);
+  // BOOTSTRAP had nothing to do: the server passed it at the start.
+  expect(await phaseOf(c)).toBe('DEVELOPMENT');
   let claim = structured<{ task: { id: string } | null; token: string }>(
     await c.call('loki_task_claim', { agent: 'builder' }),
   );
@@ -33,7 +45,7 @@ async function finishTasks(c: Connected): Promise<void> {
     ok(await c.call('loki_task_complete', { id: claim.task.id, token: claim.token, summary: 'done' }));
     claim = structured(await c.call('loki_task_claim', { agent: 'builder' }));
   }
-  const advanced = ok(await c.call('loki_phase_advance'));
+  const advanced = await reach(c, 'QA');
   expect(advanced.ok, JSON.stringify(advanced.reasons)).toBe(true);
 }
 
@@ -42,6 +54,11 @@ async function doTheWork(c: Connected): Promise<void> {
   write('src/sum.js', GOOD_SUM);
   write('README.md', README);
   await finishTasks(c);
+  await markManualItemsMet(c);
+}
+
+/** Every visible item without a machine check marked met, with evidence (the agent's word; the council judges it). */
+async function markManualItemsMet(c: Connected): Promise<void> {
   const list = structured<{ items: Item[] }>(await c.call('loki_checklist_get'));
   const manual = list.items.filter((i) => !i.check && i.status === 'open');
   if (manual.length)
@@ -499,15 +516,26 @@ describe('voting', () => {
     },
   );
 
-  it('the council waits for the minimum iterations unless a review is forced', { timeout: 60_000 }, async () => {
-    const c = await started({ LOKI_COUNCIL_MIN_ITERATIONS: '4' });
-    await doTheWork(c);
-    ok(await c.call('loki_verify'));
-    expect(text(await c.call('loki_council_convene'))).toMatch(/convenes after 4 iteration/);
-    expect(cli('council', 'force-review', 'the user wants a look').code).toBe(0);
-    expect(text(await c.call('loki_status'))).toMatch(/forced review/);
-    ok(await c.call('loki_council_convene'));
-  });
+  it(
+    'the council waits for real progress, not for loki_status calls; a forced review needs none',
+    { timeout: 60_000 },
+    async () => {
+      const c = await started({ LOKI_COUNCIL_MIN_ITERATIONS: '4' });
+      // The baseline verified as it is: nothing built, no task done, so nothing to judge.
+      write('src/sum.js', GOOD_SUM);
+      ok(await c.call('loki_verify'));
+      fs.rmSync(path.join(project().root, 'src/sum.js'));
+      ok(await c.call('loki_verify'));
+      expect(text(await c.call('loki_council_convene'))).toMatch(/nothing to judge yet/);
+      expect(cli('council', 'force-review', 'the user wants a look').code).toBe(0);
+      expect(text(await c.call('loki_status'))).toMatch(/forced review/);
+      expect(text(await c.call('loki_council_convene'))).not.toMatch(/nothing to judge/);
+      // Work done: the council convenes at once, however few turns were counted (minIterations no longer gates).
+      await doTheWork(c);
+      ok(await c.call('loki_verify'));
+      ok(await c.call('loki_council_convene'));
+    },
+  );
 });
 
 /** Turns count toward stagnation only in phases with code work: move past BOOTSTRAP (if the server has not). */
@@ -529,7 +557,7 @@ describe('stagnation, the council CLI and what the server cannot know', () => {
       const briefs: string[] = [];
       for (let i = 0; i < 5; i++) briefs.push(text(await c.call('loki_status')));
       expect(briefs[1]).not.toMatch(/forced review/);
-      expect(briefs[2]).toMatch(/Next: forced review \(no code change in 2 turns\)/);
+      expect(briefs[2]).toMatch(/Next: loki_verify \{\} -- forced review \(no code change in 2 turns\)/);
       expect(cli('council', 'status')).toMatchObject({
         code: 0,
         out: expect.stringMatching(/Forced review pending: no code change in 2 turns/),
@@ -609,11 +637,12 @@ describe('stagnation, the council CLI and what the server cannot know', () => {
       ok(await c.call('loki_status'));
       fs.writeFileSync(path.join(project().root, 'greeting.txt'), 'hi\n');
       await finishTasks(c);
+      await markManualItemsMet(c);
       const v = ok(await c.call('loki_verify'));
       expect(JSON.stringify(v.gaps)).toMatch(/No test command/);
       expect((await council(c, ['approve', 'approve', 'reject'])).outcome).toBe('approved');
       const r = await complete(c);
-      expect(r).toMatchObject({ status: 'COMPLETE', headline: 'VERIFIED WITH GAPS' });
+      expect(r, JSON.stringify(r.reasons)).toMatchObject({ status: 'COMPLETE', headline: 'VERIFIED WITH GAPS' });
       const runId = fs.readdirSync(path.join(project().root, '.loki', 'proofs'))[0]!;
       const receipt = fs.readFileSync(path.join(project().root, '.loki', 'proofs', runId, 'RECEIPT.md'), 'utf8');
       expect(receipt).toMatch(/^# VERIFIED WITH GAPS/);
@@ -760,16 +789,16 @@ describe('tests of the baseline removed for a stated reason', () => {
       expect(ok(await c.call('loki_complete')).status).toBe('CONTINUE');
       const v = ok(await c.call('loki_verify', { testRemovalReason: REASON })) as { blocking: { items: string[] } };
       expect(v.blocking.items).toEqual([]);
-      const conv = ok(await c.call('loki_council_convene')) as { briefs: { prompt: string }[] };
-      for (const b of conv.briefs)
-        expect(b.prompt).toContain('- TO JUDGE: Test files of the baseline hold fewer assertions');
-      expect(conv.briefs[0]!.prompt).toContain(REASON);
+      // One brief at a time: the first seat's here, each vote's answer carries the next (council() votes them).
+      const conv = ok(await c.call('loki_council_convene')) as { brief: { prompt: string } };
+      expect(conv.brief.prompt).toContain('- TO JUDGE: Test files of the baseline hold fewer assertions');
+      expect(conv.brief.prompt).toContain(REASON);
       expect((await council(c, ['approve', 'approve', 'approve'])).outcome).toBe('approved');
       const r = await complete(c);
       expect(r).toMatchObject({ status: 'COMPLETE', headline: 'VERIFIED WITH GAPS' });
       const receipt = fs.readFileSync(path.join(project().root, r.receipt!), 'utf8');
       expect(receipt).toMatch(
-        /- Tests removed or thinned, accepted by council k002: .*sum\.test\.js \(2 -> 1\).*merged the 'negative' check/,
+        /- Tests removed or thinned, accepted by council k001: .*sum\.test\.js \(2 -> 1\).*merged the 'negative' check/,
       );
     },
   );

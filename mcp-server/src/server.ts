@@ -7,7 +7,7 @@ import type { Project } from './project.js';
 import { briefing } from './run/briefing.js';
 import { newSessionIdentity, stopSessionSync, type SessionIdentity } from './run/sessions.js';
 import { ALL_TOOLS } from './tools/index.js';
-import { registerTool, type ToolContext } from './tools/define.js';
+import { registerTool, resultShape, type ToolContext } from './tools/define.js';
 import { toolListing } from './tools/listing.js';
 import { ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { registerSkillPack } from './skills/serve.js';
@@ -45,6 +45,7 @@ export function createServer(project: Project): LokiServer {
   let identity: SessionIdentity | undefined;
   const ctx: ToolContext = {
     project,
+    shape: () => resultShape(ctx.session().provider),
     session: () => {
       if (!identity) {
         const client = server.server.getClientVersion();
@@ -71,7 +72,7 @@ export function createServer(project: Project): LokiServer {
         {
           uri: uri.href,
           mimeType: 'text/plain',
-          text: renderBriefing(await briefing(project, identity, { peek: true })),
+          text: await briefing(project, identity, { peek: true }).then((b) => `${renderBriefing(b)}\nNext: ${b.next}`),
         },
       ],
     }),

@@ -114,26 +114,18 @@ export function heldOutMet(votes: readonly CastVote[], id: string): number {
 }
 
 export interface ConveneFacts {
-  iteration: number;
-  minIterations: number;
-  /** A verification exists for the current code. */
   verifiedCurrentCode: boolean;
+  /** The verified code differs from the baseline, or a task was completed: there is work to judge. */
+  progress: boolean;
   forcedReview: boolean;
 }
 
-/** Why the council may not convene now (undefined: it may). A forced review may always convene once verified. */
 export function conveneRefusal(f: ConveneFacts): string | undefined {
   if (!f.verifiedCurrentCode)
     return 'the council judges facts, and there are none for the current code: call loki_verify first';
-  if (!f.forcedReview && f.iteration < f.minIterations) {
-    return `the council convenes after ${f.minIterations} iteration(s) (council.minIterations); this run is at ${f.iteration}. Keep working, then verify and convene`;
-  }
+  if (!f.forcedReview && !f.progress)
+    return 'nothing to judge yet: the verified code is the baseline and no task is completed. Build something (loki_task_claim), then loki_verify';
   return undefined;
-}
-
-/** The minimum iterations for a tier: 1 for simple runs unless the operator set it (as the seeds do). */
-export function minIterationsFor(tier: string, configured: number, source: string): number {
-  return tier === 'simple' && source === 'default' ? Math.min(1, configured) : configured;
 }
 
 /** A council check is due on every `interval`-th iteration once past the minimum. */

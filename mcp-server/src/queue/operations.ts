@@ -7,6 +7,7 @@ import type { Phase } from '../domain/phases.js';
 import { CLAIMABLE_STATES, unmetDependencies, type Task, type TaskDraft } from '../domain/tasks.js';
 import type { Project } from '../project.js';
 import { readMarkers } from '../run/signals.js';
+import { stoppedSessions } from '../run/sessions.js';
 import { activeRun, activeRunPeek, peekRun } from '../run/state.js';
 import { checkId } from '../store/paths.js';
 import type { AddResult, ClaimOptions, ClaimResult, FinishResult, ListFilter, UpdateRequest } from './queue.js';
@@ -86,7 +87,7 @@ export async function claimTask(project: Project, opts: ClaimOptions): Promise<C
     throw new UsageError('.loki/STOP is present: start no new task; finish the current edit and end the session');
   if (markers.pause)
     throw new UsageError('the run is paused (.loki/PAUSE): claim nothing until the user runs `loki resume`');
-  return project.tasks().claim(opts);
+  return project.tasks().claim({ ...opts, orphans: stoppedSessions(project.existingStore()) });
 }
 
 /**
@@ -131,7 +132,7 @@ export async function failTask(project: Project, id: string, token: string, erro
 export async function updateTask(project: Project, req: UpdateRequest): Promise<Task> {
   project.config();
   refuseWithoutStore(project, req.id);
-  return project.tasks().update(req);
+  return project.tasks().update({ ...req, orphans: stoppedSessions(project.existingStore()) });
 }
 
 /**

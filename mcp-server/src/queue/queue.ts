@@ -59,6 +59,11 @@ export interface ClaimOptions {
   phase?: Phase | undefined;
   /** Claim this task rather than the next in order. */
   taskId?: string | undefined;
+  /**
+   * Sessions known to have stopped: a task one of them holds may be taken over by id (resumed by the next
+   * session rather than left until its lease runs out).
+   */
+  orphans?: ReadonlySet<string> | undefined;
 }
 
 export interface ClaimResult {
@@ -84,6 +89,8 @@ export interface UpdateRequest {
   action?: UpdateAction | undefined;
   token?: string | undefined;
   reason?: string | undefined;
+  /** Sessions known to have stopped: `release` of a task one of them holds needs no token. */
+  orphans?: ReadonlySet<string> | undefined;
 }
 
 export interface ListFilter {
@@ -354,6 +361,11 @@ export class TaskQueue {
     if (opts.taskId !== undefined) {
       candidate = this.get(opts.taskId);
       if (!candidate) throw new UsageError(`no task "${opts.taskId}": loki_task_list shows the ids`);
+      const holder = candidate.lease?.agent;
+      if (candidate.status === 'in-progress' && holder && holder !== opts.agent && opts.orphans?.has(holder)) {
+        // Its session stopped: the attempt ends as released (not failed: nothing went wrong with the task).
+        candidate = releaseTask(candidate, candidate.lease!.token, now, `taken over: session ${holder} stopped`);
+      }
       const why = whyNotClaimable(candidate, this.statusOf);
       if (why) return { task: null, token: null, expired, reason: why };
     } else {
@@ -559,6 +571,8 @@ function applyAction(task: Task, req: UpdateRequest, now: number, leaseMs: numbe
   };
   switch (req.action) {
     case 'release':
+      if (task.status === 'in-progress' && !req.token && task.lease && req.orphans?.has(task.lease.agent))
+        return releaseTask(task, task.lease.token, now, req.reason ?? `session ${task.lease.agent} stopped`);
       needHolder();
       return releaseTask(task, req.token!, now, req.reason ?? null);
     case 'renew':

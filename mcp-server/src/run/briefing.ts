@@ -1,5 +1,5 @@
 /** loki_status: the per-turn briefing, which also counts the turn, heartbeats and delivers HUMAN_INPUT. */
-import { PHASE_PURPOSE, TIER_PHASES, nextPhase, type Phase, type Tier } from '../domain/phases.js';
+import { TIER_PHASES, nextPhase, planTransition, type Phase, type Tier } from '../domain/phases.js';
 import type { StateCounts } from '../domain/tasks.js';
 import type { Project } from '../project.js';
 import { RUN_FILE, RUN_RECORD, SESSION_RECORD, sessionFile, sessionLiveness, type RunState } from './records.js';
@@ -10,6 +10,15 @@ import { trustBriefing, type TrustBriefing } from '../trust/briefing.js';
 import { workFacts } from '../trust/waivers.js';
 import { judgeWork } from '../domain/waivers.js';
 import { readHookState } from './hook-state.js';
+import { formatNext, nextStep, type CompletionStage, type NextCall, type Orphan } from './next-step.js';
+import { stoppedSessions } from './sessions.js';
+import { gatherFacts } from './phase.js';
+import { visibleItems } from '../domain/checklist.js';
+import { readChecklist } from '../trust/checklist.js';
+import { latestCouncil, outcomeOf } from '../trust/council.js';
+import { latestFacts } from '../trust/facts.js';
+import { codeState } from '../trust/state.js';
+import type { Store } from '../store/store.js';
 
 export interface Briefing {
   project: string;
@@ -32,7 +41,10 @@ export interface Briefing {
   queue: QueueBriefing | null;
   trust: TrustBriefing | null;
   problems: string[];
+  /** One step, in the form run/next-step.ts describes. */
   next: string;
+  /** The loki call `next` names, if any (for hooks and tests). */
+  nextCall: NextCall | null;
 }
 
 export interface QueueBriefing {
@@ -204,74 +216,77 @@ export async function briefing(
     trust,
     problems,
     next: '',
+    nextCall: null,
   };
-  b.next = nextHint(b, run, run && queue && onLastPhaseWithoutWork(run, queue) ? workLeft(project, run) : []);
+  const lastPhaseIdle = run && queue && TIER_PHASES[run.tier].at(-1) === run.phase && queue.openInPhase === 0;
+  const step = nextStep(b, run, {
+    completion:
+      run && queue && ((lastPhaseIdle && !queue.next && queue.mine.length === 0) || trust?.forcedReview)
+        ? completionStage(project, run)
+        : undefined,
+    orphans: store && queue && queue.inProgress > 0 ? orphanedClaims(project, store, who?.id) : [],
+    phaseHeldBy:
+      run && queue && run.status === 'active' && !lastPhaseIdle && queue.openInPhase === 0 && !queue.next
+        ? phaseHeldBy(project, run)
+        : undefined,
+  });
+  b.next = formatNext(step);
+  b.nextCall = step.call ?? null;
   return b;
 }
 
-/** The last phase of the tier with nothing open in it: where `next` would name loki_complete. */
-function onLastPhaseWithoutWork(run: RunState, q: QueueBriefing): boolean {
-  return TIER_PHASES[run.tier].at(-1) === run.phase && q.openInPhase === 0;
-}
-
 /**
- * Tasks of the run completion would still call open (domain/waivers.ts judgeWork: dead-lettered ones, or open in
- * another phase), unwaived; read only where `next` would otherwise lead into that refusal.
+ * What completion still needs, once the last phase has nothing open (domain/waivers.ts judgeWork for the tasks,
+ * the latest verification and council against the code now, the checklist as the builder sees it).
  */
-function workLeft(project: Project, run: RunState): string[] {
-  return judgeWork(workFacts(project, run))
+export function completionStage(project: Project, run: RunState): CompletionStage {
+  const store = project.existingStore();
+  const config = project.effectiveConfig().problems.length === 0 ? project.config() : undefined;
+  const workLeft = judgeWork(workFacts(project, run))
     .open.filter((t) => t.waiver === null)
     .map((t) => `${t.id} ${t.status}`);
+  const facts = latestFacts(project, run.runId);
+  // Hashing the working tree costs a git call: only here, where the next step depends on it.
+  const now = facts || latestCouncil(store, run.runId) ? codeState(run, project.root) : null;
+  const list = readChecklist(store, run.runId);
+  const items = list ? visibleItems(list) : [];
+  const council = latestCouncil(store, run.runId);
+  const outcome = council && council.codeState === now ? outcomeOf(council) : null;
+  return {
+    workLeft,
+    verification: facts && { id: facts.id, current: facts.codeState === now, blocking: facts.blocking },
+    failingItems: items.filter((i) => i.status !== 'waived' && i.check && i.result && !i.result.ok).map((i) => i.id),
+    openItems: items.filter((i) => !i.check && i.status === 'open').map((i) => i.id),
+    councilEnabled: config?.council.enabled ?? true,
+    council:
+      council && outcome
+        ? {
+            id: council.id,
+            state: outcome.state,
+            nextSeat:
+              outcome.state === 'voting'
+                ? (council.seats.find((x) => !council.votes.some((v) => v.seat === x.seat))?.seat ?? null)
+                : null,
+            reasons: outcome.state === 'rejected' ? outcome.reasons : [],
+          }
+        : null,
+  };
 }
 
-/**
- * One instruction for the agent's next step. Pure over the briefing and `workLeft` (tasks completion would still
- * refuse on, when the run is in its last phase with nothing open there).
- */
-export function nextHint(b: Briefing, run: RunState | undefined, workLeft: readonly string[] = []): string {
-  if (
-    b.problems.length > 0 &&
-    b.problems.some((p) => p.startsWith('.loki/config.yaml') || p.includes('LOKI_') || p.startsWith('council.'))
-  ) {
-    return `fix the configuration first: ${b.problems[0]}`;
-  }
-  if (!b.run || !run) return 'no run yet: call loki_start with `spec` (a path inside the project) or `specText`';
-  if (b.signals.stop || b.run.status === 'stopped') {
-    return `the run is stopped (${run.stopReason ?? 'STOP signal'}): finish the current edit, start nothing new, and end the session`;
-  }
-  if (b.signals.pause)
-    return 'PAUSED by the user (.loki/PAUSE): do nothing; call loki_status again later, the user resumes with `loki resume`';
-  if (b.run.status === 'completed') return 'the run is completed; start a new one with loki_start and a new spec';
-  if (b.signals.humanInput.status === 'delivered')
-    return 'the user sent a directive (humanInput.text): act on it first, as data from the user, then continue';
-  const purpose = PHASE_PURPOSE[b.run.phase];
-  const where = `phase ${b.run.phase} (${b.run.phases.indexOf(b.run.phase) + 1}/${b.run.phases.length}): ${purpose}`;
-  const q = b.queue;
-  const mine = q?.mine[0];
-  if (mine) {
-    return mine.expired
-      ? `your lease on ${mine.id} ran out: call loki_task_claim again (it may have been taken by another agent)`
-      : `continue ${mine.id} "${mine.title}"; finish with loki_task_complete (or loki_task_fail) using its claim token`;
-  }
-  if (q?.next) return `${where}. Claim the next task with loki_task_claim (${q.next.id} "${q.next.title}")`;
-  const t = b.trust;
-  if (t?.forcedReview)
-    return `forced review (${t.forcedReview}): call loki_verify, then loki_council_convene and have every member vote`;
-  const lastPhase = b.run.phases.at(-1) === b.run.phase;
-  const advance =
-    b.run.nextPhase && !lastPhase
-      ? `call loki_phase_advance (next: ${b.run.nextPhase})`
-      : 'call loki_verify, then loki_council_convene, then loki_complete';
-  if (lastPhase && workLeft.length > 0) {
-    const shown = `${workLeft.slice(0, 5).join(', ')}${workLeft.length > 5 ? ', ...' : ''}`;
-    return `${where}. Completion still needs ${workLeft.length} task(s) of the run: ${shown}. Put a dead-lettered one back with loki_task_update action "retry" and finish it (loki_task_claim, loki_task_complete), or ask a person to waive it (\`loki waive task <id> --reason "..."\`)`;
-  }
-  if (q && q.openInPhase === 0) {
-    return q.total === 0
-      ? `${where}. The queue is empty: add this phase's tasks with loki_task_add, or when its exit criteria hold ${advance}`
-      : `${where}. No open tasks in this phase: when its exit criteria hold, ${advance}`;
-  }
-  if (q && q.inProgress > 0)
-    return `${where}. No task is ready: ${q.inProgress} in progress by other agents; review their work or add tasks with loki_task_add`;
-  return `${where}. No task is ready (${q?.waiting ?? 0} wait on dependencies, ${q?.counts.blocked ?? 0} blocked): unblock or re-plan with loki_task_update`;
+/** The exit criteria of the current phase that do not hold (none: it may advance). */
+function phaseHeldBy(project: Project, run: RunState): string[] {
+  const plan = planTransition(run.tier, run.phase, undefined, gatherFacts(project, run));
+  return plan.ok ? [] : plan.reasons;
+}
+
+/** Tasks held by a session of this run that has stopped (not by `me`): the next session resumes them first. */
+function orphanedClaims(project: Project, store: Store, me: string | undefined): Orphan[] {
+  const stopped = stoppedSessions(store);
+  if (me) stopped.delete(me);
+  if (stopped.size === 0) return [];
+  return project
+    .tasks()
+    .list({ status: ['in-progress'] })
+    .tasks.filter((t) => t.lease && stopped.has(t.lease.agent))
+    .map((t) => ({ id: t.id, title: t.title, session: t.lease!.agent }));
 }

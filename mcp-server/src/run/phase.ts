@@ -1,5 +1,5 @@
 /** loki_phase_advance: gather the facts, let the phase state machine decide, record the transition. */
-import { planTransition, type Phase, type PhaseFacts } from '../domain/phases.js';
+import { TIER_PHASES, planTransition, type Phase, type PhaseFacts } from '../domain/phases.js';
 import { autoCheckpoint } from '../checkpoints/create.js';
 import type { Project } from '../project.js';
 import { changedFilesSince } from './git.js';
@@ -23,6 +23,7 @@ export async function advancePhase(
   project: Project,
   target: Phase | undefined,
   reason: string | undefined,
+  auto = false,
 ): Promise<AdvanceResult> {
   project.config();
   const store = project.existingStore();
@@ -57,9 +58,37 @@ export async function advancePhase(
     },
     (r) =>
       r.ok
-        ? { action: 'phase.advance', target: r.run.runId, data: { from: r.from, to: r.to, reason: reason ?? null } }
+        ? {
+            action: 'phase.advance',
+            target: r.run.runId,
+            data: { from: r.from, to: r.to, reason: reason ?? null, ...(auto ? { auto: true } : {}) },
+          }
         : undefined,
   );
+}
+
+/**
+ * Pass the phases with nothing to do: while the current phase has no open task, is not the tier's last, and its
+ * exit criteria hold, move to the next (recorded as an automatic transition). An agent would otherwise spend a
+ * call on each empty phase (spec tasks all land in DEVELOPMENT), and a claim that finds nothing in it. Returns the
+ * phases passed.
+ */
+export async function passIdlePhases(project: Project): Promise<Phase[]> {
+  const passed: Phase[] = [];
+  for (let guard = 0; guard < TIER_PHASES.complex.length; guard++) {
+    const store = project.existingStore();
+    const run = readRun(store);
+    if (!run || run.status !== 'active') break;
+    const markers = readMarkers(store);
+    if (markers.pause || markers.stop) break;
+    const phases = TIER_PHASES[run.tier];
+    if (!phases.includes(run.phase) || phases.at(-1) === run.phase) break;
+    if (stateFacts(project, run).openTasksInPhase.length > 0) break;
+    const r = await advancePhase(project, undefined, 'nothing to do: no open task and the exit criteria hold', true);
+    if (!r.ok) break;
+    passed.push(r.from);
+  }
+  return passed;
 }
 
 export function gatherFacts(project: Project, run: RunState): PhaseFacts {

@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import os from 'node:os';
 import type { Store } from '../store/store.js';
-import { SESSION_PREFIX, SESSION_RECORD, sessionFile, type SessionState } from './records.js';
+import { SESSION_PREFIX, SESSION_RECORD, sessionFile, sessionLiveness, type SessionState } from './records.js';
 
 const HEARTBEAT_EVERY_MS = 30_000;
 
@@ -85,4 +85,13 @@ export function heartbeat(store: Store, runId: string, who: SessionIdentity): 'r
     writeSession(store, runId, who, new Date(now).toISOString());
   }
   return 'running';
+}
+
+/** Sessions that have stopped: a task one of them still holds may be resumed (claimed by id) or released. */
+export function stoppedSessions(store: Store | undefined): Set<string> {
+  return new Set(
+    listSessions(store)
+      .filter((s) => sessionLiveness(s) === 'stopped')
+      .map((s) => s.id),
+  );
 }

@@ -2,7 +2,11 @@
  * How a tool is declared: metadata as data (name, title, description, kind, strict input schema), a handler that
  * returns plain data, and a renderer for the compact text. Annotations are derived from `kind`, so none can be
  * forgotten. Every result carries `structuredContent` plus the text; every failure becomes an `isError` result
- * whose message says how to fix it (the one central catch). The input of every tool that writes is scrubbed of
+ * whose message says how to fix it (the one central catch). Every successful result ends with one `next` step
+ * (run/next-step.ts), the tool's own or the briefing's, so the agent is never left to guess. What the model sees is
+ * shaped for its host: Claude Code and Codex show `structuredContent` instead of the text when it is present, and
+ * Cline JSON-encodes the whole result, so those hosts get the compact text alone (resultShape). The input of every
+ * tool that writes is scrubbed of
  * secrets here, before its handler sees it (the one way in for what an agent sends): whatever the handler stores,
  * in records, the audit chain, checkpoints or their git commits, is then free of them.
  */
@@ -17,6 +21,8 @@ import { scrubInput, type ScrubReport } from '../domain/secrets.js';
 import { UsageError, isExpectedError } from '../errors.js';
 import { log } from '../log.js';
 import { asDiskError } from '../store/disk.js';
+import { briefing } from '../run/briefing.js';
+import { formatNext, type NextStep } from '../run/next-step.js';
 
 /** read: changes nothing. write: changes state, reversible or additive. destructive: discards or overwrites. */
 export type ToolKind = 'read' | 'write' | 'destructive';
@@ -25,6 +31,8 @@ export const MAX_RESPONSE_BYTES = 25 * 1024;
 
 export interface ToolContext {
   project: Project;
+  /** What the connected client shows its model: 'text' for the agent hosts we know, 'both' for anything else. */
+  shape(): ResultShape;
   /** The agent session this server process serves (created on first use). */
   session(): SessionIdentity;
   /** What registerTool redacted from this call's input (set for each call of a tool that writes). */
@@ -50,6 +58,23 @@ export interface ToolSpec<Shape extends z.ZodRawShape, Out extends object> {
   input: z.ZodObject<Shape>;
   handler: (args: z.infer<z.ZodObject<Shape>>, ctx: ToolContext) => Promise<Out>;
   render: (out: Out) => string;
+  /**
+   * The step after this result, when the result decides it (a claim token to hand on, the next council seat);
+   * otherwise the briefing's `next` for the run as it now stands.
+   */
+  next?: (out: Out) => NextStep | string | undefined;
+}
+
+/** 'text': the compact text only (what agent hosts show best); 'both': text plus `structuredContent`. */
+export type ResultShape = 'text' | 'both';
+
+/**
+ * Claude Code and Codex show a result's `structuredContent` as JSON in place of its text, and Cline JSON-encodes
+ * the whole result with both (shared/research/hosts-in-practice.md): for them the text alone, which carries
+ * everything the model needs and is 2-4x smaller. Other clients (SDK programs, tests, unknown hosts) get both.
+ */
+export function resultShape(provider: string): ResultShape {
+  return provider === 'claude-code' || provider === 'codex' || provider === 'cline' ? 'text' : 'both';
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -78,16 +103,36 @@ export function registerTool(server: McpServer, spec: AnyToolSpec, ctx: ToolCont
     async (args: Record<string, unknown>): Promise<CallToolResult> => {
       try {
         if (!spec.finishesRollback) await completeInterruptedRollback(ctx.project);
-        if (spec.kind === 'read') return toResult(spec, await spec.handler(args, ctx));
-        const input = scrubbedInput(spec, args);
-        const out = await spec.handler(input.args, { ...ctx, scrubbed: input.report });
-        return withRedactionNote(spec, out, input.report);
+        let out: object;
+        let report: ScrubReport | undefined;
+        if (spec.kind === 'read') out = await spec.handler(args, ctx);
+        else {
+          const input = scrubbedInput(spec, args);
+          report = input.report;
+          out = await spec.handler(input.args, { ...ctx, scrubbed: report });
+        }
+        const notes: string[] = [];
+        if (report && report.redacted > 0 && !spec.reportsRedactions) {
+          out = { ...out, inputRedacted: { count: report.redacted, kinds: report.kinds } };
+          notes.push(
+            `Secrets: ${report.redacted} value(s) of the input looked like secrets (${report.kinds.join(', ')}) and were stored as [REDACTED:<kind>].`,
+          );
+        }
+        const next = await nextFor(spec, out, ctx);
+        return toResult(spec, out, { next, notes, shape: ctx.shape() });
       } catch (err) {
         // A full or read-only disk, or a missing permission, is told as what it is, with the fix.
         return errorResult(spec.name, asDiskError(err, path.join(ctx.project.root, '.loki')) ?? err);
       }
     },
   );
+}
+
+/** The result's own next step, else the briefing's (a look that counts no turn). */
+async function nextFor(spec: AnyToolSpec, out: object, ctx: ToolContext): Promise<string> {
+  const own = spec.next?.(out);
+  if (own !== undefined) return typeof own === 'string' ? own : formatNext(own);
+  return (await briefing(ctx.project, ctx.session(), { peek: true })).next;
 }
 
 /**
@@ -110,26 +155,23 @@ function scrubbedInput(
   return { args: parsed.data as Record<string, unknown>, report };
 }
 
-/** The result, saying how many values of the input were stored redacted (unless the tool says so itself). */
-function withRedactionNote(spec: AnyToolSpec, out: object, report: ScrubReport): CallToolResult {
-  if (report.redacted === 0 || spec.reportsRedactions) return toResult(spec, out);
-  const result = toResult(spec, { ...out, inputRedacted: { count: report.redacted, kinds: report.kinds } });
-  const first = result.content[0];
-  if (first?.type === 'text')
-    first.text += `\nSecrets: ${report.redacted} value(s) of the input looked like secrets (${report.kinds.join(', ')}) and were stored as [REDACTED:<kind>].`;
-  return result;
-}
-
-export function toResult(spec: AnyToolSpec, out: object): CallToolResult {
+export function toResult(
+  spec: AnyToolSpec,
+  out: object,
+  extra: { next?: string; notes?: readonly string[]; shape?: ResultShape } = {},
+): CallToolResult {
+  const tail = [...(extra.notes ?? []), ...(extra.next ? [`Next: ${extra.next}`] : [])].join('\n');
   let text = spec.render(out);
-  if (Buffer.byteLength(text, 'utf8') > MAX_RESPONSE_BYTES)
-    text = `${text.slice(0, MAX_RESPONSE_BYTES - 200)}\n... (truncated; the structured result has the rest)`;
-  const structured = out as Record<string, unknown>;
+  if (Buffer.byteLength(text, 'utf8') + tail.length > MAX_RESPONSE_BYTES)
+    text = `${text.slice(0, MAX_RESPONSE_BYTES - 200 - tail.length)}\n... (truncated; narrow the request)`;
+  if (tail) text = `${text}\n${tail}`;
+  const structured = extra.next === undefined ? (out as Record<string, unknown>) : { ...out, next: extra.next };
   if (Buffer.byteLength(JSON.stringify(structured), 'utf8') > MAX_RESPONSE_BYTES) {
     throw new Error(
       `internal: ${spec.name} produced a response over ${MAX_RESPONSE_BYTES} bytes; narrow the request (filters, limit)`,
     );
   }
+  if (extra.shape === 'text') return { content: [{ type: 'text', text }] };
   return { content: [{ type: 'text', text }], structuredContent: structured };
 }
 

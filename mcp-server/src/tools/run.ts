@@ -2,7 +2,8 @@
 import { z } from 'zod';
 import { PHASES, TIERS } from '../domain/phases.js';
 import { briefing, type Briefing } from '../run/briefing.js';
-import { advancePhase, type AdvanceResult } from '../run/phase.js';
+import { advancePhase, passIdlePhases, type AdvanceResult } from '../run/phase.js';
+import { readRun } from '../run/state.js';
 import { startRun, type StartResult } from '../run/start.js';
 import { autoCheckpoint } from '../checkpoints/create.js';
 import { defineTool } from './define.js';
@@ -33,12 +34,14 @@ export const startTool = defineTool({
       restart: z.boolean().optional().describe('Archive the active run and start a new one from this spec'),
     })
     .strict(),
-  handler: async (args, ctx): Promise<StartResult & { checkpoint: string | null }> => {
+  handler: async (
+    args,
+    ctx,
+  ): Promise<StartResult & { checkpoint: string | null; passed: string[]; phaseNow: string }> => {
     const r = await startRun(ctx.project, args, ctx.session());
-    return {
-      ...r,
-      checkpoint: r.resumed ? null : await autoCheckpoint(ctx.project, 'run-start', `run ${r.run.runId} started`),
-    };
+    const checkpoint = r.resumed ? null : await autoCheckpoint(ctx.project, 'run-start', `run ${r.run.runId} started`);
+    const passed = await passIdlePhases(ctx.project);
+    return { ...r, checkpoint, passed, phaseNow: readRun(ctx.project.existingStore())?.phase ?? r.run.phase };
   },
   render: (r) =>
     [
@@ -53,7 +56,9 @@ export const startTool = defineTool({
       r.tasks.queued > 0 ? `Queued ${r.tasks.queued} task(s) from the ${r.tasks.kind} spec.` : '',
       ...r.tasks.notes.map((n) => `Note: ${n}`),
       r.archivedRunId ? `Archived the previous run ${r.archivedRunId}.` : '',
-      'Next: call loki_status.',
+      r.passed.length
+        ? `Passed ${r.passed.join(', ')}: nothing to do there (exit criteria hold); now in ${r.phaseNow}.`
+        : '',
     ]
       .filter(Boolean)
       .join('\n'),
@@ -81,10 +86,11 @@ export const statusTool = defineTool({
     })
     .strict(),
   handler: async (args, ctx): Promise<Briefing> => {
-    const b = await briefing(ctx.project, ctx.session(), { peek: args.peek ?? false });
-    return b;
+    if (!args.peek) await passIdlePhases(ctx.project);
+    return briefing(ctx.project, ctx.session(), { peek: args.peek ?? false });
   },
   render: renderBriefing,
+  next: (b) => b.next,
 });
 
 export function renderBriefing(b: Briefing): string {
@@ -131,7 +137,6 @@ export function renderBriefing(b: Briefing): string {
     lines.push(`Trust: ${parts.join('; ')}.`);
   }
   for (const p of b.problems) lines.push(`Problem: ${p}`);
-  lines.push(`Next: ${b.next}`);
   return lines.join('\n');
 }
 

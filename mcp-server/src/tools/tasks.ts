@@ -16,7 +16,9 @@ import {
   type TaskRow,
 } from '../queue/operations.js';
 import { autoCheckpoint } from '../checkpoints/create.js';
+import { passIdlePhases } from '../run/phase.js';
 import { defineTool } from './define.js';
+import type { NextStep } from '../run/next-step.js';
 
 /** Fields naming tasks and claims: passed as sent (define.ts scrubs every other string for secrets). */
 const VERBATIM = ['id', 'taskId', 'dependencies', 'token'];
@@ -144,7 +146,21 @@ export const taskClaimTool = defineTool({
     };
   },
   render: (r) => renderClaim(r),
+  next: (r) => claimStep(r),
 });
+
+/** After a claim: do the work, then complete it with the token, claiming the next task in the same call. */
+function claimStep(r: ClaimView): NextStep | undefined {
+  if (!r.task || !r.token) return undefined;
+  return {
+    work: `work on ${r.task.id} "${r.task.title}"`,
+    call: {
+      tool: 'loki_task_complete',
+      args: { id: r.task.id, token: r.token, claimNext: true },
+      add: 'summary, evidence',
+    },
+  };
+}
 
 type ClaimView = {
   task: TaskBrief | null;
@@ -163,7 +179,7 @@ function renderClaim(r: ClaimView): string {
     t.description ? `Description: ${t.description}` : '',
     t.acceptance.length ? `Acceptance:\n${t.acceptance.map((a) => `- ${a}`).join('\n')}` : '',
     t.previousErrors.length ? `Earlier attempts failed:\n${t.previousErrors.map((e) => `- ${e}`).join('\n')}` : '',
-    `Token: ${r.token} (lease until ${r.leaseExpiresAt}). Finish with loki_task_complete or loki_task_fail.`,
+    `Token: ${r.token} (lease until ${r.leaseExpiresAt}); loki_task_fail with it if the task cannot be done.`,
   ]
     .filter(Boolean)
     .join('\n');
@@ -200,7 +216,8 @@ export const taskCompleteTool = defineTool({
       args.evidence ?? [],
       args.claimNext ? { agent: args.agent ?? ctx.session().id } : undefined,
     );
-    const next = r.next && {
+    // `claimed`, not `next`: every result's `next` is the step to take (tools/define.ts).
+    const claimed = r.next && {
       task: r.next.task ? taskBrief(r.next.task) : null,
       token: r.next.token,
       leaseExpiresAt: r.next.task?.lease?.expiresAt ?? null,
@@ -211,10 +228,13 @@ export const taskCompleteTool = defineTool({
     const checkpoint = r.repeated
       ? null
       : await autoCheckpoint(ctx.project, 'task-complete', `after task ${r.task.id}`);
-    return { task: taskBrief(r.task), repeated: r.repeated, next, checkpoint };
+    // The phase's last task done: an empty phase passes here rather than costing the agent a call.
+    if (!r.next?.task) await passIdlePhases(ctx.project);
+    return { task: taskBrief(r.task), repeated: r.repeated, claimed, checkpoint };
   },
   render: (r) =>
-    `${r.repeated ? 'Already completed' : 'Completed'} ${r.task.id}: ${r.task.title}.${r.next ? `\n${renderClaim(r.next)}` : ' Next: loki_task_claim (or loki_status).'}`,
+    `${r.repeated ? 'Already completed' : 'Completed'} ${r.task.id}: ${r.task.title.replace(/\.$/, '')}.${r.claimed?.task ? `\n${renderClaim(r.claimed)}` : ''}`,
+  next: (r) => (r.claimed ? claimStep(r.claimed) : undefined),
 });
 
 export const taskFailTool = defineTool({
@@ -234,6 +254,7 @@ export const taskFailTool = defineTool({
     .strict(),
   handler: async (args, ctx) => {
     const r = await failTask(ctx.project, args.id, args.token, args.error);
+    if (r.task.status === 'dead-letter') await passIdlePhases(ctx.project);
     return { task: taskBrief(r.task), failures: r.task.failures, repeated: r.repeated };
   },
   render: (r) =>

@@ -9,6 +9,7 @@ import { completeRun, type CompleteResult } from '../trust/complete.js';
 import { castVote, convene, type ConveneResult, type VoteResult } from '../trust/council.js';
 import { machineCheck } from '../trust/records.js';
 import { defineTool } from './define.js';
+import { voteStep } from '../run/next-step.js';
 import { UsageError } from '../errors.js';
 
 /** One flat object in the schema (the tool list stays small); each kind's fields are checked on the way in. */
@@ -121,7 +122,7 @@ export const councilConveneTool = defineTool({
   name: 'loki_council_convene',
   title: 'Convene the completion council',
   description:
-    'After loki_verify, claim completion and get one brief per council member: give each to a subagent, or on hosts without subagents read and vote them one at a time. Reveals the held-out checklist items.',
+    'After loki_verify, claim completion: returns the brief of the first seat to vote (each vote returns the next). Give each brief to a fresh subagent, or read and vote them one at a time. Called while a council is voting on this code, returns the brief whose turn it is. Reveals the held-out checklist items.',
   kind: 'write',
   idempotent: false,
   input: z
@@ -130,9 +131,10 @@ export const councilConveneTool = defineTool({
   handler: (args, ctx): Promise<ConveneResult> => convene(ctx.project, ctx.session(), args.reason),
   render: (r) =>
     [
-      `Council ${r.council}: ${r.size} members, ${r.threshold} approvals needed, judging ${r.verification}. Votes are blind; each member votes with loki_council_vote.`,
-      ...r.briefs.map((b) => `\n=== seat ${b.seat}: ${b.role} ===\n${b.prompt}`),
+      `Council ${r.council}${r.resumed ? ' (voting)' : ''}: ${r.size} members, ${r.threshold} approvals needed, judging ${r.verification}. Votes are blind.`,
+      `=== seat ${r.brief.seat}: ${r.brief.role} ===\n${r.brief.prompt}`,
     ].join('\n'),
+  next: (r) => voteStep(r.council, r.brief.seat, r.heldOutToJudge),
 });
 
 export const councilVoteTool = defineTool({
@@ -164,14 +166,23 @@ export const councilVoteTool = defineTool({
   handler: (args, ctx): Promise<VoteResult> => castVote(ctx.project, ctx.session(), args),
   render: (r) => {
     if (r.outcome === 'voting')
-      return `Vote recorded for seat ${r.seat} of ${r.council}: ${r.cast} of ${r.size} in. The others stay hidden until the tally.`;
+      return [
+        `Vote recorded for seat ${r.seat} of ${r.council}: ${r.cast} of ${r.size} in (the others stay hidden until the tally).`,
+        ...(r.nextBrief ? [`=== seat ${r.nextBrief.seat}: ${r.nextBrief.role} ===\n${r.nextBrief.prompt}`] : []),
+      ].join('\n');
     if (r.devilsAdvocate)
       return `All ${r.size} approved. The devil's advocate must now review (seat 0):\n${r.devilsAdvocate.prompt}`;
     const t = r.tally!;
     return t.state === 'approved'
-      ? `Council ${r.council} approved (${t.approvals} of ${r.size}${t.unanimous ? ", confirmed by the devil's advocate" : ''}). ${r.workReasons ? `Before loki_complete, the work: ${r.workReasons.join('; ')}` : 'Next: loki_complete.'}`
-      : `Council ${r.council} rejected:\n${t.state === 'rejected' ? t.reasons.map((x) => `- ${x}`).join('\n') : ''}\nFix, loki_verify, convene again.`;
+      ? `Council ${r.council} approved (${t.approvals} of ${r.size}${t.unanimous ? ", confirmed by the devil's advocate" : ''}).${r.workReasons ? ` Before loki_complete, the work: ${r.workReasons.join('; ')}` : ''}`
+      : `Council ${r.council} rejected:\n${t.state === 'rejected' ? t.reasons.map((x) => `- ${x}`).join('\n') : ''}`;
   },
+  next: (r) =>
+    r.nextBrief
+      ? voteStep(r.council, r.nextBrief.seat, r.heldOutToJudge)
+      : r.devilsAdvocate
+        ? voteStep(r.council, 0, [])
+        : undefined,
 });
 
 export const completeTool = defineTool({
@@ -187,6 +198,11 @@ export const completeTool = defineTool({
     r.status === 'COMPLETE'
       ? `COMPLETE: ${r.headline}. Receipt: ${r.receipt}.`
       : `CONTINUE: completion refused for ${r.reasons.length} reason(s):\n${r.reasons.map((x) => `- ${x}`).join('\n')}`,
+  // Refused: the reasons above say what to do; the briefing's step could name loki_complete again.
+  next: (r) =>
+    r.status === 'CONTINUE'
+      ? { note: 'address the reasons above (each says how), then call loki_status for the next step' }
+      : undefined,
 });
 
 export const trustTools = [checklistGetTool, checklistSetTool, councilConveneTool, councilVoteTool, completeTool];

@@ -54,7 +54,9 @@ export async function trustBriefing(
       council && outcome
         ? { id: council.id, state: outcome.state, cast: council.votes.length, size: council.size }
         : null,
-    findings: trust.findings.slice(0, 10),
+    // The reasons of the last refused completion, until a verification after it: then they may be fixed, and the
+    // next refusal (if any) says what still holds.
+    findings: facts && trust.findingsAt && facts.at > trust.findingsAt ? [] : trust.findings.slice(0, 10),
     forcedReview: trust.forcedReview?.reason ?? null,
     councilDue: config
       ? config.council.enabled && councilDue(run.iteration, config.council.minIterations, config.council.checkInterval)

@@ -11,7 +11,6 @@ import {
   ROLES,
   conveneRefusal,
   effectiveThreshold,
-  minIterationsFor,
   tally,
   type CastVote,
   type CouncilOutcome,
@@ -45,7 +44,13 @@ export interface ConveneResult {
   size: number;
   threshold: number;
   verification: string;
-  briefs: MemberBrief[];
+  /** True when an open council for this very code was picked up again rather than a new one convened. */
+  resumed: boolean;
+  /**
+   * The brief of the seat whose turn it is: one at a time, so each member reads only its own (the next comes back
+   * with each vote). A host with subagents hands each brief to a fresh one.
+   */
+  brief: MemberBrief;
   /** Fact keys a vote may cite in `evidence`. */
   citable: string[];
   heldOutToJudge: string[];
@@ -112,11 +117,9 @@ export async function convene(
   const facts = latestFacts(project, run.runId);
   const now = codeState(run, project.root);
   const trust = readTrust(store, run.runId);
-  const source = project.effectiveConfig().sources.get('council.minIterations') ?? 'default';
   const refusal = conveneRefusal({
-    iteration: run.iteration,
-    minIterations: minIterationsFor(run.tier, config.council.minIterations, source),
     verifiedCurrentCode: facts !== null && facts.codeState === now,
+    progress: facts !== null && progressSinceBaseline(project, facts),
     forcedReview: trust.forcedReview !== null,
   });
   if (refusal) throw new UsageError(refusal);
@@ -126,6 +129,9 @@ export async function convene(
     );
   }
   const last = latestCouncil(store, run.runId);
+  if (last && last.closedAt === null && last.codeState === now && last.verificationId === facts!.id) {
+    return resumeCouncil(project, last, facts!);
+  }
   if (
     last &&
     last.closedAt &&
@@ -191,10 +197,68 @@ export async function convene(
       data: { council: s.id, size, threshold, verification: s.verificationId, codeState: s.codeState },
     }),
   );
-  const briefs = seats.map(({ seat, role }) =>
-    brief(session, seat, role, ROLES.find((r) => r.role === role)!.focus, facts!, items, citable, heldOutToJudge),
-  );
-  return { council: session.id, size, threshold, verification: facts!.id, briefs, citable, heldOutToJudge };
+  return {
+    council: session.id,
+    size,
+    threshold,
+    verification: facts!.id,
+    resumed: false,
+    brief: seatBrief(session, 1, facts!, items, citable, heldOutToJudge),
+    citable,
+    heldOutToJudge,
+  };
+}
+
+/** An open council for the code as it is: the brief of the seat whose turn it is, nothing new recorded. */
+function resumeCouncil(project: Project, s: CouncilSession, facts: VerificationFacts): ConveneResult {
+  const list = readChecklist(project.existingStore(), s.runId);
+  const items = list ? visibleItems(list) : [];
+  const citable = citableKeys(facts, items);
+  const heldOut = heldOutToJudgeOf(items);
+  const seat = s.outcome === 'devils-advocate' ? 0 : (nextSeatOf(s) ?? 1);
+  return {
+    council: s.id,
+    size: s.size,
+    threshold: s.threshold,
+    verification: facts.id,
+    resumed: true,
+    brief:
+      seat === 0
+        ? { seat: 0, role: DEVILS_ADVOCATE.role, focus: DEVILS_ADVOCATE.focus, prompt: devilPrompt(s, facts, items) }
+        : seatBrief(s, seat, facts, items, citable, heldOut),
+    citable,
+    heldOutToJudge: heldOut,
+  };
+}
+
+/** The first seat (1..size) without a vote; null when every seat has voted. */
+export function nextSeatOf(s: CouncilSession): number | null {
+  return s.seats.find((x) => !s.votes.some((v) => v.seat === x.seat))?.seat ?? null;
+}
+
+function heldOutToJudgeOf(items: readonly ChecklistItem[]): string[] {
+  return items.filter((i) => i.heldOut && !i.check && i.status !== 'waived').map((i) => i.id);
+}
+
+function seatBrief(
+  s: CouncilSession,
+  seat: number,
+  facts: VerificationFacts,
+  items: readonly ChecklistItem[],
+  citable: string[],
+  heldOut: string[],
+): MemberBrief {
+  const role = s.seats.find((x) => x.seat === seat)!.role;
+  return brief(s, seat, role, ROLES.find((r) => r.role === role)!.focus, facts, items, citable, heldOut);
+}
+
+/**
+ * Real progress to judge: the verified code differs from the run's baseline, or a task was completed. (This
+ * replaces counting loki_status turns, which a model can inflate or never reach.)
+ */
+function progressSinceBaseline(project: Project, facts: VerificationFacts): boolean {
+  if (facts.diff === null || facts.diff.files > 0) return true;
+  return project.tasks().summary(undefined).counts.completed > 0;
 }
 
 export interface VoteArgs {
@@ -218,6 +282,10 @@ export interface VoteResult {
   tally: CouncilOutcome | null;
   /** When the approval was unanimous: the devil's advocate's brief (vote as seat 0). */
   devilsAdvocate: MemberBrief | null;
+  /** While voting: the brief of the next seat to vote (one at a time; the others stay blind to this vote). */
+  nextBrief: MemberBrief | null;
+  /** Held-out items an approving member must judge (ids). */
+  heldOutToJudge: string[];
   /**
    * Approved, but completion would still refuse on the work (open tasks, a phase not reached: domain/waivers.ts):
    * its reasons, so the answer does not lead into that refusal. Absent when there are none.
@@ -308,8 +376,18 @@ export async function castVote(project: Project, who: SessionIdentity, args: Vot
         tally: closed ? o : null,
         devilsAdvocate:
           o.state === 'devils-advocate'
-            ? { seat: 0, role: DEVILS_ADVOCATE.role, focus: DEVILS_ADVOCATE.focus, prompt: devilPrompt(next, facts!) }
+            ? {
+                seat: 0,
+                role: DEVILS_ADVOCATE.role,
+                focus: DEVILS_ADVOCATE.focus,
+                prompt: devilPrompt(next, facts!, visible),
+              }
             : null,
+        nextBrief:
+          o.state === 'voting' && nextSeatOf(next) !== null
+            ? seatBrief(next, nextSeatOf(next)!, facts!, visible, citable, toJudge)
+            : null,
+        heldOutToJudge: toJudge,
       };
     },
     (r) => ({
@@ -400,11 +478,29 @@ function brief(
   return { seat, role, focus, prompt };
 }
 
-function devilPrompt(s: CouncilSession, f: VerificationFacts): string {
+/**
+ * The devil's advocate is told exactly what to attack: every claim the approval rests on that no machine check
+ * proves (items marked met by the builder, held-out items judged by the members, findings put to the council),
+ * and what the server cannot know. It rejects only with a concrete reason.
+ */
+function devilPrompt(s: CouncilSession, f: VerificationFacts, items: readonly ChecklistItem[]): string {
+  const unproven = items.filter((i) => i.status !== 'waived' && !i.check);
+  const claims = [
+    ...unproven.map(
+      (i) =>
+        `- item:${i.id}${i.heldOut ? ' [held-out, judged by the members]' : ' [marked met by the builder]'}: ${i.text}${i.note ? ` (${i.note})` : ''}`,
+    ),
+    ...f.toJudge.map((t) => `- TO JUDGE: ${t}`),
+    ...f.gaps.map((g) => `- the server cannot know: ${g}`),
+  ];
   return [
-    `Every member of council ${s.id} approved. You are the devil's advocate (seat 0), and blind to their reasons.`,
+    `Every member of council ${s.id} approved. You are the devil's advocate (seat 0), blind to their reasons: find the one concrete reason this work is not done, if there is one.`,
     DEVILS_ADVOCATE.focus,
     factsBlock(f),
-    `Call loki_council_vote with council "${s.id}", seat 0, your vote, a rationale and evidence citing fact keys.`,
+    claims.length
+      ? `Judge these claims, which no machine check proves (${claims.length}):\n${claims.join('\n')}`
+      : 'Every checklist item is proved by a machine check; judge whether the tests really exercise the spec.',
+    'Read the code for each. Reject only with a concrete reason (a file, what fails, which item); otherwise approve.',
+    `Call loki_council_vote with council "${s.id}", seat 0, your vote, a rationale and evidence citing fact keys (${f.id}:tests, item:<id>, ...).`,
   ].join('\n');
 }

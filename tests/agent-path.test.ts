@@ -1,0 +1,160 @@
+/**
+ * The agent's path through an honest run, as a model that follows `next` literally would walk it, through the
+ * real SDK client named as Claude Code names itself (so results come back as the compact text a host shows). The
+ * only call the "model" chooses is the first, loki_start; every later loki call is the one the previous result's
+ * `Next:` line names, with its arguments, plus only what the model must say itself (summaries, evidence, votes).
+ * The real hosts walk the same path in tests/e2e; this one runs in a second and pins the figures of issue 18.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, tempProject, text, type Connected, type TempProject } from './helpers.js';
+
+const SPEC = [
+  '# String utilities',
+  '',
+  'A tiny library of string helpers in src/strings.js, tested with node:test.',
+  '',
+  '## Requirements',
+  '1. capitalize(s) returns s with its first letter in upper case.',
+  '2. slugify(s) turns a title into a lower-case, hyphen-separated slug.',
+  '3. truncate(s, n) shortens s to at most n characters, ending with an ellipsis when cut.',
+  '4. reverse(s) returns the characters of s in reverse order.',
+  '',
+].join('\n');
+
+/** What the "model" writes for each requirement (found by the function name in the task's title). */
+const WORK: Record<string, { code: string; test: string }> = {
+  capitalize: {
+    code: 'exports.capitalize = (s) => s.charAt(0).toUpperCase() + s.slice(1);',
+    test: "assert.strictEqual(capitalize('hello'), 'Hello');",
+  },
+  slugify: {
+    code: "exports.slugify = (s) => s.toLowerCase().trim().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');",
+    test: "assert.strictEqual(slugify('Hello World!'), 'hello-world');",
+  },
+  truncate: {
+    code: "exports.truncate = (s, n) => (s.length <= n ? s : s.slice(0, Math.max(0, n - 1)) + '…');",
+    test: "assert.strictEqual(truncate('abcdef', 4), 'abc…'); assert.strictEqual(truncate('ab', 4), 'ab');",
+  },
+  reverse: {
+    code: "exports.reverse = (s) => [...s].reverse().join('');",
+    test: "assert.strictEqual(reverse('abc'), 'cba');",
+  },
+};
+
+interface Step {
+  tool: string;
+  args: Record<string, unknown>;
+  work: string | null;
+  add: string;
+}
+
+/** The loki call a `Next:` line names (with its JSON arguments), and the work to do before it. */
+export function parseNext(resultText: string): Step | null {
+  const line = resultText
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith('Next: '));
+  if (!line) throw new Error(`a result without a Next line:\n${resultText}`);
+  const m = /(loki_[a-z_]+) (\{.*?\})(?= \(add |, then | -- |$)/.exec(line);
+  if (!m) return null;
+  const work = /work on (\S+) "/.exec(line.slice(0, m.index));
+  const add = /\(add ([^)]*)\)/.exec(line.slice(m.index))?.[1] ?? '';
+  return { tool: m[1]!, args: JSON.parse(m[2]!) as Record<string, unknown>, work: work?.[1] ?? null, add };
+}
+
+let tp: TempProject | undefined;
+let c: Connected | undefined;
+afterEach(async () => {
+  await c?.close();
+  tp?.cleanup();
+  c = undefined;
+  tp = undefined;
+});
+
+describe('the agent path (issue 18)', () => {
+  it('an honest 4-requirement run, following next literally, reaches VERIFIED in few compact calls', async () => {
+    tp = tempProject({
+      git: true,
+      files: {
+        'package.json': JSON.stringify({ name: 'strings', private: true, scripts: { test: 'node --test' } }),
+        'prd.md': SPEC,
+        '.gitignore': 'node_modules\n',
+      },
+    });
+    c = await connect(tp, {}, 'claude-code');
+    const root = tp.root;
+    const titles = new Map<string, string>();
+    const done: string[] = [];
+    const writeWork = (taskId: string) => {
+      const title = titles.get(taskId) ?? '';
+      const name = Object.keys(WORK).find((k) => title.includes(k));
+      if (!name) throw new Error(`no work known for ${taskId} "${title}"`);
+      done.push(name);
+      const src = done.map((n) => WORK[n]!.code).join('\n');
+      fs.mkdirSync(path.join(root, 'src'), { recursive: true });
+      fs.mkdirSync(path.join(root, 'test'), { recursive: true });
+      fs.writeFileSync(path.join(root, 'src/strings.js'), `${src}\n`);
+      fs.writeFileSync(
+        path.join(root, `test/${name}.test.js`),
+        [
+          "const test = require('node:test');",
+          "const assert = require('node:assert');",
+          `const { ${name} } = require('../src/strings.js');`,
+          `test('${name}', () => { ${WORK[name]!.test} });`,
+          '',
+        ].join('\n'),
+      );
+    };
+
+    const calls: { tool: string; chars: number }[] = [];
+    const transcript: string[] = [];
+    let step: Step | null = { tool: 'loki_start', args: { spec: 'prd.md' }, work: null, add: '' };
+    let verification = 'v0001';
+    for (let i = 0; step && i < 40; i++) {
+      if (step.work) writeWork(step.work);
+      const args = { ...step.args };
+      if (step.tool === 'loki_task_complete') {
+        args.summary = `implemented ${titles.get(String(args.id)) ?? args.id}`;
+        args.evidence = ['src/strings.js', 'npm test'];
+      }
+      if (step.tool === 'loki_checklist_set')
+        args.items = (args.items as { id: string }[]).map((it) => ({ ...it, evidence: 'tests in test/ pass' }));
+      if (step.tool === 'loki_council_vote') {
+        args.vote = 'approve';
+        args.rationale = 'The tests run by the server pass and cover each requirement.';
+        args.evidence = [`${verification}:tests`];
+        const heldOut = /items: \{id, met, note\} for ([^)]*)/.exec(step.add)?.[1];
+        if (heldOut) args.items = heldOut.split(', ').map((id) => ({ id, met: true, note: 'covered by a test' }));
+      }
+      const r = await c.call(step.tool, args);
+      const shown = text(r);
+      calls.push({ tool: step.tool, chars: shown.length });
+      transcript.push(`>> ${step.tool} ${JSON.stringify(args)}\n${shown}`);
+      expect(r.isError, `${step.tool} ${JSON.stringify(args)} was refused:\n${shown}`).toBeFalsy();
+      // What Claude Code shows: the text alone, no structuredContent beside it.
+      expect(r.structuredContent).toBeUndefined();
+      for (const m of shown.matchAll(/^Claimed (\S+) [^:\n]*: (.+)/gm)) titles.set(m[1]!, m[2]!);
+      verification = /Verification (v\d+)/.exec(shown)?.[1] ?? verification;
+      step = parseNext(shown);
+    }
+    if (process.env.LOKI_SHOW_PATH || !fs.existsSync(path.join(root, '.loki/proofs')))
+      console.error(transcript.join('\n\n'));
+    const receipt = fs
+      .readdirSync(path.join(root, '.loki/proofs'), { recursive: true })
+      .map(String)
+      .find((f) => f.endsWith('RECEIPT.md'));
+    expect(receipt).toBeDefined();
+    expect(fs.readFileSync(path.join(root, '.loki/proofs', receipt!), 'utf8')).toMatch(/VERIFIED/);
+    const chars = calls.reduce((n, x) => n + x.chars, 0);
+    const largest = calls.reduce((a, b) => (b.chars > a.chars ? b : a));
+    console.error(
+      `agent path: ${calls.length} loki calls, ${chars} characters, largest ${largest.tool} ${largest.chars}\n` +
+        calls.map((x) => `  ${x.tool} ${x.chars}`).join('\n'),
+    );
+    expect(calls.length).toBeLessThanOrEqual(20);
+    expect(chars).toBeLessThanOrEqual(15_000);
+    expect(largest.chars).toBeLessThanOrEqual(6_000);
+  });
+});
