@@ -431,7 +431,9 @@ describe('the hooks, as the host runs them', () => {
     expect(
       (hook('session-start', { source: 'resume' }, env).out as { hookSpecificOutput: { additionalContext: string } })
         .hookSpecificOutput.additionalContext,
-    ).toMatch(/is stopped \(iteration limit \(3\) reached\)[\s\S]*the run is stopped/);
+    ).toMatch(
+      /is stopped \(iteration limit \(3\) reached\)[\s\S]*Nothing to resume: a new run starts with mcp__loki__loki_start/,
+    );
   });
 
   it('outside a Loki Mode project every hook says nothing and writes nothing', () => {

@@ -55,7 +55,10 @@ export async function sessionStart(project: Project, _input: HookInput): Promise
       ? `(${b.problems.length - BRIEFED_PROBLEMS} more problems: loki_status lists them.)`
       : '',
     `Loki Mode tools are named ${prefix}<tool> here.`,
-    `Resume: call loki_status first, then ${b.next}.`,
+    // A stopped run has nothing to resume, and a session opened later for other work must not be told to end.
+    run.status === 'active'
+      ? `Resume: call loki_status first, then ${b.next}.`
+      : 'Nothing to resume: a new run starts with loki_start and a spec.',
   ].filter(Boolean);
   return {
     hookSpecificOutput: { hookEventName: 'SessionStart', additionalContext: hostNames(context.join('\n'), prefix) },
