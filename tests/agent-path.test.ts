@@ -135,6 +135,8 @@ describe('the agent path (issue 18)', () => {
       expect(r.isError, `${step.tool} ${JSON.stringify(args)} was refused:\n${shown}`).toBeFalsy();
       // What Claude Code shows: the text alone, no structuredContent beside it.
       expect(r.structuredContent).toBeUndefined();
+      // One brief at a time: each member reads only its own (the next comes back with each vote).
+      expect((shown.match(/^=== seat /gm) ?? []).length).toBeLessThanOrEqual(1);
       for (const m of shown.matchAll(/^Claimed (\S+) [^:\n]*: (.+)/gm)) titles.set(m[1]!, m[2]!);
       verification = /Verification (v\d+)/.exec(shown)?.[1] ?? verification;
       step = parseNext(shown);
@@ -156,5 +158,74 @@ describe('the agent path (issue 18)', () => {
     expect(calls.length).toBeLessThanOrEqual(20);
     expect(chars).toBeLessThanOrEqual(15_000);
     expect(largest.chars).toBeLessThanOrEqual(6_000);
+  });
+});
+
+describe('what each host is shown (issue 18)', () => {
+  it('Claude Code, Codex and Cline get the compact text alone; other clients get the structured result too', async () => {
+    tp = tempProject();
+    for (const [name, structuredToo] of [
+      ['claude-code', false],
+      ['codex-mcp-client', false],
+      ['Cline', false],
+      ['my-sdk-program', true],
+    ] as const) {
+      const client = await connect(tp, {}, name);
+      const r = await client.call('loki_status', { peek: true });
+      expect(r.structuredContent !== undefined, name).toBe(structuredToo);
+      expect(text(r), name).toMatch(/\nNext: loki_start \{\} \(add `spec`/);
+      await client.close();
+    }
+  });
+});
+
+describe('orphaned claims (issue 18)', () => {
+  it('a task claimed by a session that stopped comes first for the next session, which resumes or releases it', async () => {
+    tp = tempProject({ git: true, files: { 'prd.md': SPEC } });
+    const first = await connect(tp, {}, 'claude-code');
+    expect((await first.call('loki_start', { spec: 'prd.md' })).isError).toBeFalsy();
+    const claimed = text(await first.call('loki_task_claim'));
+    const id = /^Claimed (\S+)/.exec(claimed)![1]!;
+    await first.close(); // the host ended the session: its server marks it stopped
+
+    c = await connect(tp, {}, 'claude-code');
+    const status = text(await c.call('loki_status'));
+    const step = parseNext(status)!;
+    expect(step).toMatchObject({ tool: 'loki_task_claim', args: { taskId: id } });
+    expect(status).toMatch(new RegExp(`${id} ".*" was claimed by session s-[0-9a-f]+, which stopped: resume it`));
+    const resumed = await c.call(step.tool, step.args);
+    expect(resumed.isError, text(resumed)).toBeFalsy();
+    expect(text(resumed)).toMatch(new RegExp(`^Claimed ${id} .*attempt 2`));
+    // Its first attempt ended as released (nothing went wrong with the task), not as a failure.
+    const attempts = (
+      (await c.client.callTool({ name: 'loki_task_list', arguments: { ids: [id] } })).content[0] as { text: string }
+    ).text;
+    expect(attempts).toMatch(/released/);
+  });
+
+  it('an orphaned claim can be released without its token; a live session’s claim cannot', async () => {
+    tp = tempProject({ git: true, files: { 'prd.md': SPEC } });
+    const first = await connect(tp, {}, 'claude-code');
+    await first.call('loki_start', { spec: 'prd.md' });
+    const id = /^Claimed (\S+)/.exec(text(await first.call('loki_task_claim')))![1]!;
+    c = await connect(tp, {}, 'claude-code');
+    // The first session is still live: its claim is not another session's to release.
+    expect((await c.call('loki_task_update', { id, action: 'release' })).isError).toBe(true);
+    await first.close();
+    const released = await c.call('loki_task_update', { id, action: 'release' });
+    expect(released.isError, text(released)).toBeFalsy();
+    expect(text(released)).toMatch(new RegExp(`^Updated ${id}: pending`));
+  });
+});
+
+describe('problems already fixed (issue 18)', () => {
+  it('the reasons of a refused completion stop showing once a later verification may have fixed them', async () => {
+    tp = tempProject({ git: true, files: { 'prd.md': SPEC, 'package.json': '{"scripts":{"test":"node --test"}}' } });
+    c = await connect(tp, {}, 'claude-code');
+    await c.call('loki_start', { spec: 'prd.md' });
+    expect(text(await c.call('loki_complete'))).toMatch(/^CONTINUE/);
+    expect(text(await c.call('loki_status'))).toMatch(/Problem: completion refused/);
+    await c.call('loki_verify');
+    expect(text(await c.call('loki_status'))).not.toMatch(/completion refused/);
   });
 });
