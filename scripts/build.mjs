@@ -6,6 +6,7 @@
 //   loki-hook.cjs         the hooks' launcher, CommonJS: a host starts one per tool call, and Node's ES module loader
 //                         alone costs several milliseconds of each start (bench/NOTES.md)
 //   index.js              the library entry (ESM): createServer and the storage primitives
+//   demo.mjs              scripts/demo.mjs with the MCP SDK client bundled in, for `loki demo` from the package
 // LOKI_NO_MINIFY=1 keeps names readable (for CPU profiles of the bundles). LOKI_SOURCEMAP=1 writes source maps next
 // to the bundles; by default there are none, so the package (which ships dist/) stays small: the maps were three
 // quarters of it. index.js is built for the tests and for embedding from a checkout; the package leaves it out
@@ -75,6 +76,20 @@ await Promise.all([
     entryPoints: { 'loki-mcp': 'mcp-server/src/bin/loki-mcp.ts', loki: 'mcp-server/src/bin/loki.ts' },
     outdir,
     sourcemap: false,
+  }),
+  // `loki demo` from the package: the demo drives the server through the MCP SDK's client, which the package
+  // does not depend on, so it ships bundled. Its paths are read from where scripts/demo.mjs would be.
+  build({
+    ...common,
+    format: 'esm',
+    sourcemap: false,
+    entryPoints: { demo: 'scripts/demo.mjs' },
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    define: { ...common.define, 'import.meta.url': '__lokiDemoUrl' },
+    banner: {
+      js: "import { createRequire as __lokiCreateRequire } from 'node:module'; const require = __lokiCreateRequire(import.meta.url); const __lokiDemoUrl = new URL('../../scripts/demo.mjs', import.meta.url).href;",
+    },
   }),
   build({
     ...common,

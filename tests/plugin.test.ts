@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DIST, REPO_ROOT } from './helpers.js';
+import { packRepo } from './pack.js';
 
 const CLAUDE = path.join(REPO_ROOT, 'node_modules', '.bin', 'claude');
 const PLUGIN = path.join(REPO_ROOT, 'plugin');
@@ -160,11 +161,7 @@ describe('the Claude Code plugin', () => {
       fs.mkdirSync(home);
       fs.mkdirSync(project);
       // The package the plugin's launcher installs: this build, packed, standing in for the published one.
-      const packed = run('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', scratch], {
-        cwd: REPO_ROOT,
-      });
-      expect(packed.code, packed.out).toBe(0);
-      const tarball = path.join(scratch, packed.stdout.trim().split('\n').pop()!);
+      const tarball = path.join(scratch, packRepo(scratch).filename);
       const clone = path.join(scratch, 'clone');
       expect(run('git', ['clone', '-q', REPO_ROOT, clone], { cwd: scratch }).code).toBe(0);
       const env: NodeJS.ProcessEnv = {
