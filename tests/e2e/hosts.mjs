@@ -137,6 +137,13 @@ function killGroup(pid, signal) {
 // ------------------------------------------------------------------------------------------------------------
 // The hosts
 
+/** The plugin's folder, as the marketplace (.claude-plugin/marketplace.json) names it for `/plugin install`. */
+export function pluginDir() {
+  const market = JSON.parse(fs.readFileSync(path.join(REPO, '.claude-plugin', 'marketplace.json'), 'utf8'));
+  const entry = market.plugins.find((x) => x.name === 'loki-mode') ?? market.plugins[0];
+  return path.resolve(REPO, typeof entry.source === 'string' ? entry.source : '.');
+}
+
 async function driveClaude(p, api, timeoutMs) {
   return runProcess(
     HOST_BINS.claude,
@@ -144,7 +151,9 @@ async function driveClaude(p, api, timeoutMs) {
       '-p',
       PROMPT,
       '--plugin-dir',
-      REPO,
+      pluginDir(),
+      '--debug-file',
+      path.join(p.home, 'claude-debug.log'),
       '--allowedTools',
       'mcp__plugin_loki-mode_loki,Write,Edit,Read,Bash,ToolSearch',
     ],
@@ -247,6 +256,15 @@ export async function honestRun(host, opts = {}) {
     stderr: proc.stderr.slice(-4000),
     stdout: proc.stdout.slice(-4000),
   };
+  // Claude Code's debug log, when the run never reached a loki tool: what happened to the MCP server.
+  const debug = path.join(p.home, 'claude-debug.log');
+  if (report.lokiCalls === 0 && fs.existsSync(debug))
+    report.process.debug = fs
+      .readFileSync(debug, 'utf8')
+      .split('\n')
+      .filter((l) => /mcp|loki|plugin/i.test(l))
+      .slice(-40)
+      .join('\n');
   // LOKI_E2E_KEEP=1 keeps the project and scratch home for a look afterwards.
   const cleanup = process.env.LOKI_E2E_KEEP ? () => log(`kept ${p.base}`) : p.cleanup;
   return { host, project: p, requests: api.requests, report, cleanup };
@@ -282,6 +300,7 @@ export function analyse(host, requests, p) {
     if (shown.length > 6000)
       defects.push({ kind: 'result over 6,000 characters', tool: ex.lokiName, chars: shown.length });
   }
+  const lastLokiResult = exchanges.at(-1)?.result?.text;
   const largest = lokiResults.reduce((a, b) => (b.chars > (a?.chars ?? -1) ? b : a), undefined);
   const stored = storedOutcome(p);
   return {
@@ -295,6 +314,7 @@ export function analyse(host, requests, p) {
     largest,
     firstToolsChars: first ? JSON.stringify(first.body.tools ?? []).length : 0,
     finalAnswer: lastReq?.answer,
+    lastLokiResult,
     defects,
     lokiResults,
     conv,
@@ -364,6 +384,7 @@ export function summary(r) {
     `${r.host}: ${r.lokiCalls} loki calls of ${r.toolCalls}, ${r.lokiResultChars} chars of loki results, largest ${r.largest?.tool} ${r.largest?.chars}; run ${r.runStatus}, receipt ${r.receipt}`,
     `loki calls: ${JSON.stringify(r.lokiCallsByTool)}`,
     `final answer: ${JSON.stringify(r.finalAnswer)}`,
+    ...(r.receipt ? [] : [`last loki result: ${r.lastLokiResult?.slice(-1500)}`]),
     ...r.defects.map((d) => `defect: ${d.kind}: ${d.tool} ${d.next ?? d.text ?? d.chars ?? ''}`.slice(0, 700)),
     `host exit ${r.process?.code}${r.process?.timedOut ? ' (timed out)' : ''}`,
     ...(r.lokiCalls === 0
