@@ -11,9 +11,13 @@
  * write-ahead log. A checkpoint that could not be checked (git would not run, a snapshot could not be opened just
  * now) is named with the error and left alone.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Project, RootSource } from '../project.js';
+import { codexSkillInstalled, findPlugin, findRegistrations, type Registration } from '../install/registrations.js';
+import { VERSION } from '../version.js';
 import { isExpectedError } from '../errors.js';
 import { DB_FILE } from '../store/db.js';
 import { asDiskError, diskCause, freeBytes } from '../store/disk.js';
@@ -60,6 +64,8 @@ export function doctorCommand(project: Project, rootSource: RootSource, fix: boo
     `Node ${process.versions.node}${nodeOk ? '' : `: loki-mode needs >= ${MIN_NODE.join('.')}`}`,
   );
   add('project root', 'ok', `${project.root} (from ${rootSource})`);
+  attempt('git', add, () => inspectGit(project.root, add));
+  attempt('hosts', add, () => inspectHosts(project, add));
 
   const lokiPath = path.join(project.root, '.loki');
   let lokiState: fs.Stats | undefined;
@@ -105,6 +111,158 @@ export function doctorCommand(project: Project, rootSource: RootSource, fix: boo
     print(failed ? '\nProblems found (FAIL lines above say how to fix each).' : '\nAll checks passed.');
   }
   return failed ? 1 : 0;
+}
+
+/** git runs checkpoints of the files and the diff the completion gate verifies. */
+function inspectGit(root: string, add: Add): void {
+  const version = spawnSync('git', ['--version'], { encoding: 'utf8', timeout: 10_000 });
+  if (version.status !== 0) {
+    add(
+      'git',
+      'fail',
+      `git does not run here (${version.error?.message ?? version.stderr.trim()}): loki-mode needs it for checkpoints of the files and the verified diff; install git`,
+    );
+    return;
+  }
+  const inside = spawnSync('git', ['rev-parse', '--is-inside-work-tree'], { cwd: root, encoding: 'utf8' });
+  if (inside.status === 0 && inside.stdout.trim() === 'true') add('git', 'ok', version.stdout.trim());
+  else
+    add(
+      'git',
+      'warn',
+      `${version.stdout.trim()}, but ${root} is not a git repository: checkpoints keep the .loki/ state only and completion cannot show a diff (git init)`,
+    );
+}
+
+/**
+ * Each host's registration of the server for this project, and whether the server it names starts (asked with
+ * --version, which reads nothing of the project); the Claude Code plugin's files and the package it runs. A
+ * registration whose server does not start fails; having none, or an npx package not downloaded yet, warns.
+ */
+function inspectHosts(project: Project, add: Add): void {
+  const home = project.env.HOME || os.homedir();
+  const regs = findRegistrations(project.root, project.env, home);
+  const plugin = findPlugin(project.env, home);
+  for (const reg of regs) inspectRegistration(project.root, reg, add);
+  if (regs.some((r) => r.host === 'codex') && !codexSkillInstalled(project.env, home))
+    add('codex skill', 'warn', 'Codex has the server but not the loki-mode skill: loki install codex --user adds it');
+  if (plugin) inspectPlugin(plugin, add);
+  if (regs.length === 0 && !plugin)
+    add(
+      'hosts',
+      'warn',
+      'no host has the loki server registered for this project: loki install claude|codex|cline, or the Claude Code plugin (docs/hosts.md)',
+    );
+}
+
+function inspectRegistration(root: string, reg: Registration, add: Add): void {
+  const name = reg.where;
+  if (reg.problem || !reg.entry) {
+    add(name, 'fail', `${reg.file} ${reg.problem ?? 'has no usable entry'}; fix it, then run loki install ${reg.host}`);
+    return;
+  }
+  const { command, args, env } = reg.entry;
+  if (typeof command !== 'string' || !Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
+    add(name, 'fail', `the loki entry in ${reg.file} has no command and args; run loki install ${reg.host} again`);
+    return;
+  }
+  const pinned = (env as Record<string, unknown> | undefined)?.LOKI_PROJECT_DIR;
+  const pin =
+    typeof pinned === 'string' && !pinned.includes('${') && path.resolve(pinned) !== root
+      ? `; it is pinned to ${pinned}, not this project`
+      : '';
+  if (command === 'npx' || path.basename(command) === 'npx') {
+    const at = args.indexOf('-p');
+    const spec = at >= 0 ? args[at + 1] : undefined;
+    if (!spec || !/^loki-mode(@|$)/.test(spec) || !args.includes('loki-mcp')) {
+      add(
+        name,
+        'fail',
+        `${reg.file} starts \`npx ${args.join(' ')}\`, which is not loki-mode's server (the form is npx -y -p loki-mode loki-mcp): run loki install ${reg.host} again`,
+      );
+      return;
+    }
+    const probe = startProbe('npx', ['--offline', ...args], env);
+    if (probe.ok) add(name, pin ? 'warn' : 'ok', `${reg.file}: npx ${spec}, starts (loki-mode ${probe.version})${pin}`);
+    else
+      add(
+        name,
+        'warn',
+        `${reg.file}: npx ${spec}, not downloaded yet: the host fetches it from the npm registry on its first start${pin}`,
+      );
+    return;
+  }
+  const probe = startProbe(command, args, env);
+  if (!probe.ok) {
+    add(
+      name,
+      'fail',
+      `${reg.file} starts ${[command, ...args].join(' ')}, which does not start (${probe.why}): run loki install ${reg.host} again`,
+    );
+    return;
+  }
+  const other = probe.version !== VERSION ? `; this loki is ${VERSION}` : '';
+  add(name, pin || other ? 'warn' : 'ok', `${reg.file}: starts (loki-mode ${probe.version})${other}${pin}`);
+}
+
+/** The plugin's own files, and the package its launcher runs (installed on the first session). */
+function inspectPlugin(plugin: { installPath: string; version: string; dataDir: string }, add: Add): void {
+  const missing = ['launch.cjs', '.mcp.json', 'hooks/hooks.json', 'SKILL.md'].filter(
+    (f) => !fs.existsSync(path.join(plugin.installPath, f)),
+  );
+  if (missing.length > 0) {
+    add(
+      'claude plugin',
+      'fail',
+      `${plugin.installPath} lacks ${missing.join(', ')}: claude plugin uninstall loki-mode@loki-mode, then install it again`,
+    );
+    return;
+  }
+  const dist = path.join(plugin.dataDir, plugin.version, 'node_modules', 'loki-mode', 'mcp-server', 'dist');
+  const server = path.join(dist, 'loki-mcp.js');
+  if (!fs.existsSync(server)) {
+    add(
+      'claude plugin',
+      'warn',
+      `loki-mode ${plugin.version} installed; its first session installs the loki-mode package into ${plugin.dataDir} (needs the npm registry)`,
+    );
+    return;
+  }
+  const missingBuilt = ['server.cjs', 'loki-hook.cjs', 'hook.cjs', 'hook-guard.cjs', 'hook-usage.cjs'].filter(
+    (f) => !fs.existsSync(path.join(dist, f)),
+  );
+  const probe = missingBuilt.length === 0 ? startProbe(process.execPath, [server], undefined) : undefined;
+  if (!probe?.ok)
+    add(
+      'claude plugin',
+      'fail',
+      `${dist} ${missingBuilt.length ? `lacks ${missingBuilt.join(', ')}` : `does not start (${probe?.why})`}: remove ${path.join(plugin.dataDir, plugin.version)} and start a new session (the plugin installs it again)`,
+    );
+  else add('claude plugin', 'ok', `loki-mode ${plugin.version}, its hooks and server built in ${dist} (starts)`);
+}
+
+/** Start a server with --version: it prints its version and exits before it reads any project. */
+function startProbe(
+  command: string,
+  args: string[],
+  env: unknown,
+): { ok: true; version: string } | { ok: false; why: string } {
+  const extra =
+    env && typeof env === 'object'
+      ? Object.fromEntries(Object.entries(env).filter(([, v]) => typeof v === 'string' && !v.includes('${')))
+      : {};
+  const r = spawnSync(command, [...args, '--version'], {
+    encoding: 'utf8',
+    timeout: 20_000,
+    env: { ...process.env, ...extra, LOKI_NO_CODE_CACHE: '1', npm_config_update_notifier: 'false' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const said = `${r.stderr}${r.stdout}`.trim();
+  const version = /^(\d+\.\d+\.\d+\S*)$/m.exec(said)?.[1];
+  if (r.status === 0 && version) return { ok: true, version };
+  // Node's own failure puts the error on one line among the stack: that line says what went wrong.
+  const error = /^\w*Error\b.*$/m.exec(said)?.[0] ?? said.split('\n').find((l) => l.trim());
+  return { ok: false, why: r.error?.message ?? error ?? `exit ${r.status}` };
 }
 
 /** Run one check; whatever it throws is that check failing, said as it is, never the end of the others. */
