@@ -398,6 +398,7 @@ describe('Markdown rules', () => {
     expect(tasksFromSpec('Just make the button blue.\n', '.md')).toStrictEqual({
       kind: 'text',
       title: 'Just make the button blue.',
+      sections: 0,
       tasks: [
         { id: 't1', title: 'Just make the button blue.', description: '', phase: 'DEVELOPMENT', source: spec(null) },
       ],

@@ -8,7 +8,6 @@
  * repository is simple: BOOTSTRAP, DEVELOPMENT, QA, with no empty discovery or architecture phases to walk.
  */
 import type { Tier } from './phases.js';
-import { parseMarkdown } from './spec/markdown.js';
 import { tasksFromSpec } from './spec-tasks.js';
 
 export interface SpecSignals {
@@ -112,21 +111,17 @@ export function classifyComplexity(spec: SpecSignals, repo: RepoSignals): TierDe
 export function specSignals(text: string, extension = '.md'): SpecSignals {
   let features = 1;
   let prose = text;
-  let markdown = true;
+  let sections = 0;
   try {
     const spec = tasksFromSpec(text, extension);
     // The reader's own "meet the acceptance criteria of X" tasks gather criteria; they are not requirements.
     features = spec.tasks.filter((t) => !/^Meet the acceptance criteria of /.test(t.title)).length;
+    sections = spec.sections;
     // Structured specs are counted by their content, not their keys and punctuation.
-    markdown = spec.kind === 'markdown' || spec.kind === 'text';
-    if (!markdown)
+    if (spec.kind !== 'markdown' && spec.kind !== 'text')
       prose = spec.tasks.map((t) => [t.title, t.description ?? '', ...(t.acceptance ?? [])].join(' ')).join(' ');
   } catch {
     /* refused at start; counted as one requirement here */
-  }
-  let sections = 0;
-  if (markdown) {
-    for (const node of parseMarkdown(text).children) if (node.type === 'heading' && node.depth <= 2) sections++;
   }
   const words = (prose.match(/[\p{L}\p{N}][\p{L}\p{N}'_-]*/gu) ?? []).length;
   // In a structured spec, integrations are named in its content, not its keys (an OpenAPI `webhooks` field).

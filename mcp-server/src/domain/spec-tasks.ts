@@ -26,6 +26,8 @@ export interface SpecTasks {
   title: string | null;
   tasks: TaskDraft[];
   notes: string[];
+  /** Top-level Markdown headings (0 for structured specs), for the tier. */
+  sections: number;
 }
 
 export const MAX_SPEC_TASKS = 300;
@@ -40,7 +42,20 @@ export function detectSpecKind(text: string, extension: string): SpecKind {
   return /^\s*(?:#{1,6}\s|[-*+]\s|\d{1,9}[.)]\s|\|)/m.test(text) ? 'markdown' : 'text';
 }
 
+/**
+ * The last spec read, kept because loki_start reads the same spec for its title, its seed and its tier, and a
+ * large Markdown spec takes seconds to parse. Callers get a copy, so none can change what another reads.
+ */
+let last: { text: string; extension: string; result: SpecTasks } | undefined;
+
 export function tasksFromSpec(text: string, extension: string): SpecTasks {
+  if (last?.text !== text || last.extension !== extension)
+    last = { text, extension, result: readSpec(text, extension) };
+  return structuredClone(last.result);
+}
+
+function readSpec(text: string, extension: string): SpecTasks {
+  let sections = 0;
   let kind = detectSpecKind(text, extension);
   let notes: string[] = [];
   let title: string | null = null;
@@ -48,7 +63,7 @@ export function tasksFromSpec(text: string, extension: string): SpecTasks {
   if (kind === 'markdown' || kind === 'text') {
     const md = readMarkdown(text);
     kind = md.structured ? 'markdown' : 'text';
-    ({ title, drafts, notes } = md);
+    ({ title, drafts, notes, sections } = md);
   } else {
     const doc = parseStructured(text, extension);
     const issue = kind === 'json' ? issueOf(doc) : undefined;
@@ -79,7 +94,7 @@ export function tasksFromSpec(text: string, extension: string): SpecTasks {
     );
     drafts = drafts.slice(0, MAX_SPEC_TASKS);
   }
-  return { kind, title, tasks: numbered(drafts), notes };
+  return { kind, title, tasks: numbered(drafts), notes, sections };
 }
 
 /** The spec's own title, or null when it has none (or does not parse: the start refuses it then anyway). */

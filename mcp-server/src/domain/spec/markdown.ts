@@ -49,6 +49,8 @@ import {
 export interface MarkdownSpec {
   /** Markdown structure (a heading, list or table), or prose only. */
   structured: boolean;
+  /** Top-level headings (depth 1 and 2): a sign of the spec's breadth for the tier. */
+  sections: number;
   title: string | null;
   drafts: Draft[];
   notes: string[];
@@ -122,7 +124,8 @@ export function readMarkdown(text: string, documentTitle?: string): MarkdownSpec
   const notes: string[] = [];
   if (reader.done > 0) notes.push(`${reader.done} checked item(s) ("- [x]") are already done and were not queued`);
   if (reader.wont > 0) notes.push(`${reader.wont} requirement(s) marked "Won't" are out of scope and were not queued`);
-  return { structured, title, drafts, notes };
+  const topHeadings = tree.children.filter((b) => b.type === 'heading' && b.depth <= 2).length;
+  return { structured, sections: topHeadings, title, drafts, notes };
 }
 
 /** What one section gives: its tasks, and criteria that were not attached to one of them. */
