@@ -139,10 +139,13 @@ describe('the npm package', () => {
  * `npx -y loki-mcp` asks the registry for a package called loki-mcp, which is not ours.
  */
 function wrongNpx(text: string): string[] {
-  const commands = [...text.matchAll(/\bnpx\b[^\n`|;&)"]*/g)].map((m) => m[0].trim());
+  // npx, its options (-p/--package with their value), then the command it runs.
+  const commands = [...text.matchAll(/\bnpx((?:\s+(?:-p|--package)[= ]\S+|\s+-[\w-]+)*)\s+([\w@./<>${}-]+)/g)].map(
+    (m) => m[0].replace(/\s+/g, ' '),
+  );
   return commands
     .filter((c) => /loki/.test(c))
-    .filter((c) => !/^npx (?:-y )?-p loki-mode(?:@[\w.<>-]+)? loki(?:-mcp)?(?:\s|$)/.test(c));
+    .filter((c) => !/^npx (?:-y )?-p loki-mode(?:@[\w.<>-]+)? loki(?:-mcp)?$/.test(c));
 }
 
 describe('the npx form', () => {

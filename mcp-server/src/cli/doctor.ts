@@ -183,12 +183,17 @@ function inspectRegistration(root: string, reg: Registration, add: Add): void {
       return;
     }
     const probe = startProbe('npx', ['--offline', ...args], env);
-    if (probe.ok) add(name, pin ? 'warn' : 'ok', `${reg.file}: npx ${spec}, starts (loki-mode ${probe.version})${pin}`);
+    if (probe.ok)
+      add(
+        name,
+        pin ? 'warn' : 'ok',
+        `${reg.file}: the package ${spec} by npx, starts (loki-mode ${probe.version})${pin}`,
+      );
     else
       add(
         name,
         'warn',
-        `${reg.file}: npx ${spec}, not downloaded yet: the host fetches it from the npm registry on its first start${pin}`,
+        `${reg.file}: the package ${spec} by npx, not downloaded yet: the host fetches it from the npm registry on its first start${pin}`,
       );
     return;
   }
