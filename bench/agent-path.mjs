@@ -59,7 +59,7 @@ const met = (ok) => (ok ? 'met' : 'NOT met');
 
 export function agentPathSection(rows) {
   const day = new Date().toISOString().slice(0, 10);
-  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
+  const commit = spawnSync('git', ['describe', '--always', '--dirty'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
   const body = rows.map((h) => {
     if (h.skipped) return `| ${h.name} | skipped: ${h.skipped} | | | | | | |`;
     const r = h.r;
@@ -69,7 +69,8 @@ export function agentPathSection(rows) {
       : n(r.lokiResultChars);
     const largest = `${r.largest?.tool ?? '-'} ${n(r.largest?.chars ?? 0)} (<= ${n(MAX_RESULT)}: ${met((r.largest?.chars ?? 0) <= MAX_RESULT)})`;
     const outcome = `${r.receipt ?? 'no receipt'}, ${r.defects.length} defect(s)`;
-    return `| ${h.name} | ${calls} | ${r.toolCalls} | ${chars} | ${largest} | ${n(r.firstToolsChars)} | ${outcome} | ${h.seconds.toFixed(0)} s |`;
+    const all = r.toolSearchCalls ? `${r.toolCalls} (${r.toolSearchCalls} ToolSearch)` : `${r.toolCalls}`;
+    return `| ${h.name} | ${calls} | ${all} | ${chars} | ${largest} | ${n(r.firstToolsChars)} | ${outcome} | ${h.seconds.toFixed(0)} s |`;
   });
   const byTool = rows
     .filter((h) => h.r)
@@ -82,7 +83,7 @@ export function agentPathSection(rows) {
   return `<!-- agent-path:begin -->
 ## The agent path in real hosts (4-requirement spec)
 
-Measured ${day} at ${commit} by \`node bench/run.mjs --only agent-path\` (bench/agent-path.mjs): each host CLI,
+Measured ${day} at ${commit} (-dirty: with uncommitted changes) by \`node bench/run.mjs --only agent-path\` (bench/agent-path.mjs): each host CLI,
 installed as a user has it, runs offline against the fake model API of tests/e2e with a scripted model that follows
 each result's \`Next:\` line literally, from \`loki_start {"spec":"prd.md"}\` to the receipt. Characters are of
 the loki results as the host showed them to the model; tools[] is the first model request's tools array, as JSON.

@@ -24,7 +24,6 @@ export async function startFakeApi(opts) {
   const requests = [];
   let seq = 0;
   const server = http.createServer((req, res) => {
-    req.socket.on('error', () => {});
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (c) => (body += c));
@@ -60,6 +59,8 @@ export async function startFakeApi(opts) {
       }
     });
   });
+  // A host that drops its connection mid-answer is no error of ours.
+  server.on('connection', (socket) => socket.on('error', () => {}));
   // Also the hosts' HTTP(S) proxy: anything a host tries to send off the machine is recorded here and refused.
   const egress = [];
   server.on('connect', (req, socket) => {

@@ -25,6 +25,8 @@ export interface Report {
   requests: number;
   modelRequests: number;
   toolCalls: number;
+  /** Claude Code: ToolSearch calls that loaded deferred loki tools (counted in toolCalls). */
+  toolSearchCalls: number;
   lokiCalls: number;
   lokiCallsByTool: Record<string, number>;
   lokiResultChars: number;

@@ -233,10 +233,42 @@ async function driveCline(p, api, timeoutMs) {
 export const DRIVERS = { claude: driveClaude, codex: driveCodex, cline: driveCline };
 
 /**
+ * Wait (up to a minute) until mcp-server/dist is complete and has not changed for 2 s: the hosts run it, and a
+ * build in progress (another checkout user's `npm run build`) would fail their server's start.
+ */
+async function settledDist() {
+  const dist = path.join(REPO, 'mcp-server', 'dist');
+  const files = ['loki-mcp.js', 'loki.js', 'server.cjs', 'cli.cjs', 'loki-hook.cjs', 'hook.cjs'];
+  const stamp = () =>
+    files.map((f) => {
+      try {
+        const st = fs.statSync(path.join(dist, f));
+        return `${st.size}:${st.mtimeMs}`;
+      } catch {
+        return 'missing';
+      }
+    });
+  const deadline = Date.now() + 60_000;
+  let last = '';
+  let sameSince = Date.now();
+  while (Date.now() < deadline) {
+    const now = stamp();
+    const key = now.join(',');
+    if (key !== last) {
+      last = key;
+      sameSince = Date.now();
+    } else if (!now.includes('missing') && Date.now() - sameSince >= 2000) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${dist} is incomplete or still changing: build it (node scripts/build.mjs)`);
+}
+
+/**
  * One honest run of the calc spec in a host. Returns the report (see `analyse`) and the project (removed by
  * `cleanup()`).
  */
 export async function honestRun(host, opts = {}) {
+  await settledDist();
   const p = makeProject();
   const model = createModel({ cwd: p.root, ...opts });
   const api = await startFakeApi({ model });
@@ -308,6 +340,7 @@ export function analyse(host, requests, p) {
     requests: requests.length,
     modelRequests: main.length,
     toolCalls: calls.length,
+    toolSearchCalls: calls.filter((c) => c.name === 'ToolSearch').length,
     lokiCalls: exchanges.length,
     lokiCallsByTool: countBy(exchanges.map((e) => e.lokiName)),
     lokiResultChars: lokiResults.reduce((s, r) => s + r.chars, 0),
