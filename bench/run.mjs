@@ -10,6 +10,7 @@
  *               table; RESULTS.md is not written
  *     --first-runs=N  samples of the first-query figures (default 5, 3 with --quick)
  *   node bench/run.mjs --only checkpoints|hooks   (just that section; it is replaced in bench/RESULTS.md)
+ *   node bench/run.mjs --only package   (the npm package's size and the plugin copy; its section)
  *   node bench/run.mjs --only agent-path   (bench/agent-path.mjs: an honest run in each real host CLI; its section)
  *   node bench/run.mjs --only queue [--repeat N] [--drain-only]
  *       just the task queue (claim latency and the 8-process drains); the queue rows of bench/RESULTS.md are
@@ -592,6 +593,13 @@ function writeSection(name, section) {
   log(`Updated the ${name} section of bench/RESULTS.md`);
 }
 
+if (ONLY === 'package') {
+  // The npm package and the plugin copy (bench/package-size.mjs): sizes only, seconds.
+  const { packageSection } = await import('./package-size.mjs');
+  writeSection('package', packageSection());
+  fs.rmSync(TMP, { recursive: true, force: true });
+  process.exit(0);
+}
 if (ONLY === 'agent-path') {
   // The real host CLIs end to end (bench/agent-path.mjs): loki calls and result sizes per host.
   const { agentPathRuns, agentPathSection } = await import('./agent-path.mjs');
@@ -659,7 +667,7 @@ if (ONLY === 'checkpoints') {
   log('Updated the queue rows of bench/RESULTS.md');
   process.exit(0);
 } else if (ONLY !== undefined) {
-  throw new Error(`--only takes "agent-path", "checkpoints", "hooks", "queue" or "verify", got ${ONLY}`);
+  throw new Error(`--only takes "agent-path", "checkpoints", "hooks", "package", "queue" or "verify", got ${ONLY}`);
 }
 
 const memoryBin = path.join(ROOT, 'node_modules/@modelcontextprotocol/server-memory/dist/index.js');
@@ -1056,7 +1064,8 @@ and fsync cost varies with what else is writing (bench/NOTES.md).
 ${results.map(row).join('\n')}
 `;
 const notesFile = path.join(ROOT, 'bench/NOTES.md');
-const mdWithCheckpoints = `${md}\n${checkpointSection}\n${hooksSection}\n${verifySection}`;
+const { packageSection } = await import('./package-size.mjs');
+const mdWithCheckpoints = `${md}\n${checkpointSection}\n${hooksSection}\n${verifySection}\n${packageSection()}`;
 const notes = fs.existsSync(notesFile) ? `\n${fs.readFileSync(notesFile, 'utf8')}` : '';
 fs.writeFileSync(path.join(ROOT, 'bench/RESULTS.md'), mdWithCheckpoints + notes);
 fs.rmSync(TMP, { recursive: true, force: true });
