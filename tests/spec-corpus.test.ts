@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseMarkdown } from '../mcp-server/src/domain/spec/markdown.js';
 import { MAX_SPEC_BYTES } from '../mcp-server/src/run/spec.js';
 import { CORPUS, EXPECTED, corpusFiles, readCorpusSpec, type CorpusView } from './fixtures/spec-corpus.js';
 import { connect, snapshot, structured, tempProject, text, type Connected, type TempProject } from './helpers.js';
@@ -202,6 +203,16 @@ describe('the spec corpus', () => {
       const want = standard.includes(f) ? 'standard' : complex.includes(f) ? 'complex' : 'simple';
       expect(`${f}: ${tiers[f]}`).toBe(`${f}: ${want}`);
     }
+  });
+
+  it('parses a large spec part by part to the same tree as in one piece (fences and all)', () => {
+    const text = FILES.filter((f) => f.endsWith('.md'))
+      .map((f) => fs.readFileSync(path.join(CORPUS, f), 'utf8'))
+      .join('\n```\n# a fenced line, not a heading\n```\n\n');
+    const strip = (n: object): unknown =>
+      JSON.parse(JSON.stringify(n, (k, v: unknown) => (k === 'position' ? undefined : v)));
+    expect(strip(parseMarkdown(text, 200))).toStrictEqual(strip(parseMarkdown(text, Infinity)));
+    expect(text.length).toBeGreaterThan(200 * 20);
   });
 
   it('attaches the machine checks the sentences state', () => {

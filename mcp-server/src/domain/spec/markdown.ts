@@ -56,8 +56,49 @@ export interface MarkdownSpec {
   notes: string[];
 }
 
-export function parseMarkdown(text: string): Root {
-  return fromMarkdown(text, { extensions: [gfm()], mdastExtensions: [gfmFromMarkdown()] });
+/** Above this size a spec is parsed section by section (see `sectionChunks`). */
+export const CHUNKED_ABOVE = 16 * 1024;
+
+/**
+ * The syntax tree of a spec. micromark's time grows faster than the text on long documents (a 100 KB spec of
+ * 2,000 sections took seconds), so a large one is cut before each top-level ATX heading and the parts are parsed
+ * apart: CommonMark ends every open block at such a line (a heading is never a lazy continuation), so the tree is
+ * the same, except that a link reference defined in one part does not resolve in another.
+ */
+export function parseMarkdown(text: string, chunkAbove = CHUNKED_ABOVE): Root {
+  const parse = (t: string) => fromMarkdown(t, { extensions: [gfm()], mdastExtensions: [gfmFromMarkdown()] });
+  if (text.length <= chunkAbove) return parse(text);
+  const root: Root = { type: 'root', children: [] };
+  for (const chunk of sectionChunks(text)) root.children.push(...parse(chunk).children);
+  return root;
+}
+
+/** Parts of about this size: each parse has a fixed cost, and its time grows faster than its text. */
+const CHUNK_SIZE = 4 * 1024;
+
+/** The text cut before ATX headings at the start of a line, outside fenced code, into parts of about CHUNK_SIZE. */
+function sectionChunks(text: string): string[] {
+  const chunks: string[] = [];
+  let current: string[] = [];
+  let size = 0;
+  let fence: { char: string; length: number } | undefined;
+  for (const line of text.split(/(?<=\n)/)) {
+    const marker = /^ {0,3}(`{3,}|~{3,})/.exec(line);
+    if (fence) {
+      if (marker && marker[1]![0] === fence.char && marker[1]!.length >= fence.length && /^ {0,3}[`~]+\s*$/.test(line))
+        fence = undefined;
+    } else if (marker && !(marker[1]![0] === '`' && line.slice(marker[0].length).includes('`'))) {
+      fence = { char: marker[1]![0]!, length: marker[1]!.length };
+    } else if (/^#{1,6}(?:[ \t]|\r?\n|$)/.test(line) && size >= CHUNK_SIZE) {
+      chunks.push(current.join(''));
+      current = [];
+      size = 0;
+    }
+    current.push(line);
+    size += line.length;
+  }
+  if (current.length > 0) chunks.push(current.join(''));
+  return chunks;
 }
 
 interface Section {
