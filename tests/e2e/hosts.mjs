@@ -29,14 +29,15 @@ const PROMPT = 'Loki Mode: build the product specified in prd.md, following the 
 export function cannotRun(host) {
   const bin = HOST_BINS[host];
   if (!fs.existsSync(bin)) return `${bin} is not installed`;
-  const r = spawnSync(bin, ['--version'], {
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: { ...process.env, HOME: os.tmpdir() },
-  });
-  if (r.status !== 0)
-    return `${host} --version failed on ${process.platform}-${process.arch}: ${(r.stderr || r.error?.message || '').slice(0, 300)}`;
-  return undefined;
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'loki-e2e-version-'));
+  try {
+    const r = spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, HOME: home } });
+    if (r.status !== 0)
+      return `${host} --version failed on ${process.platform}-${process.arch}: ${(r.stderr || r.error?.message || '').slice(0, 300)}`;
+    return undefined;
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
+  }
 }
 
 const log = (...a) => process.stderr.write(`${a.join(' ')}\n`);
