@@ -17,9 +17,7 @@
  * Sections such as "Non-goals", "Out of scope" or "Background" give nothing.
  */
 import type { List, ListItem, Nodes, Paragraph, Root, RootContent, Table } from 'mdast';
-import { fromMarkdown } from 'mdast-util-from-markdown';
-import { gfmFromMarkdown } from 'mdast-util-gfm';
-import { gfm } from 'micromark-extension-gfm';
+import { createRequire } from 'node:module';
 import type { Phase } from '../phases.js';
 import type { Priority } from '../tasks.js';
 import type { Draft } from './draft.js';
@@ -56,6 +54,38 @@ export interface MarkdownSpec {
   notes: string[];
 }
 
+declare const require: ((id: string) => unknown) | undefined;
+
+interface Parser {
+  fromMarkdown: typeof import('mdast-util-from-markdown').fromMarkdown;
+  gfmFromMarkdown: typeof import('mdast-util-gfm').gfmFromMarkdown;
+  gfm: typeof import('micromark-extension-gfm').gfm;
+}
+let parser: Parser | undefined;
+
+/**
+ * The parser, loaded on first use like the YAML one (domain/yaml.ts): only loki_start reads specs, and the server
+ * should not pay for micromark at start-up. In the bundle esbuild turns the requires into lazily evaluated
+ * modules; from source (tests) createRequire loads the ES modules (Node >= 22.12).
+ */
+function load(): Parser {
+  // Each require is written out: esbuild bundles only a literal `require('name')`.
+  if (!parser)
+    parser =
+      typeof require === 'function'
+        ? {
+            ...(require('mdast-util-from-markdown') as Pick<Parser, 'fromMarkdown'>),
+            ...(require('mdast-util-gfm') as Pick<Parser, 'gfmFromMarkdown'>),
+            ...(require('micromark-extension-gfm') as Pick<Parser, 'gfm'>),
+          }
+        : {
+            ...(createRequire(import.meta.url)('mdast-util-from-markdown') as Pick<Parser, 'fromMarkdown'>),
+            ...(createRequire(import.meta.url)('mdast-util-gfm') as Pick<Parser, 'gfmFromMarkdown'>),
+            ...(createRequire(import.meta.url)('micromark-extension-gfm') as Pick<Parser, 'gfm'>),
+          };
+  return parser;
+}
+
 /** Above this size a spec is parsed section by section (see `sectionChunks`). */
 export const CHUNKED_ABOVE = 16 * 1024;
 
@@ -66,6 +96,7 @@ export const CHUNKED_ABOVE = 16 * 1024;
  * the same, except that a link reference defined in one part does not resolve in another.
  */
 export function parseMarkdown(text: string, chunkAbove = CHUNKED_ABOVE): Root {
+  const { fromMarkdown, gfm, gfmFromMarkdown } = load();
   const parse = (t: string) => fromMarkdown(t, { extensions: [gfm()], mdastExtensions: [gfmFromMarkdown()] });
   if (text.length <= chunkAbove) return parse(text);
   const root: Root = { type: 'root', children: [] };
