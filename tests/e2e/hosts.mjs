@@ -210,13 +210,33 @@ async function driveCodex(p, api, timeoutMs) {
   p.installOutput = lokiInstall(p, 'codex', env, '--user');
   return runProcess(
     HOST_BINS.codex,
-    ['exec', '--sandbox', CODEX_SANDBOX, '--skip-git-repo-check', '-C', p.root, PROMPT],
+    ['exec', '--sandbox', codexSandboxMode(), '--skip-git-repo-check', '-C', p.root, PROMPT],
     { cwd: p.root, env, timeoutMs },
   );
 }
 
-/** The Codex sandbox for the run (Landlock may be unavailable in containers: LOKI_E2E_CODEX_SANDBOX overrides). */
-const CODEX_SANDBOX = process.env.LOKI_E2E_CODEX_SANDBOX ?? 'workspace-write';
+/**
+ * The Codex sandbox for the run: workspace-write (as `--full-auto` users have it) when Codex's Linux sandbox works
+ * on this machine (a container may lack the namespaces bubblewrap needs), else danger-full-access.
+ * LOKI_E2E_CODEX_SANDBOX overrides.
+ */
+let codexSandbox;
+function codexSandboxMode() {
+  if (process.env.LOKI_E2E_CODEX_SANDBOX) return process.env.LOKI_E2E_CODEX_SANDBOX;
+  if (codexSandbox) return codexSandbox;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loki-e2e-sandbox-'));
+  try {
+    const r = spawnSync(
+      HOST_BINS.codex,
+      ['sandbox', '-c', 'sandbox_mode=workspace-write', '--', 'sh', '-c', 'echo ok > probe && cat probe'],
+      { cwd: dir, encoding: 'utf8', timeout: 60_000, env: { ...process.env, HOME: dir, CODEX_HOME: dir } },
+    );
+    codexSandbox = r.status === 0 && r.stdout.includes('ok') ? 'workspace-write' : 'danger-full-access';
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return codexSandbox;
+}
 
 async function driveCline(p, api, timeoutMs) {
   // Local sessions: without it Cline starts a hub daemon that outlives the run.
