@@ -450,6 +450,44 @@ describe('Markdown rules', () => {
     expect(md('[TOC]\n\n- one\n').tasks.map((t) => t.title)).toEqual(['one']);
   });
 
+  it('a document title is never a section to skip, and a sentence about the document is not a requirement', () => {
+    const r = md(
+      '# Notes\n\nThis document describes what the app should do. The app must save notes.\n\n## Features\n- list notes\n',
+    );
+    expect(r.title).toBe('Notes');
+    expect(r.tasks.map((t) => t.title)).toEqual(['The app must save notes.', 'list notes']);
+  });
+
+  it('reads tables by their headers, user stories with their criteria, and prose must-sentences', () => {
+    const r = md(
+      [
+        '# Shop',
+        '## Requirements',
+        '| Priority | Req ID | Statement | Acceptance |',
+        '|---|---|---|---|',
+        '| Must | R-1 | List products | shows 20 per page<br>sorted by name |',
+        "| Won't | R-2 | Gift cards | |",
+        '## Stories',
+        'As a buyer, I want to pay by card so that I can check out. It must reject expired cards.',
+        '',
+        'Acceptance criteria:',
+        '- Given a valid card, when I pay, then the order is placed',
+        '## Rules',
+        'Prices must include VAT. It should round to cents. Shipping is free.',
+      ].join('\n'),
+    );
+    expect(r.tasks.map((t) => [t.title, t.priority, t.acceptance ?? []])).toEqual([
+      ['R-1: List products', 'high', ['shows 20 per page', 'sorted by name']],
+      [
+        'As a buyer, I want to pay by card so that I can check out.',
+        'medium',
+        ['It must reject expired cards.', 'Given a valid card, when I pay, then the order is placed'],
+      ],
+      ['Prices must include VAT.', 'medium', ['It should round to cents.']],
+    ]);
+    expect(r.notes).toEqual(['1 requirement(s) marked "Won\'t" are out of scope and were not queued']);
+  });
+
   it('never gives a task an empty title', () => {
     expect(tasksFromSpec('###\n', '.md').tasks[0]!.title).toBe('the spec');
     expect(tasksFromSpec('\n\n  ## \n   Real title\n', '.txt').tasks[0]!.title).toBe('Real title');

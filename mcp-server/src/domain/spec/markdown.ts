@@ -179,8 +179,13 @@ export function readMarkdown(text: string, documentTitle?: string): MarkdownSpec
       blocks: [],
       parent,
     };
-    // A document title (an H1 before any other heading) is not a section of work: it stays out of the path.
-    if (block.depth === 1 && parent === root && sections.length === 1) section.path = [];
+    // A document title (an H1 before any other heading) is not a section of work: it stays out of the path, and
+    // names the product, not a kind of section ("# Notes" is a notes app, not a notes section).
+    if (block.depth === 1 && parent === root && sections.length === 1) {
+      section.path = [];
+      section.skipped = false;
+      section.criteria = false;
+    }
     sections.push(section);
     current = section;
   }

@@ -30,7 +30,14 @@ export function sentences(text: string): string[] {
  */
 const MODAL = /\b(must|shall|should|needs? to|has to|have to|is required to|are required to)\b/i;
 export function isModal(sentence: string): boolean {
-  return MODAL.test(sentence) && !sentence.trimEnd().endsWith('?');
+  return MODAL.test(sentence) && !sentence.trimEnd().endsWith('?') && !isAboutTheDocument(sentence);
+}
+
+/** "This document describes what the app should do": a sentence about the spec, not a requirement of the product. */
+function isAboutTheDocument(sentence: string): boolean {
+  return /^(?:this|the)\s+(?:document|spec|specification|prd|page|section|brief|issue|ticket|proposal)\b/i.test(
+    sentence,
+  );
 }
 
 /**
