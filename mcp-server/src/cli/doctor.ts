@@ -135,8 +135,8 @@ function inspectGit(root: string, add: Add): void {
 }
 
 /**
- * Each host's registration of the server for this project, and whether the server it names starts (asked with
- * --version, which reads nothing of the project); the Claude Code plugin's files and the package it runs. A
+ * Each host's registration of the server for this project, and whether the server it names starts (it is asked
+ * `initialize`, which reads and writes nothing of the project); the Claude Code plugin's files and the package it runs. A
  * registration whose server does not start fails; having none, or an npx package not downloaded yet, warns.
  */
 function inspectHosts(project: Project, add: Add): void {
@@ -146,7 +146,7 @@ function inspectHosts(project: Project, add: Add): void {
   for (const reg of regs) inspectRegistration(project.root, reg, add);
   if (regs.some((r) => r.host === 'codex') && !codexSkillInstalled(project.env, home))
     add('codex skill', 'warn', 'Codex has the server but not the loki-mode skill: loki install codex --user adds it');
-  if (plugin) inspectPlugin(plugin, add);
+  if (plugin) inspectPlugin(plugin, project.root, add);
   if (regs.length === 0 && !plugin)
     add(
       'hosts',
@@ -182,7 +182,7 @@ function inspectRegistration(root: string, reg: Registration, add: Add): void {
       );
       return;
     }
-    const probe = startProbe('npx', ['--offline', ...args], env);
+    const probe = startProbe('npx', ['--offline', ...args], env, root);
     if (probe.ok)
       add(
         name,
@@ -197,7 +197,7 @@ function inspectRegistration(root: string, reg: Registration, add: Add): void {
       );
     return;
   }
-  const probe = startProbe(command, args, env);
+  const probe = startProbe(command, args, env, root);
   if (!probe.ok) {
     add(
       name,
@@ -211,7 +211,11 @@ function inspectRegistration(root: string, reg: Registration, add: Add): void {
 }
 
 /** The plugin's own files, and the package its launcher runs (installed on the first session). */
-function inspectPlugin(plugin: { installPath: string; version: string; dataDir: string }, add: Add): void {
+function inspectPlugin(
+  plugin: { installPath: string; version: string; dataDir: string },
+  root: string,
+  add: Add,
+): void {
   const missing = ['launch.cjs', '.mcp.json', 'hooks/hooks.json', 'SKILL.md'].filter(
     (f) => !fs.existsSync(path.join(plugin.installPath, f)),
   );
@@ -236,7 +240,8 @@ function inspectPlugin(plugin: { installPath: string; version: string; dataDir: 
   const missingBuilt = ['server.cjs', 'loki-hook.cjs', 'hook.cjs', 'hook-guard.cjs', 'hook-usage.cjs'].filter(
     (f) => !fs.existsSync(path.join(dist, f)),
   );
-  const probe = missingBuilt.length === 0 ? startProbe(process.execPath, [server], undefined) : undefined;
+  const probe =
+    missingBuilt.length === 0 ? startProbe(process.execPath, [server], { CLAUDE_PROJECT_DIR: root }, root) : undefined;
   if (!probe?.ok)
     add(
       'claude plugin',
@@ -246,28 +251,54 @@ function inspectPlugin(plugin: { installPath: string; version: string; dataDir: 
   else add('claude plugin', 'ok', `loki-mode ${plugin.version}, its hooks and server built in ${dist} (starts)`);
 }
 
-/** Start a server with --version: it prints its version and exits before it reads any project. */
+const INITIALIZE = `${JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'loki doctor', version: VERSION } },
+})}\n`;
+
+/**
+ * Start a server as its host would (in the project, with the entry's environment) and ask it `initialize`, then
+ * close its input: it answers and exits. Answering initialize reads nothing of the project and writes nothing.
+ */
 function startProbe(
   command: string,
   args: string[],
   env: unknown,
+  cwd: string,
 ): { ok: true; version: string } | { ok: false; why: string } {
   const extra =
     env && typeof env === 'object'
       ? Object.fromEntries(Object.entries(env).filter(([, v]) => typeof v === 'string' && !v.includes('${')))
       : {};
-  const r = spawnSync(command, [...args, '--version'], {
+  const r = spawnSync(command, args, {
+    cwd,
+    input: INITIALIZE,
     encoding: 'utf8',
-    timeout: 20_000,
+    timeout: 30_000,
     env: { ...process.env, ...extra, LOKI_NO_CODE_CACHE: '1', npm_config_update_notifier: 'false' },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const said = `${r.stderr}${r.stdout}`.trim();
-  const version = /^(\d+\.\d+\.\d+\S*)$/m.exec(said)?.[1];
-  if (r.status === 0 && version) return { ok: true, version };
+  const version = answeredVersion(r.stdout ?? '');
+  if (version) return { ok: true, version };
+  const said = `${r.stderr ?? ''}${r.stdout ?? ''}`.trim();
   // Node's own failure puts the error on one line among the stack: that line says what went wrong.
   const error = /^\w*Error\b.*$/m.exec(said)?.[0] ?? said.split('\n').find((l) => l.trim());
   return { ok: false, why: r.error?.message ?? error ?? `exit ${r.status}` };
+}
+
+/** The version in loki-mode's answer to the probe's initialize, if it answered. */
+function answeredVersion(stdout: string): string | undefined {
+  for (const line of stdout.split('\n')) {
+    try {
+      const msg = JSON.parse(line) as { id?: unknown; result?: { serverInfo?: { name?: unknown; version?: unknown } } };
+      const info = msg.id === 1 ? msg.result?.serverInfo : undefined;
+      if (info?.name === 'loki-mode' && typeof info.version === 'string') return info.version;
+    } catch {
+      /* not a message */
+    }
+  }
+  return undefined;
 }
 
 /** Run one check; whatever it throws is that check failing, said as it is, never the end of the others. */
