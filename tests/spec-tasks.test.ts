@@ -488,6 +488,18 @@ describe('Markdown rules', () => {
     expect(r.notes).toEqual(['1 requirement(s) marked "Won\'t" are out of scope and were not queued']);
   });
 
+  it('reads YAML front matter as metadata (its title names the spec), not as a heading', () => {
+    const r = md('---\ntitle: Kanban board\nauthor: sam\n---\n\n- drag a card between columns\n');
+    expect(r.title).toBe('Kanban board');
+    expect(r.tasks.map((t) => t.title)).toEqual(['drag a card between columns']);
+  });
+
+  it('a spec whose items are all done falls back to one task named without its Markdown marks', () => {
+    const r = md('- [x] all done\n- [X] also\n');
+    expect(r.tasks.map((t) => t.title)).toEqual(['all done']);
+    expect(r.notes).toEqual(['2 checked item(s) ("- [x]") are already done and were not queued']);
+  });
+
   it('never gives a task an empty title', () => {
     expect(tasksFromSpec('###\n', '.md').tasks[0]!.title).toBe('the spec');
     expect(tasksFromSpec('\n\n  ## \n   Real title\n', '.txt').tasks[0]!.title).toBe('Real title');

@@ -125,7 +125,8 @@ export function itemsFromSpec(tasks: readonly TaskDraft[], now: string): Checkli
   const seen = new Set<string>();
   const add = (text: string, source: string, prefix: 'c' | 'r') => {
     const clean = clip(text.replace(/\s+/g, ' ').trim());
-    if (clean.length < 3 || items.length >= MAX_ITEMS) return;
+    // A criterion of one or two characters is noise ("-", "ok"); a requirement is kept whatever its length.
+    if (clean.length < (prefix === 'r' ? 1 : 3) || items.length >= MAX_ITEMS) return;
     const id = itemId(clean, prefix);
     if (seen.has(id)) return;
     seen.add(id);

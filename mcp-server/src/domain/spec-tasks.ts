@@ -194,11 +194,17 @@ function wholeTextTask(text: string): TaskDraft {
   return { title, description, phase: 'DEVELOPMENT', source: { kind: 'spec', section: null } };
 }
 
+/** The first line with a word in it, without its Markdown marks (heading, quote, list item, checkbox). */
 function firstLine(text: string): string {
   return (
     text
       .split(/\r?\n/)
-      .map((l) => l.replace(/^\s*#+\s*/, '').trim())
-      .find((l) => l !== '') ?? 'the spec'
+      .map((l) =>
+        l
+          .replace(/^\s*(?:#+|>+)\s*/, '')
+          .replace(/^(?:[-*+]|\d{1,9}[.)])\s+(?:\[[ xX]\]\s*)?/, '')
+          .trim(),
+      )
+      .find((l) => /[\p{L}\p{N}]/u.test(l) && !/^(`{3,}|~{3,})/.test(l)) ?? 'the spec'
   );
 }

@@ -19,6 +19,7 @@
 import type { List, ListItem, Nodes, Paragraph, Root, RootContent, Table } from 'mdast';
 import { createRequire } from 'node:module';
 import type { Phase } from '../phases.js';
+import { parseYaml } from '../yaml.js';
 import type { Priority } from '../tasks.js';
 import type { Draft } from './draft.js';
 import {
@@ -144,7 +145,8 @@ interface Section {
 
 /** Requirements of a Markdown or plain-text spec. */
 export function readMarkdown(text: string, documentTitle?: string): MarkdownSpec {
-  const tree = parseMarkdown(text);
+  const front = frontMatter(text);
+  const tree = parseMarkdown(front.body);
   // The title a document is given from outside (an issue's) names the work of its text before any heading.
   const root: Section = {
     level: 0,
@@ -157,7 +159,7 @@ export function readMarkdown(text: string, documentTitle?: string): MarkdownSpec
   };
   const sections: Section[] = [root];
   let current = root;
-  let title: string | null = null;
+  let title: string | null = front.title;
   for (const block of tree.children) {
     if (block.type !== 'heading') {
       current.blocks.push(block);
@@ -425,7 +427,7 @@ class Reader {
     const paragraphs = item.children.filter((c): c is Paragraph => c.type === 'paragraph');
     const first = paragraphs[0] ? inline(paragraphs[0]).split('\n') : [];
     const head = collapse(first[0] ?? '');
-    if (head === '') return undefined;
+    if (head === '' || /^\[[ xX]?\]$/.test(head)) return undefined; // an empty item, or an empty checkbox
     const storyText = isUserStory(head) ? collapse(first.join(' ')) : undefined;
     const titleText = storyText ?? head;
     const d = this.draft(titleText, s, phaseFor(s, titleText));
@@ -611,6 +613,27 @@ function criteriaLabel(line: string): string | null {
   // "Criteria for X are..." is a sentence, not a label: a label ends the line or is followed by a colon.
   if (rest.trim() !== '' && !m[0].trimEnd().endsWith(':')) return null;
   return rest.trim();
+}
+
+/**
+ * YAML front matter (`---` ... `---` at the very top, as static-site and docs tools write it): its `title` names
+ * the spec, and the rest of it is metadata, not Markdown (it would read as a setext heading).
+ */
+function frontMatter(text: string): { title: string | null; body: string } {
+  const m = /^---[ \t]*\r?\n([\s\S]*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|$)/.exec(text);
+  if (!m) return { title: null, body: text };
+  let data: unknown;
+  try {
+    data = parseYaml(m[1]!);
+  } catch {
+    return { title: null, body: text }; // not front matter after all: a thematic break and some text
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return { title: null, body: text };
+  const t = (data as Record<string, unknown>).title;
+  return {
+    title: typeof t === 'string' && t.trim() ? clip(collapse(t), TITLE_CHARS) : null,
+    body: text.slice(m[0].length),
+  };
 }
 
 // ---- sections -----------------------------------------------------------------------------------------------
