@@ -58,6 +58,9 @@ export const PRD = [
   '',
 ].join('\n');
 
+/** What the model does while the host has not connected the loki server yet. */
+const WAIT_COMMAND = 'sleep 1; cat prd.md';
+
 export const PREMATURE_STOP_TEXT = 'I have made good progress; stopping here for now.';
 
 /**
@@ -405,6 +408,10 @@ function decide(conv, cfg, lenient) {
         .join('\n') + (conv.system ?? '');
     const full = new RegExp(`\\S*__${wanted.tool}\\b`).exec(all)?.[0];
     if (search && full) return { calls: [{ name: 'ToolSearch', args: { query: `select:${full}` } }] };
+    // The host has not connected the loki server yet (a host may send the first request before its MCP servers
+    // are up): read the spec meanwhile, a few times at most, and look again on the next request.
+    const waited = items.filter((i) => i.kind === 'call' && JSON.stringify(i.args).includes(WAIT_COMMAND)).length;
+    if (!last && waited < 5) return { calls: [shellCall(conv, cfg, WAIT_COMMAND)] };
     return { text: `Stopping: no tool ${wanted.tool} among the tools.` };
   }
   const own = ownFields(wanted.tool, tool.schema, wanted.args, seen);
