@@ -1065,7 +1065,12 @@ ${results.map(row).join('\n')}
 `;
 const notesFile = path.join(ROOT, 'bench/NOTES.md');
 const { packageSection } = await import('./package-size.mjs');
-const mdWithCheckpoints = `${md}\n${checkpointSection}\n${hooksSection}\n${verifySection}\n${packageSection()}`;
+// The agent-path section needs the three host CLIs and takes minutes: kept as last measured (--only agent-path).
+const previous = fs.existsSync(path.join(ROOT, 'bench/RESULTS.md'))
+  ? fs.readFileSync(path.join(ROOT, 'bench/RESULTS.md'), 'utf8')
+  : '';
+const agentPath = /<!-- agent-path:begin -->[\s\S]*?<!-- agent-path:end -->\n/.exec(previous)?.[0];
+const mdWithCheckpoints = `${md}\n${checkpointSection}\n${hooksSection}\n${verifySection}\n${packageSection()}${agentPath ? `\n${agentPath}` : ''}`;
 const notes = fs.existsSync(notesFile) ? `\n${fs.readFileSync(notesFile, 'utf8')}` : '';
 fs.writeFileSync(path.join(ROOT, 'bench/RESULTS.md'), mdWithCheckpoints + notes);
 fs.rmSync(TMP, { recursive: true, force: true });
