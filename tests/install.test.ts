@@ -199,6 +199,10 @@ describe('loki install', () => {
       mcpServers: { loki: { ...OWN, disabled: false, autoApprove: [], timeout: 600 } },
     });
     expect(r.out).toMatch(/pin a project with `loki install cline --project`/);
+    // The skill where the Cline CLI lists skills to the model.
+    const skill = path.join(p!.home, '.cline', 'skills', 'loki-mode', 'SKILL.md');
+    expect(fs.readFileSync(skill, 'utf8')).toBe(fs.readFileSync(path.join(REPO_ROOT, 'SKILL.md'), 'utf8'));
+    expect(r.out).toContain(`the loki-mode skill in ${path.dirname(skill)}`);
     const pinned = loki('install', 'cline', '--project');
     expect(pinned.out).toContain(`This entry always serves ${p!.root}`);
     expect(JSON.parse(fs.readFileSync(file, 'utf8')).mcpServers.loki).toEqual({

@@ -16,7 +16,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Project, RootSource } from '../project.js';
-import { codexSkillInstalled, findPlugin, findRegistrations, type Registration } from '../install/registrations.js';
+import {
+  clineSkillInstalled,
+  codexSkillInstalled,
+  findPlugin,
+  findRegistrations,
+  type Registration,
+} from '../install/registrations.js';
 import { VERSION } from '../version.js';
 import { isExpectedError } from '../errors.js';
 import { DB_FILE } from '../store/db.js';
@@ -146,6 +152,8 @@ function inspectHosts(project: Project, add: Add): void {
   for (const reg of regs) inspectRegistration(project.root, reg, add);
   if (regs.some((r) => r.host === 'codex') && !codexSkillInstalled(project.env, home))
     add('codex skill', 'warn', 'Codex has the server but not the loki-mode skill: loki install codex --user adds it');
+  if (regs.some((r) => r.host === 'cline') && !clineSkillInstalled(home))
+    add('cline skill', 'warn', 'Cline has the server but not the loki-mode skill: loki install cline adds it');
   if (plugin) inspectPlugin(plugin, project.root, add);
   if (regs.length === 0 && !plugin)
     add(

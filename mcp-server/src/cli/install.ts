@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   HOSTS,
+  clineSkillDir,
   codexSkillDir,
   mergeJson,
   mergeToml,
@@ -67,7 +68,10 @@ export function installCommand(project: Project, args: string[], opts: InstallOp
     if (err instanceof InstallError) throw new CliError(err.message, 1);
     throw err;
   }
-  const skill = host === 'codex' ? installCodexSkill(codexSkillDir(project.env, home), dryRun) : undefined;
+  // Both CLIs list skills to the model, which is how the protocol reaches it: neither fetches MCP prompts.
+  const skillDir =
+    host === 'codex' ? codexSkillDir(project.env, home) : host === 'cline' ? clineSkillDir(home) : undefined;
+  const skill = skillDir ? installSkill(skillDir, dryRun) : undefined;
   if (merged.change !== 'unchanged' && !dryRun) writeConfig(plan.file, merged.text);
   const notes = nextSteps(host, plan.scope, project.root, plan.file, pin);
   const result = {
@@ -90,7 +94,7 @@ export function installCommand(project: Project, args: string[], opts: InstallOp
         merged.change === 'updated' ? `Was: ${JSON.stringify(merged.previous)}` : '',
         merged.change !== 'unchanged' ? `Now: ${JSON.stringify(entry)}` : '',
         skill
-          ? `${verb(skill.change)} the loki-mode skill in ${skill.dir} (${skill.files} files; Codex lists it to the model).`
+          ? `${verb(skill.change)} the loki-mode skill in ${skill.dir} (${skill.files} files; ${host === 'codex' ? 'Codex' : 'the Cline CLI'} lists it to the model).`
           : '',
         ...notes,
       ]
@@ -150,10 +154,10 @@ export function launchCommand(portable: boolean): Launch {
 }
 
 /**
- * The skill where Codex reads skills: SKILL.md with skills/ and references/ beside it (SKILL.md names them by
+ * The skill where the host reads skills: SKILL.md with skills/ and references/ beside it (SKILL.md names them by
  * relative path). Files of ours are written when they differ; anything else in the folder is left alone.
  */
-function installCodexSkill(dir: string, dryRun: boolean): { dir: string; change: Change; files: number } {
+function installSkill(dir: string, dryRun: boolean): { dir: string; change: Change; files: number } {
   const root = packRoot();
   const files: string[] = ['SKILL.md'];
   for (const sub of ['skills', 'references'])

@@ -6,7 +6,8 @@
  *   claude  project: <root>/.mcp.json            user: ~/.claude.json ($CLAUDE_CONFIG_DIR)  key mcpServers.loki
  *   codex   project: <root>/.codex/config.toml   user: $CODEX_HOME/config.toml  table [mcp_servers.loki]
  *           and the skill in $CODEX_HOME/skills/loki-mode/ (where Codex lists skills to the model)
- *   cline   the Cline settings file (CLI: ~/.cline/data/settings/cline_mcp_settings.json), key mcpServers.loki
+ *   cline   the Cline settings file (CLI: ~/.cline/data/settings/cline_mcp_settings.json), key mcpServers.loki,
+ *           and the skill in ~/.cline/skills/loki-mode/
  *
  * A project file is committed and read on other machines, so its entry is portable: the published package by
  * npx, no absolute path. A user file stays on this machine and may name this installation's own server. No
@@ -85,6 +86,11 @@ export function codexHome(env: NodeJS.ProcessEnv, home: string): string {
 /** Where Codex lists a skill to the model: a folder holding SKILL.md under $CODEX_HOME/skills/. */
 export function codexSkillDir(env: NodeJS.ProcessEnv, home: string): string {
   return path.join(codexHome(env, home), 'skills', 'loki-mode');
+}
+
+/** Where the Cline CLI lists a skill to the model (checked with 3.0.65): a folder holding SKILL.md under ~/.cline/skills/. */
+export function clineSkillDir(home: string): string {
+  return path.join(home, '.cline', 'skills', 'loki-mode');
 }
 
 /**

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { codexHome, codexSkillDir, planInstall, type Host } from './hosts.js';
+import { clineSkillDir, codexHome, codexSkillDir, planInstall, type Host } from './hosts.js';
 
 export interface Registration {
   /** e.g. "claude (project .mcp.json)" */
@@ -91,5 +91,11 @@ export function findPlugin(env: NodeJS.ProcessEnv, home: string): PluginInstall 
 /** Codex lists the skill to the model only if its SKILL.md is where Codex reads skills. */
 export function codexSkillInstalled(env: NodeJS.ProcessEnv, home: string): string | undefined {
   const file = path.join(codexSkillDir(env, home), 'SKILL.md');
+  return fs.existsSync(file) ? file : undefined;
+}
+
+/** The Cline CLI lists the skill to the model only from ~/.cline/skills/. */
+export function clineSkillInstalled(home: string): string | undefined {
+  const file = path.join(clineSkillDir(home), 'SKILL.md');
   return fs.existsSync(file) ? file : undefined;
 }
