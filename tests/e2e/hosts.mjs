@@ -14,7 +14,7 @@ import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { startFakeApi } from './fake-api.mjs';
-import { PRD, createModel, extractNext, isRefused, lokiExchanges, lokiName, strings } from './model.mjs';
+import { PRD, createModel, extractNext, isRefused, lokiExchanges, lokiName, parseNext, strings } from './model.mjs';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 const BIN = path.join(REPO, 'node_modules', '.bin');
@@ -347,7 +347,7 @@ export function analyse(host, requests, p) {
       const line = extractNext(ex.result.raw ?? shown);
       if (line === undefined)
         defects.push({ kind: 'no Next line the model can see', tool: ex.lokiName, text: shown.slice(-600) });
-      else if (/loki_[a-z_]+(?! \{)/.test(line.replace(/loki_[a-z_]+ \{/g, '')) && !/loki_[a-z_]+ \{/.test(line))
+      else if (!parseNext(line).tool && parseNext(line).bare)
         defects.push({ kind: 'Next names a loki tool without JSON arguments', tool: ex.lokiName, next: line });
     }
     if (shown.length > 6000)
