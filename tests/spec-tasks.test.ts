@@ -209,24 +209,25 @@ const PRD_YAML: TaskDraft[] = [
   { id: 't4', title: 'Release 1.0 to production', phase: 'DEPLOYMENT', source: spec('/milestones/0') },
 ];
 
+// Requirement ids such as S1 are carried into the titles (slugs such as "auth" in prd.json only link dependencies).
 const EPICS_JSON: TaskDraft[] = [
   prdItem(
     't1',
     {
-      title: 'Pay by card',
+      title: 'S1: Pay by card',
       priority: 'critical',
       acceptance: ['3-D Secure is supported', 'a declined card shows why'],
     },
     '/epics/0/stories/0',
   ),
-  prdItem('t2', { title: 'Order confirmation email', dependencies: ['t1'] }, '/epics/0/stories/1'),
+  prdItem('t2', { title: 'S2: Order confirmation email', dependencies: ['t1'] }, '/epics/0/stories/1'),
   prdItem(
     't3',
-    { title: 'Production hosting on Render', phase: 'DEPLOYMENT', dependencies: ['t1', 't2'] },
+    { title: 'S3: Production hosting on Render', phase: 'DEPLOYMENT', dependencies: ['t1', 't2'] },
     '/epics/1/stories/0',
   ),
-  prdItem('t4', { title: 'Smoke checks after each deploy', phase: 'QA' }, '/epics/1/stories/1'),
-  prdItem('t5', { title: 'Wishlist', description: 'Save products for later', priority: 'low' }, '/epics/2'),
+  prdItem('t4', { title: 'S4: Smoke checks after each deploy', phase: 'QA' }, '/epics/1/stories/1'),
+  prdItem('t5', { title: 'E3: Wishlist', description: 'Save products for later', priority: 'low' }, '/epics/2'),
 ];
 
 const op = (

@@ -117,8 +117,11 @@ function fromElement(f: Found): Draft {
   const after = strings(e.dependencies ?? e.depends_on ?? e.dependsOn ?? e.blockedBy ?? e.blocked_by);
   const label = `${f.parentTitle ? `${f.parentTitle} ` : ''}${title} ${str(e.phase) ?? ''} ${str(e.type) ?? ''}`;
   const ref = str(e.id) ?? str(e.key);
+  // A requirement id the reader refers to ("F1", "REQ-3", "US-2") is carried into the title, as a table's is; a
+  // slug ("auth") or a number only links dependencies.
+  const shown = ref !== undefined && /^[A-Z][A-Z0-9]*-?\d+(?:\.\d+)*[a-z]?$/.test(ref) && !title.startsWith(ref);
   return {
-    title: clip(title, TITLE_CHARS),
+    title: clip(shown ? `${ref}: ${title}` : title, TITLE_CHARS),
     description: clip(description === title ? '' : description, DESCRIPTION_CHARS),
     acceptance,
     priority: priorityWord(String(e.priority ?? '')) ?? numericPriority(e.priority) ?? 'medium',
@@ -137,7 +140,7 @@ function userStory(e: Record<string, unknown>): string | undefined {
   if (!role || !want) return undefined;
   const benefit = str(e.so_that) ?? str(e.soThat) ?? str(e.benefit) ?? str(e.reason);
   const bare = (s: string, lead: RegExp) => s.replace(lead, '').replace(/[.]$/, '');
-  return `As ${/^an?\s/i.test(role) ? role : `${/^[aeiou]/i.test(role) ? 'an' : 'a'} ${role}`}, I want ${bare(want, /^i want\s+/i)}${benefit ? ` so that ${bare(benefit, /^so that\s+/i)}` : ''}`;
+  return `As ${/^an?\s/i.test(role) ? role : `${/^[aeiou]/i.test(role) ? 'an' : 'a'} ${role}`}, I want ${/^to\s/i.test(bare(want, /^i want\s+/i)) ? '' : 'to '}${bare(want, /^i want\s+/i)}${benefit ? ` so that ${bare(benefit, /^so that\s+/i)}` : ''}`;
 }
 
 /** Acceptance criteria: a string (one per line), a list of strings, or Given/When/Then objects. */
