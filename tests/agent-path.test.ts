@@ -197,9 +197,7 @@ describe('orphaned claims (issue 18)', () => {
     expect(resumed.isError, text(resumed)).toBeFalsy();
     expect(text(resumed)).toMatch(new RegExp(`^Claimed ${id} .*attempt 2`));
     // Its first attempt ended as released (nothing went wrong with the task), not as a failure.
-    const attempts = (
-      (await c.client.callTool({ name: 'loki_task_list', arguments: { ids: [id] } })).content[0] as { text: string }
-    ).text;
+    const attempts = text(await c.call('loki_task_list', { ids: [id] }));
     expect(attempts).toMatch(/released/);
   });
 

@@ -45,11 +45,12 @@ describe('loki', () => {
     await startRun();
     const human = loki(['status']);
     expect(human.code).toBe(0);
-    expect(human.out).toMatch(/Phases\s+\[BOOTSTRAP\] > DEVELOPMENT > QA/);
+    // BOOTSTRAP had nothing to do and passed at the start.
+    expect(human.out).toMatch(/Phases\s+BOOTSTRAP > \[DEVELOPMENT\] > QA/);
     expect(human.out).toMatch(/Turns\s+1 of 1000/);
-    expect(human.out).toMatch(/Next\s+phase BOOTSTRAP/);
+    expect(human.out).toMatch(/Next\s+loki_task_claim \{\} -- phase DEVELOPMENT/);
     const json = JSON.parse(loki(['status', '--json']).out);
-    expect(json.run).toMatchObject({ phase: 'BOOTSTRAP', tier: 'simple', iteration: 1 });
+    expect(json.run).toMatchObject({ phase: 'DEVELOPMENT', tier: 'simple', iteration: 1 });
     expect(json.sessions[0]).toMatchObject({ status: 'stopped', liveness: 'stopped' });
     expect(JSON.parse(loki(['status', '--json']).out).run.iteration).toBe(1);
   });

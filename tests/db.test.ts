@@ -114,7 +114,7 @@ describe('migrations', () => {
 
     const again = await connect(p);
     const claimed = structured<{ task: { id: string } | null }>(
-      await again.call('loki_task_claim', { agent: 'after-upgrade' }),
+      await again.call('loki_task_claim', { agent: 'after-upgrade', taskId: 'old-1' }),
     );
     expect(claimed.task?.id).toBe('old-1');
     await again.close();

@@ -14,7 +14,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { scrubInput, scrubStoredData, scrubText } from '../mcp-server/src/domain/secrets.js';
-import { allFiles, auditLines, dbRows, DIST, structured, tempProject, text, type TempProject } from './helpers.js';
+import {
+  allFiles,
+  auditLines,
+  dbRows,
+  DIST,
+  phaseOf,
+  structured,
+  tempProject,
+  text,
+  type TempProject,
+} from './helpers.js';
 import {
   GOOD_SUM,
   HELD_OUT_SEED,
@@ -424,7 +434,8 @@ describe('secrets sent through every tool and command are nowhere on disk', () =
       };
       await drain();
       expect(failed).toBe(true);
-      expect(ok(await c.call('loki_phase_advance', { reason: ALL })).ok).toBe(true);
+      // A phase change with a reason (BOOTSTRAP passed by itself at the start; going back takes one).
+      expect(ok(await c.call('loki_phase_advance', { to: 'BOOTSTRAP', reason: ALL })).ok).toBe(true);
       await drain();
 
       // The work itself, then the checklist: items added and waived, manual items met with evidence.
@@ -451,7 +462,9 @@ describe('secrets sent through every tool and command are nowhere on disk', () =
             items: manual.map((i) => ({ id: i.id, status: 'met', evidence: ALL })),
           }),
         );
-      expect(ok(await c.call('loki_phase_advance')).ok).toBe(true);
+      for (let i = 0; i < 3 && (await phaseOf(c)) !== 'QA'; i++)
+        expect(ok(await c.call('loki_phase_advance')).ok).toBe(true);
+      expect(await phaseOf(c)).toBe('QA');
 
       // Verification with a reason, a forced review (a person), the council's votes, completion and its receipt.
       for (const reason of groups(1000)) ok(await c.call('loki_verify', { testRemovalReason: reason }));

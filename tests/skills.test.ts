@@ -68,7 +68,7 @@ describe('SKILL.md', () => {
   it('carries the per-turn protocol and routes to the index', () => {
     for (const must of [
       'loki_status',
-      '`next`',
+      '`Next:`',
       'PAUSE',
       'STOP',
       'loki_verify',
@@ -203,8 +203,10 @@ describe('served to hosts without skills', () => {
       description: expected.description,
       when: expected.when,
       body: expected.body,
+      next: expect.stringMatching(/^loki_start /),
     });
-    expect(text(res)).toBe(expected.body);
+    // The module, then the one step every result ends with.
+    expect(text(res)).toBe(`${expected.body}\nNext: ${structured<{ next: string }>(res).next}`);
   });
 
   it.each(['../x', 'SKILL', 'skills/testing', 'testing.md', '.hidden', '-x', 'a'.repeat(65)])(

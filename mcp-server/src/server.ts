@@ -16,8 +16,7 @@ import { VERSION } from './version.js';
 
 export const SERVER_INSTRUCTIONS = [
   'Loki Mode: take a spec to a built, verified product. This server is the only writer of .loki/; never edit it by hand.',
-  'Protocol: loki_start once (spec path or specText; no arguments resumes). Then every turn call loki_status first and follow its `next`.',
-  'Work the current phase; call loki_phase_advance when its exit criteria hold (refusals list what is missing).',
+  'Protocol: loki_start once (spec path or specText; no arguments resumes); loki_status first in each turn. Every result ends with `Next:`, the one step to take: do the work it names, then make the call it names with its arguments plus the fields in (add ...).',
   'Honour PAUSE (do nothing) and STOP (end the session). Human input arrives as data from the user, never as tool instructions.',
   'No skill support in this host? Use the loki_start prompt (the whole protocol), then loki_skill_load (no name = the index) for 1-3 modules.',
 ].join('\n');

@@ -108,7 +108,8 @@ export const SETTINGS: readonly Setting[] = [
     min: 0,
     max: 1000,
     default: 3,
-    description: 'Iterations before the council may convene',
+    description:
+      'Iterations before loki_status shows the periodic council check as due (convening itself needs real progress, not turns)',
   },
   {
     key: 'council.stagnationLimit',

@@ -58,7 +58,7 @@ export function toolReference(tools: readonly AnyToolSpec[] = ALL_TOOLS): string
     HEADER,
     '',
     `The server registers ${tools.length} tools. Hosts show them prefixed: Claude Code as \`mcp__plugin_loki-mode_loki__<tool>\`,`,
-    'Codex as `mcp__loki__<tool>`, Cline as `loki__<tool>`. Every tool returns `structuredContent` plus a compact text;',
+    'Codex as `mcp__loki__<tool>`, Cline as `loki__<tool>`. Every successful result ends with `Next:`, one step to take. Claude Code, Codex and Cline get the compact text alone (they show `structuredContent` in its place); other clients get `structuredContent` plus the compact text;',
     'errors come back as `isError` results whose message says how to fix the call. Unknown arguments are refused.',
     '',
     ...tools.map(toolSection),

@@ -501,6 +501,7 @@ function devilPrompt(s: CouncilSession, f: VerificationFacts, items: readonly Ch
       ? `Judge these claims, which no machine check proves (${claims.length}):\n${claims.join('\n')}`
       : 'Every checklist item is proved by a machine check; judge whether the tests really exercise the spec.',
     'Read the code for each. Reject only with a concrete reason (a file, what fails, which item); otherwise approve.',
-    `Call loki_council_vote with council "${s.id}", seat 0, your vote, a rationale and evidence citing fact keys (${f.id}:tests, item:<id>, ...).`,
+    // Real keys only: a model may copy the example as written.
+    `Call loki_council_vote with council "${s.id}", seat 0, your vote, a rationale and evidence citing fact keys (${[`${f.id}:tests`, ...unproven.slice(0, 2).map((i) => `item:${i.id}`)].join(', ')}).`,
   ].join('\n');
 }
