@@ -227,3 +227,24 @@ describe('problems already fixed (issue 18)', () => {
     expect(text(await c.call('loki_status'))).not.toMatch(/completion refused/);
   });
 });
+
+describe('no result over 6,000 characters (issue 18)', () => {
+  it('a long answer is cut at a line for an agent host, says how to narrow it, and keeps its Next line', async () => {
+    tp = tempProject({ git: true, files: { 'prd.md': SPEC } });
+    c = await connect(tp, {}, 'Cline');
+    await c.call('loki_start', { spec: 'prd.md' });
+    const long = 'a task title long enough to fill the list quickly '.repeat(3).trim();
+    const tasks = Array.from({ length: 150 }, (_, i) => ({ id: `x${i}`, title: `${long} ${i}` }));
+    expect((await c.call('loki_task_add', { tasks })).isError).toBeFalsy();
+    const r = await c.call('loki_task_list', { limit: 50 });
+    const shown = text(r);
+    expect(shown.length).toBeLessThanOrEqual(6000);
+    expect(shown).toMatch(/\.\.\. \(\d+ more characters not shown: narrow the request/);
+    expect(shown.split('\n').at(-1)).toMatch(/^Next: loki_task_claim \{\}/);
+    // A client that reads structuredContent still gets every row it asked for.
+    const sdk = await connect(tp, {}, 'my-sdk-program');
+    const full = (await sdk.call('loki_task_list', { limit: 50 })).structuredContent as { rows: unknown[] };
+    expect(full.rows).toHaveLength(50);
+    await sdk.close();
+  });
+});

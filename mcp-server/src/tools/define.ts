@@ -29,6 +29,13 @@ export type ToolKind = 'read' | 'write' | 'destructive';
 
 export const MAX_RESPONSE_BYTES = 25 * 1024;
 
+/**
+ * The most a result's text may hold for an agent host: Cline cuts what it shows past 8,000 characters (its JSON
+ * escaping included) out of the middle, and every character is context the model pays for. Past it the text is
+ * cut at a line, saying so and how to narrow the request; the `Next:` line always stays.
+ */
+export const MODEL_TEXT_CHARS = 6000;
+
 export interface ToolContext {
   project: Project;
   /** What the connected client shows its model: 'text' for the agent hosts we know, 'both' for anything else. */
@@ -162,17 +169,28 @@ export function toResult(
 ): CallToolResult {
   const tail = [...(extra.notes ?? []), ...(extra.next ? [`Next: ${extra.next}`] : [])].join('\n');
   let text = spec.render(out);
-  if (Buffer.byteLength(text, 'utf8') + tail.length > MAX_RESPONSE_BYTES)
-    text = `${text.slice(0, MAX_RESPONSE_BYTES - 200 - tail.length)}\n... (truncated; narrow the request)`;
+  const room = extra.shape === 'text' ? MODEL_TEXT_CHARS - tail.length - 1 : MAX_RESPONSE_BYTES - 200 - tail.length;
+  if ((extra.shape === 'text' ? text.length : Buffer.byteLength(text, 'utf8')) > room) text = cut(text, room);
   if (tail) text = `${text}\n${tail}`;
-  const structured = extra.next === undefined ? (out as Record<string, unknown>) : { ...out, next: extra.next };
-  if (Buffer.byteLength(JSON.stringify(structured), 'utf8') > MAX_RESPONSE_BYTES) {
-    throw new Error(
-      `internal: ${spec.name} produced a response over ${MAX_RESPONSE_BYTES} bytes; narrow the request (filters, limit)`,
-    );
-  }
   if (extra.shape === 'text') return { content: [{ type: 'text', text }] };
+  const structured = extra.next === undefined ? (out as Record<string, unknown>) : { ...out, next: extra.next };
+  // Too big to send whole: the text alone. Never an error: a tool that writes has written by now, and an error
+  // would tell the agent it had not.
+  if (Buffer.byteLength(JSON.stringify(structured), 'utf8') > MAX_RESPONSE_BYTES) {
+    log.warn(`${spec.name}: the structured result is over ${MAX_RESPONSE_BYTES} bytes; sent the text alone`);
+    return { content: [{ type: 'text', text }] };
+  }
   return { content: [{ type: 'text', text }], structuredContent: structured };
+}
+
+/** The text cut at a line boundary to fit `room` characters, with a note of what was left out and how to see it. */
+function cut(text: string, room: number): string {
+  const note = (n: number) =>
+    `... (${n} more characters not shown: narrow the request, e.g. a filter, \`limit\` or \`ids\`)`;
+  let keep = text.slice(0, Math.max(0, room - note(text.length).length - 1));
+  const nl = keep.lastIndexOf('\n');
+  if (nl > keep.length / 2) keep = keep.slice(0, nl);
+  return `${keep}\n${note(text.length - keep.length)}`;
 }
 
 /** Errors the model can act on keep their message; anything unexpected is logged with its stack. */
