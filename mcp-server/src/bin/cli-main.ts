@@ -1,7 +1,13 @@
 import { runCli } from '../cli/main.js';
+import { forPeople, paint, tolerateClosedPipes } from '../cli/output.js';
 
 import { CliError, isExpectedError } from '../errors.js';
 import { asDiskError } from '../store/disk.js';
+
+// `loki rollback list | head`: the reader leaving is not a crash (no EPIPE stack).
+tolerateClosedPipes();
+
+const say = (message: string) => process.stderr.write(`${paint('red', 'loki:', process.stderr)} ${message}\n`);
 
 runCli(process.argv.slice(2)).then(
   (code) => {
@@ -9,11 +15,13 @@ runCli(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (err instanceof CliError) {
-      process.stderr.write(`loki: ${err.message}\n`);
+      say(forPeople(err.message));
       process.exitCode = err.exitCode;
     } else {
+      // An expected error says what to do, in the services' words for the agent: said here with the CLI's commands.
+      // Anything else is a bug, reported with its stack.
       const known = isExpectedError(err) ? err : asDiskError(err);
-      process.stderr.write(`loki: ${known ? known.message : ((err as Error)?.stack ?? String(err))}\n`);
+      say(known ? forPeople(known.message) : ((err as Error)?.stack ?? String(err)));
       process.exitCode = 1;
     }
   },

@@ -40,7 +40,7 @@ import { DOCUMENT_TYPES } from '../run/documents.js';
 import { listSessions } from '../run/sessions.js';
 import { readRun } from '../run/state.js';
 import { sessionLiveness } from '../run/records.js';
-import { print, printJson } from './output.js';
+import { paint, print, printJson } from './output.js';
 
 type Level = 'ok' | 'warn' | 'fail';
 interface Check {
@@ -113,7 +113,9 @@ export function doctorCommand(project: Project, rootSource: RootSource, fix: boo
   if (json) printJson({ ok: !failed, checks });
   else {
     for (const c of checks)
-      print(`${c.level === 'ok' ? 'ok  ' : c.level === 'warn' ? 'warn' : 'FAIL'}  ${c.name.padEnd(14)} ${c.detail}`);
+      print(
+        `${c.level === 'ok' ? paint('green', 'ok  ') : c.level === 'warn' ? paint('yellow', 'warn') : paint('red', 'FAIL')}  ${c.name.padEnd(14)} ${c.detail}`,
+      );
     print(failed ? '\nProblems found (FAIL lines above say how to fix each).' : '\nAll checks passed.');
   }
   return failed ? 1 : 0;

@@ -11,6 +11,7 @@ import { checkpointCommand, rollbackCommand } from './checkpoints.js';
 import { configCommand } from './config.js';
 import { doctorCommand } from './doctor.js';
 import { learnCommand, memoryCommand } from './memory.js';
+import { COMMANDS, COMMANDS_BY_NAME, GLOBAL_OPTIONS, didYouMean, type Command } from './commands.js';
 import { print } from './output.js';
 import { signalCommand } from './signals.js';
 import { statusCommand } from './status.js';
@@ -22,97 +23,98 @@ import { WAIVE_USAGE, waiveCommand } from './waive.js';
 import { CliError } from '../errors.js';
 import { scrubInput } from '../domain/secrets.js';
 
-export const HELP = `loki ${VERSION}: Loki Mode for people
-
-Usage: loki <command> [options]
-
-Commands:
-  status [--json]        the run at a glance: phase, tier, turns, signals, sessions, next step
-  pause                  ask the agent to hold (writes .loki/PAUSE)
-  resume                 clear PAUSE and STOP
-  stop                   ask the agent to end the run (writes .loki/STOP)
-  audit verify [--json]  re-hash the audit log; exit 1 and name the first bad entry on any break
-  audit export [FILE]    write the audit log as JSON lines (to FILE, else stdout): a copy to keep outside the project
-  config [--json]        every setting, its effective value and its source (config.yaml or LOKI_*)
-  doctor [--fix] [--json]  check Node, .loki/ and its disk, the database, records, checkpoints, an interrupted
-                         rollback and the audit chain; --fix mends what it safely can
-  tasks [--status S] [--json]  the task queue (S: pending, in-progress, completed, failed, blocked, dead-letter)
-  tasks show ID [--json] one task with its attempts and errors
-  tasks retry ID         put a dead-lettered task back in the queue
-  council status|verdicts|report [--json]         the completion council (votes stay hidden until the tally)
-  council force-review [reason]                   make the agent verify and convene the council next turn
-  waive open-work --reason R                      a person excuses every task open now (shown in the receipt)
-  waive task ID... --reason R                     a person excuses these tasks
-  waive phase --reason R                          a person lets the run complete before the last phase of its tier
-  waive list [--json]                             the waivers of the run
-  proof list|show [RUN]                           evidence receipts of completed runs
-  proof verify [RUN] [--json]                     re-hash a receipt, re-derive its diff; exit 1 on tamper or drift
-  memory list [--layer L] [--limit N] [--json]     recorded memories, newest first
-  memory search <query> [--layer L] [--scope S] [--limit N] [--json]
-                         ranked search; scope project, global (solutions) or both
-  memory show <id>... [--json]                     full items with provenance
-  memory consolidate [--json]                      merge similar episodes into patterns
-  learn list [--category C] [--json]               cross-project solutions in $LOKI_HOME/solutions
-  checkpoint [label] [--json]   snapshot the run state and (in git) every non-ignored file
-  rollback list [--json]        checkpoints, newest first (* marks what \`latest\` restores)
-  rollback latest [--code]      restore the newest checkpoint that is not a pre-rollback one
-  rollback to <id> [--code]     restore a checkpoint; --code restores the files too. Prints the
-                                pre-rollback checkpoint id: \`loki rollback to <that id>\` undoes it
-
-  demo                          the offline demo: a whole run on a sample spec in a temporary git repository
-  install claude|codex|cline [--project|--user] [--settings FILE] [--npx] [--dry-run]
-                                register the server with a host, idempotently, showing what changed
-                                (claude/codex default to the project; cline writes its settings file)
-
-Options:
+const OPTIONS_HELP = `Options:
   --project-dir DIR      the project (default: $LOKI_PROJECT_DIR, $CLAUDE_PROJECT_DIR, then .)
-  -h, --help             show this help
+  -h, --help             show this help (after a command: that command's help)
   -v, --version          print the version
 
 Exit codes: 0 ok, 1 a check failed, 2 usage error.
 `;
 
+const SETUP = new Set(['demo', 'install', 'version', 'help']);
+
+export const HELP = `loki ${VERSION}: Loki Mode for people
+
+Usage: loki <command> [options]   (loki <command> --help: that command alone)
+
+Commands:
+${COMMANDS.filter((c) => !SETUP.has(c.name))
+  .map((c) => c.help)
+  .join('\n')}
+
+${COMMANDS.filter((c) => SETUP.has(c.name))
+  .map((c) => c.help)
+  .join('\n')}
+
+${OPTIONS_HELP}`;
+
+/** One command's help: its lines of the global help, the options it takes and the global ones. */
+export function commandHelp(command: Command): string {
+  return `Usage:
+${command.help}
+
+${OPTIONS_HELP}`;
+}
+
+const OPTIONS = {
+  'project-dir': { type: 'string' },
+  json: { type: 'boolean' },
+  fix: { type: 'boolean' },
+  status: { type: 'string' },
+  layer: { type: 'string' },
+  scope: { type: 'string' },
+  limit: { type: 'string' },
+  category: { type: 'string' },
+  code: { type: 'boolean' },
+  project: { type: 'boolean' },
+  user: { type: 'boolean' },
+  settings: { type: 'string' },
+  npx: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  reason: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
 export async function runCli(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        'project-dir': { type: 'string' },
-        json: { type: 'boolean' },
-        fix: { type: 'boolean' },
-        status: { type: 'string' },
-        layer: { type: 'string' },
-        scope: { type: 'string' },
-        limit: { type: 'string' },
-        category: { type: 'string' },
-        code: { type: 'boolean' },
-        project: { type: 'boolean' },
-        user: { type: 'boolean' },
-        settings: { type: 'string' },
-        npx: { type: 'boolean' },
-        'dry-run': { type: 'boolean' },
-        reason: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-      },
-    });
+    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: OPTIONS });
   } catch (err) {
-    throw new CliError(`${(err as Error).message}\nRun \`loki --help\` for usage.`, 2);
+    throw parseError(err as Error & { code?: string }, argv);
   }
   const { values, positionals } = parsed;
-  if (values.version) {
+  const [command, ...given] = positionals;
+  if (values.version || command === 'version') {
+    if (command === 'version' && given.length > 0) throw new CliError('usage: loki version', 2);
     print(VERSION);
     return 0;
   }
-  const [command, ...given] = positionals;
-  const { rest, reason } = scrubbedArguments(command, given, values.reason);
-  if (values.help || command === undefined || command === 'help') {
+  if (command === undefined) {
     print(HELP);
-    return command === undefined && !values.help ? 2 : 0;
+    return values.help ? 0 : 2;
   }
+  if (command === 'help') {
+    if (given.length > 1) throw new CliError('usage: loki help [COMMAND]', 2);
+    print(given[0] === undefined ? HELP : commandHelp(knownCommand(given[0])));
+    return 0;
+  }
+  const spec = knownCommand(command);
+  if (values.help) {
+    print(commandHelp(spec));
+    return 0;
+  }
+  // An option another command takes would otherwise be ignored in silence (`loki status --fix` fixes nothing).
+  const stray = Object.keys(values).find(
+    (k) => !(GLOBAL_OPTIONS as readonly string[]).includes(k) && !spec.options.includes(k),
+  );
+  if (stray !== undefined)
+    throw new CliError(
+      `loki ${command} takes no --${stray} option${didYouMean(stray, spec.options, (o) => `--${o}`)}; ` +
+        `run \`loki ${command} --help\` for its usage`,
+      2,
+    );
+  const { rest, reason } = scrubbedArguments(command, given, values.reason);
   const expectArgs = (n: number, usage: string) => {
     if (rest.length !== n) throw new CliError(`usage: loki ${usage}`, 2);
   };
@@ -171,11 +173,11 @@ export async function runCli(argv: string[]): Promise<number> {
           json: values.json ?? false,
         });
       case 'checkpoint':
-        return await checkpointCommand(project, rest, values.json ?? false);
+        return checkpointCommand(project, rest, values.json ?? false);
       case 'rollback':
         return await rollbackCommand(project, rest, { json: values.json ?? false, code: values.code ?? false });
       default:
-        throw new CliError(`unknown command "${command}"; run \`loki --help\` for the list`, 2);
+        throw new Error(`internal: command "${command}" is in the table but not dispatched`);
     }
   } catch (err) {
     // A full or read-only disk, or a missing permission, is said as what it is, with the fix: never a stack.
@@ -183,6 +185,42 @@ export async function runCli(argv: string[]): Promise<number> {
   } finally {
     project.close();
   }
+}
+
+function knownCommand(name: string): Command {
+  const c = COMMANDS_BY_NAME.get(name);
+  if (c) return c;
+  const names = COMMANDS.map((x) => x.name);
+  throw new CliError(`unknown command "${name}"${didYouMean(name, names)}; run \`loki --help\` for the list`, 2);
+}
+
+/** parseArgs' refusal, said for a person: an unknown option gets the closest one its command takes. */
+function parseError(err: Error & { code?: string }, argv: string[]): CliError {
+  const command = commandIn(argv);
+  const helpRun = command ? `loki ${command.name} --help` : 'loki --help';
+  const unknown = err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /Unknown option '([^']+)'/.exec(err.message) : null;
+  if (!unknown) return new CliError(`${err.message}\nRun \`${helpRun}\` for usage.`, 2);
+  const typed = unknown[1]!;
+  const candidates = [...(command?.options ?? Object.keys(OPTIONS)), ...GLOBAL_OPTIONS];
+  return new CliError(
+    `unknown option ${typed}${didYouMean(typed.replace(/^-+/, ''), candidates, (o) => `--${o}`)}; run \`${helpRun}\` for usage`,
+    2,
+  );
+}
+
+/** The command named in raw arguments (the first word that is not an option or an option's value), if known. */
+function commandIn(argv: string[]): Command | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return undefined;
+    if (a.startsWith('-')) {
+      const name = a.replace(/^-+/, '');
+      if (!a.includes('=') && OPTIONS[name as keyof typeof OPTIONS]?.type === 'string') i++;
+      continue;
+    }
+    return COMMANDS_BY_NAME.get(a);
+  }
+  return undefined;
 }
 
 /**
@@ -198,7 +236,9 @@ function scrubbedArguments(
 ): { rest: string[]; reason: string | undefined } {
   let head = given;
   let free: string[] = [];
-  if (command === 'checkpoint') [head, free] = [[], given];
+  // A checkpoint's label: after `create`, or the one word of the shorthand `loki checkpoint LABEL`.
+  if (command === 'checkpoint' && given[0] === 'create') [head, free] = [given.slice(0, 1), given.slice(1)];
+  else if (command === 'checkpoint' && given[0] !== 'list' && given[0] !== 'show') [head, free] = [[], given];
   // A forced review's reason is every word after it (cli/trust.ts joins them): scrubbed as one text, so a secret
   // said over several unquoted words ("the db password is ...") is seen whole.
   else if (command === 'council' && given[0] === 'force-review' && given.length > 1)

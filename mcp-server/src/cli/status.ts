@@ -14,7 +14,7 @@ export async function statusCommand(project: Project, json: boolean): Promise<nu
   }
   const lines: string[] = [`Project  ${b.project}`];
   if (!b.run) {
-    lines.push('Run      none (start one from your agent: "Loki Mode" in Claude Code, or loki_start)');
+    lines.push('Run      none (start one from your agent: "Loki Mode" in Claude Code)');
   } else {
     const r = b.run;
     lines.push(`Run      ${r.runId}  ${r.status}  started ${ago(r.startedAt)}`);
@@ -51,7 +51,8 @@ export async function statusCommand(project: Project, json: boolean): Promise<nu
     );
   }
   for (const p of b.problems) lines.push(`Problem  ${p}`);
-  lines.push('', `Next     ${b.next}`);
+  // The agent's next call, as its briefing says it; with no run, the Run line already tells the person what to do.
+  if (b.run) lines.push('', `Next     ${b.next}`);
   print(lines.join('\n'));
   return 0;
 }

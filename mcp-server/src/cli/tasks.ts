@@ -37,7 +37,7 @@ function listCommand(project: Project, opts: { json: boolean; status: string | u
   }
   if (total === 0) {
     print(
-      status ? `No ${status.join('/')} tasks.` : 'No tasks yet (the agent adds them with loki_start or loki_task_add).',
+      status ? `No ${status.join('/')} tasks.` : 'No tasks yet (the agent adds them from the spec when a run starts).',
     );
     return 0;
   }

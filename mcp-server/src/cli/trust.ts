@@ -21,7 +21,7 @@ export async function councilCommand(project: Project, args: string[], json: boo
   const config = project.config();
   const store = project.existingStore();
   const run = readRun(store);
-  if (!run) throw new CliError('no run yet in this project (the agent starts one with loki_start)', 1);
+  if (!run) throw new CliError('no run yet in this project (start one from your agent: "Loki Mode" in Claude Code)', 1);
   const sessions = listCouncils(store, run.runId);
   const last = sessions.at(-1);
   switch (sub) {
@@ -128,7 +128,7 @@ export function proofCommand(project: Project, args: string[], json: boolean): n
   const proofs = listProofs(store);
   const pick = () => {
     const id = runArg ?? proofs.at(-1);
-    if (!id) throw new CliError('no receipts yet: a run gets one when loki_complete accepts it', 1);
+    if (!id) throw new CliError('no receipts yet: a run gets one when it completes', 1);
     if (!proofs.includes(id)) throw new CliError(`no receipt for run "${id}"; \`loki proof list\` shows them`, 1);
     return id;
   };

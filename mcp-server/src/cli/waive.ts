@@ -24,7 +24,8 @@ export function waiveCommand(
     if (rest.length > 0 || opts.reason !== undefined) throw new CliError(WAIVE_USAGE, 2);
     const store = project.existingStore();
     const run = readRun(store);
-    if (!run) throw new CliError('no run yet in this project (the agent starts one with loki_start)', 1);
+    if (!run)
+      throw new CliError('no run yet in this project (start one from your agent: "Loki Mode" in Claude Code)', 1);
     const waivers = readWaivers(store, run.runId);
     if (opts.json) printJson({ runId: run.runId, waivers });
     else print(waivers.length ? waivers.map(describeWaiver).join('\n') : `Run ${run.runId} has no waivers.`);

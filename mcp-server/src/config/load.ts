@@ -147,12 +147,21 @@ function suggest(key: string): string {
   return best.d <= 3 ? ` (did you mean "${best.key}"?)` : `; known settings: ${SETTINGS.map((s) => s.key).join(', ')}`;
 }
 
-function editDistance(a: string, b: string): number {
+/**
+ * Edit distance counting a swap of two neighbours as one edit (optimal string alignment): the "did you mean" of
+ * settings, `LOKI_*` variables and the CLI's commands and options, where "lsit" is one slip from "list", not two.
+ */
+export function editDistance(a: string, b: string): number {
+  let before: number[] = [];
   let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
-    for (let j = 1; j <= b.length; j++)
+    for (let j = 1; j <= b.length; j++) {
       cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        cur[j] = Math.min(cur[j]!, before[j - 2]! + 1);
+    }
+    before = prev;
     prev = cur;
   }
   return prev[b.length]!;

@@ -1,0 +1,57 @@
+/**
+ * Every `LOKI_*` environment variable loki-mode reads, in one list: the settings' overrides (settings.ts) and the
+ * others below. `loki config` names any other `LOKI_*` variable it finds, with the closest known name: a typo such
+ * as LOKI_COUNCIL_SZE=4 would otherwise be ignored in silence. tests/cli-quality.test.ts checks that every
+ * `LOKI_*` name read in mcp-server/src, plugin/ and scripts/ is on this list, so the list cannot fall behind.
+ */
+import { editDistance } from './load.js';
+import { SETTINGS } from './settings.js';
+
+/** Variables read outside the settings table, with what they do (shown next to a suggestion). */
+export const OTHER_ENV: Readonly<Record<string, string>> = {
+  LOKI_HOME: 'where cross-project data lives (default ~/.loki)',
+  LOKI_PROJECT_DIR: 'the project root',
+  LOKI_LOG_LEVEL: 'error, warn, info or debug (stderr)',
+  LOKI_NO_CODE_CACHE: '1 turns off the compile cache',
+  LOKI_HELD_OUT_SEED: 'a fixed seed for the held-out checklist items (tests, demos)',
+  LOKI_PLUGIN_PACKAGE: 'what the Claude Code plugin installs instead of the published package',
+  // For people working on loki-mode itself: the build and the tests.
+  LOKI_FAULT: 'crash fault injection (tests)',
+  LOKI_NO_MINIFY: 'build: readable bundles',
+  LOKI_SOURCEMAP: 'build: source maps',
+  LOKI_BUNDLE: 'tests: the bundle child processes load',
+  LOKI_TEST_BUNDLE: 'tests: the bundle under test',
+  LOKI_VIA: 'tests and bench: the layer a child drives',
+  LOKI_SHOW_PATH: 'tests: print the agent path',
+  LOKI_E2E_KEEP: 'tests: keep the end-to-end projects for a look afterwards',
+};
+
+export const KNOWN_ENV: readonly string[] = [
+  ...SETTINGS.flatMap((s) => (s.env ? [s.env] : [])),
+  ...Object.keys(OTHER_ENV),
+];
+
+export interface UnknownEnv {
+  name: string;
+  /** The closest known name, when one is close enough to be a typo of it. */
+  suggestion: string | null;
+}
+
+/** The `LOKI_*` variables of `env` that loki-mode does not read, each with the known name it most likely meant. */
+export function unknownLokiEnv(env: NodeJS.ProcessEnv): UnknownEnv[] {
+  const known = new Set(KNOWN_ENV);
+  return Object.keys(env)
+    .filter((name) => name.startsWith('LOKI_') && !known.has(name))
+    .sort()
+    .map((name) => ({ name, suggestion: closestEnv(name) }));
+}
+
+function closestEnv(name: string): string | null {
+  let best: { name: string; d: number } | null = null;
+  for (const k of KNOWN_ENV) {
+    const d = editDistance(name, k);
+    if (!best || d < best.d) best = { name: k, d };
+  }
+  // The common prefix is long, so a third of what follows it may differ: SZE for SIZE, ITERATION for ITERATIONS.
+  return best && best.d <= Math.max(2, Math.floor((name.length - 'LOKI_'.length) / 3)) ? best.name : null;
+}
