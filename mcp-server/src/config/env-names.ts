@@ -7,28 +7,34 @@
 import { editDistance } from './load.js';
 import { SETTINGS } from './settings.js';
 
-/** Variables read outside the settings table, with what they do (shown next to a suggestion). */
+/** Variables read outside the settings table, with what they do (docs/configuration.md lists them). */
 export const OTHER_ENV: Readonly<Record<string, string>> = {
-  LOKI_HOME: 'where cross-project data lives (default ~/.loki)',
-  LOKI_PROJECT_DIR: 'the project root',
-  LOKI_LOG_LEVEL: 'error, warn, info or debug (stderr)',
-  LOKI_NO_CODE_CACHE: '1 turns off the compile cache',
-  LOKI_HELD_OUT_SEED: 'a fixed seed for the held-out checklist items (tests, demos)',
-  LOKI_PLUGIN_PACKAGE: 'what the Claude Code plugin installs instead of the published package',
-  // For people working on loki-mode itself: the build and the tests.
-  LOKI_FAULT: 'crash fault injection (tests)',
-  LOKI_NO_MINIFY: 'build: readable bundles',
-  LOKI_SOURCEMAP: 'build: source maps',
-  LOKI_BUNDLE: 'tests: the bundle child processes load',
-  LOKI_TEST_BUNDLE: 'tests: the bundle under test',
-  LOKI_VIA: 'tests and bench: the layer a child drives',
-  LOKI_SHOW_PATH: 'tests: print the agent path',
-  LOKI_E2E_KEEP: 'tests: keep the end-to-end projects for a look afterwards',
+  LOKI_HOME:
+    'where cross-project data lives: audit anchors, solutions, held-out sets, the compile cache (default `~/.loki`)',
+  LOKI_PROJECT_DIR: 'the project root, when `--project-dir` is not given',
+  LOKI_LOG_LEVEL: 'how much the server and hooks log on stderr: error, warn (default), info or debug',
+  LOKI_NO_CODE_CACHE: '`1` turns off the start-up compile cache',
+  LOKI_HELD_OUT_SEED:
+    'a fixed seed for choosing the held-out checklist items (tests, reproducible demos; the receipt says so)',
+  LOKI_PLUGIN_PACKAGE: 'what the Claude Code plugin installs in place of the published package (a tarball)',
 };
+
+/** Read only by the build, the tests and the bench of loki-mode itself: known, so never reported, but not documented. */
+export const DEVELOPMENT_ENV: readonly string[] = [
+  'LOKI_FAULT',
+  'LOKI_NO_MINIFY',
+  'LOKI_SOURCEMAP',
+  'LOKI_BUNDLE',
+  'LOKI_TEST_BUNDLE',
+  'LOKI_VIA',
+  'LOKI_SHOW_PATH',
+  'LOKI_E2E_KEEP',
+];
 
 export const KNOWN_ENV: readonly string[] = [
   ...SETTINGS.flatMap((s) => (s.env ? [s.env] : [])),
   ...Object.keys(OTHER_ENV),
+  ...DEVELOPMENT_ENV,
 ];
 
 export interface UnknownEnv {

@@ -3,6 +3,7 @@
  * configuration reference from the settings table, the phase reference from the state machine's data. `npm run docs` writes them; a test checks they are current.
  */
 import { z } from 'zod';
+import { OTHER_ENV } from '../config/env-names.js';
 import { SETTINGS } from '../config/settings.js';
 import { ENTRY_CRITERIA, EXIT_CRITERIA, PHASES, PHASE_PURPOSE, TIER_PHASES, TIERS } from '../domain/phases.js';
 import { annotationsFor, type AnyToolSpec } from '../tools/define.js';
@@ -88,6 +89,15 @@ export function configReference(): string {
     '',
     'The council threshold may only be tightened: it must be at least two thirds of the council (and at least 2),',
     'and at most its size.',
+    '',
+    '## Other environment variables',
+    '',
+    '| variable | meaning |',
+    '|---|---|',
+    ...Object.entries(OTHER_ENV).map(([name, meaning]) => `| \`${name}\` | ${meaning} |`),
+    '',
+    '`loki config` exits 1 on any problem, and on a `LOKI_*` variable that is neither a setting nor one of these:',
+    'it names the variable and, for a typo (`LOKI_COUNCIL_SZE`), the one meant, since the run would ignore it.',
     '',
   ].join('\n');
 }
