@@ -135,6 +135,27 @@ describe('loki: output', () => {
   });
 });
 
+describe('loki: progress', () => {
+  it('a rollback or a checkpoint says what it is doing on a terminal, and nothing extra in a pipe', () => {
+    p = tempProject({ git: true });
+    const piped = loki(['checkpoint', 'create', 'one']);
+    expect(piped.err).toBe('');
+    const rolled = loki(['rollback', 'latest', '--code']);
+    expect(rolled.code, rolled.err).toBe(0);
+    expect(rolled.err).toBe('');
+    if (!hasScript) return;
+    const made = onTerminal(['checkpoint', 'create', 'two']);
+    // The line, then a carriage return and erase-line before the result: gone from the screen once done.
+    const cleared = made.out.indexOf(`\r${ESC}K`);
+    expect(made.out.indexOf('Taking a checkpoint...')).toBeGreaterThanOrEqual(0);
+    expect(cleared).toBeGreaterThan(made.out.indexOf('Taking a checkpoint...'));
+    expect(made.out.slice(cleared)).toMatch(/Checkpoint cp-\d+ "two"/);
+    const back = onTerminal(['rollback', 'latest', '--code']);
+    expect(back.code).toBe(0);
+    expect(back.out).toMatch(/Rolling back to the latest checkpoint, files and state\.\.\..*Rolled back to cp-\d+/s);
+  });
+});
+
 describe('loki checkpoint list|create|show', () => {
   it('list and show read, create writes, and a mistyped subcommand creates nothing', () => {
     p = tempProject({ git: true });

@@ -7,7 +7,7 @@ import { selectLatest } from '../domain/checkpoints.js';
 import { CliError } from '../errors.js';
 import type { Project } from '../project.js';
 import { closest } from './commands.js';
-import { ago, print, printJson, table } from './output.js';
+import { ago, during, print, printJson, table } from './output.js';
 
 const ROLLBACK_USAGE =
   'usage: loki rollback list [--json] | loki rollback latest [--code] | loki rollback to <id> [--code]';
@@ -44,12 +44,14 @@ export function checkpointCommand(project: Project, args: string[], json: boolea
         2,
       );
   }
-  const out = createCheckpoint(project, {
-    kind: 'manual',
-    trigger: 'manual',
-    label: labels[0]?.trim() || 'manual checkpoint',
-    reason: null,
-  });
+  const out = during('Taking a checkpoint', () =>
+    createCheckpoint(project, {
+      kind: 'manual',
+      trigger: 'manual',
+      label: labels[0]?.trim() || 'manual checkpoint',
+      reason: null,
+    }),
+  );
   if (!('created' in out)) throw new Error('internal: a manual checkpoint is never coalesced');
   const row = checkpointRow(out.created);
   if (json) printJson(row);
@@ -117,7 +119,10 @@ export function rollbackCommand(project: Project, args: string[], opts: { json: 
     const meant = sub && !['list', 'latest', 'to'].includes(sub) ? closest(sub, ['list', 'latest', 'to']) : null;
     throw new CliError(`${ROLLBACK_USAGE}${meant ? `\n(did you mean \`loki rollback ${meant}\`?)` : ''}`, 2);
   }
-  const r = rollback(project, target, opts.code);
+  const r = during(
+    `Rolling back to ${target === 'latest' ? 'the latest checkpoint' : target}${opts.code ? ', files and state' : ''}`,
+    () => rollback(project, target, opts.code),
+  );
   if (opts.json) {
     printJson(r);
     return 0;

@@ -36,6 +36,21 @@ export function tolerateClosedPipes(): void {
   }
 }
 
+/**
+ * Say on a terminal what a command that can take seconds is doing (a rollback of thousands of files, a checkpoint of
+ * a large tree), so the person is not left at a silent prompt; the line is wiped when it is done. Nothing in a pipe
+ * or a log: there the result alone is wanted. The work itself is synchronous, so this is one line, not a ticker.
+ */
+export function during<T>(what: string, work: () => T): T {
+  if (!process.stderr.isTTY) return work();
+  process.stderr.write(`${paint('dim', `${what}...`, process.stderr)}`);
+  try {
+    return work();
+  } finally {
+    process.stderr.write('\r\u001b[K');
+  }
+}
+
 export function print(text: string): void {
   if (stdoutGone) return;
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
