@@ -85,7 +85,18 @@ describe('loki: help and suggestions', () => {
     const stray = loki(['status', '--fix']);
     expect(stray.code).toBe(2);
     expect(stray.err).toMatch(/loki status takes no --fix option/);
-    expect(loki(['rollback', 'lsit']).err).toMatch(/did you mean `loki rollback list`\?/);
+    for (const [args, meant] of [
+      [['rollback', 'lsit'], 'loki rollback list'],
+      [['tasks', 'shwo', 't1'], 'loki tasks show'],
+      [['memory', 'serch', 'x'], 'loki memory search'],
+      [['install', 'claud'], 'loki install claude'],
+      [['audit', 'verfy'], 'loki audit verify'],
+    ] as const) {
+      const r = loki([...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err).toMatch(/^loki: usage: /);
+      expect(r.err).toContain(`(did you mean \`${meant}\`?)`);
+    }
   });
 
   it('`loki version` prints the version', () => {
@@ -211,6 +222,11 @@ describe('loki config: unknown LOKI_* variables', () => {
     const json = JSON.parse(loki(['config', '--json'], { LOKI_WHATEVER_THIS_IS: '1' }).out);
     expect(json.unknownEnv).toEqual([expect.objectContaining({ name: 'LOKI_WHATEVER_THIS_IS', suggestion: null })]);
     expect(loki(['config', '--json'], { LOKI_WHATEVER_THIS_IS: '1' }).code).toBe(1);
+    // `loki doctor` warns of it too, without failing: the run itself is sound.
+    const doctor = loki(['doctor'], { LOKI_COUNCIL_SZE: '4' });
+    expect(doctor.out).toMatch(
+      /warn\s+environment\s+LOKI_COUNCIL_SZE is not a variable loki reads \(did you mean LOKI_COUNCIL_SIZE\?\)/,
+    );
   });
 
   it('the allow-list holds every LOKI_* variable the code reads and the docs name', () => {

@@ -115,10 +115,7 @@ export function rollbackCommand(project: Project, args: string[], opts: { json: 
       : sub === 'to' && id !== undefined && extra.length === 0
         ? id
         : undefined;
-  if (target === undefined) {
-    const meant = sub && !['list', 'latest', 'to'].includes(sub) ? closest(sub, ['list', 'latest', 'to']) : null;
-    throw new CliError(`${ROLLBACK_USAGE}${meant ? `\n(did you mean \`loki rollback ${meant}\`?)` : ''}`, 2);
-  }
+  if (target === undefined) throw new CliError(ROLLBACK_USAGE, 2);
   const r = during(
     `Rolling back to ${target === 'latest' ? 'the latest checkpoint' : target}${opts.code ? ', files and state' : ''}`,
     () => rollback(project, target, opts.code),

@@ -40,6 +40,7 @@ import { DOCUMENT_TYPES } from '../run/documents.js';
 import { listSessions } from '../run/sessions.js';
 import { readRun } from '../run/state.js';
 import { sessionLiveness } from '../run/records.js';
+import { unknownLokiEnv } from '../config/env-names.js';
 import { paint, print, printJson } from './output.js';
 
 type Level = 'ok' | 'warn' | 'fail';
@@ -107,6 +108,16 @@ export function doctorCommand(project: Project, rootSource: RootSource, fix: boo
       config.problems.length ? 'fail' : 'ok',
       config.problems.length ? config.problems.join('; ') : 'valid',
     );
+    // A warning, not a failure: the run is sound without it, but the person's intent is being ignored.
+    const unknown = unknownLokiEnv(process.env);
+    if (unknown.length)
+      add(
+        'environment',
+        'warn',
+        unknown
+          .map((u) => `${u.name} is not a variable loki reads${u.suggestion ? ` (did you mean ${u.suggestion}?)` : ''}`)
+          .join('; '),
+      );
   });
 
   const failed = checks.some((c) => c.level === 'fail');

@@ -11,7 +11,7 @@ import { checkpointCommand, rollbackCommand } from './checkpoints.js';
 import { configCommand } from './config.js';
 import { doctorCommand } from './doctor.js';
 import { learnCommand, memoryCommand } from './memory.js';
-import { COMMANDS, COMMANDS_BY_NAME, GLOBAL_OPTIONS, didYouMean, type Command } from './commands.js';
+import { COMMANDS, COMMANDS_BY_NAME, GLOBAL_OPTIONS, closest, didYouMean, type Command } from './commands.js';
 import { print } from './output.js';
 import { signalCommand } from './signals.js';
 import { statusCommand } from './status.js';
@@ -180,6 +180,7 @@ export async function runCli(argv: string[]): Promise<number> {
         throw new Error(`internal: command "${command}" is in the table but not dispatched`);
     }
   } catch (err) {
+    if (err instanceof CliError && err.exitCode === 2) throw withSubcommandHint(err, spec, rest[0]);
     // A full or read-only disk, or a missing permission, is said as what it is, with the fix: never a stack.
     throw asDiskError(err, path.join(project.root, '.loki')) ?? err;
   } finally {
@@ -192,6 +193,14 @@ function knownCommand(name: string): Command {
   if (c) return c;
   const names = COMMANDS.map((x) => x.name);
   throw new CliError(`unknown command "${name}"${didYouMean(name, names)}; run \`loki --help\` for the list`, 2);
+}
+
+/** A usage error after a mistyped subcommand (`loki tasks shwo t1`) also names the subcommand meant. */
+function withSubcommandHint(err: CliError, command: Command, typed: string | undefined): CliError {
+  const subs = command.subcommands ?? [];
+  if (typed === undefined || subs.includes(typed)) return err;
+  const meant = closest(typed, subs);
+  return meant ? new CliError(`${err.message}\n(did you mean \`loki ${command.name} ${meant}\`?)`, 2) : err;
 }
 
 /** parseArgs' refusal, said for a person: an unknown option gets the closest one its command takes. */
