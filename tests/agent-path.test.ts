@@ -23,6 +23,28 @@ const SPEC = [
   '',
 ].join('\n');
 
+/** The same four requirements, each with acceptance criteria: a checklist with held-out items the council judges. */
+const SPEC_WITH_CRITERIA = [
+  '# String utilities',
+  '',
+  'A tiny library of string helpers in src/strings.js, tested with node:test.',
+  '',
+  '## Requirements',
+  '- capitalize(s) returns s with its first letter in upper case.',
+  "  - capitalize('hello') is 'Hello'",
+  "  - capitalize('') is ''",
+  '- slugify(s) turns a title into a lower-case, hyphen-separated slug.',
+  "  - slugify('Hello World!') is 'hello-world'",
+  '  - the slug has no leading or trailing hyphen',
+  '- truncate(s, n) shortens s to at most n characters, ending with an ellipsis when cut.',
+  '  - a string of n characters or fewer is returned as it is',
+  '  - a cut string ends with an ellipsis',
+  '- reverse(s) returns the characters of s in reverse order.',
+  "  - reverse('abc') is 'cba'",
+  "  - reverse('') is ''",
+  '',
+].join('\n');
+
 /** What the "model" writes for each requirement (found by the function name in the task's title). */
 const WORK: Record<string, { code: string; test: string }> = {
   capitalize: {
@@ -74,91 +96,97 @@ afterEach(async () => {
 });
 
 describe('the agent path (issue 18)', () => {
-  it('an honest 4-requirement run, following next literally, reaches VERIFIED in few compact calls', async () => {
-    tp = tempProject({
-      git: true,
-      files: {
-        'package.json': JSON.stringify({ name: 'strings', private: true, scripts: { test: 'node --test' } }),
-        'prd.md': SPEC,
-        '.gitignore': 'node_modules\n',
-      },
-    });
-    c = await connect(tp, {}, 'claude-code');
-    const root = tp.root;
-    const titles = new Map<string, string>();
-    const done: string[] = [];
-    const writeWork = (taskId: string) => {
-      const title = titles.get(taskId) ?? '';
-      const name = Object.keys(WORK).find((k) => title.includes(k));
-      if (!name) throw new Error(`no work known for ${taskId} "${title}"`);
-      done.push(name);
-      const src = done.map((n) => WORK[n]!.code).join('\n');
-      fs.mkdirSync(path.join(root, 'src'), { recursive: true });
-      fs.mkdirSync(path.join(root, 'test'), { recursive: true });
-      fs.writeFileSync(path.join(root, 'src/strings.js'), `${src}\n`);
-      fs.writeFileSync(
-        path.join(root, `test/${name}.test.js`),
-        [
-          "const test = require('node:test');",
-          "const assert = require('node:assert');",
-          `const { ${name} } = require('../src/strings.js');`,
-          `test('${name}', () => { ${WORK[name]!.test} });`,
-          '',
-        ].join('\n'),
-      );
-    };
+  it.each([
+    ['requirements only', SPEC],
+    ['acceptance criteria, some held out', SPEC_WITH_CRITERIA],
+  ])(
+    'an honest 4-requirement run (%s), following next literally, reaches VERIFIED in few compact calls',
+    async (_kind, spec) => {
+      tp = tempProject({
+        git: true,
+        files: {
+          'package.json': JSON.stringify({ name: 'strings', private: true, scripts: { test: 'node --test' } }),
+          'prd.md': spec,
+          '.gitignore': 'node_modules\n',
+        },
+      });
+      c = await connect(tp, { LOKI_HELD_OUT_SEED: 'agent-path' }, 'claude-code');
+      const root = tp.root;
+      const titles = new Map<string, string>();
+      const done: string[] = [];
+      const writeWork = (taskId: string) => {
+        const title = titles.get(taskId) ?? '';
+        const name = Object.keys(WORK).find((k) => title.includes(k));
+        if (!name) throw new Error(`no work known for ${taskId} "${title}"`);
+        done.push(name);
+        const src = done.map((n) => WORK[n]!.code).join('\n');
+        fs.mkdirSync(path.join(root, 'src'), { recursive: true });
+        fs.mkdirSync(path.join(root, 'test'), { recursive: true });
+        fs.writeFileSync(path.join(root, 'src/strings.js'), `${src}\n`);
+        fs.writeFileSync(
+          path.join(root, `test/${name}.test.js`),
+          [
+            "const test = require('node:test');",
+            "const assert = require('node:assert');",
+            `const { ${name} } = require('../src/strings.js');`,
+            `test('${name}', () => { ${WORK[name]!.test} });`,
+            '',
+          ].join('\n'),
+        );
+      };
 
-    const calls: { tool: string; chars: number }[] = [];
-    const transcript: string[] = [];
-    let step: Step | null = { tool: 'loki_start', args: { spec: 'prd.md' }, work: null, add: '' };
-    let verification = 'v0001';
-    for (let i = 0; step && i < 40; i++) {
-      if (step.work) writeWork(step.work);
-      const args = { ...step.args };
-      if (step.tool === 'loki_task_complete') {
-        args.summary = `implemented ${titles.get(String(args.id)) ?? args.id}`;
-        args.evidence = ['src/strings.js', 'npm test'];
+      const calls: { tool: string; chars: number }[] = [];
+      const transcript: string[] = [];
+      let step: Step | null = { tool: 'loki_start', args: { spec: 'prd.md' }, work: null, add: '' };
+      let verification = 'v0001';
+      for (let i = 0; step && i < 40; i++) {
+        if (step.work) writeWork(step.work);
+        const args = { ...step.args };
+        if (step.tool === 'loki_task_complete') {
+          args.summary = `implemented ${titles.get(String(args.id)) ?? args.id}`;
+          args.evidence = ['src/strings.js', 'npm test'];
+        }
+        if (step.tool === 'loki_checklist_set')
+          args.items = (args.items as { id: string }[]).map((it) => ({ ...it, evidence: 'tests in test/ pass' }));
+        if (step.tool === 'loki_council_vote') {
+          args.vote = 'approve';
+          args.rationale = 'The tests run by the server pass and cover each requirement.';
+          args.evidence = [`${verification}:tests`];
+          const heldOut = /items: \{id, met, note\} for ([^)]*)/.exec(step.add)?.[1];
+          if (heldOut) args.items = heldOut.split(', ').map((id) => ({ id, met: true, note: 'covered by a test' }));
+        }
+        const r = await c.call(step.tool, args);
+        const shown = text(r);
+        calls.push({ tool: step.tool, chars: shown.length });
+        transcript.push(`>> ${step.tool} ${JSON.stringify(args)}\n${shown}`);
+        expect(r.isError, `${step.tool} ${JSON.stringify(args)} was refused:\n${shown}`).toBeFalsy();
+        // What Claude Code shows: the text alone, no structuredContent beside it.
+        expect(r.structuredContent).toBeUndefined();
+        // One brief at a time: each member reads only its own (the next comes back with each vote).
+        expect((shown.match(/^=== seat /gm) ?? []).length).toBeLessThanOrEqual(1);
+        for (const m of shown.matchAll(/^Claimed (\S+) [^:\n]*: (.+)/gm)) titles.set(m[1]!, m[2]!);
+        verification = /Verification (v\d+)/.exec(shown)?.[1] ?? verification;
+        step = parseNext(shown);
       }
-      if (step.tool === 'loki_checklist_set')
-        args.items = (args.items as { id: string }[]).map((it) => ({ ...it, evidence: 'tests in test/ pass' }));
-      if (step.tool === 'loki_council_vote') {
-        args.vote = 'approve';
-        args.rationale = 'The tests run by the server pass and cover each requirement.';
-        args.evidence = [`${verification}:tests`];
-        const heldOut = /items: \{id, met, note\} for ([^)]*)/.exec(step.add)?.[1];
-        if (heldOut) args.items = heldOut.split(', ').map((id) => ({ id, met: true, note: 'covered by a test' }));
-      }
-      const r = await c.call(step.tool, args);
-      const shown = text(r);
-      calls.push({ tool: step.tool, chars: shown.length });
-      transcript.push(`>> ${step.tool} ${JSON.stringify(args)}\n${shown}`);
-      expect(r.isError, `${step.tool} ${JSON.stringify(args)} was refused:\n${shown}`).toBeFalsy();
-      // What Claude Code shows: the text alone, no structuredContent beside it.
-      expect(r.structuredContent).toBeUndefined();
-      // One brief at a time: each member reads only its own (the next comes back with each vote).
-      expect((shown.match(/^=== seat /gm) ?? []).length).toBeLessThanOrEqual(1);
-      for (const m of shown.matchAll(/^Claimed (\S+) [^:\n]*: (.+)/gm)) titles.set(m[1]!, m[2]!);
-      verification = /Verification (v\d+)/.exec(shown)?.[1] ?? verification;
-      step = parseNext(shown);
-    }
-    if (process.env.LOKI_SHOW_PATH || !fs.existsSync(path.join(root, '.loki/proofs')))
-      console.error(transcript.join('\n\n'));
-    const receipt = fs
-      .readdirSync(path.join(root, '.loki/proofs'), { recursive: true })
-      .map(String)
-      .find((f) => f.endsWith('RECEIPT.md'));
-    expect(receipt).toBeDefined();
-    expect(fs.readFileSync(path.join(root, '.loki/proofs', receipt!), 'utf8')).toMatch(/VERIFIED/);
-    const chars = calls.reduce((n, x) => n + x.chars, 0);
-    const largest = calls.reduce((a, b) => (b.chars > a.chars ? b : a));
-    console.error(
-      `agent path: ${calls.length} loki calls, ${chars} characters, largest ${largest.tool} ${largest.chars}\n` +
-        calls.map((x) => `  ${x.tool} ${x.chars}`).join('\n'),
-    );
-    expect(calls.length).toBeLessThanOrEqual(20);
-    expect(chars).toBeLessThanOrEqual(15_000);
-    expect(largest.chars).toBeLessThanOrEqual(6_000);
-  });
+      if (process.env.LOKI_SHOW_PATH || !fs.existsSync(path.join(root, '.loki/proofs')))
+        console.error(transcript.join('\n\n'));
+      const receipt = fs
+        .readdirSync(path.join(root, '.loki/proofs'), { recursive: true })
+        .map(String)
+        .find((f) => f.endsWith('RECEIPT.md'));
+      expect(receipt).toBeDefined();
+      expect(fs.readFileSync(path.join(root, '.loki/proofs', receipt!), 'utf8')).toMatch(/VERIFIED/);
+      const chars = calls.reduce((n, x) => n + x.chars, 0);
+      const largest = calls.reduce((a, b) => (b.chars > a.chars ? b : a));
+      console.error(
+        `agent path: ${calls.length} loki calls, ${chars} characters, largest ${largest.tool} ${largest.chars}\n` +
+          calls.map((x) => `  ${x.tool} ${x.chars}`).join('\n'),
+      );
+      expect(calls.length).toBeLessThanOrEqual(20);
+      expect(chars).toBeLessThanOrEqual(15_000);
+      expect(largest.chars).toBeLessThanOrEqual(6_000);
+    },
+  );
 });
 
 describe('what each host is shown (issue 18)', () => {

@@ -138,7 +138,9 @@ describe.skipIf(!isRoot)('a second local user (created by the test; needs root)'
 
     // Nothing changed, and the owner still claims its task as usual.
     expect(snapshot(p.root)).toEqual(before);
-    const claimed = structured<{ task: { id: string } | null }>(await c.call('loki_task_claim', { agent: 'me' }));
+    const claimed = structured<{ task: { id: string } | null }>(
+      await c.call('loki_task_claim', { agent: 'me', taskId: 'mine' }),
+    );
     expect(claimed.task?.id).toBe('mine');
     expect(taskOnDisk<{ lease: { agent: string } }>(p.root, 'mine')?.lease.agent).toBe('me');
     await c.close();

@@ -206,6 +206,15 @@ export class AuditLog {
     return this.db.get<{ n: number }>('SELECT count(*) AS n FROM audit')!.n;
   }
 
+  /** The actions recorded after the latest entry of `action` (null when there is none), oldest first. */
+  actionsSince(action: string, limit = 500): string[] | null {
+    const last = this.db.get<{ seq: number | null }>('SELECT max(seq) AS seq FROM audit WHERE action = ?', action);
+    if (!last || last.seq === null) return null;
+    return this.db
+      .all<{ action: string }>('SELECT action FROM audit WHERE seq > ? ORDER BY seq LIMIT ?', last.seq, limit)
+      .map((r) => r.action);
+  }
+
   /** Entries from `from` (0-based), oldest first, at most `limit`. */
   entries(from = 0, limit = 1000): AuditEntry[] {
     return this.db.all<Row>('SELECT * FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?', from, limit).map(toEntry);

@@ -5,7 +5,7 @@ import type { Project } from '../project.js';
 import { RUN_FILE, RUN_RECORD, SESSION_RECORD, sessionFile, sessionLiveness, type RunState } from './records.js';
 import { heartbeat, type SessionIdentity } from './sessions.js';
 import { HUMAN_INPUT, HUMAN_INPUT_IGNORED, type HumanInput, readMarkers, takeHumanInput } from './signals.js';
-import { readRun } from './state.js';
+import { enteredBack, readRun } from './state.js';
 import { trustBriefing, type TrustBriefing } from '../trust/briefing.js';
 import { workFacts } from '../trust/waivers.js';
 import { judgeWork } from '../domain/waivers.js';
@@ -15,9 +15,9 @@ import { stoppedSessions } from './sessions.js';
 import { gatherFacts } from './phase.js';
 import { visibleItems } from '../domain/checklist.js';
 import { readChecklist } from '../trust/checklist.js';
-import { latestCouncil, outcomeOf } from '../trust/council.js';
+import { latestCouncil, nextSeatOf, outcomeOf } from '../trust/council.js';
 import { latestFacts } from '../trust/facts.js';
-import { codeState } from '../trust/state.js';
+import { checklistFingerprint, codeState, readTrust } from '../trust/state.js';
 import type { Store } from '../store/store.js';
 
 export interface Briefing {
@@ -229,6 +229,7 @@ export async function briefing(
       run && queue && run.status === 'active' && !lastPhaseIdle && queue.openInPhase === 0 && !queue.next
         ? phaseHeldBy(project, run)
         : undefined,
+    enteredBack: run ? enteredBack(run) : false,
   });
   b.next = formatNext(step);
   b.nextCall = step.call ?? null;
@@ -244,33 +245,49 @@ export function completionStage(project: Project, run: RunState): CompletionStag
   const config = project.effectiveConfig().problems.length === 0 ? project.config() : undefined;
   const workLeft = judgeWork(workFacts(project, run))
     .open.filter((t) => t.waiver === null)
-    .map((t) => `${t.id} ${t.status}`);
+    .map((t) => ({ id: t.id, status: t.status }));
   const facts = latestFacts(project, run.runId);
-  // Hashing the working tree costs a git call: only here, where the next step depends on it.
-  const now = facts || latestCouncil(store, run.runId) ? codeState(run, project.root) : null;
-  const list = readChecklist(store, run.runId);
-  const items = list ? visibleItems(list) : [];
   const council = latestCouncil(store, run.runId);
-  const outcome = council && council.codeState === now ? outcomeOf(council) : null;
+  // Hashing the working tree costs a git call: only here, where the next step depends on it.
+  const now = facts || council ? codeState(run, project.root) : null;
+  const list = readChecklist(store, run.runId);
+  // Held-out items (once revealed) are the council's to judge, never the builder's to mark.
+  const items = list ? visibleItems(list).filter((i) => !i.heldOut) : [];
+  const trust = readTrust(store, run.runId);
+  // A rejection stands for the code it judged; an approval or a vote in progress only for the very verification
+  // and checklist it was given (completion compares both).
+  const sameCode = council !== undefined && council.codeState === now;
+  const current = sameCode && council.verificationId === facts?.id && council.checklist === checklistFingerprint(list);
+  const outcome = council && sameCode ? outcomeOf(council) : null;
   return {
     workLeft,
+    refused: trust.findings.length > 0 && nothingChangedSinceRefusal(store) ? trust.findings : [],
     verification: facts && { id: facts.id, current: facts.codeState === now, blocking: facts.blocking },
     failingItems: items.filter((i) => i.status !== 'waived' && i.check && i.result && !i.result.ok).map((i) => i.id),
     openItems: items.filter((i) => !i.check && i.status === 'open').map((i) => i.id),
     councilEnabled: config?.council.enabled ?? true,
     council:
-      council && outcome
+      council && outcome && (outcome.state === 'rejected' || current)
         ? {
             id: council.id,
             state: outcome.state,
-            nextSeat:
-              outcome.state === 'voting'
-                ? (council.seats.find((x) => !council.votes.some((v) => v.seat === x.seat))?.seat ?? null)
-                : null,
+            nextSeat: outcome.state === 'voting' ? nextSeatOf(council) : null,
             reasons: outcome.state === 'rejected' ? outcome.reasons : [],
           }
         : null,
   };
+}
+
+/** What the audit log records without changing what completion judges (turns, sessions, hooks, checkpoints). */
+const UNCHANGING = /^(run\.turn|session\.|hook\.|checkpoint\.create|task\.renew|human-input\.)/;
+
+/**
+ * The last loki_complete was refused and nothing completion judges has changed since: naming loki_complete again
+ * would only be refused again (a verification, a vote, a task, a waiver or a checklist edit all count as change).
+ */
+function nothingChangedSinceRefusal(store: Store | undefined): boolean {
+  const since = store?.audit.actionsSince('run.complete.refused');
+  return since !== null && since !== undefined && since.every((a) => UNCHANGING.test(a));
 }
 
 /** The exit criteria of the current phase that do not hold (none: it may advance). */

@@ -38,7 +38,12 @@ export function formatNext(s: NextStep): string {
 /** What the last phase still needs before completion is accepted (gathered by completion.ts, judged here). */
 export interface CompletionStage {
   /** Tasks of the run completion would still refuse on (dead-lettered, or open in another phase), unwaived. */
-  workLeft: readonly string[];
+  workLeft: readonly { id: string; status: string }[];
+  /**
+   * The reasons the last loki_complete was refused, while no verification has come since: naming loki_complete
+   * again would only be refused again.
+   */
+  refused: readonly string[];
   /** The latest verification against the code now. */
   verification: { id: string; current: boolean; blocking: readonly string[] } | null;
   /** Checklist items whose machine check fails (visible ones). */
@@ -46,7 +51,7 @@ export interface CompletionStage {
   /** Visible items without a machine check that are neither met nor waived: the agent marks them met. */
   openItems: readonly string[];
   councilEnabled: boolean;
-  /** The latest council, when it judged the code now. */
+  /** The latest council, when it judged the code, the verification and the checklist as they are now. */
   council: {
     id: string;
     state: 'voting' | 'devils-advocate' | 'approved' | 'rejected';
@@ -67,6 +72,8 @@ export interface NextFacts {
   completion?: CompletionStage | undefined;
   /** Why the current phase (with nothing open) cannot pass yet: its exit criteria that do not hold. */
   phaseHeldBy?: readonly string[] | undefined;
+  /** The run came back to this phase (QA found a bug): it stays until the agent moves on itself. */
+  enteredBack?: boolean;
   orphans?: readonly Orphan[];
 }
 
@@ -116,18 +123,10 @@ export function nextStep(b: Briefing, run: RunState | undefined, facts: NextFact
         };
   }
   const t = b.trust;
-  // A forced review comes before new work: that is what forcing it means.
-  if (t?.forcedReview) {
-    const v = facts.completion?.verification;
-    return v?.current && v.blocking.length === 0
-      ? {
-          call: { tool: 'loki_council_convene', args: {} },
-          note: `forced review (${t.forcedReview}): the council judges the work so far`,
-        }
-      : {
-          call: { tool: 'loki_verify', args: {} },
-          note: `forced review (${t.forcedReview}): verify, then convene the council`,
-        };
+  // A forced review comes before new work: that is what forcing it means. (The council judges it; with the
+  // council disabled there is no review to force.)
+  if (t?.forcedReview && facts.completion?.councilEnabled !== false) {
+    return reviewStep(facts.completion, `forced review (${t.forcedReview})`);
   }
   const orphan = facts.orphans?.[0];
   if (orphan)
@@ -141,6 +140,11 @@ export function nextStep(b: Briefing, run: RunState | undefined, facts: NextFact
       note: `${where}: the next task is ${q.next.id} "${q.next.title}"`,
     };
   const lastPhase = b.run.phases.at(-1) === b.run.phase;
+  if (q && q.openInPhase === 0 && facts.enteredBack)
+    return {
+      call: { tool: 'loki_task_add', args: {}, add: 'the tasks of the rework' },
+      note: `${where}: the run came back here; add what must be redone, then work it (or loki_phase_advance when done)`,
+    };
   if (q && q.openInPhase === 0 && !lastPhase && b.run.nextPhase) {
     return q.total === 0
       ? {
@@ -170,25 +174,36 @@ export function nextStep(b: Briefing, run: RunState | undefined, facts: NextFact
 
 /** The way to completion once the last phase has nothing open: verify, mark the checklist, council, complete. */
 function completionStep(c: CompletionStage, where: string): NextStep {
-  if (c.workLeft.length > 0) {
-    const shown = `${c.workLeft.slice(0, 5).join(', ')}${c.workLeft.length > 5 ? ', ...' : ''}`;
-    const first = c.workLeft[0]!.split(' ')[0]!;
+  const left = c.workLeft[0];
+  if (left) {
+    const shown = `${c.workLeft
+      .slice(0, 5)
+      .map((w) => `${w.id} ${w.status}`)
+      .join(', ')}${c.workLeft.length > 5 ? ', ...' : ''}`;
+    const why = `${where}: completion still needs ${c.workLeft.length} task(s) of the run (${shown})`;
+    const waive = 'or ask a person to waive it (`loki waive task <id> --reason "..."`)';
+    const dead = c.workLeft.find((w) => w.status === 'dead-letter');
+    if (dead)
+      return {
+        call: { tool: 'loki_task_update', args: { id: dead.id, action: 'retry' } },
+        note: `${why}; put the dead-lettered one back and finish it, ${waive}`,
+      };
+    if (left.status === 'pending' || left.status === 'failed')
+      return { call: { tool: 'loki_task_claim', args: { taskId: left.id } }, note: why };
+    if (left.status === 'in-progress')
+      return { note: `${why}; ${left.id} is in progress by another agent: wait for it, then call loki_status` };
     return {
-      call: { tool: 'loki_task_update', args: { id: first, action: 'retry' } },
-      note: `${where}: completion still needs ${c.workLeft.length} task(s) of the run (${shown}); put a dead-lettered one back and finish it, or ask a person to waive it (\`loki waive task <id> --reason "..."\`)`,
+      call: { tool: 'loki_task_list', args: { status: ['blocked'] } },
+      note: `${why}; unblock what is blocked (loki_task_update action "unblock") once its reason is resolved, ${waive}`,
     };
   }
+  if (c.refused.length > 0)
+    return {
+      work: `address why completion was refused (${c.refused[0]}${c.refused.length > 1 ? `, and ${c.refused.length - 1} more` : ''})`,
+      call: { tool: 'loki_verify', args: {} },
+    };
   const v = c.verification;
-  if (!v || !v.current)
-    return {
-      call: { tool: 'loki_verify', args: {} },
-      note: `${where}: the server runs the build, test and lint checks on the code as it is now`,
-    };
-  if (v.blocking.length > 0)
-    return {
-      work: `fix what blocks completion (${v.blocking[0]}${v.blocking.length > 1 ? `, and ${v.blocking.length - 1} more` : ''})`,
-      call: { tool: 'loki_verify', args: {} },
-    };
+  if (!v || !v.current || v.blocking.length > 0) return verifyStep(v, where);
   if (c.failingItems.length > 0)
     return {
       work: `make the failing checklist items pass (${c.failingItems.slice(0, 5).join(', ')})`,
@@ -204,24 +219,53 @@ function completionStep(c: CompletionStage, where: string): NextStep {
       note: 'only items that really hold; do the work first for any that does not',
     };
   if (!c.councilEnabled) return { call: { tool: 'loki_complete', args: {} } };
-  const k = c.council;
-  if (k?.state === 'approved') return { call: { tool: 'loki_complete', args: {} }, note: `council ${k.id} approved` };
-  // A council still voting: convening again hands back the brief of the seat whose turn it is (the vote results
-  // name the next vote themselves, with that brief above them).
-  if (k?.state === 'voting' || k?.state === 'devils-advocate')
+  if (c.council?.state === 'approved')
+    return { call: { tool: 'loki_complete', args: {} }, note: `council ${c.council.id} approved` };
+  return councilStep(c, 'the verification passed');
+}
+
+/** A forced review: verify the code as it is, then the council judges it (completion is not claimed). */
+function reviewStep(c: CompletionStage | undefined, why: string): NextStep {
+  const v = c?.verification ?? null;
+  if (!c || !v || !v.current || v.blocking.length > 0) {
+    const step = verifyStep(v, why);
+    return { ...step, note: `${why}: verify, then the council judges the work so far` };
+  }
+  return councilStep(c, why);
+}
+
+/** Verify the code as it is; when the latest verification of it blocks, fix that first. */
+function verifyStep(v: CompletionStage['verification'], where: string): NextStep {
+  if (v?.current && v.blocking.length > 0)
     return {
-      call: { tool: 'loki_council_convene', args: {} },
-      note: `council ${k.id} is voting: this hands you the brief of ${k.state === 'voting' ? `seat ${k.nextSeat}` : "the devil's advocate"}`,
+      work: `fix what blocks (${v.blocking[0]}${v.blocking.length > 1 ? `, and ${v.blocking.length - 1} more` : ''})`,
+      call: { tool: 'loki_verify', args: {} },
     };
+  return {
+    call: { tool: 'loki_verify', args: {} },
+    note: `${where}: the server runs the build, test and lint checks on the code as it is now`,
+  };
+}
+
+/** The council on a passing verification of the code as it is: convene, resume its voting, or rework. */
+function councilStep(c: CompletionStage, why: string): NextStep {
+  const k = c.council;
   if (k?.state === 'rejected')
     return {
       work: `address what council ${k.id} found (${k.reasons[0] ?? 'see its tally'})`,
       call: { tool: 'loki_verify', args: {} },
       note: 'the council judges changed code only',
     };
+  // Still voting: convening again hands back the brief whose turn it is (vote results name the next vote
+  // themselves, with that brief above them).
+  if (k?.state === 'voting' || k?.state === 'devils-advocate')
+    return {
+      call: { tool: 'loki_council_convene', args: {} },
+      note: `council ${k.id} is voting: this hands you the brief of ${k.state === 'voting' ? `seat ${k.nextSeat}` : "the devil's advocate"}`,
+    };
   return {
     call: { tool: 'loki_council_convene', args: {} },
-    note: 'the verification passed; the council judges it, one member at a time',
+    note: `${why}; the council judges it, one member at a time`,
   };
 }
 
@@ -235,7 +279,8 @@ export function voteStep(council: string, seat: number, heldOut: readonly string
     call: {
       tool: 'loki_council_vote',
       args: { council, seat },
-      add: `vote, rationale, evidence (fact keys from the brief)${seat !== 0 && heldOut.length ? `, items: {id, met, note} for ${heldOut.join(', ')}` : ''}`,
+      // No parentheses inside: the add clause is itself in parentheses on the Next line.
+      add: `vote, rationale, evidence: fact keys from the brief${seat !== 0 && heldOut.length ? `, items: {id, met, note} for ${heldOut.join(', ')}` : ''}`,
     },
   };
 }

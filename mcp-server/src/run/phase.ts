@@ -5,7 +5,7 @@ import type { Project } from '../project.js';
 import { changedFilesSince } from './git.js';
 import { RUN_FILE, RUN_RECORD, type RunState } from './records.js';
 import { readMarkers } from './signals.js';
-import { readRun } from './state.js';
+import { enteredBack, readRun } from './state.js';
 import { waivedTaskIds } from '../trust/waivers.js';
 import { UsageError } from '../errors.js';
 import { log } from '../log.js';
@@ -87,6 +87,11 @@ export async function passIdlePhases(project: Project): Promise<Phase[]> {
     const phases = TIER_PHASES[run.tier];
     if (!phases.includes(run.phase) || phases.at(-1) === run.phase) break;
     if (stateFacts(project, run).openTasksInPhase.length > 0) break;
+    // Sent back here on purpose (QA found a bug): the agent adds the rework and moves on itself.
+    if (enteredBack(run)) break;
+    // DEVELOPMENT is where the work is: it passes by itself only once some of it was done (outside git its
+    // code-changed criterion cannot be known, and an empty queue would otherwise skip it at the start).
+    if (run.phase === 'DEVELOPMENT' && project.tasks().summary(run).counts.completed === 0) break;
     // Judged here first, without a transaction: loki_status calls this every turn, and most turns it holds.
     if (!planTransition(run.tier, run.phase, undefined, gatherFacts(project, run)).ok) break;
     let r: AdvanceResult;

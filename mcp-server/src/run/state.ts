@@ -31,3 +31,9 @@ function requireActive<T extends Readonly<RunState>>(run: T | undefined, what: s
     );
   return run;
 }
+
+/** The run came back to its phase (a step back with a reason): it stays there until the agent moves on. */
+export function enteredBack(run: RunState): boolean {
+  const last = run.phaseHistory.at(-1);
+  return last !== undefined && last.direction === 'back' && last.to === run.phase;
+}

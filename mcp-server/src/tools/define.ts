@@ -1,14 +1,14 @@
 /**
  * How a tool is declared: metadata as data (name, title, description, kind, strict input schema), a handler that
  * returns plain data, and a renderer for the compact text. Annotations are derived from `kind`, so none can be
- * forgotten. Every result carries `structuredContent` plus the text; every failure becomes an `isError` result
- * whose message says how to fix it (the one central catch). Every successful result ends with one `next` step
- * (run/next-step.ts), the tool's own or the briefing's, so the agent is never left to guess. What the model sees is
- * shaped for its host: Claude Code and Codex show `structuredContent` instead of the text when it is present, and
- * Cline JSON-encodes the whole result, so those hosts get the compact text alone (resultShape). The input of every
- * tool that writes is scrubbed of
- * secrets here, before its handler sees it (the one way in for what an agent sends): whatever the handler stores,
- * in records, the audit chain, checkpoints or their git commits, is then free of them.
+ * forgotten. Every failure becomes an `isError` result whose message says how to fix it (the one central catch).
+ * Every successful result ends with one `Next:` step (run/next-step.ts), the tool's own or the briefing's, so the
+ * agent is never left to guess. What the model sees is shaped for its host: Claude Code and Codex show
+ * `structuredContent` instead of the text when it is present, and Cline JSON-encodes the whole result, so those
+ * hosts get the compact text alone (resultShape); other clients get `structuredContent` too. The input of every
+ * tool that writes is scrubbed of secrets here, before its handler sees it (the one way in for what an agent
+ * sends): whatever the handler stores, in records, the audit chain, checkpoints or their git commits, is then
+ * free of them.
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -135,11 +135,19 @@ export function registerTool(server: McpServer, spec: AnyToolSpec, ctx: ToolCont
   );
 }
 
-/** The result's own next step, else the briefing's (a look that counts no turn). */
+/**
+ * The result's own next step, else the briefing's (a look that counts no turn). Never throws: the call has done
+ * its work by now (a write is committed), and a failure here must not report it as failed.
+ */
 async function nextFor(spec: AnyToolSpec, out: object, ctx: ToolContext): Promise<string> {
-  const own = spec.next?.(out);
-  if (own !== undefined) return typeof own === 'string' ? own : formatNext(own);
-  return (await briefing(ctx.project, ctx.session(), { peek: true })).next;
+  try {
+    const own = spec.next?.(out);
+    if (own !== undefined) return typeof own === 'string' ? own : formatNext(own);
+    return (await briefing(ctx.project, ctx.session(), { peek: true })).next;
+  } catch (err) {
+    log.warn(`${spec.name}: the next step could not be worked out:`, err instanceof Error ? err.message : err);
+    return 'call loki_status for the next step';
+  }
 }
 
 /**

@@ -129,7 +129,13 @@ export async function convene(
     );
   }
   const last = latestCouncil(store, run.runId);
-  if (last && last.closedAt === null && last.codeState === now && last.verificationId === facts!.id) {
+  if (
+    last &&
+    last.closedAt === null &&
+    last.codeState === now &&
+    last.verificationId === facts!.id &&
+    last.checklist === checklistFingerprint(readChecklist(store, run.runId))
+  ) {
     return resumeCouncil(project, last, facts!);
   }
   if (
@@ -155,7 +161,7 @@ export async function convene(
   const threshold = effectiveThreshold(size, config.council.threshold);
   const seats = ROLES.slice(0, size).map((r, i) => ({ seat: i + 1, role: r.role }));
   const citable = citableKeys(facts!, items);
-  const heldOutToJudge = items.filter((i) => i.heldOut && !i.check && i.status !== 'waived').map((i) => i.id);
+  const heldOutToJudge = heldOutToJudgeOf(items);
 
   const session = await store.mutate(
     (): CouncilSession => {
@@ -338,7 +344,7 @@ export async function castVote(project: Project, who: SessionIdentity, args: Vot
       for (const i of items)
         if (!visible.some((v) => v.id === i.id))
           throw new UsageError(`items: no checklist item "${i.id}"; the brief lists the held-out items to judge`);
-      const toJudge = visible.filter((i) => i.heldOut && !i.check && i.status !== 'waived').map((i) => i.id);
+      const toJudge = heldOutToJudgeOf(visible);
       const missing = toJudge.filter((id) => !items.some((i) => i.id === id));
       if (!isDevil && args.vote === 'approve' && missing.length > 0) {
         throw new UsageError(
@@ -458,22 +464,28 @@ function brief(
   citable: string[],
   heldOut: string[],
 ): MemberBrief {
-  const list = items.map(
+  // What a member must judge comes first and in full: the vote it owes, then the items no machine check proves.
+  // Items a passing check proves are one line of ids, so a long checklist still fits what hosts show.
+  const proven = items.filter((i) => i.status !== 'waived' && i.check && i.result?.ok);
+  const rest = items.filter((i) => !proven.includes(i));
+  const list = rest.map(
     (i) =>
       `- ${i.id}${i.heldOut ? ' [held-out]' : ''}: ${i.text} -- ${i.status}${i.check ? `, ${i.check.kind} check ${i.result ? (i.result.ok ? 'passes' : `FAILS: ${i.result.detail}`) : 'not run'}` : ''}${i.note ? ` (${i.note})` : ''}`,
   );
   const prompt = [
     `You are seat ${seat} (${role}) of completion council ${s.id} for a Loki Mode run. Judge independently; you cannot see the other votes.`,
     `Focus: ${focus}`,
-    factsBlock(f),
-    `Checklist (${items.length} items; held-out items were never shown to the builder):`,
-    ...list,
-    'Inspect the code and the facts yourself. Then call loki_council_vote with:',
-    `council "${s.id}", seat ${seat}, vote approve|reject|cannot-validate, a rationale, evidence citing fact keys (${citable.slice(0, 6).join(', ')}, ...)` +
+    `To vote: loki_council_vote with council "${s.id}", seat ${seat}, vote approve|reject|cannot-validate, a rationale, evidence citing fact keys (${citable.slice(0, 6).join(', ')}, ...)` +
       (heldOut.length
         ? `, and items: a verdict {id, met, note} for each held-out item without a machine check (${heldOut.join(', ')}).`
         : '.'),
-    'Approve only what the facts show. An unverifiable claim is cannot-validate, which counts against.',
+    factsBlock(f),
+    `Checklist (${items.length} items; held-out items were never shown to the builder):`,
+    ...list,
+    ...(proven.length
+      ? [`- ${proven.length} item(s) pass their machine checks: ${proven.map((i) => i.id).join(', ')}`]
+      : []),
+    'Inspect the code and the facts yourself (loki_checklist_get has every item in full). Approve only what the facts show; an unverifiable claim is cannot-validate, which counts against.',
   ].join('\n');
   return { seat, role, focus, prompt };
 }
@@ -496,12 +508,12 @@ function devilPrompt(s: CouncilSession, f: VerificationFacts, items: readonly Ch
   return [
     `Every member of council ${s.id} approved. You are the devil's advocate (seat 0), blind to their reasons: find the one concrete reason this work is not done, if there is one.`,
     DEVILS_ADVOCATE.focus,
-    factsBlock(f),
+    // Real keys only: a model may copy the example as written.
+    `To vote: loki_council_vote with council "${s.id}", seat 0, your vote, a rationale and evidence citing fact keys (${[`${f.id}:tests`, ...unproven.slice(0, 2).map((i) => `item:${i.id}`)].join(', ')}).`,
     claims.length
       ? `Judge these claims, which no machine check proves (${claims.length}):\n${claims.join('\n')}`
       : 'Every checklist item is proved by a machine check; judge whether the tests really exercise the spec.',
     'Read the code for each. Reject only with a concrete reason (a file, what fails, which item); otherwise approve.',
-    // Real keys only: a model may copy the example as written.
-    `Call loki_council_vote with council "${s.id}", seat 0, your vote, a rationale and evidence citing fact keys (${[`${f.id}:tests`, ...unproven.slice(0, 2).map((i) => `item:${i.id}`)].join(', ')}).`,
+    factsBlock(f),
   ].join('\n');
 }
