@@ -5,13 +5,12 @@
  * `Next:` line literally. Prints per host what the model paid: loki tool calls, all tool calls, characters of loki
  * results as the model saw them, the largest loki result, and the characters of tools[] in the first request.
  *
- *   node bench/agent-path.mjs [--only claude,codex,cline] [--write]   (--write: replace the section in RESULTS.md)
- *   node bench/run.mjs --only agent-path                              (the same, writing the section)
+ *   node bench/agent-path.mjs [--only claude,codex,cline]   (prints the section)
+ *   node bench/run.mjs --only agent-path                    (the same, writing it into bench/RESULTS.md)
  *
  * Build first (`node scripts/build.mjs`): the hosts run mcp-server/dist.
  */
 import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cannotRun, honestRun } from '../tests/e2e/hosts.mjs';
@@ -98,27 +97,9 @@ ${byTool.join('\n')}
 `;
 }
 
-/** Replace (or add, before the notes) the marked section of bench/RESULTS.md. */
-export function writeAgentPathSection(section) {
-  const file = path.join(ROOT, 'bench/RESULTS.md');
-  const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-  const begin = old.indexOf('<!-- agent-path:begin -->');
-  const endMark = '<!-- agent-path:end -->\n';
-  const end = old.indexOf(endMark);
-  let next;
-  if (begin >= 0 && end > begin) next = old.slice(0, begin) + section + old.slice(end + endMark.length);
-  else {
-    const at = old.indexOf('\n## Notes');
-    next = at >= 0 ? `${old.slice(0, at)}\n${section}${old.slice(at)}` : `${old}\n${section}`;
-  }
-  fs.writeFileSync(file, next);
-  log('Updated the agent-path section of bench/RESULTS.md');
-}
-
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const i = process.argv.indexOf('--only');
   const only = i >= 0 ? process.argv[i + 1]?.split(',') : undefined;
   const section = agentPathSection(await agentPathRuns(only));
   process.stdout.write(section);
-  if (process.argv.includes('--write')) writeAgentPathSection(section);
 }

@@ -10,6 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { fakeCodexProvider } from './e2e/hosts.mjs';
 import { DIST, REPO_ROOT, tempProject, type TempProject } from './helpers.js';
 
 const BIN = path.join(REPO_ROOT, 'node_modules', '.bin');
@@ -76,21 +77,7 @@ describe('the skill loki install puts in place reaches the model', () => {
     const { url, bodies } = await recordingApi();
     const codexHome = path.join(p.home, '.codex');
     fs.mkdirSync(codexHome);
-    fs.writeFileSync(
-      path.join(codexHome, 'config.toml'),
-      [
-        'model = "gpt-5.1-codex"',
-        'model_provider = "fake"',
-        '[model_providers.fake]',
-        'name = "fake"',
-        `base_url = "${url}"`,
-        'wire_api = "responses"',
-        'env_key = "FAKE_API_KEY"',
-        'request_max_retries = 0',
-        'stream_max_retries = 0',
-        '',
-      ].join('\n'),
-    );
+    fs.writeFileSync(path.join(codexHome, 'config.toml'), fakeCodexProvider(url));
     const env = { ...p.env, HOME: p.home, CODEX_HOME: codexHome, FAKE_API_KEY: 'sk-test', NO_COLOR: '1' };
     expect(await lokiInstall(env, 'codex', '--user')).toBe(0);
     await run(path.join(BIN, 'codex'), ['exec', '--skip-git-repo-check', 'hello there'], env, () => bodies.length > 0);

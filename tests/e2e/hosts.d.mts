@@ -71,3 +71,5 @@ export function honestRun(
 ): Promise<Run>;
 export function summary(report: Report): string;
 export const PREMATURE_STOP_TEXT: string;
+
+export function fakeCodexProvider(baseUrl: string): string;

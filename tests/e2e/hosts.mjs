@@ -59,6 +59,26 @@ function git(cwd, ...args) {
 }
 
 /** A fresh git repository with the 4-requirement prd.md and `npm test` = `node --test`, plus a scratch home. */
+/**
+ * The user's own Codex configuration for the offline runs: a model provider on the fake API (no retries, so a
+ * failure shows at once). `loki install codex` merges its server into this file.
+ */
+export function fakeCodexProvider(baseUrl) {
+  return [
+    'model = "gpt-5.1-codex"',
+    'model_provider = "fake"',
+    '',
+    '[model_providers.fake]',
+    'name = "fake"',
+    `base_url = "${baseUrl}"`,
+    'wire_api = "responses"',
+    'env_key = "FAKE_API_KEY"',
+    'request_max_retries = 0',
+    'stream_max_retries = 0',
+    '',
+  ].join('\n');
+}
+
 export function makeProject() {
   const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loki-e2e-')));
   const root = path.join(base, 'calc');
@@ -189,22 +209,7 @@ async function driveCodex(p, api, timeoutMs) {
   fs.mkdirSync(codexHome, { recursive: true });
   const env = hostEnv(p, api, { CODEX_HOME: codexHome, FAKE_API_KEY: 'sk-e2e-dummy', NO_COLOR: '1' });
   // The user's own configuration: the (fake) model provider; `loki install codex --user` merges the server in.
-  fs.writeFileSync(
-    path.join(codexHome, 'config.toml'),
-    [
-      'model = "gpt-5.1-codex"',
-      'model_provider = "fake"',
-      '',
-      '[model_providers.fake]',
-      'name = "fake"',
-      `base_url = "${api.url}/v1"`,
-      'wire_api = "responses"',
-      'env_key = "FAKE_API_KEY"',
-      'request_max_retries = 0',
-      'stream_max_retries = 0',
-      '',
-    ].join('\n'),
-  );
+  fs.writeFileSync(path.join(codexHome, 'config.toml'), fakeCodexProvider(`${api.url}/v1`));
   // --user: this checkout's own server (the project file gets the portable `npx -y -p loki-mode@<version>` entry,
   // which needs the published package and the network).
   p.installOutput = lokiInstall(p, 'codex', env, '--user');
