@@ -202,6 +202,11 @@ export class AuditLog {
     this.pending = undefined;
   }
 
+  /** The seq of the newest entry (-1: none): it moves with every change a process records, so one read tells a watcher whether anything happened. */
+  head(): number {
+    return this.db.get<{ seq: number | null }>('SELECT max(seq) AS seq FROM audit')?.seq ?? -1;
+  }
+
   count(): number {
     return this.db.get<{ n: number }>('SELECT count(*) AS n FROM audit')!.n;
   }

@@ -20,8 +20,10 @@ export const GLOBAL_OPTIONS = ['project-dir', 'help', 'version'] as const;
 export const COMMANDS: readonly Command[] = [
   {
     name: 'status',
-    options: ['json'],
-    help: '  status [--json]        the run at a glance: phase, tier, turns, signals, sessions, next step',
+    options: ['json', 'watch'],
+    help: `  status [--json]        the run at a glance: phase, tier, turns, signals, sessions, next step
+  status --watch         the same, live: redrawn as the run changes (a line per change in a pipe); ends on
+                         Ctrl-C or when the run completes or stops`,
   },
   { name: 'pause', options: [], help: '  pause                  ask the agent to hold (writes .loki/PAUSE)' },
   { name: 'resume', options: [], help: '  resume                 clear PAUSE and STOP' },
@@ -47,11 +49,17 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'tasks',
-    options: ['status', 'json'],
-    subcommands: ['show', 'retry'],
+    options: ['status', 'json', 'title', 'description', 'priority', 'phase', 'depends', 'acceptance', 'reason'],
+    subcommands: ['show', 'retry', 'add', 'edit', 'block', 'release', 'unblock'],
     help: `  tasks [--status S] [--json]  the task queue (S: pending, in-progress, completed, failed, blocked, dead-letter)
   tasks show ID [--json] one task with its attempts and errors
-  tasks retry ID         put a dead-lettered task back in the queue`,
+  tasks retry ID         put a dead-lettered task back in the queue
+  tasks add TITLE [--description D] [--priority P] [--phase PHASE] [--depends ID,ID] [--acceptance A]...
+                         add a task to the run (yours: recorded as a person's action)
+  tasks edit ID [--title T] [--description D] [--priority P] [--phase PHASE] [--depends ID,ID] [--acceptance A]...
+  tasks block ID --reason R      hold a task back (an agent's claim on it ends)
+  tasks release ID [--reason R]  end the claim on a task in progress (yours overrides the agent's); it is pending
+  tasks unblock ID               a blocked task is pending again`,
   },
   {
     name: 'council',
@@ -63,11 +71,30 @@ export const COMMANDS: readonly Command[] = [
   {
     name: 'waive',
     options: ['reason', 'json'],
-    subcommands: ['open-work', 'task', 'phase', 'list'],
+    subcommands: ['open-work', 'task', 'phase', 'item', 'list'],
     help: `  waive open-work --reason R                      a person excuses every task open now (shown in the receipt)
   waive task ID... --reason R                     a person excuses these tasks
+  waive item ID... --reason R                     a person waives checklist items (\`loki checklist\` lists them)
   waive phase --reason R                          a person lets the run complete before the last phase of its tier
   waive list [--json]                             the waivers of the run`,
+  },
+  {
+    name: 'checklist',
+    options: ['json'],
+    help: "  checklist [--json]                              the run's completion checklist: each item, its check and status",
+  },
+  {
+    name: 'phase',
+    options: ['reason', 'json'],
+    subcommands: ['advance', 'back'],
+    help: `  phase advance [PHASE] [--reason R]              move to the next phase, if its exit criteria hold (as for the agent)
+  phase back PHASE --reason R                     send the run back to an earlier phase, saying why`,
+  },
+  {
+    name: 'say',
+    options: ['json'],
+    help: `  say TEXT...                                     a directive for the agent's next turn (.loki/HUMAN_INPUT.md);
+                                                  needs LOKI_PROMPT_INJECTION=true, refused otherwise`,
   },
   {
     name: 'proof',

@@ -20,6 +20,15 @@ import { installCommand } from './install.js';
 import { demoCommand } from './demo.js';
 import { councilCommand, proofCommand } from './trust.js';
 import { WAIVE_USAGE, waiveCommand } from './waive.js';
+import {
+  STEER_SUBCOMMANDS,
+  checklistCommand,
+  phaseCommand,
+  sayCommand,
+  steerTasksCommand,
+  waiveItemCommand,
+} from './steer.js';
+import { watchCommand } from './watch.js';
 import { CliError } from '../errors.js';
 import { scrubInput } from '../domain/secrets.js';
 
@@ -72,6 +81,13 @@ const OPTIONS = {
   npx: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   reason: { type: 'string' },
+  watch: { type: 'boolean' },
+  title: { type: 'string' },
+  description: { type: 'string' },
+  priority: { type: 'string' },
+  phase: { type: 'string' },
+  depends: { type: 'string' },
+  acceptance: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -130,8 +146,9 @@ export async function runCli(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'status':
-        expectArgs(0, 'status [--json]');
-        return await statusCommand(project, values.json ?? false);
+        expectArgs(0, 'status [--json] | loki status --watch');
+        if (values.watch && values.json) throw new CliError('usage: loki status --watch (no --json: it is a view)', 2);
+        return values.watch ? await watchCommand(project) : await statusCommand(project, values.json ?? false);
       case 'pause':
       case 'resume':
       case 'stop':
@@ -148,7 +165,17 @@ export async function runCli(argv: string[]): Promise<number> {
         expectArgs(0, 'doctor [--fix] [--json]');
         return doctorCommand(project, resolved.source, values.fix ?? false, values.json ?? false);
       case 'tasks':
+        if ((STEER_SUBCOMMANDS as readonly string[]).includes(rest[0] ?? ''))
+          return await steerTasksCommand(project, rest, { ...values, reason, json: values.json ?? false });
         return await tasksCommand(project, rest, { json: values.json ?? false, status: values.status });
+      case 'checklist':
+        expectArgs(0, 'checklist [--json]');
+        return checklistCommand(project, values.json ?? false);
+      case 'phase':
+        return await phaseCommand(project, rest, { reason, json: values.json ?? false });
+      case 'say':
+        if (rest.length === 0) throw new CliError('usage: loki say TEXT...', 2);
+        return await sayCommand(project, rest, values.json ?? false);
       case 'memory':
         return await memoryCommand(project, rest, values);
       case 'council':
@@ -157,6 +184,12 @@ export async function runCli(argv: string[]): Promise<number> {
         return proofCommand(project, rest, values.json ?? false);
       case 'waive':
         if (rest.length === 0) throw new CliError(WAIVE_USAGE, 2);
+        if (rest[0] === 'item') {
+          if (reason === undefined)
+            throw new CliError(`${WAIVE_USAGE}\n--reason is required: say why the item need not be met`, 2);
+          if (rest.length < 2) throw new CliError(WAIVE_USAGE, 2);
+          return waiveItemCommand(project, rest.slice(1), reason, values.json ?? false);
+        }
         return waiveCommand(project, rest, { reason, json: values.json ?? false });
       case 'learn':
         return learnCommand(project, rest, values);

@@ -86,6 +86,7 @@ const FOR_PEOPLE: [RegExp, string][] = [
   [/\bloki_checkpoint_create\b/g, '`loki checkpoint create`'],
   [/\bloki_rollback\b/g, '`loki rollback`'],
   [/\bloki_task_list\b/g, '`loki tasks`'],
+  [/\(loki_checklist_get lists them\)/g, '(`loki checklist` lists them)'],
   [/\(the agent starts one with loki_start\)/g, '(start one from your agent: "Loki Mode" in Claude Code)'],
 ];
 

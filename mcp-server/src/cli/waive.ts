@@ -12,7 +12,7 @@ import { print, printJson } from './output.js';
 import { CliError } from '../errors.js';
 
 export const WAIVE_USAGE =
-  'usage: loki waive open-work --reason "..." | loki waive task ID... --reason "..." | loki waive phase --reason "..." | loki waive list [--json]';
+  'usage: loki waive open-work --reason "..." | loki waive task ID... --reason "..." | loki waive phase --reason "..." | loki waive item ID... --reason "..." | loki waive list [--json]';
 
 export function waiveCommand(
   project: Project,

@@ -58,6 +58,11 @@ export interface ChecklistItem {
   result: CheckResult | null;
   heldOut: boolean;
   updatedAt: string;
+  /**
+   * The person's waiver (`loki waive item`, an id of trust/waivers.ts) when a person waived it; gone once the item
+   * is marked, opened or waived again, so the receipt never credits a person with the agent's word.
+   */
+  waiver?: string;
 }
 
 export interface Checklist {
@@ -352,6 +357,7 @@ export function applyEdits(
 }
 
 function applyOne(item: ChecklistItem, e: ItemEdit, where: string, now: string): void {
+  if (e.waive !== undefined || e.status !== undefined) delete item.waiver;
   if (e.check !== undefined) {
     if (item.checkFromSpec)
       throw new ChecklistError(

@@ -9,7 +9,7 @@ import { TIER_PHASES, type Phase, type Tier } from './phases.js';
 import { effectivePhase, type TaskState } from './tasks.js';
 import { UsageError } from '../errors.js';
 
-export const WAIVER_KINDS = ['open-work', 'task', 'phase'] as const;
+export const WAIVER_KINDS = ['open-work', 'task', 'phase', 'item'] as const;
 export type WaiverKind = (typeof WAIVER_KINDS)[number];
 
 /** A waiver's reason: long enough to say why. */
@@ -27,6 +27,11 @@ export interface WorkWaiver {
   tasks: string[];
   /** For a phase waiver: the phase the run was in when it was given. */
   phase: Phase | null;
+  /**
+   * For an item waiver: the checklist items it waives (`loki waive item`). The checklist marks each waived item
+   * with this waiver's id, which the receipt shows as a person's waiver.
+   */
+  items?: string[];
   reason: string;
   at: string;
   /** Always a person at the `loki` CLI: the OS user when known, and the process that recorded it. */
@@ -180,6 +185,10 @@ export function planWaiver(
         throw new UsageError(`nothing to waive: the run is in ${f.phase}, the phase completion belongs to`);
       if (verdict.phaseWaiver) throw new UsageError(`the phase is waived already (${verdict.phaseWaiver})`);
       return { tasks: [], phase: f.phase, reason: why };
+    case 'item':
+      // Which items may be waived is the checklist's rule (trust/checklist.ts), the same as for the agent's.
+      if (named.length === 0) throw new UsageError('usage: loki waive item <id>... --reason "..."');
+      return { tasks: [], phase: null, reason: why };
   }
 }
 
@@ -188,7 +197,9 @@ export function describeWaiver(w: WorkWaiver): string {
   const what =
     w.kind === 'phase'
       ? `completion before the last phase (the run was in ${w.phase ?? '?'})`
-      : `${w.kind === 'open-work' ? 'the open work' : 'task(s)'}: ${w.tasks.join(', ')}`;
+      : w.kind === 'item'
+        ? `checklist item(s): ${(w.items ?? []).join(', ')}`
+        : `${w.kind === 'open-work' ? 'the open work' : 'task(s)'}: ${w.tasks.join(', ')}`;
   const who = `the user ${w.grantedBy.user ?? '(unknown)'} at the loki CLI, ${w.at}`;
   return `${w.id} waives ${what}; given by ${who}: ${w.reason}`;
 }

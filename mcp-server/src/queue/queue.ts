@@ -91,6 +91,13 @@ export interface UpdateRequest {
   reason?: string | undefined;
   /** Sessions known to have stopped: `release` of a task one of them holds needs no token. */
   orphans?: ReadonlySet<string> | undefined;
+  /**
+   * A person's override (`loki tasks release|block`, queue/steer.ts): release or block a task an agent holds
+   * without its token. An agent never gets this: its token is what proves it holds the task.
+   */
+  override?: boolean | undefined;
+  /** The audit entry's actor when it is not the process's own (a person at the CLI: run/person.ts). */
+  actor?: string | undefined;
 }
 
 export interface ListFilter {
@@ -194,14 +201,23 @@ export class TaskQueue {
   // ---- changes ----------------------------------------------------------------------------------------------
 
   /** Add a batch; all or nothing. Ids given by the caller must be new, or name an identical task (a retry). */
-  add(drafts: readonly TaskDraft[], runId: string, defaults: { phase: Phase; source: Task['source'] }): AddResult {
+  add(
+    drafts: readonly TaskDraft[],
+    runId: string,
+    defaults: { phase: Phase; source: Task['source'] },
+    actor?: string,
+  ): AddResult {
     if (drafts.length === 0) throw new UsageError('`tasks` is empty: give at least one task');
     if (drafts.length > MAX_BATCH) throw new UsageError(`at most ${MAX_BATCH} tasks per call; split the batch`);
     return this.store.mutate(
       () => this.addIn(drafts, runId, defaults),
       (r) =>
         r.added.length > 0
-          ? { action: 'task.add', data: { ids: r.added.map((t) => t.id).slice(0, 50), count: r.added.length } }
+          ? {
+              action: 'task.add',
+              ...(actor ? { actor } : {}),
+              data: { ids: r.added.map((t) => t.id).slice(0, 50), count: r.added.length },
+            }
           : undefined,
     );
   }
@@ -454,10 +470,12 @@ export class TaskQueue {
     checkId(req.id, 'task id');
     for (const dep of req.edit.dependencies ?? []) checkId(dep, 'dependency');
     const { leaseMinutes } = this.limits();
+    let heldBy: string | null = null;
     return this.store.mutate(
       (): Task => {
         const now = Date.now();
         let task = this.mustRead(req.id);
+        heldBy = task.status === 'in-progress' ? (task.lease?.agent ?? null) : null;
         const hasEdit = Object.values(req.edit).some((v) => v !== undefined);
         if (hasEdit) {
           if (task.status === 'completed')
@@ -476,10 +494,13 @@ export class TaskQueue {
       (t) => ({
         action: `task.${req.action ?? 'edit'}`,
         target: t.id,
+        ...(req.actor ? { actor: req.actor } : {}),
         data: {
           fields: Object.keys(req.edit).filter((k) => req.edit[k as keyof TaskEdit] !== undefined),
           status: t.status,
           reason: req.reason ?? null,
+          // Whose claim a person's release or block ended: the override is on the record.
+          ...(req.override && heldBy && !req.token ? { override: { heldBy } } : {}),
         },
       }),
     );
@@ -573,6 +594,11 @@ function applyAction(task: Task, req: UpdateRequest, now: number, leaseMs: numbe
     case 'release':
       if (task.status === 'in-progress' && !req.token && task.lease && req.orphans?.has(task.lease.agent))
         return releaseTask(task, task.lease.token, now, req.reason ?? `session ${task.lease.agent} stopped`);
+      if (req.override && !req.token) {
+        if (task.status !== 'in-progress' || !task.lease)
+          throw new UsageError(`${task.id} is ${task.status}, not in progress: there is no claim to release`);
+        return releaseTask(task, task.lease.token, now, req.reason ?? `released by a person at the loki CLI`);
+      }
       needHolder();
       return releaseTask(task, req.token!, now, req.reason ?? null);
     case 'renew':
@@ -580,8 +606,9 @@ function applyAction(task: Task, req: UpdateRequest, now: number, leaseMs: numbe
       return renewLease(task, now, leaseMs);
     case 'block': {
       if (!req.reason?.trim()) throw new UsageError('`block` needs a `reason` (what the task is waiting for)');
-      if (task.status === 'in-progress') needHolder();
-      else if (!CLAIMABLE_STATES.includes(task.status))
+      if (task.status === 'in-progress') {
+        if (!req.override) needHolder();
+      } else if (!CLAIMABLE_STATES.includes(task.status))
         throw new UsageError(
           `${task.id} is ${task.status}; only pending, failed or your in-progress tasks can be blocked`,
         );

@@ -5,6 +5,7 @@ import type { Project } from '../project.js';
 import { changedFilesSince } from './git.js';
 import { RUN_FILE, RUN_RECORD, type RunState } from './records.js';
 import { readMarkers } from './signals.js';
+import { personAt } from './person.js';
 import { enteredBack, readRun } from './state.js';
 import { waivedTaskIds } from '../trust/waivers.js';
 import { UsageError } from '../errors.js';
@@ -25,6 +26,8 @@ export async function advancePhase(
   target: Phase | undefined,
   reason: string | undefined,
   auto = false,
+  /** The audit entry's actor when a person moves the phase (movePhaseAsPerson). */
+  actor?: string,
 ): Promise<AdvanceResult> {
   project.config();
   const store = project.existingStore();
@@ -64,10 +67,43 @@ export async function advancePhase(
         ? {
             action: 'phase.advance',
             target: r.run.runId,
+            ...(actor ? { actor } : {}),
             data: { from: r.from, to: r.to, reason: reason ?? null, ...(auto ? { auto: true } : {}) },
           }
         : undefined,
   );
+}
+
+/**
+ * A person moves the phase from the CLI (`loki phase advance|back PHASE --reason`): through advancePhase, so the
+ * same exit criteria hold a forward move as hold the agent's (a person who wants past them waives the work with
+ * `loki waive`, which the receipt shows), and a move back needs a reason as it does for the agent. Only the
+ * direction is checked here, so that `advance` never goes back and `back` never forward by a typo. Recorded as the
+ * person's action.
+ */
+export async function movePhaseAsPerson(
+  project: Project,
+  direction: 'advance' | 'back',
+  target: Phase | undefined,
+  reason: string | undefined,
+): Promise<AdvanceResult> {
+  const who = personAt(project, 'move the phase for a person');
+  project.config();
+  if (direction === 'back' && target === undefined) throw new UsageError('name the phase to go back to');
+  const run = readRun(project.existingStore());
+  if (run && target) {
+    const list = TIER_PHASES[run.tier];
+    const order = (p: Phase) => (p === 'GROWTH' ? list.length : list.indexOf(p));
+    const [at, to] = [order(run.phase), order(target)];
+    // A phase outside the tier is left to planTransition, which names the tier's phases.
+    if (at >= 0 && to >= 0 && direction === 'advance' && to < at)
+      throw new UsageError(
+        `${target} comes before ${run.phase}: \`loki phase back ${target} --reason "..."\` goes back`,
+      );
+    if (at >= 0 && to >= 0 && direction === 'back' && to > at)
+      throw new UsageError(`${target} comes after ${run.phase}: \`loki phase advance ${target}\` moves forward`);
+  }
+  return advancePhase(project, target, reason, false, who.actor);
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { createExclusive, moveFile, readFileIfExists, removeFile } from '../store/fsx.js';
+import { createExclusive, moveFile, readFileIfExists, removeFile, writeFileAtomic } from '../store/fsx.js';
 
 import type { Store } from '../store/store.js';
 import { FileTooLargeError, PathError } from '../errors.js';
@@ -85,4 +85,22 @@ export function writeMarker(store: Store, name: typeof PAUSE | typeof STOP, note
 
 export function clearMarker(store: Store, name: typeof PAUSE | typeof STOP): boolean {
   return removeFile(store.loki, name);
+}
+
+/**
+ * Add a person's directive to HUMAN_INPUT.md (`loki say`), after any directive not yet delivered, so two said
+ * before the agent's next turn both reach it; returns the file's size. Refused as takeHumanInput would refuse it:
+ * a file that is a link is never written through, and the whole file stays under `maxBytes`. Call inside the
+ * transaction that records it.
+ */
+export function appendHumanInput(store: Store, text: string, maxBytes: number): number {
+  const waiting = readFileIfExists(store.loki, HUMAN_INPUT, maxBytes, { singleLink: true });
+  const body = `${waiting ? `${waiting.toString('utf8').replace(/\n*$/, '\n\n')}` : ''}${text.trim()}\n`;
+  const bytes = Buffer.byteLength(body);
+  if (bytes > maxBytes)
+    throw new FileTooLargeError(
+      `the directive would make HUMAN_INPUT.md ${bytes} bytes, over the ${maxBytes} delivered (signals.humanInputMaxBytes); say it more briefly${waiting ? ' or wait for the one waiting to be delivered' : ''}`,
+    );
+  writeFileAtomic(store.loki, HUMAN_INPUT, body, { mode: 0o600 });
+  return bytes;
 }

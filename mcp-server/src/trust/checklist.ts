@@ -14,6 +14,7 @@ import {
   type ItemEdit,
 } from '../domain/checklist.js';
 import type { VerificationFacts } from '../domain/evidence.js';
+import { ChecklistError } from '../errors.js';
 import type { Project } from '../project.js';
 import type { RunState } from '../run/records.js';
 import { activeRun, readRun } from '../run/state.js';
@@ -109,6 +110,40 @@ export async function editChecklist(
     },
     (r) => ({ action: 'checklist.edit', target: run.runId, data: { changed: r.changed } }),
   );
+}
+
+/**
+ * A person's waiver of checklist items (`loki waive item`, trust/waivers.ts), inside the caller's transaction:
+ * the same edit an agent's `waive` is (so the same items may be waived: visible ones, never a held-out item the
+ * council judges), then each item is stamped with the waiver's id so the receipt shows it as the person's.
+ */
+export function waiveItemsIn(
+  store: Store,
+  runId: string,
+  ids: readonly string[],
+  reason: string,
+  waiverId: string,
+  councilJudgesHeldOut: boolean,
+): Checklist {
+  const list = readChecklist(store, runId);
+  if (!list || list.items.length === 0) throw new ChecklistError('this run has no checklist items to waive');
+  const now = new Date().toISOString();
+  let next: Checklist;
+  try {
+    next = applyEdits(
+      list,
+      ids.map((id) => ({ id, waive: reason })),
+      now,
+      councilJudgesHeldOut,
+    ).list;
+  } catch (err) {
+    // "edit 2: ..." numbers the agent's edits; a person named items.
+    if (err instanceof ChecklistError) throw new ChecklistError(err.message.replace(/^edit \d+: /, ''));
+    throw err;
+  }
+  next = { ...next, items: next.items.map((i) => (ids.includes(i.id) ? { ...i, waiver: waiverId } : i)) };
+  writeChecklist(store, next);
+  return next;
 }
 
 /** Run every item's machine check and store the results (checks run outside any transaction; results in one). */

@@ -177,11 +177,17 @@ export function writeReceipt(store: Store, input: ReceiptInput): WrittenReceipt 
         ...(i.check && !i.checkFromSpec ? { agentCheck: i.check, agentCheckResult: i.result } : {}),
         verdict: gate.items.find((g) => g.id === i.id)?.verdict ?? null,
       })),
-    waivers: waivers.map((i) => ({ id: i.id, text: i.text, reason: i.note })),
+    // A checklist item a person waived (`loki waive item`) names the waiver; the others are the agent's.
+    waivers: waivers.map((i) => ({
+      id: i.id,
+      text: i.text,
+      reason: i.note,
+      by: i.waiver ? `a person at the loki CLI (${i.waiver})` : 'the agent',
+    })),
     personWaivers: work.waivers.map((w) => ({
       ...w,
       by: "given at the loki CLI (the server cannot tell a person there from the agent's shell)",
-      usedAtCompletion: verdict.used.includes(w.id),
+      usedAtCompletion: usedAtCompletion(w, verdict, input.checklist),
     })),
     council: input.council && councilDoc(input.council),
     councils: input.councils.map(councilDoc),
@@ -291,10 +297,13 @@ function renderReceipt(
           `- ${i.heldOut ? 'Held-out ' : ''}${i.id} "${i.text}": ${input.gate.items.find((g) => g.id === i.id)?.verdict.ok ? 'met' : 'not met'}${i.note ? ` (${i.note})` : ''}`,
       ),
     ...more.agentChecks.map((i) => checkLine(i, `, a check the agent attached to "${i.text}"`)),
-    ...waivers.map((i) => `- WAIVED ${i.id} "${i.text}": ${i.note}`),
+    ...waivers.map(
+      (i) =>
+        `- WAIVED ${i.id} "${i.text}"${i.waiver ? ` (a person's waiver at the loki CLI, ${i.waiver})` : ''}: ${i.note}`,
+    ),
     ...(input.councils.length === 0 ? [`- No council${input.councilEnabled ? '' : ' (disabled)'}.`] : []),
     ...input.councils.flatMap((c) => councilLines(c, c.id === input.council?.id)),
-    ...personWaiverSection(work.waivers, verdict),
+    ...personWaiverSection(work.waivers, verdict, input.checklist),
     '',
   ].join('\n');
 }
@@ -315,7 +324,20 @@ function councilLines(c: CouncilFacts, deciding: boolean): string[] {
   ];
 }
 
-function personWaiverSection(waivers: readonly WorkWaiver[], verdict: WorkVerdict): string[] {
+/**
+ * Whether a person's waiver excused something at completion: open work or the phase (the work verdict), or a
+ * checklist item still waived by it (the agent may have marked it since, which ends the person's waiver).
+ */
+function usedAtCompletion(w: WorkWaiver, verdict: WorkVerdict, checklist: readonly ChecklistItem[]): boolean {
+  if (w.kind === 'item') return checklist.some((i) => i.status === 'waived' && i.waiver === w.id);
+  return verdict.used.includes(w.id);
+}
+
+function personWaiverSection(
+  waivers: readonly WorkWaiver[],
+  verdict: WorkVerdict,
+  checklist: readonly ChecklistItem[],
+): string[] {
   if (waivers.length === 0) return [];
   return [
     '',
@@ -324,7 +346,7 @@ function personWaiverSection(waivers: readonly WorkWaiver[], verdict: WorkVerdic
     '',
     ...waivers.map(
       (w) =>
-        `- ${describeWaiver(w)}${verdict.used.includes(w.id) ? '' : ' (not needed at completion: that work was done)'}`,
+        `- ${describeWaiver(w)}${usedAtCompletion(w, verdict, checklist) ? '' : w.kind === 'item' ? ' (not in force at completion: the item was marked since)' : ' (not needed at completion: that work was done)'}`,
     ),
   ];
 }

@@ -46,6 +46,7 @@ const item = z.strictObject({
   result: z.nullable(z.strictObject({ ok: z.boolean(), detail: z.string(), at: isoTime })),
   heldOut: z.boolean(),
   updatedAt: isoTime,
+  waiver: z.optional(z.string()),
 });
 
 const checklistSchema = z.strictObject({
@@ -144,6 +145,7 @@ const waiverSchema = z.strictObject({
   kind: z.enum(WAIVER_KINDS),
   tasks: z.array(z.string()),
   phase: z.nullable(z.enum(PHASES)),
+  items: z.optional(z.array(z.string())),
   reason: z.string().check(z.minLength(1)),
   at: isoTime,
   grantedBy: z.strictObject({ kind: z.literal('person'), user: z.nullable(z.string()), via: z.string() }),

@@ -8,7 +8,9 @@ import os from 'node:os';
 import { planWaiver, type WaiverKind, type WorkFacts, type WorkWaiver } from '../domain/waivers.js';
 import type { Project } from '../project.js';
 import type { RunState } from '../run/records.js';
+import { personAt } from '../run/person.js';
 import { readRun } from '../run/state.js';
+import { waiveItemsIn } from './checklist.js';
 import type { Store } from '../store/store.js';
 import { WAIVER_RECORD, waiverDir, waiverFile } from './records.js';
 import { UsageError } from '../errors.js';
@@ -46,6 +48,55 @@ export function waivedTaskIds(store: Store | undefined, runId: string): Set<stri
 }
 
 const NO_RUN = 'no run yet in this project (the agent starts one with loki_start)';
+
+/**
+ * Record a person's waiver of checklist items (`loki waive item ID... --reason`): one waiver document and one
+ * `run.waive` entry whose actor is the person, as addWaiver; the checklist marks each item waived with the reason
+ * and the waiver's id. The items a person may waive are those the agent may (trust/checklist.ts waiveItemsIn): a
+ * person gets no override here, since the server cannot tell a person at the CLI from the agent's shell and a
+ * held-out item is the council's to judge.
+ */
+export function waiveItems(project: Project, ids: readonly string[], reason: string): WorkWaiver {
+  if (!project.actor.startsWith('cli:'))
+    throw new UsageError('only a person can waive work, with `loki waive` at the command line');
+  const who = personAt(project, 'waive checklist items');
+  const config = project.config();
+  const store = project.existingStore();
+  if (!store) throw new UsageError(NO_RUN);
+  return store.mutate(
+    (): WorkWaiver => {
+      const run = readRun(store);
+      if (!run) throw new UsageError(NO_RUN);
+      if (run.status === 'completed')
+        throw new UsageError(`run ${run.runId} is completed already; a waiver can no longer change it`);
+      const plan = planWaiver('item', ids, reason, workFacts(project, run));
+      const items = [...new Set(ids)];
+      const last = readWaivers(store, run.runId).at(-1);
+      const n = last ? Number(WAIVER_ID.exec(last.id)![1]) + 1 : 1;
+      const waiver: WorkWaiver = {
+        id: `w${String(n).padStart(3, '0')}`,
+        runId: run.runId,
+        kind: 'item',
+        tasks: [],
+        phase: null,
+        items,
+        reason: plan.reason,
+        at: new Date().toISOString(),
+        grantedBy: { kind: 'person', user: who.user, via: `loki waive (${project.actor})` },
+      };
+      waiveItemsIn(store, run.runId, items, plan.reason, waiver.id, config.council.enabled);
+      if (!store.records.create(waiverFile(run.runId, waiver.id), WAIVER_RECORD, waiver))
+        throw new UsageError('another waiver was recorded at the same moment; run the command again');
+      return waiver;
+    },
+    (w) => ({
+      action: 'run.waive',
+      target: w.runId,
+      actor: who.actor,
+      data: { waiver: w.id, kind: w.kind, items: w.items, reason: w.reason, by: 'person' },
+    }),
+  );
+}
 
 /** Record a person's waiver (the `loki` CLI only), checked against the run as it is inside the transaction. */
 export function addWaiver(project: Project, kind: WaiverKind, tasks: readonly string[], reason: string): WorkWaiver {
