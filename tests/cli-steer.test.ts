@@ -324,36 +324,78 @@ describe('loki checklist and loki waive item', () => {
   );
 });
 
+/** `loki status --watch` spawned, its output (stdout and stderr) gathered as it comes. */
+function watching(command: string, args: string[], env: NodeJS.ProcessEnv) {
+  const child = spawn(command, args, { cwd: project().root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const seen = { out: '' };
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (seen.out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (seen.out += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const until = async (re: RegExp) => {
+    for (let i = 0; i < 100 && !re.test(seen.out); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(seen.out).toMatch(re);
+  };
+  return { child, seen, exited, until };
+}
+
+const hasScript = spawnSync('script', ['--version']).status === 0;
+
 describe('loki status --watch', () => {
-  it('off a terminal prints a line when an agent claims a task, and no escape codes', { timeout: 60_000 }, async () => {
-    const c = await started();
-    const child = spawn(process.execPath, [path.join(DIST, 'loki.js'), 'status', '--watch'], {
-      cwd: project().root,
-      env: { ...project().env, FORCE_COLOR: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-    const until = async (re: RegExp) => {
-      for (let i = 0; i < 100 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 100));
-      expect(out).toMatch(re);
-    };
-    try {
-      await until(/DEVELOPMENT \(simple\).*tasks: 2 pending, 0 in progress/);
-      const lines = out.split('\n').length;
-      const claim = structured<Claim>(await c.call('loki_task_claim', { agent: 'builder' }));
-      await until(
-        new RegExp(
-          `tasks: 1 pending, 1 in progress, 0 completed \\| ${claim.task!.id} in progress by builder until \\d\\d:\\d\\d`,
-        ),
-      );
-      expect(out.split('\n').length).toBeGreaterThan(lines);
-      expect(out).not.toContain('\u001b[');
-    } finally {
-      child.kill('SIGINT');
-    }
-    const code = await new Promise<number | null>((r) => child.on('exit', (c2) => r(c2)));
-    expect(code).toBe(0);
-  });
+  it(
+    'off a terminal prints a line when an agent claims a task, no escape codes, and ends when the run stops',
+    { timeout: 60_000 },
+    async () => {
+      const c = await started();
+      const w = watching(process.execPath, [path.join(DIST, 'loki.js'), 'status', '--watch'], {
+        ...project().env,
+        FORCE_COLOR: '',
+      });
+      try {
+        await w.until(/DEVELOPMENT \(simple\).*tasks: 2 pending, 0 in progress/);
+        const lines = w.seen.out.split('\n').length;
+        const claim = structured<Claim>(await c.call('loki_task_claim', { agent: 'builder' }));
+        await w.until(
+          new RegExp(
+            `tasks: 1 pending, 1 in progress, 0 completed \\| ${claim.task!.id} in progress by builder until \\d\\d:\\d\\d`,
+          ),
+        );
+        expect(w.seen.out.split('\n').length).toBeGreaterThan(lines);
+        expect(w.seen.out).not.toContain('\u001b[');
+        // The run ends (STOP, taken at the agent's next turn): the watch ends by itself.
+        expect(loki(['stop']).code).toBe(0);
+        await w.until(/signals: STOP/);
+        ok(await c.call('loki_status'));
+        await w.until(/ stopped DEVELOPMENT/);
+        expect(await w.exited).toBe(0);
+      } finally {
+        w.child.kill('SIGINT');
+      }
+    },
+  );
+
+  it.skipIf(!hasScript)(
+    'on a terminal redraws the view in colour, and Ctrl-C leaves it',
+    { timeout: 60_000 },
+    async () => {
+      const c = await started();
+      const command = [process.execPath, path.join(DIST, 'loki.js'), 'status', '--watch']
+        .map((a) => `'${a}'`)
+        .join(' ');
+      const env = { ...project().env, TERM: 'xterm', NO_COLOR: '', FORCE_COLOR: '' };
+      const w = watching('script', ['-qec', command, '/dev/null'], env);
+      try {
+        await w.until(/Tasks {4}2 pending, 0 in progress/);
+        expect(w.seen.out).toContain('\u001b[H\u001b[2J');
+        expect(w.seen.out).toContain('\u001b[1m DEVELOPMENT \u001b[0m');
+        const claim = structured<Claim>(await c.call('loki_task_claim', { agent: 'builder' }));
+        await w.until(
+          new RegExp(`${claim.task!.id}\\u001b\\[0m Add a sum function {2}\\u001b\\[2mby builder, lease until`),
+        );
+        expect(w.seen.out.split('\u001b[H\u001b[2J').length).toBeGreaterThanOrEqual(3);
+      } finally {
+        w.child.kill('SIGINT');
+      }
+      expect(await w.exited).toBe(0);
+    },
+  );
 });
