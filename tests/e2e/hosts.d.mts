@@ -73,3 +73,25 @@ export function summary(report: Report): string;
 export const PREMATURE_STOP_TEXT: string;
 
 export function fakeCodexProvider(baseUrl: string): string;
+
+export const HOST_BINS_DIR: string;
+export const CLAUDE_ALLOWED_TOOLS: string;
+export function offlineHost(
+  host: Host,
+  p: Project,
+  api: { url: string },
+): Promise<{ env: Record<string, string>; args: string[] }>;
+export function settledDist(): Promise<void>;
+export function leftRunning(base: string): string[];
+export function storedOutcome(p: Project): { runStatus?: string; receipt?: string; clients: unknown[] };
+export interface FakeApi {
+  url: string;
+  requests: unknown[];
+  egress: string[];
+  close(): Promise<void>;
+}
+export function scriptedApi(
+  p: Project,
+  opts?: { fromStatus?: boolean; prematureStop?: boolean; probeGuard?: boolean },
+  onAnswer?: (answer: { text?: string; calls?: { name: string; args: Record<string, unknown> }[] }) => void,
+): Promise<FakeApi>;

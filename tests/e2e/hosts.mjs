@@ -18,6 +18,8 @@ import { PRD, createModel, extractNext, isRefused, lokiExchanges, lokiName, pars
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 const BIN = path.join(REPO, 'node_modules', '.bin');
+/** Where the hosts' CLIs are: first on PATH, a host is found there as a user's own would be. */
+export const HOST_BINS_DIR = BIN;
 export const HOST_BINS = {
   claude: path.join(BIN, 'claude'),
   codex: path.join(BIN, 'codex'),
@@ -165,32 +167,66 @@ export function pluginDir() {
   return path.resolve(REPO, typeof entry.source === 'string' ? entry.source : '.');
 }
 
+/** Claude Code's tools in the offline runs (root cannot skip permissions). */
+export const CLAUDE_ALLOWED_TOOLS = 'mcp__plugin_loki-mode_loki,Write,Edit,Read,Bash,ToolSearch';
+
+/**
+ * A host set up to run offline against the fake API `api` in project `p`, as a user would have it installed: its
+ * environment and the arguments it needs besides its own command line and the prompt. The drivers below use it,
+ * and so can a test that starts the host some other way (`loki run -- <args>`).
+ */
+export async function offlineHost(host, p, api) {
+  switch (host) {
+    case 'claude':
+      return {
+        env: hostEnv(p, api, {
+          ANTHROPIC_BASE_URL: api.url,
+          ANTHROPIC_API_KEY: 'sk-ant-e2e-dummy',
+          DISABLE_AUTOUPDATER: '1',
+          DISABLE_TELEMETRY: '1',
+          DISABLE_ERROR_REPORTING: '1',
+          CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+        }),
+        args: [
+          '--plugin-dir',
+          pluginDir(),
+          '--debug-file',
+          path.join(p.home, 'claude-debug.log'),
+          '--allowedTools',
+          CLAUDE_ALLOWED_TOOLS,
+        ],
+      };
+    case 'codex': {
+      const codexHome = path.join(p.home, '.codex');
+      fs.mkdirSync(codexHome, { recursive: true });
+      const env = hostEnv(p, api, { CODEX_HOME: codexHome, FAKE_API_KEY: 'sk-e2e-dummy', NO_COLOR: '1' });
+      // The user's own configuration: the (fake) model provider; `loki install codex --user` merges the server in.
+      fs.writeFileSync(path.join(codexHome, 'config.toml'), fakeCodexProvider(`${api.url}/v1`));
+      // --user: this checkout's own server (the project file gets the portable `npx -y -p loki-mode@<version>`
+      // entry, which needs the published package and the network).
+      p.installOutput = lokiInstall(p, 'codex', env, '--user');
+      return { env, args: ['--sandbox', codexSandboxMode()] };
+    }
+    case 'cline': {
+      // Local sessions: without it Cline starts a hub daemon that outlives the run.
+      const env = hostEnv(p, api, { CLINE_SESSION_BACKEND_MODE: 'local', NO_COLOR: '1' });
+      const auth = await runProcess(
+        HOST_BINS.cline,
+        ['auth', '-p', 'openai', '-k', 'sk-e2e-dummy', '-m', 'gpt-4.1', '-b', `${api.url}/v1`],
+        { cwd: p.root, env, timeoutMs: 60_000 },
+      );
+      if (auth.code !== 0) throw new Error(`cline auth failed: ${auth.stderr}${auth.stdout}`);
+      p.installOutput = lokiInstall(p, 'cline', env);
+      return { env, args: [] };
+    }
+    default:
+      throw new Error(`no host ${host}`);
+  }
+}
+
 async function driveClaude(p, api, timeoutMs) {
-  return runProcess(
-    HOST_BINS.claude,
-    [
-      '-p',
-      PROMPT,
-      '--plugin-dir',
-      pluginDir(),
-      '--debug-file',
-      path.join(p.home, 'claude-debug.log'),
-      '--allowedTools',
-      'mcp__plugin_loki-mode_loki,Write,Edit,Read,Bash,ToolSearch',
-    ],
-    {
-      cwd: p.root,
-      env: hostEnv(p, api, {
-        ANTHROPIC_BASE_URL: api.url,
-        ANTHROPIC_API_KEY: 'sk-ant-e2e-dummy',
-        DISABLE_AUTOUPDATER: '1',
-        DISABLE_TELEMETRY: '1',
-        DISABLE_ERROR_REPORTING: '1',
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-      }),
-      timeoutMs,
-    },
-  );
+  const h = await offlineHost('claude', p, api);
+  return runProcess(HOST_BINS.claude, ['-p', PROMPT, ...h.args], { cwd: p.root, env: h.env, timeoutMs });
 }
 
 /** `loki install <host>` as a user runs it, in the project, with the scratch home. */
@@ -205,19 +241,12 @@ function lokiInstall(p, host, env, ...extra) {
 }
 
 async function driveCodex(p, api, timeoutMs) {
-  const codexHome = path.join(p.home, '.codex');
-  fs.mkdirSync(codexHome, { recursive: true });
-  const env = hostEnv(p, api, { CODEX_HOME: codexHome, FAKE_API_KEY: 'sk-e2e-dummy', NO_COLOR: '1' });
-  // The user's own configuration: the (fake) model provider; `loki install codex --user` merges the server in.
-  fs.writeFileSync(path.join(codexHome, 'config.toml'), fakeCodexProvider(`${api.url}/v1`));
-  // --user: this checkout's own server (the project file gets the portable `npx -y -p loki-mode@<version>` entry,
-  // which needs the published package and the network).
-  p.installOutput = lokiInstall(p, 'codex', env, '--user');
-  return runProcess(
-    HOST_BINS.codex,
-    ['exec', '--sandbox', codexSandboxMode(), '--skip-git-repo-check', '-C', p.root, PROMPT],
-    { cwd: p.root, env, timeoutMs },
-  );
+  const h = await offlineHost('codex', p, api);
+  return runProcess(HOST_BINS.codex, ['exec', ...h.args, '--skip-git-repo-check', '-C', p.root, PROMPT], {
+    cwd: p.root,
+    env: h.env,
+    timeoutMs,
+  });
 }
 
 /**
@@ -244,25 +273,36 @@ function codexSandboxMode() {
 }
 
 async function driveCline(p, api, timeoutMs) {
-  // Local sessions: without it Cline starts a hub daemon that outlives the run.
-  const env = hostEnv(p, api, { CLINE_SESSION_BACKEND_MODE: 'local', NO_COLOR: '1' });
-  const auth = await runProcess(
-    HOST_BINS.cline,
-    ['auth', '-p', 'openai', '-k', 'sk-e2e-dummy', '-m', 'gpt-4.1', '-b', `${api.url}/v1`],
-    { cwd: p.root, env, timeoutMs: 60_000 },
-  );
-  if (auth.code !== 0) throw new Error(`cline auth failed: ${auth.stderr}${auth.stdout}`);
-  p.installOutput = lokiInstall(p, 'cline', env);
-  return runProcess(HOST_BINS.cline, ['--json', '-c', p.root, PROMPT], { cwd: p.root, env, timeoutMs });
+  const h = await offlineHost('cline', p, api);
+  return runProcess(HOST_BINS.cline, ['--json', '-c', p.root, ...h.args, PROMPT], {
+    cwd: p.root,
+    env: h.env,
+    timeoutMs,
+  });
 }
 
 export const DRIVERS = { claude: driveClaude, codex: driveCodex, cline: driveCline };
 
 /**
+ * The fake API answering from the scripted model for project `p` (model options in `opts`); `onAnswer` sees each
+ * answer to the host's main conversation before it is sent (a test can act at a chosen step).
+ */
+export async function scriptedApi(p, opts = {}, onAnswer) {
+  const model = createModel({ cwd: p.root, ...opts });
+  return startFakeApi({
+    model: (conv) => {
+      const answer = model(conv);
+      if (conv.main) onAnswer?.(answer);
+      return answer;
+    },
+  });
+}
+
+/**
  * Wait (up to a minute) until mcp-server/dist is complete and has not changed for 2 s: the hosts run it, and a
  * build in progress (another checkout user's `npm run build`) would fail their server's start.
  */
-async function settledDist() {
+export async function settledDist() {
   const dist = path.join(REPO, 'mcp-server', 'dist');
   const files = ['loki-mcp.js', 'loki.js', 'server.cjs', 'cli.cjs', 'loki-hook.cjs', 'hook.cjs'];
   const stamp = () =>

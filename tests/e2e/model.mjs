@@ -2,7 +2,8 @@
  * The scripted model: one policy for every wire format (fake-api.mjs turns each request into a neutral
  * conversation). It is stateless, like a real model: every answer is derived from the conversation the host sent.
  *
- * It FOLLOWS `next` LITERALLY. The only loki call it chooses itself is the first, `loki_start {"spec":"prd.md"}`;
+ * It FOLLOWS `next` LITERALLY. The only loki call it chooses itself is the first, `loki_start {"spec":"prd.md"}`
+ * (`loki_status {}` with `fromStatus`, for sessions of a run `loki run` started);
  * after that every loki call comes from the `Next:` line of the previous loki result:
  *   - `Next: ... loki_<name> {json} ...`: call that tool with those arguments, adding only the fields only the
  *     model can supply (read from the tool's inputSchema as the host sent it); the Next arguments win.
@@ -64,7 +65,7 @@ const WAIT_COMMAND = 'sleep 1; cat prd.md';
 export const PREMATURE_STOP_TEXT = 'I have made good progress; stopping here for now.';
 
 /**
- * @param {{ cwd: string, lenient?: boolean, prematureStop?: boolean, probeGuard?: boolean, maxRequests?: number }} cfg
+ * @param {{ cwd: string, lenient?: boolean, prematureStop?: boolean, probeGuard?: boolean, maxRequests?: number, fromStatus?: boolean }} cfg
  */
 export function createModel(cfg) {
   const lenient = cfg.lenient ?? true;
@@ -373,7 +374,9 @@ function decide(conv, cfg, lenient) {
   const seen = items.filter((i) => i.kind === 'result').flatMap((i) => strings(i.raw ?? i.text));
   let wanted;
   let next;
-  if (!last) wanted = { tool: 'loki_start', args: { spec: 'prd.md' } };
+  // A session of a run already started (`loki run`) starts from the briefing, as its prompt says.
+  if (!last)
+    wanted = cfg.fromStatus ? { tool: 'loki_status', args: {} } : { tool: 'loki_start', args: { spec: 'prd.md' } };
   else {
     if (!last.result) return { text: `Stopping: ${last.lokiName} has no result.` };
     if (isRefused(conv, last.result)) return { text: `Stopping: ${last.lokiName} was refused.` };

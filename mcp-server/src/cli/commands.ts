@@ -19,6 +19,21 @@ export const GLOBAL_OPTIONS = ['project-dir', 'help', 'version'] as const;
 
 export const COMMANDS: readonly Command[] = [
   {
+    name: 'run',
+    options: ['host', 'max-sessions', 'minutes', 'budget', 'session-minutes', 'json'],
+    help: `  run [SPEC] [--host H] [--max-sessions N] [--minutes N] [--budget USD] [--session-minutes N] [--json] [-- ARGS]
+                         start or resume the run (as loki_start would, as you), then drive the agent headless,
+                         session after session, until COMPLETE, STOP, PAUSE or a limit; progress as it happens
+                         (--json: one event per line). H: claude, codex, cline (default: the first installed and
+                         registered here). ARGS go to the host. Exit 0 COMPLETE, 3 STOP (or the run stopped),
+                         4 PAUSE, 5 a limit, 6 host not installed, 7 host failing, 130 interrupted`,
+  },
+  {
+    name: 'start',
+    options: ['host', 'max-sessions', 'minutes', 'budget', 'session-minutes', 'json'],
+    help: '  start [SPEC] ...       the same as `loki run`',
+  },
+  {
     name: 'status',
     options: ['json', 'watch'],
     help: `  status [--json]        the run at a glance: phase, tier, turns, signals, sessions, next step

@@ -29,6 +29,7 @@ import {
   waiveItemCommand,
 } from './steer.js';
 import { watchCommand } from './watch.js';
+import { runCommand } from './run.js';
 import { CliError } from '../errors.js';
 import { scrubInput } from '../domain/secrets.js';
 
@@ -88,11 +89,19 @@ const OPTIONS = {
   phase: { type: 'string' },
   depends: { type: 'string' },
   acceptance: { type: 'string', multiple: true },
+  host: { type: 'string' },
+  'max-sessions': { type: 'string' },
+  minutes: { type: 'string' },
+  budget: { type: 'string' },
+  'session-minutes': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
 
 export async function runCli(argv: string[]): Promise<number> {
+  // `loki run ... -- ARGS`: what follows `--` is the host's, taken before loki reads its own options.
+  const { own, hostArgs } = splitHostArgs(argv);
+  argv = own;
   let parsed;
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: OPTIONS });
@@ -145,6 +154,16 @@ export async function runCli(argv: string[]): Promise<number> {
   const project = new Project({ root: resolved.root, actor: `cli:${process.pid}` });
   try {
     switch (command) {
+      case 'run':
+      case 'start':
+        return await runCommand(project, rest, hostArgs ?? [], {
+          host: values.host,
+          maxSessions: values['max-sessions'],
+          minutes: values.minutes,
+          budget: values.budget,
+          sessionMinutes: values['session-minutes'],
+          json: values.json ?? false,
+        });
       case 'status':
         expectArgs(0, 'status [--json] | loki status --watch');
         if (values.watch && values.json) throw new CliError('usage: loki status --watch (no --json: it is a view)', 2);
@@ -219,6 +238,14 @@ export async function runCli(argv: string[]): Promise<number> {
   } finally {
     project.close();
   }
+}
+
+/** For `loki run`/`loki start` only: the arguments after the first `--` go to the host (other commands keep it). */
+function splitHostArgs(argv: string[]): { own: string[]; hostArgs: string[] | undefined } {
+  const at = argv.indexOf('--');
+  const command = commandIn(argv);
+  if (at < 0 || (command?.name !== 'run' && command?.name !== 'start')) return { own: argv, hostArgs: undefined };
+  return { own: argv.slice(0, at), hostArgs: argv.slice(at + 1) };
 }
 
 function knownCommand(name: string): Command {

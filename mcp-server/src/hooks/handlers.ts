@@ -11,8 +11,7 @@
 import { LIMIT_REMEDY, decideStop, nextStopBlock } from '../domain/autonomy.js';
 import type { Project } from '../project.js';
 import { briefing } from '../run/briefing.js';
-import { SESSION_RECORD, sessionFile } from '../run/records.js';
-import { listSessions } from '../run/sessions.js';
+import { endGoneSessions } from '../run/sessions.js';
 import { HUMAN_INPUT } from '../run/signals.js';
 import { readRun } from '../run/state.js';
 import type { HookInput, HookOutput } from './io.js';
@@ -128,29 +127,6 @@ export async function stop(project: Project, input: HookInput): Promise<HookOutp
 
 export async function sessionEnd(project: Project, _input: HookInput): Promise<HookOutput> {
   const store = project.existingStore();
-  if (!store) return null;
-  const ended: string[] = [];
-  for (const s of listSessions(store)) {
-    if (s.status !== 'running' || processAlive(s.pid)) continue;
-    const now = new Date().toISOString();
-    store.records.write(sessionFile(s.id), SESSION_RECORD, {
-      ...s,
-      status: 'stopped',
-      updatedAt: now,
-      stoppedAt: now,
-      stopReason: 'host session ended',
-    });
-    ended.push(s.id);
-  }
-  if (ended.length) await store.audit.append('session.end', undefined, { sessions: ended });
+  if (store) await endGoneSessions(store);
   return null;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

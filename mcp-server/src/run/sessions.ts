@@ -95,3 +95,35 @@ export function stoppedSessions(store: Store | undefined): Set<string> {
       .map((s) => s.id),
   );
 }
+
+/**
+ * Mark stopped the sessions still recorded as running whose server process has gone (a host that ended, crashed
+ * or was killed), audited as `session.end`: the tasks they hold are then resumed by the next session rather than
+ * waiting out their lease. Used by the SessionEnd hook and by `loki run` after each host session.
+ */
+export async function endGoneSessions(store: Store): Promise<string[]> {
+  const ended: string[] = [];
+  for (const s of listSessions(store)) {
+    if (s.status !== 'running' || s.host !== os.hostname() || processAlive(s.pid)) continue;
+    const now = new Date().toISOString();
+    store.records.write(sessionFile(s.id), SESSION_RECORD, {
+      ...s,
+      status: 'stopped',
+      updatedAt: now,
+      stoppedAt: now,
+      stopReason: 'host session ended',
+    });
+    ended.push(s.id);
+  }
+  if (ended.length) await store.audit.append('session.end', undefined, { sessions: ended });
+  return ended;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

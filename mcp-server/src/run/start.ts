@@ -41,7 +41,16 @@ export interface StartResult {
   tasks: { queued: number; kind: SpecKind | null; notes: string[] };
 }
 
-export async function startRun(project: Project, args: StartArgs, who: SessionIdentity): Promise<StartResult> {
+/**
+ * `actor` names who started it in the audit log when it is not the process's own actor: a person at `loki run`
+ * (`person:<user> via cli:<pid>`), as loki_start records the agent's session process.
+ */
+export async function startRun(
+  project: Project,
+  args: StartArgs,
+  who: SessionIdentity,
+  opts: { actor?: string } = {},
+): Promise<StartResult> {
   if (args.spec !== undefined && args.specText !== undefined) {
     throw new UsageError('give either `spec` (a path inside the project) or `specText`, not both');
   }
@@ -172,6 +181,7 @@ export async function startRun(project: Project, args: StartArgs, who: SessionId
     (r) => ({
       action: r.resumed ? 'run.resume' : 'run.start',
       target: r.run.runId,
+      ...(opts.actor ? { actor: opts.actor } : {}),
       data: r.resumed
         ? { session: r.session.id, ...(r.tasks.queued > 0 ? { tasks: r.tasks.queued } : {}) }
         : {

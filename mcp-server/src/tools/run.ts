@@ -3,9 +3,7 @@ import { z } from 'zod';
 import { PHASES, TIERS } from '../domain/phases.js';
 import { briefing, type Briefing } from '../run/briefing.js';
 import { advancePhase, passIdlePhases, type AdvanceResult } from '../run/phase.js';
-import { readRun } from '../run/state.js';
-import { startRun, type StartResult } from '../run/start.js';
-import { autoCheckpoint } from '../checkpoints/create.js';
+import { beginRun, type BeginResult } from '../run/begin.js';
 import { defineTool } from './define.js';
 
 export const startTool = defineTool({
@@ -34,15 +32,7 @@ export const startTool = defineTool({
       restart: z.boolean().optional().describe('Archive the active run and start a new one from this spec'),
     })
     .strict(),
-  handler: async (
-    args,
-    ctx,
-  ): Promise<StartResult & { checkpoint: string | null; passed: string[]; phaseNow: string }> => {
-    const r = await startRun(ctx.project, args, ctx.session());
-    const checkpoint = r.resumed ? null : await autoCheckpoint(ctx.project, 'run-start', `run ${r.run.runId} started`);
-    const passed = await passIdlePhases(ctx.project);
-    return { ...r, checkpoint, passed, phaseNow: readRun(ctx.project.existingStore())?.phase ?? r.run.phase };
-  },
+  handler: (args, ctx): Promise<BeginResult> => beginRun(ctx.project, args, ctx.session()),
   render: (r) =>
     [
       `${r.resumed ? 'Resumed' : 'Started'} run ${r.run.runId} (${r.run.tier} tier, ${r.run.tierSource}): phase ${r.run.phase}, iteration ${r.run.iteration}.`,
