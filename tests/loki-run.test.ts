@@ -36,6 +36,7 @@ interface Running {
   /** Resolves with the first line `match` accepts (now or later). */
   line(match: (l: string) => boolean): Promise<string>;
   done: Promise<{ code: number | null; stdout: string; stderr: string }>;
+  kill(signal: NodeJS.Signals): void;
 }
 
 /** `loki <args>` started in the project, its stdout read line by line as it comes. */
@@ -69,6 +70,7 @@ function loki(args: string[], cwd: string, env: NodeJS.ProcessEnv): Running {
         else waiting.push({ match, resolve });
       }),
     done: new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr }))),
+    kill: (signal) => child.kill(signal),
   };
 }
 
@@ -212,6 +214,50 @@ describe('loki run with a stand-in host', () => {
   });
 });
 
+describe("loki run: signals and a person's PAUSE", () => {
+  it('Ctrl-C (SIGINT) ends the host session and its group, exit 130; SIGTERM, exit 143', async () => {
+    for (const [signal, code] of [
+      ['SIGINT', 130],
+      ['SIGTERM', 143],
+    ] as const) {
+      const p = makeProject();
+      try {
+        const bin = standIn(p, 'sleep 60 &\nwait');
+        const run = loki(['run', 'prd.md', '--json'], p.root, envWith(p, bin));
+        await within(
+          run.line((l) => l.includes('"type":"session"')),
+          20_000,
+          () => run.lines.join('\n'),
+        );
+        run.kill(signal);
+        const out = await within(run.done, 20_000, () => run.lines.join('\n'));
+        expect(out.code, out.stderr).toBe(code);
+        expect(events(out.stdout).at(-1)).toMatchObject({ type: 'end', outcome: 'interrupted' });
+        expect(leftRunning(p.base)).toEqual([]);
+      } finally {
+        p.cleanup();
+      }
+    }
+  });
+
+  it('a PAUSE set by a person ends loki run with its code before any session', () => {
+    const p = makeProject();
+    try {
+      const bin = standIn(p, 'exit 9');
+      const env = envWith(p, bin);
+      // The run is started first (PAUSE then holds it), as a person would: loki run, then loki pause.
+      expect(spawnSync(process.execPath, [LOKI, 'pause'], { cwd: p.root, env }).status).toBe(0);
+      const r = spawnSync(process.execPath, [LOKI, 'run', 'prd.md'], { cwd: p.root, env, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(4);
+      expect(r.stdout).toMatch(/Started run r-/);
+      expect(r.stdout).toMatch(/loki run ended: PAUSE is set/);
+      expect(r.stdout).not.toMatch(/session 1/);
+    } finally {
+      p.cleanup();
+    }
+  });
+});
+
 const why = cannotRun('claude');
 describe.skipIf(why !== undefined)(`loki run driving Claude Code${why ? ` (skipped: ${why})` : ''}`, () => {
   beforeAll(async () => {
@@ -315,4 +361,31 @@ describe.skipIf(why !== undefined)(`loki run driving Claude Code${why ? ` (skipp
       p.cleanup();
     }
   }, 90_000);
+});
+
+const whyCodex = cannotRun('codex');
+describe.skipIf(whyCodex !== undefined)(`loki run driving Codex${whyCodex ? ` (skipped: ${whyCodex})` : ''}`, () => {
+  it('codex exec with the server and the skill takes a fresh project to COMPLETE, exit 0, VERIFIED', async () => {
+    await settledDist();
+    const p = makeProject();
+    const api = await scriptedApi(p, { fromStatus: true });
+    try {
+      const h = await offlineHost('codex', p, api);
+      // The host is not named: codex is the one installed and registered here (claude is on PATH, not registered).
+      const run = loki(['run', 'prd.md', '--json', '--', ...h.args], p.root, {
+        ...h.env,
+        PATH: `${HOST_BINS_DIR}:${h.env.PATH}`,
+      });
+      const out = await within(run.done, 100_000, () => run.lines.join('\n'));
+      expect(out.code, out.stderr + out.stdout.slice(-3000)).toBe(EXIT.complete);
+      const ev = events(out.stdout);
+      expect(ev.find((e) => e.type === 'start')).toMatchObject({ host: 'codex' });
+      expect(ev).toContainEqual(expect.objectContaining({ type: 'complete', headline: 'VERIFIED' }));
+      expect(storedOutcome(p)).toMatchObject({ runStatus: 'completed', receipt: 'VERIFIED' });
+      expect(leftRunning(p.base)).toEqual([]);
+    } finally {
+      await api.close();
+      p.cleanup();
+    }
+  }, 120_000);
 });
