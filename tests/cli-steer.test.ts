@@ -174,6 +174,19 @@ describe('loki say', () => {
     { timeout: 60_000 },
     async () => {
       await started();
+      // Each command has its own help, and a mistyped subcommand gets the one meant.
+      expect(loki(['say', '--help'])).toMatchObject({
+        code: 0,
+        out: expect.stringMatching(/^Usage:\n {2}say TEXT\.\.\..*\n.*LOKI_PROMPT_INJECTION=true/),
+      });
+      expect(loki(['phase', 'advnce'])).toMatchObject({
+        code: 2,
+        err: expect.stringMatching(/did you mean `loki phase advance`/),
+      });
+      expect(loki(['tasks', 'relase', 't1'])).toMatchObject({
+        code: 2,
+        err: expect.stringMatching(/did you mean `loki tasks release`/),
+      });
       const before = auditLines(project().root);
       const r = loki(['say', 'use', 'tabs', 'not', 'spaces']);
       expect(r).toMatchObject({
