@@ -12,6 +12,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Project } from '../mcp-server/src/project.js';
+import { steerTask } from '../mcp-server/src/queue/steer.js';
 import { DIST, auditLines, docOnDisk, phaseOf, reach, structured, type Connected } from './helpers.js';
 import { GOOD_SUM, README, closeAll, ok, project, started, write } from './fixtures/sum-run.js';
 
@@ -97,6 +99,18 @@ describe('loki tasks add|edit|block|release|unblock', () => {
       // The agent claims it; a person releases it without the agent's token: an override, on the record.
       const claim = structured<Claim>(await c.call('loki_task_claim', { agent: 'builder', taskId: id }));
       expect(claim.task?.id).toBe(id);
+      // The override is a person's only: an agent's release needs the token, and the service behind
+      // `loki tasks release` refuses a server process.
+      expect((await c.call('loki_task_update', { id, action: 'release' })).isError).toBe(true);
+      const server = new Project({ root: project().root, env: project().env, actor: 'mcp:1' });
+      try {
+        await expect(steerTask(server, id, 'release', undefined)).rejects.toThrow(
+          /only a person at the loki command line/,
+        );
+      } finally {
+        server.close();
+      }
+      expect(await task(c, id)).toMatchObject({ status: 'in-progress' });
       const released = loki(['tasks', 'release', id, '--reason', 'the user is writing it by hand']);
       expect(released, released.err).toMatchObject({
         code: 0,
