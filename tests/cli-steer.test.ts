@@ -159,6 +159,8 @@ describe('loki phase advance|back', () => {
         /^Not moved: the run stays in DEVELOPMENT \(asked: QA\)\.\n(- .*\n)*- 2 task\(s\) of this phase are still open/,
       ),
     });
+    // Said for a person: the command to move a task, not the agent's tool.
+    expect(held.out).toMatch(/move them with `loki tasks edit ID --phase PHASE`/);
     expect(loki(['phase', 'advance', 'bootstrap'])).toMatchObject({
       code: 1,
       err: expect.stringMatching(/comes before DEVELOPMENT: `loki phase back BOOTSTRAP/),

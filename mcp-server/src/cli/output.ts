@@ -87,6 +87,16 @@ const FOR_PEOPLE: [RegExp, string][] = [
   [/\bloki_rollback\b/g, '`loki rollback`'],
   [/\bloki_task_list\b/g, '`loki tasks`'],
   [/\(loki_checklist_get lists them\)/g, '(`loki checklist` lists them)'],
+  // The reasons a phase or completion is held name the agent's calls; a person steers with `loki tasks`.
+  [/move them with loki_task_update/g, 'move them with `loki tasks edit ID --phase PHASE`'],
+  [
+    /unblock a blocked task with loki_task_update action "unblock"/g,
+    'unblock a blocked task with `loki tasks unblock ID`',
+  ],
+  [
+    /put a dead-lettered task back with loki_task_update action "retry"/g,
+    'put a dead-lettered task back with `loki tasks retry ID`',
+  ],
   [/\(the agent starts one with loki_start\)/g, '(start one from your agent: "Loki Mode" in Claude Code)'],
 ];
 

@@ -13,7 +13,7 @@ import { movePhaseAsPerson } from '../run/phase.js';
 import { getChecklist } from '../trust/checklist.js';
 import { waiveItems } from '../trust/waivers.js';
 import { describeWaiver } from '../domain/waivers.js';
-import { paint, print, printJson, table } from './output.js';
+import { forPeople, paint, print, printJson, table } from './output.js';
 import { CliError } from '../errors.js';
 import { scrubInput } from '../domain/secrets.js';
 
@@ -212,7 +212,7 @@ export async function phaseCommand(
     print(
       [
         `${paint('yellow', 'Not moved')}: the run stays in ${r.from}${r.to ? ` (asked: ${r.to})` : ''}.`,
-        ...r.reasons.map((x) => `- ${x}`),
+        ...r.reasons.map((x) => `- ${forPeople(x)}`),
       ].join('\n'),
     );
   return r.ok ? 0 : 1;
