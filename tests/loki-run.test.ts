@@ -336,6 +336,30 @@ describe.skipIf(why !== undefined)(`loki run driving Claude Code${why ? ` (skipp
     });
   });
 
+  it('--budget ends the run at the spend the hooks measure, with the limit named, and ends the session at once', async () => {
+    const p = makeProject();
+    const api = await scriptedApi(p, { fromStatus: true });
+    try {
+      const h = await offlineHost('claude', p, api);
+      const run = loki(['run', 'prd.md', '--budget', '0.01', '--json', '--', ...h.args], p.root, {
+        ...h.env,
+        PATH: `${HOST_BINS_DIR}:${h.env.PATH}`,
+      });
+      const out = await within(run.done, 60_000, () => run.lines.join('\n'));
+      expect(out.code, out.stderr + out.stdout.slice(-2000)).toBe(EXIT.limit);
+      const ev = events(out.stdout);
+      expect(ev).toContainEqual(expect.objectContaining({ type: 'usage' }));
+      expect(ev.at(-1)).toMatchObject({ type: 'end', outcome: 'limit' });
+      expect(String(ev.at(-1)!.reason)).toMatch(/^budget \(\$0\.01\) reached: \$\d+\.\d\d spent$/);
+      // Left as it was, to resume with a larger budget.
+      expect(storedOutcome(p).runStatus).toBe('active');
+      expect(leftRunning(p.base)).toEqual([]);
+    } finally {
+      await api.close();
+      p.cleanup();
+    }
+  }, 90_000);
+
   it('`loki stop` from another terminal ends the run with the STOP code', async () => {
     const p = makeProject();
     const api = await scriptedApi(p, { fromStatus: true });

@@ -96,7 +96,7 @@ export function describe(e: DriveEvent): string {
     case 'session-end': {
       const how = {
         ended: 'ended',
-        halted: 'ended by loki run (the run is over)',
+        halted: 'ended by loki run (the run ended)',
         crashed: `crashed (${e.signal ? `killed by ${e.signal}` : `exit code ${e.code}`})`,
         'timed-out': 'ran past --session-minutes and was ended',
         'no-progress': 'ended without a loki call',

@@ -223,7 +223,10 @@ export async function driveRun(project: Project, opts: DriveOptions, emit: Emit)
       onStart: (pid) => say({ type: 'session', n: sessions, host, pid }),
       tick: () => {
         flush();
-        return whyEnd() !== undefined;
+        const end = whyEnd();
+        // A limit ends the session at once (more spend or time is what it forbids); the other endings are said to
+        // the agent at its next loki call, and it winds down by itself.
+        return end === undefined ? 'running' : end.outcome === 'limit' ? 'halt' : 'wind-down';
       },
       deadline,
     });
@@ -279,7 +282,7 @@ function runSession(
   launch: HostLaunch,
   root: string,
   opts: DriveOptions,
-  hooks: { onStart: (pid: number | null) => void; tick: () => boolean; deadline: number },
+  hooks: { onStart: (pid: number | null) => void; tick: () => 'running' | 'wind-down' | 'halt'; deadline: number },
 ): Promise<SessionResult> {
   const startedAt = Date.now();
   return new Promise((resolve) => {
@@ -322,12 +325,19 @@ function runSession(
       } else if (now >= hooks.deadline) {
         halted = true;
         kill();
-      } else if (hooks.tick()) {
-        // The run is over: the agent is told at its next loki call and ends by itself; past the wind-down it is ended.
-        endingSince ??= now;
-        if (now - endingSince >= WIND_DOWN_MS) {
+      } else {
+        const state = hooks.tick();
+        if (state === 'halt') {
           halted = true;
           kill();
+        } else if (state === 'wind-down') {
+          // The run is over: the agent is told at its next loki call and ends by itself; past the wind-down it is
+          // ended.
+          endingSince ??= now;
+          if (now - endingSince >= WIND_DOWN_MS) {
+            halted = true;
+            kill();
+          }
         }
       }
     }, opts.pollMs ?? 1000);
