@@ -214,6 +214,38 @@ describe('loki run with a stand-in host', () => {
   });
 });
 
+describe("loki run: loki_start's rules, said for a person", () => {
+  it("no spec and no run, a different spec, --restart: as loki_start, in the CLI's words", () => {
+    const p = makeProject();
+    try {
+      // A stand-in that is never reached: PAUSE ends each loki run right after its start.
+      const env = envWith(p, standIn(p, 'exit 9'));
+      const run = (...args: string[]) =>
+        spawnSync(process.execPath, [LOKI, 'run', ...args], { cwd: p.root, env, encoding: 'utf8' });
+      const none = run();
+      expect(none.status).toBe(EXIT.usage);
+      expect(none.stderr).toMatch(/no run yet: name the spec: `loki run docs\/prd\.md`/);
+      expect(spawnSync(process.execPath, [LOKI, 'pause'], { cwd: p.root, env }).status).toBe(0);
+      const first = run('prd.md');
+      expect(first.status, first.stderr).toBe(4);
+      const id = /Started run (r-[0-9a-f-]+)/.exec(first.stdout)![1]!;
+      expect(run().stdout).toMatch(new RegExp(`Resumed run ${id}`));
+      fs.writeFileSync(path.join(p.root, 'other.md'), '# other\n\n- R1: `noop()` in src/noop.js returns nothing\n');
+      const other = run('other.md');
+      expect(other.status).toBe(EXIT.usage);
+      expect(other.stderr).toMatch(
+        /different spec; run `loki run` without a spec to resume it, or `loki run SPEC --restart`/,
+      );
+      const restarted = run('other.md', '--restart');
+      expect(restarted.status, restarted.stderr).toBe(4);
+      expect(restarted.stdout).toMatch(/Started run r-/);
+      expect(restarted.stdout).not.toMatch(new RegExp(`Started run ${id}`));
+    } finally {
+      p.cleanup();
+    }
+  });
+});
+
 describe("loki run: signals and a person's PAUSE", () => {
   it('Ctrl-C (SIGINT) ends the host session and its group, exit 130; SIGTERM, exit 143', async () => {
     for (const [signal, code] of [

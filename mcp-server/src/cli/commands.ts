@@ -20,17 +20,19 @@ export const GLOBAL_OPTIONS = ['project-dir', 'help', 'version'] as const;
 export const COMMANDS: readonly Command[] = [
   {
     name: 'run',
-    options: ['host', 'max-sessions', 'minutes', 'budget', 'session-minutes', 'json'],
-    help: `  run [SPEC] [--host H] [--max-sessions N] [--minutes N] [--budget USD] [--session-minutes N] [--json] [-- ARGS]
-                         start or resume the run (as loki_start would, as you), then drive the agent headless,
-                         session after session, until COMPLETE, STOP, PAUSE or a limit; progress as it happens
-                         (--json: one event per line). H: claude, codex, cline (default: the first installed and
-                         registered here). ARGS go to the host. Exit 0 COMPLETE, 3 STOP (or the run stopped),
-                         4 PAUSE, 5 a limit, 6 host not installed, 7 host failing, 130 interrupted`,
+    options: ['host', 'max-sessions', 'minutes', 'budget', 'session-minutes', 'restart', 'json'],
+    help: `  run [SPEC] [--host H] [--max-sessions N] [--minutes N] [--budget USD] [--session-minutes N]
+      [--restart] [--json] [-- ARGS]
+                         start or resume the run (as loki_start would, as you; --restart archives the active
+                         one and starts SPEC), then drive the agent headless, session after session, until
+                         COMPLETE, STOP, PAUSE or a limit; progress as it happens (--json: one event per line).
+                         H: claude, codex, cline (default: the first installed and registered here). ARGS go to
+                         the host. Exit 0 COMPLETE, 3 STOP (or the run stopped), 4 PAUSE, 5 a limit, 6 host not
+                         installed, 7 host failing, 130 interrupted`,
   },
   {
     name: 'start',
-    options: ['host', 'max-sessions', 'minutes', 'budget', 'session-minutes', 'json'],
+    options: ['host', 'max-sessions', 'minutes', 'budget', 'session-minutes', 'restart', 'json'],
     help: '  start [SPEC] ...       the same as `loki run`',
   },
   {

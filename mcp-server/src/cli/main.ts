@@ -94,6 +94,7 @@ const OPTIONS = {
   minutes: { type: 'string' },
   budget: { type: 'string' },
   'session-minutes': { type: 'string' },
+  restart: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -162,6 +163,7 @@ export async function runCli(argv: string[]): Promise<number> {
           minutes: values.minutes,
           budget: values.budget,
           sessionMinutes: values['session-minutes'],
+          restart: values.restart ?? false,
           json: values.json ?? false,
         });
       case 'status':

@@ -4,7 +4,7 @@
  * event per line; the exit code says how the run ended (RUN_EXIT).
  */
 import os from 'node:os';
-import { CliError } from '../errors.js';
+import { CliError, UsageError } from '../errors.js';
 import type { Project } from '../project.js';
 import { RUN_EXIT, driveRun, type DriveEvent } from '../run/drive.js';
 import { HOSTS, type Host } from '../run/host-launch.js';
@@ -13,7 +13,7 @@ import { paint, print, type Paint } from './output.js';
 
 export const RUN_USAGE =
   'usage: loki run [SPEC] [--host claude|codex|cline] [--max-sessions N] [--minutes N] [--budget USD] ' +
-  '[--session-minutes N] [--json] [-- HOST-ARGS...]';
+  '[--session-minutes N] [--restart] [--json] [-- HOST-ARGS...]';
 
 export interface RunFlags {
   host?: string | undefined;
@@ -21,6 +21,7 @@ export interface RunFlags {
   minutes?: string | undefined;
   budget?: string | undefined;
   sessionMinutes?: string | undefined;
+  restart: boolean;
   json: boolean;
 }
 
@@ -40,10 +41,12 @@ export async function runCommand(
   flags: RunFlags,
 ): Promise<number> {
   if (rest.length > 1) throw new CliError(RUN_USAGE, 2);
+  if (flags.restart && rest[0] === undefined) throw new CliError('--restart starts a new run: name its spec', 2);
   if (flags.host !== undefined && !(HOSTS as readonly string[]).includes(flags.host))
     throw new CliError(`--host is one of ${HOSTS.join(', ')}, not "${flags.host}"${didYouMean(flags.host, HOSTS)}`, 2);
   const options = {
     spec: rest[0],
+    restart: flags.restart || undefined,
     host: flags.host as Host | undefined,
     maxSessions: positive('max-sessions', flags.maxSessions, true),
     minutes: positive('minutes', flags.minutes, false),
@@ -71,10 +74,30 @@ export async function runCommand(
     // Killed by a signal: the conventional 128 + its number (130 Ctrl-C, 143 SIGTERM).
     if (end.outcome === 'interrupted' && interruptedBy === 'SIGTERM') return 143;
     return end.exitCode;
+  } catch (err) {
+    // loki_start's refusals name its arguments; a person has SPEC and --restart.
+    if (err instanceof UsageError) throw new CliError(forPerson(err.message), 2);
+    throw err;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+const START_WORDS: [RegExp, string][] = [
+  [
+    /give `spec` \(a path inside the project[^)]*\) or `specText` \(the brief itself\)/,
+    'name the spec: `loki run docs/prd.md`',
+  ],
+  [
+    /omit `spec` to resume it, or pass `restart: true` to archive it and start a new run/,
+    'run `loki run` without a spec to resume it, or `loki run SPEC --restart` to archive it and start a new one',
+  ],
+  [/give `spec` or `specText` to start a new one/, 'name a spec to start a new one: `loki run SPEC`'],
+];
+
+function forPerson(message: string): string {
+  return START_WORDS.reduce((m, [re, to]) => m.replace(re, to), message);
 }
 
 const clock = (iso: string) => paint('dim', iso.slice(11, 19));

@@ -74,6 +74,8 @@ type Emit = (e: DriveEvent) => void;
 
 export interface DriveOptions {
   spec?: string | undefined;
+  /** Archive the active run and start `spec` (loki_start's `restart`). */
+  restart?: boolean | undefined;
   host?: Host | undefined;
   maxSessions?: number | undefined;
   minutes?: number | undefined;
@@ -139,7 +141,7 @@ export async function driveRun(project: Project, opts: DriveOptions, emit: Emit)
   // The person's start, audited as theirs (`person:<user> via cli:<pid>`, as a waiver is), by the same rules as
   // an agent's loki_start.
   const who = newSessionIdentity({ name: 'loki run', version: VERSION });
-  const begun: BeginResult = await beginRun(project, { spec: opts.spec }, who, {
+  const begun: BeginResult = await beginRun(project, { spec: opts.spec, restart: opts.restart }, who, {
     actor: personAt(project, 'start a run').actor,
   });
   // This process drives sessions but is not one: it holds no task and sends no heartbeat.
