@@ -247,10 +247,11 @@ describe("loki run: loki_start's rules, said for a person", () => {
 });
 
 describe("loki run: signals and a person's PAUSE", () => {
-  it('Ctrl-C (SIGINT) ends the host session and its group, exit 130; SIGTERM, exit 143', async () => {
+  it('Ctrl-C (SIGINT) ends the host session and its group, exit 130; SIGTERM 143, SIGHUP 129', async () => {
     for (const [signal, code] of [
       ['SIGINT', 130],
       ['SIGTERM', 143],
+      ['SIGHUP', 129],
     ] as const) {
       const p = makeProject();
       try {

@@ -63,24 +63,25 @@ export async function runCommand(
       process.stderr.write(`\n${paint('yellow', `loki run: ${signal}, ending the host session...`, process.stderr)}\n`);
     abort.abort();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // SIGHUP too: a closed terminal must not leave the host running in its own process group.
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const s of signals) process.on(s, onSignal);
   try {
     const end = await driveRun(
       project,
       { ...options, extra: hostArgs, env: process.env, home: os.homedir(), signal: abort.signal },
       flags.json ? (e) => print(JSON.stringify(e)) : (e) => print(describe(e)),
     );
-    // Killed by a signal: the conventional 128 + its number (130 Ctrl-C, 143 SIGTERM).
+    // Ended by a signal: the conventional 128 + its number (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
     if (end.outcome === 'interrupted' && interruptedBy === 'SIGTERM') return 143;
+    if (end.outcome === 'interrupted' && interruptedBy === 'SIGHUP') return 129;
     return end.exitCode;
   } catch (err) {
     // loki_start's refusals name its arguments; a person has SPEC and --restart.
     if (err instanceof UsageError) throw new CliError(forPerson(err.message), 2);
     throw err;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const s of signals) process.off(s, onSignal);
   }
 }
 
