@@ -446,3 +446,29 @@ describe.skipIf(whyCodex !== undefined)(`loki run driving Codex${whyCodex ? ` (s
     }
   }, 120_000);
 });
+
+const whyCline = cannotRun('cline');
+describe.skipIf(whyCline !== undefined)(`loki run driving Cline${whyCline ? ` (skipped: ${whyCline})` : ''}`, () => {
+  it('cline --json with the server and the skill takes a fresh project to COMPLETE, exit 0, VERIFIED', async () => {
+    await settledDist();
+    const p = makeProject();
+    const api = await scriptedApi(p, { fromStatus: true });
+    try {
+      const h = await offlineHost('cline', p, api);
+      const run = loki(['run', 'prd.md', '--host', 'cline', '--json', '--', ...h.args], p.root, {
+        ...h.env,
+        PATH: `${HOST_BINS_DIR}:${h.env.PATH}`,
+      });
+      const out = await within(run.done, 110_000, () => run.lines.join('\n'));
+      expect(out.code, out.stderr + out.stdout.slice(-3000)).toBe(EXIT.complete);
+      const ev = events(out.stdout);
+      expect(ev.find((e) => e.type === 'start')).toMatchObject({ host: 'cline' });
+      expect(ev).toContainEqual(expect.objectContaining({ type: 'complete', headline: 'VERIFIED' }));
+      expect(storedOutcome(p)).toMatchObject({ runStatus: 'completed', receipt: 'VERIFIED' });
+      expect(leftRunning(p.base)).toEqual([]);
+    } finally {
+      await api.close();
+      p.cleanup();
+    }
+  }, 130_000);
+});
