@@ -276,3 +276,29 @@ describe('no result over 6,000 characters (issue 18)', () => {
     await sdk.close();
   });
 });
+
+describe('going back for rework (issue 18)', () => {
+  it('a phase the run came back to asks for the rework, then passes again once it is done', async () => {
+    tp = tempProject({ git: true, files: { 'prd.md': '# Tiny\n\n- write the greeting\n' } });
+    c = await connect(tp, {}, 'claude-code');
+    await c.call('loki_start', { spec: 'prd.md' });
+    const first = parseNext(text(await c.call('loki_task_claim')))!;
+    fs.writeFileSync(path.join(tp.root, 'greeting.txt'), 'hi\n');
+    const r = await c.call(first.tool, { ...first.args, summary: 'wrote it', evidence: ['greeting.txt'] });
+    expect(r.isError, text(r)).toBeFalsy();
+    expect(text(await c.call('loki_status', { peek: true }))).toMatch(/phase QA/);
+
+    // QA finds a bug: back to DEVELOPMENT, where Next asks for the rework rather than advancing at once.
+    const back = text(await c.call('loki_phase_advance', { to: 'DEVELOPMENT', reason: 'the greeting is wrong' }));
+    expect(back).toMatch(/^Next: loki_task_add \{\}/m);
+    const added = text(await c.call('loki_task_add', { tasks: [{ id: 'fix', title: 'fix the greeting' }] }));
+    expect(added).toMatch(/^Next: loki_task_claim \{\}/m);
+    const claimed = text(await c.call('loki_task_claim'));
+    const step = parseNext(claimed)!;
+    fs.writeFileSync(path.join(tp.root, 'greeting.txt'), 'hello\n');
+    const done = text(await c.call(step.tool, { ...step.args, summary: 'fixed', evidence: ['greeting.txt'] }));
+    // The rework done, DEVELOPMENT passed to QA again by itself; Next leads on to verification, not more tasks.
+    expect(done).not.toMatch(/^Next: loki_task_add/m);
+    expect(text(await c.call('loki_status', { peek: true }))).toMatch(/phase QA/);
+  });
+});

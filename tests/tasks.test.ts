@@ -161,19 +161,18 @@ describe('claiming', () => {
     for (;;) {
       const r = await claim();
       if (!r.task) {
-        // The run came back to BOOTSTRAP on purpose: it stays there, and the spec's tasks wait for DEVELOPMENT.
-        expect(r.reason).toMatch(
-          /2 ready task\(s\) belong to later phases; finish this phase and call loki_phase_advance/,
-        );
+        expect(r.reason).toMatch(/no open tasks/);
         break;
       }
       expect(r.token).toMatch(/^[0-9a-f]{24}$/);
       order.push(r.task.id);
       await c!.call('loki_task_complete', { id: r.task.id, token: r.token, summary: 'ok' });
     }
-    // crit waits on dep (medium); once dep is done crit outranks everything left.
-    expect(order).toEqual(['high', 'dep', 'crit', 'low']);
-    expect(structured<Claim>(await c!.call('loki_task_claim', { phase: 'DEVELOPMENT' })).task?.id).toBe('t1');
+    // crit waits on dep (medium); once dep is done crit outranks everything left. BOOTSTRAP's work done (the run
+    // came back to it, and work was completed there since), it passed by itself, and the spec's DEVELOPMENT tasks
+    // came next.
+    expect(order.slice(0, 4)).toEqual(['high', 'dep', 'crit', 'low']);
+    expect(order.slice(4).sort()).toEqual(['t1', 't2']);
   });
 
   it('can claim a named task, and refuses one that is not ready with the reason', async () => {

@@ -5,14 +5,14 @@ import type { Project } from '../project.js';
 import { RUN_FILE, RUN_RECORD, SESSION_RECORD, sessionFile, sessionLiveness, type RunState } from './records.js';
 import { heartbeat, type SessionIdentity } from './sessions.js';
 import { HUMAN_INPUT, HUMAN_INPUT_IGNORED, type HumanInput, readMarkers, takeHumanInput } from './signals.js';
-import { enteredBack, readRun } from './state.js';
+import { readRun } from './state.js';
 import { trustBriefing, type TrustBriefing } from '../trust/briefing.js';
 import { workFacts } from '../trust/waivers.js';
 import { judgeWork } from '../domain/waivers.js';
 import { readHookState } from './hook-state.js';
 import { formatNext, nextStep, type CompletionStage, type NextCall, type Orphan } from './next-step.js';
 import { stoppedSessions } from './sessions.js';
-import { gatherFacts } from './phase.js';
+import { cameBackIdle, gatherFacts } from './phase.js';
 import { visibleItems } from '../domain/checklist.js';
 import { readChecklist } from '../trust/checklist.js';
 import { latestCouncil, nextSeatOf, outcomeOf } from '../trust/council.js';
@@ -229,7 +229,7 @@ export async function briefing(
       run && queue && run.status === 'active' && !lastPhaseIdle && queue.openInPhase === 0 && !queue.next
         ? phaseHeldBy(project, run)
         : undefined,
-    enteredBack: run ? enteredBack(run) : false,
+    enteredBack: run ? cameBackIdle(project, run) : false,
   });
   b.next = formatNext(step);
   b.nextCall = step.call ?? null;

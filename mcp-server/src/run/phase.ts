@@ -123,8 +123,8 @@ export async function passIdlePhases(project: Project): Promise<Phase[]> {
     const phases = TIER_PHASES[run.tier];
     if (!phases.includes(run.phase) || phases.at(-1) === run.phase) break;
     if (stateFacts(project, run).openTasksInPhase.length > 0) break;
-    // Sent back here on purpose (QA found a bug): the agent adds the rework and moves on itself.
-    if (enteredBack(run)) break;
+    // Sent back here on purpose (QA found a bug) and no rework done yet: the agent adds it first.
+    if (cameBackIdle(project, run)) break;
     // DEVELOPMENT is where the work is: it passes by itself only once some of it was done (outside git its
     // code-changed criterion cannot be known, and an empty queue would otherwise skip it at the start).
     if (run.phase === 'DEVELOPMENT' && project.tasks().summary(run).counts.completed === 0) break;
@@ -143,6 +143,17 @@ export async function passIdlePhases(project: Project): Promise<Phase[]> {
     passed.push(r.from);
   }
   return passed;
+}
+
+/**
+ * The run came back to its phase on purpose (a step back with a reason) and no task of the phase has been
+ * completed since: the rework is still to be added. Once some is done the phase passes again like any other.
+ */
+export function cameBackIdle(project: Project, run: RunState): boolean {
+  const last = run.phaseHistory.at(-1);
+  if (!last || !enteredBack(run)) return false;
+  const done = project.tasks().list({ phase: run.phase, status: ['completed'] }).tasks;
+  return !done.some((t) => (t.completion?.at ?? '') > last.at);
 }
 
 export function gatherFacts(project: Project, run: RunState): PhaseFacts {
