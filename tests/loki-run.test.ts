@@ -420,55 +420,44 @@ describe.skipIf(why !== undefined)(`loki run driving Claude Code${why ? ` (skipp
   }, 90_000);
 });
 
+/**
+ * One honest `loki run` in a real host: a fresh project to COMPLETE, exit 0, VERIFIED, with the events in order and
+ * nothing left running. `hostArgs` names the host, or not (Codex is found as the one installed and registered).
+ */
+async function runToVerified(host: 'codex' | 'cline', hostArgs: string[], timeoutMs: number): Promise<void> {
+  await settledDist();
+  const p = makeProject();
+  const api = await scriptedApi(p, { fromStatus: true });
+  try {
+    const h = await offlineHost(host, p, api);
+    const run = loki(['run', 'prd.md', ...hostArgs, '--json', '--', ...h.args], p.root, {
+      ...h.env,
+      PATH: `${HOST_BINS_DIR}:${h.env.PATH}`,
+    });
+    const out = await within(run.done, timeoutMs, () => run.lines.join('\n'));
+    expect(out.code, out.stderr + out.stdout.slice(-3000)).toBe(EXIT.complete);
+    const ev = events(out.stdout);
+    expect(ev.find((e) => e.type === 'start')).toMatchObject({ host });
+    expect(ev).toContainEqual(expect.objectContaining({ type: 'complete', headline: 'VERIFIED' }));
+    expect(storedOutcome(p)).toMatchObject({ runStatus: 'completed', receipt: 'VERIFIED' });
+    expect(leftRunning(p.base)).toEqual([]);
+  } finally {
+    await api.close();
+    p.cleanup();
+  }
+}
+
 const whyCodex = cannotRun('codex');
 describe.skipIf(whyCodex !== undefined)(`loki run driving Codex${whyCodex ? ` (skipped: ${whyCodex})` : ''}`, () => {
   it('codex exec with the server and the skill takes a fresh project to COMPLETE, exit 0, VERIFIED', async () => {
-    await settledDist();
-    const p = makeProject();
-    const api = await scriptedApi(p, { fromStatus: true });
-    try {
-      const h = await offlineHost('codex', p, api);
-      // The host is not named: codex is the one installed and registered here (claude is on PATH, not registered).
-      const run = loki(['run', 'prd.md', '--json', '--', ...h.args], p.root, {
-        ...h.env,
-        PATH: `${HOST_BINS_DIR}:${h.env.PATH}`,
-      });
-      const out = await within(run.done, 100_000, () => run.lines.join('\n'));
-      expect(out.code, out.stderr + out.stdout.slice(-3000)).toBe(EXIT.complete);
-      const ev = events(out.stdout);
-      expect(ev.find((e) => e.type === 'start')).toMatchObject({ host: 'codex' });
-      expect(ev).toContainEqual(expect.objectContaining({ type: 'complete', headline: 'VERIFIED' }));
-      expect(storedOutcome(p)).toMatchObject({ runStatus: 'completed', receipt: 'VERIFIED' });
-      expect(leftRunning(p.base)).toEqual([]);
-    } finally {
-      await api.close();
-      p.cleanup();
-    }
+    // The host is not named: codex is the one installed and registered here (claude is on PATH, not registered).
+    await runToVerified('codex', [], 100_000);
   }, 120_000);
 });
 
 const whyCline = cannotRun('cline');
 describe.skipIf(whyCline !== undefined)(`loki run driving Cline${whyCline ? ` (skipped: ${whyCline})` : ''}`, () => {
   it('cline --json with the server and the skill takes a fresh project to COMPLETE, exit 0, VERIFIED', async () => {
-    await settledDist();
-    const p = makeProject();
-    const api = await scriptedApi(p, { fromStatus: true });
-    try {
-      const h = await offlineHost('cline', p, api);
-      const run = loki(['run', 'prd.md', '--host', 'cline', '--json', '--', ...h.args], p.root, {
-        ...h.env,
-        PATH: `${HOST_BINS_DIR}:${h.env.PATH}`,
-      });
-      const out = await within(run.done, 110_000, () => run.lines.join('\n'));
-      expect(out.code, out.stderr + out.stdout.slice(-3000)).toBe(EXIT.complete);
-      const ev = events(out.stdout);
-      expect(ev.find((e) => e.type === 'start')).toMatchObject({ host: 'cline' });
-      expect(ev).toContainEqual(expect.objectContaining({ type: 'complete', headline: 'VERIFIED' }));
-      expect(storedOutcome(p)).toMatchObject({ runStatus: 'completed', receipt: 'VERIFIED' });
-      expect(leftRunning(p.base)).toEqual([]);
-    } finally {
-      await api.close();
-      p.cleanup();
-    }
+    await runToVerified('cline', ['--host', 'cline'], 110_000);
   }, 130_000);
 });

@@ -228,10 +228,7 @@ function resumeCouncil(project: Project, s: CouncilSession, facts: VerificationF
     threshold: s.threshold,
     verification: facts.id,
     resumed: true,
-    brief:
-      seat === 0
-        ? { seat: 0, role: DEVILS_ADVOCATE.role, focus: DEVILS_ADVOCATE.focus, prompt: devilPrompt(s, facts, items) }
-        : seatBrief(s, seat, facts, items, citable, heldOut),
+    brief: seat === 0 ? devilBrief(s, facts, items) : seatBrief(s, seat, facts, items, citable, heldOut),
     citable,
     heldOutToJudge: heldOut,
   };
@@ -380,15 +377,7 @@ export async function castVote(project: Project, who: SessionIdentity, args: Vot
         size: next.size,
         outcome: o.state,
         tally: closed ? o : null,
-        devilsAdvocate:
-          o.state === 'devils-advocate'
-            ? {
-                seat: 0,
-                role: DEVILS_ADVOCATE.role,
-                focus: DEVILS_ADVOCATE.focus,
-                prompt: devilPrompt(next, facts!, visible),
-              }
-            : null,
+        devilsAdvocate: o.state === 'devils-advocate' ? devilBrief(next, facts!, visible) : null,
         nextBrief:
           o.state === 'voting' && nextSeatOf(next) !== null
             ? seatBrief(next, nextSeatOf(next)!, facts!, visible, citable, toJudge)
@@ -488,6 +477,11 @@ function brief(
     'Inspect the code and the facts yourself (loki_checklist_get has every item in full). Approve only what the facts show; an unverifiable claim is cannot-validate, which counts against.',
   ].join('\n');
   return { seat, role, focus, prompt };
+}
+
+/** Seat 0's brief, given after a unanimous approval (by the last vote, or by convening again to resume). */
+function devilBrief(s: CouncilSession, f: VerificationFacts, items: readonly ChecklistItem[]): MemberBrief {
+  return { seat: 0, role: DEVILS_ADVOCATE.role, focus: DEVILS_ADVOCATE.focus, prompt: devilPrompt(s, f, items) };
 }
 
 /**
