@@ -1,6 +1,7 @@
 /** `loki status [--json]`: the run at a glance, for people. Read-only: it never counts a turn. */
 import type { Project } from '../project.js';
 import { briefing } from '../run/briefing.js';
+import { repeatsAlert } from '../domain/notify.js';
 import { listSessions } from '../run/sessions.js';
 import { sessionLiveness } from '../run/records.js';
 import { ago, print, printJson, table } from './output.js';
@@ -50,7 +51,8 @@ export async function statusCommand(project: Project, json: boolean): Promise<nu
       ]),
     );
   }
-  for (const p of b.problems) lines.push(`Problem  ${p}`);
+  for (const a of b.alerts) lines.push(`Alert    ${a.level}: ${a.message}`);
+  for (const p of b.problems) if (!repeatsAlert(p, b.alerts)) lines.push(`Problem  ${p}`);
   // The agent's next call, as its briefing says it; with no run, the Run line already tells the person what to do.
   if (b.run) lines.push('', `Next     ${b.next}`);
   print(lines.join('\n'));

@@ -17,6 +17,10 @@ export const OTHER_ENV: Readonly<Record<string, string>> = {
   LOKI_HELD_OUT_SEED:
     'a fixed seed for choosing the held-out checklist items (tests, reproducible demos; the receipt says so)',
   LOKI_PLUGIN_PACKAGE: 'what the Claude Code plugin installs in place of the published package (a tarball)',
+  LOKI_ALERT_TRIGGER:
+    'set (not read) for `notify.command`: what fired, `context`, `budget`, `task-failures` or `council-rejected`',
+  LOKI_ALERT_LEVEL: 'set (not read) for `notify.command`: `warning` or `critical`',
+  LOKI_ALERT_MESSAGE: 'set (not read) for `notify.command`: the alert in a sentence, with the fix',
 };
 
 /** Read only by the build, the tests and the bench of loki-mode itself: known, so never reported, but not documented. */

@@ -189,6 +189,14 @@ export interface LokiConfig {
   guard: { allowedPaths: string[]; blockedCommands: string[]; stagedAutonomy: boolean };
   promptInjection: boolean;
   humanInputMaxBytes: number;
+  contextWindowTokens: number;
+  notify: {
+    contextPct: number;
+    budgetPct: number;
+    taskFailures: number;
+    councilRejection: boolean;
+    command: string | null;
+  };
 }
 
 export function typedConfig(c: EffectiveConfig): LokiConfig {
@@ -223,5 +231,13 @@ export function typedConfig(c: EffectiveConfig): LokiConfig {
     },
     promptInjection: v('signals.promptInjection'),
     humanInputMaxBytes: v('signals.humanInputMaxBytes'),
+    contextWindowTokens: v('context.windowTokens'),
+    notify: {
+      contextPct: v('notify.contextPct'),
+      budgetPct: v('notify.budgetPct'),
+      taskFailures: v('notify.taskFailures'),
+      councilRejection: v('notify.councilRejection'),
+      command: v('notify.command'),
+    },
   };
 }

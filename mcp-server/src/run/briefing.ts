@@ -19,6 +19,8 @@ import { latestCouncil, nextSeatOf, outcomeOf } from '../trust/council.js';
 import { latestFacts } from '../trust/facts.js';
 import { checklistFingerprint, codeState, readTrust } from '../trust/state.js';
 import type { Store } from '../store/store.js';
+import { fireAlerts, readAlerts, type Alert } from './notify.js';
+import { log } from '../log.js';
 
 export interface Briefing {
   project: string;
@@ -40,6 +42,8 @@ export interface Briefing {
   budget: { limitUsd: number | null; spentUsd: number | null; note: string };
   queue: QueueBriefing | null;
   trust: TrustBriefing | null;
+  /** The notification triggers that hold now (domain/notify.ts); each fired once, when it first held. */
+  alerts: Alert[];
   problems: string[];
   /** One step, in the form run/next-step.ts describes. */
   next: string;
@@ -174,6 +178,16 @@ export async function briefing(
     for (const f of trust.findings) problems.push(`completion refused: ${f}`);
   }
 
+  // The notification triggers: looked at, or (a counted turn) fired, never failing the briefing.
+  let alerts: Alert[] = [];
+  if (store && run) {
+    try {
+      alerts = opts.peek ? readAlerts(project) : await fireAlerts(project);
+    } catch (err) {
+      log.warn(`notification triggers: ${(err as Error).message}`);
+    }
+  }
+
   // What the Claude Code hooks measured (spend, context size) and the notices they raised.
   const hooks = store && run ? readHookState(store, run.runId) : null;
   if (hooks) problems.push(...hooks.notices);
@@ -214,6 +228,7 @@ export async function briefing(
     },
     queue,
     trust,
+    alerts,
     problems,
     next: '',
     nextCall: null,
@@ -278,8 +293,8 @@ export function completionStage(project: Project, run: RunState): CompletionStag
   };
 }
 
-/** What the audit log records without changing what completion judges (turns, sessions, hooks, checkpoints). */
-const UNCHANGING = /^(run\.turn|session\.|hook\.|checkpoint\.create|task\.renew|human-input\.)/;
+/** What the audit log records without changing what completion judges (turns, sessions, hooks, checkpoints, alerts). */
+const UNCHANGING = /^(run\.turn|session\.|hook\.|checkpoint\.create|task\.renew|human-input\.|notify\.)/;
 
 /**
  * The last loki_complete was refused and nothing completion judges has changed since: naming loki_complete again

@@ -5,6 +5,7 @@ import { briefing, type Briefing } from '../run/briefing.js';
 import { advancePhase, passIdlePhases, type AdvanceResult } from '../run/phase.js';
 import { beginRun, type BeginResult } from '../run/begin.js';
 import { defineTool } from './define.js';
+import { repeatsAlert } from '../domain/notify.js';
 
 export const startTool = defineTool({
   name: 'loki_start',
@@ -66,7 +67,7 @@ export const statusTool = defineTool({
   name: 'loki_status',
   title: 'Per-turn briefing',
   description:
-    'Call first, every turn. Returns phase, tier, iteration, task counts with your claimed and the next ready task, signals (PAUSE/STOP/human input), budget, problems and one `next` step; ' +
+    'Call first, every turn. Returns phase, tier, iteration, task counts with your claimed and the next ready task, signals (PAUSE/STOP/human input), budget, alerts, problems and one `next` step; ' +
     'counts the turn and heartbeats the session. `peek: true` only looks.',
   kind: 'write',
   idempotent: false,
@@ -126,7 +127,8 @@ export function renderBriefing(b: Briefing): string {
     ].filter(Boolean);
     lines.push(`Trust: ${parts.join('; ')}.`);
   }
-  for (const p of b.problems) lines.push(`Problem: ${p}`);
+  for (const a of b.alerts) lines.push(`Alert ${a.level}: ${a.message}`);
+  for (const p of b.problems) if (!repeatsAlert(p, b.alerts)) lines.push(`Problem: ${p}`);
   return lines.join('\n');
 }
 
