@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 
 /**
  * The layers of mcp-server/src, lowest first. A module imports only from its own layer or lower ones; domain is
- * pure (no I/O), so it does not import the store either. Among the surfaces, tools, cli and hooks do not import one
+ * pure (no I/O), so it does not import the store either. Among the surfaces, tools, cli, hooks and dashboard do not import one
  * another; bin/, server.ts, index.ts and docs/ compose them. docs/architecture.md describes the same picture.
  */
 const SRC = 'mcp-server/src';
@@ -16,7 +16,7 @@ const LAYERS = [
     dirs: ['config', 'run', 'queue', 'memory', 'trust', 'verify', 'checkpoints', 'skills', 'install'],
     files: ['project.ts', 'root.ts'],
   },
-  { name: 'surfaces', dirs: ['tools', 'cli', 'hooks'], files: [] },
+  { name: 'surfaces', dirs: ['tools', 'cli', 'hooks', 'dashboard'], files: [] },
   {
     name: 'composition',
     dirs: ['bin', 'docs', 'bundle-stubs'],

@@ -12,6 +12,7 @@
  *   node bench/run.mjs --only checkpoints|hooks   (just that section; it is replaced in bench/RESULTS.md)
  *   node bench/run.mjs --only package   (the npm package's size and the plugin copy; its section)
  *   node bench/run.mjs --only agent-path   (bench/agent-path.mjs: an honest run in each real host CLI; its section)
+ *   node bench/run.mjs --only dashboard   (bench/dashboard.mjs: an 8-process drain with and without 20 live pages)
  *   node bench/run.mjs --only queue [--repeat N] [--drain-only]
  *       just the task queue (claim latency and the 8-process drains); the queue rows of bench/RESULTS.md are
  *       replaced. --repeat runs each drain N times and keeps the run with the median throughput (all N printed);
@@ -324,7 +325,8 @@ const FLOOR_CLAIMER = path.join(ROOT, 'bench/sqlite-claimer.mjs');
 
 let drainRuns = 0;
 /** `via`: 'engine' or 'tools' (loki-mode), or 'sqlite' (the bare node:sqlite floor, bench/sqlite-claimer.mjs). */
-async function drain(via, claimers, tasks) {
+/** `around(dir)`: started before the claimers go, it returns a function that ends it (the dashboard bench). */
+async function drain(via, claimers, tasks, around) {
   // A new project each time (its external audit anchor is keyed by the path).
   let dir;
   let args;
@@ -350,16 +352,20 @@ async function drain(via, claimers, tasks) {
     };
   });
   await Promise.all(outs.map((o) => o.ready));
+  const end = around ? await around(dir) : undefined;
   const t0 = performance.now();
   for (const k of kids) k.stdin.write('go\n');
   const texts = await Promise.all(outs.map((o) => o.done));
   const wall = performance.now() - t0;
+  const extra = end ? await end() : undefined;
   const runs = texts.map((t) => JSON.parse(t.trim().split('\n').pop()));
   const claimed = runs.flatMap((r) => r.claimed);
   const latencies = runs.flatMap((r) => r.latencies);
   const st = stats(latencies);
   const run = {
     ...st,
+    wall,
+    extra,
     latencies,
     perSecond: claimed.length / (wall / 1000),
     double: claimed.length - new Set(claimed).size,
@@ -673,8 +679,15 @@ if (ONLY === 'checkpoints') {
   fs.rmSync(TMP, { recursive: true, force: true });
   log('Updated the queue rows of bench/RESULTS.md');
   process.exit(0);
+} else if (ONLY === 'dashboard') {
+  const { dashboardSection } = await import('./dashboard.mjs');
+  writeSection('dashboard', await dashboardSection((around) => drain('engine', 8, QUICK ? 1000 : 2000, around)));
+  fs.rmSync(TMP, { recursive: true, force: true });
+  process.exit(0);
 } else if (ONLY !== undefined) {
-  throw new Error(`--only takes "agent-path", "checkpoints", "hooks", "package", "queue" or "verify", got ${ONLY}`);
+  throw new Error(
+    `--only takes "agent-path", "checkpoints", "dashboard", "hooks", "package", "queue" or "verify", got ${ONLY}`,
+  );
 }
 
 const memoryBin = path.join(ROOT, 'node_modules/@modelcontextprotocol/server-memory/dist/index.js');

@@ -7,6 +7,7 @@
 //                         alone costs several milliseconds of each start (bench/NOTES.md)
 //   index.js              the library entry (ESM): createServer and the storage primitives
 //   demo.mjs              scripts/demo.mjs with the MCP SDK client bundled in, for `loki demo` from the package
+//   dashboard/            the dashboard's page (mcp-server/ui/: Preact, bundled for browsers), served by `loki dashboard`
 // LOKI_NO_MINIFY=1 keeps names readable (for CPU profiles of the bundles). LOKI_SOURCEMAP=1 writes source maps next
 // to the bundles; by default there are none, so the package (which ships dist/) stays small: the maps were three
 // quarters of it. index.js is built for the tests and for embedding from a checkout; the package leaves it out
@@ -50,6 +51,24 @@ const common = {
 };
 
 await Promise.all([
+  // The dashboard's page: one script and one style sheet for browsers, beside its HTML.
+  build({
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    target: ['chrome120', 'firefox120', 'safari17'],
+    minify: !process.env.LOKI_NO_MINIFY,
+    sourcemap: false,
+    legalComments: 'none',
+    logLevel: 'warning',
+    jsx: 'automatic',
+    jsxImportSource: 'preact',
+    entryPoints: { app: 'mcp-server/ui/main.tsx' },
+    outdir: `${outdir}/dashboard`,
+  }).then(() => {
+    fs.copyFileSync('mcp-server/ui/index.html', `${outdir}/dashboard/index.html`);
+    fs.copyFileSync('mcp-server/ui/app.css', `${outdir}/dashboard/app.css`);
+  }),
   build({
     ...common,
     format: 'cjs',

@@ -131,8 +131,8 @@ describe('completion means the work was done', () => {
 });
 
 describe('what a rollback keeps as history', () => {
-  it('verifications, councils and waivers always; the trust state when it is the same run', () => {
-    expect([...HISTORY_DOC_KINDS]).toEqual(['verification', 'baseline-tests', 'council', 'waiver']);
+  it('verifications, councils, waivers and the alerts fired always; the trust state when it is the same run', () => {
+    expect([...HISTORY_DOC_KINDS]).toEqual(['verification', 'baseline-tests', 'council', 'waiver', 'notify']);
     expect(historyKinds({ current: 'r-1', target: 'r-1' })).toContain('trust');
     expect(historyKinds({ current: 'r-2', target: 'r-1' })).not.toContain('trust');
     expect(historyKinds({ current: null, target: null })).not.toContain('trust');

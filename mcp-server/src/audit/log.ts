@@ -211,6 +211,12 @@ export class AuditLog {
     return this.db.get<{ n: number }>('SELECT count(*) AS n FROM audit')!.n;
   }
 
+  /** How many entries each action has (the dashboard's /metrics counters). One indexed scan. */
+  countByAction(): Map<string, number> {
+    const rows = this.db.all<{ action: string; n: number }>('SELECT action, count(*) AS n FROM audit GROUP BY action');
+    return new Map(rows.map((r) => [r.action, r.n]));
+  }
+
   /** The actions recorded after the latest entry of `action` (null when there is none), oldest first. */
   actionsSince(action: string, limit = 500): string[] | null {
     const last = this.db.get<{ seq: number | null }>('SELECT max(seq) AS seq FROM audit WHERE action = ?', action);

@@ -1,4 +1,5 @@
 import { runCli } from '../cli/main.js';
+import { startDashboard } from '../dashboard/serve.js';
 import { forPeople, paint, tolerateClosedPipes } from '../cli/output.js';
 
 import { CliError, isExpectedError } from '../errors.js';
@@ -9,7 +10,7 @@ tolerateClosedPipes();
 
 const say = (message: string) => process.stderr.write(`${paint('red', 'loki:', process.stderr)} ${message}\n`);
 
-runCli(process.argv.slice(2)).then(
+runCli(process.argv.slice(2), { startDashboard }).then(
   (code) => {
     process.exitCode = code;
   },

@@ -14,6 +14,7 @@
  * killed in between leaves the journal; the next rollback, or the next tool call of any loki process, restores
  * the files first. That happens under the write lock too, so two processes never restore files at once.
  */
+import { isPersonSurface, personAt } from '../run/person.js';
 import fs from 'node:fs';
 import {
   diffState,
@@ -241,6 +242,8 @@ function restoreState(
       {
         action: 'checkpoint.rollback',
         target: record.id,
+        // From the CLI or the dashboard, a person's action (run/person.ts); from a tool, the agent's.
+        ...(isPersonSurface(project.actor) ? { actor: personAt(project, 'roll back').actor } : {}),
         data: { preRollback: pre.id, code, state: counts(state) },
       },
     ]);

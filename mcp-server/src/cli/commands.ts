@@ -36,6 +36,13 @@ export const COMMANDS: readonly Command[] = [
     help: '  start [SPEC] ...       the same as `loki run`',
   },
   {
+    name: 'dashboard',
+    options: ['port', 'host'],
+    help: `  dashboard [--port N] [--host ADDRESS]
+                         watch and steer the run in a browser: pages, a JSON API, live updates and /metrics
+                         (default 127.0.0.1:57374; prints the address with its token; docs/dashboard.md)`,
+  },
+  {
     name: 'status',
     options: ['json', 'watch'],
     help: `  status [--json]        the run at a glance: phase, tier, turns, signals, sessions, next step

@@ -30,6 +30,7 @@ import {
 } from './steer.js';
 import { watchCommand } from './watch.js';
 import { runCommand } from './run.js';
+import { DASHBOARD_USAGE, dashboardCommand, type StartDashboard } from './dashboard.js';
 import { CliError } from '../errors.js';
 import { scrubInput } from '../domain/secrets.js';
 
@@ -90,6 +91,7 @@ const OPTIONS = {
   depends: { type: 'string' },
   acceptance: { type: 'string', multiple: true },
   host: { type: 'string' },
+  port: { type: 'string' },
   'max-sessions': { type: 'string' },
   minutes: { type: 'string' },
   budget: { type: 'string' },
@@ -99,7 +101,12 @@ const OPTIONS = {
   version: { type: 'boolean', short: 'v' },
 } as const;
 
-export async function runCli(argv: string[]): Promise<number> {
+/** What the composition root hands in: the surfaces the CLI serves but may not import (eslint.config.mjs). */
+export interface CliSurfaces {
+  startDashboard?: StartDashboard;
+}
+
+export async function runCli(argv: string[], surfaces: CliSurfaces = {}): Promise<number> {
   // `loki run ... -- ARGS`: what follows `--` is the host's, taken before loki reads its own options.
   const { own, hostArgs } = splitHostArgs(argv);
   argv = own;
@@ -226,6 +233,9 @@ export async function runCli(argv: string[]): Promise<number> {
           dryRun: values['dry-run'],
           json: values.json ?? false,
         });
+      case 'dashboard':
+        expectArgs(0, DASHBOARD_USAGE.slice('usage: loki '.length));
+        return await dashboardCommand(project, { port: values.port, host: values.host }, surfaces.startDashboard);
       case 'checkpoint':
         return checkpointCommand(project, rest, values.json ?? false);
       case 'rollback':

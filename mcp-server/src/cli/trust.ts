@@ -5,12 +5,11 @@
 import { effectiveThreshold } from '../domain/council.js';
 import type { Project } from '../project.js';
 import { readRun } from '../run/state.js';
-import { listCouncils, outcomeOf } from '../trust/council.js';
+import { listCouncils, outcomeOf, publicVerdicts, requestReview } from '../trust/council.js';
 import { listProofs, readProofFile, verifyProof } from '../trust/receipt.js';
-import { readTrust, updateTrust } from '../trust/state.js';
+import { readTrust } from '../trust/state.js';
 import { snapshotTree } from '../run/git.js';
 import { print, printJson } from './output.js';
-import type { CouncilSession } from '../trust/records.js';
 import { CliError } from '../errors.js';
 
 const COUNCIL_USAGE = 'usage: loki council status|verdicts|report [--json] | loki council force-review [reason]';
@@ -88,37 +87,13 @@ export async function councilCommand(project: Project, args: string[], json: boo
     }
     case 'force-review': {
       const reason = rest.join(' ').trim() || 'requested by the user (loki council force-review)';
-      await updateTrust(project, run.runId, (t) => ({
-        next: { ...t, forcedReview: { reason, at: new Date().toISOString(), by: 'user' } },
-        result: undefined,
-        audit: { action: 'council.force-review', data: { reason, by: 'user' } },
-      }));
+      await requestReview(project, reason);
       print(`Forced review requested: the agent is told to verify and convene the council on its next turn.`);
       return 0;
     }
     default:
       throw new CliError(COUNCIL_USAGE, 2);
   }
-}
-
-function publicVerdicts(s: CouncilSession) {
-  const state = outcomeOf(s).state;
-  const hidden = state === 'voting' || state === 'devils-advocate';
-  const votes = hidden ? [] : [...s.votes, ...(s.devilsAdvocate ? [s.devilsAdvocate] : [])];
-  return {
-    id: s.id,
-    state,
-    hidden,
-    cast: s.votes.length,
-    votes: votes.map(({ seat, role, vote, rationale, evidence, at }) => ({
-      seat,
-      role,
-      vote,
-      rationale,
-      evidence,
-      at,
-    })),
-  };
 }
 
 export function proofCommand(project: Project, args: string[], json: boolean): number {

@@ -17,6 +17,11 @@ export const OTHER_ENV: Readonly<Record<string, string>> = {
   LOKI_HELD_OUT_SEED:
     'a fixed seed for choosing the held-out checklist items (tests, reproducible demos; the receipt says so)',
   LOKI_PLUGIN_PACKAGE: 'what the Claude Code plugin installs in place of the published package (a tarball)',
+  LOKI_DASHBOARD_TOKEN:
+    "the dashboard's operator token (read and control; 16 characters at least), in place of the one kept in `$LOKI_HOME/dashboard/tokens.json`",
+  LOKI_DASHBOARD_READ_TOKEN: "the dashboard's read-only token, in place of the kept one",
+  LOKI_TLS_CERT: 'a PEM certificate: `loki dashboard` serves HTTPS with it (with LOKI_TLS_KEY)',
+  LOKI_TLS_KEY: 'the PEM private key of LOKI_TLS_CERT',
   LOKI_ALERT_TRIGGER:
     'set (not read) for `notify.command`: what fired, `context`, `budget`, `task-failures` or `council-rejected`',
   LOKI_ALERT_LEVEL: 'set (not read) for `notify.command`: `warning` or `critical`',

@@ -119,6 +119,7 @@ export const PRICES: readonly {
   { match: /haiku/, input: 0.8, output: 4, cacheWrite: 1, cacheRead: 0.08 },
 ];
 const FALLBACK_PRICE = PRICES[2]!;
+/** The context window assumed when `context.windowTokens` is not read (the settings' default is the same). */
 export const CONTEXT_WINDOW = 200_000;
 export const CONTEXT_WARN_FRACTION = 0.8;
 
@@ -182,7 +183,7 @@ export function addTranscriptUsage(total: Usage, jsonl: string): Usage {
 }
 
 /** Notifications for loki_status, from the usage and the limits. */
-export function usageNotices(u: Usage, limitUsd: number | null): string[] {
+export function usageNotices(u: Usage, limitUsd: number | null, windowTokens = CONTEXT_WINDOW): string[] {
   const out: string[] = [];
   if (limitUsd !== null && u.costUsd >= limitUsd)
     out.push(
@@ -190,9 +191,9 @@ export function usageNotices(u: Usage, limitUsd: number | null): string[] {
     );
   else if (limitUsd !== null && u.costUsd >= 0.8 * limitUsd)
     out.push(`budget: $${u.costUsd.toFixed(2)} of $${limitUsd} spent (over 80%)`);
-  if (u.contextTokens >= CONTEXT_WARN_FRACTION * CONTEXT_WINDOW) {
+  if (u.contextTokens >= CONTEXT_WARN_FRACTION * windowTokens) {
     out.push(
-      `context is ${Math.round((100 * u.contextTokens) / CONTEXT_WINDOW)}% full (${u.contextTokens} tokens): record what matters with loki_memory_record before it is compacted`,
+      `context is ${Math.round((100 * u.contextTokens) / windowTokens)}% full (${u.contextTokens} tokens): record what matters with loki_memory_record before it is compacted`,
     );
   }
   return out;

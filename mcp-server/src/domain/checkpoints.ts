@@ -51,10 +51,11 @@ export const KEPT_DOC_KINDS = ['session', 'memory', 'rollback-journal', 'checkpo
  * when the rollback runs, they stay: the ones written after the target are not removed, none is changed back. So
  * a rollback cannot erase a verification (a red one included), a council, its votes or a rejection, nor a
  * person's waiver, and the ids of verifications and councils are never handed out twice. The tests the baseline
- * had, once recorded (`baseline-tests`), are history too. Each key names its run (`verify/<run>/...`,
+ * had, once recorded (`baseline-tests`), are history too, and so are the alerts that fired (`notify/<run>`): a rollback
+ * does not make an alert the person already got fire again. Each key names its run (`verify/<run>/...`,
  * `council/<run>/...`, `waiver/<run>/...`), so another run's history never gets in the way.
  */
-export const HISTORY_DOC_KINDS = ['verification', 'baseline-tests', 'council', 'waiver'] as const;
+export const HISTORY_DOC_KINDS = ['verification', 'baseline-tests', 'council', 'waiver', 'notify'] as const;
 
 /**
  * The trust state (`trust`: the findings of refused completions, when completion was claimed, a forced review,

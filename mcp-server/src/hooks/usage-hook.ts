@@ -15,7 +15,7 @@ import { readRun } from '../run/state.js';
 import { readFileIfExists } from '../store/fsx.js';
 import { Store } from '../store/store.js';
 import type { HookInput, HookOutput } from './io.js';
-import { HOOK_STATE_FILE, HOOK_STATE_RECORD, readHookState } from '../run/hook-state.js';
+import { HOOK_STATE_FILE, HOOK_STATE_RECORD, readHookState, withSample } from '../run/hook-state.js';
 import { ConfigError } from '../errors.js';
 
 /** Bytes of transcript read per call at most (the rest is read on the next calls). */
@@ -54,7 +54,7 @@ async function track(store: Store, env: NodeJS.ProcessEnv, input: HookInput): Pr
           transcripts[file] = { offset: read.offset, ino: read.ino };
         }
       }
-      const notices = usageNotices(usage, config.budgetLimitUsd);
+      const notices = usageNotices(usage, config.budgetLimitUsd, config.contextWindowTokens);
       const current = readRun(store) ?? run;
       const limit = reachedLimit({
         run: current,
@@ -63,16 +63,18 @@ async function track(store: Store, env: NodeJS.ProcessEnv, input: HookInput): Pr
         budget: { limitUsd: config.budgetLimitUsd, spentUsd: usage.costUsd },
       });
       const tell = limit !== null && s.modelTold !== limit.kind;
+      const now = new Date().toISOString();
       store.records.write(HOOK_STATE_FILE, HOOK_STATE_RECORD, {
         ...s,
         usage,
+        timeline: withSample(s, usage, now),
         transcripts,
         toolCalls: s.toolCalls + 1,
         notices,
         // Once a limit goes (`loki resume`, a raised limit), the next one is told again.
         modelTold: limit?.kind ?? null,
         announced: limit ? (s.announced ?? null) : null,
-        updatedAt: new Date().toISOString(),
+        updatedAt: now,
       });
       return {
         paused: config.budgetLimitUsd !== null && usage.costUsd >= config.budgetLimitUsd ? usage.costUsd : null,

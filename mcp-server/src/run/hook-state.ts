@@ -34,11 +34,25 @@ const hookState = z.strictObject({
   transcripts: z.record(z.string(), z.strictObject({ offset: z.int().check(z.nonnegative()), ino: z.number() })),
   usage,
   toolCalls: z.int().check(z.nonnegative()),
+  /** Context size and spend over the run, a sample each time the context changed (the dashboard's timeline). */
+  timeline: z.optional(z.array(z.strictObject({ at: z.string(), contextTokens: amount, costUsd: amount }))),
   notices: z.array(z.string()),
   updatedAt: z.string(),
 });
 
 export type HookState = z.infer<typeof hookState>;
+export type UsageSample = NonNullable<HookState['timeline']>[number];
+
+/** Samples kept: the oldest go first, so the timeline shows the run's latest stretch at most this long. */
+export const TIMELINE_SAMPLES = 240;
+
+/** The timeline with `usage` added when the context size moved (every tool call would mostly repeat itself). */
+export function withSample(s: HookState, usage: Usage, at: string): UsageSample[] {
+  const timeline = s.timeline ?? [];
+  const last = timeline.at(-1);
+  if (last && last.contextTokens === usage.contextTokens) return timeline;
+  return [...timeline, { at, contextTokens: usage.contextTokens, costUsd: usage.costUsd }].slice(-TIMELINE_SAMPLES);
+}
 export const HOOK_STATE_RECORD: RecordType<HookState> = { kind: 'hooks', schema: hookState };
 export const HOOK_STATE_FILE = 'hooks';
 

@@ -61,6 +61,14 @@ export class ProgressWatch {
     return out;
   }
 
+  /**
+   * Read nothing before `seq`: a watcher that only shows the latest events (the dashboard's feed) skips a burst
+   * rather than reading every entry of it.
+   */
+  skipTo(seq: number): void {
+    if (seq > this.next) this.next = seq;
+  }
+
   /** Usage as the Claude Code hooks measured it, when it changed by a cent or more (other hosts report none). */
   usage(runId: string): ProgressEvent | undefined {
     const hooks = readHookState(this.project.existingStore(), runId);

@@ -19,7 +19,8 @@ import {
 import type { CouncilFacts, VerificationFacts } from '../domain/evidence.js';
 import type { Project } from '../project.js';
 import type { SessionIdentity } from '../run/sessions.js';
-import { activeRun } from '../run/state.js';
+import { personAt } from '../run/person.js';
+import { activeRun, readRun } from '../run/state.js';
 import type { Store } from '../store/store.js';
 import { evaluateChecklist, readChecklist, revealHeldOut } from './checklist.js';
 import { latestFacts } from './facts.js';
@@ -510,4 +511,47 @@ function devilPrompt(s: CouncilSession, f: VerificationFacts, items: readonly Ch
     'Read the code for each. Reject only with a concrete reason (a file, what fails, which item); otherwise approve.',
     factsBlock(f),
   ].join('\n');
+}
+
+/**
+ * A council as people may see it: the votes only after the tally (votes are blind while the council votes), with
+ * the devil's advocate's among them.
+ */
+export function publicVerdicts(s: CouncilSession) {
+  const state = outcomeOf(s).state;
+  const hidden = state === 'voting' || state === 'devils-advocate';
+  const votes = hidden ? [] : [...s.votes, ...(s.devilsAdvocate ? [s.devilsAdvocate] : [])];
+  return {
+    id: s.id,
+    state,
+    hidden,
+    cast: s.votes.length,
+    size: s.size,
+    threshold: s.threshold,
+    convenedAt: s.convenedAt,
+    reason: s.reason,
+    votes: votes.map(({ seat, role, vote, rationale, evidence, at }) => ({
+      seat,
+      role,
+      vote,
+      rationale,
+      evidence,
+      at,
+    })),
+  };
+}
+
+export type PublicCouncil = ReturnType<typeof publicVerdicts>;
+
+/** A person asks for a review (`loki council force-review`, the dashboard): the agent verifies and convenes next. */
+export async function requestReview(project: Project, reason: string): Promise<{ runId: string; reason: string }> {
+  const who = personAt(project, 'force a review');
+  const run = readRun(project.existingStore());
+  if (!run) throw new UsageError('no run yet in this project: a review needs a run');
+  await updateTrust(project, run.runId, (t) => ({
+    next: { ...t, forcedReview: { reason, at: new Date().toISOString(), by: 'user' } },
+    result: undefined,
+    audit: { action: 'council.force-review', data: { reason, by: 'user' }, actor: who.actor },
+  }));
+  return { runId: run.runId, reason };
 }

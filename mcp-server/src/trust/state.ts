@@ -24,7 +24,11 @@ export function readTrust(store: Store | undefined, runId: string): TrustState {
 export async function updateTrust<T>(
   project: Project,
   runId: string,
-  change: (t: TrustState) => { next: TrustState; result: T; audit?: { action: string; data?: unknown } },
+  change: (t: TrustState) => {
+    next: TrustState;
+    result: T;
+    audit?: { action: string; data?: unknown; actor?: string };
+  },
 ): Promise<T> {
   const store = project.openStore();
   const out = await store.mutate(
@@ -33,7 +37,13 @@ export async function updateTrust<T>(
       store.records.write(TRUST_FILE, TRUST_RECORD, c.next);
       return c;
     },
-    (c) => c.audit && { action: c.audit.action, target: runId, data: c.audit.data },
+    (c) =>
+      c.audit && {
+        action: c.audit.action,
+        target: runId,
+        data: c.audit.data,
+        ...(c.audit.actor ? { actor: c.audit.actor } : {}),
+      },
   );
   return out.result;
 }

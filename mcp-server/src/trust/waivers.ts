@@ -8,7 +8,7 @@ import os from 'node:os';
 import { planWaiver, type WaiverKind, type WorkFacts, type WorkWaiver } from '../domain/waivers.js';
 import type { Project } from '../project.js';
 import type { RunState } from '../run/records.js';
-import { personAt } from '../run/person.js';
+import { isPersonSurface, personAt, viaSurface } from '../run/person.js';
 import { readRun } from '../run/state.js';
 import { waiveItemsIn } from './checklist.js';
 import type { Store } from '../store/store.js';
@@ -57,8 +57,8 @@ const NO_RUN = 'no run yet in this project (the agent starts one with loki_start
  * held-out item is the council's to judge.
  */
 export function waiveItems(project: Project, ids: readonly string[], reason: string): WorkWaiver {
-  if (!project.actor.startsWith('cli:'))
-    throw new UsageError('only a person can waive work, with `loki waive` at the command line');
+  if (!isPersonSurface(project.actor))
+    throw new UsageError('only a person can waive work, with `loki waive` at the command line or the dashboard');
   const who = personAt(project, 'waive checklist items');
   const config = project.config();
   const store = project.existingStore();
@@ -82,7 +82,7 @@ export function waiveItems(project: Project, ids: readonly string[], reason: str
         items,
         reason: plan.reason,
         at: new Date().toISOString(),
-        grantedBy: { kind: 'person', user: who.user, via: `loki waive (${project.actor})` },
+        grantedBy: { kind: 'person', user: who.user, via: viaSurface(project.actor, 'loki waive') },
       };
       waiveItemsIn(store, run.runId, items, plan.reason, waiver.id, config.council.enabled);
       if (!store.records.create(waiverFile(run.runId, waiver.id), WAIVER_RECORD, waiver))
@@ -100,8 +100,8 @@ export function waiveItems(project: Project, ids: readonly string[], reason: str
 
 /** Record a person's waiver (the `loki` CLI only), checked against the run as it is inside the transaction. */
 export function addWaiver(project: Project, kind: WaiverKind, tasks: readonly string[], reason: string): WorkWaiver {
-  if (!project.actor.startsWith('cli:'))
-    throw new UsageError('only a person can waive work, with `loki waive` at the command line');
+  if (!isPersonSurface(project.actor))
+    throw new UsageError('only a person can waive work, with `loki waive` at the command line or the dashboard');
   // No .loki/ yet is no run yet: refused without creating it.
   const store = project.existingStore();
   if (!store) throw new UsageError(NO_RUN);
@@ -128,7 +128,7 @@ export function addWaiver(project: Project, kind: WaiverKind, tasks: readonly st
         phase: plan.phase,
         reason: plan.reason,
         at: new Date().toISOString(),
-        grantedBy: { kind: 'person', user, via: `loki waive (${project.actor})` },
+        grantedBy: { kind: 'person', user, via: viaSurface(project.actor, 'loki waive') },
       };
       if (!store.records.create(waiverFile(run.runId, waiver.id), WAIVER_RECORD, waiver))
         throw new UsageError('another waiver was recorded at the same moment; run the command again');

@@ -1,0 +1,113 @@
+/**
+ * Live updates for every open page: one poller per dashboard, however many browsers listen. It asks the cheap
+ * change stamp (run/watch.ts: the audit log's head and the signal files) twice a second, and when it moved, reads
+ * what happened since (run/progress.ts, the same events `loki run` prints) and hands one message to each
+ * listener. A listener is a server-sent events stream; a page reloads what it shows when a message comes.
+ */
+import type { Project } from '../project.js';
+import { ProgressWatch, type ProgressEvent } from '../run/progress.js';
+import { changeStamp } from '../run/watch.js';
+import { HOOK_STATE_FILE, HOOK_STATE_RECORD } from '../run/hook-state.js';
+import { fireAlerts } from '../run/notify.js';
+import { log } from '../log.js';
+
+export interface Change {
+  stamp: string;
+  head: number;
+  events: ProgressEvent[];
+}
+
+type Listener = (c: Change) => void;
+
+/** Events a change carries at most: the page's feed shows the latest. */
+const FEED_EVENTS = 50;
+const ALERTS_EVERY_MS = 5000;
+
+export class ChangeFeed {
+  private readonly listeners = new Set<Listener>();
+  private timer: NodeJS.Timeout | undefined;
+  private last: string;
+  private readonly watch: ProgressWatch;
+  private busy = false;
+  private alertsAt = 0;
+
+  constructor(
+    private readonly project: Project,
+    private readonly intervalMs = 500,
+  ) {
+    this.last = this.look();
+    const head = project.existingStore()?.audit.head() ?? -1;
+    this.watch = new ProgressWatch(project, head + 1, project.actor);
+  }
+
+  /** The stamp now: a page that loads sends it back so that it misses nothing between its load and its stream. */
+  get stamp(): string {
+    return this.last;
+  }
+
+  /**
+   * The stamp of the last change announced to the pages; with no page listening, the run as it is now (nothing
+   * polls then, and a lone API client must not be served a stale answer).
+   */
+  announced(): string {
+    return this.timer ? this.last : this.look();
+  }
+
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    this.timer ??= setInterval(() => this.poll(), this.intervalMs);
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0 && this.timer) {
+        clearInterval(this.timer);
+        this.timer = undefined;
+      }
+    };
+  }
+
+  get size(): number {
+    return this.listeners.size;
+  }
+
+  /** Look once (also called by tests and by a control, so its own change reaches the pages at once). */
+  poll(): void {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      const stamp = this.look();
+      if (stamp === this.last) return;
+      this.last = stamp;
+      const head = this.project.existingStore()?.audit.head() ?? -1;
+      // A page shows the latest events: a burst (eight agents draining a queue) is not read entry by entry.
+      this.watch.skipTo(head + 1 - FEED_EVENTS);
+      const change: Change = { stamp, head, events: this.watch.poll() };
+      for (const l of this.listeners) l(change);
+      // Thresholds crossed while a person watches fire as they would at the agent's next turn (not at every
+      // change of a busy run: the checks read the queue and the councils).
+      const now = Date.now();
+      if (now - this.alertsAt >= ALERTS_EVERY_MS) {
+        this.alertsAt = now;
+        void fireAlerts(this.project).catch((err: unknown) => log.debug('dashboard: alerts', err));
+      }
+    } catch (err) {
+      log.warn('dashboard: reading the run for live updates failed:', err);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /**
+   * The watch's stamp, and the hooks' last update: usage (spend, context) is written without an audit entry, and
+   * the context gauge moves with it.
+   */
+  look(): string {
+    const hooks = this.project.existingStore()?.records.read(HOOK_STATE_FILE, HOOK_STATE_RECORD);
+    return `${changeStamp(this.project)}|${hooks?.updatedAt ?? ''}`;
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.listeners.clear();
+  }
+}
