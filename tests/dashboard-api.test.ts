@@ -344,8 +344,13 @@ describe('live updates and metrics', () => {
   });
 
   it('serves /metrics that the reference OpenMetrics parser accepts, with the run’s figures', async () => {
-    await c!.call('loki_task_claim');
+    const claim = structured<{ token: string }>(await c!.call('loki_task_claim'));
     const dash = await dashboard();
+    // The tasks view shows who holds a task and until when, never the claim token that completes it.
+    const tasks = await request(`${dash.url}api/tasks`, { headers: auth(dash.tokens.read) });
+    expect(tasks.body).toMatch(/"in-progress"/);
+    expect(tasks.body).not.toContain(claim.token);
+    expect(tasks.body).not.toMatch(/"token"/);
     const r = await request(`${dash.url}metrics`, { headers: auth(dash.tokens.read) });
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toMatch(/^application\/openmetrics-text; version=1.0.0/);

@@ -30,7 +30,8 @@ import type {
 export function MemoryPageView({ query }: { query: string | null }) {
   const [text, setText] = useState(query ?? '');
   const q = (query ?? '').trim();
-  const loaded = useData<MemoryPage>(q ? `/api/memory?limit=20&q=${encodeURIComponent(q)}` : null);
+  // With no words the server answers the newest memories: the page's first view.
+  const loaded = useData<MemoryPage>(`/api/memory?limit=20${q ? `&q=${encodeURIComponent(q)}` : ''}`);
   return (
     <div class="stack" data-testid="page-memory">
       <form
@@ -55,18 +56,23 @@ export function MemoryPageView({ query }: { query: string | null }) {
           Search
         </button>
       </form>
-      {!q ? (
-        <Empty testid="memory-prompt">
-          Search the lessons, episodes and facts the agent recorded as it worked: type a few words about a problem or a
-          task.
-        </Empty>
-      ) : (
+      {
         <View loaded={loaded}>
           {(d) => (
-            <Section title={`Results for “${q}” (${d.matched})`} testid="memory-results">
+            <Section
+              title={q ? `Results for “${q}” (${d.matched})` : `Newest memories (${d.matched})`}
+              testid={q ? 'memory-results' : 'memory-newest'}
+            >
               {d.problems.length > 0 && <ErrorNote message={d.problems.join('; ')} testid="memory-problems" />}
               {d.results.length === 0 ? (
-                <Empty testid="memory-empty">No memory matches: nothing the agent recorded is about “{q}”.</Empty>
+                q ? (
+                  <Empty testid="memory-empty">No memory matches: nothing the agent recorded is about “{q}”.</Empty>
+                ) : (
+                  <Empty testid="memory-prompt">
+                    No memories yet: the lessons, episodes and facts the agent records as it works show here, and the
+                    search above finds them.
+                  </Empty>
+                )
               ) : (
                 <ul class="list">
                   {d.results.map((m) => (
@@ -103,7 +109,7 @@ export function MemoryPageView({ query }: { query: string | null }) {
             </Section>
           )}
         </View>
-      )}
+      }
     </div>
   );
 }

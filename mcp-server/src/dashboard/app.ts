@@ -112,28 +112,29 @@ export function dashboardApp(o: AppOptions): Hono<Env> {
   // Twenty open pages reload the same view after the same change: it is read once per announced change of the run
   // (and at least every 2 s, for what moves with the clock alone, such as a lease running out).
   const cache = new Map<string, { stamp: string; at: number; value: Promise<unknown> }>();
+  const read = async <T>(c: Context<Env>, fn: (c: Context<Env>) => T | Promise<T>): Promise<T> => {
+    const key = c.req.url;
+    // The stamp the feed last announced (it looks twice a second): pages reloading after the same announcement
+    // share one read, even while a busy run moves on between their requests; one still being read is waited
+    // for, not read again.
+    const stamp = feed.announced();
+    const hit = cache.get(key);
+    if (hit && hit.stamp === stamp && Date.now() - hit.at < VIEW_CACHE_MS) return (await hit.value) as T;
+    const value = Promise.resolve().then(() => fn(c));
+    if (cache.size >= VIEW_CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+    cache.set(key, { stamp, at: Date.now(), value });
+    // A failed read is not kept: the next request tries again.
+    value.catch(() => cache.get(key)?.value === value && cache.delete(key));
+    return value;
+  };
   const view =
     <T>(fn: (c: Context<Env>) => T | Promise<T>) =>
-    async (c: Context<Env>) => {
-      const key = c.req.url;
-      // The stamp the feed last announced (it looks twice a second): pages reloading after the same
-      // announcement share one read, even while a busy run moves on between their requests; one still being
-      // read is waited for, not read again.
-      const stamp = feed.announced();
-      const hit = cache.get(key);
-      if (hit && hit.stamp === stamp && Date.now() - hit.at < VIEW_CACHE_MS) return c.json(await hit.value);
-      const value = Promise.resolve().then(() => fn(c));
-      if (cache.size >= VIEW_CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
-      cache.set(key, { stamp, at: Date.now(), value });
-      // A failed read is not kept: the next request tries again.
-      value.catch(() => cache.get(key)?.value === value && cache.delete(key));
-      return c.json(await value);
-    };
+    async (c: Context<Env>) =>
+      c.json(await read(c, fn));
 
-  app.get(
-    '/api/status',
-    view(() => statusView(project)),
-  );
+  // The scope is the asker's (the page disables its controls for a read-only token), so it is added after the
+  // shared read.
+  app.get('/api/status', async (c) => c.json({ ...(await read(c, () => statusView(project))), scope: c.get('scope') }));
   app.get(
     '/api/tasks',
     view((c) => tasksView(project, stateFilter(c.req.query('status')))),
@@ -193,23 +194,28 @@ export function dashboardApp(o: AppOptions): Hono<Env> {
 
   app.get('/api/events', (c) =>
     streamSSE(c, async (stream) => {
-      let open = true;
+      // Comments keep proxies and idle timers from closing a quiet stream; neither they nor the handler keep
+      // the process alive once the stream ends (Ctrl-C on `loki dashboard` with pages open ends it at once).
+      let ended!: () => void;
+      const done = new Promise<void>((resolve) => (ended = resolve));
       let queue = Promise.resolve();
       const unsubscribe = feed.subscribe((change) => {
         queue = queue.then(() =>
           stream.writeSSE({ event: 'change', data: JSON.stringify(change) }).catch(() => undefined),
         );
       });
+      const keepAlive = setInterval(
+        () => void stream.write(': keep-alive\n\n').catch(() => undefined),
+        (o.keepAliveSeconds ?? 15) * 1000,
+      );
+      keepAlive.unref();
       stream.onAbort(() => {
-        open = false;
+        clearInterval(keepAlive);
         unsubscribe();
+        ended();
       });
       await stream.writeSSE({ event: 'hello', data: JSON.stringify({ stamp: feed.stamp, version: VERSION }) });
-      // Comments keep proxies and idle timers from closing a quiet stream.
-      while (open) {
-        await stream.sleep((o.keepAliveSeconds ?? 15) * 1000);
-        if (open) await stream.write(': keep-alive\n\n').catch(() => undefined);
-      }
+      await done;
     }),
   );
 

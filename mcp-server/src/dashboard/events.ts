@@ -9,6 +9,7 @@ import { ProgressWatch, type ProgressEvent } from '../run/progress.js';
 import { changeStamp } from '../run/watch.js';
 import { HOOK_STATE_FILE, HOOK_STATE_RECORD } from '../run/hook-state.js';
 import { fireAlerts } from '../run/notify.js';
+import { readRun } from '../run/state.js';
 import { log } from '../log.js';
 
 export interface Change {
@@ -80,7 +81,12 @@ export class ChangeFeed {
       const head = this.project.existingStore()?.audit.head() ?? -1;
       // A page shows the latest events: a burst (eight agents draining a queue) is not read entry by entry.
       this.watch.skipTo(head + 1 - FEED_EVENTS);
-      const change: Change = { stamp, head, events: this.watch.poll() };
+      const events = this.watch.poll();
+      // Spend and context as the hooks measured them, when they moved (hosts other than Claude Code report none).
+      const runId = readRun(this.project.existingStore())?.runId;
+      const usage = runId ? this.watch.usage(runId) : undefined;
+      if (usage) events.push(usage);
+      const change: Change = { stamp, head, events };
       for (const l of this.listeners) l(change);
       // Thresholds crossed while a person watches fire as they would at the agent's next turn (not at every
       // change of a busy run: the checks read the queue and the councils).

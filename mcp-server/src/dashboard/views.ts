@@ -12,7 +12,7 @@ import { readRun } from '../run/state.js';
 import { readCatalog } from '../checkpoints/catalog.js';
 import { checkpointRow } from '../checkpoints/records.js';
 import { selectLatest } from '../domain/checkpoints.js';
-import { searchMemory, MAX_LIMIT } from '../memory/service.js';
+import { listMemory, searchMemory, MAX_LIMIT } from '../memory/service.js';
 import { checklistView, readChecklist } from '../trust/checklist.js';
 import { listCouncils, publicVerdicts } from '../trust/council.js';
 import { listProofs, readProofFile, verifyProof } from '../trust/receipt.js';
@@ -20,8 +20,8 @@ import { readTrust } from '../trust/state.js';
 import { readWaivers } from '../trust/waivers.js';
 import { listVerifications, verificationFindings } from '../verify/index.js';
 import { snapshotTree } from '../run/git.js';
-import { TASK_STATES, type TaskState } from '../domain/tasks.js';
-import { readAlerts } from '../run/notify.js';
+import { TASK_STATES, type Task, type TaskState } from '../domain/tasks.js';
+import { repeatsAlert } from '../domain/notify.js';
 
 const runOf = (project: Project) => readRun(project.existingStore());
 
@@ -30,16 +30,13 @@ export async function statusView(project: Project) {
   const sessions = listSessions(project.existingStore())
     .slice(0, 20)
     .map((s) => ({ id: s.id, provider: s.provider, pid: s.pid, updatedAt: s.updatedAt, liveness: sessionLiveness(s) }));
-  return { ...b, nextCall: undefined, sessions, alerts: alertsOf(project) };
-}
-
-function alertsOf(project: Project) {
-  try {
-    return readAlerts(project);
-  } catch {
-    // A configuration problem is shown by the status's problems; the page still renders.
-    return [];
-  }
+  // A problem an alert already says (the context filling up, the budget) is shown once, as the alert.
+  return {
+    ...b,
+    nextCall: undefined,
+    problems: b.problems.filter((p) => !repeatsAlert(p, b.alerts)),
+    sessions,
+  };
 }
 
 export function tasksView(project: Project, status: readonly TaskState[] | undefined) {
@@ -48,8 +45,17 @@ export function tasksView(project: Project, status: readonly TaskState[] | undef
   const all = project.tasks().list({}).tasks;
   const counts = Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>;
   for (const t of all) counts[t.status] += 1;
-  const tasks = status ? all.filter((t) => status.includes(t.status)) : all;
+  // Claim tokens stay with the agents that hold them: a page (a read-only viewer's too) never needs one.
+  const tasks = (status ? all.filter((t) => status.includes(t.status)) : all).map(withoutTokens);
   return { runId: run.runId, counts, tasks };
+}
+
+function withoutTokens(t: Task) {
+  return {
+    ...t,
+    lease: t.lease ? { agent: t.lease.agent, claimedAt: t.lease.claimedAt, expiresAt: t.lease.expiresAt } : null,
+    attempts: t.attempts.map(({ token: _token, ...a }) => a),
+  };
 }
 
 export function verificationView(project: Project) {
@@ -147,8 +153,14 @@ export function contextView(project: Project) {
   };
 }
 
+/** A search; with no words, the newest memories (the page's first view). */
 export function memoryView(project: Project, query: string, limit: number) {
-  return searchMemory(project, { query: query || undefined, limit: Math.min(Math.max(limit, 1), MAX_LIMIT) });
+  const n = Math.min(Math.max(limit, 1), MAX_LIMIT);
+  if (query.trim() === '') {
+    const newest = listMemory(project, { limit: n });
+    return { query: null, results: newest.items, matched: newest.total, problems: newest.problems, newest: true };
+  }
+  return { ...searchMemory(project, { query, limit: n }), newest: false };
 }
 
 export function checkpointsView(project: Project) {
