@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ALL_TOOLS } from '../mcp-server/src/tools/index.js';
+import { HINT_DEFAULTS } from '../mcp-server/src/tools/define.js';
 import { SERVER_INSTRUCTIONS } from '../mcp-server/src/server.js';
 import {
   auditLines,
@@ -45,9 +46,14 @@ describe('tools/list', () => {
     for (const t of tools) {
       expect(t.name).toMatch(/^loki_[a-z_]+$/);
       expect(t.description!.length).toBeGreaterThan(40);
-      const a = t.annotations!;
-      for (const key of ['readOnlyHint', 'destructiveHint', 'idempotentHint', 'openWorldHint'] as const)
-        expect(typeof a[key]).toBe('boolean');
+      // Hints equal to the protocol's defaults are left out (tools/list is in every request): read as a host does.
+      const a = { ...HINT_DEFAULTS, ...t.annotations };
+      const spec = ALL_TOOLS.find((s) => s.name === t.name)!;
+      expect(a.readOnlyHint, t.name).toBe(spec.kind === 'read');
+      if (spec.kind !== 'read') {
+        expect(a.destructiveHint, t.name).toBe(spec.kind === 'destructive');
+        expect(a.idempotentHint, t.name).toBe(spec.idempotent);
+      }
       expect(a.openWorldHint).toBe(false);
       expect(t.inputSchema.additionalProperties).toBe(false);
       for (const [field, schema] of Object.entries(t.inputSchema.properties ?? {})) {

@@ -93,15 +93,22 @@ export function defineTool<Shape extends z.ZodRawShape, Out extends object>(
   return spec;
 }
 
-/** The four hints (the title is the tool's own `title`, not repeated here). */
+/**
+ * The four hints, each sent only where it differs from the protocol's default (readOnly false, destructive true,
+ * idempotent false, openWorld true; destructive and idempotent mean nothing for a read-only tool): every byte of
+ * tools/list is in each request the host sends. The title is the tool's own `title`, not repeated here.
+ */
 export function annotationsFor(spec: AnyToolSpec) {
+  if (spec.kind === 'read') return { readOnlyHint: true, openWorldHint: false };
   return {
-    readOnlyHint: spec.kind === 'read',
-    destructiveHint: spec.kind === 'destructive',
-    idempotentHint: spec.idempotent,
+    ...(spec.kind === 'destructive' ? {} : { destructiveHint: false }),
+    ...(spec.idempotent ? { idempotentHint: true } : {}),
     openWorldHint: false,
   };
 }
+
+/** The hints as a host reads them: the protocol's defaults where a hint is not sent. */
+export const HINT_DEFAULTS = { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true };
 
 export function registerTool(server: McpServer, spec: AnyToolSpec, ctx: ToolContext): void {
   server.registerTool(

@@ -11,9 +11,8 @@ export const startTool = defineTool({
   name: 'loki_start',
   title: 'Start or resume a run',
   description:
-    'Begin a Loki Mode run from a spec, or resume the active one (call with no arguments after a restart). ' +
-    'Registers this session, records the git baseline, detects the complexity tier and queues tasks from the spec. ' +
-    'Then call loki_status every turn.',
+    'Begin a run from a spec, or resume the active one (no arguments after a restart): registers this session, ' +
+    'records the git baseline, detects the tier and queues tasks from the spec. Then call loki_status every turn.',
   kind: 'write',
   idempotent: false,
   verbatim: ['spec'],
@@ -136,8 +135,8 @@ export const phaseAdvanceTool = defineTool({
   name: 'loki_phase_advance',
   title: 'Advance the phase',
   description:
-    "Move the run to the next phase of its tier, refused with reasons until the current phase's exit criteria hold. " +
-    'Going back to an earlier phase (e.g. QA to DEVELOPMENT) is allowed with a reason.',
+    "Move to the next phase of the run's tier; refused with reasons until the current phase's exit criteria hold. " +
+    'Going back (e.g. QA to DEVELOPMENT) needs a reason.',
   kind: 'write',
   idempotent: false,
   input: z

@@ -122,7 +122,7 @@ export const councilConveneTool = defineTool({
   name: 'loki_council_convene',
   title: 'Convene the completion council',
   description:
-    'After loki_verify, claim completion: returns the brief of the first seat to vote (each vote returns the next). Give each brief to a fresh subagent, or read and vote them one at a time. Called while a council is voting on this code, returns the brief whose turn it is. Reveals the held-out checklist items.',
+    "After loki_verify, claim completion: returns the first seat's brief (each vote returns the next); give each to a fresh subagent, or vote them one at a time. While a council votes on this code, returns the brief whose turn it is. Reveals the held-out checklist items.",
   kind: 'write',
   idempotent: false,
   input: z
@@ -189,7 +189,7 @@ export const completeTool = defineTool({
   name: 'loki_complete',
   title: 'Claim completion',
   description:
-    "The completion gate. Accepted only when every task is done and the run is in its tier's last phase (unless a person waived them), the latest loki_verify covers the current code and passed with tests, the checklist (held-out items too) is met or waived, and the council approved; then writes the evidence receipt. Otherwise CONTINUE with every reason.",
+    "The completion gate: accepted only when every task is done in the tier's last phase (or a person waived them), the latest loki_verify covers the current code and passed with tests, the checklist (held-out items too) is met or waived, and the council approved; then writes the evidence receipt. Otherwise CONTINUE with every reason.",
   kind: 'write',
   idempotent: false,
   input: z.object({}).strict(),
