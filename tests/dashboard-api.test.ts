@@ -317,6 +317,42 @@ describe('controls are the person’s actions', () => {
 });
 
 describe('live updates and metrics', () => {
+  it('watching changes nothing: alerts fire at the agent’s counted turn, not from the dashboard', async () => {
+    const fired = path.join(p.home, 'fired.txt');
+    fs.writeFileSync(
+      path.join(p.root, '.loki', 'config.yaml'),
+      `notify:\n  taskFailures: 1\n  command: 'printf "%s\\n" "$LOKI_ALERT_TRIGGER" >> ${fired}'\n`,
+    );
+    const dash = await dashboard();
+    const ac = new AbortController();
+    const res = await fetch(`${dash.url}api/events`, { headers: auth(dash.tokens.read), signal: ac.signal });
+    const reader = res.body!.getReader();
+    let seen = '';
+    const until = async (re: RegExp) => {
+      while (!re.test(seen)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before ${re}`);
+        seen += new TextDecoder().decode(value);
+      }
+    };
+    await until(/event: hello/);
+    const claim = structured<{ task: { id: string }; token: string }>(await c!.call('loki_task_claim'));
+    await c!.call('loki_task_fail', { id: claim.task.id, token: claim.token, error: 'the build broke' });
+    await until(/"type":"task-failed"/);
+    // The page saw it; nothing was fired or recorded by the dashboard, and the status only reads the alert.
+    const status = JSON.parse((await request(`${dash.url}api/status`, { headers: auth(dash.tokens.read) })).body);
+    expect(status.alerts.map((a: { trigger: string }) => a.trigger)).toContain('task-failures');
+    expect(
+      auditLines(p.root).filter((e) => String(e.actor).startsWith('dashboard:') || e.action === 'notify.fired'),
+    ).toEqual([]);
+    expect(fs.existsSync(fired)).toBe(false);
+    ac.abort();
+    await reader.cancel().catch(() => undefined);
+    // The agent's next counted turn fires it, once.
+    await c!.call('loki_status');
+    expect(auditLines(p.root).filter((e) => e.action === 'notify.fired')).toHaveLength(1);
+  });
+
   it('streams a change event when the run changes', async () => {
     const dash = await dashboard();
     const ac = new AbortController();

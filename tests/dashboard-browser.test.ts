@@ -448,6 +448,9 @@ describe.skipIf(!hasChromium)('the dashboard in a browser', () => {
     await page.getByTestId(`receipt-${runId}`).click();
     await page.getByTestId('receipt-text').waitFor();
     expect(await page.getByTestId('receipt-text').textContent()).toMatch(/^# VERIFIED/);
+    // The check runs when asked (it snapshots the tree with git), not on every change.
+    expect(await page.getByTestId('receipt-check').count()).toBe(0);
+    await page.getByTestId('receipt-check-run').click();
     await until(async () => expect(await page.getByTestId('receipt-check').getAttribute('data-ok')).toBe('true'));
     expect(page.url()).toContain(`#/receipts/${runId}`);
   });

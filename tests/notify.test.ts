@@ -59,12 +59,14 @@ describe('domain: which alerts hold', () => {
   it('budget: a warning at the threshold, critical at 100 %, and none without a limit', () => {
     expect(alerts({ budget: { spentUsd: 7.9, limitUsd: 10 } })).toEqual([]);
     const at = alerts({ budget: { spentUsd: 8, limitUsd: 10 } });
-    expect(at).toMatchObject([{ trigger: 'budget', key: 'budget:80', level: 'warning', value: 80, threshold: 80 }]);
+    expect(at).toMatchObject([{ trigger: 'budget', key: 'budget:10:80', level: 'warning', value: 80, threshold: 80 }]);
     expect(at[0]!.message).toMatch(/budget\.limitUsd/);
     const over = alerts({ budget: { spentUsd: 10.5, limitUsd: 10 } });
-    expect(over).toMatchObject([{ key: 'budget:100', level: 'critical', value: 105 }]);
+    expect(over).toMatchObject([{ key: 'budget:10:100', level: 'critical', value: 105 }]);
     expect(over[0]!.message).toMatch(/loki resume/);
-    expect(alerts({ budget: { spentUsd: 5, limitUsd: 10 } }, { budgetPct: 50 })[0]!.key).toBe('budget:50');
+    expect(alerts({ budget: { spentUsd: 5, limitUsd: 10 } }, { budgetPct: 50 })[0]!.key).toBe('budget:10:50');
+    // A raised limit makes reaching it a new occurrence: the alert fires again.
+    expect(alerts({ budget: { spentUsd: 20, limitUsd: 20 } })[0]!.key).toBe('budget:20:100');
     expect(alerts({ budget: { spentUsd: 0, limitUsd: 0 } })[0]).toMatchObject({ level: 'critical' });
   });
 
@@ -100,7 +102,7 @@ describe('domain: which alerts hold', () => {
     const a = alerts(facts);
     expect(a.map((x) => x.trigger)).toEqual(['context', 'budget', 'task-failures', 'council-rejected']);
     expect(alerts(facts).map((x) => x.key)).toEqual(a.map((x) => x.key));
-    expect(newAlerts(a, ['context:80', 'budget:80'])).toEqual(a.slice(2));
+    expect(newAlerts(a, ['context:80', 'budget:10:80'])).toEqual(a.slice(2));
     // Stepping up to critical is a new occurrence.
     const worse = alerts({ ...facts, context: { tokens: 195_000, window: 200_000 } });
     expect(

@@ -1,5 +1,5 @@
 /** The project's records: memory, checkpoints (with rollback), the audit log and the receipts. */
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import {
   Badge,
   Dialog,
@@ -22,6 +22,7 @@ import type {
   Checkpoint,
   CheckpointsPage,
   MemoryPage,
+  ReceiptCheck,
   ReceiptPage,
   ReceiptsPage,
 } from './types.js';
@@ -465,29 +466,51 @@ export function ReceiptsPageView({ selected }: { selected: string | null }) {
 
 function Receipt({ runId }: { runId: string }) {
   const loaded = useData<ReceiptPage>(`/api/receipts/${encodeURIComponent(runId)}`);
+  // The check snapshots the tree with git: run when asked, not at every change of the run.
+  const [check, setCheck] = useState<{ busy: boolean; result?: ReceiptCheck; error?: string }>({ busy: false });
+  useEffect(() => setCheck({ busy: false }), [runId]);
+  const runCheck = () => {
+    setCheck({ busy: true });
+    get<{ check: ReceiptCheck }>(`/api/receipts/${encodeURIComponent(runId)}/check`).then(
+      (d) => setCheck({ busy: false, result: d.check }),
+      (err: unknown) => setCheck({ busy: false, error: err instanceof Error ? err.message : String(err) }),
+    );
+  };
   if (!loaded.data) return loaded.error ? <ErrorNote message={loaded.error} /> : <Loading />;
   const r = loaded.data;
+  const c = check.result;
   return (
-    <Section title={`Receipt of ${r.runId}`} testid="receipt">
-      <div class={r.check.ok ? 'result ok' : 'result error'} data-testid="receipt-check" data-ok={String(r.check.ok)}>
-        {r.check.ok ? 'Check OK: the receipt matches the audit log and the code' : 'Check failed'}
-        {r.check.headline && ` · ${r.check.headline}`}
-        {r.check.manifestSha256 && (
-          <span class="block small mono" title="keep this outside the machine's reach">
-            manifest sha256 {r.check.manifestSha256}
-          </span>
-        )}
-        {r.check.problems.map((p) => (
-          <span key={p} class="block small">
-            {p}
-          </span>
-        ))}
-        {r.check.notes.map((p) => (
-          <span key={p} class="block small muted">
-            {p}
-          </span>
-        ))}
-      </div>
+    <Section
+      title={`Receipt of ${r.runId}`}
+      testid="receipt"
+      actions={
+        <button type="button" data-testid="receipt-check-run" disabled={check.busy} onClick={runCheck}>
+          {check.busy ? 'Checking…' : 'Check receipt'}
+        </button>
+      }
+    >
+      {check.error && <ErrorNote message={check.error} />}
+      {c && (
+        <div class={c.ok ? 'result ok' : 'result error'} data-testid="receipt-check" data-ok={String(c.ok)}>
+          {c.ok ? 'Check OK: the receipt matches the audit log and the code' : 'Check failed'}
+          {c.headline && ` · ${c.headline}`}
+          {c.manifestSha256 && (
+            <span class="block small mono" title="keep this outside the machine's reach">
+              manifest sha256 {c.manifestSha256}
+            </span>
+          )}
+          {c.problems.map((p) => (
+            <span key={p} class="block small">
+              {p}
+            </span>
+          ))}
+          {c.notes.map((p) => (
+            <span key={p} class="block small muted">
+              {p}
+            </span>
+          ))}
+        </div>
+      )}
       {r.receipt ? (
         <pre class="receipt" data-testid="receipt-text">
           {r.receipt}

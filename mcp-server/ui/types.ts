@@ -268,33 +268,21 @@ export interface ReceiptsPage {
 export interface ReceiptPage {
   runId: string;
   receipt: string | null;
-  check: {
-    runId: string;
-    ok: boolean;
-    headline: string | null;
-    manifestSha256?: string;
-    problems: string[];
-    notes: string[];
-  };
 }
 
-export type ProgressEvent =
-  | { type: 'phase'; from: string; to: string; auto: boolean }
-  | { type: 'task-claimed'; id: string; title: string | null; attempt: number | null }
-  | { type: 'task-completed'; id: string; title: string | null }
-  | { type: 'task-failed'; id: string; title: string | null; error: string | null; deadLetter: boolean }
-  | { type: 'verify'; id: string; verdicts: Record<string, string>; blocking: number; filesChanged: number | null }
-  | { type: 'checklist'; passed: number; failed: number }
-  | { type: 'council-convened'; council: string; size: number | null }
-  | { type: 'council-vote'; council: string; seat: number | null; state: string }
-  | { type: 'council-outcome'; council: string; state: string; approvals: number | null; reasons: string[] }
-  | { type: 'completion-refused'; reason: string | null }
-  | { type: 'complete'; headline: string | null; receipt: string | null }
-  | { type: 'run-stopped'; reason: string | null }
-  | { type: 'signal'; signal: string; by: string }
-  | { type: 'directive'; status: string }
-  | { type: 'budget-exceeded'; spentUsd: number | null; limitUsd: number | null }
-  | { type: 'usage'; costUsd: number; contextTokens: number };
+/** GET /api/receipts/:run/check: `loki proof verify` of one receipt. */
+export interface ReceiptCheck {
+  runId: string;
+  ok: boolean;
+  headline: string | null;
+  manifestSha256?: string;
+  problems: string[];
+  notes: string[];
+}
+
+// The server's own definition: one source of truth for what the event stream carries.
+import type { ProgressEvent } from '../src/run/progress-events.js';
+export type { ProgressEvent };
 
 export interface Change {
   stamp: string;

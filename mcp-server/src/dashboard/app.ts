@@ -12,7 +12,7 @@ import { streamSSE } from 'hono/streaming';
 import * as z from 'zod/mini';
 import type { Project } from '../project.js';
 import { VERSION } from '../version.js';
-import { isExpectedError } from '../errors.js';
+import { ConfigError, StoreError, isExpectedError } from '../errors.js';
 import { log } from '../log.js';
 import { TASK_STATES, type TaskState } from '../domain/tasks.js';
 import { SIGNAL_VERBS, signalRun, type SignalVerb } from '../run/control.js';
@@ -20,8 +20,9 @@ import { requestReview } from '../trust/council.js';
 import { waiveItems } from '../trust/waivers.js';
 import { rollback } from '../checkpoints/rollback.js';
 import { scrubInput } from '../domain/secrets.js';
+import { WAIVER_REASON_CHARS } from '../domain/waivers.js';
 import { scopeOf, type Scope, type Tokens } from './auth.js';
-import type { ChangeFeed } from './events.js';
+import { FEED_EVENTS, type Change, type ChangeFeed } from './events.js';
 import { metricsText } from './metrics.js';
 import type { Assets } from './assets.js';
 import {
@@ -32,6 +33,7 @@ import {
   contextView,
   councilView,
   memoryView,
+  receiptCheckView,
   receiptView,
   receiptsView,
   statusView,
@@ -55,12 +57,14 @@ type Env = { Variables: { scope: Scope } };
 const VIEW_CACHE_MS = 2000;
 const VIEW_CACHE_ENTRIES = 64;
 
-/** What a person's reason may hold: as long as a waiver's reason may be (domain/waivers.ts checks the rest). */
+/** A review's reason; a waiver's is held to the waiver rules' own bounds (domain/waivers.ts). */
 const REASON = z.string().check(z.minLength(1), z.maxLength(1000));
 const bodies = {
   none: z.strictObject({}),
   review: z.strictObject({ reason: z.optional(REASON) }),
-  waive: z.strictObject({ reason: REASON }),
+  waive: z.strictObject({
+    reason: z.string().check(z.minLength(WAIVER_REASON_CHARS.min), z.maxLength(WAIVER_REASON_CHARS.max)),
+  }),
   rollback: z.strictObject({ confirm: z.string().check(z.maxLength(40)), code: z.optional(z.boolean()) }),
 };
 
@@ -182,9 +186,17 @@ export function dashboardApp(o: AppOptions): Hono<Env> {
     '/api/receipts',
     view(() => receiptsView(project)),
   );
-  app.get('/api/receipts/:run', (c) => {
-    const r = receiptView(project, c.req.param('run'));
-    return r ? c.json(r) : c.json({ error: `no receipt for run "${c.req.param('run')}"` }, 404);
+  const noReceipt = (c: Context<Env>) =>
+    c.json({ error: `no receipt for run "${(c.req.param('run') ?? '').slice(0, 80)}"` }, 404);
+  app.get('/api/receipts/:run', async (c) => {
+    const r = await read(c, () => receiptView(project, c.req.param('run')));
+    return r ? c.json(r) : noReceipt(c);
+  });
+  // The check re-hashes the audit chain and snapshots the tree with git (it adds blobs to .git/objects, as every
+  // verification does): asked for by a person, not read on every change.
+  app.get('/api/receipts/:run/check', async (c) => {
+    const r = await read(c, () => receiptCheckView(project, c.req.param('run')));
+    return r ? c.json(r) : noReceipt(c);
   });
 
   app.get('/metrics', (c) => {
@@ -198,14 +210,31 @@ export function dashboardApp(o: AppOptions): Hono<Env> {
       // the process alive once the stream ends (Ctrl-C on `loki dashboard` with pages open ends it at once).
       let ended!: () => void;
       const done = new Promise<void>((resolve) => (ended = resolve));
-      let queue = Promise.resolve();
-      const unsubscribe = feed.subscribe((change) => {
-        queue = queue.then(() =>
-          stream.writeSSE({ event: 'change', data: JSON.stringify(change) }).catch(() => undefined),
-        );
-      });
+      // A page that stops reading (a laptop asleep) holds one write at most: changes that come meanwhile are
+      // merged into the next message, not queued one by one.
+      let writing = false;
+      let waiting: Change | null = null;
+      const send = (change: Change) => {
+        if (writing) {
+          waiting = waiting ? merged(waiting, change) : change;
+          return;
+        }
+        writing = true;
+        void stream
+          .writeSSE({ event: 'change', data: JSON.stringify(change) })
+          .catch(() => undefined)
+          .finally(() => {
+            writing = false;
+            const next = waiting;
+            waiting = null;
+            if (next) send(next);
+          });
+      };
+      const unsubscribe = feed.subscribe(send);
       const keepAlive = setInterval(
-        () => void stream.write(': keep-alive\n\n').catch(() => undefined),
+        () => {
+          if (!writing) void stream.write(': keep-alive\n\n').catch(() => undefined);
+        },
         (o.keepAliveSeconds ?? 15) * 1000,
       );
       keepAlive.unref();
@@ -261,6 +290,8 @@ export function dashboardApp(o: AppOptions): Hono<Env> {
   );
   app.onError((err, c) => {
     if (err instanceof BadRequest) return c.json({ error: err.message }, 400);
+    // What the person must mend (config.yaml, the database) is not the request's fault: `loki doctor` says more.
+    if (err instanceof ConfigError || err instanceof StoreError) return c.json({ error: err.message }, 503);
     if (isExpectedError(err)) return c.json({ error: err.message }, 409);
     log.error('dashboard:', err);
     return c.json({ error: 'internal error: the dashboard logged it on its terminal' }, 500);
@@ -269,6 +300,11 @@ export function dashboardApp(o: AppOptions): Hono<Env> {
 }
 
 class BadRequest extends Error {}
+
+/** Two changes as one message: the later stamp, and the latest events of both. */
+function merged(a: Change, b: Change): Change {
+  return { stamp: b.stamp, head: b.head, events: [...a.events, ...b.events].slice(-FEED_EVENTS) };
+}
 
 /** Refuses a request whose Host is not this dashboard, or whose Origin is another site. */
 function hostAndOrigin(hosts: ReadonlySet<string>): MiddlewareHandler {

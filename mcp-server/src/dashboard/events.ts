@@ -8,7 +8,6 @@ import type { Project } from '../project.js';
 import { ProgressWatch, type ProgressEvent } from '../run/progress.js';
 import { changeStamp } from '../run/watch.js';
 import { HOOK_STATE_FILE, HOOK_STATE_RECORD } from '../run/hook-state.js';
-import { fireAlerts } from '../run/notify.js';
 import { readRun } from '../run/state.js';
 import { log } from '../log.js';
 
@@ -21,8 +20,7 @@ export interface Change {
 type Listener = (c: Change) => void;
 
 /** Events a change carries at most: the page's feed shows the latest. */
-const FEED_EVENTS = 50;
-const ALERTS_EVERY_MS = 5000;
+export const FEED_EVENTS = 50;
 
 export class ChangeFeed {
   private readonly listeners = new Set<Listener>();
@@ -30,7 +28,6 @@ export class ChangeFeed {
   private last: string;
   private readonly watch: ProgressWatch;
   private busy = false;
-  private alertsAt = 0;
 
   constructor(
     private readonly project: Project,
@@ -41,7 +38,7 @@ export class ChangeFeed {
     this.watch = new ProgressWatch(project, head + 1, project.actor);
   }
 
-  /** The stamp now: a page that loads sends it back so that it misses nothing between its load and its stream. */
+  /** The stamp now, sent in the stream's `hello`. */
   get stamp(): string {
     return this.last;
   }
@@ -87,14 +84,9 @@ export class ChangeFeed {
       const usage = runId ? this.watch.usage(runId) : undefined;
       if (usage) events.push(usage);
       const change: Change = { stamp, head, events };
+      // Alerts are read by the status view, never fired here: watching changes nothing, and an alert fires (with
+      // the user's command) at the agent's next counted loki_status, under the server's own settings.
       for (const l of this.listeners) l(change);
-      // Thresholds crossed while a person watches fire as they would at the agent's next turn (not at every
-      // change of a busy run: the checks read the queue and the councils).
-      const now = Date.now();
-      if (now - this.alertsAt >= ALERTS_EVERY_MS) {
-        this.alertsAt = now;
-        void fireAlerts(this.project).catch((err: unknown) => log.debug('dashboard: alerts', err));
-      }
     } catch (err) {
       log.warn('dashboard: reading the run for live updates failed:', err);
     } finally {

@@ -4,7 +4,7 @@
  * restarts of the dashboard and count every process's work; the rest describes the current run.
  */
 import type { Project } from '../project.js';
-import { TASK_STATES, type TaskState } from '../domain/tasks.js';
+import { TASK_STATES, countStates } from '../domain/tasks.js';
 import { readHookState } from '../run/hook-state.js';
 import { readRun } from '../run/state.js';
 import { listCouncils, outcomeOf } from '../trust/council.js';
@@ -60,8 +60,11 @@ export function metricsText(project: Project): string {
       ],
     });
 
-  const byState = Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>;
-  if (run) for (const t of project.tasks().list({}).tasks) byState[t.status] += 1;
+  const tasks = run ? project.tasks().list({}).tasks : [];
+  const byState = countStates(tasks);
+  // Attempts tell how each ended, however it was recorded (an expiry found by a claim is in that claim's entry).
+  const ended = (outcome: string) =>
+    tasks.reduce((n, t) => n + t.attempts.filter((a) => a.outcome === outcome).length, 0);
   families.push({
     name: 'loki_tasks',
     type: 'gauge',
@@ -70,8 +73,8 @@ export function metricsText(project: Project): string {
   });
   families.push(
     counter('loki_task_claims', 'Task claims recorded in the audit log.', counted('task.claim')),
-    counter('loki_task_lease_expiries', 'Leases that ran out before their task ended.', counted('task.expire')),
-    counter('loki_task_failures', 'Failed task attempts.', counted('task.fail') + counted('task.dead-letter')),
+    counter('loki_task_lease_expiries', "Attempts of the run's tasks whose lease ran out.", ended('expired')),
+    counter('loki_task_failures', "Attempts of the run's tasks that failed.", ended('failed')),
   );
 
   const verifications = run ? listVerifications(project, run.runId) : [];

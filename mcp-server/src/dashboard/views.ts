@@ -20,7 +20,7 @@ import { readTrust } from '../trust/state.js';
 import { readWaivers } from '../trust/waivers.js';
 import { listVerifications, verificationFindings } from '../verify/index.js';
 import { snapshotTree } from '../run/git.js';
-import { TASK_STATES, type Task, type TaskState } from '../domain/tasks.js';
+import { countStates, type Task, type TaskState } from '../domain/tasks.js';
 import { repeatsAlert } from '../domain/notify.js';
 
 const runOf = (project: Project) => readRun(project.existingStore());
@@ -43,8 +43,7 @@ export function tasksView(project: Project, status: readonly TaskState[] | undef
   const run = runOf(project);
   if (!run) return { runId: null, counts: null, tasks: [] };
   const all = project.tasks().list({}).tasks;
-  const counts = Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>;
-  for (const t of all) counts[t.status] += 1;
+  const counts = countStates(all);
   // Claim tokens stay with the agents that hold them: a page (a read-only viewer's too) never needs one.
   const tasks = (status ? all.filter((t) => status.includes(t.status)) : all).map(withoutTokens);
   return { runId: run.runId, counts, tasks };
@@ -213,9 +212,12 @@ export function receiptsView(project: Project) {
 export function receiptView(project: Project, runId: string) {
   const store = project.existingStore();
   if (!store || !listProofs(store).includes(runId)) return undefined;
-  return {
-    runId,
-    receipt: readProofFile(store, runId, 'RECEIPT.md') ?? null,
-    check: verifyProof(store, project.root, runId, () => snapshotTree(project.root)),
-  };
+  return { runId, receipt: readProofFile(store, runId, 'RECEIPT.md') ?? null };
+}
+
+/** `loki proof verify`: the receipt re-hashed and its diff derived again from the code as it is now. */
+export function receiptCheckView(project: Project, runId: string) {
+  const store = project.existingStore();
+  if (!store || !listProofs(store).includes(runId)) return undefined;
+  return { runId, check: verifyProof(store, project.root, runId, () => snapshotTree(project.root)) };
 }

@@ -3,7 +3,7 @@
  * dead-letters, the latest council) and the thresholds, the alerts that hold now. Pure: run/notify.ts gathers the
  * facts, records which alerts fired and runs the user's command.
  *
- * Each alert has a key naming its occurrence (`budget:80`, `context:95`, `council-rejected:k003`): an alert fires
+ * Each alert has a key naming its occurrence (`budget:10:80` for 80 % of a $10 limit, `context:95`, `council-rejected:k003`): an alert fires
  * once per key per run, so a threshold crossed again, or a council that stays rejected, is not announced twice,
  * while the step to critical, a further dead-letter or a new rejection is.
  */
@@ -105,7 +105,8 @@ function budgetAlert(b: NotifyFacts['budget'], threshold: number): Alert | null 
   const spent = `$${b.spentUsd.toFixed(2)} of $${b.limitUsd}`;
   return {
     trigger: 'budget',
-    key: `budget:${critical ? BUDGET_CRITICAL_PCT : threshold}`,
+    // The limit is part of the occurrence: once a person raises it, reaching the new one is news again.
+    key: `budget:${b.limitUsd}:${critical ? BUDGET_CRITICAL_PCT : threshold}`,
     level: critical ? 'critical' : 'warning',
     message: critical
       ? `budget reached (${spent}): the run pauses; raise budget.limitUsd in .loki/config.yaml, then \`loki resume\``

@@ -146,7 +146,7 @@ function runCommand(project: Project, command: string, a: Alert): void {
     const child = spawn('sh', ['-c', command], {
       cwd: project.root,
       env: {
-        ...project.env,
+        ...withoutSecrets(project.env),
         LOKI_ALERT_TRIGGER: a.trigger,
         LOKI_ALERT_LEVEL: a.level,
         LOKI_ALERT_MESSAGE: a.message,
@@ -160,4 +160,13 @@ function runCommand(project: Project, command: string, a: Alert): void {
   } catch (err) {
     log.warn(`notify.command did not start for ${a.key}: ${(err as Error).message}`);
   }
+}
+
+/** What the user's command need not see: the dashboard's tokens and the TLS key. */
+const SECRET_ENV = ['LOKI_DASHBOARD_TOKEN', 'LOKI_DASHBOARD_READ_TOKEN', 'LOKI_TLS_KEY'];
+
+function withoutSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const name of SECRET_ENV) delete out[name];
+  return out;
 }
