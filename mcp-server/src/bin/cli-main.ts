@@ -1,5 +1,5 @@
 import { runCli } from '../cli/main.js';
-import { startDashboard } from '../dashboard/serve.js';
+import type { StartDashboard } from '../cli/dashboard.js';
 import { forPeople, paint, tolerateClosedPipes } from '../cli/output.js';
 
 import { CliError, isExpectedError } from '../errors.js';
@@ -9,6 +9,9 @@ import { asDiskError } from '../store/disk.js';
 tolerateClosedPipes();
 
 const say = (message: string) => process.stderr.write(`${paint('red', 'loki:', process.stderr)} ${message}\n`);
+
+// The dashboard (its HTTP framework) is loaded only by `loki dashboard`: no other command pays for it.
+const startDashboard: StartDashboard = (o) => import('../dashboard/serve.js').then((m) => m.startDashboard(o));
 
 runCli(process.argv.slice(2), { startDashboard }).then(
   (code) => {
