@@ -74,8 +74,23 @@ git('init', '-q', '-b', 'main');
 git('add', '-A');
 git('commit', '-q', '-m', 'spec');
 
+/**
+ * The SDK client checks a tool's structured result against the tool's output schema with Ajv. loki's tools declare
+ * none, so it never runs, and `loki demo` ships without Ajv (scripts/build.mjs): a tool that declared one would be
+ * answered with this validator's refusal, loudly, not waved through.
+ */
+const CLIENT_OPTIONS = {
+  jsonSchemaValidator: {
+    getValidator: () => () => ({
+      valid: false,
+      data: undefined,
+      errorMessage: 'the demo client validates no output schema: loki tools declare none',
+    }),
+  },
+};
+
 step('Start the server the way a host does (stdio) and list its tools');
-const client = new Client({ name: 'demo-agent', version: '1.0.0' });
+const client = new Client({ name: 'demo-agent', version: '1.0.0' }, CLIENT_OPTIONS);
 await client.connect(
   new StdioClientTransport({
     command: process.execPath,
@@ -217,7 +232,7 @@ show(loki('status').stdout.trim());
 
 step('loki pause, as a person would; the agent sees it at its next turn');
 show(loki('pause').stdout.trim());
-const again = new Client({ name: 'demo-agent', version: '1.0.0' });
+const again = new Client({ name: 'demo-agent', version: '1.0.0' }, CLIENT_OPTIONS);
 await again.connect(
   new StdioClientTransport({
     command: process.execPath,

@@ -18,6 +18,11 @@
  */
 import type { List, ListItem, Nodes, Paragraph, Root, RootContent, Table } from 'mdast';
 import { createRequire } from 'node:module';
+import { gfmAutolinkLiteralFromMarkdown } from 'mdast-util-gfm-autolink-literal';
+import { gfmFootnoteFromMarkdown } from 'mdast-util-gfm-footnote';
+import { gfmStrikethroughFromMarkdown } from 'mdast-util-gfm-strikethrough';
+import { gfmTableFromMarkdown } from 'mdast-util-gfm-table';
+import { gfmTaskListItemFromMarkdown } from 'mdast-util-gfm-task-list-item';
 import type { Phase } from '../phases.js';
 import { parseYaml } from '../yaml.js';
 import type { Priority } from '../tasks.js';
@@ -59,8 +64,22 @@ declare const require: ((id: string) => unknown) | undefined;
 
 interface Parser {
   fromMarkdown: typeof import('mdast-util-from-markdown').fromMarkdown;
-  gfmFromMarkdown: typeof import('mdast-util-gfm').gfmFromMarkdown;
   gfm: typeof import('micromark-extension-gfm').gfm;
+}
+
+/**
+ * GFM's tree extensions, the reading half only (what mdast-util-gfm's gfmFromMarkdown returns): imported one by
+ * one so that the bundles leave out the writing half (mdast-util-to-markdown and its handlers), which loki never
+ * uses. These five are small factories; the parser itself stays loaded on first use.
+ */
+function gfmFromMarkdown() {
+  return [
+    gfmAutolinkLiteralFromMarkdown(),
+    gfmFootnoteFromMarkdown(),
+    gfmStrikethroughFromMarkdown(),
+    gfmTableFromMarkdown(),
+    gfmTaskListItemFromMarkdown(),
+  ];
 }
 let parser: Parser | undefined;
 
@@ -76,12 +95,10 @@ function load(): Parser {
       typeof require === 'function'
         ? {
             ...(require('mdast-util-from-markdown') as Pick<Parser, 'fromMarkdown'>),
-            ...(require('mdast-util-gfm') as Pick<Parser, 'gfmFromMarkdown'>),
             ...(require('micromark-extension-gfm') as Pick<Parser, 'gfm'>),
           }
         : {
             ...(createRequire(import.meta.url)('mdast-util-from-markdown') as Pick<Parser, 'fromMarkdown'>),
-            ...(createRequire(import.meta.url)('mdast-util-gfm') as Pick<Parser, 'gfmFromMarkdown'>),
             ...(createRequire(import.meta.url)('micromark-extension-gfm') as Pick<Parser, 'gfm'>),
           };
   return parser;
@@ -97,7 +114,7 @@ export const CHUNKED_ABOVE = 16 * 1024;
  * the same, except that a link reference defined in one part does not resolve in another.
  */
 export function parseMarkdown(text: string, chunkAbove = CHUNKED_ABOVE): Root {
-  const { fromMarkdown, gfm, gfmFromMarkdown } = load();
+  const { fromMarkdown, gfm } = load();
   const parse = (t: string) => fromMarkdown(t, { extensions: [gfm()], mdastExtensions: [gfmFromMarkdown()] });
   if (text.length <= chunkAbove) return parse(text);
   const root: Root = { type: 'root', children: [] };
