@@ -2,7 +2,8 @@
 /**
  * The dashboard's cost to a run: 8 processes draining 2,000 tasks through the engine, alone and while the built
  * `loki dashboard` serves 20 live pages (each an event stream that reloads /api/status at most once a second on
- * a change, as the page does). Paired runs in alternating order; the figure is the ratio of the median wall times.
+ * a change, as the page does). Paired runs in alternating order; the figure is the median of the pairs' ratios (each
+ * pair ran back to back, so it is the steadier measure on a shared machine), with the ratio of the medians beside it.
  * Target: under 10 % more.
  */
 import { spawn } from 'node:child_process';
@@ -14,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LOKI = path.join(ROOT, 'mcp-server/dist/loki.js');
 const PAGES = Number(process.env.LOKI_BENCH_PAGES ?? 20);
-const PAIRS = Number(process.env.LOKI_BENCH_PAIRS ?? 5);
+const PAIRS = Number(process.env.LOKI_BENCH_PAIRS ?? 9);
 const log = (...a) => process.stderr.write(`${a.join(' ')}\n`);
 
 /** Start the dashboard on `dir` with PAGES live pages; the returned function ends them and says what they saw. */
@@ -67,9 +68,13 @@ async function livePages(dir) {
       }
     }
   };
+  // The pages are open before the drain, as a person's would be: each loaded its view once and holds its stream,
+  // and the dashboard has settled after its start (what is measured is serving them, not starting up).
+  await Promise.all(
+    Array.from({ length: PAGES }, async () => (await fetch(`${open.url}api/status`, { headers })).json()),
+  );
   const pages = Array.from({ length: PAGES }, () => page().catch(() => undefined));
-  // Every page is connected (its hello came) before the drain starts.
-  await new Promise((r) => setTimeout(r, 300));
+  await new Promise((r) => setTimeout(r, 1500));
   return async () => {
     ac.abort();
     await Promise.all(pages);
@@ -108,21 +113,28 @@ export async function dashboardSection(drainWith) {
   }
   const a = median(alone);
   const w = median(watched);
-  const added = (w / a - 1) * 100;
+  const pairAdded = (median(watched.map((x, i) => x / alone[i])) - 1) * 100;
+  const added = pairAdded;
+  const ofMedians = (w / a - 1) * 100;
+  const ratios = watched.map((x, i) => (x / alone[i] - 1) * 100);
+  const spread = [Math.min(...ratios), Math.max(...ratios)];
+  const pct = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`;
   const day = new Date().toISOString().slice(0, 10);
   return `<!-- dashboard:begin -->
 ## The dashboard during a drain
 
 Measured ${day} by \`node bench/run.mjs --only dashboard\`: 8 processes draining 2,000 tasks through the engine
 (bench/run.mjs's drain), alone and while the built \`loki dashboard\` serves ${PAGES} live pages (event streams that reload
-/api/status at most once a second on a change, as the page does); ${PAIRS} pairs in alternating order, medians of the
-wall time. In the last watched run the pages got ${seen.events.toLocaleString()} change events and made
-${seen.reloads.toLocaleString()} reloads.
+/api/status at most once a second on a change, as the page does); ${PAIRS} pairs in alternating order. The figure is the
+median of the pairs' ratios (${pct(pairAdded)}); the ratio of the two medians is ${pct(ofMedians)}; single pairs ranged
+from ${pct(spread[0])} to ${pct(spread[1])} on this shared machine. The pages are open, each having loaded its view, and the
+dashboard has settled before the drain starts. In the last watched run the pages got ${seen.events.toLocaleString()}
+change events and made ${seen.reloads.toLocaleString()} reloads.
 
 | drain | median wall (ms) | all runs (ms) | target | status |
 |---|---|---|---|---|
 | alone (baseline) | ${a.toFixed(0)} | ${alone.map((x) => x.toFixed(0)).join(', ')} | - | - |
-| with ${PAGES} live pages | ${w.toFixed(0)} (${added >= 0 ? '+' : ''}${added.toFixed(1)} %) | ${watched.map((x) => x.toFixed(0)).join(', ')} | < +10 % | ${added < 10 ? 'met' : 'NOT met'} |
+| with ${PAGES} live pages | ${w.toFixed(0)} (pairs: ${pct(added)}) | ${watched.map((x) => x.toFixed(0)).join(', ')} | < +10 % | ${added < 10 ? 'met' : 'NOT met'} |
 <!-- dashboard:end -->
 `;
 }

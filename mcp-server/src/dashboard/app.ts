@@ -118,7 +118,7 @@ export function dashboardApp(o: AppOptions): Hono<Env> {
   const cache = new Map<string, { stamp: string; at: number; value: Promise<unknown> }>();
   const read = async <T>(c: Context<Env>, fn: (c: Context<Env>) => T | Promise<T>): Promise<T> => {
     const key = c.req.url;
-    // The stamp the feed last announced (it looks twice a second): pages reloading after the same announcement
+    // The stamp the feed last announced (at most every 2 s in a busy run): pages reloading after the same announcement
     // share one read, even while a busy run moves on between their requests; one still being read is waited
     // for, not read again.
     const stamp = feed.announced();
@@ -257,19 +257,19 @@ export function dashboardApp(o: AppOptions): Hono<Env> {
     app.post(`/api/control/${verb}`, ...operator, async (c) => {
       await body(c, bodies.none);
       const r = await signalRun(project, verb as SignalVerb, 'the dashboard');
-      feed.poll();
+      feed.poll(true);
       return c.json({ ok: true, ...r });
     });
   app.post('/api/control/force-review', ...operator, async (c) => {
     const b = await body(c, bodies.review);
     const r = await requestReview(project, scrubbed(b.reason ?? 'requested from the dashboard'));
-    feed.poll();
+    feed.poll(true);
     return c.json({ ok: true, ...r, message: 'The agent is told to verify and convene the council on its next turn.' });
   });
   app.post('/api/checklist/:id/waive', ...operator, async (c) => {
     const b = await body(c, bodies.waive);
     const w = waiveItems(project, [c.req.param('id')], scrubbed(b.reason));
-    feed.poll();
+    feed.poll(true);
     return c.json({ ok: true, waiver: w });
   });
   app.post('/api/checkpoints/:id/rollback', ...operator, async (c) => {
@@ -281,7 +281,7 @@ export function dashboardApp(o: AppOptions): Hono<Env> {
         400,
       );
     const r = rollback(project, id, b.code ?? false);
-    feed.poll();
+    feed.poll(true);
     return c.json({ ok: true, rollback: r });
   });
 

@@ -1,6 +1,6 @@
 /**
  * Live updates for every open page: one poller per dashboard, however many browsers listen. It asks the cheap
- * change stamp (run/watch.ts: the audit log's head and the signal files) twice a second, and when it moved, reads
+ * change stamp (run/watch.ts: the audit log's head and the signal files) once a second, as `loki status --watch` does, and when it moved, reads
  * what happened since (run/progress.ts, the same events `loki run` prints) and hands one message to each
  * listener. A listener is a server-sent events stream; a page reloads what it shows when a message comes.
  */
@@ -21,6 +21,8 @@ type Listener = (c: Change) => void;
 
 /** Events a change carries at most: the page's feed shows the latest. */
 export const FEED_EVENTS = 50;
+/** The least time between two announcements while the run keeps changing. */
+const BUSY_GAP_MS = 2000;
 
 export class ChangeFeed {
   private readonly listeners = new Set<Listener>();
@@ -28,10 +30,11 @@ export class ChangeFeed {
   private last: string;
   private readonly watch: ProgressWatch;
   private busy = false;
+  private announcedAt = 0;
 
   constructor(
     private readonly project: Project,
-    private readonly intervalMs = 500,
+    private readonly intervalMs = 1000,
   ) {
     this.last = this.look();
     const head = project.existingStore()?.audit.head() ?? -1;
@@ -67,14 +70,21 @@ export class ChangeFeed {
     return this.listeners.size;
   }
 
-  /** Look once (also called by tests and by a control, so its own change reaches the pages at once). */
-  poll(): void {
+  /**
+   * Look once. While the run keeps changing (agents draining a queue), the pages hear of it at most every
+   * BUSY_GAP_MS: each announcement makes every open page reload its view, and reading the run is what the
+   * dashboard costs the agents; a change after a quiet spell, and a person's own control (`now`), are told at once.
+   */
+  poll(now = false): void {
     if (this.busy) return;
     this.busy = true;
     try {
       const stamp = this.look();
       if (stamp === this.last) return;
+      // Not yet: `last` stays, so a later look still sees this change and tells it.
+      if (!now && Date.now() - this.announcedAt < BUSY_GAP_MS) return;
       this.last = stamp;
+      this.announcedAt = Date.now();
       const head = this.project.existingStore()?.audit.head() ?? -1;
       // A page shows the latest events: a burst (eight agents draining a queue) is not read entry by entry.
       this.watch.skipTo(head + 1 - FEED_EVENTS);
