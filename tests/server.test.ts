@@ -53,8 +53,10 @@ describe('tools/list', () => {
       if (spec.kind !== 'read') {
         expect(a.destructiveHint, t.name).toBe(spec.kind === 'destructive');
         expect(a.idempotentHint, t.name).toBe(spec.idempotent);
+        // Sent, not left to the default: Claude Code reads a missing destructiveHint as false.
+        expect(t.annotations!.destructiveHint, t.name).toBe(spec.kind === 'destructive');
       }
-      expect(a.openWorldHint).toBe(false);
+      expect(t.annotations!.openWorldHint).toBe(false);
       expect(t.inputSchema.additionalProperties).toBe(false);
       for (const [field, schema] of Object.entries(t.inputSchema.properties ?? {})) {
         expect((schema as { description?: string }).description, `${t.name}.${field}`).toBeTruthy();

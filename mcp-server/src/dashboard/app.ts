@@ -123,10 +123,10 @@ export function dashboardApp(o: AppOptions): Hono<Env> {
     // for, not read again.
     const stamp = feed.announced();
     const hit = cache.get(key);
-    if (hit && hit.stamp === stamp && Date.now() - hit.at < VIEW_CACHE_MS) return (await hit.value) as T;
+    if (hit && hit.stamp === stamp && performance.now() - hit.at < VIEW_CACHE_MS) return (await hit.value) as T;
     const value = Promise.resolve().then(() => fn(c));
     if (cache.size >= VIEW_CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
-    cache.set(key, { stamp, at: Date.now(), value });
+    cache.set(key, { stamp, at: performance.now(), value });
     // A failed read is not kept: the next request tries again.
     value.catch(() => cache.get(key)?.value === value && cache.delete(key));
     return value;

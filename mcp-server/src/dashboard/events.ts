@@ -21,7 +21,7 @@ type Listener = (c: Change) => void;
 
 /** Events a change carries at most: the page's feed shows the latest. */
 export const FEED_EVENTS = 50;
-/** The least time between two announcements while the run keeps changing. */
+/** The least time between two announcements while the run keeps changing (monotonic: a clock step changes nothing). */
 const BUSY_GAP_MS = 2000;
 
 export class ChangeFeed {
@@ -30,7 +30,7 @@ export class ChangeFeed {
   private last: string;
   private readonly watch: ProgressWatch;
   private busy = false;
-  private announcedAt = 0;
+  private announcedAt = -Infinity;
 
   constructor(
     private readonly project: Project,
@@ -82,9 +82,9 @@ export class ChangeFeed {
       const stamp = this.look();
       if (stamp === this.last) return;
       // Not yet: `last` stays, so a later look still sees this change and tells it.
-      if (!now && Date.now() - this.announcedAt < BUSY_GAP_MS) return;
+      if (!now && performance.now() - this.announcedAt < BUSY_GAP_MS) return;
       this.last = stamp;
-      this.announcedAt = Date.now();
+      this.announcedAt = performance.now();
       const head = this.project.existingStore()?.audit.head() ?? -1;
       // A page shows the latest events: a burst (eight agents draining a queue) is not read entry by entry.
       this.watch.skipTo(head + 1 - FEED_EVENTS);

@@ -94,14 +94,16 @@ export function defineTool<Shape extends z.ZodRawShape, Out extends object>(
 }
 
 /**
- * The four hints, each sent only where it differs from the protocol's default (readOnly false, destructive true,
- * idempotent false, openWorld true; destructive and idempotent mean nothing for a read-only tool): every byte of
- * tools/list is in each request the host sends. The title is the tool's own `title`, not repeated here.
+ * The four hints, leaving out what every host reads the same way when absent (every byte of tools/list is in each
+ * request the host sends): readOnly and idempotent default to false everywhere, and destructive and idempotent mean
+ * nothing for a read-only tool. `destructiveHint` and `openWorldHint` are always sent when a tool has one: the
+ * protocol's defaults are true, but Claude Code reads a missing hint as false, and it must see that
+ * loki_rollback destroys. The title is the tool's own `title`, not repeated here.
  */
 export function annotationsFor(spec: AnyToolSpec) {
   if (spec.kind === 'read') return { readOnlyHint: true, openWorldHint: false };
   return {
-    ...(spec.kind === 'destructive' ? {} : { destructiveHint: false }),
+    destructiveHint: spec.kind === 'destructive',
     ...(spec.idempotent ? { idempotentHint: true } : {}),
     openWorldHint: false,
   };
