@@ -107,6 +107,30 @@ export function Section({
   );
 }
 
+/** A table that scrolls sideways inside its card on a narrow screen; `cols` are the header cells ('' for none). */
+export function Table({
+  cols,
+  children,
+  testid,
+  kind,
+}: {
+  cols: string[];
+  children: ComponentChildren;
+  testid?: string;
+  kind?: string;
+}) {
+  return (
+    <div class="table-wrap">
+      <table class={kind ? `table ${kind}` : 'table'} data-testid={testid}>
+        <thead>
+          <tr>{cols.map((c, i) => (c ? <th key={i}>{c}</th> : <th key={i} />))}</tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
+}
+
 export function Badge({ kind, children, testid }: { kind: string; children: ComponentChildren; testid?: string }) {
   return (
     <span class={`badge b-${kind.replace(/[^a-z0-9-]/gi, '').toLowerCase()}`} data-testid={testid}>

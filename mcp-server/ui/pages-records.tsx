@@ -13,6 +13,7 @@ import {
   View,
   useControl,
   useData,
+  Table,
 } from './components.js';
 import { get } from './api.js';
 import { useStore } from './store.js';
@@ -132,60 +133,45 @@ export function CheckpointsPageView() {
                 No checkpoints yet: one is taken when a run starts and at each phase.
               </Empty>
             ) : (
-              <div class="table-wrap">
-                <table class="table">
-                  <thead>
-                    <tr>
-                      <th>Id</th>
-                      <th>Label</th>
-                      <th>Kind</th>
-                      <th>Phase</th>
-                      <th>Scope</th>
-                      <th>Taken</th>
-                      <th />
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {d.checkpoints.map((cp) => (
-                      <tr key={cp.id} data-testid={`checkpoint-${cp.id}`}>
-                        <td class="mono">
-                          {cp.id}
-                          {cp.id === d.latest && (
-                            <>
-                              {' '}
-                              <Badge kind="latest">latest</Badge>
-                            </>
-                          )}
-                        </td>
-                        <td class="wrap">
-                          {cp.label ?? <span class="muted">–</span>}
-                          {cp.note && <div class="muted small">{cp.note}</div>}
-                        </td>
-                        <td>
-                          {cp.kind}
-                          <div class="muted small">{cp.trigger}</div>
-                        </td>
-                        <td>{cp.phase ?? '–'}</td>
-                        <td>{cp.scope}</td>
-                        <td>
-                          <Time at={cp.createdAt} />
-                        </td>
-                        <td>
-                          <button
-                            type="button"
-                            class="small-btn danger"
-                            data-testid={`rollback-${cp.id}`}
-                            disabled={readOnly}
-                            onClick={() => setTarget(cp)}
-                          >
-                            Rollback
-                          </button>
-                        </td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <Table cols={['Id', 'Label', 'Kind', 'Phase', 'Scope', 'Taken', '']}>
+                {d.checkpoints.map((cp) => (
+                  <tr key={cp.id} data-testid={`checkpoint-${cp.id}`}>
+                    <td class="mono">
+                      {cp.id}
+                      {cp.id === d.latest && (
+                        <>
+                          {' '}
+                          <Badge kind="latest">latest</Badge>
+                        </>
+                      )}
+                    </td>
+                    <td class="wrap">
+                      {cp.label ?? <span class="muted">–</span>}
+                      {cp.note && <div class="muted small">{cp.note}</div>}
+                    </td>
+                    <td>
+                      {cp.kind}
+                      <div class="muted small">{cp.trigger}</div>
+                    </td>
+                    <td>{cp.phase ?? '–'}</td>
+                    <td>{cp.scope}</td>
+                    <td>
+                      <Time at={cp.createdAt} />
+                    </td>
+                    <td>
+                      <button
+                        type="button"
+                        class="small-btn danger"
+                        data-testid={`rollback-${cp.id}`}
+                        disabled={readOnly}
+                        onClick={() => setTarget(cp)}
+                      >
+                        Rollback
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </Table>
             )}
             {d.damaged.length > 0 && (
               <div class="findings bad" data-testid="checkpoints-damaged">
@@ -376,34 +362,20 @@ export function AuditPageView() {
             {d.entries.length === 0 ? (
               <Empty testid="audit-empty">The audit log is empty: nothing has happened in this project yet.</Empty>
             ) : (
-              <div class="table-wrap">
-                <table class="table audit">
-                  <thead>
-                    <tr>
-                      <th>Seq</th>
-                      <th>When</th>
-                      <th>Actor</th>
-                      <th>Action</th>
-                      <th>Target</th>
-                      <th>Data</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {d.entries.map((e) => (
-                      <tr key={e.seq} data-testid={`audit-${e.seq}`} data-action={e.action}>
-                        <td class="mono">{e.seq}</td>
-                        <td>
-                          <Time at={e.at} />
-                        </td>
-                        <td class="wrap small">{e.actor}</td>
-                        <td class="mono">{e.action}</td>
-                        <td class="mono wrap small">{e.target ?? ''}</td>
-                        <td class="data">{e.data === null || e.data === undefined ? '' : <Data value={e.data} />}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <Table cols={['Seq', 'When', 'Actor', 'Action', 'Target', 'Data']} kind="audit">
+                {d.entries.map((e) => (
+                  <tr key={e.seq} data-testid={`audit-${e.seq}`} data-action={e.action}>
+                    <td class="mono">{e.seq}</td>
+                    <td>
+                      <Time at={e.at} />
+                    </td>
+                    <td class="wrap small">{e.actor}</td>
+                    <td class="mono">{e.action}</td>
+                    <td class="mono wrap small">{e.target ?? ''}</td>
+                    <td class="data">{e.data === null || e.data === undefined ? '' : <Data value={e.data} />}</td>
+                  </tr>
+                ))}
+              </Table>
             )}
           </Section>
         )}

@@ -9,6 +9,7 @@ import {
   OutcomeNote,
   ReadOnlyNote,
   Section,
+  Table,
   Time,
   View,
   fmtMs,
@@ -68,26 +69,11 @@ export function TasksPage() {
                   {filter === 'all' ? 'No tasks yet: the agent adds them from the spec.' : `No ${filter} tasks.`}
                 </Empty>
               ) : (
-                <div class="table-wrap">
-                  <table class="table" data-testid="tasks-table">
-                    <thead>
-                      <tr>
-                        <th>Id</th>
-                        <th>Title</th>
-                        <th>Status</th>
-                        <th>Priority</th>
-                        <th>Phase</th>
-                        <th>Lease</th>
-                        <th>Attempts</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {d.tasks.map((t) => (
-                        <TaskRow key={t.id} t={t} />
-                      ))}
-                    </tbody>
-                  </table>
-                </div>
+                <Table cols={['Id', 'Title', 'Status', 'Priority', 'Phase', 'Lease', 'Attempts']} testid="tasks-table">
+                  {d.tasks.map((t) => (
+                    <TaskRow key={t.id} t={t} />
+                  ))}
+                </Table>
               )}
             </Section>
           </div>
@@ -170,43 +156,30 @@ export function VerificationPage() {
                   {v.codeState && <span class="mono"> · code {v.codeState.slice(0, 10)}</span>}
                   {v.secrets > 0 && <span class="bad"> · {v.secrets} secret findings</span>}
                 </p>
-                <div class="table-wrap">
-                  <table class="table">
-                    <thead>
-                      <tr>
-                        <th>Check</th>
-                        <th>Verdict</th>
-                        <th>Command</th>
-                        <th>Duration</th>
-                        <th>Tests</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {v.checks.map((c) => (
-                        <tr key={c.name} data-testid={`check-${c.name}`} data-verdict={c.verdict}>
-                          <td>{c.name}</td>
-                          <td>
-                            <Badge kind={c.verdict}>{c.verdict}</Badge>
-                          </td>
-                          <td class="wrap">
-                            {c.command ? <code>{c.command}</code> : <span class="muted">none</span>}
-                            {c.reason && <div class="muted small">{c.reason}</div>}
-                          </td>
-                          <td>{fmtMs(c.durationMs)}</td>
-                          <td>
-                            {c.tests ? (
-                              <span data-testid="test-counts">
-                                {c.tests.passed} passed, {c.tests.failed} failed, {c.tests.skipped} skipped
-                              </span>
-                            ) : (
-                              <span class="muted">–</span>
-                            )}
-                          </td>
-                        </tr>
-                      ))}
-                    </tbody>
-                  </table>
-                </div>
+                <Table cols={['Check', 'Verdict', 'Command', 'Duration', 'Tests']}>
+                  {v.checks.map((c) => (
+                    <tr key={c.name} data-testid={`check-${c.name}`} data-verdict={c.verdict}>
+                      <td>{c.name}</td>
+                      <td>
+                        <Badge kind={c.verdict}>{c.verdict}</Badge>
+                      </td>
+                      <td class="wrap">
+                        {c.command ? <code>{c.command}</code> : <span class="muted">none</span>}
+                        {c.reason && <div class="muted small">{c.reason}</div>}
+                      </td>
+                      <td>{fmtMs(c.durationMs)}</td>
+                      <td>
+                        {c.tests ? (
+                          <span data-testid="test-counts">
+                            {c.tests.passed} passed, {c.tests.failed} failed, {c.tests.skipped} skipped
+                          </span>
+                        ) : (
+                          <span class="muted">–</span>
+                        )}
+                      </td>
+                    </tr>
+                  ))}
+                </Table>
                 <Findings title="Blocking" kind="bad" items={v.findings.blocking} testid="blocking" />
                 <Findings title="Gaps" kind="warn" items={v.findings.gaps} testid="gaps" />
                 <Findings title="For the council to judge" kind="info" items={v.findings.toJudge} testid="to-judge" />
@@ -282,59 +255,47 @@ export function ChecklistPageView() {
               {!revealed && <p class="muted small">Held-out items stay hidden until the agent claims completion.</p>}
               <OutcomeNote outcome={c.outcome} />
               <ReadOnlyNote />
-              <div class="table-wrap">
-                <table class="table">
-                  <thead>
-                    <tr>
-                      <th>Item</th>
-                      <th>Status</th>
-                      <th>Check</th>
-                      <th />
+              <Table cols={['Item', 'Status', 'Check', '']}>
+                {items.map((i) => {
+                  const st = itemState(i);
+                  return (
+                    <tr key={i.id} data-testid={`item-${i.id}`} data-status={st} data-held-out={String(i.heldOut)}>
+                      <td class="wrap">
+                        <span class="mono muted">{i.id}</span> {i.text}
+                        {i.heldOut && (
+                          <>
+                            {' '}
+                            <Badge kind="held-out" testid="held-out">
+                              held out
+                            </Badge>
+                          </>
+                        )}
+                        {i.note && <div class="muted small">{i.note}</div>}
+                      </td>
+                      <td>
+                        <Badge kind={st}>{st}</Badge>
+                      </td>
+                      <td class="wrap small">
+                        {describeCheck(i.check)}
+                        {i.result && <div class={i.result.ok ? 'ok' : 'bad'}>{i.result.detail}</div>}
+                      </td>
+                      <td>
+                        {canWaive && st !== 'met' && st !== 'waived' && (
+                          <button
+                            type="button"
+                            class="small-btn"
+                            data-testid={`waive-${i.id}`}
+                            disabled={readOnly}
+                            onClick={() => setWaiving(i)}
+                          >
+                            Waive
+                          </button>
+                        )}
+                      </td>
                     </tr>
-                  </thead>
-                  <tbody>
-                    {items.map((i) => {
-                      const st = itemState(i);
-                      return (
-                        <tr key={i.id} data-testid={`item-${i.id}`} data-status={st} data-held-out={String(i.heldOut)}>
-                          <td class="wrap">
-                            <span class="mono muted">{i.id}</span> {i.text}
-                            {i.heldOut && (
-                              <>
-                                {' '}
-                                <Badge kind="held-out" testid="held-out">
-                                  held out
-                                </Badge>
-                              </>
-                            )}
-                            {i.note && <div class="muted small">{i.note}</div>}
-                          </td>
-                          <td>
-                            <Badge kind={st}>{st}</Badge>
-                          </td>
-                          <td class="wrap small">
-                            {describeCheck(i.check)}
-                            {i.result && <div class={i.result.ok ? 'ok' : 'bad'}>{i.result.detail}</div>}
-                          </td>
-                          <td>
-                            {canWaive && st !== 'met' && st !== 'waived' && (
-                              <button
-                                type="button"
-                                class="small-btn"
-                                data-testid={`waive-${i.id}`}
-                                disabled={readOnly}
-                                onClick={() => setWaiving(i)}
-                              >
-                                Waive
-                              </button>
-                            )}
-                          </td>
-                        </tr>
-                      );
-                    })}
-                  </tbody>
-                </table>
-              </div>
+                  );
+                })}
+              </Table>
             </Section>
             <Section title="Waivers" testid="waivers">
               {d.waivers.length === 0 ? (
@@ -498,54 +459,41 @@ export function CouncilPageView() {
                       Votes are hidden until the tally ({k.cast} of {k.size} cast).
                     </p>
                   ) : (
-                    <div class="table-wrap">
-                      <table class="table">
-                        <thead>
-                          <tr>
-                            <th>Seat</th>
-                            <th>Role</th>
-                            <th>Vote</th>
-                            <th>Rationale</th>
-                            <th>Evidence</th>
+                    <Table cols={['Seat', 'Role', 'Vote', 'Rationale', 'Evidence']}>
+                      {k.votes.map((v) => {
+                        const devil = v.seat === 0 || v.role === 'devils-advocate';
+                        return (
+                          <tr
+                            key={v.seat}
+                            class={devil ? 'devil' : ''}
+                            data-testid={`vote-${v.seat}`}
+                            data-devil={String(devil)}
+                          >
+                            <td>{v.seat}</td>
+                            <td>
+                              {devil ? (
+                                <Badge kind="devil" testid="devils-advocate">
+                                  devil's advocate
+                                </Badge>
+                              ) : (
+                                v.role
+                              )}
+                            </td>
+                            <td>
+                              <Badge kind={v.vote}>{v.vote}</Badge>
+                            </td>
+                            <td class="wrap">{v.rationale}</td>
+                            <td class="wrap small">
+                              {v.evidence.map((e) => (
+                                <div key={e} class="mono">
+                                  {e}
+                                </div>
+                              ))}
+                            </td>
                           </tr>
-                        </thead>
-                        <tbody>
-                          {k.votes.map((v) => {
-                            const devil = v.seat === 0 || v.role === 'devils-advocate';
-                            return (
-                              <tr
-                                key={v.seat}
-                                class={devil ? 'devil' : ''}
-                                data-testid={`vote-${v.seat}`}
-                                data-devil={String(devil)}
-                              >
-                                <td>{v.seat}</td>
-                                <td>
-                                  {devil ? (
-                                    <Badge kind="devil" testid="devils-advocate">
-                                      devil's advocate
-                                    </Badge>
-                                  ) : (
-                                    v.role
-                                  )}
-                                </td>
-                                <td>
-                                  <Badge kind={v.vote}>{v.vote}</Badge>
-                                </td>
-                                <td class="wrap">{v.rationale}</td>
-                                <td class="wrap small">
-                                  {v.evidence.map((e) => (
-                                    <div key={e} class="mono">
-                                      {e}
-                                    </div>
-                                  ))}
-                                </td>
-                              </tr>
-                            );
-                          })}
-                        </tbody>
-                      </table>
-                    </div>
+                        );
+                      })}
+                    </Table>
                   )}
                 </Section>
               ))
