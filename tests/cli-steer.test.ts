@@ -402,6 +402,30 @@ describe('loki status --watch', () => {
     },
   );
 
+  it('with --json prints one JSON object per change, and ends when the run stops', { timeout: 60_000 }, async () => {
+    const c = await started();
+    const w = watching(process.execPath, [path.join(DIST, 'loki.js'), 'status', '--watch', '--json'], project().env);
+    try {
+      await w.until(/"phase":"DEVELOPMENT"/);
+      const claim = structured<Claim>(await c.call('loki_task_claim', { agent: 'builder' }));
+      await w.until(new RegExp(`"held":\\[\\{"id":"${claim.task!.id}"`));
+      expect(loki(['stop']).code).toBe(0);
+      ok(await c.call('loki_status'));
+      expect(await w.exited).toBe(0);
+      // Every line is one JSON object: the status, its time, and the tasks in progress.
+      const views = w.seen.out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { at: string; run: { status: string }; held: { id: string }[] });
+      expect(views.length).toBeGreaterThanOrEqual(3);
+      expect(views.every((v) => !Number.isNaN(Date.parse(v.at)))).toBe(true);
+      expect(views.some((v) => v.held.some((t) => t.id === claim.task!.id))).toBe(true);
+      expect(views.at(-1)!.run.status).toBe('stopped');
+    } finally {
+      w.child.kill('SIGINT');
+    }
+  });
+
   it.skipIf(!hasScript)(
     'on a terminal redraws the view in colour, and Ctrl-C leaves it',
     { timeout: 60_000 },

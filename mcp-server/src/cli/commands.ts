@@ -46,8 +46,8 @@ export const COMMANDS: readonly Command[] = [
     name: 'status',
     options: ['json', 'watch'],
     help: `  status [--json]        the run at a glance: phase, tier, turns, signals, sessions, next step
-  status --watch         the same, live: redrawn as the run changes (a line per change in a pipe); ends on
-                         Ctrl-C or when the run completes or stops`,
+  status --watch [--json]  the same, live: redrawn as the run changes (a line per change in a pipe; --json: one
+                         JSON object per line); ends on Ctrl-C or when the run completes or stops`,
   },
   { name: 'pause', options: [], help: '  pause                  ask the agent to hold (writes .loki/PAUSE)' },
   { name: 'resume', options: [], help: '  resume                 clear PAUSE and STOP' },

@@ -175,8 +175,9 @@ export async function runCli(argv: string[], surfaces: CliSurfaces = {}): Promis
         });
       case 'status':
         expectArgs(0, 'status [--json] | loki status --watch');
-        if (values.watch && values.json) throw new CliError('usage: loki status --watch (no --json: it is a view)', 2);
-        return values.watch ? await watchCommand(project) : await statusCommand(project, values.json ?? false);
+        return values.watch
+          ? await watchCommand(project, values.json ?? false)
+          : await statusCommand(project, values.json ?? false);
       case 'pause':
       case 'resume':
       case 'stop':

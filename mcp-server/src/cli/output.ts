@@ -56,9 +56,10 @@ export function print(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
-export function printJson(value: unknown): void {
+/** JSON for scripts: indented, or one object per line (`line`) for a stream of them. */
+export function printJson(value: unknown, line = false): void {
   if (stdoutGone) return;
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  process.stdout.write(`${line ? JSON.stringify(value) : JSON.stringify(value, null, 2)}\n`);
 }
 
 export function table(rows: string[][]): string {

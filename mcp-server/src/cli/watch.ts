@@ -2,15 +2,16 @@
  * `loki status --watch`: the run as it moves. Polls a cheap change stamp every second (run/watch.ts) and rebuilds
  * the view only when it changed. On a terminal the screen is redrawn in place, in colour unless NO_COLOR; in a
  * pipe or a log one line is printed per change (never escape codes), so `loki status --watch | tee run.log` is a
- * timeline. Ends on Ctrl-C, or by itself once the run is no longer active (completed or stopped). Read-only, as
- * `loki status` is: it never counts a turn.
+ * timeline. With `--json`, one JSON object per change instead (what `loki status --json` prints, with the time and
+ * the tasks in progress), for a script to follow. Ends on Ctrl-C, or by itself once the run is no longer active
+ * (completed or stopped). Read-only, as `loki status` is: it never counts a turn.
  */
 import type { Project } from '../project.js';
 import { briefing, type Briefing } from '../run/briefing.js';
 import { changeStamp } from '../run/watch.js';
 import { peekRun } from '../run/state.js';
 import type { Task } from '../domain/tasks.js';
-import { paint, print, useColour } from './output.js';
+import { paint, print, printJson, useColour } from './output.js';
 
 const POLL_MS = 1000;
 
@@ -19,8 +20,9 @@ interface View {
   held: Task[];
 }
 
-export async function watchCommand(project: Project): Promise<number> {
-  const tty = Boolean(process.stdout.isTTY);
+export async function watchCommand(project: Project, json = false): Promise<number> {
+  // A script reading JSON wants lines, never a redrawn screen.
+  const tty = Boolean(process.stdout.isTTY) && !json;
   let last = '';
   let lastLine = '';
   return new Promise<number>((resolve, reject) => {
@@ -44,7 +46,10 @@ export async function watchCommand(project: Project): Promise<number> {
       if (stamp === last) return;
       last = stamp;
       const view = await look(project);
-      if (tty) {
+      if (json) {
+        const { nextCall: _call, ...status } = view.b;
+        printJson({ at: new Date().toISOString(), ...status, held: view.held }, true);
+      } else if (tty) {
         process.stdout.write(`\u001b[?25l\u001b[H\u001b[2J${screen(view)}\n`);
       } else {
         const line = oneLine(view);
