@@ -35,6 +35,7 @@ import {
   type TaskState,
 } from '../domain/tasks.js';
 import { UsageError } from '../errors.js';
+import { taskFailures, type TaskFailures } from '../domain/notify.js';
 import type { RunState } from '../run/records.js';
 import { checkId } from '../store/paths.js';
 import type { AuditNote, Store } from '../store/store.js';
@@ -119,6 +120,8 @@ export interface QueueSummary {
   /** Pending tasks waiting on dependencies, and those stuck behind a dead-lettered dependency. */
   waiting: number;
   stuckOnDeadLetter: string[];
+  /** What the task-failures alert measures (domain/notify.ts), from the same read of the tasks. */
+  failures: TaskFailures;
 }
 
 interface TaskRow {
@@ -190,6 +193,7 @@ export class TaskQueue {
       stuckOnDeadLetter: waitingTasks
         .filter((t) => t.dependencies.some((d) => lookup(d)?.status === 'dead-letter'))
         .map((t) => t.id),
+      failures: run ? taskFailures(tasks, run.runId) : { failedAttempts: 0, deadLetters: 0 },
     };
   }
 

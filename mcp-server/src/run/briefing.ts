@@ -20,6 +20,7 @@ import { latestFacts } from '../trust/facts.js';
 import { checklistFingerprint, codeState, readTrust } from '../trust/state.js';
 import type { Store } from '../store/store.js';
 import { fireAlerts, readAlerts, type Alert } from './notify.js';
+import type { TaskFailures } from '../domain/notify.js';
 import { log } from '../log.js';
 
 export interface Briefing {
@@ -144,10 +145,12 @@ export async function briefing(
   }
 
   let queue: QueueBriefing | null = null;
+  let failures: TaskFailures | undefined;
   if (store && run) {
     const tasks = project.tasks();
     if (who && !opts.peek && run.status === 'active') await tasks.renewHeldBy(who.id);
     const q = tasks.summary(run);
+    failures = q.failures;
     const me = who?.id;
     queue = {
       counts: q.counts,
@@ -182,7 +185,7 @@ export async function briefing(
   let alerts: Alert[] = [];
   if (store && run) {
     try {
-      alerts = opts.peek ? readAlerts(project) : await fireAlerts(project);
+      alerts = opts.peek ? readAlerts(project, failures) : await fireAlerts(project, failures);
     } catch (err) {
       log.warn(`notification triggers: ${(err as Error).message}`);
     }

@@ -7,7 +7,14 @@
 import { spawn } from 'node:child_process';
 import * as z from 'zod/mini';
 import { typedConfig } from '../config/load.js';
-import { activeAlerts, newAlerts, type Alert, type NotifyFacts } from '../domain/notify.js';
+import {
+  activeAlerts,
+  newAlerts,
+  taskFailures,
+  type Alert,
+  type NotifyFacts,
+  type TaskFailures,
+} from '../domain/notify.js';
 import { log } from '../log.js';
 import type { Project } from '../project.js';
 import type { RecordType } from '../store/records.js';
@@ -37,18 +44,22 @@ export type FiredAlerts = z.infer<typeof firedSchema>;
 export const NOTIFY_RECORD: RecordType<FiredAlerts> = { kind: 'notify', schema: firedSchema };
 export const notifyKey = (runId: string) => `notify/${runId}`;
 
-/** The alerts that hold now for the project's run (none without a run). Read-only. */
-export function readAlerts(project: Project): Alert[] {
+/**
+ * The alerts that hold now for the project's run (none without a run). Read-only. `failures`: the queue summary's,
+ * when the caller has one (the briefing), so the tasks are not read twice.
+ */
+export function readAlerts(project: Project, failures?: TaskFailures): Alert[] {
   const store = project.existingStore();
   const run = readRun(store);
   if (!store || !run) return [];
-  return alertsOf(project, store, run);
+  return alertsOf(project, store, run, failures);
 }
 
 /** The alerts of the run, from the effective configuration (a value config.yaml gets wrong stays at its default). */
-function alertsOf(project: Project, store: Store, run: RunState): Alert[] {
+function alertsOf(project: Project, store: Store, run: RunState, failures?: TaskFailures): Alert[] {
   const config = typedConfig(project.effectiveConfig());
-  return activeAlerts(notifyFacts(project, store, run, config.budgetLimitUsd, config.contextWindowTokens), {
+  const facts = notifyFacts(project, store, run, config.budgetLimitUsd, config.contextWindowTokens, failures);
+  return activeAlerts(facts, {
     contextPct: config.notify.contextPct,
     budgetPct: config.notify.budgetPct,
     taskFailures: config.notify.taskFailures,
@@ -63,23 +74,16 @@ export function notifyFacts(
   run: RunState,
   limitUsd: number | null,
   windowTokens: number,
+  failures: TaskFailures = taskFailures(project.tasks().list().tasks, run.runId),
 ): NotifyFacts {
   const hooks = readHookState(store, run.runId);
   const measured = hooks.toolCalls > 0;
-  let failedAttempts = 0;
-  let deadLetters = 0;
-  for (const t of project.tasks().list().tasks) {
-    if (t.runId !== run.runId || t.status === 'completed') continue;
-    if (t.status === 'dead-letter') deadLetters++;
-    failedAttempts += t.attempts.filter((a) => a.outcome === 'failed' || a.outcome === 'expired').length;
-  }
   const council = latestCouncil(store, run.runId);
   const outcome = council ? outcomeOf(council) : null;
   return {
     context: measured ? { tokens: hooks.usage.contextTokens, window: windowTokens } : null,
     budget: measured && limitUsd !== null ? { spentUsd: hooks.usage.costUsd, limitUsd } : null,
-    failedAttempts,
-    deadLetters,
+    ...failures,
     council:
       council && outcome
         ? { id: council.id, state: outcome.state, reasons: outcome.state === 'rejected' ? outcome.reasons : [] }
@@ -96,11 +100,11 @@ export function firedKeys(store: Store | undefined, runId: string): string[] {
  * The alerts that hold now; those not fired before in this run are recorded as fired (with a `notify.fired` audit
  * entry) and handed to `notify.command`. Never throws: a failure is logged and the alerts are still returned.
  */
-export async function fireAlerts(project: Project): Promise<Alert[]> {
+export async function fireAlerts(project: Project, failures?: TaskFailures): Promise<Alert[]> {
   const store = project.existingStore();
   const run = readRun(store);
   if (!store || !run) return [];
-  const alerts = alertsOf(project, store, run);
+  const alerts = alertsOf(project, store, run, failures);
   if (newAlerts(alerts, firedKeys(store, run.runId)).length === 0) return alerts;
   let fresh: Alert[];
   try {

@@ -4,7 +4,6 @@
  * any process but the CLI, so an agent cannot excuse its own unfinished work through the server. Each waiver is
  * one write-once document and one `run.waive` audit entry whose actor names a person.
  */
-import os from 'node:os';
 import { planWaiver, type WaiverKind, type WorkFacts, type WorkWaiver } from '../domain/waivers.js';
 import type { Project } from '../project.js';
 import type { RunState } from '../run/records.js';
@@ -105,12 +104,7 @@ export function addWaiver(project: Project, kind: WaiverKind, tasks: readonly st
   // No .loki/ yet is no run yet: refused without creating it.
   const store = project.existingStore();
   if (!store) throw new UsageError(NO_RUN);
-  let user: string | null = null;
-  try {
-    user = os.userInfo().username || null;
-  } catch {
-    user = null;
-  }
+  const who = personAt(project, 'waive work');
   return store.mutate(
     (): WorkWaiver => {
       const run = readRun(store);
@@ -128,7 +122,7 @@ export function addWaiver(project: Project, kind: WaiverKind, tasks: readonly st
         phase: plan.phase,
         reason: plan.reason,
         at: new Date().toISOString(),
-        grantedBy: { kind: 'person', user, via: viaSurface(project.actor, 'loki waive') },
+        grantedBy: { kind: 'person', user: who.user, via: viaSurface(project.actor, 'loki waive') },
       };
       if (!store.records.create(waiverFile(run.runId, waiver.id), WAIVER_RECORD, waiver))
         throw new UsageError('another waiver was recorded at the same moment; run the command again');
@@ -137,7 +131,7 @@ export function addWaiver(project: Project, kind: WaiverKind, tasks: readonly st
     (w) => ({
       action: 'run.waive',
       target: w.runId,
-      actor: `person:${user ?? 'unknown'} via ${project.actor}`,
+      actor: who.actor,
       data: { waiver: w.id, kind: w.kind, tasks: w.tasks, phase: w.phase, reason: w.reason, by: 'person' },
     }),
   );
