@@ -86,7 +86,7 @@ await Promise.all([
     // CommonJS has no import.meta; give the sources that read import.meta.url the bundle's own URL.
     define: { ...common.define, 'import.meta.url': '__lokiImportMetaUrl' },
     banner: {
-      js: "const __lokiImportMetaUrl = require('node:url').pathToFileURL(__filename).href; const __lokiBuiltin = (m) => ({ __proto__: m, default: m });",
+      js: "const __lokiImportMetaUrl = require('node:url').pathToFileURL(__filename).href; const __lokiBuiltin = (m) => ({ __proto__: m, default: m }); const __lokiLazy = (id) => { let m; const load = () => (m ??= require(id)); return new Proxy({}, { get: (_, k) => (k === 'default' ? load() : load()[k]), has: (_, k) => k === 'default' || k in load() }); };",
     },
   }),
   build({
@@ -129,12 +129,24 @@ await Promise.all([
 // builtin needs no such interop: an object whose prototype is the module, with `default` set, reads the same.
 // (The source maps' columns are off on the rewritten declaration lines only.)
 const builtinImport = /([\w$]+)\(require\("(node:[a-z_/]+)"\), ?1\)/g;
+// Builtins that cost milliseconds to load and that most starts never use: a hook that only reads the run needs no
+// hashing and spawns nothing, yet node:crypto (with the streams it pulls in) and node:child_process (with net) were
+// about 10 ms of each hook's start (bench/NOTES.md). They are loaded on the first use of one of their exports.
+const LAZY_BUILTINS = new Set(['node:crypto', 'node:child_process']);
+const lazyRequire = /(?<![\w$.])require\("(node:crypto|node:child_process)"\)/g;
 for (const file of fs.readdirSync(outdir).filter((f) => f.endsWith('.cjs'))) {
   const text = fs.readFileSync(`${outdir}/${file}`, 'utf8');
   // Minified, __toESM has a short name: every match must call the same function, or the rewrite is not safe.
   const helpers = new Set([...text.matchAll(builtinImport)].map((m) => m[1]));
   if (helpers.size > 1)
     throw new Error(`${file}: builtin imports go through ${[...helpers].join(', ')}; expected only esbuild's __toESM`);
-  fs.writeFileSync(`${outdir}/${file}`, text.replace(builtinImport, '__lokiBuiltin(require("$2"))'));
+  fs.writeFileSync(
+    `${outdir}/${file}`,
+    text
+      .replace(builtinImport, (_, _helper, id) =>
+        LAZY_BUILTINS.has(id) ? `__lokiLazy("${id}")` : `__lokiBuiltin(require("${id}"))`,
+      )
+      .replace(lazyRequire, '__lokiLazy("$1")'),
+  );
 }
 for (const bin of ['loki-mcp.js', 'loki.js', 'loki-hook.cjs']) fs.chmodSync(`${outdir}/${bin}`, 0o755);

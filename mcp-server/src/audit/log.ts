@@ -359,6 +359,20 @@ function writeAnchor(file: string, anchor: Anchor): void {
   replacePrivateFile(path.dirname(path.dirname(file)), file, `${canonicalJson(anchor)}\n`);
 }
 
+/**
+ * Where a project's external anchor is kept. Its file name, a digest of the root, is worked out on first use: a
+ * store opened only to read (the hooks) then never loads the hashing code.
+ */
+export function externalAnchor(lokiHome: string, projectRoot: string): AnchorLocation {
+  let file: string | undefined;
+  return {
+    get file() {
+      return (file ??= externalAnchorFile(lokiHome, projectRoot));
+    },
+    label: `the external anchor (${lokiHome}/anchors)`,
+  };
+}
+
 /** The external anchor's path for a project: a digest of its canonical root under `$LOKI_HOME/anchors/`. */
 export function externalAnchorFile(lokiHome: string, projectRoot: string): string {
   return path.join(lokiHome, 'anchors', `${projectKey(projectRoot)}.json`);

@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { canonicalJson } from '../audit/chain.js';
-import { AuditLog, MAX_DATA_BYTES, externalAnchorFile, type AuditNote, type Redactor } from '../audit/log.js';
+import { AuditLog, MAX_DATA_BYTES, externalAnchor, type AuditNote, type Redactor } from '../audit/log.js';
 import { StoreError } from '../errors.js';
 import { BOUND_FLAG, adoptUnboundRecords } from './bindings.js';
 import { Db } from './db.js';
@@ -52,12 +52,7 @@ export class Store {
     this.db = db;
     this.records = new RecordIO(db);
     this.lokiHome = lokiHome;
-    this.audit = new AuditLog(
-      db,
-      { file: externalAnchorFile(lokiHome, project.root), label: `the external anchor (${lokiHome}/anchors)` },
-      actor,
-      redact,
-    );
+    this.audit = new AuditLog(db, externalAnchor(lokiHome, project.root), actor, redact);
   }
 
   /**
