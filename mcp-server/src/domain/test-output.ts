@@ -79,7 +79,7 @@ const jest: Parser = (text) => {
 
 const nodeTest: Parser = (text) => {
   // TAP ("# tests 4", "# pass 1" ...) or the spec reporter ("ℹ tests 4" ...): the last summary block.
-  const total = lastMatch(text, /^[#ℹ] tests (\d+)\s*$/m);
+  const total = lastMatch(text, /^[#\u2139] tests (\d+)\s*$/m);
   if (!total) return null;
   const block = text.slice(total.index);
   const field = (name: string) => num(new RegExp(`^[#ℹ] ${name} (\\d+)\\s*$`, 'm').exec(block)?.[1]);

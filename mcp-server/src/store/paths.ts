@@ -18,7 +18,8 @@ export const MAX_COMPONENT_BYTES = 255;
 export const MAX_COMPONENTS = 64;
 
 // Windows ignores spaces between a device name and its extension: `nul .txt` is NUL too.
-const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$) *(\..*)?$/i;
+const WINDOWS_RESERVED =
+  /^(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3]|conin\$|conout\$) *(\..*)?$/i;
 // Control, format (zero-width, BIDI overrides), line/paragraph separators, private use, unassigned, and lone
 // surrogates (UTF-8 encoding turns every one into U+FFFD, so distinct strings would name the same file).
 const INVISIBLE_OR_CONTROL = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}\p{Co}\p{Cn}]/u;

@@ -516,7 +516,7 @@ class Reader {
       const after = columns.dependsOn
         .flatMap((i) => cell(i).split(/[,;\s]+/))
         .map((x) => x.trim())
-        .filter((x) => x !== '' && !/^(none|n\/a|-|—)$/i.test(x));
+        .filter((x) => x !== '' && !/^(none|n\/a|-|\u2014)$/i.test(x));
       if (after.length > 0) d.after = after;
       out.push(d);
     }
