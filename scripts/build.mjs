@@ -41,6 +41,16 @@ const englishOnlyZod = {
   },
 };
 
+// The CommonJS bundles share one copy of the `yaml` package, dist/yaml.cjs, required when a config.yaml or a
+// frontmatter block is first read (domain/yaml.ts, config/frontmatter.ts): it was 112 KB of each of five bundles
+// that every start reads, most of which never parse YAML, and a third of the package.
+const sharedYaml = {
+  name: 'shared-yaml',
+  setup(b) {
+    b.onResolve({ filter: /^yaml$/ }, () => ({ path: './yaml.cjs', external: true }));
+  },
+};
+
 const common = {
   bundle: true,
   platform: 'node',
@@ -86,11 +96,20 @@ await Promise.all([
     outdir,
     outExtension: { '.js': '.cjs' },
     alias: withoutAjv,
+    plugins: [...common.plugins, sharedYaml],
     // CommonJS has no import.meta; give the sources that read import.meta.url the bundle's own URL.
     define: { ...common.define, 'import.meta.url': '__lokiImportMetaUrl' },
     banner: {
       js: "const __lokiImportMetaUrl = require('node:url').pathToFileURL(__filename).href; const __lokiBuiltin = (m) => ({ __proto__: m, default: m }); const __lokiLazy = (id) => { let m; const load = () => (m ??= require(id)); return new Proxy({}, { get: (_, k) => (k === 'default' ? load() : load()[k]), has: (_, k) => k === 'default' || k in load() }); };",
     },
+  }),
+  // The `yaml` package as the CommonJS bundles require it (see sharedYaml).
+  build({
+    ...common,
+    format: 'cjs',
+    entryPoints: { yaml: 'yaml' },
+    outdir,
+    outExtension: { '.js': '.cjs' },
   }),
   build({
     ...common,

@@ -13,9 +13,16 @@ export interface Packed {
   files: { path: string; size: number }[];
 }
 
-const NEEDED = ['loki-mcp.js', 'loki.js', 'server.cjs', 'cli.cjs', 'loki-hook.cjs', 'hook.cjs', 'demo.mjs'].map(
-  (f) => `mcp-server/dist/${f}`,
-);
+const NEEDED = [
+  'loki-mcp.js',
+  'loki.js',
+  'server.cjs',
+  'cli.cjs',
+  'loki-hook.cjs',
+  'hook.cjs',
+  'yaml.cjs',
+  'demo.mjs',
+].map((f) => `mcp-server/dist/${f}`);
 
 export function packRepo(dest: string): Packed {
   let last = '';

@@ -258,9 +258,14 @@ function inspectPlugin(
     );
     return;
   }
-  const missingBuilt = ['server.cjs', 'loki-hook.cjs', 'hook.cjs', 'hook-guard.cjs', 'hook-usage.cjs'].filter(
-    (f) => !fs.existsSync(path.join(dist, f)),
-  );
+  const missingBuilt = [
+    'server.cjs',
+    'loki-hook.cjs',
+    'hook.cjs',
+    'hook-guard.cjs',
+    'hook-usage.cjs',
+    'yaml.cjs',
+  ].filter((f) => !fs.existsSync(path.join(dist, f)));
   const probe =
     missingBuilt.length === 0 ? startProbe(process.execPath, [server], { CLAUDE_PROJECT_DIR: root }, root) : undefined;
   if (!probe?.ok)
