@@ -4,6 +4,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  CLAIMABLE_STATES,
+  OPEN_STATES,
+  countStates,
+  effectivePhase,
+  phaseAllows,
+  pickNext,
+  unmetDependencies,
+  type Task,
+} from '../mcp-server/src/domain/tasks.js';
+import { Project } from '../mcp-server/src/project.js';
+import type { RunState } from '../mcp-server/src/run/records.js';
+import {
   DIST,
   auditLines,
   connect,
@@ -421,6 +433,113 @@ describe('loki_status and phases', () => {
     expect(snapshot(p!.root)).toEqual(before);
     // The tasks the change did not touch are still there, as they were.
     expect(taskFile('t1')).toMatchObject({ id: 't1', status: 'pending' });
+  });
+});
+
+describe('the queue summary', () => {
+  it('counted in SQL, it is what decoding every task and applying the domain rules gives, in a varied queue', () => {
+    p = tempProject();
+    const project = new Project({ root: p.root, env: p.env, actor: 'test' });
+    try {
+      const q = project.tasks();
+      const PHASES = ['DEVELOPMENT', 'QA', 'DEPLOYMENT', 'BOOTSTRAP'] as const;
+      const PRI = ['low', 'critical', 'medium', 'high'] as const;
+      // 60 tasks, some depending on earlier ones, over four phases and priorities; then claimed, completed, failed
+      // to dead-letter, blocked and expired in a fixed pattern.
+      const drafts = Array.from({ length: 60 }, (_, i) => ({
+        id: `k${i}`,
+        title: `task ${i}`,
+        phase: PHASES[i % 4],
+        priority: PRI[(i * 7) % 4],
+        dependencies: i % 5 === 0 && i > 0 ? [`k${i - 3}`, `k${i - 1}`] : i % 7 === 0 && i > 0 ? [`k${i - 7}`] : [],
+      }));
+      const runId = 'r-summary';
+      q.add(drafts, runId, { phase: 'DEVELOPMENT', source: { kind: 'agent', section: null } });
+      const run = { runId, tier: 'standard', phase: 'DEVELOPMENT' } as unknown as RunState;
+      const claimOne = (agent: string) => q.claim({ agent, phase: undefined });
+      // Ahead of everything in claim order, but of a phase after the run's: the summary's next must pass it over.
+      q.add([{ id: 'late', title: 'late', phase: 'QA', priority: 'critical' }], runId, {
+        phase: 'DEVELOPMENT',
+        source: { kind: 'agent', section: null },
+      });
+      q.update({ id: 'late', edit: {}, action: 'block', reason: 'kept out of the claims below' });
+      for (let i = 0; i < 30; i++) {
+        const c1 = claimOne(`a${i % 3}`);
+        if (!c1.task) break;
+        const id = c1.task.id;
+        if (i % 5 === 0) q.complete(id, c1.token!, 'done', []);
+        else if (i % 5 === 1)
+          for (let n = 0, held = c1; n < 6 && held.task && q.get(id)!.status !== 'dead-letter'; n++) {
+            q.fail(id, held.token!, `boom ${n}`);
+            held = q.claim({ agent: 'x', taskId: id });
+          }
+        else if (i % 5 === 2) q.update({ id, edit: {}, action: 'block', token: c1.token!, reason: 'waits' });
+        else if (i % 5 === 3) {
+          // Failed once, then done: its past failure no longer counts.
+          q.fail(id, c1.token!, 'flaky');
+          const again = q.claim({ agent: 'y', taskId: id });
+          q.complete(id, again.token!, 'done at last', []);
+        }
+        // i % 5 === 4: left in progress
+      }
+      q.update({ id: 'late', edit: {}, action: 'unblock' });
+      const all = q.list().tasks;
+      expect(new Set(all.map((t) => t.status)).size).toBeGreaterThanOrEqual(5);
+      // The reference: every task decoded, the pure rules of domain/tasks.ts and domain/notify.ts.
+      const byId = new Map(all.map((t) => [t.id, t]));
+      const lookup = (id: string) => byId.get(id);
+      const claimable = all.filter((t) => CLAIMABLE_STATES.includes(t.status));
+      const unmet = (t: Task) => unmetDependencies(t, lookup).length > 0;
+      const ready = claimable.filter((t) => !unmet(t));
+      const next = pickNext(all, lookup, (t) => phaseAllows(t, run));
+      const s = q.summary(run);
+      expect(s.counts).toEqual(countStates(all));
+      expect(s.total).toBe(all.length);
+      expect(s.inProgress.map((t) => t.id)).toEqual(all.filter((t) => t.status === 'in-progress').map((t) => t.id));
+      expect(s.next?.id).toBe(next?.id);
+      expect(s.openInPhase).toBe(
+        all.filter((t) => OPEN_STATES.includes(t.status) && effectivePhase(t.phase, run.tier) === run.phase).length,
+      );
+      expect(s.laterPhases).toBe(ready.filter((t) => !phaseAllows(t, run)).length);
+      expect(s.waiting).toBe(claimable.filter(unmet).length);
+      expect(s.stuckOnDeadLetter).toEqual(
+        claimable
+          .filter((t) => unmet(t) && t.dependencies.some((d) => lookup(d)?.status === 'dead-letter'))
+          .map((t) => t.id),
+      );
+      expect(s.failures).toEqual({
+        failedAttempts: all
+          .filter((t) => t.status !== 'completed')
+          .flatMap((t) => t.attempts)
+          .filter((a) => a.outcome === 'failed' || a.outcome === 'expired').length,
+        deadLetters: all.filter((t) => t.status === 'dead-letter').length,
+      });
+      expect(s.failures.deadLetters).toBeGreaterThan(0);
+      expect(all.some((t) => t.status === 'completed' && t.attempts.some((a) => a.outcome === 'failed'))).toBe(true);
+      expect(s.inProgress.length).toBeGreaterThan(0);
+      expect(pickNext(all, lookup, () => true)?.id).toBe('late');
+      expect(next?.id).not.toBe('late');
+      expect(s.stuckOnDeadLetter.length + s.laterPhases + s.waiting).toBeGreaterThan(0);
+    } finally {
+      project.close();
+    }
+  });
+
+  it('a task whose status is no state is named as damaged, not counted', () => {
+    p = tempProject();
+    const project = new Project({ root: p.root, env: p.env, actor: 'test' });
+    try {
+      project.tasks().add([{ title: 'one' }, { title: 'two' }], 'r-x', {
+        phase: 'DEVELOPMENT',
+        source: { kind: 'agent', section: null },
+      });
+      project.openStore().db.run(`UPDATE tasks SET body = json_set(body, '$.status', 'gone') WHERE id = 't2'`);
+      expect(() => project.tasks().summary(undefined)).toThrow(
+        /task "t2" in \.loki\/loki\.db does not match its schema \(status: .*run loki doctor/,
+      );
+    } finally {
+      project.close();
+    }
   });
 });
 

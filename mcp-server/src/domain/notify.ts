@@ -8,8 +8,6 @@
  * while the step to critical, a further dead-letter or a new rejection is.
  */
 
-import type { Task } from './tasks.js';
-
 export type AlertTrigger = 'context' | 'budget' | 'task-failures' | 'council-rejected';
 export const ALERT_TRIGGERS: readonly AlertTrigger[] = ['context', 'budget', 'task-failures', 'council-rejected'];
 export type AlertLevel = 'warning' | 'critical';
@@ -37,28 +35,14 @@ export interface NotifyThresholds {
 }
 
 /** What the task-failures trigger measures. */
+/**
+ * The failures of a run's tasks (counted by queue/queue.ts TaskQueue.failures): a completed task's past failures no
+ * longer count, or the alert would hold for the rest of the run.
+ */
 export interface TaskFailures {
   /** Failed or expired attempts of the run's tasks that are not completed. */
   failedAttempts: number;
   deadLetters: number;
-}
-
-/**
- * The failures of a run's tasks: a completed task's past failures no longer count, or the alert would hold for the
- * rest of the run.
- */
-export function taskFailures(
-  tasks: Iterable<Pick<Task, 'runId' | 'status' | 'attempts'>>,
-  runId: string,
-): TaskFailures {
-  let failedAttempts = 0;
-  let deadLetters = 0;
-  for (const t of tasks) {
-    if (t.runId !== runId || t.status === 'completed') continue;
-    if (t.status === 'dead-letter') deadLetters++;
-    failedAttempts += t.attempts.filter((a) => a.outcome === 'failed' || a.outcome === 'expired').length;
-  }
-  return { failedAttempts, deadLetters };
 }
 
 export interface NotifyFacts extends TaskFailures {

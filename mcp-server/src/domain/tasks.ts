@@ -130,7 +130,7 @@ export function effectivePhase(phase: Phase, tier: Tier): Phase {
 }
 
 /** Tasks of the current phase and of earlier ones are claimable; later phases wait. */
-export function phaseAllows(task: Task, run: { tier: Tier; phase: Phase } | undefined): boolean {
+export function phaseAllows(task: Pick<Task, 'phase'>, run: { tier: Tier; phase: Phase } | undefined): boolean {
   if (!run || run.phase === 'GROWTH') return true;
   const list = TIER_PHASES[run.tier];
   return list.indexOf(effectivePhase(task.phase, run.tier)) <= list.indexOf(run.phase);
@@ -146,7 +146,7 @@ export function leaseExpired(task: Task, now: number): boolean {
 }
 
 /** Dependencies that are not completed yet. */
-export function unmetDependencies(task: Task, lookup: Lookup): string[] {
+export function unmetDependencies(task: Pick<Task, 'dependencies'>, lookup: Lookup): string[] {
   return task.dependencies.filter((d) => lookup(d)?.status !== 'completed');
 }
 

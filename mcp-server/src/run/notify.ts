@@ -7,14 +7,7 @@
 import { spawn } from 'node:child_process';
 import * as z from 'zod/mini';
 import { typedConfig } from '../config/load.js';
-import {
-  activeAlerts,
-  newAlerts,
-  taskFailures,
-  type Alert,
-  type NotifyFacts,
-  type TaskFailures,
-} from '../domain/notify.js';
+import { activeAlerts, newAlerts, type Alert, type NotifyFacts, type TaskFailures } from '../domain/notify.js';
 import { log } from '../log.js';
 import type { Project } from '../project.js';
 import type { RecordType } from '../store/records.js';
@@ -74,7 +67,7 @@ export function notifyFacts(
   run: RunState,
   limitUsd: number | null,
   windowTokens: number,
-  failures: TaskFailures = taskFailures(project.tasks().list().tasks, run.runId),
+  failures: TaskFailures = project.tasks().failures(run.runId),
 ): NotifyFacts {
   const hooks = readHookState(store, run.runId);
   const measured = hooks.toolCalls > 0;

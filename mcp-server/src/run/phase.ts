@@ -180,8 +180,7 @@ function stateFacts(
     // A task a person waived (`loki waive`) does not hold its phase either: completion would not wait for it.
     openTasksInPhase: project
       .tasks()
-      .openInPhase(run)
-      .map((t) => t.id)
+      .openInPhaseIds(run)
       .filter((id) => !waived.has(id)),
   };
 }
