@@ -185,7 +185,14 @@ export function inspectCheckpoints(root: string, store: Store): { count: number;
   };
 }
 
+/** How long loki doctor waits for a snapshot another process holds locked before naming it as unchecked. */
+const SNAPSHOT_LOCK_WAIT_MS = 2000;
+
 function stateProblem(store: Store, record: CheckpointRecord): Problem | null {
+  return store.db.withBusyTimeout(SNAPSHOT_LOCK_WAIT_MS, () => attachedStateProblem(store, record));
+}
+
+function attachedStateProblem(store: Store, record: CheckpointRecord): Problem | null {
   const snapshot = snapshotPath(store, record.id);
   if ('problem' in snapshot) return snapshot;
   let detach: () => void;

@@ -58,7 +58,7 @@ function isBusy(err: unknown): boolean {
  * Run `fn` until it does not fail with SQLITE_BUSY, waiting between tries (jittered, doubling to 1 ms) for up to
  * BUSY_TIMEOUT_MS. Synchronous: the connection belongs to this one call meanwhile.
  */
-function retryBusy<T>(fn: () => T): T {
+function retryBusy<T>(fn: () => T, timeoutMs = BUSY_TIMEOUT_MS): T {
   let deadline = 0;
   let wait = FIRST_WAIT_MS;
   for (;;) {
@@ -67,11 +67,9 @@ function retryBusy<T>(fn: () => T): T {
     } catch (err) {
       if (!isBusy(err)) throw err;
       const now = Date.now();
-      if (deadline === 0) deadline = now + BUSY_TIMEOUT_MS;
+      if (deadline === 0) deadline = now + timeoutMs;
       else if (now > deadline)
-        throw new StoreError(
-          `.loki/${DB_FILE} stayed locked by another process for ${BUSY_TIMEOUT_MS / 1000} s; try again`,
-        );
+        throw new StoreError(`.loki/${DB_FILE} stayed locked by another process for ${timeoutMs / 1000} s; try again`);
       Atomics.wait(sleeper, 0, 0, wait * (0.5 + Math.random()));
       wait = Math.min(wait * 2, LONGEST_WAIT_MS);
     }
@@ -116,6 +114,8 @@ export class Db {
   private readonly conn: DatabaseSync;
   private readonly statements = new Map<string, StatementSync>();
   private depth = 0;
+  /** How long a statement outside a transaction waits for a lock (Db.withBusyTimeout shortens it). */
+  private busyTimeoutMs = BUSY_TIMEOUT_MS;
 
   private constructor(file: string, conn: DatabaseSync) {
     this.file = file;
@@ -265,24 +265,38 @@ export class Db {
   // crash) and is retried; inside one this connection already holds the write lock.
   get<T>(sql: string, ...params: Params): T | undefined {
     const s = this.statement(sql);
-    return (this.depth > 0 ? s.get(...params) : retryBusy(() => s.get(...params))) as T | undefined;
+    return (this.depth > 0 ? s.get(...params) : retryBusy(() => s.get(...params), this.busyTimeoutMs)) as T | undefined;
   }
 
   all<T>(sql: string, ...params: Params): T[] {
     const s = this.statement(sql);
-    return (this.depth > 0 ? s.all(...params) : retryBusy(() => s.all(...params))) as T[];
+    return (this.depth > 0 ? s.all(...params) : retryBusy(() => s.all(...params), this.busyTimeoutMs)) as T[];
   }
 
   run(sql: string, ...params: Params): { changes: number; lastInsertRowid: number } {
     const s = this.statement(sql);
-    const r = this.depth > 0 ? s.run(...params) : retryBusy(() => s.run(...params));
+    const r = this.depth > 0 ? s.run(...params) : retryBusy(() => s.run(...params), this.busyTimeoutMs);
     return { changes: Number(r.changes), lastInsertRowid: Number(r.lastInsertRowid) };
   }
 
   /** Run several statements (migrations, pragmas). */
   exec(sql: string): void {
     if (this.depth > 0) this.conn.exec(sql);
-    else retryBusy(() => this.conn.exec(sql));
+    else retryBusy(() => this.conn.exec(sql), this.busyTimeoutMs);
+  }
+
+  /**
+   * Run `fn` with statements outside a transaction waiting at most `ms` for another process's lock: a diagnosis
+   * (loki doctor) names a locked file after a moment instead of waiting the full busy timeout on each.
+   */
+  withBusyTimeout<T>(ms: number, fn: () => T): T {
+    const saved = this.busyTimeoutMs;
+    this.busyTimeoutMs = ms;
+    try {
+      return fn();
+    } finally {
+      this.busyTimeoutMs = saved;
+    }
   }
 
   /** True inside Db.tx. */
