@@ -18,7 +18,7 @@ import { HookInputTooLarge, MAX_INPUT_BYTES, lokiAbove, runHook, type HookInput,
 
 const GUARD_ENV = ['LOKI_ALLOWED_PATHS', 'LOKI_BLOCKED_COMMANDS', 'LOKI_STAGED_AUTONOMY'];
 
-/** The hook entry (bin/hook-guard-main.ts, bin/hook-main.ts). */
+/** The hook entry (bin/hook-guard-main.ts). */
 export function runGuardHook(): void {
   runHook(guardHook, guardFailure);
 }
