@@ -11,7 +11,7 @@ import { safeParse } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import {
   CHECKPOINTS_DIR,
-  CHECKPOINT_BODY,
+  checkpointBodySchema,
   ID_RE,
   JOURNAL_KEY,
   JOURNAL_RECORD,
@@ -73,7 +73,7 @@ function decode(row: Row): { record: CheckpointRecord } | { problem: string } {
   } catch {
     return { problem: 'its record is not valid JSON (changed outside loki-mode)' };
   }
-  const parsed = safeParse(CHECKPOINT_BODY, raw);
+  const parsed = safeParse(checkpointBodySchema(), raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     return {

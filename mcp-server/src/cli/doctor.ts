@@ -717,7 +717,7 @@ function damagedRecords(store: Store): string[] {
   for (const row of store.db.all<{ id: string; body: string }>('SELECT id, body FROM tasks ORDER BY seq'))
     check(`task "${row.id}"`, taskSchema, row.body, row.id);
   for (const row of store.db.all<{ id: string; body: string }>('SELECT id, body FROM memory ORDER BY rid'))
-    check(`memory item "${row.id}"`, memoryItemSchema, row.body, row.id);
+    check(`memory item "${row.id}"`, memoryItemSchema(), row.body, row.id);
   return problems;
 }
 

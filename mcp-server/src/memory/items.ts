@@ -25,7 +25,7 @@ interface ItemRow {
 
 /** The item in a row, or why it cannot be used. */
 export function decodeItem(row: ItemRow): { item: MemoryItem } | { problem: string } {
-  const r = parseStored(memoryItemSchema, row.body, row.id);
+  const r = parseStored(memoryItemSchema(), row.body, row.id);
   return 'issue' in r ? { problem: damagedMessage(`memory item "${row.id}"`, r.issue) } : { item: r.value };
 }
 
@@ -52,7 +52,7 @@ function decodeStrict(rows: ItemRow[]): MemoryItem[] {
 /** Insert new items and replace changed ones (call inside the caller's transaction). */
 export function putItems(db: Db, items: readonly MemoryItem[]): void {
   for (const item of items) {
-    const parsed = safeParse(memoryItemSchema, item);
+    const parsed = safeParse(memoryItemSchema(), item);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       throw new Error(

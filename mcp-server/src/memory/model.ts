@@ -9,6 +9,7 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
 import { PHASES } from '../domain/phases.js';
+import { onFirstUse } from '../store/schema.js';
 
 export const LAYERS = ['episode', 'pattern', 'skill'] as const;
 export type Layer = (typeof LAYERS)[number];
@@ -40,52 +41,58 @@ export const TAG = /^[a-z0-9][a-z0-9._-]*$/;
 
 const str = (max: number) => z.string().max(max);
 
-export const provenanceSchema = z
-  .object({
-    run: z.string().max(LIMITS.ref).nullable(),
-    task: z.string().max(LIMITS.ref).nullable(),
-    at: z.string().min(1).max(64),
-    source: z.string().min(1).max(120),
-  })
-  .strict();
-export type Provenance = z.infer<typeof provenanceSchema>;
+// Built on first use (store/schema.ts onFirstUse): a server answers `initialize`, and most tool calls, without them.
+const schemas = onFirstUse(() => {
+  const provenance = z
+    .object({
+      run: z.string().max(LIMITS.ref).nullable(),
+      task: z.string().max(LIMITS.ref).nullable(),
+      at: z.string().min(1).max(64),
+      source: z.string().min(1).max(120),
+    })
+    .strict();
 
-export const memoryItemSchema = z
-  .object({
-    id: z.string().regex(ITEM_ID),
-    layer: z.enum(LAYERS),
-    title: str(LIMITS.title).min(1),
-    body: str(LIMITS.body),
-    tags: z.array(z.string().max(LIMITS.tag).regex(TAG)).max(LIMITS.tags),
-    phase: z.enum(PHASES).nullable(),
-    taskType: str(LIMITS.taskType).nullable(),
-    provenance: provenanceSchema,
-    /** Episode: how it went. */
-    outcome: z.enum(OUTCOMES).nullable(),
-    errors: z.array(str(LIMITS.item)).max(LIMITS.list),
-    lessons: z.array(str(LIMITS.item)).max(LIMITS.list),
-    files: z.array(str(LIMITS.file)).max(LIMITS.files),
-    /** Pattern and skill: when it applies. */
-    when: str(LIMITS.item).nullable(),
-    /** Pattern: an anti-pattern is something to avoid. */
-    antiPattern: z.boolean(),
-    confidence: z.number().min(0).max(1).nullable(),
-    /** Skill: the steps. */
-    steps: z.array(str(LIMITS.item)).max(LIMITS.steps),
-    /** Pattern and skill: the episodes it came from. */
-    sources: z.array(z.string().regex(ITEM_ID)).max(500),
-    /** Patterns made by consolidation: the key of their episode group; null otherwise. */
-    groupKey: z.string().max(LIMITS.ref).nullable(),
-    /** Warnings found at write time, e.g. "instruction-like" text. */
-    flags: z.array(z.string().max(40)).max(10),
-  })
-  .strict()
-  .refine((item) => item.id.startsWith(`${LAYER_PREFIX[item.layer]}-`), {
-    path: ['id'],
-    message: 'the id prefix does not match the layer',
-  });
+  const item = z
+    .object({
+      id: z.string().regex(ITEM_ID),
+      layer: z.enum(LAYERS),
+      title: str(LIMITS.title).min(1),
+      body: str(LIMITS.body),
+      tags: z.array(z.string().max(LIMITS.tag).regex(TAG)).max(LIMITS.tags),
+      phase: z.enum(PHASES).nullable(),
+      taskType: str(LIMITS.taskType).nullable(),
+      provenance,
+      /** Episode: how it went. */
+      outcome: z.enum(OUTCOMES).nullable(),
+      errors: z.array(str(LIMITS.item)).max(LIMITS.list),
+      lessons: z.array(str(LIMITS.item)).max(LIMITS.list),
+      files: z.array(str(LIMITS.file)).max(LIMITS.files),
+      /** Pattern and skill: when it applies. */
+      when: str(LIMITS.item).nullable(),
+      /** Pattern: an anti-pattern is something to avoid. */
+      antiPattern: z.boolean(),
+      confidence: z.number().min(0).max(1).nullable(),
+      /** Skill: the steps. */
+      steps: z.array(str(LIMITS.item)).max(LIMITS.steps),
+      /** Pattern and skill: the episodes it came from. */
+      sources: z.array(z.string().regex(ITEM_ID)).max(500),
+      /** Patterns made by consolidation: the key of their episode group; null otherwise. */
+      groupKey: z.string().max(LIMITS.ref).nullable(),
+      /** Warnings found at write time, e.g. "instruction-like" text. */
+      flags: z.array(z.string().max(40)).max(10),
+    })
+    .strict()
+    .refine((item) => item.id.startsWith(`${LAYER_PREFIX[item.layer]}-`), {
+      path: ['id'],
+      message: 'the id prefix does not match the layer',
+    });
+  return { provenance, item };
+});
 
-export type MemoryItem = z.infer<typeof memoryItemSchema>;
+export type Provenance = z.infer<ReturnType<typeof schemas>['provenance']>;
+/** The memory item's schema (built on first use). */
+export const memoryItemSchema = () => schemas().item;
+export type MemoryItem = z.infer<ReturnType<typeof schemas>['item']>;
 
 /** A new id: layer prefix, milliseconds in base 36 (sortable by time), a random suffix. */
 export function newItemId(layer: Layer, now = Date.now()): string {

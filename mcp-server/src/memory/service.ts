@@ -131,7 +131,7 @@ export function buildItem(
     groupKey: null,
     flags: flagsFor([clean.title, clean.body, ...clean.lessons, ...clean.steps, clean.when ?? '']),
   };
-  const parsed = safeParse(memoryItemSchema, item);
+  const parsed = safeParse(memoryItemSchema(), item);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new UsageError(`${issue?.path.join('.') || 'item'}: ${issue?.message ?? 'invalid'}`);

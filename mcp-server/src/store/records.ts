@@ -11,8 +11,18 @@ import type { Db } from './db.js';
 import { damagedMessage, parseStored, safeParse, type Schema } from './schema.js';
 
 export interface RecordType<T> {
-  kind: string;
-  schema: Schema<T>;
+  readonly kind: string;
+  readonly schema: Schema<T>;
+}
+
+/** A record type whose schema is built when first needed (`schema` is memoized by the caller: onFirstUse). */
+export function lazyRecord<T>(kind: string, schema: () => Schema<T>): RecordType<T> {
+  return {
+    kind,
+    get schema() {
+      return schema();
+    },
+  };
 }
 
 interface Row {

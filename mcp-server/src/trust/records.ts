@@ -11,7 +11,8 @@ import { CHECK_LIMITS, type Checklist } from '../domain/checklist.js';
 import { VOTES, type CastVote } from '../domain/council.js';
 import { PHASES } from '../domain/phases.js';
 import { WAIVER_KINDS, type WorkWaiver } from '../domain/waivers.js';
-import type { RecordType } from '../store/records.js';
+import { lazyRecord, type RecordType } from '../store/records.js';
+import { onFirstUse } from '../store/schema.js';
 
 const isoTime = z.string().check(z.minLength(1), z.maxLength(64));
 const text = (min: number, max: number) => z.string().check(z.minLength(min), z.maxLength(max));
@@ -69,44 +70,48 @@ export const CHECKLIST_RECORD: RecordType<Checklist> = {
 };
 export const checklistFile = (runId: string) => `checklist/${runId}`;
 
-const castVote = z.strictObject({
-  seat: z.int().check(z.gte(0), z.lte(9)),
-  role: z.string(),
-  vote: z.enum(VOTES),
-  rationale: z.string(),
-  evidence: z.array(z.string()),
-  items: z.array(z.strictObject({ id: z.string(), met: z.boolean(), note: z.string() })),
-  codeState: z.nullable(z.string()),
-  at: isoTime,
-  agent: z.string(),
+// The council's and the waivers' schemas are built on first use (store/schema.ts onFirstUse): a server start, and
+// a hook before any council sat, read neither.
+const councilSchema = onFirstUse(() => {
+  const castVote = z.strictObject({
+    seat: z.int().check(z.gte(0), z.lte(9)),
+    role: z.string(),
+    vote: z.enum(VOTES),
+    rationale: z.string(),
+    evidence: z.array(z.string()),
+    items: z.array(z.strictObject({ id: z.string(), met: z.boolean(), note: z.string() })),
+    codeState: z.nullable(z.string()),
+    at: isoTime,
+    agent: z.string(),
+  });
+
+  return z.strictObject({
+    id: z.string(),
+    runId: z.string(),
+    convenedAt: isoTime,
+    convenedBy: z.string(),
+    reason: z.string(),
+    size: z.int(),
+    threshold: z.int(),
+    /** The code fingerprint and the verification the members judge. */
+    codeState: z.nullable(z.string()),
+    verificationId: z.nullable(z.string()),
+    /** Fingerprint of the checklist the members judged (ids, status, checks, notes). */
+    checklist: z.string(),
+    seats: z.array(z.strictObject({ seat: z.int(), role: z.string() })),
+    votes: z.array(castVote),
+    devilsAdvocate: z.nullable(castVote),
+    outcome: z.enum(['voting', 'devils-advocate', 'approved', 'rejected']),
+    closedAt: z.nullable(isoTime),
+    reasons: z.array(z.string()),
+  });
 });
 
-const councilSchema = z.strictObject({
-  id: z.string(),
-  runId: z.string(),
-  convenedAt: isoTime,
-  convenedBy: z.string(),
-  reason: z.string(),
-  size: z.int(),
-  threshold: z.int(),
-  /** The code fingerprint and the verification the members judge. */
-  codeState: z.nullable(z.string()),
-  verificationId: z.nullable(z.string()),
-  /** Fingerprint of the checklist the members judged (ids, status, checks, notes). */
-  checklist: z.string(),
-  seats: z.array(z.strictObject({ seat: z.int(), role: z.string() })),
-  votes: z.array(castVote),
-  devilsAdvocate: z.nullable(castVote),
-  outcome: z.enum(['voting', 'devils-advocate', 'approved', 'rejected']),
-  closedAt: z.nullable(isoTime),
-  reasons: z.array(z.string()),
-});
-
-export type CouncilSession = z.infer<typeof councilSchema> & { votes: CastVote[] };
-export const COUNCIL_RECORD: RecordType<CouncilSession> = {
-  kind: 'council',
-  schema: councilSchema as z.core.$ZodType<CouncilSession>,
-};
+export type CouncilSession = z.infer<ReturnType<typeof councilSchema>> & { votes: CastVote[] };
+export const COUNCIL_RECORD = lazyRecord<CouncilSession>(
+  'council',
+  () => councilSchema() as z.core.$ZodType<CouncilSession>,
+);
 export const councilDir = (runId: string) => `council/${runId}/`;
 export const councilFile = (runId: string, id: string) => `council/${runId}/${id}`;
 
@@ -139,21 +144,20 @@ export function emptyTrust(runId: string): TrustState {
   };
 }
 
-const waiverSchema = z.strictObject({
-  id: z.string().check(z.regex(/^w\d{3,}$/)),
-  runId: z.string(),
-  kind: z.enum(WAIVER_KINDS),
-  tasks: z.array(z.string()),
-  phase: z.nullable(z.enum(PHASES)),
-  items: z.optional(z.array(z.string())),
-  reason: z.string().check(z.minLength(1)),
-  at: isoTime,
-  grantedBy: z.strictObject({ kind: z.literal('person'), user: z.nullable(z.string()), via: z.string() }),
+const waiverSchema = onFirstUse(() => {
+  return z.strictObject({
+    id: z.string().check(z.regex(/^w\d{3,}$/)),
+    runId: z.string(),
+    kind: z.enum(WAIVER_KINDS),
+    tasks: z.array(z.string()),
+    phase: z.nullable(z.enum(PHASES)),
+    items: z.optional(z.array(z.string())),
+    reason: z.string().check(z.minLength(1)),
+    at: isoTime,
+    grantedBy: z.strictObject({ kind: z.literal('person'), user: z.nullable(z.string()), via: z.string() }),
+  });
 });
 
-export const WAIVER_RECORD: RecordType<WorkWaiver> = {
-  kind: 'waiver',
-  schema: waiverSchema as z.core.$ZodType<WorkWaiver>,
-};
+export const WAIVER_RECORD = lazyRecord<WorkWaiver>('waiver', () => waiverSchema() as z.core.$ZodType<WorkWaiver>);
 export const waiverDir = (runId: string) => `waiver/${runId}/`;
 export const waiverFile = (runId: string, id: string) => `waiver/${runId}/${id}`;
