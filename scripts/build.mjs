@@ -27,6 +27,8 @@ const withoutAjv = {
   // See mcp-server/src/bundle-stubs/zod-v3.ts.
   'zod/v3': './mcp-server/src/bundle-stubs/zod-v3.ts',
   'zod-to-json-schema': './mcp-server/src/bundle-stubs/zod-v3.ts',
+  // See mcp-server/src/bundle-stubs/js-yaml.ts.
+  'js-yaml': './mcp-server/src/bundle-stubs/js-yaml.ts',
 };
 
 // See mcp-server/src/bundle-stubs/zod-locales.ts.

@@ -10,6 +10,9 @@ import fs from 'node:fs';
 import { isBuiltin } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './helpers.js';
 import { packRepo, type Packed } from './pack.js';
@@ -121,6 +124,44 @@ describe('the npm package', () => {
     await new Promise((r) => child.once('close', r));
     expect(answer).toMatchObject({ result: { serverInfo: { name: 'loki-mode', version: pkg.version } } });
   });
+
+  it('reads YAML and frontmatter from the installed package alone: a skill loads, config.yaml is read', async () => {
+    // The bundles' YAML and frontmatter parsers are loaded on first use; from the package they must come from the
+    // package itself (dist/yaml.cjs and the bundle), not from a node_modules a user does not have.
+    const project = path.join(scratch, 'yaml-project');
+    fs.mkdirSync(path.join(project, '.loki'), { recursive: true });
+    fs.writeFileSync(path.join(project, '.loki', 'config.yaml'), 'limits:\n  maxRetries: 4\n');
+    const config = spawnSync('npx', ['-p', 'loki-mode', 'loki', 'config', '--json'], {
+      cwd: app,
+      env: { ...env, LOKI_PROJECT_DIR: project },
+      encoding: 'utf8',
+    });
+    expect(config.status, config.stderr).toBe(0);
+    const settings = (JSON.parse(config.stdout) as { settings: { key: string; value: unknown; source: string }[] })
+      .settings;
+    expect(settings.find((r) => r.key === 'limits.maxRetries')).toMatchObject({
+      value: 4,
+      source: '.loki/config.yaml',
+    });
+    const client = new Client({ name: 'package-test', version: '1' });
+    await client.connect(
+      new StdioClientTransport({
+        command: 'npx',
+        args: ['-p', 'loki-mode', 'loki-mcp'],
+        cwd: app,
+        env: { ...(env as Record<string, string>), LOKI_PROJECT_DIR: project },
+        stderr: 'pipe',
+      }),
+    );
+    try {
+      const r = (await client.callTool({ name: 'loki_skill_load', arguments: { name: 'testing' } })) as CallToolResult;
+      const text = r.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n');
+      expect(r.isError, text).toBeFalsy();
+      expect(text.length).toBeGreaterThan(200);
+    } finally {
+      await client.close();
+    }
+  }, 90_000);
 
   it('runs `npx -p loki-mode loki demo` offline', { timeout: 120_000 }, () => {
     const r = spawnSync('npx', ['-p', 'loki-mode', 'loki', 'demo'], { cwd: app, env, encoding: 'utf8' });

@@ -22,9 +22,17 @@ let grayMatter: GrayMatter | undefined;
 let yamlModule: typeof import('yaml') | undefined;
 
 function load(): { matter: GrayMatter; yaml: typeof import('yaml') } {
-  const req = typeof require === 'function' ? require : createRequire(import.meta.url);
-  grayMatter ??= req('gray-matter') as GrayMatter;
-  yamlModule ??= req('yaml') as typeof import('yaml');
+  // Literal require calls: the bundler sees them and ships both (gray-matter inside the bundle, evaluated on first
+  // use; yaml as the shared dist/yaml.cjs). A require through a variable was left for Node to resolve at run time
+  // from node_modules, which an installed package does not have.
+  if (typeof require === 'function') {
+    grayMatter ??= require('gray-matter') as GrayMatter;
+    yamlModule ??= require('yaml') as typeof import('yaml');
+  } else {
+    const req = createRequire(import.meta.url);
+    grayMatter ??= req('gray-matter') as GrayMatter;
+    yamlModule ??= req('yaml') as typeof import('yaml');
+  }
   return { matter: grayMatter, yaml: yamlModule };
 }
 
