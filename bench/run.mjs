@@ -109,8 +109,11 @@ function coldStart(cmd, args, cwd, env = ENV, graceful = false) {
  */
 async function sdkFloorServer() {
   const { build } = await import('esbuild');
+  const { BUILTIN_HELPERS, englishOnlyZod, rewriteBuiltins, withoutAjv } =
+    await import('../scripts/bundle-options.mjs');
   const dir = path.join(TMP, 'sdk-floor');
-  const stub = (f) => path.join(ROOT, 'mcp-server/src/bundle-stubs', f);
+  const bundle = path.join(dir, 'server.cjs');
+  // loki-mcp's options (scripts/build.mjs): the same stubs, English-only zod, builtin imports rewritten.
   await build({
     entryPoints: [path.join(ROOT, 'bench/sdk-floor.mjs')],
     bundle: true,
@@ -118,15 +121,13 @@ async function sdkFloorServer() {
     target: 'node22',
     format: 'cjs',
     minify: true,
-    outfile: path.join(dir, 'server.cjs'),
-    alias: {
-      ajv: stub('unavailable.ts'),
-      'ajv-formats': stub('unavailable.ts'),
-      'zod/v3': stub('zod-v3.ts'),
-      'zod-to-json-schema': stub('zod-v3.ts'),
-    },
+    outfile: bundle,
+    alias: withoutAjv,
+    plugins: [englishOnlyZod],
+    banner: { js: BUILTIN_HELPERS },
     logLevel: 'error',
   });
+  fs.writeFileSync(bundle, rewriteBuiltins('sdk-floor', fs.readFileSync(bundle, 'utf8')));
   const cache = path.join(HOME, 'cache');
   fs.mkdirSync(cache, { recursive: true, mode: 0o700 });
   fs.writeFileSync(
@@ -853,15 +854,19 @@ if (ONLY === 'cold') {
   const c = await coldStartBench();
   const file = path.join(ROOT, 'bench/RESULTS.md');
   const lines = fs.readFileSync(file, 'utf8').split('\n');
-  const at = (prefix) => lines.findIndex((l) => l.startsWith(prefix));
+  const at = (prefix) => {
+    const i = lines.findIndex((l) => l.startsWith(prefix));
+    if (i < 0) throw new Error(`bench/RESULTS.md has no row starting with ${prefix}: run the whole bench once`);
+    return i;
+  };
   const [vsMemory, vsNode, floor] = coldTargetRows(c);
-  const floorAt = at('| cold start of the MCP SDK alone');
+  const floorAt = lines.findIndex((l) => l.startsWith('| cold start of the MCP SDK alone'));
   if (floorAt >= 0) lines.splice(floorAt, 1);
   lines[at('| cold start vs server-memory')] = vsMemory;
   lines.splice(at('| cold start vs `node -e 0`'), 1, vsNode, floor);
   for (const r of results) {
     const row = `| ${r.group} | ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${fmt(r.p99)} | ${r.n} |`;
-    const i = at(`| ${r.group} | ${r.what} |`);
+    const i = lines.findIndex((l) => l.startsWith(`| ${r.group} | ${r.what} |`));
     // A row the file does not have yet goes after the last cold start row.
     if (i >= 0) lines[i] = row;
     else lines.splice(lines.findLastIndex((l) => l.startsWith('| cold start |')) + 1, 0, row);

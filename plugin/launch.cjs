@@ -35,7 +35,15 @@ function checkoutDist() {
 }
 
 function complete(dist) {
-  return ['loki-mcp.js', 'server.cjs', 'loki-hook.cjs', 'hook.cjs'].every((f) => fs.existsSync(path.join(dist, f)));
+  return [
+    'loki-mcp.js',
+    'server.cjs',
+    'loki-hook.cjs',
+    'hook.cjs',
+    'hook-guard.cjs',
+    'hook-usage.cjs',
+    'yaml.cjs',
+  ].every((f) => fs.existsSync(path.join(dist, f)));
 }
 
 function dataDir() {

@@ -14,34 +14,11 @@
 // (package.json "files"), as it is the server bundle again.
 import { build } from 'esbuild';
 import fs from 'node:fs';
-import path from 'node:path';
+import { BUILTIN_HELPERS, englishOnlyZod, rewriteBuiltins, withoutAjv } from './bundle-options.mjs';
 
 const outdir = 'mcp-server/dist';
 const version = JSON.parse(fs.readFileSync('package.json', 'utf8')).version;
 fs.rmSync(outdir, { recursive: true, force: true });
-
-// See mcp-server/src/bundle-stubs/unavailable.ts.
-const withoutAjv = {
-  ajv: './mcp-server/src/bundle-stubs/unavailable.ts',
-  'ajv-formats': './mcp-server/src/bundle-stubs/unavailable.ts',
-  // See mcp-server/src/bundle-stubs/zod-v3.ts.
-  'zod/v3': './mcp-server/src/bundle-stubs/zod-v3.ts',
-  'zod-to-json-schema': './mcp-server/src/bundle-stubs/zod-v3.ts',
-  // See mcp-server/src/bundle-stubs/js-yaml.ts.
-  'js-yaml': './mcp-server/src/bundle-stubs/js-yaml.ts',
-};
-
-// See mcp-server/src/bundle-stubs/zod-locales.ts.
-const englishOnlyZod = {
-  name: 'zod-english-only',
-  setup(b) {
-    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      args.importer.includes(`${path.sep}zod${path.sep}`)
-        ? { path: path.resolve('mcp-server/src/bundle-stubs/zod-locales.ts') }
-        : undefined,
-    );
-  },
-};
 
 // The CommonJS bundles share one copy of the `yaml` package, dist/yaml.cjs, required when a config.yaml or a
 // frontmatter block is first read (domain/yaml.ts, config/frontmatter.ts): it was 112 KB of each of five bundles
@@ -102,7 +79,7 @@ await Promise.all([
     // CommonJS has no import.meta; give the sources that read import.meta.url the bundle's own URL.
     define: { ...common.define, 'import.meta.url': '__lokiImportMetaUrl' },
     banner: {
-      js: "const __lokiImportMetaUrl = require('node:url').pathToFileURL(__filename).href; const __lokiBuiltin = (m) => ({ __proto__: m, default: m }); const __lokiLazy = (id) => { let m; const load = () => (m ??= require(id)); return new Proxy({}, { get: (_, k) => (k === 'default' ? load() : load()[k]), has: (_, k) => k === 'default' || k in load() }); };",
+      js: `const __lokiImportMetaUrl = require('node:url').pathToFileURL(__filename).href; ${BUILTIN_HELPERS}`,
     },
   }),
   // The `yaml` package as the CommonJS bundles require it (see sharedYaml).
@@ -148,31 +125,8 @@ await Promise.all([
     },
   }),
 ]);
-// esbuild turns each `import fs from 'node:fs'` of the sources into __toESM(require('node:fs')), which copies every
-// export of the module into a new object, once per importing file: about 10 ms of every start of a bundle. A
-// builtin needs no such interop: an object whose prototype is the module, with `default` set, reads the same.
-// (The source maps' columns are off on the rewritten declaration lines only.)
-const builtinImport = /([\w$]+)\(require\("(node:[a-z_/]+)"\), ?1\)/g;
-// Builtins that cost milliseconds to load and that most starts never use: a hook that only reads the run needs no
-// hashing and spawns nothing, yet node:crypto (with the streams it pulls in) and node:child_process (with net) were
-// about 10 ms of each hook's start (bench/NOTES.md). They are loaded on the first use of one of their exports.
-const LAZY_BUILTINS = new Set(['node:crypto', 'node:child_process']);
-const lazyRequire = /(?<![\w$.])require\("(node:crypto|node:child_process)"\)/g;
-for (const file of fs.readdirSync(outdir).filter((f) => f.endsWith('.cjs'))) {
-  const text = fs.readFileSync(`${outdir}/${file}`, 'utf8');
-  // Minified, __toESM has a short name: every match must call the same function, or the rewrite is not safe.
-  const helpers = new Set([...text.matchAll(builtinImport)].map((m) => m[1]));
-  if (helpers.size > 1)
-    throw new Error(`${file}: builtin imports go through ${[...helpers].join(', ')}; expected only esbuild's __toESM`);
-  fs.writeFileSync(
-    `${outdir}/${file}`,
-    text
-      .replace(builtinImport, (_, _helper, id) =>
-        LAZY_BUILTINS.has(id) ? `__lokiLazy("${id}")` : `__lokiBuiltin(require("${id}"))`,
-      )
-      .replace(lazyRequire, '__lokiLazy("$1")'),
-  );
-}
+for (const file of fs.readdirSync(outdir).filter((f) => f.endsWith('.cjs')))
+  fs.writeFileSync(`${outdir}/${file}`, rewriteBuiltins(file, fs.readFileSync(`${outdir}/${file}`, 'utf8')));
 // A bundle with a single character beyond ASCII is read by Node as a two-byte string: the server's 1 MB bundle then
 // took 13-16 ms to read instead of about 3, and V8 scans and compiles it more slowly, on every start. esbuild escapes
 // strings and identifiers but leaves regular expression literals as written: write those with \u escapes.

@@ -167,6 +167,27 @@ describe('transactions and documents', () => {
     store.close();
   });
 
+  it('a read transaction sees one moment while another connection commits, and refuses a write inside it', () => {
+    p = tempProject();
+    const store = Store.open(p.root, p.home, 'test');
+    store.tx(() => store.records.write('a', NOTE, { text: 'before' }));
+    const other = Store.open(p.root, p.home, 'other');
+    const seen = store.db.read(() => {
+      const first = store.records.read('a', NOTE);
+      other.tx(() => other.records.write('a', NOTE, { text: 'after' }));
+      return [first, store.records.read('a', NOTE)];
+    });
+    expect(seen).toEqual([{ text: 'before' }, { text: 'before' }]);
+    expect(store.records.read('a', NOTE)).toEqual({ text: 'after' });
+    expect(() => store.db.read(() => store.tx(() => store.records.write('b', NOTE, { text: 'x' })))).toThrow(
+      /write transaction inside Db\.read/,
+    );
+    expect(store.db.inTransaction).toBe(false);
+    expect(store.records.read('b', NOTE)).toBeUndefined();
+    other.close();
+    store.close();
+  });
+
   it('a document changed outside loki-mode is reported as damaged with the fix, never hidden or moved', () => {
     p = tempProject();
     const store = Store.open(p.root, p.home, 'test');

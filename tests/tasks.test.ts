@@ -483,6 +483,23 @@ describe('the queue summary', () => {
         // i % 5 === 4: left in progress
       }
       q.update({ id: 'late', edit: {}, action: 'unblock' });
+      // A lease that ran out: the next claim ends that attempt as expired, and the task is left failed (claimable
+      // again, after fresh work). Claimed by id, so 'late' stays first in claim order.
+      const lapsed = q.claim({ agent: 'gone', taskId: 'k0' });
+      project
+        .openStore()
+        .db.run(
+          `UPDATE tasks SET body = json_set(body, '$.lease.expiresAt', '2000-01-01T00:00:00.000Z') WHERE id = ?`,
+          lapsed.task!.id,
+        );
+      q.claim({ agent: 'after', taskId: 'k4' });
+      // A task of another run (queues of earlier runs are archived; the counts filter by run all the same), failed.
+      q.add([{ id: 'other', title: 'other run' }], 'r-other', {
+        phase: 'DEVELOPMENT',
+        source: { kind: 'agent', section: null },
+      });
+      const other = q.claim({ agent: 'o', taskId: 'other' });
+      q.fail('other', other.token!, 'elsewhere');
       const all = q.list().tasks;
       expect(new Set(all.map((t) => t.status)).size).toBeGreaterThanOrEqual(5);
       // The reference: every task decoded, the pure rules of domain/tasks.ts and domain/notify.ts.
@@ -507,13 +524,16 @@ describe('the queue summary', () => {
           .filter((t) => unmet(t) && t.dependencies.some((d) => lookup(d)?.status === 'dead-letter'))
           .map((t) => t.id),
       );
+      const ofRun = all.filter((t) => t.runId === runId);
       expect(s.failures).toEqual({
-        failedAttempts: all
+        failedAttempts: ofRun
           .filter((t) => t.status !== 'completed')
           .flatMap((t) => t.attempts)
           .filter((a) => a.outcome === 'failed' || a.outcome === 'expired').length,
-        deadLetters: all.filter((t) => t.status === 'dead-letter').length,
+        deadLetters: ofRun.filter((t) => t.status === 'dead-letter').length,
       });
+      expect(all.some((t) => t.attempts.some((a) => a.outcome === 'expired'))).toBe(true);
+      expect(all.filter((t) => t.status === 'failed' && t.runId === runId).length).toBeGreaterThan(0);
       expect(s.failures.deadLetters).toBeGreaterThan(0);
       expect(all.some((t) => t.status === 'completed' && t.attempts.some((a) => a.outcome === 'failed'))).toBe(true);
       expect(s.inProgress.length).toBeGreaterThan(0);
@@ -522,6 +542,45 @@ describe('the queue summary', () => {
       expect(s.stuckOnDeadLetter.length + s.laterPhases + s.waiting).toBeGreaterThan(0);
     } finally {
       project.close();
+    }
+  });
+
+  it('a task whose counted fields are not of their type is named as damaged, wherever it sits in the queue', () => {
+    for (const damage of [
+      `json_set(body, '$.status', 'gone')`,
+      `json_remove(body, '$.dependencies')`,
+      `json_set(body, '$.dependencies', 'k1')`,
+      `json_set(body, '$.dependencies', json('[1]'))`,
+      `json_set(body, '$.phase', 'NOWHERE')`,
+      `json_set(body, '$.attempts', 'many')`,
+    ]) {
+      p = tempProject();
+      const project = new Project({ root: p.root, env: p.env, actor: 'test' });
+      try {
+        const q = project.tasks();
+        // t2 is last in claim order (low priority): the summary reaches it only through the counts.
+        q.add(
+          [
+            { title: 'one', priority: 'critical' },
+            { title: 'two', priority: 'low' },
+          ],
+          'r-x',
+          { phase: 'DEVELOPMENT', source: { kind: 'agent', section: null } },
+        );
+        project.openStore().db.run(`UPDATE tasks SET body = ${damage} WHERE id = 't2'`);
+        const run = { runId: 'r-x', tier: 'simple', phase: 'DEVELOPMENT' } as unknown as RunState;
+        const named = /task "t2" in \.loki\/loki\.db does not match its schema .*run loki doctor/;
+        expect(() => q.summary(run), damage).toThrow(named);
+        // The other two aggregates read no dependency's value, only that there is a list.
+        if (!damage.includes('[1]')) {
+          expect(() => q.openInPhaseIds(run), damage).toThrow(named);
+          expect(() => q.failures('r-x'), damage).toThrow(named);
+        }
+      } finally {
+        project.close();
+        p.cleanup();
+        p = undefined;
+      }
     }
   });
 

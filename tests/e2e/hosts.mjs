@@ -304,7 +304,17 @@ export async function scriptedApi(p, opts = {}, onAnswer) {
  */
 export async function settledDist() {
   const dist = path.join(REPO, 'mcp-server', 'dist');
-  const files = ['loki-mcp.js', 'loki.js', 'server.cjs', 'cli.cjs', 'loki-hook.cjs', 'hook.cjs'];
+  const files = [
+    'loki-mcp.js',
+    'loki.js',
+    'server.cjs',
+    'cli.cjs',
+    'loki-hook.cjs',
+    'hook.cjs',
+    'hook-guard.cjs',
+    'hook-usage.cjs',
+    'yaml.cjs',
+  ];
   const stamp = () =>
     files.map((f) => {
       try {

@@ -34,10 +34,10 @@ export interface NotifyThresholds {
   councilRejection: boolean;
 }
 
-/** What the task-failures trigger measures. */
 /**
- * The failures of a run's tasks (counted by queue/queue.ts TaskQueue.failures): a completed task's past failures no
- * longer count, or the alert would hold for the rest of the run.
+ * What the task-failures trigger measures: the failures of a run's tasks (counted by queue/queue.ts
+ * TaskQueue.failures). A completed task's past failures no longer count, or the alert would hold for the rest of
+ * the run.
  */
 export interface TaskFailures {
   /** Failed or expired attempts of the run's tasks that are not completed. */

@@ -5,7 +5,7 @@
  * is what keeps two agents from claiming the same task; there is no other coordination between processes.
  */
 import crypto from 'node:crypto';
-import type { Phase } from '../domain/phases.js';
+import { PHASES, type Phase } from '../domain/phases.js';
 import {
   CLAIMABLE_STATES,
   OPEN_STATES,
@@ -39,7 +39,6 @@ import { UsageError } from '../errors.js';
 import type { TaskFailures } from '../domain/notify.js';
 import type { RunState } from '../run/records.js';
 import { checkId } from '../store/paths.js';
-import type { SQLInputValue } from 'node:sqlite';
 import type { AuditNote, Store } from '../store/store.js';
 import { decodeTask } from './records.js';
 
@@ -122,7 +121,7 @@ export interface QueueSummary {
   /** Pending tasks waiting on dependencies, and those stuck behind a dead-lettered dependency. */
   waiting: number;
   stuckOnDeadLetter: string[];
-  /** What the task-failures alert measures (domain/notify.ts), from the same read of the tasks. */
+  /** What the task-failures alert measures (domain/notify.ts), in the same read transaction. */
   failures: TaskFailures;
 }
 
@@ -133,6 +132,8 @@ interface TaskRow {
 
 const CLAIMABLE_SQL = CLAIMABLE_STATES.map((s) => `'${s}'`).join(', ');
 const OPEN_SQL = OPEN_STATES.map((s) => `'${s}'`).join(', ');
+const ALL_STATES_SQL = TASK_STATES.map((s) => `'${s}'`).join(', ');
+const PHASES_SQL = PHASES.map((p) => `'${p}'`).join(', ');
 
 export class TaskQueue {
   constructor(
@@ -169,19 +170,26 @@ export class TaskQueue {
   }
 
   /**
-   * Where the queue stands, for every briefing (loki_status, the Stop and SessionStart hooks, the dashboard).
-   * Counted from the columns SQLite generates from each task's body (status, phase) and from the few fields it
-   * extracts (dependencies, attempts' outcomes); only the tasks it names (in progress, next) are decoded. Decoding
-   * every task, as it did, was about 0.1 ms a task in a new process: 20 ms of each hook in a 200-task run.
+   * Where the queue stands, for every briefing (loki_status, the Stop and SessionStart hooks, the dashboard), read
+   * as of one moment (one read transaction). Counted from the columns SQLite generates from each task's body
+   * (status, phase) and from the fields it extracts (dependencies, attempts' outcomes), once the fields these
+   * aggregates use are checked (checkAggregated); the tasks in progress, and the claimable ones in claim order up to
+   * the next, are decoded. Decoding every task, as it did, was about 0.1 ms a task in a new process: 20 ms of each
+   * hook in a 200-task run.
    */
   summary(run: RunState | undefined, now = Date.now()): QueueSummary {
+    return this.store.db.read(() => this.summaryIn(run, now));
+  }
+
+  private summaryIn(run: RunState | undefined, now: number): QueueSummary {
     const db = this.store.db;
+    this.checkAggregated();
     const counts = countStates([]);
     let total = 0;
-    for (const r of db.all<{ status: string; n: number }>('SELECT status, count(*) AS n FROM tasks GROUP BY status')) {
-      // A status that is no state is a damaged record: decoding it says which, and how to fix it.
-      if (!(TASK_STATES as readonly string[]).includes(r.status)) this.damaged(`status = ?`, r.status);
-      counts[r.status as TaskState] = r.n;
+    for (const r of db.all<{ status: TaskState; n: number }>(
+      'SELECT status, count(*) AS n FROM tasks GROUP BY status',
+    )) {
+      counts[r.status] = r.n;
       total += r.n;
     }
     const inProgress = db
@@ -200,7 +208,7 @@ export class TaskQueue {
       .all<{ id: string; phase: Phase; deps: string }>(
         `SELECT id, phase, body -> '$.dependencies' AS deps FROM tasks WHERE status IN (${CLAIMABLE_SQL}) ORDER BY seq`,
       )
-      .map((r) => ({ id: r.id, phase: r.phase, dependencies: JSON.parse(r.deps) as string[] }));
+      .map((r) => ({ id: r.id, phase: r.phase, dependencies: this.dependenciesOf(r.id, r.deps) }));
     const ready = claimable.filter((t) => unmetDependencies(t, this.statusOf).length === 0);
     const waitingTasks = claimable.filter((t) => unmetDependencies(t, this.statusOf).length > 0);
     return {
@@ -208,13 +216,13 @@ export class TaskQueue {
       total,
       inProgress,
       next: next ? { id: next.id, title: next.title, priority: next.priority, phase: next.phase } : null,
-      openInPhase: run ? this.openInPhaseIds(run).length : 0,
+      openInPhase: run ? this.openInPhaseIdsIn(run).length : 0,
       laterPhases: ready.filter((t) => !phaseAllows(t, run)).length,
       waiting: waitingTasks.length,
       stuckOnDeadLetter: waitingTasks
         .filter((t) => t.dependencies.some((d) => this.statusOf(d)?.status === 'dead-letter'))
         .map((t) => t.id),
-      failures: run ? this.failures(run.runId) : { failedAttempts: 0, deadLetters: 0 },
+      failures: run ? this.failuresIn(run.runId) : { failedAttempts: 0, deadLetters: 0 },
     };
   }
 
@@ -223,6 +231,13 @@ export class TaskQueue {
    * tasks of `runId` not completed since, and dead-lettered tasks.
    */
   failures(runId: string): TaskFailures {
+    return this.store.db.read(() => {
+      this.checkAggregated();
+      return this.failuresIn(runId);
+    });
+  }
+
+  private failuresIn(runId: string): TaskFailures {
     const row = this.store.db.get<{ attempts: number; dead: number }>(
       `SELECT
          (SELECT count(*) FROM tasks, json_each(tasks.body, '$.attempts') AS a
@@ -236,17 +251,44 @@ export class TaskQueue {
 
   /** Ids of the open tasks (pending, in progress, failed, blocked) that belong to the run's current phase. */
   openInPhaseIds(run: RunState): string[] {
+    return this.store.db.read(() => {
+      this.checkAggregated();
+      return this.openInPhaseIdsIn(run);
+    });
+  }
+
+  private openInPhaseIdsIn(run: RunState): string[] {
     return this.store.db
       .all<{ id: string; phase: Phase }>(`SELECT id, phase FROM tasks WHERE status IN (${OPEN_SQL}) ORDER BY seq`)
       .filter((r) => effectivePhase(r.phase, run.tier) === run.phase)
       .map((r) => r.id);
   }
 
-  /** Decode the first row matching `where`: a damaged one throws DamagedRecordError naming the task and the fix. */
-  private damaged(where: string, ...params: SQLInputValue[]): never {
-    const row = this.store.db.get<TaskRow>(`SELECT id, body FROM tasks WHERE ${where} LIMIT 1`, ...params);
-    if (row) decodeTask(row);
-    throw new Error(`internal: a task row matching ${where} decoded without complaint`);
+  /**
+   * The aggregates read a task's status and phase columns and its dependencies, attempts and runId without decoding
+   * it: a task whose fields there are not of their type was changed outside loki-mode, and is decoded, which throws
+   * DamagedRecordError naming it and the fix. One pass of SQLite's JSON parser over the bodies, no decoding.
+   */
+  private checkAggregated(): void {
+    const row = this.store.db.get<TaskRow>(
+      `SELECT id, body FROM tasks WHERE status NOT IN (${ALL_STATES_SQL}) OR phase NOT IN (${PHASES_SQL})
+         OR json_type(body, '$.dependencies') IS NOT 'array' OR json_type(body, '$.attempts') IS NOT 'array'
+         OR json_type(body, '$.runId') IS NOT 'text' LIMIT 1`,
+    );
+    if (row) this.damaged(row);
+  }
+
+  /** A claimable task's dependencies as the aggregates read them (strings, or the task is damaged). */
+  private dependenciesOf(id: string, text: string): string[] {
+    const deps = JSON.parse(text) as unknown;
+    if (Array.isArray(deps) && deps.every((d) => typeof d === 'string')) return deps;
+    return this.damaged(this.store.db.get<TaskRow>('SELECT id, body FROM tasks WHERE id = ?', id)!);
+  }
+
+  /** Decode a row the aggregates found damaged: DamagedRecordError names the task and the fix. */
+  private damaged(row: TaskRow): never {
+    decodeTask(row);
+    throw new Error(`internal: task ${row.id}, found damaged, decoded without complaint`);
   }
 
   // ---- changes ----------------------------------------------------------------------------------------------

@@ -116,6 +116,8 @@ export class Db {
   private depth = 0;
   /** How long a statement outside a transaction waits for a lock (Db.withBusyTimeout shortens it). */
   private busyTimeoutMs = BUSY_TIMEOUT_MS;
+  /** Inside Db.read: a write transaction may not start there. */
+  private reading = false;
 
   private constructor(file: string, conn: DatabaseSync) {
     this.file = file;
@@ -299,9 +301,36 @@ export class Db {
     }
   }
 
-  /** True inside Db.tx. */
+  /**
+   * Run the reads of `fn` in one read transaction: they see the database as of one moment, whatever other processes
+   * commit meanwhile, and a busy start (a reader during WAL recovery after a crash) is retried as a whole. Inside a
+   * transaction it simply runs. `fn` must be synchronous and must not write.
+   */
+  read<T>(fn: () => T): T {
+    if (this.depth > 0) return fn();
+    return retryBusy(() => {
+      this.conn.exec('BEGIN');
+      this.depth = 1;
+      this.reading = true;
+      try {
+        const result = fn();
+        if (result instanceof Promise)
+          throw new Error('internal: a read transaction body returned a promise; transactions are synchronous');
+        this.conn.exec('COMMIT');
+        return result;
+      } catch (err) {
+        if (this.conn.isTransaction) this.conn.exec('ROLLBACK');
+        throw err;
+      } finally {
+        this.depth = 0;
+        this.reading = false;
+      }
+    }, this.busyTimeoutMs);
+  }
+
+  /** True inside Db.tx (a write transaction; not inside Db.read). */
   get inTransaction(): boolean {
-    return this.depth > 0;
+    return this.depth > 0 && !this.reading;
   }
 
   /**
@@ -311,6 +340,7 @@ export class Db {
    * of a process is never shared by two changes. A nested call joins the outer transaction.
    */
   tx<T>(fn: () => T): T {
+    if (this.reading) throw new Error('internal: a write transaction inside Db.read');
     if (this.depth > 0) return this.nested(fn);
     this.beginImmediate();
     this.depth = 1;
