@@ -78,6 +78,13 @@ function retryBusy<T>(fn: () => T, timeoutMs = BUSY_TIMEOUT_MS): T {
 
 type Params = SQLInputValue[];
 
+/** A transaction body's result; a promise means the body awaited, which a transaction never spans. */
+function synchronous<T>(result: T): T {
+  if (result instanceof Promise)
+    throw new Error('internal: a transaction body returned a promise; transactions are synchronous');
+  return result;
+}
+
 let sqlite: typeof import('node:sqlite') | undefined;
 
 /**
@@ -313,9 +320,7 @@ export class Db {
       this.depth = 1;
       this.reading = true;
       try {
-        const result = fn();
-        if (result instanceof Promise)
-          throw new Error('internal: a read transaction body returned a promise; transactions are synchronous');
+        const result = synchronous(fn());
         this.conn.exec('COMMIT');
         return result;
       } catch (err) {
@@ -349,9 +354,7 @@ export class Db {
       // Another process may have moved the file to a newer schema since this connection opened it.
       const now = this.version();
       if (now > SCHEMA_VERSION) throw new NewerSchemaError(now, SCHEMA_VERSION);
-      const result = fn();
-      if (result instanceof Promise)
-        throw new Error('internal: a transaction body returned a promise; transactions are synchronous');
+      const result = synchronous(fn());
       faultPoint('tx-before-commit');
       // A busy COMMIT leaves the transaction open: retried, never thrown away.
       retryBusy(() => this.conn.exec('COMMIT'));
@@ -368,10 +371,7 @@ export class Db {
   private nested<T>(fn: () => T): T {
     this.depth++;
     try {
-      const result = fn();
-      if (result instanceof Promise)
-        throw new Error('internal: a transaction body returned a promise; transactions are synchronous');
-      return result;
+      return synchronous(fn());
     } finally {
       this.depth--;
     }
