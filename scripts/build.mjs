@@ -89,6 +89,8 @@ await Promise.all([
     entryPoints: { yaml: 'yaml' },
     outdir,
     outExtension: { '.js': '.cjs' },
+    // Every .cjs file goes through rewriteBuiltins below, which calls these helpers.
+    banner: { js: BUILTIN_HELPERS },
   }),
   build({
     ...common,
