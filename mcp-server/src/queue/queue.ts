@@ -202,15 +202,20 @@ export class TaskQueue {
         expiresAt: t.lease?.expiresAt ?? t.updatedAt,
         expired: leaseExpired(t, now),
       }));
-    const next = pickNext(this.claimOrder(), this.statusOf, (t) => phaseAllows(t, run), true);
+    // Every task's state, for the dependency checks below (one indexed read rather than a query per dependency).
+    const states = new Map(
+      db.all<{ id: string; status: TaskState }>('SELECT id, status FROM tasks').map((r) => [r.id, r]),
+    );
+    const lookup = (id: string) => states.get(id);
+    const next = pickNext(this.claimOrder(), lookup, (t) => phaseAllows(t, run), true);
     // Claimable tasks with what readiness needs: their phase and their dependencies' states.
     const claimable = db
       .all<{ id: string; phase: Phase; deps: string }>(
         `SELECT id, phase, body -> '$.dependencies' AS deps FROM tasks WHERE status IN (${CLAIMABLE_SQL}) ORDER BY seq`,
       )
       .map((r) => ({ id: r.id, phase: r.phase, dependencies: this.dependenciesOf(r.id, r.deps) }));
-    const ready = claimable.filter((t) => unmetDependencies(t, this.statusOf).length === 0);
-    const waitingTasks = claimable.filter((t) => unmetDependencies(t, this.statusOf).length > 0);
+    const ready = claimable.filter((t) => unmetDependencies(t, lookup).length === 0);
+    const waitingTasks = claimable.filter((t) => unmetDependencies(t, lookup).length > 0);
     return {
       counts,
       total,
@@ -220,7 +225,7 @@ export class TaskQueue {
       laterPhases: ready.filter((t) => !phaseAllows(t, run)).length,
       waiting: waitingTasks.length,
       stuckOnDeadLetter: waitingTasks
-        .filter((t) => t.dependencies.some((d) => this.statusOf(d)?.status === 'dead-letter'))
+        .filter((t) => t.dependencies.some((d) => lookup(d)?.status === 'dead-letter'))
         .map((t) => t.id),
       failures: run ? this.failuresIn(run.runId) : { failedAttempts: 0, deadLetters: 0 },
     };
