@@ -182,6 +182,10 @@ describe('transactions and documents', () => {
     expect(() => store.db.read(() => store.tx(() => store.records.write('b', NOTE, { text: 'x' })))).toThrow(
       /write transaction inside Db\.read/,
     );
+    expect(() => store.db.read(() => store.db.run(`INSERT INTO meta (key, value) VALUES ('x', 'y')`))).toThrow(
+      /write inside Db\.read/,
+    );
+    expect(store.db.get('SELECT value FROM meta WHERE key = ?', 'x')).toBeUndefined();
     expect(store.db.inTransaction).toBe(false);
     expect(store.records.read('b', NOTE)).toBeUndefined();
     other.close();

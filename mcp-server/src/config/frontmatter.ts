@@ -23,7 +23,7 @@ let yamlModule: typeof import('yaml') | undefined;
 
 function load(): { matter: GrayMatter; yaml: typeof import('yaml') } {
   // Literal require calls: the bundler sees them and ships both (gray-matter inside the bundle, evaluated on first
-  // use; yaml as the shared dist/yaml.cjs). A require through a variable was left for Node to resolve at run time
+  // use; in the CommonJS bundles yaml is the shared dist/yaml.cjs). A require through a variable was left for Node to resolve at run time
   // from node_modules, which an installed package does not have.
   if (typeof require === 'function') {
     grayMatter ??= require('gray-matter') as GrayMatter;

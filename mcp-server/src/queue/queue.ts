@@ -35,10 +35,11 @@ import {
   type TaskEdit,
   type TaskState,
 } from '../domain/tasks.js';
-import { UsageError } from '../errors.js';
+import { DamagedRecordError, UsageError } from '../errors.js';
 import type { TaskFailures } from '../domain/notify.js';
 import type { RunState } from '../run/records.js';
 import { checkId } from '../store/paths.js';
+import { damagedMessage } from '../store/schema.js';
 import type { AuditNote, Store } from '../store/store.js';
 import { decodeTask } from './records.js';
 
@@ -173,8 +174,8 @@ export class TaskQueue {
    * Where the queue stands, for every briefing (loki_status, the Stop and SessionStart hooks, the dashboard), read
    * as of one moment (one read transaction). Counted from the columns SQLite generates from each task's body
    * (status, phase) and from the fields it extracts (dependencies, attempts' outcomes), once the fields these
-   * aggregates use are checked (checkAggregated); the tasks in progress, and the claimable ones in claim order up to
-   * the next, are decoded. Decoding every task, as it did, was about 0.1 ms a task in a new process: 20 ms of each
+   * aggregates use are checked (checkAggregated, dependenciesOf, failuresIn); the tasks in progress, and the
+   * claimable ones in claim order up to the next, are decoded. Decoding every task, as it did, was about 0.1 ms a task in a new process: 20 ms of each
    * hook in a 200-task run.
    */
   summary(run: RunState | undefined, now = Date.now()): QueueSummary {
@@ -243,15 +244,19 @@ export class TaskQueue {
   }
 
   private failuresIn(runId: string): TaskFailures {
-    const row = this.store.db.get<{ attempts: number; dead: number }>(
+    // Each attempt of the run's unfinished tasks, read only when it is an object (CASE fixes the order); a task with
+    // an attempt that is not one is damaged, and named.
+    const row = this.store.db.get<{ attempts: number | null; bad: string | null; dead: number }>(
       `SELECT
-         (SELECT count(*) FROM tasks, json_each(tasks.body, '$.attempts') AS a
-            WHERE tasks.status <> 'completed' AND tasks.body ->> '$.runId' = ?1
-              AND a.value ->> '$.outcome' IN ('failed', 'expired')) AS attempts,
-         (SELECT count(*) FROM tasks WHERE status = 'dead-letter' AND body ->> '$.runId' = ?1) AS dead`,
+         sum(CASE WHEN a.type = 'object' THEN a.value ->> '$.outcome' IN ('failed', 'expired') ELSE 0 END) AS attempts,
+         max(CASE WHEN a.type <> 'object' THEN tasks.id END) AS bad,
+         (SELECT count(*) FROM tasks WHERE status = 'dead-letter' AND body ->> '$.runId' = ?1) AS dead
+       FROM tasks, json_each(tasks.body, '$.attempts') AS a
+       WHERE tasks.status <> 'completed' AND tasks.body ->> '$.runId' = ?1`,
       runId,
     )!;
-    return { failedAttempts: row.attempts, deadLetters: row.dead };
+    if (row.bad !== null) this.damaged(row.bad);
+    return { failedAttempts: row.attempts ?? 0, deadLetters: row.dead };
   }
 
   /** Ids of the open tasks (pending, in progress, failed, blocked) that belong to the run's current phase. */
@@ -277,23 +282,29 @@ export class TaskQueue {
   private checkAggregated(): void {
     const row = this.store.db.get<TaskRow>(
       `SELECT id, body FROM tasks WHERE status NOT IN (${ALL_STATES_SQL}) OR phase NOT IN (${PHASES_SQL})
-         OR json_type(body, '$.dependencies') IS NOT 'array' OR json_type(body, '$.attempts') IS NOT 'array'
-         OR json_type(body, '$.runId') IS NOT 'text' LIMIT 1`,
+         OR json_type(body, '$.runId') IS NOT 'text'
+         OR json_type(body, '$.dependencies') IS NOT 'array' OR json_type(body, '$.attempts') IS NOT 'array' LIMIT 1`,
     );
-    if (row) this.damaged(row);
+    if (row) this.damaged(row.id);
   }
 
-  /** A claimable task's dependencies as the aggregates read them (strings, or the task is damaged). */
+  /** A claimable task's dependencies as the summary reads them: strings, or the task is damaged. */
   private dependenciesOf(id: string, text: string): string[] {
     const deps = JSON.parse(text) as unknown;
     if (Array.isArray(deps) && deps.every((d) => typeof d === 'string')) return deps;
-    return this.damaged(this.store.db.get<TaskRow>('SELECT id, body FROM tasks WHERE id = ?', id)!);
+    return this.damaged(id);
   }
 
-  /** Decode a row the aggregates found damaged: DamagedRecordError names the task and the fix. */
-  private damaged(row: TaskRow): never {
-    decodeTask(row);
-    throw new Error(`internal: task ${row.id}, found damaged, decoded without complaint`);
+  /**
+   * Name the task the aggregates found damaged: decoding it throws DamagedRecordError with the fix. Should the
+   * decoder accept it (a key written twice: SQLite reads the first, JSON.parse keeps the last), it is damaged all
+   * the same.
+   */
+  private damaged(id: string): never {
+    decodeTask(this.store.db.get<TaskRow>('SELECT id, body FROM tasks WHERE id = ?', id)!);
+    throw new DamagedRecordError(
+      damagedMessage(`task "${id}"`, 'a field the queue counts is not of its type (a key written twice?)'),
+    );
   }
 
   // ---- changes ----------------------------------------------------------------------------------------------

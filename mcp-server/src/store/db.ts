@@ -283,6 +283,7 @@ export class Db {
   }
 
   run(sql: string, ...params: Params): { changes: number; lastInsertRowid: number } {
+    if (this.reading) throw new Error('internal: a write inside Db.read');
     const s = this.statement(sql);
     const r = this.depth > 0 ? s.run(...params) : retryBusy(() => s.run(...params), this.busyTimeoutMs);
     return { changes: Number(r.changes), lastInsertRowid: Number(r.lastInsertRowid) };
@@ -290,6 +291,7 @@ export class Db {
 
   /** Run several statements (migrations, pragmas). */
   exec(sql: string): void {
+    if (this.reading) throw new Error('internal: a write inside Db.read');
     if (this.depth > 0) this.conn.exec(sql);
     else retryBusy(() => this.conn.exec(sql), this.busyTimeoutMs);
   }
