@@ -628,6 +628,33 @@ verifications compare with): ${fmt(first)} ms.
 `;
 }
 
+/** A measurement as a row of the "All measurements" table of bench/RESULTS.md. */
+const measurementRow = (r) => `| ${r.group} | ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${fmt(r.p99)} | ${r.n} |`;
+
+/**
+ * For a partial run (--only): rewrite rows of bench/RESULTS.md in place. `edit(lines, at)` changes the rows of its
+ * own (at(prefix) is the index of the row starting with it, and throws when there is none); then each of this run's
+ * measurements replaces its row of "All measurements", a row the file lacks going where `newRowAt(lines)` says (or
+ * left out without it).
+ */
+function updateRows(what, edit, newRowAt) {
+  const file = path.join(ROOT, 'bench/RESULTS.md');
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  const at = (prefix) => {
+    const i = lines.findIndex((l) => l.startsWith(prefix));
+    if (i < 0) throw new Error(`bench/RESULTS.md has no row starting with ${prefix}: run the whole bench once`);
+    return i;
+  };
+  edit(lines, at);
+  for (const r of results) {
+    const i = lines.findIndex((l) => l.startsWith(`| ${r.group} | ${r.what} |`));
+    if (i >= 0) lines[i] = measurementRow(r);
+    else if (newRowAt) lines.splice(newRowAt(lines), 0, measurementRow(r));
+  }
+  fs.writeFileSync(file, lines.join('\n'));
+  log(`Updated the ${what} rows of bench/RESULTS.md`);
+}
+
 /** Replace (or add, before the notes) a marked section of bench/RESULTS.md. */
 function writeSection(name, section) {
   const file = path.join(ROOT, 'bench/RESULTS.md');
@@ -668,18 +695,13 @@ if (ONLY === 'hooks') {
   writeSection('hooks', await hooksBench());
   // The same measurements where the full run puts them: the hooks' rows of "All measurements" and tools/list's
   // row of the Targets table.
-  const file = path.join(ROOT, 'bench/RESULTS.md');
-  const lines = fs.readFileSync(file, 'utf8').split('\n');
-  for (const r of results) {
-    const i = lines.findIndex((l) => l.startsWith(`| ${r.group} | ${r.what} |`));
-    if (i >= 0) lines[i] = `| ${r.group} | ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${fmt(r.p99)} | ${r.n} |`;
-  }
-  const tokens = Math.round(hooksToolBytes / 4);
-  const row = lines.findIndex((l) => l.startsWith('| tools/list | <= 5,000 tokens |'));
-  if (row >= 0)
-    lines[row] =
-      `| tools/list | <= 5,000 tokens | ${tokens} tokens (${hooksToolBytes} bytes / 4) | ${tokens <= 5000 ? 'met' : 'NOT met'} |`;
-  fs.writeFileSync(file, lines.join('\n'));
+  updateRows('hooks', (lines) => {
+    const tokens = Math.round(hooksToolBytes / 4);
+    const row = lines.findIndex((l) => l.startsWith('| tools/list | <= 5,000 tokens |'));
+    if (row >= 0)
+      lines[row] =
+        `| tools/list | <= 5,000 tokens | ${tokens} tokens (${hooksToolBytes} bytes / 4) | ${tokens <= 5000 ? 'met' : 'NOT met'} |`;
+  });
   fs.rmSync(TMP, { recursive: true, force: true });
   process.exit(0);
 }
@@ -689,48 +711,28 @@ if (ONLY === 'checkpoints') {
   process.exit(0);
 } else if (ONLY === 'queue') {
   const { claimAt, drainFloor, drainEngine, drainTools } = await queueBench();
-  const file = path.join(ROOT, 'bench/RESULTS.md');
-  const lines = fs.readFileSync(file, 'utf8').split('\n');
   const day = new Date().toISOString().slice(0, 10);
-  const replace = (prefix, text) => {
-    const i = lines.findIndex((l) => l.startsWith(prefix));
-    if (i < 0) throw new Error(`bench/RESULTS.md has no row starting with ${prefix}`);
-    lines[i] = text;
-  };
-  // The floor's row goes just above the engine's (replaced with it; added by the first run that has it).
-  const floorAt = lines.findIndex((l) => l.startsWith('| concurrent claims, 8 processes, bare node:sqlite'));
-  if (floorAt >= 0) lines.splice(floorAt, 1);
-  replace(
-    '| concurrent claims, 8 processes (engine)',
-    `| concurrent claims, 8 processes, bare node:sqlite (the floor: bench/sqlite-claimer.mjs) | reference for the two rows below | ${drainTarget(drainFloor)}, ${day}; the engine drains at ${(drainEngine.perSecond / drainFloor.perSecond).toFixed(2)}x its rate | - |\n` +
-      `| concurrent claims, 8 processes (engine) | 0 double, 0 lost, p99 <= 5 ms, >= 2,000/s | ${drainTarget(drainEngine)}, ${day} | ${drainMet(drainEngine, 'engine')} |`,
-  );
-  replace(
-    '| concurrent claims, 8 processes (through the tools)',
-    `| concurrent claims, 8 processes (through the tools) | 0 double, 0 lost, p99 <= 30 ms, >= 500/s | ${drainTarget(drainTools)}, ${day} | ${drainMet(drainTools, 'tools')} |`,
-  );
-  if (claimAt) {
-    replace(
-      '| queue claim, 100 -> ',
-      `| queue claim, 100 -> ${Object.keys(claimAt).at(-1)} open tasks | flat | ${Object.values(claimAt)
-        .map((x) => fmt(x.median))
-        .join(' -> ')} ms | ${claimFlat(claimAt)} |`,
-    );
-  }
-  for (const r of results) {
-    const row = `| ${r.group} | ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${fmt(r.p99)} | ${r.n} |`;
+  updateRows(
+    'queue',
+    (lines, at) => {
+      // The floor's row goes just above the engine's (replaced with it; added by the first run that has it).
+      const floorAt = lines.findIndex((l) => l.startsWith('| concurrent claims, 8 processes, bare node:sqlite'));
+      if (floorAt >= 0) lines.splice(floorAt, 1);
+      lines[at('| concurrent claims, 8 processes (engine)')] =
+        `| concurrent claims, 8 processes, bare node:sqlite (the floor: bench/sqlite-claimer.mjs) | reference for the two rows below | ${drainTarget(drainFloor)}, ${day}; the engine drains at ${(drainEngine.perSecond / drainFloor.perSecond).toFixed(2)}x its rate | - |\n` +
+        `| concurrent claims, 8 processes (engine) | 0 double, 0 lost, p99 <= 5 ms, >= 2,000/s | ${drainTarget(drainEngine)}, ${day} | ${drainMet(drainEngine, 'engine')} |`;
+      lines[at('| concurrent claims, 8 processes (through the tools)')] =
+        `| concurrent claims, 8 processes (through the tools) | 0 double, 0 lost, p99 <= 30 ms, >= 500/s | ${drainTarget(drainTools)}, ${day} | ${drainMet(drainTools, 'tools')} |`;
+      if (claimAt)
+        lines[at('| queue claim, 100 -> ')] =
+          `| queue claim, 100 -> ${Object.keys(claimAt).at(-1)} open tasks | flat | ${Object.values(claimAt)
+            .map((x) => fmt(x.median))
+            .join(' -> ')} ms | ${claimFlat(claimAt)} |`;
+    },
     // A row this file does not have yet (a new measurement) goes before the other drains.
-    if (!lines.some((l) => l.startsWith(`| ${r.group} | ${r.what} |`)))
-      lines.splice(
-        lines.findIndex((l) => l.startsWith('| queue | claim, 8 processes draining')),
-        0,
-        row,
-      );
-    else replace(`| ${r.group} | ${r.what} |`, row);
-  }
-  fs.writeFileSync(file, lines.join('\n'));
+    (lines) => lines.findIndex((l) => l.startsWith('| queue | claim, 8 processes draining')),
+  );
   fs.rmSync(TMP, { recursive: true, force: true });
-  log('Updated the queue rows of bench/RESULTS.md');
   process.exit(0);
 } else if (ONLY === 'dashboard') {
   const { dashboardSection } = await import('./dashboard.mjs');
@@ -751,8 +753,7 @@ if (MEMORY_ONLY) {
   await coldStart(process.execPath, [SERVER], emptyProject, ENV, true); // writes the V8 code cache, as the full run does
   await memorySection();
   // Its rows as they appear in bench/RESULTS.md, which this mode does not write.
-  for (const r of results)
-    log(`| ${r.group} | ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${fmt(r.p99)} | ${r.n} |`);
+  for (const r of results) log(measurementRow(r));
   fs.rmSync(TMP, { recursive: true, force: true });
   process.exit(0);
 }
@@ -852,28 +853,19 @@ function coldTargetRows({ sNode, sLoki, sMem, sFloor, ratios }) {
 
 if (ONLY === 'cold') {
   const c = await coldStartBench();
-  const file = path.join(ROOT, 'bench/RESULTS.md');
-  const lines = fs.readFileSync(file, 'utf8').split('\n');
-  const at = (prefix) => {
-    const i = lines.findIndex((l) => l.startsWith(prefix));
-    if (i < 0) throw new Error(`bench/RESULTS.md has no row starting with ${prefix}: run the whole bench once`);
-    return i;
-  };
-  const [vsMemory, vsNode, floor] = coldTargetRows(c);
-  const floorAt = lines.findIndex((l) => l.startsWith('| cold start of the MCP SDK alone'));
-  if (floorAt >= 0) lines.splice(floorAt, 1);
-  lines[at('| cold start vs server-memory')] = vsMemory;
-  lines.splice(at('| cold start vs `node -e 0`'), 1, vsNode, floor);
-  for (const r of results) {
-    const row = `| ${r.group} | ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${fmt(r.p99)} | ${r.n} |`;
-    const i = lines.findIndex((l) => l.startsWith(`| ${r.group} | ${r.what} |`));
+  updateRows(
+    'cold start',
+    (lines, at) => {
+      const [vsMemory, vsNode, floor] = coldTargetRows(c);
+      const floorAt = lines.findIndex((l) => l.startsWith('| cold start of the MCP SDK alone'));
+      if (floorAt >= 0) lines.splice(floorAt, 1);
+      lines[at('| cold start vs server-memory')] = vsMemory;
+      lines.splice(at('| cold start vs `node -e 0`'), 1, vsNode, floor);
+    },
     // A row the file does not have yet goes after the last cold start row.
-    if (i >= 0) lines[i] = row;
-    else lines.splice(lines.findLastIndex((l) => l.startsWith('| cold start |')) + 1, 0, row);
-  }
-  fs.writeFileSync(file, lines.join('\n'));
+    (lines) => lines.findLastIndex((l) => l.startsWith('| cold start |')) + 1,
+  );
   fs.rmSync(TMP, { recursive: true, force: true });
-  log('Updated the cold start rows of bench/RESULTS.md');
   process.exit(0);
 }
 
@@ -1149,7 +1141,6 @@ await sizeClient.close();
 const toolTokens = Math.round(Buffer.byteLength(toolsJson) / 4);
 log(`tools/list: ${Buffer.byteLength(toolsJson)} bytes, about ${toolTokens} tokens`);
 
-const row = (r) => `| ${r.group} | ${r.what} | ${fmt(r.median)} | ${fmt(r.p95)} | ${fmt(r.p99)} | ${r.n} |`;
 const md = `# Benchmark results
 
 Measured by \`npm run bench\`${QUICK ? ' (--quick)' : ''} on ${new Date().toISOString().slice(0, 10)}: Node ${process.versions.node},
@@ -1183,7 +1174,7 @@ ${coldTargetRows({ sNode, sLoki, sMem, ratios, ...coldRest }).join('\n')}
 
 | group | what | median | p95 | p99 | n |
 |---|---|---|---|---|---|
-${results.map(row).join('\n')}
+${results.map(measurementRow).join('\n')}
 `;
 const notesFile = path.join(ROOT, 'bench/NOTES.md');
 const { packageSection } = await import('./package-size.mjs');
