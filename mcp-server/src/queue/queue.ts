@@ -179,12 +179,11 @@ export class TaskQueue {
    * hook in a 200-task run.
    */
   summary(run: RunState | undefined, now = Date.now()): QueueSummary {
-    return this.store.db.read(() => this.summaryIn(run, now));
+    return this.aggregate(() => this.summaryIn(run, now));
   }
 
   private summaryIn(run: RunState | undefined, now: number): QueueSummary {
     const db = this.store.db;
-    this.checkAggregated();
     const counts = countStates([]);
     let total = 0;
     for (const r of db.all<{ status: TaskState; n: number }>(
@@ -237,10 +236,7 @@ export class TaskQueue {
    * tasks of `runId` not completed since, and dead-lettered tasks.
    */
   failures(runId: string): TaskFailures {
-    return this.store.db.read(() => {
-      this.checkAggregated();
-      return this.failuresIn(runId);
-    });
+    return this.aggregate(() => this.failuresIn(runId));
   }
 
   private failuresIn(runId: string): TaskFailures {
@@ -261,10 +257,7 @@ export class TaskQueue {
 
   /** Ids of the open tasks (pending, in progress, failed, blocked) that belong to the run's current phase. */
   openInPhaseIds(run: RunState): string[] {
-    return this.store.db.read(() => {
-      this.checkAggregated();
-      return this.openInPhaseIdsIn(run);
-    });
+    return this.aggregate(() => this.openInPhaseIdsIn(run));
   }
 
   private openInPhaseIdsIn(run: RunState): string[] {
@@ -279,6 +272,14 @@ export class TaskQueue {
    * it: a task whose fields there are not of their type was changed outside loki-mode, and is decoded, which throws
    * DamagedRecordError naming it and the fix. One pass of SQLite's JSON parser over the bodies, no decoding.
    */
+  /** An aggregate over the tasks: one read transaction, the counted fields checked first (checkAggregated). */
+  private aggregate<T>(count: () => T): T {
+    return this.store.db.read(() => {
+      this.checkAggregated();
+      return count();
+    });
+  }
+
   private checkAggregated(): void {
     const row = this.store.db.get<TaskRow>(
       `SELECT id, body FROM tasks WHERE status NOT IN (${ALL_STATES_SQL}) OR phase NOT IN (${PHASES_SQL})
