@@ -132,7 +132,8 @@ for (const file of fs.readdirSync(outdir).filter((f) => f.endsWith('.cjs')))
 // A bundle with a single character beyond ASCII is read by Node as a two-byte string: the server's 1 MB bundle then
 // took 13-16 ms to read instead of about 3, and V8 scans and compiles it more slowly, on every start. esbuild escapes
 // strings and identifiers but leaves regular expression literals as written: write those with \u escapes.
-for (const file of fs.readdirSync(outdir).filter((f) => /\.(c?js|mjs)$/.test(f))) {
+// (An unminified build keeps comments, which may hold any character: it is for profiles, not shipped.)
+for (const file of fs.readdirSync(outdir).filter((f) => !process.env.LOKI_NO_MINIFY && /\.(c?js|mjs)$/.test(f))) {
   const text = fs.readFileSync(`${outdir}/${file}`, 'utf8');
   const at = text.search(/[\u0080-\uffff]/);
   if (at >= 0)

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../mcp-server/src/audit/chain.js';
-import { externalAnchorFile } from '../mcp-server/src/audit/log.js';
+import { externalAnchorFile } from '../mcp-server/src/audit/anchor.js';
 import { Store } from '../mcp-server/src/store/store.js';
 import { type PrivateBundle, privateBundle } from './fixtures/bundle.js';
 import { type Child, spawnChild } from './fixtures/children.js';

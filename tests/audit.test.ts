@@ -23,7 +23,7 @@ import {
   serializeEntry,
   verifyChainText,
 } from '../mcp-server/src/audit/chain.js';
-import { externalAnchorFile } from '../mcp-server/src/audit/log.js';
+import { AnchorFile, externalAnchorFile } from '../mcp-server/src/audit/anchor.js';
 import { Store } from '../mcp-server/src/store/store.js';
 
 const N = 1000;
@@ -727,6 +727,75 @@ describe('AuditLog (database)', () => {
       ok: false,
       firstBreak: { reason: expect.stringMatching(/unreadable/) },
     });
+  });
+
+  it('the anchor is rewritten in place: one file of one size, no temporary files, a longer one cut to the record', () => {
+    const f = copy();
+    // Written by hand (or by an older loki-mode) with a long tail: the next commit's record replaces all of it.
+    fs.writeFileSync(
+      f.anchorFile,
+      `${JSON.stringify({ count: N, head: pristine.head }, null, 8)}\n${' '.repeat(300)}\n`,
+    );
+    const inode = fs.statSync(f.anchorFile).ino;
+    for (let i = 0; i < 5; i++) f.store.audit.append('in.place', `t${i}`);
+    expect(fs.readdirSync(path.dirname(f.anchorFile))).toEqual([path.basename(f.anchorFile)]);
+    expect(fs.statSync(f.anchorFile)).toMatchObject({ ino: inode, size: 128 });
+    const head = f.store.audit.entries(N + 4, 1)[0]!.hash;
+    expect(JSON.parse(fs.readFileSync(f.anchorFile, 'utf8'))).toEqual({ count: N + 5, head });
+    expect(f.store.audit.verify()).toMatchObject({ ok: true, count: N + 5 });
+    f.store.close();
+  });
+
+  it('an anchor removed while a store holds it open is made again at the next commit, 0600', () => {
+    const f = copy();
+    f.store.audit.append('before');
+    fs.rmSync(f.anchorFile);
+    f.store.audit.append('after');
+    expect(JSON.parse(fs.readFileSync(f.anchorFile, 'utf8'))).toMatchObject({ count: N + 2 });
+    expect(fs.statSync(f.anchorFile).mode & 0o777).toBe(0o600);
+    expect(f.store.audit.verify()).toMatchObject({ ok: true, count: N + 2 });
+    f.store.close();
+  });
+
+  it("a link planted at the anchor's name is replaced, not written through", () => {
+    const f = copy();
+    const target = path.join(tmpDir('loki-audit-elsewhere-'), 'victim.json');
+    // What it points at reads as a lagging anchor, so a commit would move it forward.
+    const before = `${canonicalJson({ count: N, head: pristine.head })}\n`;
+    fs.writeFileSync(target, before);
+    fs.rmSync(f.anchorFile);
+    fs.symlinkSync(target, f.anchorFile);
+    f.store.audit.append('through.link');
+    expect(fs.readFileSync(target, 'utf8')).toBe(before);
+    expect(fs.lstatSync(f.anchorFile).isFile()).toBe(true);
+    expect(JSON.parse(fs.readFileSync(f.anchorFile, 'utf8'))).toMatchObject({ count: N + 1 });
+    f.store.close();
+  });
+
+  it('a read that met a write half done is read again; an anchor that does not hold is read three times', () => {
+    const f = copy();
+    const good = { count: N, head: pristine.head };
+    // Half of each record: the new count with the head of the one before (what a read racing a write can see).
+    const torn = { count: N, head: f.store.audit.entries(N - 2, 1)[0]!.hash };
+    fs.writeFileSync(f.anchorFile, `${canonicalJson(torn)}\n`);
+    const anchor = new AnchorFile(f.home, fs.realpathSync(f.root));
+    const seen: unknown[] = [];
+    const read = anchor.read((a) => {
+      seen.push(a);
+      // The writer finishes while the reader checks what it read.
+      if (seen.length === 1) fs.writeFileSync(f.anchorFile, `${canonicalJson(good)}\n`);
+      return a.head === good.head;
+    });
+    expect(read).toEqual(good);
+    expect(seen).toEqual([torn, good]);
+    // Tampered, not torn: read three times, then taken as it is (verify reports it).
+    fs.writeFileSync(f.anchorFile, `${canonicalJson(torn)}\n`);
+    let reads = 0;
+    expect(anchor.read(() => (reads++, false))).toEqual(torn);
+    expect(reads).toBe(3);
+    expect(f.store.audit.verify()).toMatchObject({ ok: false, anchors: [{ status: 'mismatch' }] });
+    anchor.close();
+    f.store.close();
   });
 
   it('an anchor that lags the log (a crash between the commit and the anchor write) is fine', () => {

@@ -31,22 +31,31 @@ export function makeHomePrivate(lokiHome: string): void {
 }
 
 /**
+ * Make `dir`, a folder under `$LOKI_HOME`, 0700, once per process. `again`: a write found it gone since this process
+ * made it; it is made once more (true), or was already made again (false: give up).
+ */
+export function makePrivateDir(lokiHome: string, dir: string, again = false): boolean {
+  if (again && !madeDirs.delete(dir)) return false;
+  if (madeDirs.has(dir)) return true;
+  makeHomePrivate(lokiHome);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  madeDirs.add(dir);
+  return true;
+}
+
+/**
  * Replace a file kept under `$LOKI_HOME` (temp + rename, 0600 in 0700 folders): private to the user, and a reader
  * sees the old content or the new, never half.
  */
 export function replacePrivateFile(lokiHome: string, file: string, text: string): void {
   const dir = path.dirname(file);
-  if (!madeDirs.has(dir)) {
-    makeHomePrivate(lokiHome);
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    madeDirs.add(dir);
-  }
+  makePrivateDir(lokiHome, dir);
   const temp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
   try {
     fs.writeFileSync(temp, text, { mode: 0o600, flag: 'wx' });
   } catch (err) {
     // The folder was removed since this process made it: make it again, once.
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !madeDirs.delete(dir)) throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !makePrivateDir(lokiHome, dir, true)) throw err;
     return replacePrivateFile(lokiHome, file, text);
   }
   fs.renameSync(temp, file);

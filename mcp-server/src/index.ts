@@ -12,7 +12,8 @@ export {
   listNames,
   sweepOrphanTemps,
 } from './store/fsx.js';
-export { AuditLog, externalAnchorFile } from './audit/log.js';
+export { AuditLog } from './audit/log.js';
+export { externalAnchorFile } from './audit/anchor.js';
 export { Store } from './store/store.js';
 export { Db, DB_FILE } from './store/db.js';
 export { verifyChainText, canonicalJson, makeEntry, serializeEntry, entryHash, GENESIS } from './audit/chain.js';

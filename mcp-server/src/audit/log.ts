@@ -12,8 +12,6 @@
  * `loki audit export` gives the user a copy to keep where the agent cannot reach.
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import {
   type Anchor,
   type AuditEntry,
@@ -26,16 +24,10 @@ import {
 } from './chain.js';
 import type { Db } from '../store/db.js';
 import { faultPoint } from '../store/fault.js';
-import { projectKey, replacePrivateFile } from '../home.js';
+import type { AnchorFile } from './anchor.js';
 
 export const MAX_DATA_BYTES = 8 * 1024;
 const HEX64 = /^[0-9a-f]{64}$/;
-
-export interface AnchorLocation {
-  /** The anchor file's absolute path. */
-  file: string;
-  label: string;
-}
 
 /**
  * Takes the secrets out of an entry's data before it is hashed into the chain, where nothing can be removed later:
@@ -78,7 +70,7 @@ export class AuditLog {
 
   constructor(
     private readonly db: Db,
-    private readonly external: AnchorLocation | undefined,
+    private readonly external: AnchorFile | undefined,
     private readonly actor: string,
     private readonly redact?: Redactor,
   ) {}
@@ -119,7 +111,6 @@ export class AuditLog {
     const last = this.db.get<{ seq: number; hash: string }>('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1');
     let seq = last ? last.seq + 1 : 0;
     let prev = last?.hash ?? GENESIS;
-    const seen = this.anchorOnDisk(seq);
     const ts = new Date().toISOString();
     const out: AuditEntry[] = [];
     for (const n of notes) {
@@ -147,35 +138,36 @@ export class AuditLog {
       prev = hash;
       seq++;
     }
-    // An anchor the log no longer extends is evidence (entries removed or rewritten): it is left as it is, so
-    // verify() keeps reporting the break, rather than moved onto the changed log.
-    this.pending = seen !== 'mismatch' && seq > seen ? { count: seq, head: prev } : undefined;
+    this.pending = { count: seq, head: prev };
     return out;
   }
 
   /**
-   * The count the external anchor records, read inside the transaction, when it names a prefix of the log of
-   * `count` entries (0 when there is none yet); 'mismatch' when it does not. Another process's anchor written
-   * later is only ever for an earlier commit, so this read also tells whether ours moves it forward.
+   * Whether `anchor` (a commit of this process's) moves the external anchor forward. Read after the commit, outside
+   * the write lock: another process's anchor, written later, may be for a later commit (then ours is not needed).
+   * An anchor the log no longer extends is evidence (entries removed or rewritten): it is left as it is, so
+   * verify() keeps reporting the break, rather than moved onto the changed log.
    */
-  private anchorOnDisk(count: number): number | 'mismatch' {
-    if (!this.external) return 0;
-    const a = readAnchor(this.external.file);
-    if (a === 'missing') return 0;
-    let holds = a !== 'unreadable' && a.count <= count;
-    if (holds && a !== 'unreadable' && a.count > 0) {
-      holds = this.db.get<{ hash: string }>('SELECT hash FROM audit WHERE seq = ?', a.count - 1)?.hash === a.head;
-    }
-    if (!holds && !this.warnedAnchor) {
+  private movesAnchor(external: AnchorFile, anchor: Anchor): boolean {
+    const a = external.read((a) => this.extends(a));
+    if (a === 'missing') return true;
+    if (a !== 'unreadable' && this.extends(a)) return a.count < anchor.count;
+    if (!this.warnedAnchor) {
       this.warnedAnchor = true;
       process.emitWarning(
-        `loki: ${this.external.label} no longer matches the audit log (run loki audit verify); it is left as evidence`,
-        {
-          code: 'LOKI_AUDIT_ANCHOR',
-        },
+        `loki: ${external.label} no longer matches the audit log (run loki audit verify); it is left as evidence`,
+        { code: 'LOKI_AUDIT_ANCHOR' },
       );
     }
-    return holds && a !== 'unreadable' ? a.count : 'mismatch';
+    return false;
+  }
+
+  /** Whether the log as it is now begins with the anchor's entries (its entry `count - 1` has the anchor's head). */
+  private extends(a: Anchor): boolean {
+    return (
+      a.count === 0 ||
+      this.db.get<{ hash: string }>('SELECT hash FROM audit WHERE seq = ?', a.count - 1)?.hash === a.head
+    );
   }
 
   append(action: string, target?: string, data?: unknown): AuditEntry {
@@ -189,12 +181,17 @@ export class AuditLog {
     if (!anchor || !this.external) return;
     faultPoint('audit-before-anchor');
     try {
-      writeAnchor(this.external.file, anchor);
+      if (this.movesAnchor(this.external, anchor)) this.external.write(anchor);
     } catch (err) {
       process.emitWarning(`loki: could not update ${this.external.label}: ${(err as Error).message}`, {
         code: 'LOKI_AUDIT_ANCHOR',
       });
     }
+  }
+
+  /** Let go of the anchor file this process keeps open. */
+  close(): void {
+    this.external?.close();
   }
 
   /** The transaction was rolled back: nothing it appended exists. */
@@ -246,7 +243,7 @@ export class AuditLog {
   verify(): AuditVerifyResult {
     // Read before the scan: an anchor is only written after its commit, so it is then a prefix of what the scan
     // sees, even while other processes append.
-    const anchor = this.external ? readAnchor(this.external.file) : undefined;
+    const anchor = this.external?.read((a) => this.extends(a));
     const hashes: string[] = [];
     let prev = GENESIS;
     let firstBreak: ChainBreak | undefined;
@@ -335,45 +332,4 @@ function boundData(data: unknown): string {
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes <= MAX_DATA_BYTES) return text;
   return canonicalJson({ truncated: true, bytes, sha256: crypto.createHash('sha256').update(text).digest('hex') });
-}
-
-function readAnchor(file: string): Anchor | 'missing' | 'unreadable' {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'unreadable';
-  }
-  try {
-    const v = JSON.parse(text) as Anchor;
-    if (!Number.isInteger(v.count) || typeof v.head !== 'string') return 'unreadable';
-    return { count: v.count, head: v.head };
-  } catch {
-    return 'unreadable';
-  }
-}
-
-/** Replace the anchor file: a reader sees the old anchor or the new one, never half. */
-function writeAnchor(file: string, anchor: Anchor): void {
-  // The anchor is <home>/anchors/<project>.json.
-  replacePrivateFile(path.dirname(path.dirname(file)), file, `${canonicalJson(anchor)}\n`);
-}
-
-/**
- * Where a project's external anchor is kept. Its file name, a digest of the root, is worked out on first use: a
- * store opened only to read (the hooks) then never loads the hashing code.
- */
-export function externalAnchor(lokiHome: string, projectRoot: string): AnchorLocation {
-  let file: string | undefined;
-  return {
-    get file() {
-      return (file ??= externalAnchorFile(lokiHome, projectRoot));
-    },
-    label: `the external anchor (${lokiHome}/anchors)`,
-  };
-}
-
-/** The external anchor's path for a project: a digest of its canonical root under `$LOKI_HOME/anchors/`. */
-export function externalAnchorFile(lokiHome: string, projectRoot: string): string {
-  return path.join(lokiHome, 'anchors', `${projectKey(projectRoot)}.json`);
 }

@@ -12,7 +12,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { canonicalJson } from '../audit/chain.js';
-import { AuditLog, MAX_DATA_BYTES, externalAnchor, type AuditNote, type Redactor } from '../audit/log.js';
+import { AuditLog, MAX_DATA_BYTES, type AuditNote, type Redactor } from '../audit/log.js';
+import { AnchorFile } from '../audit/anchor.js';
 import { StoreError } from '../errors.js';
 import { BOUND_FLAG, adoptUnboundRecords } from './bindings.js';
 import { Db } from './db.js';
@@ -52,7 +53,7 @@ export class Store {
     this.db = db;
     this.records = new RecordIO(db);
     this.lokiHome = lokiHome;
-    this.audit = new AuditLog(db, externalAnchor(lokiHome, project.root), actor, redact);
+    this.audit = new AuditLog(db, new AnchorFile(lokiHome, project.root), actor, redact);
   }
 
   /**
@@ -166,6 +167,7 @@ export class Store {
   }
 
   close(): void {
+    this.audit.close();
     this.db.close();
   }
 }
