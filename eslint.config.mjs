@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import importCycles from './scripts/eslint-import-cycles.mjs';
 
 /**
  * The layers of mcp-server/src, lowest first. A module imports only from its own layer or lower ones; domain is
@@ -97,6 +98,12 @@ export default tseslint.config(
     },
   },
   ...LAYERS.flatMap(zone),
+  {
+    // No import cycles inside a layer either (scripts/eslint-import-cycles.mjs; type-only imports excepted).
+    files: [`${SRC}/**/*.ts`],
+    plugins: { loki: importCycles },
+    rules: { 'loki/no-import-cycle': ['error', { root: SRC }] },
+  },
   {
     // stdout is the MCP protocol: server code logs through log.ts (stderr) only. The human CLI owns its stdout,
     // and the hook entry prints the host's decision there (and nothing else).
