@@ -2,6 +2,8 @@
  * Every project setting, as data: its key in `.loki/config.yaml`, its `LOKI_*` environment override, its
  * default and how to parse and check it. `loki config` and references/ are generated from this table.
  */
+import { MAX_COUNCIL_SIZE } from '../domain/council.js';
+
 export type SettingValue = string | number | boolean | string[] | null;
 
 export interface Setting {
@@ -132,7 +134,7 @@ export const SETTINGS: readonly Setting[] = [
     env: 'LOKI_COUNCIL_SIZE',
     type: 'integer',
     min: 3,
-    max: 9,
+    max: MAX_COUNCIL_SIZE,
     default: 3,
     description: 'Council members',
   },
@@ -141,7 +143,7 @@ export const SETTINGS: readonly Setting[] = [
     env: 'LOKI_COUNCIL_THRESHOLD',
     type: 'integer',
     min: 1,
-    max: 9,
+    max: MAX_COUNCIL_SIZE,
     default: 2,
     description: 'Approvals needed; may only be raised (at least two thirds of the council, at most its size)',
   },

@@ -23,6 +23,8 @@ export const CHECK_KINDS = ['file-exists', 'file-contains', 'command', 'tests-pa
 
 /** Sizes of a machine check's fields, for the record schema (trust/records.ts) and the tool input (tools/trust.ts). */
 export const CHECK_LIMITS = { path: 500, text: 2000, url: 2000, contains: 2000 } as const;
+/** The HTTP statuses an `http` check may expect. */
+export const HTTP_STATUS = { min: 100, max: 599 } as const;
 export type CheckKind = (typeof CHECK_KINDS)[number];
 
 export type MachineCheck =
@@ -89,6 +91,8 @@ export interface HeldOutSetRef {
 
 export const MAX_ITEMS = 200;
 export const ITEM_TEXT_CHARS = 500;
+/** An agent's criterion shorter than this is noise ("-", "ok"). */
+export const ITEM_TEXT_MIN_CHARS = 3;
 const MIN_NOTE_CHARS = 10;
 
 import { ChecklistError } from '../errors.js';
@@ -130,8 +134,8 @@ export function itemsFromSpec(tasks: readonly TaskDraft[], now: string): Checkli
   const seen = new Set<string>();
   const add = (text: string, source: string, prefix: 'c' | 'r') => {
     const clean = clip(text.replace(/\s+/g, ' ').trim());
-    // A criterion of one or two characters is noise ("-", "ok"); a requirement is kept whatever its length.
-    if (clean.length < (prefix === 'r' ? 1 : 3) || items.length >= MAX_ITEMS) return;
+    // A criterion shorter than ITEM_TEXT_MIN_CHARS is noise; a requirement is kept whatever its length.
+    if (clean.length < (prefix === 'r' ? 1 : ITEM_TEXT_MIN_CHARS) || items.length >= MAX_ITEMS) return;
     const id = itemId(clean, prefix);
     if (seen.has(id)) return;
     seen.add(id);

@@ -38,6 +38,9 @@ export const ROLES: readonly { role: string; focus: string }[] = [
   { role: 'spec-skeptic', focus: 'Which requirement is most likely unmet or only pretended? Look for it first.' },
 ];
 
+/** The most members a council has (`council.size`); seats run from 0, the devil's advocate, to the size. */
+export const MAX_COUNCIL_SIZE = 9;
+
 export const DEVILS_ADVOCATE = {
   role: 'devils-advocate',
   focus:

@@ -5,6 +5,7 @@ import { briefing, type Briefing } from '../run/briefing.js';
 import { advancePhase, passIdlePhases, type AdvanceResult } from '../run/phase.js';
 import { beginRun, type BeginResult } from '../run/begin.js';
 import { defineTool } from './define.js';
+import { MAX_PATH_BYTES } from '../store/paths.js';
 import { repeatsAlert } from '../domain/notify.js';
 
 export const startTool = defineTool({
@@ -20,7 +21,7 @@ export const startTool = defineTool({
     .object({
       spec: z
         .string()
-        .max(4096)
+        .max(MAX_PATH_BYTES)
         .optional()
         .describe('Path of the spec file, relative to the project root (Markdown/JSON PRD, OpenAPI, text)'),
       specText: z

@@ -81,7 +81,7 @@ export const taskListTool = defineTool({
   idempotent: true,
   input: z
     .object({
-      status: z.array(z.enum(TASK_STATES)).max(6).optional().describe('Only these states'),
+      status: z.array(z.enum(TASK_STATES)).max(TASK_STATES.length).optional().describe('Only these states'),
       phase: z.enum(PHASES).optional().describe('Only this phase'),
       priority: z.enum(PRIORITIES).optional().describe('Only this priority'),
       ids: z.array(taskId).min(1).max(20).optional().describe('Return these tasks in full instead'),

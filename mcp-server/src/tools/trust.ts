@@ -1,7 +1,14 @@
 /** Trust tools: loki_checklist_get/set, loki_council_convene/vote, loki_complete (loki_verify is in verify.ts). */
 import { z } from 'zod';
-import { CHECK_KINDS, CHECK_LIMITS, type MachineCheck } from '../domain/checklist.js';
-import { VOTES } from '../domain/council.js';
+import {
+  CHECK_KINDS,
+  CHECK_LIMITS,
+  HTTP_STATUS,
+  ITEM_TEXT_CHARS,
+  ITEM_TEXT_MIN_CHARS,
+  type MachineCheck,
+} from '../domain/checklist.js';
+import { MAX_COUNCIL_SIZE, VOTES } from '../domain/council.js';
 
 import { safeParse } from '../store/schema.js';
 import { editChecklist, getChecklist, type ChecklistView } from '../trust/checklist.js';
@@ -20,7 +27,7 @@ const checkInput = z
     text: z.string().max(CHECK_LIMITS.text).optional().describe('file-contains: text the file must contain'),
     check: z.enum(['test', 'build', 'lint']).optional().describe('command: which configured check must pass'),
     url: z.string().max(CHECK_LIMITS.url).optional().describe('http: loopback URL to GET'),
-    status: z.number().int().min(100).max(599).optional().describe('http: expected status'),
+    status: z.number().int().min(HTTP_STATUS.min).max(HTTP_STATUS.max).optional().describe('http: expected status'),
     contains: z.string().max(CHECK_LIMITS.contains).optional().describe('http: text the body must contain'),
   })
   .strict();
@@ -72,7 +79,12 @@ export const checklistSetTool = defineTool({
           z
             .object({
               id: z.string().max(40).optional().describe('Item to change; omit to add a new item'),
-              text: z.string().min(3).max(500).optional().describe('Text of a new (or agent-added) item'),
+              text: z
+                .string()
+                .min(ITEM_TEXT_MIN_CHARS)
+                .max(ITEM_TEXT_CHARS)
+                .optional()
+                .describe('Text of a new (or agent-added) item'),
               check: checkInput.nullable().optional().describe('Machine check the server runs; null removes it'),
               status: z
                 .enum(['open', 'met'])
@@ -148,7 +160,12 @@ export const councilVoteTool = defineTool({
   input: z
     .object({
       council: z.string().max(20).describe('Council id from loki_council_convene, e.g. "k001"'),
-      seat: z.number().int().min(0).max(9).describe("Seat number from the brief; 0 is the devil's advocate"),
+      seat: z
+        .number()
+        .int()
+        .min(0)
+        .max(MAX_COUNCIL_SIZE)
+        .describe("Seat number from the brief; 0 is the devil's advocate"),
       vote: z.enum(VOTES).describe('cannot-validate counts against'),
       rationale: z.string().min(10).max(4000).describe('Why, in a few sentences'),
       evidence: z

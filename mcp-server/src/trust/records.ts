@@ -7,8 +7,8 @@
  *   waiver/<run>/<id>     a person's waiver of open work or of the last phase (`loki waive`), written once
  */
 import * as z from 'zod/mini';
-import { CHECK_LIMITS, type Checklist } from '../domain/checklist.js';
-import { VOTES, type CastVote } from '../domain/council.js';
+import { CHECK_LIMITS, HTTP_STATUS, type Checklist } from '../domain/checklist.js';
+import { MAX_COUNCIL_SIZE, VOTES, type CastVote } from '../domain/council.js';
 import { PHASES } from '../domain/phases.js';
 import { WAIVER_KINDS, type WorkWaiver } from '../domain/waivers.js';
 import { lazyRecord, type RecordType } from '../store/records.js';
@@ -30,7 +30,7 @@ export const machineCheck = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('http'),
     url: text(1, CHECK_LIMITS.url),
-    status: z.int().check(z.gte(100), z.lte(599)),
+    status: z.int().check(z.gte(HTTP_STATUS.min), z.lte(HTTP_STATUS.max)),
     contains: z.optional(text(0, CHECK_LIMITS.contains)),
   }),
 ]);
@@ -66,7 +66,7 @@ const checklistSchema = z.strictObject({
 });
 export const CHECKLIST_RECORD: RecordType<Checklist> = {
   kind: 'checklist',
-  schema: checklistSchema as z.core.$ZodType<Checklist>,
+  schema: checklistSchema,
 };
 export const checklistFile = (runId: string) => `checklist/${runId}`;
 
@@ -74,7 +74,7 @@ export const checklistFile = (runId: string) => `checklist/${runId}`;
 // a hook before any council sat, read neither.
 const councilSchema = onFirstUse(() => {
   const castVote = z.strictObject({
-    seat: z.int().check(z.gte(0), z.lte(9)),
+    seat: z.int().check(z.gte(0), z.lte(MAX_COUNCIL_SIZE)),
     role: z.string(),
     vote: z.enum(VOTES),
     rationale: z.string(),
@@ -108,10 +108,7 @@ const councilSchema = onFirstUse(() => {
 });
 
 export type CouncilSession = z.infer<ReturnType<typeof councilSchema>> & { votes: CastVote[] };
-export const COUNCIL_RECORD = lazyRecord<CouncilSession>(
-  'council',
-  () => councilSchema() as z.core.$ZodType<CouncilSession>,
-);
+export const COUNCIL_RECORD = lazyRecord<CouncilSession>('council', () => councilSchema());
 export const councilDir = (runId: string) => `council/${runId}/`;
 export const councilFile = (runId: string, id: string) => `council/${runId}/${id}`;
 
@@ -158,6 +155,6 @@ const waiverSchema = onFirstUse(() => {
   });
 });
 
-export const WAIVER_RECORD = lazyRecord<WorkWaiver>('waiver', () => waiverSchema() as z.core.$ZodType<WorkWaiver>);
+export const WAIVER_RECORD = lazyRecord<WorkWaiver>('waiver', () => waiverSchema());
 export const waiverDir = (runId: string) => `waiver/${runId}/`;
 export const waiverFile = (runId: string, id: string) => `waiver/${runId}/${id}`;
