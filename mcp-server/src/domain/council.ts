@@ -68,6 +68,8 @@ export interface CastVote {
 
 /** Outcomes that close a council: its tally is final. */
 export const DECIDED_OUTCOMES: readonly string[] = ['approved', 'rejected'];
+/** States of a council still voting (its votes stay blind): the members, then the devil's advocate. */
+export const VOTING_STATES: readonly string[] = ['voting', 'devils-advocate'];
 
 export type CouncilOutcome =
   | { state: 'voting'; cast: number; size: number }

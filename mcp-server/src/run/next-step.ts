@@ -8,6 +8,8 @@
  *   [work on <task> "<title>", then ]loki_<tool> {<json arguments>}[ (add <fields>)][ -- <why>]
  * or, when no loki call comes next, plain words (end the session, wait for the user).
  */
+import { VOTING_STATES } from '../domain/council.js';
+import { CLAIMABLE_STATES, type TaskState } from '../domain/tasks.js';
 import type { Briefing } from './briefing.js';
 import type { RunState } from './records.js';
 
@@ -38,7 +40,7 @@ export function formatNext(s: NextStep): string {
 /** What the last phase still needs before completion is accepted (gathered by completion.ts, judged here). */
 export interface CompletionStage {
   /** Tasks of the run completion would still refuse on (dead-lettered, or open in another phase), unwaived. */
-  workLeft: readonly { id: string; status: string }[];
+  workLeft: readonly { id: string; status: TaskState }[];
   /**
    * The reasons the last loki_complete was refused, while no verification has come since: naming loki_complete
    * again would only be refused again.
@@ -188,7 +190,7 @@ function completionStep(c: CompletionStage, where: string): NextStep {
         call: { tool: 'loki_task_update', args: { id: dead.id, action: 'retry' } },
         note: `${why}; put the dead-lettered one back and finish it, ${waive}`,
       };
-    if (left.status === 'pending' || left.status === 'failed')
+    if (CLAIMABLE_STATES.includes(left.status))
       return { call: { tool: 'loki_task_claim', args: { taskId: left.id } }, note: why };
     if (left.status === 'in-progress')
       return { note: `${why}; ${left.id} is in progress by another agent: wait for it, then call loki_status` };
@@ -258,7 +260,7 @@ function councilStep(c: CompletionStage, why: string): NextStep {
     };
   // Still voting: convening again hands back the brief whose turn it is (vote results name the next vote
   // themselves, with that brief above them).
-  if (k?.state === 'voting' || k?.state === 'devils-advocate')
+  if (k && VOTING_STATES.includes(k.state))
     return {
       call: { tool: 'loki_council_convene', args: {} },
       note: `council ${k.id} is voting: this hands you the brief of ${k.state === 'voting' ? `seat ${k.nextSeat}` : "the devil's advocate"}`,

@@ -8,6 +8,7 @@ import { visibleItems, type ChecklistItem } from '../domain/checklist.js';
 import {
   DECIDED_OUTCOMES,
   DEVILS_ADVOCATE,
+  VOTING_STATES,
   ROLES,
   conveneRefusal,
   effectiveThreshold,
@@ -519,7 +520,7 @@ function devilPrompt(s: CouncilSession, f: VerificationFacts, items: readonly Ch
  */
 export function publicVerdicts(s: CouncilSession) {
   const state = outcomeOf(s).state;
-  const hidden = state === 'voting' || state === 'devils-advocate';
+  const hidden = VOTING_STATES.includes(state);
   const votes = hidden ? [] : [...s.votes, ...(s.devilsAdvocate ? [s.devilsAdvocate] : [])];
   return {
     id: s.id,
