@@ -149,9 +149,11 @@ export class AuditLog {
    * verify() keeps reporting the break, rather than moved onto the changed log.
    */
   private movesAnchor(external: AnchorFile, anchor: Anchor): boolean {
-    const a = external.read((a) => this.extends(a));
+    // Whether the anchor read last held, so the log is asked once a read.
+    let holds = false;
+    const a = external.read((read) => (holds = this.extends(read)));
     if (a === 'missing') return true;
-    if (a !== 'unreadable' && this.extends(a)) return a.count < anchor.count;
+    if (a !== 'unreadable' && holds) return a.count < anchor.count;
     if (!this.warnedAnchor) {
       this.warnedAnchor = true;
       process.emitWarning(
