@@ -98,7 +98,7 @@ const noImportCycle = {
     schema: [{ type: 'object', properties: { root: { type: 'string' } }, required: ['root'] }],
     messages: {
       cycle:
-        'import cycle: {{cycle}}. Move what both sides need into a module below them (docs/architecture.md, "Layers")',
+        'import cycle: {{cycle}}. Move what both sides need into a module below them, or import only types with `import type` (docs/architecture.md, "Layers")',
     },
   },
   create(context) {

@@ -182,6 +182,32 @@ describe('audit log across processes', () => {
     console.log(`audit: time for the next append after a SIGKILLed appender: ${recoveries.join('; ')}`);
   }, 60_000);
 
+  it('an appender SIGKILLed while it makes the anchor file leaves no anchor without its record', async () => {
+    const p = newProject();
+    const file = externalAnchorFile(p.homeRoot, fs.realpathSync(p.projectRoot));
+    // Its first commit makes the anchor: killed after writing the new file, before it takes the anchor's name.
+    const child = appender(p, 0, 5, { fault: 'anchor-before-rename@1' });
+    expect(await child.exited, child.stderr()).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(p.entries()).toHaveLength(1);
+    expect(fs.existsSync(file)).toBe(false);
+    // What it had made holds the whole record before it would have taken the name.
+    const made = fs.readdirSync(path.dirname(file)).filter((f) => f.endsWith('.tmp'));
+    expect(made).toHaveLength(1);
+    expect(JSON.parse(fs.readFileSync(path.join(path.dirname(file), made[0]!), 'utf8'))).toEqual({
+      count: 1,
+      head: p.entries()[0]!.hash,
+    });
+    // The next commit makes it, and the chain and the anchor agree.
+    p.withFresh((s) =>
+      s.mutate(
+        () => undefined,
+        () => ({ action: 'recovery' }),
+      ),
+    );
+    expect(p.anchorCount()).toBe(2);
+    expect(p.withFresh((s) => s.audit.verify())).toMatchObject({ ok: true, count: 2 });
+  }, 30_000);
+
   it('an appender SIGKILLed mid-run while three others are appending: the others finish and the chain verifies', async () => {
     const p = newProject();
     // The three go on appending until the doomed one is dead (then 10 more each); it dies just after a commit,

@@ -772,6 +772,40 @@ describe('AuditLog (database)', () => {
     f.store.close();
   });
 
+  it("a hard link to the anchor (a backup's copy) keeps what it held: the name gets a file of its own", () => {
+    const f = copy();
+    f.store.audit.append('before.backup');
+    const backup = path.join(tmpDir('loki-audit-backup-'), 'anchor.json');
+    fs.linkSync(f.anchorFile, backup);
+    const kept = fs.readFileSync(backup, 'utf8');
+    f.store.audit.append('after.backup');
+    expect(fs.readFileSync(backup, 'utf8')).toBe(kept);
+    expect(fs.statSync(backup).ino).not.toBe(fs.statSync(f.anchorFile).ino);
+    expect(JSON.parse(fs.readFileSync(f.anchorFile, 'utf8'))).toMatchObject({ count: N + 2 });
+    // From then on the new file is written in place.
+    const inode = fs.statSync(f.anchorFile).ino;
+    f.store.audit.append('later');
+    expect(fs.statSync(f.anchorFile).ino).toBe(inode);
+    f.store.close();
+  });
+
+  it('an anchor renamed away while a store holds it is made again at the name', () => {
+    const f = copy();
+    f.store.audit.append('before');
+    fs.renameSync(f.anchorFile, `${f.anchorFile}.moved`);
+    f.store.audit.append('after');
+    expect(JSON.parse(fs.readFileSync(f.anchorFile, 'utf8'))).toMatchObject({ count: N + 2 });
+    expect(JSON.parse(fs.readFileSync(`${f.anchorFile}.moved`, 'utf8'))).toMatchObject({ count: N + 1 });
+    f.store.close();
+  });
+
+  it('a record followed by the tail of a longer file (a crash before the cut) still reads as the record', () => {
+    const f = copy();
+    fs.writeFileSync(f.anchorFile, `${canonicalJson({ count: N, head: pristine.head })}\n${'x'.repeat(200)}\n`);
+    expect(f.store.audit.verify()).toMatchObject({ ok: true, anchors: [{ status: 'ok', count: N }] });
+    f.store.close();
+  });
+
   it('a read that met a write half done is read again; an anchor that does not hold is read three times', () => {
     const f = copy();
     const good = { count: N, head: pristine.head };

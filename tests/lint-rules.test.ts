@@ -57,6 +57,9 @@ describe('loki/no-import-cycle', () => {
     expect(
       await lintTree({ 'a.ts': "export { b } from './b.js';\n", 'b.ts': "import './a.js';\nexport const b = 1;\n" }),
     ).toHaveLength(1);
+    expect(
+      await lintTree({ 'a.ts': "import './b.js';\nexport const a = 1;\n", 'b.ts': "export * from './a.js';\n" }),
+    ).toHaveLength(1);
   });
 
   it('leaves out imports the compiler erases: import type, and names that are all types', async () => {

@@ -156,10 +156,10 @@ export class AuditLog {
     if (a !== 'unreadable' && holds) return a.count < anchor.count;
     if (!this.warnedAnchor) {
       this.warnedAnchor = true;
-      process.emitWarning(
-        `loki: ${external.label} no longer matches the audit log (run loki audit verify); it is left as evidence`,
-        { code: 'LOKI_AUDIT_ANCHOR' },
-      );
+      const what = a === 'unreadable' ? 'cannot be read' : 'no longer matches the audit log';
+      process.emitWarning(`loki: ${external.label} ${what} (run loki audit verify); it is left as evidence`, {
+        code: 'LOKI_AUDIT_ANCHOR',
+      });
     }
     return false;
   }

@@ -67,9 +67,9 @@ export interface CastVote {
 }
 
 /** Outcomes that close a council: its tally is final. */
-export const DECIDED_OUTCOMES: readonly string[] = ['approved', 'rejected'];
+export const DECIDED_OUTCOMES: readonly string[] = ['approved', 'rejected'] satisfies CouncilOutcome['state'][];
 /** States of a council still voting (its votes stay blind): the members, then the devil's advocate. */
-export const VOTING_STATES: readonly string[] = ['voting', 'devils-advocate'];
+export const VOTING_STATES: readonly string[] = ['voting', 'devils-advocate'] satisfies CouncilOutcome['state'][];
 
 export type CouncilOutcome =
   | { state: 'voting'; cast: number; size: number }
