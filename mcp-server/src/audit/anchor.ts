@@ -7,8 +7,8 @@
  * file. Replacing it through a temporary file and a rename took a fifth of a claim's time, and made every agent's
  * commit contend on one folder. The file is still made that way (a temporary file holding the whole record,
  * renamed onto the name), so the name never holds a file without a record, even after a crash; and a process
- * writes in place only while the name is still the file it opened with no other name, so another file renamed
- * there, a link planted there, or a hard link (a backup's copy) is replaced, never written through.
+ * writes in place only into the regular file the name holds, while that file has no other name, so a link planted
+ * there or a file with a second (hard) link, such as a backup's copy, is replaced, never written through.
  *
  * A read is not ordered against a write: one that meets a write half done sees part of each record, so readers
  * check what they read and read again (read's `holds`).
